@@ -1,0 +1,78 @@
+//! The element types a tensor can hold: `f32` (the default) and `f64`.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+use ndarray::{LinalgScalar, ScalarOperand};
+
+/// A floating-point element type: `f32` for training, `f64` for gradient checks
+/// and scientific work.
+///
+/// Everything in this crate is generic over it; the type parameter defaults to `f32`.
+pub trait Float:
+    num_traits::Float
+    + LinalgScalar
+    + ScalarOperand
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+{
+    /// The dtype's name as safetensors and PyTorch spell it (`"F32"`, `"F64"`).
+    const DTYPE: &'static str;
+
+    /// Converts an `f64` constant, rounding to the nearest representable value.
+    fn lit(v: f64) -> Self;
+
+    /// Widens to `f64` (exact for both element types).
+    fn to_f64(self) -> f64;
+
+    /// The error function, for the exact GELU.
+    fn erf(self) -> Self;
+}
+
+impl Float for f32 {
+    const DTYPE: &'static str = "F32";
+
+    #[inline]
+    fn lit(v: f64) -> Self {
+        v as f32
+    }
+
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+
+    #[inline]
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
+}
+
+impl Float for f64 {
+    const DTYPE: &'static str = "F64";
+
+    #[inline]
+    fn lit(v: f64) -> Self {
+        v
+    }
+
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+
+    #[inline]
+    fn erf(self) -> Self {
+        libm::erf(self)
+    }
+}

@@ -1,0 +1,16 @@
+//! The math, as plain functions on ndarray views: no tape, no state.
+//!
+//! Each file holds one op family with its forward and backward side by side.
+//! The autograd tape and the models' static backward both call these, so every
+//! formula exists once.
+
+pub mod activation;
+pub mod arith;
+pub mod broadcast;
+pub mod loss;
+pub mod math;
+pub mod matmul;
+pub mod pointwise;
+pub mod reduce;
+pub mod shape;
+pub mod softmax;

@@ -1,0 +1,98 @@
+//! Element-wise functions: one trait for `f` and its derivative, and the two
+//! array kernels every element-wise op (math functions and activations) shares.
+
+use std::fmt::Debug;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
+
+use crate::Float;
+
+/// A scalar function applied to every element, with its derivative.
+///
+/// Implement this for your own activation and it works everywhere a built-in
+/// does: on the tape, as an `Activation`, and in the models' static backward.
+///
+/// ```
+/// use nn_core::kernels::pointwise::Pointwise;
+/// use nn_core::Float;
+///
+/// /// x * sigmoid(beta * x)
+/// #[derive(Clone, Copy, Debug, Default)]
+/// struct Swish { beta: f64 }
+///
+/// impl Pointwise for Swish {
+///     fn name(&self) -> &'static str { "swish_beta" }
+///     fn f<T: Float>(&self, x: T) -> T {
+///         let s = T::one() / (T::one() + (-T::lit(self.beta) * x).exp());
+///         x * s
+///     }
+///     fn df<T: Float>(&self, x: T, _y: T) -> T {
+///         let b = T::lit(self.beta);
+///         let s = T::one() / (T::one() + (-b * x).exp());
+///         s + b * x * s * (T::one() - s)
+///     }
+/// }
+/// assert!((Swish { beta: 1.0 }.f(0.0f64)).abs() < 1e-12);
+/// ```
+pub trait Pointwise: Clone + Debug + Send + Sync + 'static {
+    /// The function's name, used in panics, summaries and error messages.
+    fn name(&self) -> &'static str;
+
+    /// `y = f(x)`.
+    fn f<T: Float>(&self, x: T) -> T;
+
+    /// `f'(x)`, given both `x` and `y = f(x)` so implementations can reuse `y`
+    /// (`exp`, `sigmoid`, `tanh` do).
+    fn df<T: Float>(&self, x: T, y: T) -> T;
+}
+
+/// `f` applied to every element of `x`.
+pub fn forward<T: Float, P: Pointwise>(p: &P, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+    x.mapv(|v| p.f(v))
+}
+
+/// `out = f(x)` into a preallocated buffer of `x`'s shape.
+pub fn forward_into<T: Float, P: Pointwise>(
+    p: &P,
+    x: ArrayViewD<'_, T>,
+    out: ArrayViewMutD<'_, T>,
+) {
+    check_same(p.name(), x.shape(), out.shape());
+    Zip::from(out).and(&x).for_each(|o, &v| *o = p.f(v));
+}
+
+/// `dx = dy * f'(x)`.
+pub fn backward<T: Float, P: Pointwise>(
+    p: &P,
+    x: ArrayViewD<'_, T>,
+    y: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+) -> ArrayD<T> {
+    let mut dx = ArrayD::zeros(x.raw_dim());
+    backward_into(p, x, y, dy, dx.view_mut());
+    dx
+}
+
+/// `dx = dy * f'(x)` into a preallocated buffer of `x`'s shape.
+pub fn backward_into<T: Float, P: Pointwise>(
+    p: &P,
+    x: ArrayViewD<'_, T>,
+    y: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    dx: ArrayViewMutD<'_, T>,
+) {
+    check_same(p.name(), x.shape(), dy.shape());
+    check_same(p.name(), x.shape(), dx.shape());
+    Zip::from(dx)
+        .and(&x)
+        .and(&y)
+        .and(&dy)
+        .for_each(|d, &xv, &yv, &g| *d = g * p.df(xv, yv));
+}
+
+fn check_same(op: &str, a: &[usize], b: &[usize]) {
+    assert!(
+        a == b,
+        "{op}: gradient or output buffer of shape {b:?} does not match input shape {a:?}"
+    );
+}

@@ -1,0 +1,22 @@
+//! The core of `nn`: tensors on [`ndarray`], a reverse-mode autograd [`tape`],
+//! the [`kernels`] both execution paths share, Keras's [`activation`]s, the
+//! [`loss`] functions, and [`gradcheck`] to verify gradients yourself.
+//!
+//! Everything is generic over the element type ([`Float`]: `f32` by default,
+//! `f64` for gradient checks).
+
+#![warn(missing_docs)]
+
+pub mod activation;
+mod float;
+pub mod gradcheck;
+pub mod kernels;
+pub mod loss;
+pub mod tape;
+
+pub use float::Float;
+pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
+pub use tape::{Param, Tape, Var};
+
+/// Re-exported so users name the same `ndarray` this crate uses.
+pub use ndarray;

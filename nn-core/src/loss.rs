@@ -1,0 +1,214 @@
+//! Loss functions on the tape, with `mean`, `sum` or `none` reduction.
+//!
+//! ```
+//! use nn_core::loss::{cross_entropy, Reduction};
+//! use nn_core::tape::Tape;
+//! use ndarray::array;
+//!
+//! let tape = Tape::<f64>::new();
+//! let logits = tape.var(array![[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]);
+//! let loss = cross_entropy(&logits, &[0, 2], Reduction::Mean);
+//! loss.backward();
+//! // each row's gradient is (softmax - onehot) / batch, so it sums to zero
+//! let g = logits.grad().unwrap();
+//! assert!(g.sum().abs() < 1e-12);
+//! ```
+//!
+//! Element-wise losses (MSE, MAE, Huber, binary cross-entropy) with
+//! `Reduction::None` give one value per element, as in PyTorch; cross-entropy,
+//! categorical cross-entropy and KL divergence give one value per sample.
+//! Gradients flow to the target too when it requires one.
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use crate::kernels::loss::{self as k, LossGrads};
+use crate::tape::{Op, Var};
+use crate::Float;
+
+/// How per-element (or per-sample) losses become the result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// The average (the default, as in Keras and PyTorch).
+    #[default]
+    Mean,
+    /// The total.
+    Sum,
+    /// No reduction: one value per element or sample.
+    None,
+}
+
+fn reduce<T: Float>(losses: Var<T>, reduction: Reduction) -> Var<T> {
+    match reduction {
+        Reduction::Mean => losses.mean(),
+        Reduction::Sum => losses.sum(),
+        Reduction::None => losses,
+    }
+}
+
+type PairBackward<T> =
+    Box<dyn Fn(ArrayViewD<'_, T>, ArrayViewD<'_, T>, ArrayViewD<'_, T>) -> LossGrads<T>>;
+
+/// A loss of a prediction and a target, both differentiable.
+struct PairLoss<T: Float> {
+    name: &'static str,
+    backward: PairBackward<T>,
+}
+
+impl<T: Float> Op<T> for PairLoss<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        let (dp, dt) = (self.backward)(x[0].view(), x[1].view(), dy.view());
+        vec![Some(dp), Some(dt)]
+    }
+}
+
+fn pair<T: Float>(
+    name: &'static str,
+    pred: &Var<T>,
+    target: &Var<T>,
+    forward: impl FnOnce(ArrayViewD<'_, T>, ArrayViewD<'_, T>) -> ArrayD<T>,
+    backward: PairBackward<T>,
+) -> Var<T> {
+    pred.tape().record(&[pred, target], |v| {
+        (
+            forward(v[0].view(), v[1].view()),
+            PairLoss { name, backward },
+        )
+    })
+}
+
+/// Mean squared error (`(p - t)²` per element).
+pub fn mse<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Var<T> {
+    reduce(
+        pair("mse", pred, target, k::mse, Box::new(k::mse_backward)),
+        reduction,
+    )
+}
+
+/// Mean absolute error, PyTorch's L1 loss (`|p - t|` per element).
+pub fn mae<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Var<T> {
+    reduce(
+        pair("mae", pred, target, k::mae, Box::new(k::mae_backward)),
+        reduction,
+    )
+}
+
+/// Huber loss with threshold `delta` (Keras's default is 1.0).
+pub fn huber<T: Float>(pred: &Var<T>, target: &Var<T>, delta: f64, reduction: Reduction) -> Var<T> {
+    assert!(delta > 0.0, "huber: delta must be positive, got {delta}");
+    let losses = pair(
+        "huber",
+        pred,
+        target,
+        |p, t| k::huber(p, t, delta),
+        Box::new(move |p, t, g| k::huber_backward(p, t, g, delta)),
+    );
+    reduce(losses, reduction)
+}
+
+/// Binary cross-entropy on probabilities in `[0, 1]` (logs floored at -100, as
+/// in PyTorch). Prefer [`binary_cross_entropy_with_logits`] when you have logits.
+pub fn binary_cross_entropy<T: Float>(
+    pred: &Var<T>,
+    target: &Var<T>,
+    reduction: Reduction,
+) -> Var<T> {
+    let losses = pair(
+        "binary_cross_entropy",
+        pred,
+        target,
+        k::binary_cross_entropy,
+        Box::new(k::binary_cross_entropy_backward),
+    );
+    reduce(losses, reduction)
+}
+
+/// Binary cross-entropy from logits, stable for any magnitude.
+pub fn binary_cross_entropy_with_logits<T: Float>(
+    logits: &Var<T>,
+    target: &Var<T>,
+    reduction: Reduction,
+) -> Var<T> {
+    let losses = pair(
+        "binary_cross_entropy_with_logits",
+        logits,
+        target,
+        k::binary_cross_entropy_with_logits,
+        Box::new(k::binary_cross_entropy_with_logits_backward),
+    );
+    reduce(losses, reduction)
+}
+
+/// Categorical cross-entropy on probabilities along the last axis, with one-hot
+/// or soft targets (Keras's `categorical_crossentropy`; probabilities clipped to
+/// `[1e-7, 1 - 1e-7]`). Prefer [`cross_entropy`] on logits.
+pub fn categorical_cross_entropy<T: Float>(
+    pred: &Var<T>,
+    target: &Var<T>,
+    reduction: Reduction,
+) -> Var<T> {
+    let losses = pair(
+        "categorical_cross_entropy",
+        pred,
+        target,
+        k::categorical_cross_entropy,
+        Box::new(k::categorical_cross_entropy_backward),
+    );
+    reduce(losses, reduction)
+}
+
+/// KL divergence `Σ t (ln t - ln p)` along the last axis, on probabilities; with
+/// `Reduction::Mean`, averaged over samples (PyTorch's `"batchmean"`, Keras's default).
+pub fn kl_divergence<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Var<T> {
+    let losses = pair(
+        "kl_divergence",
+        pred,
+        target,
+        k::kl_divergence,
+        Box::new(k::kl_divergence_backward),
+    );
+    reduce(losses, reduction)
+}
+
+struct CrossEntropy(Vec<usize>);
+
+impl<T: Float> Op<T> for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "cross_entropy"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(k::cross_entropy_backward(
+            x[0].view(),
+            &self.0,
+            dy.view(),
+        ))]
+    }
+}
+
+/// Cross-entropy from logits `[batch, classes]` and integer class labels: a fused,
+/// max-shifted log-softmax, finite for any logits (PyTorch's `F.cross_entropy`,
+/// Keras's `sparse_categorical_crossentropy(from_logits=True)`).
+///
+/// # Panics
+/// If there is not one label per row, or a label is not a valid class.
+pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Reduction) -> Var<T> {
+    let labels = labels.to_vec();
+    let losses = logits.tape().record(&[logits], |v| {
+        (k::cross_entropy(v[0].view(), &labels), CrossEntropy(labels))
+    });
+    reduce(losses, reduction)
+}

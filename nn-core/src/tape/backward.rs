@@ -1,0 +1,79 @@
+//! The reverse pass: one walk over the tape, un-broadcasting and accumulating
+//! gradients in one place.
+
+use ndarray::ArrayD;
+
+use super::{accumulate, Node, Tape, Value, ValueRef};
+use crate::kernels::broadcast::sum_to_shape;
+use crate::Float;
+
+impl<T: Float> Tape<T> {
+    pub(super) fn backward_from(&self, root: usize, seed: ArrayD<T>) {
+        let mut leaf_grads = Vec::new();
+        {
+            let nodes = self.nodes();
+            if !nodes[root].requires_grad {
+                return;
+            }
+            let mut grads: Vec<Option<ArrayD<T>>> = Vec::with_capacity(root + 1);
+            grads.resize_with(root + 1, || None);
+            grads[root] = Some(seed);
+            for i in (0..=root).rev() {
+                let Some(g) = grads[i].take() else { continue };
+                let node = &nodes[i];
+                match &node.op {
+                    None => leaf_grads.push((i, g)),
+                    Some(op) => propagate(&nodes, node, op.as_ref(), &g, &mut grads),
+                }
+            }
+        }
+        let mut nodes = self.inner.nodes.borrow_mut();
+        for (i, g) in leaf_grads {
+            let node = &mut nodes[i];
+            match &node.value {
+                Value::Param(p) => p.accumulate_grad(g),
+                Value::Owned(_) => accumulate(&mut node.grad, g, "backward"),
+            }
+        }
+    }
+}
+
+/// Sends `g`, the gradient of `node`'s output, to its inputs.
+fn propagate<T: Float>(
+    nodes: &[Node<T>],
+    node: &Node<T>,
+    op: &dyn super::Op<T>,
+    g: &ArrayD<T>,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    let need: Vec<bool> = node
+        .inputs
+        .iter()
+        .map(|&j| nodes[j].requires_grad)
+        .collect();
+    let vals: Vec<ValueRef<'_, T>> = node.inputs.iter().map(|&j| nodes[j].value.get()).collect();
+    let refs: Vec<&ArrayD<T>> = vals.iter().map(|v| &**v).collect();
+    let out = node.value.get();
+    let local = op.backward(&refs, &out, g, &need);
+    assert!(
+        local.len() == node.inputs.len(),
+        "{}: backward returned {} gradients for {} inputs",
+        op.name(),
+        local.len(),
+        node.inputs.len()
+    );
+    for (k, lg) in local.into_iter().enumerate() {
+        let (Some(lg), true) = (lg, need[k]) else {
+            continue;
+        };
+        let shape = refs[k].shape();
+        let lg = sum_to_shape(lg, shape);
+        assert!(
+            lg.shape() == shape,
+            "{}: backward returned a gradient of shape {:?} for an input of shape {shape:?}",
+            op.name(),
+            lg.shape()
+        );
+        accumulate(&mut grads[node.inputs[k]], lg, op.name());
+    }
+}

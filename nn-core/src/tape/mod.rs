@@ -1,0 +1,319 @@
+//! The reverse-mode autograd tape (a Wengert list).
+//!
+//! Every differentiable op appends a node holding its output and an [`Op`] that
+//! knows its local gradients; [`Var::backward`] walks the list once in reverse,
+//! sums broadcast gradients back to each input's shape, and accumulates the
+//! results into the leaves (and into [`Param`]s) until they are zeroed.
+//!
+//! ```
+//! use nn_core::tape::Tape;
+//! use ndarray::array;
+//!
+//! let tape = Tape::<f64>::new();
+//! let x = tape.var(array![1.0, 2.0, 3.0]);
+//! let y = (&x * &x).sum();           // y = Σ x²
+//! y.backward();
+//! assert_eq!(x.grad().unwrap(), array![2.0, 4.0, 6.0].into_dyn());
+//! ```
+
+mod backward;
+pub mod ops;
+mod param;
+mod var;
+
+use std::cell::{Cell, Ref, RefCell};
+use std::fmt;
+use std::ops::Deref;
+use std::rc::Rc;
+
+use ndarray::{ArrayD, Dimension};
+
+use crate::Float;
+pub use ops::ActivationOp;
+pub use param::Param;
+pub use var::Var;
+
+/// A differentiable operation's backward rule.
+///
+/// `backward` gets the op's input values, its output and the gradient of the
+/// output, and returns one local gradient per input (`None` where `need` is
+/// false). A local gradient may have the broadcast shape of the output: the tape
+/// sums it back to the input's shape. Implement this to add your own op to the
+/// tape with [`Tape::record`].
+pub trait Op<T: Float>: 'static {
+    /// The op's name, for panics and debugging.
+    fn name(&self) -> &'static str;
+
+    /// Local gradients of each input.
+    fn backward(
+        &self,
+        inputs: &[&ArrayD<T>],
+        output: &ArrayD<T>,
+        grad: &ArrayD<T>,
+        need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>>;
+}
+
+/// Where a node's value lives: on the tape, or in a model's [`Param`].
+enum Value<T: Float> {
+    Owned(Rc<ArrayD<T>>),
+    Param(Param<T>),
+}
+
+/// A borrowed node value.
+enum ValueRef<'a, T: Float> {
+    Owned(&'a ArrayD<T>),
+    Param(Ref<'a, ArrayD<T>>),
+}
+
+impl<T: Float> Deref for ValueRef<'_, T> {
+    type Target = ArrayD<T>;
+    fn deref(&self) -> &ArrayD<T> {
+        match self {
+            ValueRef::Owned(a) => a,
+            ValueRef::Param(r) => r,
+        }
+    }
+}
+
+impl<T: Float> Value<T> {
+    fn get(&self) -> ValueRef<'_, T> {
+        match self {
+            Value::Owned(a) => ValueRef::Owned(a),
+            Value::Param(p) => ValueRef::Param(p.value()),
+        }
+    }
+}
+
+struct Node<T: Float> {
+    value: Value<T>,
+    inputs: Vec<usize>,
+    /// `None` for leaves, and for results that need no gradient.
+    op: Option<Box<dyn Op<T>>>,
+    requires_grad: bool,
+    /// Accumulated gradient of a leaf (parameters keep theirs in the [`Param`]).
+    grad: Option<ArrayD<T>>,
+}
+
+struct TapeInner<T: Float> {
+    nodes: RefCell<Vec<Node<T>>>,
+    grad_enabled: Cell<bool>,
+}
+
+/// A recording of operations, for one forward and backward pass.
+///
+/// Cheap to create (create one per training step) and cheap to clone (clones
+/// share the recording). Variables are created with [`Tape::var`],
+/// [`Tape::constant`] and [`Tape::param`]; ops on them record onto the tape.
+pub struct Tape<T: Float = f32> {
+    inner: Rc<TapeInner<T>>,
+}
+
+impl<T: Float> Clone for Tape<T> {
+    fn clone(&self) -> Self {
+        Tape {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: Float> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> fmt::Debug for Tape<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tape")
+            .field("nodes", &self.len())
+            .field("grad_enabled", &self.is_grad_enabled())
+            .finish()
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// An empty tape with gradient recording on.
+    pub fn new() -> Self {
+        Tape {
+            inner: Rc::new(TapeInner {
+                nodes: RefCell::new(Vec::new()),
+                grad_enabled: Cell::new(true),
+            }),
+        }
+    }
+
+    /// Number of recorded nodes.
+    pub fn len(&self) -> usize {
+        self.inner.nodes.borrow().len()
+    }
+
+    /// Whether nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push_leaf(&self, value: Value<T>, requires_grad: bool) -> Var<T> {
+        let mut nodes = self.inner.nodes.borrow_mut();
+        nodes.push(Node {
+            value,
+            inputs: Vec::new(),
+            op: None,
+            requires_grad: requires_grad && self.is_grad_enabled(),
+            grad: None,
+        });
+        Var::new(self.clone(), nodes.len() - 1)
+    }
+
+    /// A leaf variable that requires a gradient (read it with [`Var::grad`]).
+    pub fn var<D: Dimension>(&self, value: ndarray::Array<T, D>) -> Var<T> {
+        self.push_leaf(Value::Owned(Rc::new(value.into_dyn())), true)
+    }
+
+    /// A leaf that needs no gradient (inputs, targets, masks): backward skips it.
+    pub fn constant<D: Dimension>(&self, value: ndarray::Array<T, D>) -> Var<T> {
+        self.push_leaf(Value::Owned(Rc::new(value.into_dyn())), false)
+    }
+
+    /// A 0-d constant.
+    pub fn scalar(&self, value: T) -> Var<T> {
+        self.constant(ndarray::arr0(value))
+    }
+
+    /// A model parameter on this tape: no copy is made, and backward adds its
+    /// gradient into the parameter's [`Param::grad`].
+    pub fn param(&self, p: &Param<T>) -> Var<T> {
+        self.push_leaf(Value::Param(p.clone()), true)
+    }
+
+    /// Whether new ops record gradients (false inside [`Tape::no_grad`]).
+    pub fn is_grad_enabled(&self) -> bool {
+        self.inner.grad_enabled.get()
+    }
+
+    /// Turns gradient recording off until the returned guard is dropped: ops then
+    /// compute values only, like `torch.no_grad()`.
+    ///
+    /// ```
+    /// # use nn_core::tape::Tape;
+    /// # use ndarray::array;
+    /// let tape = Tape::<f32>::new();
+    /// let w = tape.var(array![1.0f32, 2.0]);
+    /// let y = {
+    ///     let _guard = tape.no_grad();
+    ///     &w * 3.0
+    /// };
+    /// assert!(!y.requires_grad());
+    /// ```
+    #[must_use = "gradients are off only while the guard lives"]
+    pub fn no_grad(&self) -> NoGradGuard<T> {
+        let previous = self.inner.grad_enabled.replace(false);
+        NoGradGuard {
+            tape: self.clone(),
+            previous,
+        }
+    }
+
+    /// Clears the accumulated gradients of this tape's leaves (parameters keep
+    /// theirs: see [`Param::zero_grad`]).
+    pub fn zero_grad(&self) {
+        for n in self.inner.nodes.borrow_mut().iter_mut() {
+            n.grad = None;
+        }
+    }
+
+    /// Records an op: `forward` gets the inputs' values and returns the output and
+    /// the [`Op`] that will differentiate it. Every built-in op goes through here;
+    /// so can yours.
+    ///
+    /// ```
+    /// use nn_core::tape::{Op, Tape};
+    /// use ndarray::{array, ArrayD};
+    ///
+    /// /// y = x³, with its own backward.
+    /// struct Cube;
+    /// impl Op<f64> for Cube {
+    ///     fn name(&self) -> &'static str { "cube" }
+    ///     fn backward(&self, x: &[&ArrayD<f64>], _y: &ArrayD<f64>, dy: &ArrayD<f64>, _need: &[bool])
+    ///         -> Vec<Option<ArrayD<f64>>> {
+    ///         vec![Some(x[0].mapv(|v| 3.0 * v * v) * dy)]
+    ///     }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(array![2.0]);
+    /// let y = tape.record(&[&x], |v| (v[0].mapv(|a| a * a * a), Cube));
+    /// y.sum().backward();
+    /// assert_eq!(x.grad().unwrap()[[0]], 12.0);
+    /// ```
+    pub fn record<O: Op<T>>(
+        &self,
+        inputs: &[&Var<T>],
+        forward: impl FnOnce(&[&ArrayD<T>]) -> (ArrayD<T>, O),
+    ) -> Var<T> {
+        for v in inputs {
+            assert!(
+                Rc::ptr_eq(&v.tape().inner, &self.inner),
+                "cannot combine variables from different tapes"
+            );
+        }
+        let (output, op, requires_grad) = {
+            let nodes = self.inner.nodes.borrow();
+            let vals: Vec<ValueRef<'_, T>> =
+                inputs.iter().map(|v| nodes[v.id()].value.get()).collect();
+            let refs: Vec<&ArrayD<T>> = vals.iter().map(|v| &**v).collect();
+            let (output, op) = forward(&refs);
+            let requires_grad =
+                self.is_grad_enabled() && inputs.iter().any(|v| nodes[v.id()].requires_grad);
+            (output, op, requires_grad)
+        };
+        let mut nodes = self.inner.nodes.borrow_mut();
+        nodes.push(Node {
+            value: Value::Owned(Rc::new(output)),
+            inputs: if requires_grad {
+                inputs.iter().map(|v| v.id()).collect()
+            } else {
+                Vec::new()
+            },
+            op: if requires_grad {
+                Some(Box::new(op))
+            } else {
+                None
+            },
+            requires_grad,
+            grad: None,
+        });
+        Var::new(self.clone(), nodes.len() - 1)
+    }
+
+    fn nodes(&self) -> Ref<'_, Vec<Node<T>>> {
+        self.inner.nodes.borrow()
+    }
+}
+
+/// Restores gradient recording when dropped; see [`Tape::no_grad`].
+pub struct NoGradGuard<T: Float> {
+    tape: Tape<T>,
+    previous: bool,
+}
+
+impl<T: Float> Drop for NoGradGuard<T> {
+    fn drop(&mut self) {
+        self.tape.inner.grad_enabled.set(self.previous);
+    }
+}
+
+/// `slot += g`, allocating the slot on first use.
+pub(crate) fn accumulate<T: Float>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>, what: &str) {
+    match slot {
+        Some(acc) => {
+            assert!(
+                acc.shape() == g.shape(),
+                "{what}: gradient of shape {:?} cannot accumulate into shape {:?}",
+                g.shape(),
+                acc.shape()
+            );
+            *acc += &g;
+        }
+        None => *slot = Some(g),
+    }
+}

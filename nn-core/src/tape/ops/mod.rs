@@ -1,0 +1,11 @@
+//! The ops a [`Var`](super::Var) records, one file per family. Each op is a
+//! small struct implementing [`Op`](super::Op) by calling into
+//! [`crate::kernels`]; registering a new one is a `Tape::record` call.
+
+mod arith;
+mod matmul;
+mod pointwise;
+mod reduce;
+mod shape;
+
+pub use pointwise::ActivationOp;

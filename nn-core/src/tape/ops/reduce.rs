@@ -1,0 +1,193 @@
+//! Reductions on the tape: `sum`, `mean`, `max`, `min`, over everything or one axis.
+
+use ndarray::{arr0, ArrayD};
+
+use crate::kernels::reduce::{self as k, Extreme};
+use crate::tape::{Op, Var};
+use crate::Float;
+
+/// Sum or mean: the gradient is `dy` spread back over the reduced elements, scaled.
+struct Spread {
+    axis: Option<usize>,
+    mean: bool,
+}
+
+impl<T: Float> Op<T> for Spread {
+    fn name(&self) -> &'static str {
+        if self.mean {
+            "mean"
+        } else {
+            "sum"
+        }
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        let n = match self.axis {
+            Some(a) => x[0].shape()[a],
+            None => x[0].len(),
+        };
+        let scale = if self.mean {
+            T::one() / T::lit(n as f64)
+        } else {
+            T::one()
+        };
+        vec![Some(k::expand_grad(
+            dy.view(),
+            x[0].shape(),
+            self.axis,
+            scale,
+        ))]
+    }
+}
+
+/// Max or min along an axis: the gradient goes to the recorded index.
+struct ExtremeAxis {
+    axis: usize,
+    index: ArrayD<usize>,
+    name: &'static str,
+}
+
+impl<T: Float> Op<T> for ExtremeAxis {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(k::extreme_axis_backward(
+            dy.view(),
+            self.index.view(),
+            x[0].shape(),
+            self.axis,
+        ))]
+    }
+}
+
+/// Max or min of all elements: the gradient is shared among ties.
+struct ExtremeAll(&'static str);
+
+impl<T: Float> Op<T> for ExtremeAll {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        let (value, g) = (y.iter().next().copied(), dy.iter().next().copied());
+        vec![Some(k::extreme_all_backward(
+            x[0].view(),
+            value.expect("0-d"),
+            g.expect("0-d"),
+        ))]
+    }
+}
+
+impl<T: Float> Var<T> {
+    /// Sum of all elements (a 0-d result).
+    pub fn sum(&self) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (
+                arr0(v[0].sum()).into_dyn(),
+                Spread {
+                    axis: None,
+                    mean: false,
+                },
+            )
+        })
+    }
+
+    /// Mean of all elements (a 0-d result).
+    pub fn mean(&self) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            let n = T::lit(v[0].len() as f64);
+            (
+                arr0(v[0].sum() / n).into_dyn(),
+                Spread {
+                    axis: None,
+                    mean: true,
+                },
+            )
+        })
+    }
+
+    /// Sum along `axis`; `keepdim` keeps it with size 1.
+    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (
+                k::sum_axis(v[0].view(), axis, keepdim),
+                Spread {
+                    axis: Some(axis),
+                    mean: false,
+                },
+            )
+        })
+    }
+
+    /// Mean along `axis`; `keepdim` keeps it with size 1.
+    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (
+                k::mean_axis(v[0].view(), axis, keepdim),
+                Spread {
+                    axis: Some(axis),
+                    mean: true,
+                },
+            )
+        })
+    }
+
+    /// Largest element (a 0-d result); ties share the gradient.
+    pub fn max(&self) -> Var<T> {
+        self.extreme_all(Extreme::Max, "max")
+    }
+
+    /// Smallest element (a 0-d result); ties share the gradient.
+    pub fn min(&self) -> Var<T> {
+        self.extreme_all(Extreme::Min, "min")
+    }
+
+    /// Largest element along `axis` (the gradient flows to the first maximum).
+    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+        self.extreme_axis(axis, keepdim, Extreme::Max, "max")
+    }
+
+    /// Smallest element along `axis` (the gradient flows to the first minimum).
+    pub fn min_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+        self.extreme_axis(axis, keepdim, Extreme::Min, "min")
+    }
+
+    fn extreme_all(&self, which: Extreme, name: &'static str) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (
+                arr0(k::extreme_all(v[0].view(), which)).into_dyn(),
+                ExtremeAll(name),
+            )
+        })
+    }
+
+    fn extreme_axis(
+        &self,
+        axis: usize,
+        keepdim: bool,
+        which: Extreme,
+        name: &'static str,
+    ) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            let (vals, index) = k::extreme_axis(v[0].view(), axis, keepdim, which);
+            (vals, ExtremeAxis { axis, index, name })
+        })
+    }
+}
