@@ -30,3 +30,8 @@ pub mod prelude {
     };
     pub use nn_core::{gradcheck, Float, GradcheckOptions, Param, Tape, Var};
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
