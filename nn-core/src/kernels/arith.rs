@@ -2,31 +2,43 @@
 //! Local gradients have the broadcast shape; the tape sums them back to each
 //! operand's shape in one place ([`super::broadcast::sum_to_shape`]).
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, Zip};
 
 use super::broadcast::broadcast_shape;
 use crate::Float;
 
 /// `a + b`, broadcasting.
 pub fn add<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T> {
+    if a.shape() == b.shape() {
+        return Zip::from(&a).and(&b).map_collect(|&x, &y| x + y);
+    }
     broadcast_shape("add", a.shape(), b.shape());
     &a + &b
 }
 
 /// `a - b`, broadcasting.
 pub fn sub<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T> {
+    if a.shape() == b.shape() {
+        return Zip::from(&a).and(&b).map_collect(|&x, &y| x - y);
+    }
     broadcast_shape("sub", a.shape(), b.shape());
     &a - &b
 }
 
 /// `a * b`, broadcasting.
 pub fn mul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T> {
+    if a.shape() == b.shape() {
+        return Zip::from(&a).and(&b).map_collect(|&x, &y| x * y);
+    }
     broadcast_shape("mul", a.shape(), b.shape());
     &a * &b
 }
 
 /// `a / b`, broadcasting.
 pub fn div<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T> {
+    if a.shape() == b.shape() {
+        return Zip::from(&a).and(&b).map_collect(|&x, &y| x / y);
+    }
     broadcast_shape("div", a.shape(), b.shape());
     &a / &b
 }

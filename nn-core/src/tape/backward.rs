@@ -2,6 +2,7 @@
 //! gradients in one place.
 
 use ndarray::ArrayD;
+use smallvec::SmallVec;
 
 use super::{accumulate, Node, Tape, Value, ValueRef};
 use crate::kernels::broadcast::sum_to_shape;
@@ -27,12 +28,16 @@ impl<T: Float> Tape<T> {
                 }
             }
         }
-        let mut nodes = self.inner.nodes.borrow_mut();
+        let nodes = self.nodes();
+        let mut stored = self.inner.leaf_grads.borrow_mut();
         for (i, g) in leaf_grads {
-            let node = &mut nodes[i];
-            match &node.value {
+            match &nodes[i].value {
                 Value::Param(p) => p.accumulate_grad(g),
-                Value::Owned(_) => accumulate(&mut node.grad, g, "backward"),
+                Value::Owned(_) => {
+                    let mut slot = stored.remove(&i);
+                    accumulate(&mut slot, g, "backward");
+                    stored.extend(slot.map(|g| (i, g)));
+                }
             }
         }
     }
@@ -46,13 +51,14 @@ fn propagate<T: Float>(
     g: &ArrayD<T>,
     grads: &mut [Option<ArrayD<T>>],
 ) {
-    let need: Vec<bool> = node
+    let need: SmallVec<[bool; 3]> = node
         .inputs
         .iter()
         .map(|&j| nodes[j].requires_grad)
         .collect();
-    let vals: Vec<ValueRef<'_, T>> = node.inputs.iter().map(|&j| nodes[j].value.get()).collect();
-    let refs: Vec<&ArrayD<T>> = vals.iter().map(|v| &**v).collect();
+    let vals: SmallVec<[ValueRef<'_, T>; 3]> =
+        node.inputs.iter().map(|&j| nodes[j].value.get()).collect();
+    let refs: SmallVec<[&ArrayD<T>; 3]> = vals.iter().map(|v| &**v).collect();
     let out = node.value.get();
     let local = op.backward(&refs, &out, g, &need);
     assert!(

@@ -22,11 +22,13 @@ mod param;
 mod var;
 
 use std::cell::{Cell, Ref, RefCell};
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::rc::Rc;
 
 use ndarray::{ArrayD, Dimension};
+use smallvec::SmallVec;
 
 use crate::Float;
 pub use ops::ActivationOp;
@@ -85,19 +87,23 @@ impl<T: Float> Value<T> {
     }
 }
 
+/// Most ops have one to three inputs: keep them inline.
+type Inputs = SmallVec<[usize; 3]>;
+
 struct Node<T: Float> {
     value: Value<T>,
-    inputs: Vec<usize>,
+    inputs: Inputs,
     /// `None` for leaves, and for results that need no gradient.
     op: Option<Box<dyn Op<T>>>,
     requires_grad: bool,
-    /// Accumulated gradient of a leaf (parameters keep theirs in the [`Param`]).
-    grad: Option<ArrayD<T>>,
 }
 
 struct TapeInner<T: Float> {
     nodes: RefCell<Vec<Node<T>>>,
     grad_enabled: Cell<bool>,
+    /// Accumulated gradients of leaves by node index (parameters keep theirs in
+    /// the [`Param`]); kept apart so nodes stay small.
+    leaf_grads: RefCell<HashMap<usize, ArrayD<T>>>,
 }
 
 /// A recording of operations, for one forward and backward pass.
@@ -137,8 +143,9 @@ impl<T: Float> Tape<T> {
     pub fn new() -> Self {
         Tape {
             inner: Rc::new(TapeInner {
-                nodes: RefCell::new(Vec::new()),
+                nodes: RefCell::new(Vec::with_capacity(32)),
                 grad_enabled: Cell::new(true),
+                leaf_grads: RefCell::new(HashMap::new()),
             }),
         }
     }
@@ -157,10 +164,9 @@ impl<T: Float> Tape<T> {
         let mut nodes = self.inner.nodes.borrow_mut();
         nodes.push(Node {
             value,
-            inputs: Vec::new(),
+            inputs: Inputs::new(),
             op: None,
             requires_grad: requires_grad && self.is_grad_enabled(),
-            grad: None,
         });
         Var::new(self.clone(), nodes.len() - 1)
     }
@@ -217,9 +223,7 @@ impl<T: Float> Tape<T> {
     /// Clears the accumulated gradients of this tape's leaves (parameters keep
     /// theirs: see [`Param::zero_grad`]).
     pub fn zero_grad(&self) {
-        for n in self.inner.nodes.borrow_mut().iter_mut() {
-            n.grad = None;
-        }
+        self.inner.leaf_grads.borrow_mut().clear();
     }
 
     /// Records an op: `forward` gets the inputs' values and returns the output and
@@ -258,9 +262,9 @@ impl<T: Float> Tape<T> {
         }
         let (output, op, requires_grad) = {
             let nodes = self.inner.nodes.borrow();
-            let vals: Vec<ValueRef<'_, T>> =
+            let vals: SmallVec<[ValueRef<'_, T>; 3]> =
                 inputs.iter().map(|v| nodes[v.id()].value.get()).collect();
-            let refs: Vec<&ArrayD<T>> = vals.iter().map(|v| &**v).collect();
+            let refs: SmallVec<[&ArrayD<T>; 3]> = vals.iter().map(|v| &**v).collect();
             let (output, op) = forward(&refs);
             let requires_grad =
                 self.is_grad_enabled() && inputs.iter().any(|v| nodes[v.id()].requires_grad);
@@ -272,7 +276,7 @@ impl<T: Float> Tape<T> {
             inputs: if requires_grad {
                 inputs.iter().map(|v| v.id()).collect()
             } else {
-                Vec::new()
+                Inputs::new()
             },
             op: if requires_grad {
                 Some(Box::new(op))
@@ -280,7 +284,6 @@ impl<T: Float> Tape<T> {
                 None
             },
             requires_grad,
-            grad: None,
         });
         Var::new(self.clone(), nodes.len() - 1)
     }

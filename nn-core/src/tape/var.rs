@@ -100,7 +100,7 @@ impl<T: Float> Var<T> {
         let nodes = self.tape.nodes();
         match &nodes[self.id].value {
             Value::Param(p) => p.grad().clone(),
-            Value::Owned(_) => nodes[self.id].grad.clone(),
+            Value::Owned(_) => self.tape.inner.leaf_grads.borrow().get(&self.id).cloned(),
         }
     }
 
