@@ -17,18 +17,25 @@
 //! assert!(w.grad().is_some());
 //! ```
 
-pub use nn_core::{activation, gradcheck, kernels, loss, ndarray, tape, Float, Param, Tape, Var};
+pub use nn_core::{
+    activation, gradcheck, init, io, kernels, layers, loss, model, ndarray, rand, summary, tape,
+    Float, Model, Param, Tape, Var,
+};
 pub use nn_core::{GradcheckOptions, GradcheckReport};
+pub use nn_macros::sequential;
 pub use nn_optim as optim;
 
 /// The names most programs use.
 pub mod prelude {
     pub use nn_core::activation::{Activation, Pointwise};
+    pub use nn_core::layers::Layer;
     pub use nn_core::loss::{
         binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy,
         cross_entropy, huber, kl_divergence, mae, mse, Reduction,
     };
-    pub use nn_core::{gradcheck, Float, GradcheckOptions, Param, Tape, Var};
+    pub use nn_core::loss::{sparse_categorical_cross_entropy, Loss, Target};
+    pub use nn_core::{gradcheck, Float, GradcheckOptions, Model, Param, Tape, Var};
+    pub use nn_macros::sequential;
 }
 
 /// The README's examples, compiled and run as doc tests.

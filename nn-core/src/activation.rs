@@ -59,6 +59,17 @@ pub trait Activation: Clone + Debug + Send + Sync + 'static {
         y
     }
 
+    /// Whether this is the identity (`linear`), which layers skip.
+    fn is_identity(&self) -> bool {
+        false
+    }
+
+    /// Whether this is softmax over the last axis, whose gradient fuses with a
+    /// following cross-entropy into `p - y`.
+    fn is_softmax_last_axis(&self) -> bool {
+        false
+    }
+
     /// Records `f(x)` on `x`'s tape.
     fn apply<T: Float>(&self, x: &Var<T>) -> Var<T> {
         let a = self.clone();
@@ -85,6 +96,9 @@ impl<P: Pointwise> Activation for P {
     }
     fn forward<T: Float>(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         pointwise::forward(self, x)
+    }
+    fn is_identity(&self) -> bool {
+        Pointwise::is_identity(self)
     }
 }
 
@@ -116,6 +130,9 @@ impl Default for Softmax {
 impl Activation for Softmax {
     fn name(&self) -> &'static str {
         "softmax"
+    }
+    fn is_softmax_last_axis(&self) -> bool {
+        self.axis == -1
     }
     fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
         let ax = resolve_axis("softmax", self.axis, x.shape());
@@ -241,6 +258,12 @@ macro_rules! builtins {
         impl Activation for Builtin {
             fn name(&self) -> &'static str {
                 match self { $(Builtin::$variant(a) => Activation::name(a),)* }
+            }
+            fn is_identity(&self) -> bool {
+                match self { $(Builtin::$variant(a) => Activation::is_identity(a),)* }
+            }
+            fn is_softmax_last_axis(&self) -> bool {
+                match self { $(Builtin::$variant(a) => a.is_softmax_last_axis(),)* }
             }
             fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
                 match self { $(Builtin::$variant(a) => a.forward_into(x, y),)* }

@@ -37,6 +37,12 @@ pub trait Float:
 
     /// The error function, for the exact GELU.
     fn erf(self) -> Self;
+
+    /// Appends the little-endian bytes (the safetensors encoding).
+    fn extend_le(self, out: &mut Vec<u8>);
+
+    /// Reads one value from little-endian bytes of length `size_of::<Self>()`.
+    fn from_le(bytes: &[u8]) -> Self;
 }
 
 impl Float for f32 {
@@ -56,6 +62,14 @@ impl Float for f32 {
     fn erf(self) -> Self {
         libm::erff(self)
     }
+
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+
+    fn from_le(bytes: &[u8]) -> Self {
+        f32::from_le_bytes(bytes.try_into().expect("element width"))
+    }
 }
 
 impl Float for f64 {
@@ -74,5 +88,13 @@ impl Float for f64 {
     #[inline]
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+
+    fn from_le(bytes: &[u8]) -> Self {
+        f64::from_le_bytes(bytes.try_into().expect("element width"))
     }
 }

@@ -10,13 +10,22 @@
 pub mod activation;
 mod float;
 pub mod gradcheck;
+pub mod init;
+pub mod io;
 pub mod kernels;
+pub mod layers;
 pub mod loss;
+pub mod model;
+pub mod summary;
 pub mod tape;
 
 pub use float::Float;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
+pub use model::Model;
 pub use tape::{Param, Tape, Var};
+
+/// Re-exported for seeding models (`Model::new(&mut rng)`).
+pub use rand;
 
 /// Re-exported so users name the same `ndarray` this crate uses.
 pub use ndarray;

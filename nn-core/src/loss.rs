@@ -212,3 +212,229 @@ pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Red
     });
     reduce(losses, reduction)
 }
+
+struct SparseCategoricalCrossEntropy(Vec<usize>);
+
+impl<T: Float> Op<T> for SparseCategoricalCrossEntropy {
+    fn name(&self) -> &'static str {
+        "sparse_categorical_cross_entropy"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(k::sparse_categorical_cross_entropy_backward(
+            x[0].view(),
+            &self.0,
+            dy.view(),
+        ))]
+    }
+}
+
+/// Categorical cross-entropy on probabilities `[batch, classes]` with integer
+/// labels (Keras's `sparse_categorical_crossentropy` after a softmax;
+/// probabilities clipped to `[1e-7, 1 - 1e-7]`).
+pub fn sparse_categorical_cross_entropy<T: Float>(
+    pred: &Var<T>,
+    labels: &[usize],
+    reduction: Reduction,
+) -> Var<T> {
+    let labels = labels.to_vec();
+    let losses = pred.tape().record(&[pred], |v| {
+        (
+            k::sparse_categorical_cross_entropy(v[0].view(), &labels),
+            SparseCategoricalCrossEntropy(labels),
+        )
+    });
+    reduce(losses, reduction)
+}
+
+/// What a loss compares the prediction with.
+#[derive(Clone, Debug)]
+pub enum Target<'a, T: Float> {
+    /// One integer class per sample.
+    Labels(&'a [usize]),
+    /// Values of the prediction's shape (one-hot rows, probabilities, regression targets).
+    Values(ArrayViewD<'a, T>),
+}
+
+/// A loss chosen by value, like Keras's `compile(loss=...)`: the training loop
+/// and the models' static path use it on arrays, research code on the tape.
+/// Reduction is the mean.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Loss {
+    /// [`cross_entropy`]: logits and integer labels.
+    CrossEntropy,
+    /// [`sparse_categorical_cross_entropy`]: probabilities and integer labels.
+    SparseCategoricalCrossEntropy,
+    /// [`categorical_cross_entropy`]: probabilities and one-hot or soft targets.
+    CategoricalCrossEntropy,
+    /// [`binary_cross_entropy`].
+    BinaryCrossEntropy,
+    /// [`binary_cross_entropy_with_logits`].
+    BinaryCrossEntropyWithLogits,
+    /// [`mse`].
+    Mse,
+    /// [`mae`].
+    Mae,
+    /// [`huber`] with the given delta.
+    Huber {
+        /// Threshold between the quadratic and linear zones.
+        delta: f64,
+    },
+    /// [`kl_divergence`].
+    KlDivergence,
+}
+
+fn expect_labels<'a, T: Float>(loss: Loss, target: &Target<'a, T>) -> &'a [usize] {
+    match target {
+        Target::Labels(l) => l,
+        Target::Values(_) => panic!("{loss:?}: expected integer labels as the target"),
+    }
+}
+
+fn expect_values<'a, T: Float>(loss: Loss, target: &Target<'a, T>) -> ArrayViewD<'a, T> {
+    match target {
+        Target::Values(v) => v.clone(),
+        Target::Labels(_) => panic!("{loss:?}: expected target values, not labels"),
+    }
+}
+
+impl Loss {
+    /// Whether, after a softmax output, this loss's gradient with respect to the
+    /// logits is the fused `p - y` (categorical cross-entropies).
+    pub fn fuses_with_softmax(&self) -> bool {
+        matches!(
+            self,
+            Loss::SparseCategoricalCrossEntropy | Loss::CategoricalCrossEntropy
+        )
+    }
+
+    /// The mean loss of `pred` against `target`, and its gradient with respect to `pred`.
+    pub fn value_and_grad<T: Float>(
+        &self,
+        pred: ArrayViewD<'_, T>,
+        target: &Target<'_, T>,
+    ) -> (T, ArrayD<T>) {
+        let per_item = |losses: ArrayD<T>| {
+            let n = T::lit(losses.len() as f64);
+            (
+                losses.sum() / n,
+                ArrayD::from_elem(losses.raw_dim(), T::one() / n),
+            )
+        };
+        match *self {
+            Loss::CrossEntropy | Loss::SparseCategoricalCrossEntropy => {
+                let labels = expect_labels(*self, target);
+                let (value, dl) = if *self == Loss::CrossEntropy {
+                    per_item(k::cross_entropy(pred.view(), labels))
+                } else {
+                    per_item(k::sparse_categorical_cross_entropy(pred.view(), labels))
+                };
+                let grad = if *self == Loss::CrossEntropy {
+                    k::cross_entropy_backward(pred, labels, dl.view())
+                } else {
+                    k::sparse_categorical_cross_entropy_backward(pred, labels, dl.view())
+                };
+                (value, grad)
+            }
+            _ => {
+                let t = expect_values(*self, target);
+                type Pair<T> = (
+                    fn(ArrayViewD<'_, T>, ArrayViewD<'_, T>) -> ArrayD<T>,
+                    PairGrad<T>,
+                );
+                let (f, df): Pair<T> = match *self {
+                    Loss::CategoricalCrossEntropy => (
+                        k::categorical_cross_entropy,
+                        k::categorical_cross_entropy_backward,
+                    ),
+                    Loss::BinaryCrossEntropy => {
+                        (k::binary_cross_entropy, k::binary_cross_entropy_backward)
+                    }
+                    Loss::BinaryCrossEntropyWithLogits => (
+                        k::binary_cross_entropy_with_logits,
+                        k::binary_cross_entropy_with_logits_backward,
+                    ),
+                    Loss::Mse => (k::mse, k::mse_backward),
+                    Loss::Mae => (k::mae, k::mae_backward),
+                    Loss::KlDivergence => (k::kl_divergence, k::kl_divergence_backward),
+                    Loss::Huber { delta } => {
+                        let (value, dl) = per_item(k::huber(pred.view(), t.view(), delta));
+                        return (value, k::huber_backward(pred, t, dl.view(), delta).0);
+                    }
+                    Loss::CrossEntropy | Loss::SparseCategoricalCrossEntropy => unreachable!(),
+                };
+                let (value, dl) = per_item(f(pred.view(), t.view()));
+                (value, df(pred, t, dl.view()).0)
+            }
+        }
+    }
+
+    /// For a prediction `probs = softmax(z)`: the mean loss and its gradient with
+    /// respect to the logits `z`, fused as `(p - y) / batch`.
+    ///
+    /// # Panics
+    /// If the loss does not [fuse with softmax](Loss::fuses_with_softmax).
+    pub fn softmax_fused<T: Float>(
+        &self,
+        probs: ArrayViewD<'_, T>,
+        target: &Target<'_, T>,
+    ) -> (T, ArrayD<T>) {
+        assert!(
+            self.fuses_with_softmax(),
+            "{self:?} does not fuse with softmax"
+        );
+        let batch = probs.shape()[0];
+        let dl = ArrayD::from_elem(ndarray::IxDyn(&[batch]), T::one() / T::lit(batch as f64));
+        match target {
+            Target::Labels(labels) => {
+                let value = k::sparse_categorical_cross_entropy(probs.view(), labels).sum()
+                    / T::lit(batch as f64);
+                (
+                    value,
+                    k::softmax_cross_entropy_logits_grad(probs, labels, dl.view()),
+                )
+            }
+            Target::Values(t) => {
+                let value = k::categorical_cross_entropy(probs.view(), t.view()).sum()
+                    / T::lit(batch as f64);
+                // d/dz of -Σ t ln softmax(z) = p Σt - t
+                let total = t
+                    .sum_axis(ndarray::Axis(t.ndim() - 1))
+                    .insert_axis(ndarray::Axis(t.ndim() - 1));
+                let grad = (&probs * &total - t) / T::lit(batch as f64);
+                (value, grad)
+            }
+        }
+    }
+
+    /// The same loss on the tape (mean reduction).
+    pub fn apply<T: Float>(&self, pred: &Var<T>, target: &Target<'_, T>) -> Var<T> {
+        let r = Reduction::Mean;
+        let values = || {
+            pred.tape()
+                .constant(expect_values(*self, target).to_owned())
+        };
+        match *self {
+            Loss::CrossEntropy => cross_entropy(pred, expect_labels(*self, target), r),
+            Loss::SparseCategoricalCrossEntropy => {
+                sparse_categorical_cross_entropy(pred, expect_labels(*self, target), r)
+            }
+            Loss::CategoricalCrossEntropy => categorical_cross_entropy(pred, &values(), r),
+            Loss::BinaryCrossEntropy => binary_cross_entropy(pred, &values(), r),
+            Loss::BinaryCrossEntropyWithLogits => {
+                binary_cross_entropy_with_logits(pred, &values(), r)
+            }
+            Loss::Mse => mse(pred, &values(), r),
+            Loss::Mae => mae(pred, &values(), r),
+            Loss::Huber { delta } => huber(pred, &values(), delta, r),
+            Loss::KlDivergence => kl_divergence(pred, &values(), r),
+        }
+    }
+}
+
+type PairGrad<T> = fn(ArrayViewD<'_, T>, ArrayViewD<'_, T>, ArrayViewD<'_, T>) -> LossGrads<T>;

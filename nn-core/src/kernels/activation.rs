@@ -113,10 +113,26 @@ pointwise!(
     /// `exp(x)`.
     Exponential, "exponential", |s, x| x.exp(), |s, x, y| y
 );
-pointwise!(
-    /// The identity (`linear`, or no activation at all).
-    Linear, "linear", |s, x| x, |s, x, y| T::one()
-);
+/// The identity (`linear`, or no activation at all).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Linear;
+
+impl Pointwise for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+    #[inline]
+    fn f<T: Float>(&self, x: T) -> T {
+        x
+    }
+    #[inline]
+    fn df<T: Float>(&self, _x: T, _y: T) -> T {
+        T::one()
+    }
+    fn is_identity(&self) -> bool {
+        true
+    }
+}
 
 const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 const SELU_SCALE: f64 = 1.050_700_987_355_480_5;

@@ -285,6 +285,64 @@ pub fn categorical_cross_entropy_backward<T: Float>(
     (dp, dt)
 }
 
+/// Sparse categorical cross-entropy on probabilities `[batch, classes]` with
+/// integer labels: `-ln clip(p[label], 1e-7, 1 - 1e-7)` per row (Keras's
+/// `sparse_categorical_crossentropy` on a softmax output).
+pub fn sparse_categorical_cross_entropy<T: Float>(
+    pred: ArrayViewD<'_, T>,
+    labels: &[usize],
+) -> ArrayD<T> {
+    check_labels("sparse_categorical_cross_entropy", pred.shape(), labels);
+    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
+    let per_row: Vec<T> = pred
+        .rows()
+        .into_iter()
+        .zip(labels)
+        .map(|(row, &l)| -row[l].max(lo).min(hi).ln())
+        .collect();
+    Array1::from_vec(per_row).into_dyn()
+}
+
+/// Gradient of [`sparse_categorical_cross_entropy`]: `-1 / p[label]` at the label
+/// (0 where clipped), zero elsewhere.
+pub fn sparse_categorical_cross_entropy_backward<T: Float>(
+    pred: ArrayViewD<'_, T>,
+    labels: &[usize],
+    dl: ArrayViewD<'_, T>,
+) -> ArrayD<T> {
+    check_labels("sparse_categorical_cross_entropy", pred.shape(), labels);
+    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
+    let mut dp = ArrayD::zeros(pred.raw_dim());
+    for ((mut row, p), (&l, &g)) in dp
+        .rows_mut()
+        .into_iter()
+        .zip(pred.rows())
+        .zip(labels.iter().zip(dl.iter()))
+    {
+        if p[l] >= lo && p[l] <= hi {
+            row[l] = -g / p[l];
+        }
+    }
+    dp
+}
+
+/// The fused gradient of a categorical cross-entropy taken on `p = softmax(z)`,
+/// with respect to the logits `z`: `(p - y) * dl` per row, where `y` is the
+/// one-hot label. Skips the softmax Jacobian entirely.
+pub fn softmax_cross_entropy_logits_grad<T: Float>(
+    probs: ArrayViewD<'_, T>,
+    labels: &[usize],
+    dl: ArrayViewD<'_, T>,
+) -> ArrayD<T> {
+    check_labels("softmax_cross_entropy", probs.shape(), labels);
+    let mut dz = probs.to_owned();
+    for ((mut row, &l), &g) in dz.rows_mut().into_iter().zip(labels).zip(dl.iter()) {
+        row[l] -= T::one();
+        row.mapv_inplace(|v| v * g);
+    }
+    dz
+}
+
 /// `t ln t`, taken as 0 at `t = 0`.
 fn xlogx<T: Float>(t: T) -> T {
     if t > T::zero() {

@@ -44,6 +44,11 @@ pub trait Pointwise: Clone + Debug + Send + Sync + 'static {
     /// `f'(x)`, given both `x` and `y = f(x)` so implementations can reuse `y`
     /// (`exp`, `sigmoid`, `tanh` do).
     fn df<T: Float>(&self, x: T, y: T) -> T;
+
+    /// Whether `f` is the identity, so layers can skip it.
+    fn is_identity(&self) -> bool {
+        false
+    }
 }
 
 /// `f` applied to every element of `x`.

@@ -1,0 +1,299 @@
+//! Saving and loading parameters as safetensors, with PyTorch's names and
+//! layouts, written atomically and loaded all-or-nothing.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::tape::Param;
+use crate::Float;
+
+/// Why a weights file could not be written or read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// The file system refused.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a safetensors file.
+    #[error("{path}: not a valid safetensors file: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A parameter of the model has no tensor in the file.
+    #[error("{path}: missing tensor `{key}`")]
+    MissingKey {
+        /// The file.
+        path: PathBuf,
+        /// The parameter's name.
+        key: String,
+    },
+    /// The file holds a tensor the model has no parameter for.
+    #[error("{path}: unexpected tensor `{key}`: the model has no parameter of that name")]
+    UnexpectedKey {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        key: String,
+    },
+    /// A tensor's shape differs from its parameter's.
+    #[error("{path}: tensor `{key}` has shape {found:?}, but the model expects {expected:?}")]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        key: String,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+        /// The tensor's shape.
+        found: Vec<usize>,
+    },
+    /// A tensor's dtype differs from the model's element type.
+    #[error("{path}: tensor `{key}` has dtype {found}, but the model expects {expected}")]
+    DtypeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        key: String,
+        /// The model's dtype.
+        expected: String,
+        /// The tensor's dtype.
+        found: String,
+    },
+    /// A PyTorch file holds a different number of parameter tensors.
+    #[error("{path}: the file holds {found} parameter tensors, but the model has {expected}")]
+    CountMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The model's count.
+        expected: usize,
+        /// The file's count.
+        found: usize,
+    },
+}
+
+fn dtype_of<T: Float>() -> Dtype {
+    if T::DTYPE == "F64" {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    }
+}
+
+/// Writes `params` to `path` as safetensors: to a temporary file beside it,
+/// then renamed over it, so an interrupted save never leaves a torn file.
+pub fn save_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Result<(), IoError> {
+    let io = |source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = params
+        .iter()
+        .map(|(name, p)| {
+            let v = p.value();
+            let mut bytes = Vec::with_capacity(v.len() * std::mem::size_of::<T>());
+            for &x in v.as_standard_layout().iter() {
+                x.extend_le(&mut bytes);
+            }
+            (name.clone(), v.shape().to_vec(), bytes)
+        })
+        .collect();
+    let views = buffers.iter().map(|(name, shape, bytes)| {
+        let view = TensorView::new(dtype_of::<T>(), shape.clone(), bytes)
+            .expect("sizes match by construction");
+        (name.clone(), view)
+    });
+    let bytes = safetensors::tensor::serialize(views, None).map_err(|e| IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, IoError> {
+    fs::read(path).map_err(|source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, IoError> {
+    SafeTensors::deserialize(bytes).map_err(|e| IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Checks one tensor against its parameter and decodes it.
+fn decode<T: Float>(
+    path: &Path,
+    key: &str,
+    view: &TensorView<'_>,
+    param: &Param<T>,
+) -> Result<ArrayD<T>, IoError> {
+    if view.dtype() != dtype_of::<T>() {
+        return Err(IoError::DtypeMismatch {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            expected: T::DTYPE.to_string(),
+            found: format!("{:?}", view.dtype()),
+        });
+    }
+    let expected = param.shape();
+    if view.shape() != expected.as_slice() {
+        return Err(IoError::ShapeMismatch {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            expected,
+            found: view.shape().to_vec(),
+        });
+    }
+    let width = std::mem::size_of::<T>();
+    let data: Vec<T> = view.data().chunks_exact(width).map(T::from_le).collect();
+    Ok(ArrayD::from_shape_vec(IxDyn(view.shape()), data).expect("shape checked"))
+}
+
+/// Assigns every decoded array, only once all of them were read and checked.
+fn assign<T: Float>(params: &[(String, Param<T>)], arrays: Vec<ArrayD<T>>) {
+    for ((_, p), a) in params.iter().zip(arrays) {
+        *p.value_mut() = a;
+    }
+}
+
+/// Loads `path` into `params` by name. Every name, shape and dtype is checked
+/// before anything is assigned: on error the parameters are untouched.
+pub fn load_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Result<(), IoError> {
+    let bytes = read(path)?;
+    let file = parse(path, &bytes)?;
+    let mut arrays = Vec::with_capacity(params.len());
+    for (name, p) in params {
+        let view = file.tensor(name).map_err(|_| IoError::MissingKey {
+            path: path.to_path_buf(),
+            key: name.clone(),
+        })?;
+        arrays.push(decode(path, name, &view, p)?);
+    }
+    let mut names = file.names();
+    names.sort();
+    if let Some(extra) = names
+        .into_iter()
+        .find(|n| !params.iter().any(|(name, _)| name == n))
+    {
+        return Err(IoError::UnexpectedKey {
+            path: path.to_path_buf(),
+            key: extra.to_string(),
+        });
+    }
+    assign(params, arrays);
+    Ok(())
+}
+
+/// Loads a PyTorch `nn.Sequential` state dict saved with
+/// `safetensors.torch.save_file(model.state_dict(), path)`.
+///
+/// PyTorch names parameters by module index (`0.weight`, `2.bias`; activations
+/// and `Flatten` take indices but hold no parameters), so tensors are matched by
+/// position: modules in index order, each module's tensors in the order
+/// `weight`, `bias`, then others by name. The k-th tensor goes to the model's
+/// k-th parameter, whose local name (after the last `.`) must match. All-or-nothing,
+/// like [`load_params`].
+pub fn load_params_positional<T: Float>(
+    path: &Path,
+    params: &[(String, Param<T>)],
+) -> Result<(), IoError> {
+    let bytes = read(path)?;
+    let file = parse(path, &bytes)?;
+    let mut names: Vec<&str> = file.names();
+    names.sort_by_key(|n| position_key(n));
+    if names.len() != params.len() {
+        return Err(IoError::CountMismatch {
+            path: path.to_path_buf(),
+            expected: params.len(),
+            found: names.len(),
+        });
+    }
+    let mut arrays = Vec::with_capacity(params.len());
+    for (key, (ours, p)) in names.iter().zip(params) {
+        let (their_leaf, our_leaf) = (leaf(key), leaf(ours));
+        if their_leaf != our_leaf {
+            return Err(IoError::MissingKey {
+                path: path.to_path_buf(),
+                key: format!("{ours} (found `{key}` in its place)"),
+            });
+        }
+        let view = file.tensor(key).expect("listed by the file");
+        arrays.push(decode(path, key, &view, p)?);
+    }
+    assign(params, arrays);
+    Ok(())
+}
+
+fn leaf(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// Sort key: the module path with numbers compared as numbers, then the
+/// parameter's rank within a module (weight, bias, others).
+fn position_key(name: &str) -> (Vec<(u64, String)>, u8, String) {
+    let (module, param) = name.rsplit_once('.').unwrap_or(("", name));
+    let segments = module
+        .split('.')
+        .map(|s| match s.parse::<u64>() {
+            Ok(n) => (n, String::new()),
+            Err(_) => (u64::MAX, s.to_string()),
+        })
+        .collect();
+    let rank = match param {
+        "weight" => 0,
+        "bias" => 1,
+        _ => 2,
+    };
+    (segments, rank, param.to_string())
+}
+
+/// The parameters of a visitor as `(name, param)` pairs, in visiting order.
+pub fn collect_params<T: Float>(
+    visit: impl FnOnce(&mut dyn FnMut(&str, &Param<T>)),
+) -> Vec<(String, Param<T>)> {
+    let mut out = Vec::new();
+    visit(&mut |name, p| out.push((name.to_string(), p.clone())));
+    out
+}
+
+/// The name and shape of every tensor in a safetensors file.
+pub fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, IoError> {
+    let bytes = read(path)?;
+    let file = parse(path, &bytes)?;
+    Ok(file
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec()))
+        .collect())
+}

@@ -1,0 +1,142 @@
+//! `Dropout`: inverted dropout, active only in training.
+
+use std::cell::RefCell;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{ensure_shape, Layer};
+use crate::tape::Var;
+use crate::Float;
+
+/// Zeroes each element with probability `rate` during training and scales the
+/// rest by `1 / (1 - rate)`, so evaluation needs no rescaling (Keras and
+/// PyTorch). The masks come from the layer's own seeded RNG.
+pub struct Dropout<T: Float> {
+    rate: f64,
+    training: bool,
+    rng: RefCell<StdRng>,
+    /// `0` or `1 / (1 - rate)` per element of the last training batch.
+    mask: ArrayD<T>,
+    y: ArrayD<T>,
+    dx: ArrayD<T>,
+}
+
+impl<T: Float> Dropout<T> {
+    /// A dropout layer; its masks are drawn from an RNG seeded by `rng`.
+    ///
+    /// # Panics
+    /// If `rate` is not in `[0, 1)`.
+    pub fn new<R: Rng + ?Sized>(rate: f64, rng: &mut R) -> Self {
+        assert!(
+            (0.0..1.0).contains(&rate),
+            "Dropout: rate must be in [0, 1), got {rate}"
+        );
+        let empty = || ArrayD::zeros(IxDyn(&[0]));
+        Dropout {
+            rate,
+            training: true,
+            rng: RefCell::new(StdRng::seed_from_u64(rng.random())),
+            mask: empty(),
+            y: empty(),
+            dx: empty(),
+        }
+    }
+
+    /// The drop probability.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Reseeds the mask RNG (to reproduce a run).
+    pub fn reseed(&self, seed: u64) {
+        *self.rng.borrow_mut() = StdRng::seed_from_u64(seed);
+    }
+
+    fn active(&self) -> bool {
+        self.training && self.rate > 0.0
+    }
+
+    /// Fills `mask` with `0` or `1 / (1 - rate)`.
+    fn draw_mask(&self, mask: &mut ArrayD<T>) {
+        let keep = T::lit(1.0 / (1.0 - self.rate));
+        let mut rng = self.rng.borrow_mut();
+        mask.mapv_inplace(|_| {
+            if rng.random::<f64>() < self.rate {
+                T::zero()
+            } else {
+                keep
+            }
+        });
+    }
+}
+
+impl<T: Float> Layer<T> for Dropout<T> {
+    fn type_name(&self) -> &'static str {
+        "Dropout"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        Ok(input.to_vec())
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        if !self.active() {
+            return x.clone();
+        }
+        let mut mask = ArrayD::zeros(IxDyn(&x.shape()));
+        self.draw_mask(&mut mask);
+        x * &x.tape().constant(mask)
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        ensure_shape(&mut self.y, x.shape());
+        if !self.active() {
+            self.y.assign(&x);
+            return self.y.view();
+        }
+        ensure_shape(&mut self.mask, x.shape());
+        let mut mask = std::mem::take(&mut self.mask);
+        self.draw_mask(&mut mask);
+        Zip::from(&mut self.y)
+            .and(&x)
+            .and(&mask)
+            .for_each(|y, &v, &m| *y = v * m);
+        self.mask = mask;
+        self.y.view()
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.y.view()
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        if !need_input_grad {
+            return self.dx.slice_axis(ndarray::Axis(0), (0..0).into());
+        }
+        ensure_shape(&mut self.dx, x.shape());
+        if self.active() {
+            Zip::from(&mut self.dx)
+                .and(&dy)
+                .and(&self.mask)
+                .for_each(|d, &g, &m| *d = g * m);
+        } else {
+            self.dx.assign(&dy);
+        }
+        self.dx.view()
+    }
+
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        x.to_owned()
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}

@@ -1,0 +1,90 @@
+//! `Flatten`: each sample's axes joined into one, in row-major order.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use super::{batch_shape, ensure_shape, Layer};
+use crate::tape::Var;
+use crate::Float;
+
+/// Reshapes `[batch, d1, d2, …]` to `[batch, d1·d2·…]`.
+pub struct Flatten<T: Float> {
+    y: ArrayD<T>,
+    dx: ArrayD<T>,
+}
+
+impl<T: Float> Default for Flatten<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Flatten<T> {
+    /// A flatten layer.
+    pub fn new() -> Self {
+        Flatten {
+            y: ArrayD::zeros(IxDyn(&[0])),
+            dx: ArrayD::zeros(IxDyn(&[0])),
+        }
+    }
+}
+
+fn flat_len(shape: &[usize]) -> usize {
+    shape[1..].iter().product()
+}
+
+impl<T: Float> Layer<T> for Flatten<T> {
+    fn type_name(&self) -> &'static str {
+        "Flatten"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        Ok(vec![input.iter().product()])
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        let s = x.shape();
+        x.reshape(&[s[0], flat_len(&s)])
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        let shape = batch_shape(x.shape()[0], &[flat_len(x.shape())]);
+        ensure_shape(&mut self.y, &shape);
+        // Row-major copy: the flat buffer viewed in the input's shape.
+        self.y
+            .view_mut()
+            .into_shape_with_order(x.raw_dim())
+            .expect("same size")
+            .assign(&x);
+        self.y.view()
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.y.view()
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        if !need_input_grad {
+            return self.dx.slice_axis(ndarray::Axis(0), (0..0).into());
+        }
+        ensure_shape(&mut self.dx, x.shape());
+        self.dx
+            .view_mut()
+            .into_shape_with_order(dy.raw_dim())
+            .expect("same size")
+            .assign(&dy);
+        self.dx.view()
+    }
+
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        let n = flat_len(x.shape());
+        x.as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&[x.shape()[0], n]))
+            .expect("same size")
+    }
+}

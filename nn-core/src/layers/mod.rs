@@ -1,0 +1,156 @@
+//! Typed layers, each with both execution paths:
+//!
+//! - the **tape path**, [`Layer::forward`], for research code and arbitrary graphs;
+//! - the **static path**, [`Layer::forward_train`] and [`Layer::backward`], which
+//!   caches what backward needs in buffers allocated once and reused, and
+//!   accumulates parameter gradients without a tape.
+//!
+//! Both call the same functions in [`crate::kernels`]. The `sequential!` macro
+//! chains these; any type implementing [`Layer`] can appear in it.
+
+mod activation;
+mod dense;
+mod dropout;
+mod flatten;
+
+pub use activation::Activation;
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::tape::{Param, Var};
+use crate::Float;
+
+/// A layer usable in a `sequential!` model and on the tape.
+///
+/// Shapes exclude the batch axis: a `Dense` mapping 784 features to 128 has
+/// input shape `[784]` and output shape `[128]`; arrays passed in have the batch
+/// axis first.
+pub trait Layer<T: Float> {
+    /// The layer's type as `summary()` shows it (`"Dense"`).
+    fn type_name(&self) -> &'static str;
+
+    /// The output shape for an input shape, or why the input does not fit.
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String>;
+
+    /// The tape path: records the layer's ops on `x`'s tape.
+    fn forward(&self, x: &Var<T>) -> Var<T>;
+
+    /// The static path's forward: computes the output into the layer's own
+    /// buffer, caching what [`Layer::backward`] needs, and returns a view of it.
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T>;
+
+    /// The output of the last [`Layer::forward_train`].
+    fn output(&self) -> ArrayViewD<'_, T>;
+
+    /// The static path's backward. `x` is the input of the last
+    /// `forward_train` and `dy` the gradient of its output. Adds parameter
+    /// gradients into the parameters and, when `need_input_grad`, returns the
+    /// input's gradient (otherwise an empty view).
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        need_input_grad: bool,
+    ) -> ArrayViewD<'_, T>;
+
+    /// Inference: no tape, no caches, dropout off.
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T>;
+
+    /// Calls `f` with each parameter and its local name (`"weight"`, `"bias"`).
+    fn visit_params(&self, _f: &mut dyn FnMut(&str, &Param<T>)) {}
+
+    /// Number of trainable scalars.
+    fn param_count(&self) -> usize {
+        let mut n = 0;
+        self.visit_params(&mut |_, p| n += p.len());
+        n
+    }
+
+    /// Number of non-trainable scalars (running statistics, say).
+    fn non_trainable_count(&self) -> usize {
+        0
+    }
+
+    /// Switches between training (dropout active) and evaluation.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// Whether the output is a softmax over the last axis of the layer's
+    /// pre-activation, so a following categorical cross-entropy can skip the
+    /// softmax Jacobian and use the fused gradient `p - y`.
+    fn softmax_output(&self) -> bool {
+        false
+    }
+
+    /// Like [`Layer::backward`], but given the gradient with respect to the
+    /// pre-softmax logits. Only called when [`Layer::softmax_output`] is true.
+    fn backward_from_logits(
+        &mut self,
+        _x: ArrayViewD<'_, T>,
+        _dlogits: ArrayViewD<'_, T>,
+        _need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        panic!(
+            "{}: backward_from_logits called on a layer without softmax output",
+            self.type_name()
+        )
+    }
+}
+
+/// Makes `buf` an array of `shape`, reallocating only when the shape changed
+/// (so steady-state training steps allocate nothing).
+pub fn ensure_shape<T: Float>(buf: &mut ArrayD<T>, shape: &[usize]) {
+    if buf.shape() != shape {
+        *buf = ArrayD::zeros(IxDyn(shape));
+    }
+}
+
+/// The shape `[batch, rest…]` of a batch of `rest`-shaped samples.
+pub fn batch_shape(batch: usize, rest: &[usize]) -> Vec<usize> {
+    let mut s = Vec::with_capacity(rest.len() + 1);
+    s.push(batch);
+    s.extend_from_slice(rest);
+    s
+}
+
+/// Checks that `x` is a batch of `expected`-shaped samples, naming the layer.
+pub fn check_input(layer: &str, x: &[usize], expected: &[usize]) {
+    assert!(
+        x.len() == expected.len() + 1 && &x[1..] == expected,
+        "{layer}: expected input of shape [batch, {}], got {x:?}",
+        expected
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// Adds `g` into `p`'s gradient, allocating it once.
+pub fn grad_buffer<T: Float>(p: &Param<T>) -> std::cell::RefMut<'_, ArrayD<T>> {
+    let mut slot = p.grad_mut();
+    if slot.as_ref().is_none_or(|g| g.shape() != p.value().shape()) {
+        *slot = Some(ArrayD::zeros(p.value().raw_dim()));
+    }
+    std::cell::RefMut::map(slot, |g| g.as_mut().expect("allocated above"))
+}
+
+/// Checks, when a model is built, that a layer maps `input` to the `output` the
+/// model declared for it; panics naming the layer otherwise.
+pub fn check_declared_shape<T: Float, L: Layer<T>>(
+    layer: &L,
+    label: &str,
+    input: &[usize],
+    output: &[usize],
+) {
+    match layer.output_shape(input) {
+        Ok(s) if s == output => {}
+        Ok(s) => panic!(
+            "{label}: outputs {s:?} for input {input:?}, but the model declares {output:?} (write `-> ({})` after the layer)",
+            s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Err(e) => panic!("{label}: {e}"),
+    }
+}

@@ -1,0 +1,101 @@
+//! The `Model` trait: what every `sequential!` model offers, so training
+//! loops and optimizers work on any of them.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use crate::io::{self, IoError};
+use crate::loss::{Loss, Target};
+use crate::summary::Summary;
+use crate::tape::{Param, Var};
+use crate::Float;
+
+/// A trainable model with both execution paths. `sequential!` implements it.
+pub trait Model<T: Float> {
+    /// The tape path: records the whole model on `x`'s tape.
+    fn forward(&self, x: &Var<T>) -> Var<T>;
+
+    /// The static path's forward: runs every layer into its reused buffers and
+    /// returns the output.
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T>;
+
+    /// The static path's backward from the gradient of the output of the last
+    /// [`Model::forward_train`]; parameter gradients accumulate.
+    fn backward(&mut self, grad_output: ArrayViewD<'_, T>);
+
+    /// After [`Model::forward_train`]: the mean `loss` against `target`, with
+    /// gradients accumulated into the parameters. A softmax output followed by a
+    /// categorical cross-entropy uses the fused gradient `p - y`.
+    fn backward_loss(&mut self, loss: Loss, target: &Target<'_, T>) -> T;
+
+    /// Inference without tape or caches (dropout off).
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T>;
+
+    /// Training mode (dropout active) or evaluation mode.
+    fn set_training(&mut self, training: bool);
+
+    /// Whether the model is in training mode.
+    fn is_training(&self) -> bool;
+
+    /// Calls `f` with every parameter and its stable name (`hidden.weight`).
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>));
+
+    /// The Keras-style summary table.
+    fn summary(&self) -> Summary;
+
+    /// Switches to training mode.
+    fn train(&mut self) {
+        self.set_training(true);
+    }
+
+    /// Switches to evaluation mode.
+    fn eval(&mut self) {
+        self.set_training(false);
+    }
+
+    /// Number of trainable scalars.
+    fn param_count(&self) -> usize {
+        let mut n = 0;
+        self.visit_params(&mut |_, p| n += p.len());
+        n
+    }
+
+    /// Zeroes every parameter's gradient (keeping the buffers).
+    fn zero_grad(&self) {
+        self.visit_params(&mut |_, p| p.zero_grad());
+    }
+
+    /// `(name, parameter)` pairs in a stable order.
+    fn named_params(&self) -> Vec<(String, Param<T>)> {
+        io::collect_params(|f| self.visit_params(f))
+    }
+
+    /// Saves the parameters as safetensors (atomically), under their stable
+    /// names with PyTorch's layouts.
+    fn save(&self, path: impl AsRef<Path>) -> Result<(), IoError>
+    where
+        Self: Sized,
+    {
+        io::save_params(path.as_ref(), &self.named_params())
+    }
+
+    /// Loads parameters saved by [`Model::save`], checking every name, shape and
+    /// dtype first; on error nothing is changed.
+    fn load(&mut self, path: impl AsRef<Path>) -> Result<(), IoError>
+    where
+        Self: Sized,
+    {
+        io::load_params(path.as_ref(), &self.named_params())
+    }
+
+    /// Loads the `state_dict` of the equivalent PyTorch `nn.Sequential`, saved
+    /// with `safetensors.torch.save_file`; tensors are matched by position (see
+    /// [`io::load_params_positional`]).
+    fn load_pytorch(&mut self, path: impl AsRef<Path>) -> Result<(), IoError>
+    where
+        Self: Sized,
+    {
+        io::load_params_positional(path.as_ref(), &self.named_params())
+    }
+}

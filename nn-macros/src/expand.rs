@@ -1,0 +1,332 @@
+//! Code generation: the model struct, its constructors and its `Model` impl,
+//! with each layer's tokens spanned at the layer's declaration.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+
+use crate::builtins::keras_name;
+use crate::parse::ModelDef;
+use crate::validate::{Kind, Plan, PlannedLayer};
+
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("(None, {})", dims.join(", "))
+}
+
+fn dims(shape: &[usize]) -> TokenStream {
+    quote!(&[#(#shape),*])
+}
+
+/// The field's type, e.g. `::nn::layers::Dense<f32, 784, 128, ::nn::activation::Relu>`.
+fn field_type(layer: &PlannedLayer, t: &syn::Ident) -> TokenStream {
+    let span = layer.span;
+    match &layer.kind {
+        Kind::Dense {
+            units, activation, ..
+        } => {
+            let inp = layer.input[0];
+            let act = &activation.ty;
+            quote_spanned!(span=> ::nn::layers::Dense<#t, #inp, #units, #act>)
+        }
+        Kind::Activation(a) => {
+            let ty = &a.ty;
+            quote_spanned!(span=> ::nn::layers::Activation<#t, #ty>)
+        }
+        Kind::Dropout(_) => quote_spanned!(span=> ::nn::layers::Dropout<#t>),
+        Kind::Flatten => quote_spanned!(span=> ::nn::layers::Flatten<#t>),
+        Kind::User { path, .. } => quote_spanned!(span=> #path),
+    }
+}
+
+/// The expression that builds the layer, with `rng` in scope.
+fn constructor(layer: &PlannedLayer) -> TokenStream {
+    let span = layer.span;
+    match &layer.kind {
+        Kind::Dense {
+            activation,
+            use_bias,
+            kernel_init,
+            bias_init,
+            ..
+        } => {
+            let act = &activation.value;
+            quote_spanned!(span=> ::nn::layers::Dense::new(#act, #use_bias, #kernel_init, #bias_init, rng))
+        }
+        Kind::Activation(a) => {
+            let v = &a.value;
+            quote_spanned!(span=> ::nn::layers::Activation::new(#v))
+        }
+        Kind::Dropout(rate) => quote_spanned!(span=> ::nn::layers::Dropout::new(#rate, rng)),
+        Kind::Flatten => quote_spanned!(span=> ::nn::layers::Flatten::new()),
+        Kind::User { path, args } => {
+            let mut ctor = path.clone();
+            if let Some(last) = ctor.segments.last_mut() {
+                if let syn::PathArguments::AngleBracketed(a) = &mut last.arguments {
+                    a.colon2_token = Some(Default::default());
+                }
+            }
+            quote_spanned!(span=> #ctor::new(#(#args),*))
+        }
+    }
+}
+
+pub fn model(plan: &Plan) -> TokenStream {
+    let Plan {
+        attrs,
+        vis,
+        name,
+        dtype: t,
+        input,
+        layers,
+        param_count,
+    } = plan;
+    let model_name = keras_name(&name.to_string());
+    let fields: Vec<_> = layers.iter().map(|l| l.field.clone()).collect();
+    let types: Vec<_> = layers.iter().map(|l| field_type(l, t)).collect();
+    let docs: Vec<String> = layers
+        .iter()
+        .map(|l| format!("`{}`, output `{}`.", l.source, shape_text(&l.output)))
+        .collect();
+    let ctors: Vec<_> = layers.iter().map(constructor).collect();
+    let output = &layers.last().expect("validated: at least one layer").output;
+    let input_dims = dims(input);
+    let output_dims = dims(output);
+
+    // Build-time shape checks for user layers, naming the layer.
+    let checks: Vec<TokenStream> = layers
+        .iter()
+        .filter(|l| matches!(l.kind, Kind::User { .. }))
+        .map(|l| {
+            let f = &l.field;
+            let (i, o) = (dims(&l.input), dims(&l.output));
+            let label = format!("{}: layer `{}` ({})", name, f, l.source);
+            quote_spanned!(l.span=> ::nn::layers::check_declared_shape(&#f, #label, #i, #o);)
+        })
+        .collect();
+
+    let param_const = param_count.map(|n| {
+        quote! {
+            /// Trainable parameters, known when the model is declared.
+            pub const PARAM_COUNT: usize = #n;
+        }
+    });
+
+    let tape_forward = layers.iter().map(|l| {
+        let f = &l.field;
+        quote!(let x = ::nn::layers::Layer::<#t>::forward(&self.#f, &x);)
+    });
+    let static_forward = layers.iter().enumerate().map(|(i, l)| {
+        let f = &l.field;
+        if i == 0 {
+            quote!(let y = ::nn::layers::Layer::<#t>::forward_train(&mut self.#f, self.__nn_input.view());)
+        } else {
+            quote!(let y = ::nn::layers::Layer::<#t>::forward_train(&mut self.#f, y);)
+        }
+    });
+    let predict = layers.iter().map(|l| {
+        let f = &l.field;
+        quote!(let y = ::nn::layers::Layer::<#t>::predict(&self.#f, y.view());)
+    });
+    // Backward, last layer first; each layer gets its own input (the previous
+    // layer's output, or the cached model input).
+    let n = layers.len();
+    let backward = layers.iter().enumerate().rev().map(|(i, l)| {
+        let f = &l.field;
+        let x = if i == 0 {
+            quote!(self.__nn_input.view())
+        } else {
+            let p = &layers[i - 1].field;
+            quote!(::nn::layers::Layer::<#t>::output(&self.#p))
+        };
+        let need = i > 0;
+        if i == n - 1 {
+            quote! {
+                let g = if from_logits {
+                    ::nn::layers::Layer::<#t>::backward_from_logits(&mut self.#f, #x, g, #need)
+                } else {
+                    ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need)
+                };
+            }
+        } else {
+            quote!(let g = ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need);)
+        }
+    });
+    let last = &layers[n - 1].field;
+    let rows = layers.iter().map(|l| {
+        let f = &l.field;
+        let fname = f.to_string();
+        let out = dims(&l.output);
+        quote! {
+            ::nn::summary::SummaryRow {
+                name: #fname.to_string(),
+                type_name: ::nn::layers::Layer::<#t>::type_name(&self.#f).to_string(),
+                output_shape: (#out).to_vec(),
+                params: ::nn::layers::Layer::<#t>::param_count(&self.#f)
+                    + ::nn::layers::Layer::<#t>::non_trainable_count(&self.#f),
+            }
+        }
+    });
+    let visit = layers.iter().map(|l| {
+        let f = &l.field;
+        let prefix = format!("{f}.");
+        quote! {
+            ::nn::layers::Layer::<#t>::visit_params(&self.#f, &mut |n, p| {
+                let mut full = ::std::string::String::from(#prefix);
+                full.push_str(n);
+                f(&full, p)
+            });
+        }
+    });
+    let non_trainable = layers.iter().map(|l| {
+        let f = &l.field;
+        quote!(::nn::layers::Layer::<#t>::non_trainable_count(&self.#f))
+    });
+    let bytes = if t == "f64" { 8usize } else { 4 };
+
+    quote! {
+        #(#attrs)*
+        #vis struct #name {
+            #(
+                #[doc = #docs]
+                pub #fields: #types,
+            )*
+            __nn_input: ::nn::ndarray::ArrayD<#t>,
+            __nn_training: bool,
+        }
+
+        impl #name {
+            /// Input shape of one sample (without the batch axis).
+            pub const INPUT_SHAPE: &'static [usize] = #input_dims;
+            /// Output shape of one sample.
+            pub const OUTPUT_SHAPE: &'static [usize] = #output_dims;
+            #param_const
+
+            /// A new model: Keras's default initialization drawn from `rng`.
+            pub fn new<R: ::nn::rand::Rng + ?Sized>(rng: &mut R) -> Self {
+                #( let #fields: #types = #ctors; )*
+                #(#checks)*
+                #name {
+                    #(#fields,)*
+                    __nn_input: ::nn::ndarray::ArrayD::zeros(::nn::ndarray::IxDyn(&[0])),
+                    __nn_training: true,
+                }
+            }
+
+            /// A new model initialized from a seeded RNG (reproducible).
+            pub fn with_seed(seed: u64) -> Self {
+                let mut rng = <::nn::rand::rngs::StdRng as ::nn::rand::SeedableRng>::seed_from_u64(seed);
+                Self::new(&mut rng)
+            }
+
+            fn __nn_backward(&mut self, g: ::nn::ndarray::ArrayViewD<'_, #t>, from_logits: bool) {
+                #(#backward)*
+                let _ = g;
+            }
+        }
+
+        impl ::nn::Model<#t> for #name {
+            fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
+                let x = x.clone();
+                #(#tape_forward)*
+                x
+            }
+
+            fn forward_train(&mut self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayViewD<'_, #t> {
+                ::nn::layers::check_input(#model_name, x.shape(), Self::INPUT_SHAPE);
+                ::nn::layers::ensure_shape(&mut self.__nn_input, x.shape());
+                self.__nn_input.assign(&x);
+                #(#static_forward)*
+                y
+            }
+
+            fn backward(&mut self, grad_output: ::nn::ndarray::ArrayViewD<'_, #t>) {
+                self.__nn_backward(grad_output, false);
+            }
+
+            fn backward_loss(&mut self, loss: ::nn::loss::Loss, target: &::nn::loss::Target<'_, #t>) -> #t {
+                let fused = loss.fuses_with_softmax() && ::nn::layers::Layer::<#t>::softmax_output(&self.#last);
+                let out = ::nn::layers::Layer::<#t>::output(&self.#last);
+                let (value, grad) = if fused {
+                    loss.softmax_fused(out, target)
+                } else {
+                    loss.value_and_grad(out, target)
+                };
+                self.__nn_backward(grad.view(), fused);
+                value
+            }
+
+            fn predict(&self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> {
+                ::nn::layers::check_input(#model_name, x.shape(), Self::INPUT_SHAPE);
+                let y = x.to_owned();
+                #(#predict)*
+                y
+            }
+
+            fn set_training(&mut self, training: bool) {
+                self.__nn_training = training;
+                #( ::nn::layers::Layer::<#t>::set_training(&mut self.#fields, training); )*
+            }
+
+            fn is_training(&self) -> bool {
+                self.__nn_training
+            }
+
+            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                #(#visit)*
+            }
+
+            fn summary(&self) -> ::nn::summary::Summary {
+                let rows = ::std::vec![#(#rows),*];
+                let non_trainable = 0 #(+ #non_trainable)*;
+                ::nn::summary::Summary {
+                    name: #model_name.to_string(),
+                    trainable: ::nn::Model::<#t>::param_count(self),
+                    non_trainable,
+                    rows,
+                    bytes_per_param: #bytes,
+                }
+            }
+        }
+    }
+}
+
+/// After an error: the struct and its API with bodies that never run, so the
+/// user's code that uses the model reports nothing further.
+pub fn fallback(def: &ModelDef) -> TokenStream {
+    let ModelDef {
+        attrs, vis, name, ..
+    } = def;
+    let t = def
+        .dtype
+        .clone()
+        .unwrap_or_else(|| syn::Ident::new("f32", proc_macro2::Span::call_site()));
+    quote! {
+        #(#attrs)*
+        #vis struct #name;
+
+        impl #name {
+            #[allow(missing_docs)]
+            pub const PARAM_COUNT: usize = 0;
+            #[allow(missing_docs)]
+            pub const INPUT_SHAPE: &'static [usize] = &[];
+            #[allow(missing_docs)]
+            pub const OUTPUT_SHAPE: &'static [usize] = &[];
+            #[allow(missing_docs)]
+            pub fn new<R: ::nn::rand::Rng + ?Sized>(_rng: &mut R) -> Self { #name }
+            #[allow(missing_docs)]
+            pub fn with_seed(_seed: u64) -> Self { #name }
+        }
+
+        impl ::nn::Model<#t> for #name {
+            fn forward(&self, _: &::nn::Var<#t>) -> ::nn::Var<#t> { unreachable!() }
+            fn forward_train(&mut self, _: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayViewD<'_, #t> { unreachable!() }
+            fn backward(&mut self, _: ::nn::ndarray::ArrayViewD<'_, #t>) { unreachable!() }
+            fn backward_loss(&mut self, _: ::nn::loss::Loss, _: &::nn::loss::Target<'_, #t>) -> #t { unreachable!() }
+            fn predict(&self, _: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> { unreachable!() }
+            fn set_training(&mut self, _: bool) { unreachable!() }
+            fn is_training(&self) -> bool { unreachable!() }
+            fn visit_params(&self, _: &mut dyn FnMut(&str, &::nn::Param<#t>)) { unreachable!() }
+            fn summary(&self) -> ::nn::summary::Summary { unreachable!() }
+        }
+    }
+}

@@ -1,0 +1,710 @@
+//! Resolves layer and activation names, infers every shape from `input(..)`,
+//! and turns each mistake into an error spanned at the offending tokens.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, ExprLit, Ident, Lit, Path, Visibility};
+
+use crate::builtins::{keras_name, ACTIVATIONS, INITIALIZERS, LAYERS};
+use crate::parse::{Arg, LayerDef, ModelDef};
+use crate::suggest::closest;
+
+/// A validated model, ready to expand.
+pub struct Plan {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    /// `f32` or `f64`.
+    pub dtype: Ident,
+    pub input: Vec<usize>,
+    pub layers: Vec<PlannedLayer>,
+    /// Known at expansion time unless a user layer is present.
+    pub param_count: Option<usize>,
+}
+
+pub struct PlannedLayer {
+    pub field: Ident,
+    pub span: Span,
+    pub output: Vec<usize>,
+    pub input: Vec<usize>,
+    pub kind: Kind,
+    /// The declaration as the user wrote it, for docs.
+    pub source: String,
+}
+
+/// An activation function resolved to a type and a value of that type.
+pub struct ActivationSpec {
+    pub ty: TokenStream,
+    pub value: TokenStream,
+}
+
+pub enum Kind {
+    Dense {
+        units: usize,
+        activation: ActivationSpec,
+        use_bias: bool,
+        kernel_init: TokenStream,
+        bias_init: TokenStream,
+    },
+    Activation(ActivationSpec),
+    Dropout(f64),
+    Flatten,
+    User {
+        path: Path,
+        args: Vec<Expr>,
+    },
+}
+
+/// Collects errors so one pass reports all of them.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        let e = syn::Error::new(span, msg);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+}
+
+pub fn plan(def: &ModelDef) -> syn::Result<Plan> {
+    let mut errors = Errors::default();
+    let dtype = def
+        .dtype
+        .clone()
+        .unwrap_or_else(|| Ident::new("f32", Span::call_site()));
+
+    let input = match &def.input {
+        None => {
+            errors.push(
+                def.name.span(),
+                format!(
+                    "missing `input(..)`: declare the input shape, e.g. `struct {}: input(784) {{ .. }}`",
+                    def.name
+                ),
+            );
+            vec![1]
+        }
+        Some(spec) => {
+            if spec.dims.is_empty() {
+                errors.push(
+                    spec.keyword.span(),
+                    "`input()` needs at least one dimension, e.g. `input(784)`",
+                );
+            }
+            spec.dims
+                .iter()
+                .map(|d| match d.base10_parse::<usize>() {
+                    Ok(0) | Err(_) => {
+                        errors.push(
+                            d.span(),
+                            format!("input dimension `{d}` must be a positive integer"),
+                        );
+                        1
+                    }
+                    Ok(n) => n,
+                })
+                .collect()
+        }
+    };
+    if def.layers.is_empty() {
+        errors.push(
+            def.body_span,
+            format!(
+                "model `{}` has no layers: add at least one, e.g. `Dense(10)`",
+                def.name
+            ),
+        );
+    }
+
+    let explicit: HashSet<String> = def
+        .layers
+        .iter()
+        .filter_map(|l| l.field.as_ref().map(|f| f.to_string()))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut counters: HashMap<String, usize> = HashMap::new();
+    let mut shape = input.clone();
+    let mut layers = Vec::new();
+    let mut param_count = Some(0usize);
+    for layer in &def.layers {
+        let span = layer.kind.span();
+        let field = match &layer.field {
+            Some(f) => {
+                if !seen.insert(f.to_string()) {
+                    errors.push(
+                        f.span(),
+                        format!("duplicate layer name `{f}`: each field needs its own name"),
+                    );
+                }
+                f.clone()
+            }
+            None => {
+                let base = keras_name(&last_segment(&layer.kind));
+                let name = auto_name(&base, &mut counters, &explicit);
+                seen.insert(name.clone());
+                Ident::new(&name, span)
+            }
+        };
+        let in_shape = shape.clone();
+        let (kind, out, params) = match resolve(layer, &in_shape, &mut errors) {
+            Some(r) => r,
+            None => continue,
+        };
+        param_count = match (param_count, params) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        shape = out.clone();
+        layers.push(PlannedLayer {
+            field,
+            span,
+            output: out,
+            input: in_shape,
+            kind,
+            source: layer_source(layer),
+        });
+    }
+
+    match errors.0 {
+        Some(e) => Err(e),
+        None => Ok(Plan {
+            attrs: def.attrs.clone(),
+            vis: def.vis.clone(),
+            name: def.name.clone(),
+            dtype,
+            input,
+            layers,
+            param_count,
+        }),
+    }
+}
+
+fn last_segment(path: &Path) -> String {
+    path.segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default()
+}
+
+fn layer_source(layer: &LayerDef) -> String {
+    let mut s = layer.kind.to_token_stream().to_string().replace(' ', "");
+    if !layer.args.is_empty() {
+        let args: Vec<String> = layer
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Positional(e) => e.to_token_stream().to_string(),
+                Arg::Named { name, value } => format!("{name} = {}", value.to_token_stream()),
+            })
+            .collect();
+        s.push_str(&format!("({})", args.join(", ")));
+    }
+    s
+}
+
+/// Keras's naming: `dense`, `dense_1`, `dense_2`, … skipping names the user took.
+fn auto_name(base: &str, counters: &mut HashMap<String, usize>, taken: &HashSet<String>) -> String {
+    loop {
+        let n = counters.entry(base.to_string()).or_insert(0);
+        let name = if *n == 0 {
+            base.to_string()
+        } else {
+            format!("{base}_{n}")
+        };
+        *n += 1;
+        if !taken.contains(&name) {
+            return name;
+        }
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("(None, {})", dims.join(", "))
+}
+
+/// A layer's kind, output shape and parameter count (if known now).
+type Resolved = (Kind, Vec<usize>, Option<usize>);
+
+fn resolve(layer: &LayerDef, input: &[usize], errors: &mut Errors) -> Option<Resolved> {
+    let name = last_segment(&layer.kind);
+    let is_builtin_name = layer.kind.segments.len() == 1 && LAYERS.contains(&name.as_str());
+    if !is_builtin_name {
+        if layer.kind.segments.len() == 1 {
+            if let Some(s) = closest(&name, LAYERS.iter().copied()) {
+                errors.push(
+                    layer.kind.span(),
+                    format!(
+                        "unknown layer `{name}`; did you mean `{s}`? (for your own layer type of this name, write its path, e.g. `self::{name}`)"
+                    ),
+                );
+                return None;
+            }
+        }
+        return resolve_user(layer, input, errors);
+    }
+    if let Some(out) = &layer.output {
+        if let Some(first) = out.first() {
+            errors.push(
+                first.span(),
+                format!(
+                    "`-> (..)` declares the output of your own layers; `{name}` computes its own"
+                ),
+            );
+        }
+    }
+    let args = Args::new(&name, &layer.args);
+    match name.as_str() {
+        "Dense" => resolve_dense(layer, args, input, errors),
+        "Activation" => {
+            let act = match args.take_positional_or_named("activation") {
+                Some(expr) => activation(expr, errors)?,
+                None => {
+                    errors.push(layer.kind.span(), "Activation needs a function: `Activation(relu)` or `Activation(\"softmax\")`");
+                    return None;
+                }
+            };
+            args.finish(&["activation"], errors)?;
+            Some((Kind::Activation(act), input.to_vec(), Some(0)))
+        }
+        "ReLU" | "Softmax" => {
+            args.finish(&[], errors)?;
+            let (ty, value) = if name == "ReLU" {
+                ("Relu", "relu")
+            } else {
+                ("Softmax", "softmax")
+            };
+            Some((
+                Kind::Activation(builtin_activation(ty, value, layer.kind.span())),
+                input.to_vec(),
+                Some(0),
+            ))
+        }
+        "LeakyReLU" | "ELU" => {
+            let (param, default, ty) = if name == "LeakyReLU" {
+                ("negative_slope", 0.3, "LeakyRelu")
+            } else {
+                ("alpha", 1.0, "Elu")
+            };
+            let value = match args.take_positional_or_named(param) {
+                Some(e) => float_lit(e, errors)?,
+                None => default,
+            };
+            args.finish(&[param], errors)?;
+            let ty_ident = format_ident!("{}", ty);
+            let field = format_ident!("{}", param);
+            let span = layer.kind.span();
+            let spec = ActivationSpec {
+                ty: quote_spanned!(span=> ::nn::activation::#ty_ident),
+                value: quote_spanned!(span=> ::nn::activation::#ty_ident { #field: #value }),
+            };
+            Some((Kind::Activation(spec), input.to_vec(), Some(0)))
+        }
+        "Dropout" => {
+            let rate = match args.take_positional_or_named("rate") {
+                Some(e) => {
+                    let r = float_lit(e, errors)?;
+                    if !(0.0..1.0).contains(&r) {
+                        errors.push(
+                            e.span(),
+                            format!(
+                                "Dropout rate must be in [0, 1), got {}",
+                                e.to_token_stream()
+                            ),
+                        );
+                        return None;
+                    }
+                    r
+                }
+                None => {
+                    errors.push(
+                        layer.kind.span(),
+                        "Dropout needs a rate, e.g. `Dropout(0.2)`",
+                    );
+                    return None;
+                }
+            };
+            args.finish(&["rate"], errors)?;
+            Some((Kind::Dropout(rate), input.to_vec(), Some(0)))
+        }
+        "Flatten" => {
+            args.finish(&[], errors)?;
+            Some((Kind::Flatten, vec![input.iter().product()], Some(0)))
+        }
+        _ => unreachable!("every name in LAYERS is handled"),
+    }
+}
+
+fn resolve_dense(
+    layer: &LayerDef,
+    args: Args<'_>,
+    input: &[usize],
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let span = layer.kind.span();
+    let units_expr = match args.take_positional_or_named("units") {
+        Some(e) => e,
+        None => {
+            errors.push(span, "Dense needs a number of units, e.g. `Dense(128)`");
+            return None;
+        }
+    };
+    let units = int_lit(units_expr, errors)?;
+    if units == 0 {
+        errors.push(units_expr.span(), "Dense needs at least 1 unit, got `0`");
+        return None;
+    }
+    let activation = match args.take_named("activation") {
+        Some(e) => activation(e, errors)?,
+        None => builtin_activation("Linear", "linear", span),
+    };
+    let use_bias = match args.take_named("use_bias") {
+        Some(e) => bool_lit(e, errors)?,
+        None => true,
+    };
+    let kernel_init = match args.take_named("kernel_init") {
+        Some(e) => initializer(e, errors)?,
+        None => quote!(::nn::init::Initializer::GlorotUniform),
+    };
+    let bias_init = match args.take_named("bias_init") {
+        Some(e) => initializer(e, errors)?,
+        None => quote!(::nn::init::Initializer::Zeros),
+    };
+    if let Some(e) = args.take_named("input") {
+        let declared = int_lit(e, errors)?;
+        if input != [declared] {
+            errors.push(
+                e.span(),
+                format!(
+                    "`input = {declared}` does not match the previous layer's output {}",
+                    shape_text(input)
+                ),
+            );
+            return None;
+        }
+    }
+    args.finish(
+        &[
+            "units",
+            "activation",
+            "use_bias",
+            "kernel_init",
+            "bias_init",
+            "input",
+        ],
+        errors,
+    )?;
+    if input.len() != 1 {
+        errors.push(
+            span,
+            format!(
+                "Dense expects a flat input, but the previous layer outputs {}; add `Flatten` before it",
+                shape_text(input)
+            ),
+        );
+        return None;
+    }
+    let params = input[0] * units + if use_bias { units } else { 0 };
+    Some((
+        Kind::Dense {
+            units,
+            activation,
+            use_bias,
+            kernel_init,
+            bias_init,
+        },
+        vec![units],
+        Some(params),
+    ))
+}
+
+fn resolve_user(layer: &LayerDef, input: &[usize], errors: &mut Errors) -> Option<Resolved> {
+    let mut args = Vec::new();
+    for a in &layer.args {
+        match a {
+            Arg::Positional(e) => args.push(e.clone()),
+            Arg::Named { name, .. } => {
+                errors.push(
+                    name.span(),
+                    format!(
+                        "your own layer `{}` takes its constructor's arguments in order; named argument `{name}` is not supported",
+                        last_segment(&layer.kind)
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let out = match &layer.output {
+        Some(dims) => {
+            let mut out = Vec::new();
+            for d in dims {
+                match d.base10_parse::<usize>() {
+                    Ok(n) if n > 0 => out.push(n),
+                    _ => {
+                        errors.push(d.span(), "output dimensions must be positive integers");
+                        return None;
+                    }
+                }
+            }
+            out
+        }
+        None => input.to_vec(),
+    };
+    Some((
+        Kind::User {
+            path: layer.kind.clone(),
+            args,
+        },
+        out,
+        None,
+    ))
+}
+
+/// The arguments of one layer, consumed by name or position.
+struct Args<'a> {
+    layer: String,
+    positional: std::cell::RefCell<std::collections::VecDeque<&'a Expr>>,
+    named: std::cell::RefCell<Vec<(&'a Ident, &'a Expr)>>,
+}
+
+impl<'a> Args<'a> {
+    fn new(layer: &str, args: &'a [Arg]) -> Self {
+        let mut positional = std::collections::VecDeque::new();
+        let mut named = Vec::new();
+        for a in args {
+            match a {
+                Arg::Positional(e) => positional.push_back(e),
+                Arg::Named { name, value } => named.push((name, value)),
+            }
+        }
+        Args {
+            layer: layer.to_string(),
+            positional: positional.into(),
+            named: named.into(),
+        }
+    }
+
+    fn take_named(&self, name: &str) -> Option<&'a Expr> {
+        let mut named = self.named.borrow_mut();
+        let i = named.iter().position(|(n, _)| *n == name)?;
+        Some(named.remove(i).1)
+    }
+
+    fn take_positional_or_named(&self, name: &str) -> Option<&'a Expr> {
+        self.take_named(name)
+            .or_else(|| self.positional.borrow_mut().pop_front())
+    }
+
+    /// Reports anything left over as an argument the layer does not take.
+    fn finish(self, accepted: &[&str], errors: &mut Errors) -> Option<()> {
+        let mut ok = true;
+        for e in self.positional.into_inner() {
+            errors.push(
+                e.span(),
+                format!(
+                    "{} takes no further positional argument here: `{}`",
+                    self.layer,
+                    e.to_token_stream()
+                ),
+            );
+            ok = false;
+        }
+        for (name, _) in self.named.into_inner() {
+            let hint = match closest(&name.to_string(), accepted.iter().copied()) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None if accepted.is_empty() => String::from("; it takes no arguments"),
+                None => format!(
+                    "; it takes {}",
+                    accepted
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            errors.push(
+                name.span(),
+                format!("{} does not take an argument `{name}`{hint}", self.layer),
+            );
+            ok = false;
+        }
+        ok.then_some(())
+    }
+}
+
+fn lit(e: &Expr) -> Option<&Lit> {
+    match e {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        Expr::Group(g) => lit(&g.expr),
+        _ => None,
+    }
+}
+
+fn int_lit(e: &Expr, errors: &mut Errors) -> Option<usize> {
+    match lit(e) {
+        Some(Lit::Int(i)) => match i.base10_parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(
+                    e.span(),
+                    format!(
+                        "expected a non-negative integer, found `{}`",
+                        e.to_token_stream()
+                    ),
+                );
+                None
+            }
+        },
+        _ => {
+            errors.push(
+                e.span(),
+                format!(
+                    "expected an integer literal, found `{}`",
+                    e.to_token_stream()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
+    let parsed = match lit(e) {
+        Some(Lit::Float(f)) => f.base10_parse::<f64>().ok(),
+        Some(Lit::Int(i)) => i.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    if parsed.is_none() {
+        errors.push(
+            e.span(),
+            format!("expected a number, found `{}`", e.to_token_stream()),
+        );
+    }
+    parsed
+}
+
+fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
+    match lit(e) {
+        Some(Lit::Bool(b)) => Some(b.value),
+        _ => {
+            errors.push(
+                e.span(),
+                format!(
+                    "expected `true` or `false`, found `{}`",
+                    e.to_token_stream()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn builtin_activation(ty: &str, value: &str, span: Span) -> ActivationSpec {
+    let (ty, value) = (format_ident!("{}", ty), format_ident!("{}", value));
+    ActivationSpec {
+        ty: quote_spanned!(span=> ::nn::activation::#ty),
+        value: quote_spanned!(span=> ::nn::activation::#value),
+    }
+}
+
+fn lookup_activation(name: &str, span: Span) -> Option<ActivationSpec> {
+    ACTIVATIONS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, ty, c)| builtin_activation(ty, c, span))
+}
+
+/// `relu`, `"relu"`, `nn::activation::tanh`, `my::Swish`, `Swish { beta: 2.0 }`.
+fn activation(e: &Expr, errors: &mut Errors) -> Option<ActivationSpec> {
+    let names = || ACTIVATIONS.iter().map(|(n, _, _)| *n);
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            let name = s.value();
+            lookup_activation(&name, s.span()).or_else(|| {
+                let hint = closest(&name, names())
+                    .map(|c| format!("; did you mean \"{c}\"?"))
+                    .unwrap_or_default();
+                errors.push(s.span(), format!("unknown activation \"{name}\"{hint}"));
+                None
+            })
+        }
+        Expr::Path(p) if p.qself.is_none() => {
+            let path = &p.path;
+            let last = last_segment(path);
+            let lowercase = last.chars().next().is_some_and(|c| c.is_lowercase());
+            if lowercase {
+                lookup_activation(&last, path.span()).or_else(|| {
+                    let hint = closest(&last, names()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                    errors.push(
+                        path.span(),
+                        format!(
+                            "unknown activation `{}`{hint} (your own activation: a unit struct implementing `Activation`, e.g. `activation = MySwish`)",
+                            path.to_token_stream().to_string().replace(' ', "")
+                        ),
+                    );
+                    None
+                })
+            } else {
+                let span = path.span();
+                Some(ActivationSpec {
+                    ty: quote_spanned!(span=> #path),
+                    value: quote_spanned!(span=> #path),
+                })
+            }
+        }
+        Expr::Struct(s) => {
+            let path = &s.path;
+            let span = path.span();
+            Some(ActivationSpec {
+                ty: quote_spanned!(span=> #path),
+                value: quote_spanned!(span=> #e),
+            })
+        }
+        _ => {
+            errors.push(
+                e.span(),
+                format!(
+                    "expected an activation: a name (`relu`), a string (`\"relu\"`), or a path to a type implementing `Activation`; found `{}`",
+                    e.to_token_stream()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `he_normal`, `"zeros"`, or any expression of type `nn::init::Initializer`.
+fn initializer(e: &Expr, errors: &mut Errors) -> Option<TokenStream> {
+    let name = match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some((s.value(), s.span())),
+        Expr::Path(p) if p.path.segments.len() == 1 => Some((last_segment(&p.path), p.span())),
+        _ => None,
+    };
+    match name {
+        Some((name, span)) => match INITIALIZERS.iter().find(|(n, _)| *n == name) {
+            Some((_, variant)) => {
+                let v = format_ident!("{}", variant);
+                Some(quote_spanned!(span=> ::nn::init::Initializer::#v))
+            }
+            None => {
+                let hint = closest(&name, INITIALIZERS.iter().map(|(n, _)| *n))
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                errors.push(span, format!("unknown initializer `{name}`{hint}"));
+                None
+            }
+        },
+        None => Some(quote!(#e)),
+    }
+}
