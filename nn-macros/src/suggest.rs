@@ -1,21 +1,26 @@
 //! "Did you mean …?" suggestions by edit distance.
 
-/// Levenshtein distance, case-insensitive.
+/// Edit distance counting insertions, deletions, substitutions and swaps of
+/// adjacent letters (`rleu` → `relu` is one edit), case-insensitive.
 pub fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (
-        a.to_lowercase().chars().collect(),
-        b.to_lowercase().chars().collect(),
-    );
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.to_lowercase().chars().collect(), b.to_lowercase().chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
@@ -35,7 +40,7 @@ mod tests {
 
     #[test]
     fn finds_typos() {
-        assert_eq!(distance("rleu", "relu"), 2);
+        assert_eq!(distance("rleu", "relu"), 1);
         assert_eq!(closest("rleu", ["relu", "elu", "selu"]), Some("relu"));
         assert_eq!(closest("Dence", ["Dense", "Dropout"]), Some("Dense"));
         assert_eq!(closest("Residual", ["Dense", "Dropout", "Flatten"]), None);
