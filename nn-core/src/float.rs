@@ -33,7 +33,7 @@ pub trait Float:
     fn lit(v: f64) -> Self;
 
     /// Widens to `f64` (exact for both element types).
-    fn to_f64(self) -> f64;
+    fn as_f64(self) -> f64;
 
     /// The error function, for the exact GELU.
     fn erf(self) -> Self;
@@ -54,7 +54,7 @@ impl Float for f32 {
     }
 
     #[inline]
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self as f64
     }
 
@@ -81,7 +81,7 @@ impl Float for f64 {
     }
 
     #[inline]
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self
     }
 

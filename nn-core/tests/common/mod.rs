@@ -75,7 +75,7 @@ pub fn int_tensor(v: &Value) -> ArrayD<usize> {
 pub fn assert_close<T: Float>(what: &str, actual: &ArrayD<T>, expected: &ArrayD<f64>, tol: f64) {
     assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
     for ((idx, &e), &a) in expected.indexed_iter().zip(actual.iter()) {
-        let a = a.to_f64();
+        let a = a.as_f64();
         let err = (a - e).abs();
         assert!(
             err <= tol * e.abs().max(1.0),

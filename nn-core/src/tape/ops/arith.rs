@@ -99,13 +99,13 @@ macro_rules! binary_ops {
         impl<T: Float> $trait<T> for &Var<T> {
             type Output = Var<T>;
             fn $method(self, rhs: T) -> Var<T> {
-                scalar_rhs(self, rhs.to_f64(), Kind::$kind)
+                scalar_rhs(self, rhs.as_f64(), Kind::$kind)
             }
         }
         impl<T: Float> $trait<T> for Var<T> {
             type Output = Var<T>;
             fn $method(self, rhs: T) -> Var<T> {
-                scalar_rhs(&self, rhs.to_f64(), Kind::$kind)
+                scalar_rhs(&self, rhs.as_f64(), Kind::$kind)
             }
         }
     )*};
