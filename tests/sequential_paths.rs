@@ -310,3 +310,19 @@ fn gradients_accumulate_until_zero_grad() {
         assert!(p.grad().as_ref().unwrap().iter().all(|&v| v == 0.0), "{n}")
     });
 }
+
+sequential! {
+    /// A user layer whose real output disagrees with the model's declaration.
+    pub struct Misdeclared: input(4) {
+        Dense(8),
+        scale: Scale<f32>(7, 0.5),
+    }
+}
+
+#[test]
+#[should_panic(
+    expected = "Misdeclared: layer `scale` (Scale<f32>(7, 0.5)): Scale of 7 features cannot take input [8]"
+)]
+fn a_user_layer_that_does_not_fit_is_named_when_the_model_is_built() {
+    let _ = Misdeclared::with_seed(0);
+}

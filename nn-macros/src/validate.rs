@@ -386,7 +386,6 @@ fn resolve_dense(
                     shape_text(input)
                 ),
             );
-            return None;
         }
     }
     args.finish(
@@ -408,9 +407,10 @@ fn resolve_dense(
                 shape_text(input)
             ),
         );
-        return None;
     }
-    let params = input[0] * units + if use_bias { units } else { 0 };
+    // After a shape error the layer's own output is still known: later layers
+    // are checked against it, so one mistake reports one error.
+    let params = input.iter().product::<usize>() * units + if use_bias { units } else { 0 };
     Some((
         Kind::Dense {
             units,

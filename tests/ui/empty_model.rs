@@ -1,0 +1,10 @@
+use nn::prelude::*;
+
+sequential! {
+    pub struct Mlp: input(784) {}
+}
+
+fn main() {
+    let model = Mlp::with_seed(0);
+    println!("{}", model.summary());
+}
