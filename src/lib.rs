@@ -4,6 +4,64 @@
 //! This facade re-exports the workspace's crates; most programs need only
 //! `use nn::prelude::*;`.
 //!
+//! # Declaring a model
+//!
+//! [`sequential!`] turns a Keras-style declaration into a typed struct:
+//!
+//! ```
+//! use nn::prelude::*;
+//!
+//! sequential! {
+//!     /// A perceptron for MNIST.
+//!     pub struct Mlp: input(784) {
+//!         hidden: Dense(128, activation = relu),
+//!         Dropout(0.2),
+//!         Dense(10),
+//!         Activation("softmax"),
+//!     }
+//! }
+//!
+//! let model = Mlp::with_seed(0);
+//! assert_eq!(Mlp::PARAM_COUNT, 101_770);
+//! println!("{}", model.summary());
+//! ```
+//!
+//! - **Input**: `input(784)` or `input(1, 28, 28)`; every later shape is inferred.
+//! - **Layers**: `Dense(units, activation = .., use_bias = .., kernel_init = ..,
+//!   bias_init = .., input = ..)`, `Activation(..)`, `ReLU`, `Softmax`,
+//!   `LeakyReLU(negative_slope)`, `ELU(alpha)`, `Dropout(rate)`, `Flatten`, and any
+//!   type of yours implementing [`layers::Layer`], written with its constructor's
+//!   arguments (`Scale<f32>(8, 0.5)` calls `Scale::<f32>::new(8, 0.5)`) and, if it
+//!   changes the shape, its output (`MyProj(64) -> (64)`), checked when the model is built.
+//! - **Activations**, the three ways Keras shows: an identifier (`activation = relu`)
+//!   or a string checked at compile time (`activation = "relu"`); a layer of its own
+//!   (`Activation(relu)`, `Activation("softmax")`, `ReLU`); or a function object:
+//!   a path to a built-in (`activation = nn::activation::tanh`) or to your own unit
+//!   struct implementing [`activation::Activation`] (`activation = my::Swish`).
+//!   `linear`, or no activation, is the identity.
+//! - **Initializers**: Keras's names (`glorot_uniform`, the default for kernels;
+//!   `zeros`, the default for biases; `he_normal`, …) or any [`init::Initializer`].
+//! - **Names**: `hidden: Dense(..)` names the field; unnamed layers get Keras's
+//!   names (`dense`, `dense_1`, `dropout`, `re_lu`, …). Parameters are
+//!   `hidden.weight` (`[out, in]`, PyTorch's layout) and `hidden.bias`.
+//! - **Element type**: `f32`, or `#[dtype(f64)]` on the struct.
+//!
+//! Mistakes are compile errors at the offending token: an unknown activation or
+//! layer (with a suggestion), a size that disagrees with the previous layer, a
+//! dropout rate outside `[0, 1)`, zero units, a missing `input(..)`, duplicate
+//! names, an empty model, an argument a layer does not take.
+//!
+//! The struct implements [`Model`]: the tape path [`Model::forward`] for research
+//! code, the static path [`Model::forward_train`] + [`Model::backward`] /
+//! [`Model::backward_loss`] (reused buffers, no tape, fused `p - y` gradient after
+//! a softmax), [`Model::predict`], train/eval mode, [`Model::visit_params`],
+//! [`Model::summary`], and safetensors [`Model::save`] / [`Model::load`] /
+//! [`Model::load_pytorch`] (the `state_dict` of the equivalent `nn.Sequential`,
+//! matched by position: the k-th parametrized PyTorch module's `weight`/`bias` are
+//! the k-th layer's).
+//!
+//! # Research code on the tape
+//!
 //! ```
 //! use nn::prelude::*;
 //! use nn::ndarray::array;
