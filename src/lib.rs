@@ -77,7 +77,7 @@
 
 pub use nn_core::{
     activation, gradcheck, init, io, kernels, layers, loss, model, ndarray, rand, summary, tape,
-    Float, Model, Param, Tape, Var,
+    Float, Model, Param, Parameters, Tape, Var,
 };
 pub use nn_core::{GradcheckOptions, GradcheckReport};
 pub use nn_macros::sequential;
@@ -92,7 +92,7 @@ pub mod prelude {
         cross_entropy, huber, kl_divergence, mae, mse, Reduction,
     };
     pub use nn_core::loss::{sparse_categorical_cross_entropy, Loss, Target};
-    pub use nn_core::{gradcheck, Float, GradcheckOptions, Model, Param, Tape, Var};
+    pub use nn_core::{gradcheck, Float, GradcheckOptions, Model, Param, Parameters, Tape, Var};
     pub use nn_macros::sequential;
 }
 

@@ -21,7 +21,7 @@ pub mod tape;
 
 pub use float::Float;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
-pub use model::Model;
+pub use model::{Model, Parameters};
 pub use tape::{Param, Tape, Var};
 
 /// Re-exported for seeding models (`Model::new(&mut rng)`).

@@ -11,8 +11,29 @@ use crate::summary::Summary;
 use crate::tape::{Param, Var};
 use crate::Float;
 
+/// Anything that holds named parameters: models, and the lists of `(name,
+/// param)` pairs research code keeps. Optimizers and checkpoints work on it.
+pub trait Parameters<T: Float> {
+    /// Calls `f` with every parameter and its stable name (`hidden.weight`).
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>));
+}
+
+impl<T: Float, S: AsRef<str>> Parameters<T> for [(S, Param<T>)] {
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        for (name, p) in self {
+            f(name.as_ref(), p);
+        }
+    }
+}
+
+impl<T: Float, S: AsRef<str>> Parameters<T> for Vec<(S, Param<T>)> {
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        self.as_slice().visit_params(f);
+    }
+}
+
 /// A trainable model with both execution paths. `sequential!` implements it.
-pub trait Model<T: Float> {
+pub trait Model<T: Float>: Parameters<T> {
     /// The tape path: records the whole model on `x`'s tape.
     fn forward(&self, x: &Var<T>) -> Var<T>;
 
@@ -37,9 +58,6 @@ pub trait Model<T: Float> {
 
     /// Whether the model is in training mode.
     fn is_training(&self) -> bool;
-
-    /// Calls `f` with every parameter and its stable name (`hidden.weight`).
-    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>));
 
     /// The Keras-style summary table.
     fn summary(&self) -> Summary;

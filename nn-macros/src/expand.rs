@@ -224,6 +224,12 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
         }
 
+        impl ::nn::Parameters<#t> for #name {
+            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                #(#visit)*
+            }
+        }
+
         impl ::nn::Model<#t> for #name {
             fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
                 let x = x.clone();
@@ -271,10 +277,6 @@ pub fn model(plan: &Plan) -> TokenStream {
                 self.__nn_training
             }
 
-            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
-                #(#visit)*
-            }
-
             fn summary(&self) -> ::nn::summary::Summary {
                 let rows = ::std::vec![#(#rows),*];
                 let non_trainable = 0 #(+ #non_trainable)*;
@@ -317,6 +319,10 @@ pub fn fallback(def: &ModelDef) -> TokenStream {
             pub fn with_seed(_seed: u64) -> Self { #name }
         }
 
+        impl ::nn::Parameters<#t> for #name {
+            fn visit_params(&self, _: &mut dyn FnMut(&str, &::nn::Param<#t>)) { unreachable!() }
+        }
+
         impl ::nn::Model<#t> for #name {
             fn forward(&self, _: &::nn::Var<#t>) -> ::nn::Var<#t> { unreachable!() }
             fn forward_train(&mut self, _: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayViewD<'_, #t> { unreachable!() }
@@ -325,7 +331,6 @@ pub fn fallback(def: &ModelDef) -> TokenStream {
             fn predict(&self, _: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> { unreachable!() }
             fn set_training(&mut self, _: bool) { unreachable!() }
             fn is_training(&self) -> bool { unreachable!() }
-            fn visit_params(&self, _: &mut dyn FnMut(&str, &::nn::Param<#t>)) { unreachable!() }
             fn summary(&self) -> ::nn::summary::Summary { unreachable!() }
         }
     }
