@@ -95,14 +95,27 @@ fn dtype_of<T: Float>() -> Dtype {
 /// Writes `params` to `path` as safetensors: to a temporary file beside it,
 /// then renamed over it, so an interrupted save never leaves a torn file.
 pub fn save_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Result<(), IoError> {
+    let tensors: Vec<(String, ArrayD<T>)> = params
+        .iter()
+        .map(|(n, p)| (n.clone(), p.value().clone()))
+        .collect();
+    save_tensors(path, &tensors, None)
+}
+
+/// Writes named arrays (and optional string metadata) to `path` as
+/// safetensors, atomically (temporary file, then rename).
+pub fn save_tensors<T: Float>(
+    path: &Path,
+    tensors: &[(String, ArrayD<T>)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<(), IoError> {
     let io = |source| IoError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = params
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
-        .map(|(name, p)| {
-            let v = p.value();
+        .map(|(name, v)| {
             let mut bytes = Vec::with_capacity(v.len() * std::mem::size_of::<T>());
             for &x in v.as_standard_layout().iter() {
                 x.extend_le(&mut bytes);
@@ -115,7 +128,7 @@ pub fn save_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Resu
             .expect("sizes match by construction");
         (name.clone(), view)
     });
-    let bytes = safetensors::tensor::serialize(views, None).map_err(|e| IoError::Format {
+    let bytes = safetensors::tensor::serialize(views, metadata).map_err(|e| IoError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -135,6 +148,45 @@ pub fn save_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Resu
         let _ = fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// Named arrays, as read from a file.
+pub type Tensors<T> = BTreeMap<String, ArrayD<T>>;
+
+/// Every tensor of a safetensors file of element type `T`, with the file's
+/// string metadata. A tensor of another dtype is an error naming it.
+pub fn load_tensors<T: Float>(
+    path: &Path,
+) -> Result<(Tensors<T>, BTreeMap<String, String>), IoError> {
+    let bytes = read(path)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let metadata: BTreeMap<String, String> = header
+        .metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let file = parse(path, &bytes)?;
+    let mut out = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        if view.dtype() != dtype_of::<T>() {
+            return Err(IoError::DtypeMismatch {
+                path: path.to_path_buf(),
+                key: name,
+                expected: T::DTYPE.to_string(),
+                found: format!("{:?}", view.dtype()),
+            });
+        }
+        let width = std::mem::size_of::<T>();
+        let data: Vec<T> = view.data().chunks_exact(width).map(T::from_le).collect();
+        out.insert(
+            name,
+            ArrayD::from_shape_vec(IxDyn(view.shape()), data).expect("shape from the file"),
+        );
+    }
+    Ok((out, metadata))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, IoError> {

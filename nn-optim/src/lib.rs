@@ -1,7 +1,88 @@
-//! Optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) with PyTorch's exact update
-//! rules, learning-rate schedules and gradient clipping.
+//! Optimizers with PyTorch's exact update rules and defaults ([`Sgd`], [`Adam`],
+//! [`AdamW`], [`RmsProp`], [`Adagrad`]), learning-rate schedules, and gradient
+//! clipping.
 //!
-//! Not implemented yet: until then, update [`nn_core::Param`]s by hand from
-//! their gradients.
+//! An optimizer updates every parameter a model (or a list of `(name, param)`
+//! pairs) visits, keeping per-parameter state under the parameter's stable name,
+//! so its state saves and restores with the model's checkpoint.
+//!
+//! ```
+//! use nn_core::ndarray::array;
+//! use nn_core::{Param, Tape};
+//! use nn_optim::{Optimizer, Sgd, SgdConfig};
+//!
+//! let w = Param::new(array![1.0f64, -2.0]);
+//! let params = vec![("w", w.clone())];
+//! let mut opt = Sgd::new(SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap();
+//! for _ in 0..3 {
+//!     let tape = Tape::new();
+//!     let wv = tape.param(&w);
+//!     (&wv * &wv).sum().backward();   // d/dw Σw² = 2w
+//!     opt.step(&params);
+//!     opt.zero_grad(&params);
+//! }
+//! assert!(w.value()[0].abs() < 1.0);
+//! ```
 
-pub use nn_core::Param;
+mod adagrad;
+mod adam;
+mod clip;
+mod error;
+mod plateau;
+mod rmsprop;
+mod schedule;
+mod sgd;
+mod state;
+
+pub use adagrad::{Adagrad, AdagradConfig};
+pub use adam::{Adam, AdamConfig, AdamW};
+pub use clip::{clip_grad_norm, clip_grad_value};
+pub use error::OptimError;
+pub use plateau::{PlateauMode, ReduceLrOnPlateau};
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use schedule::{
+    CosineAnnealing, ExponentialLr, LinearLr, LrScheduler, MultiStepLr, Schedule, StepLr, Warmup,
+};
+pub use sgd::{Sgd, SgdConfig};
+pub use state::{OptimizerState, ParamState};
+
+use nn_core::{Float, Parameters};
+
+/// Updates parameters from their gradients.
+///
+/// `step` visits every parameter; those without a gradient (`None`) are skipped,
+/// as PyTorch skips `p.grad is None`. Object safe, so a training program can pick
+/// one at run time (`Box<dyn Optimizer<f32>>`).
+pub trait Optimizer<T: Float> {
+    /// One update of every parameter that has a gradient.
+    fn step(&mut self, params: &dyn Parameters<T>);
+
+    /// Zeroes every parameter's gradient, keeping the buffers.
+    fn zero_grad(&self, params: &dyn Parameters<T>) {
+        params.visit_params(&mut |_, p| p.zero_grad());
+    }
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate (schedules call this).
+    fn set_learning_rate(&mut self, lr: f64);
+
+    /// Everything needed to resume: per-parameter buffers and step counts, and
+    /// the learning rate.
+    fn state(&self) -> OptimizerState<T>;
+
+    /// Restores [`Optimizer::state`]; refuses state saved by another optimizer.
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError>;
+}
+
+/// `a + w (b - a)`, computed as PyTorch's `lerp` does (so trajectories match it
+/// to the last bits): from `a` when `w < 0.5`, from `b` otherwise.
+#[inline]
+pub(crate) fn lerp<T: Float>(a: T, b: T, w: T) -> T {
+    if w < T::lit(0.5) {
+        a + w * (b - a)
+    } else {
+        b - (b - a) * (T::one() - w)
+    }
+}

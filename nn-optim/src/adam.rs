@@ -1,0 +1,202 @@
+//! Adam and AdamW, as `torch.optim.Adam` and `torch.optim.AdamW`.
+
+use ndarray::{ArrayD, Zip};
+use nn_core::{Float, Parameters};
+
+use crate::error::{check, OptimError};
+use crate::state::{effective_grad, States};
+use crate::{lerp, Optimizer, OptimizerState};
+
+/// Settings of [`Adam`] and [`AdamW`], with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Decay rates (β₁, β₂) of the moment estimates (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Added to the denominator for stability (default 1e-8).
+    pub eps: f64,
+    /// Adam: L2 penalty added to the gradient; AdamW: decoupled decay. Default 0
+    /// (PyTorch's Adam default; for AdamW's 1e-2 use [`AdamW::default_config`]).
+    pub weight_decay: f64,
+    /// Use the running maximum of the second moment (default off).
+    pub amsgrad: bool,
+    /// Ascend instead of descend (default off).
+    pub maximize: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+            maximize: false,
+        }
+    }
+}
+
+fn validate(name: &'static str, c: &AdamConfig) -> Result<(), OptimError> {
+    check(c.lr >= 0.0, name, "lr", c.lr, "must be >= 0")?;
+    check(c.eps >= 0.0, name, "eps", c.eps, "must be >= 0")?;
+    check(
+        (0.0..1.0).contains(&c.betas.0),
+        name,
+        "betas.0",
+        c.betas.0,
+        "must be in [0, 1)",
+    )?;
+    check(
+        (0.0..1.0).contains(&c.betas.1),
+        name,
+        "betas.1",
+        c.betas.1,
+        "must be in [0, 1)",
+    )?;
+    check(
+        c.weight_decay >= 0.0,
+        name,
+        "weight_decay",
+        c.weight_decay,
+        "must be >= 0",
+    )
+}
+
+/// Adam (Kingma & Ba) with PyTorch's update rule. For each parameter `θ` with
+/// gradient `g`, at step `t`:
+///
+/// ```text
+/// g ← -g if maximize
+/// g ← g + λθ                     if λ ≠ 0   (Adam's L2 penalty)
+/// m ← m + (1 - β₁)(g - m)
+/// v ← β₂v + (1 - β₂)g²
+/// v̂ ← max(v̂, v) if amsgrad, else v
+/// θ ← θ - (lr / (1 - β₁ᵗ)) · m / (√v̂ / √(1 - β₂ᵗ) + ε)
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adam<T: Float = f32> {
+    config: AdamConfig,
+    states: States<T>,
+    decoupled: bool,
+}
+
+/// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay. Before the
+/// Adam update of each parameter, `θ ← θ(1 - lr·λ)`; the gradient gets no L2 term.
+/// PyTorch's default λ for AdamW is 1e-2: use [`AdamW::default_config`].
+pub struct AdamW;
+
+impl AdamW {
+    /// PyTorch's AdamW defaults (Adam's, with `weight_decay = 1e-2`).
+    pub fn default_config() -> AdamConfig {
+        AdamConfig {
+            weight_decay: 1e-2,
+            ..AdamConfig::default()
+        }
+    }
+
+    /// AdamW with `config`, validated.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new<T: Float>(config: AdamConfig) -> Result<Adam<T>, OptimError> {
+        validate("AdamW", &config)?;
+        Ok(Adam {
+            config,
+            states: States::default(),
+            decoupled: true,
+        })
+    }
+}
+
+impl<T: Float> Adam<T> {
+    /// Adam with `config`, validated as PyTorch validates it.
+    pub fn new(config: AdamConfig) -> Result<Self, OptimError> {
+        validate("Adam", &config)?;
+        Ok(Adam {
+            config,
+            states: States::default(),
+            decoupled: false,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    fn name(&self) -> &'static str {
+        if self.decoupled {
+            "AdamW"
+        } else {
+            "Adam"
+        }
+    }
+}
+
+impl<T: Float> Optimizer<T> for Adam<T> {
+    fn step(&mut self, params: &dyn Parameters<T>) {
+        let c = self.config;
+        let decoupled = self.decoupled;
+        let (b1, b2) = c.betas;
+        let (w1, w2) = (T::lit(1.0 - b1), T::lit(1.0 - b2));
+        let (beta2, eps) = (T::lit(b2), T::lit(c.eps));
+        self.states.step(params, |p, g, st| {
+            let t = st.step as i32;
+            let g = if decoupled {
+                let keep = T::lit(1.0 - c.lr * c.weight_decay);
+                p.mapv_inplace(|v| v * keep);
+                effective_grad(p, g, c.maximize, 0.0)
+            } else {
+                effective_grad(p, g, c.maximize, c.weight_decay)
+            };
+            let dim = p.raw_dim();
+            let zeros = || ArrayD::zeros(dim.clone());
+            let mut m = st.buffers.remove("exp_avg").unwrap_or_else(zeros);
+            let mut v = st.buffers.remove("exp_avg_sq").unwrap_or_else(zeros);
+            Zip::from(&mut m)
+                .and(&g)
+                .for_each(|m, &g| *m = lerp(*m, g, w1));
+            Zip::from(&mut v)
+                .and(&g)
+                .for_each(|v, &g| *v = *v * beta2 + w2 * g * g);
+            let step_size = T::lit(c.lr / (1.0 - b1.powi(t)));
+            let bc2_sqrt = T::lit((1.0 - b2.powi(t)).sqrt());
+            let mut update = |denom_src: &ArrayD<T>| {
+                Zip::from(&mut *p)
+                    .and(&m)
+                    .and(denom_src)
+                    .for_each(|p, &m, &v| {
+                        let denom = v.sqrt() / bc2_sqrt + eps;
+                        *p += (-step_size) * m / denom;
+                    });
+            };
+            if c.amsgrad {
+                let mut vmax = st.buffers.remove("max_exp_avg_sq").unwrap_or_else(zeros);
+                Zip::from(&mut vmax).and(&v).for_each(|a, &b| *a = a.max(b));
+                update(&vmax);
+                st.buffers.insert("max_exp_avg_sq".into(), vmax);
+            } else {
+                update(&v);
+            }
+            st.buffers.insert("exp_avg".into(), m);
+            st.buffers.insert("exp_avg_sq".into(), v);
+        });
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState<T> {
+        self.states.export(self.name(), self.config.lr)
+    }
+
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
+        self.config.lr = self.states.import(self.name(), state)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Gradient clipping, as `torch.nn.utils.clip_grad_norm_` and `clip_grad_value_`.
+
+use nn_core::{Float, Parameters};
+
+/// Scales all gradients together so their global L2 norm is at most `max_norm`;
+/// returns the norm before clipping. Like PyTorch, the scale is
+/// `max_norm / (norm + 1e-6)`, applied only when it is below 1.
+pub fn clip_grad_norm<T: Float>(params: &dyn Parameters<T>, max_norm: f64) -> f64 {
+    let mut sum = 0.0;
+    params.visit_params(&mut |_, p| {
+        if let Some(g) = p.grad().as_ref() {
+            sum += g.iter().map(|&v| v.as_f64() * v.as_f64()).sum::<f64>();
+        }
+    });
+    let norm = sum.sqrt();
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        let c = T::lit(coef);
+        params.visit_params(&mut |_, p| {
+            if let Some(g) = p.grad_mut().as_mut() {
+                g.mapv_inplace(|v| v * c);
+            }
+        });
+    }
+    norm
+}
+
+/// Clamps every gradient element to `[-clip, clip]`.
+pub fn clip_grad_value<T: Float>(params: &dyn Parameters<T>, clip: f64) {
+    let (lo, hi) = (T::lit(-clip), T::lit(clip));
+    params.visit_params(&mut |_, p| {
+        if let Some(g) = p.grad_mut().as_mut() {
+            g.mapv_inplace(|v| v.max(lo).min(hi));
+        }
+    });
+}

@@ -1,0 +1,143 @@
+//! Stochastic gradient descent with momentum, as `torch.optim.SGD`.
+
+use ndarray::Zip;
+use nn_core::{Float, Parameters};
+
+use crate::error::{check, OptimError};
+use crate::state::{effective_grad, States};
+use crate::{Optimizer, OptimizerState};
+
+/// Settings of [`Sgd`], with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Momentum factor μ (default 0).
+    pub momentum: f64,
+    /// Dampening τ of the momentum (default 0).
+    pub dampening: f64,
+    /// Nesterov momentum (default off; needs momentum > 0 and no dampening).
+    pub nesterov: bool,
+    /// L2 penalty λ added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Ascend instead of descend (default off).
+    pub maximize: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            maximize: false,
+        }
+    }
+}
+
+/// SGD with PyTorch's update rule. For each parameter `θ` with gradient `g`,
+/// at step `t`:
+///
+/// ```text
+/// g ← -g if maximize
+/// g ← g + λθ                          if λ ≠ 0
+/// if μ ≠ 0:
+///     b ← g                           at t = 1
+///     b ← μb + (1 - τ)g               after
+///     g ← g + μb if nesterov, else b
+/// θ ← θ - lr·g
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Float = f32> {
+    config: SgdConfig,
+    states: States<T>,
+}
+
+impl<T: Float> Sgd<T> {
+    /// SGD with `config`, validated as PyTorch validates it.
+    pub fn new(config: SgdConfig) -> Result<Self, OptimError> {
+        let c = &config;
+        check(c.lr >= 0.0, "SGD", "lr", c.lr, "must be >= 0")?;
+        check(
+            c.momentum >= 0.0,
+            "SGD",
+            "momentum",
+            c.momentum,
+            "must be >= 0",
+        )?;
+        check(
+            c.dampening >= 0.0,
+            "SGD",
+            "dampening",
+            c.dampening,
+            "must be >= 0",
+        )?;
+        check(
+            c.weight_decay >= 0.0,
+            "SGD",
+            "weight_decay",
+            c.weight_decay,
+            "must be >= 0",
+        )?;
+        check(
+            !c.nesterov || (c.momentum > 0.0 && c.dampening == 0.0),
+            "SGD",
+            "nesterov",
+            c.nesterov,
+            "Nesterov momentum requires momentum > 0 and zero dampening",
+        )?;
+        Ok(Sgd {
+            config,
+            states: States::default(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SgdConfig {
+        &self.config
+    }
+}
+
+impl<T: Float> Optimizer<T> for Sgd<T> {
+    fn step(&mut self, params: &dyn Parameters<T>) {
+        let c = self.config;
+        let (lr, mu, damp) = (T::lit(c.lr), T::lit(c.momentum), T::lit(1.0 - c.dampening));
+        self.states.step(params, |p, g, st| {
+            let mut g = effective_grad(p, g, c.maximize, c.weight_decay);
+            if c.momentum != 0.0 {
+                let first = !st.buffers.contains_key("momentum_buffer");
+                let buf = st.buffer("momentum_buffer", || g.clone());
+                if !first {
+                    Zip::from(&mut *buf)
+                        .and(&g)
+                        .for_each(|b, &g| *b = *b * mu + damp * g);
+                }
+                if c.nesterov {
+                    Zip::from(&mut g).and(&*buf).for_each(|g, &b| *g += mu * b);
+                } else {
+                    g = buf.clone();
+                }
+            }
+            Zip::from(p).and(&g).for_each(|p, &g| *p += (-lr) * g);
+        });
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState<T> {
+        self.states.export("SGD", self.config.lr)
+    }
+
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
+        self.config.lr = self.states.import("SGD", state)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! Per-parameter optimizer state, keyed by parameter name, and its
+//! safetensors form for checkpoints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use ndarray::ArrayD;
+use nn_core::io::{self, IoError};
+use nn_core::{Float, Param, Parameters};
+
+use crate::error::OptimError;
+
+/// One parameter's state: its step count and named buffers (`exp_avg`, …).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParamState<T: Float> {
+    /// Updates applied so far.
+    pub step: u64,
+    /// Moment estimates, momentum buffers, accumulators.
+    pub buffers: BTreeMap<String, ArrayD<T>>,
+}
+
+impl<T: Float> ParamState<T> {
+    /// The buffer `name`, created by `init` on first use.
+    pub fn buffer(&mut self, name: &str, init: impl FnOnce() -> ArrayD<T>) -> &mut ArrayD<T> {
+        self.buffers.entry(name.to_string()).or_insert_with(init)
+    }
+}
+
+/// An optimizer's whole state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState<T: Float> {
+    /// Which optimizer wrote it (`"Adam"`).
+    pub optimizer: String,
+    /// The learning rate at the time.
+    pub lr: f64,
+    /// By parameter name.
+    pub params: BTreeMap<String, ParamState<T>>,
+}
+
+impl<T: Float> OptimizerState<T> {
+    /// Writes the state as safetensors (atomically): buffers as tensors named
+    /// `param/buffer`, step counts and the learning rate as metadata.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), IoError> {
+        let mut tensors = Vec::new();
+        let mut meta = HashMap::new();
+        meta.insert("optimizer".to_string(), self.optimizer.clone());
+        meta.insert("lr".to_string(), format!("{:e}", self.lr));
+        for (name, st) in &self.params {
+            meta.insert(format!("{name}/step"), st.step.to_string());
+            for (b, a) in &st.buffers {
+                tensors.push((format!("{name}/{b}"), a.clone()));
+            }
+        }
+        io::save_tensors(path.as_ref(), &tensors, Some(meta))
+    }
+
+    /// Reads a state written by [`OptimizerState::save`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, IoError> {
+        let path = path.as_ref();
+        let (tensors, meta) = io::load_tensors::<T>(path)?;
+        let bad = |message: String| IoError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let optimizer = meta
+            .get("optimizer")
+            .cloned()
+            .ok_or_else(|| bad("no `optimizer` metadata".into()))?;
+        let lr = meta
+            .get("lr")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("no valid `lr` metadata".into()))?;
+        let mut params: BTreeMap<String, ParamState<T>> = BTreeMap::new();
+        for (key, value) in &meta {
+            if let Some(name) = key.strip_suffix("/step") {
+                let step = value
+                    .parse()
+                    .map_err(|_| bad(format!("step of `{name}` is not a number: {value}")))?;
+                params.entry(name.to_string()).or_default().step = step;
+            }
+        }
+        for (key, a) in tensors {
+            let (name, buffer) = key
+                .rsplit_once('/')
+                .ok_or_else(|| bad(format!("tensor `{key}` is not `param/buffer`")))?;
+            params
+                .entry(name.to_string())
+                .or_default()
+                .buffers
+                .insert(buffer.to_string(), a);
+        }
+        Ok(OptimizerState {
+            optimizer,
+            lr,
+            params,
+        })
+    }
+}
+
+/// The states of all parameters, and the loop every optimizer's `step` shares.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct States<T: Float> {
+    pub(crate) by_name: BTreeMap<String, ParamState<T>>,
+}
+
+impl<T: Float> States<T> {
+    /// Calls `update(param, grad, state)` for every parameter with a gradient.
+    pub(crate) fn step(
+        &mut self,
+        params: &dyn Parameters<T>,
+        mut update: impl FnMut(&mut ArrayD<T>, &ArrayD<T>, &mut ParamState<T>),
+    ) {
+        params.visit_params(&mut |name, p: &Param<T>| {
+            let grad = p.grad();
+            let Some(g) = grad.as_ref() else { return };
+            let state = match self.by_name.get_mut(name) {
+                Some(s) => s,
+                None => self.by_name.entry(name.to_string()).or_default(),
+            };
+            state.step += 1;
+            update(&mut p.value_mut(), g, state);
+        });
+    }
+
+    pub(crate) fn export(&self, optimizer: &str, lr: f64) -> OptimizerState<T> {
+        OptimizerState {
+            optimizer: optimizer.to_string(),
+            lr,
+            params: self.by_name.clone(),
+        }
+    }
+
+    pub(crate) fn import(
+        &mut self,
+        optimizer: &str,
+        state: OptimizerState<T>,
+    ) -> Result<f64, OptimError> {
+        if state.optimizer != optimizer {
+            return Err(OptimError::WrongOptimizer {
+                expected: optimizer.to_string(),
+                found: state.optimizer,
+            });
+        }
+        self.by_name = state.params;
+        Ok(state.lr)
+    }
+}
+
+/// `g`, negated when maximizing, plus `weight_decay · p` (PyTorch's L2 form).
+pub(crate) fn effective_grad<T: Float>(
+    p: &ArrayD<T>,
+    g: &ArrayD<T>,
+    maximize: bool,
+    weight_decay: f64,
+) -> ArrayD<T> {
+    let mut g = if maximize { g.mapv(|v| -v) } else { g.clone() };
+    if weight_decay != 0.0 {
+        let wd = T::lit(weight_decay);
+        g.zip_mut_with(p, |g, &p| *g += wd * p);
+    }
+    g
+}
