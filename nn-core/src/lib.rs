@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod data;
 mod float;
 pub mod gradcheck;
 pub mod init;
