@@ -83,9 +83,15 @@ pub use nn_core::{GradcheckOptions, GradcheckReport};
 pub use nn_macros::sequential;
 pub use nn_optim as optim;
 
+pub mod plot;
+pub mod train;
+pub use nn_core::data;
+
 /// The names most programs use.
 pub mod prelude {
+    pub use crate::train::{evaluate, fit, predict, FitOptions, OnTape, TapeModel, Verbosity};
     pub use nn_core::activation::{Activation, Pointwise};
+    pub use nn_core::data::{mnist::Mnist, Dataset};
     pub use nn_core::layers::Layer;
     pub use nn_core::loss::{
         binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy,
@@ -94,6 +100,9 @@ pub mod prelude {
     pub use nn_core::loss::{sparse_categorical_cross_entropy, Loss, Target};
     pub use nn_core::{gradcheck, Float, GradcheckOptions, Model, Param, Parameters, Tape, Var};
     pub use nn_macros::sequential;
+    pub use nn_optim::{
+        Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    };
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -230,6 +230,26 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
         }
 
+        impl ::nn::train::Fit<#t> for #name {
+            fn parameters(&self) -> &dyn ::nn::Parameters<#t> {
+                self
+            }
+            fn train_batch(
+                &mut self,
+                x: ::nn::ndarray::ArrayViewD<'_, #t>,
+                target: &::nn::loss::Target<'_, #t>,
+                loss: ::nn::loss::Loss,
+            ) -> ::nn::train::BatchStats {
+                ::nn::train::static_train_batch(self, x, target, loss)
+            }
+            fn predict_batch(&self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> {
+                ::nn::Model::<#t>::predict(self, x)
+            }
+            fn set_training(&mut self, training: bool) {
+                ::nn::Model::<#t>::set_training(self, training);
+            }
+        }
+
         impl ::nn::Model<#t> for #name {
             fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
                 let x = x.clone();
@@ -321,6 +341,13 @@ pub fn fallback(def: &ModelDef) -> TokenStream {
 
         impl ::nn::Parameters<#t> for #name {
             fn visit_params(&self, _: &mut dyn FnMut(&str, &::nn::Param<#t>)) { unreachable!() }
+        }
+
+        impl ::nn::train::Fit<#t> for #name {
+            fn parameters(&self) -> &dyn ::nn::Parameters<#t> { unreachable!() }
+            fn train_batch(&mut self, _: ::nn::ndarray::ArrayViewD<'_, #t>, _: &::nn::loss::Target<'_, #t>, _: ::nn::loss::Loss) -> ::nn::train::BatchStats { unreachable!() }
+            fn predict_batch(&self, _: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> { unreachable!() }
+            fn set_training(&mut self, _: bool) { unreachable!() }
         }
 
         impl ::nn::Model<#t> for #name {

@@ -1,0 +1,60 @@
+//! A tiny `--flag value` parser shared by the examples (no dependencies).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// Parsed flags; `--help` prints `usage` and exits.
+pub struct Args {
+    values: HashMap<String, String>,
+}
+
+impl Args {
+    /// Parses `std::env::args()`, accepting only the flags named in `usage`.
+    pub fn parse(usage: &str) -> Args {
+        let mut values = HashMap::new();
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            if arg == "--help" || arg == "-h" {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            let Some(name) = arg.strip_prefix("--") else {
+                fail(usage, &format!("unexpected argument `{arg}`"))
+            };
+            let (name, value) = match name.split_once('=') {
+                Some((n, v)) => (n.to_string(), v.to_string()),
+                None => (
+                    name.to_string(),
+                    it.next()
+                        .unwrap_or_else(|| fail(usage, &format!("--{name} needs a value"))),
+                ),
+            };
+            if !usage.contains(&format!("--{name} ")) {
+                fail(usage, &format!("unknown flag --{name}"));
+            }
+            values.insert(name, value);
+        }
+        Args { values }
+    }
+
+    /// The flag's value parsed as `V`, or `default`.
+    pub fn get<V: FromStr>(&self, name: &str, default: V) -> V {
+        match self.values.get(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                eprintln!("error: --{name}: cannot parse `{v}`");
+                std::process::exit(2)
+            }),
+        }
+    }
+
+    /// The flag's raw value, if given.
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+}
+
+fn fail(usage: &str, message: &str) -> ! {
+    eprintln!("error: {message}\n\n{usage}");
+    std::process::exit(2)
+}

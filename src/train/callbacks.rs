@@ -1,0 +1,304 @@
+//! Callbacks run after each epoch: checkpoints, early stopping, learning-rate
+//! schedules, CSV logging.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use nn_core::io::{collect_params, save_params};
+use nn_core::{Float, Parameters};
+use nn_optim::{Optimizer, ReduceLrOnPlateau, Schedule};
+
+use super::history::EpochLogs;
+use super::TrainError;
+
+/// What a callback sees: the model's parameters and the optimizer.
+pub struct Context<'a, T: Float> {
+    /// The model's parameters.
+    pub params: &'a dyn Parameters<T>,
+    /// The optimizer (to change its learning rate, or save its state).
+    pub optimizer: &'a mut dyn Optimizer<T>,
+}
+
+/// Whether training goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Next epoch.
+    Continue,
+    /// Stop, for this reason.
+    Stop(String),
+}
+
+/// Hooks into [`fit`](super::fit).
+pub trait Callback<T: Float> {
+    /// Before the first epoch.
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// After each epoch (validation included).
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError>;
+}
+
+/// A metric to watch and which direction is better.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Monitor {
+    /// Keras's metric name (`"val_loss"`, `"val_accuracy"`, …).
+    pub metric: String,
+    /// Whether higher is better (by default, for names containing `accuracy`).
+    pub higher_is_better: bool,
+}
+
+impl Monitor {
+    /// Watches `metric`, with Keras's "auto" direction: accuracies up, the rest down.
+    pub fn new(metric: &str) -> Self {
+        Monitor {
+            metric: metric.to_string(),
+            higher_is_better: metric.contains("accuracy"),
+        }
+    }
+
+    fn value(&self, logs: &EpochLogs) -> Option<f64> {
+        logs.get(&self.metric)
+    }
+
+    fn improves(&self, value: f64, best: Option<f64>, min_delta: f64) -> bool {
+        match best {
+            None => true,
+            Some(b) if self.higher_is_better => value > b + min_delta,
+            Some(b) => value < b - min_delta,
+        }
+    }
+}
+
+/// Saves the model's weights (and the optimizer's state beside them, as
+/// `<name>.optim.safetensors`) after each epoch, or only when the monitored
+/// metric improves. Files are written atomically (temporary file, then rename).
+pub struct ModelCheckpoint {
+    path: PathBuf,
+    monitor: Monitor,
+    save_best_only: bool,
+    best: Option<f64>,
+}
+
+impl ModelCheckpoint {
+    /// Saves to `path` whenever `metric` improves (Keras's `save_best_only=True`).
+    pub fn best(path: impl Into<PathBuf>, metric: &str) -> Self {
+        ModelCheckpoint {
+            path: path.into(),
+            monitor: Monitor::new(metric),
+            save_best_only: true,
+            best: None,
+        }
+    }
+
+    /// Saves to `path` after every epoch.
+    pub fn every_epoch(path: impl Into<PathBuf>) -> Self {
+        ModelCheckpoint {
+            path: path.into(),
+            monitor: Monitor::new("loss"),
+            save_best_only: false,
+            best: None,
+        }
+    }
+
+    /// Where the optimizer's state goes.
+    pub fn optimizer_path(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.path
+            .with_file_name(format!("{stem}.optim.safetensors"))
+    }
+}
+
+impl<T: Float> Callback<T> for ModelCheckpoint {
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        let value = self.monitor.value(logs);
+        let save =
+            !self.save_best_only || value.is_some_and(|v| self.monitor.improves(v, self.best, 0.0));
+        if save {
+            if self.save_best_only {
+                self.best = value;
+            }
+            save_params(&self.path, &collect_params(|f| ctx.params.visit_params(f)))?;
+            ctx.optimizer.state().save(self.optimizer_path())?;
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// Stops when the monitored metric has not improved by more than `min_delta`
+/// for `patience` epochs (Keras's `EarlyStopping`).
+pub struct EarlyStopping {
+    monitor: Monitor,
+    patience: usize,
+    min_delta: f64,
+    best: Option<f64>,
+    waited: usize,
+}
+
+impl EarlyStopping {
+    /// Watches `metric` with the given patience and no minimum improvement.
+    pub fn new(metric: &str, patience: usize) -> Self {
+        EarlyStopping {
+            monitor: Monitor::new(metric),
+            patience,
+            min_delta: 0.0,
+            best: None,
+            waited: 0,
+        }
+    }
+
+    /// Requires improvements larger than `min_delta`.
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta;
+        self
+    }
+}
+
+impl<T: Float> Callback<T> for EarlyStopping {
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        _ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        let Some(v) = self.monitor.value(logs) else {
+            return Ok(Control::Continue);
+        };
+        if self.monitor.improves(v, self.best, self.min_delta) {
+            self.best = Some(v);
+            self.waited = 0;
+            return Ok(Control::Continue);
+        }
+        self.waited += 1;
+        if self.waited >= self.patience {
+            return Ok(Control::Stop(format!(
+                "early stopping: {} did not improve for {} epochs (best {:.4})",
+                self.monitor.metric,
+                self.patience,
+                self.best.unwrap_or(f64::NAN)
+            )));
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// Sets the learning rate from a [`Schedule`] at the start of each epoch
+/// (epoch `e`, counting from 0, gets `schedule.lr(base, e)`).
+pub struct ScheduleEachEpoch<S> {
+    schedule: S,
+    base: Option<f64>,
+}
+
+impl<S: Schedule> ScheduleEachEpoch<S> {
+    /// Drives `schedule` from the optimizer's learning rate at the start.
+    pub fn new(schedule: S) -> Self {
+        ScheduleEachEpoch {
+            schedule,
+            base: None,
+        }
+    }
+}
+
+impl<T: Float, S: Schedule> Callback<T> for ScheduleEachEpoch<S> {
+    fn on_train_begin(&mut self, ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        let base = ctx.optimizer.learning_rate();
+        self.base = Some(base);
+        ctx.optimizer.set_learning_rate(self.schedule.lr(base, 0));
+        Ok(())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        let base = self.base.expect("on_train_begin ran");
+        ctx.optimizer
+            .set_learning_rate(self.schedule.lr(base, logs.epoch));
+        Ok(Control::Continue)
+    }
+}
+
+/// Lowers the learning rate when a metric plateaus ([`ReduceLrOnPlateau`]).
+pub struct PlateauOnMetric {
+    plateau: ReduceLrOnPlateau,
+    metric: String,
+}
+
+impl PlateauOnMetric {
+    /// Feeds `metric` (e.g. `"val_loss"`) to `plateau` after each epoch.
+    pub fn new(plateau: ReduceLrOnPlateau, metric: &str) -> Self {
+        PlateauOnMetric {
+            plateau,
+            metric: metric.to_string(),
+        }
+    }
+}
+
+impl<T: Float> Callback<T> for PlateauOnMetric {
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        if let Some(v) = logs.get(&self.metric) {
+            self.plateau.step(v, ctx.optimizer);
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// Appends each epoch's metrics to a CSV file (header first), flushed every epoch.
+pub struct CsvLogger {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl CsvLogger {
+    /// Logs to `path` (replacing it).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CsvLogger {
+            path: path.into(),
+            file: None,
+        }
+    }
+}
+
+impl<T: Float> Callback<T> for CsvLogger {
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        let err = |source| TrainError::File {
+            path: self.path.clone(),
+            source,
+        };
+        let mut f = std::fs::File::create(&self.path).map_err(err)?;
+        writeln!(f, "{}", EpochLogs::COLUMNS.join(",")).map_err(err)?;
+        self.file = Some(f);
+        Ok(())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        _ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        let err = |source| TrainError::File {
+            path: self.path.clone(),
+            source,
+        };
+        let f = self.file.as_mut().expect("on_train_begin opened the file");
+        writeln!(f, "{}", logs.csv_row()).map_err(err)?;
+        f.flush().map_err(err)?;
+        Ok(Control::Continue)
+    }
+}
