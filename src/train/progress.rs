@@ -40,30 +40,38 @@ pub fn epoch_line(logs: &EpochLogs, epochs: usize) -> String {
 
 impl Progress {
     pub(crate) fn new(verbosity: Verbosity, epoch: usize, epochs: usize, batches: usize) -> Self {
-        let terminal = std::io::stdout().is_terminal();
-        let (bar, plain) = match verbosity {
-            Verbosity::Silent => (None, false),
-            Verbosity::Lines => (None, true),
-            Verbosity::Auto if !terminal => (None, true),
-            Verbosity::Auto => {
-                let bar = ProgressBar::with_draw_target(
-                    Some(batches as u64),
-                    ProgressDrawTarget::stdout(),
-                );
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "Epoch {prefix} {bar:30.cyan/blue} {pos}/{len} {msg}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
-                bar.set_prefix(format!("{}/{epochs}", epoch + 1));
-                (Some(bar), false)
-            }
-        };
-        Progress {
-            bar,
+        let plain = |plain| Progress {
+            bar: None,
             plain,
+            epoch,
+            epochs,
+            last_update: 0,
+        };
+        match verbosity {
+            Verbosity::Silent => plain(false),
+            Verbosity::Lines => plain(true),
+            Verbosity::Auto if !std::io::stdout().is_terminal() => plain(true),
+            Verbosity::Auto => Self::with_bar(ProgressDrawTarget::stdout(), epoch, epochs, batches),
+        }
+    }
+
+    /// A progress bar drawn to `target`.
+    pub(crate) fn with_bar(
+        target: ProgressDrawTarget,
+        epoch: usize,
+        epochs: usize,
+        batches: usize,
+    ) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(batches as u64), target);
+        bar.set_style(
+            ProgressStyle::with_template("Epoch {prefix} {bar:30.cyan/blue} {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{}/{epochs}", epoch + 1));
+        Progress {
+            bar: Some(bar),
+            plain: false,
             epoch,
             epochs,
             last_update: 0,
@@ -103,5 +111,49 @@ impl Progress {
         if shown {
             eprintln!("Epoch {}/{}: {reason}", self.epoch + 1, self.epochs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indicatif::InMemoryTerm;
+
+    #[test]
+    fn the_bar_shows_the_epoch_position_and_running_metrics() {
+        let term = InMemoryTerm::new(3, 140);
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(term.clone()), 200);
+        let mut p = Progress::with_bar(target, 1, 5, 20);
+        for i in 1..=20 {
+            p.batch(i * 100, 0.25, 0.875, 0.01 * i as f64);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let bar = p.bar.as_ref().unwrap();
+        bar.tick();
+        let screen = term.contents();
+        assert!(screen.contains("Epoch 2/5"), "{screen}");
+        assert!(screen.contains("20/20"), "{screen}");
+        assert!(
+            screen.contains("loss: 0.2500 - accuracy: 0.8750 - 10,000 samples/s"),
+            "{screen}"
+        );
+    }
+
+    #[test]
+    fn the_epoch_line_reads_like_keras() {
+        let logs = EpochLogs {
+            epoch: 2,
+            loss: 0.123456,
+            accuracy: 0.96,
+            val_loss: Some(0.2),
+            val_accuracy: Some(0.95),
+            lr: 1e-3,
+            seconds: 0.5,
+            samples_per_sec: 120_000.4,
+        };
+        assert_eq!(
+            epoch_line(&logs, 5),
+            "Epoch 2/5 - loss: 0.1235 - accuracy: 0.9600 - val_loss: 0.2000 - val_accuracy: 0.9500 - 0.50s - 120,000 samples/s"
+        );
     }
 }

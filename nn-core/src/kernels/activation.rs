@@ -40,6 +40,19 @@ fn step<T: Float>(cond: bool) -> T {
     }
 }
 
+/// `x` clamped to `[lo, hi]`, NaN staying NaN (as in PyTorch: `relu(NaN)` is
+/// NaN, so a diverged model shows it).
+#[inline]
+fn clamp_nan<T: Float>(x: T, lo: T, hi: T) -> T {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
 /// The logistic function, computed without overflow for either sign.
 #[inline]
 pub(crate) fn sigmoid<T: Float>(x: T) -> T {
@@ -59,11 +72,11 @@ pub(crate) fn softplus<T: Float>(x: T) -> T {
 
 pointwise!(
     /// `max(x, 0)`.
-    Relu, "relu", |s, x| x.max(T::zero()), |s, x, y| step(x > T::zero())
+    Relu, "relu", |s, x| clamp_nan(x, T::zero(), T::infinity()), |s, x, y| step(x > T::zero())
 );
 pointwise!(
     /// `min(max(x, 0), 6)`.
-    Relu6, "relu6", |s, x| x.max(T::zero()).min(T::lit(6.0)),
+    Relu6, "relu6", |s, x| clamp_nan(x, T::zero(), T::lit(6.0)),
     |s, x, y| step(x > T::zero() && x < T::lit(6.0))
 );
 pointwise!(
@@ -73,7 +86,7 @@ pointwise!(
 pointwise!(
     /// `relu6(x + 3) / 6`, the Keras 3 and PyTorch definition.
     HardSigmoid, "hard_sigmoid",
-    |s, x| (x + T::lit(3.0)).max(T::zero()).min(T::lit(6.0)) / T::lit(6.0),
+    |s, x| clamp_nan(x + T::lit(3.0), T::zero(), T::lit(6.0)) / T::lit(6.0),
     |s, x, y| if x > T::lit(-3.0) && x < T::lit(3.0) { T::lit(1.0 / 6.0) } else { T::zero() }
 );
 pointwise!(

@@ -238,6 +238,18 @@ pub fn cross_entropy_backward<T: Float>(
 /// The clip Keras applies to probabilities before taking logs.
 pub const PROB_EPSILON: f64 = 1e-7;
 
+/// `p` clipped to `[lo, hi]`, keeping NaN (so a diverged model shows a NaN loss
+/// instead of a plausible-looking clipped one).
+fn clip<T: Float>(p: T, lo: T, hi: T) -> T {
+    if p < lo {
+        lo
+    } else if p > hi {
+        hi
+    } else {
+        p
+    }
+}
+
 /// Categorical cross-entropy on probabilities along the last axis:
 /// `-Σ t ln clip(p, 1e-7, 1 - 1e-7)`, one value per sample (Keras's
 /// `categorical_crossentropy`, targets one-hot or soft).
@@ -254,7 +266,7 @@ pub fn categorical_cross_entropy<T: Float>(
         .map_collect(|p, t| {
             -p.iter()
                 .zip(t.iter())
-                .map(|(&p, &t)| t * p.max(lo).min(hi).ln())
+                .map(|(&p, &t)| t * clip(p, lo, hi).ln())
                 .sum::<T>()
         })
 }
@@ -279,7 +291,7 @@ pub fn categorical_cross_entropy_backward<T: Float>(
             for i in 0..p.len() {
                 let inside = p[i] >= lo && p[i] <= hi;
                 dp[i] = if inside { -g * t[i] / p[i] } else { T::zero() };
-                dt[i] = -g * p[i].max(lo).min(hi).ln();
+                dt[i] = -g * clip(p[i], lo, hi).ln();
             }
         });
     (dp, dt)
@@ -298,7 +310,7 @@ pub fn sparse_categorical_cross_entropy<T: Float>(
         .rows()
         .into_iter()
         .zip(labels)
-        .map(|(row, &l)| -row[l].max(lo).min(hi).ln())
+        .map(|(row, &l)| -clip(row[l], lo, hi).ln())
         .collect();
     Array1::from_vec(per_row).into_dyn()
 }

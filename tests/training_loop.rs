@@ -1,0 +1,324 @@
+//! The training loop end to end: MNIST learns in one epoch, XOR needs a
+//! non-linearity, tape models train with the same loop, callbacks and history
+//! files work, and a NaN loss stops training with a clear message.
+
+mod common;
+
+use common::scratch;
+use nn::ndarray::{array, Array1, Array2, ArrayD};
+use nn::prelude::*;
+use nn::train::{
+    Callback, Context, Control, CsvLogger, EarlyStopping, EpochLogs, ModelCheckpoint,
+    ScheduleEachEpoch, TrainError,
+};
+
+sequential! {
+    pub struct Mlp: input(784) {
+        hidden: Dense(128, activation = relu),
+        Dense(10, activation = softmax),
+    }
+}
+
+fn silent<'a>() -> FitOptions<'a, f32> {
+    FitOptions {
+        verbosity: Verbosity::Silent,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn one_epoch_on_mnist_reaches_95_percent() {
+    // Keras's default batch of 32, Adam at PyTorch's defaults.
+    let mnist = Mnist::load_default().expect("MNIST in ../shared/data/mnist");
+    let (train, test) = (mnist.train.reshaped(&[784]), mnist.test.reshaped(&[784]));
+    let mut model = Mlp::with_seed(0);
+    let mut opt = Adam::new(AdamConfig::default()).unwrap();
+    let history = fit(
+        &mut model,
+        &mut opt,
+        &train,
+        FitOptions {
+            batch_size: 32,
+            ..silent()
+        },
+    )
+    .unwrap();
+    assert_eq!(history.epochs.len(), 1);
+    let (loss, accuracy) = evaluate(&mut model, &test, 1000, Loss::SparseCategoricalCrossEntropy);
+    assert!(accuracy >= 0.95, "test accuracy {accuracy} (loss {loss})");
+}
+
+fn xor() -> Dataset<f32> {
+    Dataset::new(
+        array![[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]].into_dyn(),
+        vec![0, 1, 1, 0],
+    )
+}
+
+sequential! {
+    /// Only affine maps: the composition is affine, so XOR is out of reach.
+    pub struct LinearOnly: input(2) {
+        Dense(8),
+        Dense(8),
+        Dense(2, activation = softmax),
+    }
+}
+
+sequential! {
+    pub struct WithRelu: input(2) {
+        Dense(8, activation = relu),
+        Dense(2, activation = softmax),
+    }
+}
+
+fn train_xor<M: nn::train::Fit<f32>>(model: &mut M) -> f64 {
+    let data = xor();
+    let mut opt = Adam::new(AdamConfig {
+        lr: 0.05,
+        ..Default::default()
+    })
+    .unwrap();
+    fit(
+        model,
+        &mut opt,
+        &data,
+        FitOptions {
+            epochs: 300,
+            batch_size: 4,
+            ..silent()
+        },
+    )
+    .unwrap();
+    evaluate(model, &data, 4, Loss::SparseCategoricalCrossEntropy).1
+}
+
+#[test]
+fn xor_needs_a_non_linearity() {
+    // A linear classifier separates at most 3 of the 4 XOR points.
+    let linear = train_xor(&mut LinearOnly::with_seed(1));
+    assert!(linear <= 0.75, "a linear model got {linear}");
+    let relu = train_xor(&mut WithRelu::with_seed(1));
+    assert_eq!(relu, 1.0);
+}
+
+/// XOR written by hand on the tape, trained by the same loop.
+struct TapeXor {
+    params: Vec<(String, Param<f32>)>,
+}
+
+impl Parameters<f32> for TapeXor {
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<f32>)) {
+        self.params.visit_params(f);
+    }
+}
+
+impl TapeModel<f32> for TapeXor {
+    fn forward(&self, x: &Var<f32>) -> Var<f32> {
+        let t = x.tape();
+        let p = |i: usize| t.param(&self.params[i].1);
+        x.linear(&p(0), Some(&p(1)))
+            .tanh()
+            .linear(&p(2), Some(&p(3)))
+            .softmax(-1)
+    }
+}
+
+#[test]
+fn a_tape_model_trains_with_the_same_loop() {
+    let mut rng = <nn::rand::rngs::StdRng as nn::rand::SeedableRng>::seed_from_u64(3);
+    let init = nn::init::Initializer::GlorotUniform;
+    let params = vec![
+        (
+            "w1".to_string(),
+            Param::new(init.init::<f32, _>(&[8, 2], &mut rng)),
+        ),
+        ("b1".to_string(), Param::new(Array1::<f32>::zeros(8))),
+        (
+            "w2".to_string(),
+            Param::new(init.init::<f32, _>(&[2, 8], &mut rng)),
+        ),
+        ("b2".to_string(), Param::new(Array1::<f32>::zeros(2))),
+    ];
+    let mut model = OnTape(TapeXor { params });
+    assert_eq!(train_xor(&mut model), 1.0);
+    let probs = predict(&mut model, xor().inputs(), 2);
+    assert_eq!(probs.shape(), &[4, 2]);
+}
+
+#[test]
+fn a_nan_loss_stops_training_with_a_clear_message() {
+    let data = xor();
+    let mut model = WithRelu::with_seed(0);
+    model.dense.weight.value_mut().fill(f32::NAN);
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.1,
+        ..Default::default()
+    })
+    .unwrap();
+    let history = fit(
+        &mut model,
+        &mut opt,
+        &data,
+        FitOptions {
+            epochs: 3,
+            batch_size: 2,
+            ..silent()
+        },
+    )
+    .unwrap();
+    assert!(history.epochs.is_empty());
+    assert_eq!(
+        history.stopped.as_deref(),
+        Some(
+            "loss became NaN at epoch 1, batch 1: stopping (a smaller learning rate usually helps)"
+        )
+    );
+}
+
+/// Records the learning rate each epoch ran with.
+struct Rates(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
+
+impl Callback<f32> for Rates {
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        _ctx: &mut Context<'_, f32>,
+    ) -> Result<Control, TrainError> {
+        self.0.borrow_mut().push(logs.lr);
+        Ok(Control::Continue)
+    }
+}
+
+#[test]
+fn callbacks_checkpoint_log_schedule_and_stop() {
+    let dir = scratch("callbacks");
+    let data = xor();
+    let rates = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut model = WithRelu::with_seed(2);
+    let mut opt = Adam::new(AdamConfig {
+        lr: 0.05,
+        ..Default::default()
+    })
+    .unwrap();
+    let options = FitOptions {
+        epochs: 400,
+        batch_size: 4,
+        validation: Some(&data),
+        callbacks: vec![
+            Box::new(ScheduleEachEpoch::new(
+                nn::optim::StepLr::new(100, 0.5).unwrap(),
+            )),
+            Box::new(Rates(rates.clone())),
+            Box::new(ModelCheckpoint::best(
+                dir.join("best.safetensors"),
+                "val_loss",
+            )),
+            Box::new(CsvLogger::new(dir.join("log.csv"))),
+            Box::new(EarlyStopping::new("val_accuracy", 20)),
+        ],
+        ..silent()
+    };
+    let history = fit(&mut model, &mut opt, &data, options).unwrap();
+
+    // Accuracy reaches 1.0 and cannot improve further: early stopping after 20 epochs.
+    let n = history.epochs.len();
+    assert!(n < 400, "early stopping never fired");
+    assert!(history
+        .stopped
+        .as_deref()
+        .unwrap()
+        .starts_with("early stopping: val_accuracy did not improve for 20 epochs"));
+    // StepLR(100, 0.5): epochs 1-100 at 0.05, 101-200 at 0.025, …
+    let rates = rates.borrow();
+    assert_eq!(rates[0], 0.05);
+    if n > 100 {
+        assert_eq!(rates[100], 0.025);
+    }
+    // The CSV log has a header and one row per epoch.
+    let csv = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    assert_eq!(csv.lines().count(), n + 1);
+    assert!(
+        csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_sec\n")
+    );
+    // The checkpoint holds the best val_loss weights (and the optimizer state).
+    let best = history
+        .epochs
+        .iter()
+        .map(|e| e.val_loss.unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let mut restored = WithRelu::with_seed(99);
+    restored.load(dir.join("best.safetensors")).unwrap();
+    let (loss, _) = evaluate(&mut restored, &data, 4, Loss::SparseCategoricalCrossEntropy);
+    assert!(
+        (loss - best).abs() < 1e-6,
+        "checkpoint loss {loss} vs best {best}"
+    );
+    assert!(dir.join("best.optim.safetensors").is_file());
+    let leftovers = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn history_saves_as_csv_json_png_and_svg() {
+    let dir = scratch("history");
+    let data = xor();
+    let mut model = WithRelu::with_seed(0);
+    let mut opt = Adam::new(AdamConfig {
+        lr: 0.05,
+        ..Default::default()
+    })
+    .unwrap();
+    let history = fit(
+        &mut model,
+        &mut opt,
+        &data,
+        FitOptions {
+            epochs: 5,
+            batch_size: 2,
+            validation: Some(&data),
+            ..silent()
+        },
+    )
+    .unwrap();
+    history.save_csv(dir.join("h.csv")).unwrap();
+    history.save_json(dir.join("h.json")).unwrap();
+    history.plot(dir.join("h.png")).unwrap();
+    history.plot(dir.join("h.svg")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("h.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("h.json")).unwrap()).unwrap();
+    assert_eq!(json["epochs"].as_array().unwrap().len(), 5);
+    assert_eq!(json["epochs"][4]["epoch"], 5);
+    let png = std::fs::read(dir.join("h.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(dir.join("h.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("val_loss") && svg.contains("accuracy"));
+    // An unwritable path is an error naming it.
+    let err = history.save_csv(dir.join("no/such/dir/h.csv")).unwrap_err();
+    assert!(err.to_string().contains("no/such/dir/h.csv"), "{err}");
+}
+
+#[test]
+fn predict_batches_and_keeps_order() {
+    let mut model = WithRelu::with_seed(4);
+    let x: ArrayD<f32> =
+        Array2::from_shape_fn((10, 2), |(i, j)| (i * 2 + j) as f32 / 10.0).into_dyn();
+    let whole = model.predict(x.view());
+    let batched = predict(&mut model, x.view(), 3);
+    assert_eq!(whole, batched);
+}
