@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A tiny `--flag value` parser shared by the examples (no dependencies).
 
 use std::collections::HashMap;

@@ -1,0 +1,98 @@
+//! The examples as a user runs them, with stdout piped: plain lines (no
+//! progress-bar escapes), one per epoch, and the promised last line.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example's binary, built by `cargo test` beside the test binaries (or built now).
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = deps
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building example {name}");
+    }
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> String {
+    let out = Command::new(example(name))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn mnist_prints_plain_epoch_lines_when_piped_and_ends_with_the_accuracy() {
+    let out = run("mnist", &["--epochs", "2", "--batch-size", "256"]);
+    assert!(
+        !out.contains('\x1b'),
+        "terminal escapes in piped output:\n{out}"
+    );
+    assert!(out.contains("Model: \"mlp\""), "{out}");
+    let epochs: Vec<&str> = out.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(epochs.len(), 2, "{out}");
+    assert!(
+        epochs[0].starts_with("Epoch 1/2 - loss: ") && epochs[0].contains(" - val_accuracy: "),
+        "{out}"
+    );
+    let last = out.lines().last().unwrap();
+    let accuracy: f64 = last
+        .strip_prefix("test accuracy: ")
+        .expect("the last line")
+        .parse()
+        .unwrap();
+    assert!(accuracy > 0.9, "{last}");
+}
+
+#[test]
+fn examples_answer_help() {
+    for name in ["mnist", "xor", "activations", "research"] {
+        let out = run(name, &["--help"]);
+        assert!(
+            out.contains("Usage: cargo run --release --example"),
+            "{name}: {out}"
+        );
+    }
+}
+
+#[test]
+fn xor_shows_that_dense_alone_cannot_learn_it() {
+    let out = run("xor", &["--epochs", "300"]);
+    let acc = |prefix: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
+        line.split_whitespace()
+            .nth(
+                line.split_whitespace()
+                    .position(|w| w == "accuracy")
+                    .unwrap()
+                    + 1,
+            )
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(acc("linear only") <= 0.75, "{out}");
+    assert_eq!(acc("with relu"), 1.0, "{out}");
+}
