@@ -62,11 +62,12 @@ fn optimizer(name: &str, lr: Option<f64>) -> Box<dyn Optimizer<f32>> {
             ..AdamW::default_config()
         })
         .map(|o| Box::new(o) as _),
-        // Keras's RMSprop: rho 0.9.
+        // Keras's RMSprop: rho 0.9, epsilon 1e-7 inside the square root.
         "rmsprop" => RmsProp::new(RmsPropConfig {
             lr: lr.unwrap_or(1e-3),
             alpha: 0.9,
             eps: 1e-7,
+            eps_inside_sqrt: true,
             ..Default::default()
         })
         .map(|o| Box::new(o) as _),

@@ -24,6 +24,10 @@ pub struct RmsPropConfig {
     pub centered: bool,
     /// Ascend instead of descend (default off).
     pub maximize: bool,
+    /// Keras's variant: `ε` inside the square root, `d = √(s + ε)` (default off,
+    /// PyTorch's `d = √s + ε`). With Keras's `ε = 1e-7` it floors the denominator
+    /// at about 3e-4, which changes training noticeably.
+    pub eps_inside_sqrt: bool,
 }
 
 impl Default for RmsPropConfig {
@@ -36,6 +40,7 @@ impl Default for RmsPropConfig {
             momentum: 0.0,
             centered: false,
             maximize: false,
+            eps_inside_sqrt: false,
         }
     }
 }
@@ -48,6 +53,7 @@ impl Default for RmsPropConfig {
 /// s ← αs + (1 - α)g²
 /// d ← √(s - ḡ²) + ε  with ḡ ← ḡ + (1 - α)(g - ḡ)   if centered
 /// d ← √s + ε                                       otherwise
+///   (with `eps_inside_sqrt`, Keras's form: √(s - ḡ² + ε) or √(s + ε))
 /// b ← μb + g/d,  θ ← θ - lr·b                      if μ > 0
 /// θ ← θ - lr·g/d                                   otherwise
 /// ```
@@ -112,7 +118,11 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
                     .and(&*ga)
                     .for_each(|d, &a| *d += (-T::one()) * a * a);
             }
-            denom.mapv_inplace(|d| d.sqrt() + eps);
+            if c.eps_inside_sqrt {
+                denom.mapv_inplace(|d| (d + eps).sqrt());
+            } else {
+                denom.mapv_inplace(|d| d.sqrt() + eps);
+            }
             if c.momentum > 0.0 {
                 let buf = st.buffer("momentum_buffer", zeros);
                 Zip::from(&mut *buf)
