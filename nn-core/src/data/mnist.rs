@@ -82,8 +82,9 @@ impl Mnist {
     }
 
     /// Loads from the first of these that holds the files: `$MNIST_DIR`,
-    /// `data/mnist` in the current directory, `data/mnist` at the workspace
-    /// root, and `../shared/data/mnist` beside the repository (where CI keeps it).
+    /// `data/mnist` in the current directory, then at the workspace root, then
+    /// `../shared/data/mnist` beside the repository (where CI keeps it; tried
+    /// from the current directory and from the workspace root).
     pub fn load_default() -> Result<Mnist, MnistError> {
         let searched = default_dirs();
         match searched.iter().find(|d| has_files(d)) {
@@ -101,8 +102,8 @@ pub fn default_dirs() -> Vec<PathBuf> {
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     dirs.push(PathBuf::from("data/mnist"));
-    dirs.push(PathBuf::from("../shared/data/mnist"));
     dirs.push(workspace.join("data/mnist"));
+    dirs.push(PathBuf::from("../shared/data/mnist"));
     dirs.push(workspace.join("../shared/data/mnist"));
     dirs
 }
@@ -214,4 +215,21 @@ pub fn read_idx(path: &Path, ndim: usize) -> Result<(Vec<usize>, Vec<u8>), Mnist
         )));
     }
     Ok((dims, data.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dirs_follow_the_documented_order() {
+        std::env::set_var("MNIST_DIR", "/custom/mnist");
+        let d = default_dirs();
+        std::env::remove_var("MNIST_DIR");
+        assert_eq!(d[0], PathBuf::from("/custom/mnist"));
+        assert_eq!(d[1], PathBuf::from("data/mnist"));
+        assert!(d[2].ends_with("data/mnist") && d[2].is_absolute());
+        assert_eq!(d[3], PathBuf::from("../shared/data/mnist"));
+        assert!(d[4].ends_with("shared/data/mnist") && d[4].is_absolute());
+    }
 }
