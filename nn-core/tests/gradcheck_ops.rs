@@ -213,3 +213,91 @@ fn losses() {
         loss::huber(&v[0], &v[1], 0.5, Reduction::Mean)
     });
 }
+
+#[test]
+fn convolution_pooling_with_other_strides_paddings_and_dilations() {
+    use nn_core::kernels::conv::{Padding2d, Window2d};
+    let mut r = rng();
+    let x = uniform(&mut r, &[2, 2, 7, 6], -1.0, 1.0);
+    let w = uniform(&mut r, &[3, 2, 3, 2], -1.0, 1.0);
+    let b = uniform(&mut r, &[3], -1.0, 1.0);
+    let same = Padding2d::same((7, 6), (3, 2), (2, 1), (2, 1));
+    let strided = Window2d {
+        kernel: (3, 2),
+        stride: (2, 1),
+        padding: same,
+        dilation: (2, 1),
+    };
+    check(
+        "conv2d_same_stride_dilation",
+        &[x.clone(), w.clone(), b],
+        |v| v[0].conv2d(&v[1], Some(&v[2]), strided),
+    );
+    let padded = Window2d {
+        kernel: (3, 2),
+        stride: (1, 2),
+        padding: Padding2d::uniform(2),
+        dilation: (2, 2),
+    };
+    check("conv2d_pad2_dilation2", &[x.clone(), w], |v| {
+        v[0].conv2d(&v[1], None, padded)
+    });
+    let pool = Window2d {
+        kernel: (3, 3),
+        stride: (2, 2),
+        padding: Padding2d::uniform(1),
+        dilation: (1, 1),
+    };
+    check("max_pool2d_k3_s2_p1", std::slice::from_ref(&x), |v| {
+        v[0].max_pool2d(pool)
+    });
+    let avg = Window2d {
+        kernel: (2, 3),
+        stride: (1, 2),
+        padding: Padding2d::symmetric(1, 1),
+        dilation: (1, 1),
+    };
+    check("avg_pool2d_k2x3_p1", std::slice::from_ref(&x), |v| {
+        v[0].avg_pool2d(avg)
+    });
+    check("global_avg_pool", std::slice::from_ref(&x), |v| {
+        v[0].global_avg_pool()
+    });
+}
+
+#[test]
+fn normalization_and_embedding() {
+    let mut r = rng();
+    let x2 = uniform(&mut r, &[5, 3], -2.0, 2.0);
+    let x4 = uniform(&mut r, &[2, 3, 2, 2], -2.0, 2.0);
+    let (g, b) = (
+        uniform(&mut r, &[3], 0.5, 1.5),
+        uniform(&mut r, &[3], -1.0, 1.0),
+    );
+    check(
+        "batch_norm_train_2d",
+        &[x2.clone(), g.clone(), b.clone()],
+        |v| v[0].batch_norm_train(&v[1], &v[2], 1e-3).0,
+    );
+    check(
+        "batch_norm_train_4d",
+        &[x4.clone(), g.clone(), b.clone()],
+        |v| v[0].batch_norm_train(&v[1], &v[2], 1e-5).0,
+    );
+    let (mean, var) = ([0.1, -0.2, 0.3], [1.5, 0.7, 2.0]);
+    check("batch_norm_eval", &[x4.clone(), g, b], |v| {
+        v[0].batch_norm_eval(&v[1], &v[2], &mean, &var, 1e-5)
+    });
+    let (g2, b2) = (
+        uniform(&mut r, &[2, 2], 0.5, 1.5),
+        uniform(&mut r, &[2, 2], -1.0, 1.0),
+    );
+    check("layer_norm_last_two_axes", &[x4, g2, b2], |v| {
+        v[0].layer_norm(&v[1], &v[2], 2, 1e-5)
+    });
+    let table = uniform(&mut r, &[6, 4], -1.0, 1.0);
+    let index = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![5, 0, 5, 2, 2, 1]).unwrap();
+    check("embedding_repeated_indices", &[table], |v| {
+        v[0].embedding(&index)
+    });
+}

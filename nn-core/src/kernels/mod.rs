@@ -7,10 +7,14 @@
 pub mod activation;
 pub mod arith;
 pub mod broadcast;
+pub mod conv;
+pub mod embedding;
 pub mod loss;
 pub mod math;
 pub mod matmul;
+pub mod norm;
 pub mod pointwise;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;

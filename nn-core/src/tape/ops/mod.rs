@@ -3,7 +3,9 @@
 //! [`crate::kernels`]; registering a new one is a `Tape::record` call.
 
 mod arith;
+mod conv;
 mod matmul;
+mod norm;
 mod pointwise;
 mod reduce;
 mod shape;

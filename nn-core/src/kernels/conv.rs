@@ -1,0 +1,328 @@
+//! 2-D convolution (NCHW, weights `[out, in, kh, kw]` as in PyTorch) by
+//! im2col + one GEMM for the whole batch, forward beside backward.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{
+    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, Ix4, IxDyn,
+};
+
+use crate::Float;
+
+/// Padding of the four borders of an image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Padding2d {
+    /// Rows of zeros above.
+    pub top: usize,
+    /// Rows of zeros below.
+    pub bottom: usize,
+    /// Columns of zeros on the left.
+    pub left: usize,
+    /// Columns of zeros on the right.
+    pub right: usize,
+}
+
+impl Padding2d {
+    /// The same padding on every border.
+    pub fn uniform(p: usize) -> Self {
+        Padding2d {
+            top: p,
+            bottom: p,
+            left: p,
+            right: p,
+        }
+    }
+
+    /// `(rows, cols)` of symmetric padding.
+    pub fn symmetric(rows: usize, cols: usize) -> Self {
+        Padding2d {
+            top: rows,
+            bottom: rows,
+            left: cols,
+            right: cols,
+        }
+    }
+
+    /// Keras's and PyTorch's `"same"`: the output has `ceil(in / stride)` rows
+    /// and columns; an odd total goes to the bottom and right.
+    pub fn same(
+        input: (usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Self {
+        let total = |i: usize, k: usize, s: usize, d: usize| {
+            let out = i.div_ceil(s);
+            ((out - 1) * s + d * (k - 1) + 1).saturating_sub(i)
+        };
+        let (r, c) = (
+            total(input.0, kernel.0, stride.0, dilation.0),
+            total(input.1, kernel.1, stride.1, dilation.1),
+        );
+        Padding2d {
+            top: r / 2,
+            bottom: r - r / 2,
+            left: c / 2,
+            right: c - c / 2,
+        }
+    }
+}
+
+/// Geometry of a convolution or pooling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window2d {
+    /// Kernel rows and columns.
+    pub kernel: (usize, usize),
+    /// Step between windows.
+    pub stride: (usize, usize),
+    /// Zeros (or, for max pooling, -∞) around the input.
+    pub padding: Padding2d,
+    /// Spacing between kernel taps.
+    pub dilation: (usize, usize),
+}
+
+impl Window2d {
+    /// A window with the given kernel, stride 1, no padding, no dilation.
+    pub fn new(kernel: (usize, usize)) -> Self {
+        Window2d {
+            kernel,
+            stride: (1, 1),
+            padding: Padding2d::default(),
+            dilation: (1, 1),
+        }
+    }
+
+    /// Output rows and columns for an input of `(h, w)`, or `None` when the
+    /// (dilated) kernel does not fit the padded input.
+    pub fn output_size(&self, input: (usize, usize)) -> Option<(usize, usize)> {
+        let one = |i: usize, k: usize, s: usize, d: usize, p: usize| {
+            let span = d * (k - 1) + 1;
+            (i + p >= span && s > 0).then(|| (i + p - span) / s + 1)
+        };
+        let p = self.padding;
+        Some((
+            one(
+                input.0,
+                self.kernel.0,
+                self.stride.0,
+                self.dilation.0,
+                p.top + p.bottom,
+            )?,
+            one(
+                input.1,
+                self.kernel.1,
+                self.stride.1,
+                self.dilation.1,
+                p.left + p.right,
+            )?,
+        ))
+    }
+
+    /// The input position a kernel tap reads, or `None` in the padding.
+    #[inline]
+    fn source(
+        &self,
+        o: (usize, usize),
+        k: (usize, usize),
+        hw: (usize, usize),
+    ) -> Option<(usize, usize)> {
+        let r = (o.0 * self.stride.0 + k.0 * self.dilation.0).checked_sub(self.padding.top)?;
+        let c = (o.1 * self.stride.1 + k.1 * self.dilation.1).checked_sub(self.padding.left)?;
+        (r < hw.0 && c < hw.1).then_some((r, c))
+    }
+}
+
+fn dims4<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> (usize, usize, usize, usize) {
+    match x.shape() {
+        &[n, c, h, w] => (n, c, h, w),
+        s => panic!("{op}: expected an NCHW input [batch, channels, height, width], got {s:?}"),
+    }
+}
+
+/// Output shape `[n, out, oh, ow]` of a convolution, or a panic naming the shapes.
+pub fn conv2d_shape(x: &[usize], w: &[usize], window: &Window2d) -> [usize; 4] {
+    let (&[n, c, h, ww], &[oc, ic, kh, kw]) = (x, w) else {
+        panic!(
+            "conv2d: expected input [n, c, h, w] and weight [out, in, kh, kw], got {x:?} and {w:?}"
+        )
+    };
+    assert!(
+        c == ic,
+        "conv2d: input {x:?} has {c} channels but weight {w:?} expects {ic}"
+    );
+    assert!(
+        window.kernel == (kh, kw),
+        "conv2d: window kernel {:?} does not match weight {w:?}",
+        window.kernel
+    );
+    let (oh, ow) = window.output_size((h, ww)).unwrap_or_else(|| {
+        panic!(
+            "conv2d: kernel {kh}x{kw} (dilation {:?}) does not fit input {x:?} with padding {:?}",
+            window.dilation, window.padding
+        )
+    });
+    [n, oc, oh, ow]
+}
+
+/// im2col: `[c·kh·kw, n·oh·ow]`, column `(n, oy, ox)` holding the patch that
+/// output position reads (zeros in the padding).
+pub fn im2col<T: Float>(
+    x: ArrayViewD<'_, T>,
+    window: &Window2d,
+    out_hw: (usize, usize),
+) -> Array2<T> {
+    let (n, c, h, w) = dims4("im2col", &x);
+    let x = x.into_dimensionality::<Ix4>().expect("4-D");
+    let (kh, kw) = window.kernel;
+    let (oh, ow) = out_hw;
+    let mut cols = Array2::zeros((c * kh * kw, n * oh * ow));
+    for ci in 0..c {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let mut row = cols.row_mut((ci * kh + ky) * kw + kx);
+                let row = row.as_slice_mut().expect("contiguous row");
+                for ni in 0..n {
+                    let plane = x.index_axis(Axis(0), ni);
+                    let plane = plane.index_axis(Axis(0), ci);
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            if let Some((r, col)) = window.source((oy, ox), (ky, kx), (h, w)) {
+                                row[(ni * oh + oy) * ow + ox] = plane[[r, col]];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cols
+}
+
+/// col2im: the adjoint of [`im2col`], adding each column entry back to the
+/// input position it was read from.
+pub fn col2im<T: Float>(
+    cols: ArrayView2<'_, T>,
+    shape: [usize; 4],
+    window: &Window2d,
+    out_hw: (usize, usize),
+) -> ArrayD<T> {
+    let [n, c, h, w] = shape;
+    let (kh, kw) = window.kernel;
+    let (oh, ow) = out_hw;
+    let mut dx = ndarray::Array4::zeros((n, c, h, w));
+    for ci in 0..c {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = cols.row((ci * kh + ky) * kw + kx);
+                for ni in 0..n {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            if let Some((r, col)) = window.source((oy, ox), (ky, kx), (h, w)) {
+                                dx[[ni, ci, r, col]] += row[(ni * oh + oy) * ow + ox];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx.into_dyn()
+}
+
+/// `[oc, n·oh·ow]` (the GEMM's layout) to NCHW.
+fn to_nchw<T: Float>(y: Array2<T>, shape: [usize; 4]) -> ArrayD<T> {
+    let [n, oc, oh, ow] = shape;
+    y.into_shape_with_order((oc, n, oh, ow))
+        .expect("sizes match")
+        .permuted_axes([1, 0, 2, 3])
+        .as_standard_layout()
+        .into_owned()
+        .into_dyn()
+}
+
+/// NCHW to `[oc, n·oh·ow]`.
+fn from_nchw<T: Float>(dy: ArrayViewD<'_, T>) -> Array2<T> {
+    let (n, oc, oh, ow) = dims4("conv2d backward", &dy);
+    dy.permuted_axes(IxDyn(&[1, 0, 2, 3]))
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((oc, n * oh * ow))
+        .expect("sizes match")
+}
+
+/// The weight `[out, in, kh, kw]` viewed as `[out, in·kh·kw]`.
+fn weight_matrix<'a, T: Float>(w: &'a ndarray::CowArray<'_, T, IxDyn>) -> ArrayView2<'a, T> {
+    let s = w.shape();
+    w.view()
+        .into_shape_with_order((s[0], s[1] * s[2] * s[3]))
+        .expect("standard-layout weight")
+        .into_dimensionality::<Ix2>()
+        .expect("2-D")
+}
+
+/// Forward: `y = w ⋆ x + b`, returning the output and the im2col matrix
+/// (which backward reuses for the weight gradient).
+pub fn conv2d<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayViewD<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+    window: &Window2d,
+) -> (ArrayD<T>, Array2<T>) {
+    let shape = conv2d_shape(x.shape(), w.shape(), window);
+    let [_, oc, oh, ow] = shape;
+    let cols = im2col(x, window, (oh, ow));
+    let w = w.as_standard_layout();
+    let wm = weight_matrix(&w);
+    let mut y = Array2::zeros((oc, cols.ncols()));
+    if let Some(b) = b {
+        assert!(
+            b.len() == oc,
+            "conv2d: bias of {} for {oc} output channels",
+            b.len()
+        );
+        for (mut row, &bv) in y.rows_mut().into_iter().zip(b.iter()) {
+            row.fill(bv);
+        }
+    }
+    gemm_into(wm, cols.view(), y.view_mut(), b.is_some());
+    (to_nchw(y, shape), cols)
+}
+
+fn gemm_into<T: Float>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    mut c: ArrayViewMut2<'_, T>,
+    accumulate: bool,
+) {
+    let beta = if accumulate { T::one() } else { T::zero() };
+    general_mat_mul(T::one(), &a, &b, beta, &mut c);
+}
+
+/// Gradients of [`conv2d`] from the output gradient `dy` and the forward's
+/// im2col matrix: `(dx, dw, db)`, each only when asked.
+pub fn conv2d_backward<T: Float>(
+    x_shape: &[usize],
+    w: ArrayViewD<'_, T>,
+    cols: ArrayView2<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    window: &Window2d,
+    need: [bool; 3],
+) -> [Option<ArrayD<T>>; 3] {
+    let dy_mat = from_nchw(dy.view());
+    let (oh, ow) = (dy.shape()[2], dy.shape()[3]);
+    let w = w.as_standard_layout();
+    let wm = weight_matrix(&w);
+    let dx = need[0].then(|| {
+        let mut dcols = Array2::zeros((wm.ncols(), dy_mat.ncols()));
+        general_mat_mul(T::one(), &wm.t(), &dy_mat, T::zero(), &mut dcols);
+        let s = [x_shape[0], x_shape[1], x_shape[2], x_shape[3]];
+        col2im(dcols.view(), s, window, (oh, ow))
+    });
+    let dw = need[1].then(|| {
+        let mut dwm = Array2::zeros(wm.raw_dim());
+        general_mat_mul(T::one(), &dy_mat, &cols.t(), T::zero(), &mut dwm);
+        dwm.into_shape_with_order(IxDyn(w.shape()))
+            .expect("weight shape")
+    });
+    let db = need[2].then(|| dy_mat.sum_axis(Axis(1)).into_dyn());
+    [dx, dw, db]
+}

@@ -1,0 +1,147 @@
+//! Convolution and pooling on the tape.
+
+use ndarray::{Array2, ArrayD, ArrayView1};
+
+use crate::kernels::conv::{self as k, Window2d};
+use crate::kernels::pool;
+use crate::tape::{Op, Var};
+use crate::Float;
+
+struct Conv2d<T> {
+    window: Window2d,
+    /// The forward's im2col matrix, reused for the weight gradient.
+    cols: Array2<T>,
+}
+
+impl<T: Float> Op<T> for Conv2d<T> {
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        let need = [need[0], need[1], x.len() == 3 && need[2]];
+        let [dx, dw, db] = k::conv2d_backward(
+            x[0].shape(),
+            x[1].view(),
+            self.cols.view(),
+            dy.view(),
+            &self.window,
+            need,
+        );
+        let mut out = vec![dx, dw];
+        if x.len() == 3 {
+            out.push(db);
+        }
+        out
+    }
+}
+
+struct MaxPool {
+    index: ArrayD<usize>,
+}
+
+impl<T: Float> Op<T> for MaxPool {
+    fn name(&self) -> &'static str {
+        "max_pool2d"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(pool::max_pool2d_backward(
+            dy.view(),
+            self.index.view(),
+            x[0].shape(),
+        ))]
+    }
+}
+
+struct AvgPool(Window2d);
+
+impl<T: Float> Op<T> for AvgPool {
+    fn name(&self) -> &'static str {
+        "avg_pool2d"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(pool::avg_pool2d_backward(
+            dy.view(),
+            x[0].shape(),
+            &self.0,
+        ))]
+    }
+}
+
+struct GlobalAvgPool;
+
+impl<T: Float> Op<T> for GlobalAvgPool {
+    fn name(&self) -> &'static str {
+        "global_avg_pool"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(pool::global_avg_pool_backward(
+            dy.view(),
+            x[0].shape(),
+        ))]
+    }
+}
+
+impl<T: Float> Var<T> {
+    /// 2-D convolution of an NCHW input with weights `[out, in, kh, kw]` (PyTorch's
+    /// layout), an optional bias `[out]`, and the stride, padding and dilation of
+    /// `window` (whose kernel must match the weight's).
+    pub fn conv2d(&self, weight: &Var<T>, bias: Option<&Var<T>>, window: Window2d) -> Var<T> {
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        self.tape().record(&inputs, |v| {
+            let b: Option<ArrayView1<'_, T>> = v.get(2).map(|b| {
+                b.view()
+                    .into_dimensionality()
+                    .unwrap_or_else(|_| panic!("conv2d: bias must be 1-D, got {:?}", b.shape()))
+            });
+            let (y, cols) = k::conv2d(v[0].view(), v[1].view(), b, &window);
+            (y, Conv2d { window, cols })
+        })
+    }
+
+    /// Max pooling over `window` (padding counts as -∞).
+    pub fn max_pool2d(&self, window: Window2d) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            let (y, index) = pool::max_pool2d(v[0].view(), &window);
+            (y, MaxPool { index })
+        })
+    }
+
+    /// Average pooling over `window` (padding included in the divisor, as PyTorch's default).
+    pub fn avg_pool2d(&self, window: Window2d) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (pool::avg_pool2d(v[0].view(), &window), AvgPool(window))
+        })
+    }
+
+    /// Mean over height and width: `[n, c, h, w]` → `[n, c]`.
+    pub fn global_avg_pool(&self) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (pool::global_avg_pool(v[0].view()), GlobalAvgPool)
+        })
+    }
+}

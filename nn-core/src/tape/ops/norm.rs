@@ -1,0 +1,171 @@
+//! Batch norm, layer norm and embedding lookup on the tape.
+
+use ndarray::ArrayD;
+
+use crate::kernels::{embedding as emb, norm};
+use crate::tape::{Op, Var};
+use crate::Float;
+
+/// Batch norm with statistics that are either the batch's own (training: the
+/// gradient flows through them) or fixed running statistics (evaluation).
+struct BatchNorm<T> {
+    mean: Vec<T>,
+    var: Vec<T>,
+    eps: f64,
+    training: bool,
+}
+
+impl<T: Float> Op<T> for BatchNorm<T> {
+    fn name(&self) -> &'static str {
+        "batch_norm"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        let f = if self.training {
+            norm::batch_norm_backward
+        } else {
+            norm::batch_norm_eval_backward
+        };
+        let (dx, dg, db) = f(
+            x[0].view(),
+            x[1].view(),
+            dy.view(),
+            &self.mean,
+            &self.var,
+            self.eps,
+        );
+        vec![Some(dx), Some(dg), Some(db)]
+    }
+}
+
+struct LayerNorm {
+    normalized: usize,
+    eps: f64,
+}
+
+impl<T: Float> Op<T> for LayerNorm {
+    fn name(&self) -> &'static str {
+        "layer_norm"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        let (dx, dg, db) = norm::layer_norm_backward(
+            x[0].view(),
+            x[1].view(),
+            dy.view(),
+            self.normalized,
+            self.eps,
+        );
+        vec![Some(dx), Some(dg), Some(db)]
+    }
+}
+
+struct Embedding(ArrayD<usize>);
+
+impl<T: Float> Op<T> for Embedding {
+    fn name(&self) -> &'static str {
+        "embedding"
+    }
+    fn backward(
+        &self,
+        x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(emb::embedding_backward(
+            dy.view(),
+            self.0.view(),
+            x[0].shape(),
+        ))]
+    }
+}
+
+impl<T: Float> Var<T> {
+    /// Batch norm in training mode: normalizes each channel (axis 1) by the
+    /// batch's mean and biased variance, then `γ x̂ + β`. Returns the output and
+    /// the batch statistics (mean, unbiased variance) for updating running averages.
+    pub fn batch_norm_train(
+        &self,
+        gamma: &Var<T>,
+        beta: &Var<T>,
+        eps: f64,
+    ) -> (Var<T>, Vec<T>, Vec<T>) {
+        let mut stats = (Vec::new(), Vec::new());
+        let y = self.tape().record(&[self, gamma, beta], |v| {
+            let (mean, var, m) = norm::channel_stats(v[0].view());
+            let y = norm::batch_norm(v[0].view(), v[1].view(), v[2].view(), &mean, &var, eps);
+            let unbiased = if m > 1 {
+                T::lit(m as f64 / (m - 1) as f64)
+            } else {
+                T::one()
+            };
+            stats = (mean.clone(), var.iter().map(|&s| s * unbiased).collect());
+            (
+                y,
+                BatchNorm {
+                    mean,
+                    var,
+                    eps,
+                    training: true,
+                },
+            )
+        });
+        (y, stats.0, stats.1)
+    }
+
+    /// Batch norm in evaluation mode, with fixed (running) statistics.
+    pub fn batch_norm_eval(
+        &self,
+        gamma: &Var<T>,
+        beta: &Var<T>,
+        mean: &[T],
+        var: &[T],
+        eps: f64,
+    ) -> Var<T> {
+        let (mean, var) = (mean.to_vec(), var.to_vec());
+        self.tape().record(&[self, gamma, beta], |v| {
+            let y = norm::batch_norm(v[0].view(), v[1].view(), v[2].view(), &mean, &var, eps);
+            (
+                y,
+                BatchNorm {
+                    mean,
+                    var,
+                    eps,
+                    training: false,
+                },
+            )
+        })
+    }
+
+    /// Layer norm over the last `normalized` axes, with `γ`, `β` of their shape.
+    pub fn layer_norm(&self, gamma: &Var<T>, beta: &Var<T>, normalized: usize, eps: f64) -> Var<T> {
+        self.tape().record(&[self, gamma, beta], |v| {
+            (
+                norm::layer_norm(v[0].view(), v[1].view(), v[2].view(), normalized, eps),
+                LayerNorm { normalized, eps },
+            )
+        })
+    }
+
+    /// Rows of this `[vocabulary, dim]` table at `index` (output `index.shape + [dim]`);
+    /// the gradient is scattered back into the table.
+    pub fn embedding(&self, index: &ArrayD<usize>) -> Var<T> {
+        self.tape().record(&[self], |v| {
+            (
+                emb::embedding(v[0].view(), index.view()),
+                Embedding(index.clone()),
+            )
+        })
+    }
+}
