@@ -50,6 +50,13 @@ pub const LAYERS: &[&str] = &[
     "Softmax",
     "LeakyReLU",
     "ELU",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "GlobalAvgPool",
+    "BatchNorm",
+    "LayerNorm",
+    "Embedding",
 ];
 
 /// Keras's default layer name: the class name in snake case (`ReLU` → `re_lu`).

@@ -6,7 +6,7 @@ use quote::{quote, quote_spanned};
 
 use crate::builtins::keras_name;
 use crate::parse::ModelDef;
-use crate::validate::{Kind, Plan, PlannedLayer};
+use crate::validate::{Kind, PaddingSpec, Plan, PlannedLayer};
 
 fn shape_text(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
@@ -34,6 +34,29 @@ fn field_type(layer: &PlannedLayer, t: &syn::Ident) -> TokenStream {
         }
         Kind::Dropout(_) => quote_spanned!(span=> ::nn::layers::Dropout<#t>),
         Kind::Flatten => quote_spanned!(span=> ::nn::layers::Flatten<#t>),
+        Kind::Conv2d {
+            filters,
+            kernel: (kh, kw),
+            activation,
+            ..
+        } => {
+            let c = layer.input[0];
+            let act = &activation.ty;
+            quote_spanned!(span=> ::nn::layers::Conv2d<#t, #c, #filters, #kh, #kw, #act>)
+        }
+        Kind::Pool { .. } => quote_spanned!(span=> ::nn::layers::Pool2d<#t>),
+        Kind::GlobalAvgPool => quote_spanned!(span=> ::nn::layers::GlobalAvgPool<#t>),
+        Kind::BatchNorm { .. } => {
+            let c = layer.input[0];
+            quote_spanned!(span=> ::nn::layers::BatchNorm<#t, #c>)
+        }
+        Kind::LayerNorm { .. } => {
+            let n = *layer.input.last().expect("non-empty shape");
+            quote_spanned!(span=> ::nn::layers::LayerNorm<#t, #n>)
+        }
+        Kind::Embedding { vocab, dim } => {
+            quote_spanned!(span=> ::nn::layers::Embedding<#t, #vocab, #dim>)
+        }
         Kind::User { path, .. } => quote_spanned!(span=> #path),
     }
 }
@@ -58,6 +81,41 @@ fn constructor(layer: &PlannedLayer) -> TokenStream {
         }
         Kind::Dropout(rate) => quote_spanned!(span=> ::nn::layers::Dropout::new(#rate, rng)),
         Kind::Flatten => quote_spanned!(span=> ::nn::layers::Flatten::new()),
+        Kind::Conv2d {
+            stride: (sh, sw),
+            padding,
+            dilation: (dh, dw),
+            activation,
+            use_bias,
+            kernel_init,
+            bias_init,
+            ..
+        } => {
+            let act = &activation.value;
+            let pad = match padding {
+                PaddingSpec::Valid => quote!(::nn::layers::Padding::Valid),
+                PaddingSpec::Same => quote!(::nn::layers::Padding::Same),
+                PaddingSpec::Explicit(r, c) => quote!(::nn::layers::Padding::Explicit(#r, #c)),
+            };
+            quote_spanned!(span=> ::nn::layers::Conv2d::new(#act, (#sh, #sw), #pad, (#dh, #dw), #use_bias, #kernel_init, #bias_init, rng))
+        }
+        Kind::Pool {
+            max,
+            kernel: (kh, kw),
+            stride: (sh, sw),
+            padding: (ph, pw),
+        } => {
+            let kind = if *max { quote!(Max) } else { quote!(Avg) };
+            quote_spanned!(span=> ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#ph, #pw)))
+        }
+        Kind::GlobalAvgPool => quote_spanned!(span=> ::nn::layers::GlobalAvgPool::new()),
+        Kind::BatchNorm { momentum, eps } => {
+            quote_spanned!(span=> ::nn::layers::BatchNorm::new(#momentum, #eps))
+        }
+        Kind::LayerNorm { eps } => quote_spanned!(span=> ::nn::layers::LayerNorm::new(#eps)),
+        Kind::Embedding { .. } => quote_spanned!(span=>
+            ::nn::layers::Embedding::new(::nn::init::Initializer::RandomUniform { min: -0.05, max: 0.05 }, rng)
+        ),
         Kind::User { path, args } => {
             let mut ctor = path.clone();
             if let Some(last) = ctor.segments.last_mut() {
@@ -295,6 +353,10 @@ pub fn model(plan: &Plan) -> TokenStream {
 
             fn is_training(&self) -> bool {
                 self.__nn_training
+            }
+
+            fn param_count(&self) -> usize {
+                0 #(+ ::nn::layers::Layer::<#t>::param_count(&self.#fields))*
             }
 
             fn summary(&self) -> ::nn::summary::Summary {

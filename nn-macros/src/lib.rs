@@ -12,6 +12,7 @@ mod expand;
 mod parse;
 mod suggest;
 mod validate;
+mod validate_conv;
 
 use proc_macro::TokenStream;
 

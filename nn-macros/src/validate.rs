@@ -52,18 +52,55 @@ pub enum Kind {
     Activation(ActivationSpec),
     Dropout(f64),
     Flatten,
+    Conv2d {
+        filters: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: PaddingSpec,
+        dilation: (usize, usize),
+        activation: ActivationSpec,
+        use_bias: bool,
+        kernel_init: TokenStream,
+        bias_init: TokenStream,
+    },
+    Pool {
+        max: bool,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    },
+    GlobalAvgPool,
+    BatchNorm {
+        momentum: f64,
+        eps: f64,
+    },
+    LayerNorm {
+        eps: f64,
+    },
+    Embedding {
+        vocab: usize,
+        dim: usize,
+    },
     User {
         path: Path,
         args: Vec<Expr>,
     },
 }
 
+/// Padding of a convolution as declared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PaddingSpec {
+    Valid,
+    Same,
+    Explicit(usize, usize),
+}
+
 /// Collects errors so one pass reports all of them.
 #[derive(Default)]
-struct Errors(Option<syn::Error>);
+pub(crate) struct Errors(Option<syn::Error>);
 
 impl Errors {
-    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+    pub(crate) fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
         let e = syn::Error::new(span, msg);
         match &mut self.0 {
             Some(all) => all.combine(e),
@@ -156,6 +193,12 @@ pub fn plan(def: &ModelDef) -> syn::Result<Plan> {
             Some(r) => r,
             None => continue,
         };
+        if matches!(kind, Kind::Embedding { .. }) && !layers.is_empty() {
+            errors.push(
+                span,
+                "Embedding takes token indices, so it must be the model's first layer",
+            );
+        }
         param_count = match (param_count, params) {
             (Some(a), Some(b)) => Some(a + b),
             _ => None,
@@ -224,13 +267,13 @@ fn auto_name(base: &str, counters: &mut HashMap<String, usize>, taken: &HashSet<
     }
 }
 
-fn shape_text(shape: &[usize]) -> String {
+pub(crate) fn shape_text(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("(None, {})", dims.join(", "))
 }
 
 /// A layer's kind, output shape and parameter count (if known now).
-type Resolved = (Kind, Vec<usize>, Option<usize>);
+pub(crate) type Resolved = (Kind, Vec<usize>, Option<usize>);
 
 fn resolve(layer: &LayerDef, input: &[usize], errors: &mut Errors) -> Option<Resolved> {
     let name = last_segment(&layer.kind);
@@ -336,6 +379,57 @@ fn resolve(layer: &LayerDef, input: &[usize], errors: &mut Errors) -> Option<Res
         "Flatten" => {
             args.finish(&[], errors)?;
             Some((Kind::Flatten, vec![input.iter().product()], Some(0)))
+        }
+        "Conv2d" => crate::validate_conv::conv2d(layer, args, input, errors),
+        "MaxPool2d" | "AvgPool2d" => crate::validate_conv::pool(layer, &name, args, input, errors),
+        "GlobalAvgPool" => {
+            args.finish(&[], errors)?;
+            let [c, _, _] = crate::validate_conv::image(layer, "GlobalAvgPool", input, errors)?;
+            Some((Kind::GlobalAvgPool, vec![c], Some(0)))
+        }
+        "BatchNorm" => {
+            let momentum = args
+                .take_named("momentum")
+                .map(|e| float_lit(e, errors))
+                .unwrap_or(Some(0.1))?;
+            let eps = args
+                .take_named("eps")
+                .map(|e| float_lit(e, errors))
+                .unwrap_or(Some(1e-5))?;
+            args.finish(&["momentum", "eps"], errors)?;
+            Some((
+                Kind::BatchNorm { momentum, eps },
+                input.to_vec(),
+                Some(2 * input[0]),
+            ))
+        }
+        "LayerNorm" => {
+            let eps = args
+                .take_named("eps")
+                .map(|e| float_lit(e, errors))
+                .unwrap_or(Some(1e-5))?;
+            args.finish(&["eps"], errors)?;
+            let n = *input.last().expect("shapes are never empty");
+            Some((Kind::LayerNorm { eps }, input.to_vec(), Some(2 * n)))
+        }
+        "Embedding" => {
+            let vocab = args
+                .take_positional_or_named("input_dim")
+                .map(|e| int_lit(e, errors));
+            let dim = args
+                .take_positional_or_named("output_dim")
+                .map(|e| int_lit(e, errors));
+            let (Some(Some(vocab)), Some(Some(dim))) = (vocab, dim) else {
+                errors.push(
+                    layer.kind.span(),
+                    "Embedding needs a vocabulary size and a dimension, e.g. `Embedding(1000, 64)`",
+                );
+                return None;
+            };
+            args.finish(&["input_dim", "output_dim"], errors)?;
+            let mut out = input.to_vec();
+            out.push(dim);
+            Some((Kind::Embedding { vocab, dim }, out, Some(vocab * dim)))
         }
         _ => unreachable!("every name in LAYERS is handled"),
     }
@@ -468,7 +562,7 @@ fn resolve_user(layer: &LayerDef, input: &[usize], errors: &mut Errors) -> Optio
 }
 
 /// The arguments of one layer, consumed by name or position.
-struct Args<'a> {
+pub(crate) struct Args<'a> {
     layer: String,
     positional: std::cell::RefCell<std::collections::VecDeque<&'a Expr>>,
     named: std::cell::RefCell<Vec<(&'a Ident, &'a Expr)>>,
@@ -491,19 +585,19 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn take_named(&self, name: &str) -> Option<&'a Expr> {
+    pub(crate) fn take_named(&self, name: &str) -> Option<&'a Expr> {
         let mut named = self.named.borrow_mut();
         let i = named.iter().position(|(n, _)| *n == name)?;
         Some(named.remove(i).1)
     }
 
-    fn take_positional_or_named(&self, name: &str) -> Option<&'a Expr> {
+    pub(crate) fn take_positional_or_named(&self, name: &str) -> Option<&'a Expr> {
         self.take_named(name)
             .or_else(|| self.positional.borrow_mut().pop_front())
     }
 
     /// Reports anything left over as an argument the layer does not take.
-    fn finish(self, accepted: &[&str], errors: &mut Errors) -> Option<()> {
+    pub(crate) fn finish(self, accepted: &[&str], errors: &mut Errors) -> Option<()> {
         let mut ok = true;
         for e in self.positional.into_inner() {
             errors.push(
@@ -539,7 +633,7 @@ impl<'a> Args<'a> {
     }
 }
 
-fn lit(e: &Expr) -> Option<&Lit> {
+pub(crate) fn lit(e: &Expr) -> Option<&Lit> {
     match e {
         Expr::Lit(ExprLit { lit, .. }) => Some(lit),
         Expr::Group(g) => lit(&g.expr),
@@ -547,7 +641,7 @@ fn lit(e: &Expr) -> Option<&Lit> {
     }
 }
 
-fn int_lit(e: &Expr, errors: &mut Errors) -> Option<usize> {
+pub(crate) fn int_lit(e: &Expr, errors: &mut Errors) -> Option<usize> {
     match lit(e) {
         Some(Lit::Int(i)) => match i.base10_parse::<usize>() {
             Ok(n) => Some(n),
@@ -575,7 +669,7 @@ fn int_lit(e: &Expr, errors: &mut Errors) -> Option<usize> {
     }
 }
 
-fn float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
+pub(crate) fn float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
     let parsed = match lit(e) {
         Some(Lit::Float(f)) => f.base10_parse::<f64>().ok(),
         Some(Lit::Int(i)) => i.base10_parse::<f64>().ok(),
@@ -590,7 +684,7 @@ fn float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
     parsed
 }
 
-fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
+pub(crate) fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
     match lit(e) {
         Some(Lit::Bool(b)) => Some(b.value),
         _ => {
@@ -606,7 +700,7 @@ fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
     }
 }
 
-fn builtin_activation(ty: &str, value: &str, span: Span) -> ActivationSpec {
+pub(crate) fn builtin_activation(ty: &str, value: &str, span: Span) -> ActivationSpec {
     let (ty, value) = (format_ident!("{}", ty), format_ident!("{}", value));
     ActivationSpec {
         ty: quote_spanned!(span=> ::nn::activation::#ty),
@@ -622,7 +716,7 @@ fn lookup_activation(name: &str, span: Span) -> Option<ActivationSpec> {
 }
 
 /// `relu`, `"relu"`, `nn::activation::tanh`, `my::Swish`, `Swish { beta: 2.0 }`.
-fn activation(e: &Expr, errors: &mut Errors) -> Option<ActivationSpec> {
+pub(crate) fn activation(e: &Expr, errors: &mut Errors) -> Option<ActivationSpec> {
     let names = || ACTIVATIONS.iter().map(|(n, _, _)| *n);
     match e {
         Expr::Lit(ExprLit {
@@ -683,7 +777,7 @@ fn activation(e: &Expr, errors: &mut Errors) -> Option<ActivationSpec> {
 }
 
 /// `he_normal`, `"zeros"`, or any expression of type `nn::init::Initializer`.
-fn initializer(e: &Expr, errors: &mut Errors) -> Option<TokenStream> {
+pub(crate) fn initializer(e: &Expr, errors: &mut Errors) -> Option<TokenStream> {
     let name = match e {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..

@@ -3,7 +3,7 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
-    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, Ix4, IxDyn,
+    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, IxDyn,
 };
 
 use crate::Float;
@@ -116,19 +116,6 @@ impl Window2d {
             )?,
         ))
     }
-
-    /// The input position a kernel tap reads, or `None` in the padding.
-    #[inline]
-    fn source(
-        &self,
-        o: (usize, usize),
-        k: (usize, usize),
-        hw: (usize, usize),
-    ) -> Option<(usize, usize)> {
-        let r = (o.0 * self.stride.0 + k.0 * self.dilation.0).checked_sub(self.padding.top)?;
-        let c = (o.1 * self.stride.1 + k.1 * self.dilation.1).checked_sub(self.padding.left)?;
-        (r < hw.0 && c < hw.1).then_some((r, c))
-    }
 }
 
 fn dims4<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> (usize, usize, usize, usize) {
@@ -163,6 +150,22 @@ pub fn conv2d_shape(x: &[usize], w: &[usize], window: &Window2d) -> [usize; 4] {
     [n, oc, oh, ow]
 }
 
+/// For one kernel tap along one axis: the input index each output position
+/// reads, or `None` in the padding. (Shared by im2col and col2im.)
+#[inline]
+fn taps(
+    out: usize,
+    stride: usize,
+    offset: usize,
+    pad: usize,
+    len: usize,
+) -> impl Iterator<Item = (usize, Option<usize>)> {
+    (0..out).map(move |o| {
+        let i = (o * stride + offset).checked_sub(pad).filter(|&i| i < len);
+        (o, i)
+    })
+}
+
 /// im2col: `[c·kh·kw, n·oh·ow]`, column `(n, oy, ox)` holding the patch that
 /// output position reads (zeros in the padding).
 pub fn im2col<T: Float>(
@@ -171,9 +174,11 @@ pub fn im2col<T: Float>(
     out_hw: (usize, usize),
 ) -> Array2<T> {
     let (n, c, h, w) = dims4("im2col", &x);
-    let x = x.into_dimensionality::<Ix4>().expect("4-D");
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
     let (kh, kw) = window.kernel;
     let (oh, ow) = out_hw;
+    let p = window.padding;
     let mut cols = Array2::zeros((c * kh * kw, n * oh * ow));
     for ci in 0..c {
         for ky in 0..kh {
@@ -181,12 +186,15 @@ pub fn im2col<T: Float>(
                 let mut row = cols.row_mut((ci * kh + ky) * kw + kx);
                 let row = row.as_slice_mut().expect("contiguous row");
                 for ni in 0..n {
-                    let plane = x.index_axis(Axis(0), ni);
-                    let plane = plane.index_axis(Axis(0), ci);
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            if let Some((r, col)) = window.source((oy, ox), (ky, kx), (h, w)) {
-                                row[(ni * oh + oy) * ow + ox] = plane[[r, col]];
+                    let plane = &xs[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
+                    for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
+                        let Some(iy) = iy else { continue };
+                        let src = &plane[iy * w..(iy + 1) * w];
+                        let dst = &mut row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
+                        for (ox, ix) in taps(ow, window.stride.1, kx * window.dilation.1, p.left, w)
+                        {
+                            if let Some(ix) = ix {
+                                dst[ox] = src[ix];
                             }
                         }
                     }
@@ -208,16 +216,24 @@ pub fn col2im<T: Float>(
     let [n, c, h, w] = shape;
     let (kh, kw) = window.kernel;
     let (oh, ow) = out_hw;
-    let mut dx = ndarray::Array4::zeros((n, c, h, w));
+    let p = window.padding;
+    let mut dx = vec![T::zero(); n * c * h * w];
+    let cols = cols.as_standard_layout();
     for ci in 0..c {
         for ky in 0..kh {
             for kx in 0..kw {
                 let row = cols.row((ci * kh + ky) * kw + kx);
+                let row = row.as_slice().expect("contiguous row");
                 for ni in 0..n {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            if let Some((r, col)) = window.source((oy, ox), (ky, kx), (h, w)) {
-                                dx[[ni, ci, r, col]] += row[(ni * oh + oy) * ow + ox];
+                    let plane = &mut dx[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
+                    for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
+                        let Some(iy) = iy else { continue };
+                        let src = &row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
+                        let dst = &mut plane[iy * w..(iy + 1) * w];
+                        for (ox, ix) in taps(ow, window.stride.1, kx * window.dilation.1, p.left, w)
+                        {
+                            if let Some(ix) = ix {
+                                dst[ix] += src[ox];
                             }
                         }
                     }
@@ -225,7 +241,7 @@ pub fn col2im<T: Float>(
             }
         }
     }
-    dx.into_dyn()
+    ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("sizes match")
 }
 
 /// `[oc, n·oh·ow]` (the GEMM's layout) to NCHW.

@@ -3,7 +3,7 @@
 
 use ndarray::{Array4, ArrayD, ArrayViewD, Axis, Ix4};
 
-use super::conv::Window2d;
+use super::conv::{Padding2d, Window2d};
 use crate::Float;
 
 fn nchw<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> [usize; 4] {
@@ -27,36 +27,74 @@ fn out_size(op: &str, x: [usize; 4], window: &Window2d) -> (usize, usize) {
 pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<T>, ArrayD<usize>) {
     let s = nchw("max_pool2d", &x);
     let (oh, ow) = out_size("max_pool2d", s, window);
-    let x = x.into_dimensionality::<Ix4>().expect("4-D");
-    let mut y = Array4::from_elem((s[0], s[1], oh, ow), T::neg_infinity());
-    let mut idx = Array4::zeros((s[0], s[1], oh, ow));
-    for n in 0..s[0] {
-        for c in 0..s[1] {
-            let plane = x.index_axis(Axis(0), n);
-            let plane = plane.index_axis(Axis(0), c);
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let (h, w) = (s[2], s[3]);
+    let mut y = vec![T::neg_infinity(); s[0] * s[1] * oh * ow];
+    let mut idx = vec![usize::MAX; y.len()];
+    let simple = window.padding == Padding2d::default() && window.dilation == (1, 1);
+    for (p, (yp, ip)) in y
+        .chunks_mut(oh * ow)
+        .zip(idx.chunks_mut(oh * ow))
+        .enumerate()
+    {
+        let plane = &xs[p * h * w..(p + 1) * h * w];
+        if simple {
+            // No padding: every tap is inside the plane, no bounds to check.
+            let (sy, sx) = window.stride;
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+                    let mut at = oy * sy * w + ox * sx;
+                    let mut best = plane[at];
                     for ky in 0..window.kernel.0 {
-                        for kx in 0..window.kernel.1 {
-                            if let Some((r, col)) =
-                                window_source(window, (oy, ox), (ky, kx), (s[2], s[3]))
-                            {
-                                let v = plane[[r, col]];
-                                if v > best || at == usize::MAX || v.is_nan() {
-                                    best = v;
-                                    at = r * s[3] + col;
-                                }
+                        let base = (oy * sy + ky) * w + ox * sx;
+                        for (kx, &v) in plane[base..base + window.kernel.1].iter().enumerate() {
+                            if v > best || v.is_nan() {
+                                best = v;
+                                at = base + kx;
                             }
                         }
                     }
-                    y[[n, c, oy, ox]] = best;
-                    idx[[n, c, oy, ox]] = at;
+                    yp[oy * ow + ox] = best;
+                    ip[oy * ow + ox] = at;
                 }
+            }
+            continue;
+        }
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+                for ky in 0..window.kernel.0 {
+                    let Some(r) = (oy * window.stride.0 + ky * window.dilation.0)
+                        .checked_sub(window.padding.top)
+                        .filter(|&r| r < h)
+                    else {
+                        continue;
+                    };
+                    for kx in 0..window.kernel.1 {
+                        let Some(c) = (ox * window.stride.1 + kx * window.dilation.1)
+                            .checked_sub(window.padding.left)
+                            .filter(|&c| c < w)
+                        else {
+                            continue;
+                        };
+                        let v = plane[r * w + c];
+                        if v > best || at == usize::MAX || v.is_nan() {
+                            best = v;
+                            at = r * w + c;
+                        }
+                    }
+                }
+                yp[oy * ow + ox] = best;
+                ip[oy * ow + ox] = at;
             }
         }
     }
-    (y.into_dyn(), idx.into_dyn())
+    let shape = [s[0], s[1], oh, ow];
+    (
+        ArrayD::from_shape_vec(ndarray::IxDyn(&shape), y).expect("sizes match"),
+        ArrayD::from_shape_vec(ndarray::IxDyn(&shape), idx).expect("sizes match"),
+    )
 }
 
 /// Gradient of [`max_pool2d`]: each output's gradient goes to its maximum.
@@ -65,14 +103,22 @@ pub fn max_pool2d_backward<T: Float>(
     idx: ArrayViewD<'_, usize>,
     x_shape: &[usize],
 ) -> ArrayD<T> {
-    let w = x_shape[3];
-    let mut dx = Array4::zeros((x_shape[0], x_shape[1], x_shape[2], x_shape[3]));
-    for ((pos, &g), &i) in dy.indexed_iter().zip(idx.iter()) {
-        if i != usize::MAX {
-            dx[[pos[0], pos[1], i / w, i % w]] += g;
+    let plane_in = x_shape[2] * x_shape[3];
+    let plane_out = dy.shape()[2] * dy.shape()[3];
+    let mut dx = vec![T::zero(); x_shape.iter().product()];
+    let (dy, idx) = (dy.as_standard_layout(), idx.as_standard_layout());
+    let (gs, is) = (
+        dy.as_slice().expect("standard"),
+        idx.as_slice().expect("standard"),
+    );
+    for (p, plane) in dx.chunks_mut(plane_in).enumerate() {
+        for k in p * plane_out..(p + 1) * plane_out {
+            if is[k] != usize::MAX {
+                plane[is[k]] += gs[k];
+            }
         }
     }
-    dx.into_dyn()
+    ArrayD::from_shape_vec(ndarray::IxDyn(x_shape), dx).expect("sizes match")
 }
 
 /// Average pooling; the divisor is the full window, padding included

@@ -9,14 +9,22 @@
 //! chains these; any type implementing [`Layer`] can appear in it.
 
 mod activation;
+mod conv;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
+mod norm;
+mod pool;
 
 pub use activation::Activation;
+pub use conv::{Conv2d, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use norm::{BatchNorm, LayerNorm};
+pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, Pool2d, PoolKind};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 

@@ -1,0 +1,306 @@
+//! `BatchNorm` and `LayerNorm`.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use super::{grad_buffer, Layer};
+use crate::kernels::norm;
+use crate::tape::{Param, Var};
+use crate::Float;
+
+/// Batch normalization over the channel axis (axis 1 of the batch: the
+/// features of a flat input, the channels of an image).
+///
+/// Training uses the batch's statistics and updates the running ones as
+/// PyTorch does: `running = (1 - momentum)·running + momentum·batch` with
+/// `momentum = 0.1` and the unbiased batch variance. (Keras writes the same rule
+/// with `momentum = 0.99` meaning `1 - 0.01`: its 0.99 is PyTorch's 0.01.)
+/// Evaluation uses the running statistics. Parameters: `weight` (γ) and `bias`
+/// (β); `running_mean` and `running_var` are saved with them but not trained.
+pub struct BatchNorm<T: Float, const C: usize> {
+    /// γ, `[C]`.
+    pub weight: Param<T>,
+    /// β, `[C]`.
+    pub bias: Param<T>,
+    /// Running mean, `[C]` (not trained).
+    pub running_mean: Param<T>,
+    /// Running variance, `[C]` (not trained).
+    pub running_var: Param<T>,
+    /// PyTorch's momentum (default 0.1).
+    pub momentum: f64,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+    training: bool,
+    stats: (Vec<T>, Vec<T>),
+    y: ArrayD<T>,
+    dx: ArrayD<T>,
+}
+
+impl<T: Float, const C: usize> BatchNorm<T, C> {
+    /// γ = 1, β = 0, running mean 0 and variance 1.
+    pub fn new(momentum: f64, eps: f64) -> Self {
+        let ones = || Param::new(ArrayD::ones(IxDyn(&[C])));
+        let zeros = || Param::new(ArrayD::zeros(IxDyn(&[C])));
+        BatchNorm {
+            weight: ones(),
+            bias: zeros(),
+            running_mean: zeros(),
+            running_var: ones(),
+            momentum,
+            eps,
+            training: true,
+            stats: (Vec::new(), Vec::new()),
+            y: ArrayD::zeros(IxDyn(&[0])),
+            dx: ArrayD::zeros(IxDyn(&[0])),
+        }
+    }
+
+    fn update_running(&self, mean: &[T], unbiased_var: &[T]) {
+        let m = T::lit(self.momentum);
+        let keep = T::one() - m;
+        for (r, &b) in self.running_mean.value_mut().iter_mut().zip(mean) {
+            *r = keep * *r + m * b;
+        }
+        for (r, &b) in self.running_var.value_mut().iter_mut().zip(unbiased_var) {
+            *r = keep * *r + m * b;
+        }
+    }
+
+    fn running(&self) -> (Vec<T>, Vec<T>) {
+        (
+            self.running_mean.value().iter().copied().collect(),
+            self.running_var.value().iter().copied().collect(),
+        )
+    }
+
+    fn check(&self, x: &[usize]) {
+        assert!(
+            x.len() >= 2 && x[1] == C,
+            "BatchNorm: expected input [batch, {C}, …], got {x:?}"
+        );
+    }
+}
+
+fn unbiased<T: Float>(var: &[T], count: usize) -> Vec<T> {
+    let k = if count > 1 {
+        T::lit(count as f64 / (count - 1) as f64)
+    } else {
+        T::one()
+    };
+    var.iter().map(|&v| v * k).collect()
+}
+
+impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
+    fn type_name(&self) -> &'static str {
+        "BatchNorm"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        match input.first() {
+            Some(&c) if c == C => Ok(input.to_vec()),
+            _ => Err(format!(
+                "BatchNorm of {C} channels cannot take input {input:?}"
+            )),
+        }
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        self.check(&x.shape());
+        let tape = x.tape();
+        let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
+        if self.training {
+            let (y, mean, var) = x.batch_norm_train(&g, &b, self.eps);
+            self.update_running(&mean, &var);
+            y
+        } else {
+            let (mean, var) = self.running();
+            x.batch_norm_eval(&g, &b, &mean, &var, self.eps)
+        }
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        self.check(x.shape());
+        let (mean, var) = if self.training {
+            let (mean, var, count) = norm::channel_stats(x.view());
+            self.update_running(&mean, &unbiased(&var, count));
+            (mean, var)
+        } else {
+            self.running()
+        };
+        self.y = norm::batch_norm(
+            x,
+            self.weight.value().view(),
+            self.bias.value().view(),
+            &mean,
+            &var,
+            self.eps,
+        );
+        self.stats = (mean, var);
+        self.y.view()
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.y.view()
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        _need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        let f = if self.training {
+            norm::batch_norm_backward
+        } else {
+            norm::batch_norm_eval_backward
+        };
+        let (dx, dg, db) = f(
+            x,
+            self.weight.value().view(),
+            dy,
+            &self.stats.0,
+            &self.stats.1,
+            self.eps,
+        );
+        *grad_buffer(&self.weight) += &dg;
+        *grad_buffer(&self.bias) += &db;
+        self.dx = dx;
+        self.dx.view()
+    }
+
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        self.check(x.shape());
+        let (mean, var) = self.running();
+        norm::batch_norm(
+            x,
+            self.weight.value().view(),
+            self.bias.value().view(),
+            &mean,
+            &var,
+            self.eps,
+        )
+    }
+
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        f("weight", &self.weight);
+        f("bias", &self.bias);
+        f("running_mean", &self.running_mean);
+        f("running_var", &self.running_var);
+    }
+
+    fn param_count(&self) -> usize {
+        2 * C
+    }
+
+    fn non_trainable_count(&self) -> usize {
+        2 * C
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}
+
+/// Layer normalization over the last axis (of size `N`), Keras's default
+/// `axis=-1` and PyTorch's `nn.LayerNorm(N)`. Parameters `weight` (γ) and `bias` (β).
+pub struct LayerNorm<T: Float, const N: usize> {
+    /// γ, `[N]`.
+    pub weight: Param<T>,
+    /// β, `[N]`.
+    pub bias: Param<T>,
+    /// Added to the variance (default 1e-5).
+    pub eps: f64,
+    y: ArrayD<T>,
+    dx: ArrayD<T>,
+}
+
+impl<T: Float, const N: usize> LayerNorm<T, N> {
+    /// γ = 1, β = 0.
+    pub fn new(eps: f64) -> Self {
+        LayerNorm {
+            weight: Param::new(ArrayD::ones(IxDyn(&[N]))),
+            bias: Param::new(ArrayD::zeros(IxDyn(&[N]))),
+            eps,
+            y: ArrayD::zeros(IxDyn(&[0])),
+            dx: ArrayD::zeros(IxDyn(&[0])),
+        }
+    }
+
+    fn check(&self, x: &[usize]) {
+        assert!(
+            x.last() == Some(&N),
+            "LayerNorm: expected the last axis of size {N}, got {x:?}"
+        );
+    }
+}
+
+impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
+    fn type_name(&self) -> &'static str {
+        "LayerNorm"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        match input.last() {
+            Some(&n) if n == N => Ok(input.to_vec()),
+            _ => Err(format!(
+                "LayerNorm over {N} features cannot take input {input:?}"
+            )),
+        }
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        self.check(&x.shape());
+        let tape = x.tape();
+        x.layer_norm(
+            &tape.param(&self.weight),
+            &tape.param(&self.bias),
+            1,
+            self.eps,
+        )
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        self.check(x.shape());
+        self.y = norm::layer_norm(
+            x,
+            self.weight.value().view(),
+            self.bias.value().view(),
+            1,
+            self.eps,
+        );
+        self.y.view()
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.y.view()
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        _need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        let (dx, dg, db) =
+            norm::layer_norm_backward(x, self.weight.value().view(), dy, 1, self.eps);
+        *grad_buffer(&self.weight) += &dg;
+        *grad_buffer(&self.bias) += &db;
+        self.dx = dx;
+        self.dx.view()
+    }
+
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        self.check(x.shape());
+        norm::layer_norm(
+            x,
+            self.weight.value().view(),
+            self.bias.value().view(),
+            1,
+            self.eps,
+        )
+    }
+
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        f("weight", &self.weight);
+        f("bias", &self.bias);
+    }
+}

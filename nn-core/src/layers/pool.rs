@@ -1,0 +1,196 @@
+//! Pooling layers: `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool`.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use super::Layer;
+use crate::kernels::conv::{Padding2d, Window2d};
+use crate::kernels::pool;
+use crate::tape::Var;
+use crate::Float;
+
+/// Which reduction a [`Pool2d`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The window's maximum.
+    Max,
+    /// The window's mean (padding included in the divisor).
+    Avg,
+}
+
+/// Max or average pooling over `kernel` windows with a stride (by default the
+/// kernel, as in Keras and PyTorch) and symmetric padding.
+pub struct Pool2d<T: Float> {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// The window's geometry.
+    pub window: Window2d,
+    y: ArrayD<T>,
+    index: ArrayD<usize>,
+    dx: ArrayD<T>,
+}
+
+/// `MaxPool2d` in a model.
+pub type MaxPool2d<T> = Pool2d<T>;
+/// `AvgPool2d` in a model.
+pub type AvgPool2d<T> = Pool2d<T>;
+
+impl<T: Float> Pool2d<T> {
+    /// Pooling with `kernel`, `stride` and symmetric `padding` (rows, cols).
+    pub fn new(
+        kind: PoolKind,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Self {
+        let window = Window2d {
+            kernel,
+            stride,
+            padding: Padding2d::symmetric(padding.0, padding.1),
+            dilation: (1, 1),
+        };
+        Pool2d {
+            kind,
+            window,
+            y: ArrayD::zeros(IxDyn(&[0])),
+            index: ArrayD::zeros(IxDyn(&[0])),
+            dx: ArrayD::zeros(IxDyn(&[0])),
+        }
+    }
+
+    fn run(&self, x: ArrayViewD<'_, T>) -> (ArrayD<T>, Option<ArrayD<usize>>) {
+        match self.kind {
+            PoolKind::Max => {
+                let (y, i) = pool::max_pool2d(x, &self.window);
+                (y, Some(i))
+            }
+            PoolKind::Avg => (pool::avg_pool2d(x, &self.window), None),
+        }
+    }
+}
+
+impl<T: Float> Layer<T> for Pool2d<T> {
+    fn type_name(&self) -> &'static str {
+        match self.kind {
+            PoolKind::Max => "MaxPool2d",
+            PoolKind::Avg => "AvgPool2d",
+        }
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        let &[c, h, w] = input else {
+            return Err(format!(
+                "pooling expects (channels, height, width), got {input:?}"
+            ));
+        };
+        let (oh, ow) = self
+            .window
+            .output_size((h, w))
+            .ok_or_else(|| format!("window {:?} does not fit {h}x{w}", self.window.kernel))?;
+        Ok(vec![c, oh, ow])
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        match self.kind {
+            PoolKind::Max => x.max_pool2d(self.window),
+            PoolKind::Avg => x.avg_pool2d(self.window),
+        }
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        let (y, index) = self.run(x);
+        self.y = y;
+        if let Some(i) = index {
+            self.index = i;
+        }
+        self.y.view()
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.y.view()
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        if need_input_grad {
+            self.dx = match self.kind {
+                PoolKind::Max => pool::max_pool2d_backward(dy, self.index.view(), x.shape()),
+                PoolKind::Avg => pool::avg_pool2d_backward(dy, x.shape(), &self.window),
+            };
+        }
+        self.dx.view()
+    }
+
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        self.run(x).0
+    }
+}
+
+/// Mean over height and width: `(c, h, w)` → `(c)`.
+pub struct GlobalAvgPool<T: Float> {
+    y: ArrayD<T>,
+    dx: ArrayD<T>,
+}
+
+impl<T: Float> Default for GlobalAvgPool<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> GlobalAvgPool<T> {
+    /// A global average pooling layer.
+    pub fn new() -> Self {
+        GlobalAvgPool {
+            y: ArrayD::zeros(IxDyn(&[0])),
+            dx: ArrayD::zeros(IxDyn(&[0])),
+        }
+    }
+}
+
+impl<T: Float> Layer<T> for GlobalAvgPool<T> {
+    fn type_name(&self) -> &'static str {
+        "GlobalAvgPool"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        match input {
+            &[c, _, _] => Ok(vec![c]),
+            _ => Err(format!(
+                "GlobalAvgPool expects (channels, height, width), got {input:?}"
+            )),
+        }
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        x.global_avg_pool()
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        self.y = pool::global_avg_pool(x);
+        self.y.view()
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.y.view()
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        if need_input_grad {
+            self.dx = pool::global_avg_pool_backward(dy, x.shape());
+        }
+        self.dx.view()
+    }
+
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        pool::global_avg_pool(x)
+    }
+}
