@@ -13,7 +13,7 @@ Train LeNet-5 on MNIST and report its test accuracy.
 
 Usage: cargo run --release --example mnist_cnn -- [flags]
 
-  --epochs N       passes over the training set (default 3)
+  --epochs N       passes over the training set (default 8)
   --batch-size N   samples per step (default 128)
   --lr X           Adam's learning rate (default 1e-3)
   --seed N         initialization and shuffling seed (default 0)
@@ -55,7 +55,7 @@ fn main() {
         std::process::exit(2)
     });
     let options = FitOptions {
-        epochs: args.get("epochs", 3),
+        epochs: args.get("epochs", 8),
         batch_size: args.get("batch-size", 128),
         loss: Loss::SparseCategoricalCrossEntropy,
         shuffle_seed: Some(seed),

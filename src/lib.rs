@@ -26,10 +26,15 @@
 //! println!("{}", model.summary());
 //! ```
 //!
-//! - **Input**: `input(784)` or `input(1, 28, 28)`; every later shape is inferred.
+//! - **Input**: `input(784)` or `input(1, 28, 28)` (channels, height, width); every
+//!   later shape is inferred, convolution and pooling sizes included.
 //! - **Layers**: `Dense(units, activation = .., use_bias = .., kernel_init = ..,
 //!   bias_init = .., input = ..)`, `Activation(..)`, `ReLU`, `Softmax`,
-//!   `LeakyReLU(negative_slope)`, `ELU(alpha)`, `Dropout(rate)`, `Flatten`, and any
+//!   `LeakyReLU(negative_slope)`, `ELU(alpha)`, `Dropout(rate)`, `Flatten`,
+//!   `Conv2d(filters, kernel = 3, stride = 1, padding = "same" | "valid" | n,
+//!   dilation = 1, activation = ..)`, `MaxPool2d(2)`, `AvgPool2d(2, stride = ..,
+//!   padding = ..)`, `GlobalAvgPool`, `BatchNorm(momentum = 0.1, eps = 1e-5)`,
+//!   `LayerNorm(eps = 1e-5)`, `Embedding(vocabulary, dim)` (first layer), and any
 //!   type of yours implementing [`layers::Layer`], written with its constructor's
 //!   arguments (`Scale<f32>(8, 0.5)` calls `Scale::<f32>::new(8, 0.5)`) and, if it
 //!   changes the shape, its output (`MyProj(64) -> (64)`), checked when the model is built.

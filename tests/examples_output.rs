@@ -68,7 +68,7 @@ fn mnist_prints_plain_epoch_lines_when_piped_and_ends_with_the_accuracy() {
 
 #[test]
 fn examples_answer_help() {
-    for name in ["mnist", "xor", "activations", "research"] {
+    for name in ["mnist", "mnist_cnn", "xor", "activations", "research"] {
         let out = run(name, &["--help"]);
         assert!(
             out.contains("Usage: cargo run --release --example"),
