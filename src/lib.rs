@@ -90,6 +90,11 @@ pub use nn_optim as optim;
 
 pub mod plot;
 pub mod train;
+
+/// Threads the matrix products use: `$MATMUL_NUM_THREADS` if set, else every core (at most 4).
+pub fn threads() -> usize {
+    nn_core::threads()
+}
 pub use nn_core::data;
 
 /// The names most programs use.

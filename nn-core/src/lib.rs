@@ -28,5 +28,22 @@ pub use tape::{Param, Tape, Var};
 /// Re-exported for seeding models (`Model::new(&mut rng)`).
 pub use rand;
 
+/// Threads the matrix products use: `$MATMUL_NUM_THREADS` (read by the GEMM,
+/// `matrixmultiply`, at most 4) if set, else every core. Read once and cached.
+pub fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("MATMUL_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .clamp(1, 4)
+    })
+}
+
 /// Re-exported so users name the same `ndarray` this crate uses.
 pub use ndarray;

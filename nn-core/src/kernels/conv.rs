@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW, weights `[out, in, kh, kw]` as in PyTorch) by
 //! im2col + one GEMM for the whole batch, forward beside backward.
 
-use ndarray::linalg::general_mat_mul;
+use super::gemm::gemm as general_mat_mul;
 use ndarray::{
     Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, IxDyn,
 };

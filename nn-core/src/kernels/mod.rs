@@ -9,6 +9,7 @@ pub mod arith;
 pub mod broadcast;
 pub mod conv;
 pub mod embedding;
+pub mod gemm;
 pub mod loss;
 pub mod math;
 pub mod matmul;

@@ -1,0 +1,185 @@
+//! The reference workloads of `../shared/bench/torch_anchor.py`, same data,
+//! models and hyperparameters, one JSON line each, for side-by-side ratios.
+//!
+//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]`
+//! (no argument: all). `MATMUL_NUM_THREADS` sets the thread count (default: all cores).
+
+use std::time::Instant;
+
+use nn::ndarray::{Array2, ArrayD, IxDyn};
+use nn::prelude::*;
+use nn::train::Fit;
+
+sequential! {
+    /// torch_anchor's `mlp`: Flatten, Linear(784, 128), ReLU, Linear(128, 10).
+    pub struct Mlp: input(784) {
+        Dense(128, activation = relu),
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// torch_anchor's `mlp_big`.
+    pub struct MlpBig: input(784) {
+        Dense(512, activation = relu),
+        Dropout(0.2),
+        Dense(512, activation = relu),
+        Dropout(0.2),
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// torch_anchor's `cnn` (LeNet-5).
+    pub struct Cnn: input(1, 28, 28) {
+        Conv2d(6, kernel = 5, padding = 2, activation = relu),
+        MaxPool2d(2),
+        Conv2d(16, kernel = 5, activation = relu),
+        MaxPool2d(2),
+        Flatten,
+        Dense(120, activation = relu),
+        Dense(84, activation = relu),
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// torch_anchor's `small_batch` model: 64-64-64-10 with tanh.
+    pub struct Small: input(64) {
+        Dense(64, activation = tanh),
+        Dense(64, activation = tanh),
+        Dense(10),
+    }
+}
+
+fn threads() -> usize {
+    nn::threads()
+}
+
+fn framework() -> String {
+    format!("nn {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Trains `epochs` epochs like torch_anchor's `run`: Adam lr 1e-3, batch 128,
+/// per-epoch shuffle, cross-entropy on logits; times each epoch's training pass.
+fn run<M: Model<f32> + Fit<f32>>(name: &str, mut model: M, shape: &[usize], epochs: usize) {
+    let mnist = Mnist::load_default().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
+    let (train, test) = (mnist.train.reshaped(shape), mnist.test.reshaped(shape));
+    let mut opt = Adam::new(AdamConfig::default()).expect("valid settings");
+    let history = fit(
+        &mut model,
+        &mut opt,
+        &train,
+        FitOptions {
+            epochs,
+            batch_size: 128,
+            loss: Loss::CrossEntropy,
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .expect("no files involved");
+    let (_, acc) = evaluate(&mut model, &test, 1000, Loss::CrossEntropy);
+    let epoch_s: Vec<String> = history
+        .epochs
+        .iter()
+        .map(|e| format!("{:.3}", e.seconds))
+        .collect();
+    println!(
+        "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": 128, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}}}",
+        framework(),
+        epoch_s.join(", "),
+        threads()
+    );
+}
+
+/// torch_anchor's `small_batch`: SGD lr 0.01 momentum 0.9, batch 16, 100 warm-up
+/// steps then 3000 timed, each step exactly what `fit` does per batch.
+fn small_batch() {
+    let (steps, bs) = (3000, 16);
+    let mut model = Small::with_seed(0);
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..Default::default()
+    })
+    .expect("valid settings");
+    let x = ArrayD::from_shape_fn(IxDyn(&[bs, 64]), |i| {
+        ((i[0] * 64 + i[1]) % 17) as f32 / 8.0 - 1.0
+    });
+    let y: Vec<usize> = (0..bs).map(|i| (i * 7) % 10).collect();
+    let mut step = |model: &mut Small| {
+        model.train_batch(x.view(), &Target::Labels(&y), Loss::CrossEntropy);
+        opt.step(&*model);
+        opt.zero_grad(&*model);
+    };
+    for _ in 0..100 {
+        step(&mut model);
+    }
+    let t = Instant::now();
+    for _ in 0..steps {
+        step(&mut model);
+    }
+    let us = t.elapsed().as_secs_f64() / steps as f64 * 1e6;
+    println!(
+        "{{\"framework\": \"{}\", \"workload\": \"small_batch\", \"batch\": {bs}, \"steps\": {steps}, \"us_per_step\": {us:.1}, \"threads\": {}}}",
+        framework(),
+        threads()
+    );
+}
+
+/// f32 GEMM throughput at square sizes, through the kernels the layers use.
+fn gemm() {
+    let mut parts = Vec::new();
+    for n in [256usize, 512, 1024, 2048] {
+        let a = Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 13) as f32 / 13.0);
+        let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+        let mut c = Array2::<f32>::zeros((n, n));
+        let flop = 2.0 * (n as f64).powi(3);
+        let reps = ((2e10 / flop) as usize).clamp(3, 200);
+        nn::kernels::matmul::gemm(1.0, a.view(), b.view(), 0.0, c.view_mut());
+        let t = Instant::now();
+        for _ in 0..reps {
+            nn::kernels::matmul::gemm(1.0, a.view(), b.view(), 0.0, c.view_mut());
+        }
+        let gflops = flop * reps as f64 / t.elapsed().as_secs_f64() / 1e9;
+        parts.push(format!("\"{n}\": {gflops:.1}"));
+    }
+    println!(
+        "{{\"framework\": \"{}\", \"workload\": \"gemm\", \"gflops\": {{{}}}, \"threads\": {}}}",
+        framework(),
+        parts.join(", "),
+        threads()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nMATMUL_NUM_THREADS sets the thread count (default: all cores).");
+        return;
+    }
+    let which: Vec<&str> = if args.is_empty() {
+        vec!["mlp", "mlp_big", "cnn", "small_batch", "gemm"]
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    for w in which {
+        match w {
+            "mlp" => run("mlp", Mlp::with_seed(0), &[784], 3),
+            "mlp_big" => run("mlp_big", MlpBig::with_seed(0), &[784], 2),
+            "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2),
+            "small_batch" => small_batch(),
+            "gemm" => gemm(),
+            other => {
+                eprintln!(
+                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm)"
+                );
+                std::process::exit(2)
+            }
+        }
+    }
+}
