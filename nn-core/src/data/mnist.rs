@@ -144,11 +144,10 @@ fn pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset<f32>, MnistErr
             problem: format!("label {bad} is not a digit 0-9"),
         });
     }
-    let inputs = ArrayD::from_shape_vec(
-        IxDyn(&dims),
-        pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
-    )
-    .expect("length checked against the dimensions");
+    let scaled: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+    drop(pixels);
+    let inputs = ArrayD::from_shape_vec(IxDyn(&dims), scaled)
+        .expect("length checked against the dimensions");
     Ok(Dataset::new(
         inputs,
         labels.into_iter().map(usize::from).collect(),
@@ -167,7 +166,7 @@ pub fn read_idx(path: &Path, ndim: usize) -> Result<(Vec<usize>, Vec<u8>), Mnist
         problem,
     };
     let raw = std::fs::read(path).map_err(io)?;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+    let mut bytes = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
@@ -202,19 +201,20 @@ pub fn read_idx(path: &Path, ndim: usize) -> Result<(Vec<usize>, Vec<u8>), Mnist
         })
         .collect();
     let expected_len: usize = dims.iter().product();
-    let data = &bytes[header..];
-    if data.len() != expected_len {
-        let what = if data.len() < expected_len {
+    let len = bytes.len() - header;
+    if len != expected_len {
+        let what = if len < expected_len {
             "truncated"
         } else {
             "too long"
         };
         return Err(corrupt(format!(
-            "{what}: dimensions {dims:?} need {expected_len} data bytes, the file has {}",
-            data.len()
+            "{what}: dimensions {dims:?} need {expected_len} data bytes, the file has {len}"
         )));
     }
-    Ok((dims, data.to_vec()))
+    // Drop the header in place rather than copying the pixels.
+    bytes.drain(..header);
+    Ok((dims, bytes))
 }
 
 #[cfg(test)]

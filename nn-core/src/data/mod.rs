@@ -30,7 +30,12 @@ impl<T: Float> Dataset<T> {
             inputs.shape()
         );
         Dataset {
-            inputs: inputs.as_standard_layout().into_owned(),
+            // Already row-major (the usual case): keep it, no copy.
+            inputs: if inputs.is_standard_layout() {
+                inputs
+            } else {
+                inputs.as_standard_layout().into_owned()
+            },
             labels,
         }
     }
