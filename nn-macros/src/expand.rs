@@ -224,14 +224,25 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
         }
     });
-    let visit = layers.iter().map(|l| {
+    // Full names (`hidden.weight`) are built once and cached, so visiting the
+    // parameters on every optimizer step allocates nothing.
+    let collect_names = layers.iter().map(|l| {
         let f = &l.field;
         let prefix = format!("{f}.");
         quote! {
-            ::nn::layers::Layer::<#t>::visit_params(&self.#f, &mut |n, p| {
+            ::nn::layers::Layer::<#t>::visit_params(&self.#f, &mut |n, _| {
                 let mut full = ::std::string::String::from(#prefix);
                 full.push_str(n);
-                f(&full, p)
+                names.push(full);
+            });
+        }
+    });
+    let visit = layers.iter().map(|l| {
+        let f = &l.field;
+        quote! {
+            ::nn::layers::Layer::<#t>::visit_params(&self.#f, &mut |_, p| {
+                f(&names[i], p);
+                i += 1;
             });
         }
     });
@@ -250,6 +261,7 @@ pub fn model(plan: &Plan) -> TokenStream {
             )*
             __nn_input: ::nn::ndarray::ArrayD<#t>,
             __nn_training: bool,
+            __nn_names: ::std::cell::OnceCell<::std::vec::Vec<::std::string::String>>,
         }
 
         impl #name {
@@ -267,6 +279,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                     #(#fields,)*
                     __nn_input: ::nn::ndarray::ArrayD::zeros(::nn::ndarray::IxDyn(&[0])),
                     __nn_training: true,
+                    __nn_names: ::std::cell::OnceCell::new(),
                 }
             }
 
@@ -284,6 +297,12 @@ pub fn model(plan: &Plan) -> TokenStream {
 
         impl ::nn::Parameters<#t> for #name {
             fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                let names = self.__nn_names.get_or_init(|| {
+                    let mut names = ::std::vec::Vec::new();
+                    #(#collect_names)*
+                    names
+                });
+                let mut i = 0usize;
                 #(#visit)*
             }
         }

@@ -1,10 +1,10 @@
 //! Adam and AdamW, as `torch.optim.Adam` and `torch.optim.AdamW`.
 
-use ndarray::{ArrayD, Zip};
+use ndarray::Zip;
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
-use crate::state::{effective_grad, States};
+use crate::state::{effective, States};
 use crate::{lerp, Optimizer, OptimizerState};
 
 /// Settings of [`Adam`] and [`AdamW`], with PyTorch's defaults.
@@ -140,46 +140,50 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let (b1, b2) = c.betas;
         let (w1, w2) = (T::lit(1.0 - b1), T::lit(1.0 - b2));
         let (beta2, eps) = (T::lit(b2), T::lit(c.eps));
+        let wd = T::lit(if decoupled { 0.0 } else { c.weight_decay });
+        // One pass over parameter, gradient and moments: no temporaries per step.
         self.states.step(params, |p, g, st| {
             let t = st.step as i32;
-            let g = if decoupled {
+            if decoupled {
                 let keep = T::lit(1.0 - c.lr * c.weight_decay);
                 p.mapv_inplace(|v| v * keep);
-                effective_grad(p, g, c.maximize, 0.0)
-            } else {
-                effective_grad(p, g, c.maximize, c.weight_decay)
-            };
-            let dim = p.raw_dim();
-            let zeros = || ArrayD::zeros(dim.clone());
-            let mut m = st.buffers.remove("exp_avg").unwrap_or_else(zeros);
-            let mut v = st.buffers.remove("exp_avg_sq").unwrap_or_else(zeros);
-            Zip::from(&mut m)
-                .and(&g)
-                .for_each(|m, &g| *m = lerp(*m, g, w1));
-            Zip::from(&mut v)
-                .and(&g)
-                .for_each(|v, &g| *v = *v * beta2 + w2 * g * g);
+            }
             let step_size = T::lit(c.lr / (1.0 - b1.powi(t)));
             let bc2_sqrt = T::lit((1.0 - b2.powi(t)).sqrt());
-            let mut update = |denom_src: &ArrayD<T>| {
-                Zip::from(&mut *p)
-                    .and(&m)
-                    .and(denom_src)
-                    .for_each(|p, &m, &v| {
-                        let denom = v.sqrt() / bc2_sqrt + eps;
-                        *p += (-step_size) * m / denom;
-                    });
+            let dim = p.raw_dim();
+            let (mut m, mut v) = (st.take("exp_avg", &dim), st.take("exp_avg_sq", &dim));
+            let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
+                let g = effective(*p, g, c.maximize, wd);
+                *m = lerp(*m, g, w1);
+                *v = *v * beta2 + w2 * g * g;
             };
+            let update =
+                |p: &mut T, m: T, v: T| *p += (-step_size) * m / (v.sqrt() / bc2_sqrt + eps);
             if c.amsgrad {
-                let mut vmax = st.buffers.remove("max_exp_avg_sq").unwrap_or_else(zeros);
-                Zip::from(&mut vmax).and(&v).for_each(|a, &b| *a = a.max(b));
-                update(&vmax);
-                st.buffers.insert("max_exp_avg_sq".into(), vmax);
+                let mut vmax = st.take("max_exp_avg_sq", &dim);
+                Zip::from(&mut *p)
+                    .and(g)
+                    .and(&mut m)
+                    .and(&mut v)
+                    .and(&mut vmax)
+                    .for_each(|p, &g, m, v, vm| {
+                        moments(p, g, m, v);
+                        *vm = vm.max(*v);
+                        update(p, *m, *vm);
+                    });
+                st.put("max_exp_avg_sq", vmax);
             } else {
-                update(&v);
+                Zip::from(&mut *p)
+                    .and(g)
+                    .and(&mut m)
+                    .and(&mut v)
+                    .for_each(|p, &g, m, v| {
+                        moments(p, g, m, v);
+                        update(p, *m, *v);
+                    });
             }
-            st.buffers.insert("exp_avg".into(), m);
-            st.buffers.insert("exp_avg_sq".into(), v);
+            st.put("exp_avg", m);
+            st.put("exp_avg_sq", v);
         });
     }
 

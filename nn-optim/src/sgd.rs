@@ -1,10 +1,10 @@
 //! Stochastic gradient descent with momentum, as `torch.optim.SGD`.
 
-use ndarray::Zip;
+use ndarray::{ArrayD, Zip};
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
-use crate::state::{effective_grad, States};
+use crate::state::{effective, States};
 use crate::{Optimizer, OptimizerState};
 
 /// Settings of [`Sgd`], with PyTorch's defaults.
@@ -104,23 +104,33 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
         let c = self.config;
         let (lr, mu, damp) = (T::lit(c.lr), T::lit(c.momentum), T::lit(1.0 - c.dampening));
+        let wd = T::lit(c.weight_decay);
+        // Element-wise in place: no temporary arrays per step.
         self.states.step(params, |p, g, st| {
-            let mut g = effective_grad(p, g, c.maximize, c.weight_decay);
-            if c.momentum != 0.0 {
-                let first = !st.buffers.contains_key("momentum_buffer");
-                let buf = st.buffer("momentum_buffer", || g.clone());
-                if !first {
-                    Zip::from(&mut *buf)
-                        .and(&g)
-                        .for_each(|b, &g| *b = *b * mu + damp * g);
-                }
-                if c.nesterov {
-                    Zip::from(&mut g).and(&*buf).for_each(|g, &b| *g += mu * b);
-                } else {
-                    g = buf.clone();
-                }
+            let eff = |p: T, g: T| effective(p, g, c.maximize, wd);
+            if c.momentum == 0.0 {
+                Zip::from(p)
+                    .and(g)
+                    .for_each(|p, &g| *p += (-lr) * eff(*p, g));
+                return;
             }
-            Zip::from(p).and(&g).for_each(|p, &g| *p += (-lr) * g);
+            let first = !st.buffers.contains_key("momentum_buffer");
+            let buf = st.buffer("momentum_buffer", || ArrayD::zeros(p.raw_dim()));
+            Zip::from(&mut *buf).and(&*p).and(g).for_each(|b, &p, &g| {
+                *b = if first {
+                    eff(p, g)
+                } else {
+                    *b * mu + damp * eff(p, g)
+                };
+            });
+            if c.nesterov {
+                Zip::from(p)
+                    .and(g)
+                    .and(&*buf)
+                    .for_each(|p, &g, &b| *p += (-lr) * (eff(*p, g) + mu * b));
+            } else {
+                Zip::from(p).and(&*buf).for_each(|p, &b| *p += (-lr) * b);
+            }
         });
     }
 

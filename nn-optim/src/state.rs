@@ -20,9 +20,34 @@ pub struct ParamState<T: Float> {
 }
 
 impl<T: Float> ParamState<T> {
-    /// The buffer `name`, created by `init` on first use.
+    /// The buffer `name`, created by `init` on first use (allocating only then).
     pub fn buffer(&mut self, name: &str, init: impl FnOnce() -> ArrayD<T>) -> &mut ArrayD<T> {
-        self.buffers.entry(name.to_string()).or_insert_with(init)
+        if !self.buffers.contains_key(name) {
+            self.buffers.insert(name.to_string(), init());
+        }
+        self.buffers.get_mut(name).expect("inserted above")
+    }
+
+    /// Moves the buffer `name` out (zeros of `dim` on first use), leaving an
+    /// empty placeholder, so several buffers can be updated in one pass.
+    pub(crate) fn take(&mut self, name: &str, dim: &ndarray::IxDyn) -> ArrayD<T> {
+        match self.buffers.get_mut(name) {
+            Some(b) => std::mem::replace(
+                b,
+                ArrayD::from_shape_vec(ndarray::IxDyn(&[0]), Vec::new()).expect("empty"),
+            ),
+            None => ArrayD::zeros(dim.clone()),
+        }
+    }
+
+    /// Puts back a buffer taken with [`ParamState::take`].
+    pub(crate) fn put(&mut self, name: &str, a: ArrayD<T>) {
+        match self.buffers.get_mut(name) {
+            Some(b) => *b = a,
+            None => {
+                self.buffers.insert(name.to_string(), a);
+            }
+        }
     }
 }
 
@@ -143,6 +168,18 @@ impl<T: Float> States<T> {
         }
         self.by_name = state.params;
         Ok(state.lr)
+    }
+}
+
+/// One element of the effective gradient: `g`, negated when maximizing, plus
+/// `weight_decay · p` (PyTorch's L2 form).
+#[inline]
+pub(crate) fn effective<T: Float>(p: T, g: T, maximize: bool, weight_decay: T) -> T {
+    let g = if maximize { -g } else { g };
+    if weight_decay != T::zero() {
+        g + weight_decay * p
+    } else {
+        g
     }
 }
 
