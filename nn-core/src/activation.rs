@@ -113,76 +113,59 @@ pub(crate) fn resolve_axis(op: &str, axis: isize, shape: &[usize]) -> Axis {
     Axis(a as usize)
 }
 
-/// Softmax along an axis (`-1`, the last, by default as in Keras), max-shifted so
-/// it never overflows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Softmax {
-    /// The axis whose entries sum to one; negative counts from the end.
-    pub axis: isize,
+/// Declares an activation that normalizes along an axis: the type, its default
+/// (the last axis, as in Keras), and its `Activation` impl over the kernels.
+macro_rules! along_axis {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $forward:path, $backward:path, softmax = $is_softmax:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $ty {
+            /// The axis to normalize over; negative counts from the end.
+            pub axis: isize,
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                $ty { axis: -1 }
+            }
+        }
+
+        impl Activation for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn is_softmax_last_axis(&self) -> bool {
+                $is_softmax && self.axis == -1
+            }
+            fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
+                let ax = resolve_axis($name, self.axis, x.shape());
+                $forward(x, ax, y);
+            }
+            fn backward_into<T: Float>(
+                &self,
+                _x: ArrayViewD<'_, T>,
+                y: ArrayViewD<'_, T>,
+                dy: ArrayViewD<'_, T>,
+                dx: ArrayViewMutD<'_, T>,
+            ) {
+                let ax = resolve_axis($name, self.axis, y.shape());
+                $backward(y, dy, ax, dx);
+            }
+        }
+    };
 }
 
-impl Default for Softmax {
-    fn default() -> Self {
-        Softmax { axis: -1 }
-    }
-}
+along_axis!(
+    /// Softmax along an axis (`-1`, the last, by default as in Keras), max-shifted
+    /// so it never overflows.
+    Softmax, "softmax", sm::softmax_into, sm::softmax_backward_into, softmax = true
+);
 
-impl Activation for Softmax {
-    fn name(&self) -> &'static str {
-        "softmax"
-    }
-    fn is_softmax_last_axis(&self) -> bool {
-        self.axis == -1
-    }
-    fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
-        let ax = resolve_axis("softmax", self.axis, x.shape());
-        sm::softmax_into(x, ax, y);
-    }
-    fn backward_into<T: Float>(
-        &self,
-        _x: ArrayViewD<'_, T>,
-        y: ArrayViewD<'_, T>,
-        dy: ArrayViewD<'_, T>,
-        dx: ArrayViewMutD<'_, T>,
-    ) {
-        let ax = resolve_axis("softmax", self.axis, y.shape());
-        sm::softmax_backward_into(y, dy, ax, dx);
-    }
-}
-
-/// Log-softmax along an axis (`-1` by default), computed as
-/// `x - max - log Σ exp(x - max)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogSoftmax {
-    /// The axis to normalize over; negative counts from the end.
-    pub axis: isize,
-}
-
-impl Default for LogSoftmax {
-    fn default() -> Self {
-        LogSoftmax { axis: -1 }
-    }
-}
-
-impl Activation for LogSoftmax {
-    fn name(&self) -> &'static str {
-        "log_softmax"
-    }
-    fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
-        let ax = resolve_axis("log_softmax", self.axis, x.shape());
-        sm::log_softmax_into(x, ax, y);
-    }
-    fn backward_into<T: Float>(
-        &self,
-        _x: ArrayViewD<'_, T>,
-        y: ArrayViewD<'_, T>,
-        dy: ArrayViewD<'_, T>,
-        dx: ArrayViewMutD<'_, T>,
-    ) {
-        let ax = resolve_axis("log_softmax", self.axis, y.shape());
-        sm::log_softmax_backward_into(y, dy, ax, dx);
-    }
-}
+along_axis!(
+    /// Log-softmax along an axis (`-1` by default), computed as
+    /// `x - max - log Σ exp(x - max)`.
+    LogSoftmax, "log_softmax", sm::log_softmax_into, sm::log_softmax_backward_into, softmax = false
+);
 
 /// `max(x, 0)`.
 pub const relu: Relu = Relu;
