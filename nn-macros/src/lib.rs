@@ -7,6 +7,7 @@
 //! [`validate`] resolves names, infers shapes and reports every mistake as a
 //! spanned error, and [`expand`] generates the code.
 
+mod args;
 mod builtins;
 mod expand;
 mod parse;

@@ -5,11 +5,11 @@ use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit};
 
-use crate::parse::LayerDef;
-use crate::validate::{
-    activation, bool_lit, builtin_activation, initializer, int_lit, lit, shape_text, Args, Errors,
-    Kind, PaddingSpec, Resolved,
+use crate::args::{
+    activation, bool_lit, builtin_activation, initializer, int_lit, lit, Args, Errors,
 };
+use crate::parse::LayerDef;
+use crate::validate::{shape_text, Kind, PaddingSpec, Resolved};
 
 /// The input as `[channels, height, width]`, or an error at the layer.
 pub fn image(
