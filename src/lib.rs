@@ -59,7 +59,7 @@
 //! The struct implements [`Model`]: the tape path [`Model::forward`] for research
 //! code, the static path [`Model::forward_train`] + [`Model::backward`] /
 //! [`Model::backward_loss`] (reused buffers, no tape, fused `p - y` gradient after
-//! a softmax), [`Model::predict`], train/eval mode, [`Model::visit_params`],
+//! a softmax), [`Model::predict`], train/eval mode, [`Parameters::visit_params`],
 //! [`Model::summary`], and safetensors [`Model::save`] / [`Model::load`] /
 //! [`Model::load_pytorch`] (the `state_dict` of the equivalent `nn.Sequential`,
 //! matched by position: the k-th parametrized PyTorch module's `weight`/`bias` are

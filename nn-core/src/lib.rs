@@ -1,6 +1,6 @@
 //! The core of `nn`: tensors on [`ndarray`], a reverse-mode autograd [`tape`],
 //! the [`kernels`] both execution paths share, Keras's [`activation`]s, the
-//! [`loss`] functions, and [`gradcheck`] to verify gradients yourself.
+//! [`loss`] functions, and [`gradcheck()`] to verify gradients yourself.
 //!
 //! Everything is generic over the element type ([`Float`]: `f32` by default,
 //! `f64` for gradient checks).

@@ -3,9 +3,9 @@
 //! save/load. Use it through the `nn` crate, which documents the syntax.
 //!
 //! Parsing, validation and code generation are separate steps, each on `syn`
-//! and `proc_macro2` types: [`parse`] reads the declaration as written,
-//! [`validate`] resolves names, infers shapes and reports every mistake as a
-//! spanned error, and [`expand`] generates the code.
+//! and `proc_macro2` types: `parse` reads the declaration as written,
+//! `validate` resolves names, infers shapes and reports every mistake as a
+//! spanned error, and `expand` generates the code.
 
 mod args;
 mod builtins;

@@ -86,7 +86,7 @@ pub fn slice<T: Float>(x: ArrayViewD<'_, T>, axis: usize, range: Range<usize>) -
     x.slice_axis(Axis(axis), Slice::from(range)).to_owned()
 }
 
-/// Gradient of [`slice`]: `dy` written into zeros of the input's shape.
+/// Gradient of [`slice()`]: `dy` written into zeros of the input's shape.
 pub fn slice_backward<T: Float>(
     dy: ArrayViewD<'_, T>,
     input_shape: &[usize],
