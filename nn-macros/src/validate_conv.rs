@@ -71,6 +71,21 @@ fn positive(
     Some(v)
 }
 
+/// `what` as written in `e` (a number or a pair), else `default`; both parts positive.
+fn positive_pair(
+    e: Option<&Expr>,
+    what: &str,
+    default: (usize, usize),
+    errors: &mut Errors,
+    span: proc_macro2::Span,
+) -> Option<(usize, usize)> {
+    let value = match e {
+        Some(e) => pair(e, what, errors)?,
+        None => default,
+    };
+    positive(e, value, what, errors, span)
+}
+
 /// Output size along one axis, or `None` when the (dilated) kernel does not fit.
 fn out_len(
     input: usize,
@@ -151,30 +166,12 @@ pub fn conv2d(
         );
         return None;
     };
-    let kernel = positive(
-        Some(kernel_expr),
-        pair(kernel_expr, "kernel", errors)?,
-        "kernel",
-        errors,
-        span,
-    )?;
-    let stride_expr = args.take_named("stride");
-    let stride = positive(
-        stride_expr,
-        stride_expr
-            .map(|e| pair(e, "stride", errors))
-            .unwrap_or(Some((1, 1)))?,
-        "stride",
-        errors,
-        span,
-    )?;
-    let dil_expr = args.take_named("dilation");
-    let dilation = positive(
-        dil_expr,
-        dil_expr
-            .map(|e| pair(e, "dilation", errors))
-            .unwrap_or(Some((1, 1)))?,
+    let kernel = positive_pair(Some(kernel_expr), "kernel", (1, 1), errors, span)?;
+    let stride = positive_pair(args.take_named("stride"), "stride", (1, 1), errors, span)?;
+    let dilation = positive_pair(
+        args.take_named("dilation"),
         "dilation",
+        (1, 1),
         errors,
         span,
     )?;
@@ -282,23 +279,8 @@ pub fn pool(
         );
         return None;
     };
-    let kernel = positive(
-        Some(kernel_expr),
-        pair(kernel_expr, "kernel", errors)?,
-        "kernel",
-        errors,
-        span,
-    )?;
-    let stride_expr = args.take_named("stride");
-    let stride = positive(
-        stride_expr,
-        stride_expr
-            .map(|e| pair(e, "stride", errors))
-            .unwrap_or(Some(kernel))?,
-        "stride",
-        errors,
-        span,
-    )?;
+    let kernel = positive_pair(Some(kernel_expr), "kernel", (1, 1), errors, span)?;
+    let stride = positive_pair(args.take_named("stride"), "stride", kernel, errors, span)?;
     let padding = args
         .take_named("padding")
         .map(|e| pair(e, "padding", errors))
