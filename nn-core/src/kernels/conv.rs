@@ -342,3 +342,63 @@ pub fn conv2d_backward<T: Float>(
     let db = need[2].then(|| dy_mat.sum_axis(Axis(1)).into_dyn());
     [dx, dw, db]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    /// A batch of 128 four-channel images, padded "same".
+    fn big() -> (Array4<f64>, Window2d, (usize, usize)) {
+        let x = Array4::from_shape_fn((128, 4, 16, 16), |(n, c, h, w)| {
+            ((n * 7 + c * 5 + h * 3 + w) % 17) as f64 - 8.0
+        });
+        let window = Window2d {
+            kernel: (3, 3),
+            stride: (1, 1),
+            padding: Padding2d::uniform(1),
+            dilation: (1, 1),
+        };
+        (x, window, (16, 16))
+    }
+
+    #[test]
+    fn im2col_reads_the_right_patch() {
+        let (x, window, hw) = big();
+        let cols = im2col(x.view().into_dyn(), &window, hw);
+        // Row (c, ky, kx), column (n, oy, ox) holds x[n, c, oy + ky - 1, ox + kx - 1] (zero outside).
+        for &(n, c, oy, ox, ky, kx) in &[
+            (0, 0, 0, 0, 0, 0),
+            (127, 3, 15, 15, 2, 2),
+            (64, 2, 7, 9, 1, 0),
+            (5, 1, 0, 8, 0, 2),
+        ] {
+            let (r, col) = ((c * 3 + ky) * 3 + kx, (n * 16 + oy) * 16 + ox);
+            let (iy, ix) = ((oy + ky) as isize - 1, (ox + kx) as isize - 1);
+            let want = if (0..16).contains(&iy) && (0..16).contains(&ix) {
+                x[[n, c, iy as usize, ix as usize]]
+            } else {
+                0.0
+            };
+            assert_eq!(
+                cols[[r, col]],
+                want,
+                "patch ({n}, {c}, {oy}, {ox}) tap ({ky}, {kx})"
+            );
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), g> = <x, col2im(g)> for any g; integer values keep sums exact.
+        let (x, window, hw) = big();
+        let cols = im2col(x.view().into_dyn(), &window, hw);
+        let g = Array2::from_shape_fn(cols.raw_dim(), |(i, j)| {
+            ((i * 13 + j * 7) % 11) as f64 - 5.0
+        });
+        let back = col2im(g.view(), [128, 4, 16, 16], &window, hw);
+        let lhs: f64 = cols.iter().zip(g.iter()).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(back.iter()).map(|(a, b)| a * b).sum();
+        assert_eq!(lhs, rhs);
+    }
+}

@@ -202,3 +202,32 @@ fn window_source(
     let c = (o.1 * w.stride.1 + k.1 * w.dilation.1).checked_sub(w.padding.left)?;
     (r < hw.0 && c < hw.1).then_some((r, c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    #[test]
+    fn max_pool_on_many_planes_matches_the_definition() {
+        // 1,024 planes, checked against the definition at a few windows.
+        let x = Array4::from_shape_fn((128, 8, 32, 32), |(n, c, h, w)| {
+            ((n * 31 + c * 17 + h * 7 + w * 3) % 101) as f32
+        });
+        let window = Window2d::new((2, 2));
+        let window = Window2d {
+            stride: (2, 2),
+            ..window
+        };
+        let (y, idx) = max_pool2d(x.view().into_dyn(), &window);
+        for &(n, c, oy, ox) in &[(0, 0, 0, 0), (127, 7, 15, 15), (63, 3, 8, 2)] {
+            let window_max = (0..2)
+                .flat_map(|ky| (0..2).map(move |kx| (ky, kx)))
+                .map(|(ky, kx)| x[[n, c, 2 * oy + ky, 2 * ox + kx]])
+                .fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(y[[n, c, oy, ox]], window_max);
+            let i = idx[[n, c, oy, ox]];
+            assert_eq!(x[[n, c, i / 32, i % 32]], window_max);
+        }
+    }
+}
