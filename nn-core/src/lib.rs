@@ -7,6 +7,32 @@
 
 #![warn(missing_docs)]
 
+/// Implements [`tape::Op`] for an op with one differentiable input whose
+/// gradient is one expression: `unary_op!(Type, |op| name, |x, y, dy| grad)`,
+/// with `op` the op itself, `x` its input, `y` its output, `dy` the output's gradient.
+macro_rules! unary_op {
+    ($ty:ty, |$op:ident| $name:expr, |$x:ident, $y:ident, $dy:ident| $grad:expr) => {
+        impl<T: $crate::Float> $crate::tape::Op<T> for $ty {
+            #[allow(unused_variables)]
+            fn name(&self) -> &'static str {
+                let $op = self;
+                $name
+            }
+            #[allow(unused_variables)]
+            fn backward(
+                &self,
+                x: &[&ndarray::ArrayD<T>],
+                y: &ndarray::ArrayD<T>,
+                dy: &ndarray::ArrayD<T>,
+                _need: &[bool],
+            ) -> Vec<Option<ndarray::ArrayD<T>>> {
+                let ($op, $x, $y, $dy) = (self, x[0], y, dy);
+                vec![Some($grad)]
+            }
+        }
+    };
+}
+
 pub mod activation;
 pub mod data;
 mod float;

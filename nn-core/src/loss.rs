@@ -180,24 +180,9 @@ pub fn kl_divergence<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduct
 
 struct CrossEntropy(Vec<usize>);
 
-impl<T: Float> Op<T> for CrossEntropy {
-    fn name(&self) -> &'static str {
-        "cross_entropy"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::cross_entropy_backward(
-            x[0].view(),
-            &self.0,
-            dy.view(),
-        ))]
-    }
-}
+unary_op!(CrossEntropy, |op| "cross_entropy", |x, _y, dy| {
+    k::cross_entropy_backward(x.view(), &op.0, dy.view())
+});
 
 /// Cross-entropy from logits `[batch, classes]` and integer class labels: a fused,
 /// max-shifted log-softmax, finite for any logits (PyTorch's `F.cross_entropy`,
@@ -215,24 +200,11 @@ pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Red
 
 struct SparseCategoricalCrossEntropy(Vec<usize>);
 
-impl<T: Float> Op<T> for SparseCategoricalCrossEntropy {
-    fn name(&self) -> &'static str {
-        "sparse_categorical_cross_entropy"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::sparse_categorical_cross_entropy_backward(
-            x[0].view(),
-            &self.0,
-            dy.view(),
-        ))]
-    }
-}
+unary_op!(
+    SparseCategoricalCrossEntropy,
+    |op| "sparse_categorical_cross_entropy",
+    |x, _y, dy| k::sparse_categorical_cross_entropy_backward(x.view(), &op.0, dy.view(),)
+);
 
 /// Categorical cross-entropy on probabilities `[batch, classes]` with integer
 /// labels (Keras's `sparse_categorical_crossentropy` after a softmax;

@@ -45,65 +45,21 @@ struct MaxPool {
     index: ArrayD<usize>,
 }
 
-impl<T: Float> Op<T> for MaxPool {
-    fn name(&self) -> &'static str {
-        "max_pool2d"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(pool::max_pool2d_backward(
-            dy.view(),
-            self.index.view(),
-            x[0].shape(),
-        ))]
-    }
-}
+unary_op!(MaxPool, |op| "max_pool2d", |x, _y, dy| {
+    pool::max_pool2d_backward(dy.view(), op.index.view(), x.shape())
+});
 
 struct AvgPool(Window2d);
 
-impl<T: Float> Op<T> for AvgPool {
-    fn name(&self) -> &'static str {
-        "avg_pool2d"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(pool::avg_pool2d_backward(
-            dy.view(),
-            x[0].shape(),
-            &self.0,
-        ))]
-    }
-}
+unary_op!(AvgPool, |op| "avg_pool2d", |x, _y, dy| {
+    pool::avg_pool2d_backward(dy.view(), x.shape(), &op.0)
+});
 
 struct GlobalAvgPool;
 
-impl<T: Float> Op<T> for GlobalAvgPool {
-    fn name(&self) -> &'static str {
-        "global_avg_pool"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(pool::global_avg_pool_backward(
-            dy.view(),
-            x[0].shape(),
-        ))]
-    }
-}
+unary_op!(GlobalAvgPool, |op| "global_avg_pool", |x, _y, dy| {
+    pool::global_avg_pool_backward(dy.view(), x.shape())
+});
 
 impl<T: Float> Var<T> {
     /// 2-D convolution of an NCHW input with weights `[out, in, kh, kw]` (PyTorch's

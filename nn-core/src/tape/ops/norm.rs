@@ -72,24 +72,9 @@ impl<T: Float> Op<T> for LayerNorm {
 
 struct Embedding(ArrayD<usize>);
 
-impl<T: Float> Op<T> for Embedding {
-    fn name(&self) -> &'static str {
-        "embedding"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(emb::embedding_backward(
-            dy.view(),
-            self.0.view(),
-            x[0].shape(),
-        ))]
-    }
-}
+unary_op!(Embedding, |op| "embedding", |x, _y, dy| {
+    emb::embedding_backward(dy.view(), op.0.view(), x.shape())
+});
 
 impl<T: Float> Var<T> {
     /// Batch norm in training mode: normalizes each channel (axis 1) by the

@@ -52,25 +52,9 @@ struct ExtremeAxis {
     name: &'static str,
 }
 
-impl<T: Float> Op<T> for ExtremeAxis {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::extreme_axis_backward(
-            dy.view(),
-            self.index.view(),
-            x[0].shape(),
-            self.axis,
-        ))]
-    }
-}
+unary_op!(ExtremeAxis, |op| op.name, |x, _y, dy| {
+    k::extreme_axis_backward(dy.view(), op.index.view(), x.shape(), op.axis)
+});
 
 /// Max or min of all elements: the gradient is shared among ties.
 struct ExtremeAll(&'static str);

@@ -11,20 +11,7 @@ use crate::Float;
 
 struct Reshape;
 
-impl<T: Float> Op<T> for Reshape {
-    fn name(&self) -> &'static str {
-        "reshape"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(reshape(dy, x[0].shape()))]
-    }
-}
+unary_op!(Reshape, |op| "reshape", |x, _y, dy| reshape(dy, x.shape()));
 
 fn reshape<T: Float>(a: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
     a.as_standard_layout()
@@ -35,23 +22,10 @@ fn reshape<T: Float>(a: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
 
 struct Permute(Vec<usize>);
 
-impl<T: Float> Op<T> for Permute {
-    fn name(&self) -> &'static str {
-        "permute"
-    }
-    fn backward(
-        &self,
-        _x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::permute(
-            dy.view(),
-            &k::inverse_permutation(&self.0),
-        ))]
-    }
-}
+unary_op!(Permute, |op| "permute", |_x, _y, dy| k::permute(
+    dy.view(),
+    &k::inverse_permutation(&op.0),
+));
 
 struct Concat {
     axis: usize,
@@ -82,75 +56,33 @@ struct SliceOp {
     range: Range<usize>,
 }
 
-impl<T: Float> Op<T> for SliceOp {
-    fn name(&self) -> &'static str {
-        "slice"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::slice_backward(
-            dy.view(),
-            x[0].shape(),
-            self.axis,
-            self.range.clone(),
-        ))]
-    }
-}
+unary_op!(SliceOp, |op| "slice", |x, _y, dy| k::slice_backward(
+    dy.view(),
+    x.shape(),
+    op.axis,
+    op.range.clone(),
+));
 
 struct IndexSelect {
     axis: usize,
     indices: Vec<usize>,
 }
 
-impl<T: Float> Op<T> for IndexSelect {
-    fn name(&self) -> &'static str {
-        "index_select"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::index_select_backward(
-            dy.view(),
-            x[0].shape(),
-            self.axis,
-            &self.indices,
-        ))]
-    }
-}
+unary_op!(IndexSelect, |op| "index_select", |x, _y, dy| {
+    k::index_select_backward(dy.view(), x.shape(), op.axis, &op.indices)
+});
 
 struct Gather {
     axis: usize,
     index: ArrayD<usize>,
 }
 
-impl<T: Float> Op<T> for Gather {
-    fn name(&self) -> &'static str {
-        "gather"
-    }
-    fn backward(
-        &self,
-        x: &[&ArrayD<T>],
-        _y: &ArrayD<T>,
-        dy: &ArrayD<T>,
-        _need: &[bool],
-    ) -> Vec<Option<ArrayD<T>>> {
-        vec![Some(k::gather_backward(
-            dy.view(),
-            x[0].shape(),
-            self.axis,
-            self.index.view(),
-        ))]
-    }
-}
+unary_op!(Gather, |op| "gather", |x, _y, dy| k::gather_backward(
+    dy.view(),
+    x.shape(),
+    op.axis,
+    op.index.view(),
+));
 
 struct Where(ArrayD<bool>);
 
