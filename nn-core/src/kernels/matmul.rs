@@ -31,23 +31,6 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
     }
 }
 
-/// `c = alpha * a @ b + beta * c` for 2-D views.
-pub fn gemm<T: Float>(
-    alpha: T,
-    a: ArrayView2<'_, T>,
-    b: ArrayView2<'_, T>,
-    beta: T,
-    c: ArrayViewMut2<'_, T>,
-) {
-    general_mat_mul_threaded(
-        alpha,
-        &a,
-        &b,
-        beta,
-        &mut c.into_dimensionality().expect("2-D"),
-    );
-}
-
 /// `a @ b` (see [`matmul_shape`] for the supported ranks).
 pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T> {
     let shape = matmul_shape(a.shape(), b.shape());
