@@ -76,7 +76,7 @@ impl<T: Float, const V: usize, const D: usize> Layer<T> for Embedding<T, V, D> {
     ) -> ArrayViewD<'_, T> {
         *grad_buffer(&self.weight) += &emb::embedding_backward(dy, self.index.view(), &[V, D]);
         // Indices have no gradient (the macro keeps Embedding first).
-        self.y.slice_axis(ndarray::Axis(0), (0..0).into())
+        super::no_input_grad(&self.y)
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

@@ -115,6 +115,12 @@ pub fn ensure_shape<T: Float>(buf: &mut ArrayD<T>, shape: &[usize]) {
     }
 }
 
+/// What [`Layer::backward`] returns when the input's gradient was not asked
+/// for: an empty view (of `buf`, so nothing is allocated).
+pub fn no_input_grad<T: Float>(buf: &ArrayD<T>) -> ArrayViewD<'_, T> {
+    buf.slice_axis(ndarray::Axis(0), (0..0).into())
+}
+
 /// The shape `[batch, rest…]` of a batch of `rest`-shaped samples.
 pub fn batch_shape(batch: usize, rest: &[usize]) -> Vec<usize> {
     let mut s = Vec::with_capacity(rest.len() + 1);
