@@ -29,6 +29,13 @@ pub fn channel_stats<T: Float>(x: ArrayViewD<'_, T>) -> (Vec<T>, Vec<T>, usize) 
     (mean, var, m)
 }
 
+/// `1 / √(σ² + ε)` per channel.
+fn inv_std<T: Float>(var: &[T], eps: f64) -> Vec<T> {
+    var.iter()
+        .map(|&v| T::one() / (v + T::lit(eps)).sqrt())
+        .collect()
+}
+
 fn per_channel<T: Float>(x: &ArrayViewD<'_, T>, values: &[T]) -> ArrayD<T> {
     let mut shape = vec![1; x.ndim()];
     shape[1] = values.len();
@@ -51,10 +58,7 @@ pub fn batch_norm<T: Float>(
         gamma.shape(),
         beta.shape()
     );
-    let inv: Vec<T> = var
-        .iter()
-        .map(|&v| T::one() / (v + T::lit(eps)).sqrt())
-        .collect();
+    let inv = inv_std(var, eps);
     let scale: Vec<T> = inv.iter().zip(gamma.iter()).map(|(&i, &g)| i * g).collect();
     let (m, s) = (per_channel(&x, mean), per_channel(&x, &scale));
     let b = per_channel(&x, &beta.iter().copied().collect::<Vec<_>>());
@@ -75,8 +79,9 @@ pub fn batch_norm_backward<T: Float>(
     let m = T::lit((x.len() / c) as f64);
     let mut dx = ArrayD::zeros(x.raw_dim());
     let (mut dgamma, mut dbeta) = (ArrayD::zeros(IxDyn(&[c])), ArrayD::zeros(IxDyn(&[c])));
+    let invs = inv_std(var, eps);
     for ci in 0..c {
-        let inv = T::one() / (var[ci] + T::lit(eps)).sqrt();
+        let inv = invs[ci];
         let (xs, gs) = (x.index_axis(Axis(1), ci), dy.index_axis(Axis(1), ci));
         let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
         Zip::from(&xs).and(&gs).for_each(|&xv, &g| {
@@ -107,10 +112,7 @@ pub fn batch_norm_eval_backward<T: Float>(
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
     let c = x.shape()[1];
-    let inv: Vec<T> = var
-        .iter()
-        .map(|&v| T::one() / (v + T::lit(eps)).sqrt())
-        .collect();
+    let inv = inv_std(var, eps);
     let scale: Vec<T> = inv.iter().zip(gamma.iter()).map(|(&i, &g)| i * g).collect();
     let dx = &dy * &per_channel(&x, &scale);
     let xhat = &(&x - &per_channel(&x, mean)) * &per_channel(&x, &inv);
@@ -138,6 +140,14 @@ fn rows<T: Float>(op: &str, x: &ArrayViewD<'_, T>, normalized: usize) -> (usize,
     (x.len() / m.max(1), m)
 }
 
+/// A row's mean and `1 / √(biased variance + ε)`.
+fn row_stats<T: Float>(row: &[T], eps: f64) -> (T, T) {
+    let m = T::lit(row.len() as f64);
+    let mean = row.iter().copied().sum::<T>() / m;
+    let var = row.iter().map(|&e| (e - mean) * (e - mean)).sum::<T>() / m;
+    (mean, T::one() / (var + T::lit(eps)).sqrt())
+}
+
 /// Layer norm over the last `normalized` axes; `gamma`, `beta` have their shape.
 pub fn layer_norm<T: Float>(
     x: ArrayViewD<'_, T>,
@@ -163,9 +173,7 @@ pub fn layer_norm<T: Float>(
     let mut y = vec![T::zero(); x.len()];
     for r in 0..n {
         let row = &xs[r * m..(r + 1) * m];
-        let mean = row.iter().copied().sum::<T>() / T::lit(m as f64);
-        let var = row.iter().map(|&e| (e - mean) * (e - mean)).sum::<T>() / T::lit(m as f64);
-        let inv = T::one() / (var + T::lit(eps)).sqrt();
+        let (mean, inv) = row_stats(row, eps);
         for (j, out) in y[r * m..(r + 1) * m].iter_mut().enumerate() {
             *out = (row[j] - mean) * inv * g[j] + b[j];
         }
@@ -194,9 +202,7 @@ pub fn layer_norm_backward<T: Float>(
     let mf = T::lit(m as f64);
     for r in 0..n {
         let (row, grow) = (&xs[r * m..(r + 1) * m], &gs[r * m..(r + 1) * m]);
-        let mean = row.iter().copied().sum::<T>() / mf;
-        let var = row.iter().map(|&e| (e - mean) * (e - mean)).sum::<T>() / mf;
-        let inv = T::one() / (var + T::lit(eps)).sqrt();
+        let (mean, inv) = row_stats(row, eps);
         let (mut sum_d, mut sum_dx) = (T::zero(), T::zero());
         for j in 0..m {
             let xhat = (row[j] - mean) * inv;
