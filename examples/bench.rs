@@ -2,7 +2,7 @@
 //! models and hyperparameters, one JSON line each, for side-by-side ratios.
 //!
 //! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]`
-//! (no argument: all). `MATMUL_NUM_THREADS` sets the thread count (default: all cores).
+//! (no argument: all). `NN_NUM_THREADS` sets the thread count (default: all cores).
 
 use std::time::Instant;
 
@@ -159,7 +159,7 @@ fn gemm() {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nMATMUL_NUM_THREADS sets the thread count (default: all cores).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).");
         return;
     }
     let which: Vec<&str> = if args.is_empty() {

@@ -91,7 +91,7 @@ pub use nn_optim as optim;
 pub mod plot;
 pub mod train;
 
-/// Threads the matrix products use: `$MATMUL_NUM_THREADS` if set, else every core (at most 4).
+/// Threads the large kernels use: `$NN_NUM_THREADS` if set, else every core (at most 8).
 pub fn threads() -> usize {
     nn_core::threads()
 }

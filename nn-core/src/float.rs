@@ -43,6 +43,14 @@ pub trait Float:
 
     /// Reads one value from little-endian bytes of length `size_of::<Self>()`.
     fn from_le(bytes: &[u8]) -> Self;
+
+    /// The hyperbolic tangent in a branch-free form that loops vectorize
+    /// (`f32`: [`crate::kernels::tanh::tanh_f32`], within one ulp; `f64`: `f64::tanh`).
+    fn tanh_fast(self) -> Self;
+
+    /// The matrix-product micro-kernels for this type on this CPU.
+    #[doc(hidden)]
+    fn gemm_kernels() -> &'static crate::kernels::gemm::Kernels<Self>;
 }
 
 impl Float for f32 {
@@ -63,12 +71,23 @@ impl Float for f32 {
         libm::erff(self)
     }
 
+    #[inline(always)]
+    fn tanh_fast(self) -> Self {
+        crate::kernels::tanh::tanh_f32(self)
+    }
+
     fn extend_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
 
     fn from_le(bytes: &[u8]) -> Self {
         f32::from_le_bytes(bytes.try_into().expect("element width"))
+    }
+
+    fn gemm_kernels() -> &'static crate::kernels::gemm::Kernels<Self> {
+        static KERNELS: std::sync::OnceLock<&'static crate::kernels::gemm::Kernels<f32>> =
+            std::sync::OnceLock::new();
+        KERNELS.get_or_init(crate::kernels::gemm::select_f32)
     }
 }
 
@@ -90,11 +109,22 @@ impl Float for f64 {
         libm::erf(self)
     }
 
+    #[inline]
+    fn tanh_fast(self) -> Self {
+        self.tanh()
+    }
+
     fn extend_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
 
     fn from_le(bytes: &[u8]) -> Self {
         f64::from_le_bytes(bytes.try_into().expect("element width"))
+    }
+
+    fn gemm_kernels() -> &'static crate::kernels::gemm::Kernels<Self> {
+        static KERNELS: std::sync::OnceLock<&'static crate::kernels::gemm::Kernels<f64>> =
+            std::sync::OnceLock::new();
+        KERNELS.get_or_init(crate::kernels::gemm::select_f64)
     }
 }

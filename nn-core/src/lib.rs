@@ -43,6 +43,7 @@ pub mod kernels;
 pub mod layers;
 pub mod loss;
 pub mod model;
+mod parallel;
 pub mod summary;
 pub mod tape;
 
@@ -54,12 +55,12 @@ pub use tape::{Param, Tape, Var};
 /// Re-exported for seeding models (`Model::new(&mut rng)`).
 pub use rand;
 
-/// Threads the matrix products use: `$MATMUL_NUM_THREADS` (read by the GEMM,
-/// `matrixmultiply`, at most 4) if set, else every core. Read once and cached.
+/// Threads the large kernels (matrix products) use: `$NN_NUM_THREADS` if set,
+/// else every core, at most 8. Read once and cached.
 pub fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| {
-        std::env::var("MATMUL_NUM_THREADS")
+        std::env::var("NN_NUM_THREADS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| {
@@ -67,7 +68,7 @@ pub fn threads() -> usize {
                     .map(|n| n.get())
                     .unwrap_or(1)
             })
-            .clamp(1, 4)
+            .clamp(1, 8)
     })
 }
 

@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW, weights `[out, in, kh, kw]` as in PyTorch) by
 //! im2col + one GEMM for the whole batch, forward beside backward.
 
-use super::gemm::gemm as general_mat_mul;
+use super::gemm::gemm;
 use ndarray::{
     Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, IxDyn,
 };
@@ -310,7 +310,7 @@ fn gemm_into<T: Float>(
     accumulate: bool,
 ) {
     let beta = if accumulate { T::one() } else { T::zero() };
-    general_mat_mul(T::one(), &a, &b, beta, &mut c);
+    gemm(T::one(), &a, &b, beta, &mut c);
 }
 
 /// Gradients of [`conv2d`] from the output gradient `dy` and the forward's
@@ -329,13 +329,13 @@ pub fn conv2d_backward<T: Float>(
     let wm = weight_matrix(&w);
     let dx = need[0].then(|| {
         let mut dcols = Array2::zeros((wm.ncols(), dy_mat.ncols()));
-        general_mat_mul(T::one(), &wm.t(), &dy_mat, T::zero(), &mut dcols);
+        gemm(T::one(), &wm.t(), &dy_mat, T::zero(), &mut dcols);
         let s = [x_shape[0], x_shape[1], x_shape[2], x_shape[3]];
         col2im(dcols.view(), s, window, (oh, ow))
     });
     let dw = need[1].then(|| {
         let mut dwm = Array2::zeros(wm.raw_dim());
-        general_mat_mul(T::one(), &dy_mat, &cols.t(), T::zero(), &mut dwm);
+        gemm(T::one(), &dy_mat, &cols.t(), T::zero(), &mut dwm);
         dwm.into_shape_with_order(IxDyn(w.shape()))
             .expect("weight shape")
     });

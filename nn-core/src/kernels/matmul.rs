@@ -1,7 +1,7 @@
 //! Matrix products: 2-D, batched 3-D, and the dense layer `x Wᵀ + b`, forward
 //! beside backward. Transposed operands are passed as strided views (no copies).
 
-use super::gemm::gemm as general_mat_mul_threaded;
+use super::gemm::gemm;
 use ndarray::{
     Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis,
     Ix2, Ix3,
@@ -37,7 +37,7 @@ pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T>
     match (a.ndim(), b.ndim()) {
         (2, 2) => {
             let mut out = Array2::zeros((shape[0], shape[1]));
-            general_mat_mul_threaded(
+            gemm(
                 T::one(),
                 &as2("matmul", &a),
                 &as2("matmul", &b),
@@ -56,13 +56,7 @@ pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T>
                     b.view()
                 };
                 let bi = bi.into_dimensionality::<Ix2>().expect("2-D");
-                general_mat_mul_threaded(
-                    T::one(),
-                    &a3.index_axis(Axis(0), i),
-                    &bi,
-                    T::zero(),
-                    &mut o,
-                );
+                gemm(T::one(), &a3.index_axis(Axis(0), i), &bi, T::zero(), &mut o);
             }
             out.into_dyn()
         }
@@ -82,12 +76,12 @@ pub fn matmul_backward<T: Float>(
         return [
             need[0].then(|| {
                 let mut da = Array2::zeros((dy.nrows(), b.nrows()));
-                general_mat_mul_threaded(T::one(), &dy, &b.t(), T::zero(), &mut da.view_mut());
+                gemm(T::one(), &dy, &b.t(), T::zero(), &mut da.view_mut());
                 da.into_dyn()
             }),
             need[1].then(|| {
                 let mut db = Array2::zeros((a.ncols(), dy.ncols()));
-                general_mat_mul_threaded(T::one(), &a.t(), &dy, T::zero(), &mut db.view_mut());
+                gemm(T::one(), &a.t(), &dy, T::zero(), &mut db.view_mut());
                 db.into_dyn()
             }),
         ];
@@ -105,7 +99,7 @@ pub fn matmul_backward<T: Float>(
     let da = need[0].then(|| {
         let mut da = Array3::zeros(a3.raw_dim());
         for (i, mut d) in da.outer_iter_mut().enumerate() {
-            general_mat_mul_threaded(
+            gemm(
                 T::one(),
                 &dy3.index_axis(Axis(0), i),
                 &b_at(i).t(),
@@ -119,7 +113,7 @@ pub fn matmul_backward<T: Float>(
         if b.ndim() == 3 {
             let mut db = Array3::zeros((b.shape()[0], b.shape()[1], b.shape()[2]));
             for (i, mut d) in db.outer_iter_mut().enumerate() {
-                general_mat_mul_threaded(
+                gemm(
                     T::one(),
                     &a3.index_axis(Axis(0), i).t(),
                     &dy3.index_axis(Axis(0), i),
@@ -131,7 +125,7 @@ pub fn matmul_backward<T: Float>(
         } else {
             let mut db = Array2::zeros((b.shape()[0], b.shape()[1]));
             for i in 0..a3.shape()[0] {
-                general_mat_mul_threaded(
+                gemm(
                     T::one(),
                     &a3.index_axis(Axis(0), i).t(),
                     &dy3.index_axis(Axis(0), i),
@@ -171,9 +165,9 @@ pub fn linear_into<T: Float>(
                 );
             }
             y.assign(&b);
-            general_mat_mul_threaded(T::one(), &x, &w.t(), T::one(), &mut y);
+            gemm(T::one(), &x, &w.t(), T::one(), &mut y);
         }
-        None => general_mat_mul_threaded(T::one(), &x, &w.t(), T::zero(), &mut y),
+        None => gemm(T::one(), &x, &w.t(), T::zero(), &mut y),
     }
 }
 
@@ -188,10 +182,10 @@ pub fn linear_backward_into<T: Float>(
     db: Option<ArrayViewMut1<'_, T>>,
 ) {
     if let Some(mut dx) = dx {
-        general_mat_mul_threaded(T::one(), &dy, &w, T::zero(), &mut dx);
+        gemm(T::one(), &dy, &w, T::zero(), &mut dx);
     }
     if let Some(mut dw) = dw {
-        general_mat_mul_threaded(T::one(), &dy.t(), &x, T::one(), &mut dw);
+        gemm(T::one(), &dy.t(), &x, T::one(), &mut dw);
     }
     if let Some(mut db) = db {
         for row in dy.rows() {

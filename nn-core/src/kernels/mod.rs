@@ -18,4 +18,6 @@ pub mod pointwise;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
+mod simd;
 pub mod softmax;
+pub mod tanh;

@@ -1,0 +1,219 @@
+//! The single-threaded blocked product (the Goto/BLIS loop nest): panels of `b`
+//! and blocks of `a` are packed into per-thread buffers that are allocated once
+//! and reused, then swept by the micro-kernels.
+
+use std::cell::RefCell;
+
+use super::tile::{Kernels, TileArgs};
+use crate::Float;
+
+/// A strided matrix, addressed by raw pointer so parts of one product can be
+/// handed to several threads. Strides are in elements and may be negative.
+#[derive(Clone, Copy)]
+pub struct Mat<T> {
+    pub ptr: *mut T,
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+// SAFETY: a `Mat` is a view; the product that creates one guarantees that the
+// parts written by different threads are disjoint and that inputs are not written.
+unsafe impl<T: Sync> Send for Mat<T> {}
+unsafe impl<T: Sync> Sync for Mat<T> {}
+
+impl<T> Mat<T> {
+    /// The element at `(i, j)`; wrapping, so a pointer one block past the end is fine.
+    #[inline]
+    pub fn at(&self, i: usize, j: usize) -> *mut T {
+        self.ptr
+            .wrapping_offset(i as isize * self.rs + j as isize * self.cs)
+    }
+
+    /// Rows `r0..r0 + rows` and columns `c0..c0 + cols`.
+    pub fn block(&self, r0: usize, rows: usize, c0: usize, cols: usize) -> Self {
+        Mat {
+            ptr: self.at(r0, c0),
+            rows,
+            cols,
+            ..*self
+        }
+    }
+}
+
+/// 64-byte aligned storage, so packed panels start on a cache line.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Line {
+    _bytes: [u8; 64],
+}
+
+thread_local! {
+    static PACKED: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's packing buffers for `a` (`a_len` elements) and
+/// `b` (`b_len`); they grow to the largest request and are then reused.
+fn with_packing<T, R>(a_len: usize, b_len: usize, f: impl FnOnce(*mut T, *mut T) -> R) -> R {
+    let lines = |n: usize| (n * size_of::<T>()).div_ceil(64);
+    PACKED.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let need = lines(a_len) + lines(b_len);
+        if buf.len() < need {
+            buf.resize(need, Line { _bytes: [0; 64] });
+        }
+        let base = buf.as_mut_ptr();
+        // SAFETY: both regions lie inside `buf`, which is 64-byte aligned.
+        let (a, b) = unsafe { (base.cast::<T>(), base.add(lines(a_len)).cast::<T>()) };
+        f(a, b)
+    })
+}
+
+/// Packs rows `0..a.rows` of `a` (all `k = a.cols` columns) into strips of
+/// `mr` rows: strip `s` starts at `s · mr · k` and holds, for each column `p`,
+/// that column's `rows` values (the last strip may be shorter).
+unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
+    let k = a.cols;
+    for r0 in (0..a.rows).step_by(mr) {
+        let rows = mr.min(a.rows - r0);
+        let strip = out.add(r0 * k);
+        if a.cs == 1 {
+            for i in 0..rows {
+                let src = a.at(r0 + i, 0);
+                for p in 0..k {
+                    *strip.add(p * rows + i) = *src.add(p);
+                }
+            }
+        } else {
+            for p in 0..k {
+                for i in 0..rows {
+                    *strip.add(p * rows + i) = *a.at(r0 + i, p);
+                }
+            }
+        }
+    }
+}
+
+/// Packs `b` into strips of `nr` columns, zero-padded to full width: strip `s`
+/// starts at `s · nr · k` and holds, for each row `p`, `nr` values.
+unsafe fn pack_b<T: Float>(b: Mat<T>, nr: usize, out: *mut T) {
+    let k = b.rows;
+    for c0 in (0..b.cols).step_by(nr) {
+        let cols = nr.min(b.cols - c0);
+        let strip = out.add(c0 * k);
+        if b.cs == 1 {
+            for p in 0..k {
+                let dst = std::slice::from_raw_parts_mut(strip.add(p * nr), nr);
+                let src = std::slice::from_raw_parts(b.at(p, c0), cols);
+                dst[..cols].copy_from_slice(src);
+                dst[cols..].fill(T::zero());
+            }
+        } else {
+            for j in 0..nr {
+                if j < cols {
+                    for p in 0..k {
+                        *strip.add(p * nr + j) = *b.at(p, c0 + j);
+                    }
+                } else {
+                    for p in 0..k {
+                        *strip.add(p * nr + j) = T::zero();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `c = beta · c`, with `beta = 0` writing zeros (NaN in `c` is not propagated).
+unsafe fn scale<T: Float>(beta: T, c: Mat<T>) {
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            let e = c.at(i, j);
+            *e = if beta == T::zero() {
+                T::zero()
+            } else {
+                beta * *e
+            };
+        }
+    }
+}
+
+/// `c = alpha · a · b + beta · c` on this thread.
+///
+/// # Safety
+/// `a` is `m × k`, `b` is `k × n` and `c` is `m × n`, all valid for their
+/// strides; `c` does not overlap `a` or `b`, and no other thread writes `c`.
+pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == T::zero() {
+        scale(beta, c);
+        return;
+    }
+    // Packing pays for itself by reuse. A panel of `b` is swept once per row
+    // strip: with few strips, or when all of `b` fits in L1, read it in place
+    // (the tiles need contiguous rows for that). A block of `a` is swept once
+    // per column strip: with few, read it in place.
+    let direct_b = ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
+    let direct_a = n <= 4 * ks.nr;
+    let kc = ks.kc.min(k);
+    let mc = ks.mc.min(m);
+    let nc = ks.nc.min(n.next_multiple_of(ks.nr));
+    let b_len = if direct_b { 0 } else { kc * nc };
+    with_packing(
+        if direct_a { 0 } else { mc * kc },
+        b_len,
+        |a_buf: *mut T, b_buf: *mut T| {
+            for jc in (0..n).step_by(nc) {
+                let nb = nc.min(n - jc);
+                for pc in (0..k).step_by(kc) {
+                    let kb = kc.min(k - pc);
+                    let beta = if pc == 0 { beta } else { T::one() };
+                    let panel = b.block(pc, kb, jc, nb);
+                    if !direct_b {
+                        pack_b(panel, ks.nr, b_buf);
+                    }
+                    for ic in (0..m).step_by(mc) {
+                        let mb = mc.min(m - ic);
+                        if !direct_a {
+                            pack_a(a.block(ic, mb, pc, kb), ks.mr, a_buf);
+                        }
+                        for jr in (0..nb).step_by(ks.nr) {
+                            let (b_strip, ldb) = if direct_b {
+                                (panel.at(0, jr) as *const T, b.rs)
+                            } else {
+                                (b_buf.add(jr * kb) as *const T, ks.nr as isize)
+                            };
+                            for ir in (0..mb).step_by(ks.mr) {
+                                let rows = ks.mr.min(mb - ir);
+                                let (a_strip, a_rs, a_cs) = if direct_a {
+                                    (a.at(ic + ir, pc) as *const T, a.rs, a.cs)
+                                } else {
+                                    (a_buf.add(ir * kb) as *const T, 1, rows as isize)
+                                };
+                                let args = TileArgs {
+                                    k: kb,
+                                    a: a_strip,
+                                    a_rs,
+                                    a_cs,
+                                    b: b_strip,
+                                    ldb,
+                                    c: c.at(ic + ir, jc + jr),
+                                    rsc: c.rs,
+                                    csc: c.cs,
+                                    cols: ks.nr.min(nb - jr),
+                                    alpha,
+                                    beta,
+                                };
+                                (ks.tiles[rows - 1])(&args);
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+}

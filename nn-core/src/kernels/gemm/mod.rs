@@ -1,0 +1,354 @@
+//! The one matrix product every kernel calls: a blocked GEMM with AVX-512
+//! micro-kernels (AVX2 or plain Rust where the CPU lacks them, chosen at run
+//! time), split over [`crate::threads`] cores for products large enough to
+//! repay it.
+//!
+//! Written here rather than taken from `matrixmultiply` or the `gemm` crate
+//! because both allocate a packing buffer on every call, and a warmed-up
+//! training step must not allocate; here the buffers are per thread and reused.
+//! On this project's 2-core AVX-512 machine (f32,
+//! `cargo run --release --example bench -- gemm`) it matches or beats both;
+//! their threading also spins or yields while idle, which ours does not
+//! ([`crate::parallel`] workers sleep on a condition variable).
+//!
+//! Transposed operands are strided views: packing reads any strides, so
+//! `a.t()` and `b.t()` are never copied.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod blocked;
+mod portable;
+mod tile;
+
+use std::cell::RefCell;
+
+use ndarray::{ArrayBase, Data, DataMut, Ix2};
+
+use crate::Float;
+use blocked::Mat;
+#[doc(hidden)]
+pub use tile::Kernels;
+
+/// Products below this many multiply-adds run on one core: handing work to
+/// another costs more.
+const PARALLEL_MACS: usize = 1 << 22;
+
+/// The best `f32` kernels this CPU supports.
+pub(crate) fn select_f32() -> &'static Kernels<f32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return &avx512::F32;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return &portable::AVX2_F32;
+        }
+    }
+    &portable::F32
+}
+
+/// The best `f64` kernels this CPU supports.
+pub(crate) fn select_f64() -> &'static Kernels<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return &avx512::F64;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return &portable::AVX2_F64;
+        }
+    }
+    &portable::F64
+}
+
+fn mat<T, S: Data<Elem = T>>(x: &ArrayBase<S, Ix2>) -> Mat<T> {
+    let s = x.strides();
+    Mat {
+        ptr: x.as_ptr() as *mut T,
+        rows: x.nrows(),
+        cols: x.ncols(),
+        rs: s[0],
+        cs: s[1],
+    }
+}
+
+/// `c = alpha · a · b + beta · c`. With `beta = 0`, `c`'s old contents are
+/// ignored (NaN included).
+///
+/// # Panics
+/// If the shapes do not line up (`a: m × k`, `b: k × n`, `c: m × n`).
+pub fn gemm<T, S1, S2, S3>(
+    alpha: T,
+    a: &ArrayBase<S1, Ix2>,
+    b: &ArrayBase<S2, Ix2>,
+    beta: T,
+    c: &mut ArrayBase<S3, Ix2>,
+) where
+    T: Float,
+    S1: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    S3: DataMut<Elem = T>,
+{
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if b.nrows() != k || c.dim() != (m, n) {
+        panic!(
+            "gemm: shapes {:?} @ {:?} -> {:?} do not line up",
+            a.shape(),
+            b.shape(),
+            c.shape()
+        );
+    }
+    let (a, b) = (mat(a), mat(b));
+    let c = Mat {
+        ptr: c.as_mut_ptr(),
+        ..mat(c)
+    };
+    let parts = if m * n * k >= PARALLEL_MACS {
+        crate::threads()
+    } else {
+        1
+    };
+    // SAFETY: the shapes were checked; `c` is borrowed mutably, so it overlaps
+    // neither input; `split` gives each part a disjoint piece of `c`.
+    unsafe { split(T::gemm_kernels(), parts, alpha, a, b, beta, c) }
+}
+
+thread_local! {
+    /// Partial products of a split inner dimension, reused across calls.
+    static PARTIALS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs the product in `parts` pieces: halves of the rows when the output is
+/// tall, of the columns when it is wide, otherwise of the inner dimension (a
+/// convolution's weight gradient: small output, long sum) with the partial
+/// products added at the end.
+unsafe fn split<T: Float>(
+    ks: &Kernels<T>,
+    parts: usize,
+    alpha: T,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: Mat<T>,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if parts < 2 {
+        return blocked::gemm(ks, alpha, a, b, beta, c);
+    }
+    let piece = |len: usize, align: usize| len.div_ceil(parts).next_multiple_of(align);
+    if m >= 64 && m >= n {
+        let rows = piece(m, ks.mr);
+        crate::parallel::for_each_part(parts, &|p| {
+            let r0 = (p * rows).min(m);
+            let r = rows.min(m - r0);
+            if r > 0 {
+                blocked::gemm(
+                    ks,
+                    alpha,
+                    a.block(r0, r, 0, k),
+                    b,
+                    beta,
+                    c.block(r0, r, 0, n),
+                );
+            }
+        });
+    } else if n >= 64 {
+        let cols = piece(n, ks.nr);
+        crate::parallel::for_each_part(parts, &|p| {
+            let c0 = (p * cols).min(n);
+            let w = cols.min(n - c0);
+            if w > 0 {
+                blocked::gemm(
+                    ks,
+                    alpha,
+                    a,
+                    b.block(0, k, c0, w),
+                    beta,
+                    c.block(0, m, c0, w),
+                );
+            }
+        });
+    } else {
+        let depth = piece(k, 1);
+        PARTIALS.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            let words = ((parts - 1) * m * n * size_of::<T>()).div_ceil(size_of::<f64>());
+            if buf.len() < words {
+                buf.resize(words, 0.0);
+            }
+            // Parts 1.. write their sums into row blocks of one scratch matrix.
+            let scratch = Mat {
+                ptr: buf.as_mut_ptr().cast::<T>(),
+                rows: (parts - 1) * m,
+                cols: n,
+                rs: n as isize,
+                cs: 1,
+            };
+            let partial = |p: usize| scratch.block((p - 1) * m, m, 0, n);
+            crate::parallel::for_each_part(parts, &|p| {
+                let p0 = (p * depth).min(k);
+                let d = depth.min(k - p0);
+                let (into, beta) = if p == 0 {
+                    (c, beta)
+                } else {
+                    (partial(p), T::zero())
+                };
+                blocked::gemm(
+                    ks,
+                    alpha,
+                    a.block(0, m, p0, d),
+                    b.block(p0, d, 0, n),
+                    beta,
+                    into,
+                );
+            });
+            for p in 1..parts {
+                let part = partial(p);
+                for i in 0..m {
+                    for j in 0..n {
+                        *c.at(i, j) += *part.at(i, j);
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array2};
+
+    fn naive(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
+        })
+    }
+
+    /// Integer-valued operands: every partial sum is exact in both types, so
+    /// any kernel, blocking or split must reproduce the naive product exactly.
+    fn ints(rows: usize, cols: usize, seed: usize) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 7 + j * 3 + seed) % 11) as f64 - 5.0
+        })
+    }
+
+    fn kernel_sets() -> Vec<(&'static Kernels<f32>, &'static Kernels<f64>)> {
+        let mut sets = vec![(&portable::F32, &portable::F64)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                sets.push((&portable::AVX2_F32, &portable::AVX2_F64));
+            }
+            if is_x86_feature_detected!("avx512f") {
+                sets.push((&avx512::F32, &avx512::F64));
+            }
+        }
+        sets
+    }
+
+    /// Shapes around every tile and block edge, with each operand plain,
+    /// transposed and (for `c`) column-major, in both element types.
+    #[test]
+    fn every_kernel_layout_and_edge_matches_the_naive_product() {
+        let shapes = [
+            (1, 1, 1),
+            (5, 3, 7),
+            (12, 17, 32),
+            (13, 40, 33),
+            (25, 300, 65),
+            (150, 257, 40),
+            (7, 600, 1100),
+        ];
+        for (k32, k64) in kernel_sets() {
+            for &(m, k, n) in &shapes {
+                let (a, b, c0) = (ints(m, k, 1), ints(k, n, 2), ints(m, n, 3));
+                let want = naive(&a, &b) * 2.0 + &c0 * 0.5;
+                let at = a.t().to_owned();
+                let bt = b.t().to_owned();
+                for (ta, tb, tc) in (0..8).map(|f| (f & 1 != 0, f & 2 != 0, f & 4 != 0)) {
+                    let av = if ta { at.t() } else { a.view() };
+                    let bv = if tb { bt.t() } else { b.view() };
+                    let mut c = if tc {
+                        c0.t().to_owned().reversed_axes()
+                    } else {
+                        c0.clone()
+                    };
+                    unsafe {
+                        let cm = Mat {
+                            ptr: c.as_mut_ptr(),
+                            ..mat(&c)
+                        };
+                        blocked::gemm(k64, 2.0, mat(&av), mat(&bv), 0.5, cm);
+                    }
+                    assert_eq!(c, want, "{} f64 {m}x{k}x{n} {ta} {tb} {tc}", k64.name);
+
+                    let (a32, b32) = (av.mapv(|v| v as f32), bv.mapv(|v| v as f32));
+                    let mut c32 = c0.mapv(|v| v as f32);
+                    unsafe {
+                        let cm = Mat {
+                            ptr: c32.as_mut_ptr(),
+                            ..mat(&c32)
+                        };
+                        blocked::gemm(k32, 2.0, mat(&a32), mat(&b32), 0.5, cm);
+                    }
+                    assert_eq!(c32.mapv(|v| v as f64), want, "{} f32 {m}x{k}x{n}", k32.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn beta_zero_ignores_nan_and_alpha_zero_only_scales() {
+        let (a, b) = (ints(13, 9, 0), ints(9, 35, 1));
+        let mut c = Array2::from_elem((13, 35), f64::NAN);
+        gemm(1.0, &a, &b, 0.0, &mut c);
+        assert_eq!(c, naive(&a, &b));
+        let mut c = Array2::from_elem((13, 35), 4.0);
+        gemm(0.0, &a, &b, 0.5, &mut c);
+        assert_eq!(c, Array2::from_elem((13, 35), 2.0));
+    }
+
+    #[test]
+    fn every_split_gives_the_plain_product() {
+        // Shapes above the threshold that take each branch: tall, wide, long inner.
+        for (m, k, n) in [(512, 128, 80), (20, 256, 1024), (8, 65536, 12)] {
+            let (a, b) = (ints(m, k, 0), ints(k, n, 1));
+            let want = naive(&a, &b) * 2.0 + 0.5;
+            for parts in [2, 3] {
+                let mut c = Array2::from_elem((m, n), 1.0);
+                unsafe {
+                    let cm = Mat {
+                        ptr: c.as_mut_ptr(),
+                        ..mat(&c)
+                    };
+                    split(f64::gemm_kernels(), parts, 2.0, mat(&a), mat(&b), 0.5, cm);
+                }
+                assert_eq!(c, want, "{m}x{k}x{n} in {parts} parts");
+            }
+        }
+    }
+
+    #[test]
+    fn sub_views_write_only_their_block() {
+        let (a, b) = (ints(20, 30, 0), ints(30, 40, 1));
+        let mut big = Array2::from_elem((30, 50), 7.0);
+        gemm(1.0, &a, &b, 0.0, &mut big.slice_mut(s![5..25, 3..43]));
+        assert_eq!(big.slice(s![5..25, 3..43]), naive(&a, &b));
+        big.slice_mut(s![5..25, 3..43]).fill(7.0);
+        assert!(big.iter().all(|&v| v == 7.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: shapes [2, 3] @ [4, 5]")]
+    fn misaligned_shapes_panic_with_both() {
+        let mut c = Array2::<f32>::zeros((2, 5));
+        gemm(
+            1.0,
+            &Array2::zeros((2, 3)),
+            &Array2::zeros((4, 5)),
+            0.0,
+            &mut c,
+        );
+    }
+}

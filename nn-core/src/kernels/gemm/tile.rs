@@ -1,0 +1,57 @@
+//! The micro-kernel interface: one call computes a `rows × cols` tile of
+//! `c = alpha · a · b + beta · c` from a packed strip of `a` and `k` rows of `b`.
+
+/// Arguments of one tile call. Element `(i, p)` of the strip of `a` is at
+/// `a + i · a_rs + p · a_cs` (a packed strip: `a_rs = 1`, `a_cs = rows`); `b`
+/// holds `k` rows of up to `nr` contiguous values, `ldb` elements apart (the
+/// packed panel, or `b` itself when its rows are contiguous).
+pub struct TileArgs<T> {
+    pub k: usize,
+    pub a: *const T,
+    pub a_rs: isize,
+    pub a_cs: isize,
+    pub b: *const T,
+    pub ldb: isize,
+    pub c: *mut T,
+    pub rsc: isize,
+    pub csc: isize,
+    /// Valid columns, `1..=nr`; the rest of the tile is neither read nor written.
+    pub cols: usize,
+    pub alpha: T,
+    /// `0` means `c` is overwritten without being read (it may hold NaN).
+    pub beta: T,
+}
+
+/// A micro-kernel for a fixed number of rows.
+pub type TileFn<T> = unsafe fn(&TileArgs<T>);
+
+/// One instruction set's micro-kernels and the block sizes that suit them.
+#[doc(hidden)]
+pub struct Kernels<T: 'static> {
+    pub name: &'static str,
+    /// Rows of a full tile; `tiles[r - 1]` computes `r` rows, for `r` in `1..=mr`.
+    pub mr: usize,
+    /// Columns of a full tile.
+    pub nr: usize,
+    /// Depth of one packed panel (chosen so a `kc × nr` strip of `b` stays in L1).
+    pub kc: usize,
+    /// Rows of `a` packed at once (L2).
+    pub mc: usize,
+    /// Columns of `b` packed at once.
+    pub nc: usize,
+    /// Whether the tiles can read `b` in place when its rows are contiguous
+    /// (masked loads never touch memory past `cols`).
+    pub direct_b: bool,
+    pub tiles: &'static [TileFn<T>],
+}
+
+/// Instantiates a micro-kernel for each row count `1..=12`.
+macro_rules! tiles_1_to_12 {
+    ($f:ident) => {
+        &[
+            $f::<1>, $f::<2>, $f::<3>, $f::<4>, $f::<5>, $f::<6>, $f::<7>, $f::<8>, $f::<9>,
+            $f::<10>, $f::<11>, $f::<12>,
+        ]
+    };
+}
+pub(super) use tiles_1_to_12;

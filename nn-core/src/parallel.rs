@@ -1,0 +1,211 @@
+//! A fixed set of worker threads that sleep until given work.
+//!
+//! Large kernels split their work into parts and run them here: part 0 on the
+//! calling thread, the others on workers started once, on first use. Workers
+//! wait on a condition variable, never spin, so an idle framework leaves the
+//! machine's other cores alone; handing out work allocates nothing, so a warmed-up
+//! training step stays allocation-free.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+
+/// A part of some caller's work, with the caller's lifetime erased: the caller
+/// waits for every part it handed out before returning (see [`for_each_part`]).
+struct Job {
+    work: &'static (dyn Fn(usize) + Sync),
+    part: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Set by the caller that owns this worker until it has collected the result.
+    claimed: bool,
+    job: Option<Job>,
+    finished: bool,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+#[derive(Default)]
+struct Worker {
+    slot: Mutex<Slot>,
+    job_ready: Condvar,
+    job_done: Condvar,
+}
+
+impl Worker {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // A panic inside a job is caught before the lock is taken again, so
+        // poisoning cannot carry a broken state; recover the guard regardless.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn run(&self) {
+        loop {
+            let job = {
+                let mut slot = self.lock();
+                loop {
+                    if let Some(job) = slot.job.take() {
+                        break job;
+                    }
+                    slot = self.job_ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| (job.work)(job.part)));
+            let mut slot = self.lock();
+            slot.finished = true;
+            slot.panic = outcome.err();
+            self.job_done.notify_one();
+        }
+    }
+
+    /// Hands `part` to this worker, or returns `false` when another caller holds it.
+    fn try_submit(&self, work: &'static (dyn Fn(usize) + Sync), part: usize) -> bool {
+        let mut slot = self.lock();
+        if slot.claimed {
+            return false;
+        }
+        slot.claimed = true;
+        slot.finished = false;
+        slot.job = Some(Job { work, part });
+        self.job_ready.notify_one();
+        true
+    }
+
+    /// Waits for the submitted part; returns its panic payload, if it panicked.
+    fn collect(&self) -> Option<Box<dyn Any + Send>> {
+        let mut slot = self.lock();
+        while !slot.finished {
+            slot = self.job_done.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+        slot.claimed = false;
+        slot.panic.take()
+    }
+}
+
+fn workers() -> &'static [Worker] {
+    static POOL: OnceLock<&'static [Worker]> = OnceLock::new();
+    POOL.get_or_init(|| {
+        // Lives as long as the process, like the threads that serve it.
+        let pool: &'static [Worker] =
+            Box::leak((1..crate::threads()).map(|_| Worker::default()).collect());
+        for (i, worker) in pool.iter().enumerate() {
+            std::thread::Builder::new()
+                .name(format!("nn-worker-{i}"))
+                .spawn(move || worker.run())
+                .expect("nn: cannot start a worker thread");
+        }
+        pool
+    })
+}
+
+/// Runs `work(0)`, …, `work(parts - 1)`, part 0 on this thread and the others on
+/// the workers, and returns when all have finished. A part whose worker is busy
+/// (another thread is using it) runs here instead. A panic in any part is
+/// re-raised here after every part has finished.
+pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
+    // SAFETY: every part handed out below is collected before this function
+    // returns or unwinds (`Collect`'s drop), so `work` outlives its uses.
+    let erased: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(work) };
+    let pool = workers();
+    let mut submitted = [false; 8];
+    let mut inline = [false; 8];
+    let parts = parts.min(submitted.len());
+    for part in 1..parts {
+        let handed = pool
+            .get(part - 1)
+            .is_some_and(|worker| worker.try_submit(erased, part));
+        submitted[part] = handed;
+        inline[part] = !handed;
+    }
+
+    struct Collect<'a> {
+        pool: &'a [Worker],
+        submitted: [bool; 8],
+    }
+    impl Collect<'_> {
+        fn wait(&mut self) -> Option<Box<dyn Any + Send>> {
+            let mut first_panic = None;
+            for (part, handed) in self.submitted.iter_mut().enumerate() {
+                if std::mem::take(handed) {
+                    let p = self.pool[part - 1].collect();
+                    first_panic = first_panic.or(p);
+                }
+            }
+            first_panic
+        }
+    }
+    impl Drop for Collect<'_> {
+        fn drop(&mut self) {
+            self.wait();
+        }
+    }
+
+    let mut pending = Collect { pool, submitted };
+    work(0);
+    for (part, &here) in inline.iter().enumerate().take(parts) {
+        if here {
+            work(part);
+        }
+    }
+    if let Some(payload) = pending.wait() {
+        panic::resume_unwind(payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn every_part_runs_exactly_once() {
+        let hits: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..100 {
+            for_each_part(4, &|part| {
+                hits[part].fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        for (part, h) in hits.iter().enumerate() {
+            assert_eq!(h.load(Ordering::Relaxed), 100, "part {part}");
+        }
+    }
+
+    #[test]
+    fn concurrent_callers_share_the_workers() {
+        let total = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        for_each_part(2, &|_| {
+                            total.fetch_add(1, Ordering::Relaxed);
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 4 * 200 * 2);
+    }
+
+    #[test]
+    fn a_panicking_part_is_reraised_after_all_parts_finish() {
+        let done = AtomicUsize::new(0);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            for_each_part(2, &|part| {
+                if part == 1 {
+                    panic!("part one fails");
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            })
+        }));
+        assert!(result.is_err());
+        assert_eq!(done.load(Ordering::Relaxed), 1);
+        // The worker is usable afterwards.
+        let after = AtomicUsize::new(0);
+        for_each_part(2, &|_| {
+            after.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(after.load(Ordering::Relaxed), 2);
+    }
+}
