@@ -97,7 +97,7 @@ pointwise!(
 );
 pointwise!(
     /// Hyperbolic tangent.
-    Tanh, "tanh", |s, x| x.tanh(), |s, x, y| T::one() - y * y
+    Tanh, "tanh", |s, x| x.tanh_fast(), |s, x, y| T::one() - y * y
 );
 pointwise!(
     /// `log(1 + exp(x))`, computed without overflow.
@@ -115,8 +115,8 @@ pointwise!(
 );
 pointwise!(
     /// `x * tanh(softplus(x))`.
-    Mish, "mish", |s, x| x * softplus(x).tanh(),
-    |s, x, y| { let t = softplus(x).tanh(); t + x * (T::one() - t * t) * sigmoid(x) }
+    Mish, "mish", |s, x| x * softplus(x).tanh_fast(),
+    |s, x, y| { let t = softplus(x).tanh_fast(); t + x * (T::one() - t * t) * sigmoid(x) }
 );
 pointwise!(
     /// `log(sigmoid(x)) = -softplus(-x)`.
@@ -263,7 +263,7 @@ impl Pointwise for Gelu {
         let half = T::lit(0.5);
         if self.approximate {
             let u = T::lit(Self::k()) * (x + T::lit(GELU_TANH_C) * x * x * x);
-            half * x * (T::one() + u.tanh())
+            half * x * (T::one() + u.tanh_fast())
         } else {
             half * x * (T::one() + (x / T::lit(SQRT_2)).erf())
         }
@@ -274,7 +274,7 @@ impl Pointwise for Gelu {
         if self.approximate {
             let k = T::lit(Self::k());
             let c = T::lit(GELU_TANH_C);
-            let t = (k * (x + c * x * x * x)).tanh();
+            let t = (k * (x + c * x * x * x)).tanh_fast();
             let du = k * (T::one() + T::lit(3.0) * c * x * x);
             half * (T::one() + t) + half * x * (T::one() - t * t) * du
         } else {

@@ -5,6 +5,7 @@ use std::fmt::Debug;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
+use super::simd::widest;
 use crate::Float;
 
 /// A scalar function applied to every element, with its derivative.
@@ -63,6 +64,14 @@ pub fn forward_into<T: Float, P: Pointwise>(
     out: ArrayViewMutD<'_, T>,
 ) {
     check_same(p.name(), x.shape(), out.shape());
+    let mut out = out;
+    if let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut()) {
+        return widest(|| {
+            for (o, &v) in os.iter_mut().zip(xs) {
+                *o = p.f(v);
+            }
+        });
+    }
     Zip::from(out).and(&x).for_each(|o, &v| *o = p.f(v));
 }
 
@@ -88,6 +97,16 @@ pub fn backward_into<T: Float, P: Pointwise>(
 ) {
     check_same(p.name(), x.shape(), dy.shape());
     check_same(p.name(), x.shape(), dx.shape());
+    let mut dx = dx;
+    if let (Some(xs), Some(ys), Some(gs), Some(ds)) =
+        (x.as_slice(), y.as_slice(), dy.as_slice(), dx.as_slice_mut())
+    {
+        return widest(|| {
+            for (((d, &xv), &yv), &g) in ds.iter_mut().zip(xs).zip(ys).zip(gs) {
+                *d = g * p.df(xv, yv);
+            }
+        });
+    }
     Zip::from(dx)
         .and(&x)
         .and(&y)
