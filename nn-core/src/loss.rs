@@ -276,6 +276,21 @@ fn expect_values<'a, T: Float>(loss: Loss, target: &Target<'a, T>) -> ArrayViewD
 }
 
 impl Loss {
+    /// The name the loss's kernels use in their panics.
+    fn kernel_name(&self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross_entropy",
+            Loss::SparseCategoricalCrossEntropy => "sparse_categorical_cross_entropy",
+            Loss::CategoricalCrossEntropy => "categorical_cross_entropy",
+            Loss::BinaryCrossEntropy => "binary_cross_entropy",
+            Loss::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
+            Loss::Mse => "mse",
+            Loss::Mae => "mae",
+            Loss::Huber { .. } => "huber",
+            Loss::KlDivergence => "kl_divergence",
+        }
+    }
+
     /// Whether, after a softmax output, this loss's gradient with respect to the
     /// logits is the fused `p - y` (categorical cross-entropies).
     pub fn fuses_with_softmax(&self) -> bool {
@@ -291,57 +306,59 @@ impl Loss {
         pred: ArrayViewD<'_, T>,
         target: &Target<'_, T>,
     ) -> (T, ArrayD<T>) {
-        let per_item = |losses: ArrayD<T>| {
-            let n = T::lit(losses.len() as f64);
-            (
-                losses.sum() / n,
-                ArrayD::from_elem(losses.raw_dim(), T::one() / n),
-            )
-        };
+        let mut grad = ArrayD::zeros(pred.raw_dim());
+        let value = self.value_and_grad_into(pred, target, &mut grad);
+        (value, grad)
+    }
+
+    /// [`Loss::value_and_grad`] writing the gradient into `grad`, which is
+    /// reshaped only if its shape differs: allocation-free once warmed up.
+    pub fn value_and_grad_into<T: Float>(
+        &self,
+        pred: ArrayViewD<'_, T>,
+        target: &Target<'_, T>,
+        grad: &mut ArrayD<T>,
+    ) -> T {
+        crate::layers::ensure_shape(grad, pred.shape());
+        let g = grad.view_mut();
+        // Per-sample losses average over all axes but the last.
+        let samples = pred.len() / pred.shape().last().copied().unwrap_or(1).max(1);
+        let elements = pred.len();
         match *self {
-            Loss::CrossEntropy | Loss::SparseCategoricalCrossEntropy => {
+            Loss::CrossEntropy => k::cross_entropy_mean_into(pred, expect_labels(*self, target), g),
+            Loss::SparseCategoricalCrossEntropy => {
                 let labels = expect_labels(*self, target);
-                let (value, dl) = if *self == Loss::CrossEntropy {
-                    per_item(k::cross_entropy(pred.view(), labels))
-                } else {
-                    per_item(k::sparse_categorical_cross_entropy(pred.view(), labels))
-                };
-                let grad = if *self == Loss::CrossEntropy {
-                    k::cross_entropy_backward(pred, labels, dl.view())
-                } else {
-                    k::sparse_categorical_cross_entropy_backward(pred, labels, dl.view())
-                };
-                (value, grad)
+                k::sparse_categorical_cross_entropy_mean_into(pred, labels, g)
             }
             _ => {
                 let t = expect_values(*self, target);
-                type Pair<T> = (
-                    fn(ArrayViewD<'_, T>, ArrayViewD<'_, T>) -> ArrayD<T>,
-                    PairGrad<T>,
-                );
-                let (f, df): Pair<T> = match *self {
-                    Loss::CategoricalCrossEntropy => (
-                        k::categorical_cross_entropy,
-                        k::categorical_cross_entropy_backward,
-                    ),
-                    Loss::BinaryCrossEntropy => {
-                        (k::binary_cross_entropy, k::binary_cross_entropy_backward)
+                let op = self.kernel_name();
+                match *self {
+                    Loss::CategoricalCrossEntropy => {
+                        k::mean_into(op, pred, t, g, samples, k::categorical_cross_entropy_elem)
                     }
-                    Loss::BinaryCrossEntropyWithLogits => (
-                        k::binary_cross_entropy_with_logits,
-                        k::binary_cross_entropy_with_logits_backward,
+                    Loss::KlDivergence => {
+                        k::mean_into(op, pred, t, g, samples, k::kl_divergence_elem)
+                    }
+                    Loss::BinaryCrossEntropy => {
+                        k::mean_into(op, pred, t, g, elements, k::binary_cross_entropy_elem)
+                    }
+                    Loss::BinaryCrossEntropyWithLogits => k::mean_into(
+                        op,
+                        pred,
+                        t,
+                        g,
+                        elements,
+                        k::binary_cross_entropy_with_logits_elem,
                     ),
-                    Loss::Mse => (k::mse, k::mse_backward),
-                    Loss::Mae => (k::mae, k::mae_backward),
-                    Loss::KlDivergence => (k::kl_divergence, k::kl_divergence_backward),
+                    Loss::Mse => k::mean_into(op, pred, t, g, elements, k::mse_elem),
+                    Loss::Mae => k::mean_into(op, pred, t, g, elements, k::mae_elem),
                     Loss::Huber { delta } => {
-                        let (value, dl) = per_item(k::huber(pred.view(), t.view(), delta));
-                        return (value, k::huber_backward(pred, t, dl.view(), delta).0);
+                        let delta = T::lit(delta);
+                        k::mean_into(op, pred, t, g, elements, |p, t| k::huber_elem(p, t, delta))
                     }
                     Loss::CrossEntropy | Loss::SparseCategoricalCrossEntropy => unreachable!(),
-                };
-                let (value, dl) = per_item(f(pred.view(), t.view()));
-                (value, df(pred, t, dl.view()).0)
+                }
             }
         }
     }
@@ -356,30 +373,33 @@ impl Loss {
         probs: ArrayViewD<'_, T>,
         target: &Target<'_, T>,
     ) -> (T, ArrayD<T>) {
+        let mut grad = ArrayD::zeros(probs.raw_dim());
+        let value = self.softmax_fused_into(probs, target, &mut grad);
+        (value, grad)
+    }
+
+    /// [`Loss::softmax_fused`] writing the gradient into `grad`, which is
+    /// reshaped only if its shape differs: allocation-free once warmed up.
+    ///
+    /// # Panics
+    /// If the loss does not [fuse with softmax](Loss::fuses_with_softmax).
+    pub fn softmax_fused_into<T: Float>(
+        &self,
+        probs: ArrayViewD<'_, T>,
+        target: &Target<'_, T>,
+        grad: &mut ArrayD<T>,
+    ) -> T {
         assert!(
             self.fuses_with_softmax(),
             "{self:?} does not fuse with softmax"
         );
-        let batch = probs.shape()[0];
-        let dl = ArrayD::from_elem(ndarray::IxDyn(&[batch]), T::one() / T::lit(batch as f64));
+        crate::layers::ensure_shape(grad, probs.shape());
         match target {
             Target::Labels(labels) => {
-                let value = k::sparse_categorical_cross_entropy(probs.view(), labels).sum()
-                    / T::lit(batch as f64);
-                (
-                    value,
-                    k::softmax_cross_entropy_logits_grad(probs, labels, dl.view()),
-                )
+                k::softmax_cross_entropy_mean_into(probs, labels, grad.view_mut())
             }
             Target::Values(t) => {
-                let value = k::categorical_cross_entropy(probs.view(), t.view()).sum()
-                    / T::lit(batch as f64);
-                // d/dz of -Σ t ln softmax(z) = p Σt - t
-                let total = t
-                    .sum_axis(ndarray::Axis(t.ndim() - 1))
-                    .insert_axis(ndarray::Axis(t.ndim() - 1));
-                let grad = (&probs * &total - t) / T::lit(batch as f64);
-                (value, grad)
+                k::softmax_categorical_cross_entropy_mean_into(probs, t.view(), grad.view_mut())
             }
         }
     }
@@ -408,5 +428,3 @@ impl Loss {
         }
     }
 }
-
-type PairGrad<T> = fn(ArrayViewD<'_, T>, ArrayViewD<'_, T>, ArrayViewD<'_, T>) -> LossGrads<T>;

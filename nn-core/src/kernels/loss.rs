@@ -6,7 +6,7 @@
 //! takes `dl`, the gradient of each of those values, and returns the gradients of
 //! the prediction and of the target.
 
-use ndarray::{Array1, ArrayD, ArrayViewD, Axis, Zip};
+use ndarray::{Array1, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
 
 use super::activation::{sigmoid, softplus};
 use super::math::sign;
@@ -31,6 +31,108 @@ fn last_axis(op: &str, shape: &[usize]) -> Axis {
     Axis(shape.len() - 1)
 }
 
+/// One element of a loss: its value and its derivatives with respect to the
+/// prediction and the target. Each loss's formula lives in one such function,
+/// shared by the array kernels below and [`mean_into`].
+#[derive(Clone, Copy, Debug)]
+pub struct Elem<T> {
+    /// The loss.
+    pub value: T,
+    /// Its derivative with respect to the prediction.
+    pub dp: T,
+    /// Its derivative with respect to the target.
+    pub dt: T,
+}
+
+fn elem<T>(value: T, dp: T, dt: T) -> Elem<T> {
+    Elem { value, dp, dt }
+}
+
+/// The loss summed over all elements and divided by `items`, with `dp` set to
+/// its gradient with respect to `pred`. Writes only into `dp`: the static
+/// training path's allocation-free form of a mean loss.
+pub fn mean_into<T: Float>(
+    op: &str,
+    pred: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, T>,
+    mut dp: ArrayViewMutD<'_, T>,
+    items: usize,
+    f: impl Fn(T, T) -> Elem<T>,
+) -> T {
+    check_same(op, pred.shape(), target.shape());
+    check_same(op, pred.shape(), dp.shape());
+    let scale = T::one() / T::lit(items as f64);
+    let mut total = T::zero();
+    Zip::from(&mut dp)
+        .and(&pred)
+        .and(&target)
+        .for_each(|d, &p, &t| {
+            let e = f(p, t);
+            total += e.value;
+            *d = e.dp * scale;
+        });
+    total * scale
+}
+
+/// Squared error.
+pub fn mse_elem<T: Float>(p: T, t: T) -> Elem<T> {
+    let d = p - t;
+    elem(d * d, T::lit(2.0) * d, T::lit(-2.0) * d)
+}
+
+/// Absolute error; the derivative is the sign, 0 where `p = t`.
+pub fn mae_elem<T: Float>(p: T, t: T) -> Elem<T> {
+    let s = sign(p - t);
+    elem((p - t).abs(), s, -s)
+}
+
+/// Huber: quadratic inside `|p - t| < delta`, linear outside.
+pub fn huber_elem<T: Float>(p: T, t: T, delta: T) -> Elem<T> {
+    let half = T::lit(0.5);
+    let d = p - t;
+    let a = d.abs();
+    if a < delta {
+        elem(half * a * a, d, -d)
+    } else {
+        let g = delta * sign(d);
+        elem(delta * (a - half * delta), g, -g)
+    }
+}
+
+/// Binary cross-entropy on a probability, logs floored as in PyTorch.
+pub fn binary_cross_entropy_elem<T: Float>(p: T, t: T) -> Elem<T> {
+    let (ln_p, ln_q) = (clamped_ln(p), clamped_ln(T::one() - p));
+    let denom = (p * (T::one() - p)).max(T::lit(1e-12));
+    elem(
+        -(t * ln_p + (T::one() - t) * ln_q),
+        (p - t) / denom,
+        ln_q - ln_p,
+    )
+}
+
+/// Binary cross-entropy from a logit.
+pub fn binary_cross_entropy_with_logits_elem<T: Float>(x: T, t: T) -> Elem<T> {
+    elem(softplus(x) - x * t, sigmoid(x) - t, -x)
+}
+
+/// One term `-t ln clip(p)` of categorical cross-entropy; no gradient to `p`
+/// where it was clipped.
+pub fn categorical_cross_entropy_elem<T: Float>(p: T, t: T) -> Elem<T> {
+    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
+    let ln_p = clip(p, lo, hi).ln();
+    let inside = p >= lo && p <= hi;
+    elem(-t * ln_p, if inside { -t / p } else { T::zero() }, -ln_p)
+}
+
+/// One term `t (ln t - ln p)` of the KL divergence, 0 where `t = 0`.
+pub fn kl_divergence_elem<T: Float>(p: T, t: T) -> Elem<T> {
+    if t > T::zero() {
+        elem(xlogx(t) - t * p.ln(), -t / p, t.ln() - p.ln() + T::one())
+    } else {
+        elem(T::zero(), T::zero(), T::zero())
+    }
+}
+
 fn elementwise<T: Float>(
     op: &str,
     pred: ArrayViewD<'_, T>,
@@ -51,7 +153,7 @@ fn elementwise_backward<T: Float>(
     pred: ArrayViewD<'_, T>,
     target: ArrayViewD<'_, T>,
     dl: ArrayViewD<'_, T>,
-    df: impl Fn(T, T) -> (T, T),
+    df: impl Fn(T, T) -> Elem<T>,
 ) -> LossGrads<T> {
     let mut dp = ArrayD::zeros(pred.raw_dim());
     let mut dt = ArrayD::zeros(pred.raw_dim());
@@ -61,16 +163,53 @@ fn elementwise_backward<T: Float>(
         .and(&target)
         .and(&dl)
         .for_each(|dp, dt, &p, &t, &g| {
-            let (a, b) = df(p, t);
-            *dp = g * a;
-            *dt = g * b;
+            let e = df(p, t);
+            *dp = g * e.dp;
+            *dt = g * e.dt;
+        });
+    (dp, dt)
+}
+
+/// Per-sample sums of element values along `ax` (the class-wise losses).
+fn lane_sums<T: Float>(
+    pred: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, T>,
+    ax: Axis,
+    f: impl Fn(T, T) -> Elem<T>,
+) -> ArrayD<T> {
+    Zip::from(pred.lanes(ax))
+        .and(target.lanes(ax))
+        .map_collect(|p, t| p.iter().zip(t.iter()).map(|(&p, &t)| f(p, t).value).sum())
+}
+
+/// Backward of [`lane_sums`]: each element's derivatives times its sample's `dl`.
+fn lane_backward<T: Float>(
+    pred: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, T>,
+    dl: ArrayViewD<'_, T>,
+    ax: Axis,
+    f: impl Fn(T, T) -> Elem<T>,
+) -> LossGrads<T> {
+    let mut dp = ArrayD::zeros(pred.raw_dim());
+    let mut dt = ArrayD::zeros(pred.raw_dim());
+    Zip::from(dp.lanes_mut(ax))
+        .and(dt.lanes_mut(ax))
+        .and(pred.lanes(ax))
+        .and(target.lanes(ax))
+        .and(&dl)
+        .for_each(|mut dp, mut dt, p, t, &g| {
+            for i in 0..p.len() {
+                let e = f(p[i], t[i]);
+                dp[i] = g * e.dp;
+                dt[i] = g * e.dt;
+            }
         });
     (dp, dt)
 }
 
 /// Squared error `(p - t)²`.
 pub fn mse<T: Float>(pred: ArrayViewD<'_, T>, target: ArrayViewD<'_, T>) -> ArrayD<T> {
-    elementwise("mse", pred, target, |p, t| (p - t) * (p - t))
+    elementwise("mse", pred, target, |p, t| mse_elem(p, t).value)
 }
 
 /// Gradients of [`mse`]: `±2 (p - t)`.
@@ -79,15 +218,12 @@ pub fn mse_backward<T: Float>(
     target: ArrayViewD<'_, T>,
     dl: ArrayViewD<'_, T>,
 ) -> LossGrads<T> {
-    elementwise_backward(pred, target, dl, |p, t| {
-        let d = T::lit(2.0) * (p - t);
-        (d, -d)
-    })
+    elementwise_backward(pred, target, dl, mse_elem)
 }
 
 /// Absolute error `|p - t|` (Keras MAE, PyTorch L1).
 pub fn mae<T: Float>(pred: ArrayViewD<'_, T>, target: ArrayViewD<'_, T>) -> ArrayD<T> {
-    elementwise("mae", pred, target, |p, t| (p - t).abs())
+    elementwise("mae", pred, target, |p, t| mae_elem(p, t).value)
 }
 
 /// Gradients of [`mae`]: `±sign(p - t)`, 0 where they are equal.
@@ -96,10 +232,7 @@ pub fn mae_backward<T: Float>(
     target: ArrayViewD<'_, T>,
     dl: ArrayViewD<'_, T>,
 ) -> LossGrads<T> {
-    elementwise_backward(pred, target, dl, |p, t| {
-        let s = sign(p - t);
-        (s, -s)
-    })
+    elementwise_backward(pred, target, dl, mae_elem)
 }
 
 /// Huber loss: `0.5 d²` where `|d| < delta`, else `delta (|d| - 0.5 delta)`, `d = p - t`
@@ -110,15 +243,7 @@ pub fn huber<T: Float>(
     delta: f64,
 ) -> ArrayD<T> {
     let delta = T::lit(delta);
-    let half = T::lit(0.5);
-    elementwise("huber", pred, target, |p, t| {
-        let d = (p - t).abs();
-        if d < delta {
-            half * d * d
-        } else {
-            delta * (d - half * delta)
-        }
-    })
+    elementwise("huber", pred, target, |p, t| huber_elem(p, t, delta).value)
 }
 
 /// Gradients of [`huber`]: `d` inside the quadratic zone, `delta·sign(d)` outside.
@@ -129,11 +254,7 @@ pub fn huber_backward<T: Float>(
     delta: f64,
 ) -> LossGrads<T> {
     let delta = T::lit(delta);
-    elementwise_backward(pred, target, dl, |p, t| {
-        let d = p - t;
-        let g = if d.abs() < delta { d } else { delta * sign(d) };
-        (g, -g)
-    })
+    elementwise_backward(pred, target, dl, |p, t| huber_elem(p, t, delta))
 }
 
 /// The floor PyTorch puts under `log` in binary cross-entropy, so `p = 0` costs 100, not ∞.
@@ -150,7 +271,7 @@ pub fn binary_cross_entropy<T: Float>(
     target: ArrayViewD<'_, T>,
 ) -> ArrayD<T> {
     elementwise("binary_cross_entropy", pred, target, |p, t| {
-        -(t * clamped_ln(p) + (T::one() - t) * clamped_ln(T::one() - p))
+        binary_cross_entropy_elem(p, t).value
     })
 }
 
@@ -161,10 +282,7 @@ pub fn binary_cross_entropy_backward<T: Float>(
     target: ArrayViewD<'_, T>,
     dl: ArrayViewD<'_, T>,
 ) -> LossGrads<T> {
-    elementwise_backward(pred, target, dl, |p, t| {
-        let denom = (p * (T::one() - p)).max(T::lit(1e-12));
-        ((p - t) / denom, clamped_ln(T::one() - p) - clamped_ln(p))
-    })
+    elementwise_backward(pred, target, dl, binary_cross_entropy_elem)
 }
 
 /// Binary cross-entropy from logits, stable for any magnitude:
@@ -177,7 +295,7 @@ pub fn binary_cross_entropy_with_logits<T: Float>(
         "binary_cross_entropy_with_logits",
         logits,
         target,
-        |x, t| softplus(x) - x * t,
+        |x, t| binary_cross_entropy_with_logits_elem(x, t).value,
     )
 }
 
@@ -187,7 +305,7 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
     target: ArrayViewD<'_, T>,
     dl: ArrayViewD<'_, T>,
 ) -> LossGrads<T> {
-    elementwise_backward(logits, target, dl, |x, t| (sigmoid(x) - t, -x))
+    elementwise_backward(logits, target, dl, binary_cross_entropy_with_logits_elem)
 }
 
 fn check_labels(op: &str, logits: &[usize], labels: &[usize]) {
@@ -260,15 +378,7 @@ pub fn categorical_cross_entropy<T: Float>(
     let op = "categorical_cross_entropy";
     check_same(op, pred.shape(), target.shape());
     let ax = last_axis(op, pred.shape());
-    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
-    Zip::from(pred.lanes(ax))
-        .and(target.lanes(ax))
-        .map_collect(|p, t| {
-            -p.iter()
-                .zip(t.iter())
-                .map(|(&p, &t)| t * clip(p, lo, hi).ln())
-                .sum::<T>()
-        })
+    lane_sums(pred, target, ax, categorical_cross_entropy_elem)
 }
 
 /// Gradients of [`categorical_cross_entropy`]: `-t / p` (0 where `p` was clipped)
@@ -279,22 +389,7 @@ pub fn categorical_cross_entropy_backward<T: Float>(
     dl: ArrayViewD<'_, T>,
 ) -> LossGrads<T> {
     let ax = last_axis("categorical_cross_entropy", pred.shape());
-    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
-    let mut dp = ArrayD::zeros(pred.raw_dim());
-    let mut dt = ArrayD::zeros(pred.raw_dim());
-    Zip::from(dp.lanes_mut(ax))
-        .and(dt.lanes_mut(ax))
-        .and(pred.lanes(ax))
-        .and(target.lanes(ax))
-        .and(&dl)
-        .for_each(|mut dp, mut dt, p, t, &g| {
-            for i in 0..p.len() {
-                let inside = p[i] >= lo && p[i] <= hi;
-                dp[i] = if inside { -g * t[i] / p[i] } else { T::zero() };
-                dt[i] = -g * clip(p[i], lo, hi).ln();
-            }
-        });
-    (dp, dt)
+    lane_backward(pred, target, dl, ax, categorical_cross_entropy_elem)
 }
 
 /// Sparse categorical cross-entropy on probabilities `[batch, classes]` with
@@ -338,21 +433,107 @@ pub fn sparse_categorical_cross_entropy_backward<T: Float>(
     dp
 }
 
-/// The fused gradient of a categorical cross-entropy taken on `p = softmax(z)`,
-/// with respect to the logits `z`: `(p - y) * dl` per row, where `y` is the
-/// one-hot label. Skips the softmax Jacobian entirely.
-pub fn softmax_cross_entropy_logits_grad<T: Float>(
+/// Mean cross-entropy from logits with integer labels; `dx` receives its
+/// gradient `(softmax(x) - onehot(label)) / batch` (the same arithmetic as
+/// [`cross_entropy_backward`], so both paths agree to the bit).
+pub fn cross_entropy_mean_into<T: Float>(
+    logits: ArrayViewD<'_, T>,
+    labels: &[usize],
+    mut dx: ArrayViewMutD<'_, T>,
+) -> T {
+    let op = "cross_entropy";
+    check_labels(op, logits.shape(), labels);
+    check_same(op, logits.shape(), dx.shape());
+    let g = T::one() / T::lit(labels.len() as f64);
+    let mut total = T::zero();
+    for ((row, mut d), &l) in logits.rows().into_iter().zip(dx.rows_mut()).zip(labels) {
+        let m = row.fold(T::neg_infinity(), |a, &b| a.max(b));
+        let m = if m == T::neg_infinity() { T::zero() } else { m };
+        let mut sum = T::zero();
+        for (d, &v) in d.iter_mut().zip(row.iter()) {
+            *d = (v - m).exp();
+            sum += *d;
+        }
+        total += sum.ln() + m - row[l];
+        let inv = sum.recip();
+        d.mapv_inplace(|v| v * inv);
+        d[l] -= T::one();
+        d.mapv_inplace(|v| v * g);
+    }
+    total / T::lit(labels.len() as f64)
+}
+
+/// Mean sparse categorical cross-entropy on probabilities; `dp` receives its
+/// gradient (see [`sparse_categorical_cross_entropy_backward`]).
+pub fn sparse_categorical_cross_entropy_mean_into<T: Float>(
+    pred: ArrayViewD<'_, T>,
+    labels: &[usize],
+    mut dp: ArrayViewMutD<'_, T>,
+) -> T {
+    let op = "sparse_categorical_cross_entropy";
+    check_labels(op, pred.shape(), labels);
+    check_same(op, pred.shape(), dp.shape());
+    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
+    let g = T::one() / T::lit(labels.len() as f64);
+    dp.fill(T::zero());
+    let mut total = T::zero();
+    for ((mut d, p), &l) in dp.rows_mut().into_iter().zip(pred.rows()).zip(labels) {
+        total += -clip(p[l], lo, hi).ln();
+        if p[l] >= lo && p[l] <= hi {
+            d[l] = -g / p[l];
+        }
+    }
+    total / T::lit(labels.len() as f64)
+}
+
+/// For `p = softmax(z)` and integer labels: the mean sparse categorical
+/// cross-entropy, with `dz` set to its gradient with respect to the logits,
+/// `(p - onehot(label)) / batch`. Skips the softmax Jacobian entirely.
+pub fn softmax_cross_entropy_mean_into<T: Float>(
     probs: ArrayViewD<'_, T>,
     labels: &[usize],
-    dl: ArrayViewD<'_, T>,
-) -> ArrayD<T> {
-    check_labels("softmax_cross_entropy", probs.shape(), labels);
-    let mut dz = probs.to_owned();
-    for ((mut row, &l), &g) in dz.rows_mut().into_iter().zip(labels).zip(dl.iter()) {
+    mut dz: ArrayViewMutD<'_, T>,
+) -> T {
+    let op = "softmax_cross_entropy";
+    check_labels(op, probs.shape(), labels);
+    check_same(op, probs.shape(), dz.shape());
+    let (lo, hi) = (T::lit(PROB_EPSILON), T::lit(1.0 - PROB_EPSILON));
+    let g = T::one() / T::lit(labels.len() as f64);
+    dz.assign(&probs);
+    let mut total = T::zero();
+    for (mut row, &l) in dz.rows_mut().into_iter().zip(labels) {
+        total += -clip(row[l], lo, hi).ln();
         row[l] -= T::one();
         row.mapv_inplace(|v| v * g);
     }
-    dz
+    total / T::lit(labels.len() as f64)
+}
+
+/// For `p = softmax(z)` along the last axis and soft or one-hot targets `t`: the
+/// mean categorical cross-entropy, with `dz` set to its gradient with respect to
+/// the logits, `(p Σt - t) / samples`.
+pub fn softmax_categorical_cross_entropy_mean_into<T: Float>(
+    probs: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, T>,
+    mut dz: ArrayViewMutD<'_, T>,
+) -> T {
+    let op = "softmax_categorical_cross_entropy";
+    check_same(op, probs.shape(), target.shape());
+    check_same(op, probs.shape(), dz.shape());
+    let ax = last_axis(op, probs.shape());
+    let samples = T::lit((probs.len() / probs.shape()[ax.index()].max(1)) as f64);
+    let mut total = T::zero();
+    Zip::from(dz.lanes_mut(ax))
+        .and(probs.lanes(ax))
+        .and(target.lanes(ax))
+        .for_each(|mut d, p, t| {
+            let t_sum = t.sum();
+            for i in 0..p.len() {
+                total += categorical_cross_entropy_elem(p[i], t[i]).value;
+                d[i] = (p[i] * t_sum - t[i]) / samples;
+            }
+        });
+    total / samples
 }
 
 /// `t ln t`, taken as 0 at `t = 0`.
@@ -371,20 +552,7 @@ pub fn kl_divergence<T: Float>(pred: ArrayViewD<'_, T>, target: ArrayViewD<'_, T
     let op = "kl_divergence";
     check_same(op, pred.shape(), target.shape());
     let ax = last_axis(op, pred.shape());
-    Zip::from(pred.lanes(ax))
-        .and(target.lanes(ax))
-        .map_collect(|p, t| {
-            p.iter()
-                .zip(t.iter())
-                .map(|(&p, &t)| {
-                    if t > T::zero() {
-                        xlogx(t) - t * p.ln()
-                    } else {
-                        T::zero()
-                    }
-                })
-                .sum::<T>()
-        })
+    lane_sums(pred, target, ax, kl_divergence_elem)
 }
 
 /// Gradients of [`kl_divergence`]: `-t / p` and `ln t - ln p + 1` (taken as 0 where `t = 0`).
@@ -394,20 +562,5 @@ pub fn kl_divergence_backward<T: Float>(
     dl: ArrayViewD<'_, T>,
 ) -> LossGrads<T> {
     let ax = last_axis("kl_divergence", pred.shape());
-    let mut dp = ArrayD::zeros(pred.raw_dim());
-    let mut dt = ArrayD::zeros(pred.raw_dim());
-    Zip::from(dp.lanes_mut(ax))
-        .and(dt.lanes_mut(ax))
-        .and(pred.lanes(ax))
-        .and(target.lanes(ax))
-        .and(&dl)
-        .for_each(|mut dp, mut dt, p, t, &g| {
-            for i in 0..p.len() {
-                if t[i] > T::zero() {
-                    dp[i] = -g * t[i] / p[i];
-                    dt[i] = g * (t[i].ln() - p[i].ln() + T::one());
-                }
-            }
-        });
-    (dp, dt)
+    lane_backward(pred, target, dl, ax, kl_divergence_elem)
 }
