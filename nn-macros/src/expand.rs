@@ -260,6 +260,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                 pub #fields: #types,
             )*
             __nn_input: ::nn::ndarray::ArrayD<#t>,
+            __nn_loss_grad: ::nn::ndarray::ArrayD<#t>,
             __nn_training: bool,
             __nn_names: ::std::cell::OnceCell<::std::vec::Vec<::std::string::String>>,
         }
@@ -278,6 +279,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                 #name {
                     #(#fields,)*
                     __nn_input: ::nn::ndarray::ArrayD::zeros(::nn::ndarray::IxDyn(&[0])),
+                    __nn_loss_grad: ::nn::ndarray::ArrayD::zeros(::nn::ndarray::IxDyn(&[0])),
                     __nn_training: true,
                     __nn_names: ::std::cell::OnceCell::new(),
                 }
@@ -349,12 +351,15 @@ pub fn model(plan: &Plan) -> TokenStream {
             fn backward_loss(&mut self, loss: ::nn::loss::Loss, target: &::nn::loss::Target<'_, #t>) -> #t {
                 let fused = loss.fuses_with_softmax() && ::nn::layers::Layer::<#t>::softmax_output(&self.#last);
                 let out = ::nn::layers::Layer::<#t>::output(&self.#last);
-                let (value, grad) = if fused {
-                    loss.softmax_fused(out, target)
+                // The buffer is lent out for the backward pass and put back: no allocation.
+                let mut grad = ::std::mem::take(&mut self.__nn_loss_grad);
+                let value = if fused {
+                    loss.softmax_fused_into(out, target, &mut grad)
                 } else {
-                    loss.value_and_grad(out, target)
+                    loss.value_and_grad_into(out, target, &mut grad)
                 };
                 self.__nn_backward(grad.view(), fused);
+                self.__nn_loss_grad = grad;
                 value
             }
 

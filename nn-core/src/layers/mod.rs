@@ -122,8 +122,9 @@ pub fn no_input_grad<T: Float>(buf: &ArrayD<T>) -> ArrayViewD<'_, T> {
 }
 
 /// The shape `[batch, rest…]` of a batch of `rest`-shaped samples.
-pub fn batch_shape(batch: usize, rest: &[usize]) -> Vec<usize> {
-    let mut s = Vec::with_capacity(rest.len() + 1);
+/// Held inline (up to 6 axes), so building it allocates nothing.
+pub fn batch_shape(batch: usize, rest: &[usize]) -> smallvec::SmallVec<[usize; 6]> {
+    let mut s = smallvec::SmallVec::new();
     s.push(batch);
     s.extend_from_slice(rest);
     s
