@@ -3,7 +3,7 @@
 
 use super::gemm::gemm;
 use ndarray::{
-    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, IxDyn,
+    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, IxDyn,
 };
 
 use crate::Float;
@@ -173,13 +173,33 @@ pub fn im2col<T: Float>(
     window: &Window2d,
     out_hw: (usize, usize),
 ) -> Array2<T> {
+    let (n, c, _, _) = dims4("im2col", &x);
+    let (kh, kw) = window.kernel;
+    let mut cols = Array2::zeros((c * kh * kw, n * out_hw.0 * out_hw.1));
+    im2col_into(x, window, out_hw, cols.view_mut());
+    cols
+}
+
+/// [`im2col`] into a preallocated `cols` (every entry is written).
+pub fn im2col_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    window: &Window2d,
+    out_hw: (usize, usize),
+    mut cols: ArrayViewMut2<'_, T>,
+) {
     let (n, c, h, w) = dims4("im2col", &x);
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let (kh, kw) = window.kernel;
     let (oh, ow) = out_hw;
     let p = window.padding;
-    let mut cols = Array2::zeros((c * kh * kw, n * oh * ow));
+    assert!(
+        cols.dim() == (c * kh * kw, n * oh * ow),
+        "im2col: buffer {:?} for {} rows and {} columns",
+        cols.shape(),
+        c * kh * kw,
+        n * oh * ow
+    );
     for ci in 0..c {
         for ky in 0..kh {
             for kx in 0..kw {
@@ -188,21 +208,21 @@ pub fn im2col<T: Float>(
                 for ni in 0..n {
                     let plane = &xs[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
                     for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
-                        let Some(iy) = iy else { continue };
-                        let src = &plane[iy * w..(iy + 1) * w];
                         let dst = &mut row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
+                        let Some(iy) = iy else {
+                            dst.fill(T::zero());
+                            continue;
+                        };
+                        let src = &plane[iy * w..(iy + 1) * w];
                         for (ox, ix) in taps(ow, window.stride.1, kx * window.dilation.1, p.left, w)
                         {
-                            if let Some(ix) = ix {
-                                dst[ox] = src[ix];
-                            }
+                            dst[ox] = ix.map_or(T::zero(), |ix| src[ix]);
                         }
                     }
                 }
             }
         }
     }
-    cols
 }
 
 /// col2im: the adjoint of [`im2col`], adding each column entry back to the
@@ -213,11 +233,24 @@ pub fn col2im<T: Float>(
     window: &Window2d,
     out_hw: (usize, usize),
 ) -> ArrayD<T> {
-    let [n, c, h, w] = shape;
+    let mut dx = ArrayD::zeros(IxDyn(&shape));
+    col2im_into(cols, window, out_hw, dx.view_mut());
+    dx
+}
+
+/// [`col2im`] into a preallocated `dx` of the input's shape (overwritten).
+pub fn col2im_into<T: Float>(
+    cols: ArrayView2<'_, T>,
+    window: &Window2d,
+    out_hw: (usize, usize),
+    mut dx: ArrayViewMutD<'_, T>,
+) {
+    let (n, c, h, w) = dims4("col2im", &dx.view());
     let (kh, kw) = window.kernel;
     let (oh, ow) = out_hw;
     let p = window.padding;
-    let mut dx = vec![T::zero(); n * c * h * w];
+    let dx = dx.as_slice_mut().expect("standard-layout gradient");
+    dx.fill(T::zero());
     let cols = cols.as_standard_layout();
     for ci in 0..c {
         for ky in 0..kh {
@@ -241,28 +274,6 @@ pub fn col2im<T: Float>(
             }
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("sizes match")
-}
-
-/// `[oc, n·oh·ow]` (the GEMM's layout) to NCHW.
-fn to_nchw<T: Float>(y: Array2<T>, shape: [usize; 4]) -> ArrayD<T> {
-    let [n, oc, oh, ow] = shape;
-    y.into_shape_with_order((oc, n, oh, ow))
-        .expect("sizes match")
-        .permuted_axes([1, 0, 2, 3])
-        .as_standard_layout()
-        .into_owned()
-        .into_dyn()
-}
-
-/// NCHW to `[oc, n·oh·ow]`.
-fn from_nchw<T: Float>(dy: ArrayViewD<'_, T>) -> Array2<T> {
-    let (n, oc, oh, ow) = dims4("conv2d backward", &dy);
-    dy.permuted_axes(IxDyn(&[1, 0, 2, 3]))
-        .as_standard_layout()
-        .into_owned()
-        .into_shape_with_order((oc, n * oh * ow))
-        .expect("sizes match")
 }
 
 /// The weight `[out, in, kh, kw]` viewed as `[out, in·kh·kw]`.
@@ -275,6 +286,33 @@ fn weight_matrix<'a, T: Float>(w: &'a ndarray::CowArray<'_, T, IxDyn>) -> ArrayV
         .expect("2-D")
 }
 
+/// `buf` reshaped to `dim` (contents unspecified), reallocating only when the
+/// element count grows.
+fn resize<T: Float>(buf: &mut Array2<T>, dim: (usize, usize)) {
+    if buf.dim() != dim {
+        let mut v = std::mem::take(buf).into_raw_vec_and_offset().0;
+        v.resize(dim.0 * dim.1, T::zero());
+        *buf = Array2::from_shape_vec(dim, v).expect("sizes match");
+    }
+}
+
+/// Reusable intermediate matrices of a convolution: the output or its
+/// gradient in the GEMM's `[out, n·oh·ow]` layout, and the im2col matrix's gradient.
+#[derive(Clone, Debug)]
+pub struct ConvScratch<T> {
+    mat: Array2<T>,
+    dcols: Array2<T>,
+}
+
+impl<T: Float> Default for ConvScratch<T> {
+    fn default() -> Self {
+        ConvScratch {
+            mat: Array2::zeros((0, 0)),
+            dcols: Array2::zeros((0, 0)),
+        }
+    }
+}
+
 /// Forward: `y = w ⋆ x + b`, returning the output and the im2col matrix
 /// (which backward reuses for the weight gradient).
 pub fn conv2d<T: Float>(
@@ -284,33 +322,66 @@ pub fn conv2d<T: Float>(
     window: &Window2d,
 ) -> (ArrayD<T>, Array2<T>) {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
-    let [_, oc, oh, ow] = shape;
-    let cols = im2col(x, window, (oh, ow));
+    let mut y = ArrayD::zeros(IxDyn(&shape));
+    let mut cols = Array2::zeros((0, 0));
+    conv2d_into(
+        x,
+        w,
+        b,
+        window,
+        &mut cols,
+        &mut ConvScratch::default(),
+        y.view_mut(),
+    );
+    (y, cols)
+}
+
+/// [`conv2d`] into a preallocated `y`, with the im2col matrix (for backward)
+/// in `cols` and other intermediates in `scratch`: allocation-free once they
+/// have grown to the batch's size.
+pub fn conv2d_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayViewD<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+    window: &Window2d,
+    cols: &mut Array2<T>,
+    scratch: &mut ConvScratch<T>,
+    mut y: ArrayViewMutD<'_, T>,
+) {
+    let shape = conv2d_shape(x.shape(), w.shape(), window);
+    let [n, oc, oh, ow] = shape;
+    assert!(
+        y.shape() == shape,
+        "conv2d: output buffer {:?}, the output is {shape:?}",
+        y.shape()
+    );
+    let (kh, kw) = window.kernel;
+    resize(cols, (x.shape()[1] * kh * kw, n * oh * ow));
+    im2col_into(x, window, (oh, ow), cols.view_mut());
     let w = w.as_standard_layout();
     let wm = weight_matrix(&w);
-    let mut y = Array2::zeros((oc, cols.ncols()));
+    resize(&mut scratch.mat, (oc, n * oh * ow));
     if let Some(b) = b {
         assert!(
             b.len() == oc,
             "conv2d: bias of {} for {oc} output channels",
             b.len()
         );
-        for (mut row, &bv) in y.rows_mut().into_iter().zip(b.iter()) {
+        for (mut row, &bv) in scratch.mat.rows_mut().into_iter().zip(b.iter()) {
             row.fill(bv);
         }
     }
-    gemm_into(wm, cols.view(), y.view_mut(), b.is_some());
-    (to_nchw(y, shape), cols)
-}
-
-fn gemm_into<T: Float>(
-    a: ArrayView2<'_, T>,
-    b: ArrayView2<'_, T>,
-    mut c: ArrayViewMut2<'_, T>,
-    accumulate: bool,
-) {
-    let beta = if accumulate { T::one() } else { T::zero() };
-    gemm(T::one(), &a, &b, beta, &mut c);
+    let beta = if b.is_some() { T::one() } else { T::zero() };
+    gemm(T::one(), &wm, &*cols, beta, &mut scratch.mat);
+    // [oc, n·oh·ow] → NCHW: one contiguous plane per (sample, channel).
+    let plane = oh * ow;
+    let y = y.as_slice_mut().expect("standard-layout output");
+    for (o, row) in scratch.mat.rows().into_iter().enumerate() {
+        let row = row.to_slice().expect("contiguous row");
+        for ni in 0..n {
+            y[(ni * oc + o) * plane..][..plane].copy_from_slice(&row[ni * plane..][..plane]);
+        }
+    }
 }
 
 /// Gradients of [`conv2d`] from the output gradient `dy` and the forward's
@@ -323,24 +394,81 @@ pub fn conv2d_backward<T: Float>(
     window: &Window2d,
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
-    let dy_mat = from_nchw(dy.view());
-    let (oh, ow) = (dy.shape()[2], dy.shape()[3]);
+    let mut dx = need[0].then(|| ArrayD::zeros(IxDyn(x_shape)));
+    let mut dw = ArrayD::zeros(w.raw_dim());
+    let mut db = need[2].then(|| ArrayD::zeros(IxDyn(&[w.shape()[0]])));
+    conv2d_backward_into(
+        w,
+        cols,
+        dy,
+        window,
+        &mut ConvScratch::default(),
+        ConvGrads {
+            dx: dx.as_mut().map(|d| d.view_mut()),
+            dw: need[1].then(|| dw.view_mut()),
+            db: db.as_mut().map(|d| d.view_mut()),
+        },
+    );
+    [dx, need[1].then_some(dw), db]
+}
+
+/// Where [`conv2d_backward_into`] puts the gradients: `dx` is overwritten,
+/// `dw` and `db` are added to (parameter gradients accumulate). `None`: not needed.
+pub struct ConvGrads<'a, T> {
+    /// The input's gradient, of the input's shape.
+    pub dx: Option<ArrayViewMutD<'a, T>>,
+    /// Added to: the weight's gradient `[out, in, kh, kw]`.
+    pub dw: Option<ArrayViewMutD<'a, T>>,
+    /// Added to: the bias's gradient `[out]`.
+    pub db: Option<ArrayViewMutD<'a, T>>,
+}
+
+/// [`conv2d_backward`] with intermediates in `scratch` and the gradients
+/// written as [`ConvGrads`] says (allocation-free once warmed up).
+pub fn conv2d_backward_into<T: Float>(
+    w: ArrayViewD<'_, T>,
+    cols: ArrayView2<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    window: &Window2d,
+    scratch: &mut ConvScratch<T>,
+    grads: ConvGrads<'_, T>,
+) {
+    let (n, oc, oh, ow) = dims4("conv2d backward", &dy);
+    let plane = oh * ow;
+    // NCHW → [oc, n·oh·ow].
+    resize(&mut scratch.mat, (oc, n * plane));
+    let dy = dy.as_standard_layout();
+    let gs = dy.as_slice().expect("standard layout");
+    for (o, mut row) in scratch.mat.rows_mut().into_iter().enumerate() {
+        let row = row.as_slice_mut().expect("contiguous row");
+        for ni in 0..n {
+            row[ni * plane..][..plane].copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+        }
+    }
     let w = w.as_standard_layout();
     let wm = weight_matrix(&w);
-    let dx = need[0].then(|| {
-        let mut dcols = Array2::zeros((wm.ncols(), dy_mat.ncols()));
-        gemm(T::one(), &wm.t(), &dy_mat, T::zero(), &mut dcols);
-        let s = [x_shape[0], x_shape[1], x_shape[2], x_shape[3]];
-        col2im(dcols.view(), s, window, (oh, ow))
-    });
-    let dw = need[1].then(|| {
-        let mut dwm = Array2::zeros(wm.raw_dim());
-        gemm(T::one(), &dy_mat, &cols.t(), T::zero(), &mut dwm);
-        dwm.into_shape_with_order(IxDyn(w.shape()))
-            .expect("weight shape")
-    });
-    let db = need[2].then(|| dy_mat.sum_axis(Axis(1)).into_dyn());
-    [dx, dw, db]
+    if let Some(dx) = grads.dx {
+        resize(&mut scratch.dcols, (wm.ncols(), n * plane));
+        gemm(
+            T::one(),
+            &wm.t(),
+            &scratch.mat,
+            T::zero(),
+            &mut scratch.dcols,
+        );
+        col2im_into(scratch.dcols.view(), window, (oh, ow), dx);
+    }
+    if let Some(dw) = grads.dw {
+        let mut dwm = dw
+            .into_shape_with_order(wm.dim())
+            .expect("weight-shaped gradient");
+        gemm(T::one(), &scratch.mat, &cols.t(), T::one(), &mut dwm);
+    }
+    if let Some(mut db) = grads.db {
+        for (d, row) in db.iter_mut().zip(scratch.mat.rows()) {
+            *d += row.sum();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,21 +4,29 @@
 //! scale and shift: `y = γ x̂ + β`. Batch norm takes μ, σ² per channel (axis 1)
 //! over every other axis; layer norm per sample over the last axes.
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
 
 use crate::Float;
 
 /// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
 /// variance over every axis but 1, and the element count per channel.
 pub fn channel_stats<T: Float>(x: ArrayViewD<'_, T>) -> (Vec<T>, Vec<T>, usize) {
+    let c = x.shape().get(1).copied().unwrap_or(0);
+    let (mut mean, mut var) = (vec![T::zero(); c], vec![T::zero(); c]);
+    let m = channel_stats_into(x, &mut mean, &mut var);
+    (mean, var, m)
+}
+
+/// [`channel_stats`] into `mean` and `var` (one slot per channel); returns the
+/// element count per channel.
+pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &mut [T]) -> usize {
     assert!(
-        x.ndim() >= 2,
-        "batch_norm: expected input [batch, channels, …], got {:?}",
+        x.ndim() >= 2 && mean.len() == x.shape()[1] && var.len() == x.shape()[1],
+        "batch_norm: expected input [batch, {}, …], got {:?}",
+        mean.len(),
         x.shape()
     );
-    let c = x.shape()[1];
-    let m = x.len() / c;
-    let (mut mean, mut var) = (vec![T::zero(); c], vec![T::zero(); c]);
+    let m = x.len() / mean.len().max(1);
     for (ci, (mu, v)) in mean.iter_mut().zip(var.iter_mut()).enumerate() {
         let lane = x.index_axis(Axis(1), ci);
         let s: T = lane.iter().copied().sum();
@@ -26,14 +34,12 @@ pub fn channel_stats<T: Float>(x: ArrayViewD<'_, T>) -> (Vec<T>, Vec<T>, usize) 
         let q: T = lane.iter().map(|&e| (e - *mu) * (e - *mu)).sum();
         *v = q / T::lit(m as f64);
     }
-    (mean, var, m)
+    m
 }
 
-/// `1 / √(σ² + ε)` per channel.
-fn inv_std<T: Float>(var: &[T], eps: f64) -> Vec<T> {
-    var.iter()
-        .map(|&v| T::one() / (v + T::lit(eps)).sqrt())
-        .collect()
+/// `1 / √(σ² + ε)`.
+fn inv_std<T: Float>(var: T, eps: f64) -> T {
+    T::one() / (var + T::lit(eps)).sqrt()
 }
 
 fn per_channel<T: Float>(x: &ArrayViewD<'_, T>, values: &[T]) -> ArrayD<T> {
@@ -51,18 +57,35 @@ pub fn batch_norm<T: Float>(
     var: &[T],
     eps: f64,
 ) -> ArrayD<T> {
+    let mut y = ArrayD::zeros(x.raw_dim());
+    batch_norm_into(x, gamma, beta, mean, var, eps, y.view_mut());
+    y
+}
+
+/// [`batch_norm`] into a preallocated `y` of `x`'s shape.
+pub fn batch_norm_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    mut y: ArrayViewMutD<'_, T>,
+) {
     let c = x.shape()[1];
     assert!(
-        gamma.len() == c && beta.len() == c,
-        "batch_norm: {c} channels but weight {:?}, bias {:?}",
+        gamma.len() == c && beta.len() == c && y.shape() == x.shape(),
+        "batch_norm: {c} channels but weight {:?}, bias {:?}, output {:?}",
         gamma.shape(),
-        beta.shape()
+        beta.shape(),
+        y.shape()
     );
-    let inv = inv_std(var, eps);
-    let scale: Vec<T> = inv.iter().zip(gamma.iter()).map(|(&i, &g)| i * g).collect();
-    let (m, s) = (per_channel(&x, mean), per_channel(&x, &scale));
-    let b = per_channel(&x, &beta.iter().copied().collect::<Vec<_>>());
-    (&(&x - &m) * &s) + &b
+    for ci in 0..c {
+        let (m, s, b) = (mean[ci], inv_std(var[ci], eps) * gamma[ci], beta[ci]);
+        Zip::from(y.index_axis_mut(Axis(1), ci))
+            .and(x.index_axis(Axis(1), ci))
+            .for_each(|o, &v| *o = (v - m) * s + b);
+    }
 }
 
 /// Training-mode gradients (batch statistics depend on `x`):
@@ -76,20 +99,55 @@ pub fn batch_norm_backward<T: Float>(
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
     let c = x.shape()[1];
-    let m = T::lit((x.len() / c) as f64);
     let mut dx = ArrayD::zeros(x.raw_dim());
     let (mut dgamma, mut dbeta) = (ArrayD::zeros(IxDyn(&[c])), ArrayD::zeros(IxDyn(&[c])));
-    let invs = inv_std(var, eps);
+    let grads = NormGrads {
+        dx: dx.view_mut(),
+        dgamma: dgamma.view_mut(),
+        dbeta: dbeta.view_mut(),
+    };
+    batch_norm_backward_into(x, gamma, dy, mean, var, eps, grads);
+    (dx, dgamma, dbeta)
+}
+
+/// Where the `_into` backward passes put their gradients: `dx` is
+/// overwritten; `dgamma` and `dbeta` are added to (parameter gradients accumulate).
+pub struct NormGrads<'a, T> {
+    /// The input's gradient, of the input's shape.
+    pub dx: ArrayViewMutD<'a, T>,
+    /// Added to: the scale's gradient.
+    pub dgamma: ArrayViewMutD<'a, T>,
+    /// Added to: the shift's gradient.
+    pub dbeta: ArrayViewMutD<'a, T>,
+}
+
+/// [`batch_norm_backward`] into preallocated buffers (see [`NormGrads`]).
+pub fn batch_norm_backward_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    grads: NormGrads<'_, T>,
+) {
+    let NormGrads {
+        mut dx,
+        mut dgamma,
+        mut dbeta,
+    } = grads;
+    let c = x.shape()[1];
+    let m = T::lit((x.len() / c) as f64);
     for ci in 0..c {
-        let inv = invs[ci];
+        let inv = inv_std(var[ci], eps);
         let (xs, gs) = (x.index_axis(Axis(1), ci), dy.index_axis(Axis(1), ci));
         let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
         Zip::from(&xs).and(&gs).for_each(|&xv, &g| {
             sum_g += g;
             sum_gx += g * (xv - mean[ci]) * inv;
         });
-        dgamma[ci] = sum_gx;
-        dbeta[ci] = sum_g;
+        dgamma[ci] += sum_gx;
+        dbeta[ci] += sum_g;
         let k = gamma[ci] * inv / m;
         Zip::from(dx.index_axis_mut(Axis(1), ci))
             .and(&xs)
@@ -99,7 +157,6 @@ pub fn batch_norm_backward<T: Float>(
                 *d = k * (m * g - sum_g - xhat * sum_gx);
             });
     }
-    (dx, dgamma, dbeta)
 }
 
 /// Evaluation-mode gradients (fixed running statistics): `dx = γ dy / √(σ² + ε)`.
@@ -112,7 +169,7 @@ pub fn batch_norm_eval_backward<T: Float>(
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
     let c = x.shape()[1];
-    let inv = inv_std(var, eps);
+    let inv: Vec<T> = var.iter().map(|&v| inv_std(v, eps)).collect();
     let scale: Vec<T> = inv.iter().zip(gamma.iter()).map(|(&i, &g)| i * g).collect();
     let dx = &dy * &per_channel(&x, &scale);
     let xhat = &(&x - &per_channel(&x, mean)) * &per_channel(&x, &inv);
@@ -145,7 +202,7 @@ fn row_stats<T: Float>(row: &[T], eps: f64) -> (T, T) {
     let m = T::lit(row.len() as f64);
     let mean = row.iter().copied().sum::<T>() / m;
     let var = row.iter().map(|&e| (e - mean) * (e - mean)).sum::<T>() / m;
-    (mean, T::one() / (var + T::lit(eps)).sqrt())
+    (mean, inv_std(var, eps))
 }
 
 /// Layer norm over the last `normalized` axes; `gamma`, `beta` have their shape.
@@ -156,12 +213,27 @@ pub fn layer_norm<T: Float>(
     normalized: usize,
     eps: f64,
 ) -> ArrayD<T> {
+    let mut y = ArrayD::zeros(x.raw_dim());
+    layer_norm_into(x, gamma, beta, normalized, eps, y.view_mut());
+    y
+}
+
+/// [`layer_norm`] into a preallocated `y` of `x`'s shape.
+pub fn layer_norm_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    normalized: usize,
+    eps: f64,
+    mut y: ArrayViewMutD<'_, T>,
+) {
     let (n, m) = rows("layer_norm", &x, normalized);
     assert!(
-        gamma.len() == m && beta.len() == m,
-        "layer_norm: weight {:?} does not match the last {normalized} axes of {:?}",
+        gamma.len() == m && beta.len() == m && y.shape() == x.shape(),
+        "layer_norm: weight {:?} does not match the last {normalized} axes of {:?} (output {:?})",
         gamma.shape(),
-        x.shape()
+        x.shape(),
+        y.shape()
     );
     let xs = x.as_standard_layout();
     let xs = xs.as_slice().expect("standard layout");
@@ -170,7 +242,7 @@ pub fn layer_norm<T: Float>(
         g.as_slice().expect("standard"),
         b.as_slice().expect("standard"),
     );
-    let mut y = vec![T::zero(); x.len()];
+    let y = y.as_slice_mut().expect("standard-layout output");
     for r in 0..n {
         let row = &xs[r * m..(r + 1) * m];
         let (mean, inv) = row_stats(row, eps);
@@ -178,7 +250,6 @@ pub fn layer_norm<T: Float>(
             *out = (row[j] - mean) * inv * g[j] + b[j];
         }
     }
-    ArrayD::from_shape_vec(x.raw_dim(), y).expect("same size")
 }
 
 /// Gradients of [`layer_norm`]: `(dx, dγ, dβ)`.
@@ -189,6 +260,29 @@ pub fn layer_norm_backward<T: Float>(
     normalized: usize,
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
+    let mut dx = ArrayD::zeros(x.raw_dim());
+    let (mut dgamma, mut dbeta) = (
+        ArrayD::zeros(gamma.raw_dim()),
+        ArrayD::zeros(gamma.raw_dim()),
+    );
+    let grads = NormGrads {
+        dx: dx.view_mut(),
+        dgamma: dgamma.view_mut(),
+        dbeta: dbeta.view_mut(),
+    };
+    layer_norm_backward_into(x, gamma, dy, normalized, eps, grads);
+    (dx, dgamma, dbeta)
+}
+
+/// [`layer_norm_backward`] into preallocated buffers (see [`NormGrads`]).
+pub fn layer_norm_backward_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    normalized: usize,
+    eps: f64,
+    grads: NormGrads<'_, T>,
+) {
     let (n, m) = rows("layer_norm", &x, normalized);
     let (xs, gs) = (x.as_standard_layout(), dy.as_standard_layout());
     let (xs, gs) = (
@@ -197,8 +291,14 @@ pub fn layer_norm_backward<T: Float>(
     );
     let g = gamma.as_standard_layout();
     let g = g.as_slice().expect("standard");
-    let mut dx = vec![T::zero(); x.len()];
-    let (mut dgamma, mut dbeta) = (vec![T::zero(); m], vec![T::zero(); m]);
+    let NormGrads {
+        mut dx,
+        mut dgamma,
+        mut dbeta,
+    } = grads;
+    let dx = dx.as_slice_mut().expect("standard-layout gradient");
+    let dgamma = dgamma.as_slice_mut().expect("standard-layout gradient");
+    let dbeta = dbeta.as_slice_mut().expect("standard-layout gradient");
     let mf = T::lit(m as f64);
     for r in 0..n {
         let (row, grow) = (&xs[r * m..(r + 1) * m], &gs[r * m..(r + 1) * m]);
@@ -217,9 +317,4 @@ pub fn layer_norm_backward<T: Float>(
             dx[r * m + j] = inv / mf * (mf * grow[j] * g[j] - sum_d - xhat * sum_dx);
         }
     }
-    (
-        ArrayD::from_shape_vec(x.raw_dim(), dx).expect("same size"),
-        ArrayD::from_shape_vec(gamma.raw_dim(), dgamma).expect("same size"),
-        ArrayD::from_shape_vec(gamma.raw_dim(), dbeta).expect("same size"),
-    )
 }

@@ -1,7 +1,7 @@
 //! Max and average pooling over NCHW windows, and global average pooling,
 //! each forward beside backward.
 
-use ndarray::{Array4, ArrayD, ArrayViewD, Axis, Ix4};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use super::conv::{Padding2d, Window2d};
 use crate::Float;
@@ -27,11 +27,28 @@ fn out_size(op: &str, x: [usize; 4], window: &Window2d) -> (usize, usize) {
 pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<T>, ArrayD<usize>) {
     let s = nchw("max_pool2d", &x);
     let (oh, ow) = out_size("max_pool2d", s, window);
+    let shape = IxDyn(&[s[0], s[1], oh, ow]);
+    let (mut y, mut idx) = (ArrayD::zeros(shape.clone()), ArrayD::zeros(shape));
+    max_pool2d_into(x, window, y.view_mut(), idx.view_mut());
+    (y, idx)
+}
+
+/// [`max_pool2d`] into preallocated `y` and `idx` of the output's shape.
+pub fn max_pool2d_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    window: &Window2d,
+    mut y: ArrayViewMutD<'_, T>,
+    mut idx: ArrayViewMutD<'_, usize>,
+) {
+    let s = nchw("max_pool2d", &x);
+    let (oh, ow) = out_size("max_pool2d", s, window);
+    check_out("max_pool2d", y.shape(), [s[0], s[1], oh, ow]);
+    check_out("max_pool2d", idx.shape(), [s[0], s[1], oh, ow]);
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
+    let y = y.as_slice_mut().expect("standard-layout output");
+    let idx = idx.as_slice_mut().expect("standard-layout index");
     let (h, w) = (s[2], s[3]);
-    let mut y = vec![T::neg_infinity(); s[0] * s[1] * oh * ow];
-    let mut idx = vec![usize::MAX; y.len()];
     let simple = window.padding == Padding2d::default() && window.dilation == (1, 1);
     for (p, (yp, ip)) in y
         .chunks_mut(oh * ow)
@@ -40,7 +57,6 @@ pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<
     {
         let plane = &xs[p * h * w..(p + 1) * h * w];
         if simple {
-            // No padding: every tap is inside the plane, no bounds to check.
             let (sy, sx) = window.stride;
             for oy in 0..oh {
                 for ox in 0..ow {
@@ -65,17 +81,8 @@ pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<
             for ox in 0..ow {
                 let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
                 for ky in 0..window.kernel.0 {
-                    let Some(r) = (oy * window.stride.0 + ky * window.dilation.0)
-                        .checked_sub(window.padding.top)
-                        .filter(|&r| r < h)
-                    else {
-                        continue;
-                    };
                     for kx in 0..window.kernel.1 {
-                        let Some(c) = (ox * window.stride.1 + kx * window.dilation.1)
-                            .checked_sub(window.padding.left)
-                            .filter(|&c| c < w)
-                        else {
+                        let Some((r, c)) = window_source(window, (oy, ox), (ky, kx), (h, w)) else {
                             continue;
                         };
                         let v = plane[r * w + c];
@@ -90,11 +97,6 @@ pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<
             }
         }
     }
-    let shape = [s[0], s[1], oh, ow];
-    (
-        ArrayD::from_shape_vec(ndarray::IxDyn(&shape), y).expect("sizes match"),
-        ArrayD::from_shape_vec(ndarray::IxDyn(&shape), idx).expect("sizes match"),
-    )
 }
 
 /// Gradient of [`max_pool2d`]: each output's gradient goes to its maximum.
@@ -103,14 +105,27 @@ pub fn max_pool2d_backward<T: Float>(
     idx: ArrayViewD<'_, usize>,
     x_shape: &[usize],
 ) -> ArrayD<T> {
+    let mut dx = ArrayD::zeros(IxDyn(x_shape));
+    max_pool2d_backward_into(dy, idx, dx.view_mut());
+    dx
+}
+
+/// [`max_pool2d_backward`] into a preallocated `dx` of the input's shape.
+pub fn max_pool2d_backward_into<T: Float>(
+    dy: ArrayViewD<'_, T>,
+    idx: ArrayViewD<'_, usize>,
+    mut dx: ArrayViewMutD<'_, T>,
+) {
+    let x_shape = nchw("max_pool2d backward", &dx.view());
     let plane_in = x_shape[2] * x_shape[3];
     let plane_out = dy.shape()[2] * dy.shape()[3];
-    let mut dx = vec![T::zero(); x_shape.iter().product()];
     let (dy, idx) = (dy.as_standard_layout(), idx.as_standard_layout());
     let (gs, is) = (
         dy.as_slice().expect("standard"),
         idx.as_slice().expect("standard"),
     );
+    let dx = dx.as_slice_mut().expect("standard-layout gradient");
+    dx.fill(T::zero());
     for (p, plane) in dx.chunks_mut(plane_in).enumerate() {
         for k in p * plane_out..(p + 1) * plane_out {
             if is[k] != usize::MAX {
@@ -118,7 +133,6 @@ pub fn max_pool2d_backward<T: Float>(
             }
         }
     }
-    ArrayD::from_shape_vec(ndarray::IxDyn(x_shape), dx).expect("sizes match")
 }
 
 /// Average pooling; the divisor is the full window, padding included
@@ -126,29 +140,41 @@ pub fn max_pool2d_backward<T: Float>(
 pub fn avg_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> ArrayD<T> {
     let s = nchw("avg_pool2d", &x);
     let (oh, ow) = out_size("avg_pool2d", s, window);
-    let x = x.into_dimensionality::<Ix4>().expect("4-D");
+    let mut y = ArrayD::zeros(IxDyn(&[s[0], s[1], oh, ow]));
+    avg_pool2d_into(x, window, y.view_mut());
+    y
+}
+
+/// [`avg_pool2d`] into a preallocated `y` of the output's shape.
+pub fn avg_pool2d_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    window: &Window2d,
+    mut y: ArrayViewMutD<'_, T>,
+) {
+    let s = nchw("avg_pool2d", &x);
+    let (oh, ow) = out_size("avg_pool2d", s, window);
+    check_out("avg_pool2d", y.shape(), [s[0], s[1], oh, ow]);
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let y = y.as_slice_mut().expect("standard-layout output");
+    let (h, w) = (s[2], s[3]);
     let area = T::lit((window.kernel.0 * window.kernel.1) as f64);
-    let mut y = Array4::zeros((s[0], s[1], oh, ow));
-    for n in 0..s[0] {
-        for c in 0..s[1] {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut sum = T::zero();
-                    for ky in 0..window.kernel.0 {
-                        for kx in 0..window.kernel.1 {
-                            if let Some((r, col)) =
-                                window_source(window, (oy, ox), (ky, kx), (s[2], s[3]))
-                            {
-                                sum += x[[n, c, r, col]];
-                            }
+    for (p, yp) in y.chunks_mut(oh * ow).enumerate() {
+        let plane = &xs[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut sum = T::zero();
+                for ky in 0..window.kernel.0 {
+                    for kx in 0..window.kernel.1 {
+                        if let Some((r, c)) = window_source(window, (oy, ox), (ky, kx), (h, w)) {
+                            sum += plane[r * w + c];
                         }
                     }
-                    y[[n, c, oy, ox]] = sum / area;
                 }
+                yp[oy * ow + ox] = sum / area;
             }
         }
     }
-    y.into_dyn()
 }
 
 /// Gradient of [`avg_pool2d`]: each output's gradient shared over its window.
@@ -157,39 +183,89 @@ pub fn avg_pool2d_backward<T: Float>(
     x_shape: &[usize],
     window: &Window2d,
 ) -> ArrayD<T> {
+    let mut dx = ArrayD::zeros(IxDyn(x_shape));
+    avg_pool2d_backward_into(dy, window, dx.view_mut());
+    dx
+}
+
+/// [`avg_pool2d_backward`] into a preallocated `dx` of the input's shape.
+pub fn avg_pool2d_backward_into<T: Float>(
+    dy: ArrayViewD<'_, T>,
+    window: &Window2d,
+    mut dx: ArrayViewMutD<'_, T>,
+) {
+    let [_, _, h, w] = nchw("avg_pool2d backward", &dx.view());
+    let (oh, ow) = (dy.shape()[2], dy.shape()[3]);
+    let dy = dy.as_standard_layout();
+    let gs = dy.as_slice().expect("standard");
+    let dx = dx.as_slice_mut().expect("standard-layout gradient");
+    dx.fill(T::zero());
     let area = T::lit((window.kernel.0 * window.kernel.1) as f64);
-    let mut dx = Array4::zeros((x_shape[0], x_shape[1], x_shape[2], x_shape[3]));
-    for (pos, &g) in dy.indexed_iter() {
-        for ky in 0..window.kernel.0 {
-            for kx in 0..window.kernel.1 {
-                if let Some((r, col)) =
-                    window_source(window, (pos[2], pos[3]), (ky, kx), (x_shape[2], x_shape[3]))
-                {
-                    dx[[pos[0], pos[1], r, col]] += g / area;
+    for (plane, gp) in dx.chunks_mut(h * w).zip(gs.chunks(oh * ow)) {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let g = gp[oy * ow + ox] / area;
+                for ky in 0..window.kernel.0 {
+                    for kx in 0..window.kernel.1 {
+                        if let Some((r, c)) = window_source(window, (oy, ox), (ky, kx), (h, w)) {
+                            plane[r * w + c] += g;
+                        }
+                    }
                 }
             }
         }
     }
-    dx.into_dyn()
 }
 
 /// Mean over height and width: `[n, c, h, w]` → `[n, c]`.
 pub fn global_avg_pool<T: Float>(x: ArrayViewD<'_, T>) -> ArrayD<T> {
     let s = nchw("global_avg_pool", &x);
+    let mut y = ArrayD::zeros(IxDyn(&[s[0], s[1]]));
+    global_avg_pool_into(x, y.view_mut());
+    y
+}
+
+/// [`global_avg_pool`] into a preallocated `y: [n, c]`.
+pub fn global_avg_pool_into<T: Float>(x: ArrayViewD<'_, T>, mut y: ArrayViewMutD<'_, T>) {
+    let s = nchw("global_avg_pool", &x);
+    assert!(
+        y.shape() == [s[0], s[1]],
+        "global_avg_pool: output buffer {:?} for input {s:?}",
+        y.shape()
+    );
     let area = T::lit((s[2] * s[3]) as f64);
-    x.sum_axis(Axis(3)).sum_axis(Axis(2)).mapv(|v| v / area)
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    for (o, plane) in y.iter_mut().zip(xs.chunks(s[2] * s[3])) {
+        *o = plane.iter().copied().sum::<T>() / area;
+    }
 }
 
 /// Gradient of [`global_avg_pool`].
 pub fn global_avg_pool_backward<T: Float>(dy: ArrayViewD<'_, T>, x_shape: &[usize]) -> ArrayD<T> {
-    let area = T::lit((x_shape[2] * x_shape[3]) as f64);
-    let g = dy
-        .mapv(|v| v / area)
-        .insert_axis(Axis(2))
-        .insert_axis(Axis(3));
-    g.broadcast(ndarray::IxDyn(x_shape))
-        .expect("broadcasts over h, w")
-        .to_owned()
+    let mut dx = ArrayD::zeros(IxDyn(x_shape));
+    global_avg_pool_backward_into(dy, dx.view_mut());
+    dx
+}
+
+/// [`global_avg_pool_backward`] into a preallocated `dx` of the input's shape.
+pub fn global_avg_pool_backward_into<T: Float>(
+    dy: ArrayViewD<'_, T>,
+    mut dx: ArrayViewMutD<'_, T>,
+) {
+    let s = nchw("global_avg_pool backward", &dx.view());
+    let area = T::lit((s[2] * s[3]) as f64);
+    let dx = dx.as_slice_mut().expect("standard-layout gradient");
+    for (plane, &g) in dx.chunks_mut(s[2] * s[3]).zip(dy.iter()) {
+        plane.fill(g / area);
+    }
+}
+
+fn check_out(op: &str, got: &[usize], want: [usize; 4]) {
+    assert!(
+        got == want,
+        "{op}: output buffer of shape {got:?}, the output is {want:?}"
+    );
 }
 
 fn window_source(

@@ -3,10 +3,13 @@
 use ndarray::{Array2, ArrayD, ArrayViewD, Ix1, IxDyn};
 use rand::Rng;
 
-use super::{ensure_shape, grad_buffer, Layer};
+use super::{ensure_shape, grad_buffer, no_input_grad, Layer};
 use crate::activation::{Activation, Linear};
 use crate::init::Initializer;
-use crate::kernels::conv::{conv2d, conv2d_backward, Padding2d, Window2d};
+use crate::kernels::conv::{
+    conv2d, conv2d_backward_into, conv2d_into, conv2d_shape, ConvGrads, ConvScratch, Padding2d,
+    Window2d,
+};
 use crate::tape::{Param, Var};
 use crate::Float;
 
@@ -63,6 +66,7 @@ pub struct Conv2d<
     /// Spacing between kernel taps.
     pub dilation: (usize, usize),
     cols: Array2<T>,
+    scratch: ConvScratch<T>,
     z: ArrayD<T>,
     y: ArrayD<T>,
     dz: ArrayD<T>,
@@ -101,6 +105,7 @@ impl<
             padding,
             dilation,
             cols: Array2::zeros((0, 0)),
+            scratch: ConvScratch::default(),
             z: empty(),
             y: empty(),
             dz: empty(),
@@ -173,19 +178,22 @@ impl<
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         let hw = self.check(x.shape());
         let window = self.window(hw);
-        let (z, cols) = {
+        {
             let w = self.weight.value();
             let b = self.bias.as_ref().map(|b| b.value());
-            conv2d(
+            let shape = conv2d_shape(x.shape(), w.shape(), &window);
+            ensure_shape(&mut self.z, &shape);
+            conv2d_into(
                 x,
                 w.view(),
                 b.as_ref()
                     .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
                 &window,
-            )
-        };
-        self.z = z;
-        self.cols = cols;
+                &mut self.cols,
+                &mut self.scratch,
+                self.z.view_mut(),
+            );
+        }
         if self.activation.is_identity() {
             return self.z.view();
         }
@@ -210,29 +218,36 @@ impl<
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
         let dz = if self.activation.is_identity() {
-            dy.to_owned()
+            dy
         } else {
             ensure_shape(&mut self.dz, dy.shape());
             self.activation
                 .backward_into(self.z.view(), self.y.view(), dy, self.dz.view_mut());
-            self.dz.clone()
+            self.dz.view()
         };
         let window = self.window((x.shape()[2], x.shape()[3]));
-        let need = [need_input_grad, true, self.bias.is_some()];
-        let [dx, dw, db] = conv2d_backward(
-            x.shape(),
+        if need_input_grad {
+            ensure_shape(&mut self.dx, x.shape());
+        }
+        let mut dw = grad_buffer(&self.weight);
+        let mut db = self.bias.as_ref().map(grad_buffer);
+        conv2d_backward_into(
             self.weight.value().view(),
             self.cols.view(),
-            dz.view(),
+            dz,
             &window,
-            need,
+            &mut self.scratch,
+            ConvGrads {
+                dx: need_input_grad.then(|| self.dx.view_mut()),
+                dw: Some(dw.view_mut()),
+                db: db.as_mut().map(|d| d.view_mut()),
+            },
         );
-        *grad_buffer(&self.weight) += &dw.expect("asked for");
-        if let (Some(b), Some(db)) = (&self.bias, db) {
-            *grad_buffer(b) += &db;
+        if need_input_grad {
+            self.dx.view()
+        } else {
+            no_input_grad(&self.dx)
         }
-        self.dx = dx.unwrap_or_else(|| ArrayD::zeros(IxDyn(&[0])));
-        self.dx.view()
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

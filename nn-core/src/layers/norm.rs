@@ -2,8 +2,8 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{grad_buffer, Layer};
-use crate::kernels::norm;
+use super::{ensure_shape, grad_buffer, Layer};
+use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
 
@@ -30,7 +30,8 @@ pub struct BatchNorm<T: Float, const C: usize> {
     /// Added to the variance (default 1e-5).
     pub eps: f64,
     training: bool,
-    stats: (Vec<T>, Vec<T>),
+    /// The mean and biased variance the last forward normalized with.
+    stats: ([T; C], [T; C]),
     y: ArrayD<T>,
     dx: ArrayD<T>,
 }
@@ -48,7 +49,7 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
             momentum,
             eps,
             training: true,
-            stats: (Vec::new(), Vec::new()),
+            stats: ([T::zero(); C], [T::one(); C]),
             y: ArrayD::zeros(IxDyn(&[0])),
             dx: ArrayD::zeros(IxDyn(&[0])),
         }
@@ -65,11 +66,15 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
         }
     }
 
-    fn running(&self) -> (Vec<T>, Vec<T>) {
-        (
-            self.running_mean.value().iter().copied().collect(),
-            self.running_var.value().iter().copied().collect(),
-        )
+    fn running(&self) -> ([T; C], [T; C]) {
+        let (mut mean, mut var) = ([T::zero(); C], [T::zero(); C]);
+        for (d, &v) in mean.iter_mut().zip(self.running_mean.value().iter()) {
+            *d = v;
+        }
+        for (d, &v) in var.iter_mut().zip(self.running_var.value().iter()) {
+            *d = v;
+        }
+        (mean, var)
     }
 
     fn check(&self, x: &[usize]) {
@@ -78,15 +83,6 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
             "BatchNorm: expected input [batch, {C}, …], got {x:?}"
         );
     }
-}
-
-fn unbiased<T: Float>(var: &[T], count: usize) -> Vec<T> {
-    let k = if count > 1 {
-        T::lit(count as f64 / (count - 1) as f64)
-    } else {
-        T::one()
-    };
-    var.iter().map(|&v| v * k).collect()
 }
 
 impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
@@ -119,22 +115,30 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         self.check(x.shape());
-        let (mean, var) = if self.training {
-            let (mean, var, count) = norm::channel_stats(x.view());
-            self.update_running(&mean, &unbiased(&var, count));
+        self.stats = if self.training {
+            let (mut mean, mut var) = ([T::zero(); C], [T::zero(); C]);
+            let count = norm::channel_stats_into(x.view(), &mut mean, &mut var);
+            // The running variance is unbiased, as in PyTorch.
+            let k = if count > 1 {
+                T::lit(count as f64 / (count - 1) as f64)
+            } else {
+                T::one()
+            };
+            self.update_running(&mean, &var.map(|v| v * k));
             (mean, var)
         } else {
             self.running()
         };
-        self.y = norm::batch_norm(
+        ensure_shape(&mut self.y, x.shape());
+        norm::batch_norm_into(
             x,
             self.weight.value().view(),
             self.bias.value().view(),
-            &mean,
-            &var,
+            &self.stats.0,
+            &self.stats.1,
             self.eps,
+            self.y.view_mut(),
         );
-        self.stats = (mean, var);
         self.y.view()
     }
 
@@ -148,22 +152,37 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
         dy: ArrayViewD<'_, T>,
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        let f = if self.training {
-            norm::batch_norm_backward
-        } else {
-            norm::batch_norm_eval_backward
+        let (mean, var) = (&self.stats.0, &self.stats.1);
+        if !self.training {
+            let (dx, dg, db) = norm::batch_norm_eval_backward(
+                x,
+                self.weight.value().view(),
+                dy,
+                mean,
+                var,
+                self.eps,
+            );
+            *grad_buffer(&self.weight) += &dg;
+            *grad_buffer(&self.bias) += &db;
+            self.dx = dx;
+            return self.dx.view();
+        }
+        ensure_shape(&mut self.dx, x.shape());
+        let (mut dg, mut db) = (grad_buffer(&self.weight), grad_buffer(&self.bias));
+        let grads = NormGrads {
+            dx: self.dx.view_mut(),
+            dgamma: dg.view_mut(),
+            dbeta: db.view_mut(),
         };
-        let (dx, dg, db) = f(
+        norm::batch_norm_backward_into(
             x,
             self.weight.value().view(),
             dy,
-            &self.stats.0,
-            &self.stats.1,
+            mean,
+            var,
             self.eps,
+            grads,
         );
-        *grad_buffer(&self.weight) += &dg;
-        *grad_buffer(&self.bias) += &db;
-        self.dx = dx;
         self.dx.view()
     }
 
@@ -260,12 +279,14 @@ impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         self.check(x.shape());
-        self.y = norm::layer_norm(
+        ensure_shape(&mut self.y, x.shape());
+        norm::layer_norm_into(
             x,
             self.weight.value().view(),
             self.bias.value().view(),
             1,
             self.eps,
+            self.y.view_mut(),
         );
         self.y.view()
     }
@@ -280,11 +301,14 @@ impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
         dy: ArrayViewD<'_, T>,
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        let (dx, dg, db) =
-            norm::layer_norm_backward(x, self.weight.value().view(), dy, 1, self.eps);
-        *grad_buffer(&self.weight) += &dg;
-        *grad_buffer(&self.bias) += &db;
-        self.dx = dx;
+        ensure_shape(&mut self.dx, x.shape());
+        let (mut dg, mut db) = (grad_buffer(&self.weight), grad_buffer(&self.bias));
+        let grads = NormGrads {
+            dx: self.dx.view_mut(),
+            dgamma: dg.view_mut(),
+            dbeta: db.view_mut(),
+        };
+        norm::layer_norm_backward_into(x, self.weight.value().view(), dy, 1, self.eps, grads);
         self.dx.view()
     }
 

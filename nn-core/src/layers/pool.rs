@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::Layer;
+use super::{ensure_shape, no_input_grad, Layer};
 use crate::kernels::conv::{Padding2d, Window2d};
 use crate::kernels::pool;
 use crate::tape::Var;
@@ -97,10 +97,23 @@ impl<T: Float> Layer<T> for Pool2d<T> {
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        let (y, index) = self.run(x);
-        self.y = y;
-        if let Some(i) = index {
-            self.index = i;
+        // A wrong input leaves the shape empty; the kernel then panics naming it.
+        let shape = match *x.shape() {
+            [n, c, h, w] => {
+                let (oh, ow) = self.window.output_size((h, w)).unwrap_or((0, 0));
+                [n, c, oh, ow]
+            }
+            _ => [0; 4],
+        };
+        ensure_shape(&mut self.y, &shape);
+        match self.kind {
+            PoolKind::Max => {
+                if self.index.shape() != shape {
+                    self.index = ArrayD::zeros(IxDyn(&shape));
+                }
+                pool::max_pool2d_into(x, &self.window, self.y.view_mut(), self.index.view_mut());
+            }
+            PoolKind::Avg => pool::avg_pool2d_into(x, &self.window, self.y.view_mut()),
         }
         self.y.view()
     }
@@ -115,11 +128,15 @@ impl<T: Float> Layer<T> for Pool2d<T> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if need_input_grad {
-            self.dx = match self.kind {
-                PoolKind::Max => pool::max_pool2d_backward(dy, self.index.view(), x.shape()),
-                PoolKind::Avg => pool::avg_pool2d_backward(dy, x.shape(), &self.window),
-            };
+        if !need_input_grad {
+            return no_input_grad(&self.dx);
+        }
+        ensure_shape(&mut self.dx, x.shape());
+        match self.kind {
+            PoolKind::Max => {
+                pool::max_pool2d_backward_into(dy, self.index.view(), self.dx.view_mut())
+            }
+            PoolKind::Avg => pool::avg_pool2d_backward_into(dy, &self.window, self.dx.view_mut()),
         }
         self.dx.view()
     }
@@ -170,7 +187,8 @@ impl<T: Float> Layer<T> for GlobalAvgPool<T> {
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        self.y = pool::global_avg_pool(x);
+        ensure_shape(&mut self.y, &x.shape()[..2]);
+        pool::global_avg_pool_into(x, self.y.view_mut());
         self.y.view()
     }
 
@@ -184,9 +202,11 @@ impl<T: Float> Layer<T> for GlobalAvgPool<T> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if need_input_grad {
-            self.dx = pool::global_avg_pool_backward(dy, x.shape());
+        if !need_input_grad {
+            return no_input_grad(&self.dx);
         }
+        ensure_shape(&mut self.dx, x.shape());
+        pool::global_avg_pool_backward_into(dy, self.dx.view_mut());
         self.dx.view()
     }
 
