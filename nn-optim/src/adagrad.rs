@@ -4,7 +4,7 @@ use ndarray::{ArrayD, Zip};
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
-use crate::state::{effective_grad, States};
+use crate::state::{effective, States};
 use crate::{Optimizer, OptimizerState};
 
 /// Settings of [`Adagrad`], with PyTorch's defaults.
@@ -90,16 +90,17 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
         let c = self.config;
         let eps = T::lit(c.eps);
+        let wd = T::lit(c.weight_decay);
+        // Element-wise in place: no temporary arrays per step.
         self.states.step(params, |p, g, st| {
-            let g = effective_grad(p, g, c.maximize, c.weight_decay);
             let clr = T::lit(c.lr / (1.0 + (st.step - 1) as f64 * c.lr_decay));
             let init = T::lit(c.initial_accumulator_value);
             let sum = st.buffer("sum", || ArrayD::from_elem(p.raw_dim(), init));
-            Zip::from(&mut *sum).and(&g).for_each(|s, &g| *s += g * g);
-            Zip::from(p)
-                .and(&g)
-                .and(&*sum)
-                .for_each(|p, &g, &s| *p += (-clr) * g / (s.sqrt() + eps));
+            Zip::from(p).and(g).and(&mut *sum).for_each(|p, &g, s| {
+                let g = effective(*p, g, c.maximize, wd);
+                *s += g * g;
+                *p += (-clr) * g / (s.sqrt() + eps);
+            });
         });
     }
 

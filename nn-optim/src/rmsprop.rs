@@ -1,10 +1,10 @@
 //! RMSprop, as `torch.optim.RMSprop`.
 
-use ndarray::{ArrayD, Zip};
+use ndarray::Zip;
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
-use crate::state::{effective_grad, States};
+use crate::state::{effective, States};
 use crate::{lerp, Optimizer, OptimizerState};
 
 /// Settings of [`RmsProp`], with PyTorch's defaults.
@@ -91,6 +91,47 @@ impl<T: Float> RmsProp<T> {
     }
 }
 
+/// RMSprop's update of one element, with the settings as `T`.
+#[derive(Clone, Copy)]
+struct Rule<T> {
+    alpha: T,
+    /// `1 - alpha`.
+    w: T,
+    eps: T,
+    lr: T,
+    mu: T,
+    wd: T,
+    maximize: bool,
+    eps_inside_sqrt: bool,
+}
+
+impl<T: Float> Rule<T> {
+    /// Updates `p` and its square average `sq`, and the centered gradient
+    /// average `avg` and momentum buffer `buf` where those are enabled.
+    #[inline]
+    fn apply(&self, p: &mut T, g: T, sq: &mut T, avg: Option<&mut T>, buf: Option<&mut T>) {
+        let g = effective(*p, g, self.maximize, self.wd);
+        *sq = *sq * self.alpha + self.w * g * g;
+        let mut d = *sq;
+        if let Some(a) = avg {
+            *a = lerp(*a, g, self.w);
+            d += (-T::one()) * *a * *a;
+        }
+        let d = if self.eps_inside_sqrt {
+            (d + self.eps).sqrt()
+        } else {
+            d.sqrt() + self.eps
+        };
+        match buf {
+            Some(b) => {
+                *b = *b * self.mu + g / d;
+                *p += (-self.lr) * *b;
+            }
+            None => *p += (-self.lr) * g / d,
+        }
+    }
+}
+
 impl<T: Float> Optimizer<T> for RmsProp<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
         let c = self.config;
@@ -101,40 +142,44 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
             T::lit(c.lr),
             T::lit(c.momentum),
         );
+        let wd = T::lit(c.weight_decay);
+        let rule = Rule {
+            alpha,
+            w,
+            eps,
+            lr,
+            mu,
+            wd,
+            maximize: c.maximize,
+            eps_inside_sqrt: c.eps_inside_sqrt,
+        };
+        // Element-wise in place, buffers lent out of the state: no temporary
+        // arrays per step.
         self.states.step(params, |p, g, st| {
-            let g = effective_grad(p, g, c.maximize, c.weight_decay);
-            let zeros = || ArrayD::zeros(p.raw_dim());
-            let sq = st.buffer("square_avg", zeros);
-            Zip::from(&mut *sq)
-                .and(&g)
-                .for_each(|s, &g| *s = *s * alpha + w * g * g);
-            let mut denom = sq.mapv(|s| s);
-            if c.centered {
-                let ga = st.buffer("grad_avg", zeros);
-                Zip::from(&mut *ga)
-                    .and(&g)
-                    .for_each(|a, &g| *a = lerp(*a, g, w));
-                Zip::from(&mut denom)
-                    .and(&*ga)
-                    .for_each(|d, &a| *d += (-T::one()) * a * a);
+            let dim = p.raw_dim();
+            let mut sq = st.take("square_avg", &dim);
+            let mut avg = c.centered.then(|| st.take("grad_avg", &dim));
+            let mut buf = (c.momentum > 0.0).then(|| st.take("momentum_buffer", &dim));
+            let z = Zip::from(p).and(g).and(&mut sq);
+            match (avg.as_mut(), buf.as_mut()) {
+                (None, None) => z.for_each(|p, &g, s| rule.apply(p, g, s, None, None)),
+                (Some(a), None) => z
+                    .and(a)
+                    .for_each(|p, &g, s, a| rule.apply(p, g, s, Some(a), None)),
+                (None, Some(b)) => z
+                    .and(b)
+                    .for_each(|p, &g, s, b| rule.apply(p, g, s, None, Some(b))),
+                (Some(a), Some(b)) => z
+                    .and(a)
+                    .and(b)
+                    .for_each(|p, &g, s, a, b| rule.apply(p, g, s, Some(a), Some(b))),
             }
-            if c.eps_inside_sqrt {
-                denom.mapv_inplace(|d| (d + eps).sqrt());
-            } else {
-                denom.mapv_inplace(|d| d.sqrt() + eps);
+            st.put("square_avg", sq);
+            if let Some(a) = avg {
+                st.put("grad_avg", a);
             }
-            if c.momentum > 0.0 {
-                let buf = st.buffer("momentum_buffer", zeros);
-                Zip::from(&mut *buf)
-                    .and(&g)
-                    .and(&denom)
-                    .for_each(|b, &g, &d| *b = *b * mu + g / d);
-                Zip::from(p).and(&*buf).for_each(|p, &b| *p += (-lr) * b);
-            } else {
-                Zip::from(p)
-                    .and(&g)
-                    .and(&denom)
-                    .for_each(|p, &g, &d| *p += (-lr) * g / d);
+            if let Some(b) = buf {
+                st.put("momentum_buffer", b);
             }
         });
     }

@@ -182,18 +182,3 @@ pub(crate) fn effective<T: Float>(p: T, g: T, maximize: bool, weight_decay: T) -
         g
     }
 }
-
-/// `g`, negated when maximizing, plus `weight_decay · p` (PyTorch's L2 form).
-pub(crate) fn effective_grad<T: Float>(
-    p: &ArrayD<T>,
-    g: &ArrayD<T>,
-    maximize: bool,
-    weight_decay: f64,
-) -> ArrayD<T> {
-    let mut g = if maximize { g.mapv(|v| -v) } else { g.clone() };
-    if weight_decay != 0.0 {
-        let wd = T::lit(weight_decay);
-        g.zip_mut_with(p, |g, &p| *g += wd * p);
-    }
-    g
-}
