@@ -1,0 +1,246 @@
+//! A warmed-up training step on the static path allocates nothing: a counting
+//! global allocator sees zero allocations over many steps of dense,
+//! convolutional and regression models with each optimizer, including the
+//! worker threads that share the large matrix products.
+//!
+//! Set `NN_ALLOC_TRACE=1` to print a backtrace for each allocation found.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::optim::{Adagrad, AdagradConfig};
+use nn::prelude::*;
+use nn::train::Fit;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static IN_TRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn note_allocation() {
+    if !COUNTING.load(Ordering::SeqCst) {
+        return;
+    }
+    ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    if TRACE.load(Ordering::Relaxed) && !IN_TRACE.with(|t| t.replace(true)) {
+        eprintln!(
+            "allocation:\n{}",
+            std::backtrace::Backtrace::force_capture()
+        );
+        IN_TRACE.with(|t| t.set(false));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs, on any thread.
+fn allocations_during(f: impl FnOnce()) -> usize {
+    TRACE.store(
+        std::env::var_os("NN_ALLOC_TRACE").is_some(),
+        Ordering::Relaxed,
+    );
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst)
+}
+
+sequential! {
+    /// The MNIST perceptron: softmax output, fused with the cross-entropy.
+    pub struct Mlp: input(784) {
+        Dense(256, activation = relu),
+        Dropout(0.2),
+        Dense(10, activation = softmax),
+    }
+}
+
+sequential! {
+    /// torch_anchor's small_batch model: logits and cross-entropy.
+    pub struct Small: input(64) {
+        Dense(64, activation = tanh),
+        Dense(64, activation = tanh),
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// Convolution, pooling, normalization, a separate activation layer.
+    pub struct Cnn: input(1, 28, 28) {
+        Conv2d(6, kernel = 5, padding = 2, activation = relu),
+        MaxPool2d(2),
+        Conv2d(16, kernel = 5),
+        BatchNorm,
+        Activation("relu"),
+        AvgPool2d(2),
+        Flatten,
+        Dense(84, activation = gelu),
+        Dense(10, activation = softmax),
+    }
+}
+
+sequential! {
+    /// Regression with layer normalization.
+    pub struct Regressor: input(8) {
+        Dense(32, activation = silu),
+        LayerNorm,
+        Dense(1),
+    }
+}
+
+fn inputs(shape: &[usize]) -> ArrayD<f32> {
+    let len = shape.iter().product();
+    let values = (0..len).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0);
+    ArrayD::from_shape_vec(IxDyn(shape), values.collect()).expect("shape")
+}
+
+/// Warms up, then counts the allocations of `steps` further training steps:
+/// exactly what `fit` does per batch.
+fn steps_allocate<M: Fit<f32>>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    x: &ArrayD<f32>,
+    target: &Target<'_, f32>,
+    loss: Loss,
+) -> usize {
+    let mut step = |model: &mut M| {
+        let stats = model.train_batch(x.view(), target, loss);
+        assert!(stats.loss.is_finite());
+        opt.step(model.parameters());
+        opt.zero_grad(model.parameters());
+    };
+    for _ in 0..3 {
+        step(model);
+    }
+    allocations_during(|| {
+        for _ in 0..20 {
+            step(model);
+        }
+    })
+}
+
+#[test]
+fn warmed_up_static_training_steps_allocate_nothing() {
+    let labels: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
+
+    // Batch 64 at 784 → 256: large enough that the products run on both cores.
+    let mut mlp = Mlp::with_seed(0);
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let x = inputs(&[64, 784]);
+    let n = steps_allocate(
+        &mut mlp,
+        &mut adam,
+        &x,
+        &Target::Labels(&labels),
+        Loss::SparseCategoricalCrossEntropy,
+    );
+    assert_eq!(n, 0, "MLP with Adam: {n} allocations in 20 steps");
+
+    let mut small = Small::with_seed(0);
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        nesterov: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let x = inputs(&[16, 64]);
+    let n = steps_allocate(
+        &mut small,
+        &mut sgd,
+        &x,
+        &Target::Labels(&labels[..16]),
+        Loss::CrossEntropy,
+    );
+    assert_eq!(n, 0, "small model with SGD: {n} allocations in 20 steps");
+
+    let mut cnn = Cnn::with_seed(0);
+    let mut adamw = AdamW::new(AdamConfig::default()).unwrap();
+    let x = inputs(&[32, 1, 28, 28]);
+    let n = steps_allocate(
+        &mut cnn,
+        &mut adamw,
+        &x,
+        &Target::Labels(&labels[..32]),
+        Loss::SparseCategoricalCrossEntropy,
+    );
+    assert_eq!(n, 0, "CNN with AdamW: {n} allocations in 20 steps");
+
+    // Regression, with every optimizer in its most involved setting.
+    let x = inputs(&[32, 8]);
+    let y = inputs(&[32, 1]);
+    let optimizers: Vec<(&str, Box<dyn Optimizer<f32>>)> = vec![
+        (
+            "RMSprop centered with momentum",
+            Box::new(
+                RmsProp::new(RmsPropConfig {
+                    centered: true,
+                    momentum: 0.9,
+                    weight_decay: 1e-4,
+                    ..Default::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "Adam with AMSGrad",
+            Box::new(
+                Adam::new(AdamConfig {
+                    amsgrad: true,
+                    weight_decay: 1e-4,
+                    ..Default::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "Adagrad",
+            Box::new(
+                Adagrad::new(AdagradConfig {
+                    lr_decay: 1e-3,
+                    ..Default::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "plain SGD",
+            Box::new(Sgd::new(SgdConfig::default()).unwrap()),
+        ),
+    ];
+    for (name, mut opt) in optimizers {
+        let mut reg = Regressor::with_seed(0);
+        for loss in [Loss::Mse, Loss::Huber { delta: 1.0 }] {
+            let n = steps_allocate(&mut reg, &mut *opt, &x, &Target::Values(y.view()), loss);
+            assert_eq!(
+                n, 0,
+                "regression ({loss:?}) with {name}: {n} allocations in 20 steps"
+            );
+        }
+    }
+}
