@@ -153,6 +153,9 @@ pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, be
         scale(beta, c);
         return;
     }
+    if super::dot::suits(&a, &b) {
+        return super::dot::gemm(alpha, a, b, beta, c);
+    }
     // Packing pays for itself by reuse. A panel of `b` is swept once per row
     // strip: with few strips, or when all of `b` fits in L1, read it in place
     // (the tiles need contiguous rows for that). A block of `a` is swept once

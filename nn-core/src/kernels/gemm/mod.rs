@@ -17,6 +17,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod blocked;
+mod dot;
 mod portable;
 mod tile;
 
@@ -259,6 +260,10 @@ mod tests {
             (25, 300, 65),
             (150, 257, 40),
             (7, 600, 1100),
+            // Small outputs, long sums: the dot-product path when both
+            // operands are contiguous along k (a plain, b transposed).
+            (6, 1000, 25),
+            (16, 333, 150),
         ];
         for (k32, k64) in kernel_sets() {
             for &(m, k, n) in &shapes {

@@ -1,0 +1,113 @@
+//! Products with a small output and a long inner dimension along which both
+//! operands are contiguous (a convolution's weight gradient `dy · colsᵀ`):
+//! blocks of dot products read straight from memory. The blocked path would
+//! first transpose all of `b` into packed panels, which for these shapes costs
+//! more than the arithmetic.
+
+use super::blocked::Mat;
+use crate::Float;
+
+/// Rows and columns of `c` computed together: 16 vector accumulators.
+const TILE: usize = 4;
+/// Elements per accumulator (one AVX-512 register of `f32`).
+const LANES: usize = 16;
+
+/// Whether [`gemm`] suits these operands: both contiguous along `k`, an output
+/// of at most 4096 entries, and `k` long enough to vectorize.
+pub fn suits<T>(a: &Mat<T>, b: &Mat<T>) -> bool {
+    a.cs == 1 && b.rs == 1 && a.rows * b.cols <= MAX_OUT && a.cols >= 4 * LANES
+}
+
+/// `c = alpha · a · b + beta · c` as dot products of `a`'s rows with `b`'s columns.
+///
+/// # Safety
+/// As [`super::blocked::gemm`]; additionally [`suits`] holds.
+pub unsafe fn gemm<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        return tiles_avx512(alpha, a, b, beta, c);
+    }
+    tiles(alpha, a, b, beta, c)
+}
+
+/// [`tiles`] compiled for AVX-512 (an explicit function: a closure passed to
+/// `simd::widest` is too large here to be inlined into the wide copy).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tiles_avx512<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+    tiles(alpha, a, b, beta, c)
+}
+
+/// Entries of `c` at most (see [`suits`]): the sums live on the stack.
+const MAX_OUT: usize = 4096;
+/// Length of the slices of `k` swept through all tiles at once, so each
+/// operand comes from memory once and is then reread from cache.
+const DEPTH: usize = 1024;
+
+#[inline(always)]
+unsafe fn tiles<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let mut sums = [T::zero(); MAX_OUT];
+    for p0 in (0..k).step_by(DEPTH) {
+        let depth = DEPTH.min(k - p0);
+        for i0 in (0..m).step_by(TILE) {
+            for j0 in (0..n).step_by(TILE) {
+                // Past the edge, repeat the last row or column (read, never stored).
+                let rows: [*const T; TILE] =
+                    std::array::from_fn(|i| a.at((i0 + i).min(m - 1), p0) as *const T);
+                let cols: [*const T; TILE] =
+                    std::array::from_fn(|j| b.at(p0, (j0 + j).min(n - 1)) as *const T);
+                let tile = dot_tile(&rows, &cols, depth);
+                for (i, row) in tile.iter().enumerate().take(m - i0) {
+                    for (j, &s) in row.iter().enumerate().take(n - j0) {
+                        sums[(i0 + i) * n + j0 + j] += s;
+                    }
+                }
+            }
+        }
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let (e, s) = (c.at(i, j), sums[i * n + j]);
+            *e = if beta == T::zero() {
+                alpha * s
+            } else {
+                beta * *e + alpha * s
+            };
+        }
+    }
+}
+
+/// The `TILE × TILE` dot products of `rows` with `cols`, each `k` long.
+#[inline(always)]
+unsafe fn dot_tile<T: Float>(
+    rows: &[*const T; TILE],
+    cols: &[*const T; TILE],
+    k: usize,
+) -> [[T; TILE]; TILE] {
+    let mut acc = [[[T::zero(); LANES]; TILE]; TILE];
+    let whole = k - k % LANES;
+    for p in (0..whole).step_by(LANES) {
+        let av: [[T; LANES]; TILE] =
+            std::array::from_fn(|i| std::array::from_fn(|l| *rows[i].add(p + l)));
+        for (j, col) in cols.iter().enumerate() {
+            let bv: [T; LANES] = std::array::from_fn(|l| *col.add(p + l));
+            for i in 0..TILE {
+                for l in 0..LANES {
+                    acc[i][j][l] += av[i][l] * bv[l];
+                }
+            }
+        }
+    }
+    let mut sums = [[T::zero(); TILE]; TILE];
+    for i in 0..TILE {
+        for j in 0..TILE {
+            let mut s = acc[i][j].iter().copied().sum::<T>();
+            for p in whole..k {
+                s += *rows[i].add(p) * *cols[j].add(p);
+            }
+            sums[i][j] = s;
+        }
+    }
+    sums
+}
