@@ -7,6 +7,7 @@
 //! training step stays allocation-free.
 
 use std::any::Any;
+use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
@@ -150,6 +151,51 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     }
     if let Some(payload) = pending.wait() {
         panic::resume_unwind(payload);
+    }
+}
+
+/// Below this many elements of work a loop is not worth splitting.
+pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 16;
+
+/// Runs `f` over `0..len` split into up to [`crate::threads`] contiguous
+/// ranges, in parallel when `work` (elements touched) repays the hand-off.
+pub(crate) fn for_each_range(len: usize, work: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
+    let parts = if work >= PARALLEL_ELEMENTS {
+        crate::threads().min(len)
+    } else {
+        1
+    };
+    if parts <= 1 {
+        return f(0..len);
+    }
+    let step = len.div_ceil(parts);
+    for_each_part(parts, &|p| {
+        let start = (p * step).min(len);
+        f(start..(start + step).min(len));
+    });
+}
+
+/// A mutable slice shared by the parts of a [`for_each_range`] loop, each
+/// writing its own disjoint elements.
+pub(crate) struct Shared<T>(*mut T, usize);
+
+// SAFETY: access goes through `Shared::slice`, whose callers promise disjointness.
+unsafe impl<T: Send> Send for Shared<T> {}
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(data: &mut [T]) -> Self {
+        Shared(data.as_mut_ptr(), data.len())
+    }
+
+    /// Elements `range` of the slice.
+    ///
+    /// # Safety
+    /// No other part reads or writes `range` while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice(&self, range: Range<usize>) -> &mut [T] {
+        assert!(range.start <= range.end && range.end <= self.1);
+        std::slice::from_raw_parts_mut(self.0.add(range.start), range.end - range.start)
     }
 }
 

@@ -6,6 +6,7 @@ use ndarray::{
     Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, IxDyn,
 };
 
+use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
 /// Padding of the four borders of an image.
@@ -166,6 +167,15 @@ fn taps(
     })
 }
 
+/// For one kernel tap along one axis: the outputs `lo..hi` whose input index
+/// `o · stride + offset - pad` lies inside `0..len` (the others read padding).
+#[inline]
+fn tap_range(out: usize, stride: usize, offset: usize, pad: usize, len: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(out);
+    let hi = (len + pad).saturating_sub(offset).div_ceil(stride).min(out);
+    (lo, hi.max(lo))
+}
+
 /// im2col: `[c·kh·kw, n·oh·ow]`, column `(n, oy, ox)` holding the patch that
 /// output position reads (zeros in the padding).
 pub fn im2col<T: Float>(
@@ -200,28 +210,58 @@ pub fn im2col_into<T: Float>(
         c * kh * kw,
         n * oh * ow
     );
-    for ci in 0..c {
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let mut row = cols.row_mut((ci * kh + ky) * kw + kx);
-                let row = row.as_slice_mut().expect("contiguous row");
-                for ni in 0..n {
-                    let plane = &xs[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
-                    for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
-                        let dst = &mut row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
-                        let Some(iy) = iy else {
-                            dst.fill(T::zero());
-                            continue;
-                        };
-                        let src = &plane[iy * w..(iy + 1) * w];
-                        for (ox, ix) in taps(ow, window.stride.1, kx * window.dilation.1, p.left, w)
-                        {
-                            dst[ox] = ix.map_or(T::zero(), |ix| src[ix]);
+    let width = n * oh * ow;
+    let shared = Shared::new(cols.as_slice_mut().expect("contiguous im2col buffer"));
+    // Rows (channel, ky, kx) are independent: split them over the cores.
+    for_each_range(c * kh * kw, c * kh * kw * width, &|rows| {
+        for r in rows {
+            let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+            // SAFETY: each part writes only its own rows.
+            let row = unsafe { shared.slice(r * width..(r + 1) * width) };
+            let (sx, off) = (window.stride.1, kx * window.dilation.1);
+            let (lo, hi) = tap_range(ow, sx, off, p.left, w);
+            // Input column of output column lo (never negative when lo < hi).
+            let first = (lo * sx + off).saturating_sub(p.left);
+            for ni in 0..n {
+                let plane = &xs[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
+                for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
+                    let dst = &mut row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
+                    let Some(iy) = iy else {
+                        dst.fill(T::zero());
+                        continue;
+                    };
+                    let src = &plane[iy * w..(iy + 1) * w];
+                    dst[..lo].fill(T::zero());
+                    dst[hi..].fill(T::zero());
+                    if lo == hi {
+                        continue;
+                    }
+                    if sx == 1 {
+                        copy_run(&mut dst[lo..hi], &src[first..first + (hi - lo)]);
+                    } else {
+                        for (d, &v) in dst[lo..hi].iter_mut().zip(src[first..].iter().step_by(sx)) {
+                            *d = v;
                         }
                     }
                 }
             }
         }
+    });
+}
+
+/// `dst = src` for the short runs of im2col (one image row): fixed-size chunks
+/// the compiler turns into vector moves, where `copy_from_slice` would call
+/// `memcpy` for a few dozen bytes.
+#[inline]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let chunk: [T; 8] = s.try_into().expect("chunk of 8");
+        d.copy_from_slice(&chunk);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
     }
 }
 
@@ -249,31 +289,47 @@ pub fn col2im_into<T: Float>(
     let (kh, kw) = window.kernel;
     let (oh, ow) = out_hw;
     let p = window.padding;
-    let dx = dx.as_slice_mut().expect("standard-layout gradient");
-    dx.fill(T::zero());
+    let shared = Shared::new(dx.as_slice_mut().expect("standard-layout gradient"));
     let cols = cols.as_standard_layout();
-    for ci in 0..c {
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let row = cols.row((ci * kh + ky) * kw + kx);
-                let row = row.as_slice().expect("contiguous row");
-                for ni in 0..n {
-                    let plane = &mut dx[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
-                    for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
-                        let Some(iy) = iy else { continue };
-                        let src = &row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
-                        let dst = &mut plane[iy * w..(iy + 1) * w];
-                        for (ox, ix) in taps(ow, window.stride.1, kx * window.dilation.1, p.left, w)
+    // Channels are independent (each owns its planes): split them over the cores.
+    for_each_range(c, cols.len(), &|channels| {
+        for ci in channels {
+            for ni in 0..n {
+                // SAFETY: each part writes only its own channels' planes.
+                let plane =
+                    unsafe { shared.slice((ni * c + ci) * h * w..(ni * c + ci + 1) * h * w) };
+                plane.fill(T::zero());
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let row = cols.row((ci * kh + ky) * kw + kx);
+                        let row = row.as_slice().expect("contiguous row");
+                        let (sx, off) = (window.stride.1, kx * window.dilation.1);
+                        let (lo, hi) = tap_range(ow, sx, off, p.left, w);
+                        if lo == hi {
+                            continue;
+                        }
+                        let first = lo * sx + off - p.left;
+                        for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h)
                         {
-                            if let Some(ix) = ix {
-                                dst[ix] += src[ox];
+                            let Some(iy) = iy else { continue };
+                            let src = &row[(ni * oh + oy) * ow..(ni * oh + oy + 1) * ow];
+                            let dst = &mut plane[iy * w..(iy + 1) * w];
+                            if sx == 1 {
+                                for (d, &g) in dst[first..].iter_mut().zip(&src[lo..hi]) {
+                                    *d += g;
+                                }
+                            } else {
+                                for (d, &g) in dst[first..].iter_mut().step_by(sx).zip(&src[lo..hi])
+                                {
+                                    *d += g;
+                                }
                             }
                         }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// The weight `[out, in, kh, kw]` viewed as `[out, in·kh·kw]`.
@@ -375,13 +431,19 @@ pub fn conv2d_into<T: Float>(
     gemm(T::one(), &wm, &*cols, beta, &mut scratch.mat);
     // [oc, n·oh·ow] → NCHW: one contiguous plane per (sample, channel).
     let plane = oh * ow;
-    let y = y.as_slice_mut().expect("standard-layout output");
-    for (o, row) in scratch.mat.rows().into_iter().enumerate() {
-        let row = row.to_slice().expect("contiguous row");
-        for ni in 0..n {
-            y[(ni * oc + o) * plane..][..plane].copy_from_slice(&row[ni * plane..][..plane]);
+    let ys = Shared::new(y.as_slice_mut().expect("standard-layout output"));
+    let mat = &scratch.mat;
+    for_each_range(oc, mat.len(), &|channels| {
+        for o in channels {
+            let row = mat.row(o).to_slice().expect("contiguous row");
+            for ni in 0..n {
+                let at = (ni * oc + o) * plane;
+                // SAFETY: each part writes only its own channels' planes.
+                let dst = unsafe { ys.slice(at..at + plane) };
+                dst.copy_from_slice(&row[ni * plane..][..plane]);
+            }
         }
-    }
+    });
 }
 
 /// Gradients of [`conv2d`] from the output gradient `dy` and the forward's
@@ -439,12 +501,17 @@ pub fn conv2d_backward_into<T: Float>(
     resize(&mut scratch.mat, (oc, n * plane));
     let dy = dy.as_standard_layout();
     let gs = dy.as_slice().expect("standard layout");
-    for (o, mut row) in scratch.mat.rows_mut().into_iter().enumerate() {
-        let row = row.as_slice_mut().expect("contiguous row");
-        for ni in 0..n {
-            row[ni * plane..][..plane].copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+    let width = n * plane;
+    let mat = Shared::new(scratch.mat.as_slice_mut().expect("contiguous"));
+    for_each_range(oc, oc * width, &|channels| {
+        for o in channels {
+            // SAFETY: each part writes only its own rows.
+            let row = unsafe { mat.slice(o * width..(o + 1) * width) };
+            for ni in 0..n {
+                row[ni * plane..][..plane].copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+            }
         }
-    }
+    });
     let w = w.as_standard_layout();
     let wm = weight_matrix(&w);
     if let Some(dx) = grads.dx {

@@ -4,6 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use super::conv::{Padding2d, Window2d};
+use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
 fn nchw<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> [usize; 4] {
@@ -49,52 +50,96 @@ pub fn max_pool2d_into<T: Float>(
     let y = y.as_slice_mut().expect("standard-layout output");
     let idx = idx.as_slice_mut().expect("standard-layout index");
     let (h, w) = (s[2], s[3]);
-    let simple = window.padding == Padding2d::default() && window.dilation == (1, 1);
-    for (p, (yp, ip)) in y
-        .chunks_mut(oh * ow)
-        .zip(idx.chunks_mut(oh * ow))
-        .enumerate()
-    {
-        let plane = &xs[p * h * w..(p + 1) * h * w];
-        if simple {
-            let (sy, sx) = window.stride;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut at = oy * sy * w + ox * sx;
-                    let mut best = plane[at];
-                    for ky in 0..window.kernel.0 {
-                        let base = (oy * sy + ky) * w + ox * sx;
-                        for (kx, &v) in plane[base..base + window.kernel.1].iter().enumerate() {
-                            if v > best || v.is_nan() {
-                                best = v;
-                                at = base + kx;
-                            }
-                        }
-                    }
-                    yp[oy * ow + ox] = best;
-                    ip[oy * ow + ox] = at;
-                }
-            }
-            continue;
+    let (ys, is) = (Shared::new(y), Shared::new(idx));
+    // Planes (sample, channel) are independent: split them over the cores.
+    for_each_range(s[0] * s[1], xs.len(), &|planes| {
+        // SAFETY: each part writes only its own planes' outputs.
+        let (y, idx) = unsafe {
+            (
+                ys.slice(planes.start * oh * ow..planes.end * oh * ow),
+                is.slice(planes.start * oh * ow..planes.end * oh * ow),
+            )
+        };
+        let planes_in = &xs[planes.start * h * w..planes.end * h * w];
+        for ((plane, yp), ip) in planes_in
+            .chunks(h * w)
+            .zip(y.chunks_mut(oh * ow))
+            .zip(idx.chunks_mut(oh * ow))
+        {
+            max_pool_plane(plane, (h, w), (oh, ow), window, yp, ip);
         }
+    });
+}
+
+/// Max pooling of one `h × w` plane into the `oh × ow` outputs `yp` and their
+/// argmax indices `ip`.
+fn max_pool_plane<T: Float>(
+    plane: &[T],
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    window: &Window2d,
+    yp: &mut [T],
+    ip: &mut [usize],
+) {
+    let simple = window.padding == Padding2d::default() && window.dilation == (1, 1);
+    if simple && window.kernel == (2, 2) && window.stride == (2, 2) {
+        // The common case, unrolled: the four taps in scan order.
+        for oy in 0..oh {
+            let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+            for ox in 0..ow {
+                let taps = [r0 + 2 * ox, r0 + 2 * ox + 1, r1 + 2 * ox, r1 + 2 * ox + 1];
+                let (mut best, mut at) = (plane[taps[0]], taps[0]);
+                for &t in &taps[1..] {
+                    let v = plane[t];
+                    if v > best || v.is_nan() {
+                        best = v;
+                        at = t;
+                    }
+                }
+                yp[oy * ow + ox] = best;
+                ip[oy * ow + ox] = at;
+            }
+        }
+        return;
+    }
+    if simple {
+        let (sy, sx) = window.stride;
         for oy in 0..oh {
             for ox in 0..ow {
-                let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+                let mut at = oy * sy * w + ox * sx;
+                let mut best = plane[at];
                 for ky in 0..window.kernel.0 {
-                    for kx in 0..window.kernel.1 {
-                        let Some((r, c)) = window_source(window, (oy, ox), (ky, kx), (h, w)) else {
-                            continue;
-                        };
-                        let v = plane[r * w + c];
-                        if v > best || at == usize::MAX || v.is_nan() {
+                    let base = (oy * sy + ky) * w + ox * sx;
+                    for (kx, &v) in plane[base..base + window.kernel.1].iter().enumerate() {
+                        if v > best || v.is_nan() {
                             best = v;
-                            at = r * w + c;
+                            at = base + kx;
                         }
                     }
                 }
                 yp[oy * ow + ox] = best;
                 ip[oy * ow + ox] = at;
             }
+        }
+        return;
+    }
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+            for ky in 0..window.kernel.0 {
+                for kx in 0..window.kernel.1 {
+                    let Some((r, c)) = window_source(window, (oy, ox), (ky, kx), (h, w)) else {
+                        continue;
+                    };
+                    let v = plane[r * w + c];
+                    if v > best || at == usize::MAX || v.is_nan() {
+                        best = v;
+                        at = r * w + c;
+                    }
+                }
+            }
+            yp[oy * ow + ox] = best;
+            ip[oy * ow + ox] = at;
         }
     }
 }
