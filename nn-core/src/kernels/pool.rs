@@ -66,13 +66,44 @@ pub fn max_pool2d_into<T: Float>(
             .zip(y.chunks_mut(oh * ow))
             .zip(idx.chunks_mut(oh * ow))
         {
-            max_pool_plane(plane, (h, w), (oh, ow), window, yp, ip);
+            max_pool_plane_dispatch(plane, (h, w), (oh, ow), window, yp, ip);
         }
     });
 }
 
+/// [`max_pool_plane`], compiled for AVX-512 where the CPU has it.
+fn max_pool_plane_dispatch<T: Float>(
+    plane: &[T],
+    hw: (usize, usize),
+    out: (usize, usize),
+    window: &Window2d,
+    yp: &mut [T],
+    ip: &mut [usize],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn wide<T: Float>(
+            plane: &[T],
+            hw: (usize, usize),
+            out: (usize, usize),
+            window: &Window2d,
+            yp: &mut [T],
+            ip: &mut [usize],
+        ) {
+            max_pool_plane(plane, hw, out, window, yp, ip)
+        }
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected just above.
+            return unsafe { wide(plane, hw, out, window, yp, ip) };
+        }
+    }
+    max_pool_plane(plane, hw, out, window, yp, ip)
+}
+
 /// Max pooling of one `h × w` plane into the `oh × ow` outputs `yp` and their
 /// argmax indices `ip`.
+#[inline(always)]
 fn max_pool_plane<T: Float>(
     plane: &[T],
     (h, w): (usize, usize),
@@ -83,21 +114,33 @@ fn max_pool_plane<T: Float>(
 ) {
     let simple = window.padding == Padding2d::default() && window.dilation == (1, 1);
     if simple && window.kernel == (2, 2) && window.stride == (2, 2) {
-        // The common case, unrolled: the four taps in scan order.
+        // The common case, unrolled and branch-free so it vectorizes: the four
+        // taps in scan order, the first maximum (or a NaN) winning.
         for oy in 0..oh {
             let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
-            for ox in 0..ow {
-                let taps = [r0 + 2 * ox, r0 + 2 * ox + 1, r1 + 2 * ox, r1 + 2 * ox + 1];
-                let (mut best, mut at) = (plane[taps[0]], taps[0]);
-                for &t in &taps[1..] {
-                    let v = plane[t];
-                    if v > best || v.is_nan() {
-                        best = v;
-                        at = t;
-                    }
+            let top = &plane[r0..r0 + 2 * ow];
+            let bottom = &plane[r1..r1 + 2 * ow];
+            let y = &mut yp[oy * ow..(oy + 1) * ow];
+            let idx = &mut ip[oy * ow..(oy + 1) * ow];
+            for (ox, (((t, b), y), i)) in top
+                .chunks_exact(2)
+                .zip(bottom.chunks_exact(2))
+                .zip(y.iter_mut())
+                .zip(idx.iter_mut())
+                .enumerate()
+            {
+                let (mut best, mut at) = (t[0], r0 + 2 * ox);
+                for (v, tap) in [
+                    (t[1], r0 + 2 * ox + 1),
+                    (b[0], r1 + 2 * ox),
+                    (b[1], r1 + 2 * ox + 1),
+                ] {
+                    let take = v > best || v.is_nan();
+                    best = if take { v } else { best };
+                    at = if take { tap } else { at };
                 }
-                yp[oy * ow + ox] = best;
-                ip[oy * ow + ox] = at;
+                *y = best;
+                *i = at;
             }
         }
         return;
