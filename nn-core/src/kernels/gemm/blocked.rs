@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::tile::{Kernels, TileArgs};
+use super::tile::{Kernels, PackFn, TileArgs};
 use crate::Float;
 
 /// A strided matrix, addressed by raw pointer so parts of one product can be
@@ -97,7 +97,9 @@ unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
 
 /// Packs `b` into strips of `nr` columns, zero-padded to full width: strip `s`
 /// starts at `s · nr · k` and holds, for each row `p`, `nr` values.
-unsafe fn pack_b<T: Float>(b: Mat<T>, nr: usize, out: *mut T) {
+/// `packer` packs one strip of a `b` with contiguous columns, where the kernel
+/// set has a vectorized way to.
+unsafe fn pack_b<T: Float>(b: Mat<T>, nr: usize, packer: Option<PackFn<T>>, out: *mut T) {
     let k = b.rows;
     for c0 in (0..b.cols).step_by(nr) {
         let cols = nr.min(b.cols - c0);
@@ -109,6 +111,8 @@ unsafe fn pack_b<T: Float>(b: Mat<T>, nr: usize, out: *mut T) {
                 dst[..cols].copy_from_slice(src);
                 dst[cols..].fill(T::zero());
             }
+        } else if let (1, Some(pack)) = (b.rs, packer) {
+            pack(b.block(0, k, c0, cols), strip);
         } else {
             for j in 0..nr {
                 if j < cols {
@@ -177,7 +181,7 @@ pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, be
                     let beta = if pc == 0 { beta } else { T::one() };
                     let panel = b.block(pc, kb, jc, nb);
                     if !direct_b {
-                        pack_b(panel, ks.nr, b_buf);
+                        pack_b(panel, ks.nr, ks.pack_columns, b_buf);
                     }
                     for ic in (0..m).step_by(mc) {
                         let mb = mc.min(m - ic);

@@ -61,6 +61,7 @@ macro_rules! kernel_set {
             nc: 1024,
             direct_b: false,
             tiles: tiles_1_to_12!($tiles),
+            pack_columns: None,
         }
     };
 }

@@ -25,6 +25,11 @@ pub struct TileArgs<T> {
 /// A micro-kernel for a fixed number of rows.
 pub type TileFn<T> = unsafe fn(&TileArgs<T>);
 
+/// Packs one strip (at most `nr` columns, zero-padded to `nr`) of a `b` whose
+/// columns are contiguous (`rs = 1`, a transposed operand such as a dense
+/// layer's `Wᵀ`): a transpose.
+pub type PackFn<T> = unsafe fn(super::blocked::Mat<T>, *mut T);
+
 /// One instruction set's micro-kernels and the block sizes that suit them.
 #[doc(hidden)]
 pub struct Kernels<T: 'static> {
@@ -43,6 +48,8 @@ pub struct Kernels<T: 'static> {
     /// (masked loads never touch memory past `cols`).
     pub direct_b: bool,
     pub tiles: &'static [TileFn<T>],
+    /// A vectorized [`PackFn`], if this instruction set has one.
+    pub pack_columns: Option<PackFn<T>>,
 }
 
 /// Instantiates a micro-kernel for each row count `1..=12`.
