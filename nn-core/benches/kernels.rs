@@ -39,13 +39,12 @@ fn conv_bench(c: &mut Criterion) {
     g.bench_function("forward", |b| {
         b.iter(|| black_box(conv2d(x.view(), w.view(), None, &window)))
     });
-    let (y, cols) = conv2d(x.view(), w.view(), None, &window);
+    let y = conv2d(x.view(), w.view(), None, &window);
     g.bench_function("backward", |b| {
         b.iter(|| {
             black_box(conv2d_backward(
-                x.shape(),
+                x.view(),
                 w.view(),
-                cols.view(),
                 y.view(),
                 &window,
                 [true, true, false],

@@ -157,14 +157,20 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
 /// Below this many elements of work a loop is not worth splitting.
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 16;
 
+/// How many parts to split `len` independent items into, given the total
+/// `work` (elements touched): one when it would not repay the hand-off.
+pub(crate) fn parts_for(len: usize, work: usize) -> usize {
+    if work >= PARALLEL_ELEMENTS {
+        crate::threads().min(len).max(1)
+    } else {
+        1
+    }
+}
+
 /// Runs `f` over `0..len` split into up to [`crate::threads`] contiguous
 /// ranges, in parallel when `work` (elements touched) repays the hand-off.
 pub(crate) fn for_each_range(len: usize, work: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
-    let parts = if work >= PARALLEL_ELEMENTS {
-        crate::threads().min(len)
-    } else {
-        1
-    };
+    let parts = parts_for(len, work);
     if parts <= 1 {
         return f(0..len);
     }

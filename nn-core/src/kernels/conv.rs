@@ -1,12 +1,15 @@
 //! 2-D convolution (NCHW, weights `[out, in, kh, kw]` as in PyTorch) by
 //! im2col + one GEMM for the whole batch, forward beside backward.
 
+use std::ops::Range;
+
 use super::gemm::gemm;
 use ndarray::{
-    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, IxDyn,
+    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, Ix2,
+    IxDyn,
 };
 
-use crate::parallel::{for_each_range, Shared};
+use crate::parallel::{for_each_part, for_each_range, parts_for, Shared};
 use crate::Float;
 
 /// Padding of the four borders of an image.
@@ -352,55 +355,99 @@ fn resize<T: Float>(buf: &mut Array2<T>, dim: (usize, usize)) {
     }
 }
 
-/// Reusable intermediate matrices of a convolution: the output or its
-/// gradient in the GEMM's `[out, n·oh·ow]` layout, and the im2col matrix's gradient.
+/// One thread's intermediates: the im2col matrix of a chunk of samples, the
+/// chunk's output gradient in GEMM layout, the im2col matrix's gradient, and
+/// partial weight and bias gradients.
 #[derive(Clone, Debug)]
-pub struct ConvScratch<T> {
+struct PartScratch<T> {
+    cols: Array2<T>,
     mat: Array2<T>,
     dcols: Array2<T>,
+    dw: Array2<T>,
+    db: Vec<T>,
 }
 
-impl<T: Float> Default for ConvScratch<T> {
+impl<T: Float> Default for PartScratch<T> {
     fn default() -> Self {
-        ConvScratch {
+        PartScratch {
+            cols: Array2::zeros((0, 0)),
             mat: Array2::zeros((0, 0)),
             dcols: Array2::zeros((0, 0)),
+            dw: Array2::zeros((0, 0)),
+            db: Vec::new(),
         }
     }
 }
 
-/// Forward: `y = w ⋆ x + b`, returning the output and the im2col matrix
-/// (which backward reuses for the weight gradient).
+/// Reusable intermediates of a convolution, one set per thread: once grown to
+/// a batch's size, forward and backward allocate nothing.
+#[derive(Clone, Debug, Default)]
+pub struct ConvScratch<T> {
+    parts: Vec<PartScratch<T>>,
+}
+
+/// The samples of a batch are processed in chunks whose im2col matrix stays
+/// in cache (about 1 MiB): written, then read by the GEMM at once, instead of
+/// a whole batch's matrix going out to memory and back. Chunks are split over
+/// the cores.
+struct Chunks {
+    samples: usize,
+    per_chunk: usize,
+    count: usize,
+    parts: usize,
+}
+
+impl Chunks {
+    fn new(samples: usize, cols_per_sample: usize, macs: usize) -> Self {
+        let per_chunk = (262_144 / cols_per_sample.max(1)).clamp(1, samples.max(1));
+        let count = samples.div_ceil(per_chunk);
+        Chunks {
+            samples,
+            per_chunk,
+            count,
+            parts: parts_for(count, macs),
+        }
+    }
+
+    /// The sample ranges part `p` handles.
+    fn of_part(&self, p: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        let (from, to) = (
+            p * self.count / self.parts,
+            (p + 1) * self.count / self.parts,
+        );
+        (from..to).map(|c| c * self.per_chunk..((c + 1) * self.per_chunk).min(self.samples))
+    }
+}
+
+impl<T: Float> ConvScratch<T> {
+    /// Per-part scratch, grown to `parts` entries.
+    fn parts(&mut self, parts: usize) -> Shared<PartScratch<T>> {
+        if self.parts.len() < parts {
+            self.parts.resize_with(parts, PartScratch::default);
+        }
+        Shared::new(&mut self.parts[..parts])
+    }
+}
+
+/// Forward: `y = w ⋆ x + b`.
 pub fn conv2d<T: Float>(
     x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
     b: Option<ArrayView1<'_, T>>,
     window: &Window2d,
-) -> (ArrayD<T>, Array2<T>) {
+) -> ArrayD<T> {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
     let mut y = ArrayD::zeros(IxDyn(&shape));
-    let mut cols = Array2::zeros((0, 0));
-    conv2d_into(
-        x,
-        w,
-        b,
-        window,
-        &mut cols,
-        &mut ConvScratch::default(),
-        y.view_mut(),
-    );
-    (y, cols)
+    conv2d_into(x, w, b, window, &mut ConvScratch::default(), y.view_mut());
+    y
 }
 
-/// [`conv2d`] into a preallocated `y`, with the im2col matrix (for backward)
-/// in `cols` and other intermediates in `scratch`: allocation-free once they
-/// have grown to the batch's size.
+/// [`conv2d`] into a preallocated `y`, with intermediates in `scratch`.
 pub fn conv2d_into<T: Float>(
     x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
     b: Option<ArrayView1<'_, T>>,
     window: &Window2d,
-    cols: &mut Array2<T>,
     scratch: &mut ConvScratch<T>,
     mut y: ArrayViewMutD<'_, T>,
 ) {
@@ -411,67 +458,70 @@ pub fn conv2d_into<T: Float>(
         "conv2d: output buffer {:?}, the output is {shape:?}",
         y.shape()
     );
-    let (kh, kw) = window.kernel;
-    resize(cols, (x.shape()[1] * kh * kw, n * oh * ow));
-    im2col_into(x, window, (oh, ow), cols.view_mut());
-    let w = w.as_standard_layout();
-    let wm = weight_matrix(&w);
-    resize(&mut scratch.mat, (oc, n * oh * ow));
     if let Some(b) = b {
         assert!(
             b.len() == oc,
             "conv2d: bias of {} for {oc} output channels",
             b.len()
         );
-        for (mut row, &bv) in scratch.mat.rows_mut().into_iter().zip(b.iter()) {
-            row.fill(bv);
-        }
     }
-    let beta = if b.is_some() { T::one() } else { T::zero() };
-    gemm(T::one(), &wm, &*cols, beta, &mut scratch.mat);
-    // [oc, n·oh·ow] → NCHW: one contiguous plane per (sample, channel).
     let plane = oh * ow;
+    let rows = x.shape()[1] * window.kernel.0 * window.kernel.1;
+    let w = w.as_standard_layout();
+    let wm = weight_matrix(&w);
+    let chunks = Chunks::new(n, rows * plane, n * oc * plane * rows);
     let ys = Shared::new(y.as_slice_mut().expect("standard-layout output"));
-    let mat = &scratch.mat;
-    for_each_range(oc, mat.len(), &|channels| {
-        for o in channels {
-            let row = mat.row(o).to_slice().expect("contiguous row");
-            for ni in 0..n {
-                let at = (ni * oc + o) * plane;
-                // SAFETY: each part writes only its own channels' planes.
-                let dst = unsafe { ys.slice(at..at + plane) };
-                dst.copy_from_slice(&row[ni * plane..][..plane]);
+    let scratch = scratch.parts(chunks.parts);
+    for_each_part(chunks.parts, &|p| {
+        // SAFETY: part p alone uses scratch p and writes its own samples' outputs.
+        let s = unsafe { &mut scratch.slice(p..p + 1)[0] };
+        for samples in chunks.of_part(p) {
+            let count = samples.len();
+            resize(&mut s.cols, (rows, count * plane));
+            let xs = x.slice_axis(Axis(0), (samples.start..samples.end).into());
+            im2col_into(xs, window, (oh, ow), s.cols.view_mut());
+            let ys = unsafe { ys.slice(samples.start * oc * plane..samples.end * oc * plane) };
+            // Each sample's output [oc, oh·ow] is one GEMM, written in place.
+            for (i, yi) in ys.chunks_mut(oc * plane).enumerate() {
+                let mut yi = ArrayViewMut2::from_shape((oc, plane), yi).expect("sizes match");
+                if let Some(b) = b {
+                    for (mut row, &bv) in yi.rows_mut().into_iter().zip(b.iter()) {
+                        row.fill(bv);
+                    }
+                }
+                let beta = if b.is_some() { T::one() } else { T::zero() };
+                let cols = s.cols.slice(ndarray::s![.., i * plane..(i + 1) * plane]);
+                gemm(T::one(), &wm, &cols, beta, &mut yi);
             }
         }
     });
 }
 
-/// Gradients of [`conv2d`] from the output gradient `dy` and the forward's
-/// im2col matrix: `(dx, dw, db)`, each only when asked.
+/// Gradients of [`conv2d`] from the input `x` and the output gradient `dy`:
+/// `(dx, dw, db)`, each only when asked.
 pub fn conv2d_backward<T: Float>(
-    x_shape: &[usize],
+    x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
-    cols: ArrayView2<'_, T>,
     dy: ArrayViewD<'_, T>,
     window: &Window2d,
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
-    let mut dx = need[0].then(|| ArrayD::zeros(IxDyn(x_shape)));
-    let mut dw = ArrayD::zeros(w.raw_dim());
+    let mut dx = need[0].then(|| ArrayD::zeros(x.raw_dim()));
+    let mut dw = need[1].then(|| ArrayD::zeros(w.raw_dim()));
     let mut db = need[2].then(|| ArrayD::zeros(IxDyn(&[w.shape()[0]])));
     conv2d_backward_into(
+        x,
         w,
-        cols,
         dy,
         window,
         &mut ConvScratch::default(),
         ConvGrads {
             dx: dx.as_mut().map(|d| d.view_mut()),
-            dw: need[1].then(|| dw.view_mut()),
+            dw: dw.as_mut().map(|d| d.view_mut()),
             db: db.as_mut().map(|d| d.view_mut()),
         },
     );
-    [dx, need[1].then_some(dw), db]
+    [dx, dw, db]
 }
 
 /// Where [`conv2d_backward_into`] puts the gradients: `dx` is overwritten,
@@ -486,54 +536,87 @@ pub struct ConvGrads<'a, T> {
 }
 
 /// [`conv2d_backward`] with intermediates in `scratch` and the gradients
-/// written as [`ConvGrads`] says (allocation-free once warmed up).
+/// written as [`ConvGrads`] says (allocation-free once warmed up). The im2col
+/// matrix is rebuilt chunk by chunk from `x` rather than kept from forward.
 pub fn conv2d_backward_into<T: Float>(
+    x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
-    cols: ArrayView2<'_, T>,
     dy: ArrayViewD<'_, T>,
     window: &Window2d,
     scratch: &mut ConvScratch<T>,
     grads: ConvGrads<'_, T>,
 ) {
     let (n, oc, oh, ow) = dims4("conv2d backward", &dy);
+    let (c, h, w_in) = (x.shape()[1], x.shape()[2], x.shape()[3]);
     let plane = oh * ow;
-    // NCHW → [oc, n·oh·ow].
-    resize(&mut scratch.mat, (oc, n * plane));
+    let rows = c * window.kernel.0 * window.kernel.1;
+    let w = w.as_standard_layout();
+    let wm = weight_matrix(&w);
     let dy = dy.as_standard_layout();
     let gs = dy.as_slice().expect("standard layout");
-    let width = n * plane;
-    let mat = Shared::new(scratch.mat.as_slice_mut().expect("contiguous"));
-    for_each_range(oc, oc * width, &|channels| {
-        for o in channels {
-            // SAFETY: each part writes only its own rows.
-            let row = unsafe { mat.slice(o * width..(o + 1) * width) };
-            for ni in 0..n {
-                row[ni * plane..][..plane].copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+    let ConvGrads { dx, dw, db } = grads;
+    let (need_dw, need_db) = (dw.is_some(), db.is_some());
+    let mut dx = dx;
+    let dxs = dx
+        .as_mut()
+        .map(|d| Shared::new(d.as_slice_mut().expect("standard-layout gradient")));
+    let chunks = Chunks::new(n, rows * plane, 2 * n * oc * plane * rows);
+    let parts = scratch.parts(chunks.parts);
+    for_each_part(chunks.parts, &|p| {
+        // SAFETY: part p alone uses scratch p and writes its own samples' dx.
+        let s = unsafe { &mut parts.slice(p..p + 1)[0] };
+        resize(&mut s.dw, wm.dim());
+        s.dw.fill(T::zero());
+        s.db.clear();
+        s.db.resize(oc, T::zero());
+        for samples in chunks.of_part(p) {
+            let width = samples.len() * plane;
+            // dy of these samples, NCHW → [oc, samples·oh·ow].
+            resize(&mut s.mat, (oc, width));
+            for (o, mut row) in s.mat.rows_mut().into_iter().enumerate() {
+                let row = row.as_slice_mut().expect("contiguous row");
+                for (i, ni) in samples.clone().enumerate() {
+                    row[i * plane..][..plane]
+                        .copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+                }
+            }
+            if need_dw {
+                resize(&mut s.cols, (rows, width));
+                let xs = x.slice_axis(Axis(0), (samples.start..samples.end).into());
+                im2col_into(xs, window, (oh, ow), s.cols.view_mut());
+                gemm(T::one(), &s.mat, &s.cols.t(), T::one(), &mut s.dw);
+            }
+            if need_db {
+                for (d, row) in s.db.iter_mut().zip(s.mat.rows()) {
+                    *d += row.sum();
+                }
+            }
+            if let Some(dxs) = &dxs {
+                resize(&mut s.dcols, (rows, width));
+                gemm(T::one(), &wm.t(), &s.mat, T::zero(), &mut s.dcols);
+                let at = samples.start * c * h * w_in;
+                let part = unsafe { dxs.slice(at..at + samples.len() * c * h * w_in) };
+                let part = ArrayViewMutD::from_shape(IxDyn(&[samples.len(), c, h, w_in]), part)
+                    .expect("sizes match");
+                col2im_into(s.dcols.view(), window, (oh, ow), part);
             }
         }
     });
-    let w = w.as_standard_layout();
-    let wm = weight_matrix(&w);
-    if let Some(dx) = grads.dx {
-        resize(&mut scratch.dcols, (wm.ncols(), n * plane));
-        gemm(
-            T::one(),
-            &wm.t(),
-            &scratch.mat,
-            T::zero(),
-            &mut scratch.dcols,
-        );
-        col2im_into(scratch.dcols.view(), window, (oh, ow), dx);
-    }
-    if let Some(dw) = grads.dw {
+    // Partial sums added in part order: the result depends only on the thread count.
+    let used = &scratch.parts[..chunks.parts];
+    if let Some(dw) = dw {
         let mut dwm = dw
             .into_shape_with_order(wm.dim())
             .expect("weight-shaped gradient");
-        gemm(T::one(), &scratch.mat, &cols.t(), T::one(), &mut dwm);
+        for s in used {
+            dwm += &s.dw;
+        }
     }
-    if let Some(mut db) = grads.db {
-        for (d, row) in db.iter_mut().zip(scratch.mat.rows()) {
-            *d += row.sum();
+    if let Some(mut db) = db {
+        for s in used {
+            for (d, &v) in db.iter_mut().zip(&s.db) {
+                *d += v;
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `Conv2d`: 2-D convolution over NCHW images with PyTorch's weight layout.
 
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix1, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Ix1, IxDyn};
 use rand::Rng;
 
 use super::{ensure_shape, grad_buffer, no_input_grad, Layer};
@@ -65,7 +65,6 @@ pub struct Conv2d<
     pub padding: Padding,
     /// Spacing between kernel taps.
     pub dilation: (usize, usize),
-    cols: Array2<T>,
     scratch: ConvScratch<T>,
     z: ArrayD<T>,
     y: ArrayD<T>,
@@ -104,7 +103,6 @@ impl<
             stride,
             padding,
             dilation,
-            cols: Array2::zeros((0, 0)),
             scratch: ConvScratch::default(),
             z: empty(),
             y: empty(),
@@ -189,7 +187,6 @@ impl<
                 b.as_ref()
                     .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
                 &window,
-                &mut self.cols,
                 &mut self.scratch,
                 self.z.view_mut(),
             );
@@ -232,8 +229,8 @@ impl<
         let mut dw = grad_buffer(&self.weight);
         let mut db = self.bias.as_ref().map(grad_buffer);
         conv2d_backward_into(
+            x,
             self.weight.value().view(),
-            self.cols.view(),
             dz,
             &window,
             &mut self.scratch,
@@ -254,7 +251,7 @@ impl<
         let hw = self.check(x.shape());
         let w = self.weight.value();
         let b = self.bias.as_ref().map(|b| b.value());
-        let (z, _) = conv2d(
+        let z = conv2d(
             x,
             w.view(),
             b.as_ref()

@@ -1,19 +1,19 @@
 //! Convolution and pooling on the tape.
 
-use ndarray::{Array2, ArrayD, ArrayView1};
+use ndarray::{ArrayD, ArrayView1};
 
 use crate::kernels::conv::{self as k, Window2d};
 use crate::kernels::pool;
 use crate::tape::{Op, Var};
 use crate::Float;
 
-struct Conv2d<T> {
+/// The backward pass rebuilds the im2col matrix from the input, chunk by
+/// chunk, as the layers' static path does.
+struct Conv2d {
     window: Window2d,
-    /// The forward's im2col matrix, reused for the weight gradient.
-    cols: Array2<T>,
 }
 
-impl<T: Float> Op<T> for Conv2d<T> {
+impl<T: Float> Op<T> for Conv2d {
     fn name(&self) -> &'static str {
         "conv2d"
     }
@@ -25,14 +25,8 @@ impl<T: Float> Op<T> for Conv2d<T> {
         need: &[bool],
     ) -> Vec<Option<ArrayD<T>>> {
         let need = [need[0], need[1], x.len() == 3 && need[2]];
-        let [dx, dw, db] = k::conv2d_backward(
-            x[0].shape(),
-            x[1].view(),
-            self.cols.view(),
-            dy.view(),
-            &self.window,
-            need,
-        );
+        let [dx, dw, db] =
+            k::conv2d_backward(x[0].view(), x[1].view(), dy.view(), &self.window, need);
         let mut out = vec![dx, dw];
         if x.len() == 3 {
             out.push(db);
@@ -74,8 +68,8 @@ impl<T: Float> Var<T> {
                     .into_dimensionality()
                     .unwrap_or_else(|_| panic!("conv2d: bias must be 1-D, got {:?}", b.shape()))
             });
-            let (y, cols) = k::conv2d(v[0].view(), v[1].view(), b, &window);
-            (y, Conv2d { window, cols })
+            let y = k::conv2d(v[0].view(), v[1].view(), b, &window);
+            (y, Conv2d { window })
         })
     }
 
