@@ -225,6 +225,30 @@ pub fn im2col_into<T: Float>(
             let (lo, hi) = tap_range(ow, sx, off, p.left, w);
             // Input column of output column lo (never negative when lo < hi).
             let first = (lo * sx + off).saturating_sub(p.left);
+            let (sy, off_y) = (window.stride.0, ky * window.dilation.0);
+            let (top, bottom) = tap_range(oh, sy, off_y, p.top, h);
+            // Stride 1 with rows as wide as the input's ("same" padding): the
+            // valid rows are one contiguous run in both, so one copy, then
+            // the padding columns zeroed.
+            if sx == 1 && sy == 1 && ow == w && lo < hi && top < bottom {
+                let first_y = top + off_y - p.top;
+                for ni in 0..n {
+                    let plane = &xs[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
+                    let dst = &mut row[ni * oh * ow..(ni + 1) * oh * ow];
+                    dst[..top * ow].fill(T::zero());
+                    dst[bottom * ow..].fill(T::zero());
+                    let (from, to) = (top * ow + lo, (bottom - 1) * ow + hi);
+                    let src = first_y * w + first;
+                    dst[from..to].copy_from_slice(&plane[src..src + (to - from)]);
+                    if lo > 0 || hi < ow {
+                        for dst_row in dst[top * ow..bottom * ow].chunks_exact_mut(ow) {
+                            dst_row[..lo].fill(T::zero());
+                            dst_row[hi..].fill(T::zero());
+                        }
+                    }
+                }
+                continue;
+            }
             for ni in 0..n {
                 let plane = &xs[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
                 for (oy, iy) in taps(oh, window.stride.0, ky * window.dilation.0, p.top, h) {
@@ -234,8 +258,13 @@ pub fn im2col_into<T: Float>(
                         continue;
                     };
                     let src = &plane[iy * w..(iy + 1) * w];
-                    dst[..lo].fill(T::zero());
-                    dst[hi..].fill(T::zero());
+                    // Guarded: an empty fill still costs a memset call.
+                    if lo > 0 {
+                        dst[..lo].fill(T::zero());
+                    }
+                    if hi < ow {
+                        dst[hi..].fill(T::zero());
+                    }
                     if lo == hi {
                         continue;
                     }
