@@ -43,7 +43,7 @@ pub mod kernels;
 pub mod layers;
 pub mod loss;
 pub mod model;
-mod parallel;
+pub mod parallel;
 pub mod summary;
 pub mod tape;
 

@@ -1,4 +1,6 @@
-//! A fixed set of worker threads that sleep until given work.
+//! A fixed set of worker threads that sleep until given work, and the loops
+//! that use them ([`for_each_range`] is public for element-wise work such as
+//! optimizer updates).
 //!
 //! Large kernels split their work into parts and run them here: part 0 on the
 //! calling thread, the others on workers started once, on first use. Workers
@@ -169,7 +171,7 @@ pub(crate) fn parts_for(len: usize, work: usize) -> usize {
 
 /// Runs `f` over `0..len` split into up to [`crate::threads`] contiguous
 /// ranges, in parallel when `work` (elements touched) repays the hand-off.
-pub(crate) fn for_each_range(len: usize, work: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
+pub fn for_each_range(len: usize, work: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
     let parts = parts_for(len, work);
     if parts <= 1 {
         return f(0..len);
@@ -183,14 +185,15 @@ pub(crate) fn for_each_range(len: usize, work: usize, f: &(dyn Fn(Range<usize>) 
 
 /// A mutable slice shared by the parts of a [`for_each_range`] loop, each
 /// writing its own disjoint elements.
-pub(crate) struct Shared<T>(*mut T, usize);
+pub struct Shared<T>(*mut T, usize);
 
 // SAFETY: access goes through `Shared::slice`, whose callers promise disjointness.
 unsafe impl<T: Send> Send for Shared<T> {}
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
-    pub(crate) fn new(data: &mut [T]) -> Self {
+    /// Shares `data` for the duration of a [`for_each_range`] loop.
+    pub fn new(data: &mut [T]) -> Self {
         Shared(data.as_mut_ptr(), data.len())
     }
 
@@ -199,7 +202,7 @@ impl<T> Shared<T> {
     /// # Safety
     /// No other part reads or writes `range` while the returned slice lives.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn slice(&self, range: Range<usize>) -> &mut [T] {
+    pub unsafe fn slice(&self, range: Range<usize>) -> &mut [T] {
         assert!(range.start <= range.end && range.end <= self.1);
         std::slice::from_raw_parts_mut(self.0.add(range.start), range.end - range.start)
     }

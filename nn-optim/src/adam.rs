@@ -1,8 +1,10 @@
 //! Adam and AdamW, as `torch.optim.Adam` and `torch.optim.AdamW`.
 
 use ndarray::Zip;
+use nn_core::parallel::Shared;
 use nn_core::{Float, Parameters};
 
+use crate::elementwise::update_elements;
 use crate::error::{check, OptimError};
 use crate::state::{effective, States};
 use crate::{lerp, Optimizer, OptimizerState};
@@ -159,7 +161,34 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             };
             let update =
                 |p: &mut T, m: T, v: T| *p += (-step_size) * m / (v.sqrt() / bc2_sqrt + eps);
-            if c.amsgrad {
+            if let (false, Some(ps), Some(gs), Some(ms), Some(vs)) = (
+                c.amsgrad,
+                p.as_slice_mut(),
+                g.as_slice(),
+                m.as_slice_mut(),
+                v.as_slice_mut(),
+            ) {
+                // The common case, in parallel and wide: the same arithmetic,
+                // with the settings copied in so the loop sees plain values.
+                let (ps, ms, vs) = (Shared::new(ps), Shared::new(ms), Shared::new(vs));
+                let (maximize, lr) = (c.maximize, -step_size);
+                update_elements(gs.len(), move |r| {
+                    // SAFETY: the ranges given to the parts are disjoint.
+                    let (ps, ms, vs) = unsafe {
+                        (
+                            ps.slice(r.clone()),
+                            ms.slice(r.clone()),
+                            vs.slice(r.clone()),
+                        )
+                    };
+                    for (((p, &g), m), v) in ps.iter_mut().zip(&gs[r]).zip(ms).zip(vs) {
+                        let g = effective(*p, g, maximize, wd);
+                        *m = lerp(*m, g, w1);
+                        *v = *v * beta2 + w2 * g * g;
+                        *p += lr * *m / (v.sqrt() / bc2_sqrt + eps);
+                    }
+                });
+            } else if c.amsgrad {
                 let mut vmax = st.take("max_exp_avg_sq", &dim);
                 Zip::from(&mut *p)
                     .and(g)

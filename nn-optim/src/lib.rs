@@ -27,6 +27,7 @@
 mod adagrad;
 mod adam;
 mod clip;
+mod elementwise;
 mod error;
 mod plateau;
 mod rmsprop;

@@ -58,12 +58,15 @@ impl<T: Float> Dropout<T> {
         self.training && self.rate > 0.0
     }
 
-    /// Fills `mask` with `0` or `1 / (1 - rate)`.
+    /// Fills `mask` with `0` (probability `rate`) or `1 / (1 - rate)`.
     fn draw_mask(&self, mask: &mut ArrayD<T>) {
         let keep = T::lit(1.0 / (1.0 - self.rate));
+        // One 32-bit draw per element against a fixed-point threshold: half
+        // the random bits of an f64 draw, and the rate is still exact to 2^-32.
+        let threshold = (self.rate * 4_294_967_296.0) as u64;
         let mut rng = self.rng.borrow_mut();
         mask.mapv_inplace(|_| {
-            if rng.random::<f64>() < self.rate {
+            if u64::from(rng.random::<u32>()) < threshold {
                 T::zero()
             } else {
                 keep
@@ -138,5 +141,27 @@ impl<T: Float> Layer<T> for Dropout<T> {
 
     fn set_training(&mut self, training: bool) {
         self.training = training;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    #[test]
+    fn drops_the_rate_and_scales_the_rest_by_one_over_keep() {
+        let mut layer = Dropout::<f64>::new(0.3, &mut StdRng::seed_from_u64(7));
+        let x = ArrayD::from_elem(IxDyn(&[1000, 100]), 1.0);
+        let y = layer.forward_train(x.view()).to_owned();
+        let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
+        // Binomial(1e5, 0.3): one standard deviation is 0.00145.
+        assert!((dropped - 0.3).abs() < 0.01, "dropped fraction {dropped}");
+        // Inverted dropout: survivors are scaled by 1 / (1 - 0.3).
+        let keep = 1.0 / 0.7;
+        assert!(y.iter().all(|&v| v == 0.0 || v == keep));
+        // Backward masks the gradient the same way.
+        let dx = layer.backward(x.view(), x.view(), true).to_owned();
+        assert_eq!(dx, y);
     }
 }
