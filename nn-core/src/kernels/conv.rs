@@ -413,6 +413,11 @@ impl<T: Float> Default for PartScratch<T> {
 #[derive(Clone, Debug, Default)]
 pub struct ConvScratch<T> {
     parts: Vec<PartScratch<T>>,
+    /// The last forward's im2col matrices, chunk after chunk, kept for the
+    /// weight gradient (they stay in the last-level cache at LeNet sizes).
+    kept: Vec<T>,
+    /// Which input `kept` was built from: its data pointer and shape.
+    kept_for: Option<(usize, [usize; 4])>,
 }
 
 /// The samples of a batch are processed in chunks whose im2col matrix stays
@@ -458,6 +463,13 @@ impl<T: Float> ConvScratch<T> {
     }
 }
 
+fn key<T>(x: &ArrayViewD<'_, T>) -> Option<(usize, [usize; 4])> {
+    match *x.shape() {
+        [n, c, h, w] => Some((x.as_ptr() as usize, [n, c, h, w])),
+        _ => None,
+    }
+}
+
 /// Forward: `y = w ⋆ x + b`.
 pub fn conv2d<T: Float>(
     x: ArrayViewD<'_, T>,
@@ -500,15 +512,20 @@ pub fn conv2d_into<T: Float>(
     let wm = weight_matrix(&w);
     let chunks = Chunks::new(n, rows * plane, n * oc * plane * rows);
     let ys = Shared::new(y.as_slice_mut().expect("standard-layout output"));
-    let scratch = scratch.parts(chunks.parts);
+    // Chunk after chunk, each chunk's matrix contiguous: [rows, samples·oh·ow].
+    scratch.kept.resize(rows * n * plane, T::zero());
+    scratch.kept_for = key(&x);
+    let kept = Shared::new(&mut scratch.kept[..]);
     for_each_part(chunks.parts, &|p| {
-        // SAFETY: part p alone uses scratch p and writes its own samples' outputs.
-        let s = unsafe { &mut scratch.slice(p..p + 1)[0] };
         for samples in chunks.of_part(p) {
             let count = samples.len();
-            resize(&mut s.cols, (rows, count * plane));
+            // SAFETY: each part writes its own chunks' matrices and outputs.
+            let cols =
+                unsafe { kept.slice(samples.start * plane * rows..samples.end * plane * rows) };
+            let mut cols =
+                ArrayViewMut2::from_shape((rows, count * plane), cols).expect("sizes match");
             let xs = x.slice_axis(Axis(0), (samples.start..samples.end).into());
-            im2col_into(xs, window, (oh, ow), s.cols.view_mut());
+            im2col_into(xs, window, (oh, ow), cols.view_mut());
             let ys = unsafe { ys.slice(samples.start * oc * plane..samples.end * oc * plane) };
             // Each sample's output [oc, oh·ow] is one GEMM, written in place.
             for (i, yi) in ys.chunks_mut(oc * plane).enumerate() {
@@ -519,7 +536,7 @@ pub fn conv2d_into<T: Float>(
                     }
                 }
                 let beta = if b.is_some() { T::one() } else { T::zero() };
-                let cols = s.cols.slice(ndarray::s![.., i * plane..(i + 1) * plane]);
+                let cols = cols.slice(ndarray::s![.., i * plane..(i + 1) * plane]);
                 gemm(T::one(), &wm, &cols, beta, &mut yi);
             }
         }
@@ -590,6 +607,10 @@ pub fn conv2d_backward_into<T: Float>(
         .as_mut()
         .map(|d| Shared::new(d.as_slice_mut().expect("standard-layout gradient")));
     let chunks = Chunks::new(n, rows * plane, 2 * n * oc * plane * rows);
+    // The forward's matrices, when they were built from this same input (the
+    // layers' static path; a fresh scratch, as on the tape, rebuilds them).
+    let use_kept = scratch.kept_for.is_some() && scratch.kept_for == key(&x);
+    let kept = Shared::new(&mut scratch.kept[..]);
     let parts = scratch.parts(chunks.parts);
     for_each_part(chunks.parts, &|p| {
         // SAFETY: part p alone uses scratch p and writes its own samples' dx.
@@ -610,10 +631,20 @@ pub fn conv2d_backward_into<T: Float>(
                 }
             }
             if need_dw {
-                resize(&mut s.cols, (rows, width));
-                let xs = x.slice_axis(Axis(0), (samples.start..samples.end).into());
-                im2col_into(xs, window, (oh, ow), s.cols.view_mut());
-                gemm(T::one(), &s.mat, &s.cols.t(), T::one(), &mut s.dw);
+                let at = samples.start * plane * rows;
+                let cols = if use_kept {
+                    // SAFETY: kept is only read during this loop.
+                    ArrayView2::from_shape((rows, width), unsafe {
+                        &kept.slice(at..at + rows * width)[..]
+                    })
+                    .expect("sizes match")
+                } else {
+                    resize(&mut s.cols, (rows, width));
+                    let xs = x.slice_axis(Axis(0), (samples.start..samples.end).into());
+                    im2col_into(xs, window, (oh, ow), s.cols.view_mut());
+                    s.cols.view()
+                };
+                gemm(T::one(), &s.mat, &cols.t(), T::one(), &mut s.dw);
             }
             if need_db {
                 for (d, row) in s.db.iter_mut().zip(s.mat.rows()) {
