@@ -1,0 +1,105 @@
+"""nn against PyTorch on ../shared/bench/torch_anchor.py's workloads, in one session.
+
+Usage (from the repository root, with a Python that has torch and numpy):
+    cargo build --release --example bench
+    python3 benches/side_by_side.py [--rounds N] [--anchor PATH]
+
+Alternates the two frameworks for N rounds (default 3), so both see the same
+machine conditions, and prints a Markdown table of medians and ratios
+(ours / PyTorch's): epoch times over every epoch of every round, small-batch
+step time and GEMM throughput over rounds, and peak RSS of one `mlp` run each
+(`/usr/bin/time -f %M`). PyTorch's GEMM is `torch.mm` on `torch.rand(n, n)`,
+timed exactly as `bench`'s `gemm` times ours.
+"""
+import argparse, json, os, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OURS = os.path.join(ROOT, "target", "release", "examples", "bench")
+WORKLOADS = ["mlp", "mlp_big", "cnn", "small_batch"]
+SIZES = [256, 512, 1024, 2048]
+# Targets from the performance issue: the ratio ours / PyTorch's.
+TARGETS = {"mlp": 0.5, "mlp_big": 0.8, "cnn": 0.8, "small_batch": 0.05, "gemm": 0.7, "rss": 0.3}
+
+TORCH_GEMM = r"""
+import json, time, torch
+out = {}
+for n in %s:
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    flop = 2.0 * n ** 3
+    reps = min(max(int(2e10 / flop), 3), 200)
+    torch.mm(a, b)
+    t = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    out[str(n)] = flop * reps / (time.perf_counter() - t) / 1e9
+print(json.dumps(out))
+""" % SIZES
+
+
+def lines(cmd, env=None):
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return [json.loads(l) for l in run.stdout.splitlines() if l.startswith("{")]
+
+
+def peak_rss_mb(cmd):
+    run = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True, check=True)
+    return int(run.stderr.strip().splitlines()[-1]) / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--anchor", default=os.path.join(ROOT, "..", "shared", "bench", "torch_anchor.py"))
+    args = ap.parse_args()
+    py = sys.executable
+    results = {"ours": {}, "torch": {}}
+
+    def add(side, key, values):
+        results[side].setdefault(key, []).extend(values)
+
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
+        for side, cmd in [("torch", [py, args.anchor] + WORKLOADS), ("ours", [OURS] + WORKLOADS + ["gemm"])]:
+            for rec in lines(cmd):
+                w = rec["workload"]
+                if "epoch_s" in rec:
+                    add(side, w, rec["epoch_s"])
+                    add(side, w + "_acc", [rec["test_acc"]])
+                elif w == "small_batch":
+                    add(side, w, [rec["us_per_step"]])
+                elif w == "gemm":
+                    for n, g in rec["gflops"].items():
+                        add(side, "gemm" + n, [g])
+        for n, g in lines([py, "-c", TORCH_GEMM])[0].items():
+            add("torch", "gemm" + n, [g])
+    results["ours"]["rss"] = [peak_rss_mb([OURS, "mlp"])]
+    results["torch"]["rss"] = [peak_rss_mb([py, args.anchor, "mlp"])]
+
+    med = lambda side, key: statistics.median(results[side][key])
+    rows = []
+    for w in WORKLOADS:
+        unit = "µs/step" if w == "small_batch" else "s/epoch"
+        o, t = med("ours", w), med("torch", w)
+        rows.append((f"`{w}` ({unit})", o, t, o / t, f"≤ {TARGETS[w]}", o / t <= TARGETS[w]))
+    for n in SIZES:
+        o, t = med("ours", f"gemm{n}"), med("torch", f"gemm{n}")
+        rows.append((f"GEMM {n}³ (GFLOP/s)", o, t, o / t, f"≥ {TARGETS['gemm']}", o / t >= TARGETS["gemm"]))
+    o, t = med("ours", "rss"), med("torch", "rss")
+    rows.append(("peak RSS, `mlp` run (MB)", o, t, o / t, f"≤ {TARGETS['rss']}", o / t <= TARGETS["rss"]))
+    for w in ["mlp", "mlp_big", "cnn"]:
+        o, t = med("ours", w + "_acc"), med("torch", w + "_acc")
+        rows.append((f"`{w}` test accuracy", o, t, o - t, "≥ −0.003 (difference)", o - t >= -0.003))
+
+    version = subprocess.run([py, "-c", "import torch; print(torch.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"Measured {stamp}, {args.rounds} alternating rounds, PyTorch {version}.\n")
+    print("| measure | nn | PyTorch | ratio | target | met |")
+    print("| --- | ---: | ---: | ---: | --- | --- |")
+    for name, o, t, ratio, target, ok in rows:
+        fmt = (lambda v: f"{v:.4f}") if "accuracy" in name else (lambda v: f"{v:.3g}")
+        print(f"| {name} | {fmt(o)} | {fmt(t)} | {ratio:.3g} | {target} | {'yes' if ok else '**no**'} |")
+
+
+if __name__ == "__main__":
+    main()
