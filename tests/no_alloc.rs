@@ -144,6 +144,24 @@ fn steps_allocate<M: Fit<f32>>(
     })
 }
 
+/// `fit`'s inner loop over one epoch of a shuffled dataset: next batch, step,
+/// optimizer update. Allocations after the first batch (which sizes the buffers).
+fn epoch_allocates(model: &mut Mlp, opt: &mut dyn Optimizer<f32>, data: &Dataset<f32>) -> usize {
+    let mut batches = data.batches(32, Some(3), false);
+    let mut step = |x: nn::ndarray::ArrayViewD<'_, f32>, y: &[usize], model: &mut Mlp| {
+        model.train_batch(x, &Target::Labels(y), Loss::SparseCategoricalCrossEntropy);
+        opt.step(model.parameters());
+        opt.zero_grad(model.parameters());
+    };
+    let (x, y) = batches.next_batch().expect("a batch");
+    step(x, y, model);
+    allocations_during(|| {
+        while let Some((x, y)) = batches.next_batch() {
+            step(x, y, model);
+        }
+    })
+}
+
 #[test]
 fn warmed_up_static_training_steps_allocate_nothing() {
     let labels: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
@@ -160,6 +178,11 @@ fn warmed_up_static_training_steps_allocate_nothing() {
         Loss::SparseCategoricalCrossEntropy,
     );
     assert_eq!(n, 0, "MLP with Adam: {n} allocations in 20 steps");
+
+    // Through the batch iterator, as `fit` drives it: 320 samples, 10 batches.
+    let data = Dataset::new(inputs(&[320, 784]), (0..320).map(|i| i % 10).collect());
+    let n = epoch_allocates(&mut mlp, &mut adam, &data);
+    assert_eq!(n, 0, "an epoch of batches: {n} allocations");
 
     let mut small = Small::with_seed(0);
     let mut sgd = Sgd::new(SgdConfig {

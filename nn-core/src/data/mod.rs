@@ -161,8 +161,7 @@ impl<T: Float> Batches<'_, T> {
         let n = remaining.min(self.batch_size);
         let idx = &self.order[self.pos..self.pos + n];
         self.pos += n;
-        let mut shape = vec![n];
-        shape.extend_from_slice(self.data.sample_shape());
+        let shape = crate::layers::batch_shape(n, self.data.sample_shape());
         if self.x.shape() != shape.as_slice() {
             self.x = ArrayD::zeros(IxDyn(&shape));
         }
