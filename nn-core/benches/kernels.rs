@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::{Array2, ArrayD, IxDyn};
-use nn_core::kernels::conv::{conv2d, conv2d_backward, Padding2d, Window2d};
+use nn_core::kernels::conv::{conv2d, conv2d_backward, ConvScratch, Padding2d, Window2d};
 use nn_core::kernels::gemm::gemm;
 
 fn gemm_bench(c: &mut Criterion) {
@@ -37,9 +37,19 @@ fn conv_bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("conv2d_lenet1_b128");
     g.bench_function("forward", |b| {
-        b.iter(|| black_box(conv2d(x.view(), w.view(), None, &window)))
+        b.iter(|| {
+            black_box(conv2d(
+                x.view(),
+                w.view(),
+                None,
+                &window,
+                &mut ConvScratch::default(),
+            ))
+        })
     });
-    let y = conv2d(x.view(), w.view(), None, &window);
+    // Backward with the forward's scratch, as the tape and the layers run it.
+    let mut scratch = ConvScratch::default();
+    let y = conv2d(x.view(), w.view(), None, &window, &mut scratch);
     g.bench_function("backward", |b| {
         b.iter(|| {
             black_box(conv2d_backward(
@@ -47,6 +57,7 @@ fn conv_bench(c: &mut Criterion) {
                 w.view(),
                 y.view(),
                 &window,
+                &mut scratch,
                 [true, true, false],
             ))
         })

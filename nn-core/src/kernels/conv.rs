@@ -470,16 +470,17 @@ fn key<T>(x: &ArrayViewD<'_, T>) -> Option<(usize, [usize; 4])> {
     }
 }
 
-/// Forward: `y = w ⋆ x + b`.
+/// Forward: `y = w ⋆ x + b`, keeping in `scratch` what backward reuses.
 pub fn conv2d<T: Float>(
     x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
     b: Option<ArrayView1<'_, T>>,
     window: &Window2d,
+    scratch: &mut ConvScratch<T>,
 ) -> ArrayD<T> {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
     let mut y = ArrayD::zeros(IxDyn(&shape));
-    conv2d_into(x, w, b, window, &mut ConvScratch::default(), y.view_mut());
+    conv2d_into(x, w, b, window, scratch, y.view_mut());
     y
 }
 
@@ -544,12 +545,14 @@ pub fn conv2d_into<T: Float>(
 }
 
 /// Gradients of [`conv2d`] from the input `x` and the output gradient `dy`:
-/// `(dx, dw, db)`, each only when asked.
+/// `(dx, dw, db)`, each only when asked. `scratch` is the forward's (its
+/// im2col matrices are reused) or a fresh one.
 pub fn conv2d_backward<T: Float>(
     x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
     dy: ArrayViewD<'_, T>,
     window: &Window2d,
+    scratch: &mut ConvScratch<T>,
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
     let mut dx = need[0].then(|| ArrayD::zeros(x.raw_dim()));
@@ -560,7 +563,7 @@ pub fn conv2d_backward<T: Float>(
         w,
         dy,
         window,
-        &mut ConvScratch::default(),
+        scratch,
         ConvGrads {
             dx: dx.as_mut().map(|d| d.view_mut()),
             dw: dw.as_mut().map(|d| d.view_mut()),

@@ -257,6 +257,7 @@ impl<
             b.as_ref()
                 .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
             &self.window(hw),
+            &mut ConvScratch::default(),
         );
         if self.activation.is_identity() {
             z

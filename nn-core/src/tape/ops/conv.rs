@@ -1,5 +1,7 @@
 //! Convolution and pooling on the tape.
 
+use std::cell::RefCell;
+
 use ndarray::{ArrayD, ArrayView1};
 
 use crate::kernels::conv::{self as k, Window2d};
@@ -7,13 +9,13 @@ use crate::kernels::pool;
 use crate::tape::{Op, Var};
 use crate::Float;
 
-/// The backward pass rebuilds the im2col matrix from the input, chunk by
-/// chunk, as the layers' static path does.
-struct Conv2d {
+/// Keeps the forward's scratch, so backward reuses its im2col matrices.
+struct Conv2d<T> {
     window: Window2d,
+    scratch: RefCell<k::ConvScratch<T>>,
 }
 
-impl<T: Float> Op<T> for Conv2d {
+impl<T: Float> Op<T> for Conv2d<T> {
     fn name(&self) -> &'static str {
         "conv2d"
     }
@@ -25,8 +27,14 @@ impl<T: Float> Op<T> for Conv2d {
         need: &[bool],
     ) -> Vec<Option<ArrayD<T>>> {
         let need = [need[0], need[1], x.len() == 3 && need[2]];
-        let [dx, dw, db] =
-            k::conv2d_backward(x[0].view(), x[1].view(), dy.view(), &self.window, need);
+        let [dx, dw, db] = k::conv2d_backward(
+            x[0].view(),
+            x[1].view(),
+            dy.view(),
+            &self.window,
+            &mut self.scratch.borrow_mut(),
+            need,
+        );
         let mut out = vec![dx, dw];
         if x.len() == 3 {
             out.push(db);
@@ -68,8 +76,15 @@ impl<T: Float> Var<T> {
                     .into_dimensionality()
                     .unwrap_or_else(|_| panic!("conv2d: bias must be 1-D, got {:?}", b.shape()))
             });
-            let y = k::conv2d(v[0].view(), v[1].view(), b, &window);
-            (y, Conv2d { window })
+            let mut scratch = k::ConvScratch::default();
+            let y = k::conv2d(v[0].view(), v[1].view(), b, &window, &mut scratch);
+            (
+                y,
+                Conv2d {
+                    window,
+                    scratch: RefCell::new(scratch),
+                },
+            )
         })
     }
 
