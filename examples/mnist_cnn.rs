@@ -6,7 +6,9 @@
 #[path = "common/cli.rs"]
 mod cli;
 
+use nn::optim::CosineAnnealing;
 use nn::prelude::*;
+use nn::train::ScheduleEachEpoch;
 
 const USAGE: &str = "\
 Train LeNet-5 on MNIST and report its test accuracy.
@@ -15,7 +17,8 @@ Usage: cargo run --release --example mnist_cnn -- [flags]
 
   --epochs N       passes over the training set (default 8)
   --batch-size N   samples per step (default 128)
-  --lr X           Adam's learning rate (default 1e-3)
+  --lr X           Adam's initial learning rate (default 1e-3), cosine-annealed
+                   to 0 over the epochs
   --seed N         initialization and shuffling seed (default 0)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
@@ -54,12 +57,20 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2)
     });
+    let epochs = args.get("epochs", 8);
+    // Annealing the rate to 0 settles the last epochs: without it the final
+    // accuracy wanders by a few tenths of a percent from epoch to epoch.
+    let schedule = CosineAnnealing::new(epochs, 0.0).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
     let options = FitOptions {
-        epochs: args.get("epochs", 8),
+        epochs,
         batch_size: args.get("batch-size", 128),
         loss: Loss::SparseCategoricalCrossEntropy,
         shuffle_seed: Some(seed),
         validation: Some(&test),
+        callbacks: vec![Box::new(ScheduleEachEpoch::new(schedule))],
         ..Default::default()
     };
     fit(&mut model, &mut opt, &train, options).expect("no files involved");
