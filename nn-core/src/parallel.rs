@@ -3,9 +3,10 @@
 //! optimizer updates).
 //!
 //! Large kernels split their work into parts and run them here: part 0 on the
-//! calling thread, the others on workers started once, on first use. Workers
-//! wait on a condition variable, never spin, so an idle framework leaves the
-//! machine's other cores alone; handing out work allocates nothing, so a warmed-up
+//! calling thread, the others on workers started once, on first use. A worker
+//! polls for at most `$NN_SPIN_US` (50 µs) after each piece of work, then
+//! waits on a condition variable, so an idle framework leaves the machine's
+//! other cores alone; handing out work allocates nothing, so a warmed-up
 //! training step stays allocation-free.
 
 use std::any::Any;
