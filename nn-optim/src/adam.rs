@@ -135,6 +135,52 @@ impl<T: Float> Adam<T> {
     }
 }
 
+/// Adam's update of contiguous slices, with the settings as `T`: the same
+/// arithmetic as the general path, in a loop compiled a second time for
+/// AVX-512 (the square root and division dominate it).
+#[derive(Clone, Copy)]
+struct Rule<T> {
+    maximize: bool,
+    wd: T,
+    /// `1 - beta1`.
+    w1: T,
+    beta2: T,
+    /// `1 - beta2`.
+    w2: T,
+    /// `-lr / (1 - beta1^t)`.
+    lr: T,
+    bc2_sqrt: T,
+    eps: T,
+}
+
+impl<T: Float> Rule<T> {
+    fn apply(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn wide<T: Float>(r: &Rule<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+                r.run(p, g, m, v)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe { wide(self, p, g, m, v) };
+            }
+        }
+        self.run(p, g, m, v)
+    }
+
+    #[inline(always)]
+    fn run(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+        let r = *self;
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            let g = effective(*p, g, r.maximize, r.wd);
+            *m = lerp(*m, g, r.w1);
+            *v = *v * r.beta2 + r.w2 * g * g;
+            *p += r.lr * *m / (v.sqrt() / r.bc2_sqrt + r.eps);
+        }
+    }
+}
+
 impl<T: Float> Optimizer<T> for Adam<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
         let c = self.config;
@@ -171,7 +217,16 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                 // The common case, in parallel and wide: the same arithmetic,
                 // with the settings copied in so the loop sees plain values.
                 let (ps, ms, vs) = (Shared::new(ps), Shared::new(ms), Shared::new(vs));
-                let (maximize, lr) = (c.maximize, -step_size);
+                let rule = Rule {
+                    maximize: c.maximize,
+                    wd,
+                    w1,
+                    beta2,
+                    w2,
+                    lr: -step_size,
+                    bc2_sqrt,
+                    eps,
+                };
                 update_elements(gs.len(), move |r| {
                     // SAFETY: the ranges given to the parts are disjoint.
                     let (ps, ms, vs) = unsafe {
@@ -181,12 +236,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                             vs.slice(r.clone()),
                         )
                     };
-                    for (((p, &g), m), v) in ps.iter_mut().zip(&gs[r]).zip(ms).zip(vs) {
-                        let g = effective(*p, g, maximize, wd);
-                        *m = lerp(*m, g, w1);
-                        *v = *v * beta2 + w2 * g * g;
-                        *p += lr * *m / (v.sqrt() / bc2_sqrt + eps);
-                    }
+                    rule.apply(ps, &gs[r], ms, vs);
                 });
             } else if c.amsgrad {
                 let mut vmax = st.take("max_exp_avg_sq", &dim);
