@@ -98,15 +98,25 @@ pub fn batch_norm_backward<T: Float>(
     var: &[T],
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
-    let c = x.shape()[1];
-    let mut dx = ArrayD::zeros(x.raw_dim());
-    let (mut dgamma, mut dbeta) = (ArrayD::zeros(IxDyn(&[c])), ArrayD::zeros(IxDyn(&[c])));
-    let grads = NormGrads {
+    let (dx_dim, param_dim) = (x.raw_dim(), gamma.raw_dim());
+    fresh_grads(dx_dim, param_dim, |g| {
+        batch_norm_backward_into(x, gamma, dy, mean, var, eps, g)
+    })
+}
+
+/// Runs an `_into` backward on zeroed buffers and returns `(dx, dγ, dβ)`.
+fn fresh_grads<T: Float>(
+    dx_dim: IxDyn,
+    param_dim: IxDyn,
+    backward: impl FnOnce(NormGrads<'_, T>),
+) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
+    let mut dx = ArrayD::zeros(dx_dim);
+    let (mut dgamma, mut dbeta) = (ArrayD::zeros(param_dim.clone()), ArrayD::zeros(param_dim));
+    backward(NormGrads {
         dx: dx.view_mut(),
         dgamma: dgamma.view_mut(),
         dbeta: dbeta.view_mut(),
-    };
-    batch_norm_backward_into(x, gamma, dy, mean, var, eps, grads);
+    });
     (dx, dgamma, dbeta)
 }
 
@@ -260,18 +270,10 @@ pub fn layer_norm_backward<T: Float>(
     normalized: usize,
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
-    let mut dx = ArrayD::zeros(x.raw_dim());
-    let (mut dgamma, mut dbeta) = (
-        ArrayD::zeros(gamma.raw_dim()),
-        ArrayD::zeros(gamma.raw_dim()),
-    );
-    let grads = NormGrads {
-        dx: dx.view_mut(),
-        dgamma: dgamma.view_mut(),
-        dbeta: dbeta.view_mut(),
-    };
-    layer_norm_backward_into(x, gamma, dy, normalized, eps, grads);
-    (dx, dgamma, dbeta)
+    let (dx_dim, param_dim) = (x.raw_dim(), gamma.raw_dim());
+    fresh_grads(dx_dim, param_dim, |g| {
+        layer_norm_backward_into(x, gamma, dy, normalized, eps, g)
+    })
 }
 
 /// [`layer_norm_backward`] into preallocated buffers (see [`NormGrads`]).

@@ -7,6 +7,24 @@ use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
 
+/// Runs a normalization's `_into` backward with `dx` (sized to `shape`) and
+/// the scale and shift gradients, which it adds to.
+fn backward_into<T: Float>(
+    dx: &mut ArrayD<T>,
+    shape: &[usize],
+    weight: &Param<T>,
+    bias: &Param<T>,
+    backward: impl FnOnce(NormGrads<'_, T>),
+) {
+    ensure_shape(dx, shape);
+    let (mut dg, mut db) = (grad_buffer(weight), grad_buffer(bias));
+    backward(NormGrads {
+        dx: dx.view_mut(),
+        dgamma: dg.view_mut(),
+        dbeta: db.view_mut(),
+    });
+}
+
 /// Batch normalization over the channel axis (axis 1 of the batch: the
 /// features of a flat input, the channels of an image).
 ///
@@ -167,22 +185,10 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
             self.dx = dx;
             return self.dx.view();
         }
-        ensure_shape(&mut self.dx, x.shape());
-        let (mut dg, mut db) = (grad_buffer(&self.weight), grad_buffer(&self.bias));
-        let grads = NormGrads {
-            dx: self.dx.view_mut(),
-            dgamma: dg.view_mut(),
-            dbeta: db.view_mut(),
-        };
-        norm::batch_norm_backward_into(
-            x,
-            self.weight.value().view(),
-            dy,
-            mean,
-            var,
-            self.eps,
-            grads,
-        );
+        let (weight, eps) = (&self.weight, self.eps);
+        backward_into(&mut self.dx, x.shape(), weight, &self.bias, |g| {
+            norm::batch_norm_backward_into(x.view(), weight.value().view(), dy, mean, var, eps, g)
+        });
         self.dx.view()
     }
 
@@ -301,14 +307,10 @@ impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
         dy: ArrayViewD<'_, T>,
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        ensure_shape(&mut self.dx, x.shape());
-        let (mut dg, mut db) = (grad_buffer(&self.weight), grad_buffer(&self.bias));
-        let grads = NormGrads {
-            dx: self.dx.view_mut(),
-            dgamma: dg.view_mut(),
-            dbeta: db.view_mut(),
-        };
-        norm::layer_norm_backward_into(x, self.weight.value().view(), dy, 1, self.eps, grads);
+        let (weight, eps) = (&self.weight, self.eps);
+        backward_into(&mut self.dx, x.shape(), weight, &self.bias, |g| {
+            norm::layer_norm_backward_into(x.view(), weight.value().view(), dy, 1, eps, g)
+        });
         self.dx.view()
     }
 
