@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod arith;
+pub mod binary;
 pub mod broadcast;
 pub mod conv;
 pub mod embedding;

@@ -3,6 +3,7 @@
 //! [`crate::kernels`]; registering a new one is a `Tape::record` call.
 
 mod arith;
+pub mod binary;
 mod conv;
 mod matmul;
 mod norm;

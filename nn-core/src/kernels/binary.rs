@@ -1,0 +1,190 @@
+//! Element-wise functions of two arrays: one trait for `f(a, b)` and its two
+//! partial derivatives, and the broadcasting kernels every binary op
+//! (`+ - * /`, `maximum`, `atan2`, yours) shares. The built-in ops are in
+//! [`super::arith`].
+
+use std::fmt::Debug;
+
+use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Zip};
+
+use super::broadcast::broadcast_shape;
+use super::simd::widest;
+use crate::Float;
+
+/// A scalar function of two arguments, with both partial derivatives.
+///
+/// Implement this for your own op and [`Var::binary`](crate::Var::binary)
+/// records it on the tape with NumPy broadcasting; the tape multiplies the
+/// partials by the output's gradient and sums them back to each operand's
+/// shape.
+///
+/// ```
+/// use nn_core::kernels::binary::Binary;
+/// use nn_core::{Float, Tape};
+/// use ndarray::array;
+///
+/// /// `sqrt(a² + b²)`.
+/// #[derive(Clone, Copy, Debug)]
+/// struct Hypot;
+///
+/// impl Binary for Hypot {
+///     fn name(&self) -> &'static str { "hypot" }
+///     fn f<T: Float>(&self, a: T, b: T) -> T { a.hypot(b) }
+///     fn df_da<T: Float>(&self, a: T, _b: T, y: T) -> T { a / y }
+///     fn df_db<T: Float>(&self, _a: T, b: T, y: T) -> T { b / y }
+/// }
+///
+/// let tape = Tape::<f64>::new();
+/// let a = tape.var(array![[3.0], [6.0]]); // [2, 1]
+/// let b = tape.var(array![4.0, 8.0]); // [2]: the pair broadcasts to [2, 2]
+/// let y = a.binary(&b, Hypot);
+/// assert_eq!(y.shape(), vec![2, 2]);
+/// assert!((y.value()[[1, 1]] - 10.0).abs() < 1e-12); // sqrt(6² + 8²)
+/// y.sum().backward();
+/// // ∂y/∂a = a / y, summed over the axis `a` was broadcast along.
+/// let da = a.grad().unwrap();
+/// assert_eq!(da.shape(), &[2, 1]);
+/// assert!((da[[0, 0]] - (3.0 / 5.0 + 3.0 / 73f64.sqrt())).abs() < 1e-12);
+/// ```
+pub trait Binary: Clone + Debug + Send + Sync + 'static {
+    /// The op's name, used in panics (`"add: cannot broadcast shapes …"`).
+    fn name(&self) -> &'static str;
+
+    /// `y = f(a, b)`.
+    fn f<T: Float>(&self, a: T, b: T) -> T;
+
+    /// `∂f/∂a`, given `a`, `b` and `y = f(a, b)` so implementations can reuse `y`.
+    fn df_da<T: Float>(&self, a: T, b: T, y: T) -> T;
+
+    /// `∂f/∂b`, given `a`, `b` and `y = f(a, b)`.
+    fn df_db<T: Float>(&self, a: T, b: T, y: T) -> T;
+}
+
+/// `f(a, b)` element by element, `a` and `b` broadcasting like NumPy.
+///
+/// # Panics
+/// If the shapes do not broadcast, naming the op and both shapes.
+pub fn forward<T: Float, B: Binary>(
+    op: &B,
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+) -> ArrayD<T> {
+    // The common case, same-shape contiguous operands, as a flat loop the
+    // compiler vectorizes, in the widest vectors the CPU has.
+    if let (true, Some(xs), Some(ys)) = (a.shape() == b.shape(), a.as_slice(), b.as_slice()) {
+        let mut out = Vec::with_capacity(xs.len());
+        widest(|| out.extend(xs.iter().zip(ys).map(|(&x, &y)| op.f(x, y))));
+        return from_vec(a.shape(), out);
+    }
+    let shape = broadcast_shape(op.name(), a.shape(), b.shape());
+    let s = Spread::new(op.name(), IxDyn(&shape));
+    s.restore(
+        Zip::from(&s.view(&a))
+            .and(&s.view(&b))
+            .map_collect(|&x, &y| op.f(x, y)),
+    )
+}
+
+/// Local gradients `(dy * ∂f/∂a, dy * ∂f/∂b)`, each of the output's (broadcast)
+/// shape, computed only where `need` asks. Sum them back to the operands'
+/// shapes with [`super::broadcast::sum_to_shape`] (the tape does).
+///
+/// # Panics
+/// If `y` and `dy` differ in shape or the operands do not broadcast to it.
+pub fn backward<T: Float, B: Binary>(
+    op: &B,
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+    y: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    need: [bool; 2],
+) -> [Option<ArrayD<T>>; 2] {
+    assert!(
+        y.shape() == dy.shape(),
+        "{}: gradient of shape {:?} does not match output shape {:?}",
+        op.name(),
+        dy.shape(),
+        y.shape()
+    );
+    [
+        need[0].then(|| local(op.name(), &a, &b, &y, &dy, |a, b, y| op.df_da(a, b, y))),
+        need[1].then(|| local(op.name(), &a, &b, &y, &dy, |a, b, y| op.df_db(a, b, y))),
+    ]
+}
+
+/// `dy * df(a, b, y)` over the output's shape.
+#[inline(always)]
+fn local<T: Float>(
+    name: &str,
+    a: &ArrayViewD<'_, T>,
+    b: &ArrayViewD<'_, T>,
+    y: &ArrayViewD<'_, T>,
+    dy: &ArrayViewD<'_, T>,
+    df: impl Fn(T, T, T) -> T,
+) -> ArrayD<T> {
+    let same = a.shape() == dy.shape() && b.shape() == dy.shape();
+    if let (true, Some(av), Some(bv), Some(yv), Some(gv)) = (
+        same,
+        a.as_slice(),
+        b.as_slice(),
+        y.as_slice(),
+        dy.as_slice(),
+    ) {
+        let mut out = Vec::with_capacity(gv.len());
+        let it = av.iter().zip(bv).zip(yv).zip(gv);
+        widest(|| out.extend(it.map(|(((&a, &b), &y), &g)| g * df(a, b, y))));
+        return from_vec(dy.shape(), out);
+    }
+    let s = Spread::new(name, dy.raw_dim());
+    let out = Zip::from(&s.view(a))
+        .and(&s.view(b))
+        .and(&s.view(y))
+        .and(&s.view(dy))
+        .map_collect(|&a, &b, &y, &g| g * df(a, b, y));
+    s.restore(out)
+}
+
+/// Operands viewed at the output's shape for [`Zip`], without the output's
+/// length-1 axes: `Zip` runs its inner loop along the last axis, so a trailing
+/// 1 (a column `[n, 1]`) would make each inner loop one element long.
+struct Spread<'n> {
+    name: &'n str,
+    shape: IxDyn,
+    /// The output's axes of length 1, ascending.
+    unit: Vec<usize>,
+}
+
+impl<'n> Spread<'n> {
+    fn new(name: &'n str, shape: IxDyn) -> Self {
+        let unit = (0..shape.ndim()).filter(|&i| shape[i] == 1).collect();
+        Spread { name, shape, unit }
+    }
+
+    /// `x` broadcast to the output's shape, its length-1 axes removed.
+    fn view<'a, T>(&self, x: &'a ArrayViewD<'_, T>) -> ArrayViewD<'a, T> {
+        let full = x.broadcast(self.shape.clone()).unwrap_or_else(|| {
+            panic!(
+                "{}: operand of shape {:?} does not broadcast to {:?}",
+                self.name,
+                x.shape(),
+                self.shape.slice()
+            )
+        });
+        // Highest axis first, so the lower indices stay valid.
+        self.unit
+            .iter()
+            .rev()
+            .fold(full, |v, &axis| v.index_axis_move(Axis(axis), 0))
+    }
+
+    /// A result computed on the views, given back the output's full shape.
+    fn restore<T>(&self, out: ArrayD<T>) -> ArrayD<T> {
+        self.unit
+            .iter()
+            .fold(out, |o, &axis| o.insert_axis(Axis(axis)))
+    }
+}
+
+fn from_vec<T>(shape: &[usize], data: Vec<T>) -> ArrayD<T> {
+    ArrayD::from_shape_vec(IxDyn(shape), data).expect("length matches shape")
+}
