@@ -8,7 +8,7 @@ mod cli;
 
 use std::path::{Path, PathBuf};
 
-use nn::activation::{Activation, Builtin, NAMES};
+use nn::activation::{ActivationFn, Builtin, NAMES};
 use nn::ndarray::{Array1, ArrayD, IxDyn};
 use plotters::prelude::*;
 
@@ -37,18 +37,40 @@ fn range(name: &str) -> &'static str {
         "mish" => "[-0.3088, ∞)",
         "log_sigmoid" => "(-∞, 0)",
         "log_softmax" => "(-∞, 0]",
+        "celu" => "(-1, ∞)",
+        "glu" => "[-0.2785, ∞)",
+        "hard_shrink" | "soft_shrink" | "tanh_shrink" => "(-∞, ∞)",
+        "hard_tanh" => "[-1, 1]",
+        "sparse_plus" => "[0, ∞)",
+        "sparse_sigmoid" | "sparsemax" => "[0, 1]",
+        "squareplus" => "(0, ∞)",
+        "threshold" => "{-1} ∪ (0, ∞)",
         _ => "?",
     }
 }
 
+/// The activation drawn for `name`: Keras's defaults, and for `threshold`
+/// (which has none) a threshold of 0 and a default value of -1.
+fn builtin(name: &str) -> Builtin {
+    Builtin::from_name(name)
+        .or_else(|| Builtin::with_args(name, &[("threshold", "0"), ("default_value", "-1")]).ok())
+        .expect("a built-in name")
+}
+
 fn curve(name: &str, xs: &Array1<f32>) -> Vec<(f32, f32)> {
-    let a = Builtin::from_name(name).expect("a built-in name");
-    // softmax/log_softmax act on a vector: apply each to [x, 0] and keep the first entry.
-    let ys: Vec<f32> = if name.contains("softmax") {
+    let a = builtin(name);
+    // The axis-wise ones act on a vector: softmax, log_softmax and sparsemax
+    // on [x, 0], glu on [x, x] (so a * sigmoid(b) = x * sigmoid(x)); the
+    // first entry is drawn.
+    let pair = |x: f32| match name {
+        "glu" => vec![x, x],
+        _ => vec![x, 0.0],
+    };
+    let ys: Vec<f32> = if a.spec().args.iter().any(|arg| arg.name == "axis") {
         xs.iter()
             .map(|&x| {
                 a.forward(
-                    ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![x, 0.0])
+                    ArrayD::from_shape_vec(IxDyn(&[1, 2]), pair(x))
                         .unwrap()
                         .view(),
                 )[[0, 0]]

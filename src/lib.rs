@@ -38,12 +38,27 @@
 //!   type of yours implementing [`layers::Layer`], written with its constructor's
 //!   arguments (`Scale<f32>(8, 0.5)` calls `Scale::<f32>::new(8, 0.5)`) and, if it
 //!   changes the shape, its output (`MyProj(64) -> (64)`), checked when the model is built.
-//! - **Activations**, the three ways Keras shows: an identifier (`activation = relu`)
-//!   or a string checked at compile time (`activation = "relu"`); a layer of its own
-//!   (`Activation(relu)`, `Activation("softmax")`, `ReLU`); or a function object:
-//!   a path to a built-in (`activation = nn::activation::tanh`) or to your own unit
-//!   struct implementing [`activation::Activation`] (`activation = my::Swish`).
-//!   `linear`, or no activation, is the identity.
+//!   A layer of yours written for the tape alone ([`layers::TapeLayer`]: a tape
+//!   `forward` and its parameters) goes in as `Tape(MyLayer(64))`, with a static
+//!   path derived from the tape ([`layers::TapeOnly`], which says what that costs).
+//! - **Activations**: every name of `keras.activations` (all 32: `relu`, `gelu`, `glu`,
+//!   `leaky_relu`, `sparsemax`, `threshold`, …) wherever an activation goes —
+//!   `activation = relu` on `Dense` and `Conv2d`, or a layer of its own, `Activation(relu)` —
+//!   as an identifier, a string checked at compile time (`"relu"`), or a path
+//!   (`nn::activation::relu`). Arguments are Keras's, always by name, and the others keep
+//!   Keras's defaults: `Dense(64, activation = leaky_relu(negative_slope = 0.1))`,
+//!   `Activation(relu(max_value = 6.0))`, `gelu(approximate = true)`, `softmax(axis = -1)`.
+//!   Keras gives `threshold` no defaults, so both are written:
+//!   `Activation(threshold(threshold = 0.5, default_value = -1.0))`. Numbers may be integer
+//!   or float literals, negative too. Keras's activation layers take the same arguments,
+//!   by name or in Keras's order: `ReLU(max_value = 6.0)`, `LeakyReLU(0.1)` (the layer's
+//!   default slope is Keras's 0.3; the function's, 0.2), `ELU(alpha = 0.5)`,
+//!   `Softmax(axis = -1)`. `glu` halves an axis, the last by default:
+//!   `Dense(128, activation = glu)` outputs 64, and an odd length is a compile error; `axis`
+//!   counts the batch axis, as at run time (0 is the batch, -1 the last). Your own activation
+//!   is a unit struct implementing [`activation::ActivationFn`] (`activation = my::Swish`) or a
+//!   struct literal (`activation = my::Swish { beta: 2.0 }`). `linear`, or no activation, is
+//!   the identity.
 //! - **Initializers**: Keras's names (`glorot_uniform`, the default for kernels;
 //!   `zeros`, the default for biases; `he_normal`, …) or any [`init::Initializer`].
 //! - **Names**: `hidden: Dense(..)` names the field; unnamed layers get Keras's
@@ -51,10 +66,13 @@
 //!   `hidden.weight` (`[out, in]`, PyTorch's layout) and `hidden.bias`.
 //! - **Element type**: `f32`, or `#[dtype(f64)]` on the struct.
 //!
-//! Mistakes are compile errors at the offending token: an unknown activation or
-//! layer (with a suggestion), a size that disagrees with the previous layer, a
-//! dropout rate outside `[0, 1)`, zero units, a missing `input(..)`, duplicate
-//! names, an empty model, an argument a layer does not take.
+//! Mistakes are compile errors underlining the offending expression: an unknown
+//! activation or layer (with a suggestion), a size that disagrees with the
+//! previous layer, a dropout rate outside `[0, 1)`, zero units, a missing
+//! `input(..)`, duplicate names, an empty model, an argument a layer does not
+//! take, an activation argument it does not take, of the wrong kind, given
+//! twice, positional or missing (`threshold`), an odd length under `glu`. Every
+//! kind of mistake has a compile-fail case under `tests/ui/`.
 //!
 //! The struct implements [`Model`]: the tape path [`Model::forward`] for research
 //! code, the static path [`Model::forward_train`] + [`Model::backward`] /
@@ -100,7 +118,7 @@ pub use nn_core::data;
 /// The names most programs use.
 pub mod prelude {
     pub use crate::train::{evaluate, fit, predict, FitOptions, OnTape, TapeModel, Verbosity};
-    pub use nn_core::activation::{Activation, Pointwise};
+    pub use nn_core::activation::{ActivationFn, Pointwise};
     pub use nn_core::data::{mnist::Mnist, Dataset};
     pub use nn_core::layers::Layer;
     pub use nn_core::loss::{

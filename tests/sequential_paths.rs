@@ -100,7 +100,7 @@ macro_rules! every_activation_model {
                 Dense(8, activation = elu),
                 Dense(8, activation = selu),
                 Dense(8, activation = gelu),
-                Dense(8, activation = gelu_tanh),
+                Dense(8, activation = gelu(approximate = true)),
                 Dense(8, activation = sigmoid),
                 Dense(8, activation = hard_sigmoid),
                 Dense(8, activation = hard_silu),

@@ -1,49 +1,70 @@
-//! Every Keras built-in activation, by its Keras name.
+//! Every Keras 3 activation, by its Keras name, with Keras's arguments and
+//! defaults.
 //!
-//! Each is a small `Copy` type implementing [`Activation`], with a lowercase
-//! constant of the same name (`relu`, `sigmoid`, `softmax`, …) so it can be
-//! passed as a value: `x.apply(relu)`, or `activation = relu` in a model. The
-//! names also resolve at run time through [`Builtin`]:
+//! The list is [`nn_spec::activation_table!`]: each row there becomes, here,
+//! a small `Copy` type implementing [`ActivationFn`] (its fields are Keras's
+//! arguments), a lowercase constant of the same name holding the defaults
+//! (`relu`, `softmax`, …), a [`Builtin`] variant for the run-time lookup, and
+//! a tape method (`Var::relu()`). The `sequential!` macro reads the same
+//! table, so the two always agree. The formulas are in
+//! [`crate::kernels::activation`] (element-wise) and beside the other
+//! axis-wise kernels.
 //!
 //! ```
-//! use nn_core::activation::{Activation, Builtin};
+//! use nn_core::activation::{relu, ActivationFn, Builtin, Relu};
 //! use ndarray::array;
 //!
-//! let a: Builtin = "relu".parse().unwrap();
-//! let y = a.forward(array![-1.0f32, 2.0].into_dyn().view());
-//! assert_eq!(y, array![0.0f32, 2.0].into_dyn());
+//! let x = array![-1.0f32, 2.0, 9.0].into_dyn();
+//! assert_eq!(relu.forward(x.view()), array![0.0f32, 2.0, 9.0].into_dyn());
+//! // Keras's arguments are the fields; the constant holds the defaults.
+//! let capped = Relu { max_value: Some(6.0), ..relu };
+//! assert_eq!(capped.forward(x.view()), array![0.0f32, 2.0, 6.0].into_dyn());
+//! // By name at run time, with or without arguments.
+//! let a: Builtin = "relu(max_value = 6)".parse().unwrap();
+//! assert_eq!(a.forward(x.view()), capped.forward(x.view()));
 //! ```
 //!
 //! Your own activation: implement [`Pointwise`] (a scalar `f` and its
-//! derivative) and it is an `Activation` everywhere; implement `Activation`
-//! directly for anything that is not element-wise.
+//! derivative) and it is an `ActivationFn` everywhere; implement
+//! `ActivationFn` directly for anything that is not element-wise.
 
 #![allow(non_upper_case_globals)]
 
+mod builtin;
+mod parse;
+
 use std::fmt::Debug;
-use std::str::FromStr;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
+use smallvec::SmallVec;
 
-pub use crate::kernels::activation::{
-    Elu, Exponential, Gelu, HardSigmoid, HardSilu, LeakyRelu, Linear, LogSigmoid, Mish, Relu,
-    Relu6, Selu, Sigmoid, Silu, Softplus, Softsign, Tanh,
-};
+pub use parse::ParseActivationError;
+
 pub use crate::kernels::pointwise::Pointwise;
-use crate::kernels::{pointwise, softmax as sm};
+use crate::kernels::{glu, pointwise, softmax as sm, sparsemax};
 use crate::tape::{ActivationOp, Var};
 use crate::Float;
 
+/// A shape held inline (up to 6 axes), so computing one allocates nothing.
+pub type Shape = SmallVec<[usize; 6]>;
+
 /// An activation function: forward and backward on arrays (the models' static
 /// path), and on the tape.
-pub trait Activation: Clone + Debug + Send + Sync + 'static {
+pub trait ActivationFn: Clone + Debug + Send + Sync + 'static {
     /// The Keras name (`"relu"`), shown by summaries and messages.
     fn name(&self) -> &'static str;
 
-    /// `y = f(x)` into a buffer of `x`'s shape.
+    /// The output's shape for an input of `input` (batch axis included);
+    /// the input's own unless the function changes it (`glu` halves an axis).
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        Ok(input.into())
+    }
+
+    /// `y = f(x)` into a buffer of [`ActivationFn::output_shape`].
     fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>);
 
-    /// `dx` from the input `x`, the output `y` and the output gradient `dy`.
+    /// `dx` (shaped like `x`) from the input `x`, the output `y` and the
+    /// output gradient `dy`.
     fn backward_into<T: Float>(
         &self,
         x: ArrayViewD<'_, T>,
@@ -54,7 +75,10 @@ pub trait Activation: Clone + Debug + Send + Sync + 'static {
 
     /// `f(x)` into a new array.
     fn forward<T: Float>(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-        let mut y = ArrayD::zeros(x.raw_dim());
+        let shape = self
+            .output_shape(x.shape())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
+        let mut y = ArrayD::zeros(IxDyn(&shape));
         self.forward_into(x, y.view_mut());
         y
     }
@@ -78,7 +102,7 @@ pub trait Activation: Clone + Debug + Send + Sync + 'static {
     }
 }
 
-impl<P: Pointwise> Activation for P {
+impl<P: Pointwise> ActivationFn for P {
     fn name(&self) -> &'static str {
         Pointwise::name(self)
     }
@@ -113,32 +137,122 @@ pub(crate) fn resolve_axis(op: &str, axis: isize, shape: &[usize]) -> Axis {
     Axis(a as usize)
 }
 
-/// Declares an activation that normalizes along an axis: the type, its default
-/// (the last axis, as in Keras), and its `Activation` impl over the kernels.
-macro_rules! along_axis {
-    ($(#[$doc:meta])* $ty:ident, $name:literal, $forward:path, $backward:path, softmax = $is_softmax:literal) => {
+/// The type of one table row: a unit struct, or a struct whose fields are
+/// Keras's arguments.
+macro_rules! activation_type {
+    ($(#[$doc:meta])* $name:ident, $ty:ident {}) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[doc = concat!("\n\nKeras name: `", stringify!($name), "`.")]
+        #[derive(Clone, Copy, Debug, Default, PartialEq)]
+        pub struct $ty;
+    };
+    ($(#[$doc:meta])* $name:ident, $ty:ident { $($field:ident : $fty:ty $(= $default:expr)?),+ }) => {
+        $(#[$doc])*
+        #[doc = concat!("\n\nKeras name: `", stringify!($name), "`.")]
+        #[derive(Clone, Copy, Debug, PartialEq)]
         pub struct $ty {
-            /// The axis to normalize over; negative counts from the end.
-            pub axis: isize,
+            $(
+                #[doc = concat!("Keras's `", stringify!($field), "`", $(" (default `", stringify!($default), "`)",)? ".")]
+                pub $field: $fty,
+            )+
         }
+    };
+}
 
+/// The constants (name and aliases) and `Default` of a row whose arguments
+/// all have defaults; nothing for a row with required arguments.
+macro_rules! activation_defaults {
+    ($name:ident $(| $alias:ident)*, $ty:ident {}) => {
+        #[doc = concat!("`", stringify!($name), "`: [`", stringify!($ty), "`].")]
+        pub const $name: $ty = $ty;
+        $(
+            #[doc = concat!("Alias of [`", stringify!($name), "`].")]
+            pub const $alias: $ty = $ty;
+        )*
+    };
+    ($name:ident $(| $alias:ident)*, $ty:ident { $($field:ident : $fty:ty = $default:expr),+ }) => {
+        #[doc = concat!("`", stringify!($name), "` with Keras's defaults: [`", stringify!($ty), "`].")]
+        pub const $name: $ty = $ty { $($field: $default),+ };
+        $(
+            #[doc = concat!("Alias of [`", stringify!($name), "`].")]
+            pub const $alias: $ty = $name;
+        )*
         impl Default for $ty {
             fn default() -> Self {
-                $ty { axis: -1 }
+                $name
             }
         }
+    };
+    ($name:ident $(| $alias:ident)*, $ty:ident { $($rest:tt)* }) => {};
+}
 
-        impl Activation for $ty {
+/// The `Var` method of a row: its listed arguments positional, the rest at
+/// their defaults.
+macro_rules! activation_method {
+    ($name:ident, $ty:ident {}, $method:ident ()) => {
+        #[doc = concat!("[`", stringify!($name), "`](crate::activation::", stringify!($ty), ") on the tape.")]
+        pub fn $method(&self) -> Var<T> {
+            self.apply($ty)
+        }
+    };
+    ($name:ident, $ty:ident { $($field:ident : $fty:ty = $default:expr),+ }, $method:ident ($($param:ident : $pty:ty),*)) => {
+        #[doc = concat!("[`", stringify!($name), "`](crate::activation::", stringify!($ty), ") on the tape", $(", with `", stringify!($param), "`",)* ".")]
+        #[allow(clippy::needless_update)]
+        pub fn $method(&self, $($param: $pty),*) -> Var<T> {
+            self.apply($ty { $($param,)* ..$name })
+        }
+    };
+    ($name:ident, $ty:ident { $($rest:tt)* }, $method:ident ($($param:ident : $pty:ty),*)) => {
+        #[doc = concat!("[`", stringify!($name), "`](crate::activation::", stringify!($ty), ") on the tape", $(", with `", stringify!($param), "`",)* ".")]
+        pub fn $method(&self, $($param: $pty),*) -> Var<T> {
+            self.apply($ty { $($param),* })
+        }
+    };
+}
+
+/// Generates everything of the activation table but the formulas.
+macro_rules! declare_activations {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident $(| $alias:ident)* => $ty:ident {
+            $($field:ident : $fty:ty $(= $default:expr)?),* $(,)?
+        }, $shape:ident, method $method:ident ($($param:ident : $pty:ty),*);
+    )*) => {
+        $(
+            activation_type!($(#[$doc])* $name, $ty { $($field : $fty $(= $default)?),* });
+            activation_defaults!($name $(| $alias)*, $ty { $($field : $fty $(= $default)?),* });
+
+            impl $ty {
+                /// The Keras name.
+                pub const NAME: &'static str = stringify!($name);
+            }
+        )*
+
+        impl<T: Float> Var<T> {
+            $(activation_method!($name, $ty { $($field : $fty $(= $default)?),* }, $method ($($param : $pty),*));)*
+        }
+
+        builtin::declare_builtin! {
+            $($name $(| $alias)* => $ty { $($field : $fty $(= $default)?),* };)*
+        }
+    };
+}
+
+nn_spec::activation_table!(declare_activations);
+
+/// Implements [`ActivationFn`] for a type normalizing along its `axis`
+/// field, over the axis-wise kernels.
+macro_rules! along_axis {
+    ($ty:ident, $forward:path, $backward:path, softmax = $is_softmax:literal) => {
+        impl ActivationFn for $ty {
             fn name(&self) -> &'static str {
-                $name
+                Self::NAME
             }
             fn is_softmax_last_axis(&self) -> bool {
                 $is_softmax && self.axis == -1
             }
             fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
-                let ax = resolve_axis($name, self.axis, x.shape());
+                let ax = resolve_axis(Self::NAME, self.axis, x.shape());
                 $forward(x, ax, y);
             }
             fn backward_into<T: Float>(
@@ -148,7 +262,7 @@ macro_rules! along_axis {
                 dy: ArrayViewD<'_, T>,
                 dx: ArrayViewMutD<'_, T>,
             ) {
-                let ax = resolve_axis($name, self.axis, y.shape());
+                let ax = resolve_axis(Self::NAME, self.axis, y.shape());
                 $backward(y, dy, ax, dx);
             }
         }
@@ -156,156 +270,173 @@ macro_rules! along_axis {
 }
 
 along_axis!(
-    /// Softmax along an axis (`-1`, the last, by default as in Keras), max-shifted
-    /// so it never overflows.
-    Softmax, "softmax", sm::softmax_into, sm::softmax_backward_into, softmax = true
+    Softmax,
+    sm::softmax_into,
+    sm::softmax_backward_into,
+    softmax = true
 );
-
 along_axis!(
-    /// Log-softmax along an axis (`-1` by default), computed as
-    /// `x - max - log Σ exp(x - max)`.
-    LogSoftmax, "log_softmax", sm::log_softmax_into, sm::log_softmax_backward_into, softmax = false
+    LogSoftmax,
+    sm::log_softmax_into,
+    sm::log_softmax_backward_into,
+    softmax = false
 );
-
-/// `max(x, 0)`.
-pub const relu: Relu = Relu;
-/// `min(max(x, 0), 6)`.
-pub const relu6: Relu6 = Relu6;
-/// Leaky ReLU with Keras's default slope 0.2.
-pub const leaky_relu: LeakyRelu = LeakyRelu {
-    negative_slope: 0.2,
-};
-/// ELU with `alpha = 1`.
-pub const elu: Elu = Elu { alpha: 1.0 };
-/// SELU.
-pub const selu: Selu = Selu;
-/// GELU, exact erf form.
-pub const gelu: Gelu = Gelu { approximate: false };
-/// GELU, tanh approximation.
-pub const gelu_tanh: Gelu = Gelu { approximate: true };
-/// Logistic sigmoid.
-pub const sigmoid: Sigmoid = Sigmoid;
-/// `relu6(x + 3) / 6`.
-pub const hard_sigmoid: HardSigmoid = HardSigmoid;
-/// `x * hard_sigmoid(x)`.
-pub const hard_silu: HardSilu = HardSilu;
-/// Alias of [`hard_silu`].
-pub const hard_swish: HardSilu = HardSilu;
-/// Hyperbolic tangent.
-pub const tanh: Tanh = Tanh;
-/// `log(1 + exp(x))`.
-pub const softplus: Softplus = Softplus;
-/// `x / (1 + |x|)`.
-pub const softsign: Softsign = Softsign;
-/// `x * sigmoid(x)`.
-pub const silu: Silu = Silu;
-/// Alias of [`silu`].
-pub const swish: Silu = Silu;
-/// `x * tanh(softplus(x))`.
-pub const mish: Mish = Mish;
-/// `log(sigmoid(x))`.
-pub const log_sigmoid: LogSigmoid = LogSigmoid;
-/// `exp(x)`.
-pub const exponential: Exponential = Exponential;
-/// The identity.
-pub const linear: Linear = Linear;
-/// Softmax over the last axis.
-pub const softmax: Softmax = Softmax { axis: -1 };
-/// Log-softmax over the last axis.
-pub const log_softmax: LogSoftmax = LogSoftmax { axis: -1 };
-
-macro_rules! builtins {
-    ($($variant:ident($ty:ty) = $($name:literal)|+ => $value:expr;)*) => {
-        /// Any built-in activation, chosen at run time by its Keras name.
-        #[derive(Clone, Copy, Debug, PartialEq)]
-        pub enum Builtin {
-            $(
-                #[doc = concat!("`", $($name, "`, `",)+ "`")]
-                $variant($ty),
-            )*
-        }
-
-        /// Every name [`Builtin`] accepts.
-        pub const NAMES: &[&str] = &[$($($name),+),*];
-
-        impl Builtin {
-            /// The built-in called `name`, if there is one.
-            pub fn from_name(name: &str) -> Option<Builtin> {
-                match name {
-                    $($($name)|+ => Some(Builtin::$variant($value)),)*
-                    _ => None,
-                }
-            }
-        }
-
-        impl Activation for Builtin {
-            fn name(&self) -> &'static str {
-                match self { $(Builtin::$variant(a) => Activation::name(a),)* }
-            }
-            fn is_identity(&self) -> bool {
-                match self { $(Builtin::$variant(a) => Activation::is_identity(a),)* }
-            }
-            fn is_softmax_last_axis(&self) -> bool {
-                match self { $(Builtin::$variant(a) => a.is_softmax_last_axis(),)* }
-            }
-            fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
-                match self { $(Builtin::$variant(a) => a.forward_into(x, y),)* }
-            }
-            fn backward_into<T: Float>(
-                &self,
-                x: ArrayViewD<'_, T>,
-                y: ArrayViewD<'_, T>,
-                dy: ArrayViewD<'_, T>,
-                dx: ArrayViewMutD<'_, T>,
-            ) {
-                match self { $(Builtin::$variant(a) => a.backward_into(x, y, dy, dx),)* }
-            }
-        }
-    };
-}
-
-builtins! {
-    Relu(Relu) = "relu" => relu;
-    Relu6(Relu6) = "relu6" => relu6;
-    LeakyRelu(LeakyRelu) = "leaky_relu" => leaky_relu;
-    Elu(Elu) = "elu" => elu;
-    Selu(Selu) = "selu" => selu;
-    Gelu(Gelu) = "gelu" => gelu;
-    Sigmoid(Sigmoid) = "sigmoid" => sigmoid;
-    HardSigmoid(HardSigmoid) = "hard_sigmoid" => hard_sigmoid;
-    HardSilu(HardSilu) = "hard_silu" | "hard_swish" => hard_silu;
-    Tanh(Tanh) = "tanh" => tanh;
-    Softplus(Softplus) = "softplus" => softplus;
-    Softsign(Softsign) = "softsign" => softsign;
-    Silu(Silu) = "silu" | "swish" => silu;
-    Mish(Mish) = "mish" => mish;
-    LogSigmoid(LogSigmoid) = "log_sigmoid" => log_sigmoid;
-    Exponential(Exponential) = "exponential" => exponential;
-    Linear(Linear) = "linear" => linear;
-    Softmax(Softmax) = "softmax" => softmax;
-    LogSoftmax(LogSoftmax) = "log_softmax" => log_softmax;
-}
-
-/// The error for a name that is not a built-in activation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownActivation(pub String);
-
-impl std::fmt::Display for UnknownActivation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "unknown activation {:?}; expected one of {}",
-            self.0,
-            NAMES.join(", ")
-        )
+impl ActivationFn for Sparsemax {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
+        let ax = resolve_axis(Self::NAME, self.axis, x.shape());
+        sparsemax::sparsemax_into(x, ax, y);
+    }
+    fn backward_into<T: Float>(
+        &self,
+        x: ArrayViewD<'_, T>,
+        y: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        dx: ArrayViewMutD<'_, T>,
+    ) {
+        let ax = resolve_axis(Self::NAME, self.axis, x.shape());
+        sparsemax::sparsemax_backward_into(x, y, dy, ax, dx);
     }
 }
 
-impl std::error::Error for UnknownActivation {}
+impl ActivationFn for Glu {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        glu::output_shape(input, self.axis)
+    }
+    fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
+        let ax = resolve_axis(Self::NAME, self.axis, x.shape());
+        glu::glu_into(x, ax, y);
+    }
+    fn backward_into<T: Float>(
+        &self,
+        x: ArrayViewD<'_, T>,
+        _y: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        dx: ArrayViewMutD<'_, T>,
+    ) {
+        let ax = resolve_axis(Self::NAME, self.axis, x.shape());
+        glu::glu_backward_into(x, dy, ax, dx);
+    }
+}
 
-impl FromStr for Builtin {
-    type Err = UnknownActivation;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Builtin::from_name(s).ok_or_else(|| UnknownActivation(s.to_string()))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A built-in for every row, with `threshold`'s required arguments.
+    fn each_builtin() -> impl Iterator<Item = (&'static nn_spec::ActivationSpec, Builtin)> {
+        nn_spec::ACTIVATIONS.iter().map(|spec| {
+            let b = if spec.has_defaults() {
+                Builtin::from_name(spec.name).expect("a row with defaults builds by name")
+            } else {
+                let args: Vec<(&str, &str)> = spec.args.iter().map(|a| (a.name, "0.5")).collect();
+                Builtin::with_args(spec.name, &args).expect("a row builds with its arguments")
+            };
+            (spec, b)
+        })
+    }
+
+    #[test]
+    fn runtime_and_table_agree() {
+        let mut seen = 0;
+        for (spec, b) in each_builtin() {
+            assert_eq!(b.name(), spec.name, "name of {spec:?}");
+            assert_eq!(b.spec(), spec);
+            let variant = format!("{b:?}");
+            assert!(
+                variant.starts_with(&format!("{}(", spec.type_name)),
+                "{variant} is not the table's {}",
+                spec.type_name
+            );
+            for alias in spec.aliases {
+                assert_eq!(Builtin::from_name(alias).map(|a| a.name()), Some(spec.name));
+            }
+            // The macro infers shapes from the table's rule; the layers from
+            // `output_shape`. They must agree (axis -1 by default).
+            for shape in [&[2usize, 8][..], &[3, 4, 6]] {
+                assert_eq!(
+                    b.output_shape(shape).map(|s| s.to_vec()),
+                    spec.shape.apply(shape, -1),
+                    "{} on {shape:?}",
+                    spec.name
+                );
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, nn_spec::ACTIVATIONS.len());
+        assert_eq!(
+            NAMES.len(),
+            nn_spec::ACTIVATIONS
+                .iter()
+                .map(|s| s.names().count())
+                .sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn names_read_with_arguments() {
+        let a: Builtin = " leaky_relu( negative_slope = 0.1 ) ".parse().unwrap();
+        assert_eq!(
+            a,
+            Builtin::LeakyRelu(LeakyRelu {
+                negative_slope: 0.1
+            })
+        );
+        let r: Builtin = "relu(max_value=None, threshold=1)".parse().unwrap();
+        assert_eq!(
+            r,
+            Builtin::Relu(Relu {
+                threshold: 1.0,
+                ..relu
+            })
+        );
+        let g: Builtin = "gelu(approximate=True)".parse().unwrap();
+        assert_eq!(g, Builtin::Gelu(Gelu { approximate: true }));
+        assert_eq!(Builtin::from_name("swish"), Some(Builtin::Silu(Silu)));
+    }
+
+    #[test]
+    fn bad_names_and_arguments_say_what_is_wrong() {
+        let err = |s: &str| s.parse::<Builtin>().unwrap_err().to_string();
+        assert!(err("rleu").starts_with("unknown activation \"rleu\"; did you mean \"relu\"?"));
+        assert!(
+            err("rleu").contains("relu, "),
+            "lists the names: {}",
+            err("rleu")
+        );
+        assert_eq!(
+            err("relu(slope = 0.1)"),
+            "relu has no argument `slope`; its arguments are negative_slope, max_value, threshold"
+        );
+        assert_eq!(err("tanh(x = 1)"), "tanh takes no arguments, got `x`");
+        assert_eq!(
+            err("threshold(threshold = 0.5)"),
+            "threshold needs `default_value`: Keras gives it no default"
+        );
+        assert_eq!(
+            err("elu(alpha = fast)"),
+            "elu: `alpha = fast` is not a number"
+        );
+        assert!(err("elu(0.5)").contains("written by name"));
+        assert!(err("elu(alpha = 1").contains("closing"));
+        assert!(err("elu(alpha = 1, alpha = 2)").contains("given twice"));
+        assert_eq!(Builtin::from_name("threshold"), None);
+    }
+
+    #[test]
+    fn glu_halves_an_axis_and_rejects_odd_lengths() {
+        let x =
+            ndarray::Array::from_shape_vec(IxDyn(&[1, 4]), vec![1.0f64, 2.0, 0.0, 100.0]).unwrap();
+        let y = glu.forward(x.view());
+        assert_eq!(y.shape(), &[1, 2]);
+        // a * sigmoid(b): sigmoid(0) = 1/2, sigmoid(100) = 1 to f64 precision.
+        assert_eq!(y.as_slice().unwrap(), &[0.5, 2.0]);
+        let err = glu.output_shape(&[2, 3]).unwrap_err();
+        assert!(err.contains("odd length 3"), "{err}");
     }
 }

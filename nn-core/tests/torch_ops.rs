@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use common::{assert_close, int_tensor, load_json, tensor};
 use ndarray::ArrayD;
-use nn_core::activation::{self, Activation};
+use nn_core::activation::{self, ActivationFn};
 use nn_core::kernels::conv::{Padding2d, Window2d};
 use nn_core::loss::{self, Reduction};
 use nn_core::{Float, Tape, Var};
@@ -83,7 +83,7 @@ fn build<T: Float>(case: &Value, tape: &Tape<T>, v: &Vars<T>) -> Option<Var<T>> 
         "elu" => a().elu(attr_f64(case, "alpha")),
         "selu" => a().selu(),
         "gelu" => a().gelu(),
-        "gelu_tanh" => a().gelu_tanh(),
+        "gelu_tanh" => a().apply(activation::Gelu { approximate: true }),
         "sigmoid" => a().sigmoid(),
         "tanh" => a().tanh(),
         "softplus" => a().softplus(),

@@ -1,40 +1,33 @@
-//! The arguments of a layer as the validator reads them: named or positional
-//! values, literals, activations and initializers, each mistake a spanned error.
+//! The arguments of a layer as its rule reads them: named or positional
+//! values, literals and initializers, each mistake a spanned error over the
+//! whole offending expression.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit};
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, UnOp};
 
-use crate::builtins::{ACTIVATIONS, INITIALIZERS};
+use crate::builtins::INITIALIZERS;
+use crate::errors::{Errors, Mistake};
 use crate::parse::Arg;
 use crate::suggest::closest;
-use crate::validate::{last_segment, ActivationSpec};
 
-/// Collects errors so one pass reports all of them.
-#[derive(Default)]
-pub(crate) struct Errors(pub(crate) Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
-        let e = syn::Error::new(span, msg);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-}
-
-/// The arguments of one layer, consumed by name or position.
+/// The arguments of one layer, consumed by name or position. Every name a rule
+/// asks for is an argument the layer accepts, so [`Args::finish`] can suggest
+/// the right one for a typo.
 pub(crate) struct Args<'a> {
     layer: String,
-    positional: std::cell::RefCell<std::collections::VecDeque<&'a Expr>>,
-    named: std::cell::RefCell<Vec<(&'a Ident, &'a Expr)>>,
+    positional: RefCell<VecDeque<&'a Expr>>,
+    named: RefCell<Vec<(&'a Ident, &'a Expr)>>,
+    accepted: RefCell<Vec<&'static str>>,
 }
 
 impl<'a> Args<'a> {
     pub(crate) fn new(layer: &str, args: &'a [Arg]) -> Self {
-        let mut positional = std::collections::VecDeque::new();
+        let mut positional = VecDeque::new();
         let mut named = Vec::new();
         for a in args {
             match a {
@@ -46,26 +39,33 @@ impl<'a> Args<'a> {
             layer: layer.to_string(),
             positional: positional.into(),
             named: named.into(),
+            accepted: RefCell::new(Vec::new()),
         }
     }
 
-    pub(crate) fn take_named(&self, name: &str) -> Option<&'a Expr> {
+    /// The argument written `name = ..`.
+    pub(crate) fn take_named(&self, name: &'static str) -> Option<&'a Expr> {
+        self.accepted.borrow_mut().push(name);
         let mut named = self.named.borrow_mut();
         let i = named.iter().position(|(n, _)| *n == name)?;
         Some(named.remove(i).1)
     }
 
-    pub(crate) fn take_positional_or_named(&self, name: &str) -> Option<&'a Expr> {
+    /// The argument written `name = ..`, else the next positional one.
+    pub(crate) fn take_positional_or_named(&self, name: &'static str) -> Option<&'a Expr> {
         self.take_named(name)
             .or_else(|| self.positional.borrow_mut().pop_front())
     }
 
-    /// Reports anything left over as an argument the layer does not take.
-    pub(crate) fn finish(self, accepted: &[&str], errors: &mut Errors) -> Option<()> {
+    /// Reports anything left over: a positional argument too many, a name given
+    /// twice, or a name the layer does not take. `false` if there was any.
+    pub(crate) fn finish(self, errors: &mut Errors) -> bool {
+        let accepted = self.accepted.into_inner();
         let mut ok = true;
         for e in self.positional.into_inner() {
             errors.push(
-                e.span(),
+                Mistake::ExtraPositionalArgument,
+                e,
                 format!(
                     "{} takes no further positional argument here: `{}`",
                     self.layer,
@@ -74,29 +74,86 @@ impl<'a> Args<'a> {
             );
             ok = false;
         }
-        for (name, _) in self.named.into_inner() {
+        for (name, value) in self.named.into_inner() {
+            ok = false;
+            if accepted.iter().any(|a| *name == *a) {
+                errors.push(
+                    Mistake::DuplicateArgument,
+                    quote!(#name = #value),
+                    format!("{}: `{name}` is given twice; keep one of them", self.layer),
+                );
+                continue;
+            }
             let hint = match closest(&name.to_string(), accepted.iter().copied()) {
                 Some(s) => format!("; did you mean `{s}`?"),
                 None if accepted.is_empty() => String::from("; it takes no arguments"),
-                None => format!(
-                    "; it takes {}",
-                    accepted
-                        .iter()
-                        .map(|a| format!("`{a}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                None => format!("; it takes {}", list(&accepted)),
             };
             errors.push(
-                name.span(),
+                Mistake::UnknownArgument,
+                name,
                 format!("{} does not take an argument `{name}`{hint}", self.layer),
             );
-            ok = false;
         }
-        ok.then_some(())
+        ok
     }
 }
 
+/// `a`, `b`, `c` as a list of code spans, each name once.
+pub(crate) fn list(names: &[&str]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for n in names {
+        if !seen.contains(n) {
+            seen.push(n);
+        }
+    }
+    seen.iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `e` as the user wrote it, for messages: the tokens without the spaces
+/// `to_string` puts around punctuation (`(3, 3)`, `relu(0.1)`, `-0.5`,
+/// `nn::activation::relu`).
+pub(crate) fn source(e: &impl ToTokens) -> String {
+    let raw = e.to_token_stream().to_string();
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::with_capacity(raw.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.get(i + 1).copied();
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let drop = matches!(next, Some(',' | ')' | ']' | ':' | '.'))
+                || matches!(prev, Some('(' | '[' | '.'))
+                || out.ends_with("::")
+                || (next == Some('(') && word(prev))
+                // A leading minus, or one after `(`, `,` or `=`: a negative number.
+                || (prev == Some('-') && {
+                    let before = out.trim_end_matches('-').trim_end().chars().last();
+                    matches!(before, None | Some('(' | ',' | '=' | '['))
+                });
+            if drop {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `a`, `b` and `c`, as code.
+pub(crate) fn and_list(names: &[&str]) -> String {
+    let items: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The literal in `e`, looking through macro-variable groups.
 pub(crate) fn lit(e: &Expr) -> Option<&Lit> {
     match e {
         Expr::Lit(ExprLit { lit, .. }) => Some(lit),
@@ -105,47 +162,92 @@ pub(crate) fn lit(e: &Expr) -> Option<&Lit> {
     }
 }
 
+/// `(negative, literal)` for `lit` or `-lit`.
+pub(crate) fn signed_lit(e: &Expr) -> Option<(bool, &Lit)> {
+    match e {
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => lit(expr).map(|l| (true, l)),
+        Expr::Group(g) => signed_lit(&g.expr),
+        _ => lit(e).map(|l| (false, l)),
+    }
+}
+
+/// A `usize` written as an integer literal.
 pub(crate) fn int_lit(e: &Expr, errors: &mut Errors) -> Option<usize> {
-    match lit(e) {
-        Some(Lit::Int(i)) => match i.base10_parse::<usize>() {
+    match signed_lit(e) {
+        Some((false, Lit::Int(i))) => match i.base10_parse::<usize>() {
             Ok(n) => Some(n),
             Err(_) => {
                 errors.push(
-                    e.span(),
-                    format!(
-                        "expected a non-negative integer, found `{}`",
-                        e.to_token_stream()
-                    ),
+                    Mistake::IntegerTooLarge,
+                    e,
+                    format!("`{}` does not fit in a usize", source(e)),
                 );
                 None
             }
         },
+        Some((true, Lit::Int(_))) => {
+            errors.push(
+                Mistake::NegativeInteger,
+                e,
+                format!("expected a non-negative integer, found `{}`", source(e)),
+            );
+            None
+        }
         _ => {
             errors.push(
-                e.span(),
-                format!(
-                    "expected an integer literal, found `{}`",
-                    e.to_token_stream()
-                ),
+                Mistake::ExpectedInteger,
+                e,
+                format!("expected an integer literal, found `{}`", source(e)),
             );
             None
         }
     }
 }
 
-pub(crate) fn float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
-    let parsed = match lit(e) {
-        Some(Lit::Float(f)) => f.base10_parse::<f64>().ok(),
-        Some(Lit::Int(i)) => i.base10_parse::<f64>().ok(),
+/// A finite number written as an integer or float literal, maybe negative.
+pub(crate) fn signed_float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
+    let parsed = match signed_lit(e) {
+        Some((neg, Lit::Float(f))) => f.base10_parse::<f64>().ok().map(|v| (neg, v)),
+        Some((neg, Lit::Int(i))) => i.base10_parse::<f64>().ok().map(|v| (neg, v)),
         _ => None,
     };
-    if parsed.is_none() {
-        errors.push(
-            e.span(),
-            format!("expected a number, found `{}`", e.to_token_stream()),
-        );
+    match parsed {
+        None => {
+            errors.push(
+                Mistake::ExpectedNumber,
+                e,
+                format!("expected a number, found `{}`", source(e)),
+            );
+            None
+        }
+        Some((_, v)) if !v.is_finite() => {
+            errors.push(
+                Mistake::NumberNotFinite,
+                e,
+                format!("`{}` does not fit in an f64", source(e)),
+            );
+            None
+        }
+        Some((neg, v)) => Some(if neg { -v } else { v }),
     }
-    parsed
+}
+
+/// A finite, non-negative number.
+pub(crate) fn float_lit(e: &Expr, errors: &mut Errors) -> Option<f64> {
+    let v = signed_float_lit(e, errors)?;
+    if v < 0.0 {
+        errors.push(
+            Mistake::NegativeNumber,
+            e,
+            format!("expected a non-negative number, found `{}`", source(e)),
+        );
+        return None;
+    }
+    Some(v)
 }
 
 pub(crate) fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
@@ -153,87 +255,9 @@ pub(crate) fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
         Some(Lit::Bool(b)) => Some(b.value),
         _ => {
             errors.push(
-                e.span(),
-                format!(
-                    "expected `true` or `false`, found `{}`",
-                    e.to_token_stream()
-                ),
-            );
-            None
-        }
-    }
-}
-
-pub(crate) fn builtin_activation(ty: &str, value: &str, span: Span) -> ActivationSpec {
-    let (ty, value) = (format_ident!("{}", ty), format_ident!("{}", value));
-    ActivationSpec {
-        ty: quote_spanned!(span=> ::nn::activation::#ty),
-        value: quote_spanned!(span=> ::nn::activation::#value),
-    }
-}
-
-fn lookup_activation(name: &str, span: Span) -> Option<ActivationSpec> {
-    ACTIVATIONS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, ty, c)| builtin_activation(ty, c, span))
-}
-
-/// `relu`, `"relu"`, `nn::activation::tanh`, `my::Swish`, `Swish { beta: 2.0 }`.
-pub(crate) fn activation(e: &Expr, errors: &mut Errors) -> Option<ActivationSpec> {
-    let names = || ACTIVATIONS.iter().map(|(n, _, _)| *n);
-    match e {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => {
-            let name = s.value();
-            lookup_activation(&name, s.span()).or_else(|| {
-                let hint = closest(&name, names())
-                    .map(|c| format!("; did you mean \"{c}\"?"))
-                    .unwrap_or_default();
-                errors.push(s.span(), format!("unknown activation \"{name}\"{hint}"));
-                None
-            })
-        }
-        Expr::Path(p) if p.qself.is_none() => {
-            let path = &p.path;
-            let last = last_segment(path);
-            let lowercase = last.chars().next().is_some_and(|c| c.is_lowercase());
-            if lowercase {
-                lookup_activation(&last, path.span()).or_else(|| {
-                    let hint = closest(&last, names()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
-                    errors.push(
-                        path.span(),
-                        format!(
-                            "unknown activation `{}`{hint} (your own activation: a unit struct implementing `Activation`, e.g. `activation = MySwish`)",
-                            path.to_token_stream().to_string().replace(' ', "")
-                        ),
-                    );
-                    None
-                })
-            } else {
-                let span = path.span();
-                Some(ActivationSpec {
-                    ty: quote_spanned!(span=> #path),
-                    value: quote_spanned!(span=> #path),
-                })
-            }
-        }
-        Expr::Struct(s) => {
-            let path = &s.path;
-            let span = path.span();
-            Some(ActivationSpec {
-                ty: quote_spanned!(span=> #path),
-                value: quote_spanned!(span=> #e),
-            })
-        }
-        _ => {
-            errors.push(
-                e.span(),
-                format!(
-                    "expected an activation: a name (`relu`), a string (`\"relu\"`), or a path to a type implementing `Activation`; found `{}`",
-                    e.to_token_stream()
-                ),
+                Mistake::ExpectedBool,
+                e,
+                format!("expected `true` or `false`, found `{}`", source(e)),
             );
             None
         }
@@ -245,24 +269,56 @@ pub(crate) fn initializer(e: &Expr, errors: &mut Errors) -> Option<TokenStream> 
     let name = match e {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
-        }) => Some((s.value(), s.span())),
-        Expr::Path(p) if p.path.segments.len() == 1 => Some((last_segment(&p.path), p.span())),
+        }) => Some(s.value()),
+        Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            Some(crate::validate::last_segment(&p.path))
+        }
         _ => None,
     };
+    let span = e.span();
     match name {
-        Some((name, span)) => match INITIALIZERS.iter().find(|(n, _)| *n == name) {
+        Some(name) => match INITIALIZERS.iter().find(|(n, _)| *n == name) {
             Some((_, variant)) => {
-                let v = format_ident!("{}", variant);
+                let v = quote::format_ident!("{}", variant);
                 Some(quote_spanned!(span=> ::nn::init::Initializer::#v))
             }
             None => {
                 let hint = closest(&name, INITIALIZERS.iter().map(|(n, _)| *n))
                     .map(|c| format!("; did you mean `{c}`?"))
                     .unwrap_or_default();
-                errors.push(span, format!("unknown initializer `{name}`{hint}"));
+                errors.push(
+                    Mistake::UnknownInitializer,
+                    e,
+                    format!("unknown initializer `{name}`{hint}"),
+                );
                 None
             }
         },
         None => Some(quote!(#e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_reads_like_the_user_wrote_it() {
+        let cases = [
+            ("(3, 3, 3)", "(3, 3, 3)"),
+            ("MySwish(2.0)", "MySwish(2.0)"),
+            ("-0.5", "-0.5"),
+            ("nn::activation::rleu", "nn::activation::rleu"),
+            ("leaky_relu(-0.1, x = -1)", "leaky_relu(-0.1, x = -1)"),
+            ("a - b", "a - b"),
+            ("\"half\"", "\"half\""),
+            ("Swish { beta: 2.0 }", "Swish { beta: 2.0 }"),
+        ];
+        for (written, shown) in cases {
+            let e: Expr = syn::parse_str(written).unwrap();
+            assert_eq!(source(&e), shown);
+        }
+        assert_eq!(and_list(&["a", "b", "c"]), "`a`, `b` and `c`");
+        assert_eq!(and_list(&["a"]), "`a`");
     }
 }

@@ -1,32 +1,5 @@
-//! What the macro knows by name: built-in activations, initializers and layers.
-//! (The activation table mirrors `nn_core::activation::NAMES`; the test models
-//! in `tests/` use every entry, so a mismatch fails to compile.)
-
-/// Keras activation name → (type, constant) in `nn::activation`.
-pub const ACTIVATIONS: &[(&str, &str, &str)] = &[
-    ("relu", "Relu", "relu"),
-    ("relu6", "Relu6", "relu6"),
-    ("leaky_relu", "LeakyRelu", "leaky_relu"),
-    ("elu", "Elu", "elu"),
-    ("selu", "Selu", "selu"),
-    ("gelu", "Gelu", "gelu"),
-    ("gelu_tanh", "Gelu", "gelu_tanh"),
-    ("sigmoid", "Sigmoid", "sigmoid"),
-    ("hard_sigmoid", "HardSigmoid", "hard_sigmoid"),
-    ("hard_silu", "HardSilu", "hard_silu"),
-    ("hard_swish", "HardSilu", "hard_swish"),
-    ("tanh", "Tanh", "tanh"),
-    ("softplus", "Softplus", "softplus"),
-    ("softsign", "Softsign", "softsign"),
-    ("silu", "Silu", "silu"),
-    ("swish", "Silu", "swish"),
-    ("mish", "Mish", "mish"),
-    ("log_sigmoid", "LogSigmoid", "log_sigmoid"),
-    ("exponential", "Exponential", "exponential"),
-    ("linear", "Linear", "linear"),
-    ("softmax", "Softmax", "softmax"),
-    ("log_softmax", "LogSoftmax", "log_softmax"),
-];
+//! What the macro knows by name besides layers (`crate::layers::BUILTINS`) and
+//! activations (`nn_spec::ACTIVATIONS`): initializers, and Keras's naming.
 
 /// Keras initializer name → `nn::init::Initializer` variant.
 pub const INITIALIZERS: &[(&str, &str)] = &[
@@ -38,25 +11,6 @@ pub const INITIALIZERS: &[(&str, &str)] = &[
     ("lecun_normal", "LecunNormal"),
     ("zeros", "Zeros"),
     ("ones", "Ones"),
-];
-
-/// Layer names the macro implements itself.
-pub const LAYERS: &[&str] = &[
-    "Dense",
-    "Activation",
-    "Dropout",
-    "Flatten",
-    "ReLU",
-    "Softmax",
-    "LeakyReLU",
-    "ELU",
-    "Conv2d",
-    "MaxPool2d",
-    "AvgPool2d",
-    "GlobalAvgPool",
-    "BatchNorm",
-    "LayerNorm",
-    "Embedding",
 ];
 
 /// Keras's default layer name: the class name in snake case (`ReLU` → `re_lu`).

@@ -5,127 +5,12 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
 use crate::builtins::keras_name;
+use crate::errors::{Errors, Mistake};
 use crate::parse::ModelDef;
-use crate::validate::{Kind, PaddingSpec, Plan, PlannedLayer};
-
-fn shape_text(shape: &[usize]) -> String {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("(None, {})", dims.join(", "))
-}
+use crate::validate::{shape_text, Plan};
 
 fn dims(shape: &[usize]) -> TokenStream {
     quote!(&[#(#shape),*])
-}
-
-/// The field's type, e.g. `::nn::layers::Dense<f32, 784, 128, ::nn::activation::Relu>`.
-fn field_type(layer: &PlannedLayer, t: &syn::Ident) -> TokenStream {
-    let span = layer.span;
-    match &layer.kind {
-        Kind::Dense {
-            units, activation, ..
-        } => {
-            let inp = layer.input[0];
-            let act = &activation.ty;
-            quote_spanned!(span=> ::nn::layers::Dense<#t, #inp, #units, #act>)
-        }
-        Kind::Activation(a) => {
-            let ty = &a.ty;
-            quote_spanned!(span=> ::nn::layers::Activation<#t, #ty>)
-        }
-        Kind::Dropout(_) => quote_spanned!(span=> ::nn::layers::Dropout<#t>),
-        Kind::Flatten => quote_spanned!(span=> ::nn::layers::Flatten<#t>),
-        Kind::Conv2d {
-            filters,
-            kernel: (kh, kw),
-            activation,
-            ..
-        } => {
-            let c = layer.input[0];
-            let act = &activation.ty;
-            quote_spanned!(span=> ::nn::layers::Conv2d<#t, #c, #filters, #kh, #kw, #act>)
-        }
-        Kind::Pool { .. } => quote_spanned!(span=> ::nn::layers::Pool2d<#t>),
-        Kind::GlobalAvgPool => quote_spanned!(span=> ::nn::layers::GlobalAvgPool<#t>),
-        Kind::BatchNorm { .. } => {
-            let c = layer.input[0];
-            quote_spanned!(span=> ::nn::layers::BatchNorm<#t, #c>)
-        }
-        Kind::LayerNorm { .. } => {
-            let n = *layer.input.last().expect("non-empty shape");
-            quote_spanned!(span=> ::nn::layers::LayerNorm<#t, #n>)
-        }
-        Kind::Embedding { vocab, dim } => {
-            quote_spanned!(span=> ::nn::layers::Embedding<#t, #vocab, #dim>)
-        }
-        Kind::User { path, .. } => quote_spanned!(span=> #path),
-    }
-}
-
-/// The expression that builds the layer, with `rng` in scope.
-fn constructor(layer: &PlannedLayer) -> TokenStream {
-    let span = layer.span;
-    match &layer.kind {
-        Kind::Dense {
-            activation,
-            use_bias,
-            kernel_init,
-            bias_init,
-            ..
-        } => {
-            let act = &activation.value;
-            quote_spanned!(span=> ::nn::layers::Dense::new(#act, #use_bias, #kernel_init, #bias_init, rng))
-        }
-        Kind::Activation(a) => {
-            let v = &a.value;
-            quote_spanned!(span=> ::nn::layers::Activation::new(#v))
-        }
-        Kind::Dropout(rate) => quote_spanned!(span=> ::nn::layers::Dropout::new(#rate, rng)),
-        Kind::Flatten => quote_spanned!(span=> ::nn::layers::Flatten::new()),
-        Kind::Conv2d {
-            stride: (sh, sw),
-            padding,
-            dilation: (dh, dw),
-            activation,
-            use_bias,
-            kernel_init,
-            bias_init,
-            ..
-        } => {
-            let act = &activation.value;
-            let pad = match padding {
-                PaddingSpec::Valid => quote!(::nn::layers::Padding::Valid),
-                PaddingSpec::Same => quote!(::nn::layers::Padding::Same),
-                PaddingSpec::Explicit(r, c) => quote!(::nn::layers::Padding::Explicit(#r, #c)),
-            };
-            quote_spanned!(span=> ::nn::layers::Conv2d::new(#act, (#sh, #sw), #pad, (#dh, #dw), #use_bias, #kernel_init, #bias_init, rng))
-        }
-        Kind::Pool {
-            max,
-            kernel: (kh, kw),
-            stride: (sh, sw),
-            padding: (ph, pw),
-        } => {
-            let kind = if *max { quote!(Max) } else { quote!(Avg) };
-            quote_spanned!(span=> ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#ph, #pw)))
-        }
-        Kind::GlobalAvgPool => quote_spanned!(span=> ::nn::layers::GlobalAvgPool::new()),
-        Kind::BatchNorm { momentum, eps } => {
-            quote_spanned!(span=> ::nn::layers::BatchNorm::new(#momentum, #eps))
-        }
-        Kind::LayerNorm { eps } => quote_spanned!(span=> ::nn::layers::LayerNorm::new(#eps)),
-        Kind::Embedding { .. } => quote_spanned!(span=>
-            ::nn::layers::Embedding::new(::nn::init::Initializer::RandomUniform { min: -0.05, max: 0.05 }, rng)
-        ),
-        Kind::User { path, args } => {
-            let mut ctor = path.clone();
-            if let Some(last) = ctor.segments.last_mut() {
-                if let syn::PathArguments::AngleBracketed(a) = &mut last.arguments {
-                    a.colon2_token = Some(Default::default());
-                }
-            }
-            quote_spanned!(span=> #ctor::new(#(#args),*))
-        }
-    }
 }
 
 pub fn model(plan: &Plan) -> TokenStream {
@@ -138,22 +23,35 @@ pub fn model(plan: &Plan) -> TokenStream {
         layers,
         param_count,
     } = plan;
+    // `plan` reports a model without layers; this keeps that an error here too.
+    let Some(last) = layers.last() else {
+        let mut errors = Errors::default();
+        errors.push(
+            Mistake::EmptyModel,
+            name,
+            format!("model `{name}` has no layers: add at least one, e.g. `Dense(10)`"),
+        );
+        return match errors.finish(()) {
+            Ok(()) => TokenStream::new(),
+            Err(e) => e.to_compile_error(),
+        };
+    };
     let model_name = keras_name(&name.to_string());
     let fields: Vec<_> = layers.iter().map(|l| l.field.clone()).collect();
-    let types: Vec<_> = layers.iter().map(|l| field_type(l, t)).collect();
+    let types: Vec<_> = layers.iter().map(|l| l.ty.clone()).collect();
     let docs: Vec<String> = layers
         .iter()
         .map(|l| format!("`{}`, output `{}`.", l.source, shape_text(&l.output)))
         .collect();
-    let ctors: Vec<_> = layers.iter().map(constructor).collect();
-    let output = &layers.last().expect("validated: at least one layer").output;
+    let ctors: Vec<_> = layers.iter().map(|l| l.ctor.clone()).collect();
+    let output = &last.output;
     let input_dims = dims(input);
     let output_dims = dims(output);
 
     // Build-time shape checks for user layers, naming the layer.
     let checks: Vec<TokenStream> = layers
         .iter()
-        .filter(|l| matches!(l.kind, Kind::User { .. }))
+        .filter(|l| l.check_shape)
         .map(|l| {
             let f = &l.field;
             let (i, o) = (dims(&l.input), dims(&l.output));
@@ -209,7 +107,7 @@ pub fn model(plan: &Plan) -> TokenStream {
             quote!(let g = ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need);)
         }
     });
-    let last = &layers[n - 1].field;
+    let last = &last.field;
     let rows = layers.iter().map(|l| {
         let f = &l.field;
         let fname = f.to_string();
@@ -404,10 +302,7 @@ pub fn fallback(def: &ModelDef) -> TokenStream {
     let ModelDef {
         attrs, vis, name, ..
     } = def;
-    let t = def
-        .dtype
-        .clone()
-        .unwrap_or_else(|| syn::Ident::new("f32", proc_macro2::Span::call_site()));
+    let t = crate::validate::dtype(def);
     quote! {
         #(#attrs)*
         #vis struct #name;

@@ -4,16 +4,29 @@
 //!
 //! Parsing, validation and code generation are separate steps, each on `syn`
 //! and `proc_macro2` types: `parse` reads the declaration as written,
-//! `validate` resolves names, infers shapes and reports every mistake as a
-//! spanned error, and `expand` generates the code.
+//! `validate` checks the model and walks its layers through their rules in
+//! `layers` (one module per built-in layer, registered in
+//! `layers::BUILTINS`), inferring shapes and reporting every mistake as a
+//! spanned error (`errors`), and `expand` generates the code. Activations come
+//! from the table shared with the runtime, `nn_spec::ACTIVATIONS`
+//! (`activation_fn`).
+//!
+//! The macro never panics: every failure is a spanned `syn::Error`, and each
+//! kind of mistake has a compile-fail case under `tests/ui/` (both checked by
+//! the tests in `tests.rs`).
 
+mod activation_fn;
 mod args;
 mod builtins;
+mod errors;
 mod expand;
+mod layers;
 mod parse;
 mod suggest;
 mod validate;
-mod validate_conv;
+
+#[cfg(test)]
+mod tests;
 
 use proc_macro::TokenStream;
 

@@ -7,16 +7,18 @@
 //! }
 //! ```
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
+use syn::token::Paren;
 use syn::{braced, parenthesized, Attribute, Expr, Ident, LitInt, Path, Token, Visibility};
 
 /// A whole `sequential!` invocation.
 pub struct ModelDef {
     /// Outer attributes other than `#[dtype(..)]` (doc comments, derives).
     pub attrs: Vec<Attribute>,
-    /// The element type from `#[dtype(f64)]`, if given.
+    /// The element type from `#[dtype(f64)]`, if given (checked by `validate`).
     pub dtype: Option<Ident>,
     pub vis: Visibility,
     pub name: Ident,
@@ -27,10 +29,49 @@ pub struct ModelDef {
     pub body_span: Span,
 }
 
-/// `input(784)` or `input(1, 28, 28)`.
+/// `input(784)` or `input(1, 28, 28)` (the keyword is checked by `validate`).
 pub struct InputSpec {
     pub keyword: Ident,
-    pub dims: Vec<LitInt>,
+    pub paren: Paren,
+    pub dims: Punctuated<LitInt, Token![,]>,
+}
+
+/// `-> (64)` after a user layer.
+pub struct OutputSpec {
+    pub arrow: Token![->],
+    pub paren: Paren,
+    pub dims: Punctuated<LitInt, Token![,]>,
+}
+
+/// `keyword(dims)` or `-> (dims)` as tokens, so an error spans all of it.
+fn dims_tokens(
+    head: TokenStream,
+    paren: &Paren,
+    dims: &Punctuated<LitInt, Token![,]>,
+) -> TokenStream {
+    let mut out = head;
+    paren.surround(&mut out, |t| dims.to_tokens(t));
+    out
+}
+
+impl ToTokens for InputSpec {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(dims_tokens(
+            self.keyword.to_token_stream(),
+            &self.paren,
+            &self.dims,
+        ));
+    }
+}
+
+impl ToTokens for OutputSpec {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(dims_tokens(
+            self.arrow.to_token_stream(),
+            &self.paren,
+            &self.dims,
+        ));
+    }
 }
 
 /// One line of the body.
@@ -40,7 +81,7 @@ pub struct LayerDef {
     pub kind: Path,
     pub args: Vec<Arg>,
     /// `-> (64)`: the output shape a user layer declares.
-    pub output: Option<Vec<LitInt>>,
+    pub output: Option<OutputSpec>,
 }
 
 /// One argument inside a layer's parentheses.
@@ -56,14 +97,7 @@ impl Parse for ModelDef {
         let mut dtype = None;
         for attr in all_attrs {
             if attr.path().is_ident("dtype") {
-                let ty: Ident = attr.parse_args()?;
-                if ty != "f32" && ty != "f64" {
-                    return Err(syn::Error::new(
-                        ty.span(),
-                        format!("#[dtype({ty})]: the element type must be f32 or f64"),
-                    ));
-                }
-                dtype = Some(ty);
+                dtype = Some(attr.parse_args::<Ident>()?);
             } else {
                 attrs.push(attr);
             }
@@ -74,18 +108,13 @@ impl Parse for ModelDef {
         let input_spec = if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
             let keyword: Ident = input.parse()?;
-            if keyword != "input" {
-                return Err(syn::Error::new(
-                    keyword.span(),
-                    format!("expected `input(..)` after `{name}:`, found `{keyword}`"),
-                ));
-            }
             let content;
-            parenthesized!(content in input);
+            let paren = parenthesized!(content in input);
             let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
             Some(InputSpec {
                 keyword,
-                dims: dims.into_iter().collect(),
+                paren,
+                dims,
             })
         } else {
             None
@@ -119,8 +148,9 @@ impl Parse for LayerDef {
             // `Scale<f32>`: re-parse with generic arguments.
             let generics: syn::AngleBracketedGenericArguments = input.parse()?;
             let mut kind = kind;
-            let last = kind.segments.last_mut().expect("a path has a segment");
-            last.arguments = syn::PathArguments::AngleBracketed(generics);
+            if let Some(last) = kind.segments.last_mut() {
+                last.arguments = syn::PathArguments::AngleBracketed(generics);
+            }
             kind
         } else {
             kind
@@ -133,11 +163,11 @@ impl Parse for LayerDef {
             args = parsed.into_iter().collect();
         }
         let output = if input.peek(Token![->]) {
-            input.parse::<Token![->]>()?;
+            let arrow = input.parse::<Token![->]>()?;
             let content;
-            parenthesized!(content in input);
+            let paren = parenthesized!(content in input);
             let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
-            Some(dims.into_iter().collect())
+            Some(OutputSpec { arrow, paren, dims })
         } else {
             None
         };

@@ -1,20 +1,22 @@
-//! Keras's element-wise activations, each `f` beside its derivative.
-//! (`softmax` and `log_softmax` work along an axis: see [`super::softmax`].)
+//! The formulas of Keras's element-wise activations, each `f` beside its
+//! derivative. The types, their arguments and defaults come from the
+//! activation table (`nn_spec::activation_table!`, generated into
+//! [`crate::activation`]); the axis-wise ones are in [`super::softmax`],
+//! [`super::sparsemax`] and [`super::glu`].
 
 use std::f64::consts::{FRAC_2_SQRT_PI, SQRT_2};
 
 use super::pointwise::Pointwise;
+use crate::activation::*;
 use crate::Float;
 
-macro_rules! pointwise {
-    ($(#[$doc:meta])* $ty:ident, $name:literal, |$s:ident, $x:ident| $f:expr, |$s2:ident, $x2:ident, $y2:ident| $df:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq)]
-        pub struct $ty;
-
+/// `impl Pointwise for Type`: `f` with `s` the activation and `x` the input;
+/// `df` also given `y = f(x)`.
+macro_rules! formula {
+    ($ty:ident, |$s:ident, $x:ident| $f:expr, |$s2:ident, $x2:ident, $y2:ident| $df:expr) => {
         impl Pointwise for $ty {
             fn name(&self) -> &'static str {
-                $name
+                Self::NAME
             }
             #[inline]
             #[allow(unused_variables)]
@@ -70,69 +72,223 @@ pub(crate) fn softplus<T: Float>(x: T) -> T {
     x.max(T::zero()) + (-x.abs()).exp().ln_1p()
 }
 
-pointwise!(
-    /// `max(x, 0)`.
-    Relu, "relu", |s, x| clamp_nan(x, T::zero(), T::infinity()), |s, x, y| step(x > T::zero())
+impl Relu {
+    /// Whether this is plain `max(x, 0)` (the defaults), the fast path.
+    #[inline]
+    fn is_plain(&self) -> bool {
+        self.negative_slope == 0.0 && self.max_value.is_none() && self.threshold == 0.0
+    }
+}
+
+formula!(
+    Relu,
+    |s, x| {
+        if s.is_plain() {
+            return clamp_nan(x, T::zero(), T::infinity());
+        }
+        // Keras's order: zero at or below the threshold, clip, then the
+        // negative part.
+        let t = T::lit(s.threshold);
+        let mut y = if s.threshold == 0.0 {
+            clamp_nan(x, T::zero(), T::infinity())
+        } else if x > t {
+            x
+        } else {
+            T::zero()
+        };
+        if let Some(m) = s.max_value {
+            y = clamp_nan(y, T::zero(), T::lit(m));
+        }
+        if s.negative_slope != 0.0 {
+            y -= T::lit(s.negative_slope) * (t - x).max(T::zero());
+        }
+        y
+    },
+    |s, x, y| {
+        if s.is_plain() {
+            return step(x > T::zero());
+        }
+        let t = T::lit(s.threshold);
+        let mut d = step::<T>(x > t);
+        if let Some(m) = s.max_value {
+            d = if x > T::lit(m) { T::zero() } else { d };
+        }
+        if s.negative_slope != 0.0 && x < t {
+            d += T::lit(s.negative_slope);
+        }
+        d
+    }
 );
-pointwise!(
-    /// `min(max(x, 0), 6)`.
-    Relu6, "relu6", |s, x| clamp_nan(x, T::zero(), T::lit(6.0)),
+formula!(
+    Relu6,
+    |s, x| clamp_nan(x, T::zero(), T::lit(6.0)),
     |s, x, y| step(x > T::zero() && x < T::lit(6.0))
 );
-pointwise!(
-    /// The logistic sigmoid `1 / (1 + exp(-x))`.
-    Sigmoid, "sigmoid", |s, x| sigmoid(x), |s, x, y| y * (T::one() - y)
-);
-pointwise!(
-    /// `relu6(x + 3) / 6`, the Keras 3 and PyTorch definition.
-    HardSigmoid, "hard_sigmoid",
+formula!(Sigmoid, |s, x| sigmoid(x), |s, x, y| y * (T::one() - y));
+formula!(
+    HardSigmoid,
     |s, x| clamp_nan(x + T::lit(3.0), T::zero(), T::lit(6.0)) / T::lit(6.0),
-    |s, x, y| if x > T::lit(-3.0) && x < T::lit(3.0) { T::lit(1.0 / 6.0) } else { T::zero() }
+    |s, x, y| if x > T::lit(-3.0) && x < T::lit(3.0) {
+        T::lit(1.0 / 6.0)
+    } else {
+        T::zero()
+    }
 );
-pointwise!(
-    /// `x * hard_sigmoid(x)` (Keras `hard_silu`, alias `hard_swish`).
-    HardSilu, "hard_silu",
-    |s, x| x * HardSigmoid.f(x),
-    |s, x, y| HardSigmoid.f(x) + x * HardSigmoid.df(x, y)
+formula!(HardSilu, |s, x| x * HardSigmoid.f(x), |s, x, y| HardSigmoid
+    .f(x)
+    + x * HardSigmoid.df(x, y));
+formula!(
+    HardTanh,
+    |s, x| clamp_nan(x, -T::one(), T::one()),
+    |s, x, y| step(x > -T::one() && x < T::one())
 );
-pointwise!(
-    /// Hyperbolic tangent.
-    Tanh, "tanh", |s, x| x.tanh_fast(), |s, x, y| T::one() - y * y
+formula!(Tanh, |s, x| x.tanh_fast(), |s, x, y| T::one() - y * y);
+formula!(TanhShrink, |s, x| x - x.tanh_fast(), |s, x, y| {
+    let t = x.tanh_fast();
+    t * t
+});
+formula!(Softplus, |s, x| softplus(x), |s, x, y| sigmoid(x));
+formula!(Softsign, |s, x| x / (T::one() + x.abs()), |s, x, y| {
+    let d = T::one() + x.abs();
+    T::one() / (d * d)
+});
+formula!(Silu, |s, x| x * sigmoid(x), |s, x, y| {
+    let g = sigmoid(x);
+    g * (T::one() + x * (T::one() - g))
+});
+formula!(Mish, |s, x| x * softplus(x).tanh_fast(), |s, x, y| {
+    let t = softplus(x).tanh_fast();
+    t + x * (T::one() - t * t) * sigmoid(x)
+});
+formula!(LogSigmoid, |s, x| -softplus(-x), |s, x, y| sigmoid(-x));
+formula!(Exponential, |s, x| x.exp(), |s, x, y| y);
+formula!(
+    HardShrink,
+    |s, x| if x.abs() > T::lit(s.threshold) {
+        x
+    } else {
+        T::zero()
+    },
+    |s, x, y| step(x.abs() > T::lit(s.threshold))
 );
-pointwise!(
-    /// `log(1 + exp(x))`, computed without overflow.
-    Softplus, "softplus", |s, x| softplus(x), |s, x, y| sigmoid(x)
+formula!(
+    SoftShrink,
+    |s, x| {
+        let t = T::lit(s.threshold);
+        if x > t {
+            x - t
+        } else if x < -t {
+            x + t
+        } else {
+            T::zero()
+        }
+    },
+    |s, x, y| step(x.abs() > T::lit(s.threshold))
 );
-pointwise!(
-    /// `x / (1 + |x|)`.
-    Softsign, "softsign", |s, x| x / (T::one() + x.abs()),
-    |s, x, y| { let d = T::one() + x.abs(); T::one() / (d * d) }
+formula!(
+    SparsePlus,
+    |s, x| if x <= -T::one() {
+        T::zero()
+    } else if x >= T::one() {
+        x
+    } else {
+        let u = x + T::one();
+        u * u * T::lit(0.25)
+    },
+    |s, x, y| if x <= -T::one() {
+        T::zero()
+    } else if x >= T::one() {
+        T::one()
+    } else {
+        (x + T::one()) * T::lit(0.5)
+    }
 );
-pointwise!(
-    /// `x * sigmoid(x)` (Keras `silu`, alias `swish`).
-    Silu, "silu", |s, x| x * sigmoid(x),
-    |s, x, y| { let g = sigmoid(x); g * (T::one() + x * (T::one() - g)) }
+formula!(
+    SparseSigmoid,
+    |s, x| clamp_nan((x + T::one()) * T::lit(0.5), T::zero(), T::one()),
+    |s, x, y| if x > -T::one() && x < T::one() {
+        T::lit(0.5)
+    } else {
+        T::zero()
+    }
 );
-pointwise!(
-    /// `x * tanh(softplus(x))`.
-    Mish, "mish", |s, x| x * softplus(x).tanh_fast(),
-    |s, x, y| { let t = softplus(x).tanh_fast(); t + x * (T::one() - t * t) * sigmoid(x) }
+formula!(
+    Squareplus,
+    |s, x| (x + (x * x + T::lit(s.b)).sqrt()) * T::lit(0.5),
+    |s, x, y| (T::one() + x / (x * x + T::lit(s.b)).sqrt()) * T::lit(0.5)
 );
-pointwise!(
-    /// `log(sigmoid(x)) = -softplus(-x)`.
-    LogSigmoid, "log_sigmoid", |s, x| -softplus(-x), |s, x, y| sigmoid(-x)
+formula!(
+    Threshold,
+    |s, x| if x > T::lit(s.threshold) {
+        x
+    } else {
+        T::lit(s.default_value)
+    },
+    |s, x, y| step(x > T::lit(s.threshold))
 );
-pointwise!(
-    /// `exp(x)`.
-    Exponential, "exponential", |s, x| x.exp(), |s, x, y| y
-);
-/// The identity (`linear`, or no activation at all).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Linear;
 
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+
+formula!(
+    Selu,
+    |s, x| T::lit(SELU_SCALE)
+        * if x > T::zero() {
+            x
+        } else {
+            T::lit(SELU_ALPHA) * x.exp_m1()
+        },
+    |s, x, y| T::lit(SELU_SCALE)
+        * if x > T::zero() {
+            T::one()
+        } else {
+            T::lit(SELU_ALPHA) * x.exp()
+        }
+);
+formula!(
+    LeakyRelu,
+    |s, x| if x > T::zero() {
+        x
+    } else {
+        T::lit(s.negative_slope) * x
+    },
+    |s, x, y| if x > T::zero() {
+        T::one()
+    } else {
+        T::lit(s.negative_slope)
+    }
+);
+formula!(
+    Elu,
+    |s, x| if x > T::zero() {
+        x
+    } else {
+        T::lit(s.alpha) * x.exp_m1()
+    },
+    |s, x, y| if x > T::zero() {
+        T::one()
+    } else {
+        y + T::lit(s.alpha)
+    }
+);
+formula!(
+    Celu,
+    |s, x| if x > T::zero() {
+        x
+    } else {
+        T::lit(s.alpha) * (x / T::lit(s.alpha)).exp_m1()
+    },
+    |s, x, y| if x > T::zero() {
+        T::one()
+    } else {
+        (x / T::lit(s.alpha)).exp()
+    }
+);
+
+/// The identity: layers skip it.
 impl Pointwise for Linear {
     fn name(&self) -> &'static str {
-        "linear"
+        Self::NAME
     }
     #[inline]
     fn f<T: Float>(&self, x: T) -> T {
@@ -147,132 +303,25 @@ impl Pointwise for Linear {
     }
 }
 
-const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
-const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
-
-pointwise!(
-    /// `scale * elu(x, alpha)` with the self-normalizing constants of
-    /// Klambauer et al. (alpha ≈ 1.6733, scale ≈ 1.0507).
-    Selu, "selu",
-    |s, x| T::lit(SELU_SCALE) * if x > T::zero() { x } else { T::lit(SELU_ALPHA) * x.exp_m1() },
-    |s, x, y| T::lit(SELU_SCALE) * if x > T::zero() { T::one() } else { T::lit(SELU_ALPHA) * x.exp() }
-);
-
-/// `x` for `x >= 0`, `negative_slope * x` below.
-///
-/// The default slope is Keras's 0.2 (PyTorch's `nn.LeakyReLU` defaults to 0.01).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LeakyRelu {
-    /// Slope for negative inputs.
-    pub negative_slope: f64,
-}
-
-impl Default for LeakyRelu {
-    fn default() -> Self {
-        LeakyRelu {
-            negative_slope: 0.2,
-        }
-    }
-}
-
-impl Pointwise for LeakyRelu {
-    fn name(&self) -> &'static str {
-        "leaky_relu"
-    }
-    #[inline]
-    fn f<T: Float>(&self, x: T) -> T {
-        if x > T::zero() {
-            x
-        } else {
-            T::lit(self.negative_slope) * x
-        }
-    }
-    #[inline]
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
-        if x > T::zero() {
-            T::one()
-        } else {
-            T::lit(self.negative_slope)
-        }
-    }
-}
-
-/// `x` for `x > 0`, `alpha * (exp(x) - 1)` below; `alpha` defaults to 1.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Elu {
-    /// Saturation value for large negative inputs is `-alpha`.
-    pub alpha: f64,
-}
-
-impl Default for Elu {
-    fn default() -> Self {
-        Elu { alpha: 1.0 }
-    }
-}
-
-impl Pointwise for Elu {
-    fn name(&self) -> &'static str {
-        "elu"
-    }
-    #[inline]
-    fn f<T: Float>(&self, x: T) -> T {
-        if x > T::zero() {
-            x
-        } else {
-            T::lit(self.alpha) * x.exp_m1()
-        }
-    }
-    #[inline]
-    fn df<T: Float>(&self, x: T, y: T) -> T {
-        if x > T::zero() {
-            T::one()
-        } else {
-            y + T::lit(self.alpha)
-        }
-    }
-}
-
-/// Gaussian error linear unit: the exact form `x * Φ(x)` (Keras's and PyTorch's
-/// default), or with `approximate` the tanh approximation
-/// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Gelu {
-    /// Use the tanh approximation.
-    pub approximate: bool,
-}
-
 const GELU_TANH_C: f64 = 0.044_715;
+/// `√(2/π)`.
+const GELU_K: f64 = FRAC_2_SQRT_PI / SQRT_2;
 
-impl Gelu {
-    /// `√(2/π)`.
-    fn k() -> f64 {
-        FRAC_2_SQRT_PI / SQRT_2
-    }
-}
-
-impl Pointwise for Gelu {
-    fn name(&self) -> &'static str {
-        if self.approximate {
-            "gelu_tanh"
-        } else {
-            "gelu"
-        }
-    }
-    #[inline]
-    fn f<T: Float>(&self, x: T) -> T {
+formula!(
+    Gelu,
+    |s, x| {
         let half = T::lit(0.5);
-        if self.approximate {
-            let u = T::lit(Self::k()) * (x + T::lit(GELU_TANH_C) * x * x * x);
+        if s.approximate {
+            let u = T::lit(GELU_K) * (x + T::lit(GELU_TANH_C) * x * x * x);
             half * x * (T::one() + u.tanh_fast())
         } else {
             half * x * (T::one() + (x / T::lit(SQRT_2)).erf())
         }
-    }
-    #[inline]
-    fn df<T: Float>(&self, x: T, _y: T) -> T {
+    },
+    |s, x, y| {
         let half = T::lit(0.5);
-        if self.approximate {
-            let k = T::lit(Self::k());
+        if s.approximate {
+            let k = T::lit(GELU_K);
             let c = T::lit(GELU_TANH_C);
             let t = (k * (x + c * x * x * x)).tanh_fast();
             let du = k * (T::one() + T::lit(3.0) * c * x * x);
@@ -284,4 +333,4 @@ impl Pointwise for Gelu {
             cdf + x * pdf
         }
     }
-}
+);

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use super::gemm::gemm;
+use super::owned::owned;
 use ndarray::{
     Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, Ix2,
     IxDyn,
@@ -11,6 +12,7 @@ use ndarray::{
 
 use crate::parallel::{for_each_part, for_each_range, parts_for, Shared};
 use crate::Float;
+use nn_spec::shapes::split_padding;
 
 /// Padding of the four borders of an image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,19 +56,17 @@ impl Padding2d {
         stride: (usize, usize),
         dilation: (usize, usize),
     ) -> Self {
-        let total = |i: usize, k: usize, s: usize, d: usize| {
-            let out = i.div_ceil(s);
-            ((out - 1) * s + d * (k - 1) + 1).saturating_sub(i)
-        };
+        use nn_spec::shapes::same_padding_total as total;
         let (r, c) = (
             total(input.0, kernel.0, stride.0, dilation.0),
             total(input.1, kernel.1, stride.1, dilation.1),
         );
+        let ((top, bottom), (left, right)) = (split_padding(r), split_padding(c));
         Padding2d {
-            top: r / 2,
-            bottom: r - r / 2,
-            left: c / 2,
-            right: c - c / 2,
+            top,
+            bottom,
+            left,
+            right,
         }
     }
 }
@@ -98,10 +98,7 @@ impl Window2d {
     /// Output rows and columns for an input of `(h, w)`, or `None` when the
     /// (dilated) kernel does not fit the padded input.
     pub fn output_size(&self, input: (usize, usize)) -> Option<(usize, usize)> {
-        let one = |i: usize, k: usize, s: usize, d: usize, p: usize| {
-            let span = d * (k - 1) + 1;
-            (i + p >= span && s > 0).then(|| (i + p - span) / s + 1)
-        };
+        let one = nn_spec::shapes::window_output_len;
         let p = self.padding;
         Some((
             one(
@@ -188,9 +185,8 @@ pub fn im2col<T: Float>(
 ) -> Array2<T> {
     let (n, c, _, _) = dims4("im2col", &x);
     let (kh, kw) = window.kernel;
-    let mut cols = Array2::zeros((c * kh * kw, n * out_hw.0 * out_hw.1));
-    im2col_into(x, window, out_hw, cols.view_mut());
-    cols
+    let shape = (c * kh * kw, n * out_hw.0 * out_hw.1);
+    owned(shape, |cols| im2col_into(x, window, out_hw, cols))
 }
 
 /// [`im2col`] into a preallocated `cols` (every entry is written).
@@ -305,9 +301,7 @@ pub fn col2im<T: Float>(
     window: &Window2d,
     out_hw: (usize, usize),
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(&shape));
-    col2im_into(cols, window, out_hw, dx.view_mut());
-    dx
+    owned(&shape[..], |dx| col2im_into(cols, window, out_hw, dx))
 }
 
 /// [`col2im`] into a preallocated `dx` of the input's shape (overwritten).
@@ -479,9 +473,7 @@ pub fn conv2d<T: Float>(
     scratch: &mut ConvScratch<T>,
 ) -> ArrayD<T> {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
-    let mut y = ArrayD::zeros(IxDyn(&shape));
-    conv2d_into(x, w, b, window, scratch, y.view_mut());
-    y
+    owned(&shape[..], |y| conv2d_into(x, w, b, window, scratch, y))
 }
 
 /// [`conv2d`] into a preallocated `y`, with intermediates in `scratch`.

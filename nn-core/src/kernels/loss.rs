@@ -10,7 +10,7 @@ use ndarray::{Array1, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
 
 use super::activation::{sigmoid, softplus};
 use super::math::sign;
-use super::softmax::{log_softmax_into, softmax_into};
+use super::softmax::{log_softmax, softmax};
 use crate::Float;
 
 /// Gradients of a loss: with respect to the prediction and to the target.
@@ -326,8 +326,7 @@ fn check_labels(op: &str, logits: &[usize], labels: &[usize]) {
 /// row: `logsumexp(x) - x[label]` via a max-shifted log-softmax (finite for any logits).
 pub fn cross_entropy<T: Float>(logits: ArrayViewD<'_, T>, labels: &[usize]) -> ArrayD<T> {
     check_labels("cross_entropy", logits.shape(), labels);
-    let mut logp = ArrayD::zeros(logits.raw_dim());
-    log_softmax_into(logits, Axis(1), logp.view_mut());
+    let logp = log_softmax(logits, Axis(1));
     let per_row: Vec<T> = logp
         .rows()
         .into_iter()
@@ -344,8 +343,7 @@ pub fn cross_entropy_backward<T: Float>(
     dl: ArrayViewD<'_, T>,
 ) -> ArrayD<T> {
     check_labels("cross_entropy", logits.shape(), labels);
-    let mut dx = ArrayD::zeros(logits.raw_dim());
-    softmax_into(logits, Axis(1), dx.view_mut());
+    let mut dx = softmax(logits, Axis(1));
     for ((mut row, &l), &g) in dx.rows_mut().into_iter().zip(labels).zip(dl.iter()) {
         row[l] -= T::one();
         row.mapv_inplace(|v| v * g);

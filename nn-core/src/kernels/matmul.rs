@@ -2,9 +2,9 @@
 //! beside backward. Transposed operands are passed as strided views (no copies).
 
 use super::gemm::gemm;
+use super::owned::owned;
 use ndarray::{
-    Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis,
-    Ix2, Ix3,
+    ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis, Ix2, Ix3,
 };
 
 use crate::Float;
@@ -36,29 +36,26 @@ pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T>
     let shape = matmul_shape(a.shape(), b.shape());
     match (a.ndim(), b.ndim()) {
         (2, 2) => {
-            let mut out = Array2::zeros((shape[0], shape[1]));
-            gemm(
-                T::one(),
-                &as2("matmul", &a),
-                &as2("matmul", &b),
-                T::zero(),
-                &mut out.view_mut(),
-            );
-            out.into_dyn()
+            let (a, b) = (as2("matmul", &a), as2("matmul", &b));
+            owned((shape[0], shape[1]), |mut out| {
+                gemm(T::one(), &a, &b, T::zero(), &mut out)
+            })
+            .into_dyn()
         }
         _ => {
             let a3 = a.view().into_dimensionality::<Ix3>().expect("3-D");
-            let mut out = Array3::zeros((shape[0], shape[1], shape[2]));
-            for (i, mut o) in out.outer_iter_mut().enumerate() {
-                let bi = if b.ndim() == 3 {
-                    b.index_axis(Axis(0), i)
-                } else {
-                    b.view()
-                };
-                let bi = bi.into_dimensionality::<Ix2>().expect("2-D");
-                gemm(T::one(), &a3.index_axis(Axis(0), i), &bi, T::zero(), &mut o);
-            }
-            out.into_dyn()
+            owned((shape[0], shape[1], shape[2]), |mut out| {
+                for (i, mut o) in out.outer_iter_mut().enumerate() {
+                    let bi = if b.ndim() == 3 {
+                        b.index_axis(Axis(0), i)
+                    } else {
+                        b.view()
+                    };
+                    let bi = bi.into_dimensionality::<Ix2>().expect("2-D");
+                    gemm(T::one(), &a3.index_axis(Axis(0), i), &bi, T::zero(), &mut o);
+                }
+            })
+            .into_dyn()
         }
     }
 }
@@ -75,14 +72,16 @@ pub fn matmul_backward<T: Float>(
         let (a, b, dy) = (as2("matmul", &a), as2("matmul", &b), as2("matmul", &dy));
         return [
             need[0].then(|| {
-                let mut da = Array2::zeros((dy.nrows(), b.nrows()));
-                gemm(T::one(), &dy, &b.t(), T::zero(), &mut da.view_mut());
-                da.into_dyn()
+                owned((dy.nrows(), b.nrows()), |mut da| {
+                    gemm(T::one(), &dy, &b.t(), T::zero(), &mut da)
+                })
+                .into_dyn()
             }),
             need[1].then(|| {
-                let mut db = Array2::zeros((a.ncols(), dy.ncols()));
-                gemm(T::one(), &a.t(), &dy, T::zero(), &mut db.view_mut());
-                db.into_dyn()
+                owned((a.ncols(), dy.ncols()), |mut db| {
+                    gemm(T::one(), &a.t(), &dy, T::zero(), &mut db)
+                })
+                .into_dyn()
             }),
         ];
     }
@@ -97,43 +96,47 @@ pub fn matmul_backward<T: Float>(
         bi.into_dimensionality::<Ix2>().expect("2-D")
     };
     let da = need[0].then(|| {
-        let mut da = Array3::zeros(a3.raw_dim());
-        for (i, mut d) in da.outer_iter_mut().enumerate() {
-            gemm(
-                T::one(),
-                &dy3.index_axis(Axis(0), i),
-                &b_at(i).t(),
-                T::zero(),
-                &mut d,
-            );
-        }
-        da.into_dyn()
-    });
-    let db = need[1].then(|| {
-        if b.ndim() == 3 {
-            let mut db = Array3::zeros((b.shape()[0], b.shape()[1], b.shape()[2]));
-            for (i, mut d) in db.outer_iter_mut().enumerate() {
+        owned(a3.raw_dim(), |mut da| {
+            for (i, mut d) in da.outer_iter_mut().enumerate() {
                 gemm(
                     T::one(),
-                    &a3.index_axis(Axis(0), i).t(),
                     &dy3.index_axis(Axis(0), i),
+                    &b_at(i).t(),
                     T::zero(),
                     &mut d,
                 );
             }
-            db.into_dyn()
+        })
+        .into_dyn()
+    });
+    let db = need[1].then(|| {
+        if b.ndim() == 3 {
+            owned((b.shape()[0], b.shape()[1], b.shape()[2]), |mut db| {
+                for (i, mut d) in db.outer_iter_mut().enumerate() {
+                    gemm(
+                        T::one(),
+                        &a3.index_axis(Axis(0), i).t(),
+                        &dy3.index_axis(Axis(0), i),
+                        T::zero(),
+                        &mut d,
+                    );
+                }
+            })
+            .into_dyn()
         } else {
-            let mut db = Array2::zeros((b.shape()[0], b.shape()[1]));
-            for i in 0..a3.shape()[0] {
-                gemm(
-                    T::one(),
-                    &a3.index_axis(Axis(0), i).t(),
-                    &dy3.index_axis(Axis(0), i),
-                    T::one(),
-                    &mut db,
-                );
-            }
-            db.into_dyn()
+            // Shared `b`: every sample's product added into one gradient.
+            owned((b.shape()[0], b.shape()[1]), |mut db| {
+                for i in 0..a3.shape()[0] {
+                    gemm(
+                        T::one(),
+                        &a3.index_axis(Axis(0), i).t(),
+                        &dy3.index_axis(Axis(0), i),
+                        T::one(),
+                        &mut db,
+                    );
+                }
+            })
+            .into_dyn()
         }
     });
     [da, db]

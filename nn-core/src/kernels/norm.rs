@@ -6,6 +6,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
 
+use super::owned::owned;
 use crate::Float;
 
 /// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
@@ -57,9 +58,9 @@ pub fn batch_norm<T: Float>(
     var: &[T],
     eps: f64,
 ) -> ArrayD<T> {
-    let mut y = ArrayD::zeros(x.raw_dim());
-    batch_norm_into(x, gamma, beta, mean, var, eps, y.view_mut());
-    y
+    owned(x.raw_dim(), |y| {
+        batch_norm_into(x, gamma, beta, mean, var, eps, y)
+    })
 }
 
 /// [`batch_norm`] into a preallocated `y` of `x`'s shape.
@@ -223,9 +224,9 @@ pub fn layer_norm<T: Float>(
     normalized: usize,
     eps: f64,
 ) -> ArrayD<T> {
-    let mut y = ArrayD::zeros(x.raw_dim());
-    layer_norm_into(x, gamma, beta, normalized, eps, y.view_mut());
-    y
+    owned(x.raw_dim(), |y| {
+        layer_norm_into(x, gamma, beta, normalized, eps, y)
+    })
 }
 
 /// [`layer_norm`] into a preallocated `y` of `x`'s shape.

@@ -5,13 +5,14 @@ use std::fmt::Debug;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
+use super::owned::owned;
 use super::simd::widest;
 use crate::Float;
 
 /// A scalar function applied to every element, with its derivative.
 ///
 /// Implement this for your own activation and it works everywhere a built-in
-/// does: on the tape, as an `Activation`, and in the models' static backward.
+/// does: on the tape, as an `ActivationFn`, and in the models' static backward.
 ///
 /// ```
 /// use nn_core::kernels::pointwise::Pointwise;
@@ -82,9 +83,7 @@ pub fn backward<T: Float, P: Pointwise>(
     y: ArrayViewD<'_, T>,
     dy: ArrayViewD<'_, T>,
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(x.raw_dim());
-    backward_into(p, x, y, dy, dx.view_mut());
-    dx
+    owned(x.raw_dim(), |dx| backward_into(p, x, y, dy, dx))
 }
 
 /// `dx = dy * f'(x)` into a preallocated buffer of `x`'s shape.

@@ -4,6 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use super::conv::{Padding2d, Window2d};
+use super::owned::owned;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
@@ -29,8 +30,8 @@ pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<
     let s = nchw("max_pool2d", &x);
     let (oh, ow) = out_size("max_pool2d", s, window);
     let shape = IxDyn(&[s[0], s[1], oh, ow]);
-    let (mut y, mut idx) = (ArrayD::zeros(shape.clone()), ArrayD::zeros(shape));
-    max_pool2d_into(x, window, y.view_mut(), idx.view_mut());
+    let mut idx = ArrayD::zeros(shape.clone());
+    let y = owned(shape, |y| max_pool2d_into(x, window, y, idx.view_mut()));
     (y, idx)
 }
 
@@ -193,9 +194,7 @@ pub fn max_pool2d_backward<T: Float>(
     idx: ArrayViewD<'_, usize>,
     x_shape: &[usize],
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(x_shape));
-    max_pool2d_backward_into(dy, idx, dx.view_mut());
-    dx
+    owned(x_shape, |dx| max_pool2d_backward_into(dy, idx, dx))
 }
 
 /// [`max_pool2d_backward`] into a preallocated `dx` of the input's shape.
@@ -228,9 +227,7 @@ pub fn max_pool2d_backward_into<T: Float>(
 pub fn avg_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> ArrayD<T> {
     let s = nchw("avg_pool2d", &x);
     let (oh, ow) = out_size("avg_pool2d", s, window);
-    let mut y = ArrayD::zeros(IxDyn(&[s[0], s[1], oh, ow]));
-    avg_pool2d_into(x, window, y.view_mut());
-    y
+    owned(&[s[0], s[1], oh, ow][..], |y| avg_pool2d_into(x, window, y))
 }
 
 /// [`avg_pool2d`] into a preallocated `y` of the output's shape.
@@ -271,9 +268,7 @@ pub fn avg_pool2d_backward<T: Float>(
     x_shape: &[usize],
     window: &Window2d,
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(x_shape));
-    avg_pool2d_backward_into(dy, window, dx.view_mut());
-    dx
+    owned(x_shape, |dx| avg_pool2d_backward_into(dy, window, dx))
 }
 
 /// [`avg_pool2d_backward`] into a preallocated `dx` of the input's shape.
@@ -308,9 +303,7 @@ pub fn avg_pool2d_backward_into<T: Float>(
 /// Mean over height and width: `[n, c, h, w]` → `[n, c]`.
 pub fn global_avg_pool<T: Float>(x: ArrayViewD<'_, T>) -> ArrayD<T> {
     let s = nchw("global_avg_pool", &x);
-    let mut y = ArrayD::zeros(IxDyn(&[s[0], s[1]]));
-    global_avg_pool_into(x, y.view_mut());
-    y
+    owned(&s[..2], |y| global_avg_pool_into(x, y))
 }
 
 /// [`global_avg_pool`] into a preallocated `y: [n, c]`.
@@ -331,9 +324,7 @@ pub fn global_avg_pool_into<T: Float>(x: ArrayViewD<'_, T>, mut y: ArrayViewMutD
 
 /// Gradient of [`global_avg_pool`].
 pub fn global_avg_pool_backward<T: Float>(dy: ArrayViewD<'_, T>, x_shape: &[usize]) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(x_shape));
-    global_avg_pool_backward_into(dy, dx.view_mut());
-    dx
+    owned(x_shape, |dx| global_avg_pool_backward_into(dy, dx))
 }
 
 /// [`global_avg_pool_backward`] into a preallocated `dx` of the input's shape.

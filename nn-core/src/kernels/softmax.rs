@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
 
+use super::owned::owned;
 use crate::Float;
 
 /// `out = softmax(x)` along `axis`.
@@ -46,16 +47,12 @@ fn lane_max<T: Float>(xs: impl Iterator<Item = T>) -> T {
 
 /// Softmax along `axis`.
 pub fn softmax<T: Float>(x: ArrayViewD<'_, T>, axis: Axis) -> ArrayD<T> {
-    let mut out = ArrayD::zeros(x.raw_dim());
-    softmax_into(x, axis, out.view_mut());
-    out
+    owned(x.raw_dim(), |out| softmax_into(x, axis, out))
 }
 
 /// Log-softmax along `axis`.
 pub fn log_softmax<T: Float>(x: ArrayViewD<'_, T>, axis: Axis) -> ArrayD<T> {
-    let mut out = ArrayD::zeros(x.raw_dim());
-    log_softmax_into(x, axis, out.view_mut());
-    out
+    owned(x.raw_dim(), |out| log_softmax_into(x, axis, out))
 }
 
 /// Softmax backward from its output `y`: `dx = y * (dy - sum(dy * y))` per lane.

@@ -3,19 +3,22 @@
 
 use std::marker::PhantomData;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
-use super::{ensure_shape, Layer};
-use crate::activation::Activation as ActivationFn;
+use super::{Buffers, Layer};
+use crate::activation::ActivationFn;
 use crate::tape::Var;
 use crate::Float;
 
-/// Applies `A` element-wise (or along the last axis, for softmax).
+/// Applies `A` element-wise (or along an axis, for softmax and the like).
+///
+/// (The activation functions themselves implement
+/// [`ActivationFn`](crate::activation::ActivationFn); this is Keras's layer
+/// of the same name.)
 pub struct Activation<T: Float, A: ActivationFn> {
     /// The function.
     pub function: A,
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
     _t: PhantomData<T>,
 }
 
@@ -24,8 +27,7 @@ impl<T: Float, A: ActivationFn> Activation<T, A> {
     pub fn new(function: A) -> Self {
         Activation {
             function,
-            y: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
             _t: PhantomData,
         }
     }
@@ -37,7 +39,7 @@ impl<T: Float, A: ActivationFn> Layer<T> for Activation<T, A> {
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
-        Ok(input.to_vec())
+        super::activated_shape(&self.function, input)
     }
 
     fn forward(&self, x: &Var<T>) -> Var<T> {
@@ -45,13 +47,13 @@ impl<T: Float, A: ActivationFn> Layer<T> for Activation<T, A> {
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        ensure_shape(&mut self.y, x.shape());
-        self.function.forward_into(x, self.y.view_mut());
-        self.y.view()
+        let y = self.buf.activated_mut(&self.function, x.shape());
+        self.function.forward_into(x, y);
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -60,13 +62,11 @@ impl<T: Float, A: ActivationFn> Layer<T> for Activation<T, A> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if !need_input_grad {
-            return super::no_input_grad(&self.dx);
-        }
-        ensure_shape(&mut self.dx, x.shape());
-        self.function
-            .backward_into(x, self.y.view(), dy, self.dx.view_mut());
-        self.dx.view()
+        let f = &self.function;
+        self.buf
+            .input_grad_from_output(need_input_grad, x.shape(), |y, dx| {
+                f.backward_into(x.view(), y, dy, dx)
+            })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
@@ -83,8 +83,7 @@ impl<T: Float, A: ActivationFn> Layer<T> for Activation<T, A> {
         dlogits: ArrayViewD<'_, T>,
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        ensure_shape(&mut self.dx, dlogits.shape());
-        self.dx.assign(&dlogits);
-        self.dx.view()
+        self.buf
+            .input_grad(true, dlogits.shape(), |mut dx| dx.assign(&dlogits))
     }
 }

@@ -1,15 +1,15 @@
 //! `Conv2d`: 2-D convolution over NCHW images with PyTorch's weight layout.
 
-use ndarray::{ArrayD, ArrayViewD, Ix1, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1};
 use rand::Rng;
 
-use super::{ensure_shape, grad_buffer, no_input_grad, Layer};
-use crate::activation::{Activation, Linear};
+use super::{grad_buffer, Buffers, Layer};
+use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::conv::{
-    conv2d, conv2d_backward_into, conv2d_into, conv2d_shape, ConvGrads, ConvScratch, Padding2d,
-    Window2d,
+    conv2d_backward_into, conv2d_into, conv2d_shape, ConvGrads, ConvScratch, Padding2d, Window2d,
 };
+use crate::kernels::owned::owned;
 use crate::tape::{Param, Var};
 use crate::Float;
 
@@ -51,7 +51,7 @@ pub struct Conv2d<
     const OUT_C: usize,
     const KH: usize,
     const KW: usize,
-    A: Activation = Linear,
+    A: ActivationFn = Linear,
 > {
     /// `[OUT_C, IN_C, KH, KW]`.
     pub weight: Param<T>,
@@ -66,10 +66,9 @@ pub struct Conv2d<
     /// Spacing between kernel taps.
     pub dilation: (usize, usize),
     scratch: ConvScratch<T>,
-    z: ArrayD<T>,
-    y: ArrayD<T>,
-    dz: ArrayD<T>,
-    dx: ArrayD<T>,
+    /// The output of the last `forward_train`, the pre-activation, and their
+    /// gradients.
+    buf: Buffers<T>,
 }
 
 impl<
@@ -78,7 +77,7 @@ impl<
         const OUT_C: usize,
         const KH: usize,
         const KW: usize,
-        A: Activation,
+        A: ActivationFn,
     > Conv2d<T, IN_C, OUT_C, KH, KW, A>
 {
     /// A layer with the given geometry and initializers (Keras: glorot_uniform kernel, zero bias).
@@ -95,7 +94,6 @@ impl<
     ) -> Self {
         let weight = Param::new(kernel_init.init::<T, R>(&[OUT_C, IN_C, KH, KW], rng));
         let bias = use_bias.then(|| Param::new(bias_init.init::<T, R>(&[OUT_C], rng)));
-        let empty = || ArrayD::zeros(IxDyn(&[0]));
         Conv2d {
             weight,
             bias,
@@ -104,10 +102,7 @@ impl<
             padding,
             dilation,
             scratch: ConvScratch::default(),
-            z: empty(),
-            y: empty(),
-            dz: empty(),
-            dx: empty(),
+            buf: Buffers::new(),
         }
     }
 
@@ -132,13 +127,34 @@ impl<
     }
 }
 
+/// The convolution `z = w ⋆ x + b`, into `z`.
+fn conv_forward<T: Float>(
+    weight: &Param<T>,
+    bias: Option<&Param<T>>,
+    x: ArrayViewD<'_, T>,
+    window: &Window2d,
+    scratch: &mut ConvScratch<T>,
+    z: ArrayViewMutD<'_, T>,
+) {
+    let b = bias.map(|b| b.value());
+    conv2d_into(
+        x,
+        weight.value().view(),
+        b.as_ref()
+            .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
+        window,
+        scratch,
+        z,
+    );
+}
+
 impl<
         T: Float,
         const IN_C: usize,
         const OUT_C: usize,
         const KH: usize,
         const KW: usize,
-        A: Activation,
+        A: ActivationFn,
     > Layer<T> for Conv2d<T, IN_C, OUT_C, KH, KW, A>
 {
     fn type_name(&self) -> &'static str {
@@ -158,7 +174,7 @@ impl<
             .window((h, w))
             .output_size((h, w))
             .ok_or_else(|| format!("kernel {KH}x{KW} does not fit {h}x{w}"))?;
-        Ok(vec![OUT_C, oh, ow])
+        super::activated_shape(&self.activation, &[OUT_C, oh, ow])
     }
 
     fn forward(&self, x: &Var<T>) -> Var<T> {
@@ -176,36 +192,15 @@ impl<
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         let hw = self.check(x.shape());
         let window = self.window(hw);
-        {
-            let w = self.weight.value();
-            let b = self.bias.as_ref().map(|b| b.value());
-            let shape = conv2d_shape(x.shape(), w.shape(), &window);
-            ensure_shape(&mut self.z, &shape);
-            conv2d_into(
-                x,
-                w.view(),
-                b.as_ref()
-                    .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
-                &window,
-                &mut self.scratch,
-                self.z.view_mut(),
-            );
-        }
-        if self.activation.is_identity() {
-            return self.z.view();
-        }
-        ensure_shape(&mut self.y, self.z.shape());
-        self.activation
-            .forward_into(self.z.view(), self.y.view_mut());
-        self.y.view()
+        let shape = conv2d_shape(x.shape(), &[OUT_C, IN_C, KH, KW], &window);
+        let z = self.buf.pre_activation_mut(&self.activation, &shape);
+        let bias = self.bias.as_ref();
+        conv_forward(&self.weight, bias, x, &window, &mut self.scratch, z);
+        self.buf.activate(&self.activation)
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        if self.activation.is_identity() {
-            self.z.view()
-        } else {
-            self.y.view()
-        }
+        self.buf.output()
     }
 
     fn backward(
@@ -214,62 +209,38 @@ impl<
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        let dz = if self.activation.is_identity() {
-            dy
-        } else {
-            ensure_shape(&mut self.dz, dy.shape());
-            self.activation
-                .backward_into(self.z.view(), self.y.view(), dy, self.dz.view_mut());
-            self.dz.view()
-        };
         let window = self.window((x.shape()[2], x.shape()[3]));
-        if need_input_grad {
-            ensure_shape(&mut self.dx, x.shape());
-        }
-        let mut dw = grad_buffer(&self.weight);
-        let mut db = self.bias.as_ref().map(grad_buffer);
-        conv2d_backward_into(
-            x,
-            self.weight.value().view(),
-            dz,
-            &window,
-            &mut self.scratch,
-            ConvGrads {
-                dx: need_input_grad.then(|| self.dx.view_mut()),
-                dw: Some(dw.view_mut()),
-                db: db.as_mut().map(|d| d.view_mut()),
-            },
-        );
-        if need_input_grad {
-            self.dx.view()
-        } else {
-            no_input_grad(&self.dx)
-        }
+        let (activation, shape) = (&self.activation, x.shape());
+        self.buf
+            .activated_input_grad(activation, dy, need_input_grad, shape, |dz, dx| {
+                let mut dw = grad_buffer(&self.weight);
+                let mut db = self.bias.as_ref().map(grad_buffer);
+                conv2d_backward_into(
+                    x.view(),
+                    self.weight.value().view(),
+                    dz,
+                    &window,
+                    &mut self.scratch,
+                    ConvGrads {
+                        dx,
+                        dw: Some(dw.view_mut()),
+                        db: db.as_mut().map(|d| d.view_mut()),
+                    },
+                );
+            })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-        let hw = self.check(x.shape());
-        let w = self.weight.value();
-        let b = self.bias.as_ref().map(|b| b.value());
-        let z = conv2d(
-            x,
-            w.view(),
-            b.as_ref()
-                .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
-            &self.window(hw),
-            &mut ConvScratch::default(),
-        );
-        if self.activation.is_identity() {
-            z
-        } else {
-            self.activation.forward(z.view())
-        }
+        let window = self.window(self.check(x.shape()));
+        let shape = conv2d_shape(x.shape(), &[OUT_C, IN_C, KH, KW], &window);
+        let z = owned(&shape[..], |z| {
+            let scratch = &mut ConvScratch::default();
+            conv_forward(&self.weight, self.bias.as_ref(), x, &window, scratch, z)
+        });
+        super::activate(&self.activation, z)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
+        super::visit_weight_bias(&self.weight, self.bias.as_ref(), f)
     }
 }

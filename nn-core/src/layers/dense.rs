@@ -1,13 +1,14 @@
 //! `Dense`: `y = activation(x Wᵀ + b)`, Keras's densely connected layer with
 //! PyTorch's weight layout `W: [out, in]`.
 
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix1, Ix2};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2, IxDyn};
 use rand::Rng;
 
-use super::{batch_shape, check_input, ensure_shape, grad_buffer, Layer};
-use crate::activation::{Activation, Linear};
+use super::{batch_shape, check_input, grad_buffer, Buffers, Layer};
+use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::matmul::{linear_backward_into, linear_into};
+use crate::kernels::owned::owned;
 use crate::tape::{Param, Var};
 use crate::Float;
 
@@ -15,24 +16,19 @@ use crate::Float;
 ///
 /// Parameters: `weight` `[OUT, IN]` and, unless built without bias, `bias`
 /// `[OUT]` — the layout and names of PyTorch's `nn.Linear`.
-pub struct Dense<T: Float, const IN: usize, const OUT: usize, A: Activation = Linear> {
+pub struct Dense<T: Float, const IN: usize, const OUT: usize, A: ActivationFn = Linear> {
     /// `[OUT, IN]`.
     pub weight: Param<T>,
     /// `[OUT]`, if the layer has one.
     pub bias: Option<Param<T>>,
     /// Applied after the affine map.
     pub activation: A,
-    /// Pre-activation `z = x Wᵀ + b` of the last `forward_train`.
-    z: ArrayD<T>,
-    /// Output `activation(z)`.
-    y: ArrayD<T>,
-    /// Gradient of `z`.
-    dz: ArrayD<T>,
-    /// Gradient of the input.
-    dx: ArrayD<T>,
+    /// The output `activation(z)` of the last `forward_train`, the
+    /// pre-activation `z = x Wᵀ + b`, and their gradients.
+    buf: Buffers<T>,
 }
 
-impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Dense<T, IN, OUT, A> {
+impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, OUT, A> {
     /// A layer with the given initializers (Keras: glorot_uniform kernel, zero bias).
     pub fn new<R: Rng + ?Sized>(
         activation: A,
@@ -59,15 +55,11 @@ impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Dense<T, IN, OU
         if let Some(b) = &bias {
             assert_eq!(b.shape(), [OUT], "Dense: bias shape");
         }
-        let empty = || ArrayD::zeros(ndarray::IxDyn(&[0, OUT]));
         Dense {
             weight,
             bias,
             activation,
-            z: empty(),
-            y: empty(),
-            dz: empty(),
-            dx: ArrayD::zeros(ndarray::IxDyn(&[0, IN])),
+            buf: Buffers::new(),
         }
     }
 
@@ -80,7 +72,50 @@ fn two_d<'a, T: Float>(a: &'a ArrayD<T>) -> ndarray::ArrayView2<'a, T> {
     a.view().into_dimensionality::<Ix2>().expect("2-D")
 }
 
-impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Layer<T> for Dense<T, IN, OUT, A> {
+/// The affine part `z = x Wᵀ + b`, into `z`.
+fn linear_forward<T: Float>(
+    weight: &Param<T>,
+    bias: Option<&Param<T>>,
+    x: ArrayViewD<'_, T>,
+    z: ArrayViewMutD<'_, T>,
+) {
+    let w = weight.value();
+    let b = bias.map(|b| b.value());
+    linear_into(
+        x.into_dimensionality::<Ix2>().expect("2-D"),
+        two_d(&w),
+        b.as_ref()
+            .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
+        z.into_dimensionality::<Ix2>().expect("2-D"),
+    );
+}
+
+/// Backward of the affine part from the pre-activation gradient `dz`: adds
+/// the parameters' gradients and writes the input's into `dx`, if given.
+fn linear_grads<T: Float>(
+    weight: &Param<T>,
+    bias: Option<&Param<T>>,
+    x: ArrayViewD<'_, T>,
+    dz: ArrayViewD<'_, T>,
+    dx: Option<ArrayViewMutD<'_, T>>,
+) {
+    let w = weight.value();
+    let mut dw = grad_buffer(weight);
+    let mut db = bias.map(grad_buffer);
+    linear_backward_into(
+        x.into_dimensionality::<Ix2>().expect("2-D"),
+        two_d(&w),
+        dz.into_dimensionality::<Ix2>().expect("2-D"),
+        dx.map(|d| d.into_dimensionality::<Ix2>().expect("2-D")),
+        Some(dw.view_mut().into_dimensionality::<Ix2>().expect("2-D")),
+        db.as_mut()
+            .map(|d| d.view_mut().into_dimensionality::<Ix1>().expect("1-D")),
+    );
+}
+
+impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
+    for Dense<T, IN, OUT, A>
+{
     fn type_name(&self) -> &'static str {
         "Dense"
     }
@@ -89,7 +124,7 @@ impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Layer<T> for De
         if input != [IN] {
             return Err(format!("Dense expects input shape [{IN}], got {input:?}"));
         }
-        Ok(vec![OUT])
+        super::activated_shape(&self.activation, &[OUT])
     }
 
     fn forward(&self, x: &Var<T>) -> Var<T> {
@@ -106,36 +141,13 @@ impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Layer<T> for De
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         check_input("Dense", x.shape(), &[IN]);
         let shape = batch_shape(x.shape()[0], &[OUT]);
-        ensure_shape(&mut self.z, &shape);
-        let x = x.into_dimensionality::<Ix2>().expect("2-D");
-        {
-            let w = self.weight.value();
-            let b = self.bias.as_ref().map(|b| b.value());
-            let b1 = b
-                .as_ref()
-                .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D"));
-            linear_into(
-                x,
-                two_d(&w),
-                b1,
-                self.z.view_mut().into_dimensionality().expect("2-D"),
-            );
-        }
-        if self.is_identity() {
-            return self.z.view();
-        }
-        ensure_shape(&mut self.y, &shape);
-        self.activation
-            .forward_into(self.z.view(), self.y.view_mut());
-        self.y.view()
+        let z = self.buf.pre_activation_mut(&self.activation, &shape);
+        linear_forward(&self.weight, self.bias.as_ref(), x, z);
+        self.buf.activate(&self.activation)
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        if self.is_identity() {
-            self.z.view()
-        } else {
-            self.y.view()
-        }
+        self.buf.output()
     }
 
     fn backward(
@@ -144,45 +156,26 @@ impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Layer<T> for De
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if self.is_identity() {
-            return self.backward_from_logits(x, dy, need_input_grad);
-        }
-        ensure_shape(&mut self.dz, dy.shape());
-        self.activation
-            .backward_into(self.z.view(), self.y.view(), dy, self.dz.view_mut());
-        let dz = std::mem::take(&mut self.dz);
-        self.backward_linear(x, dz.view(), need_input_grad);
-        self.dz = dz;
-        self.dx.view()
+        let (weight, bias) = (&self.weight, self.bias.as_ref());
+        self.buf.activated_input_grad(
+            &self.activation,
+            dy,
+            need_input_grad,
+            x.shape(),
+            |dz, dx| linear_grads(weight, bias, x.view(), dz, dx),
+        )
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         check_input("Dense", x.shape(), &[IN]);
-        let mut z = Array2::zeros((x.shape()[0], OUT));
-        let w = self.weight.value();
-        let b = self.bias.as_ref().map(|b| b.value());
-        let b1 = b
-            .as_ref()
-            .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D"));
-        linear_into(
-            x.into_dimensionality::<Ix2>().expect("2-D"),
-            two_d(&w),
-            b1,
-            z.view_mut(),
-        );
-        let z = z.into_dyn();
-        if self.is_identity() {
-            z
-        } else {
-            self.activation.forward(z.view())
-        }
+        let z = owned(IxDyn(&[x.shape()[0], OUT]), |z| {
+            linear_forward(&self.weight, self.bias.as_ref(), x, z)
+        });
+        super::activate(&self.activation, z)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
+        super::visit_weight_bias(&self.weight, self.bias.as_ref(), f)
     }
 
     fn softmax_output(&self) -> bool {
@@ -195,41 +188,9 @@ impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Layer<T> for De
         dlogits: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        self.backward_linear(x, dlogits, need_input_grad);
-        self.dx.view()
-    }
-}
-
-impl<T: Float, const IN: usize, const OUT: usize, A: Activation> Dense<T, IN, OUT, A> {
-    /// Backward of the affine part from the pre-activation gradient `dz`.
-    fn backward_linear(
-        &mut self,
-        x: ArrayViewD<'_, T>,
-        dz: ArrayViewD<'_, T>,
-        need_input_grad: bool,
-    ) {
-        let batch = x.shape()[0];
-        if need_input_grad {
-            ensure_shape(&mut self.dx, &[batch, IN]);
-        } else {
-            ensure_shape(&mut self.dx, &[0, IN]);
-        }
-        let w = self.weight.value();
-        let mut dw = grad_buffer(&self.weight);
-        let mut db = self.bias.as_ref().map(grad_buffer);
-        linear_backward_into(
-            x.into_dimensionality::<Ix2>().expect("2-D"),
-            two_d(&w),
-            dz.into_dimensionality::<Ix2>().expect("2-D"),
-            need_input_grad.then(|| {
-                self.dx
-                    .view_mut()
-                    .into_dimensionality::<Ix2>()
-                    .expect("2-D")
-            }),
-            Some(dw.view_mut().into_dimensionality::<Ix2>().expect("2-D")),
-            db.as_mut()
-                .map(|d| d.view_mut().into_dimensionality::<Ix1>().expect("1-D")),
-        );
+        let (weight, bias) = (&self.weight, self.bias.as_ref());
+        self.buf.maybe_input_grad(need_input_grad, x.shape(), |dx| {
+            linear_grads(weight, bias, x.view(), dlogits, dx)
+        })
     }
 }

@@ -6,7 +6,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{ensure_shape, Layer};
+use super::{ensure_shape, Buffers, Layer};
 use crate::tape::Var;
 use crate::Float;
 
@@ -19,8 +19,7 @@ pub struct Dropout<T: Float> {
     rng: RefCell<StdRng>,
     /// `0` or `1 / (1 - rate)` per element of the last training batch.
     mask: ArrayD<T>,
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float> Dropout<T> {
@@ -33,14 +32,12 @@ impl<T: Float> Dropout<T> {
             (0.0..1.0).contains(&rate),
             "Dropout: rate must be in [0, 1), got {rate}"
         );
-        let empty = || ArrayD::zeros(IxDyn(&[0]));
         Dropout {
             rate,
             training: true,
             rng: RefCell::new(StdRng::seed_from_u64(rng.random())),
-            mask: empty(),
-            y: empty(),
-            dx: empty(),
+            mask: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 
@@ -94,24 +91,23 @@ impl<T: Float> Layer<T> for Dropout<T> {
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        ensure_shape(&mut self.y, x.shape());
         if !self.active() {
-            self.y.assign(&x);
-            return self.y.view();
+            self.buf.output_mut(x.shape()).assign(&x);
+            return self.buf.output();
         }
         ensure_shape(&mut self.mask, x.shape());
         let mut mask = std::mem::take(&mut self.mask);
         self.draw_mask(&mut mask);
-        Zip::from(&mut self.y)
-            .and(&x)
-            .and(&mask)
-            .for_each(|y, &v, &m| *y = v * m);
         self.mask = mask;
-        self.y.view()
+        Zip::from(self.buf.output_mut(x.shape()))
+            .and(&x)
+            .and(&self.mask)
+            .for_each(|y, &v, &m| *y = v * m);
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -120,19 +116,17 @@ impl<T: Float> Layer<T> for Dropout<T> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if !need_input_grad {
-            return super::no_input_grad(&self.dx);
-        }
-        ensure_shape(&mut self.dx, x.shape());
-        if self.active() {
-            Zip::from(&mut self.dx)
-                .and(&dy)
-                .and(&self.mask)
-                .for_each(|d, &g, &m| *d = g * m);
-        } else {
-            self.dx.assign(&dy);
-        }
-        self.dx.view()
+        let (active, mask) = (self.active(), &self.mask);
+        self.buf.input_grad(need_input_grad, x.shape(), |mut dx| {
+            if active {
+                Zip::from(dx)
+                    .and(&dy)
+                    .and(mask)
+                    .for_each(|d, &g, &m| *d = g * m);
+            } else {
+                dx.assign(&dy);
+            }
+        })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

@@ -1,9 +1,9 @@
 //! `Embedding`: a learned vector per token index.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::Rng;
 
-use super::{grad_buffer, Layer};
+use super::{grad_buffer, Buffers, Layer};
 use crate::init::Initializer;
 use crate::kernels::embedding as emb;
 use crate::tape::{Param, Var};
@@ -16,8 +16,9 @@ use crate::Float;
 pub struct Embedding<T: Float, const V: usize, const D: usize> {
     /// `[V, D]`.
     pub weight: Param<T>,
+    /// The indices of the last training batch.
     index: ArrayD<usize>,
-    y: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
@@ -26,19 +27,21 @@ impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
         Embedding {
             weight: Param::new(init.init::<T, R>(&[V, D], rng)),
             index: ArrayD::zeros(IxDyn(&[0])),
-            y: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 
+    fn index_of(v: T) -> usize {
+        let f = v.as_f64();
+        assert!(
+            f >= 0.0 && f.fract() == 0.0 && (f as usize) < V,
+            "Embedding: input {f} is not an index below {V}"
+        );
+        f as usize
+    }
+
     fn indices(x: ArrayViewD<'_, T>) -> ArrayD<usize> {
-        x.mapv(|v| {
-            let f = v.as_f64();
-            assert!(
-                f >= 0.0 && f.fract() == 0.0 && (f as usize) < V,
-                "Embedding: input {f} is not an index below {V}"
-            );
-            f as usize
-        })
+        x.mapv(Self::index_of)
     }
 }
 
@@ -59,13 +62,20 @@ impl<T: Float, const V: usize, const D: usize> Layer<T> for Embedding<T, V, D> {
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        self.index = Self::indices(x);
-        self.y = emb::embedding(self.weight.value().view(), self.index.view());
-        self.y.view()
+        if self.index.shape() != x.shape() {
+            self.index = ArrayD::zeros(x.raw_dim());
+        }
+        Zip::from(&mut self.index)
+            .and(&x)
+            .for_each(|i, &v| *i = Self::index_of(v));
+        let table = self.weight.value();
+        let shape = emb::embedding_shape(table.shape(), x.shape());
+        emb::embedding_into(table.view(), self.index.view(), self.buf.output_mut(&shape));
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -74,9 +84,9 @@ impl<T: Float, const V: usize, const D: usize> Layer<T> for Embedding<T, V, D> {
         dy: ArrayViewD<'_, T>,
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        *grad_buffer(&self.weight) += &emb::embedding_backward(dy, self.index.view(), &[V, D]);
+        emb::embedding_backward_into(dy, self.index.view(), grad_buffer(&self.weight).view_mut());
         // Indices have no gradient (the macro keeps Embedding first).
-        super::no_input_grad(&self.y)
+        self.buf.no_input_grad()
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

@@ -2,14 +2,13 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{batch_shape, ensure_shape, Layer};
+use super::{batch_shape, Buffers, Layer};
 use crate::tape::Var;
 use crate::Float;
 
 /// Reshapes `[batch, d1, d2, …]` to `[batch, d1·d2·…]`.
 pub struct Flatten<T: Float> {
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float> Default for Flatten<T> {
@@ -22,8 +21,7 @@ impl<T: Float> Flatten<T> {
     /// A flatten layer.
     pub fn new() -> Self {
         Flatten {
-            y: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 }
@@ -48,18 +46,17 @@ impl<T: Float> Layer<T> for Flatten<T> {
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         let shape = batch_shape(x.shape()[0], &[flat_len(x.shape())]);
-        ensure_shape(&mut self.y, &shape);
         // Row-major copy: the flat buffer viewed in the input's shape.
-        self.y
-            .view_mut()
+        self.buf
+            .output_mut(&shape)
             .into_shape_with_order(x.raw_dim())
             .expect("same size")
             .assign(&x);
-        self.y.view()
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -68,16 +65,11 @@ impl<T: Float> Layer<T> for Flatten<T> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if !need_input_grad {
-            return super::no_input_grad(&self.dx);
-        }
-        ensure_shape(&mut self.dx, x.shape());
-        self.dx
-            .view_mut()
-            .into_shape_with_order(dy.raw_dim())
-            .expect("same size")
-            .assign(&dy);
-        self.dx.view()
+        self.buf.input_grad(need_input_grad, x.shape(), |dx| {
+            dx.into_shape_with_order(dy.raw_dim())
+                .expect("same size")
+                .assign(&dy)
+        })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

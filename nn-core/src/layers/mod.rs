@@ -2,13 +2,16 @@
 //!
 //! - the **tape path**, [`Layer::forward`], for research code and arbitrary graphs;
 //! - the **static path**, [`Layer::forward_train`] and [`Layer::backward`], which
-//!   caches what backward needs in buffers allocated once and reused, and
-//!   accumulates parameter gradients without a tape.
+//!   caches what backward needs in buffers allocated once and reused (the
+//!   output and input gradient in a [`Buffers`]), and accumulates parameter
+//!   gradients without a tape.
 //!
 //! Both call the same functions in [`crate::kernels`]. The `sequential!` macro
-//! chains these; any type implementing [`Layer`] can appear in it.
+//! chains these; any type implementing [`Layer`] can appear in it, and a
+//! layer written for the tape alone ([`TapeLayer`]) through [`TapeOnly`].
 
 mod activation;
+mod buffers;
 mod conv;
 mod dense;
 mod dropout;
@@ -16,8 +19,10 @@ mod embedding;
 mod flatten;
 mod norm;
 mod pool;
+mod tape_only;
 
 pub use activation::Activation;
+pub use buffers::Buffers;
 pub use conv::{Conv2d, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -25,6 +30,7 @@ pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, Pool2d, PoolKind};
+pub use tape_only::{TapeLayer, TapeOnly};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
@@ -128,6 +134,55 @@ pub fn batch_shape(batch: usize, rest: &[usize]) -> smallvec::SmallVec<[usize; 6
     s.push(batch);
     s.extend_from_slice(rest);
     s
+}
+
+/// The shape `activation` gives a layer's `sample`-shaped output (batch axis
+/// excluded), for [`Layer::output_shape`].
+pub fn activated_shape<A: crate::activation::ActivationFn>(
+    activation: &A,
+    sample: &[usize],
+) -> Result<Vec<usize>, String> {
+    let out = activation
+        .output_shape(&batch_shape(1, sample))
+        .map_err(|e| format!("{}: {e}", activation.name()))?;
+    Ok(out[1..].to_vec())
+}
+
+/// Sizes `y` for `activation` of the batch `z`, reallocating only when the
+/// shape changed.
+pub fn ensure_activated<T: Float, A: crate::activation::ActivationFn>(
+    activation: &A,
+    y: &mut ArrayD<T>,
+    z: &[usize],
+) {
+    let shape = activation
+        .output_shape(z)
+        .unwrap_or_else(|e| panic!("{}: {e}", activation.name()));
+    ensure_shape(y, &shape);
+}
+
+/// `activation(z)` for [`Layer::predict`], skipping the identity.
+pub(crate) fn activate<T: Float, A: crate::activation::ActivationFn>(
+    activation: &A,
+    z: ArrayD<T>,
+) -> ArrayD<T> {
+    if activation.is_identity() {
+        z
+    } else {
+        activation.forward(z.view())
+    }
+}
+
+/// [`Layer::visit_params`] of a layer with a `weight` and an optional `bias`.
+pub(crate) fn visit_weight_bias<T: Float>(
+    weight: &Param<T>,
+    bias: Option<&Param<T>>,
+    f: &mut dyn FnMut(&str, &Param<T>),
+) {
+    f("weight", weight);
+    if let Some(b) = bias {
+        f("bias", b);
+    }
 }
 
 /// Checks that `x` is a batch of `expected`-shaped samples, naming the layer.

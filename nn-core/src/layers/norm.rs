@@ -2,27 +2,30 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{ensure_shape, grad_buffer, Layer};
+use super::{grad_buffer, Buffers, Layer};
 use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
 
-/// Runs a normalization's `_into` backward with `dx` (sized to `shape`) and
-/// the scale and shift gradients, which it adds to.
-fn backward_into<T: Float>(
-    dx: &mut ArrayD<T>,
+/// Runs a normalization's `_into` backward with the input's gradient in `buf`
+/// (sized to `shape`, and returned) and the scale and shift gradients, which
+/// it adds to. The input's gradient is always computed: the kernels write it
+/// beside the parameters'.
+fn backward_into<'a, T: Float>(
+    buf: &'a mut Buffers<T>,
     shape: &[usize],
     weight: &Param<T>,
     bias: &Param<T>,
     backward: impl FnOnce(NormGrads<'_, T>),
-) {
-    ensure_shape(dx, shape);
-    let (mut dg, mut db) = (grad_buffer(weight), grad_buffer(bias));
-    backward(NormGrads {
-        dx: dx.view_mut(),
-        dgamma: dg.view_mut(),
-        dbeta: db.view_mut(),
-    });
+) -> ArrayViewD<'a, T> {
+    buf.input_grad(true, shape, |dx| {
+        let (mut dg, mut db) = (grad_buffer(weight), grad_buffer(bias));
+        backward(NormGrads {
+            dx,
+            dgamma: dg.view_mut(),
+            dbeta: db.view_mut(),
+        });
+    })
 }
 
 /// Batch normalization over the channel axis (axis 1 of the batch: the
@@ -50,8 +53,7 @@ pub struct BatchNorm<T: Float, const C: usize> {
     training: bool,
     /// The mean and biased variance the last forward normalized with.
     stats: ([T; C], [T; C]),
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float, const C: usize> BatchNorm<T, C> {
@@ -68,8 +70,7 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
             eps,
             training: true,
             stats: ([T::zero(); C], [T::one(); C]),
-            y: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 
@@ -147,7 +148,7 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
         } else {
             self.running()
         };
-        ensure_shape(&mut self.y, x.shape());
+        let y = self.buf.output_mut(x.shape());
         norm::batch_norm_into(
             x,
             self.weight.value().view(),
@@ -155,13 +156,13 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
             &self.stats.0,
             &self.stats.1,
             self.eps,
-            self.y.view_mut(),
+            y,
         );
-        self.y.view()
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -182,14 +183,12 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
             );
             *grad_buffer(&self.weight) += &dg;
             *grad_buffer(&self.bias) += &db;
-            self.dx = dx;
-            return self.dx.view();
+            return self.buf.input_grad(true, dx.shape(), |mut d| d.assign(&dx));
         }
         let (weight, eps) = (&self.weight, self.eps);
-        backward_into(&mut self.dx, x.shape(), weight, &self.bias, |g| {
+        backward_into(&mut self.buf, x.shape(), weight, &self.bias, |g| {
             norm::batch_norm_backward_into(x.view(), weight.value().view(), dy, mean, var, eps, g)
-        });
-        self.dx.view()
+        })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
@@ -234,8 +233,7 @@ pub struct LayerNorm<T: Float, const N: usize> {
     pub bias: Param<T>,
     /// Added to the variance (default 1e-5).
     pub eps: f64,
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float, const N: usize> LayerNorm<T, N> {
@@ -245,8 +243,7 @@ impl<T: Float, const N: usize> LayerNorm<T, N> {
             weight: Param::new(ArrayD::ones(IxDyn(&[N]))),
             bias: Param::new(ArrayD::zeros(IxDyn(&[N]))),
             eps,
-            y: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 
@@ -285,20 +282,20 @@ impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         self.check(x.shape());
-        ensure_shape(&mut self.y, x.shape());
+        let y = self.buf.output_mut(x.shape());
         norm::layer_norm_into(
             x,
             self.weight.value().view(),
             self.bias.value().view(),
             1,
             self.eps,
-            self.y.view_mut(),
+            y,
         );
-        self.y.view()
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -308,10 +305,9 @@ impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
         let (weight, eps) = (&self.weight, self.eps);
-        backward_into(&mut self.dx, x.shape(), weight, &self.bias, |g| {
+        backward_into(&mut self.buf, x.shape(), weight, &self.bias, |g| {
             norm::layer_norm_backward_into(x.view(), weight.value().view(), dy, 1, eps, g)
-        });
-        self.dx.view()
+        })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

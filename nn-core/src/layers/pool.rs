@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{ensure_shape, no_input_grad, Layer};
+use super::{Buffers, Layer};
 use crate::kernels::conv::{Padding2d, Window2d};
 use crate::kernels::pool;
 use crate::tape::Var;
@@ -24,9 +24,9 @@ pub struct Pool2d<T: Float> {
     pub kind: PoolKind,
     /// The window's geometry.
     pub window: Window2d,
-    y: ArrayD<T>,
+    /// Where each window's maximum was (max pooling).
     index: ArrayD<usize>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 /// `MaxPool2d` in a model.
@@ -51,9 +51,8 @@ impl<T: Float> Pool2d<T> {
         Pool2d {
             kind,
             window,
-            y: ArrayD::zeros(IxDyn(&[0])),
             index: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 
@@ -105,21 +104,21 @@ impl<T: Float> Layer<T> for Pool2d<T> {
             }
             _ => [0; 4],
         };
-        ensure_shape(&mut self.y, &shape);
+        let y = self.buf.output_mut(&shape);
         match self.kind {
             PoolKind::Max => {
                 if self.index.shape() != shape {
                     self.index = ArrayD::zeros(IxDyn(&shape));
                 }
-                pool::max_pool2d_into(x, &self.window, self.y.view_mut(), self.index.view_mut());
+                pool::max_pool2d_into(x, &self.window, y, self.index.view_mut());
             }
-            PoolKind::Avg => pool::avg_pool2d_into(x, &self.window, self.y.view_mut()),
+            PoolKind::Avg => pool::avg_pool2d_into(x, &self.window, y),
         }
-        self.y.view()
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -128,17 +127,11 @@ impl<T: Float> Layer<T> for Pool2d<T> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if !need_input_grad {
-            return no_input_grad(&self.dx);
-        }
-        ensure_shape(&mut self.dx, x.shape());
-        match self.kind {
-            PoolKind::Max => {
-                pool::max_pool2d_backward_into(dy, self.index.view(), self.dx.view_mut())
-            }
-            PoolKind::Avg => pool::avg_pool2d_backward_into(dy, &self.window, self.dx.view_mut()),
-        }
-        self.dx.view()
+        self.buf
+            .input_grad(need_input_grad, x.shape(), |dx| match self.kind {
+                PoolKind::Max => pool::max_pool2d_backward_into(dy, self.index.view(), dx),
+                PoolKind::Avg => pool::avg_pool2d_backward_into(dy, &self.window, dx),
+            })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
@@ -148,8 +141,7 @@ impl<T: Float> Layer<T> for Pool2d<T> {
 
 /// Mean over height and width: `(c, h, w)` → `(c)`.
 pub struct GlobalAvgPool<T: Float> {
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float> Default for GlobalAvgPool<T> {
@@ -162,8 +154,7 @@ impl<T: Float> GlobalAvgPool<T> {
     /// A global average pooling layer.
     pub fn new() -> Self {
         GlobalAvgPool {
-            y: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 }
@@ -187,13 +178,13 @@ impl<T: Float> Layer<T> for GlobalAvgPool<T> {
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        ensure_shape(&mut self.y, &x.shape()[..2]);
-        pool::global_avg_pool_into(x, self.y.view_mut());
-        self.y.view()
+        let y = self.buf.output_mut(&x.shape()[..2]);
+        pool::global_avg_pool_into(x, y);
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -202,12 +193,9 @@ impl<T: Float> Layer<T> for GlobalAvgPool<T> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        if !need_input_grad {
-            return no_input_grad(&self.dx);
-        }
-        ensure_shape(&mut self.dx, x.shape());
-        pool::global_avg_pool_backward_into(dy, self.dx.view_mut());
-        self.dx.view()
+        self.buf.input_grad(need_input_grad, x.shape(), |dx| {
+            pool::global_avg_pool_backward_into(dy, dx)
+        })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

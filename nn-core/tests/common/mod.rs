@@ -21,13 +21,27 @@ pub fn testdata_dir() -> PathBuf {
         .join("torch")
 }
 
-/// Reads a reference file; a missing file fails the test (never a silent skip).
+/// Reads a PyTorch reference file; a missing file fails the test (never a silent skip).
 pub fn load_json(name: &str) -> Value {
-    let path = testdata_dir().join(name);
+    load_json_at(testdata_dir().join(name))
+}
+
+/// `../shared/testdata/keras` (the sibling of [`testdata_dir`]): reference
+/// values computed by Keras itself.
+pub fn keras_testdata_dir() -> PathBuf {
+    testdata_dir().join("..").join("keras")
+}
+
+/// Reads a Keras reference file; a missing file fails the test.
+pub fn load_keras_json(name: &str) -> Value {
+    load_json_at(keras_testdata_dir().join(name))
+}
+
+fn load_json_at(path: PathBuf) -> Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "PyTorch reference vectors {} are missing ({e}); they live in ../shared/testdata/torch \
-             beside the repository, or set NN_TESTDATA_DIR",
+            "reference vectors {} are missing ({e}); they live in ../shared/testdata/ \
+             beside the repository, or set NN_TESTDATA_DIR to its torch/ folder",
             path.display()
         )
     });

@@ -1,0 +1,190 @@
+//! Every mistake the macro reports, by name, and the collector that gathers
+//! them so one pass reports all of them.
+//!
+//! Each kind of mistake is a [`Mistake`] with its own message; each has at
+//! least one compile-fail case under `tests/ui/` whose macro invocation makes
+//! exactly that mistake, which `crate::tests` checks. A new message gets a new
+//! variant here and a new ui case.
+
+use std::fmt::Display;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+
+macro_rules! mistakes {
+    ($($(#[doc = $doc:literal])* $variant:ident,)*) => {
+        /// A kind of user mistake (one message, one ui case at least).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub(crate) enum Mistake {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Mistake {
+            /// Every kind, in declaration order.
+            #[cfg(test)]
+            pub(crate) const ALL: &'static [Mistake] = &[$(Mistake::$variant),*];
+        }
+    };
+}
+
+mistakes! {
+    // The model as a whole.
+    /// `#[dtype(f16)]`.
+    DtypeNotFloat,
+    /// `struct Mlp: inputs(784)`.
+    InputKeyword,
+    /// `struct Mlp { .. }`.
+    MissingInput,
+    /// `input()`.
+    EmptyInputShape,
+    /// `input(0)`.
+    ZeroInputDimension,
+    /// `struct Mlp: input(784) {}`.
+    EmptyModel,
+    /// Two layers named `hidden`.
+    DuplicateField,
+    /// `Dence(10)`.
+    UnknownLayer,
+    /// `Dense(10) -> (10)`.
+    OutputShapeOnBuiltin,
+
+    // Arguments of a layer.
+    /// `Dense(10, 20)`.
+    ExtraPositionalArgument,
+    /// `Dense(10, activaton = relu)`.
+    UnknownArgument,
+    /// `Dense(10, use_bias = true, use_bias = false)`.
+    DuplicateArgument,
+    /// `Dense(12.5)`.
+    ExpectedInteger,
+    /// `Dense(-3)`.
+    NegativeInteger,
+    /// `Dense(99999999999999999999999)`.
+    IntegerTooLarge,
+    /// `Dropout("half")`.
+    ExpectedNumber,
+    /// `LayerNorm(eps = -1e-5)`.
+    NegativeNumber,
+    /// `Dropout(1e999)`.
+    NumberNotFinite,
+    /// `Dense(10, use_bias = 1)`.
+    ExpectedBool,
+    /// `kernel_init = glorot_unifrom`.
+    UnknownInitializer,
+
+    // Activations.
+    /// `activation = "rleu"`.
+    UnknownActivationString,
+    /// `activation = sigmiod`, `activation = nn::activation::rleu`.
+    UnknownActivation,
+    /// `activation = 3`.
+    NotAnActivation,
+    /// `activation = MySwish(2.0)`.
+    OwnActivationCalled,
+    /// `leaky_relu(0.1)`.
+    PositionalActivationArgument,
+    /// `relu(max_val = 6.0)`.
+    UnknownActivationArgument,
+    /// `sigmoid(x = 1.0)`.
+    ActivationTakesNoArguments,
+    /// `relu(max_value = 6.0, max_value = 3.0)`.
+    DuplicateActivationArgument,
+    /// `gelu(approximate = 1)`.
+    ActivationArgumentType,
+    /// `threshold` without its two arguments.
+    MissingActivationArgument,
+    /// `softmax(axis = 2)` on a flat input.
+    ActivationAxisOutOfRange,
+    /// `glu(axis = 0)`: the batch axis.
+    GluOnBatchAxis,
+    /// `glu` on an odd length.
+    ActivationShape,
+
+    // Layers.
+    /// `Activation` or `Activation()`.
+    ActivationLayerWithoutFunction,
+    /// `Dropout(1.5)`.
+    DropoutRateOutOfRange,
+    /// `Dropout`.
+    DropoutWithoutRate,
+    /// `Dense`.
+    DenseWithoutUnits,
+    /// `Dense(0)`.
+    ZeroUnits,
+    /// `Dense(10, input = 100)` after 128 outputs.
+    InputSizeMismatch,
+    /// `Dense` on an image.
+    DenseOnNonFlatInput,
+    /// `Conv2d` on a flat input.
+    NotAnImage,
+    /// `kernel = (3, 3, 3)`.
+    NotAPair,
+    /// `stride = 0`.
+    ZeroWindow,
+    /// A 5x5 kernel on a 4x4 input.
+    WindowLargerThanInput,
+    /// `Conv2d`.
+    ConvWithoutFilters,
+    /// `Conv2d(0, kernel = 3)`.
+    ZeroFilters,
+    /// `Conv2d(8)`.
+    ConvWithoutKernel,
+    /// `padding = "bad"`.
+    BadPaddingString,
+    /// `MaxPool2d`.
+    PoolWithoutWindow,
+    /// `Embedding(1000)`.
+    EmbeddingWithoutSizes,
+    /// `Embedding` after another layer.
+    EmbeddingNotFirst,
+    /// `Tape` without a constructor call of the layer it wraps.
+    TapeWithoutLayer,
+
+    // The user's own layers.
+    /// `Scale(8, factor = 0.5)`.
+    NamedArgumentOnOwnLayer,
+    /// `-> (0)`.
+    ZeroOutputDimension,
+    /// `-> ()`.
+    EmptyOutputShape,
+}
+
+/// Collects errors so one pass reports all of them.
+#[derive(Default)]
+pub(crate) struct Errors {
+    all: Option<syn::Error>,
+    /// The kinds reported, in order (for the ui-coverage test).
+    #[cfg(test)]
+    pub(crate) seen: Vec<Mistake>,
+}
+
+impl Errors {
+    /// Reports `mistake` spanning all of `at`, first token to last.
+    pub(crate) fn push(&mut self, mistake: Mistake, at: impl ToTokens, msg: impl Display) {
+        self.add(mistake, syn::Error::new_spanned(at, msg));
+    }
+
+    /// Reports `mistake` at one span.
+    pub(crate) fn push_at(&mut self, mistake: Mistake, span: Span, msg: impl Display) {
+        self.add(mistake, syn::Error::new(span, msg));
+    }
+
+    fn add(&mut self, mistake: Mistake, e: syn::Error) {
+        #[cfg(test)]
+        self.seen.push(mistake);
+        #[cfg(not(test))]
+        let _ = mistake;
+        match &mut self.all {
+            Some(all) => all.combine(e),
+            None => self.all = Some(e),
+        }
+    }
+
+    /// `value` if nothing was reported, else every error.
+    pub(crate) fn finish<T>(self, value: T) -> syn::Result<T> {
+        match self.all {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
+}

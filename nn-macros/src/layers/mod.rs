@@ -1,0 +1,172 @@
+//! The built-in layers, one module each, registered in [`BUILTINS`].
+//!
+//! A layer's module owns everything the macro knows about it: the arguments it
+//! takes and their defaults, its output shape and parameter count, the type of
+//! its field and the expression that constructs it (both spanned at the layer,
+//! so a type error points at it). Validation (`crate::validate`) walks the
+//! model through this table, code generation (`crate::expand`) pastes the
+//! tokens; neither names a layer.
+//!
+//! To add a built-in layer: write `layers/<name>.rs` with a [`Rule`] function
+//! and add one line to [`BUILTINS`].
+
+mod activation;
+mod conv2d;
+mod dense;
+mod dropout;
+mod embedding;
+mod flatten;
+mod norm;
+mod pool;
+mod tape;
+mod user;
+mod window;
+
+use std::cell::Cell;
+
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+use syn::{Ident, Path};
+
+use crate::args::Args;
+use crate::errors::{Errors, Mistake};
+use crate::parse::{LayerDef, OutputSpec};
+use crate::suggest::closest;
+use crate::validate::last_segment;
+
+/// What a layer's rule gets to know about where it stands.
+pub(crate) struct LayerCx<'a> {
+    /// The layer's name as written (`Dense`).
+    pub name: &'a str,
+    /// The layer's path as written, to span errors about the layer.
+    pub kind: &'a Path,
+    /// The span given to the generated tokens (the path's first token).
+    pub span: Span,
+    /// One sample's input shape (never empty).
+    pub input: &'a [usize],
+    /// The element type, `f32` or `f64`.
+    pub dtype: &'a Ident,
+    /// The layer's position in the model, 0 for the first.
+    pub index: usize,
+    /// `-> (64)`, if written; only a rule that reads it (through
+    /// [`LayerCx::declared_output`]) accepts it.
+    output: Option<&'a OutputSpec>,
+    output_read: Cell<bool>,
+}
+
+impl LayerCx<'_> {
+    /// The output shape written after the layer (`-> (64)`), if any: the
+    /// rules of layers whose shape the macro cannot know read it. `None` inside
+    /// means none was written; `None` outside, that it was not a shape
+    /// (reported).
+    pub(crate) fn declared_output(&self, errors: &mut Errors) -> Option<Option<Vec<usize>>> {
+        self.output_read.set(true);
+        match self.output {
+            Some(spec) => user::declared_shape(spec, errors).map(Some),
+            None => Some(None),
+        }
+    }
+}
+
+/// A layer the rule accepted.
+pub(crate) struct Resolved {
+    /// One sample's output shape.
+    pub output: Vec<usize>,
+    /// Trainable parameters, when known at expansion time.
+    pub params: Option<usize>,
+    /// The field's type, e.g. `::nn::layers::Dense<f32, 784, 128, ::nn::activation::Relu>`.
+    pub ty: TokenStream,
+    /// The expression that builds the layer, with `rng` in scope.
+    pub ctor: TokenStream,
+    /// Whether the model checks at construction that the layer's own
+    /// `output_shape` agrees with the declared one (the user's layers).
+    pub check_shape: bool,
+}
+
+/// A built-in layer's rule: reads its arguments from `args` (whatever it does
+/// not take is reported afterwards), checks them against the input shape and
+/// returns the layer, or `None` after reporting why not.
+pub(crate) type Rule = fn(&LayerCx<'_>, &Args<'_>, &mut Errors) -> Option<Resolved>;
+
+/// Every layer the macro implements itself, by its name in `sequential!`.
+pub(crate) const BUILTINS: &[(&str, Rule)] = &[
+    ("Dense", dense::rule),
+    ("Activation", activation::rule),
+    ("ReLU", activation::relu),
+    ("Softmax", activation::softmax),
+    ("LeakyReLU", activation::leaky_relu),
+    ("ELU", activation::elu),
+    ("Dropout", dropout::rule),
+    ("Flatten", flatten::rule),
+    ("Conv2d", conv2d::rule),
+    ("MaxPool2d", pool::max_pool),
+    ("AvgPool2d", pool::avg_pool),
+    ("GlobalAvgPool", pool::global_avg_pool),
+    ("BatchNorm", norm::batch_norm),
+    ("LayerNorm", norm::layer_norm),
+    ("Embedding", embedding::rule),
+    ("Tape", tape::rule),
+];
+
+/// Resolves one line of the model: a built-in by its rule, else the user's own
+/// layer type.
+pub(crate) fn resolve(
+    layer: &LayerDef,
+    input: &[usize],
+    dtype: &Ident,
+    index: usize,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let name = last_segment(&layer.kind);
+    let cx = LayerCx {
+        name: &name,
+        kind: &layer.kind,
+        span: layer.kind.span(),
+        input,
+        dtype,
+        index,
+        output: layer.output.as_ref(),
+        output_read: Cell::new(false),
+    };
+    let single = layer.kind.segments.len() == 1 && layer.kind.leading_colon.is_none();
+    let rule = BUILTINS
+        .iter()
+        .find(|(n, _)| single && *n == name)
+        .map(|(_, rule)| *rule);
+    let Some(rule) = rule else {
+        if single {
+            if let Some(s) = closest(&name, BUILTINS.iter().map(|(n, _)| *n)) {
+                errors.push(
+                    Mistake::UnknownLayer,
+                    &layer.kind,
+                    format!(
+                        "unknown layer `{name}`; did you mean `{s}`? (for your own layer type of this name, write its path, e.g. `self::{name}`)"
+                    ),
+                );
+                return None;
+            }
+        }
+        return user::rule(layer, &cx, errors);
+    };
+    let args = Args::new(&name, &layer.args);
+    let resolved = rule(&cx, &args, errors)?;
+    if let (Some(out), false) = (&layer.output, cx.output_read.get()) {
+        errors.push(
+            Mistake::OutputShapeOnBuiltin,
+            out,
+            format!("`-> (..)` declares the output of your own layers; `{name}` computes its own"),
+        );
+    }
+    // Arguments left over are reported once the rule has read all it takes
+    // (after an early failure, unread arguments are not mistakes). The layer
+    // still feeds its output to the next layer's checks, so one mistake makes
+    // one error.
+    args.finish(errors);
+    Some(resolved)
+}
+
+/// `a * b`, saturating: parameter counts and sizes of absurd models must not
+/// overflow the macro.
+pub(crate) fn product(dims: impl IntoIterator<Item = usize>) -> usize {
+    dims.into_iter().fold(1usize, usize::saturating_mul)
+}

@@ -1,0 +1,57 @@
+//! `BatchNorm(momentum = .., eps = ..)` over the first axis of a sample
+//! (channels, or the features of a flat input) and `LayerNorm(eps = ..)` over
+//! the last.
+
+use quote::quote_spanned;
+
+use super::{LayerCx, Resolved};
+use crate::args::{float_lit, Args};
+use crate::errors::Errors;
+
+/// PyTorch's defaults (Keras's momentum 0.99 is PyTorch's 0.01 the other way round).
+const MOMENTUM: f64 = 0.1;
+const EPS: f64 = 1e-5;
+
+pub(crate) fn batch_norm(
+    cx: &LayerCx<'_>,
+    args: &Args<'_>,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let momentum = match args.take_named("momentum") {
+        Some(e) => float_lit(e, errors)?,
+        None => MOMENTUM,
+    };
+    let eps = match args.take_named("eps") {
+        Some(e) => float_lit(e, errors)?,
+        None => EPS,
+    };
+    let c = cx.input.first().copied().unwrap_or(1);
+    let (span, t) = (cx.span, cx.dtype);
+    Some(Resolved {
+        output: cx.input.to_vec(),
+        params: Some(c.saturating_mul(2)),
+        ty: quote_spanned!(span=> ::nn::layers::BatchNorm<#t, #c>),
+        ctor: quote_spanned!(span=> ::nn::layers::BatchNorm::new(#momentum, #eps)),
+        check_shape: false,
+    })
+}
+
+pub(crate) fn layer_norm(
+    cx: &LayerCx<'_>,
+    args: &Args<'_>,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let eps = match args.take_named("eps") {
+        Some(e) => float_lit(e, errors)?,
+        None => EPS,
+    };
+    let n = cx.input.last().copied().unwrap_or(1);
+    let (span, t) = (cx.span, cx.dtype);
+    Some(Resolved {
+        output: cx.input.to_vec(),
+        params: Some(n.saturating_mul(2)),
+        ty: quote_spanned!(span=> ::nn::layers::LayerNorm<#t, #n>),
+        ctor: quote_spanned!(span=> ::nn::layers::LayerNorm::new(#eps)),
+        check_shape: false,
+    })
+}

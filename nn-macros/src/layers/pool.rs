@@ -1,0 +1,76 @@
+//! `MaxPool2d(kernel, stride = .., padding = ..)`, `AvgPool2d(..)` (the stride
+//! defaults to the kernel, as in Keras and PyTorch) and `GlobalAvgPool`, over
+//! a `(channels, height, width)` input.
+
+use quote::{quote, quote_spanned};
+
+use super::window::{self, image, pair, positive_pair, Padding, Window};
+use super::{LayerCx, Resolved};
+use crate::args::Args;
+use crate::errors::{Errors, Mistake};
+
+fn pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors, max: bool) -> Option<Resolved> {
+    let name = cx.name;
+    let kernel_expr = args
+        .take_positional_or_named("kernel")
+        .or_else(|| args.take_named("pool_size"));
+    let Some(kernel_expr) = kernel_expr else {
+        errors.push(
+            Mistake::PoolWithoutWindow,
+            cx.kind,
+            format!("{name} needs a window size, e.g. `{name}(2)`"),
+        );
+        return None;
+    };
+    let kernel = positive_pair(cx, Some(kernel_expr), "kernel", (1, 1), errors)?;
+    let stride = positive_pair(cx, args.take_named("stride"), "stride", kernel, errors)?;
+    let (ph, pw) = match args.take_named("padding") {
+        Some(e) => pair(e, "padding", errors)?,
+        None => (0, 0),
+    };
+    let [c, h, w] = image(cx, errors)?;
+    let geometry = Window {
+        kernel,
+        stride,
+        dilation: (1, 1),
+        padding: Padding::Explicit(ph, pw),
+    };
+    let (oh, ow) = window::output(cx, (h, w), &geometry, errors)?;
+
+    let span = cx.span;
+    let t = cx.dtype;
+    let ((kh, kw), (sh, sw)) = (kernel, stride);
+    let kind = if max { quote!(Max) } else { quote!(Avg) };
+    Some(Resolved {
+        output: vec![c, oh, ow],
+        params: Some(0),
+        ty: quote_spanned!(span=> ::nn::layers::Pool2d<#t>),
+        ctor: quote_spanned!(span=> ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#ph, #pw))),
+        check_shape: false,
+    })
+}
+
+pub(crate) fn max_pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
+    pool(cx, args, errors, true)
+}
+
+pub(crate) fn avg_pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
+    pool(cx, args, errors, false)
+}
+
+/// `GlobalAvgPool`: the mean of each channel.
+pub(crate) fn global_avg_pool(
+    cx: &LayerCx<'_>,
+    _args: &Args<'_>,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let [c, _, _] = image(cx, errors)?;
+    let (span, t) = (cx.span, cx.dtype);
+    Some(Resolved {
+        output: vec![c],
+        params: Some(0),
+        ty: quote_spanned!(span=> ::nn::layers::GlobalAvgPool<#t>),
+        ctor: quote_spanned!(span=> ::nn::layers::GlobalAvgPool::new()),
+        check_shape: false,
+    })
+}

@@ -1,0 +1,13 @@
+use nn::prelude::*;
+
+sequential! {
+    pub struct Mlp: input(784) {
+        Dense(128, activation = sigmoid(alpha = 1.0)),
+        Dense(10),
+    }
+}
+
+fn main() {
+    let model = Mlp::with_seed(0);
+    println!("{}", model.summary());
+}

@@ -1,0 +1,13 @@
+use nn::prelude::*;
+
+sequential! {
+    pub struct Mlp: input(784) {
+        Dense(128, activation = relu(max_val = 6.0)),
+        Dense(10),
+    }
+}
+
+fn main() {
+    let model = Mlp::with_seed(0);
+    println!("{}", model.summary());
+}

@@ -1,0 +1,14 @@
+use nn::prelude::*;
+
+sequential! {
+    pub struct Cnn: input(1, 28, 28) {
+        Conv2d(0, kernel = 3),
+        Flatten,
+        Dense(10),
+    }
+}
+
+fn main() {
+    let model = Cnn::with_seed(0);
+    println!("{}", model.summary());
+}
