@@ -203,8 +203,22 @@ fn paths_agree<T: Float, M: Model<T>>(make: impl Fn() -> M, in_shape: &[usize], 
     for (name, g) in &a {
         close(name, g, &b[name], tol);
     }
-    // Inference gives the training output when nothing is random.
-    let _ = static_model.predict(x.view());
+    // Inference gives the training output when nothing is random: in eval
+    // mode (dropout off) `predict`, the static forward and the tape agree.
+    static_model.eval();
+    tape_model.eval();
+    let trained = static_model.forward_train(x.view()).to_owned();
+    let predicted = static_model.predict(x.view());
+    close(
+        "predict vs static forward (eval)",
+        &predicted,
+        &trained,
+        tol,
+    );
+    let taped = tape_model
+        .forward(&Tape::<T>::new().constant(x.clone()))
+        .value();
+    close("predict vs tape forward (eval)", &predicted, &taped, tol);
 }
 
 #[test]
