@@ -23,8 +23,8 @@ use nn_spec::{find_activation, ActivationSpec, ArgSpec, ShapeRule, ACTIVATIONS};
 
 use crate::args::{and_list, list, signed_lit, source};
 use crate::errors::{Errors, Mistake};
-use crate::suggest::closest;
 use crate::validate::{last_segment, shape_text};
+use nn_spec::suggest::closest;
 
 /// An activation resolved to a type and a value of that type.
 pub(crate) struct Func {

@@ -13,7 +13,7 @@ use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, UnOp};
 use crate::builtins::INITIALIZERS;
 use crate::errors::{Errors, Mistake};
 use crate::parse::Arg;
-use crate::suggest::closest;
+use nn_spec::suggest::closest;
 
 /// The arguments of one layer, consumed by name or position. Every name a rule
 /// asks for is an argument the layer accepts, so [`Args::finish`] can suggest

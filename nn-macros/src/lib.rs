@@ -22,7 +22,6 @@ mod errors;
 mod expand;
 mod layers;
 mod parse;
-mod suggest;
 mod validate;
 
 #[cfg(test)]

@@ -37,8 +37,10 @@ pub fn same_padding_total(input: usize, kernel: usize, stride: usize, dilation: 
     if input == 0 || kernel == 0 || stride == 0 {
         return 0;
     }
+    // Saturating: absurd sizes written in a model must not overflow the macro.
     let out = input.div_ceil(stride);
-    ((out - 1) * stride + dilation * (kernel - 1) + 1).saturating_sub(input)
+    let span = dilation.saturating_mul(kernel - 1).saturating_add(1);
+    ((out - 1).saturating_mul(stride).saturating_add(span)).saturating_sub(input)
 }
 
 /// Splits a total padding into `(before, after)`, the odd one after.
@@ -75,5 +77,6 @@ mod tests {
         assert_eq!(window_output_len(10, 3, 0, 1, 0), None);
         assert_eq!(window_output_len(usize::MAX, 3, 1, 1, 5), None);
         assert_eq!(window_output_len(10, usize::MAX, 1, 2, 0), None);
+        assert_eq!(same_padding_total(10, 3, 1, usize::MAX), usize::MAX - 10);
     }
 }

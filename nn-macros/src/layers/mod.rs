@@ -31,8 +31,8 @@ use syn::{Ident, Path};
 use crate::args::Args;
 use crate::errors::{Errors, Mistake};
 use crate::parse::{LayerDef, OutputSpec};
-use crate::suggest::closest;
 use crate::validate::last_segment;
+use nn_spec::suggest::closest;
 
 /// What a layer's rule gets to know about where it stands.
 pub(crate) struct LayerCx<'a> {
