@@ -13,9 +13,9 @@
 //! yourself ([`Layer::forward_train`], [`Layer::backward`]) where the layer is
 //! a bottleneck.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
-use super::{ensure_shape, no_input_grad, Layer};
+use super::{Buffers, Layer};
 use crate::tape::{Param, Tape, Var};
 use crate::Float;
 
@@ -78,8 +78,7 @@ pub struct TapeOnly<T: Float, L> {
     pub inner: L,
     /// The input and output of the last `forward_train`, on their tape.
     recorded: Option<(Var<T>, Var<T>)>,
-    y: ArrayD<T>,
-    dx: ArrayD<T>,
+    buf: Buffers<T>,
 }
 
 impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
@@ -88,8 +87,7 @@ impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
         TapeOnly {
             inner,
             recorded: None,
-            y: ArrayD::zeros(IxDyn(&[0])),
-            dx: ArrayD::zeros(IxDyn(&[0])),
+            buf: Buffers::new(),
         }
     }
 }
@@ -111,16 +109,13 @@ impl<T: Float, L: TapeLayer<T>> Layer<T> for TapeOnly<T, L> {
         let tape = Tape::new();
         let xv = tape.var(x.to_owned());
         let yv = self.inner.forward(&xv);
-        yv.with_value(|y| {
-            ensure_shape(&mut self.y, y.shape());
-            self.y.assign(y);
-        });
+        yv.with_value(|y| self.buf.output_mut(y.shape()).assign(y));
         self.recorded = Some((xv, yv));
-        self.y.view()
+        self.buf.output()
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
-        self.y.view()
+        self.buf.output()
     }
 
     fn backward(
@@ -136,16 +131,12 @@ impl<T: Float, L: TapeLayer<T>> Layer<T> for TapeOnly<T, L> {
             )
         });
         yv.backward_with(dy.to_owned());
-        if !need_input_grad {
-            return no_input_grad(&self.dx);
-        }
-        ensure_shape(&mut self.dx, x.shape());
-        match xv.grad() {
-            Some(g) => self.dx.assign(&g),
-            // The output does not depend on the input.
-            None => self.dx.fill(T::zero()),
-        }
-        self.dx.view()
+        self.buf
+            .input_grad(need_input_grad, x.shape(), |mut dx| match xv.grad() {
+                Some(g) => dx.assign(&g),
+                // The output does not depend on the input.
+                None => dx.fill(T::zero()),
+            })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
