@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{Buffers, Layer};
+use super::{Layer, Workspace};
 use crate::activation::ActivationFn;
 use crate::tape::Var;
 use crate::Float;
@@ -18,7 +18,7 @@ use crate::Float;
 pub struct Activation<T: Float, A: ActivationFn> {
     /// The function.
     pub function: A,
-    buf: Buffers<T>,
+    buf: Workspace<T>,
     _t: PhantomData<T>,
 }
 
@@ -27,7 +27,7 @@ impl<T: Float, A: ActivationFn> Activation<T, A> {
     pub fn new(function: A) -> Self {
         Activation {
             function,
-            buf: Buffers::new(),
+            buf: Workspace::new(),
             _t: PhantomData,
         }
     }

@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1};
 use rand::Rng;
 
-use super::{grad_buffer, Buffers, Layer};
+use super::{grad_buffer, Layer, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::conv::{
@@ -68,7 +68,7 @@ pub struct Conv2d<
     scratch: ConvScratch<T>,
     /// The output of the last `forward_train`, the pre-activation, and their
     /// gradients.
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<
@@ -102,7 +102,7 @@ impl<
             padding,
             dilation,
             scratch: ConvScratch::default(),
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 

@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2, IxDyn};
 use rand::Rng;
 
-use super::{batch_shape, check_input, grad_buffer, Buffers, Layer};
+use super::{batch_shape, check_input, grad_buffer, Layer, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::matmul::{linear_backward_into, linear_into};
@@ -25,7 +25,7 @@ pub struct Dense<T: Float, const IN: usize, const OUT: usize, A: ActivationFn = 
     pub activation: A,
     /// The output `activation(z)` of the last `forward_train`, the
     /// pre-activation `z = x Wᵀ + b`, and their gradients.
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, OUT, A> {
@@ -59,7 +59,7 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, 
             weight,
             bias,
             activation,
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{ensure_shape, Buffers, Layer};
+use super::{ensure_shape, Layer, Workspace};
 use crate::tape::Var;
 use crate::Float;
 
@@ -19,7 +19,7 @@ pub struct Dropout<T: Float> {
     rng: RefCell<StdRng>,
     /// `0` or `1 / (1 - rate)` per element of the last training batch.
     mask: ArrayD<T>,
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float> Dropout<T> {
@@ -37,7 +37,7 @@ impl<T: Float> Dropout<T> {
             training: true,
             rng: RefCell::new(StdRng::seed_from_u64(rng.random())),
             mask: ArrayD::zeros(IxDyn(&[0])),
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::Rng;
 
-use super::{grad_buffer, Buffers, Layer};
+use super::{grad_buffer, Layer, Workspace};
 use crate::init::Initializer;
 use crate::kernels::embedding as emb;
 use crate::tape::{Param, Var};
@@ -18,7 +18,7 @@ pub struct Embedding<T: Float, const V: usize, const D: usize> {
     pub weight: Param<T>,
     /// The indices of the last training batch.
     index: ArrayD<usize>,
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
@@ -27,7 +27,7 @@ impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
         Embedding {
             weight: Param::new(init.init::<T, R>(&[V, D], rng)),
             index: ArrayD::zeros(IxDyn(&[0])),
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 

@@ -2,13 +2,13 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{batch_shape, Buffers, Layer};
+use super::{batch_shape, Layer, Workspace};
 use crate::tape::Var;
 use crate::Float;
 
 /// Reshapes `[batch, d1, d2, …]` to `[batch, d1·d2·…]`.
 pub struct Flatten<T: Float> {
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float> Default for Flatten<T> {
@@ -21,7 +21,7 @@ impl<T: Float> Flatten<T> {
     /// A flatten layer.
     pub fn new() -> Self {
         Flatten {
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 }

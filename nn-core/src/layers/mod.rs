@@ -3,7 +3,7 @@
 //! - the **tape path**, [`Layer::forward`], for research code and arbitrary graphs;
 //! - the **static path**, [`Layer::forward_train`] and [`Layer::backward`], which
 //!   caches what backward needs in buffers allocated once and reused (the
-//!   output and input gradient in a [`Buffers`]), and accumulates parameter
+//!   output and input gradient in a [`Workspace`]), and accumulates parameter
 //!   gradients without a tape.
 //!
 //! Both call the same functions in [`crate::kernels`]. The `sequential!` macro
@@ -11,7 +11,6 @@
 //! layer written for the tape alone ([`TapeLayer`]) through [`TapeOnly`].
 
 mod activation;
-mod buffers;
 mod conv;
 mod dense;
 mod dropout;
@@ -20,9 +19,9 @@ mod flatten;
 mod norm;
 mod pool;
 mod tape_only;
+mod workspace;
 
 pub use activation::Activation;
-pub use buffers::Buffers;
 pub use conv::{Conv2d, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -31,6 +30,7 @@ pub use flatten::Flatten;
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, Pool2d, PoolKind};
 pub use tape_only::{TapeLayer, TapeOnly};
+pub use workspace::Workspace;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 

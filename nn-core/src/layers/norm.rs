@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{grad_buffer, Buffers, Layer};
+use super::{grad_buffer, Layer, Workspace};
 use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -12,7 +12,7 @@ use crate::Float;
 /// it adds to. The input's gradient is always computed: the kernels write it
 /// beside the parameters'.
 fn backward_into<'a, T: Float>(
-    buf: &'a mut Buffers<T>,
+    buf: &'a mut Workspace<T>,
     shape: &[usize],
     weight: &Param<T>,
     bias: &Param<T>,
@@ -53,7 +53,7 @@ pub struct BatchNorm<T: Float, const C: usize> {
     training: bool,
     /// The mean and biased variance the last forward normalized with.
     stats: ([T; C], [T; C]),
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float, const C: usize> BatchNorm<T, C> {
@@ -70,7 +70,7 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
             eps,
             training: true,
             stats: ([T::zero(); C], [T::one(); C]),
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 
@@ -233,7 +233,7 @@ pub struct LayerNorm<T: Float, const N: usize> {
     pub bias: Param<T>,
     /// Added to the variance (default 1e-5).
     pub eps: f64,
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float, const N: usize> LayerNorm<T, N> {
@@ -243,7 +243,7 @@ impl<T: Float, const N: usize> LayerNorm<T, N> {
             weight: Param::new(ArrayD::ones(IxDyn(&[N]))),
             bias: Param::new(ArrayD::zeros(IxDyn(&[N]))),
             eps,
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{Buffers, Layer};
+use super::{Layer, Workspace};
 use crate::kernels::conv::{Padding2d, Window2d};
 use crate::kernels::pool;
 use crate::tape::Var;
@@ -26,7 +26,7 @@ pub struct Pool2d<T: Float> {
     pub window: Window2d,
     /// Where each window's maximum was (max pooling).
     index: ArrayD<usize>,
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 /// `MaxPool2d` in a model.
@@ -52,7 +52,7 @@ impl<T: Float> Pool2d<T> {
             kind,
             window,
             index: ArrayD::zeros(IxDyn(&[0])),
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 
@@ -141,7 +141,7 @@ impl<T: Float> Layer<T> for Pool2d<T> {
 
 /// Mean over height and width: `(c, h, w)` → `(c)`.
 pub struct GlobalAvgPool<T: Float> {
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float> Default for GlobalAvgPool<T> {
@@ -154,7 +154,7 @@ impl<T: Float> GlobalAvgPool<T> {
     /// A global average pooling layer.
     pub fn new() -> Self {
         GlobalAvgPool {
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{Buffers, Layer};
+use super::{Layer, Workspace};
 use crate::tape::{Param, Tape, Var};
 use crate::Float;
 
@@ -78,7 +78,7 @@ pub struct TapeOnly<T: Float, L> {
     pub inner: L,
     /// The input and output of the last `forward_train`, on their tape.
     recorded: Option<(Var<T>, Var<T>)>,
-    buf: Buffers<T>,
+    buf: Workspace<T>,
 }
 
 impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
@@ -87,7 +87,7 @@ impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
         TapeOnly {
             inner,
             recorded: None,
-            buf: Buffers::new(),
+            buf: Workspace::new(),
         }
     }
 }

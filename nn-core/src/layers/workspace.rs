@@ -1,4 +1,4 @@
-//! [`Buffers`]: the output and input-gradient buffers of a layer's static path.
+//! [`Workspace`]: the output and input-gradient buffers of a layer's static path.
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
@@ -16,13 +16,13 @@ use crate::Float;
 /// static path is just its kernel calls:
 ///
 /// ```
-/// use nn_core::layers::{Buffers, Layer};
+/// use nn_core::layers::{Workspace, Layer};
 /// use nn_core::ndarray::{ArrayD, ArrayViewD, Zip};
 /// use nn_core::{Float, Var};
 ///
 /// /// `y = x²`, element-wise.
 /// struct Square<T: Float> {
-///     buf: Buffers<T>,
+///     buf: Workspace<T>,
 /// }
 ///
 /// impl<T: Float> Layer<T> for Square<T> {
@@ -61,13 +61,13 @@ use crate::Float;
 ///     }
 /// }
 ///
-/// let mut layer = Square::<f64> { buf: Buffers::new() };
+/// let mut layer = Square::<f64> { buf: Workspace::new() };
 /// let x = ArrayD::from_elem(vec![2, 3], 3.0);
 /// assert_eq!(layer.forward_train(x.view())[[0, 0]], 9.0);
 /// assert_eq!(layer.backward(x.view(), x.view(), true)[[1, 2]], 18.0);
 /// assert!(layer.backward(x.view(), x.view(), false).is_empty());
 /// ```
-pub struct Buffers<T: Float> {
+pub struct Workspace<T: Float> {
     y: ArrayD<T>,
     dx: ArrayD<T>,
     /// The pre-activation, when the activation is not the identity.
@@ -76,17 +76,17 @@ pub struct Buffers<T: Float> {
     dz: ArrayD<T>,
 }
 
-impl<T: Float> Default for Buffers<T> {
+impl<T: Float> Default for Workspace<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Float> Buffers<T> {
+impl<T: Float> Workspace<T> {
     /// Empty buffers; the first training step sizes them.
     pub fn new() -> Self {
         let empty = || ArrayD::zeros(IxDyn(&[0]));
-        Buffers {
+        Workspace {
             y: empty(),
             dx: empty(),
             z: empty(),
@@ -95,13 +95,13 @@ impl<T: Float> Buffers<T> {
     }
 
     /// The output buffer sized to `shape`, for a kernel to write the output
-    /// into; [`Buffers::output`] then returns it.
+    /// into; [`Workspace::output`] then returns it.
     pub fn output_mut(&mut self, shape: &[usize]) -> ArrayViewMutD<'_, T> {
         ensure_shape(&mut self.y, shape);
         self.y.view_mut()
     }
 
-    /// [`Buffers::output_mut`] sized for `activation` of a `z`-shaped
+    /// [`Workspace::output_mut`] sized for `activation` of a `z`-shaped
     /// input (an activation may change the shape, as `glu` halves an axis).
     pub fn activated_mut<A: ActivationFn>(
         &mut self,
@@ -114,7 +114,7 @@ impl<T: Float> Buffers<T> {
 
     /// For a layer with a built-in `activation`: where its kernel writes the
     /// pre-activation `z`, sized to `shape` (the output buffer itself when
-    /// the activation is the identity). [`Buffers::activate`] follows.
+    /// the activation is the identity). [`Workspace::activate`] follows.
     pub fn pre_activation_mut<A: ActivationFn>(
         &mut self,
         activation: &A,
@@ -128,7 +128,7 @@ impl<T: Float> Buffers<T> {
     }
 
     /// Applies `activation` to the pre-activation written through
-    /// [`Buffers::pre_activation_mut`]; returns the output.
+    /// [`Workspace::pre_activation_mut`]; returns the output.
     pub fn activate<A: ActivationFn>(&mut self, activation: &A) -> ArrayViewD<'_, T> {
         if !activation.is_identity() {
             ensure_activated(activation, &mut self.y, self.z.shape());
@@ -154,7 +154,7 @@ impl<T: Float> Buffers<T> {
         self.input_grad_from_output(need, shape, |_, dx| fill(dx))
     }
 
-    /// [`Buffers::input_grad`] for a gradient computed from the layer's own
+    /// [`Workspace::input_grad`] for a gradient computed from the layer's own
     /// output: `fill` gets the output `y`, then `dx` to write.
     pub fn input_grad_from_output(
         &mut self,
@@ -170,7 +170,7 @@ impl<T: Float> Buffers<T> {
         })
     }
 
-    /// [`Buffers::input_grad`] for a kernel that computes the parameters'
+    /// [`Workspace::input_grad`] for a kernel that computes the parameters'
     /// gradients in the same call: `fill` always runs, given the
     /// input-gradient buffer sized to `shape` when `need` and `None` otherwise.
     pub fn maybe_input_grad(
@@ -185,7 +185,7 @@ impl<T: Float> Buffers<T> {
     /// `backward` of a layer with a built-in `activation`: the output's
     /// gradient `dy` is taken back through the activation, and `fill` gets
     /// the pre-activation's gradient and the input-gradient buffer (as in
-    /// [`Buffers::maybe_input_grad`]).
+    /// [`Workspace::maybe_input_grad`]).
     pub fn activated_input_grad<A: ActivationFn>(
         &mut self,
         activation: &A,
