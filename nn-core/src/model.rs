@@ -16,6 +16,12 @@ use crate::Float;
 pub trait Parameters<T: Float> {
     /// Calls `f` with every parameter and its stable name (`hidden.weight`).
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>));
+
+    /// Calls `f` with every buffer and its stable name (`bn.running_mean`):
+    /// state saved and loaded with the parameters but never trained, as
+    /// PyTorch's `named_buffers`. Optimizers and gradient clipping see only
+    /// [`Parameters::visit_params`].
+    fn visit_buffers(&self, _f: &mut dyn FnMut(&str, &Param<T>)) {}
 }
 
 impl<T: Float, S: AsRef<str>> Parameters<T> for [(S, Param<T>)] {

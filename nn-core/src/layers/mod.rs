@@ -76,6 +76,10 @@ pub trait Layer<T: Float> {
     /// Calls `f` with each parameter and its local name (`"weight"`, `"bias"`).
     fn visit_params(&self, _f: &mut dyn FnMut(&str, &Param<T>)) {}
 
+    /// Calls `f` with each buffer (state saved with the parameters but not
+    /// trained, as BatchNorm's `running_mean`) and its local name.
+    fn visit_buffers(&self, _f: &mut dyn FnMut(&str, &Param<T>)) {}
+
     /// Number of trainable scalars.
     fn param_count(&self) -> usize {
         let mut n = 0;
@@ -83,9 +87,11 @@ pub trait Layer<T: Float> {
         n
     }
 
-    /// Number of non-trainable scalars (running statistics, say).
+    /// Number of non-trainable scalars: the buffers' (running statistics, say).
     fn non_trainable_count(&self) -> usize {
-        0
+        let mut n = 0;
+        self.visit_buffers(&mut |_, b| n += b.len());
+        n
     }
 
     /// Switches between training (dropout active) and evaluation.
