@@ -117,6 +117,18 @@ macro_rules! every_activation_model {
                 Dense(8, activation = linear, bias_init = "ones"),
                 Dense(8, activation = Swish2),
                 Dense(8, activation = log_softmax),
+                Dense(8, activation = celu),
+                Dense(8, activation = hard_tanh),
+                Dense(8, activation = hard_shrink(threshold = 0.1)),
+                Dense(8, activation = soft_shrink(threshold = 0.1)),
+                Dense(8, activation = squareplus),
+                Dense(8, activation = sparse_plus),
+                Dense(8, activation = sparse_sigmoid),
+                Dense(8, activation = tanh_shrink),
+                Dense(8, activation = threshold(threshold = -0.5, default_value = 0.1)),
+                Dense(8, activation = relu(negative_slope = 0.1, max_value = 2.0, threshold = -0.2)),
+                Dense(16, activation = glu),
+                Dense(8, activation = sparsemax),
                 Activation(tanh),
                 ReLU,
                 Dense(8, activation = "softsign"),
@@ -339,4 +351,20 @@ sequential! {
 )]
 fn a_user_layer_that_does_not_fit_is_named_when_the_model_is_built() {
     let _ = Misdeclared::with_seed(0);
+}
+
+#[test]
+fn the_model_above_uses_every_activation() {
+    // So a new row of the activation table cannot skip the two-path check.
+    let source = include_str!("sequential_paths.rs");
+    for name in nn::activation::NAMES {
+        assert!(
+            source.contains(&format!("activation = {name},"))
+                || source.contains(&format!("activation = {name})"))
+                || source.contains(&format!("activation = {name}("))
+                || source.contains(&format!("activation = \"{name}\""))
+                || source.contains(&format!("Activation({name})")),
+            "`{name}` is missing from every_activation_model"
+        );
+    }
 }

@@ -210,6 +210,18 @@ macro_rules! activation_method {
     };
 }
 
+/// One tape method per alias (`Var::swish` for `silu`), calling the row's.
+macro_rules! alias_methods {
+    ([] $method:ident $params:tt) => {};
+    ([$alias:ident $($more:ident)*] $method:ident ($($param:ident : $pty:ty),*)) => {
+        #[doc = concat!("Alias of [`Var::", stringify!($method), "`].")]
+        pub fn $alias(&self, $($param: $pty),*) -> Var<T> {
+            self.$method($($param),*)
+        }
+        alias_methods!([$($more)*] $method ($($param : $pty),*));
+    };
+}
+
 /// Generates everything of the activation table but the formulas.
 macro_rules! declare_activations {
     ($(
@@ -229,7 +241,10 @@ macro_rules! declare_activations {
         )*
 
         impl<T: Float> Var<T> {
-            $(activation_method!($name, $ty { $($field : $fty $(= $default)?),* }, $method ($($param : $pty),*));)*
+            $(
+                activation_method!($name, $ty { $($field : $fty $(= $default)?),* }, $method ($($param : $pty),*));
+                alias_methods!([$($alias)*] $method ($($param : $pty),*));
+            )*
         }
 
         builtin::declare_builtin! {
@@ -376,6 +391,24 @@ mod tests {
                 .map(|s| s.names().count())
                 .sum::<usize>()
         );
+    }
+
+    #[test]
+    fn nan_stays_nan_through_every_activation() {
+        // A diverged model must show it: PyTorch and Keras keep NaN too.
+        let x = ndarray::Array::from_shape_vec(IxDyn(&[1, 2]), vec![f64::NAN, 0.25]).unwrap();
+        for (spec, b) in each_builtin() {
+            let y = b.forward(x.view());
+            assert!(y[[0, 0]].is_nan(), "{}: NaN became {}", spec.name, y[[0, 0]]);
+        }
+    }
+
+    #[test]
+    fn aliases_have_tape_methods() {
+        let tape = crate::Tape::<f64>::new();
+        let x = tape.constant(ndarray::array![-1.0, 0.5, 2.0]);
+        assert_eq!(x.swish().value(), x.silu().value());
+        assert_eq!(x.hard_swish().value(), x.hard_silu().value());
     }
 
     #[test]

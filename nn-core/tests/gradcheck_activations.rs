@@ -26,6 +26,7 @@ const WITH_ARGUMENTS: &[&str] = &[
     "relu(max_value = 2.5)",
     "relu(threshold = 0.75)",
     "relu(threshold = -0.75)",
+    "relu(max_value = 2.5, threshold = -0.75)",
     "relu(negative_slope = 0.3, max_value = 2.5, threshold = 0.75)",
     "soft_shrink(threshold = 1.3)",
     "softmax(axis = 0)",

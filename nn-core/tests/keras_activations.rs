@@ -92,13 +92,16 @@ fn keras_activations_f32() {
 }
 
 #[test]
-fn every_name_has_a_keras_case_and_every_case_a_name() {
+fn every_keras_case_is_one_of_ours() {
+    // The generator beside the JSON computes every name of
+    // `keras.activations` (32 in Keras 3.15); each must be a name of ours, so
+    // the two tests above run all of them. Names of ours that Keras lacks
+    // (none today) are covered by `gradcheck_activations.rs`.
     let ours: BTreeSet<&str> = NAMES.iter().copied().collect();
     let cases = cases();
     let theirs: BTreeSet<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        ours, theirs,
-        "our activation names vs Keras's reference cases"
-    );
-    assert_eq!(ours.len(), 32, "Keras 3 has 32 activation names");
+    assert_eq!(theirs.len(), cases.len(), "one case per name");
+    assert_eq!(theirs.len(), 32, "Keras 3 has 32 activation names");
+    let missing: Vec<&&str> = theirs.difference(&ours).collect();
+    assert!(missing.is_empty(), "Keras activations we lack: {missing:?}");
 }

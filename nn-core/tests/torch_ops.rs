@@ -79,8 +79,12 @@ fn build<T: Float>(case: &Value, tape: &Tape<T>, v: &Vars<T>) -> Option<Var<T>> 
         "transpose" => a().t(),
         "concat_axis1" => Var::concat(&[&v["a"], &v["b"]], 1),
         "relu" => a().relu(),
-        n if n.starts_with("leaky_relu") => a().leaky_relu(attr_f64(case, "negative_slope")),
-        "elu" => a().elu(attr_f64(case, "alpha")),
+        n if n.starts_with("leaky_relu") => a().apply(activation::LeakyRelu {
+            negative_slope: attr_f64(case, "negative_slope"),
+        }),
+        "elu" => a().apply(activation::Elu {
+            alpha: attr_f64(case, "alpha"),
+        }),
         "selu" => a().selu(),
         "gelu" => a().gelu(),
         "gelu_tanh" => a().apply(activation::Gelu { approximate: true }),

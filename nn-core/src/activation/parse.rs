@@ -54,7 +54,7 @@ impl fmt::Display for ParseActivationError {
                 if let Some(near) = nn_spec::suggest::closest(name, NAMES.iter().copied()) {
                     write!(f, "; did you mean {near:?}?")?;
                 }
-                write!(f, " Expected one of {}", NAMES.join(", "))
+                write!(f, " (expected one of {})", NAMES.join(", "))
             }
             ParseActivationError::Syntax { input, reason } => {
                 write!(f, "cannot read activation {input:?}: {reason}")

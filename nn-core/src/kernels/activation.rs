@@ -46,7 +46,10 @@ fn step<T: Float>(cond: bool) -> T {
 }
 
 /// `x` clamped to `[lo, hi]`, NaN staying NaN (as in PyTorch: `relu(NaN)` is
-/// NaN, so a diverged model shows it).
+/// NaN, so a diverged model shows it). Every activation here keeps NaN, and
+/// at a kink (`relu` at 0, `hard_sigmoid` at ±3, …) takes the derivative of
+/// the side its comparison selects, which may differ from PyTorch's choice
+/// at exactly that point.
 #[inline]
 fn clamp_nan<T: Float>(x: T, lo: T, hi: T) -> T {
     if x < lo {
@@ -118,7 +121,11 @@ formula!(
         let t = T::lit(r.threshold);
         let mut d = step::<T>(x > t);
         if let Some(m) = r.max_value {
-            d = if x > T::lit(m) { T::zero() } else { d };
+            // Clipped to [0, m]: flat below 0 (reachable when the threshold
+            // is negative) and above m.
+            if x < T::zero() || x > T::lit(m) {
+                d = T::zero();
+            }
         }
         if r.negative_slope != 0.0 && x < t {
             d += T::lit(r.negative_slope);
@@ -215,10 +222,11 @@ formula!(LogSigmoid, |s, x| -softplus(-x), |s, x, y| sigmoid(-x));
 formula!(Exponential, |s, x| x.exp(), |s, x, y| y);
 formula!(
     HardShrink,
-    |s, x| if x.abs() > T::lit(s.threshold) {
-        x
-    } else {
+    // Written so NaN falls through to `x`, as in PyTorch.
+    |s, x| if x.abs() <= T::lit(s.threshold) {
         T::zero()
+    } else {
+        x
     },
     |s, x, y| step(x.abs() > T::lit(s.threshold))
 );
@@ -231,7 +239,8 @@ formula!(
         } else if x < -t {
             x + t
         } else {
-            T::zero()
+            // `x * 0`, not 0, so NaN stays NaN (PyTorch's kernel does the same).
+            x * T::zero()
         }
     },
     |s, x, y| step(x.abs() > T::lit(s.threshold))
@@ -270,10 +279,11 @@ formula!(
 );
 formula!(
     Threshold,
-    |s, x| if x > T::lit(s.threshold) {
-        x
-    } else {
+    // `x <= threshold`, not `!(x > threshold)`, so NaN stays NaN (PyTorch's rule).
+    |s, x| if x <= T::lit(s.threshold) {
         T::lit(s.default_value)
+    } else {
+        x
     },
     |s, x, y| step(x > T::lit(s.threshold))
 );

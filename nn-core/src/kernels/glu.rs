@@ -36,6 +36,12 @@ pub fn glu_backward_into<T: Float>(
 ) {
     let half = x.len_of(axis) / 2;
     check("glu backward", x.shape(), dy.shape(), axis);
+    assert!(
+        dx.shape() == x.shape(),
+        "glu backward: gradient buffer of shape {:?} does not match input shape {:?}",
+        dx.shape(),
+        x.shape()
+    );
     let (a, b) = x.split_at(axis, half);
     let (da, db) = dx.split_at(axis, half);
     Zip::from(da)

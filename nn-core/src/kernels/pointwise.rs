@@ -94,6 +94,7 @@ pub fn backward_into<T: Float, P: Pointwise>(
     dy: ArrayViewD<'_, T>,
     dx: ArrayViewMutD<'_, T>,
 ) {
+    check_same(p.name(), x.shape(), y.shape());
     check_same(p.name(), x.shape(), dy.shape());
     check_same(p.name(), x.shape(), dx.shape());
     let mut dx = dx;

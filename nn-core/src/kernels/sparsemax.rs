@@ -8,15 +8,30 @@
 //! longer sums to 1. We follow Keras, whose name this is, and differentiate
 //! the same formula: `∂τ/∂z₍ⱼ₎ = |{i ∈ S : i ≥ j}| / k`.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 
 use ndarray::{ArrayView1, ArrayViewD, ArrayViewMutD, Axis, Zip};
 
 use crate::Float;
 
+thread_local! {
+    /// Each thread's sorting scratch (`order`, `weight` of [`threshold`]), so
+    /// the static path allocates nothing once warm.
+    static SCRATCH: RefCell<(Vec<usize>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// The threshold of one lane and, in `weight[r]`, `∂τ/∂z₍ᵣ₎` for the entry of
-/// rank `r`, with `order` the lane's indices sorted descending.
-fn threshold<T: Float>(xs: &ArrayView1<'_, T>, order: &mut Vec<usize>, weight: &mut Vec<T>) -> T {
+/// rank `r`, with `order` the lane's indices sorted descending. NaN when the
+/// lane holds a NaN, so the whole lane shows it.
+fn threshold<T: Float>(xs: &ArrayView1<'_, T>, order: &mut Vec<usize>, weight: &mut Vec<f64>) -> T {
+    if xs.iter().any(|v| v.is_nan()) {
+        weight.clear();
+        weight.resize(xs.len(), 0.0);
+        order.clear();
+        order.extend(0..xs.len());
+        return T::nan();
+    }
     order.clear();
     order.extend(0..xs.len());
     order.sort_unstable_by(|&a, &b| xs[b].partial_cmp(&xs[a]).unwrap_or(Ordering::Equal));
@@ -30,30 +45,33 @@ fn threshold<T: Float>(xs: &ArrayView1<'_, T>, order: &mut Vec<usize>, weight: &
             support_sum += cumsum;
             k += 1;
         }
-        weight.push(if in_support { T::one() } else { T::zero() });
+        weight.push(if in_support { 1.0 } else { 0.0 });
     }
     // weight[r] = number of support positions at or after rank r, over k.
-    let inv_k = T::one() / T::lit(k.max(1) as f64);
-    let mut after = T::zero();
+    let k = k.max(1) as f64;
+    let mut after = 0.0;
     for w in weight.iter_mut().rev() {
         after += *w;
-        *w = after * inv_k;
+        *w = after / k;
     }
-    (support_sum - T::one()) * inv_k
+    (support_sum - T::one()) / T::lit(k)
 }
 
 /// `out = sparsemax(x)` along `axis`.
 pub fn sparsemax_into<T: Float>(x: ArrayViewD<'_, T>, axis: Axis, mut out: ArrayViewMutD<'_, T>) {
     check("sparsemax", x.shape(), out.shape());
-    let (mut order, mut weight) = (Vec::new(), Vec::new());
-    Zip::from(x.lanes(axis))
-        .and(out.lanes_mut(axis))
-        .for_each(|xs, mut ys| {
-            let tau = threshold(&xs, &mut order, &mut weight);
-            for (y, &v) in ys.iter_mut().zip(xs.iter()) {
-                *y = (v - tau).max(T::zero());
-            }
-        });
+    SCRATCH.with_borrow_mut(|(order, weight)| {
+        Zip::from(x.lanes(axis))
+            .and(out.lanes_mut(axis))
+            .for_each(|xs, mut ys| {
+                let tau = threshold(&xs, order, weight);
+                for (y, &v) in ys.iter_mut().zip(xs.iter()) {
+                    let d = v - tau;
+                    // NaN falls through to the output.
+                    *y = if d <= T::zero() { T::zero() } else { d };
+                }
+            });
+    });
 }
 
 /// Sparsemax backward from its input `x` and output `y`:
@@ -65,28 +83,30 @@ pub fn sparsemax_backward_into<T: Float>(
     axis: Axis,
     mut dx: ArrayViewMutD<'_, T>,
 ) {
+    check("sparsemax backward", x.shape(), y.shape());
     check("sparsemax backward", x.shape(), dy.shape());
     check("sparsemax backward", x.shape(), dx.shape());
-    let (mut order, mut weight) = (Vec::new(), Vec::new());
-    Zip::from(x.lanes(axis))
-        .and(y.lanes(axis))
-        .and(dy.lanes(axis))
-        .and(dx.lanes_mut(axis))
-        .for_each(|xs, ys, gs, mut ds| {
-            threshold(&xs, &mut order, &mut weight);
-            let mut active = T::zero();
-            for (&yv, &g) in ys.iter().zip(gs.iter()) {
-                if yv > T::zero() {
-                    active += g;
+    SCRATCH.with_borrow_mut(|(order, weight)| {
+        Zip::from(x.lanes(axis))
+            .and(y.lanes(axis))
+            .and(dy.lanes(axis))
+            .and(dx.lanes_mut(axis))
+            .for_each(|xs, ys, gs, mut ds| {
+                threshold(&xs, order, weight);
+                let mut active = T::zero();
+                for (&yv, &g) in ys.iter().zip(gs.iter()) {
+                    if yv > T::zero() {
+                        active += g;
+                    }
                 }
-            }
-            for (i, (&yv, &g)) in ys.iter().zip(gs.iter()).enumerate() {
-                ds[i] = if yv > T::zero() { g } else { T::zero() };
-            }
-            for (rank, &idx) in order.iter().enumerate() {
-                ds[idx] -= active * weight[rank];
-            }
-        });
+                for (i, (&yv, &g)) in ys.iter().zip(gs.iter()).enumerate() {
+                    ds[i] = if yv > T::zero() { g } else { T::zero() };
+                }
+                for (rank, &idx) in order.iter().enumerate() {
+                    ds[idx] -= active * T::lit(weight[rank]);
+                }
+            });
+    });
 }
 
 fn check(op: &str, a: &[usize], b: &[usize]) {

@@ -93,7 +93,7 @@ pub fn assert_close<T: Float>(what: &str, actual: &ArrayD<T>, expected: &ArrayD<
         let err = (a - e).abs();
         assert!(
             err <= tol * e.abs().max(1.0),
-            "{what}: at {:?} got {a:e}, PyTorch {e:e} (error {err:e} > tolerance {tol:e})",
+            "{what}: at {:?} got {a:e}, reference {e:e} (error {err:e} > tolerance {tol:e})",
             idx.slice()
         );
     }
