@@ -94,8 +94,14 @@ pub trait ActivationFn: Clone + Debug + Send + Sync + 'static {
         false
     }
 
-    /// Records `f(x)` on `x`'s tape.
+    /// Records `f(x)` on `x`'s tape. A shape the function cannot take (an
+    /// axis out of range, an odd length under `glu`) panics naming the
+    /// function and the caller's line.
+    #[track_caller]
     fn apply<T: Float>(&self, x: &Var<T>) -> Var<T> {
+        if let Err(e) = self.output_shape(&x.shape()) {
+            panic!("{}: {e}", self.name());
+        }
         let a = self.clone();
         x.tape()
             .record(&[x], |v| (a.forward(v[0].view()), ActivationOp(a.clone())))
@@ -123,6 +129,17 @@ impl<P: Pointwise> ActivationFn for P {
     }
     fn is_identity(&self) -> bool {
         Pointwise::is_identity(self)
+    }
+}
+
+/// Whether `axis` (negative counts from the end) names an axis of `shape`.
+fn check_axis(axis: isize, shape: &[usize]) -> Result<(), String> {
+    let n = shape.len() as isize;
+    let a = if axis < 0 { axis + n } else { axis };
+    if (0..n).contains(&a) {
+        Ok(())
+    } else {
+        Err(format!("axis {axis} is out of range for shape {shape:?}"))
     }
 }
 
@@ -191,6 +208,7 @@ macro_rules! activation_defaults {
 macro_rules! activation_method {
     ($name:ident, $ty:ident {}, $method:ident ()) => {
         #[doc = concat!("[`", stringify!($name), "`](crate::activation::", stringify!($ty), ") on the tape.")]
+        #[track_caller]
         pub fn $method(&self) -> Var<T> {
             self.apply($ty)
         }
@@ -198,12 +216,14 @@ macro_rules! activation_method {
     ($name:ident, $ty:ident { $($field:ident : $fty:ty = $default:expr),+ }, $method:ident ($($param:ident : $pty:ty),*)) => {
         #[doc = concat!("[`", stringify!($name), "`](crate::activation::", stringify!($ty), ") on the tape", $(", with `", stringify!($param), "`",)* ".")]
         #[allow(clippy::needless_update)]
+        #[track_caller]
         pub fn $method(&self, $($param: $pty),*) -> Var<T> {
             self.apply($ty { $($param,)* ..$name })
         }
     };
     ($name:ident, $ty:ident { $($rest:tt)* }, $method:ident ($($param:ident : $pty:ty),*)) => {
         #[doc = concat!("[`", stringify!($name), "`](crate::activation::", stringify!($ty), ") on the tape", $(", with `", stringify!($param), "`",)* ".")]
+        #[track_caller]
         pub fn $method(&self, $($param: $pty),*) -> Var<T> {
             self.apply($ty { $($param),* })
         }
@@ -215,6 +235,7 @@ macro_rules! alias_methods {
     ([] $method:ident $params:tt) => {};
     ([$alias:ident $($more:ident)*] $method:ident ($($param:ident : $pty:ty),*)) => {
         #[doc = concat!("Alias of [`Var::", stringify!($method), "`].")]
+        #[track_caller]
         pub fn $alias(&self, $($param: $pty),*) -> Var<T> {
             self.$method($($param),*)
         }
@@ -266,6 +287,9 @@ macro_rules! along_axis {
             fn is_softmax_last_axis(&self) -> bool {
                 $is_softmax && self.axis == -1
             }
+            fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+                check_axis(self.axis, input).map(|()| input.into())
+            }
             fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
                 let ax = resolve_axis(Self::NAME, self.axis, x.shape());
                 $forward(x, ax, y);
@@ -299,6 +323,9 @@ along_axis!(
 impl ActivationFn for Sparsemax {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Shape, String> {
+        check_axis(self.axis, input).map(|()| input.into())
     }
     fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
         let ax = resolve_axis(Self::NAME, self.axis, x.shape());
@@ -399,7 +426,12 @@ mod tests {
         let x = ndarray::Array::from_shape_vec(IxDyn(&[1, 2]), vec![f64::NAN, 0.25]).unwrap();
         for (spec, b) in each_builtin() {
             let y = b.forward(x.view());
-            assert!(y[[0, 0]].is_nan(), "{}: NaN became {}", spec.name, y[[0, 0]]);
+            assert!(
+                y[[0, 0]].is_nan(),
+                "{}: NaN became {}",
+                spec.name,
+                y[[0, 0]]
+            );
         }
     }
 

@@ -1,145 +1,367 @@
-//! Matrix products: 2-D, batched 3-D, and the dense layer `x Wᵀ + b`, forward
-//! beside backward. Transposed operands are passed as strided views (no copies).
+//! Matrix products: `a @ b` under `torch.matmul`'s rules and the dense layer
+//! `x Wᵀ + b` over any leading dimensions, forward beside backward.
+//!
+//! Leading dimensions are folded into the rows of one matrix wherever the right
+//! operand is a plain matrix, so `[B, T, D] @ [D, E]` is a single GEMM on a
+//! view of the input (no copy when it is contiguous). Transposed operands are
+//! passed as strided views (no copies).
 
+use ndarray::{
+    ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis, CowArray, Ix2,
+    IxDyn,
+};
+use smallvec::{smallvec, SmallVec};
+
+use super::broadcast::sum_to_shape;
 use super::gemm::gemm;
 use super::owned::owned;
-use ndarray::{
-    ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis, Ix2, Ix3,
-};
-
 use crate::Float;
 
-fn as2<'a, T: Float>(op: &str, x: &'a ArrayViewD<'_, T>) -> ArrayView2<'a, T> {
-    x.view()
-        .into_dimensionality::<Ix2>()
-        .unwrap_or_else(|_| panic!("{op}: expected a 2-D array, got shape {:?}", x.shape()))
+/// How the operands of `a @ b` line up: both promoted to at least 2-D
+/// (`[k]` on the left as `[1, k]`, on the right as `[k, 1]`), a broadcast
+/// batch shape, and the output shape with the promoted axes dropped again.
+/// Held inline: planning a product allocates nothing.
+struct Plan {
+    batch: Dims,
+    n: usize,
+    k: usize,
+    m: usize,
+    /// `a` and `b` as promoted to at least 2-D.
+    a2: Dims,
+    b2: Dims,
+    out: Dims,
 }
 
-fn misaligned(op: &str, a: &[usize], b: &[usize]) -> ! {
-    panic!("{op}: shapes {a:?} and {b:?} are not aligned (inner dimensions differ)")
+type Dims = SmallVec<[usize; 6]>;
+
+fn plan(a: &[usize], b: &[usize]) -> Result<Plan, String> {
+    let misaligned =
+        || format!("matmul: shapes {a:?} and {b:?} are not aligned (inner dimensions differ)");
+    if a.is_empty() || b.is_empty() {
+        return Err(format!(
+            "matmul: both operands must have at least one dimension, got shapes {a:?} and {b:?}"
+        ));
+    }
+    let a2: Dims = if a.len() == 1 {
+        smallvec![1, a[0]]
+    } else {
+        a.into()
+    };
+    let b2: Dims = if b.len() == 1 {
+        smallvec![b[0], 1]
+    } else {
+        b.into()
+    };
+    let (ra, rb) = (a2.len(), b2.len());
+    let (n, k, k2, m) = (a2[ra - 2], a2[ra - 1], b2[rb - 2], b2[rb - 1]);
+    if k != k2 {
+        return Err(misaligned());
+    }
+    let (ba, bb) = (&a2[..ra - 2], &b2[..rb - 2]);
+    let rank = ba.len().max(bb.len());
+    let from_right = |s: &[usize], i: usize| if i < s.len() { s[s.len() - 1 - i] } else { 1 };
+    let mut batch: Dims = smallvec![0; rank];
+    for (i, d) in batch.iter_mut().rev().enumerate() {
+        *d = match (from_right(ba, i), from_right(bb, i)) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => {
+                return Err(format!(
+                    "matmul: shapes {a:?} and {b:?} are not aligned (batch dimensions {ba:?} and {bb:?} do not broadcast)"
+                ))
+            }
+        };
+    }
+    let mut out = batch.clone();
+    if a.len() > 1 {
+        out.push(n);
+    }
+    if b.len() > 1 {
+        out.push(m);
+    }
+    Ok(Plan {
+        batch,
+        n,
+        k,
+        m,
+        a2,
+        b2,
+        out,
+    })
 }
 
-/// The shape of `a @ b` for the supported ranks, or a panic naming both shapes:
-/// `[m,k] @ [k,n]`, `[B,m,k] @ [B,k,n]`, and `[B,m,k] @ [k,n]` (shared right operand).
+/// The shape of `a @ b` under `torch.matmul`'s rules, or why there is none:
+///
+/// - `[k] @ [k]` is a 0-d dot product; a 1-D left operand is a row
+///   (`[k] @ [.., k, m]` → `[.., m]`), a 1-D right operand a column
+///   (`[.., n, k] @ [k]` → `[.., n]`);
+/// - `[.., n, k] @ [k, m]` → `[.., n, m]`: a matrix on the right is shared by
+///   every leading index of the left;
+/// - otherwise the leading (batch) dimensions broadcast like NumPy's
+///   (`[B, 1, n, k] @ [H, k, m]` → `[B, H, n, m]`).
+pub fn try_matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    plan(a, b).map(|p| p.out.to_vec())
+}
+
+/// Whether `a @ b` is defined (see [`try_matmul_shape`]), without computing
+/// the shape; the error names `matmul` and both shapes.
+pub fn check_matmul(a: &[usize], b: &[usize]) -> Result<(), String> {
+    plan(a, b).map(drop)
+}
+
+/// The shape of `a @ b` (see [`try_matmul_shape`] for the rules).
+///
+/// # Panics
+/// If the operands do not line up, naming both shapes.
+#[track_caller]
 pub fn matmul_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
-    match (a, b) {
-        ([m, k], [k2, n]) if k == k2 => vec![*m, *n],
-        ([bs, m, k], [bs2, k2, n]) if bs == bs2 && k == k2 => vec![*bs, *m, *n],
-        ([bs, m, k], [k2, n]) if k == k2 => vec![*bs, *m, *n],
-        ([_, _], [_, _]) | ([_, _, _], [_, _, _]) | ([_, _, _], [_, _]) => misaligned("matmul", a, b),
-        _ => panic!("matmul: unsupported ranks for shapes {a:?} and {b:?} (2-D @ 2-D, 3-D @ 3-D or 3-D @ 2-D)"),
+    match try_matmul_shape(a, b) {
+        Ok(shape) => shape,
+        Err(e) => panic!("{e}"),
     }
 }
 
-/// `a @ b` (see [`matmul_shape`] for the supported ranks).
+#[track_caller]
+fn planned(a: &[usize], b: &[usize]) -> Plan {
+    match plan(a, b) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `x` reshaped to `shape`: a view when the layout allows, else a copy.
+fn reshaped<'a, T: Float>(x: &'a ArrayViewD<'_, T>, shape: &[usize]) -> CowArray<'a, T, IxDyn> {
+    if x.shape() == shape {
+        return CowArray::from(x.view());
+    }
+    x.to_shape(IxDyn(shape)).expect("reshape: sizes agree")
+}
+
+/// `x: [.., c]` as the matrix `[rows, c]` (its leading dimensions folded into
+/// rows): a view when the layout allows, else a copy.
+fn rows<'a, T: Float>(x: &'a ArrayViewD<'_, T>) -> CowArray<'a, T, Ix2> {
+    let c = *x.shape().last().expect("at least 1-D");
+    let r = x.shape()[..x.ndim() - 1].iter().product::<usize>();
+    match x.view().into_dimensionality::<Ix2>() {
+        Ok(v) => CowArray::from(v),
+        Err(_) => x.to_shape((r, c)).expect("reshape: sizes agree"),
+    }
+}
+
+/// The matrices of a `[.., r, c]` view, in row-major order of the leading indices.
+fn matrices<'a, T: Float>(x: ArrayViewD<'a, T>, out: &mut Vec<ArrayView2<'a, T>>) {
+    if x.ndim() == 2 {
+        out.push(x.into_dimensionality().expect("2-D"));
+    } else {
+        for i in 0..x.len_of(Axis(0)) {
+            matrices(x.clone().index_axis_move(Axis(0), i), out);
+        }
+    }
+}
+
+fn with_shape<T: Float>(a: ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
+    a.into_shape_with_order(IxDyn(shape))
+        .expect("reshape: sizes agree")
+}
+
+fn concat_shape(batch: &[usize], last: [usize; 2]) -> Dims {
+    let mut s: Dims = batch.into();
+    s.extend(last);
+    s
+}
+
+/// `a @ b` under `torch.matmul`'s rules (see [`try_matmul_shape`]).
+///
+/// # Panics
+/// If the operands do not line up, naming both shapes (at the caller's line).
+#[track_caller]
 pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T> {
-    let shape = matmul_shape(a.shape(), b.shape());
-    match (a.ndim(), b.ndim()) {
-        (2, 2) => {
-            let (a, b) = (as2("matmul", &a), as2("matmul", &b));
-            owned((shape[0], shape[1]), |mut out| {
-                gemm(T::one(), &a, &b, T::zero(), &mut out)
-            })
-            .into_dyn()
-        }
-        _ => {
-            let a3 = a.view().into_dimensionality::<Ix3>().expect("3-D");
-            owned((shape[0], shape[1], shape[2]), |mut out| {
-                for (i, mut o) in out.outer_iter_mut().enumerate() {
-                    let bi = if b.ndim() == 3 {
-                        b.index_axis(Axis(0), i)
-                    } else {
-                        b.view()
-                    };
-                    let bi = bi.into_dimensionality::<Ix2>().expect("2-D");
-                    gemm(T::one(), &a3.index_axis(Axis(0), i), &bi, T::zero(), &mut o);
-                }
-            })
-            .into_dyn()
-        }
+    let p = planned(a.shape(), b.shape());
+    if a.ndim() == 2 && b.ndim() == 2 {
+        let (a, b) = (
+            a.into_dimensionality::<Ix2>(),
+            b.into_dimensionality::<Ix2>(),
+        );
+        let (a, b) = (a.expect("2-D"), b.expect("2-D"));
+        return owned((p.n, p.m), |mut out| {
+            gemm(T::one(), &a, &b, T::zero(), &mut out)
+        })
+        .into_dyn();
     }
+    let (a2, b2) = (reshaped(&a, &p.a2), reshaped(&b, &p.b2));
+    let y = if p.b2.len() == 2 {
+        // A shared matrix on the right: the left's leading indices become rows.
+        let (a2v, b2v) = (a2.view(), b2.view());
+        let (ar, b) = (rows(&a2v), b2v.into_dimensionality::<Ix2>().expect("2-D"));
+        owned((ar.nrows(), p.m), |mut out| {
+            gemm(T::one(), &ar, &b, T::zero(), &mut out)
+        })
+        .into_dyn()
+    } else {
+        let a_b = a2
+            .broadcast(IxDyn(&concat_shape(&p.batch, [p.n, p.k])))
+            .expect("plan broadcasts");
+        let b_b = b2
+            .broadcast(IxDyn(&concat_shape(&p.batch, [p.k, p.m])))
+            .expect("plan broadcasts");
+        let (mut am, mut bm) = (Vec::new(), Vec::new());
+        matrices(a_b, &mut am);
+        matrices(b_b, &mut bm);
+        owned((am.len(), p.n, p.m), |mut out| {
+            for ((mut o, a), b) in out.outer_iter_mut().zip(&am).zip(&bm) {
+                gemm(T::one(), a, b, T::zero(), &mut o);
+            }
+        })
+        .into_dyn()
+    };
+    with_shape(y, &p.out)
 }
 
-/// Gradients of `a @ b`: `da = dy @ bᵀ`, `db = aᵀ @ dy` (summed over the batch when
-/// `b` is shared).
+/// Gradients of `a @ b`, each of its operand's shape: `da = dy @ bᵀ` and
+/// `db = aᵀ @ dy`, summed over the batch indices an operand was broadcast
+/// along (a shared right matrix gets one `[k, rows] @ [rows, m]` product).
 pub fn matmul_backward<T: Float>(
     a: ArrayViewD<'_, T>,
     b: ArrayViewD<'_, T>,
     dy: ArrayViewD<'_, T>,
     need: [bool; 2],
 ) -> [Option<ArrayD<T>>; 2] {
-    if a.ndim() == 2 {
-        let (a, b, dy) = (as2("matmul", &a), as2("matmul", &b), as2("matmul", &dy));
-        return [
-            need[0].then(|| {
-                owned((dy.nrows(), b.nrows()), |mut da| {
-                    gemm(T::one(), &dy, &b.t(), T::zero(), &mut da)
-                })
-                .into_dyn()
-            }),
-            need[1].then(|| {
-                owned((a.ncols(), dy.ncols()), |mut db| {
-                    gemm(T::one(), &a.t(), &dy, T::zero(), &mut db)
-                })
-                .into_dyn()
-            }),
-        ];
+    let p = planned(a.shape(), b.shape());
+    let (a2, b2) = (reshaped(&a, &p.a2), reshaped(&b, &p.b2));
+    let dy2 = reshaped(&dy, &concat_shape(&p.batch, [p.n, p.m]));
+    if p.b2.len() == 2 {
+        let (a2v, b2v, dyv) = (a2.view(), b2.view(), dy2.view());
+        let (ar, dyr) = (rows(&a2v), rows(&dyv));
+        let bm = b2v.into_dimensionality::<Ix2>().expect("2-D");
+        let da = need[0].then(|| {
+            let da = owned(ar.raw_dim(), |mut da| {
+                gemm(T::one(), &dyr, &bm.t(), T::zero(), &mut da)
+            });
+            with_shape(da.into_dyn(), a.shape())
+        });
+        let db = need[1].then(|| {
+            let db = owned((p.k, p.m), |mut db| {
+                gemm(T::one(), &ar.t(), &dyr, T::zero(), &mut db)
+            });
+            with_shape(db.into_dyn(), b.shape())
+        });
+        return [da, db];
     }
-    let a3 = a.view().into_dimensionality::<Ix3>().expect("3-D");
-    let dy3 = dy.view().into_dimensionality::<Ix3>().expect("3-D");
-    let b_at = |i: usize| {
-        let bi = if b.ndim() == 3 {
-            b.index_axis(Axis(0), i)
-        } else {
-            b.view()
-        };
-        bi.into_dimensionality::<Ix2>().expect("2-D")
-    };
+    let a_b = a2
+        .broadcast(IxDyn(&concat_shape(&p.batch, [p.n, p.k])))
+        .expect("plan broadcasts");
+    let b_b = b2
+        .broadcast(IxDyn(&concat_shape(&p.batch, [p.k, p.m])))
+        .expect("plan broadcasts");
+    let (mut am, mut bm, mut dym) = (Vec::new(), Vec::new(), Vec::new());
+    matrices(a_b, &mut am);
+    matrices(b_b, &mut bm);
+    matrices(dy2.view(), &mut dym);
+    // Each operand's gradient at the broadcast shape, summed back to its own.
     let da = need[0].then(|| {
-        owned(a3.raw_dim(), |mut da| {
-            for (i, mut d) in da.outer_iter_mut().enumerate() {
-                gemm(
-                    T::one(),
-                    &dy3.index_axis(Axis(0), i),
-                    &b_at(i).t(),
-                    T::zero(),
-                    &mut d,
-                );
+        let full = owned((am.len(), p.n, p.k), |mut da| {
+            for ((mut d, g), b) in da.outer_iter_mut().zip(&dym).zip(&bm) {
+                gemm(T::one(), g, &b.t(), T::zero(), &mut d);
             }
-        })
-        .into_dyn()
+        });
+        let full = with_shape(full.into_dyn(), &concat_shape(&p.batch, [p.n, p.k]));
+        with_shape(sum_to_shape(full, &p.a2), a.shape())
     });
     let db = need[1].then(|| {
-        if b.ndim() == 3 {
-            owned((b.shape()[0], b.shape()[1], b.shape()[2]), |mut db| {
-                for (i, mut d) in db.outer_iter_mut().enumerate() {
-                    gemm(
-                        T::one(),
-                        &a3.index_axis(Axis(0), i).t(),
-                        &dy3.index_axis(Axis(0), i),
-                        T::zero(),
-                        &mut d,
-                    );
-                }
-            })
-            .into_dyn()
-        } else {
-            // Shared `b`: every sample's product added into one gradient.
-            owned((b.shape()[0], b.shape()[1]), |mut db| {
-                for i in 0..a3.shape()[0] {
-                    gemm(
-                        T::one(),
-                        &a3.index_axis(Axis(0), i).t(),
-                        &dy3.index_axis(Axis(0), i),
-                        T::one(),
-                        &mut db,
-                    );
-                }
-            })
-            .into_dyn()
-        }
+        let full = owned((bm.len(), p.k, p.m), |mut db| {
+            for ((mut d, g), a) in db.outer_iter_mut().zip(&dym).zip(&am) {
+                gemm(T::one(), &a.t(), g, T::zero(), &mut d);
+            }
+        });
+        let full = with_shape(full.into_dyn(), &concat_shape(&p.batch, [p.k, p.m]));
+        with_shape(sum_to_shape(full, &p.b2), b.shape())
     });
     [da, db]
+}
+
+/// Whether `linear(x, w, b)` fits: `x: [.., in]` (at least 1-D),
+/// `w: [out, in]` (PyTorch's layout), `b: [out]`; or why not (a message
+/// naming `linear` and the shapes).
+pub fn check_linear(x: &[usize], w: &[usize], b: Option<&[usize]>) -> Result<(), String> {
+    let fits = matches!((x.last(), w), (Some(i), [_, wi]) if i == wi);
+    if !fits {
+        return Err(format!(
+            "linear: input {x:?} does not fit weight {w:?} (layout [out, in])"
+        ));
+    }
+    match b {
+        Some(b) if b != [w[0]] => Err(format!("linear: bias {b:?} does not match weight {w:?}")),
+        _ => Ok(()),
+    }
+}
+
+/// The shape of `linear(x, w, b)`: `x: [.., in]` (at least 1-D),
+/// `w: [out, in]` (PyTorch's layout), `b: [out]`, giving `[.., out]`; or why
+/// the operands do not fit.
+pub fn try_linear_shape(
+    x: &[usize],
+    w: &[usize],
+    b: Option<&[usize]>,
+) -> Result<Vec<usize>, String> {
+    check_linear(x, w, b)?;
+    let mut out = x.to_vec();
+    *out.last_mut().expect("at least 1-D") = w[0];
+    Ok(out)
+}
+
+/// `y = x Wᵀ + b` for `x: [.., in]`, `W: [out, in]`, giving `[.., out]`
+/// (PyTorch's `F.linear`): the leading dimensions of `x` are folded into the
+/// rows of one product (a view, no copy, when `x` is contiguous).
+///
+/// # Panics
+/// If the shapes do not fit (see [`try_linear_shape`]), at the caller's line.
+#[track_caller]
+pub fn linear<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayView2<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+) -> ArrayD<T> {
+    if let Err(e) = check_linear(x.shape(), w.shape(), b.as_ref().map(|b| b.shape())) {
+        panic!("{e}");
+    }
+    let xr = rows(&x);
+    let y = owned((xr.nrows(), w.nrows()), |y| linear_into(xr.view(), w, b, y)).into_dyn();
+    if x.ndim() == 2 {
+        return y;
+    }
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().expect("at least 1-D") = w.nrows();
+    with_shape(y, &shape)
+}
+
+/// Gradients of [`linear`] for `[x, W, b]` where `need` asks, each of its
+/// input's shape: `dx = dy W`, `dW = dyᵀ x` and `db = Σ dy` over the rows.
+pub fn linear_backward<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayView2<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    need: [bool; 3],
+) -> [Option<ArrayD<T>>; 3] {
+    let (xr, dyr) = (rows(&x), rows(&dy));
+    let mut dx = need[0].then(|| ArrayD::zeros(x.raw_dim()));
+    let mut dw = need[1].then(|| ndarray::Array2::zeros(w.raw_dim()));
+    let mut db = need[2].then(|| ndarray::Array1::zeros(w.nrows()));
+    let cols = x.shape()[x.ndim() - 1];
+    linear_backward_into(
+        xr.view(),
+        w,
+        dyr.view(),
+        dx.as_mut().map(|d| {
+            let rows = d.len() / cols.max(1);
+            d.view_mut()
+                .into_shape_with_order((rows, cols))
+                .expect("a fresh array is contiguous")
+        }),
+        dw.as_mut().map(|d| d.view_mut()),
+        db.as_mut().map(|d| d.view_mut()),
+    );
+    [dx, dw.map(|d| d.into_dyn()), db.map(|d| d.into_dyn())]
 }
 
 /// The dense layer `y = x Wᵀ + b` with PyTorch's weight layout `W: [out, in]`,

@@ -9,6 +9,7 @@ pub mod arith;
 pub mod binary;
 pub mod broadcast;
 pub mod conv;
+pub mod dropout;
 pub mod embedding;
 pub mod gemm;
 pub mod glu;

@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{ensure_shape, Layer, Workspace};
+use crate::kernels::dropout;
 use crate::tape::Var;
 use crate::Float;
 
@@ -57,18 +58,7 @@ impl<T: Float> Dropout<T> {
 
     /// Fills `mask` with `0` (probability `rate`) or `1 / (1 - rate)`.
     fn draw_mask(&self, mask: &mut ArrayD<T>) {
-        let keep = T::lit(1.0 / (1.0 - self.rate));
-        // One 32-bit draw per element against a fixed-point threshold: half
-        // the random bits of an f64 draw, and the rate is still exact to 2^-32.
-        let threshold = (self.rate * 4_294_967_296.0) as u64;
-        let mut rng = self.rng.borrow_mut();
-        mask.mapv_inplace(|_| {
-            if u64::from(rng.random::<u32>()) < threshold {
-                T::zero()
-            } else {
-                keep
-            }
-        });
+        dropout::fill_mask(mask.view_mut(), self.rate, &mut *self.rng.borrow_mut());
     }
 }
 

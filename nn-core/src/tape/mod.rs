@@ -17,6 +17,7 @@
 //! ```
 
 mod backward;
+mod display;
 pub mod ops;
 mod param;
 mod var;
@@ -28,6 +29,8 @@ use std::ops::Deref;
 use std::rc::Rc;
 
 use ndarray::{ArrayD, Dimension};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use smallvec::SmallVec;
 
 use crate::Float;
@@ -104,6 +107,16 @@ struct TapeInner<T: Float> {
     /// Accumulated gradients of leaves by node index (parameters keep theirs in
     /// the [`Param`]); kept apart so nodes stay small.
     leaf_grads: RefCell<HashMap<usize, ArrayD<T>>>,
+    /// The random source of ops that draw (dropout's masks), made from `seed`
+    /// on first use (and boxed) so that a tape that never draws costs nothing
+    /// more.
+    rng: RefCell<Option<Box<StdRng>>>,
+    seed: u64,
+}
+
+thread_local! {
+    /// How many tapes [`Tape::new`] has made on this thread: the next one's seed.
+    static TAPES_MADE: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A recording of operations, for one forward and backward pass.
@@ -140,14 +153,52 @@ impl<T: Float> fmt::Debug for Tape<T> {
 
 impl<T: Float> Tape<T> {
     /// An empty tape with gradient recording on.
+    ///
+    /// Its random source (for [`Var::dropout`]) is seeded with the number of
+    /// tapes `Tape::new` made on this thread before it (0, 1, 2, …): a
+    /// program that makes one tape per training step draws different masks
+    /// at each step, and the same ones when it is run again. Use
+    /// [`Tape::with_seed`] to choose the seed.
     pub fn new() -> Self {
+        let seed = TAPES_MADE.with(|n| n.replace(n.get().wrapping_add(1)));
+        Self::with_seed(seed)
+    }
+
+    /// An empty tape whose random source (for [`Var::dropout`] and
+    /// [`Tape::with_rng`]) is seeded with `seed`: the same seed and the same
+    /// ops draw the same values.
+    ///
+    /// ```
+    /// use nn_core::Tape;
+    /// use ndarray::Array1;
+    ///
+    /// let mask = |seed| {
+    ///     let tape = Tape::<f32>::with_seed(seed);
+    ///     tape.constant(Array1::ones(64)).dropout(0.5, true).value()
+    /// };
+    /// assert_eq!(mask(7), mask(7));
+    /// assert_ne!(mask(7), mask(8));
+    /// ```
+    pub fn with_seed(seed: u64) -> Self {
         Tape {
             inner: Rc::new(TapeInner {
                 nodes: RefCell::new(Vec::with_capacity(32)),
                 grad_enabled: Cell::new(true),
                 leaf_grads: RefCell::new(HashMap::new()),
+                rng: RefCell::new(None),
+                seed,
             }),
         }
+    }
+
+    /// Calls `f` with the tape's random source, for ops of your own that draw
+    /// (noise, masks), so they are reproducible with [`Tape::with_seed`].
+    ///
+    /// # Panics
+    /// If called again from inside `f`.
+    pub fn with_rng<R>(&self, f: impl FnOnce(&mut StdRng) -> R) -> R {
+        let mut rng = self.inner.rng.borrow_mut();
+        f(rng.get_or_insert_with(|| Box::new(StdRng::seed_from_u64(self.inner.seed))))
     }
 
     /// Number of recorded nodes.
@@ -249,6 +300,11 @@ impl<T: Float> Tape<T> {
     /// y.sum().backward();
     /// assert_eq!(x.grad().unwrap()[[0]], 12.0);
     /// ```
+    ///
+    /// # Panics
+    /// If an input lives on another tape (reported at the caller's line when
+    /// the caller is `#[track_caller]` too).
+    #[track_caller]
     pub fn record<O: Op<T>>(
         &self,
         inputs: &[&Var<T>],

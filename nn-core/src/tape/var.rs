@@ -1,6 +1,5 @@
 //! `Var`: a cheap handle to one node of a tape.
 
-use std::fmt;
 use std::rc::Rc;
 
 use ndarray::ArrayD;
@@ -13,6 +12,22 @@ use crate::Float;
 /// Cloning is cheap. Arithmetic operators work on `Var` and `&Var` and with
 /// scalars, broadcasting like NumPy; the methods of this type and of
 /// [`crate::loss`] record the rest of the ops.
+///
+/// Misuse (shapes that do not fit, an axis out of range) panics with a
+/// message naming the op and the shapes, reported at the line that called the
+/// op (the ops are `#[track_caller]`).
+///
+/// `{}` prints the values as PyTorch prints a tensor, `{:?}` adds the node's
+/// id, shape and op:
+///
+/// ```
+/// use nn_core::Tape;
+/// use ndarray::array;
+///
+/// let tape = Tape::<f32>::new();
+/// let x = tape.constant(array![[1.5, 2.25], [3.0, 4.0]]);
+/// assert_eq!(x.to_string(), "tensor([[1.5000, 2.2500],\n        [3.0000, 4.0000]])");
+/// ```
 pub struct Var<T: Float = f32> {
     tape: Tape<T>,
     id: usize,
@@ -24,16 +39,6 @@ impl<T: Float> Clone for Var<T> {
             tape: self.tape.clone(),
             id: self.id,
         }
-    }
-}
-
-impl<T: Float> fmt::Debug for Var<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Var")
-            .field("id", &self.id)
-            .field("shape", &self.shape())
-            .field("requires_grad", &self.requires_grad())
-            .finish()
     }
 }
 
@@ -74,19 +79,31 @@ impl<T: Float> Var<T> {
         f(&v)
     }
 
+    /// Calls `f` with the shapes of `self` and `other`, without copying them:
+    /// ops check their operands with it before recording, so that a misuse
+    /// panics in the (`#[track_caller]`) op itself, at the user's line.
+    pub(crate) fn with_shapes<R>(
+        &self,
+        other: &Var<T>,
+        f: impl FnOnce(&[usize], &[usize]) -> R,
+    ) -> R {
+        self.with_value(|a| other.with_value(|b| f(a.shape(), b.shape())))
+    }
+
     /// The single element of a one-element value (a loss, say).
     ///
     /// # Panics
     /// If the value has more than one element.
+    #[track_caller]
     pub fn item(&self) -> T {
-        self.with_value(|v| {
-            assert!(
-                v.len() == 1,
-                "item: expected one element, got shape {:?}",
-                v.shape()
-            );
-            *v.iter().next().expect("one element")
-        })
+        let only = |v: &ArrayD<T>| match v.len() {
+            1 => v.iter().next().copied(),
+            _ => None,
+        };
+        match self.with_value(only) {
+            Some(item) => item,
+            None => panic!("item: expected one element, got shape {:?}", self.shape()),
+        }
     }
 
     /// Whether backward will compute a gradient for this variable.
@@ -119,6 +136,7 @@ impl<T: Float> Var<T> {
     ///
     /// # Panics
     /// If the value has more than one element; use [`Var::backward_with`].
+    #[track_caller]
     pub fn backward(&self) {
         let shape = self.shape();
         assert!(
@@ -133,6 +151,7 @@ impl<T: Float> Var<T> {
     ///
     /// # Panics
     /// If `grad`'s shape differs from the value's.
+    #[track_caller]
     pub fn backward_with(&self, grad: ArrayD<T>) {
         let shape = self.shape();
         assert!(
@@ -141,5 +160,18 @@ impl<T: Float> Var<T> {
             grad.shape()
         );
         self.tape.backward_from(self.id, grad);
+    }
+}
+
+/// The result of an op's shape check, or a panic with its message: called
+/// from `#[track_caller]` ops before they record, so the panic names the
+/// user's line rather than a line of this crate.
+#[track_caller]
+pub(crate) fn checked<R>(check: Result<R, String>) -> R {
+    // A `match`, not `unwrap_or_else`: a closure would break the chain of
+    // `#[track_caller]` and report this line.
+    match check {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
     }
 }

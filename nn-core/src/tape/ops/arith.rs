@@ -8,8 +8,8 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use ndarray::ArrayD;
 
+use super::binary::broadcast_shape;
 use crate::kernels::arith::{self as k, Atan2, Maximum, Minimum, PowTensor};
-use crate::kernels::broadcast::broadcast_shape;
 use crate::kernels::math::{Affine, ScalarDiv};
 use crate::tape::{Op, Var};
 use crate::Float;
@@ -21,24 +21,28 @@ macro_rules! operators {
     ($($trait:ident $method:ident $op:expr, |$x:ident, $c:ident| $rhs:expr, |$c2:ident, $x2:ident| $lhs:expr;)*) => {$(
         impl<T: Float> $trait<&Var<T>> for &Var<T> {
             type Output = Var<T>;
+            #[track_caller]
             fn $method(self, rhs: &Var<T>) -> Var<T> {
                 self.binary(rhs, $op)
             }
         }
         impl<T: Float> $trait<Var<T>> for Var<T> {
             type Output = Var<T>;
+            #[track_caller]
             fn $method(self, rhs: Var<T>) -> Var<T> {
                 self.binary(&rhs, $op)
             }
         }
         impl<T: Float> $trait<&Var<T>> for Var<T> {
             type Output = Var<T>;
+            #[track_caller]
             fn $method(self, rhs: &Var<T>) -> Var<T> {
                 self.binary(rhs, $op)
             }
         }
         impl<T: Float> $trait<Var<T>> for &Var<T> {
             type Output = Var<T>;
+            #[track_caller]
             fn $method(self, rhs: Var<T>) -> Var<T> {
                 self.binary(&rhs, $op)
             }
@@ -139,7 +143,9 @@ macro_rules! binary_methods {
                 $(#[$doc])*
                 ///
                 /// # Panics
-                /// If the shapes do not broadcast, naming the op and both shapes.
+                /// If the shapes do not broadcast, naming the op and both shapes
+                /// (at the caller's line).
+                #[track_caller]
                 pub fn $method(&self, other: &Var<T>) -> Var<T> {
                     self.binary(other, $op)
                 }
@@ -190,19 +196,16 @@ impl<T: Float> Var<T> {
     ///
     /// # Panics
     /// If `cond` holds a value other than 0 or 1, or the shapes do not
-    /// broadcast (naming `select` and the shapes).
+    /// broadcast (naming `select` and the shapes), at the caller's line.
+    #[track_caller]
     pub fn select(cond: &Var<T>, a: &Var<T>, b: &Var<T>) -> Var<T> {
         let ab = broadcast_shape("select", &a.shape(), &b.shape());
         broadcast_shape("select", &cond.shape(), &ab);
-        let mask = cond.with_value(|c| {
-            c.mapv(|v| {
-                assert!(
-                    v == T::zero() || v == T::one(),
-                    "select: the condition must hold only 0 and 1, found {v}"
-                );
-                v == T::one()
-            })
-        });
+        let not_01 = |v: &T| *v != T::zero() && *v != T::one();
+        if let Some(v) = cond.with_value(|c| c.iter().copied().find(not_01)) {
+            panic!("select: the condition must hold only 0 and 1, found {v}");
+        }
+        let mask = cond.with_value(|c| c.mapv(|v| v == T::one()));
         // The existing `where_` node already routes `dy` to the chosen branch.
         Var::where_(&mask, a, b)
     }

@@ -36,10 +36,39 @@ impl<T: Float> Var<T> {
     /// [`Binary`] (see its example).
     ///
     /// # Panics
-    /// If the shapes do not broadcast, naming the op and both shapes.
+    /// If the shapes do not broadcast, naming the op and both shapes (at the
+    /// caller's line).
+    #[track_caller]
     pub fn binary<B: Binary>(&self, other: &Var<T>, op: B) -> Var<T> {
+        if !self.with_shapes(other, broadcasts) {
+            panic!(
+                "{}: cannot broadcast shapes {:?} and {:?}",
+                op.name(),
+                self.shape(),
+                other.shape()
+            );
+        }
         self.tape().record(&[self, other], |v| {
             (k::forward(&op, v[0].view(), v[1].view()), BinaryOp(op))
         })
     }
+}
+
+/// Whether two shapes broadcast under NumPy's rules (aligned from the last
+/// axis, each pair of sizes equal or one of them 1): the check an op makes
+/// before recording, so its panic is reported at the user's line.
+pub(super) fn broadcasts(a: &[usize], b: &[usize]) -> bool {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .all(|(&x, &y)| x == y || x == 1 || y == 1)
+}
+
+/// [`crate::kernels::broadcast::broadcast_shape`], panicking at the caller's line.
+#[track_caller]
+pub(super) fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
+    if !broadcasts(a, b) {
+        panic!("{op}: cannot broadcast shapes {a:?} and {b:?}");
+    }
+    crate::kernels::broadcast::broadcast_shape(op, a, b)
 }

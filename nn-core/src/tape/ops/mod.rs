@@ -5,6 +5,7 @@
 mod arith;
 pub mod binary;
 mod conv;
+mod dropout;
 mod matmul;
 mod norm;
 mod pointwise;

@@ -58,11 +58,13 @@ activation_methods! {
 
 impl<T: Float> Var<T> {
     /// Applies any [`ActivationFn`] (a built-in such as `relu`, or your own).
+    #[track_caller]
     pub fn apply<A: ActivationFn>(&self, activation: A) -> Var<T> {
         activation.apply(self)
     }
 
     /// Applies an element-wise function.
+    #[track_caller]
     pub fn pointwise<P: Pointwise>(&self, f: P) -> Var<T> {
         self.apply(f)
     }

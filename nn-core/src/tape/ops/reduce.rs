@@ -3,8 +3,20 @@
 use ndarray::{arr0, ArrayD};
 
 use crate::kernels::reduce::{self as k, Extreme};
+use crate::tape::var::checked;
 use crate::tape::{Op, Var};
 use crate::Float;
+
+/// `axis` must be an axis of `shape` (the check ops make before recording).
+pub(super) fn axis_of(op: &str, shape: &[usize], axis: usize) -> Result<(), String> {
+    if axis < shape.len() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{op}: axis {axis} is out of range for shape {shape:?}"
+        ))
+    }
+}
 
 /// Sum or mean: the gradient is `dy` spread back over the reduced elements, scaled.
 struct Spread {
@@ -108,7 +120,12 @@ impl<T: Float> Var<T> {
     }
 
     /// Sum along `axis`; `keepdim` keeps it with size 1.
+    ///
+    /// # Panics
+    /// If `axis` is out of range, naming `sum` and the shape (at the caller's line).
+    #[track_caller]
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+        checked(self.with_value(|v| axis_of("sum", v.shape(), axis)));
         self.tape().record(&[self], |v| {
             (
                 k::sum_axis(v[0].view(), axis, keepdim),
@@ -121,7 +138,12 @@ impl<T: Float> Var<T> {
     }
 
     /// Mean along `axis`; `keepdim` keeps it with size 1.
+    ///
+    /// # Panics
+    /// If `axis` is out of range, naming `mean` and the shape (at the caller's line).
+    #[track_caller]
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+        checked(self.with_value(|v| axis_of("mean", v.shape(), axis)));
         self.tape().record(&[self], |v| {
             (
                 k::mean_axis(v[0].view(), axis, keepdim),
@@ -134,26 +156,48 @@ impl<T: Float> Var<T> {
     }
 
     /// Largest element (a 0-d result); ties share the gradient.
+    ///
+    /// # Panics
+    /// If the value is empty (at the caller's line).
+    #[track_caller]
     pub fn max(&self) -> Var<T> {
         self.extreme_all(Extreme::Max, "max")
     }
 
     /// Smallest element (a 0-d result); ties share the gradient.
+    ///
+    /// # Panics
+    /// If the value is empty (at the caller's line).
+    #[track_caller]
     pub fn min(&self) -> Var<T> {
         self.extreme_all(Extreme::Min, "min")
     }
 
     /// Largest element along `axis` (the gradient flows to the first maximum).
+    ///
+    /// # Panics
+    /// If `axis` is out of range or empty, naming `max` and the shape (at the
+    /// caller's line).
+    #[track_caller]
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
         self.extreme_axis(axis, keepdim, Extreme::Max, "max")
     }
 
     /// Smallest element along `axis` (the gradient flows to the first minimum).
+    ///
+    /// # Panics
+    /// If `axis` is out of range or empty, naming `min` and the shape (at the
+    /// caller's line).
+    #[track_caller]
     pub fn min_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
         self.extreme_axis(axis, keepdim, Extreme::Min, "min")
     }
 
+    #[track_caller]
     fn extreme_all(&self, which: Extreme, name: &'static str) -> Var<T> {
+        if self.with_value(|v| v.is_empty()) {
+            panic!("{name}: cannot reduce an empty array");
+        }
         self.tape().record(&[self], |v| {
             (
                 arr0(k::extreme_all(v[0].view(), which)).into_dyn(),
@@ -162,6 +206,7 @@ impl<T: Float> Var<T> {
         })
     }
 
+    #[track_caller]
     fn extreme_axis(
         &self,
         axis: usize,
@@ -169,6 +214,16 @@ impl<T: Float> Var<T> {
         which: Extreme,
         name: &'static str,
     ) -> Var<T> {
+        checked(self.with_value(|v| {
+            axis_of(name, v.shape(), axis)?;
+            match v.shape()[axis] {
+                0 => Err(format!(
+                    "{name}: cannot reduce an empty axis of shape {:?}",
+                    v.shape()
+                )),
+                _ => Ok(()),
+            }
+        }));
         self.tape().record(&[self], |v| {
             let (vals, index) = k::extreme_axis(v[0].view(), axis, keepdim, which);
             (vals, ExtremeAxis { axis, index, name })

@@ -5,7 +5,10 @@ use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
+use super::binary::broadcast_shape;
+use super::reduce::axis_of;
 use crate::kernels::shape as k;
+use crate::tape::var::checked;
 use crate::tape::{Op, Var};
 use crate::Float;
 
@@ -105,21 +108,35 @@ impl<T: Float> Var<T> {
     /// The same elements (in row-major order) in a new shape.
     ///
     /// # Panics
-    /// If the element counts differ.
+    /// If the element counts differ, naming both shapes (at the caller's line).
+    #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Var<T> {
+        if self.with_value(|v| v.len()) != shape.iter().product::<usize>() {
+            panic!("reshape: cannot reshape {:?} into {shape:?}", self.shape());
+        }
         let shape = shape.to_vec();
-        self.tape().record(&[self], move |v| {
-            assert!(
-                shape.iter().product::<usize>() == v[0].len(),
-                "reshape: cannot reshape {:?} into {shape:?}",
-                v[0].shape()
-            );
-            (reshape(v[0], &shape), Reshape)
-        })
+        self.tape()
+            .record(&[self], move |v| (reshape(v[0], &shape), Reshape))
     }
 
     /// Reorders the axes: output axis `i` is input axis `axes[i]`.
+    ///
+    /// # Panics
+    /// If `axes` is not a permutation of the axes (at the caller's line).
+    #[track_caller]
     pub fn permute(&self, axes: &[usize]) -> Var<T> {
+        let n = self.ndim();
+        let mut seen = vec![false; n];
+        let valid = axes.len() == n
+            && axes
+                .iter()
+                .all(|&a| a < n && !std::mem::replace(&mut seen[a], true));
+        if !valid {
+            panic!(
+                "permute: {axes:?} is not a permutation of the axes of shape {:?}",
+                self.shape()
+            );
+        }
         let axes = axes.to_vec();
         self.tape().record(&[self], move |v| {
             (k::permute(v[0].view(), &axes), Permute(axes))
@@ -127,6 +144,10 @@ impl<T: Float> Var<T> {
     }
 
     /// Swaps axes `a` and `b`.
+    ///
+    /// # Panics
+    /// If either axis is out of range (at the caller's line).
+    #[track_caller]
     pub fn transpose(&self, a: usize, b: usize) -> Var<T> {
         let n = self.ndim();
         assert!(
@@ -140,6 +161,10 @@ impl<T: Float> Var<T> {
     }
 
     /// The transpose of a 2-D variable.
+    ///
+    /// # Panics
+    /// If the variable is not 2-D (at the caller's line).
+    #[track_caller]
     pub fn t(&self) -> Var<T> {
         assert!(
             self.ndim() == 2,
@@ -150,8 +175,31 @@ impl<T: Float> Var<T> {
     }
 
     /// Joins variables along `axis`; the other axes must agree.
+    ///
+    /// # Panics
+    /// If `vars` is empty, `axis` is out of range or the shapes differ outside
+    /// it, naming `concat` and the shapes (at the caller's line).
+    #[track_caller]
     pub fn concat(vars: &[&Var<T>], axis: usize) -> Var<T> {
         assert!(!vars.is_empty(), "concat: no inputs");
+        let first = vars[0].shape();
+        checked(axis_of("concat", &first, axis));
+        for x in &vars[1..] {
+            let same = x.with_value(|x| {
+                x.ndim() == first.len()
+                    && x.shape()
+                        .iter()
+                        .zip(&first)
+                        .enumerate()
+                        .all(|(i, (a, b))| i == axis || a == b)
+            });
+            if !same {
+                panic!(
+                    "concat: shapes {first:?} and {:?} differ outside axis {axis}",
+                    x.shape()
+                );
+            }
+        }
         vars[0].tape().record(vars, |v| {
             let views: Vec<ArrayViewD<'_, T>> = v.iter().map(|a| a.view()).collect();
             let out = k::concat(&views, axis);
@@ -166,7 +214,23 @@ impl<T: Float> Var<T> {
     }
 
     /// The elements `range` along `axis`.
+    ///
+    /// # Panics
+    /// If `axis` is out of range or `range` out of bounds, naming `slice` and
+    /// the shape (at the caller's line).
+    #[track_caller]
     pub fn slice(&self, axis: usize, range: Range<usize>) -> Var<T> {
+        checked(self.with_value(|v| {
+            axis_of("slice", v.shape(), axis)?;
+            if range.start <= range.end && range.end <= v.shape()[axis] {
+                Ok(())
+            } else {
+                Err(format!(
+                    "slice: range {range:?} is out of bounds for axis {axis} of shape {:?}",
+                    v.shape()
+                ))
+            }
+        }));
         self.tape().record(&[self], |v| {
             (
                 k::slice(v[0].view(), axis, range.clone()),
@@ -176,7 +240,22 @@ impl<T: Float> Var<T> {
     }
 
     /// The sub-arrays at `indices` along `axis` (`torch.index_select`).
+    ///
+    /// # Panics
+    /// If `axis` is out of range or an index is past its end (at the
+    /// caller's line).
+    #[track_caller]
     pub fn index_select(&self, axis: usize, indices: &[usize]) -> Var<T> {
+        checked(self.with_value(|v| {
+            axis_of("index_select", v.shape(), axis)?;
+            match indices.iter().find(|&&i| i >= v.shape()[axis]) {
+                Some(bad) => Err(format!(
+                    "index_select: index {bad} is out of range for axis {axis} of shape {:?}",
+                    v.shape()
+                )),
+                None => Ok(()),
+            }
+        }));
         let indices = indices.to_vec();
         self.tape().record(&[self], |v| {
             (
@@ -188,7 +267,13 @@ impl<T: Float> Var<T> {
 
     /// Elements picked along `axis` by `index`, which has the output's shape
     /// (`torch.gather`).
+    ///
+    /// # Panics
+    /// If `axis` is out of range, `index` does not fit the input or holds an
+    /// index past the axis's end (at the caller's line).
+    #[track_caller]
     pub fn gather(&self, axis: usize, index: ArrayD<usize>) -> Var<T> {
+        checked(self.with_value(|v| gather_fits(v.shape(), axis, &index)));
         self.tape().record(&[self], |v| {
             (
                 k::gather(v[0].view(), axis, index.view()),
@@ -198,12 +283,44 @@ impl<T: Float> Var<T> {
     }
 
     /// `mask ? a : b`, element by element, broadcasting all three.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast, naming `where` and the shapes (at the
+    /// caller's line).
+    #[track_caller]
     pub fn where_(mask: &ArrayD<bool>, a: &Var<T>, b: &Var<T>) -> Var<T> {
+        let ab = a.with_shapes(b, |x, y| (x.to_vec(), y.to_vec()));
+        let ab = broadcast_shape("where", &ab.0, &ab.1);
+        broadcast_shape("where", mask.shape(), &ab);
         a.tape().record(&[a, b], |v| {
             (
                 k::where_(mask.view(), v[0].view(), v[1].view()),
                 Where(mask.clone()),
             )
         })
+    }
+}
+
+/// Whether `index` can gather from `shape` along `axis` (`torch.gather`'s rules).
+fn gather_fits(shape: &[usize], axis: usize, index: &ArrayD<usize>) -> Result<(), String> {
+    axis_of("gather", shape, axis)?;
+    let fits = index.ndim() == shape.len()
+        && index
+            .shape()
+            .iter()
+            .zip(shape)
+            .enumerate()
+            .all(|(d, (i, s))| d == axis || i <= s);
+    if !fits {
+        return Err(format!(
+            "gather: index of shape {:?} does not fit input of shape {shape:?} along axis {axis}",
+            index.shape()
+        ));
+    }
+    match index.iter().find(|&&i| i >= shape[axis]) {
+        Some(bad) => Err(format!(
+            "gather: index {bad} is out of range for axis {axis} of shape {shape:?}"
+        )),
+        None => Ok(()),
     }
 }

@@ -1,0 +1,64 @@
+//! Dropout on the tape: inverted dropout in training, the identity otherwise.
+
+use ndarray::ArrayD;
+
+use crate::kernels::dropout as k;
+use crate::tape::{Op, Var};
+use crate::Float;
+
+/// Keeps the mask (`0` or `1 / (1 - p)` per element): backward multiplies
+/// `dy` by the same mask.
+struct Dropout<T>(ArrayD<T>);
+
+impl<T: Float> Op<T> for Dropout<T> {
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+    fn backward(
+        &self,
+        _x: &[&ArrayD<T>],
+        _y: &ArrayD<T>,
+        dy: &ArrayD<T>,
+        _need: &[bool],
+    ) -> Vec<Option<ArrayD<T>>> {
+        vec![Some(k::apply_mask(dy.view(), self.0.view()))]
+    }
+}
+
+impl<T: Float> Var<T> {
+    /// Dropout (PyTorch's `F.dropout(x, p, training)`): in training, each
+    /// element is zeroed with probability `p` and the rest are scaled by
+    /// `1 / (1 - p)`, so evaluation needs no rescaling; the gradient is `dy`
+    /// times the same mask. With `training == false` or `p == 0` it is the
+    /// identity and records nothing (the result is `self`).
+    ///
+    /// The mask is drawn from the tape's random source, so a tape made with
+    /// [`Tape::with_seed`](crate::Tape::with_seed) draws the same masks on
+    /// every run (see [`Tape::new`](crate::Tape::new) for its default seed).
+    ///
+    /// ```
+    /// use nn_core::Tape;
+    /// use ndarray::Array1;
+    ///
+    /// let tape = Tape::<f64>::with_seed(1);
+    /// let x = tape.var(Array1::from_elem(1000, 2.0));
+    /// let y = x.dropout(0.5, true);
+    /// assert!(y.value().iter().all(|&v| v == 0.0 || v == 4.0));
+    /// assert_eq!(x.dropout(0.5, false).value(), x.value()); // evaluation
+    /// ```
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1)`, naming `dropout` (at the caller's line).
+    #[track_caller]
+    pub fn dropout(&self, p: f64, training: bool) -> Var<T> {
+        k::check_probability("dropout", p);
+        if !training || p == 0.0 {
+            return self.clone();
+        }
+        let shape = self.shape();
+        let mask = self.tape().with_rng(|rng| k::mask::<T, _>(&shape, p, rng));
+        self.tape().record(&[self], |v| {
+            (k::apply_mask(v[0].view(), mask.view()), Dropout(mask))
+        })
+    }
+}
