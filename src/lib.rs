@@ -102,6 +102,7 @@ pub use nn_core::{
     activation, gradcheck, init, io, kernels, layers, loss, model, ndarray, rand, summary, tape,
     Float, Model, Param, Parameters, Tape, Var,
 };
+pub use nn_core::{freeze, freeze_layer, unfreeze, unfreeze_layer};
 pub use nn_core::{GradcheckOptions, GradcheckReport};
 pub use nn_macros::sequential;
 pub use nn_optim as optim;

@@ -36,6 +36,7 @@ macro_rules! unary_op {
 pub mod activation;
 pub mod data;
 mod float;
+mod freeze;
 pub mod gradcheck;
 pub mod init;
 pub mod io;
@@ -48,6 +49,7 @@ pub mod summary;
 pub mod tape;
 
 pub use float::Float;
+pub use freeze::{freeze, freeze_layer, unfreeze, unfreeze_layer};
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use model::{Model, Parameters};
 pub use tape::{Param, Tape, Var};

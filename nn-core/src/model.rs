@@ -78,10 +78,14 @@ pub trait Model<T: Float>: Parameters<T> {
         self.set_training(false);
     }
 
-    /// Number of trainable scalars.
+    /// Number of trainable scalars (frozen parameters are not).
     fn param_count(&self) -> usize {
         let mut n = 0;
-        self.visit_params(&mut |_, p| n += p.len());
+        self.visit_params(&mut |_, p| {
+            if p.is_trainable() {
+                n += p.len()
+            }
+        });
         n
     }
 

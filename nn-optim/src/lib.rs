@@ -52,7 +52,9 @@ use nn_core::{Float, Parameters};
 /// Updates parameters from their gradients.
 ///
 /// `step` visits every parameter; those without a gradient (`None`) are skipped,
-/// as PyTorch skips `p.grad is None`. Object safe, so a training program can pick
+/// as PyTorch skips `p.grad is None`, and so are frozen ones
+/// ([`Param::set_trainable`](nn_core::Param::set_trainable)`(false)`): no update,
+/// no weight decay, no state. Object safe, so a training program can pick
 /// one at run time (`Box<dyn Optimizer<f32>>`).
 pub trait Optimizer<T: Float> {
     /// One update of every parameter that has a gradient.

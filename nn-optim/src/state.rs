@@ -129,13 +129,18 @@ pub(crate) struct States<T: Float> {
 }
 
 impl<T: Float> States<T> {
-    /// Calls `update(param, grad, state)` for every parameter with a gradient.
+    /// Calls `update(param, grad, state)` for every trainable parameter with
+    /// a gradient: a frozen one ([`Param::set_trainable`]) is neither
+    /// updated nor given state.
     pub(crate) fn step(
         &mut self,
         params: &dyn Parameters<T>,
         mut update: impl FnMut(&mut ArrayD<T>, &ArrayD<T>, &mut ParamState<T>),
     ) {
         params.visit_params(&mut |name, p: &Param<T>| {
+            if !p.is_trainable() {
+                return;
+            }
             let grad = p.grad();
             let Some(g) = grad.as_ref() else { return };
             let state = match self.by_name.get_mut(name) {

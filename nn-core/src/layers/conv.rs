@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1};
 use rand::Rng;
 
-use super::{grad_buffer, Layer, Workspace};
+use super::{trainable_grad_buffer, Layer, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::conv::{
@@ -213,8 +213,9 @@ impl<
         let (activation, shape) = (&self.activation, x.shape());
         self.buf
             .activated_input_grad(activation, dy, need_input_grad, shape, |dz, dx| {
-                let mut dw = grad_buffer(&self.weight);
-                let mut db = self.bias.as_ref().map(grad_buffer);
+                // A frozen parameter's gradient is neither computed nor stored.
+                let mut dw = trainable_grad_buffer(&self.weight);
+                let mut db = self.bias.as_ref().and_then(trainable_grad_buffer);
                 conv2d_backward_into(
                     x.view(),
                     self.weight.value().view(),
@@ -223,7 +224,7 @@ impl<
                     &mut self.scratch,
                     ConvGrads {
                         dx,
-                        dw: Some(dw.view_mut()),
+                        dw: dw.as_mut().map(|d| d.view_mut()),
                         db: db.as_mut().map(|d| d.view_mut()),
                     },
                 );

@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2, IxDyn};
 use rand::Rng;
 
-use super::{batch_shape, check_input, grad_buffer, Layer, Workspace};
+use super::{batch_shape, check_input, trainable_grad_buffer, Layer, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::matmul::{linear_backward_into, linear_into};
@@ -91,7 +91,8 @@ fn linear_forward<T: Float>(
 }
 
 /// Backward of the affine part from the pre-activation gradient `dz`: adds
-/// the parameters' gradients and writes the input's into `dx`, if given.
+/// the trainable parameters' gradients (a frozen weight's GEMM is skipped)
+/// and writes the input's into `dx`, if given.
 fn linear_grads<T: Float>(
     weight: &Param<T>,
     bias: Option<&Param<T>>,
@@ -100,14 +101,15 @@ fn linear_grads<T: Float>(
     dx: Option<ArrayViewMutD<'_, T>>,
 ) {
     let w = weight.value();
-    let mut dw = grad_buffer(weight);
-    let mut db = bias.map(grad_buffer);
+    let mut dw = trainable_grad_buffer(weight);
+    let mut db = bias.and_then(trainable_grad_buffer);
     linear_backward_into(
         x.into_dimensionality::<Ix2>().expect("2-D"),
         two_d(&w),
         dz.into_dimensionality::<Ix2>().expect("2-D"),
         dx.map(|d| d.into_dimensionality::<Ix2>().expect("2-D")),
-        Some(dw.view_mut().into_dimensionality::<Ix2>().expect("2-D")),
+        dw.as_mut()
+            .map(|d| d.view_mut().into_dimensionality::<Ix2>().expect("2-D")),
         db.as_mut()
             .map(|d| d.view_mut().into_dimensionality::<Ix1>().expect("1-D")),
     );

@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::Rng;
 
-use super::{grad_buffer, Layer, Workspace};
+use super::{trainable_grad_buffer, Layer, Workspace};
 use crate::init::Initializer;
 use crate::kernels::embedding as emb;
 use crate::tape::{Param, Var};
@@ -84,7 +84,9 @@ impl<T: Float, const V: usize, const D: usize> Layer<T> for Embedding<T, V, D> {
         dy: ArrayViewD<'_, T>,
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        emb::embedding_backward_into(dy, self.index.view(), grad_buffer(&self.weight).view_mut());
+        if let Some(mut dw) = trainable_grad_buffer(&self.weight) {
+            emb::embedding_backward_into(dy, self.index.view(), dw.view_mut());
+        }
         // Indices have no gradient (the macro keeps Embedding first).
         self.buf.no_input_grad()
     }

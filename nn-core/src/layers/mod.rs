@@ -80,17 +80,28 @@ pub trait Layer<T: Float> {
     /// trained, as BatchNorm's `running_mean`) and its local name.
     fn visit_buffers(&self, _f: &mut dyn FnMut(&str, &Param<T>)) {}
 
-    /// Number of trainable scalars.
+    /// Number of trainable scalars: those of the parameters not frozen (see
+    /// [`Param::set_trainable`]).
     fn param_count(&self) -> usize {
         let mut n = 0;
-        self.visit_params(&mut |_, p| n += p.len());
+        self.visit_params(&mut |_, p| {
+            if p.is_trainable() {
+                n += p.len()
+            }
+        });
         n
     }
 
-    /// Number of non-trainable scalars: the buffers' (running statistics, say).
+    /// Number of non-trainable scalars: the buffers' (running statistics,
+    /// say) and the frozen parameters'.
     fn non_trainable_count(&self) -> usize {
         let mut n = 0;
         self.visit_buffers(&mut |_, b| n += b.len());
+        self.visit_params(&mut |_, p| {
+            if !p.is_trainable() {
+                n += p.len()
+            }
+        });
         n
     }
 
@@ -204,13 +215,48 @@ pub fn check_input(layer: &str, x: &[usize], expected: &[usize]) {
     );
 }
 
-/// Adds `g` into `p`'s gradient, allocating it once.
-pub fn grad_buffer<T: Float>(p: &Param<T>) -> std::cell::RefMut<'_, ArrayD<T>> {
+/// `p`'s gradient buffer, allocated (zeroed) on first use, for a layer's
+/// static backward to add into; holds `p`'s gradient lock until dropped.
+///
+/// It allocates even for a frozen parameter: layers call
+/// [`trainable_grad_buffer`] to skip those.
+pub fn grad_buffer<T: Float>(p: &Param<T>) -> GradBuffer<'_, T> {
     let mut slot = p.grad_mut();
     if slot.as_ref().is_none_or(|g| g.shape() != p.value().shape()) {
         *slot = Some(ArrayD::zeros(p.value().raw_dim()));
     }
-    std::cell::RefMut::map(slot, |g| g.as_mut().expect("allocated above"))
+    GradBuffer { slot }
+}
+
+/// [`grad_buffer`] of a trainable parameter, `None` for a frozen one (see
+/// [`Param::set_trainable`]): a layer passes it to its kernel so that a
+/// frozen parameter's gradient is neither computed nor stored.
+pub fn trainable_grad_buffer<T: Float>(p: &Param<T>) -> Option<GradBuffer<'_, T>> {
+    p.is_trainable().then(|| grad_buffer(p))
+}
+
+/// A parameter's gradient, allocated, while its lock is held: what
+/// [`grad_buffer`] returns. Derefs to the gradient array.
+pub struct GradBuffer<'a, T: Float> {
+    /// Always `Some`: [`grad_buffer`] allocates it.
+    slot: std::sync::RwLockWriteGuard<'a, Option<ArrayD<T>>>,
+}
+
+impl<T: Float> std::ops::Deref for GradBuffer<'_, T> {
+    type Target = ArrayD<T>;
+    fn deref(&self) -> &ArrayD<T> {
+        self.slot
+            .as_ref()
+            .expect("grad_buffer allocates the gradient")
+    }
+}
+
+impl<T: Float> std::ops::DerefMut for GradBuffer<'_, T> {
+    fn deref_mut(&mut self) -> &mut ArrayD<T> {
+        self.slot
+            .as_mut()
+            .expect("grad_buffer allocates the gradient")
+    }
 }
 
 /// Checks, when a model is built, that a layer maps `input` to the `output` the

@@ -1,8 +1,8 @@
 //! `BatchNorm` and `LayerNorm`.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
-use super::{grad_buffer, Layer, Workspace};
+use super::{trainable_grad_buffer, GradBuffer, Layer, Workspace};
 use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -19,13 +19,28 @@ fn backward_into<'a, T: Float>(
     backward: impl FnOnce(NormGrads<'_, T>),
 ) -> ArrayViewD<'a, T> {
     buf.input_grad(true, shape, |dx| {
-        let (mut dg, mut db) = (grad_buffer(weight), grad_buffer(bias));
+        let (mut dg, mut db) = (grad_or_scratch(weight), grad_or_scratch(bias));
         backward(NormGrads {
             dx,
-            dgamma: dg.view_mut(),
-            dbeta: db.view_mut(),
+            dgamma: view_of(&mut dg),
+            dbeta: view_of(&mut db),
         });
     })
+}
+
+/// `p`'s gradient buffer, or for a frozen `p` a zeroed throwaway of its shape:
+/// the kernels compute the three gradients in one pass, and a frozen
+/// parameter's is dropped rather than stored.
+fn grad_or_scratch<T: Float>(p: &Param<T>) -> Result<GradBuffer<'_, T>, ArrayD<T>> {
+    trainable_grad_buffer(p).ok_or_else(|| ArrayD::zeros(p.value().raw_dim()))
+}
+
+/// The array of a [`grad_or_scratch`].
+fn view_of<'a, T: Float>(g: &'a mut Result<GradBuffer<'_, T>, ArrayD<T>>) -> ArrayViewMutD<'a, T> {
+    match g {
+        Ok(g) => g.view_mut(),
+        Err(scratch) => scratch.view_mut(),
+    }
 }
 
 /// Batch normalization over the channel axis (axis 1 of the batch: the
@@ -181,8 +196,11 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
                 var,
                 self.eps,
             );
-            *grad_buffer(&self.weight) += &dg;
-            *grad_buffer(&self.bias) += &db;
+            for (p, g) in [(&self.weight, &dg), (&self.bias, &db)] {
+                if let Some(mut acc) = trainable_grad_buffer(p) {
+                    *acc += g;
+                }
+            }
             return self.buf.input_grad(true, dx.shape(), |mut d| d.assign(&dx));
         }
         let (weight, eps) = (&self.weight, self.eps);

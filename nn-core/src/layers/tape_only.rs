@@ -12,6 +12,21 @@
 //! would (the tape adds them into [`Param::grad`]). Write the static path
 //! yourself ([`Layer::forward_train`], [`Layer::backward`]) where the layer is
 //! a bottleneck.
+//!
+//! **Threads.** The tape is single-threaded (`Rc`), but a `TapeOnly` is
+//! `Send` (and `Sync` when its inner layer is), like every layer: the tape
+//! recorded by `forward_train` waits for `backward` in a thread-local table,
+//! keyed by the layer, not in the layer itself. So `forward_train` and its
+//! `backward` must run on the same thread (a training step does); between
+//! steps the layer moves freely. Re-recording the forward in `backward`
+//! instead would run the layer twice and, for a random layer, differentiate
+//! a different function than the one whose output was returned.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::{self, ThreadId};
 
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -71,13 +86,26 @@ pub trait TapeLayer<T: Float> {
     fn set_training(&mut self, _training: bool) {}
 }
 
+thread_local! {
+    /// The input and output of each `TapeOnly`'s last `forward_train` on this
+    /// thread, on their tape, by layer id, until its `backward`. Values are
+    /// `(Var<T>, Var<T>)` for the layer's `T`.
+    static RECORDINGS: RefCell<HashMap<u64, Box<dyn Any>>> = RefCell::new(HashMap::new());
+}
+
+/// Source of [`TapeOnly`] ids.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// A [`TapeLayer`] as a full [`Layer`]: its static path runs the tape (see the
-/// module documentation for the cost).
+/// module documentation for the cost and for threads).
 pub struct TapeOnly<T: Float, L> {
     /// The wrapped layer.
     pub inner: L,
-    /// The input and output of the last `forward_train`, on their tape.
-    recorded: Option<(Var<T>, Var<T>)>,
+    /// Its key in `RECORDINGS`.
+    id: u64,
+    /// The thread whose `RECORDINGS` holds the last `forward_train`'s tape,
+    /// until `backward` takes it.
+    recorded_on: Option<ThreadId>,
     buf: Workspace<T>,
 }
 
@@ -86,9 +114,52 @@ impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
     pub fn new(inner: L) -> Self {
         TapeOnly {
             inner,
-            recorded: None,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            recorded_on: None,
             buf: Workspace::new(),
         }
+    }
+
+    /// Keeps the recording of a `forward_train` for the next `backward`.
+    fn keep(&mut self, recorded: (Var<T>, Var<T>)) {
+        self.discard();
+        RECORDINGS.with(|r| r.borrow_mut().insert(self.id, Box::new(recorded)));
+        self.recorded_on = Some(thread::current().id());
+    }
+
+    /// Takes the recording of the last `forward_train`.
+    fn take(&mut self) -> (Var<T>, Var<T>) {
+        let name = self.inner.type_name();
+        let Some(on) = self.recorded_on.take() else {
+            panic!("{name}: backward called without forward_train")
+        };
+        assert!(
+            on == thread::current().id(),
+            "{name}: backward must run on the thread that ran forward_train (its tape is single-threaded)"
+        );
+        let recorded = RECORDINGS.with(|r| r.borrow_mut().remove(&self.id));
+        *recorded
+            .expect("recorded on this thread")
+            .downcast()
+            .expect("recorded by this layer")
+    }
+}
+
+impl<T: Float, L> TapeOnly<T, L> {
+    /// Drops a recording still waiting for `backward`, if it is on this
+    /// thread (one left on another thread is freed when that thread exits,
+    /// or replaced by this layer's next `forward_train` there).
+    fn discard(&mut self) {
+        if self.recorded_on.take() == Some(thread::current().id()) {
+            // `try_with`: the table may be gone while this thread exits.
+            let _ = RECORDINGS.try_with(|r| r.borrow_mut().remove(&self.id));
+        }
+    }
+}
+
+impl<T: Float, L> Drop for TapeOnly<T, L> {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 
@@ -110,7 +181,7 @@ impl<T: Float, L: TapeLayer<T>> Layer<T> for TapeOnly<T, L> {
         let xv = tape.var(x.to_owned());
         let yv = self.inner.forward(&xv);
         yv.with_value(|y| self.buf.output_mut(y.shape()).assign(y));
-        self.recorded = Some((xv, yv));
+        self.keep((xv, yv));
         self.buf.output()
     }
 
@@ -124,12 +195,7 @@ impl<T: Float, L: TapeLayer<T>> Layer<T> for TapeOnly<T, L> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        let (xv, yv) = self.recorded.take().unwrap_or_else(|| {
-            panic!(
-                "{}: backward called without forward_train",
-                self.inner.type_name()
-            )
-        });
+        let (xv, yv) = self.take();
         yv.backward_with(dy.to_owned());
         self.buf
             .input_grad(need_input_grad, x.shape(), |mut dx| match xv.grad() {

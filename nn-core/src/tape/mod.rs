@@ -68,7 +68,7 @@ enum Value<T: Float> {
 /// A borrowed node value.
 enum ValueRef<'a, T: Float> {
     Owned(&'a ArrayD<T>),
-    Param(Ref<'a, ArrayD<T>>),
+    Param(std::sync::RwLockReadGuard<'a, ArrayD<T>>),
 }
 
 impl<T: Float> Deref for ValueRef<'_, T> {
@@ -238,9 +238,11 @@ impl<T: Float> Tape<T> {
     }
 
     /// A model parameter on this tape: no copy is made, and backward adds its
-    /// gradient into the parameter's [`Param::grad`].
+    /// gradient into the parameter's [`Param::grad`]. A frozen parameter
+    /// ([`Param::set_trainable`]`(false)`) is recorded as a leaf that requires
+    /// no gradient, so backward computes nothing for it.
     pub fn param(&self, p: &Param<T>) -> Var<T> {
-        self.push_leaf(Value::Param(p.clone()), true)
+        self.push_leaf(Value::Param(p.clone()), p.is_trainable())
     }
 
     /// Whether new ops record gradients (false inside [`Tape::no_grad`]).

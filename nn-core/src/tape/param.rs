@@ -1,8 +1,8 @@
 //! Model parameters: owned by the model, lent to a tape without copying.
 
-use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ndarray::{ArrayD, Dimension};
 
@@ -18,19 +18,42 @@ use crate::Float;
 /// Mutating a parameter's value while a tape that used it is still waiting for
 /// `backward()` gives that backward the new value: update parameters after
 /// backward, as every optimizer loop does.
+///
+/// # Threads
+///
+/// `Param` is `Send` and `Sync` (an [`Arc`] around two [`RwLock`]s), so a
+/// model moves into a thread or serves behind `Arc<Mutex<_>>`. The guards that
+/// [`Param::value`], [`Param::grad`] and their `_mut` forms return lock the
+/// value or the gradient while they live: as with any lock, asking for
+/// [`Param::value_mut`] while the same thread holds a guard of the same
+/// parameter's value blocks forever (a `RefCell` would have panicked), so drop
+/// a guard before taking a conflicting one. A panic while a guard is held does
+/// not poison the parameter.
+///
+/// # Freezing
+///
+/// A parameter is *trainable* unless frozen with
+/// [`Param::set_trainable`]`(false)` (PyTorch's `requires_grad_(False)`,
+/// Keras's `trainable = False`). A frozen parameter gets no gradient: the tape
+/// records it as a constant, layers skip its gradient on the static path,
+/// optimizers and gradient clipping pass it over, and model summaries count
+/// it as non-trainable. [`freeze`](crate::freeze()) and
+/// [`unfreeze`](crate::unfreeze()) do this for every parameter of a layer or
+/// model.
 pub struct Param<T: Float = f32> {
-    inner: Rc<ParamInner<T>>,
+    inner: Arc<ParamInner<T>>,
 }
 
 struct ParamInner<T> {
-    value: RefCell<ArrayD<T>>,
-    grad: RefCell<Option<ArrayD<T>>>,
+    value: RwLock<ArrayD<T>>,
+    grad: RwLock<Option<ArrayD<T>>>,
+    trainable: AtomicBool,
 }
 
 impl<T: Float> Clone for Param<T> {
     fn clone(&self) -> Self {
         Param {
-            inner: Rc::clone(&self.inner),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -39,30 +62,32 @@ impl<T: Float> fmt::Debug for Param<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Param")
             .field("shape", &self.shape())
-            .field("has_grad", &self.inner.grad.borrow().is_some())
+            .field("has_grad", &self.grad().is_some())
+            .field("trainable", &self.is_trainable())
             .finish()
     }
 }
 
 impl<T: Float> Param<T> {
-    /// A parameter holding `value`, with no gradient yet.
+    /// A trainable parameter holding `value`, with no gradient yet.
     pub fn new<D: Dimension>(value: ndarray::Array<T, D>) -> Self {
         Param {
-            inner: Rc::new(ParamInner {
-                value: RefCell::new(value.into_dyn()),
-                grad: RefCell::new(None),
+            inner: Arc::new(ParamInner {
+                value: RwLock::new(value.into_dyn()),
+                grad: RwLock::new(None),
+                trainable: AtomicBool::new(true),
             }),
         }
     }
 
     /// The parameter's shape.
     pub fn shape(&self) -> Vec<usize> {
-        self.inner.value.borrow().shape().to_vec()
+        self.value().shape().to_vec()
     }
 
     /// Number of scalars in the parameter.
     pub fn len(&self) -> usize {
-        self.inner.value.borrow().len()
+        self.value().len()
     }
 
     /// Whether the parameter holds no scalars.
@@ -70,29 +95,30 @@ impl<T: Float> Param<T> {
         self.len() == 0
     }
 
-    /// Borrows the value.
-    pub fn value(&self) -> Ref<'_, ArrayD<T>> {
-        self.inner.value.borrow()
+    /// Borrows the value (a read lock, released when the guard drops).
+    pub fn value(&self) -> RwLockReadGuard<'_, ArrayD<T>> {
+        read(&self.inner.value)
     }
 
     /// Borrows the value mutably (optimizers update it in place).
-    pub fn value_mut(&self) -> RefMut<'_, ArrayD<T>> {
-        self.inner.value.borrow_mut()
+    pub fn value_mut(&self) -> RwLockWriteGuard<'_, ArrayD<T>> {
+        write(&self.inner.value)
     }
 
-    /// Borrows the accumulated gradient; `None` until a backward pass reaches it.
-    pub fn grad(&self) -> Ref<'_, Option<ArrayD<T>>> {
-        self.inner.grad.borrow()
+    /// Borrows the accumulated gradient; `None` until a backward pass reaches
+    /// it, and always `None` for a frozen parameter that nothing wrote to.
+    pub fn grad(&self) -> RwLockReadGuard<'_, Option<ArrayD<T>>> {
+        read(&self.inner.grad)
     }
 
     /// Borrows the gradient mutably (gradient clipping, custom updates).
-    pub fn grad_mut(&self) -> RefMut<'_, Option<ArrayD<T>>> {
-        self.inner.grad.borrow_mut()
+    pub fn grad_mut(&self) -> RwLockWriteGuard<'_, Option<ArrayD<T>>> {
+        write(&self.inner.grad)
     }
 
     /// Sets the gradient to zero, keeping its buffer (no allocation next step).
     pub fn zero_grad(&self) {
-        if let Some(g) = self.inner.grad.borrow_mut().as_mut() {
+        if let Some(g) = self.grad_mut().as_mut() {
             g.fill(T::zero());
         }
     }
@@ -100,17 +126,58 @@ impl<T: Float> Param<T> {
     /// Drops the gradient (PyTorch's `set_to_none=True`): optimizers skip the
     /// parameter until a backward pass reaches it again.
     pub fn clear_grad(&self) {
-        *self.inner.grad.borrow_mut() = None;
+        *self.grad_mut() = None;
     }
 
     /// Adds `g` into the gradient (allocating it on first use).
     pub fn accumulate_grad(&self, g: ArrayD<T>) {
-        let mut slot = self.inner.grad.borrow_mut();
+        let mut slot = self.grad_mut();
         super::accumulate(&mut slot, g, "param");
+    }
+
+    /// Whether the parameter is trained: true unless frozen with
+    /// [`Param::set_trainable`].
+    pub fn is_trainable(&self) -> bool {
+        self.inner.trainable.load(Ordering::Relaxed)
+    }
+
+    /// Freezes (`false`) or unfreezes (`true`) the parameter, for every handle
+    /// to it. Freezing drops its gradient, so a frozen parameter's
+    /// [`Param::grad`] is `None`; a tape that recorded the parameter before
+    /// the change still treats it as it was when recorded.
+    ///
+    /// ```
+    /// use nn_core::{Param, Tape};
+    /// use ndarray::array;
+    ///
+    /// let w = Param::new(array![1.0f64, 2.0]);
+    /// w.set_trainable(false);
+    /// let tape = Tape::new();
+    /// let wv = tape.param(&w);
+    /// assert!(!wv.requires_grad());
+    /// (&wv * &wv).sum().backward();
+    /// assert!(w.grad().is_none());
+    /// ```
+    pub fn set_trainable(&self, trainable: bool) {
+        self.inner.trainable.store(trainable, Ordering::Relaxed);
+        if !trainable {
+            self.clear_grad();
+        }
     }
 
     /// Whether `self` and `other` are handles to the same storage.
     pub fn same_as(&self, other: &Param<T>) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
+}
+
+/// A read lock that ignores poisoning: a panic elsewhere leaves the array
+/// itself valid.
+fn read<X>(lock: &RwLock<X>) -> RwLockReadGuard<'_, X> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A write lock that ignores poisoning (see [`read`]).
+fn write<X>(lock: &RwLock<X>) -> RwLockWriteGuard<'_, X> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
