@@ -1,15 +1,20 @@
 //! Research code: your own activation and layer inside `sequential!`, a
-//! residual network written directly on the tape, a custom loss, and a
-//! gradient check of your own function.
+//! residual network of parts (`#[derive(Module)]`) run on the tape, a custom
+//! loss, and a gradient check of your own function.
 //!
 //! Run: `cargo run --release --example research`
 
 #[path = "common/cli.rs"]
 mod cli;
 
+use nn::activation::Linear;
+use nn::init::Initializer;
 use nn::kernels::pointwise::Pointwise;
+use nn::layers::Dense;
 use nn::ndarray::{Array1, ArrayD, ArrayViewD, Axis, IxDyn};
 use nn::prelude::*;
+use nn::rand::rngs::StdRng;
+use nn::rand::SeedableRng;
 
 const USAGE: &str = "\
 Custom activations, layers, losses and gradient checks, trained on MNIST.
@@ -105,54 +110,37 @@ sequential! {
     }
 }
 
-/// A residual MLP in the functional style: `h + f(h)`, written on the tape.
-struct Residual {
-    params: Vec<(String, Param<f32>)>,
+/// A residual MLP on the tape, `h + f(h)`, as a struct of parts: the derive
+/// names its parameters by field (`stem.weight`, `blocks.1.bias`, as PyTorch
+/// would), and `forward` is all the code there is.
+#[derive(Module)]
+struct ResidualMlp {
+    stem: Dense<f32, 784, 128>,
+    blocks: Vec<Dense<f32, 128, 128>>,
+    head: Dense<f32, 128, 10>,
 }
 
-impl Residual {
+/// A dense layer with He-normal weights and zero biases.
+fn he<const IN: usize, const OUT: usize>(rng: &mut StdRng) -> Dense<f32, IN, OUT> {
+    Dense::new(Linear, true, Initializer::HeNormal, Initializer::Zeros, rng)
+}
+
+impl ResidualMlp {
     fn new(seed: u64) -> Self {
-        let mut rng = <nn::rand::rngs::StdRng as nn::rand::SeedableRng>::seed_from_u64(seed);
-        let init = nn::init::Initializer::HeNormal;
-        let mut params = Vec::new();
-        for (name, out, inp) in [
-            ("stem", 128, 784),
-            ("block1", 128, 128),
-            ("block2", 128, 128),
-            ("head", 10, 128),
-        ] {
-            params.push((
-                format!("{name}.weight"),
-                Param::new(init.init::<f32, _>(&[out, inp], &mut rng)),
-            ));
-            params.push((
-                format!("{name}.bias"),
-                Param::new(Array1::<f32>::zeros(out)),
-            ));
+        let mut rng = StdRng::seed_from_u64(seed);
+        ResidualMlp {
+            stem: he(&mut rng),
+            blocks: vec![he(&mut rng), he(&mut rng)],
+            head: he(&mut rng),
         }
-        Residual { params }
     }
-}
 
-impl Parameters<f32> for Residual {
-    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<f32>)) {
-        self.params.visit_params(f);
-    }
-}
-
-impl TapeModel<f32> for Residual {
     fn forward(&self, x: &Var<f32>) -> Var<f32> {
-        let t = x.tape();
-        let dense = |h: &Var<f32>, k: usize| {
-            h.linear(
-                &t.param(&self.params[2 * k].1),
-                Some(&t.param(&self.params[2 * k + 1].1)),
-            )
-        };
-        let h = dense(x, 0).relu();
-        let h = &h + &dense(&h, 1).relu();
-        let h = &h + &dense(&h, 2).relu();
-        dense(&h, 3)
+        let mut h = self.stem.forward(x).relu();
+        for block in &self.blocks {
+            h = &h + &block.forward(&h).relu();
+        }
+        self.head.forward(&h)
     }
 }
 
@@ -200,7 +188,7 @@ fn main() {
     println!("custom activation + layer: test accuracy {acc:.4}\n");
 
     // 2. A residual network on the tape, with a custom loss, in a hand-written loop.
-    let net = Residual::new(1);
+    let net = ResidualMlp::new(1);
     let mut opt = Adam::new(AdamConfig::default()).expect("valid settings");
     for epoch in 1..=epochs {
         let mut batches = train.batches(64, Some(epoch as u64), false);
@@ -219,8 +207,8 @@ fn main() {
             total / count as f64
         );
     }
-    let mut wrapped = OnTape(net);
-    let (_, acc) = evaluate(&mut wrapped, &test, 1000, Loss::CrossEntropy);
+    let mut net = net;
+    let (_, acc) = evaluate(&mut net, &test, 1000, Loss::CrossEntropy);
     println!("residual MLP on the tape: test accuracy {acc:.4}\n");
 
     // 3. Gradient check of your own function (and of the custom activation).

@@ -41,6 +41,13 @@
 //!   A layer of yours written for the tape alone ([`layers::TapeLayer`]: a tape
 //!   `forward` and its parameters) goes in as `Tape(MyLayer(64))`, with a static
 //!   path derived from the tape ([`layers::TapeOnly`], which says what that costs).
+//! - **Composition**: another `sequential!` model by its name without
+//!   parentheses (`stage1: Stage`, `-> (n)` after it when it changes the shape;
+//!   both shapes checked when the code compiles), and skip connections,
+//!   `Residual { .. }` for `y = x + f(x)` and `Residual(shortcut = Conv2d(..)) {
+//!   .. }` (or `shortcut = { .. }`, a chain) for `y = shortcut(x) + f(x)`. For
+//!   anything else, `#[derive(Module)]` on a struct of parts with your own
+//!   `forward` (see the README).
 //! - **Activations**: every name of `keras.activations` (all 32: `relu`, `gelu`, `glu`,
 //!   `leaky_relu`, `sparsemax`, `threshold`, …) wherever an activation goes —
 //!   `activation = relu` on `Dense` and `Conv2d`, or a layer of its own, `Activation(relu)` —
@@ -99,12 +106,12 @@
 //! ```
 
 pub use nn_core::{
-    activation, gradcheck, init, io, kernels, layers, loss, model, ndarray, rand, summary, tape,
-    Float, Model, Param, Parameters, Tape, Var,
+    activation, gradcheck, init, io, kernels, layers, loss, model, module, ndarray, rand, summary,
+    tape, Float, Model, Param, Parameters, Tape, Var,
 };
 pub use nn_core::{freeze, freeze_layer, unfreeze, unfreeze_layer};
 pub use nn_core::{GradcheckOptions, GradcheckReport};
-pub use nn_macros::sequential;
+pub use nn_macros::{sequential, Module};
 pub use nn_optim as optim;
 
 pub mod plot;
@@ -128,7 +135,7 @@ pub mod prelude {
     };
     pub use nn_core::loss::{sparse_categorical_cross_entropy, Loss, Target};
     pub use nn_core::{gradcheck, Float, GradcheckOptions, Model, Param, Parameters, Tape, Var};
-    pub use nn_macros::sequential;
+    pub use nn_macros::{sequential, Module};
     pub use nn_optim::{
         Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
     };

@@ -406,6 +406,21 @@ fn summary_counts_frozen_parameters_as_non_trainable() {
 }
 
 #[test]
+fn batch_norm_buffers_stay_non_trainable_and_frozen_parameters_join_them() {
+    let model = Convs::with_seed(2);
+    // BatchNorm(3): γ and β trainable, running mean and variance buffers.
+    assert_eq!(
+        (model.norm.param_count(), model.norm.non_trainable_count()),
+        (6, 6)
+    );
+    freeze_layer(&model.norm);
+    assert_eq!(
+        (model.norm.param_count(), model.norm.non_trainable_count()),
+        (0, 12)
+    );
+}
+
+#[test]
 fn gradient_clipping_leaves_frozen_parameters_out() {
     let trainable = Param::new(nn::ndarray::array![3.0f32, 4.0]);
     let frozen = Param::new(nn::ndarray::array![1.0f32]);

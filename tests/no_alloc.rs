@@ -1,7 +1,8 @@
 //! A warmed-up training step on the static path allocates nothing: a counting
 //! global allocator sees zero allocations over many steps of dense,
-//! convolutional and regression models with each optimizer, including the
-//! worker threads that share the large matrix products.
+//! convolutional, residual (with a nested model) and regression models with
+//! each optimizer, including the worker threads that share the large matrix
+//! products.
 //!
 //! Set `NN_ALLOC_TRACE=1` to print a backtrace for each allocation found.
 
@@ -113,6 +114,38 @@ sequential! {
     }
 }
 
+sequential! {
+    /// A residual block of 8 channels, nested by name below.
+    pub struct ResBlock: input(8, 14, 14) {
+        Residual {
+            Conv2d(8, kernel = 3, padding = "same"),
+            BatchNorm,
+            ReLU,
+            Conv2d(8, kernel = 3, padding = "same"),
+            BatchNorm,
+        },
+        ReLU,
+    }
+}
+
+sequential! {
+    /// A small ResNet: identity and projection shortcuts, a nested block.
+    pub struct ResNet: input(1, 28, 28) {
+        Conv2d(8, kernel = 3, stride = 2, padding = 1, activation = relu),
+        ResBlock,
+        Residual(shortcut = { Conv2d(16, kernel = 1, stride = 2), BatchNorm }) {
+            Conv2d(16, kernel = 3, stride = 2, padding = 1),
+            BatchNorm,
+            ReLU,
+            Conv2d(16, kernel = 3, padding = "same"),
+            BatchNorm,
+        },
+        ReLU,
+        GlobalAvgPool,
+        Dense(10, activation = softmax),
+    }
+}
+
 fn inputs(shape: &[usize]) -> ArrayD<f32> {
     let len = shape.iter().product();
     let values = (0..len).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0);
@@ -213,6 +246,24 @@ fn warmed_up_static_training_steps_allocate_nothing() {
         Loss::SparseCategoricalCrossEntropy,
     );
     assert_eq!(n, 0, "CNN with AdamW: {n} allocations in 20 steps");
+
+    let mut resnet = ResNet::with_seed(0);
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        ..Default::default()
+    })
+    .unwrap();
+    let x = inputs(&[16, 1, 28, 28]);
+    let n = steps_allocate(
+        &mut resnet,
+        &mut sgd,
+        &x,
+        &Target::Labels(&labels[..16]),
+        Loss::SparseCategoricalCrossEntropy,
+    );
+    assert_eq!(n, 0, "residual CNN with SGD: {n} allocations in 20 steps");
 
     // Regression, with every optimizer in its most involved setting.
     let x = inputs(&[32, 8]);

@@ -1,11 +1,14 @@
 //! Compile errors of `sequential!`: one mistake per file under `tests/ui/`, each
 //! with the expected message in its `.stderr` snapshot (every kind of mistake
 //! the macro reports has one; `nn-macros`' own tests check that). The cases
-//! under `tests/ui/pass/` compile and run.
+//! under `tests/ui/checked/` are mistakes only the compiler sees, in the code
+//! the macro generates (a nested model's shapes, declared by another
+//! invocation); those under `tests/ui/pass/` compile and run.
 
 #[test]
 fn sequential_mistakes_are_compile_errors() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
+    t.compile_fail("tests/ui/checked/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

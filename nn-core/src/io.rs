@@ -339,6 +339,32 @@ pub fn collect_params<T: Float>(
     out
 }
 
+/// Everything a model saves, as PyTorch's `state_dict` holds it: each
+/// module's parameters, then its buffers (`bn.weight`, `bn.bias`,
+/// `bn.running_mean`, `bn.running_var`), modules in visiting order.
+pub fn collect_state<T: Float, P: crate::Parameters<T> + ?Sized>(
+    model: &P,
+) -> Vec<(String, Param<T>)> {
+    let params = collect_params(|f| model.visit_params(f));
+    let mut buffers = collect_params(|f| model.visit_buffers(f));
+    let module = |name: &str| name.rsplit_once('.').map_or("", |(m, _)| m).to_string();
+    let mut out = Vec::with_capacity(params.len() + buffers.len());
+    let mut i = 0;
+    while i < params.len() {
+        // One module's parameters, then the buffers of the same module.
+        let m = module(&params[i].0);
+        while i < params.len() && module(&params[i].0) == m {
+            out.push(params[i].clone());
+            i += 1;
+        }
+        let (mine, rest): (Vec<_>, Vec<_>) = buffers.into_iter().partition(|(n, _)| module(n) == m);
+        out.extend(mine);
+        buffers = rest;
+    }
+    out.extend(buffers);
+    out
+}
+
 /// The name and shape of every tensor in a safetensors file.
 pub fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, IoError> {
     let bytes = read(path)?;

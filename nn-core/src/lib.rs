@@ -44,6 +44,7 @@ pub mod kernels;
 pub mod layers;
 pub mod loss;
 pub mod model;
+pub mod module;
 pub mod parallel;
 pub mod summary;
 pub mod tape;

@@ -99,22 +99,37 @@ pub trait Model<T: Float>: Parameters<T> {
         io::collect_params(|f| self.visit_params(f))
     }
 
-    /// Saves the parameters as safetensors (atomically), under their stable
-    /// names with PyTorch's layouts.
+    /// `(name, buffer)` pairs in a stable order (BatchNorm's running statistics).
+    fn named_buffers(&self) -> Vec<(String, Param<T>)> {
+        io::collect_params(|f| self.visit_buffers(f))
+    }
+
+    /// Parameters and buffers together, each module's parameters then its
+    /// buffers: what PyTorch's `state_dict` holds, and what [`Model::save`]
+    /// writes.
+    fn named_state(&self) -> Vec<(String, Param<T>)>
+    where
+        Self: Sized,
+    {
+        io::collect_state(self)
+    }
+
+    /// Saves the parameters and buffers as safetensors (atomically), under
+    /// their stable names with PyTorch's layouts.
     fn save(&self, path: impl AsRef<Path>) -> Result<(), IoError>
     where
         Self: Sized,
     {
-        io::save_params(path.as_ref(), &self.named_params())
+        io::save_params(path.as_ref(), &self.named_state())
     }
 
-    /// Loads parameters saved by [`Model::save`], checking every name, shape and
-    /// dtype first; on error nothing is changed.
+    /// Loads parameters and buffers saved by [`Model::save`], checking every
+    /// name, shape and dtype first; on error nothing is changed.
     fn load(&mut self, path: impl AsRef<Path>) -> Result<(), IoError>
     where
         Self: Sized,
     {
-        io::load_params(path.as_ref(), &self.named_params())
+        io::load_params(path.as_ref(), &self.named_state())
     }
 
     /// Loads the `state_dict` of the equivalent PyTorch `nn.Sequential`, saved
@@ -124,6 +139,6 @@ pub trait Model<T: Float>: Parameters<T> {
     where
         Self: Sized,
     {
-        io::load_params_positional(path.as_ref(), &self.named_params())
+        io::load_params_positional(path.as_ref(), &self.named_state())
     }
 }

@@ -13,6 +13,10 @@ pub struct SummaryRow {
     pub output_shape: Vec<usize>,
     /// Trainable plus non-trainable scalars.
     pub params: usize,
+    /// The rows of a nested model's layers (a `sequential!` model inside
+    /// another, a `Residual` block's body and shortcut): shown by
+    /// [`Summary::expanded`], empty for a plain layer.
+    pub children: Vec<SummaryRow>,
 }
 
 /// A model's layers, shapes and parameter counts, displayed in Keras 3's layout.
@@ -65,19 +69,19 @@ pub fn shape_text(shape: &[usize]) -> String {
     s
 }
 
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cells: Vec<[String; 3]> = self
-            .rows
-            .iter()
-            .map(|r| {
-                [
-                    format!("{} ({})", r.name, r.type_name),
-                    shape_text(&r.output_shape),
-                    thousands(r.params),
-                ]
-            })
-            .collect();
+impl Summary {
+    /// The same table with every nested model's layers under its row,
+    /// indented (Keras's `summary(expand_nested=True)`); [`Summary`]'s own
+    /// `Display` shows a nested model as one row.
+    pub fn expanded(&self) -> Expanded<'_> {
+        Expanded(self)
+    }
+
+    fn render(&self, f: &mut fmt::Formatter<'_>, expand: bool) -> fmt::Result {
+        let mut cells: Vec<[String; 3]> = Vec::new();
+        for r in &self.rows {
+            push_cells(&mut cells, r, 0, expand);
+        }
         let header = ["Layer (type)", "Output Shape", "Param #"];
         let mut w = [31usize, 22, 13];
         for row in cells
@@ -138,6 +142,43 @@ impl fmt::Display for Summary {
             thousands(self.non_trainable),
             human_bytes(self.non_trainable * b)
         )
+    }
+}
+
+/// The cells of `row` at nesting `depth` (indented under its parent's),
+/// then, when `expand`, its children's.
+fn push_cells(cells: &mut Vec<[String; 3]>, row: &SummaryRow, depth: usize, expand: bool) {
+    let indent = if depth == 0 {
+        String::new()
+    } else {
+        format!("{}└ ", "  ".repeat(depth))
+    };
+    cells.push([
+        format!("{indent}{} ({})", row.name, row.type_name),
+        shape_text(&row.output_shape),
+        thousands(row.params),
+    ]);
+    if expand {
+        for child in &row.children {
+            push_cells(cells, child, depth + 1, expand);
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, false)
+    }
+}
+
+/// A [`Summary`] with nested models expanded: what [`Summary::expanded`]
+/// returns, for printing.
+#[derive(Clone, Copy, Debug)]
+pub struct Expanded<'a>(&'a Summary);
+
+impl fmt::Display for Expanded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.render(f, true)
     }
 }
 

@@ -5,6 +5,12 @@
 //! least one compile-fail case under `tests/ui/` whose macro invocation makes
 //! exactly that mistake, which `crate::tests` checks. A new message gets a new
 //! variant here and a new ui case.
+//!
+//! A few mistakes only the compiler can see, in the code the macro generates:
+//! a nested model's shapes, which another invocation declared. The macro
+//! emits a `const` check (`crate::layers::nested`, calling
+//! `nn::layers::check_nested`, where the messages are); their variants
+//! come after the `;`, and each has a case `tests/ui/checked/<name>.rs`.
 
 use std::fmt::Display;
 
@@ -12,17 +18,28 @@ use proc_macro2::Span;
 use quote::ToTokens;
 
 macro_rules! mistakes {
-    ($($(#[doc = $doc:literal])* $variant:ident,)*) => {
+    (
+        $($(#[doc = $doc:literal])* $variant:ident,)*
+        ;
+        $($(#[doc = $cdoc:literal])* $cvariant:ident,)*
+    ) => {
         /// A kind of user mistake (one message, one ui case at least).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub(crate) enum Mistake {
             $($(#[doc = $doc])* $variant,)*
+            // Never reported by the macro: the message is the generated
+            // check's, the variant is here for its ui case.
+            $($(#[doc = $cdoc])* #[allow(dead_code)] $cvariant,)*
         }
 
         impl Mistake {
-            /// Every kind, in declaration order.
+            /// Every kind the macro reports, in declaration order.
             #[cfg(test)]
             pub(crate) const ALL: &'static [Mistake] = &[$(Mistake::$variant),*];
+
+            /// Every kind the compiler reports from the generated code.
+            #[cfg(test)]
+            pub(crate) const CHECKED_BY_COMPILER: &'static [Mistake] = &[$(Mistake::$cvariant),*];
         }
     };
 }
@@ -139,6 +156,18 @@ mistakes! {
     EmbeddingNotFirst,
     /// `Tape` without a constructor call of the layer it wraps.
     TapeWithoutLayer,
+    /// `Dense(10) { .. }`.
+    BodyOnLayer,
+    /// `Residual` or `Residual {}`.
+    ResidualWithoutBody,
+    /// `Residual { Dense(32) }` on 64 features, without a shortcut.
+    ResidualShapeChange,
+    /// `Residual(shortcut = Dense(16)) { Dense(32) }`.
+    ShortcutShapeMismatch,
+    /// `shortcut = 3`.
+    ShortcutNotALayer,
+    /// `Residual { shortcut: Dense(64) }`.
+    ReservedLayerName,
 
     // The user's own layers.
     /// `Scale(8, factor = 0.5)`.
@@ -147,6 +176,13 @@ mistakes! {
     ZeroOutputDimension,
     /// `-> ()`.
     EmptyOutputShape,
+
+    // Found by the compiler in the code the macro generates.
+    ;
+    /// `block: Block` where `Block` takes another input shape.
+    NestedInputShape,
+    /// `block: Block` where `Block` changes the shape and no `-> (..)` says so.
+    NestedOutputShape,
 }
 
 /// Collects errors so one pass reports all of them.

@@ -2,16 +2,20 @@
 //!
 //! ```text
 //! #[attrs] vis struct Name: input(d1, d2, …) {
-//!     [field:] Layer[(args)] [-> (d1, …)],
+//!     [field:] Layer[(args)] [{ layers… }] [-> (d1, …)],
 //!     …
 //! }
 //! ```
+//!
+//! A braced body follows a block of layers (`Residual { Conv2d(..), .. }`);
+//! a named argument may be one too (`shortcut = { Conv2d(..), BatchNorm }`),
+//! kept as its tokens for the rule that reads it.
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::token::Paren;
+use syn::token::{Brace, Paren};
 use syn::{braced, parenthesized, Attribute, Expr, Ident, LitInt, Path, Token, Visibility};
 
 /// A whole `sequential!` invocation.
@@ -80,8 +84,32 @@ pub struct LayerDef {
     /// `Dense`, `my::Block`, `Scale<f32>`.
     pub kind: Path,
     pub args: Vec<Arg>,
+    /// Whether `(..)` was written, even empty: `Block` is a nested model,
+    /// `MyLayer()` a call of `MyLayer::new()`.
+    pub parens: bool,
+    /// `{ layers… }` after the layer (a `Residual` block's body).
+    pub body: Option<Body>,
     /// `-> (64)`: the output shape a user layer declares.
     pub output: Option<OutputSpec>,
+}
+
+/// `{ layers… }`: the layers of a block, in order.
+pub struct Body {
+    pub brace: Brace,
+    pub layers: Vec<LayerDef>,
+}
+
+impl Body {
+    /// The span of the braces and all inside.
+    pub fn span(&self) -> Span {
+        self.brace.span.join()
+    }
+}
+
+/// The layers of a `{ .. }` group, as in a model's body.
+pub fn layer_list(input: ParseStream) -> syn::Result<Vec<LayerDef>> {
+    let layers = Punctuated::<LayerDef, Token![,]>::parse_terminated(input)?;
+    Ok(layers.into_iter().collect())
 }
 
 /// One argument inside a layer's parentheses.
@@ -121,14 +149,14 @@ impl Parse for ModelDef {
         };
         let content;
         let brace = braced!(content in input);
-        let layers = Punctuated::<LayerDef, Token![,]>::parse_terminated(&content)?;
+        let layers = layer_list(&content)?;
         Ok(ModelDef {
             attrs,
             dtype,
             vis,
             name,
             input: input_spec,
-            layers: layers.into_iter().collect(),
+            layers,
             body_span: brace.span.join(),
         })
     }
@@ -156,12 +184,23 @@ impl Parse for LayerDef {
             kind
         };
         let mut args = Vec::new();
-        if input.peek(syn::token::Paren) {
+        let parens = input.peek(Paren);
+        if parens {
             let content;
             parenthesized!(content in input);
             let parsed = Punctuated::<Arg, Token![,]>::parse_terminated(&content)?;
             args = parsed.into_iter().collect();
         }
+        let body = if input.peek(Brace) {
+            let content;
+            let brace = braced!(content in input);
+            Some(Body {
+                brace,
+                layers: layer_list(&content)?,
+            })
+        } else {
+            None
+        };
         let output = if input.peek(Token![->]) {
             let arrow = input.parse::<Token![->]>()?;
             let content;
@@ -175,6 +214,8 @@ impl Parse for LayerDef {
             field,
             kind,
             args,
+            parens,
+            body,
             output,
         })
     }
@@ -185,7 +226,12 @@ impl Parse for Arg {
         if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let name: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
-            let value: Expr = input.parse()?;
+            // `shortcut = { Conv2d(..), BatchNorm }`: layers, not an expression.
+            let value = if input.peek(Brace) {
+                Expr::Verbatim(TokenStream::from(input.parse::<proc_macro2::TokenTree>()?))
+            } else {
+                input.parse()?
+            };
             Ok(Arg::Named { name, value })
         } else {
             Ok(Arg::Positional(input.parse()?))

@@ -208,7 +208,8 @@ fn the_scan_sees_what_it_must() {
 /// the messages and spans rustc shows.
 #[test]
 fn every_mistake_has_a_ui_case() {
-    // The cases that compile (`tests/ui/pass/`) are not read.
+    // The cases that compile (`tests/ui/pass/`) and those the compiler
+    // rejects in the generated code (`tests/ui/checked/`) are not read here.
     let dir = manifest_dir().join("../tests/ui");
     let files: BTreeSet<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -268,7 +269,32 @@ fn every_mistake_has_a_ui_case() {
             problems.push(format!("Mistake::{m:?} has no case under tests/ui/"));
         }
     }
+    // The mistakes the compiler finds in the generated code: a case each,
+    // named after the variant, under `tests/ui/checked/`.
+    for m in Mistake::CHECKED_BY_COMPILER {
+        let case = dir
+            .join("checked")
+            .join(format!("{}.rs", snake_case(&format!("{m:?}"))));
+        if !case.exists() || !case.with_extension("stderr").exists() {
+            problems.push(format!(
+                "Mistake::{m:?} has no case {} with its .stderr",
+                case.display()
+            ));
+        }
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `NestedInputShape` → `nested_input_shape`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 #[test]

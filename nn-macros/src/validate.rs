@@ -13,7 +13,7 @@ use syn::{Attribute, Ident, Path, Visibility};
 
 use crate::builtins::keras_name;
 use crate::errors::{Errors, Mistake};
-use crate::layers;
+use crate::layers::{self, Parts};
 use crate::parse::{Arg, LayerDef, ModelDef};
 
 /// A validated model, ready to expand.
@@ -21,15 +21,40 @@ pub struct Plan {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
+    /// What runtime messages call the model: its name, or for a block's
+    /// hidden chain the outer layer it belongs to.
+    pub label: String,
+    /// A block's hidden chain (a `Residual`'s body or shortcut): a `Layer`
+    /// and a `Sublayer`, without the `Model` API.
+    pub hidden: bool,
     /// `f32` or `f64`.
     pub dtype: Ident,
     pub input: Vec<usize>,
     /// At least one.
     pub layers: Vec<PlannedLayer>,
-    /// Known at expansion time unless a user layer is present.
-    pub param_count: Option<usize>,
+    pub params: Params,
 }
 
+/// What is known of a model's parameter count when it is declared.
+#[derive(Clone, Default)]
+pub struct Params {
+    /// The built-in layers' parameters.
+    pub known: usize,
+    /// Nested models, whose `Sublayer::PARAM_COUNT` adds to `known`.
+    pub nested: Vec<TokenStream>,
+    /// Whether a layer of the user's own is present (counted at run time).
+    pub unknown: bool,
+}
+
+impl Params {
+    pub(crate) fn add(&mut self, other: Params) {
+        self.known = self.known.saturating_add(other.known);
+        self.nested.extend(other.nested);
+        self.unknown |= other.unknown;
+    }
+}
+
+#[derive(Clone)]
 pub struct PlannedLayer {
     pub field: Ident,
     pub span: Span,
@@ -41,6 +66,8 @@ pub struct PlannedLayer {
     pub ctor: TokenStream,
     /// Whether to check the layer's own `output_shape` when the model is built.
     pub check_shape: bool,
+    /// A nested model or block: items beside the model and summary rows.
+    pub parts: Option<Parts>,
     /// The declaration as the user wrote it, for docs.
     pub source: String,
 }
@@ -82,22 +109,74 @@ pub(crate) fn check(def: &ModelDef, errors: &mut Errors) -> Plan {
             ),
         );
     }
+    let cx = ChainCx {
+        model: &def.name,
+        label: def.name.to_string(),
+        vis: &def.vis,
+        dtype: &dtype,
+        base_index: 0,
+        reserved: &[],
+    };
+    let (layers, params) = chain(&cx, &def.layers, &input, errors);
+    Plan {
+        attrs: def.attrs.clone(),
+        vis: def.vis.clone(),
+        name: def.name.clone(),
+        label: def.name.to_string(),
+        hidden: false,
+        dtype,
+        input,
+        layers,
+        params,
+    }
+}
 
-    let explicit: HashSet<String> = def
-        .layers
+/// Where a chain of layers stands: a model's, or a block's inside one.
+pub(crate) struct ChainCx<'a> {
+    /// The struct the chain becomes (named after it: a block's hidden chains).
+    pub model: &'a Ident,
+    /// How runtime and compile-time messages name the chain's model.
+    pub label: String,
+    pub vis: &'a Visibility,
+    pub dtype: &'a Ident,
+    /// The position of the chain's first layer in the model (a block's body
+    /// takes the block's input).
+    pub base_index: usize,
+    /// Field names the chain cannot use, with why (`shortcut` in a
+    /// `Residual`'s body).
+    pub reserved: &'a [(&'a str, &'a str)],
+}
+
+/// Walks `defs` from `input`, naming each layer and resolving it through its
+/// rule; every mistake goes to `errors`.
+pub(crate) fn chain(
+    cx: &ChainCx<'_>,
+    defs: &[LayerDef],
+    input: &[usize],
+    errors: &mut Errors,
+) -> (Vec<PlannedLayer>, Params) {
+    let mut explicit: HashSet<String> = defs
         .iter()
-        .filter_map(|l| l.field.as_ref().map(|f| f.to_string()))
+        .filter_map(|l| l.field.as_ref().map(|f| f.unraw().to_string()))
         .collect();
+    explicit.extend(cx.reserved.iter().map(|(n, _)| n.to_string()));
     let mut seen = HashSet::new();
     let mut counters: HashMap<String, usize> = HashMap::new();
-    let mut shape = input.clone();
+    let mut shape = input.to_vec();
     let mut planned = Vec::new();
-    let mut param_count = Some(0usize);
-    for (index, layer) in def.layers.iter().enumerate() {
+    let mut params = Params::default();
+    for (index, layer) in defs.iter().enumerate() {
         let span = layer.kind.span();
         let field = match &layer.field {
             Some(f) => {
-                if !seen.insert(f.to_string()) {
+                let name = f.unraw().to_string();
+                if let Some((_, why)) = cx.reserved.iter().find(|(n, _)| *n == name) {
+                    errors.push(
+                        Mistake::ReservedLayerName,
+                        f,
+                        format!("layer name `{f}` is taken: {why}; choose another"),
+                    );
+                } else if !seen.insert(name) {
                     errors.push(
                         Mistake::DuplicateField,
                         f,
@@ -113,10 +192,23 @@ pub(crate) fn check(def: &ModelDef, errors: &mut Errors) -> Plan {
                 Ident::new(&name, span)
             }
         };
-        let Some(r) = layers::resolve(layer, &shape, &dtype, index, errors) else {
+        let at = layers::Position {
+            model: cx.model,
+            label: &cx.label,
+            vis: cx.vis,
+            field: &field,
+            index: cx.base_index + index,
+        };
+        let Some(r) = layers::resolve(layer, &shape, cx.dtype, &at, errors) else {
             continue;
         };
-        param_count = param_count.zip(r.params).map(|(a, b)| a.saturating_add(b));
+        match r.params {
+            Some(n) => params.known = params.known.saturating_add(n),
+            None => params.unknown = true,
+        }
+        if let Some(p) = &r.parts {
+            params.add(p.params.clone());
+        }
         let in_shape = std::mem::replace(&mut shape, r.output.clone());
         planned.push(PlannedLayer {
             field,
@@ -126,19 +218,11 @@ pub(crate) fn check(def: &ModelDef, errors: &mut Errors) -> Plan {
             ty: r.ty,
             ctor: r.ctor,
             check_shape: r.check_shape,
+            parts: r.parts,
             source: layer_source(layer),
         });
     }
-
-    Plan {
-        attrs: def.attrs.clone(),
-        vis: def.vis.clone(),
-        name: def.name.clone(),
-        dtype,
-        input,
-        layers: planned,
-        param_count,
-    }
+    (planned, params)
 }
 
 /// One sample's input shape; after a mistake, a stand-in so the layers can
@@ -197,7 +281,7 @@ pub(crate) fn last_segment(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn layer_source(layer: &LayerDef) -> String {
+pub(crate) fn layer_source(layer: &LayerDef) -> String {
     let mut s = layer.kind.to_token_stream().to_string().replace(' ', "");
     if !layer.args.is_empty() {
         let args: Vec<String> = layer
@@ -209,6 +293,9 @@ fn layer_source(layer: &LayerDef) -> String {
             })
             .collect();
         s.push_str(&format!("({})", args.join(", ")));
+    }
+    if layer.body.is_some() {
+        s.push_str(" { .. }");
     }
     s
 }

@@ -311,7 +311,11 @@ mod tests {
         let mut unique = ours.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique.len(), ours.len(), "a name appears twice in the table");
+        assert_eq!(
+            unique.len(),
+            ours.len(),
+            "a name appears twice in the table"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use nn_core::io::{collect_params, save_params};
+use nn_core::io::{collect_state, save_params};
 use nn_core::{Float, Parameters};
 use nn_optim::{Optimizer, ReduceLrOnPlateau, Schedule};
 
@@ -130,7 +130,7 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
             if self.save_best_only {
                 self.best = value;
             }
-            save_params(&self.path, &collect_params(|f| ctx.params.visit_params(f)))?;
+            save_params(&self.path, &collect_state(ctx.params))?;
             ctx.optimizer.state().save(self.optimizer_path())?;
         }
         Ok(Control::Continue)

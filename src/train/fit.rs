@@ -72,12 +72,33 @@ pub trait TapeModel<T: Float>: Parameters<T> {
     fn set_training(&mut self, _training: bool) {}
 }
 
-/// Trains a [`TapeModel`] with the same loop: each batch records a fresh tape.
+/// Wraps a [`TapeModel`] (kept for code written before every tape model
+/// trained with [`fit`] as it is): trains exactly as the model itself does.
 pub struct OnTape<M>(pub M);
 
-impl<T: Float, M: TapeModel<T>> Fit<T> for OnTape<M> {
+impl<T: Float, M: Parameters<T>> Parameters<T> for OnTape<M> {
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
+        self.0.visit_params(f)
+    }
+    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
+        self.0.visit_buffers(f)
+    }
+}
+
+impl<T: Float, M: TapeModel<T>> TapeModel<T> for OnTape<M> {
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        self.0.forward(x)
+    }
+    fn set_training(&mut self, training: bool) {
+        self.0.set_training(training)
+    }
+}
+
+/// Every [`TapeModel`] (a `#[derive(Module)]` struct with its `forward`, or
+/// your own) trains with the same loop: each batch records a fresh tape.
+impl<T: Float, M: TapeModel<T>> Fit<T> for M {
     fn parameters(&self) -> &dyn Parameters<T> {
-        &self.0
+        self
     }
 
     fn train_batch(
@@ -87,7 +108,7 @@ impl<T: Float, M: TapeModel<T>> Fit<T> for OnTape<M> {
         loss: Loss,
     ) -> BatchStats {
         let tape = Tape::new();
-        let out = self.0.forward(&tape.constant(x.to_owned()));
+        let out = self.forward(&tape.constant(x.to_owned()));
         let correct = out.with_value(|v| count_correct(v.view(), target, loss));
         let l = loss.apply(&out, target);
         l.backward();
@@ -101,11 +122,11 @@ impl<T: Float, M: TapeModel<T>> Fit<T> for OnTape<M> {
     fn predict_batch(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         let tape = Tape::new();
         let _no_grad = tape.no_grad();
-        self.0.forward(&tape.constant(x.to_owned())).value()
+        self.forward(&tape.constant(x.to_owned())).value()
     }
 
     fn set_training(&mut self, training: bool) {
-        self.0.set_training(training);
+        TapeModel::set_training(self, training);
     }
 }
 

@@ -18,6 +18,7 @@ mod embedding;
 mod flatten;
 mod norm;
 mod pool;
+mod residual;
 mod tape_only;
 mod workspace;
 
@@ -29,6 +30,9 @@ pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, Pool2d, PoolKind};
+pub use residual::{
+    check_nested, known_param_count, param_total, same_shape, Identity, Residual, Sublayer,
+};
 pub use tape_only::{TapeLayer, TapeOnly};
 pub use workspace::Workspace;
 

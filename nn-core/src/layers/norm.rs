@@ -51,7 +51,7 @@ fn view_of<'a, T: Float>(g: &'a mut Result<GradBuffer<'_, T>, ArrayD<T>>) -> Arr
 /// `momentum = 0.1` and the unbiased batch variance. (Keras writes the same rule
 /// with `momentum = 0.99` meaning `1 - 0.01`: its 0.99 is PyTorch's 0.01.)
 /// Evaluation uses the running statistics. Parameters: `weight` (γ) and `bias`
-/// (β); `running_mean` and `running_var` are saved with them but not trained.
+/// (β); `running_mean` and `running_var` are buffers: saved with them, never trained.
 pub struct BatchNorm<T: Float, const C: usize> {
     /// γ, `[C]`.
     pub weight: Param<T>,
@@ -225,16 +225,13 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
         f("weight", &self.weight);
         f("bias", &self.bias);
+    }
+
+    /// The running statistics: saved and loaded with the parameters, never
+    /// seen by optimizers or gradient clipping (PyTorch's buffers).
+    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
         f("running_mean", &self.running_mean);
         f("running_var", &self.running_var);
-    }
-
-    fn param_count(&self) -> usize {
-        2 * C
-    }
-
-    fn non_trainable_count(&self) -> usize {
-        2 * C
     }
 
     fn set_training(&mut self, training: bool) {

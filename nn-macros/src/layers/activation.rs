@@ -24,6 +24,7 @@ fn layer(cx: &LayerCx<'_>, func: Func, errors: &mut Errors) -> Option<Resolved> 
         ty: quote_spanned!(span=> ::nn::layers::Activation<#t, #ty>),
         ctor: quote_spanned!(span=> ::nn::layers::Activation::new(#value)),
         check_shape: false,
+        parts: None,
     })
 }
 

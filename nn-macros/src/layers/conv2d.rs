@@ -120,5 +120,6 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         ty: quote_spanned!(span=> ::nn::layers::Conv2d<#t, #c, #filters, #kh, #kw, #act>),
         ctor: quote_spanned!(span=> ::nn::layers::Conv2d::new(#act_value, (#sh, #sw), #pad, (#dh, #dw), #use_bias, #kernel_init, #bias_init, rng)),
         check_shape: false,
+        parts: None,
     })
 }

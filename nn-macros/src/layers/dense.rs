@@ -84,5 +84,6 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         ty: quote_spanned!(span=> ::nn::layers::Dense<#t, #inp, #units, #act>),
         ctor: quote_spanned!(span=> ::nn::layers::Dense::new(#act_value, #use_bias, #kernel_init, #bias_init, rng)),
         check_shape: false,
+        parts: None,
     })
 }

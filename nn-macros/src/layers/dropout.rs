@@ -31,5 +31,6 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         ty: quote_spanned!(span=> ::nn::layers::Dropout<#t>),
         ctor: quote_spanned!(span=> ::nn::layers::Dropout::new(#rate, rng)),
         check_shape: false,
+        parts: None,
     })
 }

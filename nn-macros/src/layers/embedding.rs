@@ -45,5 +45,6 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
             ::nn::layers::Embedding::new(::nn::init::Initializer::RandomUniform { min: -0.05, max: 0.05 }, rng)
         ),
         check_shape: false,
+        parts: None,
     })
 }

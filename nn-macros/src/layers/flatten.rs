@@ -14,5 +14,6 @@ pub(crate) fn rule(cx: &LayerCx<'_>, _args: &Args<'_>, _errors: &mut Errors) -> 
         ty: quote_spanned!(span=> ::nn::layers::Flatten<#t>),
         ctor: quote_spanned!(span=> ::nn::layers::Flatten::new()),
         check_shape: false,
+        parts: None,
     })
 }

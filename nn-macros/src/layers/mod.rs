@@ -9,6 +9,10 @@
 //!
 //! To add a built-in layer: write `layers/<name>.rs` with a [`Rule`] function
 //! and add one line to [`BUILTINS`].
+//!
+//! A path that is not a built-in is the user's: a call of a layer's
+//! constructor, `MyLayer(64)` (`user`), or without parentheses a nested
+//! `sequential!` model, `Block` (`nested`).
 
 mod activation;
 mod conv2d;
@@ -16,8 +20,10 @@ mod dense;
 mod dropout;
 mod embedding;
 mod flatten;
+mod nested;
 mod norm;
 mod pool;
+mod residual;
 mod tape;
 mod user;
 mod window;
@@ -26,12 +32,12 @@ use std::cell::Cell;
 
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
-use syn::{Ident, Path};
+use syn::{Ident, Path, Visibility};
 
 use crate::args::Args;
 use crate::errors::{Errors, Mistake};
-use crate::parse::{LayerDef, OutputSpec};
-use crate::validate::last_segment;
+use crate::parse::{Body, LayerDef, OutputSpec};
+use crate::validate::{last_segment, Params};
 use nn_spec::suggest::closest;
 
 /// What a layer's rule gets to know about where it stands.
@@ -48,10 +54,30 @@ pub(crate) struct LayerCx<'a> {
     pub dtype: &'a Ident,
     /// The layer's position in the model, 0 for the first.
     pub index: usize,
+    /// The model the layer is in, and the layer's field.
+    pub at: &'a Position<'a>,
     /// `-> (64)`, if written; only a rule that reads it (through
     /// [`LayerCx::declared_output`]) accepts it.
     output: Option<&'a OutputSpec>,
     output_read: Cell<bool>,
+    /// `{ layers… }`, if written; only a rule that reads it (through
+    /// [`LayerCx::body`]) accepts it.
+    body: Option<&'a Body>,
+    body_read: Cell<bool>,
+}
+
+/// Where a layer is declared: its model and its field.
+pub(crate) struct Position<'a> {
+    /// The model's struct (a block's hidden chain is named after it).
+    pub model: &'a Ident,
+    /// How messages name the model.
+    pub label: &'a str,
+    /// The model's visibility, given to a block's hidden chains.
+    pub vis: &'a Visibility,
+    /// The layer's field.
+    pub field: &'a Ident,
+    /// The layer's position in the model, 0 for the first.
+    pub index: usize,
 }
 
 impl LayerCx<'_> {
@@ -65,6 +91,17 @@ impl LayerCx<'_> {
             Some(spec) => user::declared_shape(spec, errors).map(Some),
             None => Some(None),
         }
+    }
+
+    /// The braced body written after the layer, if any.
+    pub(crate) fn body(&self) -> Option<&Body> {
+        self.body_read.set(true);
+        self.body
+    }
+
+    /// How messages name this layer: `Net: layer `block` (Block)`.
+    pub(crate) fn label(&self, source: &str) -> String {
+        format!("{}: layer `{}` ({source})", self.at.label, self.at.field)
     }
 }
 
@@ -81,6 +118,21 @@ pub(crate) struct Resolved {
     /// Whether the model checks at construction that the layer's own
     /// `output_shape` agrees with the declared one (the user's layers).
     pub check_shape: bool,
+    /// A nested model or block: what it adds beside the layer.
+    pub parts: Option<Parts>,
+}
+
+/// What a nested model or a block adds to the model around it.
+#[derive(Clone, Default)]
+pub(crate) struct Parts {
+    /// Items emitted beside the model: a block's hidden chains, the
+    /// compile-time checks of a nested model's shapes.
+    pub items: TokenStream,
+    /// The rows of the expanded summary under the layer's own: an expression
+    /// of `__nn_layer`, a reference to the field.
+    pub rows: TokenStream,
+    /// Parameters inside beyond the layer's `params` (nested models').
+    pub params: Params,
 }
 
 /// A built-in layer's rule: reads its arguments from `args` (whatever it does
@@ -106,6 +158,7 @@ pub(crate) const BUILTINS: &[(&str, Rule)] = &[
     ("LayerNorm", norm::layer_norm),
     ("Embedding", embedding::rule),
     ("Tape", tape::rule),
+    ("Residual", residual::rule),
 ];
 
 /// Resolves one line of the model: a built-in by its rule, else the user's own
@@ -114,7 +167,7 @@ pub(crate) fn resolve(
     layer: &LayerDef,
     input: &[usize],
     dtype: &Ident,
-    index: usize,
+    at: &Position<'_>,
     errors: &mut Errors,
 ) -> Option<Resolved> {
     let name = last_segment(&layer.kind);
@@ -124,9 +177,12 @@ pub(crate) fn resolve(
         span: layer.kind.span(),
         input,
         dtype,
-        index,
+        index: at.index,
+        at,
         output: layer.output.as_ref(),
         output_read: Cell::new(false),
+        body: layer.body.as_ref(),
+        body_read: Cell::new(false),
     };
     let single = layer.kind.segments.len() == 1 && layer.kind.leading_colon.is_none();
     let rule = BUILTINS
@@ -146,10 +202,18 @@ pub(crate) fn resolve(
                 return None;
             }
         }
-        return user::rule(layer, &cx, errors);
+        let resolved = if layer.parens {
+            user::rule(layer, &cx, errors)
+        } else {
+            nested::rule(layer, &cx, errors)
+        };
+        unread_body(&cx, errors);
+        return resolved;
     };
     let args = Args::new(&name, &layer.args);
-    let resolved = rule(&cx, &args, errors)?;
+    let resolved = rule(&cx, &args, errors);
+    unread_body(&cx, errors);
+    let resolved = resolved?;
     if let (Some(out), false) = (&layer.output, cx.output_read.get()) {
         errors.push(
             Mistake::OutputShapeOnBuiltin,
@@ -163,6 +227,20 @@ pub(crate) fn resolve(
     // one error.
     args.finish(errors);
     Some(resolved)
+}
+
+/// Reports a `{ .. }` body after a layer whose rule takes none.
+fn unread_body(cx: &LayerCx<'_>, errors: &mut Errors) {
+    if let (Some(body), false) = (cx.body, cx.body_read.get()) {
+        errors.push_at(
+            Mistake::BodyOnLayer,
+            body.span(),
+            format!(
+                "`{}` takes no `{{ .. }}` body of layers; a block does: `Residual {{ Dense(64), ReLU }}`",
+                cx.name
+            ),
+        );
+    }
 }
 
 /// `a * b`, saturating: parameter counts and sizes of absurd models must not

@@ -33,6 +33,7 @@ pub(crate) fn batch_norm(
         ty: quote_spanned!(span=> ::nn::layers::BatchNorm<#t, #c>),
         ctor: quote_spanned!(span=> ::nn::layers::BatchNorm::new(#momentum, #eps)),
         check_shape: false,
+        parts: None,
     })
 }
 
@@ -53,5 +54,6 @@ pub(crate) fn layer_norm(
         ty: quote_spanned!(span=> ::nn::layers::LayerNorm<#t, #n>),
         ctor: quote_spanned!(span=> ::nn::layers::LayerNorm::new(#eps)),
         check_shape: false,
+        parts: None,
     })
 }

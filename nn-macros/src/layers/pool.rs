@@ -47,6 +47,7 @@ fn pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors, max: bool) -> Op
         ty: quote_spanned!(span=> ::nn::layers::Pool2d<#t>),
         ctor: quote_spanned!(span=> ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#ph, #pw))),
         check_shape: false,
+        parts: None,
     })
 }
 
@@ -72,5 +73,6 @@ pub(crate) fn global_avg_pool(
         ty: quote_spanned!(span=> ::nn::layers::GlobalAvgPool<#t>),
         ctor: quote_spanned!(span=> ::nn::layers::GlobalAvgPool::new()),
         check_shape: false,
+        parts: None,
     })
 }

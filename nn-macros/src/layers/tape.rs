@@ -43,5 +43,6 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         ty: quote_spanned!(span=> ::nn::layers::TapeOnly<#t, #path>),
         ctor: quote_spanned!(span=> ::nn::layers::TapeOnly::new(#path::new(#(#inner_args),*))),
         check_shape: true,
+        parts: None,
     })
 }

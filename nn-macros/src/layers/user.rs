@@ -1,7 +1,9 @@
 //! The user's own layers: any type implementing `Layer`, written by its path
-//! with its constructor's arguments in order, `my::Block(64)`, and its output
-//! shape when it changes the shape, `-> (64)`. The model checks the declared
-//! shape against the layer's own `output_shape` when it is built.
+//! with its constructor's arguments in order, `my::Block(64)` (`MyLayer()`
+//! for a constructor without arguments: without parentheses, a path is a
+//! nested model, see `nested`), and its output shape when it changes the
+//! shape, `-> (64)`. The model checks the declared shape against the layer's
+//! own `output_shape` when it is built.
 
 use quote::quote_spanned;
 
@@ -46,6 +48,7 @@ pub(crate) fn rule(layer: &LayerDef, cx: &LayerCx<'_>, errors: &mut Errors) -> O
         ty: quote_spanned!(span=> #path),
         ctor: quote_spanned!(span=> #ctor::new(#(#args),*)),
         check_shape: true,
+        parts: None,
     })
 }
 

@@ -1,0 +1,241 @@
+//! `#[derive(Module)]`: a struct of parts becomes a module whose parameters
+//! and buffers are named by field (`conv.weight`, `blocks.0.bias`, as
+//! PyTorch's `state_dict` names them), whose train/eval mode reaches every
+//! part, and which trains with `fit` through the `forward` its author writes.
+//!
+//! Each field is read by its type as written: `Param<..>` is a parameter;
+//! `Vec<..>` a list named by index (PyTorch's `ModuleList`); `Option<..>` a
+//! part that may be absent; anything else a part implementing
+//! `nn::module::Module` (every layer, every `sequential!` model, every
+//! derived struct). `#[module(skip)]` leaves a field out (plain data).
+//!
+//! The element type is the struct's type parameter bounded by `Float`, else
+//! `#[module(dtype = f64)]`, else the `f32`/`f64` its fields' types name,
+//! else `f32`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{
+    Data, DeriveInput, Fields, GenericArgument, GenericParam, Ident, PathArguments, Type,
+    TypeParamBound,
+};
+
+/// How a field takes part.
+enum Part {
+    Param,
+    Module,
+    List(Box<Part>),
+    Optional(Box<Part>),
+}
+
+/// `Vec<X>` → `("Vec", X)`, for the last path segment of a type.
+fn wrapper(ty: &Type) -> Option<(String, &Type)> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return Some((last.ident.to_string(), ty));
+    };
+    let inner = args.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })?;
+    Some((last.ident.to_string(), inner))
+}
+
+fn part(ty: &Type) -> Part {
+    match wrapper(ty) {
+        Some((name, _)) if name == "Param" => Part::Param,
+        Some((name, inner)) if name == "Vec" => Part::List(Box::new(part(inner))),
+        Some((name, inner)) if name == "Option" => Part::Optional(Box::new(part(inner))),
+        _ => Part::Module,
+    }
+}
+
+/// Whether a field carries `#[module(skip)]`; any other `module(..)` is an error.
+fn skipped(field: &syn::Field) -> syn::Result<bool> {
+    let mut skip = false;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("module")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("skip") {
+                skip = true;
+                Ok(())
+            } else {
+                Err(meta.error("unknown `module` option on a field; the one there is is `#[module(skip)]`, for plain data"))
+            }
+        })?;
+    }
+    Ok(skip)
+}
+
+/// The first `f32` or `f64` written in a field's type (`Dense<f64, 4, 8>`).
+fn written_float(input: &DeriveInput) -> Option<TokenStream> {
+    let Data::Struct(data) = &input.data else {
+        return None;
+    };
+    data.fields.iter().find_map(|f| {
+        quote!(#f).into_iter().find_map(|tt| match tt {
+            proc_macro2::TokenTree::Ident(id) if id == "f32" || id == "f64" => Some(quote!(#id)),
+            _ => None,
+        })
+    })
+}
+
+/// The element type: the struct's type parameter bounded by `Float`, else
+/// `#[module(dtype = f64)]`, else the float its fields' types name, else `f32`.
+fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
+    for g in &input.generics.params {
+        if let GenericParam::Type(t) = g {
+            let float = t.bounds.iter().any(|b| match b {
+                TypeParamBound::Trait(tb) => {
+                    tb.path.segments.last().is_some_and(|s| s.ident == "Float")
+                }
+                _ => false,
+            });
+            if float {
+                let id = &t.ident;
+                return Ok(quote!(#id));
+            }
+        }
+    }
+    let mut found = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("module")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("dtype") {
+                let ty: Ident = meta.value()?.parse()?;
+                if ty != "f32" && ty != "f64" {
+                    return Err(syn::Error::new_spanned(&ty, format!("dtype must be `f32` or `f64`, not `{ty}`")));
+                }
+                found = Some(quote!(#ty));
+                Ok(())
+            } else {
+                Err(meta.error("unknown `module` option on a struct; the one there is is `#[module(dtype = f64)]` (the default is `f32`, or the struct's type parameter bounded by `Float`)"))
+            }
+        })?;
+    }
+    Ok(found
+        .or_else(|| written_float(input))
+        .unwrap_or_else(|| quote!(f32)))
+}
+
+/// What one field contributes to `visit_params` (`buffers` false) or
+/// `visit_buffers`, with `access` the expression of the field and `name` its
+/// name so far.
+fn visit(p: &Part, access: TokenStream, name: TokenStream, buffers: bool) -> TokenStream {
+    let under = if buffers {
+        quote!(::nn::module::visit_buffers_under)
+    } else {
+        quote!(::nn::module::visit_params_under)
+    };
+    match p {
+        Part::Param if buffers => quote!(),
+        Part::Param => quote!(f(#name, #access);),
+        Part::Module => quote!(#under(#access, #name, f);),
+        Part::List(inner) => {
+            let body = visit(inner, quote!(item), quote!(&__name), buffers);
+            quote! {
+                for (i, item) in (#access).iter().enumerate() {
+                    let __name = ::std::format!("{}.{}", #name, i);
+                    #body
+                }
+            }
+        }
+        Part::Optional(inner) => {
+            let body = visit(inner, quote!(item), name, buffers);
+            quote! {
+                if let ::core::option::Option::Some(item) = #access {
+                    #body
+                }
+            }
+        }
+    }
+}
+
+/// What one field contributes to `set_training`.
+fn train(p: &Part, access: TokenStream, t: &TokenStream) -> TokenStream {
+    match p {
+        Part::Param => quote!(),
+        Part::Module => quote!(::nn::module::Module::<#t>::set_training(#access, training);),
+        Part::List(inner) => {
+            let body = train(inner, quote!(item), t);
+            quote!(for item in (#access).iter_mut() { #body })
+        }
+        Part::Optional(inner) => {
+            let body = train(inner, quote!(item), t);
+            quote!(if let ::core::option::Option::Some(item) = #access { #body })
+        }
+    }
+}
+
+/// Expands `#[derive(Module)]`.
+pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "derive(Module) takes a struct with named fields, one per part",
+        ));
+    };
+    let Fields::Named(fields) = &data.fields else {
+        return Err(syn::Error::new(
+            data.fields.span(),
+            "derive(Module) needs named fields: a part's name is its field's (`conv.weight`)",
+        ));
+    };
+    let t = dtype(input)?;
+    let (mut params, mut buffers, mut modes) = (Vec::new(), Vec::new(), Vec::new());
+    for field in &fields.named {
+        if skipped(field)? {
+            continue;
+        }
+        let Some(ident) = &field.ident else { continue };
+        let name = ident.to_string().trim_start_matches("r#").to_string();
+        let p = part(&field.ty);
+        let span = field.ty.span();
+        let v = visit(&p, quote!(&self.#ident), quote!(#name), false);
+        params.push(quote_spanned!(span=> #v));
+        let b = visit(&p, quote!(&self.#ident), quote!(#name), true);
+        buffers.push(quote_spanned!(span=> #b));
+        let m = train(&p, quote!(&mut self.#ident), &t);
+        modes.push(quote_spanned!(span=> #m));
+    }
+    let ident = &input.ident;
+    let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
+    let forward = format_ident!("forward");
+    Ok(quote! {
+        impl #impl_g ::nn::module::Module<#t> for #ident #ty_g #where_g {
+            #[allow(unused_variables)]
+            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                #(#params)*
+            }
+            #[allow(unused_variables)]
+            fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                #(#buffers)*
+            }
+            #[allow(unused_variables)]
+            fn set_training(&mut self, training: bool) {
+                #(#modes)*
+            }
+        }
+
+        impl #impl_g ::nn::Parameters<#t> for #ident #ty_g #where_g {
+            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                ::nn::module::Module::<#t>::visit_params(self, f)
+            }
+            fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                ::nn::module::Module::<#t>::visit_buffers(self, f)
+            }
+        }
+
+        /// Trains with `fit` through the struct's own `forward`.
+        impl #impl_g ::nn::train::TapeModel<#t> for #ident #ty_g #where_g {
+            fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
+                // The inherent `forward` the struct's author writes (an
+                // inherent method is found before this trait's).
+                <#ident #ty_g>::#forward(self, x)
+            }
+            fn set_training(&mut self, training: bool) {
+                ::nn::module::Module::<#t>::set_training(self, training)
+            }
+        }
+    })
+}

@@ -1,0 +1,127 @@
+//! BatchNorm's running statistics are buffers, as in PyTorch: saved and
+//! loaded with the parameters, counted as non-trainable, and never seen by
+//! optimizers or gradient clipping.
+
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::prelude::*;
+
+sequential! {
+    #[dtype(f64)]
+    pub struct Normed: input(2, 4, 4) {
+        Conv2d(3, kernel = 3, padding = "same"),
+        bn: BatchNorm,
+        Flatten,
+        Dense(2),
+        head_norm: BatchNorm,
+    }
+}
+
+fn input() -> ArrayD<f64> {
+    ArrayD::from_shape_fn(IxDyn(&[4, 2, 4, 4]), |i| {
+        ((i[0] * 5 + i[1] * 3 + i[2] * 7 + i[3]) % 11) as f64 / 5.0 - 1.0
+    })
+}
+
+fn names(state: &[(String, Param<f64>)]) -> Vec<&str> {
+    state.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+#[test]
+fn running_statistics_are_buffers_in_state_dict_order() {
+    let m = Normed::with_seed(0);
+    let params = m.named_params();
+    assert!(
+        names(&params).iter().all(|n| !n.contains("running")),
+        "optimizers would see {:?}",
+        names(&params)
+    );
+    assert_eq!(
+        names(&m.named_buffers()),
+        [
+            "bn.running_mean",
+            "bn.running_var",
+            "head_norm.running_mean",
+            "head_norm.running_var"
+        ]
+    );
+    // PyTorch's state_dict: each module's parameters, then its buffers.
+    assert_eq!(
+        names(&m.named_state()),
+        [
+            "conv2d.weight",
+            "conv2d.bias",
+            "bn.weight",
+            "bn.bias",
+            "bn.running_mean",
+            "bn.running_var",
+            "dense.weight",
+            "dense.bias",
+            "head_norm.weight",
+            "head_norm.bias",
+            "head_norm.running_mean",
+            "head_norm.running_var",
+        ]
+    );
+    // Conv 3·2·3·3 + 3 = 57, BN 2·3, dense 2·48 + 2 = 98, BN 2·2: trainable;
+    // the running statistics (2·3 + 2·2) are not.
+    let s = m.summary();
+    assert_eq!((s.trainable, s.non_trainable), (57 + 6 + 98 + 4, 10));
+}
+
+#[test]
+fn optimizers_with_weight_decay_leave_buffers_alone() {
+    let mut m = Normed::with_seed(1);
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        weight_decay: 0.5,
+        ..Default::default()
+    })
+    .unwrap();
+    let x = input();
+    for _ in 0..3 {
+        m.zero_grad();
+        let y = m.forward_train(x.view()).to_owned();
+        m.backward(y.mapv(|v| v * 0.1).view());
+        // What the forward pass left in the running statistics…
+        let before: Vec<ArrayD<f64>> = m
+            .named_buffers()
+            .iter()
+            .map(|(_, b)| b.value().clone())
+            .collect();
+        sgd.step(&m);
+        // …is exactly what the optimizer leaves there.
+        for ((name, b), old) in m.named_buffers().iter().zip(&before) {
+            assert_eq!(&*b.value(), old, "{name} changed by the optimizer");
+            assert!(b.grad().is_none(), "{name} has a gradient");
+        }
+    }
+}
+
+#[test]
+fn save_and_load_carry_the_buffers() {
+    let mut trained = Normed::with_seed(2);
+    let x = input();
+    trained.forward_train(x.view());
+    trained.eval();
+    let expected = trained.predict(x.view());
+    let dir = std::env::temp_dir().join(format!("nn-buffers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("normed.safetensors");
+    trained.save(&path).unwrap();
+
+    let mut fresh = Normed::with_seed(3);
+    fresh.load(&path).unwrap();
+    fresh.eval();
+    for ((name, a), (_, b)) in trained
+        .named_buffers()
+        .iter()
+        .zip(fresh.named_buffers().iter())
+    {
+        assert_eq!(*a.value(), *b.value(), "{name}");
+    }
+    // Evaluation reads the running statistics, so the outputs agree only if
+    // the buffers came along.
+    assert_eq!(fresh.predict(x.view()), expected);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,188 @@
+//! `#[derive(Module)]`: a hand-written model of parts names its parameters and
+//! buffers as PyTorch's `state_dict` does, switches every part between train
+//! and eval, and trains with `fit` through the `forward` its author writes.
+
+use nn::activation::Relu;
+use nn::init::Initializer;
+use nn::layers::{BatchNorm, Dense, Dropout};
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::prelude::*;
+use nn::rand::SeedableRng;
+
+sequential! {
+    #[dtype(f64)]
+    pub struct Stem: input(4) {
+        Dense(6, activation = tanh),
+    }
+}
+
+/// One residual block: `x + W₂ relu(W₁ x)`.
+#[derive(Module)]
+pub struct Block {
+    up: Dense<f64, 6, 6, Relu>,
+    down: Dense<f64, 6, 6>,
+}
+
+impl Block {
+    fn new(rng: &mut nn::rand::rngs::StdRng) -> Self {
+        Block {
+            up: Dense::new(
+                Relu::default(),
+                true,
+                Initializer::GlorotUniform,
+                Initializer::Zeros,
+                rng,
+            ),
+            down: Dense::new(
+                Default::default(),
+                true,
+                Initializer::GlorotUniform,
+                Initializer::Zeros,
+                rng,
+            ),
+        }
+    }
+
+    fn forward(&self, x: &Var<f64>) -> Var<f64> {
+        x + &self.down.forward(&self.up.forward(x))
+    }
+}
+
+/// A stem (a `sequential!` model), a list of blocks, an optional head, a
+/// bare parameter, a BatchNorm (buffers), dropout, and plain data.
+#[derive(Module)]
+#[module(dtype = f64)]
+pub struct Net {
+    stem: Stem,
+    blocks: Vec<Block>,
+    norm: BatchNorm<f64, 6>,
+    drop: Dropout<f64>,
+    head: Option<Dense<f64, 6, 3>>,
+    temperature: Param<f64>,
+    #[module(skip)]
+    label: String,
+}
+
+impl Net {
+    fn new(seed: u64) -> Self {
+        let mut rng = nn::rand::rngs::StdRng::seed_from_u64(seed);
+        Net {
+            stem: Stem::new(&mut rng),
+            blocks: vec![Block::new(&mut rng), Block::new(&mut rng)],
+            norm: BatchNorm::new(0.1, 1e-5),
+            drop: Dropout::new(0.5, &mut rng),
+            head: Some(Dense::new(
+                Default::default(),
+                true,
+                Initializer::GlorotUniform,
+                Initializer::Zeros,
+                &mut rng,
+            )),
+            temperature: Param::new(ArrayD::from_elem(IxDyn(&[1]), 1.0)),
+            label: "net".into(),
+        }
+    }
+
+    fn forward(&self, x: &Var<f64>) -> Var<f64> {
+        let mut h = self.stem.forward(x);
+        for block in &self.blocks {
+            h = block.forward(&h);
+        }
+        let h = self.drop.forward(&self.norm.forward(&h));
+        let logits = self.head.as_ref().map_or(h.clone(), |d| d.forward(&h));
+        &logits / &x.tape().param(&self.temperature)
+    }
+}
+
+fn names(visit: impl FnOnce(&mut dyn FnMut(&str, &Param<f64>))) -> Vec<String> {
+    let mut out = Vec::new();
+    visit(&mut |n, _| out.push(n.to_string()));
+    out
+}
+
+#[test]
+fn parameters_and_buffers_are_named_as_pytorch_names_them() {
+    let net = Net::new(0);
+    assert_eq!(net.label, "net");
+    // The names PyTorch's state_dict gives the same module tree: attribute
+    // names joined by dots, list items by index (nn.ModuleList), a bare
+    // nn.Parameter by its attribute.
+    assert_eq!(
+        names(|f| Parameters::visit_params(&net, f)),
+        [
+            "stem.dense.weight",
+            "stem.dense.bias",
+            "blocks.0.up.weight",
+            "blocks.0.up.bias",
+            "blocks.0.down.weight",
+            "blocks.0.down.bias",
+            "blocks.1.up.weight",
+            "blocks.1.up.bias",
+            "blocks.1.down.weight",
+            "blocks.1.down.bias",
+            "norm.weight",
+            "norm.bias",
+            "head.weight",
+            "head.bias",
+            "temperature",
+        ]
+    );
+    assert_eq!(
+        names(|f| Parameters::visit_buffers(&net, f)),
+        ["norm.running_mean", "norm.running_var"]
+    );
+}
+
+#[test]
+fn train_and_eval_reach_every_part() {
+    let mut net = Net::new(1);
+    let x = ArrayD::from_shape_fn(IxDyn(&[8, 4]), |i| {
+        ((i[0] * 3 + i[1]) % 5) as f64 / 2.0 - 1.0
+    });
+    let run = |net: &Net| {
+        let tape = Tape::new();
+        net.forward(&tape.constant(x.clone())).value()
+    };
+    nn::module::Module::set_training(&mut net, false);
+    // Evaluation: dropout off, running statistics: deterministic.
+    assert_eq!(run(&net), run(&net));
+    nn::module::Module::set_training(&mut net, true);
+    // Training: dropout draws a new mask each pass.
+    assert_ne!(run(&net), run(&net));
+}
+
+#[test]
+fn trains_with_fit_as_it_is() {
+    let mut net = Net::new(2);
+    let x = ArrayD::from_shape_fn(IxDyn(&[32, 4]), |i| {
+        ((i[0] * 7 + i[1] * 3) % 11) as f64 / 5.0 - 1.0
+    });
+    let labels: Vec<usize> = (0..32).map(|i| i % 3).collect();
+    let data = Dataset::new(x, labels);
+    let mut adam = Adam::new(AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    })
+    .unwrap();
+    let before = net.blocks[0].up.weight.value().clone();
+    let history = fit(
+        &mut net,
+        &mut adam,
+        &data,
+        FitOptions {
+            epochs: 5,
+            batch_size: 8,
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(
+        *net.blocks[0].up.weight.value(),
+        before,
+        "the optimizer reached the blocks"
+    );
+    let losses: Vec<f64> = history.metric("loss").into_iter().flatten().collect();
+    assert_eq!(losses.len(), 5);
+    assert!(losses[4] < losses[0], "loss went down: {losses:?}");
+}

@@ -1,0 +1,15 @@
+use nn::prelude::*;
+
+sequential! {
+    pub struct Net: input(64) {
+        Residual(shortcut = 32) {
+            Dense(32, activation = relu),
+        },
+        Dense(10),
+    }
+}
+
+fn main() {
+    let model = Net::with_seed(0);
+    println!("{}", model.summary());
+}
