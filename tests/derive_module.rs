@@ -186,3 +186,28 @@ fn trains_with_fit_as_it_is() {
     assert_eq!(losses.len(), 5);
     assert!(losses[4] < losses[0], "loss went down: {losses:?}");
 }
+
+#[test]
+fn saves_and_loads_by_name() {
+    use nn::module::Module as _;
+    let trained = Net::new(3);
+    let dir = std::env::temp_dir().join(format!("nn-derive-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.safetensors");
+    trained.save(&path).unwrap();
+    let names = nn::io::tensor_shapes(&path).unwrap();
+    assert!(names.contains_key("blocks.1.down.weight"));
+    assert!(names.contains_key("norm.running_var"));
+    assert!(names.contains_key("temperature"));
+
+    let mut fresh = Net::new(4);
+    assert_ne!(
+        *fresh.blocks[1].down.weight.value(),
+        *trained.blocks[1].down.weight.value()
+    );
+    fresh.load(&path).unwrap();
+    for ((name, a), (_, b)) in trained.named_state().iter().zip(fresh.named_state().iter()) {
+        assert_eq!(*a.value(), *b.value(), "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,9 +4,12 @@
 //! and the rest of the framework (optimizers, checkpoints, `fit`) takes any
 //! of them.
 
+use std::path::Path;
+
+use crate::io::{self, IoError};
 use crate::layers::Layer;
 use crate::tape::Param;
-use crate::Float;
+use crate::{Float, Parameters};
 
 /// Named parameters and buffers and a train/eval mode, as PyTorch's
 /// `nn.Module` has them.
@@ -44,6 +47,46 @@ pub trait Module<T: Float> {
     /// Switches between training (dropout active, batch statistics) and
     /// evaluation.
     fn set_training(&mut self, _training: bool) {}
+
+    /// Parameters and buffers, each part's parameters then its buffers: what
+    /// PyTorch's `state_dict` holds.
+    fn named_state(&self) -> Vec<(String, Param<T>)>
+    where
+        Self: Sized,
+    {
+        io::collect_state(&AsParameters(self))
+    }
+
+    /// Saves [`Module::named_state`] as safetensors (atomically), under the
+    /// same names and layouts as the equivalent PyTorch module's `state_dict`.
+    fn save(&self, path: impl AsRef<Path>) -> Result<(), IoError>
+    where
+        Self: Sized,
+    {
+        io::save_params(path.as_ref(), &self.named_state())
+    }
+
+    /// Loads what [`Module::save`] wrote (or a PyTorch `state_dict` saved with
+    /// `safetensors.torch.save_file`) by name, checking every name, shape and
+    /// dtype first; on error nothing is changed.
+    fn load(&mut self, path: impl AsRef<Path>) -> Result<(), IoError>
+    where
+        Self: Sized,
+    {
+        io::load_params(path.as_ref(), &self.named_state())
+    }
+}
+
+/// A module seen as [`Parameters`], for the I/O helpers.
+struct AsParameters<'a, M>(&'a M);
+
+impl<T: Float, M: Module<T>> Parameters<T> for AsParameters<'_, M> {
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        self.0.visit_params(f)
+    }
+    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        self.0.visit_buffers(f)
+    }
 }
 
 impl<T: Float, L: Layer<T>> Module<T> for L {
