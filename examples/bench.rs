@@ -1,11 +1,14 @@
 //! The reference workloads of `../shared/bench/torch_anchor.py`, same data,
 //! models and hyperparameters, one JSON line each, for side-by-side ratios.
 //!
-//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]`
+//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape]`
 //! (no argument: all). `NN_NUM_THREADS` sets the thread count (default: all cores).
 
 use std::time::Instant;
 
+use nn::activation::{linear, relu, Relu};
+use nn::init::Initializer::{GlorotUniform, Zeros};
+use nn::layers::Dense;
 use nn::ndarray::{Array2, ArrayD, IxDyn};
 use nn::prelude::*;
 use nn::train::Fit;
@@ -52,6 +55,55 @@ sequential! {
     }
 }
 
+sequential! {
+    /// torch_anchor's `resnet`: a 16-channel stem, two conv-BN residual
+    /// blocks, global average pooling.
+    pub struct ResNet: input(1, 28, 28) {
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU, MaxPool2d(2),
+        Residual {
+            Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1), BatchNorm,
+        },
+        ReLU,
+        Residual {
+            Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1), BatchNorm,
+        },
+        ReLU,
+        GlobalAvgPool,
+        Dense(10),
+    }
+}
+
+/// torch_anchor's `residual_tape`: research code in eager style on the tape,
+/// `h + relu(W h + b)` twice, as a derived module.
+#[derive(Module)]
+pub struct ResidualMlp {
+    stem: Dense<f32, 784, 128, Relu>,
+    block1: Dense<f32, 128, 128, Relu>,
+    block2: Dense<f32, 128, 128, Relu>,
+    head: Dense<f32, 128, 10>,
+}
+
+impl ResidualMlp {
+    fn new(seed: u64) -> Self {
+        let mut rng = <nn::rand::rngs::StdRng as nn::rand::SeedableRng>::seed_from_u64(seed);
+        ResidualMlp {
+            stem: Dense::new(relu, true, GlorotUniform, Zeros, &mut rng),
+            block1: Dense::new(relu, true, GlorotUniform, Zeros, &mut rng),
+            block2: Dense::new(relu, true, GlorotUniform, Zeros, &mut rng),
+            head: Dense::new(linear, true, GlorotUniform, Zeros, &mut rng),
+        }
+    }
+
+    fn forward(&self, x: &Var<f32>) -> Var<f32> {
+        let h = self.stem.forward(x);
+        let h = &h + &self.block1.forward(&h);
+        let h = &h + &self.block2.forward(&h);
+        self.head.forward(&h)
+    }
+}
+
 fn threads() -> usize {
     nn::threads()
 }
@@ -62,7 +114,12 @@ fn framework() -> String {
 
 /// Trains `epochs` epochs like torch_anchor's `run`: Adam lr 1e-3, batch 128,
 /// per-epoch shuffle, cross-entropy on logits; times each epoch's training pass.
-fn run<M: Model<f32> + Fit<f32>>(name: &str, mut model: M, shape: &[usize], epochs: usize) {
+fn run<M: Fit<f32>>(name: &str, model: M, shape: &[usize], epochs: usize) {
+    run_batch(name, model, shape, epochs, 128)
+}
+
+/// [`run`] with another batch size.
+fn run_batch<M: Fit<f32>>(name: &str, mut model: M, shape: &[usize], epochs: usize, batch: usize) {
     let mnist = Mnist::load_default().unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
@@ -75,7 +132,7 @@ fn run<M: Model<f32> + Fit<f32>>(name: &str, mut model: M, shape: &[usize], epoc
         &train,
         FitOptions {
             epochs,
-            batch_size: 128,
+            batch_size: batch,
             loss: Loss::CrossEntropy,
             verbosity: Verbosity::Silent,
             ..Default::default()
@@ -89,7 +146,7 @@ fn run<M: Model<f32> + Fit<f32>>(name: &str, mut model: M, shape: &[usize], epoc
         .map(|e| format!("{:.3}", e.seconds))
         .collect();
     println!(
-        "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": 128, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}}}",
+        "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": {batch}, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}}}",
         framework(),
         epoch_s.join(", "),
         threads()
@@ -159,7 +216,7 @@ fn gemm() {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).");
         return;
     }
     let which: Vec<&str> = if args.is_empty() {
@@ -172,11 +229,13 @@ fn main() {
             "mlp" => run("mlp", Mlp::with_seed(0), &[784], 3),
             "mlp_big" => run("mlp_big", MlpBig::with_seed(0), &[784], 2),
             "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2),
+            "resnet" => run("resnet", ResNet::with_seed(0), &[1, 28, 28], 1),
+            "residual_tape" => run_batch("residual_tape", ResidualMlp::new(0), &[784], 2, 64),
             "small_batch" => small_batch(),
             "gemm" => gemm(),
             other => {
                 eprintln!(
-                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm)"
+                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm, resnet, residual_tape)"
                 );
                 std::process::exit(2)
             }

@@ -68,7 +68,14 @@ fn mnist_prints_plain_epoch_lines_when_piped_and_ends_with_the_accuracy() {
 
 #[test]
 fn examples_answer_help() {
-    for name in ["mnist", "mnist_cnn", "xor", "activations", "research"] {
+    for name in [
+        "mnist",
+        "mnist_cnn",
+        "xor",
+        "activations",
+        "research",
+        "resnet",
+    ] {
         let out = run(name, &["--help"]);
         assert!(
             out.contains("Usage: cargo run --release --example"),
