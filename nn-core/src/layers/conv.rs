@@ -80,6 +80,37 @@ impl<
         A: ActivationFn,
     > Conv2d<T, IN_C, OUT_C, KH, KW, A>
 {
+    /// A layer with Keras's defaults and the given padding, in one line as
+    /// PyTorch's `nn.Conv2d(IN_C, OUT_C, K, padding=..)`: stride 1, no
+    /// dilation, the activation's default, a glorot_uniform kernel and a zero
+    /// bias. Channels and kernel size are the type's.
+    ///
+    /// ```
+    /// use nn_core::activation::Relu;
+    /// use nn_core::layers::{Conv2d, Layer, Padding};
+    /// use rand::SeedableRng;
+    ///
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let conv: Conv2d<f32, 1, 16, 3, 3, Relu> = Conv2d::init(Padding::Same, &mut rng);
+    /// assert_eq!(conv.output_shape(&[1, 28, 28]), Ok(vec![16, 28, 28]));
+    /// assert_eq!(conv.param_count(), 16 * 9 + 16);
+    /// ```
+    pub fn init<R: Rng + ?Sized>(padding: Padding, rng: &mut R) -> Self
+    where
+        A: Default,
+    {
+        Self::new(
+            A::default(),
+            (1, 1),
+            padding,
+            (1, 1),
+            true,
+            Initializer::GlorotUniform,
+            Initializer::Zeros,
+            rng,
+        )
+    }
+
     /// A layer with the given geometry and initializers (Keras: glorot_uniform kernel, zero bias).
     #[allow(clippy::too_many_arguments)]
     pub fn new<R: Rng + ?Sized>(

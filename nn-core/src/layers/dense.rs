@@ -46,6 +46,33 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, 
         Self::from_params(weight, bias, activation)
     }
 
+    /// A layer with Keras's defaults, in one line as PyTorch's `nn.Linear(IN,
+    /// OUT)`: the activation's default, a bias, a glorot_uniform kernel and
+    /// a zero bias. The sizes are the type's (`Dense<f32, 784, 128, Relu>`),
+    /// so parts that do not fit together fail to compile.
+    ///
+    /// ```
+    /// use nn_core::activation::Relu;
+    /// use nn_core::layers::{Dense, Layer};
+    /// use rand::SeedableRng;
+    ///
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let hidden: Dense<f32, 784, 128, Relu> = Dense::init(&mut rng);
+    /// assert_eq!(hidden.param_count(), 784 * 128 + 128);
+    /// ```
+    pub fn init<R: Rng + ?Sized>(rng: &mut R) -> Self
+    where
+        A: Default,
+    {
+        Self::new(
+            A::default(),
+            true,
+            Initializer::GlorotUniform,
+            Initializer::Zeros,
+            rng,
+        )
+    }
+
     /// A layer around existing parameters.
     ///
     /// # Panics

@@ -239,6 +239,13 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
     }
 }
 
+/// PyTorch's defaults: momentum 0.1, eps 1e-5 (`nn.BatchNorm2d(C)`).
+impl<T: Float, const C: usize> Default for BatchNorm<T, C> {
+    fn default() -> Self {
+        Self::new(0.1, 1e-5)
+    }
+}
+
 /// Layer normalization over the last axis (of size `N`), Keras's default
 /// `axis=-1` and PyTorch's `nn.LayerNorm(N)`. Parameters `weight` (γ) and `bias` (β).
 pub struct LayerNorm<T: Float, const N: usize> {
@@ -339,5 +346,12 @@ impl<T: Float, const N: usize> Layer<T> for LayerNorm<T, N> {
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
         f("weight", &self.weight);
         f("bias", &self.bias);
+    }
+}
+
+/// PyTorch's default eps 1e-5 (`nn.LayerNorm(N)`).
+impl<T: Float, const N: usize> Default for LayerNorm<T, N> {
+    fn default() -> Self {
+        Self::new(1e-5)
     }
 }
