@@ -125,3 +125,81 @@ fn save_and_load_carry_the_buffers() {
     assert_eq!(fresh.predict(x.view()), expected);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Writes `state` as PyTorch would save it, `rename`d, with each BatchNorm's
+/// `num_batches_tracked` (an int64 scalar) after its buffers.
+fn save_like_pytorch(
+    state: &[(String, Param<f64>)],
+    rename: impl Fn(&str) -> String,
+    norms: &[&str],
+    path: &std::path::Path,
+) {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = state
+        .iter()
+        .map(|(n, p)| {
+            let v = p.value();
+            let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (rename(n), data, v.shape().to_vec())
+        })
+        .collect();
+    let counter = 7i64.to_le_bytes().to_vec();
+    let mut views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, d, s)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F64, s.clone(), d).unwrap(),
+            )
+        })
+        .collect();
+    for bn in norms {
+        views.push((
+            format!("{bn}.num_batches_tracked"),
+            TensorView::new(Dtype::I64, vec![], &counter).unwrap(),
+        ));
+    }
+    safetensors::serialize_to_file(views, None, path).unwrap();
+}
+
+#[test]
+fn pytorch_num_batches_tracked_is_skipped_when_loading() {
+    // A PyTorch state_dict also holds `<bn>.num_batches_tracked`, an int64
+    // counter this project does not keep: loading by name and by position
+    // skip it rather than failing on an unexpected or extra tensor.
+    let trained = Normed::with_seed(5);
+    let state = trained.named_state();
+    let dir = std::env::temp_dir().join(format!("nn-nbt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // By name, as our own module tree names things.
+    let named = dir.join("named.safetensors");
+    save_like_pytorch(&state, |n| n.to_string(), &["bn", "head_norm"], &named);
+    let mut by_name = Normed::with_seed(6);
+    by_name.load(&named).unwrap();
+
+    // By position, as the equivalent nn.Sequential names them: conv 0, bn 1,
+    // flatten 2 (no tensors), linear 3, bn 4.
+    let index = |n: &str| match n.split('.').next().unwrap() {
+        "conv2d" => "0",
+        "bn" => "1",
+        "dense" => "3",
+        _ => "4",
+    };
+    let positional = dir.join("positional.safetensors");
+    save_like_pytorch(
+        &state,
+        |n| format!("{}.{}", index(n), n.rsplit('.').next().unwrap()),
+        &["1", "4"],
+        &positional,
+    );
+    let mut by_position = Normed::with_seed(7);
+    by_position.load_pytorch(&positional).unwrap();
+
+    for m in [&by_name, &by_position] {
+        for ((name, a), (_, b)) in state.iter().zip(m.named_state().iter()) {
+            assert_eq!(*a.value(), *b.value(), "{name}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

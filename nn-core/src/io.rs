@@ -252,7 +252,11 @@ pub fn load_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Resu
         })?;
         arrays.push(decode(path, name, &view, p)?);
     }
-    let mut names = file.names();
+    let mut names: Vec<&str> = file
+        .names()
+        .into_iter()
+        .filter(|n| !pytorch_only(n))
+        .collect();
     names.sort();
     if let Some(extra) = names
         .into_iter()
@@ -282,7 +286,11 @@ pub fn load_params_positional<T: Float>(
 ) -> Result<(), IoError> {
     let bytes = read(path)?;
     let file = parse(path, &bytes)?;
-    let mut names: Vec<&str> = file.names();
+    let mut names: Vec<&str> = file
+        .names()
+        .into_iter()
+        .filter(|n| !pytorch_only(n))
+        .collect();
     names.sort_by_key(|n| position_key(n));
     if names.len() != params.len() {
         return Err(IoError::CountMismatch {
@@ -305,6 +313,13 @@ pub fn load_params_positional<T: Float>(
     }
     assign(params, arrays);
     Ok(())
+}
+
+/// Tensors of a PyTorch `state_dict` this project does not keep: BatchNorm's
+/// `num_batches_tracked` (an int64 counter PyTorch uses only when its
+/// momentum is `None`), skipped when loading.
+fn pytorch_only(name: &str) -> bool {
+    leaf(name) == "num_batches_tracked"
 }
 
 fn leaf(name: &str) -> &str {

@@ -73,12 +73,18 @@ fn written_float(input: &DeriveInput) -> Option<TokenStream> {
     let Data::Struct(data) = &input.data else {
         return None;
     };
-    data.fields.iter().find_map(|f| {
-        quote!(#f).into_iter().find_map(|tt| match tt {
-            proc_macro2::TokenTree::Ident(id) if id == "f32" || id == "f64" => Some(quote!(#id)),
-            _ => None,
+    data.fields
+        .iter()
+        .filter(|f| !matches!(skipped(f), Ok(true)))
+        .find_map(|f| {
+            let ty = &f.ty;
+            quote!(#ty).into_iter().find_map(|tt| match tt {
+                proc_macro2::TokenTree::Ident(id) if id == "f32" || id == "f64" => {
+                    Some(quote!(#id))
+                }
+                _ => None,
+            })
         })
-    })
 }
 
 /// The element type: the struct's type parameter bounded by `Float`, else
@@ -101,7 +107,9 @@ fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut found = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("module")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("dtype") {
+            if meta.path.is_ident("no_forward") {
+                Ok(())
+            } else if meta.path.is_ident("dtype") {
                 let ty: Ident = meta.value()?.parse()?;
                 if ty != "f32" && ty != "f64" {
                     return Err(syn::Error::new_spanned(&ty, format!("dtype must be `f32` or `f64`, not `{ty}`")));
@@ -109,7 +117,7 @@ fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
                 found = Some(quote!(#ty));
                 Ok(())
             } else {
-                Err(meta.error("unknown `module` option on a struct; the one there is is `#[module(dtype = f64)]` (the default is `f32`, or the struct's type parameter bounded by `Float`)"))
+                Err(meta.error("unknown `module` option on a struct; the options are `#[module(dtype = f64)]` (the default is the struct's `Float` type parameter, else the float its fields name, else `f32`) and `#[module(no_forward)]` (a container of parts, not trained by itself)"))
             }
         })?;
     }
@@ -167,6 +175,26 @@ fn train(p: &Part, access: TokenStream, t: &TokenStream) -> TokenStream {
     }
 }
 
+/// Whether the struct says `#[module(no_forward)]`: a container of parts,
+/// with no `forward` of its own, so no `TapeModel`.
+fn no_forward(input: &DeriveInput) -> bool {
+    input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("module"))
+        .any(|attr| {
+            let mut found = false;
+            let _ = attr.parse_nested_meta(|meta| {
+                found |= meta.path.is_ident("no_forward");
+                if meta.input.peek(syn::Token![=]) {
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            });
+            found
+        })
+}
+
 /// Expands `#[derive(Module)]`.
 pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let Data::Struct(data) = &input.data else {
@@ -201,6 +229,28 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let ident = &input.ident;
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
     let forward = format_ident!("forward");
+    let tape_model = (!no_forward(input)).then(|| {
+        quote! {
+            /// Trains with `fit` through the struct's own `forward`.
+            impl #impl_g ::nn::train::TapeModel<#t> for #ident #ty_g #where_g {
+                fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
+                    // A decoy `forward` for every type: the inherent one the
+                    // struct's author writes is found first; without one the
+                    // call is ambiguous or ill-typed, a compile error instead
+                    // of this method calling itself forever.
+                    #[allow(non_camel_case_types, dead_code)]
+                    trait derive_Module_needs_an_inherent_fn_forward_or_module_no_forward {
+                        fn forward(&self) {}
+                    }
+                    impl<S: ?Sized> derive_Module_needs_an_inherent_fn_forward_or_module_no_forward for S {}
+                    <#ident #ty_g>::#forward(self, x)
+                }
+                fn set_training(&mut self, training: bool) {
+                    ::nn::module::Module::<#t>::set_training(self, training)
+                }
+            }
+        }
+    });
     Ok(quote! {
         impl #impl_g ::nn::module::Module<#t> for #ident #ty_g #where_g {
             #[allow(unused_variables)]
@@ -226,16 +276,6 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
 
-        /// Trains with `fit` through the struct's own `forward`.
-        impl #impl_g ::nn::train::TapeModel<#t> for #ident #ty_g #where_g {
-            fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
-                // The inherent `forward` the struct's author writes (an
-                // inherent method is found before this trait's).
-                <#ident #ty_g>::#forward(self, x)
-            }
-            fn set_training(&mut self, training: bool) {
-                ::nn::module::Module::<#t>::set_training(self, training)
-            }
-        }
+        #tape_model
     })
 }

@@ -127,9 +127,11 @@ fn linear_grads<T: Float>(
     dz: ArrayViewD<'_, T>,
     dx: Option<ArrayViewMutD<'_, T>>,
 ) {
-    let w = weight.value();
+    // Gradients before the value: the order optimizers and the other layers
+    // lock in, so threads sharing a parameter cannot deadlock.
     let mut dw = trainable_grad_buffer(weight);
     let mut db = bias.and_then(trainable_grad_buffer);
+    let w = weight.value();
     linear_backward_into(
         x.into_dimensionality::<Ix2>().expect("2-D"),
         two_d(&w),

@@ -130,13 +130,16 @@ impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
     /// Takes the recording of the last `forward_train`.
     fn take(&mut self) -> (Var<T>, Var<T>) {
         let name = self.inner.type_name();
-        let Some(on) = self.recorded_on.take() else {
+        let Some(on) = self.recorded_on else {
             panic!("{name}: backward called without forward_train")
         };
+        // Checked before forgetting the thread, so the recording can still be
+        // discarded there after this panic.
         assert!(
             on == thread::current().id(),
             "{name}: backward must run on the thread that ran forward_train (its tape is single-threaded)"
         );
+        self.recorded_on = None;
         let recorded = RECORDINGS.with(|r| r.borrow_mut().remove(&self.id));
         *recorded
             .expect("recorded on this thread")

@@ -1,0 +1,9 @@
+use nn::prelude::*;
+
+#[derive(Module)]
+enum Net {
+    A,
+    B,
+}
+
+fn main() {}
