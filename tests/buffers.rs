@@ -196,6 +196,14 @@ fn pytorch_num_batches_tracked_is_skipped_when_loading() {
     let mut by_position = Normed::with_seed(7);
     by_position.load_pytorch(&positional).unwrap();
 
+    // Named modules have no position: loading them positionally is refused
+    // rather than risking two same-shaped tensors swapping.
+    let err = Normed::with_seed(8)
+        .load_pytorch(&named)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("belongs to a named module"), "{err}");
+
     for m in [&by_name, &by_position] {
         for ((name, a), (_, b)) in state.iter().zip(m.named_state().iter()) {
             assert_eq!(*a.value(), *b.value(), "{name}");

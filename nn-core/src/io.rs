@@ -73,6 +73,15 @@ pub enum IoError {
         found: String,
     },
     /// A PyTorch file holds a different number of parameter tensors.
+    /// Loading by position met a module with a name, not an index: its
+    /// order cannot be known, so two same-shaped tensors could swap.
+    #[error("{path}: tensor `{key}` belongs to a named module, so its position is unknown; load this file by name (`load`) instead")]
+    NamedModule {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        key: String,
+    },
     #[error("{path}: the file holds {found} parameter tensors, but the model has {expected}")]
     CountMismatch {
         /// The file.
@@ -291,6 +300,17 @@ pub fn load_params_positional<T: Float>(
         .into_iter()
         .filter(|n| !pytorch_only(n))
         .collect();
+    // nn.Sequential names its modules by index; a named one (an attribute of
+    // a hand-written module) has no order to match by.
+    if let Some(named) = names.iter().find(|n| {
+        let module = n.rsplit_once('.').map_or("", |(m, _)| m);
+        module.split('.').any(|s| s.parse::<u64>().is_err())
+    }) {
+        return Err(IoError::NamedModule {
+            path: path.to_path_buf(),
+            key: named.to_string(),
+        });
+    }
     names.sort_by_key(|n| position_key(n));
     if names.len() != params.len() {
         return Err(IoError::CountMismatch {
