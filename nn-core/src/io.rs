@@ -72,7 +72,6 @@ pub enum IoError {
         /// The tensor's dtype.
         found: String,
     },
-    /// A PyTorch file holds a different number of parameter tensors.
     /// Loading by position met a module with a name, not an index: its
     /// order cannot be known, so two same-shaped tensors could swap.
     #[error("{path}: tensor `{key}` belongs to a named module, so its position is unknown; load this file by name (`load`) instead")]
@@ -82,6 +81,7 @@ pub enum IoError {
         /// The tensor's name.
         key: String,
     },
+    /// A PyTorch file holds a different number of parameter tensors.
     #[error("{path}: the file holds {found} parameter tensors, but the model has {expected}")]
     CountMismatch {
         /// The file.
