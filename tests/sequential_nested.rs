@@ -437,3 +437,20 @@ fn the_readme_example_names_its_parts() {
     let p = m.forward_train(x.view()).to_owned();
     assert_eq!(p.shape(), &[2, 10]);
 }
+
+sequential! {
+    /// A field named with a Rust keyword.
+    #[dtype(f64)]
+    pub struct Keyworded: input(3) {
+        r#type: Dense(2),
+    }
+}
+
+#[test]
+fn raw_field_names_are_saved_without_the_prefix() {
+    // PyTorch would name the attribute `type`; `r#` is Rust's spelling only.
+    let m = Keyworded::with_seed(0);
+    let names: Vec<String> = m.named_params().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["type.weight", "type.bias"]);
+    assert!(m.summary().to_string().contains("type (Dense)"));
+}

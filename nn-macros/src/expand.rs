@@ -15,6 +15,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::Ident;
 
 use crate::builtins::keras_name;
@@ -352,7 +353,8 @@ pub fn model(plan: &Plan) -> TokenStream {
 /// One summary row: the layer, and a nested model's or block's rows under it.
 fn row(l: &PlannedLayer, t: &Ident) -> TokenStream {
     let f = &l.field;
-    let fname = f.to_string();
+    // `r#type` is the field; `type` the name PyTorch and summaries use.
+    let fname = f.unraw().to_string();
     let out = dims(&l.output);
     let children = match &l.parts {
         Some(p) => {
@@ -388,7 +390,7 @@ fn visit(
 ) -> TokenStream {
     let collect = layers.iter().map(|l| {
         let f = &l.field;
-        let prefix = format!("{f}.");
+        let prefix = format!("{}.", f.unraw());
         quote! {
             ::nn::layers::Layer::<#t>::#method(&self.#f, &mut |n, _| {
                 let mut full = ::std::string::String::from(#prefix);
