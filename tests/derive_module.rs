@@ -211,3 +211,56 @@ fn saves_and_loads_by_name() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+sequential! {
+    #[dtype(f64)]
+    pub struct Chain: input(4) {
+        Dense(6, activation = tanh),
+        Dense(3),
+    }
+}
+
+#[test]
+fn a_sequential_model_trains_through_its_tape_path_with_fit() {
+    // The same model and data, once through the static path and once through
+    // the tape (`Taped`): both paths compute the same gradients, so after an
+    // epoch of full-batch SGD the parameters agree to rounding.
+    use nn::train::Taped;
+    let x = ArrayD::from_shape_fn(IxDyn(&[12, 4]), |i| {
+        ((i[0] * 5 + i[1] * 3) % 7) as f64 / 3.0 - 1.0
+    });
+    let labels: Vec<usize> = (0..12).map(|i| i % 3).collect();
+    let data = Dataset::new(x, labels);
+    let options = || FitOptions {
+        epochs: 3,
+        batch_size: 12,
+        loss: Loss::CrossEntropy,
+        verbosity: Verbosity::Silent,
+        ..Default::default()
+    };
+    let sgd = || {
+        Sgd::new(SgdConfig {
+            lr: 0.1,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let mut fixed = Chain::with_seed(9);
+    let mut taped = Taped(Chain::with_seed(9));
+    fit(&mut fixed, &mut sgd(), &data, options()).unwrap();
+    fit(&mut taped, &mut sgd(), &data, options()).unwrap();
+    for ((name, a), (_, b)) in fixed
+        .named_params()
+        .iter()
+        .zip(taped.0.named_params().iter())
+    {
+        let (a, b) = (a.value(), b.value());
+        for (u, v) in a.iter().zip(b.iter()) {
+            assert!((u - v).abs() < 1e-12, "{name}: {u} vs {v}");
+        }
+    }
+    assert_ne!(
+        *fixed.named_params()[0].1.value(),
+        *Chain::with_seed(9).named_params()[0].1.value()
+    );
+}

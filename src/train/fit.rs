@@ -94,6 +94,29 @@ impl<T: Float, M: TapeModel<T>> TapeModel<T> for OnTape<M> {
     }
 }
 
+/// Trains a `sequential!` model (any [`Model`]) through its tape path rather
+/// than its static one, to compare the two or to add tape-only terms around
+/// it: `fit(&mut Taped(model), ..)`. Both paths give the same gradients.
+pub struct Taped<M>(pub M);
+
+impl<T: Float, M: Model<T>> Parameters<T> for Taped<M> {
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
+        self.0.visit_params(f)
+    }
+    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
+        self.0.visit_buffers(f)
+    }
+}
+
+impl<T: Float, M: Model<T>> TapeModel<T> for Taped<M> {
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        Model::forward(&self.0, x)
+    }
+    fn set_training(&mut self, training: bool) {
+        Model::set_training(&mut self.0, training)
+    }
+}
+
 /// Every [`TapeModel`] (a `#[derive(Module)]` struct with its `forward`, or
 /// your own) trains with the same loop: each batch records a fresh tape.
 impl<T: Float, M: TapeModel<T>> Fit<T> for M {

@@ -14,7 +14,7 @@ pub use callbacks::{
 };
 pub use fit::{
     count_correct, evaluate, fit, predict, static_train_batch, BatchStats, Fit, FitOptions, OnTape,
-    TapeModel, Verbosity,
+    TapeModel, Taped, Verbosity,
 };
 pub use history::{EpochLogs, History};
 
