@@ -132,26 +132,26 @@ impl<P: Pointwise> ActivationFn for P {
     }
 }
 
-/// Whether `axis` (negative counts from the end) names an axis of `shape`.
-fn check_axis(axis: isize, shape: &[usize]) -> Result<(), String> {
+/// The index of `axis` (negative counts from the end) in `shape`, or why
+/// there is none.
+fn axis_index(axis: isize, shape: &[usize]) -> Result<usize, String> {
     let n = shape.len() as isize;
     let a = if axis < 0 { axis + n } else { axis };
     if (0..n).contains(&a) {
-        Ok(())
+        Ok(a as usize)
     } else {
         Err(format!("axis {axis} is out of range for shape {shape:?}"))
     }
 }
 
+/// Whether `axis` names an axis of `shape`, for `output_shape`.
+fn check_axis(axis: isize, shape: &[usize]) -> Result<(), String> {
+    axis_index(axis, shape).map(|_| ())
+}
+
 /// Resolves a possibly negative axis (`-1` = last) against a rank.
 pub(crate) fn resolve_axis(op: &str, axis: isize, shape: &[usize]) -> Axis {
-    let n = shape.len() as isize;
-    let a = if axis < 0 { axis + n } else { axis };
-    assert!(
-        (0..n).contains(&a),
-        "{op}: axis {axis} is out of range for shape {shape:?}"
-    );
-    Axis(a as usize)
+    Axis(axis_index(axis, shape).unwrap_or_else(|e| panic!("{op}: {e}")))
 }
 
 /// The type of one table row: a unit struct, or a struct whose fields are
