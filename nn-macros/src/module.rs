@@ -211,6 +211,9 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     let t = dtype(input)?;
     let (mut params, mut buffers, mut modes) = (Vec::new(), Vec::new(), Vec::new());
+    // PyTorch's `state_dict` lists a module's own parameters before its
+    // children's, whatever order `__init__` assigned them in.
+    let mut own = Vec::new();
     for field in &fields.named {
         if skipped(field)? {
             continue;
@@ -220,12 +223,23 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         let p = part(&field.ty);
         let span = field.ty.span();
         let v = visit(&p, quote!(&self.#ident), quote!(#name), false);
-        params.push(quote_spanned!(span=> #v));
+        let is_own = match &p {
+            Part::Param => true,
+            Part::Optional(inner) => matches!(**inner, Part::Param),
+            _ => false,
+        };
+        if is_own {
+            own.push(quote_spanned!(span=> #v));
+        } else {
+            params.push(quote_spanned!(span=> #v));
+        }
         let b = visit(&p, quote!(&self.#ident), quote!(#name), true);
         buffers.push(quote_spanned!(span=> #b));
         let m = train(&p, quote!(&mut self.#ident), &t);
         modes.push(quote_spanned!(span=> #m));
     }
+    own.extend(params);
+    let params = own;
     let ident = &input.ident;
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
     let forward = format_ident!("forward");
