@@ -5,7 +5,7 @@
 
 use std::fmt::Debug;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Zip};
 
 use super::broadcast::broadcast_shape;
 use super::simd::widest;
@@ -142,6 +142,97 @@ fn local<T: Float>(
         .and(&s.view(dy))
         .map_collect(|&a, &b, &y, &g| g * df(a, b, y));
     s.restore(out)
+}
+
+/// `out = f(a, b)` for operands of one shape (no broadcasting): the
+/// allocation-free form of [`forward`], for the static path.
+///
+/// # Panics
+/// If the shapes differ, naming the op and the shapes.
+pub fn forward_into<T: Float, B: Binary>(
+    op: &B,
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+) {
+    check_same(op.name(), &[a.shape(), b.shape(), out.shape()]);
+    if let (Some(xs), Some(ys), Some(os)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
+        return widest(|| {
+            for ((o, &x), &y) in os.iter_mut().zip(xs).zip(ys) {
+                *o = op.f(x, y);
+            }
+        });
+    }
+    Zip::from(out)
+        .and(&a)
+        .and(&b)
+        .for_each(|o, &x, &y| *o = op.f(x, y));
+}
+
+/// [`backward`] for operands of one shape, into buffers: `da = dy · ∂f/∂a`
+/// and `db = dy · ∂f/∂b`, each written only when given (the same products as
+/// [`backward`], so both paths round alike).
+///
+/// # Panics
+/// If the shapes differ, naming the op and the shapes.
+pub fn backward_into<T: Float, B: Binary>(
+    op: &B,
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+    y: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    da: Option<ArrayViewMutD<'_, T>>,
+    db: Option<ArrayViewMutD<'_, T>>,
+) {
+    check_same(op.name(), &[a.shape(), b.shape(), y.shape(), dy.shape()]);
+    if let Some(da) = da {
+        local_into(op.name(), &a, &b, &y, &dy, da, |a, b, y| op.df_da(a, b, y));
+    }
+    if let Some(db) = db {
+        local_into(op.name(), &a, &b, &y, &dy, db, |a, b, y| op.df_db(a, b, y));
+    }
+}
+
+/// `out = dy * df(a, b, y)`, all of one shape.
+#[inline(always)]
+fn local_into<T: Float>(
+    name: &str,
+    a: &ArrayViewD<'_, T>,
+    b: &ArrayViewD<'_, T>,
+    y: &ArrayViewD<'_, T>,
+    dy: &ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+    df: impl Fn(T, T, T) -> T,
+) {
+    check_same(name, &[dy.shape(), out.shape()]);
+    if let (Some(av), Some(bv), Some(yv), Some(gv), Some(ov)) = (
+        a.as_slice(),
+        b.as_slice(),
+        y.as_slice(),
+        dy.as_slice(),
+        out.as_slice_mut(),
+    ) {
+        let it = ov.iter_mut().zip(av).zip(bv).zip(yv).zip(gv);
+        return widest(|| {
+            for ((((o, &a), &b), &y), &g) in it {
+                *o = g * df(a, b, y);
+            }
+        });
+    }
+    Zip::from(out)
+        .and(a)
+        .and(b)
+        .and(y)
+        .and(dy)
+        .for_each(|o, &a, &b, &y, &g| *o = g * df(a, b, y));
+}
+
+/// Panics unless all `shapes` are equal, naming the op.
+fn check_same(name: &str, shapes: &[&[usize]]) {
+    assert!(
+        shapes.iter().all(|s| *s == shapes[0]),
+        "{name}: operands, output and gradients must have one shape here (no broadcasting), got {shapes:?}"
+    );
 }
 
 /// Operands viewed at the output's shape for [`Zip`], without the output's

@@ -3,9 +3,10 @@
 
 use std::ops::Range;
 
-use ndarray::{concatenate, ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Slice, Zip};
 
 use super::broadcast::broadcast_shape;
+use super::owned::owned;
 use super::reduce::check_axis;
 use crate::Float;
 
@@ -37,6 +38,37 @@ pub fn inverse_permutation(axes: &[usize]) -> Vec<usize> {
 
 /// Joins arrays along `axis`; all other axes must agree.
 pub fn concat<T: Float>(xs: &[ArrayViewD<'_, T>], axis: usize) -> ArrayD<T> {
+    check_concat(xs, axis);
+    let mut shape = xs[0].raw_dim();
+    shape[axis] = xs.iter().map(|x| x.shape()[axis]).sum();
+    owned(shape, |out| concat_into(xs, axis, out))
+}
+
+/// [`concat()`] into `out`, which must have the joined shape.
+pub fn concat_into<T: Float>(xs: &[ArrayViewD<'_, T>], axis: usize, mut out: ArrayViewMutD<'_, T>) {
+    check_concat(xs, axis);
+    let joined = xs.iter().map(|x| x.shape()[axis]).sum::<usize>();
+    let fits = out.ndim() == xs[0].ndim()
+        && (0..out.ndim())
+            .all(|i| out.shape()[i] == if i == axis { joined } else { xs[0].shape()[i] });
+    assert!(
+        fits,
+        "concat: output buffer of shape {:?} does not fit {} inputs joined along axis {axis} (the first {:?})",
+        out.shape(),
+        xs.len(),
+        xs[0].shape()
+    );
+    let mut start = 0;
+    for x in xs {
+        let n = x.shape()[axis];
+        out.slice_axis_mut(Axis(axis), Slice::from(start..start + n))
+            .assign(x);
+        start += n;
+    }
+}
+
+/// Panics unless `xs` can be joined along `axis`.
+fn check_concat<T: Float>(xs: &[ArrayViewD<'_, T>], axis: usize) {
     assert!(!xs.is_empty(), "concat: no inputs");
     let first = xs[0].shape();
     check_axis("concat", first, axis);
@@ -53,7 +85,6 @@ pub fn concat<T: Float>(xs: &[ArrayViewD<'_, T>], axis: usize) -> ArrayD<T> {
             x.shape()
         );
     }
-    concatenate(Axis(axis), xs).expect("concat: shapes checked")
 }
 
 /// Splits `dy` back into the pieces of a concat along `axis`.
@@ -62,17 +93,47 @@ pub fn concat_backward<T: Float>(
     axis: usize,
     sizes: &[usize],
 ) -> Vec<ArrayD<T>> {
-    let mut start = 0;
-    sizes
+    let mut pieces: Vec<ArrayD<T>> = sizes
         .iter()
         .map(|&n| {
-            let piece = dy
-                .slice_axis(Axis(axis), Slice::from(start..start + n))
-                .to_owned();
-            start += n;
-            piece
+            let mut shape = dy.raw_dim();
+            shape[axis] = n;
+            ArrayD::zeros(shape)
         })
-        .collect()
+        .collect();
+    concat_backward_into(dy, axis, pieces.iter_mut().map(|p| p.view_mut()));
+    pieces
+}
+
+/// [`concat_backward`] into buffers, one per input of the concat in order;
+/// each buffer's length along `axis` is its input's.
+pub fn concat_backward_into<'a, T: Float + 'a>(
+    dy: ArrayViewD<'_, T>,
+    axis: usize,
+    dxs: impl IntoIterator<Item = ArrayViewMutD<'a, T>>,
+) {
+    check_axis("concat", dy.shape(), axis);
+    let mut start = 0;
+    for mut dx in dxs {
+        let n = dx.shape().get(axis).copied().unwrap_or(0);
+        let fits = dx.ndim() == dy.ndim()
+            && start + n <= dy.shape()[axis]
+            && (0..dx.ndim()).all(|i| i == axis || dx.shape()[i] == dy.shape()[i]);
+        assert!(
+            fits,
+            "concat: gradient buffer of shape {:?} at offset {start} does not fit the output gradient {:?} along axis {axis}",
+            dx.shape(),
+            dy.shape()
+        );
+        dx.assign(&dy.slice_axis(Axis(axis), Slice::from(start..start + n)));
+        start += n;
+    }
+    assert!(
+        start == dy.shape()[axis],
+        "concat: gradient buffers cover {start} of the {} entries along axis {axis} of {:?}",
+        dy.shape()[axis],
+        dy.shape()
+    );
 }
 
 /// `x[.., range, ..]` along `axis`.

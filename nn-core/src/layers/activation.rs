@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{Layer, Workspace};
+use super::{Layer, Share, Workspace};
 use crate::activation::ActivationFn;
 use crate::tape::Var;
 use crate::Float;
@@ -30,6 +30,12 @@ impl<T: Float, A: ActivationFn> Activation<T, A> {
             buf: Workspace::new(),
             _t: PhantomData,
         }
+    }
+}
+
+impl<T: Float, A: ActivationFn> Share for Activation<T, A> {
+    fn share(&self) -> Self {
+        Self::new(self.function.clone())
     }
 }
 

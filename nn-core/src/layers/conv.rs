@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1};
 use rand::Rng;
 
-use super::{trainable_grad_buffer, Layer, Workspace};
+use super::{trainable_grad_buffer, Layer, Share, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::conv::{
@@ -155,6 +155,31 @@ impl<
             "Conv2d: expected input [batch, {IN_C}, height, width], got {x:?}"
         );
         (x[2], x[3])
+    }
+}
+
+impl<
+        T: Float,
+        const IN_C: usize,
+        const OUT_C: usize,
+        const KH: usize,
+        const KW: usize,
+        A: ActivationFn,
+    > Share for Conv2d<T, IN_C, OUT_C, KH, KW, A>
+{
+    /// Shares the weight and bias; the new instance has its own im2col
+    /// scratch (kept from forward for the weight gradient) and buffers.
+    fn share(&self) -> Self {
+        Conv2d {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            activation: self.activation.clone(),
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            scratch: ConvScratch::default(),
+            buf: Workspace::new(),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2, IxDyn};
 use rand::Rng;
 
-use super::{batch_shape, check_input, trainable_grad_buffer, Layer, Workspace};
+use super::{batch_shape, check_input, trainable_grad_buffer, Layer, Share, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::matmul::{linear_backward_into, linear_into};
@@ -92,6 +92,17 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, 
 
     fn is_identity(&self) -> bool {
         self.activation.is_identity()
+    }
+}
+
+impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Share for Dense<T, IN, OUT, A> {
+    fn share(&self) -> Self {
+        Dense {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            activation: self.activation.clone(),
+            buf: Workspace::new(),
+        }
     }
 }
 

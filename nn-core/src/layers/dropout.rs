@@ -6,7 +6,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{ensure_shape, Layer, Workspace};
+use super::{ensure_shape, Layer, Share, Workspace};
 use crate::kernels::dropout;
 use crate::tape::Var;
 use crate::Float;
@@ -59,6 +59,22 @@ impl<T: Float> Dropout<T> {
     /// Fills `mask` with `0` (probability `rate`) or `1 / (1 - rate)`.
     fn draw_mask(&self, mask: &mut ArrayD<T>) {
         dropout::fill_mask(mask.view_mut(), self.rate, &mut *self.rng.borrow_mut());
+    }
+}
+
+impl<T: Float> Share for Dropout<T> {
+    /// The same rate and training flag, with an RNG of its own seeded from
+    /// this layer's (which advances it), so the two places draw different
+    /// masks, as a Keras layer called twice does, and a run stays reproducible.
+    fn share(&self) -> Self {
+        let seed = self.rng.borrow_mut().random();
+        Dropout {
+            rate: self.rate,
+            training: self.training,
+            rng: RefCell::new(StdRng::seed_from_u64(seed)),
+            mask: ArrayD::zeros(IxDyn(&[0])),
+            buf: Workspace::new(),
+        }
     }
 }
 

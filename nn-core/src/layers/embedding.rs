@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use rand::Rng;
 
-use super::{trainable_grad_buffer, Layer, Workspace};
+use super::{trainable_grad_buffer, Layer, Share, Workspace};
 use crate::init::Initializer;
 use crate::kernels::embedding as emb;
 use crate::tape::{Param, Var};
@@ -42,6 +42,16 @@ impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
 
     fn indices(x: ArrayViewD<'_, T>) -> ArrayD<usize> {
         x.mapv(Self::index_of)
+    }
+}
+
+impl<T: Float, const V: usize, const D: usize> Share for Embedding<T, V, D> {
+    fn share(&self) -> Self {
+        Embedding {
+            weight: self.weight.clone(),
+            index: ArrayD::zeros(IxDyn(&[0])),
+            buf: Workspace::new(),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{batch_shape, Layer, Workspace};
+use super::{batch_shape, Layer, Share, Workspace};
 use crate::tape::Var;
 use crate::Float;
 
@@ -23,6 +23,12 @@ impl<T: Float> Flatten<T> {
         Flatten {
             buf: Workspace::new(),
         }
+    }
+}
+
+impl<T: Float> Share for Flatten<T> {
+    fn share(&self) -> Self {
+        Self::new()
     }
 }
 

@@ -9,6 +9,8 @@
 //! Both call the same functions in [`crate::kernels`]. The `sequential!` macro
 //! chains these; any type implementing [`Layer`] can appear in it, and a
 //! layer written for the tape alone ([`TapeLayer`]) through [`TapeOnly`].
+//! Layers of several inputs (`Add`, `Concatenate`, …) implement [`Merge`];
+//! a layer applied at several places of one graph is copied with [`Share`].
 
 mod activation;
 mod conv;
@@ -16,9 +18,11 @@ mod dense;
 mod dropout;
 mod embedding;
 mod flatten;
+mod merge;
 mod norm;
 mod pool;
 mod residual;
+mod share;
 mod tape_only;
 mod workspace;
 
@@ -28,11 +32,13 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract};
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, Pool2d, PoolKind};
 pub use residual::{
     check_nested, known_param_count, param_total, same_shape, Identity, Residual, Sublayer,
 };
+pub use share::Share;
 pub use tape_only::{TapeLayer, TapeOnly};
 pub use workspace::Workspace;
 

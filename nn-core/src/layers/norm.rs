@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
-use super::{trainable_grad_buffer, GradBuffer, Layer, Workspace};
+use super::{trainable_grad_buffer, GradBuffer, Layer, Share, Workspace};
 use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -116,6 +116,24 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
             x.len() >= 2 && x[1] == C,
             "BatchNorm: expected input [batch, {C}, …], got {x:?}"
         );
+    }
+}
+
+impl<T: Float, const C: usize> Share for BatchNorm<T, C> {
+    /// Shares γ, β and the running statistics (each application updates
+    /// them, as a shared Keras layer does); same momentum, eps and mode.
+    fn share(&self) -> Self {
+        BatchNorm {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            running_mean: self.running_mean.clone(),
+            running_var: self.running_var.clone(),
+            momentum: self.momentum,
+            eps: self.eps,
+            training: self.training,
+            stats: ([T::zero(); C], [T::one(); C]),
+            buf: Workspace::new(),
+        }
     }
 }
 
@@ -274,6 +292,17 @@ impl<T: Float, const N: usize> LayerNorm<T, N> {
             x.last() == Some(&N),
             "LayerNorm: expected the last axis of size {N}, got {x:?}"
         );
+    }
+}
+
+impl<T: Float, const N: usize> Share for LayerNorm<T, N> {
+    fn share(&self) -> Self {
+        LayerNorm {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            eps: self.eps,
+            buf: Workspace::new(),
+        }
     }
 }
 

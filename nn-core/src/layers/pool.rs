@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{Layer, Workspace};
+use super::{Layer, Share, Workspace};
 use crate::kernels::conv::{Padding2d, Window2d};
 use crate::kernels::pool;
 use crate::tape::Var;
@@ -63,6 +63,17 @@ impl<T: Float> Pool2d<T> {
                 (y, Some(i))
             }
             PoolKind::Avg => (pool::avg_pool2d(x, &self.window), None),
+        }
+    }
+}
+
+impl<T: Float> Share for Pool2d<T> {
+    fn share(&self) -> Self {
+        Pool2d {
+            kind: self.kind,
+            window: self.window,
+            index: ArrayD::zeros(IxDyn(&[0])),
+            buf: Workspace::new(),
         }
     }
 }
@@ -156,6 +167,12 @@ impl<T: Float> GlobalAvgPool<T> {
         GlobalAvgPool {
             buf: Workspace::new(),
         }
+    }
+}
+
+impl<T: Float> Share for GlobalAvgPool<T> {
+    fn share(&self) -> Self {
+        Self::new()
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 use rand::Rng;
 
-use super::{Layer, Workspace};
+use super::{Layer, Share, Workspace};
 use crate::summary::SummaryRow;
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -78,6 +78,12 @@ impl<T: Float> Identity<T> {
         Identity {
             buf: Workspace::new(),
         }
+    }
+}
+
+impl<T: Float> Share for Identity<T> {
+    fn share(&self) -> Self {
+        Self::new()
     }
 }
 
@@ -198,6 +204,20 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Residual<T, B, S> {
             f(&names[i], p);
             i += 1;
         });
+    }
+}
+
+impl<T: Float, B: Share, S: Share> Share for Residual<T, B, S> {
+    /// Shares the body's and the shortcut's parameters and buffers (through
+    /// their own [`Share`]).
+    fn share(&self) -> Self {
+        Residual {
+            body: self.body.share(),
+            shortcut: self.shortcut.as_ref().map(Share::share),
+            buf: Workspace::new(),
+            param_names: OnceLock::new(),
+            buffer_names: OnceLock::new(),
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use std::thread::{self, ThreadId};
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{Layer, Workspace};
+use super::{Layer, Share, Workspace};
 use crate::tape::{Param, Tape, Var};
 use crate::Float;
 
@@ -112,12 +112,7 @@ pub struct TapeOnly<T: Float, L> {
 impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
     /// Wraps `inner`.
     pub fn new(inner: L) -> Self {
-        TapeOnly {
-            inner,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            recorded_on: None,
-            buf: Workspace::new(),
-        }
+        Self::wrap(inner)
     }
 
     /// Keeps the recording of a `forward_train` for the next `backward`.
@@ -149,6 +144,16 @@ impl<T: Float, L: TapeLayer<T>> TapeOnly<T, L> {
 }
 
 impl<T: Float, L> TapeOnly<T, L> {
+    /// `inner` with an id of its own and nothing recorded.
+    fn wrap(inner: L) -> Self {
+        TapeOnly {
+            inner,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            recorded_on: None,
+            buf: Workspace::new(),
+        }
+    }
+
     /// Drops a recording still waiting for `backward`, if it is on this
     /// thread (one left on another thread is freed when that thread exits,
     /// or replaced by this layer's next `forward_train` there).
@@ -157,6 +162,16 @@ impl<T: Float, L> TapeOnly<T, L> {
             // `try_with`: the table may be gone while this thread exits.
             let _ = RECORDINGS.try_with(|r| r.borrow_mut().remove(&self.id));
         }
+    }
+}
+
+/// The inner layer's `Clone` decides what the instances share: clones of
+/// its `Param` fields (a derived `Clone`) share them. The new instance gets
+/// an id of its own, so the two places' recordings, waiting for their
+/// backward passes, never replace each other.
+impl<T: Float, L: Clone> Share for TapeOnly<T, L> {
+    fn share(&self) -> Self {
+        Self::wrap(self.inner.clone())
     }
 }
 
