@@ -106,12 +106,12 @@
 //! ```
 
 pub use nn_core::{
-    activation, gradcheck, init, io, kernels, layers, loss, model, module, ndarray, rand, summary,
-    tape, Float, Model, Param, Parameters, Tape, Var,
+    activation, gradcheck, graph, init, io, kernels, layers, loss, model, module, ndarray, rand,
+    summary, tape, Float, GraphModel, Model, Param, Parameters, Tape, Var,
 };
 pub use nn_core::{freeze, freeze_layer, unfreeze, unfreeze_layer};
 pub use nn_core::{GradcheckOptions, GradcheckReport};
-pub use nn_macros::{sequential, Module};
+pub use nn_macros::{functional, sequential, Module};
 pub use nn_optim as optim;
 
 pub mod plot;
@@ -134,8 +134,10 @@ pub mod prelude {
         cross_entropy, huber, kl_divergence, mae, mse, Reduction,
     };
     pub use nn_core::loss::{sparse_categorical_cross_entropy, Loss, Target};
-    pub use nn_core::{gradcheck, Float, GradcheckOptions, Model, Param, Parameters, Tape, Var};
-    pub use nn_macros::{sequential, Module};
+    pub use nn_core::{
+        gradcheck, Float, GradcheckOptions, GraphModel, Model, Param, Parameters, Tape, Var,
+    };
+    pub use nn_macros::{functional, sequential, Module};
     pub use nn_optim::{
         Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
     };

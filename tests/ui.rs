@@ -3,7 +3,8 @@
 //! the macro reports has one; `nn-macros`' own tests check that). The cases
 //! under `tests/ui/checked/` are mistakes only the compiler sees, in the code
 //! the macro generates (a nested model's shapes, declared by another
-//! invocation); those under `tests/ui/module/` are `#[derive(Module)]`'s;
+//! invocation); those under `tests/ui/module/` are `#[derive(Module)]`'s, those under
+//! `tests/ui/functional/` are `functional!`'s;
 //! those under `tests/ui/pass/` compile and run.
 
 #[test]
@@ -12,5 +13,6 @@ fn sequential_mistakes_are_compile_errors() {
     t.compile_fail("tests/ui/*.rs");
     t.compile_fail("tests/ui/checked/*.rs");
     t.compile_fail("tests/ui/module/*.rs");
+    t.compile_fail("tests/ui/functional/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

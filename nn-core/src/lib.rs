@@ -38,6 +38,7 @@ pub mod data;
 mod float;
 mod freeze;
 pub mod gradcheck;
+pub mod graph;
 pub mod init;
 pub mod io;
 pub mod kernels;
@@ -52,6 +53,7 @@ pub mod tape;
 pub use float::Float;
 pub use freeze::{freeze, freeze_layer, unfreeze, unfreeze_layer};
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
+pub use graph::GraphModel;
 pub use model::{Model, Parameters};
 pub use tape::{Param, Tape, Var};
 

@@ -17,6 +17,10 @@ pub struct SummaryRow {
     /// another, a `Residual` block's body and shortcut): shown by
     /// [`Summary::expanded`], empty for a plain layer.
     pub children: Vec<SummaryRow>,
+    /// A graph's layer: the tensors it reads, as Keras's "Connected to"
+    /// column names them (`dense[1][0]`: the output of the second
+    /// application of `dense`); empty in a sequential model and for inputs.
+    pub connected_to: Vec<String>,
 }
 
 /// A model's layers, shapes and parameter counts, displayed in Keras 3's layout.
@@ -32,6 +36,8 @@ pub struct Summary {
     pub non_trainable: usize,
     /// Bytes per scalar (4 for `f32`).
     pub bytes_per_param: usize,
+    /// A graph (`functional!`): printed with Keras's "Connected to" column.
+    pub connections: bool,
 }
 
 /// `1234567` as `"1,234,567"`.
@@ -78,6 +84,11 @@ impl Summary {
     }
 
     fn render(&self, f: &mut fmt::Formatter<'_>, expand: bool) -> fmt::Result {
+        if self.connections {
+            writeln!(f, "Model: \"{}\"", self.name)?;
+            render_graph(f, &self.rows)?;
+            return self.totals(f);
+        }
         let mut cells: Vec<[String; 3]> = Vec::new();
         for r in &self.rows {
             push_cells(&mut cells, r, 0, expand);
@@ -122,6 +133,11 @@ impl Summary {
             }
         }
         writeln!(f, "{}", line("└", "┴", "┘", "─"))?;
+        self.totals(f)
+    }
+
+    /// The three lines of counts under the table.
+    fn totals(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let total = self.trainable + self.non_trainable;
         let b = self.bytes_per_param;
         writeln!(
@@ -143,6 +159,85 @@ impl Summary {
             human_bytes(self.non_trainable * b)
         )
     }
+}
+
+/// Keras 3's table for a functional model, as it prints outside a terminal:
+/// four columns of fixed widths, each cell wrapped at spaces and a word too
+/// long for its column cut with `…` (what `rich` does with Keras's
+/// settings).
+fn render_graph(f: &mut fmt::Formatter<'_>, rows: &[SummaryRow]) -> fmt::Result {
+    const W: [usize; 4] = [19, 17, 10, 17];
+    let header = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
+    let line = |l: &str, m: &str, r: &str, fill: &str| {
+        let cols: Vec<String> = W.iter().map(|w| fill.repeat(w + 2)).collect();
+        format!("{l}{}{r}", cols.join(m))
+    };
+    let print = |f: &mut fmt::Formatter<'_>, cells: [Vec<String>; 4], bar: &str| {
+        let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+        for i in 0..height {
+            let mut out = String::new();
+            for (c, (cell, w)) in cells.iter().zip(W).enumerate() {
+                let text = cell.get(i).map_or("", String::as_str);
+                let pad = " ".repeat(w - text.chars().count());
+                // The parameter count is right-aligned, as Keras's.
+                if c == 2 {
+                    out.push_str(&format!("{bar} {pad}{text} "));
+                } else {
+                    out.push_str(&format!("{bar} {text}{pad} "));
+                }
+            }
+            writeln!(f, "{out}{bar}")?;
+        }
+        Ok(())
+    };
+    writeln!(f, "{}", line("┏", "┳", "┓", "━"))?;
+    print(f, header.map(|h| vec![h.to_string()]), "┃")?;
+    writeln!(f, "{}", line("┡", "╇", "┩", "━"))?;
+    for (i, r) in rows.iter().enumerate() {
+        let connected = if r.connected_to.is_empty() {
+            String::from("-")
+        } else {
+            r.connected_to.join(", ")
+        };
+        let cells = [
+            wrap(&format!("{} ({})", r.name, r.type_name), W[0]),
+            wrap(&shape_text(&r.output_shape), W[1]),
+            wrap(&thousands(r.params), W[2]),
+            wrap(&connected, W[3]),
+        ];
+        print(f, cells, "│")?;
+        if i + 1 < rows.len() {
+            writeln!(f, "{}", line("├", "┼", "┤", "─"))?;
+        }
+    }
+    writeln!(f, "{}", line("└", "┴", "┘", "─"))
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces; a word
+/// longer than a line keeps its first `width - 1` characters and `…`.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let fits = current.chars().count() + 1 + word.chars().count() <= width;
+        if !current.is_empty() && fits {
+            current.push(' ');
+            current.push_str(word);
+            continue;
+        }
+        if !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+        }
+        current = if word.chars().count() > width {
+            let mut cut: String = word.chars().take(width - 1).collect();
+            cut.push('…');
+            cut
+        } else {
+            word.to_string()
+        };
+    }
+    lines.push(current);
+    lines
 }
 
 /// The cells of `row` at nesting `depth` (indented under its parent's),
@@ -195,5 +290,28 @@ mod tests {
         assert_eq!(human_bytes(101_770 * 4), "397.54 KB");
         assert_eq!(human_bytes(0), "0.00 B");
         assert_eq!(shape_text(&[32, 28, 28]), "(None, 32, 28, 28)");
+    }
+
+    /// The cells of Keras 3's summary of a two-branch model (printed by
+    /// Keras 3.x with the torch backend, outside a terminal).
+    #[test]
+    fn graph_cells_wrap_like_keras() {
+        assert_eq!(wrap("(None, 16, 26, 26)", 17), ["(None, 16, 26,", "26)"]);
+        assert_eq!(
+            wrap("global_average_pooling2d (GlobalAveragePooling2D)", 19),
+            ["global_average_poo…", "(GlobalAveragePool…"]
+        );
+        assert_eq!(
+            wrap("global_average_pooling2d[0][0], activation[0][0]", 17),
+            ["global_average_p…", "activation[0][0]"]
+        );
+        assert_eq!(
+            wrap("dense_2[0][0], dense_2[1][0]", 17),
+            ["dense_2[0][0],", "dense_2[1][0]"]
+        );
+        assert_eq!(
+            wrap("activation (Activation)", 19),
+            ["activation", "(Activation)"]
+        );
     }
 }

@@ -177,6 +177,38 @@ mistakes! {
     /// `-> ()`.
     EmptyOutputShape,
 
+    // Graphs (`functional!`).
+    /// `struct Net() -> (y)`.
+    NoGraphInputs,
+    /// `struct Net(x: input(4), x: input(8))`.
+    DuplicateInput,
+    /// No `-> (..)` after the inputs, or `-> ()`.
+    NoGraphOutputs,
+    /// `Dense(4)(hiden)`.
+    UnknownTensor,
+    /// `let a = Dense(4)(b); let b = Dense(4)(a);`: a cycle.
+    UsedBeforeComputed,
+    /// `let y = x(z)` where `x` is a tensor.
+    TensorAsLayer,
+    /// `Dense(4)(shared)` where `shared` is a layer.
+    LayerAsTensor,
+    /// `Dense(4)(a, b)`.
+    LayerTakesOneInput,
+    /// `Add(x)`, `Subtract(a, b, c)`, `let m = Add;`.
+    MergeInputCount,
+    /// `Add(a, b)` on shapes (None, 4) and (None, 8).
+    MergeShapeMismatch,
+    /// `Concatenate(axis = 2)` on flat inputs, or `axis = 0`.
+    ConcatenateAxisOutOfRange,
+    /// One shared layer applied to tensors of two shapes.
+    SharedLayerShapeMismatch,
+    /// `let y = Dense(4)(x);` where `y` is never used.
+    UnusedTensor,
+    /// `let shared = Dense(4);` never applied.
+    UnusedLayer,
+    /// `-> (z)` where no `z` is computed.
+    OutputNotComputed,
+
     // Found by the compiler in the code the macro generates.
     ;
     /// `block: Block` where `Block` takes another input shape.
@@ -214,6 +246,11 @@ impl Errors {
             Some(all) => all.combine(e),
             None => self.all = Some(e),
         }
+    }
+
+    /// Whether anything was reported.
+    pub(crate) fn any(&self) -> bool {
+        self.all.is_some()
     }
 
     /// `value` if nothing was reported, else every error.

@@ -157,8 +157,14 @@ pub fn model(plan: &Plan) -> TokenStream {
     });
     let last = &last.field;
     let rows = layers.iter().map(|l| row(l, t));
-    let visit_params = visit(layers, t, quote!(visit_params), quote!(__nn_names));
-    let visit_buffers = visit(layers, t, quote!(visit_buffers), quote!(__nn_buffer_names));
+    let field_refs: Vec<&Ident> = fields.iter().collect();
+    let visit_params = visit(&field_refs, t, quote!(visit_params), quote!(__nn_names));
+    let visit_buffers = visit(
+        &field_refs,
+        t,
+        quote!(visit_buffers),
+        quote!(__nn_buffer_names),
+    );
     let non_trainable = layers.iter().map(|l| {
         let f = &l.field;
         quote!(::nn::layers::Layer::<#t>::non_trainable_count(&self.#f))
@@ -195,7 +201,32 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
         }
     });
-    let model_api = (!hidden).then(|| model_api(name, t, last, &model_name, non_trainable, bytes));
+    let model_api = (!hidden).then(|| {
+        model_api(
+            name,
+            t,
+            &quote!(::nn::layers::Layer::<#t>::output(&self.#last)),
+            &quote!(::nn::layers::Layer::<#t>::softmax_output(&self.#last)),
+            &model_name,
+        )
+    });
+    let summary = (!hidden).then(|| {
+        quote! {
+            /// The Keras summary `nn::Model::summary` returns.
+            fn __nn_summary(&self) -> ::nn::summary::Summary {
+                let rows = <Self as ::nn::layers::Sublayer<#t>>::summary_rows(self);
+                let non_trainable = 0 #(+ #non_trainable)*;
+                ::nn::summary::Summary {
+                    name: ::std::string::String::from(#model_name),
+                    trainable: ::nn::Model::<#t>::param_count(self),
+                    non_trainable,
+                    rows,
+                    bytes_per_param: #bytes,
+                    connections: false,
+                }
+            }
+        }
+    });
 
     quote! {
         #(#items)*
@@ -231,6 +262,8 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
 
             #with_seed
+
+            #summary
 
             /// The static forward pass from `x` through every layer.
             fn __nn_forward<'__a>(
@@ -374,6 +407,7 @@ fn row(l: &PlannedLayer, t: &Ident) -> TokenStream {
             params: ::nn::layers::Layer::<#t>::param_count(&self.#f)
                 + ::nn::layers::Layer::<#t>::non_trainable_count(&self.#f),
             children: #children,
+            connected_to: ::std::vec::Vec::new(),
         }
     }
 }
@@ -382,14 +416,13 @@ fn row(l: &PlannedLayer, t: &Ident) -> TokenStream {
 /// name (`hidden.weight`). The full names are built once and cached in
 /// `cache`, so visiting the parameters on every optimizer step allocates
 /// nothing.
-fn visit(
-    layers: &[PlannedLayer],
+pub(crate) fn visit(
+    fields: &[&Ident],
     t: &Ident,
     method: TokenStream,
     cache: TokenStream,
 ) -> TokenStream {
-    let collect = layers.iter().map(|l| {
-        let f = &l.field;
+    let collect = fields.iter().map(|f| {
         let prefix = format!("{}.", f.unraw());
         quote! {
             ::nn::layers::Layer::<#t>::#method(&self.#f, &mut |n, _| {
@@ -399,8 +432,7 @@ fn visit(
             });
         }
     });
-    let visit = layers.iter().map(|l| {
-        let f = &l.field;
+    let visit = fields.iter().map(|f| {
         quote! {
             ::nn::layers::Layer::<#t>::#method(&self.#f, &mut |_, p| {
                 f(&names[i], p);
@@ -423,13 +455,18 @@ fn visit(
 
 /// The `Parameters`, `Fit` and `Model` impls and the inherent methods with
 /// `Model`'s meaning, for a model (not a hidden chain).
-fn model_api(
+///
+/// The model provides `__nn_input`, `__nn_loss_grad` and `__nn_training`
+/// fields, `__nn_forward(x)`, `__nn_backward(x, g, from_logits,
+/// need_input_grad)` and `__nn_summary()`; `output` is the expression of its
+/// output's view and `softmax` whether that output is a softmax (both of
+/// `self`).
+pub(crate) fn model_api(
     name: &Ident,
     t: &Ident,
-    last: &Ident,
+    output: &TokenStream,
+    softmax: &TokenStream,
     model_name: &str,
-    non_trainable: impl Iterator<Item = TokenStream>,
-    bytes: usize,
 ) -> TokenStream {
     quote! {
         /// The methods `Model` and `Layer` share, with `Model`'s meaning, so
@@ -524,7 +561,7 @@ fn model_api(
                 input.assign(&x);
                 self.__nn_forward(input.view());
                 self.__nn_input = input;
-                ::nn::layers::Layer::<#t>::output(&self.#last)
+                #output
             }
 
             fn backward(&mut self, grad_output: ::nn::ndarray::ArrayViewD<'_, #t>) {
@@ -534,8 +571,8 @@ fn model_api(
             }
 
             fn backward_loss(&mut self, loss: ::nn::loss::Loss, target: &::nn::loss::Target<'_, #t>) -> #t {
-                let fused = loss.fuses_with_softmax() && ::nn::layers::Layer::<#t>::softmax_output(&self.#last);
-                let out = ::nn::layers::Layer::<#t>::output(&self.#last);
+                let fused = loss.fuses_with_softmax() && #softmax;
+                let out = #output;
                 // The buffers are lent out for the backward pass and put back: no allocation.
                 let mut grad = ::core::mem::take(&mut self.__nn_loss_grad);
                 let value = if fused {
@@ -567,15 +604,7 @@ fn model_api(
             }
 
             fn summary(&self) -> ::nn::summary::Summary {
-                let rows = <Self as ::nn::layers::Sublayer<#t>>::summary_rows(self);
-                let non_trainable = 0 #(+ #non_trainable)*;
-                ::nn::summary::Summary {
-                    name: ::std::string::String::from(#model_name),
-                    trainable: ::nn::Model::<#t>::param_count(self),
-                    non_trainable,
-                    rows,
-                    bytes_per_param: #bytes,
-                }
+                self.__nn_summary()
             }
         }
     }

@@ -76,6 +76,7 @@ mod args;
 mod builtins;
 mod errors;
 mod expand;
+mod functional;
 mod layers;
 mod module;
 mod parse;
@@ -102,6 +103,13 @@ pub fn sequential(input: TokenStream) -> TokenStream {
             out.into()
         }
     }
+}
+
+/// Declares a graph of layers, Keras's functional API. See the `nn` crate's
+/// documentation.
+#[proc_macro]
+pub fn functional(input: TokenStream) -> TokenStream {
+    functional::functional(input.into()).into()
 }
 
 /// Derives `nn::module::Module` (named parameters and buffers, train/eval)

@@ -41,6 +41,7 @@ pub struct InputSpec {
 }
 
 /// `-> (64)` after a user layer.
+#[derive(Clone)]
 pub struct OutputSpec {
     pub arrow: Token![->],
     pub paren: Paren,
@@ -79,6 +80,7 @@ impl ToTokens for OutputSpec {
 }
 
 /// One line of the body.
+#[derive(Clone)]
 pub struct LayerDef {
     pub field: Option<Ident>,
     /// `Dense`, `my::Block`, `Scale<f32>`.
@@ -94,6 +96,7 @@ pub struct LayerDef {
 }
 
 /// `{ layers… }`: the layers of a block, in order.
+#[derive(Clone)]
 pub struct Body {
     pub brace: Brace,
     pub layers: Vec<LayerDef>,
@@ -113,6 +116,7 @@ pub fn layer_list(input: ParseStream) -> syn::Result<Vec<LayerDef>> {
 }
 
 /// One argument inside a layer's parentheses.
+#[derive(Clone)]
 pub enum Arg {
     Positional(Expr),
     Named { name: Ident, value: Expr },

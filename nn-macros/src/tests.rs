@@ -211,59 +211,30 @@ fn every_mistake_has_a_ui_case() {
     // The cases that compile (`tests/ui/pass/`) and those the compiler
     // rejects in the generated code (`tests/ui/checked/`) are not read here.
     let dir = manifest_dir().join("../tests/ui");
-    let files: BTreeSet<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
     let mut covered: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for path in &files {
-        let case = path.file_stem().unwrap().to_string_lossy().to_string();
-        if !path.with_extension("stderr").exists() {
-            problems.push(format!("{case}: no .stderr snapshot"));
-        }
-        let text = std::fs::read_to_string(path).unwrap();
-        let file = syn::parse_file(&text).unwrap();
-        let macros: Vec<_> = file
-            .items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Macro(m)
-                    if m.mac
-                        .path
-                        .segments
-                        .last()
-                        .is_some_and(|s| s.ident == "sequential") =>
-                {
-                    Some(m.mac.tokens.clone())
-                }
-                _ => None,
-            })
-            .collect();
-        if macros.len() != 1 {
-            problems.push(format!(
-                "{case}: {} `sequential!` invocations, expected one",
-                macros.len()
-            ));
-            continue;
-        }
-        let def: ModelDef = match syn::parse2(macros[0].clone()) {
-            Ok(def) => def,
-            Err(e) => {
-                problems.push(format!("{case}: does not parse: {e}"));
-                continue;
-            }
-        };
-        let mut errors = Errors::default();
-        crate::validate::check(&def, &mut errors);
-        match errors.seen.as_slice() {
-            [m] => covered.entry(format!("{m:?}")).or_default().push(case),
-            seen => problems.push(format!(
-                "{case}: makes {seen:?}, expected exactly one mistake"
-            )),
-        }
-    }
+    read_cases(
+        &dir,
+        "sequential",
+        &mut covered,
+        &mut problems,
+        |tokens, errors| {
+            let def: ModelDef = syn::parse2(tokens)?;
+            crate::validate::check(&def, errors);
+            Ok(())
+        },
+    );
+    read_cases(
+        &dir.join("functional"),
+        "functional",
+        &mut covered,
+        &mut problems,
+        |tokens, errors| {
+            let def: crate::functional::parse::GraphDef = syn::parse2(tokens)?;
+            crate::functional::graph::check(&def, errors);
+            Ok(())
+        },
+    );
     for m in Mistake::ALL {
         if !covered.contains_key(&format!("{m:?}")) {
             problems.push(format!("Mistake::{m:?} has no case under tests/ui/"));
@@ -283,6 +254,58 @@ fn every_mistake_has_a_ui_case() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Runs each case under `dir` (its one `name!` invocation) through `check`,
+/// recording the one mistake it makes in `covered`, or a problem.
+fn read_cases(
+    dir: &Path,
+    name: &str,
+    covered: &mut BTreeMap<String, Vec<String>>,
+    problems: &mut Vec<String>,
+    check: impl Fn(TokenStream, &mut Errors) -> syn::Result<()>,
+) {
+    let files: BTreeSet<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    for path in &files {
+        let case = path.file_stem().unwrap().to_string_lossy().to_string();
+        if !path.with_extension("stderr").exists() {
+            problems.push(format!("{case}: no .stderr snapshot"));
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let file = syn::parse_file(&text).unwrap();
+        let macros: Vec<_> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == name) => {
+                    Some(m.mac.tokens.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        if macros.len() != 1 {
+            problems.push(format!(
+                "{case}: {} `{name}!` invocations, expected one",
+                macros.len()
+            ));
+            continue;
+        }
+        let mut errors = Errors::default();
+        if let Err(e) = check(macros[0].clone(), &mut errors) {
+            problems.push(format!("{case}: does not parse: {e}"));
+            continue;
+        }
+        match errors.seen.as_slice() {
+            [m] => covered.entry(format!("{m:?}")).or_default().push(case),
+            seen => problems.push(format!(
+                "{case}: makes {seen:?}, expected exactly one mistake"
+            )),
+        }
+    }
 }
 
 /// `NestedInputShape` → `nested_input_shape`.

@@ -14,7 +14,7 @@ use syn::{Attribute, Ident, Path, Visibility};
 use crate::builtins::keras_name;
 use crate::errors::{Errors, Mistake};
 use crate::layers::{self, Parts};
-use crate::parse::{Arg, LayerDef, ModelDef};
+use crate::parse::{Arg, InputSpec, LayerDef, ModelDef};
 
 /// A validated model, ready to expand.
 pub struct Plan {
@@ -239,13 +239,20 @@ fn input_shape(def: &ModelDef, errors: &mut Errors) -> Vec<usize> {
         );
         return vec![1];
     };
+    spec_dims(spec, &format!("{}:", def.name), errors)
+}
+
+/// The shape an `input(..)` declares; after a mistake, a stand-in so the
+/// layers can still be checked. `after` is what precedes it (`Mlp:`), for
+/// messages.
+pub(crate) fn spec_dims(spec: &InputSpec, after: &str, errors: &mut Errors) -> Vec<usize> {
     if spec.keyword != "input" {
         errors.push(
             Mistake::InputKeyword,
             &spec.keyword,
             format!(
-                "expected `input(..)` after `{}:`, found `{}`",
-                def.name, spec.keyword
+                "expected `input(..)` after `{after}`, found `{}`",
+                spec.keyword
             ),
         );
     }
@@ -301,7 +308,11 @@ pub(crate) fn layer_source(layer: &LayerDef) -> String {
 }
 
 /// Keras's naming: `dense`, `dense_1`, `dense_2`, … skipping names the user took.
-fn auto_name(base: &str, counters: &mut HashMap<String, usize>, taken: &HashSet<String>) -> String {
+pub(crate) fn auto_name(
+    base: &str,
+    counters: &mut HashMap<String, usize>,
+    taken: &HashSet<String>,
+) -> String {
     loop {
         let n = counters.entry(base.to_string()).or_insert(0);
         let name = if *n == 0 {

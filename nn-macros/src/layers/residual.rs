@@ -113,6 +113,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
                             params: ::nn::layers::Layer::<#t>::param_count(s)
                                 + ::nn::layers::Layer::<#t>::non_trainable_count(s),
                             children: <#name as ::nn::layers::Sublayer<#t>>::summary_rows(s),
+                            connected_to: ::std::vec::Vec::new(),
                         });
                     }
                 },
