@@ -75,6 +75,7 @@ fn examples_answer_help() {
         "activations",
         "research",
         "resnet",
+        "functional",
     ] {
         let out = run(name, &["--help"]);
         assert!(
@@ -82,6 +83,26 @@ fn examples_answer_help() {
             "{name}: {out}"
         );
     }
+}
+
+#[test]
+fn functional_trains_two_branches_and_shows_three_equal_declarations() {
+    let out = run("functional", &["--epochs", "1", "--limit", "6000"]);
+    assert!(out.contains("Connected to"), "{out}");
+    assert!(out.contains("concatenate[0][0]"), "{out}");
+    for line in [
+        "activation = relu vs Activation(\"relu\"): largest difference 0",
+        "activation = relu vs nn::activation::relu: largest difference 0",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    let last = out.lines().last().unwrap();
+    let accuracy: f64 = last
+        .strip_prefix("test accuracy: ")
+        .expect("the last line")
+        .parse()
+        .unwrap();
+    assert!(accuracy > 0.8, "{last}");
 }
 
 #[test]

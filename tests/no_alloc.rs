@@ -1,6 +1,7 @@
 //! A warmed-up training step on the static path allocates nothing: a counting
 //! global allocator sees zero allocations over many steps of dense,
-//! convolutional, residual (with a nested model) and regression models with
+//! convolutional, residual (with a nested model), graph (`functional!`) and
+//! regression models with
 //! each optimizer, including the worker threads that share the large matrix
 //! products.
 //!
@@ -146,6 +147,29 @@ sequential! {
     }
 }
 
+functional! {
+    /// A graph: a layer applied twice, a tensor read three times, merges.
+    pub struct Graph(x: input(16)) -> (y) {
+        let shared = Dense(16, activation = tanh);
+        let a = shared(x);
+        let b = shared(a);
+        let s = Add(a, b);
+        let m = Maximum(a, b);
+        let c = Concatenate(s, m);
+        let y = Dense(10, activation = softmax)(c);
+    }
+}
+
+functional! {
+    /// Two inputs, two outputs.
+    pub struct TwoOut(a: input(16), b: input(8)) -> (p, q) {
+        let ha = Dense(8, activation = relu)(a);
+        let h = Multiply(ha, b);
+        let p = Dense(4)(h);
+        let q = Dense(2)(ha);
+    }
+}
+
 fn inputs(shape: &[usize]) -> ArrayD<f32> {
     let len = shape.iter().product();
     let values = (0..len).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0);
@@ -264,6 +288,43 @@ fn warmed_up_static_training_steps_allocate_nothing() {
         Loss::SparseCategoricalCrossEntropy,
     );
     assert_eq!(n, 0, "residual CNN with SGD: {n} allocations in 20 steps");
+
+    // Graphs: one input and output through `Fit`, two of each by hand.
+    let mut graph = Graph::with_seed(0);
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let x = inputs(&[32, 16]);
+    let n = steps_allocate(
+        &mut graph,
+        &mut adam,
+        &x,
+        &Target::Labels(&labels[..32]),
+        Loss::SparseCategoricalCrossEntropy,
+    );
+    assert_eq!(
+        n, 0,
+        "functional graph with Adam: {n} allocations in 20 steps"
+    );
+    let mut two = TwoOut::with_seed(0);
+    let (a, b) = (inputs(&[32, 16]), inputs(&[32, 8]));
+    let (gp, gq) = (inputs(&[32, 4]), inputs(&[32, 2]));
+    let mut step = |two: &mut TwoOut| {
+        two.forward_train([a.view(), b.view()]);
+        two.backward([gp.view(), gq.view()]);
+        adam.step(&*two);
+        adam.zero_grad(&*two);
+    };
+    for _ in 0..3 {
+        step(&mut two);
+    }
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            step(&mut two);
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "two-output graph with Adam: {n} allocations in 20 steps"
+    );
 
     // Regression, with every optimizer in its most involved setting.
     let x = inputs(&[32, 8]);

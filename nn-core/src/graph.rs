@@ -21,6 +21,8 @@ pub trait GraphModel<T: Float>: Parameters<T> {
     const INPUTS: usize;
     /// How many outputs it returns.
     const OUTPUTS: usize;
+    /// The outputs' names (a `functional!` graph's `-> (..)`), for metrics.
+    const OUTPUT_NAMES: &'static [&'static str];
 
     /// The tape path: records the graph on the inputs' tape, returns every output.
     fn forward(&self, inputs: &[&Var<T>]) -> Vec<Var<T>>;

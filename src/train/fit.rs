@@ -306,6 +306,7 @@ pub fn fit<T: Float, M: Fit<T>>(
             lr: optimizer.learning_rate(),
             seconds,
             samples_per_sec: seen as f64 / seconds.max(1e-9),
+            outputs: Vec::new(),
         };
         if let Some(val) = options.validation {
             let (l, a) = evaluate(model, val, options.batch_size.max(256), options.loss);

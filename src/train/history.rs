@@ -25,6 +25,9 @@ pub struct EpochLogs {
     pub seconds: f64,
     /// Training throughput.
     pub samples_per_sec: f64,
+    /// A model of several outputs: each output's metrics under Keras's
+    /// names (`aux_loss`, `val_out_accuracy`); empty otherwise.
+    pub outputs: Vec<(String, f64)>,
 }
 
 impl EpochLogs {
@@ -38,7 +41,11 @@ impl EpochLogs {
             "lr" => Some(self.lr),
             "seconds" => Some(self.seconds),
             "samples_per_sec" => Some(self.samples_per_sec),
-            _ => None,
+            _ => self
+                .outputs
+                .iter()
+                .find(|(n, _)| n == metric)
+                .map(|(_, v)| *v),
         }
     }
 

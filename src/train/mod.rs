@@ -5,6 +5,7 @@
 
 mod callbacks;
 mod fit;
+mod graph;
 mod history;
 mod progress;
 
@@ -15,6 +16,10 @@ pub use callbacks::{
 pub use fit::{
     count_correct, evaluate, fit, predict, static_train_batch, BatchStats, Fit, FitOptions, OnTape,
     TapeModel, Taped, Verbosity,
+};
+pub use graph::{
+    evaluate_graph, fit_graph, predict_graph, GraphData, GraphDataError, GraphFitOptions,
+    GraphMetrics, Targets,
 };
 pub use history::{EpochLogs, History};
 

@@ -149,6 +149,7 @@ mod tests {
             lr: 1e-3,
             seconds: 0.5,
             samples_per_sec: 120_000.4,
+            outputs: Vec::new(),
         };
         assert_eq!(
             epoch_line(&logs, 5),

@@ -932,6 +932,7 @@ fn graph_api(
         impl ::nn::GraphModel<#t> for #name {
             const INPUTS: usize = #n_in;
             const OUTPUTS: usize = #n_out;
+            const OUTPUT_NAMES: &'static [&'static str] = Self::OUTPUT_NAMES;
 
             fn forward(&self, inputs: &[&::nn::Var<#t>]) -> ::std::vec::Vec<::nn::Var<#t>> {
                 self.__nn_tape(::nn::graph::exactly(#model_name, "inputs", inputs)).into()

@@ -1,0 +1,510 @@
+//! Training a model of several inputs and outputs (a `functional!` graph, any
+//! [`GraphModel`]): [`GraphData`] holds each input's samples and each
+//! output's targets, [`fit_graph`] trains with one loss per output and their
+//! weights, as Keras's `compile(loss=[…], loss_weights=[…])`, through the
+//! model's static path.
+
+use std::time::Instant;
+
+use nn_core::loss::{Loss, Target};
+use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use nn_core::rand::seq::SliceRandom;
+use nn_core::rand::SeedableRng;
+use nn_core::{Float, GraphModel};
+use nn_optim::Optimizer;
+
+use super::callbacks::{Callback, Context, Control};
+use super::fit::count_correct;
+use super::history::{EpochLogs, History};
+use super::progress::Progress;
+use super::{TrainError, Verbosity};
+
+/// One output's targets, the first axis the sample.
+#[derive(Clone, Debug)]
+pub enum Targets<T: Float> {
+    /// One integer class per sample.
+    Labels(Vec<usize>),
+    /// Values of the output's shape per sample (one-hot rows, regression targets).
+    Values(ArrayD<T>),
+}
+
+impl<T: Float> Targets<T> {
+    fn len(&self) -> usize {
+        match self {
+            Targets::Labels(l) => l.len(),
+            Targets::Values(v) => v.shape().first().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// Why [`GraphData::new`] refused its arrays.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphDataError {
+    /// No inputs, or no targets.
+    #[error("a graph's data needs at least one input and one target; got {inputs} inputs and {targets} targets")]
+    Empty {
+        /// Inputs given.
+        inputs: usize,
+        /// Targets given.
+        targets: usize,
+    },
+    /// An input or target holds another number of samples than the first input.
+    #[error("{what} holds {found} samples, but input 0 holds {expected}")]
+    SampleCount {
+        /// `input 1`, `target 0`.
+        what: String,
+        /// The first input's samples.
+        expected: usize,
+        /// This one's.
+        found: usize,
+    },
+}
+
+/// Samples for a model of several inputs and outputs: for each input an
+/// array `[n, …]`, for each output its targets, in the model's order.
+#[derive(Clone, Debug)]
+pub struct GraphData<T: Float = f32> {
+    inputs: Vec<ArrayD<T>>,
+    targets: Vec<Targets<T>>,
+}
+
+impl<T: Float> GraphData<T> {
+    /// Data from each input's samples and each output's targets, checking
+    /// that they all hold the same number of samples.
+    pub fn new(inputs: Vec<ArrayD<T>>, targets: Vec<Targets<T>>) -> Result<Self, GraphDataError> {
+        if inputs.is_empty() || targets.is_empty() {
+            return Err(GraphDataError::Empty {
+                inputs: inputs.len(),
+                targets: targets.len(),
+            });
+        }
+        let n = inputs[0].shape().first().copied().unwrap_or(0);
+        let counts = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                (
+                    format!("input {i}"),
+                    x.shape().first().copied().unwrap_or(0),
+                )
+            })
+            .chain(
+                targets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("target {i}"), t.len())),
+            );
+        for (what, found) in counts {
+            if found != n {
+                return Err(GraphDataError::SampleCount {
+                    what,
+                    expected: n,
+                    found,
+                });
+            }
+        }
+        let inputs = inputs
+            .into_iter()
+            .map(|x| x.as_standard_layout().into_owned())
+            .collect();
+        Ok(GraphData { inputs, targets })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs[0].shape()[0]
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Input `i`'s samples.
+    pub fn input(&self, i: usize) -> ArrayViewD<'_, T> {
+        self.inputs[i].view()
+    }
+
+    /// Output `i`'s targets.
+    pub fn targets(&self, i: usize) -> &Targets<T> {
+        &self.targets[i]
+    }
+
+    /// Samples `range`, as a new data set.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        let part = |x: &ArrayD<T>| x.slice_axis(Axis(0), range.clone().into()).to_owned();
+        GraphData {
+            inputs: self.inputs.iter().map(part).collect(),
+            targets: self
+                .targets
+                .iter()
+                .map(|t| match t {
+                    Targets::Labels(l) => Targets::Labels(l[range.clone()].to_vec()),
+                    Targets::Values(v) => Targets::Values(part(v)),
+                })
+                .collect(),
+        }
+    }
+
+    /// The first `1 - fraction` of the samples and the last `fraction`
+    /// (Keras's `validation_split`).
+    pub fn split(&self, fraction: f64) -> (Self, Self) {
+        let cut = ((self.len() as f64) * (1.0 - fraction)).round() as usize;
+        (self.slice(0..cut), self.slice(cut..self.len()))
+    }
+}
+
+/// Copies the rows `idx` of `src` into `dst` (resized only when the batch
+/// size changes).
+fn gather<T: Float>(src: &ArrayD<T>, idx: &[usize], dst: &mut ArrayD<T>) {
+    let mut shape = src.shape().to_vec();
+    shape[0] = idx.len();
+    if dst.shape() != shape.as_slice() {
+        *dst = ArrayD::zeros(IxDyn(&shape));
+    }
+    let per: usize = shape[1..].iter().product();
+    let (Some(s), Some(d)) = (src.as_slice(), dst.as_slice_mut()) else {
+        for (k, &i) in idx.iter().enumerate() {
+            dst.index_axis_mut(Axis(0), k)
+                .assign(&src.index_axis(Axis(0), i));
+        }
+        return;
+    };
+    for (k, &i) in idx.iter().enumerate() {
+        d[k * per..(k + 1) * per].copy_from_slice(&s[i * per..(i + 1) * per]);
+    }
+}
+
+/// A batch's inputs and targets, in buffers reused from batch to batch.
+struct Batch<T: Float> {
+    inputs: Vec<ArrayD<T>>,
+    values: Vec<ArrayD<T>>,
+    labels: Vec<Vec<usize>>,
+}
+
+impl<T: Float> Batch<T> {
+    fn new(data: &GraphData<T>) -> Self {
+        let empty = || ArrayD::zeros(IxDyn(&[0]));
+        Batch {
+            inputs: data.inputs.iter().map(|_| empty()).collect(),
+            values: data.targets.iter().map(|_| empty()).collect(),
+            labels: data.targets.iter().map(|_| Vec::new()).collect(),
+        }
+    }
+
+    fn fill(&mut self, data: &GraphData<T>, idx: &[usize]) {
+        for (dst, src) in self.inputs.iter_mut().zip(&data.inputs) {
+            gather(src, idx, dst);
+        }
+        for (i, t) in data.targets.iter().enumerate() {
+            match t {
+                Targets::Labels(l) => {
+                    self.labels[i].clear();
+                    self.labels[i].extend(idx.iter().map(|&k| l[k]));
+                }
+                Targets::Values(v) => gather(v, idx, &mut self.values[i]),
+            }
+        }
+    }
+
+    fn target(&self, data: &GraphData<T>, i: usize) -> Target<'_, T> {
+        match data.targets[i] {
+            Targets::Labels(_) => Target::Labels(&self.labels[i]),
+            Targets::Values(_) => Target::Values(self.values[i].view()),
+        }
+    }
+}
+
+/// Settings of [`fit_graph`]: [`super::FitOptions`]'s, with one loss per
+/// output and their weights.
+pub struct GraphFitOptions<'a, T: Float> {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// One loss per output, in the model's order.
+    pub losses: Vec<Loss>,
+    /// Each output's weight in the total loss; empty means 1 each.
+    pub loss_weights: Vec<f64>,
+    /// Shuffle each epoch, from this seed (epoch `e` uses `seed + e`); `None` keeps the order.
+    pub shuffle_seed: Option<u64>,
+    /// Data evaluated after each epoch.
+    pub validation: Option<&'a GraphData<T>>,
+    /// Progress display.
+    pub verbosity: Verbosity,
+    /// Called after each epoch, in order.
+    pub callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+}
+
+impl<T: Float> Default for GraphFitOptions<'_, T> {
+    fn default() -> Self {
+        GraphFitOptions {
+            epochs: 1,
+            batch_size: 32,
+            losses: Vec::new(),
+            loss_weights: Vec::new(),
+            shuffle_seed: Some(0),
+            validation: None,
+            verbosity: Verbosity::Auto,
+            callbacks: Vec::new(),
+        }
+    }
+}
+
+/// What [`evaluate_graph`] measured: the weighted total loss and each
+/// output's loss and accuracy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphMetrics {
+    /// `Σ weightᵢ · lossᵢ`.
+    pub loss: f64,
+    /// Each output's mean loss.
+    pub losses: Vec<f64>,
+    /// Each output's accuracy (as [`count_correct`] counts).
+    pub accuracies: Vec<f64>,
+}
+
+fn check_options<T: Float, M: GraphModel<T>>(
+    losses: &[Loss],
+    weights: &[f64],
+    data: &GraphData<T>,
+) -> Vec<f64> {
+    assert!(
+        losses.len() == M::OUTPUTS,
+        "fit_graph: the model has {} outputs but {} losses were given",
+        M::OUTPUTS,
+        losses.len()
+    );
+    assert!(
+        data.inputs.len() == M::INPUTS && data.targets.len() == M::OUTPUTS,
+        "fit_graph: the model takes {} inputs and {} outputs, the data holds {} inputs and {} targets",
+        M::INPUTS,
+        M::OUTPUTS,
+        data.inputs.len(),
+        data.targets.len()
+    );
+    if weights.is_empty() {
+        vec![1.0; M::OUTPUTS]
+    } else {
+        assert!(
+            weights.len() == M::OUTPUTS,
+            "fit_graph: {} loss weights for {} outputs",
+            weights.len(),
+            M::OUTPUTS
+        );
+        weights.to_vec()
+    }
+}
+
+/// Trains `model` on `data`: each batch through the static path, the loss
+/// `Σ weightᵢ · lossᵢ(outputᵢ, targetᵢ)` (a softmax output with a
+/// categorical cross-entropy takes the fused gradient `p − y`, as in
+/// [`super::fit`]). The history's `loss` is the total, `accuracy` the first
+/// output's; every output's loss and accuracy are in [`EpochLogs::outputs`]
+/// under Keras's names (`aux_loss`, `val_out_accuracy`).
+pub fn fit_graph<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    optimizer: &mut dyn Optimizer<T>,
+    data: &GraphData<T>,
+    mut options: GraphFitOptions<'_, T>,
+) -> Result<History, TrainError> {
+    let weights = check_options::<T, M>(&options.losses, &options.loss_weights, data);
+    let losses = options.losses.clone();
+    let names = output_names::<T, M>();
+    let mut history = History::default();
+    let mut callbacks = std::mem::take(&mut options.callbacks);
+    for cb in callbacks.iter_mut() {
+        cb.on_train_begin(&mut Context {
+            params: &*model,
+            optimizer: &mut *optimizer,
+        })?;
+    }
+    let mut batch = Batch::new(data);
+    let mut grads: Vec<ArrayD<T>> = (0..M::OUTPUTS)
+        .map(|_| ArrayD::zeros(IxDyn(&[0])))
+        .collect();
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let batch_size = options.batch_size.max(1);
+    'epochs: for epoch in 0..options.epochs {
+        model.set_training(true);
+        order.sort_unstable();
+        if let Some(seed) = options.shuffle_seed {
+            order.shuffle(&mut nn_core::rand::rngs::StdRng::seed_from_u64(
+                seed.wrapping_add(epoch as u64),
+            ));
+        }
+        let batches = order.len().div_ceil(batch_size);
+        let mut progress = Progress::new(options.verbosity, epoch, options.epochs, batches);
+        let start = Instant::now();
+        let mut sums = vec![(0.0f64, 0usize); M::OUTPUTS];
+        let (mut total, mut seen) = (0.0f64, 0usize);
+        for (b, idx) in order.chunks(batch_size).enumerate() {
+            batch.fill(data, idx);
+            let views: Vec<ArrayViewD<'_, T>> = batch.inputs.iter().map(|x| x.view()).collect();
+            model.forward_train(&views);
+            let mut fused = vec![false; M::OUTPUTS];
+            let mut step = 0.0;
+            for i in 0..M::OUTPUTS {
+                let target = batch.target(data, i);
+                let out = model.output(i);
+                fused[i] = losses[i].fuses_with_softmax() && model.softmax_output(i);
+                let value = if fused[i] {
+                    losses[i].softmax_fused_into(out.view(), &target, &mut grads[i])
+                } else {
+                    losses[i].value_and_grad_into(out.view(), &target, &mut grads[i])
+                };
+                let correct = count_correct(out, &target, losses[i]);
+                grads[i].mapv_inplace(|g| g * T::lit(weights[i]));
+                let v = value.as_f64();
+                sums[i].0 += v * idx.len() as f64;
+                sums[i].1 += correct;
+                step += weights[i] * v;
+            }
+            if step.is_nan() {
+                let reason = format!(
+                    "loss became NaN at epoch {}, batch {}: stopping (a smaller learning rate usually helps)",
+                    epoch + 1,
+                    b + 1
+                );
+                progress.abandon(&reason);
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
+            let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
+            model.backward(&grad_views, &fused);
+            optimizer.step(&*model);
+            optimizer.zero_grad(&*model);
+            total += step * idx.len() as f64;
+            seen += idx.len();
+            progress.batch(
+                seen,
+                total / seen as f64,
+                sums[0].1 as f64 / seen as f64,
+                start.elapsed().as_secs_f64(),
+            );
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let n = seen.max(1) as f64;
+        let mut logs = EpochLogs {
+            epoch: epoch + 1,
+            loss: total / n,
+            accuracy: sums[0].1 as f64 / n,
+            val_loss: None,
+            val_accuracy: None,
+            lr: optimizer.learning_rate(),
+            seconds,
+            samples_per_sec: seen as f64 / seconds.max(1e-9),
+            outputs: Vec::new(),
+        };
+        for (name, (l, c)) in names.iter().zip(&sums) {
+            logs.outputs.push((format!("{name}_loss"), l / n));
+            logs.outputs
+                .push((format!("{name}_accuracy"), *c as f64 / n));
+        }
+        if let Some(val) = options.validation {
+            let m = evaluate_graph(model, val, batch_size.max(256), &losses, &weights);
+            logs.val_loss = Some(m.loss);
+            logs.val_accuracy = Some(m.accuracies[0]);
+            for (i, name) in names.iter().enumerate() {
+                logs.outputs.push((format!("val_{name}_loss"), m.losses[i]));
+                logs.outputs
+                    .push((format!("val_{name}_accuracy"), m.accuracies[i]));
+            }
+        }
+        progress.finish(&logs);
+        history.epochs.push(logs.clone());
+        for cb in callbacks.iter_mut() {
+            let ctx = &mut Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            };
+            if let Control::Stop(reason) = cb.on_epoch_end(&logs, ctx)? {
+                if options.verbosity != Verbosity::Silent {
+                    println!("{reason}");
+                }
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
+        }
+    }
+    Ok(history)
+}
+
+/// The outputs' names for metrics: the model's (a graph's `-> (..)`
+/// names), else `output_0`, `output_1`, ….
+fn output_names<T: Float, M: GraphModel<T>>() -> Vec<String> {
+    (0..M::OUTPUTS)
+        .map(|i| {
+            M::OUTPUT_NAMES
+                .get(i)
+                .map_or_else(|| format!("output_{i}"), |n| n.to_string())
+        })
+        .collect()
+}
+
+/// Loss and accuracy of every output of `model` on `data`, in evaluation
+/// mode, with `weights` (empty: 1 each) for the total.
+pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    data: &GraphData<T>,
+    batch_size: usize,
+    losses: &[Loss],
+    weights: &[f64],
+) -> GraphMetrics {
+    let weights = check_options::<T, M>(losses, weights, data);
+    model.set_training(false);
+    let mut batch = Batch::new(data);
+    let order: Vec<usize> = (0..data.len()).collect();
+    let mut sums = vec![(0.0f64, 0usize); M::OUTPUTS];
+    for idx in order.chunks(batch_size.max(1)) {
+        batch.fill(data, idx);
+        let views: Vec<ArrayViewD<'_, T>> = batch.inputs.iter().map(|x| x.view()).collect();
+        let outs = model.predict(&views);
+        for (i, out) in outs.iter().enumerate() {
+            let target = batch.target(data, i);
+            let (l, _) = losses[i].value_and_grad(out.view(), &target);
+            sums[i].0 += l.as_f64() * idx.len() as f64;
+            sums[i].1 += count_correct(out.view(), &target, losses[i]);
+        }
+    }
+    model.set_training(true);
+    let n = data.len().max(1) as f64;
+    let losses: Vec<f64> = sums.iter().map(|(l, _)| l / n).collect();
+    GraphMetrics {
+        loss: losses.iter().zip(&weights).map(|(l, w)| l * w).sum(),
+        accuracies: sums.iter().map(|(_, c)| *c as f64 / n).collect(),
+        losses,
+    }
+}
+
+/// Every output of `model` for every sample of `inputs` (one array `[n, …]`
+/// per input), in batches, in evaluation mode.
+pub fn predict_graph<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    inputs: &[ArrayViewD<'_, T>],
+    batch_size: usize,
+) -> Vec<ArrayD<T>> {
+    model.set_training(false);
+    let n = inputs.first().map_or(0, |x| x.shape()[0]);
+    let mut parts: Vec<Vec<ArrayD<T>>> = (0..M::OUTPUTS).map(|_| Vec::new()).collect();
+    let mut start = 0;
+    while start < n {
+        let end = (start + batch_size.max(1)).min(n);
+        let views: Vec<ArrayViewD<'_, T>> = inputs
+            .iter()
+            .map(|x| x.slice_axis(Axis(0), (start..end).into()))
+            .collect();
+        for (i, out) in model.predict(&views).into_iter().enumerate() {
+            parts[i].push(out);
+        }
+        start = end;
+    }
+    model.set_training(true);
+    parts
+        .iter()
+        .map(|p| {
+            let views: Vec<_> = p.iter().map(|a| a.view()).collect();
+            nn_core::ndarray::concatenate(Axis(0), &views)
+                .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
+        })
+        .collect()
+}
