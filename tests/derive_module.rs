@@ -106,10 +106,13 @@ fn parameters_and_buffers_are_named_as_pytorch_names_them() {
     assert_eq!(net.label, "net");
     // The names PyTorch's state_dict gives the same module tree: attribute
     // names joined by dots, list items by index (nn.ModuleList), a bare
-    // nn.Parameter by its attribute.
+    // nn.Parameter by its attribute, listed first: a module's own parameters
+    // come before its children's (see tests/derive_module_torch.rs, checked
+    // against a state_dict PyTorch wrote).
     assert_eq!(
         names(|f| Parameters::visit_params(&net, f)),
         [
+            "temperature",
             "stem.dense.weight",
             "stem.dense.bias",
             "blocks.0.up.weight",
@@ -124,7 +127,6 @@ fn parameters_and_buffers_are_named_as_pytorch_names_them() {
             "norm.bias",
             "head.weight",
             "head.bias",
-            "temperature",
         ]
     );
     assert_eq!(
