@@ -90,6 +90,36 @@
 //! matched by position: the k-th parametrized PyTorch module's `weight`/`bias` are
 //! the k-th layer's).
 //!
+//! # Graphs of layers
+//!
+//! [`functional!`] declares Keras's functional models: named inputs, a `let`
+//! per layer call, merges (`Add`, `Subtract`, `Multiply`, `Average`,
+//! `Maximum`, `Minimum`, `Concatenate(axis = ..)`), a layer declared once and
+//! applied at several places, several outputs; shapes are checked when the
+//! code compiles.
+//!
+//! ```
+//! use nn::prelude::*;
+//!
+//! functional! {
+//!     /// Two inputs, a shared tower, two outputs.
+//!     pub struct Siamese(a: input(4), b: input(4)) -> (same, aux) {
+//!         let tower = Dense(8, activation = tanh);   // declared: applied below
+//!         let ha = tower(a);
+//!         let hb = tower(b);                         // the same weights
+//!         let d = Subtract(ha, hb);
+//!         let same = Dense(1, activation = sigmoid)(d);
+//!         let h = Concatenate(ha, hb);
+//!         let aux = Dense(3)(h);
+//!     }
+//! }
+//! ```
+//!
+//! A graph of one input and one output is a [`Model`] and a [`layers::Layer`]
+//! (it trains with `fit` and nests in `sequential!`); one of several is a
+//! [`GraphModel`], trained with [`train::fit_graph`] on a
+//! [`train::GraphData`], one loss per output with Keras's `loss_weights`.
+//!
 //! # Research code on the tape
 //!
 //! ```
