@@ -21,7 +21,7 @@ use syn::Ident;
 use crate::builtins::keras_name;
 use crate::errors::{Errors, Mistake};
 use crate::parse::ModelDef;
-use crate::validate::{shape_text, Plan, PlannedLayer};
+use crate::validate::{shape_text, Plan};
 
 fn dims(shape: &[usize]) -> TokenStream {
     quote!(&[#(#shape),*])
@@ -156,7 +156,9 @@ pub fn model(plan: &Plan) -> TokenStream {
         }
     });
     let last = &last.field;
-    let rows = layers.iter().map(|l| row(l, t));
+    let rows = layers
+        .iter()
+        .map(|l| row(&l.field, &l.output, l.parts.as_ref(), &[], t));
     let field_refs: Vec<&Ident> = fields.iter().collect();
     let visit_params = visit(&field_refs, t, quote!(visit_params), quote!(__nn_names));
     let visit_buffers = visit(
@@ -383,13 +385,19 @@ pub fn model(plan: &Plan) -> TokenStream {
     }
 }
 
-/// One summary row: the layer, and a nested model's or block's rows under it.
-fn row(l: &PlannedLayer, t: &Ident) -> TokenStream {
-    let f = &l.field;
+/// One summary row: the layer in field `f`, and a nested model's or block's
+/// rows under it; `connected` fills a graph's "Connected to" column.
+pub(crate) fn row(
+    f: &Ident,
+    output: &[usize],
+    parts: Option<&crate::layers::Parts>,
+    connected: &[String],
+    t: &Ident,
+) -> TokenStream {
     // `r#type` is the field; `type` the name PyTorch and summaries use.
     let fname = f.unraw().to_string();
-    let out = dims(&l.output);
-    let children = match &l.parts {
+    let out = dims(output);
+    let children = match parts {
         Some(p) => {
             let rows = &p.rows;
             quote!({
@@ -407,7 +415,7 @@ fn row(l: &PlannedLayer, t: &Ident) -> TokenStream {
             params: ::nn::layers::Layer::<#t>::param_count(&self.#f)
                 + ::nn::layers::Layer::<#t>::non_trainable_count(&self.#f),
             children: #children,
-            connected_to: ::std::vec::Vec::new(),
+            connected_to: ::std::vec![#(::std::string::String::from(#connected)),*],
         }
     }
 }

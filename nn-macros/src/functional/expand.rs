@@ -554,8 +554,6 @@ fn summary_rows(g: &Graph, t: &Ident) -> Vec<TokenStream> {
             Op::Layer(l) => {
                 let layer = &g.layers[l];
                 let f = &layer.field;
-                let fname = f.unraw().to_string();
-                let out = dims(&layer.output);
                 let connected: Vec<String> = layer
                     .apps
                     .iter()
@@ -564,31 +562,17 @@ fn summary_rows(g: &Graph, t: &Ident) -> Vec<TokenStream> {
                         _ => None,
                     })
                     .collect();
-                let children = match &layer.parts {
-                    Some(p) => {
-                        let rows = &p.rows;
-                        quote!({
-                            let __nn_layer = &self.#f;
-                            #rows
-                        })
-                    }
-                    None => quote!(::std::vec::Vec::new()),
-                };
-                quote! {
-                    ::nn::summary::SummaryRow {
-                        name: ::std::string::String::from(#fname),
-                        type_name: ::std::string::String::from(::nn::layers::Layer::<#t>::type_name(&self.#f)),
-                        output_shape: ::std::vec::Vec::from(#out as &[usize]),
-                        params: ::nn::layers::Layer::<#t>::param_count(&self.#f)
-                            + ::nn::layers::Layer::<#t>::non_trainable_count(&self.#f),
-                        children: #children,
-                        connected_to: ::std::vec![#(::std::string::String::from(#connected)),*],
-                    }
-                }
+                crate::expand::row(f, &layer.output, layer.parts.as_ref(), &connected, t)
             }
             Op::Merge(k) => {
                 let n = &g.nodes[k];
-                let NodeKind::Merge { field, kind, inputs, .. } = &n.kind else {
+                let NodeKind::Merge {
+                    field,
+                    kind,
+                    inputs,
+                    ..
+                } = &n.kind
+                else {
                     return TokenStream::new();
                 };
                 let fname = field.unraw().to_string();
