@@ -299,16 +299,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                 &self,
                 input: &[usize],
             ) -> ::core::result::Result<::std::vec::Vec<usize>, ::std::string::String> {
-                if input == Self::INPUT_SHAPE {
-                    ::core::result::Result::Ok(Self::OUTPUT_SHAPE.to_vec())
-                } else {
-                    ::core::result::Result::Err(::std::format!(
-                        "{} takes input {:?}, not {:?}",
-                        #check_label,
-                        Self::INPUT_SHAPE,
-                        input
-                    ))
-                }
+                ::nn::layers::fixed_output_shape(#check_label, input, Self::INPUT_SHAPE, Self::OUTPUT_SHAPE)
             }
 
             fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {

@@ -212,6 +212,22 @@ pub(crate) fn visit_weight_bias<T: Float>(
     }
 }
 
+/// [`Layer::output_shape`] of a model whose shapes are fixed when it is
+/// declared (a `sequential!` model, a graph): `output` for `input`, else why
+/// not, naming the model.
+pub fn fixed_output_shape(
+    model: &str,
+    input: &[usize],
+    expected: &[usize],
+    output: &[usize],
+) -> Result<Vec<usize>, String> {
+    if input == expected {
+        Ok(output.to_vec())
+    } else {
+        Err(format!("{model} takes input {expected:?}, not {input:?}"))
+    }
+}
+
 /// Checks that `x` is a batch of `expected`-shaped samples, naming the layer.
 pub fn check_input(layer: &str, x: &[usize], expected: &[usize]) {
     assert!(

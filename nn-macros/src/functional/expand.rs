@@ -747,16 +747,7 @@ fn single_api(
                 &self,
                 input: &[usize],
             ) -> ::core::result::Result<::std::vec::Vec<usize>, ::std::string::String> {
-                if input == Self::INPUT_SHAPE {
-                    ::core::result::Result::Ok(Self::OUTPUT_SHAPE.to_vec())
-                } else {
-                    ::core::result::Result::Err(::std::format!(
-                        "{} takes input {:?}, not {:?}",
-                        #model_name,
-                        Self::INPUT_SHAPE,
-                        input
-                    ))
-                }
+                ::nn::layers::fixed_output_shape(#model_name, input, Self::INPUT_SHAPE, Self::OUTPUT_SHAPE)
             }
 
             fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
