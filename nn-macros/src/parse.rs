@@ -115,6 +115,37 @@ pub fn layer_list(input: ParseStream) -> syn::Result<Vec<LayerDef>> {
     Ok(layers.into_iter().collect())
 }
 
+/// A layer's path, `Dense`, `my::Block`, or with generic arguments as a type
+/// writes them, `Scale<f32>`.
+pub fn layer_path(input: ParseStream) -> syn::Result<Path> {
+    let mut path = Path::parse_mod_style(input).or_else(|_| input.parse::<Path>())?;
+    if input.peek(Token![<]) {
+        // `Scale<f32>`: re-parse with generic arguments.
+        let generics: syn::AngleBracketedGenericArguments = input.parse()?;
+        if let Some(last) = path.segments.last_mut() {
+            last.arguments = syn::PathArguments::AngleBracketed(generics);
+        }
+    }
+    Ok(path)
+}
+
+/// `(d1, d2, …)`: the parentheses and the dimensions in them.
+pub fn dims(input: ParseStream) -> syn::Result<(Paren, Punctuated<LitInt, Token![,]>)> {
+    let content;
+    let paren = parenthesized!(content in input);
+    Ok((paren, Punctuated::parse_terminated(&content)?))
+}
+
+/// `-> (64)` if it comes next.
+pub fn output_spec(input: ParseStream) -> syn::Result<Option<OutputSpec>> {
+    if !input.peek(Token![->]) {
+        return Ok(None);
+    }
+    let arrow = input.parse::<Token![->]>()?;
+    let (paren, dims) = dims(input)?;
+    Ok(Some(OutputSpec { arrow, paren, dims }))
+}
+
 /// One argument inside a layer's parentheses.
 #[derive(Clone)]
 pub enum Arg {
@@ -140,9 +171,7 @@ impl Parse for ModelDef {
         let input_spec = if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
             let keyword: Ident = input.parse()?;
-            let content;
-            let paren = parenthesized!(content in input);
-            let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
+            let (paren, dims) = dims(input)?;
             Some(InputSpec {
                 keyword,
                 paren,
@@ -175,18 +204,7 @@ impl Parse for LayerDef {
         } else {
             None
         };
-        let kind = Path::parse_mod_style(input).or_else(|_| input.parse::<Path>())?;
-        let kind = if input.peek(Token![<]) {
-            // `Scale<f32>`: re-parse with generic arguments.
-            let generics: syn::AngleBracketedGenericArguments = input.parse()?;
-            let mut kind = kind;
-            if let Some(last) = kind.segments.last_mut() {
-                last.arguments = syn::PathArguments::AngleBracketed(generics);
-            }
-            kind
-        } else {
-            kind
-        };
+        let kind = layer_path(input)?;
         let mut args = Vec::new();
         let parens = input.peek(Paren);
         if parens {
@@ -205,15 +223,7 @@ impl Parse for LayerDef {
         } else {
             None
         };
-        let output = if input.peek(Token![->]) {
-            let arrow = input.parse::<Token![->]>()?;
-            let content;
-            let paren = parenthesized!(content in input);
-            let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
-            Some(OutputSpec { arrow, paren, dims })
-        } else {
-            None
-        };
+        let output = output_spec(input)?;
         Ok(LayerDef {
             field,
             kind,

@@ -19,9 +19,9 @@ use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::token::{Brace, Bracket, Paren};
-use syn::{braced, bracketed, parenthesized, Attribute, Ident, LitInt, Path, Token, Visibility};
+use syn::{braced, bracketed, parenthesized, Attribute, Ident, Path, Token, Visibility};
 
-use crate::parse::{layer_list, Arg, Body, InputSpec, OutputSpec};
+use crate::parse::{dims, layer_list, layer_path, output_spec, Arg, Body, InputSpec, OutputSpec};
 
 /// A whole `functional!` invocation.
 pub struct GraphDef {
@@ -129,14 +129,12 @@ impl Parse for GraphDef {
             let name: Ident = content.parse()?;
             content.parse::<Token![:]>()?;
             let keyword: Ident = content.parse()?;
-            let dims_content;
-            let dims_paren = parenthesized!(dims_content in content);
-            let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&dims_content)?;
+            let (paren, dims) = dims(&content)?;
             inputs.push(InputDef {
                 name,
                 spec: InputSpec {
                     keyword,
-                    paren: dims_paren,
+                    paren,
                     dims,
                 },
             });
@@ -188,18 +186,7 @@ impl Parse for Stmt {
         input.parse::<Token![let]>()?;
         let name: Ident = input.parse()?;
         input.parse::<Token![=]>()?;
-        let callee = Path::parse_mod_style(input).or_else(|_| input.parse::<Path>())?;
-        let callee = if input.peek(Token![<]) {
-            // `Scale<f32>`: re-parse with generic arguments.
-            let generics: syn::AngleBracketedGenericArguments = input.parse()?;
-            let mut callee = callee;
-            if let Some(last) = callee.segments.last_mut() {
-                last.arguments = syn::PathArguments::AngleBracketed(generics);
-            }
-            callee
-        } else {
-            callee
-        };
+        let callee = layer_path(input)?;
         let first = if input.peek(Paren) {
             Some(group(input)?)
         } else {
@@ -220,15 +207,7 @@ impl Parse for Stmt {
         } else {
             None
         };
-        let output = if input.peek(Token![->]) {
-            let arrow = input.parse::<Token![->]>()?;
-            let content;
-            let paren = parenthesized!(content in input);
-            let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
-            Some(OutputSpec { arrow, paren, dims })
-        } else {
-            None
-        };
+        let output = output_spec(input)?;
         input.parse::<Token![;]>()?;
         Ok(Stmt {
             name,
