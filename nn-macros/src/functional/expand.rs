@@ -313,7 +313,7 @@ pub fn graph(g: &Graph) -> TokenStream {
         let v = v_local(k);
         quote!(#v.clone())
     });
-    let output_views = outputs.iter().map(|&k| value(k));
+    let output_views: Vec<TokenStream> = outputs.iter().map(|&k| value(k)).collect();
     // Whether output `i` may take its logits' gradient: a layer's output
     // read by nothing else.
     let softmax_of = |i: usize| -> TokenStream {
@@ -329,10 +329,8 @@ pub fn graph(g: &Graph) -> TokenStream {
 
     // The summary, in Keras's order of layers.
     let rows = summary_rows(g, t);
-    let non_trainable = all_fields
+    let non_trainable = layer_fields
         .iter()
-        .take(0)
-        .chain(layer_fields.iter().copied())
         .map(|f| quote!(::nn::layers::Layer::<#t>::non_trainable_count(&self.#f)));
     let bytes = if t == "f64" { 8usize } else { 4 };
     let input_shapes = inputs.iter().map(|(_, s)| dims(s));
@@ -516,10 +514,10 @@ pub fn graph(g: &Graph) -> TokenStream {
             &sub_count,
             &softmax_of(0),
             &visits,
-            &value(outputs[0]),
+            &output_views[0],
         )
     } else {
-        graph_api(g, &model_name, &softmax_of, &visits)
+        graph_api(g, &model_name, &softmax_of, &visits, &output_views)
     };
     quote! {
         #core
@@ -827,19 +825,12 @@ fn graph_api(
     model_name: &str,
     softmax_of: &dyn Fn(usize) -> TokenStream,
     visits: &TokenStream,
+    outs: &[TokenStream],
 ) -> TokenStream {
     let (name, t) = (&g.name, &g.dtype);
     let n_in = g.inputs.len();
     let n_out = g.outputs.len();
     let idx: Vec<usize> = (0..n_out).collect();
-    let outs = g.outputs.iter().map(|&k| match &g.nodes[k].kind {
-        NodeKind::Input(i) => quote!(self.__nn_in[#i].view()),
-        NodeKind::Apply { layer, app, .. } => {
-            let f = app_field(&g.layers[*layer].field, *app);
-            quote!(::nn::layers::Layer::<#t>::output(&self.#f))
-        }
-        NodeKind::Merge { field, .. } => quote!(::nn::layers::Merge::<#t>::output(&self.#field)),
-    });
     let softmax = (0..n_out).map(softmax_of);
     quote! {
         /// The graph's API with its inputs and outputs as arrays, in
