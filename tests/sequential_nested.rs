@@ -10,10 +10,15 @@
 //! differences in nn-core's tests) and finite differences; parameter counts
 //! follow Keras's formulas, spelled out where asserted.
 
-use std::collections::BTreeMap;
+mod common;
 
-use nn::ndarray::{ArrayD, Dimension, IxDyn};
 use nn::prelude::*;
+
+use common::paths::{close, grads, input};
+
+fn paths_agree<M: Model<f64> + Layer<f64>>(make: impl Fn() -> M, in_shape: &[usize]) {
+    common::paths::paths_agree(make, in_shape, 1e-12)
+}
 
 sequential! {
     /// A block of 8 features: dense, layer norm, and a skip connection.
@@ -92,97 +97,6 @@ sequential! {
     }
 }
 
-fn input(shape: &[usize]) -> ArrayD<f64> {
-    ArrayD::from_shape_fn(IxDyn(shape), |i| {
-        let k = i
-            .slice()
-            .iter()
-            .enumerate()
-            .map(|(a, &b)| (a + 1) * (b + 3))
-            .sum::<usize>();
-        ((k * 37) % 17) as f64 / 8.0 - 1.0
-    })
-}
-
-fn grads<M: Model<f64>>(m: &M) -> BTreeMap<String, ArrayD<f64>> {
-    let mut out = BTreeMap::new();
-    m.visit_params(&mut |n, p| {
-        let g = p.grad().clone();
-        out.insert(
-            n.to_string(),
-            g.unwrap_or_else(|| panic!("{n}: no gradient")),
-        );
-    });
-    out
-}
-
-fn close(what: &str, a: &ArrayD<f64>, b: &ArrayD<f64>, tol: f64) {
-    assert_eq!(a.shape(), b.shape(), "{what}: shapes");
-    for (x, y) in a.iter().zip(b.iter()) {
-        assert!(
-            (x - y).abs() <= tol * y.abs().max(1.0),
-            "{what}: {x:e} vs {y:e}"
-        );
-    }
-}
-
-/// Both paths on two models from one seed (so dropout draws the same masks):
-/// outputs, every parameter's gradient and, through the model's `Layer` impl,
-/// the input's gradient; then `predict` against both in eval mode.
-fn paths_agree<M: Model<f64> + Layer<f64>>(make: impl Fn() -> M, in_shape: &[usize]) {
-    let tol = 1e-12;
-    let x = input(in_shape);
-    let (mut tape_model, mut static_model) = (make(), make());
-    Model::train(&mut tape_model);
-    Model::train(&mut static_model);
-
-    let tape = Tape::<f64>::new();
-    let xv = tape.var(x.clone());
-    let out = Model::forward(&tape_model, &xv);
-    let cot = input(&out.shape()).mapv(|v| v + 0.3);
-    out.backward_with(cot.clone());
-
-    let y = Layer::forward_train(&mut static_model, x.view()).to_owned();
-    let dx = Layer::backward(&mut static_model, x.view(), cot.view(), true).to_owned();
-
-    close("output", &y, &out.value(), tol);
-    close(
-        "input gradient",
-        &dx,
-        &xv.grad().expect("x has a gradient"),
-        tol,
-    );
-    let (a, b) = (grads(&static_model), grads(&tape_model));
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (name, g) in &a {
-        close(name, g, &b[name], tol);
-    }
-
-    // Without the input's gradient: the same parameter gradients, and an
-    // empty view back.
-    let mut again = make();
-    Model::train(&mut again);
-    Layer::forward_train(&mut again, x.view());
-    assert!(Layer::backward(&mut again, x.view(), cot.view(), false).is_empty());
-    for (name, g) in grads(&again) {
-        close(&name, &g, &a[&name], tol);
-    }
-
-    // Eval mode reaches every nested layer: dropout off, running statistics.
-    Model::eval(&mut static_model);
-    Model::eval(&mut tape_model);
-    let trained = Model::forward_train(&mut static_model, x.view()).to_owned();
-    let predicted = Model::predict(&static_model, x.view());
-    close(
-        "predict vs static forward (eval)",
-        &predicted,
-        &trained,
-        tol,
-    );
-    let taped = Model::forward(&tape_model, &Tape::new().constant(x.clone())).value();
-    close("predict vs tape forward (eval)", &predicted, &taped, tol);
-}
-
 #[test]
 fn nested_and_residual_models_agree_between_paths() {
     paths_agree(|| Net::with_seed(7), &[5, 6]);
@@ -194,16 +108,16 @@ fn nested_and_residual_models_agree_between_paths() {
 fn the_tape_gradient_of_the_input_passes_gradcheck() {
     let opts = GradcheckOptions::default();
     let smooth = Smooth::with_seed(3);
-    let report = gradcheck(|v| smooth.forward(&v[0]), &[input(&[4, 6])], &opts);
+    let report = gradcheck(|v| smooth.forward(&v[0]), &[input::<f64>(&[4, 6])], &opts);
     assert!(report.passed, "Smooth: {report}");
     let cnn = ResCnn::with_seed(3);
-    let report = gradcheck(|v| cnn.forward(&v[0]), &[input(&[2, 2, 6, 6])], &opts);
+    let report = gradcheck(|v| cnn.forward(&v[0]), &[input::<f64>(&[2, 2, 6, 6])], &opts);
     assert!(report.passed, "ResCnn: {report}");
 }
 
 #[test]
 fn the_fused_softmax_gradient_sees_through_a_nested_head() {
-    let x = input(&[6, 6]);
+    let x = input::<f64>(&[6, 6]);
     let labels = [0usize, 2, 1, 1, 0, 2];
     let (mut fused, reference) = (Smooth::with_seed(1), Smooth::with_seed(1));
     assert!(Layer::softmax_output(&fused));
@@ -433,7 +347,7 @@ fn the_readme_example_names_its_parts() {
         assert!(state.contains(&name.to_string()), "{name} in {state:?}");
     }
     let mut m = model;
-    let x = input(&[2, 1, 28, 28]).mapv(|v| v as f32);
+    let x = input::<f32>(&[2, 1, 28, 28]);
     let p = m.forward_train(x.view()).to_owned();
     assert_eq!(p.shape(), &[2, 10]);
 }

@@ -4,11 +4,13 @@
 //! The expected values are the tape's (itself checked against PyTorch and finite
 //! differences in nn-core's tests); tolerances: f64 1e-12, f32 1e-5.
 
-use std::collections::BTreeMap;
+mod common;
 
 use nn::kernels::pointwise::Pointwise;
-use nn::ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
+use nn::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nn::prelude::*;
+
+use common::paths::{close, grads, input, paths_agree};
 
 /// A user activation: `x * sigmoid(2x)`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -154,83 +156,6 @@ sequential! {
         Dense(3),
         Activation("softmax"),
     }
-}
-
-fn input<T: Float>(shape: &[usize]) -> ArrayD<T> {
-    ArrayD::from_shape_fn(IxDyn(shape), |i| {
-        let k = i
-            .slice()
-            .iter()
-            .enumerate()
-            .map(|(a, &b)| (a + 1) * (b + 3))
-            .sum::<usize>();
-        T::lit(((k * 37) % 17) as f64 / 8.0 - 1.0)
-    })
-}
-
-fn grads<T: Float, M: Model<T>>(m: &M) -> BTreeMap<String, ArrayD<T>> {
-    let mut out = BTreeMap::new();
-    m.visit_params(&mut |n, p| {
-        out.insert(
-            n.to_string(),
-            p.grad()
-                .clone()
-                .unwrap_or_else(|| panic!("{n}: no gradient")),
-        );
-    });
-    out
-}
-
-fn close<T: Float>(what: &str, a: &ArrayD<T>, b: &ArrayD<T>, tol: f64) {
-    assert_eq!(a.shape(), b.shape(), "{what}: shapes");
-    for (x, y) in a.iter().zip(b.iter()) {
-        let (x, y) = (x.as_f64(), y.as_f64());
-        assert!(
-            (x - y).abs() <= tol * y.abs().max(1.0),
-            "{what}: {x:e} vs {y:e}"
-        );
-    }
-}
-
-/// Runs both paths on two models built from the same seed (so dropout draws the
-/// same masks) and compares outputs and gradients.
-fn paths_agree<T: Float, M: Model<T>>(make: impl Fn() -> M, in_shape: &[usize], tol: f64) {
-    let x = input::<T>(in_shape);
-    let mut tape_model = make();
-    let mut static_model = make();
-    tape_model.train();
-    static_model.train();
-
-    let tape = Tape::<T>::new();
-    let out = tape_model.forward(&tape.constant(x.clone()));
-    let cot = input::<T>(&out.shape()).mapv(|v| v + T::lit(0.3));
-    out.backward_with(cot.clone());
-
-    let y = static_model.forward_train(x.view()).to_owned();
-    static_model.backward(cot.view());
-
-    close("output", &y, &out.value(), tol);
-    let (a, b) = (grads(&static_model), grads(&tape_model));
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (name, g) in &a {
-        close(name, g, &b[name], tol);
-    }
-    // Inference gives the training output when nothing is random: in eval
-    // mode (dropout off) `predict`, the static forward and the tape agree.
-    static_model.eval();
-    tape_model.eval();
-    let trained = static_model.forward_train(x.view()).to_owned();
-    let predicted = static_model.predict(x.view());
-    close(
-        "predict vs static forward (eval)",
-        &predicted,
-        &trained,
-        tol,
-    );
-    let taped = tape_model
-        .forward(&Tape::<T>::new().constant(x.clone()))
-        .value();
-    close("predict vs tape forward (eval)", &predicted, &taped, tol);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod paths;
+
 use std::path::PathBuf;
 
 use nn::ndarray::{ArrayD, IxDyn};
