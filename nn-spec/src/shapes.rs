@@ -1,5 +1,6 @@
-//! Output sizes of sliding windows (convolution and pooling), used by the
-//! kernels at run time and by the `sequential!` macro at compile time.
+//! Output sizes of sliding windows (convolution and pooling) and of image
+//! patches, used by the kernels at run time and by the `sequential!` macro at
+//! compile time.
 
 /// Length of a window's output along one axis: `(input + pad_total - span) /
 /// stride + 1` with `span = dilation * (kernel - 1) + 1`, or `None` when the
@@ -46,6 +47,32 @@ pub fn same_padding_total(input: usize, kernel: usize, stride: usize, dilation: 
 /// Splits a total padding into `(before, after)`, the odd one after.
 pub fn split_padding(total: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
+}
+
+/// The `[C, H, W]` of one sample, or why `sample` cannot be cut into
+/// `size × size` patches.
+pub fn patch_grid(sample: &[usize], size: usize) -> Result<[usize; 3], String> {
+    let (c, h, w) = match *sample {
+        [h, w] => (1, h, w),
+        [c, h, w] => (c, h, w),
+        _ => {
+            return Err(format!(
+                "expected an image (height, width) or (channels, height, width), got {sample:?}"
+            ))
+        }
+    };
+    if size == 0 || !h.is_multiple_of(size) || !w.is_multiple_of(size) {
+        return Err(format!(
+            "a {size}×{size} patch does not tile a {h}×{w} image"
+        ));
+    }
+    Ok([c, h, w])
+}
+
+/// One sample's output shape, `[(H/p)·(W/p), C·p·p]`.
+pub fn patches_shape(sample: &[usize], size: usize) -> Result<[usize; 2], String> {
+    let [c, h, w] = patch_grid(sample, size)?;
+    Ok([(h / size) * (w / size), c * size * size])
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod arith;
+pub mod attention;
 pub mod binary;
 pub mod broadcast;
 pub mod conv;
@@ -18,8 +19,10 @@ pub mod math;
 pub mod matmul;
 pub mod norm;
 pub mod owned;
+pub mod patches;
 pub mod pointwise;
 pub mod pool;
+pub mod recurrent;
 pub mod reduce;
 pub mod shape;
 mod simd;

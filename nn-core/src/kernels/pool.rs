@@ -1,5 +1,5 @@
-//! Max and average pooling over NCHW windows, and global average pooling,
-//! each forward beside backward.
+//! Max and average pooling over NCHW windows, and global average pooling
+//! (of images and of sequences), each forward beside backward.
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
@@ -337,6 +337,48 @@ pub fn global_avg_pool_backward_into<T: Float>(
     let dx = dx.as_slice_mut().expect("standard-layout gradient");
     for (plane, &g) in dx.chunks_mut(s[2] * s[3]).zip(dy.iter()) {
         plane.fill(g / area);
+    }
+}
+
+/// Mean over the time axis of a sequence batch: `[n, t, d]` → `[n, d]`
+/// (Keras's `GlobalAveragePooling1D`), into `y`.
+pub fn global_avg_pool1d_into<T: Float>(x: ArrayViewD<'_, T>, mut y: ArrayViewMutD<'_, T>) {
+    let [n, t, d] = ntd("global_avg_pool1d", x.shape());
+    assert!(
+        y.shape() == [n, d],
+        "global_avg_pool1d: output buffer {:?} for input {:?}",
+        y.shape(),
+        x.shape()
+    );
+    let scale = T::one() / T::lit(t as f64);
+    for (mut out, seq) in y.outer_iter_mut().zip(x.outer_iter()) {
+        out.fill(T::zero());
+        for step in seq.outer_iter() {
+            out.zip_mut_with(&step, |o, &v| *o += v);
+        }
+        out.mapv_inplace(|v| v * scale);
+    }
+}
+
+/// Gradient of [`global_avg_pool1d_into`]: `dy: [n, d]` spread evenly over
+/// the `t` steps of `dx: [n, t, d]`.
+pub fn global_avg_pool1d_backward_into<T: Float>(
+    dy: ArrayViewD<'_, T>,
+    mut dx: ArrayViewMutD<'_, T>,
+) {
+    let [_, t, _] = ntd("global_avg_pool1d backward", dx.shape());
+    let scale = T::one() / T::lit(t as f64);
+    for (mut seq, g) in dx.outer_iter_mut().zip(dy.outer_iter()) {
+        for mut step in seq.outer_iter_mut() {
+            step.zip_mut_with(&g, |d, &g| *d = g * scale);
+        }
+    }
+}
+
+fn ntd(op: &str, shape: &[usize]) -> [usize; 3] {
+    match *shape {
+        [n, t, d] if t > 0 => [n, t, d],
+        _ => panic!("{op}: expected a batch of sequences [batch, time, features], got {shape:?}"),
     }
 }
 

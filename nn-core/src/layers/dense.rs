@@ -1,10 +1,12 @@
 //! `Dense`: `y = activation(x Wᵀ + b)`, Keras's densely connected layer with
-//! PyTorch's weight layout `W: [out, in]`.
+//! PyTorch's weight layout `W: [out, in]`, on the last axis of its input (a
+//! `[T, IN]` sequence gives `[T, OUT]`, each step mapped alike, as in Keras
+//! and PyTorch).
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2};
 use rand::Rng;
 
-use super::{batch_shape, check_input, trainable_grad_buffer, Layer, Share, Workspace};
+use super::{trainable_grad_buffer, Layer, Share, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::matmul::{linear_backward_into, linear_into};
@@ -110,6 +112,40 @@ fn two_d<'a, T: Float>(a: &'a ArrayD<T>) -> ndarray::ArrayView2<'a, T> {
     a.view().into_dimensionality::<Ix2>().expect("2-D")
 }
 
+/// `x: [.., n]` as the matrix `[rows, n]` whose rows are its last-axis
+/// vectors (a view: the static path's buffers are contiguous).
+fn rows<T: Float>(x: ArrayViewD<'_, T>) -> ndarray::ArrayView2<'_, T> {
+    let n = x.shape().last().copied().unwrap_or(1);
+    let m = x.len() / n.max(1);
+    x.into_shape_with_order((m, n))
+        .expect("Dense: the input is contiguous")
+}
+
+/// [`rows`] of a mutable buffer.
+fn rows_mut<T: Float>(x: ArrayViewMutD<'_, T>) -> ndarray::ArrayViewMut2<'_, T> {
+    let n = x.shape().last().copied().unwrap_or(1);
+    let m = x.len() / n.max(1);
+    x.into_shape_with_order((m, n))
+        .expect("Dense: buffers are contiguous")
+}
+
+/// Checks that `x` is a batch whose last axis has `IN` features.
+fn check_features(x: &[usize], features: usize) {
+    assert!(
+        x.len() >= 2 && x.last() == Some(&features),
+        "Dense: expected input of shape [batch, .., {features}], got {x:?}"
+    );
+}
+
+/// `x`'s shape with the last axis `out` wide.
+fn out_shape(x: &[usize], out: usize) -> smallvec::SmallVec<[usize; 6]> {
+    let mut s: smallvec::SmallVec<[usize; 6]> = x.iter().copied().collect();
+    if let Some(last) = s.last_mut() {
+        *last = out;
+    }
+    s
+}
+
 /// The affine part `z = x Wᵀ + b`, into `z`.
 fn linear_forward<T: Float>(
     weight: &Param<T>,
@@ -120,11 +156,11 @@ fn linear_forward<T: Float>(
     let w = weight.value();
     let b = bias.map(|b| b.value());
     linear_into(
-        x.into_dimensionality::<Ix2>().expect("2-D"),
+        rows(x),
         two_d(&w),
         b.as_ref()
             .map(|b| b.view().into_dimensionality::<Ix1>().expect("1-D")),
-        z.into_dimensionality::<Ix2>().expect("2-D"),
+        rows_mut(z),
     );
 }
 
@@ -144,10 +180,10 @@ fn linear_grads<T: Float>(
     let mut db = bias.and_then(trainable_grad_buffer);
     let w = weight.value();
     linear_backward_into(
-        x.into_dimensionality::<Ix2>().expect("2-D"),
+        rows(x),
         two_d(&w),
-        dz.into_dimensionality::<Ix2>().expect("2-D"),
-        dx.map(|d| d.into_dimensionality::<Ix2>().expect("2-D")),
+        rows(dz),
+        dx.map(rows_mut),
         dw.as_mut()
             .map(|d| d.view_mut().into_dimensionality::<Ix2>().expect("2-D")),
         db.as_mut()
@@ -163,10 +199,12 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
-        if input != [IN] {
-            return Err(format!("Dense expects input shape [{IN}], got {input:?}"));
+        if input.last() != Some(&IN) {
+            return Err(format!(
+                "Dense expects input shape [.., {IN}] (its last axis {IN} wide), got {input:?}"
+            ));
         }
-        super::activated_shape(&self.activation, &[OUT])
+        super::activated_shape(&self.activation, &out_shape(input, OUT))
     }
 
     fn forward(&self, x: &Var<T>) -> Var<T> {
@@ -181,8 +219,8 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
-        check_input("Dense", x.shape(), &[IN]);
-        let shape = batch_shape(x.shape()[0], &[OUT]);
+        check_features(x.shape(), IN);
+        let shape = out_shape(x.shape(), OUT);
         let z = self.buf.pre_activation_mut(&self.activation, &shape);
         linear_forward(&self.weight, self.bias.as_ref(), x, z);
         self.buf.activate(&self.activation)
@@ -209,8 +247,8 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-        check_input("Dense", x.shape(), &[IN]);
-        let z = owned(IxDyn(&[x.shape()[0], OUT]), |z| {
+        check_features(x.shape(), IN);
+        let z = owned(ndarray::IxDyn(&out_shape(x.shape(), OUT)), |z| {
             linear_forward(&self.weight, self.bias.as_ref(), x, z)
         });
         super::activate(&self.activation, z)

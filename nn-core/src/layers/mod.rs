@@ -13,6 +13,7 @@
 //! a layer applied at several places of one graph is copied with [`Share`].
 
 mod activation;
+mod attention;
 mod conv;
 mod dense;
 mod dropout;
@@ -20,13 +21,19 @@ mod embedding;
 mod flatten;
 mod merge;
 mod norm;
+mod patches;
 mod pool;
+mod positional;
+mod recurrent;
 mod residual;
+mod sequence_pool;
 mod share;
 mod tape_only;
+mod transformer;
 mod workspace;
 
 pub use activation::Activation;
+pub use attention::{AttentionMask, MultiheadAttention};
 pub use conv::{Conv2d, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -34,12 +41,22 @@ pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract};
 pub use norm::{BatchNorm, LayerNorm};
+pub use patches::Patches;
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d, Pool2d, PoolKind};
+pub use positional::PositionalEmbedding;
+pub use recurrent::{
+    Cell, Gru, GruCell, Lstm, LstmCell, Recurrent, RecurrentConfig, RecurrentOutput, RnnCell,
+    SimpleRnn,
+};
 pub use residual::{
     check_nested, known_param_count, param_total, same_shape, Identity, Residual, Sublayer,
 };
+pub use sequence_pool::GlobalAvgPool1d;
 pub use share::Share;
 pub use tape_only::{TapeLayer, TapeOnly};
+pub use transformer::{
+    FeedForwardActivation, TransformerConfig, TransformerEncoderLayer, WeightBias,
+};
 pub use workspace::Workspace;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};

@@ -3,12 +3,14 @@
 //! [`crate::kernels`]; registering a new one is a `Tape::record` call.
 
 mod arith;
+mod attention;
 pub mod binary;
 mod conv;
 mod dropout;
 mod matmul;
 mod norm;
 mod pointwise;
+mod recurrent;
 mod reduce;
 mod shape;
 

@@ -1,0 +1,114 @@
+//! [`Layer`] for [`Recurrent`]: samples `[T, input_size]`, batches
+//! `[B, T, input_size]`.
+
+use ndarray::{ArrayD, ArrayViewD, Ix3};
+use smallvec::{smallvec, SmallVec};
+
+use super::static_path::Buffers;
+use super::{Cell, Recurrent};
+use crate::layers::Layer;
+use crate::tape::{Param, Var};
+use crate::Float;
+
+impl<T: Float, C: Cell> Recurrent<T, C> {
+    /// The output shape of a batch of `b` sequences of `t` steps (held
+    /// inline: checking a gradient's shape allocates nothing).
+    fn batch_output(&self, b: usize, t: usize) -> SmallVec<[usize; 3]> {
+        let n = self.config.output_size();
+        if self.config.return_sequences {
+            smallvec![b, t, n]
+        } else {
+            smallvec![b, n]
+        }
+    }
+
+    /// Checks that `x` is a batch `[B, T, input_size]`, naming the layer.
+    #[track_caller]
+    fn check_batch(&self, x: &[usize]) {
+        let i = self.config.input_size;
+        assert!(
+            matches!(x, &[_, t, f] if t > 0 && f == i),
+            "{}: expected input of shape [batch, steps, {i}] (steps at least 1), got {x:?}",
+            self.cell.name()
+        );
+    }
+}
+
+impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
+    fn type_name(&self) -> &'static str {
+        self.cell.name()
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        let i = self.config.input_size;
+        match input {
+            &[t, f] if t > 0 && f == i => Ok(self.batch_output(0, t)[1..].to_vec()),
+            _ => Err(format!(
+                "{} expects input shape [steps, {i}] (steps at least 1), got {input:?}",
+                self.cell.name()
+            )),
+        }
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        let out = self.forward_with_state(x, None, None);
+        if self.config.return_sequences {
+            out.output
+        } else {
+            self.last_output(&out.h_n)
+        }
+    }
+
+    fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        self.check_batch(x.shape());
+        let x = x.into_dimensionality::<Ix3>().expect("checked 3-D");
+        self.buf.forward(&self.cell, &self.config, &self.params, x);
+        self.buf.output(&self.config)
+    }
+
+    fn output(&self) -> ArrayViewD<'_, T> {
+        self.buf.output(&self.config)
+    }
+
+    fn backward(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+        need_input_grad: bool,
+    ) -> ArrayViewD<'_, T> {
+        self.check_batch(x.shape());
+        let want = self.batch_output(x.shape()[0], x.shape()[1]);
+        assert!(
+            dy.shape() == want.as_slice() && self.buf.output(&self.config).shape() == want.as_slice(),
+            "{}: backward needs the output gradient of the last forward_train, shape {want:?}, got {:?}",
+            self.cell.name(),
+            dy.shape()
+        );
+        let x = x.into_dimensionality::<Ix3>().expect("checked 3-D");
+        self.buf.backward(
+            &self.cell,
+            &self.config,
+            &self.params,
+            x,
+            dy,
+            need_input_grad,
+        )
+    }
+
+    /// Runs the static forward in buffers of its own, dropped on return.
+    fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+        self.check_batch(x.shape());
+        let x = x.into_dimensionality::<Ix3>().expect("checked 3-D");
+        let mut buf = Buffers::default();
+        buf.forward(&self.cell, &self.config, &self.params, x);
+        buf.output(&self.config).to_owned()
+    }
+
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {
+        for (params, names) in self.params.iter().zip(&self.names) {
+            for (p, n) in params.iter().zip(names) {
+                f(n, p);
+            }
+        }
+    }
+}

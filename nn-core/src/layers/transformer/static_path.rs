@@ -1,0 +1,380 @@
+//! The static path of a `TransformerEncoderLayer`: the blocks around the
+//! self-attention (which runs its own static path), on buffers that are
+//! sized once and reused every step.
+//!
+//! The layer drives it in phases around its attention: `before_attention`
+//! (pre-norm's first layer norm), the attention, `after_attention`; then
+//! `backward_to_attention`, the attention's backward, `backward_from_attention`.
+
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Zip};
+use rand::rngs::StdRng;
+
+use super::super::attention::linear_grads;
+use super::super::{ensure_shape, trainable_grad_buffer, GradBuffer};
+use super::{FeedForwardActivation, WeightBias};
+use crate::kernels::dropout::fill_mask;
+use crate::kernels::matmul::linear_into;
+use crate::kernels::norm::{layer_norm_backward_into, layer_norm_into, NormGrads};
+use crate::Float;
+
+/// The layer's parameters and settings, borrowed apart from its buffers.
+pub(super) struct Blocks<'a, T: Float> {
+    pub linear1: &'a WeightBias<T>,
+    pub linear2: &'a WeightBias<T>,
+    pub norm1: &'a WeightBias<T>,
+    pub norm2: &'a WeightBias<T>,
+    pub eps: f64,
+    pub activation: FeedForwardActivation,
+    pub norm_first: bool,
+}
+
+/// Every intermediate of one step, `[B, T, ·]` each (the names follow the
+/// PyTorch forward: `sa` the attention block, `ff` the feed-forward block).
+#[derive(Default)]
+pub(super) struct Cache<T: Float> {
+    /// Pre-norm: `norm1(x)`, the attention's input.
+    n1: ArrayD<T>,
+    /// `x + drop1(sa)`.
+    r1: ArrayD<T>,
+    /// The feed-forward block's input: `norm1(r1)` (post-norm) or `norm2(r1)`.
+    ff_in: ArrayD<T>,
+    /// `linear1(ff_in)`, its activation, and that after dropout.
+    z1: ArrayD<T>,
+    g: ArrayD<T>,
+    gd: ArrayD<T>,
+    /// `linear2(gd)`.
+    z2: ArrayD<T>,
+    /// Post-norm: `ff_in + drop2(z2)`, `norm2`'s input.
+    r2: ArrayD<T>,
+    /// Dropout masks after the attention, inside and after the feed-forward block.
+    m1: ArrayD<T>,
+    mf: ArrayD<T>,
+    m2: ArrayD<T>,
+    dropping: bool,
+    // Gradients.
+    dr2: ArrayD<T>,
+    dz2: ArrayD<T>,
+    dgd: ArrayD<T>,
+    dz1: ArrayD<T>,
+    dff: ArrayD<T>,
+    dr1: ArrayD<T>,
+    da: ArrayD<T>,
+    dxn: ArrayD<T>,
+    /// Where a frozen norm's gradients go (computed with the input's, dropped).
+    spare: [ArrayD<T>; 2],
+}
+
+/// A contiguous `[.., c]` buffer as rows `[N, c]`.
+fn flat<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
+    let c = *a.shape().last().expect("at least 1-D");
+    a.view()
+        .into_shape_with_order((a.len() / c.max(1), c))
+        .expect("own buffers are contiguous")
+}
+
+fn flat_mut<T>(a: &mut ArrayD<T>) -> ArrayViewMut2<'_, T> {
+    let c = *a.shape().last().expect("at least 1-D");
+    let n = a.len() / c.max(1);
+    a.view_mut()
+        .into_shape_with_order((n, c))
+        .expect("own buffers are contiguous")
+}
+
+/// `[B, T, width]` for an input `[B, T, E]`.
+fn widened(x: &[usize], width: usize) -> smallvec::SmallVec<[usize; 6]> {
+    smallvec::smallvec![x[0], x[1], width]
+}
+
+/// `y = x Wᵀ + b` on rows.
+fn linear<T: Float>(l: &WeightBias<T>, x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
+    let (w, b) = (l.weight.value(), l.bias.value());
+    linear_into(
+        x,
+        w.view().into_dimensionality().expect("2-D weight"),
+        Some(b.view().into_dimensionality().expect("1-D bias")),
+        y,
+    );
+}
+
+/// `out = a + b ⊙ m` (or `a + b` without a mask).
+fn residual<T: Float>(
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+    m: Option<&ArrayD<T>>,
+    out: ArrayViewMutD<'_, T>,
+) {
+    match m {
+        Some(m) => Zip::from(out)
+            .and(&a)
+            .and(&b)
+            .and(m)
+            .for_each(|o, &a, &b, &m| *o = a + b * m),
+        None => Zip::from(out)
+            .and(&a)
+            .and(&b)
+            .for_each(|o, &a, &b| *o = a + b),
+    }
+}
+
+/// `out = g ⊙ m` (or a copy of `g`).
+fn masked<T: Float>(g: ArrayViewD<'_, T>, m: Option<&ArrayD<T>>, out: &mut ArrayD<T>) {
+    ensure_shape(out, g.shape());
+    match m {
+        Some(m) => Zip::from(out)
+            .and(&g)
+            .and(m)
+            .for_each(|o, &g, &m| *o = g * m),
+        None => out.assign(&g),
+    }
+}
+
+fn layer_norm<T: Float>(n: &WeightBias<T>, eps: f64, x: ArrayViewD<'_, T>, y: &mut ArrayD<T>) {
+    ensure_shape(y, x.shape());
+    let (g, b) = (n.weight.value(), n.bias.value());
+    layer_norm_into(x, g.view(), b.view(), 1, eps, y.view_mut());
+}
+
+/// The layer norm's backward: the input's gradient into `dx`, the trainable
+/// scale's and shift's added into their gradients (a frozen one's into `spare`).
+fn layer_norm_grads<T: Float>(
+    n: &WeightBias<T>,
+    eps: f64,
+    x: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    dx: ArrayViewMutD<'_, T>,
+    spare: &mut [ArrayD<T>; 2],
+) {
+    let (mut dg, mut db) = (
+        trainable_grad_buffer(&n.weight),
+        trainable_grad_buffer(&n.bias),
+    );
+    let [sg, sb] = spare;
+    let width = [x.shape()[x.ndim() - 1]];
+    ensure_shape(sg, &width);
+    ensure_shape(sb, &width);
+    let (dgamma, dbeta) = (grad_view(&mut dg, sg), grad_view(&mut db, sb));
+    let gamma = n.weight.value();
+    layer_norm_backward_into(x, gamma.view(), dy, 1, eps, NormGrads { dx, dgamma, dbeta });
+}
+
+/// A parameter's gradient buffer, or the spare for a frozen one.
+fn grad_view<'a, T: Float>(
+    g: &'a mut Option<GradBuffer<'_, T>>,
+    spare: &'a mut ArrayD<T>,
+) -> ArrayViewMutD<'a, T> {
+    match g {
+        Some(g) => g.view_mut(),
+        None => spare.view_mut(),
+    }
+}
+
+/// `m` when dropping out.
+fn if_dropping<T>(dropping: bool, m: &ArrayD<T>) -> Option<&ArrayD<T>> {
+    dropping.then_some(m)
+}
+
+impl<T: Float> Cache<T> {
+    /// Pre-norm: `norm1(x)` into the attention's input buffer.
+    pub fn before_attention(&mut self, p: &Blocks<'_, T>, x: ArrayViewD<'_, T>) {
+        if p.norm_first {
+            layer_norm(p.norm1, p.eps, x, &mut self.n1);
+        }
+    }
+
+    /// What the attention attends over: `x` (post-norm) or `norm1(x)`.
+    pub fn attention_input<'a>(
+        &'a self,
+        p: &Blocks<'_, T>,
+        x: ArrayViewD<'a, T>,
+    ) -> ArrayViewD<'a, T> {
+        if p.norm_first {
+            self.n1.view()
+        } else {
+            x
+        }
+    }
+
+    /// Everything after the attention's output `a`, into `y`; `drop` draws
+    /// the three dropout masks.
+    pub fn after_attention(
+        &mut self,
+        p: &Blocks<'_, T>,
+        mut drop: Option<(f64, &mut StdRng)>,
+        x: ArrayViewD<'_, T>,
+        a: ArrayViewD<'_, T>,
+        y: ArrayViewMutD<'_, T>,
+    ) {
+        let width = p.linear1.bias.len();
+        self.dropping = drop.is_some();
+        if let Some((rate, rng)) = &mut drop {
+            for (m, shape) in [
+                (&mut self.m1, widened(x.shape(), x.shape()[2])),
+                (&mut self.mf, widened(x.shape(), width)),
+                (&mut self.m2, widened(x.shape(), x.shape()[2])),
+            ] {
+                ensure_shape(m, &shape);
+                fill_mask(m.view_mut(), *rate, &mut **rng);
+            }
+        }
+        ensure_shape(&mut self.r1, x.shape());
+        residual(
+            x.view(),
+            a,
+            if_dropping(self.dropping, &self.m1),
+            self.r1.view_mut(),
+        );
+        let norm = if p.norm_first { p.norm2 } else { p.norm1 };
+        layer_norm(norm, p.eps, self.r1.view(), &mut self.ff_in);
+        let hidden = widened(x.shape(), width);
+        for b in [&mut self.z1, &mut self.g] {
+            ensure_shape(b, &hidden);
+        }
+        linear(p.linear1, flat(&self.ff_in), flat_mut(&mut self.z1));
+        p.activation.forward_into(self.z1.view(), self.g.view_mut());
+        if self.dropping {
+            masked(self.g.view(), Some(&self.mf), &mut self.gd);
+        }
+        ensure_shape(&mut self.z2, x.shape());
+        let gd = if self.dropping { &self.gd } else { &self.g };
+        linear(p.linear2, flat(gd), flat_mut(&mut self.z2));
+        if p.norm_first {
+            residual(
+                self.r1.view(),
+                self.z2.view(),
+                if_dropping(self.dropping, &self.m2),
+                y,
+            );
+        } else {
+            ensure_shape(&mut self.r2, x.shape());
+            residual(
+                self.ff_in.view(),
+                self.z2.view(),
+                if_dropping(self.dropping, &self.m2),
+                self.r2.view_mut(),
+            );
+            let (g, b) = (p.norm2.weight.value(), p.norm2.bias.value());
+            layer_norm_into(self.r2.view(), g.view(), b.view(), 1, p.eps, y);
+        }
+    }
+
+    /// The backward pass from the output's gradient `dy` down to the
+    /// attention's output: adds the feed-forward block's and the norms'
+    /// parameter gradients (but `norm1`'s in pre-norm); the attention
+    /// output's gradient is then [`Cache::attention_grad`].
+    pub fn backward_to_attention(&mut self, p: &Blocks<'_, T>, dy: ArrayViewD<'_, T>) {
+        let dropping = self.dropping;
+        // The gradient of the feed-forward block's output (after dropout).
+        let dres = if p.norm_first {
+            dy.view()
+        } else {
+            ensure_shape(&mut self.dr2, dy.shape());
+            layer_norm_grads(
+                p.norm2,
+                p.eps,
+                self.r2.view(),
+                dy.view(),
+                self.dr2.view_mut(),
+                &mut self.spare,
+            );
+            self.dr2.view()
+        };
+        masked(
+            dres.view(),
+            if_dropping(self.dropping, &self.m2),
+            &mut self.dz2,
+        );
+        ensure_shape(&mut self.dgd, self.z1.shape());
+        let gd = if dropping { &self.gd } else { &self.g };
+        linear_grads(
+            &p.linear2.weight,
+            &p.linear2.bias,
+            flat(gd),
+            flat(&self.dz2),
+            Some(flat_mut(&mut self.dgd)),
+        );
+        if dropping {
+            self.dgd.zip_mut_with(&self.mf, |g, &m| *g *= m);
+        }
+        ensure_shape(&mut self.dz1, self.z1.shape());
+        p.activation.backward_into(
+            self.z1.view(),
+            self.g.view(),
+            self.dgd.view(),
+            self.dz1.view_mut(),
+        );
+        ensure_shape(&mut self.dff, self.ff_in.shape());
+        linear_grads(
+            &p.linear1.weight,
+            &p.linear1.bias,
+            flat(&self.ff_in),
+            flat(&self.dz1),
+            Some(flat_mut(&mut self.dff)),
+        );
+        ensure_shape(&mut self.dr1, self.r1.shape());
+        if p.norm_first {
+            // r1 feeds norm2 and, through the residual, the output.
+            layer_norm_grads(
+                p.norm2,
+                p.eps,
+                self.r1.view(),
+                self.dff.view(),
+                self.dr1.view_mut(),
+                &mut self.spare,
+            );
+            self.dr1 += &dy;
+        } else {
+            // ff_in feeds the block and, through the residual, norm2.
+            self.dff += &dres;
+            layer_norm_grads(
+                p.norm1,
+                p.eps,
+                self.r1.view(),
+                self.dff.view(),
+                self.dr1.view_mut(),
+                &mut self.spare,
+            );
+        }
+        masked(
+            self.dr1.view(),
+            if_dropping(dropping, &self.m1),
+            &mut self.da,
+        );
+    }
+
+    /// The gradient of the attention's output, after [`Cache::backward_to_attention`].
+    pub fn attention_grad(&self) -> ArrayViewD<'_, T> {
+        self.da.view()
+    }
+
+    /// The rest of the backward pass from the gradient of the attention's
+    /// input `dsa_in` (ignored when `dx` is not wanted in post-norm): the
+    /// input's gradient into `dx`, and in pre-norm `norm1`'s parameters'.
+    pub fn backward_from_attention(
+        &mut self,
+        p: &Blocks<'_, T>,
+        x: ArrayViewD<'_, T>,
+        dsa_in: ArrayViewD<'_, T>,
+        dx: Option<ArrayViewMutD<'_, T>>,
+    ) {
+        let through_attention = if p.norm_first {
+            ensure_shape(&mut self.dxn, x.shape());
+            layer_norm_grads(
+                p.norm1,
+                p.eps,
+                x,
+                dsa_in,
+                self.dxn.view_mut(),
+                &mut self.spare,
+            );
+            self.dxn.view()
+        } else {
+            dsa_in
+        };
+        if let Some(mut dx) = dx {
+            Zip::from(&mut dx)
+                .and(&self.dr1)
+                .and(&through_attention)
+                .for_each(|d, &r, &a| *d = r + a);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Warmed-up static training steps (`forward_train` + `backward`) of the
+//! recurrent layers allocate nothing: a counting global allocator sees zero
+//! allocations, on any thread (the worker threads that share the large matrix
+//! products included), over several steps of an LSTM, a GRU and a stacked
+//! bidirectional RNN.
+//!
+//! One test function: the count is global, so no other test may run beside it.
+//! Set `NN_ALLOC_TRACE=1` to print a backtrace for each allocation found.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use ndarray::{ArrayD, IxDyn};
+use nn_core::layers::{Cell, GruCell, Layer, LstmCell, Recurrent, RecurrentConfig, RnnCell};
+use nn_core::rand::{rngs::StdRng, SeedableRng};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static IN_TRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn note_allocation() {
+    if !COUNTING.load(Ordering::SeqCst) {
+        return;
+    }
+    ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    if TRACE.load(Ordering::Relaxed) && !IN_TRACE.with(|t| t.replace(true)) {
+        eprintln!(
+            "allocation:\n{}",
+            std::backtrace::Backtrace::force_capture()
+        );
+        IN_TRACE.with(|t| t.set(false));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs, on any thread.
+fn allocations_during(f: impl FnOnce()) -> usize {
+    TRACE.store(
+        std::env::var_os("NN_ALLOC_TRACE").is_some(),
+        Ordering::Relaxed,
+    );
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst)
+}
+
+fn inputs(shape: &[usize]) -> ArrayD<f32> {
+    let len = shape.iter().product();
+    let values = (0..len).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0);
+    ArrayD::from_shape_vec(IxDyn(shape), values.collect()).expect("shape")
+}
+
+/// Two warm-up steps, then the allocations of ten more, each
+/// `forward_train` then `backward` with the input's gradient and a reset of
+/// the parameters' gradients (as an optimizer's `zero_grad`).
+fn steps_allocate<C: Cell>(cell: C, config: RecurrentConfig, batch: usize, steps: usize) -> usize {
+    let mut layer: Recurrent<f32, C> =
+        Recurrent::new(cell, config.clone(), &mut StdRng::seed_from_u64(0));
+    let x = inputs(&[batch, steps, config.input_size]);
+    let mut out = vec![batch];
+    out.extend(
+        layer
+            .output_shape(&[steps, config.input_size])
+            .expect("fits"),
+    );
+    let dy = inputs(&out);
+    let step = |layer: &mut Recurrent<f32, C>| {
+        layer.forward_train(x.view());
+        let dx = layer.backward(x.view(), dy.view(), true);
+        assert!(dx[[0, 0, 0]].is_finite());
+        layer.visit_params(&mut |_, p| p.zero_grad());
+    };
+    for _ in 0..2 {
+        step(&mut layer);
+    }
+    allocations_during(|| {
+        for _ in 0..10 {
+            step(&mut layer);
+        }
+    })
+}
+
+#[test]
+fn warmed_up_recurrent_training_steps_allocate_nothing() {
+    // Batch 32 of 16 steps at 128 → 128 features: the input projections
+    // (512 × 128 × 512 multiply-adds) are large enough to run on every core.
+    let n = steps_allocate(LstmCell, RecurrentConfig::new(128, 128), 32, 16);
+    assert_eq!(n, 0, "LSTM: {n} allocations in 10 steps");
+
+    let config = RecurrentConfig::new(24, 32).return_sequences(false);
+    let n = steps_allocate(GruCell, config, 8, 12);
+    assert_eq!(n, 0, "GRU (last output only): {n} allocations in 10 steps");
+
+    let config = RecurrentConfig::new(16, 24)
+        .num_layers(2)
+        .bidirectional(true);
+    let n = steps_allocate(RnnCell::Tanh, config, 8, 10);
+    assert_eq!(
+        n, 0,
+        "2-layer bidirectional RNN: {n} allocations in 10 steps"
+    );
+}
