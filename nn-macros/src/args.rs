@@ -264,6 +264,46 @@ pub(crate) fn bool_lit(e: &Expr, errors: &mut Errors) -> Option<bool> {
     }
 }
 
+/// One of `choices`, written as a name (`relu`) or a string (`"relu"`);
+/// otherwise reported as `mistake`, naming what `what` takes.
+pub(crate) fn choice(
+    e: &Expr,
+    choices: &[&'static str],
+    what: &str,
+    mistake: Mistake,
+    errors: &mut Errors,
+) -> Option<&'static str> {
+    let name = match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.value()),
+        Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            Some(crate::validate::last_segment(&p.path))
+        }
+        Expr::Group(g) => return choice(&g.expr, choices, what, mistake, errors),
+        _ => None,
+    };
+    if let Some(found) = name.and_then(|n| choices.iter().find(|c| **c == n)) {
+        return Some(found);
+    }
+    errors.push(
+        mistake,
+        e,
+        format!("{what} is {}, not `{}`", or_list(choices), source(e)),
+    );
+    None
+}
+
+/// `a`, `b` or `c` as code spans.
+fn or_list(names: &[&str]) -> String {
+    let spans: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match spans.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// `he_normal`, `"zeros"`, or any expression of type `nn::init::Initializer`.
 pub(crate) fn initializer(e: &Expr, errors: &mut Errors) -> Option<TokenStream> {
     let name = match e {

@@ -168,6 +168,26 @@ mistakes! {
     ShortcutNotALayer,
     /// `Residual { shortcut: Dense(64) }`.
     ReservedLayerName,
+    /// `LSTM(64)` on a flat input.
+    NotASequence,
+    /// `LSTM`.
+    RecurrentWithoutUnits,
+    /// `SimpleRNN(32, activation = sigmoid)`.
+    RecurrentActivation,
+    /// `Bidirectional(Dense(64))`.
+    BidirectionalWithoutRecurrent,
+    /// `MultiHeadAttention(key_dim = 16)`.
+    AttentionWithoutHeads,
+    /// `MultiHeadAttention(heads = 3)` on 64 features.
+    HeadsDoNotDivide,
+    /// `MultiHeadAttention(heads = 4, key_dim = 32)` on 64 features.
+    KeyDimMismatch,
+    /// `TransformerEncoder(heads = 4, activation = tanh)`.
+    FeedForwardActivation,
+    /// `Patches`.
+    PatchesWithoutSize,
+    /// `Patches(5)` on a 28×28 image.
+    PatchesDoNotTile,
 
     // The user's own layers.
     /// `Scale(8, factor = 0.5)`.

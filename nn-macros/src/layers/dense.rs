@@ -1,5 +1,6 @@
 //! `Dense(units, activation = .., use_bias = .., kernel_init = .., bias_init = .., input = ..)`:
-//! a fully connected layer on a flat input.
+//! a fully connected layer on a flat input, or on each step of a `(time,
+//! features)` sequence (its last axis), as Keras's `Dense`.
 
 use quote::{quote, quote_spanned};
 
@@ -47,7 +48,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
     let input = cx.input;
     if let Some(e) = args.take_named("input") {
         let declared = int_lit(e, errors)?;
-        if input != [declared] {
+        if input.last() != Some(&declared) {
             errors.push(
                 Mistake::InputSizeMismatch,
                 e,
@@ -58,25 +59,28 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
             );
         }
     }
-    if input.len() != 1 {
+    // A sequence's steps are mapped alike; an image is almost always meant
+    // to be flattened first, so that stays a mistake.
+    if input.len() > 2 {
         errors.push(
             Mistake::DenseOnNonFlatInput,
             cx.kind,
             format!(
-                "Dense expects a flat input, but the previous layer outputs {}; add `Flatten` before it",
+                "Dense expects a flat input or a (time, features) sequence, but the previous layer outputs {}; add `Flatten` before it",
                 shape_text(input)
             ),
         );
     }
     // After a shape error the layer's own output is still known: later layers
     // are checked against it, so one mistake reports one error.
-    let output = activation.output(&[units], errors)?;
-    let params = product([product(input.iter().copied()), units]).saturating_add(if use_bias {
-        units
-    } else {
-        0
-    });
-    let inp = input.first().copied().unwrap_or(1);
+    let mut output = match input {
+        [time, _] => vec![*time],
+        _ => vec![],
+    };
+    output.push(units);
+    let output = activation.output(&output, errors)?;
+    let inp = input.last().copied().unwrap_or(1);
+    let params = product([inp, units]).saturating_add(if use_bias { units } else { 0 });
     let (t, act, act_value) = (cx.dtype, &activation.ty, &activation.value);
     Some(Resolved {
         output,

@@ -15,6 +15,7 @@
 //! `sequential!` model, `Block` (`nested`).
 
 mod activation;
+mod attention;
 mod conv2d;
 mod dense;
 mod dropout;
@@ -22,8 +23,11 @@ mod embedding;
 mod flatten;
 mod nested;
 mod norm;
+mod patches;
 mod pool;
+mod recurrent;
 mod residual;
+mod sequence;
 mod tape;
 mod user;
 mod window;
@@ -157,6 +161,15 @@ pub(crate) const BUILTINS: &[(&str, Rule)] = &[
     ("BatchNorm", norm::batch_norm),
     ("LayerNorm", norm::layer_norm),
     ("Embedding", embedding::rule),
+    ("SimpleRNN", recurrent::simple_rnn),
+    ("LSTM", recurrent::lstm),
+    ("GRU", recurrent::gru),
+    ("Bidirectional", recurrent::bidirectional),
+    ("MultiHeadAttention", attention::multi_head_attention),
+    ("TransformerEncoder", attention::transformer_encoder),
+    ("PositionalEmbedding", sequence::positional_embedding),
+    ("GlobalAvgPool1d", sequence::global_avg_pool1d),
+    ("Patches", patches::rule),
     ("Tape", tape::rule),
     ("Residual", residual::rule),
 ];

@@ -1,0 +1,242 @@
+//! The recurrent layers under Keras's names, with PyTorch's weights:
+//! `SimpleRNN(units, activation = tanh | relu)`, `LSTM(units)`, `GRU(units)`,
+//! each taking `return_sequences` (Keras's; default `false`: the last
+//! output), `num_layers` and `bidirectional` (PyTorch's), and
+//! `Bidirectional(LSTM(64))` for Keras's wrapper. The input is a `(time,
+//! features)` sequence.
+
+use proc_macro2::TokenStream;
+use quote::quote_spanned;
+use syn::{Expr, ExprCall};
+
+use super::sequence::sequence;
+use super::{product, LayerCx, Resolved};
+use crate::args::{bool_lit, choice, int_lit, Args};
+use crate::errors::{Errors, Mistake};
+use crate::parse::Arg;
+use crate::validate::last_segment;
+
+/// A recurrent layer's kind: its gates and how its Rust type is built.
+#[derive(Clone, Copy)]
+enum Kind {
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+impl Kind {
+    fn of(name: &str) -> Option<Kind> {
+        match name {
+            "SimpleRNN" => Some(Kind::Rnn),
+            "LSTM" => Some(Kind::Lstm),
+            "GRU" => Some(Kind::Gru),
+            _ => None,
+        }
+    }
+
+    fn gates(self) -> usize {
+        match self {
+            Kind::Rnn => 1,
+            Kind::Lstm => 4,
+            Kind::Gru => 3,
+        }
+    }
+}
+
+pub(crate) fn simple_rnn(
+    cx: &LayerCx<'_>,
+    args: &Args<'_>,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    recurrent(cx, Kind::Rnn, args, false, errors)
+}
+
+pub(crate) fn lstm(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
+    recurrent(cx, Kind::Lstm, args, false, errors)
+}
+
+pub(crate) fn gru(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
+    recurrent(cx, Kind::Gru, args, false, errors)
+}
+
+/// `Bidirectional(LSTM(64, ..))`: the wrapped layer run both ways.
+pub(crate) fn bidirectional(
+    cx: &LayerCx<'_>,
+    args: &Args<'_>,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let inner = args.take_positional_or_named("layer");
+    let call = inner.and_then(|e| match e {
+        Expr::Call(c) => Some(c),
+        _ => None,
+    });
+    let kind = call.and_then(|c| match &*c.func {
+        Expr::Path(p) => Kind::of(&last_segment(&p.path)),
+        _ => None,
+    });
+    let (Some(call), Some(kind)) = (call, kind) else {
+        let at: &dyn quote::ToTokens = match inner {
+            Some(e) => e,
+            None => cx.kind,
+        };
+        errors.push(
+            Mistake::BidirectionalWithoutRecurrent,
+            at,
+            "Bidirectional wraps a recurrent layer, e.g. `Bidirectional(LSTM(64))` (SimpleRNN, LSTM or GRU)",
+        );
+        return None;
+    };
+    let inner_args = call_args(call);
+    let inner_name = match kind {
+        Kind::Rnn => "SimpleRNN",
+        Kind::Lstm => "LSTM",
+        Kind::Gru => "GRU",
+    };
+    let args = Args::new(inner_name, &inner_args);
+    let resolved = recurrent(cx, kind, &args, true, errors);
+    args.finish(errors);
+    resolved
+}
+
+/// The arguments of `LSTM(64, return_sequences = true)` written inside
+/// `Bidirectional(..)`, as the layer's own would be parsed.
+fn call_args(call: &ExprCall) -> Vec<Arg> {
+    call.args
+        .iter()
+        .map(|e| {
+            let named = match e {
+                Expr::Assign(a) => match &*a.left {
+                    Expr::Path(p) => p.path.get_ident().map(|name| (name, &a.right)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match named {
+                Some((name, value)) => Arg::Named {
+                    name: name.clone(),
+                    value: (**value).clone(),
+                },
+                None => Arg::Positional(e.clone()),
+            }
+        })
+        .collect()
+}
+
+fn recurrent(
+    cx: &LayerCx<'_>,
+    kind: Kind,
+    args: &Args<'_>,
+    wrapped: bool,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let name = match kind {
+        Kind::Rnn => "SimpleRNN",
+        Kind::Lstm => "LSTM",
+        Kind::Gru => "GRU",
+    };
+    let Some(units_expr) = args.take_positional_or_named("units") else {
+        errors.push(
+            Mistake::RecurrentWithoutUnits,
+            cx.kind,
+            format!("{name} needs a number of units, e.g. `{name}(128)`"),
+        );
+        return None;
+    };
+    let units = int_lit(units_expr, errors)?;
+    if units == 0 {
+        errors.push(
+            Mistake::ZeroUnits,
+            units_expr,
+            format!("{name} needs at least 1 unit, got `0`"),
+        );
+        return None;
+    }
+    let relu = match kind {
+        Kind::Rnn => match args.take_named("activation") {
+            Some(e) => {
+                choice(
+                    e,
+                    &["tanh", "relu"],
+                    "SimpleRNN's activation (PyTorch's nonlinearity)",
+                    Mistake::RecurrentActivation,
+                    errors,
+                )? == "relu"
+            }
+            None => false,
+        },
+        _ => false,
+    };
+    let return_sequences = match args.take_named("return_sequences") {
+        Some(e) => bool_lit(e, errors)?,
+        None => false,
+    };
+    let layers = match args.take_named("num_layers") {
+        Some(e) => match int_lit(e, errors)? {
+            0 => {
+                errors.push(
+                    Mistake::ZeroUnits,
+                    e,
+                    format!("{name} needs at least 1 layer, got `0`"),
+                );
+                return None;
+            }
+            n => n,
+        },
+        None => 1,
+    };
+    let both_ways = match args.take_named("bidirectional") {
+        Some(e) => bool_lit(e, errors)? || wrapped,
+        None => wrapped,
+    };
+    let [time, features] = sequence(cx, errors)?;
+
+    let directions = if both_ways { 2 } else { 1 };
+    let width = directions * units;
+    let gates = kind.gates() * units;
+    // Per layer and direction: W_ih, W_hh and the two biases (PyTorch's).
+    let params = (0..layers)
+        .map(|l| {
+            let input = if l == 0 { features } else { width };
+            product([gates, input + units + 2]).saturating_mul(directions)
+        })
+        .fold(0usize, usize::saturating_add);
+    let output = if return_sequences {
+        vec![time, width]
+    } else {
+        vec![width]
+    };
+    let (span, t) = (cx.span, cx.dtype);
+    let (ty, cell): (TokenStream, TokenStream) = match kind {
+        Kind::Rnn if relu => (
+            quote_spanned!(span=> ::nn::layers::SimpleRnn<#t>),
+            quote_spanned!(span=> ::nn::layers::RnnCell::Relu),
+        ),
+        Kind::Rnn => (
+            quote_spanned!(span=> ::nn::layers::SimpleRnn<#t>),
+            quote_spanned!(span=> ::nn::layers::RnnCell::Tanh),
+        ),
+        Kind::Lstm => (
+            quote_spanned!(span=> ::nn::layers::Lstm<#t>),
+            quote_spanned!(span=> ::nn::layers::LstmCell),
+        ),
+        Kind::Gru => (
+            quote_spanned!(span=> ::nn::layers::Gru<#t>),
+            quote_spanned!(span=> ::nn::layers::GruCell),
+        ),
+    };
+    Some(Resolved {
+        output,
+        params: Some(params),
+        ctor: quote_spanned!(span=> <#ty>::new(
+            #cell,
+            ::nn::layers::RecurrentConfig::new(#features, #units)
+                .num_layers(#layers)
+                .bidirectional(#both_ways)
+                .return_sequences(#return_sequences),
+            rng,
+        )),
+        ty,
+        check_shape: false,
+        parts: None,
+    })
+}
