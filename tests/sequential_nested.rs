@@ -111,7 +111,11 @@ fn the_tape_gradient_of_the_input_passes_gradcheck() {
     let report = gradcheck(|v| smooth.forward(&v[0]), &[input::<f64>(&[4, 6])], &opts);
     assert!(report.passed, "Smooth: {report}");
     let cnn = ResCnn::with_seed(3);
-    let report = gradcheck(|v| cnn.forward(&v[0]), &[input::<f64>(&[2, 2, 6, 6])], &opts);
+    let report = gradcheck(
+        |v| cnn.forward(&v[0]),
+        &[input::<f64>(&[2, 2, 6, 6])],
+        &opts,
+    );
     assert!(report.passed, "ResCnn: {report}");
 }
 
