@@ -48,6 +48,11 @@ pub trait Float:
     /// (`f32`: [`crate::kernels::tanh::tanh_f32`], within one ulp; `f64`: `f64::tanh`).
     fn tanh_fast(self) -> Self;
 
+    /// The logistic function `1 / (1 + e^{-x})` in a branch-free form that
+    /// loops vectorize (`f32`: [`crate::kernels::tanh::sigmoid_f32`]; `f64`:
+    /// the overflow-free two-sided formula).
+    fn sigmoid_fast(self) -> Self;
+
     /// The matrix-product micro-kernels for this type on this CPU.
     #[doc(hidden)]
     fn gemm_kernels() -> &'static crate::kernels::gemm::Kernels<Self>;
@@ -74,6 +79,11 @@ impl Float for f32 {
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         crate::kernels::tanh::tanh_f32(self)
+    }
+
+    #[inline(always)]
+    fn sigmoid_fast(self) -> Self {
+        crate::kernels::tanh::sigmoid_f32(self)
     }
 
     fn extend_le(self, out: &mut Vec<u8>) {
@@ -112,6 +122,11 @@ impl Float for f64 {
     #[inline]
     fn tanh_fast(self) -> Self {
         self.tanh()
+    }
+
+    #[inline]
+    fn sigmoid_fast(self) -> Self {
+        crate::kernels::activation::sigmoid(self)
     }
 
     fn extend_le(self, out: &mut Vec<u8>) {

@@ -136,6 +136,63 @@ fn paths_agree_for_every_cell_stacked_and_bidirectional() {
 /// Without `return_sequences` the output is the top layer's final hidden
 /// states: the forward direction's last step and the reverse direction's
 /// first step of the sequence output (Keras's last output, PyTorch's `h_n`).
+/// A batch large enough that the kernel splits it between threads (each part
+/// running the recurrence on its rows) gives, row by row, what that row alone
+/// gives: the output and the input's gradient exactly, the parameters'
+/// gradients (sums over the rows) to rounding.
+fn batch_parts_agree_with_single_rows<C: Cell>(cell: C) {
+    let mut rng = rng();
+    let config = RecurrentConfig::new(5, 64).bidirectional(true);
+    let layer: Recurrent<f64, C> = Recurrent::new(cell, config, &mut rng);
+    let name = layer.type_name();
+    // b·t·gates·H·H / 64 is past the kernel's threshold (2^16) for every cell.
+    let (b, t) = (96, 12);
+    let x = uniform(&mut rng, &[b, t, 5]);
+    let whole = tape_run(&layer, &x, |s| uniform(&mut rng, s));
+    let mut summed: BTreeMap<String, ArrayD<f64>> = BTreeMap::new();
+    for i in 0..b {
+        let row = x.slice(ndarray::s![i..i + 1, .., ..]).to_owned().into_dyn();
+        let dy_row = whole
+            .dy
+            .slice(ndarray::s![i..i + 1, .., ..])
+            .to_owned()
+            .into_dyn();
+        let one = tape_run(&layer, &row, |_| dy_row);
+        let y_row = whole
+            .y
+            .slice(ndarray::s![i..i + 1, .., ..])
+            .to_owned()
+            .into_dyn();
+        assert_eq!(one.y, y_row, "{name}: row {i} output");
+        let dx_row = whole
+            .dx
+            .slice(ndarray::s![i..i + 1, .., ..])
+            .to_owned()
+            .into_dyn();
+        assert_close(&format!("{name}: row {i} dx"), &one.dx, &dx_row, TOL);
+        for (n, g) in one.grads {
+            *summed
+                .entry(n)
+                .or_insert_with(|| ArrayD::zeros(g.raw_dim())) += &g;
+        }
+    }
+    for (n, g) in &whole.grads {
+        assert_close(
+            &format!("{name}: d/d{n} over the batch"),
+            &summed[n],
+            g,
+            1e-10,
+        );
+    }
+}
+
+#[test]
+fn a_batch_split_between_threads_matches_its_rows_one_by_one() {
+    batch_parts_agree_with_single_rows(LstmCell);
+    batch_parts_agree_with_single_rows(GruCell);
+    batch_parts_agree_with_single_rows(RnnCell::Relu);
+}
+
 #[test]
 fn the_last_output_is_the_final_hidden_state_of_each_direction() {
     let layer = |rs| Gru::<f64>::new(GruCell, stacked(rs), &mut rng());

@@ -1,7 +1,23 @@
 //! The three cells' steps, each forward beside its backward.
 
-use crate::kernels::activation::sigmoid;
 use crate::Float;
+
+/// `a` cut into `N` consecutive blocks of `h` (the gates of one step), each
+/// sliced to exactly `h` so that indexing below `h` needs no bounds checks
+/// and the loops over them vectorize.
+fn blocks<T, const N: usize>(a: &[T], h: usize) -> [&[T]; N] {
+    std::array::from_fn(|k| &a[k * h..(k + 1) * h])
+}
+
+/// [`blocks`] of a mutable slice.
+fn blocks_mut<T, const N: usize>(a: &mut [T], h: usize) -> [&mut [T]; N] {
+    let mut rest = &mut a[..N * h];
+    std::array::from_fn(|_| {
+        let (block, tail) = std::mem::take(&mut rest).split_at_mut(h);
+        rest = tail;
+        block
+    })
+}
 
 /// The step of a recurrent cell, forward beside backward, over one sequence
 /// of the batch and every hidden unit. The driver ([`recurrent_forward_into`],
@@ -88,6 +104,7 @@ impl Cell for RnnCell {
     }
 
     /// Caches `h_t`, from which both derivatives follow.
+    #[inline(always)]
     fn forward_step<T: Float>(
         &self,
         hidden: usize,
@@ -96,24 +113,25 @@ impl Cell for RnnCell {
         _prev: &[T],
         next: &mut [T],
     ) {
+        let [cache] = blocks_mut(cache, hidden);
+        let [hp] = blocks(hp, hidden);
+        let [next] = blocks_mut(next, hidden);
         for j in 0..hidden {
-            let z = cache[j] + hp[j];
-            let h = match self {
-                RnnCell::Tanh => z.tanh_fast(),
-                // `max` would turn NaN into 0; PyTorch's relu keeps it.
-                RnnCell::Relu => {
-                    if z < T::zero() {
-                        T::zero()
-                    } else {
-                        z
-                    }
-                }
-            };
-            cache[j] = h;
-            next[j] = h;
+            cache[j] += hp[j];
         }
+        match self {
+            RnnCell::Tanh => cache.iter_mut().for_each(|z| *z = z.tanh_fast()),
+            // `max` would turn NaN into 0; PyTorch's relu keeps it.
+            RnnCell::Relu => cache.iter_mut().for_each(|z| {
+                if *z < T::zero() {
+                    *z = T::zero()
+                }
+            }),
+        }
+        next.copy_from_slice(cache);
     }
 
+    #[inline(always)]
     fn backward_step<T: Float>(
         &self,
         hidden: usize,
@@ -123,22 +141,27 @@ impl Cell for RnnCell {
         dstate: &mut [T],
         dgates: &mut [T],
     ) {
-        for j in 0..hidden {
-            let h = cache[j];
-            let slope = match self {
-                RnnCell::Tanh => T::one() - h * h,
-                // PyTorch's `threshold_backward`: the gradient passes where the output is positive.
-                RnnCell::Relu => {
-                    if h > T::zero() {
-                        T::one()
+        let [cache] = blocks(cache, hidden);
+        let [dstate] = blocks_mut(dstate, hidden);
+        let [dgates] = blocks_mut(dgates, hidden);
+        match self {
+            RnnCell::Tanh => {
+                for j in 0..hidden {
+                    dgates[j] = dstate[j] * (T::one() - cache[j] * cache[j]);
+                }
+            }
+            // PyTorch's `threshold_backward`: the gradient passes where the output is positive.
+            RnnCell::Relu => {
+                for j in 0..hidden {
+                    dgates[j] = if cache[j] > T::zero() {
+                        dstate[j]
                     } else {
                         T::zero()
-                    }
+                    };
                 }
-            };
-            dgates[j] = dstate[j] * slope;
-            dstate[j] = T::zero();
+            }
         }
+        dstate.fill(T::zero());
     }
 }
 
@@ -157,6 +180,7 @@ impl Cell for LstmCell {
     }
 
     /// Caches the activated gates `[i, f, g, o]`.
+    #[inline(always)]
     fn forward_step<T: Float>(
         &self,
         hidden: usize,
@@ -166,19 +190,21 @@ impl Cell for LstmCell {
         next: &mut [T],
     ) {
         let h = hidden;
-        for j in 0..h {
-            let i = sigmoid(cache[j] + hp[j]);
-            let f = sigmoid(cache[h + j] + hp[h + j]);
-            let g = (cache[2 * h + j] + hp[2 * h + j]).tanh_fast();
-            let o = sigmoid(cache[3 * h + j] + hp[3 * h + j]);
-            let c = f * prev[h + j] + i * g;
-            next[j] = o * c.tanh_fast();
-            next[h + j] = c;
-            [cache[j], cache[h + j], cache[2 * h + j], cache[3 * h + j]] = [i, f, g, o];
-        }
+        let [ci, cf, cg, co] = blocks_mut(cache, h);
+        let [hi, hf, hg, ho] = blocks(hp, h);
+        let [_, c_prev] = blocks(prev, h);
+        let [h_next, c_next] = blocks_mut(next, h);
+        lstm_forward(
+            [ci, cf, cg, co],
+            [hi, hf, hg, ho],
+            &c_prev[..h],
+            &mut h_next[..h],
+            &mut c_next[..h],
+        );
     }
 
     /// `tanh(c_t)` is recomputed from the state rather than cached.
+    #[inline(always)]
     fn backward_step<T: Float>(
         &self,
         hidden: usize,
@@ -188,19 +214,112 @@ impl Cell for LstmCell {
         dstate: &mut [T],
         dgates: &mut [T],
     ) {
-        let (h, one) = (hidden, T::one());
-        for j in 0..h {
-            let [i, f, g, o] = [cache[j], cache[h + j], cache[2 * h + j], cache[3 * h + j]];
-            let tc = cur[h + j].tanh_fast();
-            let dh = dstate[j];
-            let dc = dstate[h + j] + dh * o * (one - tc * tc);
-            dgates[j] = dc * g * i * (one - i);
-            dgates[h + j] = dc * prev[h + j] * f * (one - f);
-            dgates[2 * h + j] = dc * i * (one - g * g);
-            dgates[3 * h + j] = dh * tc * o * (one - o);
-            dstate[j] = T::zero();
-            dstate[h + j] = dc * f;
+        let h = hidden;
+        let [ci, cf, cg, co] = blocks(cache, h);
+        let [_, c_prev] = blocks(prev, h);
+        let [_, c_cur] = blocks(cur, h);
+        let [dh, dc] = blocks_mut(dstate, h);
+        let [di, df, dg, do_] = blocks_mut(dgates, h);
+        lstm_backward(
+            [ci, cf, cg, co],
+            [c_prev, c_cur],
+            [dh, dc],
+            [di, df, dg, do_],
+        );
+    }
+}
+
+/// The LSTM step on one row, in passes of one operation each over
+/// contiguous blocks: loops this simple vectorize (the activations are
+/// branch-free), where one loop doing everything stayed scalar.
+#[inline(always)]
+fn lstm_forward<T: Float>(
+    [ci, cf, cg, co]: [&mut [T]; 4],
+    [hi, hf, hg, ho]: [&[T]; 4],
+    c_prev: &[T],
+    h_next: &mut [T],
+    c_next: &mut [T],
+) {
+    for (gate, hidden) in [
+        (&mut *ci, hi),
+        (&mut *cf, hf),
+        (&mut *cg, hg),
+        (&mut *co, ho),
+    ] {
+        for (z, &p) in gate.iter_mut().zip(hidden) {
+            *z += p;
         }
+    }
+    for gate in [&mut *ci, &mut *cf, &mut *co] {
+        for z in gate.iter_mut() {
+            *z = z.sigmoid_fast();
+        }
+    }
+    for z in cg.iter_mut() {
+        *z = z.tanh_fast();
+    }
+    for ((((c, &f), &cp), &i), &g) in c_next.iter_mut().zip(&*cf).zip(c_prev).zip(&*ci).zip(&*cg) {
+        *c = f * cp + i * g;
+    }
+    for (hn, &c) in h_next.iter_mut().zip(&*c_next) {
+        *hn = c.tanh_fast();
+    }
+    for (hn, &o) in h_next.iter_mut().zip(&*co) {
+        *hn *= o;
+    }
+}
+
+/// The LSTM step's backward on one row (see [`lstm_forward`]): `tanh(c_t)`
+/// into `do_` first (a loop of its own vectorizes), then the arithmetic.
+#[inline(always)]
+fn lstm_backward<T: Float>(
+    [ci, cf, cg, co]: [&[T]; 4],
+    [c_prev, c_cur]: [&[T]; 2],
+    [dh, dc]: [&mut [T]; 2],
+    [di, df, dg, do_]: [&mut [T]; 4],
+) {
+    for (t, &c) in do_.iter_mut().zip(c_cur) {
+        *t = c.tanh_fast();
+    }
+    lstm_backward_arith(ci, cf, cg, co, c_prev, dh, dc, di, df, dg, do_);
+}
+
+/// Each array its own argument: references passed directly are known not
+/// to overlap, so the loop vectorizes without run-time overlap checks.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lstm_backward_arith<T: Float>(
+    ci: &[T],
+    cf: &[T],
+    cg: &[T],
+    co: &[T],
+    c_prev: &[T],
+    dh: &mut [T],
+    dc: &mut [T],
+    di: &mut [T],
+    df: &mut [T],
+    dg: &mut [T],
+    do_: &mut [T],
+) {
+    let (n, one) = (dh.len(), T::one());
+    let (ci, cf, cg, co, c_prev) = (&ci[..n], &cf[..n], &cg[..n], &co[..n], &c_prev[..n]);
+    let (dc, di, df, dg, do_) = (
+        &mut dc[..n],
+        &mut di[..n],
+        &mut df[..n],
+        &mut dg[..n],
+        &mut do_[..n],
+    );
+    for j in 0..n {
+        let (i, f, g, o, tc) = (ci[j], cf[j], cg[j], co[j], do_[j]);
+        let dhj = dh[j];
+        let dcj = dc[j] + dhj * o * (one - tc * tc);
+        di[j] = dcj * g * i * (one - i);
+        df[j] = dcj * c_prev[j] * f * (one - f);
+        dg[j] = dcj * i * (one - g * g);
+        do_[j] = dhj * tc * o * (one - o);
+        dh[j] = T::zero();
+        dc[j] = dcj * f;
     }
 }
 
@@ -223,6 +342,7 @@ impl Cell for GruCell {
     }
 
     /// Caches `[r, z, n, W_hn h + b_hn]`.
+    #[inline(always)]
     fn forward_step<T: Float>(
         &self,
         hidden: usize,
@@ -232,16 +352,26 @@ impl Cell for GruCell {
         next: &mut [T],
     ) {
         let h = hidden;
-        for j in 0..h {
-            let r = sigmoid(cache[j] + hp[j]);
-            let z = sigmoid(cache[h + j] + hp[h + j]);
-            let hn = hp[2 * h + j];
-            let n = (cache[2 * h + j] + r * hn).tanh_fast();
-            next[j] = (T::one() - z) * n + z * prev[j];
-            [cache[j], cache[h + j], cache[2 * h + j], cache[3 * h + j]] = [r, z, n, hn];
+        let [cr, cz, cn, chn] = blocks_mut(cache, h);
+        let [hr, hz, hn] = blocks(hp, h);
+        let [h_prev] = blocks(prev, h);
+        let [h_next] = blocks_mut(next, h);
+        // In passes of one operation each, so every loop vectorizes.
+        for (gate, hidden) in [(&mut *cr, hr), (&mut *cz, hz)] {
+            for (z, &p) in gate.iter_mut().zip(hidden) {
+                *z = (*z + p).sigmoid_fast();
+            }
+        }
+        chn.copy_from_slice(hn);
+        for ((n, &r), &p) in cn.iter_mut().zip(&*cr).zip(hn) {
+            *n = (*n + r * p).tanh_fast();
+        }
+        for (((o, &z), &n), &p) in h_next.iter_mut().zip(&*cz).zip(&*cn).zip(h_prev) {
+            *o = (T::one() - z) * n + z * p;
         }
     }
 
+    #[inline(always)]
     fn backward_step<T: Float>(
         &self,
         hidden: usize,
@@ -251,17 +381,52 @@ impl Cell for GruCell {
         dstate: &mut [T],
         dgates: &mut [T],
     ) {
-        let (h, one) = (hidden, T::one());
-        for j in 0..h {
-            let [r, z, n, hn] = [cache[j], cache[h + j], cache[2 * h + j], cache[3 * h + j]];
-            let dh = dstate[j];
-            let dn = dh * (one - z) * (one - n * n);
-            let dr = dn * hn * r * (one - r);
-            let dz = dh * (prev[j] - n) * z * (one - z);
-            [dgates[j], dgates[h + j], dgates[2 * h + j]] = [dr, dz, dn];
-            // The hidden projection's candidate part reaches n through r.
-            [dgates[3 * h + j], dgates[4 * h + j], dgates[5 * h + j]] = [dr, dz, dn * r];
-            dstate[j] = dh * z;
-        }
+        let h = hidden;
+        let [cr, cz, cn, chn] = blocks(cache, h);
+        let [h_prev] = blocks(prev, h);
+        let [ds] = blocks_mut(dstate, h);
+        let [dr_x, dz_x, dn_x, dr_h, dz_h, dn_h] = blocks_mut(dgates, h);
+        gru_backward_arith(
+            cr, cz, cn, chn, h_prev, ds, dr_x, dz_x, dn_x, dr_h, dz_h, dn_h,
+        );
+    }
+}
+
+/// The GRU step's backward on one row, each array its own argument (see
+/// [`lstm_backward_arith`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gru_backward_arith<T: Float>(
+    cr: &[T],
+    cz: &[T],
+    cn: &[T],
+    chn: &[T],
+    h_prev: &[T],
+    ds: &mut [T],
+    dr_x: &mut [T],
+    dz_x: &mut [T],
+    dn_x: &mut [T],
+    dr_h: &mut [T],
+    dz_h: &mut [T],
+    dn_h: &mut [T],
+) {
+    let (n, one) = (ds.len(), T::one());
+    let (cr, cz, cn, chn, h_prev) = (&cr[..n], &cz[..n], &cn[..n], &chn[..n], &h_prev[..n]);
+    let (dr_x, dz_x, dn_x) = (&mut dr_x[..n], &mut dz_x[..n], &mut dn_x[..n]);
+    let (dr_h, dz_h, dn_h) = (&mut dr_h[..n], &mut dz_h[..n], &mut dn_h[..n]);
+    for j in 0..n {
+        let (r, z, nv, hn) = (cr[j], cz[j], cn[j], chn[j]);
+        let dh = ds[j];
+        let dn = dh * (one - z) * (one - nv * nv);
+        let dr = dn * hn * r * (one - r);
+        let dz = dh * (h_prev[j] - nv) * z * (one - z);
+        dr_x[j] = dr;
+        dz_x[j] = dz;
+        dn_x[j] = dn;
+        // The hidden projection's candidate part reaches n through r.
+        dr_h[j] = dr;
+        dz_h[j] = dz;
+        dn_h[j] = dn * r;
+        ds[j] = dh * z;
     }
 }

@@ -8,6 +8,7 @@ use ndarray::{ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 
 use super::Cell;
 use crate::kernels::gemm::gemm;
+use crate::parallel::{for_each_part, parts_for, Shared};
 use crate::Float;
 
 /// The shapes of one run, from which [`check_shapes`] derives its sizes.
@@ -281,34 +282,48 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         });
     }
     run.initial_state(h, state.view_mut());
-    let cache = cache.as_slice_mut().expect("standard layout");
-    let states = states.as_slice_mut().expect("standard layout");
-    for k in 0..t {
-        let ti = run.time(k, t);
-        hp.assign(&run.b_hh);
-        gemm(
-            T::one(),
-            &state.slice(s![.., ..h]),
-            &run.w_hh.t(),
-            T::one(),
-            &mut hp,
-        );
-        let hp_rows = hp.as_slice().expect("standard layout");
-        let state_rows = state.as_slice_mut().expect("standard layout");
-        for bi in 0..b {
-            let row = bi * t + ti;
-            let prev = &mut state_rows[bi * sw..(bi + 1) * sw];
-            let next = &mut states[row * sw..(row + 1) * sw];
-            cell.forward_step(
-                h,
-                &mut cache[row * cw..(row + 1) * cw],
-                &hp_rows[bi * gh..(bi + 1) * gh],
-                prev,
-                next,
+    let shared = [
+        Shared::new(cache.as_slice_mut().expect("standard layout")),
+        Shared::new(states.as_slice_mut().expect("standard layout")),
+        Shared::new(hp.as_slice_mut().expect("standard layout")),
+        Shared::new(state.as_slice_mut().expect("standard layout")),
+    ];
+    for_each_batch_part(b, t * gh * h, &|r| {
+        // SAFETY: the parts' batch ranges are disjoint, and each array is
+        // laid out batch row by batch row.
+        let [cache, states, hp, state] = unsafe {
+            [
+                shared[0].slice(r.start * t * cw..r.end * t * cw),
+                shared[1].slice(r.start * t * sw..r.end * t * sw),
+                shared[2].slice(r.start * gh..r.end * gh),
+                shared[3].slice(r.start * sw..r.end * sw),
+            ]
+        };
+        let n = r.len();
+        for k in 0..t {
+            let ti = run.time(k, t);
+            let mut hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
+            hp2.assign(&run.b_hh);
+            let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
+            gemm(
+                T::one(),
+                &prev.slice(s![.., ..h]),
+                &run.w_hh.t(),
+                T::one(),
+                &mut hp2,
             );
-            prev.copy_from_slice(next);
+            let rows = StepRows {
+                b: n,
+                t,
+                ti,
+                h,
+                sw,
+                cw,
+                gh,
+            };
+            rows.forward(cell, cache, hp, state, states);
         }
-    }
+    });
 }
 
 /// Back-propagation through time for a run of [`recurrent_forward_into`]
@@ -352,57 +367,75 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
 
     run.initial_state(h, initial.view_mut());
     carry.fill(T::zero());
-    let (cache_s, states_s) = (
+    let (cache_s, states_s, init_s) = (
         cache.as_slice().expect("standard layout"),
         states.as_slice().expect("standard layout"),
+        initial.as_slice().expect("standard layout"),
     );
-    for k in (0..t).rev() {
-        let ti = run.time(k, t);
-        if let Some(dh) = &dout.h {
-            add_into(carry.slice_mut(s![.., ..h]), dh.slice(s![.., ti, ..]));
-        }
-        if let Some(dc) = &dout.c {
-            add_into(carry.slice_mut(s![.., h..]), dc.slice(s![.., ti, ..]));
-        }
-        if k == t - 1 {
-            if let Some(dh) = &dout.h_n {
-                add_into(carry.slice_mut(s![.., ..h]), dh.view());
+    let shared = [
+        Shared::new(dgates.as_slice_mut().expect("standard layout")),
+        Shared::new(carry.as_slice_mut().expect("standard layout")),
+    ];
+    for_each_batch_part(b, t * gh * h, &|r| {
+        // SAFETY: as in the forward, disjoint batch ranges.
+        let [dg, ds] = unsafe {
+            [
+                shared[0].slice(r.start * t * gw..r.end * t * gw),
+                shared[1].slice(r.start * sw..r.end * sw),
+            ]
+        };
+        let n = r.len();
+        let cache = &cache_s[r.start * t * cw..r.end * t * cw];
+        let states = &states_s[r.start * t * sw..r.end * t * sw];
+        let init = &init_s[r.start * sw..r.end * sw];
+        for k in (0..t).rev() {
+            let ti = run.time(k, t);
+            {
+                let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
+                if let Some(dh) = &dout.h {
+                    add_into(
+                        carry.slice_mut(s![.., ..h]),
+                        dh.slice(s![r.clone(), ti, ..]),
+                    );
+                }
+                if let Some(dc) = &dout.c {
+                    add_into(
+                        carry.slice_mut(s![.., h..]),
+                        dc.slice(s![r.clone(), ti, ..]),
+                    );
+                }
+                if k == t - 1 {
+                    if let Some(dh) = &dout.h_n {
+                        add_into(carry.slice_mut(s![.., ..h]), dh.slice(s![r.clone(), ..]));
+                    }
+                    if let Some(dc) = &dout.c_n {
+                        add_into(carry.slice_mut(s![.., h..]), dc.slice(s![r.clone(), ..]));
+                    }
+                }
             }
-            if let Some(dc) = &dout.c_n {
-                add_into(carry.slice_mut(s![.., h..]), dc.view());
-            }
+            let rows = StepRows {
+                b: n,
+                t,
+                ti,
+                h,
+                sw,
+                cw,
+                gh: gw,
+            };
+            let prev_time = (k > 0).then(|| run.time(k - 1, t));
+            rows.backward(cell, cache, states, init, prev_time, ds, dg);
+            // The previous hidden state's gradient through W_hh.
+            let dgates = ArrayView3::from_shape((n, t, gw), &*dg).expect("sized above");
+            let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
+            gemm(
+                T::one(),
+                &dgates.slice(s![.., ti, hid.clone()]),
+                &run.w_hh,
+                T::one(),
+                &mut carry.slice_mut(s![.., ..h]),
+            );
         }
-        {
-            let dg = dgates.as_slice_mut().expect("standard layout");
-            let ds = carry.as_slice_mut().expect("standard layout");
-            let init = initial.as_slice().expect("standard layout");
-            for bi in 0..b {
-                let row = bi * t + ti;
-                let prev = if k == 0 {
-                    &init[bi * sw..(bi + 1) * sw]
-                } else {
-                    let p = bi * t + run.time(k - 1, t);
-                    &states_s[p * sw..(p + 1) * sw]
-                };
-                cell.backward_step(
-                    h,
-                    &cache_s[row * cw..(row + 1) * cw],
-                    prev,
-                    &states_s[row * sw..(row + 1) * sw],
-                    &mut ds[bi * sw..(bi + 1) * sw],
-                    &mut dg[row * gw..(row + 1) * gw],
-                );
-            }
-        }
-        // The previous hidden state's gradient through W_hh.
-        gemm(
-            T::one(),
-            &dgates.slice(s![.., ti, hid.clone()]),
-            &run.w_hh,
-            T::one(),
-            &mut carry.slice_mut(s![.., ..h]),
-        );
-    }
+    });
     let Grads {
         x: dx,
         h0: dh0,
@@ -448,24 +481,20 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         });
     }
     if let Some(mut dw) = dw_hh {
-        // Σ_t dgh_tᵀ h_{t-1}: per sequence, the steps that have a predecessor
-        // against the states one step earlier in the run's order.
-        let (later, earlier) = if run.reverse {
-            (0..t - 1, 1..t)
-        } else {
-            (1..t, 0..t - 1)
-        };
+        // Σ_t dgh_tᵀ h_{t-1}: per step that has a predecessor, its gate
+        // gradients against the states one step earlier in the run's order
+        // (one product over the batch each: long enough to share between
+        // cores, where one per sequence was too short).
         let dg3 = dgates;
-        if t > 1 {
-            for bi in 0..b {
-                gemm(
-                    T::one(),
-                    &dg3.slice(s![bi, later.clone(), hid.clone()]).t(),
-                    &states.slice(s![bi, earlier.clone(), ..h]),
-                    T::one(),
-                    &mut dw,
-                );
-            }
+        for k in 1..t {
+            let (later, earlier) = (run.time(k, t), run.time(k - 1, t));
+            gemm(
+                T::one(),
+                &dg3.slice(s![.., later, hid.clone()]).t(),
+                &states.slice(s![.., earlier, ..h]),
+                T::one(),
+                &mut dw,
+            );
         }
         if run.h0.is_some() {
             let first = run.time(0, t);
@@ -588,4 +617,187 @@ fn row_blocks_mut<T: Float>(
             f(seq, bi * t..(bi + 1) * t);
         }
     }
+}
+
+/// The rows of one time step in the `[B, T, ·]` buffers: the cells'
+/// element-wise math over the batch, compiled for the widest vectors the CPU
+/// has (the cells' loops vectorize; the crate's baseline is SSE2).
+#[derive(Clone, Copy)]
+struct StepRows {
+    b: usize,
+    t: usize,
+    /// The step's time index.
+    ti: usize,
+    h: usize,
+    /// State, cache and gate (or gate-gradient) widths.
+    sw: usize,
+    cw: usize,
+    gh: usize,
+}
+
+impl StepRows {
+    /// [`Cell::forward_step`] on every row of the step.
+    fn forward<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &mut [T],
+        hp: &[T],
+        state: &mut [T],
+        states: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512<T: Float, C: Cell>(
+                rows: StepRows,
+                cell: &C,
+                cache: &mut [T],
+                hp: &[T],
+                state: &mut [T],
+                states: &mut [T],
+            ) {
+                rows.forward_rows(cell, cache, hp, state, states)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe { avx512(self, cell, cache, hp, state, states) };
+            }
+        }
+        self.forward_rows(cell, cache, hp, state, states)
+    }
+
+    #[inline(always)]
+    fn forward_rows<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &mut [T],
+        hp: &[T],
+        state: &mut [T],
+        states: &mut [T],
+    ) {
+        let StepRows {
+            b,
+            t,
+            ti,
+            h,
+            sw,
+            cw,
+            gh,
+        } = self;
+        for bi in 0..b {
+            let row = bi * t + ti;
+            let prev = &mut state[bi * sw..(bi + 1) * sw];
+            let next = &mut states[row * sw..(row + 1) * sw];
+            cell.forward_step(
+                h,
+                &mut cache[row * cw..(row + 1) * cw],
+                &hp[bi * gh..(bi + 1) * gh],
+                prev,
+                next,
+            );
+            prev.copy_from_slice(next);
+        }
+    }
+
+    /// [`Cell::backward_step`] on every row of the step; `prev_time` is the
+    /// previous step's time index, `None` at the first step (whose previous
+    /// state is `initial`).
+    #[allow(clippy::too_many_arguments)]
+    fn backward<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &[T],
+        states: &[T],
+        initial: &[T],
+        prev_time: Option<usize>,
+        dstate: &mut [T],
+        dgates: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512<T: Float, C: Cell>(
+                rows: StepRows,
+                cell: &C,
+                cache: &[T],
+                states: &[T],
+                initial: &[T],
+                prev_time: Option<usize>,
+                dstate: &mut [T],
+                dgates: &mut [T],
+            ) {
+                rows.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe {
+                    avx512(
+                        self, cell, cache, states, initial, prev_time, dstate, dgates,
+                    )
+                };
+            }
+        }
+        self.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward_rows<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &[T],
+        states: &[T],
+        initial: &[T],
+        prev_time: Option<usize>,
+        dstate: &mut [T],
+        dgates: &mut [T],
+    ) {
+        let StepRows {
+            b,
+            t,
+            ti,
+            h,
+            sw,
+            cw,
+            gh: gw,
+        } = self;
+        for bi in 0..b {
+            let row = bi * t + ti;
+            let prev = match prev_time {
+                None => &initial[bi * sw..(bi + 1) * sw],
+                Some(tp) => {
+                    let p = bi * t + tp;
+                    &states[p * sw..(p + 1) * sw]
+                }
+            };
+            cell.backward_step(
+                h,
+                &cache[row * cw..(row + 1) * cw],
+                prev,
+                &states[row * sw..(row + 1) * sw],
+                &mut dstate[bi * sw..(bi + 1) * sw],
+                &mut dgates[row * gw..(row + 1) * gw],
+            );
+        }
+    }
+}
+
+/// Runs `f` on parts of the batch `0..b`, in parallel when the work repays
+/// it: batch rows are independent through time, so each part runs the whole
+/// recurrence on its rows, its products included, with no hand-off per step
+/// (`macs` is the per-row work).
+fn for_each_batch_part(b: usize, macs: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    let parts = parts_for(b, b.saturating_mul(macs) >> 6);
+    let step = b.div_ceil(parts.max(1));
+    if parts <= 1 {
+        return f(0..b);
+    }
+    for_each_part(parts, &|p| {
+        let start = (p * step).min(b);
+        let end = (start + step).min(b);
+        if start < end {
+            f(start..end)
+        }
+    });
 }
