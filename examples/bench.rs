@@ -1,7 +1,7 @@
 //! The reference workloads of `../shared/bench/torch_anchor.py`, same data,
 //! models and hyperparameters, one JSON line each, for side-by-side ratios.
 //!
-//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape]`
+//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape] [lstm] [vit]`
 //! (no argument: all). `NN_NUM_THREADS` sets the thread count (default: all cores).
 
 use std::time::Instant;
@@ -71,6 +71,31 @@ sequential! {
         },
         ReLU,
         GlobalAvgPool,
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// torch_anchor's `lstm`: each image as 28 steps of 28 pixels, an LSTM of
+    /// 128 units whose last output classifies.
+    pub struct RowLstm: input(28, 28) {
+        LSTM(128),
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// torch_anchor's `vit`: 16 patches of 7×7 embedded to 64, a learned
+    /// position embedding, two pre-norm encoder layers (4 heads, feed-forward
+    /// 128, gelu, no dropout), mean-pooled, normalized, classified.
+    pub struct TinyVit: input(28, 28) {
+        Patches(7),
+        Dense(64),
+        PositionalEmbedding,
+        TransformerEncoder(heads = 4, dim_feedforward = 128, dropout = 0.0, activation = gelu, norm_first = true),
+        TransformerEncoder(heads = 4, dim_feedforward = 128, dropout = 0.0, activation = gelu, norm_first = true),
+        GlobalAvgPool1d,
+        LayerNorm,
         Dense(10),
     }
 }
@@ -216,7 +241,7 @@ fn gemm() {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape] [lstm] [vit]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).");
         return;
     }
     let which: Vec<&str> = if args.is_empty() {
@@ -231,11 +256,13 @@ fn main() {
             "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2),
             "resnet" => run("resnet", ResNet::with_seed(0), &[1, 28, 28], 1),
             "residual_tape" => run_batch("residual_tape", ResidualMlp::new(0), &[784], 2, 64),
+            "lstm" => run("lstm", RowLstm::with_seed(0), &[28, 28], 1),
+            "vit" => run("vit", TinyVit::with_seed(0), &[28, 28], 1),
             "small_batch" => small_batch(),
             "gemm" => gemm(),
             other => {
                 eprintln!(
-                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm, resnet, residual_tape)"
+                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm, resnet, residual_tape, lstm, vit)"
                 );
                 std::process::exit(2)
             }

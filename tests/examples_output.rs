@@ -67,6 +67,21 @@ fn mnist_prints_plain_epoch_lines_when_piped_and_ends_with_the_accuracy() {
 }
 
 #[test]
+fn mnist_lstm_reads_rows_and_learns_in_one_epoch() {
+    let out = run("mnist_lstm", &["--epochs", "1"]);
+    assert!(out.contains("lstm (LSTM)"), "{out}");
+    assert!(out.contains("(None, 128)"), "{out}");
+    let last = out.lines().last().unwrap();
+    let accuracy: f64 = last
+        .strip_prefix("test accuracy: ")
+        .expect("the last line")
+        .parse()
+        .unwrap();
+    // PyTorch's one epoch of the same model (torch_anchor.py lstm): 0.93.
+    assert!(accuracy > 0.9, "{last}");
+}
+
+#[test]
 fn examples_answer_help() {
     for name in [
         "mnist",
@@ -76,6 +91,8 @@ fn examples_answer_help() {
         "research",
         "resnet",
         "functional",
+        "mnist_lstm",
+        "mnist_transformer",
     ] {
         let out = run(name, &["--help"]);
         assert!(
