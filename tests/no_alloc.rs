@@ -1,7 +1,7 @@
 //! A warmed-up training step on the static path allocates nothing: a counting
 //! global allocator sees zero allocations over many steps of dense,
-//! convolutional, residual (with a nested model), graph (`functional!`) and
-//! regression models with
+//! convolutional, residual (with a nested model), recurrent, attention,
+//! graph (`functional!`) and regression models with
 //! each optimizer, including the worker threads that share the large matrix
 //! products.
 //!
@@ -147,6 +147,28 @@ sequential! {
     }
 }
 
+sequential! {
+    /// Sequences: stacked recurrent layers, both directions, the last output.
+    pub struct Rows: input(12, 8) {
+        GRU(16, return_sequences = true),
+        Bidirectional(LSTM(32)),
+        Dense(10, activation = softmax),
+    }
+}
+
+sequential! {
+    /// A small vision transformer with dropout: patches, attention, pooling.
+    pub struct Vit: input(28, 28) {
+        Patches(7),
+        Dense(32),
+        PositionalEmbedding,
+        TransformerEncoder(heads = 4, dim_feedforward = 64, dropout = 0.1, activation = gelu, norm_first = true),
+        MultiHeadAttention(heads = 2, causal = true),
+        GlobalAvgPool1d,
+        Dense(10),
+    }
+}
+
 functional! {
     /// A graph: a layer applied twice, a tensor read three times, merges.
     pub struct Graph(x: input(16)) -> (y) {
@@ -288,6 +310,37 @@ fn warmed_up_static_training_steps_allocate_nothing() {
         Loss::SparseCategoricalCrossEntropy,
     );
     assert_eq!(n, 0, "residual CNN with SGD: {n} allocations in 20 steps");
+
+    // Backpropagation through time and attention, in the layers' buffers.
+    let mut rows = Rows::with_seed(0);
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let x = inputs(&[32, 12, 8]);
+    let n = steps_allocate(
+        &mut rows,
+        &mut adam,
+        &x,
+        &Target::Labels(&labels[..32]),
+        Loss::SparseCategoricalCrossEntropy,
+    );
+    assert_eq!(
+        n, 0,
+        "GRU and bidirectional LSTM with Adam: {n} allocations in 20 steps"
+    );
+
+    let mut vit = Vit::with_seed(0);
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let x = inputs(&[32, 28, 28]);
+    let n = steps_allocate(
+        &mut vit,
+        &mut adam,
+        &x,
+        &Target::Labels(&labels[..32]),
+        Loss::CrossEntropy,
+    );
+    assert_eq!(
+        n, 0,
+        "vision transformer with Adam: {n} allocations in 20 steps"
+    );
 
     // Graphs: one input and output through `Fit`, two of each by hand.
     let mut graph = Graph::with_seed(0);
