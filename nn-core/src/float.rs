@@ -35,7 +35,9 @@ pub trait Float:
     /// Widens to `f64` (exact for both element types).
     fn as_f64(self) -> f64;
 
-    /// The error function, for the exact GELU.
+    /// The error function, for the exact GELU (`f32`: the branch-free
+    /// [`crate::kernels::erf::erf_f32`], within one ulp, so loops vectorize;
+    /// `f64`: libm's `erf`).
     fn erf(self) -> Self;
 
     /// Appends the little-endian bytes (the safetensors encoding).
@@ -52,6 +54,10 @@ pub trait Float:
     /// loops vectorize (`f32`: [`crate::kernels::tanh::sigmoid_f32`]; `f64`:
     /// the overflow-free two-sided formula).
     fn sigmoid_fast(self) -> Self;
+
+    /// `e^x` in a branch-free form that loops vectorize (`f32`:
+    /// [`crate::kernels::tanh::exp_f32`], within one ulp; `f64`: `f64::exp`).
+    fn exp_fast(self) -> Self;
 
     /// The matrix-product micro-kernels for this type on this CPU.
     #[doc(hidden)]
@@ -71,9 +77,9 @@ impl Float for f32 {
         self as f64
     }
 
-    #[inline]
+    #[inline(always)]
     fn erf(self) -> Self {
-        libm::erff(self)
+        crate::kernels::erf::erf_f32(self)
     }
 
     #[inline(always)]
@@ -84,6 +90,11 @@ impl Float for f32 {
     #[inline(always)]
     fn sigmoid_fast(self) -> Self {
         crate::kernels::tanh::sigmoid_f32(self)
+    }
+
+    #[inline(always)]
+    fn exp_fast(self) -> Self {
+        crate::kernels::tanh::exp_f32(self)
     }
 
     fn extend_le(self, out: &mut Vec<u8>) {
@@ -127,6 +138,11 @@ impl Float for f64 {
     #[inline]
     fn sigmoid_fast(self) -> Self {
         crate::kernels::activation::sigmoid(self)
+    }
+
+    #[inline]
+    fn exp_fast(self) -> Self {
+        self.exp()
     }
 
     fn extend_le(self, out: &mut Vec<u8>) {

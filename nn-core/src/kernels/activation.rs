@@ -21,13 +21,15 @@ macro_rules! formula {
             fn name(&self) -> &'static str {
                 Self::NAME
             }
-            #[inline]
+            // Always inlined, into the vectorized loops of `pointwise` (an
+            // out-of-line call, GELU's derivative was, keeps them scalar).
+            #[inline(always)]
             #[allow(unused_variables)]
             fn f<T: Float>(&self, $x: T) -> T {
                 let $s = self;
                 $f
             }
-            #[inline]
+            #[inline(always)]
             #[allow(unused_variables)]
             fn df<T: Float>(&self, $x2: T, $y2: T) -> T {
                 let $s2 = self;
@@ -390,7 +392,7 @@ formula!(
         } else {
             let cdf = half * (T::one() + (x / T::lit(SQRT_2)).erf());
             // φ(x) = exp(-x²/2) / √(2π)
-            let pdf = (-half * x * x).exp() * T::lit(FRAC_2_SQRT_PI / (2.0 * SQRT_2));
+            let pdf = (-half * x * x).exp_fast() * T::lit(FRAC_2_SQRT_PI / (2.0 * SQRT_2));
             cdf + x * pdf
         }
     }

@@ -12,6 +12,7 @@ pub mod broadcast;
 pub mod conv;
 pub mod dropout;
 pub mod embedding;
+pub mod erf;
 pub mod gemm;
 pub mod glu;
 pub mod loss;

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
 use super::owned::owned;
-use super::simd::widest;
+use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
 /// A scalar function applied to every element, with its derivative.
@@ -67,10 +67,10 @@ pub fn forward_into<T: Float, P: Pointwise>(
     check_same(p.name(), x.shape(), out.shape());
     let mut out = out;
     if let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut()) {
-        return widest(|| {
-            for (o, &v) in os.iter_mut().zip(xs) {
-                *o = p.f(v);
-            }
+        let os = Shared::new(os);
+        return for_each_range(xs.len(), xs.len(), &|r| {
+            // SAFETY: the ranges of the parts are disjoint.
+            forward_slices(p, &xs[r.clone()], unsafe { os.slice(r) })
         });
     }
     Zip::from(out).and(&x).for_each(|o, &v| *o = p.f(v));
@@ -101,10 +101,11 @@ pub fn backward_into<T: Float, P: Pointwise>(
     if let (Some(xs), Some(ys), Some(gs), Some(ds)) =
         (x.as_slice(), y.as_slice(), dy.as_slice(), dx.as_slice_mut())
     {
-        return widest(|| {
-            for (((d, &xv), &yv), &g) in ds.iter_mut().zip(xs).zip(ys).zip(gs) {
-                *d = g * p.df(xv, yv);
-            }
+        let ds = Shared::new(ds);
+        return for_each_range(xs.len(), xs.len(), &|r| {
+            let inputs = [&xs[r.clone()], &ys[r.clone()], &gs[r.clone()]];
+            // SAFETY: the ranges of the parts are disjoint.
+            backward_slices(p, inputs, unsafe { ds.slice(r) })
         });
     }
     Zip::from(dx)
@@ -114,9 +115,84 @@ pub fn backward_into<T: Float, P: Pointwise>(
         .for_each(|d, &xv, &yv, &g| *d = g * p.df(xv, yv));
 }
 
+// The slice loops below have avx512 twins of their own rather than going
+// through `simd::widest`: a closure holding an inlined `erf` or `exp` is too
+// large for LLVM to inline into `widest`'s AVX-512 function, and then stays
+// scalar (GELU's loops were the slowest part of a transformer's step).
+
+/// `os = f(xs)`, compiled for AVX-512 where the CPU has it.
+fn forward_slices<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
+            forward_loop(p, xs, os)
+        }
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected just above.
+            return unsafe { avx512(p, xs, os) };
+        }
+    }
+    forward_loop(p, xs, os)
+}
+
+#[inline(always)]
+fn forward_loop<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
+    for (o, &v) in os.iter_mut().zip(xs) {
+        *o = p.f(v);
+    }
+}
+
+/// `ds = gs * f'(xs, ys)` from `[xs, ys, gs]`, compiled for AVX-512 where
+/// the CPU has it.
+fn backward_slices<T: Float, P: Pointwise>(p: &P, inputs: [&[T]; 3], ds: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<T: Float, P: Pointwise>(p: &P, inputs: [&[T]; 3], ds: &mut [T]) {
+            backward_loop(p, inputs, ds)
+        }
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected just above.
+            return unsafe { avx512(p, inputs, ds) };
+        }
+    }
+    backward_loop(p, inputs, ds)
+}
+
+#[inline(always)]
+fn backward_loop<T: Float, P: Pointwise>(p: &P, [xs, ys, gs]: [&[T]; 3], ds: &mut [T]) {
+    for (((d, &xv), &yv), &g) in ds.iter_mut().zip(xs).zip(ys).zip(gs) {
+        *d = g * p.df(xv, yv);
+    }
+}
+
 fn check_same(op: &str, a: &[usize], b: &[usize]) {
     assert!(
         a == b,
         "{op}: gradient or output buffer of shape {b:?} does not match input shape {a:?}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::gelu;
+    use ndarray::Array1;
+
+    #[test]
+    fn a_long_array_split_among_threads_gets_every_element() {
+        // Above `parallel::PARALLEL_ELEMENTS`, with an odd length.
+        let n = 3 * crate::parallel::PARALLEL_ELEMENTS + 7;
+        let x = Array1::from_shape_fn(n, |i| (i as f32 * 0.013).sin() * 4.0).into_dyn();
+        let g = Array1::from_shape_fn(n, |i| (i as f32 * 0.7).cos()).into_dyn();
+        let mut y = ArrayD::from_elem(x.raw_dim(), f32::NAN);
+        forward_into(&gelu, x.view(), y.view_mut());
+        let mut dx = ArrayD::from_elem(x.raw_dim(), f32::NAN);
+        backward_into(&gelu, x.view(), y.view(), g.view(), dx.view_mut());
+        for i in 0..n {
+            assert_eq!(y[i], gelu.f(x[i]), "y at {i}");
+            assert_eq!(dx[i], g[i] * gelu.df(x[i], y[i]), "dx at {i}");
+        }
+    }
 }
