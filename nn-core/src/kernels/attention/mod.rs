@@ -23,16 +23,21 @@
 mod heads;
 mod mask;
 
+use std::marker::PhantomData;
+use std::ops::Range;
+
 use ndarray::{
-    s, ArrayD, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4,
-    Axis, IxDyn,
+    s, ArrayD, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut, ArrayViewMut2, ArrayViewMut3,
+    ArrayViewMut4, Axis, Dimension, Ix3, Ix4, IxDyn, RawArrayViewMut,
 };
 
 use super::gemm::gemm;
+use crate::parallel::{for_each_part, parts_for};
 use crate::Float;
 use heads::four_mut;
 pub use heads::{four, split_heads, split_heads_mut};
 pub use mask::AttentionMask;
+use mask::MaskViews;
 
 /// The operands of one attention: queries `[B, h, Tq, d]`, keys
 /// `[B, h, Tk, d]` and values `[B, h, Tk, dv]`, of any strides.
@@ -88,8 +93,10 @@ pub fn probabilities_shape(q: &[usize], k: &[usize]) -> [usize; 4] {
 /// Attention of `qkv` under `mask` into `out` (`[B, h, Tq, dv]`), keeping
 /// the probabilities `P` in `p` (`[B, h, Tq, Tk]`) for the backward pass.
 /// `dropout`, if given, is a mask of `p`'s shape applied to the
-/// probabilities before they weight the values; `scratch` (`[Tq, Tk]`) holds
-/// the dropped probabilities of one head while they do.
+/// probabilities before they weight the values. The heads are shared out
+/// among up to `scratch.len_of(Axis(0))` threads (see [`scratch_shape`]);
+/// `scratch[i]` (`[Tq, Tk]`) holds part `i`'s dropped probabilities of one
+/// head while they do.
 ///
 /// # Panics
 /// If the shapes do not fit, naming the op and the shapes.
@@ -97,9 +104,9 @@ pub fn attention_into<T: Float>(
     qkv: &Qkv<'_, T>,
     mask: &AttentionMask,
     dropout: Option<ArrayView4<'_, T>>,
-    mut p: ArrayViewMut4<'_, T>,
-    mut scratch: ArrayViewMut2<'_, T>,
-    mut out: ArrayViewMut4<'_, T>,
+    p: ArrayViewMut4<'_, T>,
+    scratch: ArrayViewMut3<'_, T>,
+    out: ArrayViewMut4<'_, T>,
 ) {
     let Qkv { q, k, v } = qkv;
     if let Err(e) = check_attention(q.shape(), k.shape(), v.shape(), mask) {
@@ -115,26 +122,145 @@ pub fn attention_into<T: Float>(
         q.shape(),
         v.shape()
     );
-    let scale = T::lit(1.0 / (d as f64).sqrt());
-    let masks = mask.views();
-    for b in 0..bsz {
-        for h in 0..heads {
-            let mut ph = p.slice_mut(s![b, h, .., ..]);
+    let parts = head_parts(bsz * heads, tq * tk * (d + dv), scratch.dim().0);
+    let job = Forward {
+        qkv,
+        masks: mask.views(),
+        unmasked: mask.is_empty(),
+        dropout,
+        p: Disjoint::new(p),
+        scratch: Disjoint::new(scratch),
+        out: Disjoint::new(out),
+        scale: T::lit(1.0 / (d as f64).sqrt()),
+    };
+    let step = (bsz * heads).div_ceil(parts);
+    for_each_part(parts, &|part| {
+        let start = (part * step).min(bsz * heads);
+        job.run(part, start..(start + step).min(bsz * heads));
+    });
+}
+
+/// `[parts, Tq, Tk]`: the scratch [`attention_into`] and
+/// [`attention_backward_into`] use to share the heads of `q` (`[B, h, Tq,
+/// d]`) and `k` (`[B, h, Tk, d]`) out among every thread.
+pub fn scratch_shape(q: &[usize], k: &[usize]) -> [usize; 3] {
+    [crate::threads(), q[2], k[2]]
+}
+
+/// How many parts to split `count` heads of `per_head` elements of work
+/// into, given scratch for `slots` parts.
+fn head_parts(count: usize, per_head: usize, slots: usize) -> usize {
+    parts_for(count, count.saturating_mul(per_head))
+        .min(slots)
+        .max(1)
+}
+
+/// A mutable view whose sub-views the parts of a parallel loop write, each
+/// its own (the heads of a `[B, h, ·, ·]` buffer, the slots of a scratch).
+struct Disjoint<'a, T, D> {
+    raw: RawArrayViewMut<T, D>,
+    _borrow: PhantomData<&'a mut T>,
+}
+
+// SAFETY: the sub-views handed out are disjoint (the callers of `head` and
+// `slot` promise it), so sharing the view among threads shares no element.
+unsafe impl<T: Send, D: Send> Send for Disjoint<'_, T, D> {}
+unsafe impl<T: Send, D: Sync> Sync for Disjoint<'_, T, D> {}
+
+impl<'a, T, D: Dimension> Disjoint<'a, T, D> {
+    fn new(mut view: ArrayViewMut<'a, T, D>) -> Self {
+        Disjoint {
+            raw: view.raw_view_mut(),
+            _borrow: PhantomData,
+        }
+    }
+}
+
+impl<'a, T> Disjoint<'a, T, Ix4> {
+    /// Head `(b, h)`.
+    ///
+    /// # Safety
+    /// No other view of that head lives while the returned one does.
+    unsafe fn head(&self, b: usize, h: usize) -> ArrayViewMut2<'a, T> {
+        self.raw
+            .index_axis_move(Axis(0), b)
+            .index_axis_move(Axis(0), h)
+            .deref_into_view_mut()
+    }
+}
+
+impl<'a, T> Disjoint<'a, T, Ix3> {
+    /// Slot `i`.
+    ///
+    /// # Safety
+    /// No other view of that slot lives while the returned one does.
+    unsafe fn slot(&self, i: usize) -> ArrayViewMut2<'a, T> {
+        self.raw.index_axis_move(Axis(0), i).deref_into_view_mut()
+    }
+}
+
+/// Head `(b, h)` of a `[B, h, ·, ·]` operand.
+fn head<'a, T>(x: &ArrayView4<'a, T>, b: usize, h: usize) -> ArrayView2<'a, T> {
+    x.index_axis_move(Axis(0), b).index_axis_move(Axis(0), h)
+}
+
+/// The forward pass over a range of heads (flat indices `b · h + head`).
+struct Forward<'a, 'v, T: Float> {
+    qkv: &'a Qkv<'v, T>,
+    masks: MaskViews<'a>,
+    unmasked: bool,
+    dropout: Option<ArrayView4<'a, T>>,
+    p: Disjoint<'a, T, Ix4>,
+    scratch: Disjoint<'a, T, Ix3>,
+    out: Disjoint<'a, T, Ix4>,
+    scale: T,
+}
+
+impl<T: Float> Forward<'_, '_, T> {
+    /// Heads `flat` with scratch slot `part`, compiled for AVX-512 where the
+    /// CPU has it (so the softmax's `exp` vectorizes).
+    fn run(&self, part: usize, flat: Range<usize>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512<T: Float>(f: &Forward<'_, '_, T>, part: usize, flat: Range<usize>) {
+                f.heads(part, flat)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe { avx512(self, part, flat) };
+            }
+        }
+        self.heads(part, flat)
+    }
+
+    #[inline(always)]
+    fn heads(&self, part: usize, flat: Range<usize>) {
+        let Qkv { q, k, v } = self.qkv;
+        let heads = q.dim().1;
+        // SAFETY: each part has its own slot and its own range of heads.
+        let mut scratch = unsafe { self.scratch.slot(part) };
+        for bh in flat {
+            let (b, h) = (bh / heads, bh % heads);
+            // SAFETY: as above.
+            let (mut ph, mut oh) = unsafe { (self.p.head(b, h), self.out.head(b, h)) };
             gemm(
-                scale,
-                &q.slice(s![b, h, .., ..]),
-                &k.slice(s![b, h, .., ..]).t(),
+                self.scale,
+                &head(q, b, h),
+                &head(k, b, h).t(),
                 T::zero(),
                 &mut ph,
             );
-            for (i, row) in ph.rows_mut().into_iter().enumerate() {
-                softmax_row(row, |j| masks.masked(b, i, j));
+            for (i, mut row) in ph.rows_mut().into_iter().enumerate() {
+                match row.as_slice_mut() {
+                    Some(row) if self.unmasked => softmax_slice(row),
+                    _ => softmax_row(row, |j| self.masks.masked(b, i, j)),
+                }
             }
-            let vh = v.slice(s![b, h, .., ..]);
-            let mut oh = out.slice_mut(s![b, h, .., ..]);
-            match &dropout {
+            let vh = head(v, b, h);
+            match &self.dropout {
                 Some(m) => {
-                    drop_into(ph.view(), m.slice(s![b, h, .., ..]), scratch.view_mut());
+                    drop_into(ph.view(), head(m, b, h), scratch.view_mut());
                     gemm(T::one(), &scratch, &vh, T::zero(), &mut oh);
                 }
                 None => gemm(T::one(), &ph, &vh, T::zero(), &mut oh),
@@ -146,13 +272,15 @@ pub fn attention_into<T: Float>(
 fn check_buffers<T: Float>(
     p: &ArrayViewMut4<'_, T>,
     dropout: Option<&ArrayView4<'_, T>>,
-    scratch: &ArrayViewMut2<'_, T>,
+    scratch: &ArrayViewMut3<'_, T>,
     want: (usize, usize, usize, usize),
 ) {
     assert!(
         p.dim() == want
             && dropout.is_none_or(|m| m.dim() == want)
-            && scratch.dim() == (want.2, want.3),
+            && scratch.dim().0 > 0
+            && scratch.dim().1 == want.2
+            && scratch.dim().2 == want.3,
         "scaled_dot_product_attention: probabilities {:?}, dropout mask {:?} and scratch {:?} for [B, h, Tq, Tk] = {want:?}",
         p.shape(),
         dropout.map(|m| m.shape()),
@@ -160,8 +288,28 @@ fn check_buffers<T: Float>(
     );
 }
 
+/// Softmax of one unmasked, contiguous row of scores in place, in loops of
+/// one operation each so each vectorizes.
+#[inline(always)]
+fn softmax_slice<T: Float>(row: &mut [T]) {
+    let max = row.iter().fold(T::neg_infinity(), |m, &s| m.max(s));
+    if max == T::neg_infinity() {
+        // Every score -inf (or the row empty): as a masked row, nothing.
+        row.fill(T::zero());
+        return;
+    }
+    for x in row.iter_mut() {
+        *x = (*x - max).exp_fast();
+    }
+    let inv = row.iter().fold(T::zero(), |s, &x| s + x).recip();
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
 /// Softmax of one row of scores in place, `masked(j)` positions set to 0;
 /// a row with every position masked becomes 0 (see the module docs).
+#[inline(always)]
 fn softmax_row<T: Float>(mut row: ndarray::ArrayViewMut1<'_, T>, masked: impl Fn(usize) -> bool) {
     let mut max = T::neg_infinity();
     for (j, &s) in row.iter().enumerate() {
@@ -178,7 +326,7 @@ fn softmax_row<T: Float>(mut row: ndarray::ArrayViewMut1<'_, T>, masked: impl Fn
         *x = if masked(j) {
             T::zero()
         } else {
-            (*x - max).exp()
+            (*x - max).exp_fast()
         };
         sum += *x;
     }
@@ -187,6 +335,7 @@ fn softmax_row<T: Float>(mut row: ndarray::ArrayViewMut1<'_, T>, masked: impl Fn
 }
 
 /// `out = p ⊙ mask`.
+#[inline(always)]
 fn drop_into<T: Float>(
     p: ArrayView2<'_, T>,
     mask: ArrayView2<'_, T>,
@@ -202,7 +351,8 @@ fn drop_into<T: Float>(
 /// kept probabilities `p`, the same `dropout` mask, and the gradient of the
 /// output `dout` (`[B, h, Tq, dv]`) and/or of the weights averaged over heads
 /// `dweights` (`[B, Tq, Tk]`, see [`average_heads_into`]); an absent one
-/// counts as zero. `scratch` (`[Tq, Tk]`) holds one head's `dS`.
+/// counts as zero. The heads are shared out as in [`attention_into`];
+/// `scratch[i]` (`[Tq, Tk]`) holds part `i`'s `dS` of one head.
 ///
 /// # Panics
 /// If the shapes do not fit, naming the op and the shapes.
@@ -212,18 +362,23 @@ pub fn attention_backward_into<T: Float>(
     dropout: Option<ArrayView4<'_, T>>,
     dout: Option<ArrayView4<'_, T>>,
     dweights: Option<ArrayView3<'_, T>>,
-    mut scratch: ArrayViewMut2<'_, T>,
+    scratch: ArrayViewMut3<'_, T>,
     grads: QkvGrads<'_, T>,
 ) {
     let Qkv { q, k, v } = qkv;
     let (bsz, heads, tq, d) = q.dim();
     let (tk, dv) = (k.dim().2, v.dim().3);
+    let fits = |g: &Option<ArrayViewMut4<'_, T>>, want| g.as_ref().is_none_or(|g| g.dim() == want);
     assert!(
         p.dim() == (bsz, heads, tq, tk)
             && dropout.as_ref().is_none_or(|m| m.dim() == p.dim())
-            && scratch.dim() == (tq, tk)
+            && scratch.dim().0 > 0
+            && (scratch.dim().1, scratch.dim().2) == (tq, tk)
             && dout.as_ref().is_none_or(|g| g.dim() == (bsz, heads, tq, dv))
-            && dweights.as_ref().is_none_or(|g| g.dim() == (bsz, tq, tk)),
+            && dweights.as_ref().is_none_or(|g| g.dim() == (bsz, tq, tk))
+            && fits(&grads.dq, q.dim())
+            && fits(&grads.dk, k.dim())
+            && fits(&grads.dv, v.dim()),
         "scaled_dot_product_attention backward: query {:?}, key {:?}, value {:?}, probabilities {:?}, output gradient {:?}, weights gradient {:?}, scratch {:?}",
         q.shape(),
         k.shape(),
@@ -233,20 +388,74 @@ pub fn attention_backward_into<T: Float>(
         dweights.as_ref().map(|g| g.shape()),
         scratch.shape()
     );
-    let QkvGrads {
-        mut dq,
-        mut dk,
-        mut dv,
-    } = grads;
-    let scale = T::lit(1.0 / (d as f64).sqrt());
-    let per_head = T::lit(1.0 / heads as f64);
-    for b in 0..bsz {
-        for h in 0..heads {
-            let ph = p.slice(s![b, h, .., ..]);
-            let mh = dropout.as_ref().map(|m| m.slice(s![b, h, .., ..]));
-            let doh = dout.as_ref().map(|g| g.slice(s![b, h, .., ..]));
-            if let Some(dv) = &mut dv {
-                let mut dvh = dv.slice_mut(s![b, h, .., ..]);
+    let parts = head_parts(bsz * heads, tq * tk * (2 * d + 2 * dv), scratch.dim().0);
+    let job = Backward {
+        qkv,
+        p,
+        dropout,
+        dout,
+        dweights,
+        scratch: Disjoint::new(scratch),
+        dq: grads.dq.map(Disjoint::new),
+        dk: grads.dk.map(Disjoint::new),
+        dv: grads.dv.map(Disjoint::new),
+        scale: T::lit(1.0 / (d as f64).sqrt()),
+        per_head: T::lit(1.0 / heads as f64),
+    };
+    let step = (bsz * heads).div_ceil(parts);
+    for_each_part(parts, &|part| {
+        let start = (part * step).min(bsz * heads);
+        job.run(part, start..(start + step).min(bsz * heads));
+    });
+}
+
+/// The backward pass over a range of heads (flat indices `b · h + head`).
+struct Backward<'a, 'v, T: Float> {
+    qkv: &'a Qkv<'v, T>,
+    p: ArrayView4<'a, T>,
+    dropout: Option<ArrayView4<'a, T>>,
+    dout: Option<ArrayView4<'a, T>>,
+    dweights: Option<ArrayView3<'a, T>>,
+    scratch: Disjoint<'a, T, Ix3>,
+    dq: Option<Disjoint<'a, T, Ix4>>,
+    dk: Option<Disjoint<'a, T, Ix4>>,
+    dv: Option<Disjoint<'a, T, Ix4>>,
+    scale: T,
+    per_head: T,
+}
+
+impl<T: Float> Backward<'_, '_, T> {
+    /// Heads `flat` with scratch slot `part`, compiled for AVX-512 where the
+    /// CPU has it.
+    fn run(&self, part: usize, flat: Range<usize>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512<T: Float>(f: &Backward<'_, '_, T>, part: usize, flat: Range<usize>) {
+                f.heads(part, flat)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe { avx512(self, part, flat) };
+            }
+        }
+        self.heads(part, flat)
+    }
+
+    #[inline(always)]
+    fn heads(&self, part: usize, flat: Range<usize>) {
+        let Qkv { q, k, v } = self.qkv;
+        let heads = q.dim().1;
+        // SAFETY: each part has its own slot and its own range of heads.
+        let mut scratch = unsafe { self.scratch.slot(part) };
+        for bh in flat {
+            let (b, h) = (bh / heads, bh % heads);
+            let ph = head(&self.p, b, h);
+            let mh = self.dropout.as_ref().map(|m| head(m, b, h));
+            let doh = self.dout.as_ref().map(|g| head(g, b, h));
+            if let Some(dv) = &self.dv {
+                // SAFETY: as above.
+                let mut dvh = unsafe { dv.head(b, h) };
                 match (&doh, &mh) {
                     (Some(g), Some(m)) => {
                         drop_into(ph, m.view(), scratch.view_mut());
@@ -256,52 +465,56 @@ pub fn attention_backward_into<T: Float>(
                     (None, _) => dvh.fill(T::zero()),
                 }
             }
-            if dq.is_none() && dk.is_none() {
+            if self.dq.is_none() && self.dk.is_none() {
                 continue;
             }
             // dP (of the dropped probabilities, then through the mask).
             match &doh {
-                Some(g) => gemm(
-                    T::one(),
-                    g,
-                    &v.slice(s![b, h, .., ..]).t(),
-                    T::zero(),
-                    &mut scratch,
-                ),
+                Some(g) => gemm(T::one(), g, &head(v, b, h).t(), T::zero(), &mut scratch),
                 None => scratch.fill(T::zero()),
             }
-            if let Some(dw) = &dweights {
-                scratch.scaled_add(per_head, &dw.index_axis(Axis(0), b));
+            if let Some(dw) = &self.dweights {
+                scratch.scaled_add(self.per_head, &dw.index_axis(Axis(0), b));
             }
             if let Some(m) = &mh {
                 scratch.zip_mut_with(m, |g, &m| *g *= m);
             }
             // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place.
             for (mut g, pr) in scratch.rows_mut().into_iter().zip(ph.rows()) {
-                let dot = g.iter().zip(pr.iter()).map(|(&g, &p)| g * p).sum::<T>();
-                g.zip_mut_with(&pr, |g, &p| *g = p * (*g - dot));
+                match (g.as_slice_mut(), pr.as_slice()) {
+                    (Some(g), Some(pr)) => softmax_grad_slice(g, pr),
+                    _ => {
+                        let dot = g.iter().zip(pr.iter()).map(|(&g, &p)| g * p).sum::<T>();
+                        g.zip_mut_with(&pr, |g, &p| *g = p * (*g - dot));
+                    }
+                }
             }
-            if let Some(dq) = &mut dq {
-                let k = k.slice(s![b, h, .., ..]);
-                gemm(
-                    scale,
-                    &scratch,
-                    &k,
-                    T::zero(),
-                    &mut dq.slice_mut(s![b, h, .., ..]),
-                );
+            if let Some(dq) = &self.dq {
+                // SAFETY: as above.
+                let mut dqh = unsafe { dq.head(b, h) };
+                gemm(self.scale, &scratch, &head(k, b, h), T::zero(), &mut dqh);
             }
-            if let Some(dk) = &mut dk {
-                let q = q.slice(s![b, h, .., ..]);
+            if let Some(dk) = &self.dk {
+                // SAFETY: as above.
+                let mut dkh = unsafe { dk.head(b, h) };
                 gemm(
-                    scale,
+                    self.scale,
                     &scratch.t(),
-                    &q,
+                    &head(q, b, h),
                     T::zero(),
-                    &mut dk.slice_mut(s![b, h, .., ..]),
+                    &mut dkh,
                 );
             }
         }
+    }
+}
+
+/// `g = p ⊙ (g − Σ g ⊙ p)` on one contiguous row.
+#[inline(always)]
+fn softmax_grad_slice<T: Float>(g: &mut [T], p: &[T]) {
+    let dot = g.iter().zip(p).fold(T::zero(), |s, (&g, &p)| s + g * p);
+    for (g, &p) in g.iter_mut().zip(p) {
+        *g = p * (*g - dot);
     }
 }
 
@@ -349,7 +562,7 @@ pub fn attention<T: Float>(
     let ps = probabilities_shape(q, k);
     let mut p = ArrayD::zeros(IxDyn(&ps));
     let mut out = ArrayD::zeros(IxDyn(&[q[0], q[1], q[2], v[3]]));
-    let mut scratch = ndarray::Array2::zeros((ps[2], ps[3]));
+    let mut scratch = ndarray::Array3::zeros(scratch_shape(q, k));
     attention_into(
         qkv,
         mask,
@@ -375,7 +588,7 @@ pub fn attention_backward<T: Float>(
     let mut dq = fresh(need[0], qkv.q.shape());
     let mut dk = fresh(need[1], qkv.k.shape());
     let mut dv = fresh(need[2], qkv.v.shape());
-    let mut scratch = ndarray::Array2::zeros((p.dim().2, p.dim().3));
+    let mut scratch = ndarray::Array3::zeros(scratch_shape(qkv.q.shape(), qkv.k.shape()));
     attention_backward_into(
         qkv,
         p,
@@ -425,6 +638,84 @@ mod tests {
         for row in p.lanes(Axis(3)) {
             assert!((row.sum() - 1.0).abs() < 1e-15);
         }
+    }
+
+    /// The forward and backward of `qkv` under `mask` with dropout, the
+    /// heads shared out over `slots` parts: `(out, p, [dq, dk, dv])`.
+    #[allow(clippy::type_complexity)]
+    fn run_with_slots(
+        qkv: &Qkv<'_, f32>,
+        mask: &AttentionMask,
+        drop: &Array4<f32>,
+        dout: &Array4<f32>,
+        dweights: &ndarray::Array3<f32>,
+        slots: usize,
+    ) -> (Array4<f32>, Array4<f32>, [Array4<f32>; 3]) {
+        let (b, h, tq, _) = qkv.q.dim();
+        let tk = qkv.k.dim().2;
+        let mut p = Array4::zeros((b, h, tq, tk));
+        let mut out = Array4::zeros((b, h, tq, qkv.v.dim().3));
+        let mut scratch = ndarray::Array3::from_elem((slots, tq, tk), f32::NAN);
+        attention_into(
+            qkv,
+            mask,
+            Some(drop.view()),
+            p.view_mut(),
+            scratch.view_mut(),
+            out.view_mut(),
+        );
+        let mut grads = [qkv.q.to_owned(), qkv.k.to_owned(), qkv.v.to_owned()];
+        grads.iter_mut().for_each(|g| g.fill(f32::NAN));
+        let [dq, dk, dv] = &mut grads;
+        attention_backward_into(
+            qkv,
+            p.view(),
+            Some(drop.view()),
+            Some(dout.view()),
+            Some(dweights.view()),
+            scratch.view_mut(),
+            QkvGrads {
+                dq: Some(dq.view_mut()),
+                dk: Some(dk.view_mut()),
+                dv: Some(dv.view_mut()),
+            },
+        );
+        (out, p, grads)
+    }
+
+    #[test]
+    fn heads_shared_out_among_threads_give_the_serial_result_exactly() {
+        // 64 sequences of 2 heads: enough work to be split (when there are
+        // several cores); each head is computed the same way in either case.
+        let shape = (64, 2, 8, 8);
+        let f32s = |a: Array4<f64>| a.mapv(|x| x as f32);
+        let (q, k, v) = (
+            f32s(ramp(shape, 0.7)),
+            f32s(ramp(shape, 1.3)),
+            f32s(ramp((64, 2, 8, 4), 0.4)),
+        );
+        let qkv = Qkv {
+            q: q.view(),
+            k: k.view(),
+            v: v.view(),
+        };
+        let padding = ndarray::Array2::from_shape_fn((64, 8), |(b, j)| j > 3 + b % 5);
+        let mask = AttentionMask {
+            causal: true,
+            key_padding_mask: Some(padding.into_dyn()),
+            ..Default::default()
+        };
+        let drop = f32s(ramp((64, 2, 8, 8), 2.9)).mapv(|x| if x > -0.3 { 1.25 } else { 0.0 });
+        let dout = f32s(ramp((64, 2, 8, 4), 0.9));
+        let dweights = ndarray::Array3::from_shape_fn((64, 8, 8), |(b, i, j)| {
+            ((b * 64 + i * 8 + j) as f32 * 0.37).cos()
+        });
+        let serial = run_with_slots(&qkv, &mask, &drop, &dout, &dweights, 1);
+        let shared = run_with_slots(&qkv, &mask, &drop, &dout, &dweights, 8);
+        assert_eq!(serial.0, shared.0);
+        assert_eq!(serial.1, shared.1);
+        assert_eq!(serial.2, shared.2);
+        assert!(serial.2.iter().all(|g| g.iter().all(|x| x.is_finite())));
     }
 
     #[test]

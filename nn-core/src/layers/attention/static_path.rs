@@ -1,7 +1,7 @@
 //! The static path of `MultiheadAttention`: self-attention on buffers that
 //! are sized once and reused every step, the same kernels as the tape.
 
-use ndarray::{ArrayD, ArrayViewD, CowArray, Ix1, Ix2, IxDyn, Order};
+use ndarray::{ArrayD, ArrayViewD, CowArray, Ix1, Ix2, Ix3, IxDyn, Order};
 use rand::rngs::StdRng;
 
 use super::super::{ensure_shape, trainable_grad_buffer};
@@ -36,7 +36,8 @@ pub(super) struct Cache<T> {
     dropping: bool,
     /// `[B·T, E]`: the heads' outputs merged, before `out_proj`.
     ctx: ArrayD<T>,
-    /// `[T, T]`: one head's dropped probabilities or score gradient.
+    /// `[threads, T, T]`: one head's dropped probabilities or score
+    /// gradient, for each thread the heads are shared out among.
     scratch: ArrayD<T>,
     dctx: ArrayD<T>,
     dqkv: ArrayD<T>,
@@ -75,6 +76,10 @@ fn two_d_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut2<'_, T> {
     a.view_mut().into_dimensionality::<Ix2>().expect("2-D")
 }
 
+fn three_d_mut<T>(a: &mut ArrayD<T>) -> ndarray::ArrayViewMut3<'_, T> {
+    a.view_mut().into_dimensionality::<Ix3>().expect("3-D")
+}
+
 fn one_d<T>(a: &ArrayD<T>) -> ndarray::ArrayView1<'_, T> {
     a.view().into_dimensionality::<Ix1>().expect("1-D")
 }
@@ -97,7 +102,7 @@ impl<T: Float> Cache<T> {
         self.batch = batch;
         ensure_shape(&mut self.qkv, &[n, 3 * e]);
         ensure_shape(&mut self.p, &[batch, w.heads, t, t]);
-        ensure_shape(&mut self.scratch, &[t, t]);
+        ensure_shape(&mut self.scratch, &[crate::threads(), t, t]);
         ensure_shape(&mut self.ctx, &[n, e]);
         {
             let (iw, ib) = (w.in_w.value(), w.in_b.value());
@@ -118,7 +123,7 @@ impl<T: Float> Cache<T> {
             mask,
             self.dropping.then(|| four(&self.drop)),
             self.p.view_mut().into_dimensionality().expect("4-D"),
-            two_d_mut(&mut self.scratch),
+            three_d_mut(&mut self.scratch),
             ctx,
         );
         let (ow, ob) = (w.out_w.value(), w.out_b.value());
@@ -167,7 +172,7 @@ impl<T: Float> Cache<T> {
             self.dropping.then(|| four(&self.drop)),
             Some(dctx[0]),
             None,
-            two_d_mut(&mut self.scratch),
+            three_d_mut(&mut self.scratch),
             grads,
         );
         linear_grads(w.in_w, w.in_b, x, two_d(&self.dqkv), dx);
