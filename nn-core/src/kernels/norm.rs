@@ -6,7 +6,10 @@
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
 
+use std::cell::RefCell;
+
 use super::owned::owned;
+use crate::parallel::{for_each_part, for_each_range, parts_for, Shared};
 use crate::Float;
 
 /// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
@@ -208,12 +211,141 @@ fn rows<T: Float>(op: &str, x: &ArrayViewD<'_, T>, normalized: usize) -> (usize,
     (x.len() / m.max(1), m)
 }
 
+/// Partial sums kept apart in a row's reductions: summing element `j` into
+/// accumulator `j % LANES` is a loop LLVM vectorizes (one chain of dependent
+/// additions, the naive order, does not, and was most of a layer norm's time).
+const LANES: usize = 16;
+
+/// `Σ f(x)` over `xs`, in [`LANES`] partial sums.
+#[inline(always)]
+fn lane_sum<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::zero(); LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    rest.iter().fold(fold_lanes(acc), |s, &x| s + f(x))
+}
+
+/// The sum of the partial sums, pairwise.
+#[inline(always)]
+fn fold_lanes<T: Float>(mut acc: [T; LANES]) -> T {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0]
+}
+
 /// A row's mean and `1 / √(biased variance + ε)`.
+#[inline(always)]
 fn row_stats<T: Float>(row: &[T], eps: f64) -> (T, T) {
     let m = T::lit(row.len() as f64);
-    let mean = row.iter().copied().sum::<T>() / m;
-    let var = row.iter().map(|&e| (e - mean) * (e - mean)).sum::<T>() / m;
+    let mean = lane_sum(row, |e| e) / m;
+    let var = lane_sum(row, |e| (e - mean) * (e - mean)) / m;
     (mean, inv_std(var, eps))
+}
+
+/// Runs `f`, compiled for AVX-512 where the CPU has it, on the rows of a
+/// layer norm (an explicit function: these loops are too large for a
+/// closure to be inlined into `simd::widest`).
+macro_rules! widest_rows {
+    ($f:ident($($arg:ident: $ty:ty),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512<T: Float>($($arg: $ty),*) {
+                $f($($arg),*)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                unsafe { avx512($($arg),*) }
+            } else {
+                $f($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $f($($arg),*)
+    }};
+}
+
+/// Forward rows: `y = (x − μ) σ̂ γ + β` on rows of `γ`'s length.
+#[inline(always)]
+fn layer_norm_rows<T: Float>(xs: &[T], g: &[T], b: &[T], eps: f64, y: &mut [T]) {
+    let m = g.len();
+    for (row, out) in xs.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
+        let (mean, inv) = row_stats(row, eps);
+        for (((o, &x), &g), &b) in out.iter_mut().zip(row).zip(g).zip(b) {
+            *o = (x - mean) * inv * g + b;
+        }
+    }
+}
+
+/// Backward rows: `dx`, and `dγ`, `dβ` added to.
+#[inline(always)]
+fn layer_norm_backward_rows<T: Float>(
+    [xs, gs, g]: [&[T]; 3],
+    eps: f64,
+    dx: &mut [T],
+    [dgamma, dbeta]: [&mut [T]; 2],
+) {
+    let m = g.len();
+    let mf = T::lit(m as f64);
+    for ((row, grow), drow) in xs
+        .chunks_exact(m)
+        .zip(gs.chunks_exact(m))
+        .zip(dx.chunks_exact_mut(m))
+    {
+        let (mean, inv) = row_stats(row, eps);
+        // x̂ into dx for now (one operation per loop, so each vectorizes).
+        for (d, &x) in drow.iter_mut().zip(row) {
+            *d = (x - mean) * inv;
+        }
+        for (((dg, db), &dy), &xhat) in dgamma
+            .iter_mut()
+            .zip(dbeta.iter_mut())
+            .zip(grow)
+            .zip(&*drow)
+        {
+            *dg += dy * xhat;
+            *db += dy;
+        }
+        let (mut sum_d, mut sum_dx) = ([T::zero(); LANES], [T::zero(); LANES]);
+        let chunks = grow
+            .chunks_exact(LANES)
+            .zip(g.chunks_exact(LANES))
+            .zip(drow.chunks_exact(LANES));
+        let full = m - m % LANES;
+        for ((dy, g), xhat) in chunks {
+            for l in 0..LANES {
+                let d = dy[l] * g[l];
+                sum_d[l] += d;
+                sum_dx[l] += d * xhat[l];
+            }
+        }
+        let (mut sd, mut sdx) = (fold_lanes(sum_d), fold_lanes(sum_dx));
+        for j in full..m {
+            let d = grow[j] * g[j];
+            sd += d;
+            sdx += d * drow[j];
+        }
+        let k = inv / mf;
+        for ((d, &dy), &g) in drow.iter_mut().zip(grow).zip(g) {
+            *d = k * (mf * dy * g - sd - *d * sdx);
+        }
+    }
+}
+
+thread_local! {
+    /// The `dγ`, `dβ` partial sums of a layer norm backward's parts but the
+    /// first, reused across calls.
+    static PARTIALS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Layer norm over the last `normalized` axes; `gamma`, `beta` have their shape.
@@ -253,14 +385,18 @@ pub fn layer_norm_into<T: Float>(
         g.as_slice().expect("standard"),
         b.as_slice().expect("standard"),
     );
-    let y = y.as_slice_mut().expect("standard-layout output");
-    for r in 0..n {
-        let row = &xs[r * m..(r + 1) * m];
-        let (mean, inv) = row_stats(row, eps);
-        for (j, out) in y[r * m..(r + 1) * m].iter_mut().enumerate() {
-            *out = (row[j] - mean) * inv * g[j] + b[j];
-        }
+    if n == 0 || m == 0 {
+        return;
     }
+    let y = y.as_slice_mut().expect("standard-layout output");
+    let y = Shared::new(y);
+    for_each_range(n, n * m, &|rows| {
+        let r = rows.start * m..rows.end * m;
+        let xs = &xs[r.clone()];
+        // SAFETY: the parts' row ranges are disjoint.
+        let y = unsafe { y.slice(r) };
+        widest_rows!(layer_norm_rows(xs: &[T], g: &[T], b: &[T], eps: f64, y: &mut [T]));
+    });
 }
 
 /// Gradients of [`layer_norm`]: `(dx, dγ, dβ)`.
@@ -287,6 +423,18 @@ pub fn layer_norm_backward_into<T: Float>(
     grads: NormGrads<'_, T>,
 ) {
     let (n, m) = rows("layer_norm", &x, normalized);
+    assert!(
+        gamma.len() == m && dy.shape() == x.shape() && grads.dx.shape() == x.shape()
+            && grads.dgamma.len() == m && grads.dbeta.len() == m,
+        "layer_norm backward: weight {:?}, gradient {:?}, input gradient {:?} for input {:?} normalized over its last {normalized} axes",
+        gamma.shape(),
+        dy.shape(),
+        grads.dx.shape(),
+        x.shape()
+    );
+    if n == 0 || m == 0 {
+        return;
+    }
     let (xs, gs) = (x.as_standard_layout(), dy.as_standard_layout());
     let (xs, gs) = (
         xs.as_slice().expect("standard"),
@@ -302,22 +450,149 @@ pub fn layer_norm_backward_into<T: Float>(
     let dx = dx.as_slice_mut().expect("standard-layout gradient");
     let dgamma = dgamma.as_slice_mut().expect("standard-layout gradient");
     let dbeta = dbeta.as_slice_mut().expect("standard-layout gradient");
-    let mf = T::lit(m as f64);
-    for r in 0..n {
-        let (row, grow) = (&xs[r * m..(r + 1) * m], &gs[r * m..(r + 1) * m]);
-        let (mean, inv) = row_stats(row, eps);
-        let (mut sum_d, mut sum_dx) = (T::zero(), T::zero());
-        for j in 0..m {
-            let xhat = (row[j] - mean) * inv;
-            let d = grow[j] * g[j];
-            sum_d += d;
-            sum_dx += d * xhat;
-            dgamma[j] += grow[j] * xhat;
-            dbeta[j] += grow[j];
+    let parts = parts_for(n, n * m);
+    let step = n.div_ceil(parts);
+    let dx = Shared::new(dx);
+    // Rows `part · step ..`, their dγ, dβ added into `params`.
+    let rows = |part: usize, params: [&mut [T]; 2]| {
+        let r = (part * step).min(n) * m..((part + 1) * step).min(n) * m;
+        let inputs = [&xs[r.clone()], &gs[r.clone()], g];
+        // SAFETY: the parts' row ranges are disjoint.
+        let dx = unsafe { dx.slice(r) };
+        widest_rows!(layer_norm_backward_rows(
+            inputs: [&[T]; 3],
+            eps: f64,
+            dx: &mut [T],
+            params: [&mut [T]; 2]
+        ));
+    };
+    if parts == 1 {
+        return rows(0, [dgamma, dbeta]);
+    }
+    PARTIALS.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let words = ((parts - 1) * 2 * m * size_of::<T>()).div_ceil(size_of::<f64>());
+        if buf.len() < words {
+            buf.resize(words, 0.0);
         }
-        for j in 0..m {
-            let xhat = (row[j] - mean) * inv;
-            dx[r * m + j] = inv / mf * (mf * grow[j] * g[j] - sum_d - xhat * sum_dx);
+        // SAFETY: the buffer holds `words` f64, at least `(parts − 1) · 2m`
+        // values of `T` (an f32 or f64, no stricter alignment than f64).
+        let partials = unsafe {
+            std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), (parts - 1) * 2 * m)
+        };
+        partials.fill(T::zero());
+        let shared = Shared::new(partials);
+        let (dgamma, dbeta) = (Shared::new(dgamma), Shared::new(dbeta));
+        for_each_part(parts, &|part| {
+            // SAFETY: part 0 alone writes dγ and dβ; part p ≥ 1 its own slot.
+            let params = unsafe {
+                if part == 0 {
+                    [dgamma.slice(0..m), dbeta.slice(0..m)]
+                } else {
+                    let slot = shared.slice((part - 1) * 2 * m..part * 2 * m);
+                    let (a, b) = slot.split_at_mut(m);
+                    [a, b]
+                }
+            };
+            rows(part, params);
+        });
+        // In part order, so the result does not depend on timing.
+        // SAFETY: the parts have finished.
+        let (dgamma, dbeta) = unsafe { (dgamma.slice(0..m), dbeta.slice(0..m)) };
+        let partials = unsafe { shared.slice(0..(parts - 1) * 2 * m) };
+        for slot in partials.chunks_exact(2 * m) {
+            for (d, &p) in dgamma.iter_mut().zip(&slot[..m]) {
+                *d += p;
+            }
+            for (d, &p) in dbeta.iter_mut().zip(&slot[m..]) {
+                *d += p;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+
+    /// The layer norm of each row and its gradients, from the formulas in
+    /// the module docs, in `f64` one element at a time: `(y, dx, dγ, dβ)`.
+    fn reference(
+        x: &Array2<f64>,
+        gamma: &Array1<f64>,
+        beta: &Array1<f64>,
+        dy: &Array2<f64>,
+        eps: f64,
+    ) -> [ArrayD<f64>; 4] {
+        let (n, m) = x.dim();
+        let (mut y, mut dx) = (Array2::zeros((n, m)), Array2::zeros((n, m)));
+        let (mut dg, mut db) = (Array1::zeros(m), Array1::zeros(m));
+        for r in 0..n {
+            let mean = x.row(r).sum() / m as f64;
+            let var = x.row(r).iter().map(|&v| (v - mean).powi(2)).sum::<f64>() / m as f64;
+            let inv = 1.0 / (var + eps).sqrt();
+            let xhat = x.row(r).mapv(|v| (v - mean) * inv);
+            let d = &dy.row(r) * gamma;
+            let (sd, sdx) = (d.sum(), (&d * &xhat).sum());
+            for j in 0..m {
+                y[[r, j]] = xhat[j] * gamma[j] + beta[j];
+                dx[[r, j]] = inv / m as f64 * (m as f64 * d[j] - sd - xhat[j] * sdx);
+                dg[j] += dy[[r, j]] * xhat[j];
+                db[j] += dy[[r, j]];
+            }
+        }
+        [y.into_dyn(), dx.into_dyn(), dg.into_dyn(), db.into_dyn()]
+    }
+
+    #[test]
+    fn layer_norm_matches_the_formulas_split_or_not() {
+        let eps = 1e-5;
+        // Widths with and without a partial chunk of lanes; 1500 rows of 64
+        // are enough work to be split among threads, 3 rows are not.
+        for (n, m) in [(3, 5), (3, 64), (1500, 64), (1500, 50), (1200, 131)] {
+            let x = Array2::from_shape_fn((n, m), |(i, j)| ((i * m + j) as f64 * 0.71).sin() * 3.0);
+            let dy = Array2::from_shape_fn((n, m), |(i, j)| ((i * m + j) as f64 * 0.37).cos());
+            let gamma = Array1::from_shape_fn(m, |j| 1.0 + 0.1 * j as f64);
+            let beta = Array1::from_shape_fn(m, |j| 0.05 * j as f64);
+            let want = reference(&x, &gamma, &beta, &dy, eps);
+            let y = layer_norm(
+                x.view().into_dyn(),
+                gamma.view().into_dyn(),
+                beta.view().into_dyn(),
+                1,
+                eps,
+            );
+            // The parameters' gradients are added to what is there.
+            let mut dx = ArrayD::from_elem(x.shape(), f64::NAN);
+            let (mut dg, mut db) = (
+                ArrayD::from_elem(vec![m], 1.0),
+                ArrayD::from_elem(vec![m], 2.0),
+            );
+            layer_norm_backward_into(
+                x.view().into_dyn(),
+                gamma.view().into_dyn(),
+                dy.view().into_dyn(),
+                1,
+                eps,
+                NormGrads {
+                    dx: dx.view_mut(),
+                    dgamma: dg.view_mut(),
+                    dbeta: db.view_mut(),
+                },
+            );
+            let got = [y, dx, dg - 1.0, db - 2.0];
+            for (what, (g, w)) in ["y", "dx", "dgamma", "dbeta"]
+                .iter()
+                .zip(got.iter().zip(&want))
+            {
+                let worst = (g - w).iter().fold(0.0f64, |a, &d| a.max(d.abs()));
+                let scale = w.iter().fold(1.0f64, |a, &v| a.max(v.abs()));
+                assert!(
+                    worst <= 1e-12 * scale,
+                    "{what} at {n} × {m}: off by {worst:e}"
+                );
+            }
         }
     }
 }
