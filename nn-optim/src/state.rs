@@ -122,6 +122,24 @@ impl<T: Float> OptimizerState<T> {
     }
 }
 
+/// Panics, naming the parameter and the shapes, when its gradient or the
+/// state kept under its name does not fit its value: an optimizer used for
+/// a second model whose parameters share names with the first's, or a
+/// gradient written by hand in the wrong shape.
+fn check_state<T: Float>(name: &str, value: &[usize], grad: &[usize], state: &ParamState<T>) {
+    assert!(
+        grad == value,
+        "optimizer step: parameter `{name}` has shape {value:?} but its gradient {grad:?}"
+    );
+    for (buffer, b) in &state.buffers {
+        assert!(
+            b.shape() == value,
+            "optimizer step: parameter `{name}` has shape {value:?} but the optimizer's `{buffer}` state for that name is {:?}; an optimizer's state belongs to one model's parameters (make a new optimizer for another model)",
+            b.shape()
+        );
+    }
+}
+
 /// The states of all parameters, and the loop every optimizer's `step` shares.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct States<T: Float> {
@@ -147,8 +165,10 @@ impl<T: Float> States<T> {
                 Some(s) => s,
                 None => self.by_name.entry(name.to_string()).or_default(),
             };
+            let mut value = p.value_mut();
+            check_state(name, value.shape(), g.shape(), state);
             state.step += 1;
-            update(&mut p.value_mut(), g, state);
+            update(&mut value, g, state);
         });
     }
 
