@@ -358,6 +358,8 @@ fn warmed_up_static_training_steps_allocate_nothing() {
         "functional graph with Adam: {n} allocations in 20 steps"
     );
     let mut two = TwoOut::with_seed(0);
+    // Its own optimizer: its parameters' names are the graph's above.
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
     let (a, b) = (inputs(&[32, 16]), inputs(&[32, 8]));
     let (gp, gq) = (inputs(&[32, 4]), inputs(&[32, 2]));
     let mut step = |two: &mut TwoOut| {

@@ -28,7 +28,7 @@ sequential! {
     #[dtype(f64)]
     pub struct Recurrent: input(5, 3) {
         rnn: SimpleRNN(4, activation = relu, return_sequences = true),
-        gru: GRU(3, return_sequences = true, num_layers = 2),
+        gru: GRU(3, return_sequences = true, num_layers = 2, dropout = 0.3),
         both: Bidirectional(LSTM(4, return_sequences = true)),
         last: LSTM(2, bidirectional = true),
         Dense(3),

@@ -158,7 +158,8 @@ fn workers() -> &'static [Worker] {
 
 /// Runs `work(0)`, …, `work(parts - 1)`, part 0 on this thread and the others on
 /// the workers, and returns when all have finished. A part whose worker is busy
-/// (another thread is using it) runs here instead. A panic in any part is
+/// (another thread is using it), or beyond the eight a call hands out, runs
+/// here instead. A panic in any part is
 /// re-raised here after every part has finished.
 pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     // SAFETY: every part handed out below is collected before this function
@@ -167,8 +168,9 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     let pool = workers();
     let mut submitted = [false; 8];
     let mut inline = [false; 8];
-    let parts = parts.min(submitted.len());
-    for part in 1..parts {
+    // Parts past the slots (more than 8) run here too: none is dropped.
+    let slots = parts.min(submitted.len());
+    for part in 1..slots {
         let handed = pool
             .get(part - 1)
             .is_some_and(|worker| worker.try_submit(erased, part));
@@ -200,10 +202,13 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
 
     let mut pending = Collect { pool, submitted };
     work(0);
-    for (part, &here) in inline.iter().enumerate().take(parts) {
+    for (part, &here) in inline.iter().enumerate().take(slots) {
         if here {
             work(part);
         }
+    }
+    for part in slots..parts {
+        work(part);
     }
     if let Some(payload) = pending.wait() {
         panic::resume_unwind(payload);
@@ -278,6 +283,15 @@ mod tests {
         for (part, h) in hits.iter().enumerate() {
             assert_eq!(h.load(Ordering::Relaxed), 100, "part {part}");
         }
+    }
+
+    #[test]
+    fn parts_beyond_the_workers_run_too() {
+        let hits: Vec<AtomicUsize> = (0..11).map(|_| AtomicUsize::new(0)).collect();
+        for_each_part(11, &|part| {
+            hits[part].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
     }
 
     #[test]

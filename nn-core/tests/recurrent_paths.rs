@@ -467,3 +467,60 @@ fn an_output_gradient_of_the_wrong_shape_panics() {
 fn a_layer_without_units_panics() {
     Lstm::<f32>::new(LstmCell, RecurrentConfig::new(3, 0), &mut rng());
 }
+
+/// PyTorch's `dropout` between stacked layers: off in eval (the paths agree
+/// and `predict` is the eval output), on in training, and the static
+/// backward through the masks is the derivative of the static forward with
+/// those masks (central differences of `Σ y·dy` in the input, the masks
+/// replayed by reseeding before every forward).
+#[test]
+fn dropout_between_layers_is_trained_through_and_off_in_eval() {
+    let mut rng = rng();
+    let config = RecurrentConfig::new(3, 4).num_layers(3).dropout(0.5);
+    let mut layer: Lstm<f64> = Recurrent::new(LstmCell, config, &mut rng);
+    let x = uniform(&mut rng, &[2, 5, 3]);
+
+    layer.set_training(false);
+    let eval = tape_run(&layer, &x, |s| uniform(&mut rng, s));
+    let ys = layer.forward_train(x.view()).to_owned();
+    assert_close("eval: static vs tape", &ys, &eval.y, TOL);
+    assert_eq!(layer.predict(x.view()), ys, "eval: predict");
+
+    layer.set_training(true);
+    layer.reseed(9);
+    let y = layer.forward_train(x.view()).to_owned();
+    assert!(
+        y.iter()
+            .zip(eval.y.iter())
+            .any(|(a, b)| (a - b).abs() > 1e-6),
+        "training drops between layers"
+    );
+    let dy = eval.dy.clone();
+    let dx = layer.backward(x.view(), dy.view(), true).to_owned();
+    let mut loss = |x: &ArrayD<f64>| {
+        layer.reseed(9);
+        (&layer.forward_train(x.view()) * &dy).sum()
+    };
+    let h = 1e-6;
+    for i in 0..x.len() {
+        let (mut plus, mut minus) = (x.clone(), x.clone());
+        plus.as_slice_mut().unwrap()[i] += h;
+        minus.as_slice_mut().unwrap()[i] -= h;
+        let numeric = (loss(&plus) - loss(&minus)) / (2.0 * h);
+        let analytic = dx.as_slice().unwrap()[i];
+        assert!(
+            (numeric - analytic).abs() <= 1e-6 * analytic.abs().max(1.0),
+            "dx[{i}]: backward {analytic:e}, central differences {numeric:e}"
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "LSTM: drop probability must be in [0, 1), got 1")]
+fn a_dropout_of_one_is_refused() {
+    Lstm::<f64>::new(
+        LstmCell,
+        RecurrentConfig::new(3, 4).dropout(1.0),
+        &mut rng(),
+    );
+}

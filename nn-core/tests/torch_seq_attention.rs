@@ -195,12 +195,15 @@ fn build<T: Float>(case: &Value, m: &Module<T>, x: &[(String, Var<T>)]) -> Optio
 
 fn check_params<T: Float>(what: &str, m: &Module<T>, case: &Value, tol: f64) {
     for (n, p) in m.layer().params() {
-        // A parameter the output does not depend on (out_proj under
-        // `mha_weights_averaged`) gets no gradient: zero, as the generator writes it.
-        let grad = p
-            .grad()
-            .clone()
-            .unwrap_or_else(|| ArrayD::zeros(IxDyn(&p.shape())));
+        // Only out_proj under `mha_weights_averaged` is outside the output's
+        // graph and gets no gradient (zero, as the generator writes it); any
+        // other missing gradient fails.
+        let unused = case["name"] == "mha_weights_averaged" && n.starts_with("out_proj.");
+        let grad = match p.grad().clone() {
+            Some(g) => g,
+            None if unused => ArrayD::zeros(IxDyn(&p.shape())),
+            None => panic!("{what}: {n} got no gradient"),
+        };
         let expected = tensor::<f64>(&case["grads"][n.as_str()]);
         assert_close(&format!("{what} d/d{n}"), &grad, &expected, tol);
     }

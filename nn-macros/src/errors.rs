@@ -174,6 +174,8 @@ mistakes! {
     RecurrentWithoutUnits,
     /// `SimpleRNN(32, activation = sigmoid)`.
     RecurrentActivation,
+    /// `LSTM(64, dropout = 0.2)` with one layer.
+    RecurrentDropoutWithoutLayers,
     /// `Bidirectional(Dense(64))`.
     BidirectionalWithoutRecurrent,
     /// `MultiHeadAttention(key_dim = 16)`.

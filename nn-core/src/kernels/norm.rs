@@ -475,8 +475,9 @@ pub fn layer_norm_backward_into<T: Float>(
         if buf.len() < words {
             buf.resize(words, 0.0);
         }
+        const { assert!(std::mem::align_of::<T>() <= std::mem::align_of::<f64>()) };
         // SAFETY: the buffer holds `words` f64, at least `(parts − 1) · 2m`
-        // values of `T` (an f32 or f64, no stricter alignment than f64).
+        // values of `T`, whose alignment is at most f64's (checked above).
         let partials = unsafe {
             std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), (parts - 1) * 2 * m)
         };

@@ -1,12 +1,14 @@
 //! Attention on a `(time, features)` sequence, with PyTorch's weights:
 //! `MultiHeadAttention(heads = 4, key_dim = 16, causal = false)` (Keras's
-//! names; self-attention) and `TransformerEncoder(heads = 4, dim_feedforward
-//! = 128, dropout = 0.1, activation = relu | gelu, norm_first = false, eps =
-//! 1e-5, causal = false)` (PyTorch's `TransformerEncoderLayer`, its defaults).
+//! names, `num_heads` too; self-attention) and `TransformerEncoder(heads = 4,
+//! dim_feedforward = 2048, dropout = 0.1, activation = relu | gelu,
+//! norm_first = false, eps = 1e-5, causal = false)` (PyTorch's
+//! `TransformerEncoderLayer` and its defaults; `nhead` and `layer_norm_eps`,
+//! its names, are accepted too).
 
 use quote::quote_spanned;
-use syn::Expr;
 
+use super::dropout::rate;
 use super::sequence::sequence;
 use super::{LayerCx, Resolved};
 use crate::args::{bool_lit, choice, float_lit, int_lit, Args};
@@ -25,6 +27,7 @@ fn heads(cx: &LayerCx<'_>, args: &Args<'_>, width: usize, errors: &mut Errors) -
     let Some(e) = args
         .take_positional_or_named("heads")
         .or_else(|| args.take_named("num_heads"))
+        .or_else(|| args.take_named("nhead"))
     else {
         errors.push(
             Mistake::AttentionWithoutHeads,
@@ -46,13 +49,13 @@ fn heads(cx: &LayerCx<'_>, args: &Args<'_>, width: usize, errors: &mut Errors) -
     }
     if let Some(k) = args.take_named("key_dim") {
         let key_dim = int_lit(k, errors)?;
-        if key_dim * heads != width {
+        if key_dim.checked_mul(heads) != Some(width) {
             errors.push(
                 Mistake::KeyDimMismatch,
                 k,
                 format!(
                     "{name}: {heads} heads of key_dim {key_dim} make {}, but the input has {width} features; with PyTorch's layout key_dim is width / heads = {}",
-                    key_dim * heads,
+                    key_dim.saturating_mul(heads),
                     width / heads
                 ),
             );
@@ -120,7 +123,7 @@ pub(crate) fn transformer_encoder(
         None => DIM_FEEDFORWARD,
     };
     let dropout = match args.take_named("dropout") {
-        Some(e) => rate(e, errors)?,
+        Some(e) => rate(e, "TransformerEncoder's dropout", errors)?,
         None => DROPOUT,
     };
     let gelu = match args.take_named("activation") {
@@ -137,7 +140,10 @@ pub(crate) fn transformer_encoder(
     };
     let norm_first = flag(args, "norm_first", errors)?;
     let causal = flag(args, "causal", errors)?;
-    let eps = match args.take_named("eps") {
+    let eps = match args
+        .take_named("eps")
+        .or_else(|| args.take_named("layer_norm_eps"))
+    {
         Some(e) => float_lit(e, errors)?,
         None => EPS,
     };
@@ -169,18 +175,4 @@ pub(crate) fn transformer_encoder(
         check_shape: false,
         parts: None,
     })
-}
-
-/// A dropout rate in `[0, 1)`, reported as `Dropout`'s is.
-fn rate(e: &Expr, errors: &mut Errors) -> Option<f64> {
-    let p = float_lit(e, errors)?;
-    if p >= 1.0 {
-        errors.push(
-            Mistake::DropoutRateOutOfRange,
-            e,
-            format!("a dropout rate is in [0, 1), got `{p}`"),
-        );
-        return None;
-    }
-    Some(p)
 }

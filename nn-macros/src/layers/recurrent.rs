@@ -1,7 +1,8 @@
 //! The recurrent layers under Keras's names, with PyTorch's weights:
 //! `SimpleRNN(units, activation = tanh | relu)`, `LSTM(units)`, `GRU(units)`,
 //! each taking `return_sequences` (Keras's; default `false`: the last
-//! output), `num_layers` and `bidirectional` (PyTorch's), and
+//! output), `num_layers`, `bidirectional` and `dropout` (PyTorch's: between
+//! stacked layers), and
 //! `Bidirectional(LSTM(64))` for Keras's wrapper. The input is a `(time,
 //! features)` sequence.
 
@@ -9,6 +10,7 @@ use proc_macro2::TokenStream;
 use quote::quote_spanned;
 use syn::{Expr, ExprCall};
 
+use super::dropout::rate;
 use super::sequence::sequence;
 use super::{product, LayerCx, Resolved};
 use crate::args::{bool_lit, choice, int_lit, Args};
@@ -184,6 +186,26 @@ fn recurrent(
         },
         None => 1,
     };
+    let dropout = match args.take_named("dropout") {
+        Some(e) => {
+            let p = rate(e, &format!("{name}'s dropout"), errors)?;
+            if layers < 2 {
+                // Keras's `dropout` drops the layer's input, PyTorch's the
+                // outputs between stacked layers: never accept one silently
+                // meaning the other.
+                errors.push(
+                    Mistake::RecurrentDropoutWithoutLayers,
+                    e,
+                    format!(
+                        "{name}'s `dropout` (PyTorch's) drops the outputs between stacked layers, so it needs `num_layers` of 2 or more; to drop the layer's input (Keras's `dropout`), put `Dropout({p})` before it"
+                    ),
+                );
+                return None;
+            }
+            p
+        }
+        None => 0.0,
+    };
     let both_ways = match args.take_named("bidirectional") {
         Some(e) => bool_lit(e, errors)? || wrapped,
         None => wrapped,
@@ -191,13 +213,16 @@ fn recurrent(
     let [time, features] = sequence(cx, errors)?;
 
     let directions = if both_ways { 2 } else { 1 };
-    let width = directions * units;
-    let gates = kind.gates() * units;
+    let width = units.saturating_mul(directions);
+    let gates = units.saturating_mul(kind.gates());
     // Per layer and direction: W_ih, W_hh and the two biases (PyTorch's).
-    let params = (0..layers)
+    let params = (0..layers.min(2))
         .map(|l| {
             let input = if l == 0 { features } else { width };
-            product([gates, input + units + 2]).saturating_mul(directions)
+            let per = product([gates, input.saturating_add(units).saturating_add(2)]);
+            // Every layer past the first has the second's size.
+            let count = if l == 0 { 1 } else { layers - 1 };
+            product([per, directions, count])
         })
         .fold(0usize, usize::saturating_add);
     let output = if return_sequences {
@@ -232,7 +257,8 @@ fn recurrent(
             ::nn::layers::RecurrentConfig::new(#features, #units)
                 .num_layers(#layers)
                 .bidirectional(#both_ways)
-                .return_sequences(#return_sequences),
+                .return_sequences(#return_sequences)
+                .dropout(#dropout),
             rng,
         )),
         ty,

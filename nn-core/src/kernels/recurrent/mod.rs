@@ -13,8 +13,9 @@
 //! The products are batched over time wherever the recurrence allows: the
 //! input projection `x W_ihᵀ` of every step is one GEMM before the loop; in
 //! backward the gate gradients of every step are collected first, then `dx`
-//! and `dW_ih` are one GEMM each and `dW_hh` one per sequence. Only
-//! `h_{t-1} W_hhᵀ` (and its transpose in backward) is a GEMM per step.
+//! and `dW_ih` are one GEMM each and `dW_hh` one per step over the batch.
+//! Only `h_{t-1} W_hhᵀ` (and its transpose in backward) is a GEMM per step
+//! inside the recurrence, which runs on each core for its part of the batch.
 
 mod cells;
 mod owned;

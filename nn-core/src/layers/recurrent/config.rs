@@ -1,8 +1,9 @@
 //! [`RecurrentConfig`]: the sizes and options of a recurrent layer.
 
 /// What a [`Recurrent`](super::Recurrent) layer is: PyTorch's constructor
-/// arguments (`input_size`, `hidden_size`, `num_layers`, `bidirectional`;
-/// always `batch_first`, always with biases) and Keras's `return_sequences`.
+/// arguments (`input_size`, `hidden_size`, `num_layers`, `bidirectional`,
+/// `dropout`; always `batch_first`, always with biases) and Keras's
+/// `return_sequences`.
 ///
 /// ```
 /// use nn_core::layers::RecurrentConfig;
@@ -11,7 +12,7 @@
 /// assert_eq!((c.input_size, c.hidden_size, c.num_layers), (16, 32, 2));
 /// assert!(c.bidirectional && c.return_sequences);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RecurrentConfig {
     /// Features per time step of the input.
     pub input_size: usize,
@@ -23,10 +24,16 @@ pub struct RecurrentConfig {
     /// output concatenated after the forward direction's on the feature axis.
     pub bidirectional: bool,
     /// Whether [`Layer::forward`](crate::layers::Layer::forward) returns
-    /// every step's output `[T, dirs·H]` (PyTorch's `output`) or only the
-    /// last one `[dirs·H]` (Keras's default): the top layer's final hidden
-    /// state of each direction.
+    /// every step's output `[T, dirs·H]` (PyTorch's `output`; the default
+    /// of [`RecurrentConfig::new`]) or only the last one `[dirs·H]`: the top
+    /// layer's final hidden state of each direction. (`LSTM(64)` in
+    /// `sequential!` defaults to the last one, as Keras's does.)
     pub return_sequences: bool,
+    /// PyTorch's `dropout`: the probability of dropping each output of
+    /// every layer but the last, in training, before the next layer reads it
+    /// (not Keras's dropout of the layer's input: put a `Dropout` before the
+    /// layer for that).
+    pub dropout: f64,
 }
 
 impl RecurrentConfig {
@@ -39,6 +46,7 @@ impl RecurrentConfig {
             num_layers: 1,
             bidirectional: false,
             return_sequences: true,
+            dropout: 0.0,
         }
     }
 
@@ -64,6 +72,12 @@ impl RecurrentConfig {
             return_sequences: b,
             ..self
         }
+    }
+
+    /// Drops each output of every layer but the last with probability `p`
+    /// in training (PyTorch's `dropout`).
+    pub fn dropout(self, p: f64) -> Self {
+        RecurrentConfig { dropout: p, ..self }
     }
 
     /// 2 when bidirectional, else 1.
@@ -96,5 +110,6 @@ impl RecurrentConfig {
             self.input_size > 0 && self.hidden_size > 0 && self.num_layers > 0,
             "{name}: input_size, hidden_size and num_layers must be positive, got {self:?}"
         );
+        crate::kernels::dropout::check_probability(name, self.dropout);
     }
 }

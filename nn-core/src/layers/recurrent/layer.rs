@@ -62,7 +62,11 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
         self.check_batch(x.shape());
         let x = x.into_dimensionality::<Ix3>().expect("checked 3-D");
-        self.buf.forward(&self.cell, &self.config, &self.params, x);
+        let drop = self.training && self.config.dropout > 0.0;
+        let mut rng = self.rng.borrow_mut();
+        let rng: Option<&mut dyn rand::RngCore> = drop.then_some(&mut *rng);
+        self.buf
+            .forward(&self.cell, &self.config, &self.params, x, rng);
         self.buf.output(&self.config)
     }
 
@@ -100,8 +104,12 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
         self.check_batch(x.shape());
         let x = x.into_dimensionality::<Ix3>().expect("checked 3-D");
         let mut buf = Buffers::default();
-        buf.forward(&self.cell, &self.config, &self.params, x);
+        buf.forward(&self.cell, &self.config, &self.params, x, None);
         buf.output(&self.config).to_owned()
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {

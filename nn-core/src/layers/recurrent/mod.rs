@@ -74,6 +74,10 @@ pub struct Recurrent<T: Float, C: Cell> {
     names: Vec<[String; 4]>,
     /// The static path's caches and gradients.
     buf: Buffers<T>,
+    /// Whether dropout between layers is active.
+    training: bool,
+    /// Draws the static path's dropout masks.
+    rng: std::cell::RefCell<rand::rngs::StdRng>,
 }
 
 /// The Elman RNN, Keras's `SimpleRNN` and PyTorch's `nn.RNN`.
@@ -132,7 +136,15 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             params,
             names,
             buf: Buffers::default(),
+            training: true,
+            rng: std::cell::RefCell::new(rand::SeedableRng::seed_from_u64(rng.random())),
         }
+    }
+
+    /// Reseeds the random source of the static path's dropout masks (the
+    /// tape path draws from its tape's).
+    pub fn reseed(&self, seed: u64) {
+        *self.rng.borrow_mut() = rand::SeedableRng::seed_from_u64(seed);
     }
 
     /// The sizes and options.
@@ -154,6 +166,10 @@ impl<T: Float, C: Cell> Share for Recurrent<T, C> {
             params: self.params.clone(),
             names: self.names.clone(),
             buf: Buffers::default(),
+            training: self.training,
+            rng: std::cell::RefCell::new(rand::SeedableRng::seed_from_u64(
+                self.rng.borrow_mut().random(),
+            )),
         }
     }
 }

@@ -7,6 +7,7 @@ use ndarray::{s, Array, Array2, Array3, ArrayView2, ArrayView3, ArrayViewD};
 use ndarray::{ArrayD, Dimension, Ix1, Ix2, Ix3, IxDyn};
 
 use super::{Cell, RecurrentConfig};
+use crate::kernels::dropout::fill_mask;
 use crate::kernels::recurrent::{
     recurrent_backward_into, recurrent_forward_into, BackwardScratch, ForwardScratch, Grads, Run,
     StateGrads,
@@ -27,8 +28,14 @@ struct RunBuffers<T> {
 pub(super) struct Buffers<T> {
     /// Per run, index `layer · dirs + direction`.
     runs: Vec<RunBuffers<T>>,
-    /// Per layer, its output `[B, T, dirs·H]`: the next layer's input.
+    /// Per layer, its output `[B, T, dirs·H]`: the next layer's input
+    /// (after dropout, when it drops).
     outputs: Vec<Array3<T>>,
+    /// Per layer but the last, the dropout mask applied to its output, when
+    /// the last forward dropped (PyTorch's `dropout` between layers).
+    masks: Vec<Array3<T>>,
+    /// Whether the last forward applied `masks`.
+    dropped: bool,
     /// Per layer, the gradient of its input `[B, T, in]`.
     input_grads: Vec<Array3<T>>,
     /// The output without `return_sequences`: `[B, dirs·H]`.
@@ -50,6 +57,8 @@ impl<T: Float> Default for Buffers<T> {
         Buffers {
             runs: Vec::new(),
             outputs: Vec::new(),
+            masks: Vec::new(),
+            dropped: false,
             input_grads: Vec::new(),
             last: Array2::zeros((0, 0)),
             hidden: Array2::zeros((0, 0)),
@@ -120,17 +129,27 @@ impl<T: Float> Buffers<T> {
     }
 
     /// Runs every layer and direction on `x: [B, T, input_size]` (checked
-    /// by the caller), keeping what backward needs.
+    /// by the caller), keeping what backward needs; with `rng`, drops the
+    /// outputs of every layer but the last (`cfg.dropout`), masks drawn from it.
     pub(super) fn forward<C: Cell>(
         &mut self,
         cell: &C,
         cfg: &RecurrentConfig,
         params: &[[Param<T>; 4]],
         x: ArrayView3<'_, T>,
+        mut rng: Option<&mut dyn rand::RngCore>,
     ) {
         let (b, t, _) = x.dim();
         let (h, dirs) = (cfg.hidden_size, cfg.directions());
         self.size_forward::<C>(cfg, b, t);
+        self.dropped = rng.is_some() && cfg.num_layers > 1;
+        if self.dropped {
+            self.masks
+                .resize_with(cfg.num_layers - 1, || Array3::zeros((0, 0, 0)));
+            for m in &mut self.masks {
+                ensure(m, Ix3(b, t, cfg.output_size()));
+            }
+        }
         for l in 0..cfg.num_layers {
             let (done, rest) = self.outputs.split_at_mut(l);
             let input = if l == 0 { x } else { done[l - 1].view() };
@@ -151,6 +170,11 @@ impl<T: Float> Buffers<T> {
                 rest[0]
                     .slice_mut(s![.., .., d * h..(d + 1) * h])
                     .assign(&r.states.slice(s![.., .., ..h]));
+            }
+            if let (true, Some(rng)) = (self.dropped && l + 1 < cfg.num_layers, rng.as_mut()) {
+                let mask = &mut self.masks[l];
+                fill_mask(mask.view_mut().into_dyn(), cfg.dropout, rng);
+                self.outputs[l].zip_mut_with(mask, |o, &m| *o *= m);
             }
         }
         if !cfg.return_sequences {
@@ -204,6 +228,10 @@ impl<T: Float> Buffers<T> {
         ensure(&mut self.initial, Ix2(b, C::state_width(h)));
         for l in (0..layers).rev() {
             let (lower, upper) = self.input_grads.split_at_mut(l + 1);
+            if self.dropped && l + 1 < layers {
+                // Through the dropout between this layer and the next.
+                upper[0].zip_mut_with(&self.masks[l], |g, &m| *g *= m);
+            }
             let need_dx = l > 0 || need_input_grad;
             let dx = &mut lower[l];
             if need_dx {

@@ -1,6 +1,7 @@
 //! The tape path: one [`Var::recurrent`] node per layer and direction.
 
 use super::{Cell, Recurrent, RecurrentOutput};
+use crate::kernels::dropout::fill_mask;
 use crate::tape::Var;
 use crate::Float;
 
@@ -60,6 +61,14 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 c_n.extend(out.c_n);
             }
             input = joined(&outputs, 2);
+            if l + 1 < cfg.num_layers && cfg.dropout > 0.0 && self.training {
+                // The mask comes from the layer's own source, in the static
+                // path's order, as `Dropout`'s: two layers made from one seed
+                // drop alike on both paths.
+                let mut mask = ndarray::ArrayD::zeros(ndarray::IxDyn(&input.shape()));
+                fill_mask(mask.view_mut(), cfg.dropout, &mut *self.rng.borrow_mut());
+                input = &input * &tape.constant(mask);
+            }
         }
         RecurrentOutput {
             output: input,

@@ -93,8 +93,10 @@ impl<T: Float> Var<T> {
     /// Scaled dot-product attention of this query `[B, h, Tq, d]` over `key`
     /// `[B, h, Tk, d]` and `value` `[B, h, Tk, dv]` (PyTorch's
     /// `F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p,
-    /// is_causal)` with boolean masks): `softmax(q kᵀ / √d + mask) v`, giving
-    /// `[B, h, Tq, dv]`. Masked keys get probability exactly 0 (a query that
+    /// is_causal)`): `softmax(q kᵀ / √d + mask) v`, giving `[B, h, Tq, dv]`.
+    /// The boolean masks follow `nn.MultiheadAttention`'s convention, `true`
+    /// = masked — the opposite of a boolean `attn_mask` passed to
+    /// `F.scaled_dot_product_attention`, where `true` = attended. Masked keys get probability exactly 0 (a query that
     /// sees no key at all gets a zero output, see [`crate::kernels::attention`]);
     /// with `dropout > 0` the probabilities are dropped out with a mask drawn
     /// from the tape's random source (pass 0 in evaluation). One node, which
