@@ -7,7 +7,7 @@
 //! features)` sequence.
 
 use proc_macro2::TokenStream;
-use quote::quote_spanned;
+use quote::{format_ident, quote_spanned};
 use syn::{Expr, ExprCall};
 
 use super::dropout::rate;
@@ -18,31 +18,41 @@ use crate::errors::{Errors, Mistake};
 use crate::parse::Arg;
 use crate::validate::last_segment;
 
-/// A recurrent layer's kind: its gates and how its Rust type is built.
-#[derive(Clone, Copy)]
-enum Kind {
-    Rnn,
-    Lstm,
-    Gru,
+/// A recurrent layer: its name in `sequential!`, its gates per unit, and
+/// the `nn::layers` type and cell it builds (the RNN's cell is its
+/// activation's, chosen in the rule).
+struct Kind {
+    name: &'static str,
+    gates: usize,
+    ty: &'static str,
+    cell: &'static [&'static str],
 }
 
-impl Kind {
-    fn of(name: &str) -> Option<Kind> {
-        match name {
-            "SimpleRNN" => Some(Kind::Rnn),
-            "LSTM" => Some(Kind::Lstm),
-            "GRU" => Some(Kind::Gru),
-            _ => None,
-        }
-    }
+/// The one list of recurrent layers: the rules below, `Bidirectional` and
+/// the messages all read it.
+const KINDS: [Kind; 3] = [
+    Kind {
+        name: "SimpleRNN",
+        gates: 1,
+        ty: "SimpleRnn",
+        cell: &["RnnCell", "Tanh"],
+    },
+    Kind {
+        name: "LSTM",
+        gates: 4,
+        ty: "Lstm",
+        cell: &["LstmCell"],
+    },
+    Kind {
+        name: "GRU",
+        gates: 3,
+        ty: "Gru",
+        cell: &["GruCell"],
+    },
+];
 
-    fn gates(self) -> usize {
-        match self {
-            Kind::Rnn => 1,
-            Kind::Lstm => 4,
-            Kind::Gru => 3,
-        }
-    }
+fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
 }
 
 pub(crate) fn simple_rnn(
@@ -50,15 +60,15 @@ pub(crate) fn simple_rnn(
     args: &Args<'_>,
     errors: &mut Errors,
 ) -> Option<Resolved> {
-    recurrent(cx, Kind::Rnn, args, false, errors)
+    recurrent(cx, &KINDS[0], args, false, errors)
 }
 
 pub(crate) fn lstm(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
-    recurrent(cx, Kind::Lstm, args, false, errors)
+    recurrent(cx, &KINDS[1], args, false, errors)
 }
 
 pub(crate) fn gru(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
-    recurrent(cx, Kind::Gru, args, false, errors)
+    recurrent(cx, &KINDS[2], args, false, errors)
 }
 
 /// `Bidirectional(LSTM(64, ..))`: the wrapped layer run both ways.
@@ -73,7 +83,7 @@ pub(crate) fn bidirectional(
         _ => None,
     });
     let kind = call.and_then(|c| match &*c.func {
-        Expr::Path(p) => Kind::of(&last_segment(&p.path)),
+        Expr::Path(p) => kind(&last_segment(&p.path)),
         _ => None,
     });
     let (Some(call), Some(kind)) = (call, kind) else {
@@ -89,12 +99,7 @@ pub(crate) fn bidirectional(
         return None;
     };
     let inner_args = call_args(call);
-    let inner_name = match kind {
-        Kind::Rnn => "SimpleRNN",
-        Kind::Lstm => "LSTM",
-        Kind::Gru => "GRU",
-    };
-    let args = Args::new(inner_name, &inner_args);
+    let args = Args::new(kind.name, &inner_args);
     let resolved = recurrent(cx, kind, &args, true, errors);
     args.finish(errors);
     resolved
@@ -126,16 +131,12 @@ fn call_args(call: &ExprCall) -> Vec<Arg> {
 
 fn recurrent(
     cx: &LayerCx<'_>,
-    kind: Kind,
+    kind: &Kind,
     args: &Args<'_>,
     wrapped: bool,
     errors: &mut Errors,
 ) -> Option<Resolved> {
-    let name = match kind {
-        Kind::Rnn => "SimpleRNN",
-        Kind::Lstm => "LSTM",
-        Kind::Gru => "GRU",
-    };
+    let name = kind.name;
     let Some(units_expr) = args.take_positional_or_named("units") else {
         errors.push(
             Mistake::RecurrentWithoutUnits,
@@ -153,8 +154,8 @@ fn recurrent(
         );
         return None;
     }
-    let relu = match kind {
-        Kind::Rnn => match args.take_named("activation") {
+    let relu = match kind.name {
+        "SimpleRNN" => match args.take_named("activation") {
             Some(e) => {
                 choice(
                     e,
@@ -214,7 +215,7 @@ fn recurrent(
 
     let directions = if both_ways { 2 } else { 1 };
     let width = units.saturating_mul(directions);
-    let gates = units.saturating_mul(kind.gates());
+    let gates = units.saturating_mul(kind.gates);
     // Per layer and direction: W_ih, W_hh and the two biases (PyTorch's).
     let params = (0..layers.min(2))
         .map(|l| {
@@ -231,24 +232,17 @@ fn recurrent(
         vec![width]
     };
     let (span, t) = (cx.span, cx.dtype);
-    let (ty, cell): (TokenStream, TokenStream) = match kind {
-        Kind::Rnn if relu => (
-            quote_spanned!(span=> ::nn::layers::SimpleRnn<#t>),
-            quote_spanned!(span=> ::nn::layers::RnnCell::Relu),
-        ),
-        Kind::Rnn => (
-            quote_spanned!(span=> ::nn::layers::SimpleRnn<#t>),
-            quote_spanned!(span=> ::nn::layers::RnnCell::Tanh),
-        ),
-        Kind::Lstm => (
-            quote_spanned!(span=> ::nn::layers::Lstm<#t>),
-            quote_spanned!(span=> ::nn::layers::LstmCell),
-        ),
-        Kind::Gru => (
-            quote_spanned!(span=> ::nn::layers::Gru<#t>),
-            quote_spanned!(span=> ::nn::layers::GruCell),
-        ),
+    let ty = format_ident!("{}", kind.ty);
+    let cell = if relu {
+        &["RnnCell", "Relu"]
+    } else {
+        kind.cell
     };
+    let cell = cell.iter().map(|c| format_ident!("{}", c));
+    let (ty, cell): (TokenStream, TokenStream) = (
+        quote_spanned!(span=> ::nn::layers::#ty<#t>),
+        quote_spanned!(span=> ::nn::layers #(::#cell)*),
+    );
     Some(Resolved {
         output,
         params: Some(params),

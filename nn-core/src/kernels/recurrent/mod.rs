@@ -20,12 +20,15 @@
 mod cells;
 mod owned;
 mod sequence;
+mod shapes;
+mod step;
 #[cfg(test)]
 mod tests;
 
 pub use cells::{Cell, GruCell, LstmCell, RnnCell};
 pub use owned::{recurrent_backward, recurrent_forward, OwnedGrads, Recorded};
 pub use sequence::{
-    check_shapes, recurrent_backward_into, recurrent_forward_into, BackwardScratch, Dims,
-    ForwardScratch, Grads, Run, Shapes, StateGrads,
+    recurrent_backward_into, recurrent_forward_into, BackwardScratch, ForwardScratch, Grads, Run,
+    StateGrads,
 };
+pub use shapes::{check_shapes, Dims, Shapes};

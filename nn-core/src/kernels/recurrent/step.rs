@@ -1,0 +1,171 @@
+//! One time step's rows: the cells' element-wise math over (part of) the
+//! batch, compiled for the widest vectors the CPU has.
+
+use super::Cell;
+use crate::Float;
+
+/// The rows of one time step in the `[B, T, ·]` buffers: the cells'
+/// element-wise math over the batch, compiled for the widest vectors the CPU
+/// has (the cells' loops vectorize; the crate's baseline is SSE2).
+#[derive(Clone, Copy)]
+pub(super) struct StepRows {
+    /// Rows of the batch, steps of the sequence.
+    pub(super) b: usize,
+    pub(super) t: usize,
+    /// The step's time index.
+    pub(super) ti: usize,
+    /// Hidden units.
+    pub(super) h: usize,
+    /// State, cache and gate (or gate-gradient) widths.
+    pub(super) sw: usize,
+    pub(super) cw: usize,
+    pub(super) gh: usize,
+}
+
+impl StepRows {
+    /// [`Cell::forward_step`] on every row of the step.
+    pub(super) fn forward<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &mut [T],
+        hp: &[T],
+        state: &mut [T],
+        states: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512<T: Float, C: Cell>(
+                rows: StepRows,
+                cell: &C,
+                cache: &mut [T],
+                hp: &[T],
+                state: &mut [T],
+                states: &mut [T],
+            ) {
+                rows.forward_rows(cell, cache, hp, state, states)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe { avx512(self, cell, cache, hp, state, states) };
+            }
+        }
+        self.forward_rows(cell, cache, hp, state, states)
+    }
+
+    #[inline(always)]
+    fn forward_rows<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &mut [T],
+        hp: &[T],
+        state: &mut [T],
+        states: &mut [T],
+    ) {
+        let StepRows {
+            b,
+            t,
+            ti,
+            h,
+            sw,
+            cw,
+            gh,
+        } = self;
+        for bi in 0..b {
+            let row = bi * t + ti;
+            let prev = &mut state[bi * sw..(bi + 1) * sw];
+            let next = &mut states[row * sw..(row + 1) * sw];
+            cell.forward_step(
+                h,
+                &mut cache[row * cw..(row + 1) * cw],
+                &hp[bi * gh..(bi + 1) * gh],
+                prev,
+                next,
+            );
+            prev.copy_from_slice(next);
+        }
+    }
+
+    /// [`Cell::backward_step`] on every row of the step; `prev_time` is the
+    /// previous step's time index, `None` at the first step (whose previous
+    /// state is `initial`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn backward<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &[T],
+        states: &[T],
+        initial: &[T],
+        prev_time: Option<usize>,
+        dstate: &mut [T],
+        dgates: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512<T: Float, C: Cell>(
+                rows: StepRows,
+                cell: &C,
+                cache: &[T],
+                states: &[T],
+                initial: &[T],
+                prev_time: Option<usize>,
+                dstate: &mut [T],
+                dgates: &mut [T],
+            ) {
+                rows.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe {
+                    avx512(
+                        self, cell, cache, states, initial, prev_time, dstate, dgates,
+                    )
+                };
+            }
+        }
+        self.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward_rows<T: Float, C: Cell>(
+        self,
+        cell: &C,
+        cache: &[T],
+        states: &[T],
+        initial: &[T],
+        prev_time: Option<usize>,
+        dstate: &mut [T],
+        dgates: &mut [T],
+    ) {
+        let StepRows {
+            b,
+            t,
+            ti,
+            h,
+            sw,
+            cw,
+            gh: gw,
+        } = self;
+        for bi in 0..b {
+            let row = bi * t + ti;
+            let prev = match prev_time {
+                None => &initial[bi * sw..(bi + 1) * sw],
+                Some(tp) => {
+                    let p = bi * t + tp;
+                    &states[p * sw..(p + 1) * sw]
+                }
+            };
+            cell.backward_step(
+                h,
+                &cache[row * cw..(row + 1) * cw],
+                prev,
+                &states[row * sw..(row + 1) * sw],
+                &mut dstate[bi * sw..(bi + 1) * sw],
+                &mut dgates[row * gw..(row + 1) * gw],
+            );
+        }
+    }
+}
