@@ -176,6 +176,8 @@ mistakes! {
     RecurrentActivation,
     /// `LSTM(64, dropout = 0.2)` with one layer.
     RecurrentDropoutWithoutLayers,
+    /// `Bidirectional(LSTM(64, bidirectional = false))`.
+    BidirectionalTwice,
     /// `Bidirectional(Dense(64))`.
     BidirectionalWithoutRecurrent,
     /// `MultiHeadAttention(key_dim = 16)`.

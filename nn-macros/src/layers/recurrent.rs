@@ -208,7 +208,15 @@ fn recurrent(
         None => 0.0,
     };
     let both_ways = match args.take_named("bidirectional") {
-        Some(e) => bool_lit(e, errors)? || wrapped,
+        Some(e) if wrapped => {
+            errors.push(
+                Mistake::BidirectionalTwice,
+                e,
+                format!("`Bidirectional` already runs {name} both ways; drop its `bidirectional` argument"),
+            );
+            return None;
+        }
+        Some(e) => bool_lit(e, errors)?,
         None => wrapped,
     };
     let [time, features] = sequence(cx, errors)?;
