@@ -5,12 +5,12 @@
 //!
 //! Run: `cargo run --release --example mnist_transformer` (`-- --help` for the flags).
 
+#[path = "common/classifier.rs"]
+mod classifier;
 #[path = "common/cli.rs"]
 mod cli;
 
-use nn::optim::CosineAnnealing;
 use nn::prelude::*;
-use nn::train::ScheduleEachEpoch;
 
 const USAGE: &str = "\
 Train a small vision transformer on MNIST and report its test accuracy.
@@ -40,42 +40,14 @@ sequential! {
 }
 
 fn main() {
-    let args = cli::Args::parse(USAGE);
-    let mnist = Mnist::load_default().unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(1)
-    });
-    let (train, test) = (
-        mnist.train.reshaped(&[28, 28]),
-        mnist.test.reshaped(&[28, 28]),
+    classifier::train(
+        USAGE,
+        classifier::Run {
+            epochs: 8,
+            lr: 2e-3,
+            loss: Loss::SparseCategoricalCrossEntropy,
+            shape: &[28, 28],
+        },
+        TinyVit::with_seed,
     );
-    let seed: u64 = args.get("seed", 0);
-    let mut model = TinyVit::with_seed(seed);
-    println!("{}\n", model.summary());
-    let mut opt = Adam::new(AdamConfig {
-        lr: args.get("lr", 2e-3),
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let epochs = args.get("epochs", 8);
-    // Transformers train better when the rate settles: cosine-anneal it to 0.
-    let schedule = CosineAnnealing::new(epochs, 0.0).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let options = FitOptions {
-        epochs,
-        batch_size: args.get("batch-size", 128),
-        loss: Loss::SparseCategoricalCrossEntropy,
-        shuffle_seed: Some(seed),
-        validation: Some(&test),
-        callbacks: vec![Box::new(ScheduleEachEpoch::new(schedule))],
-        ..Default::default()
-    };
-    fit(&mut model, &mut opt, &train, options).expect("no files involved");
-    let (_, accuracy) = evaluate(&mut model, &test, 1000, Loss::SparseCategoricalCrossEntropy);
-    println!("test accuracy: {accuracy:.4}");
 }

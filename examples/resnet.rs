@@ -4,12 +4,12 @@
 //!
 //! Run: `cargo run --release --example resnet` (`-- --help` for the flags).
 
+#[path = "common/classifier.rs"]
+mod classifier;
 #[path = "common/cli.rs"]
 mod cli;
 
-use nn::optim::CosineAnnealing;
 use nn::prelude::*;
-use nn::train::ScheduleEachEpoch;
 
 const USAGE: &str = "\
 Train a small residual CNN on MNIST and report its test accuracy.
@@ -46,41 +46,14 @@ sequential! {
 }
 
 fn main() {
-    let args = cli::Args::parse(USAGE);
-    let mnist = Mnist::load_default().unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(1)
-    });
-    let (train, test) = (
-        mnist.train.reshaped(&[1, 28, 28]),
-        mnist.test.reshaped(&[1, 28, 28]),
+    classifier::train(
+        USAGE,
+        classifier::Run {
+            epochs: 8,
+            lr: 3e-3,
+            loss: Loss::CrossEntropy,
+            shape: &[1, 28, 28],
+        },
+        ResNet::with_seed,
     );
-    let seed: u64 = args.get("seed", 0);
-    let mut model = ResNet::with_seed(seed);
-    println!("{}\n", model.summary());
-    let mut opt = Adam::new(AdamConfig {
-        lr: args.get("lr", 3e-3),
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let epochs = args.get("epochs", 8);
-    let schedule = CosineAnnealing::new(epochs, 0.0).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let options = FitOptions {
-        epochs,
-        batch_size: args.get("batch-size", 128),
-        loss: Loss::CrossEntropy,
-        shuffle_seed: Some(seed),
-        validation: Some(&test),
-        callbacks: vec![Box::new(ScheduleEachEpoch::new(schedule))],
-        ..Default::default()
-    };
-    fit(&mut model, &mut opt, &train, options).expect("no files involved");
-    let (_, accuracy) = evaluate(&mut model, &test, 1000, Loss::CrossEntropy);
-    println!("test accuracy: {accuracy:.4}");
 }
