@@ -74,37 +74,14 @@ pub fn erf_f32(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Reference: libm's `f64` `erf` (within 1 f64 ulp) rounded to f32.
-    fn ulps_off(x: f32) -> u32 {
-        let want = libm::erf(x as f64) as f32;
-        let got = erf_f32(x);
-        (want.to_bits() as i64 - got.to_bits() as i64).unsigned_abs() as u32
-    }
+    use crate::kernels::ulps::{assert_correctly_rounded, ulps};
 
     #[test]
     fn within_one_ulp_of_the_correctly_rounded_value_over_all_magnitudes() {
-        // Every 97th f32 bit pattern between 1e-30 and 6 (≈ 1e7 values), both signs.
-        let (lo, hi) = (1e-30f32.to_bits(), 6.0f32.to_bits());
-        let mut worst = (0, 0.0f32);
-        let mut off = 0usize;
-        let mut total = 0usize;
-        for bits in (lo..hi).step_by(97) {
-            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
-                let u = ulps_off(x);
-                total += 1;
-                off += (u > 0) as usize;
-                if u > worst.0 {
-                    worst = (u, x);
-                }
-            }
-        }
-        assert!(worst.0 <= 1, "{} ulps at x = {:e}", worst.0, worst.1);
-        // Correctly rounded almost everywhere.
-        assert!(
-            off * 100_000 < total,
-            "{off} of {total} values are one ulp off"
-        );
+        // Reference: libm's `f64` `erf` (within 1 f64 ulp) rounded to f32.
+        // Every 97th f32 bit pattern between 1e-30 and 6 (≈ 1e7 values),
+        // both signs.
+        assert_correctly_rounded(erf_f32, libm::erf, (1e-30, 6.0), 97);
     }
 
     #[test]
@@ -112,7 +89,10 @@ mod tests {
         // Every f32 in [0.5, 4.5]: the switch at 1 and the clamp at 4.
         for bits in 0.5f32.to_bits()..=4.5f32.to_bits() {
             let x = f32::from_bits(bits);
-            assert!(ulps_off(x) <= 1, "at x = {x:e}");
+            assert!(
+                ulps(erf_f32(x), libm::erf(x as f64) as f32) <= 1,
+                "at x = {x:e}"
+            );
         }
     }
 

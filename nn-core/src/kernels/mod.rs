@@ -30,3 +30,5 @@ mod simd;
 pub mod softmax;
 pub mod sparsemax;
 pub mod tanh;
+#[cfg(test)]
+mod ulps;

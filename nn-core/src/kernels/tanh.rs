@@ -101,32 +101,14 @@ pub fn exp_f32(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::ulps::{assert_correctly_rounded, ulps};
 
     #[test]
     fn exp_is_within_one_ulp_of_the_correctly_rounded_value() {
         // Reference: f64 `exp` (within 1 f64 ulp) rounded to f32. Every 61st
         // f32 bit pattern of magnitude up to 110, both signs (≈ 3.7e7 values):
         // past both ends of the clamp, through the subnormal results.
-        let mut worst = (0, 0.0f32);
-        let mut off = 0usize;
-        let mut total = 0usize;
-        for bits in (0..110f32.to_bits()).step_by(61) {
-            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
-                let want = (x as f64).exp() as f32;
-                let got = exp_f32(x);
-                let u = (want.to_bits() as i64 - got.to_bits() as i64).unsigned_abs();
-                total += 1;
-                off += (u > 0) as usize;
-                if u > worst.0 {
-                    worst = (u, x);
-                }
-            }
-        }
-        assert!(worst.0 <= 1, "{} ulps at x = {:e}", worst.0, worst.1);
-        assert!(
-            off * 100_000 < total,
-            "{off} of {total} values are one ulp off"
-        );
+        assert_correctly_rounded(exp_f32, f64::exp, (0.0, 110.0), 61);
         assert_eq!(exp_f32(0.0), 1.0);
         assert_eq!(exp_f32(-0.0), 1.0);
         assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
@@ -147,7 +129,7 @@ mod tests {
             let x = k as f32 * 0.0123;
             let want = (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
             let got = sigmoid_f32(x);
-            worst = worst.max((want.to_bits() as i64 - got.to_bits() as i64).unsigned_abs());
+            worst = worst.max(ulps(got, want));
         }
         assert!(worst <= 1, "{worst} ulps");
         assert_eq!(sigmoid_f32(0.0), 0.5);
@@ -159,36 +141,12 @@ mod tests {
         assert!((tail / (-30f64).exp() - 1.0).abs() < 1e-6, "{tail:e}");
     }
 
-    /// Reference: `f64::tanh` (correctly rounded to within 1 f64 ulp) rounded to f32.
-    fn ulps_off(x: f32) -> u32 {
-        let want = (x as f64).tanh() as f32;
-        let got = tanh_f32(x);
-        (want.to_bits() as i64 - got.to_bits() as i64).unsigned_abs() as u32
-    }
-
     #[test]
     fn within_one_ulp_of_the_correctly_rounded_value_over_all_magnitudes() {
-        // Every 97th f32 bit pattern between 1e-30 and 12 (≈ 1e7 values), both signs.
-        let (lo, hi) = (1e-30f32.to_bits(), 12.0f32.to_bits());
-        let mut worst = (0, 0.0f32);
-        let mut off = 0usize;
-        let mut total = 0usize;
-        for bits in (lo..hi).step_by(97) {
-            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
-                let u = ulps_off(x);
-                total += 1;
-                off += (u > 0) as usize;
-                if u > worst.0 {
-                    worst = (u, x);
-                }
-            }
-        }
-        assert!(worst.0 <= 1, "{} ulps at x = {:e}", worst.0, worst.1);
-        // Correctly rounded almost everywhere.
-        assert!(
-            off * 100_000 < total,
-            "{off} of {total} values are one ulp off"
-        );
+        // Reference: `f64::tanh` (correctly rounded to within 1 f64 ulp)
+        // rounded to f32. Every 97th f32 bit pattern between 1e-30 and 12
+        // (≈ 1e7 values), both signs.
+        assert_correctly_rounded(tanh_f32, f64::tanh, (1e-30, 12.0), 97);
     }
 
     #[test]
