@@ -38,7 +38,7 @@ fn step<M: Model<f32> + Fit<f32>>(
     let mut opt = Adam::new(AdamConfig::default()).expect("valid settings");
     c.bench_function(name, |b| {
         b.iter(|| {
-            model.train_batch(x.view(), &Target::Labels(&y), loss);
+            model.train_batch(x.view(), &Target::Labels(&y), &loss.into(), &mut |_| {});
             opt.step(&model);
             opt.zero_grad(&model);
         })

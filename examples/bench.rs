@@ -158,7 +158,7 @@ fn run_batch<M: Fit<f32>>(name: &str, mut model: M, shape: &[usize], epochs: usi
         FitOptions {
             epochs,
             batch_size: batch,
-            loss: Loss::CrossEntropy,
+            loss: Loss::CrossEntropy.into(),
             verbosity: Verbosity::Silent,
             ..Default::default()
         },
@@ -193,8 +193,9 @@ fn small_batch() {
         ((i[0] * 64 + i[1]) % 17) as f32 / 8.0 - 1.0
     });
     let y: Vec<usize> = (0..bs).map(|i| (i * 7) % 10).collect();
+    let loss = Loss::CrossEntropy.into();
     let mut step = |model: &mut Small| {
-        model.train_batch(x.view(), &Target::Labels(&y), Loss::CrossEntropy);
+        model.train_batch(x.view(), &Target::Labels(&y), &loss, &mut |_| {});
         opt.step(&*model);
         opt.zero_grad(&*model);
     };

@@ -57,9 +57,9 @@ fn optimizer(name: &str, lr: Option<f64>) -> Box<dyn Optimizer<f32>> {
             ..Default::default()
         })
         .map(|o| Box::new(o) as _),
-        "adamw" => AdamW::new(AdamConfig {
+        "adamw" => AdamW::new(AdamWConfig {
             lr: lr.unwrap_or(1e-3),
-            ..AdamW::default_config()
+            ..Default::default()
         })
         .map(|o| Box::new(o) as _),
         // Keras's RMSprop: rho 0.9, epsilon 1e-7 inside the square root.
@@ -107,7 +107,7 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
         FitOptions {
             epochs: args.get("epochs", default_epochs),
             batch_size: args.get("batch-size", 128),
-            loss: Loss::SparseCategoricalCrossEntropy,
+            loss: Loss::SparseCategoricalCrossEntropy.into(),
             shuffle_seed: Some(seed),
             validation: Some(&test),
             ..Default::default()

@@ -195,6 +195,7 @@ fn main() {
         let (mut total, mut count) = (0.0, 0);
         while let Some((x, y)) = batches.next_batch() {
             let tape = Tape::new();
+            let y = y.labels();
             let loss = smoothed_cross_entropy(&net.forward(&tape.constant(x.to_owned())), y, 0.1);
             loss.backward();
             opt.step(&net);

@@ -155,9 +155,11 @@ pub use nn_core::data;
 
 /// The names most programs use.
 pub mod prelude {
-    pub use crate::train::{evaluate, fit, predict, FitOptions, OnTape, TapeModel, Verbosity};
+    pub use crate::train::{
+        evaluate, fit, predict, FitOptions, OnTape, TapeModel, TrainLoss, Verbosity,
+    };
     pub use nn_core::activation::{ActivationFn, Pointwise};
-    pub use nn_core::data::{mnist::Mnist, Dataset};
+    pub use nn_core::data::{mnist::Mnist, Data, Dataset};
     pub use nn_core::layers::Layer;
     pub use nn_core::loss::{
         binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy,
@@ -169,7 +171,7 @@ pub mod prelude {
     };
     pub use nn_macros::{functional, sequential, Module};
     pub use nn_optim::{
-        Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+        Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
     };
 }
 

@@ -236,7 +236,7 @@ fn a_sequential_model_trains_through_its_tape_path_with_fit() {
     let options = || FitOptions {
         epochs: 3,
         batch_size: 12,
-        loss: Loss::CrossEntropy,
+        loss: Loss::CrossEntropy.into(),
         verbosity: Verbosity::Silent,
         ..Default::default()
     };

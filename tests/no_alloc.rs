@@ -15,7 +15,7 @@ use counting::allocations_during;
 use nn::ndarray::{ArrayD, IxDyn};
 use nn::optim::{Adagrad, AdagradConfig};
 use nn::prelude::*;
-use nn::train::Fit;
+use nn::train::{Accuracy, Fit, Metric, TrainLoss};
 
 sequential! {
     /// The MNIST perceptron: softmax output, fused with the cross-entropy.
@@ -151,9 +151,10 @@ fn steps_allocate<M: Fit<f32>>(
     target: &Target<'_, f32>,
     loss: Loss,
 ) -> usize {
+    let loss = TrainLoss::from(loss);
     let mut step = |model: &mut M| {
-        let stats = model.train_batch(x.view(), target, loss);
-        assert!(stats.loss.is_finite());
+        let value = model.train_batch(x.view(), target, &loss, &mut |_| {});
+        assert!(value.is_finite());
         opt.step(model.parameters());
         opt.zero_grad(model.parameters());
     };
@@ -171,16 +172,21 @@ fn steps_allocate<M: Fit<f32>>(
 /// optimizer update. Allocations after the first batch (which sizes the buffers).
 fn epoch_allocates(model: &mut Mlp, opt: &mut dyn Optimizer<f32>, data: &Dataset<f32>) -> usize {
     let mut batches = data.batches(32, Some(3), false);
-    let mut step = |x: nn::ndarray::ArrayViewD<'_, f32>, y: &[usize], model: &mut Mlp| {
-        model.train_batch(x, &Target::Labels(y), Loss::SparseCategoricalCrossEntropy);
+    let loss = TrainLoss::from(Loss::SparseCategoricalCrossEntropy);
+    let mut accuracy = Accuracy::new();
+    let mut step = |x: nn::ndarray::ArrayViewD<'_, f32>, y: &Target<'_, f32>, model: &mut Mlp| {
+        // The metric `fit` reports by default updates inside the step, as in `fit`.
+        model.train_batch(x, y, &loss, &mut |out| {
+            Metric::<f32>::update(&mut accuracy, out, y)
+        });
         opt.step(model.parameters());
         opt.zero_grad(model.parameters());
     };
     let (x, y) = batches.next_batch().expect("a batch");
-    step(x, y, model);
+    step(x, &y, model);
     allocations_during(|| {
         while let Some((x, y)) = batches.next_batch() {
-            step(x, y, model);
+            step(x, &y, model);
         }
     })
 }
@@ -226,7 +232,7 @@ fn warmed_up_static_training_steps_allocate_nothing() {
     assert_eq!(n, 0, "small model with SGD: {n} allocations in 20 steps");
 
     let mut cnn = Cnn::with_seed(0);
-    let mut adamw = AdamW::new(AdamConfig::default()).unwrap();
+    let mut adamw = AdamW::new(AdamWConfig::default()).unwrap();
     let x = inputs(&[32, 1, 28, 28]);
     let n = steps_allocate(
         &mut cnn,

@@ -50,7 +50,7 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
     let options = FitOptions {
         epochs,
         batch_size: args.get("batch-size", 128),
-        loss: run.loss,
+        loss: run.loss.into(),
         shuffle_seed: Some(seed),
         validation: Some(&test),
         callbacks: vec![Box::new(ScheduleEachEpoch::new(schedule))],

@@ -233,6 +233,54 @@ pub enum Target<'a, T: Float> {
     Values(ArrayViewD<'a, T>),
 }
 
+impl<T: Float> Target<'_, T> {
+    /// The labels, for a loss on integer classes.
+    ///
+    /// # Panics
+    /// If the target holds values.
+    pub fn labels(&self) -> &[usize] {
+        match self {
+            Target::Labels(l) => l,
+            Target::Values(v) => panic!(
+                "Target::labels: the target holds values of shape {:?}, not labels",
+                v.shape()
+            ),
+        }
+    }
+
+    /// The target as a constant on `tape`: the values, or one-hot rows of
+    /// `classes` columns for labels (for a loss written on the tape).
+    pub fn to_var(&self, tape: &crate::Tape<T>, classes: usize) -> Var<T> {
+        match self {
+            Target::Values(v) => tape.constant(v.to_owned()),
+            Target::Labels(l) => {
+                let mut rows = ndarray::Array2::zeros((l.len(), classes));
+                for (i, &c) in l.iter().enumerate() {
+                    assert!(
+                        c < classes,
+                        "Target::to_var: label {c} of sample {i} is not below {classes}"
+                    );
+                    rows[[i, c]] = T::one();
+                }
+                tape.constant(rows)
+            }
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Target::Labels(l) => l.len(),
+            Target::Values(v) => v.shape().first().copied().unwrap_or(0),
+        }
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A loss chosen by value, like Keras's `compile(loss=...)`: the training loop
 /// and the models' static path use it on arrays, research code on the tape.
 /// Reduction is the mean.
@@ -289,6 +337,34 @@ impl Loss {
             Loss::Huber { .. } => "huber",
             Loss::KlDivergence => "kl_divergence",
         }
+    }
+
+    /// Keras's name of the loss (`"sparse_categorical_crossentropy"`, `"mse"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross_entropy",
+            Loss::SparseCategoricalCrossEntropy => "sparse_categorical_crossentropy",
+            Loss::CategoricalCrossEntropy => "categorical_crossentropy",
+            Loss::BinaryCrossEntropy => "binary_crossentropy",
+            Loss::BinaryCrossEntropyWithLogits => "binary_crossentropy_with_logits",
+            Loss::Mse => "mse",
+            Loss::Mae => "mae",
+            Loss::Huber { .. } => "huber",
+            Loss::KlDivergence => "kl_divergence",
+        }
+    }
+
+    /// Whether the loss compares with integer class labels (else with values).
+    pub fn takes_labels(&self) -> bool {
+        matches!(
+            self,
+            Loss::CrossEntropy | Loss::SparseCategoricalCrossEntropy
+        )
+    }
+
+    /// Whether the loss is a classification loss (Keras reports accuracy for these).
+    pub fn is_classification(&self) -> bool {
+        !matches!(self, Loss::Mse | Loss::Mae | Loss::Huber { .. })
     }
 
     /// Whether, after a softmax output, this loss's gradient with respect to the

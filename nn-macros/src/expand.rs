@@ -534,9 +534,10 @@ pub(crate) fn model_api(
                 &mut self,
                 x: ::nn::ndarray::ArrayViewD<'_, #t>,
                 target: &::nn::loss::Target<'_, #t>,
-                loss: ::nn::loss::Loss,
-            ) -> ::nn::train::BatchStats {
-                ::nn::train::static_train_batch(self, x, target, loss)
+                loss: &::nn::train::TrainLoss<'_, #t>,
+                outputs: &mut dyn ::core::ops::FnMut(::nn::ndarray::ArrayViewD<'_, #t>),
+            ) -> f64 {
+                ::nn::train::static_train_batch(self, x, target, loss, outputs)
             }
             fn predict_batch(&self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> {
                 ::nn::Model::<#t>::predict(self, x)
@@ -644,7 +645,7 @@ pub fn fallback(def: &ModelDef) -> TokenStream {
 
         impl ::nn::train::Fit<#t> for #name {
             fn parameters(&self) -> &dyn ::nn::Parameters<#t> { unreachable!() }
-            fn train_batch(&mut self, _: ::nn::ndarray::ArrayViewD<'_, #t>, _: &::nn::loss::Target<'_, #t>, _: ::nn::loss::Loss) -> ::nn::train::BatchStats { unreachable!() }
+            fn train_batch(&mut self, _: ::nn::ndarray::ArrayViewD<'_, #t>, _: &::nn::loss::Target<'_, #t>, _: &::nn::train::TrainLoss<'_, #t>, _: &mut dyn ::core::ops::FnMut(::nn::ndarray::ArrayViewD<'_, #t>)) -> f64 { unreachable!() }
             fn predict_batch(&self, _: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> { unreachable!() }
             fn set_training(&mut self, _: bool) { unreachable!() }
         }

@@ -9,7 +9,7 @@ use crate::error::{check, OptimError};
 use crate::state::{effective, States};
 use crate::{lerp, Optimizer, OptimizerState};
 
-/// Settings of [`Adam`] and [`AdamW`], with PyTorch's defaults.
+/// Settings of [`Adam`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
     /// Learning rate (default 1e-3).
@@ -18,8 +18,8 @@ pub struct AdamConfig {
     pub betas: (f64, f64),
     /// Added to the denominator for stability (default 1e-8).
     pub eps: f64,
-    /// Adam: L2 penalty added to the gradient; AdamW: decoupled decay. Default 0
-    /// (PyTorch's Adam default; for AdamW's 1e-2 use [`AdamW::default_config`]).
+    /// L2 penalty added to the gradient (default 0, PyTorch's). AdamW's
+    /// decoupled decay is [`AdamWConfig::weight_decay`].
     pub weight_decay: f64,
     /// Use the running maximum of the second moment (default off).
     pub amsgrad: bool,
@@ -84,23 +84,61 @@ pub struct Adam<T: Float = f32> {
     decoupled: bool,
 }
 
+/// Settings of [`AdamW`], with PyTorch's defaults: Adam's, and a decoupled
+/// weight decay of 1e-2. A type of its own, so `AdamW::new(AdamWConfig {
+/// lr: 3e-4, ..Default::default() })` keeps AdamW's decay rather than
+/// silently taking Adam's 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Decay rates (β₁, β₂) of the moment estimates (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Added to the denominator for stability (default 1e-8).
+    pub eps: f64,
+    /// Decoupled decay λ: `θ ← θ(1 - lr·λ)` before each update (default 1e-2).
+    pub weight_decay: f64,
+    /// Use the running maximum of the second moment (default off).
+    pub amsgrad: bool,
+    /// Ascend instead of descend (default off).
+    pub maximize: bool,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 1e-2,
+            amsgrad: false,
+            maximize: false,
+        }
+    }
+}
+
 /// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay. Before the
-/// Adam update of each parameter, `θ ← θ(1 - lr·λ)`; the gradient gets no L2 term.
-/// PyTorch's default λ for AdamW is 1e-2: use [`AdamW::default_config`].
+/// Adam update of each parameter, `θ ← θ(1 - lr·λ)`; the gradient gets no L2
+/// term. Configured by [`AdamWConfig`] (PyTorch's default λ, 1e-2).
 pub struct AdamW;
 
 impl AdamW {
-    /// PyTorch's AdamW defaults (Adam's, with `weight_decay = 1e-2`).
-    pub fn default_config() -> AdamConfig {
-        AdamConfig {
-            weight_decay: 1e-2,
-            ..AdamConfig::default()
-        }
+    /// PyTorch's AdamW defaults, [`AdamWConfig::default`].
+    pub fn default_config() -> AdamWConfig {
+        AdamWConfig::default()
     }
 
     /// AdamW with `config`, validated.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new<T: Float>(config: AdamConfig) -> Result<Adam<T>, OptimError> {
+    pub fn new<T: Float>(config: AdamWConfig) -> Result<Adam<T>, OptimError> {
+        let config = AdamConfig {
+            lr: config.lr,
+            betas: config.betas,
+            eps: config.eps,
+            weight_decay: config.weight_decay,
+            amsgrad: config.amsgrad,
+            maximize: config.maximize,
+        };
         validate("AdamW", &config)?;
         Ok(Adam {
             config,

@@ -36,7 +36,7 @@ mod sgd;
 mod state;
 
 pub use adagrad::{Adagrad, AdagradConfig};
-pub use adam::{Adam, AdamConfig, AdamW};
+pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use error::OptimError;
 pub use plateau::{PlateauMode, ReduceLrOnPlateau};

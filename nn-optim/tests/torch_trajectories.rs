@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use ndarray::{ArrayD, IxDyn};
 use nn_core::{Float, Param};
 use nn_optim::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd,
-    SgdConfig,
+    Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, RmsProp,
+    RmsPropConfig, Sgd, SgdConfig,
 };
 use serde_json::Value;
 
@@ -97,7 +97,7 @@ fn optimizer<T: Float>(name: &str) -> Box<dyn Optimizer<T>> {
             ..Default::default()
         }),
         "adamw_wd0.01" => Box::new(
-            AdamW::new::<T>(AdamConfig {
+            AdamW::new::<T>(AdamWConfig {
                 lr: 0.01,
                 weight_decay: 0.01,
                 ..Default::default()

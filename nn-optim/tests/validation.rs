@@ -100,9 +100,9 @@ fn adam_and_adamw_reject_bad_settings() {
         "Adam: invalid weight_decay: -0.1 (must be >= 0)"
     );
     assert_eq!(
-        message(AdamW::new::<f32>(AdamConfig {
+        message(AdamW::new::<f32>(AdamWConfig {
             betas: (0.9, 1.5),
-            ..AdamW::default_config()
+            ..Default::default()
         })),
         "AdamW: invalid betas.1: 1.5 (must be in [0, 1))"
     );
@@ -240,7 +240,16 @@ fn defaults_are_pytorchs() {
         ),
         (1e-3, (0.9, 0.999), 1e-8, 0.0, false)
     );
+    // PyTorch's AdamW default, kept by struct update from `Default`.
     assert_eq!(AdamW::default_config().weight_decay, 1e-2);
+    let w = AdamWConfig {
+        lr: 3e-4,
+        ..Default::default()
+    };
+    assert_eq!(
+        (w.lr, w.weight_decay, w.betas, w.eps),
+        (3e-4, 1e-2, (0.9, 0.999), 1e-8)
+    );
     let rms = RmsPropConfig::default();
     assert_eq!(
         (rms.lr, rms.alpha, rms.eps, rms.momentum, rms.centered),

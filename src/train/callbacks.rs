@@ -1,5 +1,6 @@
-//! Callbacks run after each epoch: checkpoints, early stopping, learning-rate
-//! schedules, CSV logging.
+//! Callbacks: hooks into [`fit`](super::fit) at the start, around every
+//! batch (with the gradients before the optimizer's step) and after each
+//! epoch — checkpoints, early stopping, learning-rate schedules, CSV logging.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use nn_optim::{Optimizer, ReduceLrOnPlateau, Schedule};
 use super::history::EpochLogs;
 use super::TrainError;
 
-/// What a callback sees: the model's parameters and the optimizer.
+/// What a callback sees: the model's parameters (their gradients too, in
+/// [`Callback::on_before_optimizer_step`]) and the optimizer.
 pub struct Context<'a, T: Float> {
     /// The model's parameters.
     pub params: &'a dyn Parameters<T>,
@@ -22,25 +24,79 @@ pub struct Context<'a, T: Float> {
 /// Whether training goes on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
-    /// Next epoch.
+    /// Next batch or epoch.
     Continue,
     /// Stop, for this reason.
     Stop(String),
 }
 
-/// Hooks into [`fit`](super::fit).
+/// Where training is, for the per-batch hooks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchLogs {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 0-based batch within the epoch.
+    pub batch: usize,
+    /// 0-based optimizer step since `fit` began (batches of earlier epochs included).
+    pub step: usize,
+    /// Samples in the batch.
+    pub size: usize,
+    /// The batch's mean loss (NaN before the batch has run).
+    pub loss: f64,
+    /// The learning rate of this batch's step.
+    pub lr: f64,
+}
+
+/// Hooks into [`fit`](super::fit). Every hook has a default that does
+/// nothing, so a callback implements only what it needs.
 pub trait Callback<T: Float> {
     /// Before the first epoch.
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
         Ok(())
     }
 
+    /// Before each batch's forward pass (after a per-step schedule set its rate).
+    fn on_train_batch_begin(
+        &mut self,
+        _batch: &BatchLogs,
+        _ctx: &mut Context<'_, T>,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// After backward, before gradient clipping and the optimizer's step:
+    /// the gradients are in `ctx.params` (read them, log them, change them).
+    fn on_before_optimizer_step(
+        &mut self,
+        _batch: &BatchLogs,
+        _ctx: &mut Context<'_, T>,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// After the optimizer's step.
+    fn on_train_batch_end(
+        &mut self,
+        _batch: &BatchLogs,
+        _ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        Ok(Control::Continue)
+    }
+
     /// After each epoch (validation included).
     fn on_epoch_end(
         &mut self,
-        logs: &EpochLogs,
-        ctx: &mut Context<'_, T>,
-    ) -> Result<Control, TrainError>;
+        _logs: &EpochLogs,
+        _ctx: &mut Context<'_, T>,
+    ) -> Result<Control, TrainError> {
+        Ok(Control::Continue)
+    }
+
+    /// The metrics this callback reads from the epoch's logs: `fit` refuses to
+    /// start when one of them will never be logged.
+    fn monitors(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// A metric to watch and which direction is better.
@@ -118,6 +174,14 @@ impl ModelCheckpoint {
 }
 
 impl<T: Float> Callback<T> for ModelCheckpoint {
+    fn monitors(&self) -> Vec<&str> {
+        if self.save_best_only {
+            vec![&self.monitor.metric]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
@@ -167,6 +231,10 @@ impl EarlyStopping {
 }
 
 impl<T: Float> Callback<T> for EarlyStopping {
+    fn monitors(&self) -> Vec<&str> {
+        vec![&self.monitor.metric]
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
@@ -247,6 +315,10 @@ impl PlateauOnMetric {
 }
 
 impl<T: Float> Callback<T> for PlateauOnMetric {
+    fn monitors(&self) -> Vec<&str> {
+        vec![&self.metric]
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
@@ -259,10 +331,12 @@ impl<T: Float> Callback<T> for PlateauOnMetric {
     }
 }
 
-/// Appends each epoch's metrics to a CSV file (header first), flushed every epoch.
+/// Writes each epoch's metrics to a CSV file (the header, from the first
+/// epoch's metrics, first), flushed every epoch.
 pub struct CsvLogger {
     path: PathBuf,
     file: Option<std::fs::File>,
+    wrote_header: bool,
 }
 
 impl CsvLogger {
@@ -271,19 +345,19 @@ impl CsvLogger {
         CsvLogger {
             path: path.into(),
             file: None,
+            wrote_header: false,
         }
     }
 }
 
 impl<T: Float> Callback<T> for CsvLogger {
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
-        let err = |source| TrainError::File {
+        let f = std::fs::File::create(&self.path).map_err(|source| TrainError::File {
             path: self.path.clone(),
             source,
-        };
-        let mut f = std::fs::File::create(&self.path).map_err(err)?;
-        writeln!(f, "{}", EpochLogs::COLUMNS.join(",")).map_err(err)?;
+        })?;
         self.file = Some(f);
+        self.wrote_header = false;
         Ok(())
     }
 
@@ -297,6 +371,11 @@ impl<T: Float> Callback<T> for CsvLogger {
             source,
         };
         let f = self.file.as_mut().expect("on_train_begin opened the file");
+        // The columns are known once the first epoch's metrics are.
+        if !self.wrote_header {
+            writeln!(f, "{}", logs.csv_header()).map_err(err)?;
+            self.wrote_header = true;
+        }
         writeln!(f, "{}", logs.csv_row()).map_err(err)?;
         f.flush().map_err(err)?;
         Ok(Control::Continue)

@@ -1,202 +1,20 @@
-//! `fit`, `evaluate`, `predict`, and the [`Fit`] trait that lets one loop train
-//! both kinds of model.
+//! [`fit`], [`evaluate`] and [`predict`]: the training loop for any model
+//! that implements [`Fit`], on any [`Data`].
 
-use std::time::Instant;
-
-use nn_core::data::Dataset;
+use nn_core::data::{Batches, Data, TargetKind};
 use nn_core::loss::{Loss, Target};
 use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
-use nn_core::{Float, Model, Parameters, Tape, Var};
-use nn_optim::Optimizer;
+use nn_core::Float;
+use nn_optim::{clip_grad_norm, clip_grad_value, Optimizer, Schedule};
 
-use super::callbacks::{Callback, Context, Control};
-use super::history::{EpochLogs, History};
-use super::progress::Progress;
+use super::callbacks::{BatchLogs, Callback, Context};
+use super::checks;
+use super::epochs::{run_epochs, Trainer, Validation};
+use super::history::History;
+use super::metrics::{Accuracy, Metric};
+use super::model::Fit;
+use super::objective::TrainLoss;
 use super::TrainError;
-
-/// One batch's loss (mean) and how many predictions were right.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct BatchStats {
-    /// Mean loss over the batch.
-    pub loss: f64,
-    /// Correct predictions (see [`count_correct`]).
-    pub correct: usize,
-    /// Samples in the batch.
-    pub count: usize,
-}
-
-/// What the training loop needs of a model.
-pub trait Fit<T: Float> {
-    /// The parameters the optimizer updates.
-    fn parameters(&self) -> &dyn Parameters<T>;
-
-    /// Forward and backward on one batch; gradients accumulate into the parameters.
-    fn train_batch(
-        &mut self,
-        x: ArrayViewD<'_, T>,
-        target: &Target<'_, T>,
-        loss: Loss,
-    ) -> BatchStats;
-
-    /// Outputs for a batch, in evaluation mode.
-    fn predict_batch(&self, x: ArrayViewD<'_, T>) -> ArrayD<T>;
-
-    /// Training or evaluation mode (dropout).
-    fn set_training(&mut self, training: bool);
-}
-
-/// One training batch of a `sequential!` model through its static path (no
-/// tape): what the macro's [`Fit`] implementation calls.
-pub fn static_train_batch<T: Float, M: Model<T>>(
-    model: &mut M,
-    x: ArrayViewD<'_, T>,
-    target: &Target<'_, T>,
-    loss: Loss,
-) -> BatchStats {
-    let count = x.shape()[0];
-    let correct = count_correct(model.forward_train(x).view(), target, loss);
-    let value = model.backward_loss(loss, target);
-    BatchStats {
-        loss: value.as_f64(),
-        correct,
-        count,
-    }
-}
-
-/// A research model written on the tape: its forward pass and its parameters.
-pub trait TapeModel<T: Float>: Parameters<T> {
-    /// The forward pass, recorded on `x`'s tape.
-    fn forward(&self, x: &Var<T>) -> Var<T>;
-
-    /// Training or evaluation mode, if the model has dropout or the like.
-    fn set_training(&mut self, _training: bool) {}
-}
-
-/// Wraps a [`TapeModel`] (kept for code written before every tape model
-/// trained with [`fit`] as it is): trains exactly as the model itself does.
-pub struct OnTape<M>(pub M);
-
-impl<T: Float, M: Parameters<T>> Parameters<T> for OnTape<M> {
-    fn visit_params(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
-        self.0.visit_params(f)
-    }
-    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
-        self.0.visit_buffers(f)
-    }
-}
-
-impl<T: Float, M: TapeModel<T>> TapeModel<T> for OnTape<M> {
-    fn forward(&self, x: &Var<T>) -> Var<T> {
-        self.0.forward(x)
-    }
-    fn set_training(&mut self, training: bool) {
-        self.0.set_training(training)
-    }
-}
-
-/// Trains a `sequential!` model (any [`Model`]) through its tape path rather
-/// than its static one, to compare the two or to add tape-only terms around
-/// it: `fit(&mut Taped(model), ..)`. Both paths give the same gradients.
-pub struct Taped<M>(pub M);
-
-impl<T: Float, M: Model<T>> Parameters<T> for Taped<M> {
-    fn visit_params(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
-        self.0.visit_params(f)
-    }
-    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &nn_core::Param<T>)) {
-        self.0.visit_buffers(f)
-    }
-}
-
-impl<T: Float, M: Model<T>> TapeModel<T> for Taped<M> {
-    fn forward(&self, x: &Var<T>) -> Var<T> {
-        Model::forward(&self.0, x)
-    }
-    fn set_training(&mut self, training: bool) {
-        Model::set_training(&mut self.0, training)
-    }
-}
-
-/// Every [`TapeModel`] (a `#[derive(Module)]` struct with its `forward`, or
-/// your own) trains with the same loop: each batch records a fresh tape.
-impl<T: Float, M: TapeModel<T>> Fit<T> for M {
-    fn parameters(&self) -> &dyn Parameters<T> {
-        self
-    }
-
-    fn train_batch(
-        &mut self,
-        x: ArrayViewD<'_, T>,
-        target: &Target<'_, T>,
-        loss: Loss,
-    ) -> BatchStats {
-        let tape = Tape::new();
-        let out = self.forward(&tape.constant(x.to_owned()));
-        let correct = out.with_value(|v| count_correct(v.view(), target, loss));
-        let l = loss.apply(&out, target);
-        l.backward();
-        BatchStats {
-            loss: l.item().as_f64(),
-            correct,
-            count: x.shape()[0],
-        }
-    }
-
-    fn predict_batch(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-        let tape = Tape::new();
-        let _no_grad = tape.no_grad();
-        self.forward(&tape.constant(x.to_owned())).value()
-    }
-
-    fn set_training(&mut self, training: bool) {
-        TapeModel::set_training(self, training);
-    }
-}
-
-/// Correct predictions in a batch, as Keras's `accuracy` chooses: the arg-max
-/// class against integer labels or one-hot rows; for a single output, the
-/// output above 0.5 (0 for losses on logits) against the target above 0.5.
-pub fn count_correct<T: Float>(
-    out: ArrayViewD<'_, T>,
-    target: &Target<'_, T>,
-    loss: Loss,
-) -> usize {
-    let last = Axis(out.ndim() - 1);
-    let argmax = |row: ndarray::ArrayView1<'_, T>| {
-        row.iter()
-            .enumerate()
-            .fold(
-                (0, T::neg_infinity()),
-                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-            )
-            .0
-    };
-    match target {
-        Target::Labels(labels) => out
-            .lanes(last)
-            .into_iter()
-            .zip(labels.iter())
-            .filter(|(r, &l)| argmax(r.view()) == l)
-            .count(),
-        Target::Values(t) if out.shape()[out.ndim() - 1] > 1 => out
-            .lanes(last)
-            .into_iter()
-            .zip(t.lanes(last))
-            .filter(|(r, tr)| argmax(r.view()) == argmax(tr.view()))
-            .count(),
-        Target::Values(t) => {
-            let cut = if matches!(loss, Loss::BinaryCrossEntropyWithLogits) {
-                T::zero()
-            } else {
-                T::lit(0.5)
-            };
-            out.iter()
-                .zip(t.iter())
-                .filter(|(&o, &y)| (o > cut) == (y > T::lit(0.5)))
-                .count()
-        }
-    }
-}
 
 /// How [`fit`] reports progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -211,24 +29,39 @@ pub enum Verbosity {
 }
 
 /// Settings of [`fit`], with Keras-like defaults (32-sample batches, one epoch,
-/// shuffling every epoch).
+/// shuffling every epoch, sparse categorical cross-entropy).
 pub struct FitOptions<'a, T: Float> {
     /// Passes over the training data.
     pub epochs: usize,
     /// Samples per batch.
     pub batch_size: usize,
-    /// The loss to minimize.
-    pub loss: Loss,
+    /// The loss to minimize: a built-in (`Loss::Mse.into()`) or your own on
+    /// the tape ([`TrainLoss::tape`]).
+    pub loss: TrainLoss<'a, T>,
+    /// Metrics reported beside the loss, in this order. Empty (the default)
+    /// means Keras's `accuracy` for classification losses and none for
+    /// regression losses (MSE, MAE, Huber).
+    pub metrics: Vec<Box<dyn Metric<T> + 'a>>,
     /// Shuffle each epoch, from this seed (epoch `e` uses `seed + e`); `None` keeps the order.
     pub shuffle_seed: Option<u64>,
     /// Skip a final partial batch.
     pub drop_last: bool,
-    /// Data evaluated after each epoch (`val_loss`, `val_accuracy`).
-    pub validation: Option<&'a Dataset<T>>,
+    /// Data evaluated after each epoch (`val_loss` and `val_` metrics).
+    pub validation: Option<&'a dyn Data<T>>,
     /// Progress display.
     pub verbosity: Verbosity,
-    /// Called after each epoch, in order.
+    /// Called at the start, around each batch and after each epoch, in order.
     pub callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+    /// Rescale the gradients before each step so their global norm is at most
+    /// this (PyTorch's `clip_grad_norm_`, after the callbacks' gradient hooks).
+    pub clip_grad_norm: Option<f64>,
+    /// Clamp every gradient element to `[-v, v]` before each step (after
+    /// norm clipping when both are set).
+    pub clip_grad_value: Option<f64>,
+    /// A per-step learning-rate schedule: step `s` (counted from 0 over the
+    /// whole run) trains at `schedule.lr(base, s)`, `base` the optimizer's rate
+    /// when `fit` starts — as [`nn_optim::LrScheduler`] stepped once per batch.
+    pub lr_schedule: Option<Box<dyn Schedule + 'a>>,
 }
 
 impl<T: Float> Default for FitOptions<'_, T> {
@@ -236,125 +69,239 @@ impl<T: Float> Default for FitOptions<'_, T> {
         FitOptions {
             epochs: 1,
             batch_size: 32,
-            loss: Loss::SparseCategoricalCrossEntropy,
+            loss: Loss::SparseCategoricalCrossEntropy.into(),
+            metrics: Vec::new(),
             shuffle_seed: Some(0),
             drop_last: false,
             validation: None,
             verbosity: Verbosity::Auto,
             callbacks: Vec::new(),
+            clip_grad_norm: None,
+            clip_grad_value: None,
+            lr_schedule: None,
         }
     }
+}
+
+/// The metrics `fit` reports when none are asked for: accuracy for a
+/// classification loss (or, with a loss on the tape, for class labels).
+fn default_metrics<'a, T: Float>(
+    loss: &TrainLoss<'_, T>,
+    kind: &TargetKind,
+) -> Vec<Box<dyn Metric<T> + 'a>> {
+    let classify = match loss.builtin() {
+        Some(l) => l.is_classification(),
+        None => matches!(kind, TargetKind::Labels { .. }),
+    };
+    if classify {
+        let acc = loss
+            .builtin()
+            .map_or_else(Accuracy::new, Accuracy::for_loss);
+        vec![Box::new(acc)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `fit`'s own step: forward and backward through the model, the callbacks'
+/// gradient hooks, clipping, the optimizer's step.
+struct Standard<'m, 'a, T: Float, M> {
+    model: &'m mut M,
+    optimizer: &'m mut dyn Optimizer<T>,
+    loss: TrainLoss<'a, T>,
+    metrics: Vec<Box<dyn Metric<T> + 'a>>,
+    clip_norm: Option<f64>,
+    clip_value: Option<f64>,
+    schedule: Option<(Box<dyn Schedule + 'a>, f64)>,
+}
+
+impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
+    fn context(&mut self) -> Context<'_, T> {
+        Context {
+            params: self.model.parameters(),
+            optimizer: &mut *self.optimizer,
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.model.set_training(training);
+    }
+
+    fn begin_epoch(&mut self) {
+        self.metrics.iter_mut().for_each(|m| m.reset());
+    }
+
+    fn set_step(&mut self, step: usize) -> f64 {
+        if let Some((schedule, base)) = &self.schedule {
+            self.optimizer.set_learning_rate(schedule.lr(*base, step));
+        }
+        self.optimizer.learning_rate()
+    }
+
+    fn batch(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        target: &Target<'_, T>,
+        logs: &mut BatchLogs,
+        callbacks: &mut [Box<dyn Callback<T> + '_>],
+    ) -> Result<Option<f64>, TrainError> {
+        let metrics = &mut self.metrics;
+        logs.loss = self.model.train_batch(x, target, &self.loss, &mut |out| {
+            metrics
+                .iter_mut()
+                .for_each(|m| m.update(out.view(), target))
+        });
+        for cb in callbacks.iter_mut() {
+            cb.on_before_optimizer_step(logs, &mut self.context())?;
+        }
+        let params = self.model.parameters();
+        if let Some(max) = self.clip_norm {
+            clip_grad_norm(params, max);
+        }
+        if let Some(v) = self.clip_value {
+            clip_grad_value(params, v);
+        }
+        self.optimizer.step(params);
+        self.optimizer.zero_grad(params);
+        Ok(Some(logs.loss))
+    }
+
+    fn metrics(&self) -> Vec<(String, f64)> {
+        self.metrics
+            .iter()
+            .map(|m| (m.name().to_string(), m.result()))
+            .collect()
+    }
+
+    fn validate(&mut self, data: &dyn Data<T>, batch_size: usize) -> Validation {
+        let (loss, metrics) =
+            evaluate_into(self.model, data, batch_size, &self.loss, &mut self.metrics);
+        Some((loss, metrics))
+    }
+
+    fn metric_names(&self, validation: bool) -> Option<Vec<String>> {
+        Some(logged_names(
+            self.metrics.iter().map(|m| m.name().to_string()),
+            validation,
+        ))
+    }
+}
+
+/// Every name a run logs: `loss` and `names`, their `val_` twins when
+/// validation runs, and `lr`, `seconds`, `samples_per_sec`.
+pub(crate) fn logged_names(names: impl Iterator<Item = String>, validation: bool) -> Vec<String> {
+    let train: Vec<String> = std::iter::once("loss".to_string()).chain(names).collect();
+    let mut all = train.clone();
+    if validation {
+        all.extend(train.iter().map(|n| format!("val_{n}")));
+    }
+    all.extend(["lr", "seconds", "samples_per_sec"].map(String::from));
+    all
 }
 
 /// Trains `model` on `data` with `optimizer`, epoch by epoch, and returns the
-/// per-epoch metrics. Stops early when a callback asks or the loss becomes NaN
-/// (the reason is in [`History::stopped`]).
-pub fn fit<T: Float, M: Fit<T>>(
+/// per-epoch metrics.
+///
+/// Before the first batch it checks what would otherwise fail mid-run, and
+/// returns [`TrainError::Config`] naming the problem: empty data, a batch
+/// size of 0, a loss that cannot take the data's targets (MSE on labels), a
+/// model whose output does not fit the targets, a callback monitoring a
+/// metric that is never logged (`val_acc` for `val_accuracy`). It stops early
+/// when a callback asks or the loss becomes NaN (the reason is in
+/// [`History::stopped`]).
+pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
     optimizer: &mut dyn Optimizer<T>,
-    data: &Dataset<T>,
-    mut options: FitOptions<'_, T>,
+    data: &D,
+    options: FitOptions<'_, T>,
 ) -> Result<History, TrainError> {
-    let mut history = History::default();
-    let mut callbacks = std::mem::take(&mut options.callbacks);
-    for cb in callbacks.iter_mut() {
-        cb.on_train_begin(&mut Context {
-            params: model.parameters(),
-            optimizer: &mut *optimizer,
-        })?;
-    }
-    'epochs: for epoch in 0..options.epochs {
-        model.set_training(true);
-        let seed = options.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
-        let mut batches = data.batches(options.batch_size, seed, options.drop_last);
-        let mut progress = Progress::new(options.verbosity, epoch, options.epochs, batches.count());
-        let start = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        let mut batch_index = 0;
-        while let Some((x, y)) = batches.next_batch() {
-            let stats = model.train_batch(x, &Target::Labels(y), options.loss);
-            if stats.loss.is_nan() {
-                let reason = format!(
-                    "loss became NaN at epoch {}, batch {}: stopping (a smaller learning rate usually helps)",
-                    epoch + 1,
-                    batch_index + 1
-                );
-                progress.abandon(&reason);
-                history.stopped = Some(reason);
-                break 'epochs;
-            }
-            optimizer.step(model.parameters());
-            optimizer.zero_grad(model.parameters());
-            loss_sum += stats.loss * stats.count as f64;
-            correct += stats.correct;
-            seen += stats.count;
-            batch_index += 1;
-            progress.batch(
-                seen,
-                loss_sum / seen as f64,
-                correct as f64 / seen as f64,
-                start.elapsed().as_secs_f64(),
-            );
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let mut logs = EpochLogs {
-            epoch: epoch + 1,
-            loss: loss_sum / seen.max(1) as f64,
-            accuracy: correct as f64 / seen.max(1) as f64,
-            val_loss: None,
-            val_accuracy: None,
-            lr: optimizer.learning_rate(),
-            seconds,
-            samples_per_sec: seen as f64 / seconds.max(1e-9),
-            outputs: Vec::new(),
-        };
-        if let Some(val) = options.validation {
-            let (l, a) = evaluate(model, val, options.batch_size.max(256), options.loss);
-            logs.val_loss = Some(l);
-            logs.val_accuracy = Some(a);
-        }
-        progress.finish(&logs);
-        history.epochs.push(logs.clone());
-        for cb in callbacks.iter_mut() {
-            let ctx = &mut Context {
-                params: model.parameters(),
-                optimizer: &mut *optimizer,
-            };
-            if let Control::Stop(reason) = cb.on_epoch_end(&logs, ctx)? {
-                if options.verbosity != Verbosity::Silent {
-                    println!("{reason}");
-                }
-                history.stopped = Some(reason);
-                break 'epochs;
-            }
+    let data: &dyn Data<T> = data;
+    checks::check_data(data, options.batch_size, "training")?;
+    if let Some(val) = options.validation {
+        checks::check_data(val, options.batch_size, "validation")?;
+        let kinds = (val.target_kind(), data.target_kind());
+        if std::mem::discriminant(&kinds.0) != std::mem::discriminant(&kinds.1) {
+            return Err(TrainError::Config(format!(
+                "the training data holds {} but the validation data {}",
+                kinds.1, kinds.0
+            )));
         }
     }
-    Ok(history)
+    checks::check_model_and_loss(model, data, &options.loss)?;
+    let metrics = if options.metrics.is_empty() {
+        default_metrics(&options.loss, &data.target_kind())
+    } else {
+        options.metrics
+    };
+    let base = optimizer.learning_rate();
+    let mut trainer = Standard {
+        model,
+        optimizer,
+        loss: options.loss,
+        metrics,
+        clip_norm: options.clip_grad_norm,
+        clip_value: options.clip_grad_value,
+        schedule: options.lr_schedule.map(|s| (s, base)),
+    };
+    let settings = super::epochs::Settings {
+        epochs: options.epochs,
+        batch_size: options.batch_size,
+        shuffle_seed: options.shuffle_seed,
+        drop_last: options.drop_last,
+        validation: options.validation,
+        verbosity: options.verbosity,
+    };
+    run_epochs(&mut trainer, data, settings, options.callbacks)
 }
 
-/// Mean loss and accuracy of `model` on `data`, in evaluation mode.
-pub fn evaluate<T: Float, M: Fit<T>>(
+/// Mean loss and Keras's accuracy of `model` on `data`, in evaluation mode
+/// (for other metrics, [`evaluate_metrics`]).
+pub fn evaluate<T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
-    data: &Dataset<T>,
+    data: &D,
     batch_size: usize,
     loss: Loss,
 ) -> (f64, f64) {
+    let mut acc: Vec<Box<dyn Metric<T>>> = vec![Box::new(Accuracy::for_loss(loss))];
+    let (l, m) = evaluate_into(model, data, batch_size, &loss.into(), &mut acc);
+    (l, m[0].1)
+}
+
+/// Mean loss and `metrics` of `model` on `data`, in evaluation mode, as
+/// Keras's `evaluate` returns them: the metrics under their names.
+pub fn evaluate_metrics<'a, T: Float, M: Fit<T>, D: Data<T>>(
+    model: &mut M,
+    data: &D,
+    batch_size: usize,
+    loss: impl Into<TrainLoss<'a, T>>,
+    metrics: &mut [Box<dyn Metric<T> + 'a>],
+) -> (f64, Vec<(String, f64)>) {
+    evaluate_into(model, data, batch_size, &loss.into(), metrics)
+}
+
+fn evaluate_into<T: Float, M: Fit<T>>(
+    model: &mut M,
+    data: &dyn Data<T>,
+    batch_size: usize,
+    loss: &TrainLoss<'_, T>,
+    metrics: &mut [Box<dyn Metric<T> + '_>],
+) -> (f64, Vec<(String, f64)>) {
     model.set_training(false);
-    let mut batches = data.batches(batch_size, None, false);
-    let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+    metrics.iter_mut().for_each(|m| m.reset());
+    let mut batches = Batches::new(data, batch_size.max(1), None, false);
+    let (mut loss_sum, mut seen) = (0.0, 0usize);
     while let Some((x, y)) = batches.next_batch() {
         let out = model.predict_batch(x);
-        let target = Target::Labels(y);
-        let (l, _) = loss.value_and_grad(out.view(), &target);
-        loss_sum += l.as_f64() * y.len() as f64;
-        correct += count_correct(out.view(), &target, loss);
+        loss_sum += loss.value(out.view(), &y) * y.len() as f64;
+        metrics.iter_mut().for_each(|m| m.update(out.view(), &y));
         seen += y.len();
     }
     model.set_training(true);
-    (
-        loss_sum / seen.max(1) as f64,
-        correct as f64 / seen.max(1) as f64,
-    )
+    let results = metrics
+        .iter()
+        .map(|m| (m.name().to_string(), m.result()))
+        .collect();
+    (loss_sum / seen.max(1) as f64, results)
 }
 
 /// Outputs of `model` for every sample of `inputs` (`[n, …]`), in batches, in
@@ -369,7 +316,7 @@ pub fn predict<T: Float, M: Fit<T>>(
     let mut parts = Vec::new();
     let mut start = 0;
     while start < n {
-        let end = (start + batch_size).min(n);
+        let end = (start + batch_size.max(1)).min(n);
         parts.push(model.predict_batch(inputs.slice_axis(Axis(0), (start..end).into())));
         start = end;
     }

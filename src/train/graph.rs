@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use nn_core::data::Targets;
 use nn_core::loss::{Loss, Target};
 use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use nn_core::rand::seq::SliceRandom;
@@ -14,28 +15,10 @@ use nn_core::{Float, GraphModel};
 use nn_optim::Optimizer;
 
 use super::callbacks::{Callback, Context, Control};
-use super::fit::count_correct;
 use super::history::{EpochLogs, History};
+use super::metrics::count_correct;
 use super::progress::Progress;
 use super::{TrainError, Verbosity};
-
-/// One output's targets, the first axis the sample.
-#[derive(Clone, Debug)]
-pub enum Targets<T: Float> {
-    /// One integer class per sample.
-    Labels(Vec<usize>),
-    /// Values of the output's shape per sample (one-hot rows, regression targets).
-    Values(ArrayD<T>),
-}
-
-impl<T: Float> Targets<T> {
-    fn len(&self) -> usize {
-        match self {
-            Targets::Labels(l) => l.len(),
-            Targets::Values(v) => v.shape().first().copied().unwrap_or(0),
-        }
-    }
-}
 
 /// Why [`GraphData::new`] refused its arrays.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -352,7 +335,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
                 } else {
                     losses[i].value_and_grad_into(out.view(), &target, &mut grads[i])
                 };
-                let correct = count_correct(out, &target, losses[i]);
+                let correct = count_correct(out, &target, threshold(losses[i]));
                 grads[i].mapv_inplace(|g| g * T::lit(weights[i]));
                 let v = value.as_f64();
                 sums[i].0 += v * idx.len() as f64;
@@ -375,38 +358,37 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
             optimizer.zero_grad(&*model);
             total += step * idx.len() as f64;
             seen += idx.len();
-            progress.batch(
-                seen,
-                total / seen as f64,
-                sums[0].1 as f64 / seen as f64,
-                start.elapsed().as_secs_f64(),
-            );
+            let accuracy = sums[0].1 as f64 / seen as f64;
+            let loss = total / seen as f64;
+            progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
+                vec![("loss".into(), loss), ("accuracy".into(), accuracy)]
+            });
         }
         let seconds = start.elapsed().as_secs_f64();
         let n = seen.max(1) as f64;
         let mut logs = EpochLogs {
             epoch: epoch + 1,
             loss: total / n,
-            accuracy: sums[0].1 as f64 / n,
-            val_loss: None,
-            val_accuracy: None,
+            metrics: vec![("accuracy".into(), sums[0].1 as f64 / n)],
             lr: optimizer.learning_rate(),
             seconds,
             samples_per_sec: seen as f64 / seconds.max(1e-9),
-            outputs: Vec::new(),
+            ..EpochLogs::default()
         };
         for (name, (l, c)) in names.iter().zip(&sums) {
-            logs.outputs.push((format!("{name}_loss"), l / n));
-            logs.outputs
+            logs.metrics.push((format!("{name}_loss"), l / n));
+            logs.metrics
                 .push((format!("{name}_accuracy"), *c as f64 / n));
         }
         if let Some(val) = options.validation {
             let m = evaluate_graph(model, val, batch_size.max(256), &losses, &weights);
             logs.val_loss = Some(m.loss);
-            logs.val_accuracy = Some(m.accuracies[0]);
+            logs.val_metrics
+                .push(("val_accuracy".into(), m.accuracies[0]));
             for (i, name) in names.iter().enumerate() {
-                logs.outputs.push((format!("val_{name}_loss"), m.losses[i]));
-                logs.outputs
+                logs.val_metrics
+                    .push((format!("val_{name}_loss"), m.losses[i]));
+                logs.val_metrics
                     .push((format!("val_{name}_accuracy"), m.accuracies[i]));
             }
         }
@@ -463,7 +445,7 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
             let target = batch.target(data, i);
             let (l, _) = losses[i].value_and_grad(out.view(), &target);
             sums[i].0 += l.as_f64() * idx.len() as f64;
-            sums[i].1 += count_correct(out.view(), &target, losses[i]);
+            sums[i].1 += count_correct(out.view(), &target, threshold(losses[i]));
         }
     }
     model.set_training(true);
@@ -507,4 +489,13 @@ pub fn predict_graph<T: Float, M: GraphModel<T>>(
                 .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
         })
         .collect()
+}
+
+/// The binary threshold Keras's accuracy uses with `loss`: 0 on logits, else 0.5.
+fn threshold(loss: Loss) -> f64 {
+    if matches!(loss, Loss::BinaryCrossEntropyWithLogits) {
+        0.0
+    } else {
+        0.5
+    }
 }

@@ -7,74 +7,84 @@ use plotters::prelude::*;
 use super::{write_atomic, TrainError};
 
 /// The metrics of one epoch, under Keras's names.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpochLogs {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean training loss.
     pub loss: f64,
-    /// Training accuracy.
-    pub accuracy: f64,
+    /// Training metrics in order (`accuracy`, `mae`, a graph's `out_loss`, …).
+    pub metrics: Vec<(String, f64)>,
     /// Validation loss, if validation data was given.
     pub val_loss: Option<f64>,
-    /// Validation accuracy.
-    pub val_accuracy: Option<f64>,
-    /// Learning rate during the epoch.
+    /// Validation metrics in order, named `val_…`.
+    pub val_metrics: Vec<(String, f64)>,
+    /// Learning rate at the end of the epoch.
     pub lr: f64,
     /// Wall time of the training pass.
     pub seconds: f64,
     /// Training throughput.
     pub samples_per_sec: f64,
-    /// A model of several outputs: each output's metrics under Keras's
-    /// names (`aux_loss`, `val_out_accuracy`); empty otherwise.
-    pub outputs: Vec<(String, f64)>,
 }
 
 impl EpochLogs {
-    /// A metric by its Keras name (`"loss"`, `"val_accuracy"`, …).
+    /// A metric by its Keras name (`"loss"`, `"accuracy"`, `"val_mae"`, `"lr"`, …).
     pub fn get(&self, metric: &str) -> Option<f64> {
         match metric {
             "loss" => Some(self.loss),
-            "accuracy" => Some(self.accuracy),
             "val_loss" => self.val_loss,
-            "val_accuracy" => self.val_accuracy,
             "lr" => Some(self.lr),
             "seconds" => Some(self.seconds),
             "samples_per_sec" => Some(self.samples_per_sec),
             _ => self
-                .outputs
+                .metrics
                 .iter()
+                .chain(&self.val_metrics)
                 .find(|(n, _)| n == metric)
                 .map(|(_, v)| *v),
         }
     }
 
-    /// The CSV columns, in order.
-    pub const COLUMNS: [&'static str; 8] = [
-        "epoch",
-        "loss",
-        "accuracy",
-        "val_loss",
-        "val_accuracy",
-        "lr",
-        "seconds",
-        "samples_per_sec",
-    ];
+    /// Training accuracy, if it was measured.
+    pub fn accuracy(&self) -> Option<f64> {
+        self.get("accuracy")
+    }
 
-    /// This epoch as a CSV row (empty cells for missing validation metrics).
+    /// Validation accuracy, if it was measured.
+    pub fn val_accuracy(&self) -> Option<f64> {
+        self.get("val_accuracy")
+    }
+
+    /// Every value but the epoch, in the order logs show them: `loss`, the
+    /// training metrics, `val_loss` and the validation metrics (when validation
+    /// ran), `lr`, `seconds`, `samples_per_sec`.
+    pub fn entries(&self) -> Vec<(&str, f64)> {
+        let mut out = vec![("loss", self.loss)];
+        out.extend(self.metrics.iter().map(|(n, v)| (n.as_str(), *v)));
+        if let Some(v) = self.val_loss {
+            out.push(("val_loss", v));
+        }
+        out.extend(self.val_metrics.iter().map(|(n, v)| (n.as_str(), *v)));
+        out.extend([
+            ("lr", self.lr),
+            ("seconds", self.seconds),
+            ("samples_per_sec", self.samples_per_sec),
+        ]);
+        out
+    }
+
+    /// The CSV header for these logs: `epoch`, then [`EpochLogs::entries`]'s names.
+    pub fn csv_header(&self) -> String {
+        let mut cols = vec!["epoch"];
+        cols.extend(self.entries().iter().map(|(n, _)| *n));
+        cols.join(",")
+    }
+
+    /// This epoch as a CSV row, in [`EpochLogs::csv_header`]'s order.
     pub fn csv_row(&self) -> String {
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        format!(
-            "{},{},{},{},{},{},{},{}",
-            self.epoch,
-            self.loss,
-            self.accuracy,
-            opt(self.val_loss),
-            opt(self.val_accuracy),
-            self.lr,
-            self.seconds,
-            self.samples_per_sec
-        )
+        let mut cells = vec![self.epoch.to_string()];
+        cells.extend(self.entries().iter().map(|(_, v)| v.to_string()));
+        cells.join(",")
     }
 }
 
@@ -100,7 +110,11 @@ impl History {
 
     /// The history as CSV: a header, then a row per epoch.
     pub fn to_csv(&self) -> String {
-        let mut s = EpochLogs::COLUMNS.join(",");
+        let mut s = self
+            .epochs
+            .first()
+            .map(EpochLogs::csv_header)
+            .unwrap_or_default();
         s.push('\n');
         for e in &self.epochs {
             s.push_str(&e.csv_row());
@@ -115,11 +129,12 @@ impl History {
             .epochs
             .iter()
             .map(|e| {
-                serde_json::json!({
-                    "epoch": e.epoch, "loss": e.loss, "accuracy": e.accuracy,
-                    "val_loss": e.val_loss, "val_accuracy": e.val_accuracy,
-                    "lr": e.lr, "seconds": e.seconds, "samples_per_sec": e.samples_per_sec,
-                })
+                let mut row = serde_json::Map::new();
+                row.insert("epoch".into(), e.epoch.into());
+                for (name, v) in e.entries() {
+                    row.insert(name.into(), v.into());
+                }
+                serde_json::Value::Object(row)
             })
             .collect();
         serde_json::to_string_pretty(
@@ -138,7 +153,8 @@ impl History {
         write_atomic(path.as_ref(), self.to_json().as_bytes())
     }
 
-    /// Draws loss and accuracy per epoch (training and validation) side by side,
+    /// Draws the loss and the first metric (accuracy for a classifier) per
+    /// epoch, training and validation, side by side,
     /// as PNG or SVG by the file's extension. Text uses an embedded font, so no
     /// system font libraries are needed.
     pub fn plot(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
@@ -166,12 +182,17 @@ impl History {
     ) -> Result<(), String> {
         let e = |x: &dyn std::fmt::Display| x.to_string();
         root.fill(&WHITE).map_err(|x| e(&x))?;
-        let panels = root.split_evenly((1, 2));
-        let series = [
-            ("loss", "val_loss", "loss"),
-            ("accuracy", "val_accuracy", "accuracy"),
-        ];
-        for (area, (train, val, title)) in panels.iter().zip(series) {
+        // Loss, and beside it the first metric (accuracy for a classifier).
+        let first_metric = self
+            .epochs
+            .first()
+            .and_then(|e| e.metrics.first())
+            .map(|(n, _)| n.clone());
+        let mut series = vec![("loss".to_string(), "val_loss".to_string())];
+        series.extend(first_metric.map(|m| (m.clone(), format!("val_{m}"))));
+        let panels = root.split_evenly((1, series.len()));
+        for (area, (train, val)) in panels.iter().zip(&series) {
+            let (train, val, title) = (train.as_str(), val.as_str(), train.as_str());
             let points = |name: &str| -> Vec<(f64, f64)> {
                 self.epochs
                     .iter()

@@ -1,32 +1,51 @@
 //! The training loop: [`fit`], [`evaluate`] and [`predict`] for `sequential!`
-//! models (through their static path) and for research models on the tape
-//! (through [`OnTape`]), with metrics, a progress display, callbacks and a
-//! [`History`].
+//! models and graphs (through their static path) and research models on the
+//! tape ([`TapeModel`]), on any [`Data`](nn_core::data::Data) — class labels
+//! or target values — with built-in or tape-written losses ([`TrainLoss`]),
+//! [`Metric`]s, per-batch hooks, gradient clipping, per-step schedules, a
+//! progress display, callbacks and a [`History`]; [`fit_custom`] for a train
+//! step of your own.
 
 mod callbacks;
+mod checks;
+mod custom;
+mod epochs;
 mod fit;
 mod graph;
 mod history;
+mod metrics;
+mod model;
+mod objective;
 mod progress;
 
 pub use callbacks::{
-    Callback, Context, Control, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor,
+    BatchLogs, Callback, Context, Control, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor,
     PlateauOnMetric, ScheduleEachEpoch,
 };
-pub use fit::{
-    count_correct, evaluate, fit, predict, static_train_batch, BatchStats, Fit, FitOptions, OnTape,
-    TapeModel, Taped, Verbosity,
-};
+pub use custom::{fit_custom, TrainStep};
+pub use fit::{evaluate, evaluate_metrics, fit, predict, FitOptions, Verbosity};
 pub use graph::{
     evaluate_graph, fit_graph, predict_graph, GraphData, GraphDataError, GraphFitOptions,
-    GraphMetrics, Targets,
+    GraphMetrics,
 };
 pub use history::{EpochLogs, History};
+pub use metrics::{
+    count_correct, Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, RootMeanSquaredError,
+    TopKAccuracy,
+};
+pub use model::{static_train_batch, Fit, OnTape, TapeModel, Taped};
+pub use nn_core::data::Targets;
+pub use objective::{TapeLossFn, TrainLoss};
 
-/// Why training could not go on: a callback's file could not be written, or a
-/// plot could not be drawn.
+/// Why training could not start or go on: a misconfiguration found when
+/// `fit` starts, a callback's file could not be written, or a plot could not
+/// be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// `fit` was set up so that it could not train (empty data, a loss that
+    /// cannot take the targets, a monitored metric never logged, …).
+    #[error("fit: {0}")]
+    Config(String),
     /// Saving weights or optimizer state failed.
     #[error(transparent)]
     Io(#[from] nn_core::io::IoError),

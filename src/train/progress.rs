@@ -23,12 +23,15 @@ fn thousands(v: f64) -> String {
 
 /// Keras's end-of-epoch line.
 pub fn epoch_line(logs: &EpochLogs, epochs: usize) -> String {
-    let mut s = format!(
-        "Epoch {}/{epochs} - loss: {:.4} - accuracy: {:.4}",
-        logs.epoch, logs.loss, logs.accuracy
-    );
-    if let (Some(l), Some(a)) = (logs.val_loss, logs.val_accuracy) {
-        s.push_str(&format!(" - val_loss: {l:.4} - val_accuracy: {a:.4}"));
+    let mut s = format!("Epoch {}/{epochs}", logs.epoch);
+    let shown = std::iter::once(("loss", Some(logs.loss)))
+        .chain(logs.metrics.iter().map(|(n, v)| (n.as_str(), Some(*v))))
+        .chain(logs.val_loss.map(|v| ("val_loss", Some(v))))
+        .chain(logs.val_metrics.iter().map(|(n, v)| (n.as_str(), Some(*v))));
+    for (name, value) in shown {
+        if let Some(v) = value {
+            s.push_str(&format!(" - {name}: {v:.4}"));
+        }
     }
     s.push_str(&format!(
         " - {:.2}s - {} samples/s",
@@ -78,17 +81,28 @@ impl Progress {
         }
     }
 
-    /// After each batch: refresh the bar (cheaply: the message only every few batches).
-    pub(crate) fn batch(&mut self, seen: usize, loss: f64, accuracy: f64, seconds: f64) {
+    /// After each batch: refresh the bar (cheaply: the message, with the
+    /// running `values`, only every few batches).
+    pub(crate) fn batch(
+        &mut self,
+        seen: usize,
+        seconds: f64,
+        values: &mut dyn FnMut() -> Vec<(String, f64)>,
+    ) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
             let pos = bar.position() as usize;
             if pos - self.last_update >= 10 || Some(pos as u64) == bar.length() {
                 self.last_update = pos;
-                bar.set_message(format!(
-                    "loss: {loss:.4} - accuracy: {accuracy:.4} - {} samples/s",
+                let mut msg: Vec<String> = values()
+                    .iter()
+                    .map(|(n, v)| format!("{n}: {v:.4}"))
+                    .collect();
+                msg.push(format!(
+                    "{} samples/s",
                     thousands(seen as f64 / seconds.max(1e-9))
                 ));
+                bar.set_message(msg.join(" - "));
             }
         }
     }
@@ -125,7 +139,9 @@ mod tests {
         let target = ProgressDrawTarget::term_like_with_hz(Box::new(term.clone()), 200);
         let mut p = Progress::with_bar(target, 1, 5, 20);
         for i in 1..=20 {
-            p.batch(i * 100, 0.25, 0.875, 0.01 * i as f64);
+            p.batch(i * 100, 0.01 * i as f64, &mut || {
+                vec![("loss".into(), 0.25), ("accuracy".into(), 0.875)]
+            });
         }
         // Drawing is rate-limited; finishing forces the final frame.
         p.bar.as_ref().unwrap().finish();
@@ -143,13 +159,12 @@ mod tests {
         let logs = EpochLogs {
             epoch: 2,
             loss: 0.123456,
-            accuracy: 0.96,
+            metrics: vec![("accuracy".into(), 0.96)],
             val_loss: Some(0.2),
-            val_accuracy: Some(0.95),
+            val_metrics: vec![("val_accuracy".into(), 0.95)],
             lr: 1e-3,
             seconds: 0.5,
             samples_per_sec: 120_000.4,
-            outputs: Vec::new(),
         };
         assert_eq!(
             epoch_line(&logs, 5),

@@ -148,10 +148,8 @@ fn pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset<f32>, MnistErr
     drop(pixels);
     let inputs = ArrayD::from_shape_vec(IxDyn(&dims), scaled)
         .expect("length checked against the dimensions");
-    Ok(Dataset::new(
-        inputs,
-        labels.into_iter().map(usize::from).collect(),
-    ))
+    let labels = labels.into_iter().map(usize::from).collect();
+    Ok(Dataset::classification(inputs, labels, 10).expect("labels checked to be digits"))
 }
 
 /// Reads an IDX file of unsigned bytes with `ndim` dimensions, checking the

@@ -1,0 +1,462 @@
+//! [`Dataset`]: inputs and their targets (class labels or values), in memory.
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::source::{Batches, Data, TargetSlot};
+use super::targets::{TargetKind, Targets};
+use crate::Float;
+
+/// Why a [`Dataset`] could not be built.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DatasetError {
+    /// The inputs have no sample axis.
+    #[error("inputs need a sample axis first; got a scalar")]
+    NoSampleAxis,
+    /// Inputs and targets hold different numbers of samples.
+    #[error("{inputs} input samples but {targets} targets")]
+    SampleCount {
+        /// Samples along the inputs' first axis.
+        inputs: usize,
+        /// Targets given.
+        targets: usize,
+    },
+    /// A label names a class the data does not have.
+    #[error("label {label} of sample {sample} is not a class of 0..{classes}")]
+    LabelOutOfRange {
+        /// The sample.
+        sample: usize,
+        /// Its label.
+        label: usize,
+        /// The declared number of classes.
+        classes: usize,
+    },
+    /// A value (input or target) is NaN or infinite.
+    #[error("{what} of sample {sample} is {value}")]
+    NotFinite {
+        /// `input` or `target`.
+        what: &'static str,
+        /// The sample.
+        sample: usize,
+        /// The value.
+        value: f64,
+    },
+}
+
+/// Inputs (`[n, …]`, one sample per row) and their targets, in memory:
+/// class labels ([`Dataset::new`], [`Dataset::classification`]) or values of
+/// any shape ([`Dataset::with_values`]: regression, several outputs,
+/// probabilities).
+///
+/// ```
+/// use nn_core::data::Dataset;
+/// use ndarray::{ArrayD, IxDyn};
+///
+/// let x = ArrayD::from_shape_fn(IxDyn(&[100, 2]), |i| (i[0] + i[1]) as f32);
+/// let y = x.sum_axis(ndarray::Axis(1)).insert_axis(ndarray::Axis(1));
+/// let data = Dataset::with_values(x, y);              // y: [100, 1]
+/// let (train, val) = data.shuffled(0).split(0.2);
+/// assert_eq!((train.len(), val.len()), (80, 20));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dataset<T: Float = f32> {
+    inputs: ArrayD<T>,
+    targets: Targets<T>,
+    classes: Option<usize>,
+}
+
+impl<T: Float> Dataset<T> {
+    /// A dataset of `inputs` (samples along the first axis) and one class label
+    /// each. The number of classes is taken as the largest label + 1; say it with
+    /// [`Dataset::classification`] to have every label checked.
+    ///
+    /// # Panics
+    /// If the counts differ.
+    pub fn new(inputs: ArrayD<T>, labels: Vec<usize>) -> Self {
+        Self::from_targets(inputs, Targets::Labels(labels))
+            .unwrap_or_else(|e| panic!("Dataset::new: {e}"))
+    }
+
+    /// A dataset of class labels in `0..classes`, each checked.
+    pub fn classification(
+        inputs: ArrayD<T>,
+        labels: Vec<usize>,
+        classes: usize,
+    ) -> Result<Self, DatasetError> {
+        if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+            return Err(DatasetError::LabelOutOfRange {
+                sample,
+                label,
+                classes,
+            });
+        }
+        let mut data = Self::from_targets(inputs, Targets::Labels(labels))?;
+        data.classes = Some(classes);
+        Ok(data)
+    }
+
+    /// A dataset of `inputs` and target values (`[n, …]`, any shape per sample).
+    ///
+    /// # Panics
+    /// If the counts differ.
+    pub fn with_values(inputs: ArrayD<T>, values: ArrayD<T>) -> Self {
+        Self::from_targets(inputs, Targets::Values(values))
+            .unwrap_or_else(|e| panic!("Dataset::with_values: {e}"))
+    }
+
+    /// A dataset of `inputs` and `targets`, checking that the counts agree.
+    pub fn from_targets(inputs: ArrayD<T>, targets: Targets<T>) -> Result<Self, DatasetError> {
+        let Some(&n) = inputs.shape().first() else {
+            return Err(DatasetError::NoSampleAxis);
+        };
+        if targets.len() != n || matches!(&targets, Targets::Values(v) if v.ndim() == 0) {
+            return Err(DatasetError::SampleCount {
+                inputs: n,
+                targets: targets.len(),
+            });
+        }
+        Ok(Dataset {
+            inputs: standard(inputs),
+            targets: match targets {
+                Targets::Values(v) => Targets::Values(standard(v)),
+                labels => labels,
+            },
+            classes: None,
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs.shape()[0]
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All inputs.
+    pub fn inputs(&self) -> ArrayViewD<'_, T> {
+        self.inputs.view()
+    }
+
+    /// All targets.
+    pub fn targets(&self) -> &Targets<T> {
+        &self.targets
+    }
+
+    /// All labels.
+    ///
+    /// # Panics
+    /// If the dataset holds target values (see [`Dataset::targets`]).
+    pub fn labels(&self) -> &[usize] {
+        match &self.targets {
+            Targets::Labels(l) => l,
+            Targets::Values(_) => panic!("Dataset::labels: this dataset holds target values"),
+        }
+    }
+
+    /// The declared number of classes ([`Dataset::classification`]), if any.
+    pub fn classes(&self) -> Option<usize> {
+        self.classes
+    }
+
+    /// Shape of one sample.
+    pub fn sample_shape(&self) -> &[usize] {
+        &self.inputs.shape()[1..]
+    }
+
+    /// The first NaN or infinite input or target value, as an error.
+    pub fn check_finite(&self) -> Result<(), DatasetError> {
+        let per = self.sample_shape().iter().product::<usize>().max(1);
+        let first_bad = |a: &ArrayD<T>, per: usize| {
+            a.iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (i / per, a.iter().nth(i).map_or(f64::NAN, |v| v.as_f64())))
+        };
+        if let Some((sample, value)) = first_bad(&self.inputs, per) {
+            return Err(DatasetError::NotFinite {
+                what: "input",
+                sample,
+                value,
+            });
+        }
+        if let Targets::Values(v) = &self.targets {
+            let per = v.shape()[1..].iter().product::<usize>().max(1);
+            if let Some((sample, value)) = first_bad(v, per) {
+                return Err(DatasetError::NotFinite {
+                    what: "target",
+                    sample,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The same data with each sample reshaped (e.g. `[28, 28]` → `[784]`).
+    ///
+    /// # Panics
+    /// If the element count per sample differs.
+    pub fn reshaped(self, sample_shape: &[usize]) -> Self {
+        let shape = crate::layers::batch_shape(self.len(), sample_shape);
+        let inputs = self
+            .inputs
+            .into_shape_with_order(IxDyn(&shape))
+            .unwrap_or_else(|e| {
+                panic!("Dataset::reshaped: cannot view samples as {sample_shape:?}: {e}")
+            });
+        Dataset { inputs, ..self }
+    }
+
+    /// The samples `range` (in order), as a new dataset.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        self.select(&range.collect::<Vec<_>>())
+    }
+
+    /// The samples `indices`, in that order, as a new dataset.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        let targets = match &self.targets {
+            Targets::Labels(l) => Targets::Labels(indices.iter().map(|&i| l[i]).collect()),
+            Targets::Values(v) => Targets::Values(v.select(Axis(0), indices)),
+        };
+        Dataset {
+            inputs: self.inputs.select(Axis(0), indices),
+            targets,
+            classes: self.classes,
+        }
+    }
+
+    /// The samples in an order shuffled by `seed`.
+    pub fn shuffled(&self, seed: u64) -> Self {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        self.select(&order)
+    }
+
+    /// Splits off the last `fraction` of the samples for validation, as Keras's
+    /// `validation_split` does (no shuffling: use [`Dataset::shuffled`] first
+    /// if the order matters).
+    ///
+    /// # Panics
+    /// If `fraction` is not in `[0, 1)`.
+    pub fn split(&self, fraction: f64) -> (Self, Self) {
+        assert!(
+            (0.0..1.0).contains(&fraction),
+            "Dataset::split: fraction must be in [0, 1), got {fraction}"
+        );
+        let n_val = (self.len() as f64 * fraction).round() as usize;
+        let cut = self.len() - n_val;
+        let first: Vec<usize> = (0..cut).collect();
+        let rest: Vec<usize> = (cut..self.len()).collect();
+        (self.select(&first), self.select(&rest))
+    }
+
+    /// The labels as one-hot rows `[n, classes]` (for categorical losses on
+    /// probabilities, or label smoothing by hand).
+    ///
+    /// # Panics
+    /// If the dataset holds values, or a label is not below `classes`.
+    pub fn one_hot(&self, classes: usize) -> Self {
+        let labels = self.labels();
+        let mut rows = ArrayD::zeros(IxDyn(&[labels.len(), classes]));
+        for (i, &l) in labels.iter().enumerate() {
+            assert!(
+                l < classes,
+                "Dataset::one_hot: label {l} of sample {i} is not below {classes}"
+            );
+            rows[[i, l]] = T::one();
+        }
+        Dataset {
+            inputs: self.inputs.clone(),
+            targets: Targets::Values(rows),
+            classes: Some(classes),
+        }
+    }
+
+    /// Mini-batches in order, or shuffled by `seed`; see [`Batches::new`].
+    pub fn batches(
+        &self,
+        batch_size: usize,
+        shuffle_seed: Option<u64>,
+        drop_last: bool,
+    ) -> Batches<'_, T> {
+        Batches::new(self, batch_size, shuffle_seed, drop_last)
+    }
+}
+
+impl<T: Float> Data<T> for Dataset<T> {
+    fn len(&self) -> usize {
+        Dataset::len(self)
+    }
+
+    fn sample_shape(&self) -> &[usize] {
+        Dataset::sample_shape(self)
+    }
+
+    fn target_kind(&self) -> TargetKind {
+        match (&self.targets, self.classes) {
+            (Targets::Labels(_), Some(classes)) => TargetKind::Labels { classes },
+            (targets, _) => targets.kind(),
+        }
+    }
+
+    fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>) {
+        let per = input.len();
+        let src = self.inputs.as_slice().expect("standard layout");
+        input.copy_from_slice(&src[index * per..(index + 1) * per]);
+        match (target, &self.targets) {
+            (TargetSlot::Label(slot), Targets::Labels(l)) => *slot = l[index],
+            (TargetSlot::Values(slot), Targets::Values(v)) => {
+                let per = slot.len();
+                let src = v.as_slice().expect("standard layout");
+                slot.copy_from_slice(&src[index * per..(index + 1) * per]);
+            }
+            _ => panic!("Dataset::fill: the target slot is not of the dataset's kind"),
+        }
+    }
+}
+
+/// `a` in row-major order (already so, the usual case: no copy).
+fn standard<T: Float>(a: ArrayD<T>) -> ArrayD<T> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Target;
+
+    fn toy(n: usize) -> Dataset<f32> {
+        Dataset::new(
+            ArrayD::from_shape_fn(IxDyn(&[n, 2]), |i| (i[0] * 10 + i[1]) as f32),
+            (0..n).collect(),
+        )
+    }
+
+    fn labels_of(t: Target<'_, f32>) -> Vec<usize> {
+        match t {
+            Target::Labels(l) => l.to_vec(),
+            Target::Values(_) => panic!("labels expected"),
+        }
+    }
+
+    #[test]
+    fn batches_cover_every_sample_once_and_keep_pairs_together() {
+        let d = toy(10);
+        let mut b = d.batches(4, Some(3), false);
+        assert_eq!(b.count(), 3);
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some((x, y)) = b.next_batch() {
+            let y = labels_of(y);
+            sizes.push(y.len());
+            for (row, &label) in x.outer_iter().zip(&y) {
+                assert_eq!(row[[0]], (label * 10) as f32);
+                seen.push(label);
+            }
+        }
+        assert_eq!(sizes, vec![4, 4, 2]);
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn value_targets_travel_with_their_inputs() {
+        let x = ArrayD::from_shape_fn(IxDyn(&[7, 3]), |i| (i[0] * 3 + i[1]) as f32);
+        let y = ArrayD::from_shape_fn(IxDyn(&[7, 2, 2]), |i| (i[0] * 100 + i[1] * 2 + i[2]) as f32);
+        let d = Dataset::with_values(x, y);
+        let mut b = d.batches(3, Some(5), false);
+        let mut seen = 0;
+        while let Some((x, t)) = b.next_batch() {
+            let Target::Values(v) = t else {
+                panic!("values expected")
+            };
+            assert_eq!(v.shape()[1..], [2, 2]);
+            for (row, target) in x.outer_iter().zip(v.outer_iter()) {
+                let sample = (row[[0]] / 3.0) as usize;
+                assert_eq!(target[[1, 1]], (sample * 100 + 3) as f32);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 7);
+    }
+
+    #[test]
+    fn shuffling_depends_on_the_seed_and_drop_last_drops() {
+        let d = toy(10);
+        let order = |seed| {
+            let mut b = d.batches(10, Some(seed), false);
+            labels_of(b.next_batch().unwrap().1)
+        };
+        assert_eq!(order(1), order(1));
+        assert_ne!(order(1), order(2));
+        assert_ne!(order(1), (0..10).collect::<Vec<_>>());
+        let mut b = d.batches(4, None, true);
+        assert_eq!(b.count(), 2);
+        assert_eq!(labels_of(b.next_batch().unwrap().1), vec![0, 1, 2, 3]);
+        assert!(b.next_batch().is_some());
+        assert!(b.next_batch().is_none());
+    }
+
+    #[test]
+    fn split_keeps_the_tail_for_validation() {
+        let (train, val) = toy(10).split(0.2);
+        assert_eq!(train.labels(), &[0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(val.labels(), &[8, 9]);
+    }
+
+    #[test]
+    fn labels_are_range_checked_when_classes_are_declared() {
+        let x = ArrayD::<f32>::zeros(IxDyn(&[3, 1]));
+        let err = Dataset::classification(x.clone(), vec![0, 4, 1], 3).unwrap_err();
+        assert_eq!(
+            err,
+            DatasetError::LabelOutOfRange {
+                sample: 1,
+                label: 4,
+                classes: 3
+            }
+        );
+        let ok = Dataset::classification(x, vec![0, 2, 1], 3).unwrap();
+        assert_eq!(ok.target_kind(), TargetKind::Labels { classes: 3 });
+    }
+
+    #[test]
+    fn counts_must_agree_and_non_finite_values_are_found() {
+        let x = ArrayD::<f32>::zeros(IxDyn(&[3, 2]));
+        assert_eq!(
+            Dataset::from_targets(x.clone(), Targets::Labels(vec![0, 1])).unwrap_err(),
+            DatasetError::SampleCount {
+                inputs: 3,
+                targets: 2
+            }
+        );
+        let mut y = ArrayD::<f32>::zeros(IxDyn(&[3, 2]));
+        y[[2, 1]] = f32::NAN;
+        let err = Dataset::with_values(x, y).check_finite().unwrap_err();
+        assert!(matches!(
+            err,
+            DatasetError::NotFinite {
+                what: "target",
+                sample: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn one_hot_rows_match_the_labels() {
+        let d = toy(3).one_hot(4);
+        let v = d.targets().values().unwrap();
+        assert_eq!(v.shape(), &[3, 4]);
+        assert_eq!(v.sum(), 3.0);
+        assert_eq!(v[[2, 2]], 1.0);
+    }
+}

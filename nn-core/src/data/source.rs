@@ -1,0 +1,186 @@
+//! [`Data`]: anything that hands out samples by index — an in-memory
+//! [`Dataset`](super::Dataset) or samples made on the fly — and the
+//! shuffled mini-[`Batches`] the training loop draws from it.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::targets::TargetKind;
+use crate::loss::Target;
+use crate::Float;
+
+/// Where [`Data::fill`] writes one sample's target.
+pub enum TargetSlot<'a, T> {
+    /// The sample's class.
+    Label(&'a mut usize),
+    /// The sample's values, flattened in row-major order.
+    Values(&'a mut [T]),
+}
+
+/// Samples by index: what [`fit`](https://docs.rs/nn) trains on. Implement it
+/// for data made on the fly (augmentation, synthetic tasks, a file read
+/// lazily); [`Dataset`](super::Dataset) implements it for data in memory.
+///
+/// ```
+/// use nn_core::data::{Data, TargetKind, TargetSlot};
+///
+/// /// `y = 2x` for x in a grid, generated when asked.
+/// struct Doubling { n: usize }
+///
+/// impl Data<f32> for Doubling {
+///     fn len(&self) -> usize { self.n }
+///     fn sample_shape(&self) -> &[usize] { &[1] }
+///     fn target_kind(&self) -> TargetKind { TargetKind::Values { shape: vec![1] } }
+///     fn fill(&self, i: usize, input: &mut [f32], target: TargetSlot<'_, f32>) {
+///         input[0] = i as f32 / self.n as f32;
+///         if let TargetSlot::Values(y) = target { y[0] = 2.0 * input[0] }
+///     }
+/// }
+///
+/// let data = Doubling { n: 10 };
+/// let mut batches = nn_core::data::Batches::new(&data, 4, Some(0), false);
+/// let (x, y) = batches.next_batch().unwrap();
+/// assert_eq!(x.shape(), &[4, 1]);
+/// ```
+pub trait Data<T: Float> {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shape of one input sample (the batch axis excluded).
+    fn sample_shape(&self) -> &[usize];
+
+    /// What each sample's target is: the same for every sample.
+    fn target_kind(&self) -> TargetKind;
+
+    /// Writes sample `index`'s input (row-major, `sample_shape` elements) and
+    /// its target (the slot of [`Data::target_kind`]'s kind).
+    fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>);
+}
+
+/// A reference to data is data (so `&dyn Data<T>` goes where a `Data` is asked for).
+impl<T: Float, D: Data<T> + ?Sized> Data<T> for &D {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn sample_shape(&self) -> &[usize] {
+        (**self).sample_shape()
+    }
+    fn target_kind(&self) -> TargetKind {
+        (**self).target_kind()
+    }
+    fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>) {
+        (**self).fill(index, input, target)
+    }
+}
+
+/// Mini-batches of a [`Data`], in order or shuffled by a seed.
+pub struct Batches<'a, T: Float> {
+    data: &'a dyn Data<T>,
+    order: Vec<usize>,
+    batch_size: usize,
+    drop_last: bool,
+    pos: usize,
+    target_shape: Option<Vec<usize>>,
+    x: ArrayD<T>,
+    labels: Vec<usize>,
+    values: ArrayD<T>,
+}
+
+impl<'a, T: Float> Batches<'a, T> {
+    /// Batches of `batch_size` samples of `data`, in order or shuffled by
+    /// `shuffle_seed`; with `drop_last` a final partial batch is skipped.
+    /// Each batch is copied into buffers reused from batch to batch.
+    ///
+    /// # Panics
+    /// If `batch_size` is 0.
+    pub fn new(
+        data: &'a dyn Data<T>,
+        batch_size: usize,
+        shuffle_seed: Option<u64>,
+        drop_last: bool,
+    ) -> Self {
+        assert!(batch_size > 0, "Batches: batch_size must be positive");
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        if let Some(seed) = shuffle_seed {
+            order.shuffle(&mut StdRng::seed_from_u64(seed));
+        }
+        let target_shape = match data.target_kind() {
+            TargetKind::Labels { .. } => None,
+            TargetKind::Values { shape } => Some(shape),
+        };
+        Batches {
+            data,
+            order,
+            batch_size,
+            drop_last,
+            pos: 0,
+            target_shape,
+            x: ArrayD::zeros(IxDyn(&[0])),
+            labels: Vec::new(),
+            values: ArrayD::zeros(IxDyn(&[0])),
+        }
+    }
+
+    /// The next batch as `(inputs, targets)` views of reused buffers, or
+    /// `None` at the end. (A lending iterator: the views live until the next call.)
+    pub fn next_batch(&mut self) -> Option<(ArrayViewD<'_, T>, Target<'_, T>)> {
+        let remaining = self.order.len() - self.pos;
+        if remaining == 0 || (self.drop_last && remaining < self.batch_size) {
+            return None;
+        }
+        let n = remaining.min(self.batch_size);
+        let idx = &self.order[self.pos..self.pos + n];
+        self.pos += n;
+        resize(&mut self.x, n, self.data.sample_shape());
+        let per = self.data.sample_shape().iter().product::<usize>();
+        let x = self.x.as_slice_mut().expect("standard layout");
+        match &self.target_shape {
+            None => {
+                self.labels.clear();
+                self.labels.resize(n, 0);
+                for (k, &i) in idx.iter().enumerate() {
+                    let input = &mut x[k * per..(k + 1) * per];
+                    self.data
+                        .fill(i, input, TargetSlot::Label(&mut self.labels[k]));
+                }
+                Some((self.x.view(), Target::Labels(&self.labels)))
+            }
+            Some(shape) => {
+                resize(&mut self.values, n, shape);
+                let per_y = shape.iter().product::<usize>();
+                let y = self.values.as_slice_mut().expect("standard layout");
+                for (k, &i) in idx.iter().enumerate() {
+                    let input = &mut x[k * per..(k + 1) * per];
+                    let target = TargetSlot::Values(&mut y[k * per_y..(k + 1) * per_y]);
+                    self.data.fill(i, input, target);
+                }
+                Some((self.x.view(), Target::Values(self.values.view())))
+            }
+        }
+    }
+
+    /// Number of batches this iterator yields in all.
+    pub fn count(&self) -> usize {
+        let n = self.order.len();
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
+    }
+}
+
+/// Sizes `a` as `[n, sample…]`, reallocating only when the shape changes.
+fn resize<T: Float>(a: &mut ArrayD<T>, n: usize, sample: &[usize]) {
+    let shape = crate::layers::batch_shape(n, sample);
+    if a.shape() != shape.as_slice() {
+        *a = ArrayD::zeros(IxDyn(&shape));
+    }
+}

@@ -1,0 +1,163 @@
+//! Misconfiguration found when `fit` starts, not mid-epoch: empty data, a
+//! batch size of 0, a loss that cannot take the data's targets, a model whose
+//! outputs do not fit them, a monitored metric that will never be logged.
+
+use nn_core::data::{Batches, Data, TargetKind};
+use nn_core::Float;
+
+use super::callbacks::Callback;
+use super::model::Fit;
+use super::objective::TrainLoss;
+use super::TrainError;
+
+fn config(message: String) -> TrainError {
+    TrainError::Config(message)
+}
+
+/// The data is not empty and the batch size is positive.
+pub(crate) fn check_data<T: Float>(
+    data: &dyn Data<T>,
+    batch_size: usize,
+    what: &str,
+) -> Result<(), TrainError> {
+    if batch_size == 0 {
+        return Err(config("batch_size must be at least 1".into()));
+    }
+    if data.is_empty() {
+        return Err(config(format!("the {what} data holds no samples")));
+    }
+    Ok(())
+}
+
+/// The loss takes the data's kind of target, and one sample's output fits
+/// the target: as many classes as the labels name, or the targets' shape.
+pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
+    model: &mut M,
+    data: &dyn Data<T>,
+    loss: &TrainLoss<'_, T>,
+) -> Result<(), TrainError> {
+    let kind = data.target_kind();
+    loss.check_targets(&kind).map_err(config)?;
+    let mut one = Batches::new(data, 1, None, false);
+    let Some((x, _)) = one.next_batch() else {
+        return Ok(());
+    };
+    model.set_training(false);
+    let out = model.predict_batch(x);
+    model.set_training(true);
+    let per_sample = &out.shape()[1..];
+    match &kind {
+        TargetKind::Labels { classes } => {
+            let width = per_sample.last().copied().unwrap_or(1);
+            if loss.builtin().is_some() && (per_sample.len() != 1 || width < *classes) {
+                return Err(config(format!(
+                    "the model outputs {per_sample:?} per sample, but the labels name {classes} classes \
+                     (a classifier's last layer needs one output per class)"
+                )));
+            }
+        }
+        TargetKind::Values { shape } => {
+            if loss.builtin().is_some() && per_sample != shape.as_slice() {
+                return Err(config(format!(
+                    "the model outputs {per_sample:?} per sample, but the targets are {shape:?} per sample"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every metric a callback monitors is among `logged`; else an error with the
+/// closest name.
+pub(crate) fn check_monitors<T: Float>(
+    callbacks: &[Box<dyn Callback<T> + '_>],
+    logged: &[String],
+) -> Result<(), TrainError> {
+    for cb in callbacks {
+        for wanted in cb.monitors() {
+            if logged.iter().any(|l| l == wanted) {
+                continue;
+            }
+            let hint = suggest(wanted, logged)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(config(format!(
+                "a callback monitors `{wanted}`, which this run never logs (it logs {}){hint}",
+                logged
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The logged name a user most likely meant: Keras's short names spelled
+/// out (`val_acc` → `val_accuracy`), else the nearest by edit distance.
+pub(crate) fn suggest<'a>(wanted: &str, logged: &'a [String]) -> Option<&'a str> {
+    let (prefix, base) = wanted
+        .strip_prefix("val_")
+        .map_or(("", wanted), |b| ("val_", b));
+    let long = match base {
+        "acc" => Some("accuracy"),
+        "mean_absolute_error" => Some("mae"),
+        "mean_squared_error" => Some("mse"),
+        "root_mean_squared_error" => Some("rmse"),
+        _ => None,
+    };
+    if let Some(long) = long {
+        let full = format!("{prefix}{long}");
+        if let Some(l) = logged.iter().find(|l| **l == full) {
+            return Some(l);
+        }
+    }
+    logged
+        .iter()
+        .map(|l| (edit_distance(wanted, l), l))
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, l)| l.as_str())
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn keras_short_names_and_typos_find_their_metric() {
+        let logged = names(&["loss", "accuracy", "val_loss", "val_accuracy", "lr"]);
+        assert_eq!(suggest("val_acc", &logged), Some("val_accuracy"));
+        assert_eq!(suggest("val_los", &logged), Some("val_loss"));
+        assert_eq!(suggest("acc", &logged), Some("accuracy"));
+        assert_eq!(suggest("perplexity", &logged), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("val_loss", "val_loss"), 0);
+    }
+}

@@ -1,0 +1,173 @@
+//! The epoch loop shared by [`fit`](super::fit) and
+//! [`fit_custom`](super::fit_custom): shuffling, batches, the callbacks'
+//! hooks, the NaN stop, validation, progress and the [`History`].
+
+use std::time::Instant;
+
+use nn_core::data::{Batches, Data};
+use nn_core::loss::Target;
+use nn_core::ndarray::ArrayViewD;
+use nn_core::Float;
+
+use super::callbacks::{BatchLogs, Callback, Context, Control};
+use super::checks;
+use super::fit::Verbosity;
+use super::history::{EpochLogs, History};
+use super::progress::Progress;
+use super::TrainError;
+
+/// Validation's loss and metrics (unprefixed), or `None` when the trainer
+/// has nothing to validate with.
+pub(crate) type Validation = Option<(f64, Vec<(String, f64)>)>;
+
+/// What the epoch loop drives: `fit`'s standard step or a user's [`TrainStep`](super::TrainStep).
+pub(crate) trait Trainer<T: Float> {
+    /// The parameters and optimizer, for callbacks.
+    fn context(&mut self) -> Context<'_, T>;
+    /// Training or evaluation mode.
+    fn set_training(&mut self, training: bool);
+    /// Resets the running metrics.
+    fn begin_epoch(&mut self);
+    /// Sets the learning rate for optimizer step `step`; returns it.
+    fn set_step(&mut self, step: usize) -> f64;
+    /// One batch, calling the callbacks' hooks that fall inside it; sets
+    /// `logs.loss` and returns it, or `None` when a step produced no loss.
+    fn batch(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        target: &Target<'_, T>,
+        logs: &mut BatchLogs,
+        callbacks: &mut [Box<dyn Callback<T> + '_>],
+    ) -> Result<Option<f64>, TrainError>;
+    /// The running training metrics.
+    fn metrics(&self) -> Vec<(String, f64)>;
+    /// Loss and metrics on `data`, in evaluation mode.
+    fn validate(&mut self, data: &dyn Data<T>, batch_size: usize) -> Validation;
+    /// Every name the run will log, validation's included when `validation`;
+    /// `None` until known (a custom step's, after its first batch).
+    fn metric_names(&self, validation: bool) -> Option<Vec<String>>;
+}
+
+/// The loop's settings (the rest of [`FitOptions`](super::FitOptions) belongs to the step).
+pub(crate) struct Settings<'a, T: Float> {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub shuffle_seed: Option<u64>,
+    pub drop_last: bool,
+    pub validation: Option<&'a dyn Data<T>>,
+    pub verbosity: Verbosity,
+}
+
+/// Runs the epochs; see [`fit`](super::fit).
+pub(crate) fn run_epochs<T: Float>(
+    trainer: &mut dyn Trainer<T>,
+    data: &dyn Data<T>,
+    settings: Settings<'_, T>,
+    mut callbacks: Vec<Box<dyn Callback<T> + '_>>,
+) -> Result<History, TrainError> {
+    let validating = settings.validation.is_some();
+    let mut monitors_checked = false;
+    if let Some(names) = trainer.metric_names(validating) {
+        checks::check_monitors(&callbacks, &names)?;
+        monitors_checked = true;
+    }
+    let mut history = History::default();
+    for cb in callbacks.iter_mut() {
+        cb.on_train_begin(&mut trainer.context())?;
+    }
+    let mut step = 0;
+    'epochs: for epoch in 0..settings.epochs {
+        trainer.set_training(true);
+        trainer.begin_epoch();
+        let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
+        let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);
+        let mut progress =
+            Progress::new(settings.verbosity, epoch, settings.epochs, batches.count());
+        let start = Instant::now();
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        let mut batch = 0;
+        while let Some((x, y)) = batches.next_batch() {
+            let mut logs = BatchLogs {
+                epoch: epoch + 1,
+                batch,
+                step,
+                size: y.len(),
+                loss: f64::NAN,
+                lr: trainer.set_step(step),
+            };
+            for cb in callbacks.iter_mut() {
+                cb.on_train_batch_begin(&logs, &mut trainer.context())?;
+            }
+            let loss = trainer.batch(x, &y, &mut logs, &mut callbacks)?;
+            if loss.is_some_and(f64::is_nan) {
+                let reason = format!(
+                    "loss became NaN at epoch {}, batch {}: stopping (a smaller learning rate usually helps)",
+                    epoch + 1,
+                    batch + 1
+                );
+                progress.abandon(&reason);
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
+            if !monitors_checked {
+                if let Some(names) = trainer.metric_names(validating) {
+                    checks::check_monitors(&callbacks, &names)?;
+                    monitors_checked = true;
+                }
+            }
+            loss_sum += logs.loss * logs.size as f64;
+            seen += logs.size;
+            step += 1;
+            batch += 1;
+            let mut stop = None;
+            for cb in callbacks.iter_mut() {
+                if let Control::Stop(reason) =
+                    cb.on_train_batch_end(&logs, &mut trainer.context())?
+                {
+                    stop = Some(reason);
+                }
+            }
+            progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
+                let mut shown = vec![("loss".to_string(), loss_sum / seen as f64)];
+                shown.extend(trainer.metrics());
+                shown
+            });
+            if let Some(reason) = stop {
+                progress.abandon(&reason);
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let mut logs = EpochLogs {
+            epoch: epoch + 1,
+            loss: loss_sum / seen.max(1) as f64,
+            metrics: trainer.metrics(),
+            lr: trainer.context().optimizer.learning_rate(),
+            seconds,
+            samples_per_sec: seen as f64 / seconds.max(1e-9),
+            ..EpochLogs::default()
+        };
+        if let Some(val) = settings.validation {
+            if let Some((loss, metrics)) = trainer.validate(val, settings.batch_size.max(256)) {
+                logs.val_loss = Some(loss);
+                logs.val_metrics = metrics
+                    .into_iter()
+                    .map(|(n, v)| (format!("val_{n}"), v))
+                    .collect();
+            }
+        }
+        progress.finish(&logs);
+        history.epochs.push(logs.clone());
+        for cb in callbacks.iter_mut() {
+            if let Control::Stop(reason) = cb.on_epoch_end(&logs, &mut trainer.context())? {
+                if settings.verbosity != Verbosity::Silent {
+                    println!("{reason}");
+                }
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
+        }
+    }
+    Ok(history)
+}
