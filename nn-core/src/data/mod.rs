@@ -2,11 +2,16 @@
 //! [`Data`] trait for samples made on the fly, shuffled mini-[`Batches`],
 //! train/validation splits, and the [`mnist`] loader.
 
+pub mod csv;
 mod dataset;
 pub mod mnist;
+pub mod normalize;
+pub mod npy;
 mod source;
 mod targets;
+mod targets_as;
 
 pub use dataset::{Dataset, DatasetError};
 pub use source::{Batches, Data, TargetSlot};
 pub use targets::{TargetKind, Targets};
+pub use targets_as::TargetsAs;
