@@ -1,0 +1,414 @@
+//! Per-batch control inside `fit`: callbacks around every batch with the
+//! gradients before the step, gradient clipping and a per-step warm-up
+//! schedule (bit for bit what a hand-written loop does), a train step of
+//! the user's own (`fit_custom`), and misconfiguration refused when `fit`
+//! starts.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::optim::{
+    clip_grad_norm, clip_grad_value, CosineAnnealing, ExponentialLr, LrScheduler, Warmup,
+};
+use nn::prelude::*;
+use nn::train::{
+    fit_custom, BatchLogs, Callback, Context, EarlyStopping, ModelCheckpoint, TrainError, TrainStep,
+};
+
+sequential! {
+    struct Net: input(4) { Dense(16, activation = relu), Dense(3) }
+}
+
+fn data(n: usize) -> Dataset<f32> {
+    let x = ArrayD::from_shape_fn(IxDyn(&[n, 4]), |i| {
+        (((i[0] * 4 + i[1]) * 7919) % 97) as f32 / 24.0 - 2.0
+    });
+    let labels = (0..n).map(|i| (i * 5) % 3).collect();
+    Dataset::new(x, labels)
+}
+
+fn params<P: Parameters<f32>>(m: &P) -> BTreeMap<String, ArrayD<f32>> {
+    let mut out = BTreeMap::new();
+    m.visit_params(&mut |n, p| {
+        out.insert(n.to_string(), p.value().clone());
+    });
+    out
+}
+
+fn adam() -> Adam<f32> {
+    Adam::new(AdamConfig {
+        lr: 0.05,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn clipping_and_a_warmup_schedule_in_fit_match_a_hand_written_loop_bit_for_bit() {
+    let train = data(50);
+    let (epochs, batch) = (3, 8);
+    let schedule = || Warmup::new(5, 0.1, CosineAnnealing::new(14, 0.0).unwrap()).unwrap();
+    let mut model = Net::with_seed(1);
+    let mut opt = adam();
+    let lrs = Rc::new(RefCell::new(Vec::new()));
+    let history = fit(
+        &mut model,
+        &mut opt,
+        &train,
+        FitOptions {
+            epochs,
+            batch_size: batch,
+            loss: Loss::CrossEntropy.into(),
+            clip_grad_norm: Some(0.5),
+            clip_grad_value: Some(0.02),
+            lr_schedule: Some(Box::new(schedule())),
+            callbacks: vec![Box::new(RecordLr(lrs.clone()))],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    // The same run by hand: PyTorch's order — forward, backward, clip, step,
+    // then the scheduler's step.
+    let mut hand = Net::with_seed(1);
+    let mut opt2 = adam();
+    let mut scheduler = LrScheduler::new(schedule(), &mut opt2);
+    let mut hand_lrs = Vec::new();
+    for epoch in 0..epochs {
+        let mut batches = train.batches(batch, Some(epoch as u64), false);
+        while let Some((x, y)) = batches.next_batch() {
+            hand_lrs.push(opt2.learning_rate());
+            hand.forward_train(x);
+            hand.backward_loss(Loss::CrossEntropy, &y);
+            clip_grad_norm(&hand, 0.5);
+            clip_grad_value(&hand, 0.02);
+            opt2.step(&hand);
+            opt2.zero_grad(&hand);
+            scheduler.step(&mut opt2);
+        }
+    }
+    assert_eq!(params(&model), params(&hand));
+    assert_eq!(*lrs.borrow(), hand_lrs);
+    assert_eq!(hand_lrs.len(), 21);
+    assert!(hand_lrs[0] < hand_lrs[5], "warm-up rises: {hand_lrs:?}");
+    assert_eq!(history.epochs.len(), 3);
+}
+
+/// Records the learning rate of every batch.
+struct RecordLr(Rc<RefCell<Vec<f64>>>);
+
+impl Callback<f32> for RecordLr {
+    fn on_train_batch_begin(
+        &mut self,
+        batch: &BatchLogs,
+        ctx: &mut Context<'_, f32>,
+    ) -> Result<(), TrainError> {
+        assert_eq!(batch.lr, ctx.optimizer.learning_rate());
+        self.0.borrow_mut().push(batch.lr);
+        Ok(())
+    }
+}
+
+/// Logs the gradient norm before each step, and what each hook saw.
+#[derive(Default)]
+struct GradientLog {
+    events: Vec<String>,
+    norms: Vec<f64>,
+}
+
+/// The callback `fit` owns, sharing its log with the test.
+struct Shared(Rc<RefCell<GradientLog>>);
+
+impl Callback<f32> for Shared {
+    fn on_train_batch_begin(
+        &mut self,
+        b: &BatchLogs,
+        _: &mut Context<'_, f32>,
+    ) -> Result<(), TrainError> {
+        self.0
+            .borrow_mut()
+            .events
+            .push(format!("begin {}.{} step {}", b.epoch, b.batch, b.step));
+        Ok(())
+    }
+
+    fn on_before_optimizer_step(
+        &mut self,
+        b: &BatchLogs,
+        ctx: &mut Context<'_, f32>,
+    ) -> Result<(), TrainError> {
+        let mut sum = 0.0;
+        ctx.params.visit_params(&mut |_, p| {
+            let g = p.grad();
+            sum += g
+                .as_ref()
+                .expect("a gradient before the step")
+                .mapv(|v| f64::from(v * v))
+                .sum();
+        });
+        let mut log = self.0.borrow_mut();
+        log.norms.push(sum.sqrt());
+        log.events
+            .push(format!("grads loss {}", b.loss.is_finite()));
+        Ok(())
+    }
+
+    fn on_train_batch_end(
+        &mut self,
+        b: &BatchLogs,
+        ctx: &mut Context<'_, f32>,
+    ) -> Result<nn::train::Control, TrainError> {
+        let mut zeroed = true;
+        ctx.params.visit_params(&mut |_, p| {
+            zeroed &= p
+                .grad()
+                .as_ref()
+                .is_none_or(|g| g.iter().all(|&v| v == 0.0));
+        });
+        self.0
+            .borrow_mut()
+            .events
+            .push(format!("end {} zeroed {zeroed}", b.size));
+        Ok(nn::train::Control::Continue)
+    }
+}
+
+#[test]
+fn batch_hooks_run_in_order_and_see_the_gradients_before_the_step() {
+    let log = Rc::new(RefCell::new(GradientLog::default()));
+    let mut model = Net::with_seed(2);
+    fit(
+        &mut model,
+        &mut adam(),
+        &data(20),
+        FitOptions {
+            epochs: 2,
+            batch_size: 8,
+            loss: Loss::CrossEntropy.into(),
+            callbacks: vec![Box::new(Shared(log.clone()))],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let log = log.borrow();
+    assert_eq!(
+        log.events[..6],
+        [
+            "begin 1.0 step 0",
+            "grads loss true",
+            "end 8 zeroed true",
+            "begin 1.1 step 1",
+            "grads loss true",
+            "end 8 zeroed true",
+        ]
+    );
+    assert_eq!(log.events[8], "end 4 zeroed true", "the last batch holds 4");
+    assert_eq!(log.events[9], "begin 2.0 step 3");
+    assert_eq!(log.norms.len(), 6);
+    assert!(log.norms.iter().all(|&n| n > 0.0));
+}
+
+#[test]
+fn misconfiguration_is_an_error_when_fit_starts() {
+    let train = data(12);
+    let run = |data: &Dataset<f32>, options: FitOptions<'_, f32>| {
+        let mut model = Net::with_seed(0);
+        let before = params(&model);
+        let err = fit(&mut model, &mut adam(), data, options).expect_err("refused");
+        assert_eq!(params(&model), before, "nothing trained before the error");
+        err.to_string()
+    };
+    let quiet = || FitOptions::<f32> {
+        loss: Loss::CrossEntropy.into(),
+        verbosity: Verbosity::Silent,
+        ..Default::default()
+    };
+
+    let e = run(
+        &train,
+        FitOptions {
+            validation: Some(&train),
+            callbacks: vec![Box::new(EarlyStopping::new("val_acc", 2))],
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("`val_acc`") && e.contains("did you mean `val_accuracy`?"),
+        "{e}"
+    );
+
+    let e = run(
+        &train,
+        FitOptions {
+            callbacks: vec![Box::new(ModelCheckpoint::best(
+                "/nonexistent/w.safetensors",
+                "val_loss",
+            ))],
+            ..quiet()
+        },
+    );
+    assert!(e.contains("`val_loss`, which this run never logs"), "{e}");
+
+    let e = run(&train.slice(0..0), quiet());
+    assert_eq!(e, "fit: the training data holds no samples");
+
+    let e = run(
+        &train,
+        FitOptions {
+            batch_size: 0,
+            ..quiet()
+        },
+    );
+    assert_eq!(e, "fit: batch_size must be at least 1");
+
+    let e = run(
+        &train,
+        FitOptions {
+            loss: Loss::Mse.into(),
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("the loss mse needs target values, but the data holds class labels (0..3)"),
+        "{e}"
+    );
+
+    let five = Dataset::new(train.inputs().to_owned(), (0..12).map(|i| i % 5).collect());
+    let e = run(&five, quiet());
+    assert!(
+        e.contains("the model outputs [3] per sample, but the labels name 5 classes"),
+        "{e}"
+    );
+
+    let values = Dataset::with_values(train.inputs().to_owned(), ArrayD::zeros(IxDyn(&[12, 2])));
+    let e = run(
+        &values,
+        FitOptions {
+            loss: Loss::Mse.into(),
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("the model outputs [3] per sample, but the targets are [2] per sample"),
+        "{e}"
+    );
+
+    let e = run(
+        &values,
+        FitOptions {
+            loss: Loss::CrossEntropy.into(),
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("needs integer class labels, but the data holds target values of shape [2]"),
+        "{e}"
+    );
+}
+
+/// A step of the user's: two models trained in turns with their own
+/// optimizers, as a GAN alternates generator and discriminator.
+struct TwoPlayers {
+    a: Net,
+    b: Net,
+    opt_a: Adam<f32>,
+    opt_b: Adam<f32>,
+}
+
+impl TrainStep<f32> for TwoPlayers {
+    fn train_step(
+        &mut self,
+        x: nn::ndarray::ArrayViewD<'_, f32>,
+        target: &Target<'_, f32>,
+    ) -> Vec<(String, f32)> {
+        self.a.forward_train(x.view());
+        let la = self.a.backward_loss(Loss::CrossEntropy, target);
+        self.opt_a.step(&self.a);
+        self.opt_a.zero_grad(&self.a);
+        self.b.forward_train(x);
+        let lb = self.b.backward_loss(Loss::CrossEntropy, target);
+        self.opt_b.step(&self.b);
+        self.opt_b.zero_grad(&self.b);
+        vec![
+            ("loss".into(), la + lb),
+            ("a_loss".into(), la),
+            ("b_loss".into(), lb),
+        ]
+    }
+
+    fn test_step(
+        &mut self,
+        x: nn::ndarray::ArrayViewD<'_, f32>,
+        target: &Target<'_, f32>,
+    ) -> Vec<(String, f32)> {
+        let (la, _) = Loss::CrossEntropy.value_and_grad(self.a.predict(x).view(), target);
+        vec![("loss".into(), la)]
+    }
+
+    fn parts(&mut self) -> (&dyn Parameters<f32>, &mut dyn Optimizer<f32>) {
+        (&self.a, &mut self.opt_a)
+    }
+}
+
+#[test]
+fn a_custom_train_step_gets_epochs_logging_validation_and_callbacks() {
+    let train = data(40);
+    let mut step = TwoPlayers {
+        a: Net::with_seed(3),
+        b: Net::with_seed(4),
+        opt_a: adam(),
+        opt_b: adam(),
+    };
+    let history = fit_custom(
+        &mut step,
+        &train,
+        FitOptions {
+            epochs: 4,
+            batch_size: 10,
+            validation: Some(&train),
+            callbacks: vec![Box::new(EarlyStopping::new("val_loss", 10))],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let first = &history.epochs[0];
+    let sum = first.get("a_loss").unwrap() + first.get("b_loss").unwrap();
+    assert!(
+        (first.loss - sum).abs() < 1e-5,
+        "loss is the sum of its parts"
+    );
+    assert!(first.val_loss.is_some());
+    let a = history.metric("a_loss");
+    assert!(a[3] < a[0], "player a learns: {a:?}");
+
+    // A monitored name the step never returns is refused after its first batch.
+    let err = fit_custom(
+        &mut step,
+        &train,
+        FitOptions {
+            callbacks: vec![Box::new(EarlyStopping::new("a_los", 1))],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("did you mean `a_loss`?"), "{err}");
+
+    // The step owns its loss and clipping: setting them is a mistake.
+    let err = fit_custom(
+        &mut step,
+        &train,
+        FitOptions {
+            clip_grad_norm: Some(1.0),
+            lr_schedule: Some(Box::new(ExponentialLr { gamma: 0.9 })),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+}
