@@ -141,3 +141,24 @@ fn xor_shows_that_dense_alone_cannot_learn_it() {
     assert!(acc("linear only") <= 0.75, "{out}");
     assert_eq!(acc("with relu"), 1.0, "{out}");
 }
+
+#[test]
+fn regression_gets_within_half_the_noise_of_the_best_possible() {
+    let out = run("regression", &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    let value = |line: &str, prefix: &str| -> f64 {
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected `{prefix}…`, got `{line}`"))
+            .parse()
+            .unwrap()
+    };
+    let variance = value(lines[lines.len() - 2], "noise variance: ");
+    let mse = value(lines[lines.len() - 1], "test mse: ");
+    // The noise's variance on the test set is the lowest mean squared error
+    // any model can reach there (σ = 0.1: about 0.01).
+    assert!((0.008..0.012).contains(&variance), "{variance}");
+    assert!(
+        mse <= 1.5 * variance,
+        "test mse {mse} vs noise variance {variance}"
+    );
+}
