@@ -52,6 +52,10 @@ pub trait GraphModel<T: Float>: Parameters<T> {
     /// Whether the model is in training mode.
     fn is_training(&self) -> bool;
 
+    /// Restarts the random draws (dropout masks) from `seed` (see
+    /// [`Layer::reseed`](crate::layers::Layer::reseed)).
+    fn reseed(&self, _seed: u64) {}
+
     /// Keras's `model.summary()` with its "Connected to" column.
     fn summary(&self) -> Summary;
 

@@ -65,6 +65,10 @@ pub trait Model<T: Float>: Parameters<T> {
     /// Whether the model is in training mode.
     fn is_training(&self) -> bool;
 
+    /// Restarts the random draws (dropout masks) from `seed` (see
+    /// [`Layer::reseed`](crate::layers::Layer::reseed)).
+    fn reseed(&self, _seed: u64) {}
+
     /// The Keras-style summary table.
     fn summary(&self) -> Summary;
 

@@ -48,6 +48,10 @@ pub trait Module<T: Float> {
     /// evaluation.
     fn set_training(&mut self, _training: bool) {}
 
+    /// Restarts the random draws (dropout masks) of every part from `seed`
+    /// (see [`Layer::reseed`]).
+    fn reseed(&self, _seed: u64) {}
+
     /// Parameters and buffers, each part's parameters then its buffers: what
     /// PyTorch's `state_dict` holds.
     fn named_state(&self) -> Vec<(String, Param<T>)>
@@ -98,6 +102,9 @@ impl<T: Float, L: Layer<T>> Module<T> for L {
     }
     fn set_training(&mut self, training: bool) {
         Layer::set_training(self, training)
+    }
+    fn reseed(&self, seed: u64) {
+        Layer::reseed(self, seed)
     }
 }
 

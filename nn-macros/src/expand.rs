@@ -355,6 +355,15 @@ pub fn model(plan: &Plan) -> TokenStream {
                 #set_mode
                 #( ::nn::layers::Layer::<#t>::set_training(&mut self.#fields, training); )*
             }
+
+            fn reseed(&self, seed: u64) {
+                let mut part = 0u64;
+                #(
+                    ::nn::layers::Layer::<#t>::reseed(&self.#fields, ::nn::layers::mix_seed(seed, part));
+                    part += 1;
+                )*
+                let _ = part;
+            }
         }
 
         impl ::nn::layers::Sublayer<#t> for #name {
@@ -545,6 +554,9 @@ pub(crate) fn model_api(
             fn set_training(&mut self, training: bool) {
                 ::nn::Model::<#t>::set_training(self, training);
             }
+            fn reseed(&self, seed: u64) {
+                ::nn::Model::<#t>::reseed(self, seed);
+            }
         }
 
         impl ::nn::Model<#t> for #name {
@@ -597,6 +609,10 @@ pub(crate) fn model_api(
 
             fn is_training(&self) -> bool {
                 self.__nn_training
+            }
+
+            fn reseed(&self, seed: u64) {
+                ::nn::layers::Layer::<#t>::reseed(self, seed)
             }
 
             fn param_count(&self) -> usize {

@@ -175,6 +175,30 @@ fn train(p: &Part, access: TokenStream, t: &TokenStream) -> TokenStream {
     }
 }
 
+/// What one field contributes to `reseed`: its own stream, mixed from the
+/// field's position (and a list item's index).
+fn reseed(p: &Part, access: TokenStream, t: &TokenStream, index: u64) -> TokenStream {
+    match p {
+        Part::Param => quote!(),
+        Part::Module => {
+            quote!(::nn::module::Module::<#t>::reseed(#access, ::nn::layers::mix_seed(seed, #index));)
+        }
+        Part::List(inner) => {
+            let body = reseed(inner, quote!(item), t, 0);
+            quote! {
+                for (k, item) in (#access).iter().enumerate() {
+                    let seed = ::nn::layers::mix_seed(::nn::layers::mix_seed(seed, #index), k as u64);
+                    #body
+                }
+            }
+        }
+        Part::Optional(inner) => {
+            let body = reseed(inner, quote!(item), t, index);
+            quote!(if let ::core::option::Option::Some(item) = #access { #body })
+        }
+    }
+}
+
 /// Whether the struct says `#[module(no_forward)]`: a container of parts,
 /// with no `forward` of its own, so no `TapeModel`.
 fn no_forward(input: &DeriveInput) -> bool {
@@ -211,6 +235,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     let t = dtype(input)?;
     let (mut params, mut buffers, mut modes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seeds = Vec::new();
     // PyTorch's `state_dict` lists a module's own parameters before its
     // children's, whatever order `__init__` assigned them in.
     let mut own = Vec::new();
@@ -237,6 +262,8 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         buffers.push(quote_spanned!(span=> #b));
         let m = train(&p, quote!(&mut self.#ident), &t);
         modes.push(quote_spanned!(span=> #m));
+        let r = reseed(&p, quote!(&self.#ident), &t, seeds.len() as u64);
+        seeds.push(quote_spanned!(span=> #r));
     }
     own.extend(params);
     let params = own;
@@ -262,6 +289,9 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                 fn set_training(&mut self, training: bool) {
                     ::nn::module::Module::<#t>::set_training(self, training)
                 }
+                fn reseed(&self, seed: u64) {
+                    ::nn::module::Module::<#t>::reseed(self, seed)
+                }
             }
         }
     });
@@ -278,6 +308,10 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             #[allow(unused_variables)]
             fn set_training(&mut self, training: bool) {
                 #(#modes)*
+            }
+            #[allow(unused_variables)]
+            fn reseed(&self, seed: u64) {
+                #(#seeds)*
             }
         }
 

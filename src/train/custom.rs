@@ -76,6 +76,10 @@ pub trait TrainStep<T: Float> {
 
     /// Training or evaluation mode (dropout, batch statistics).
     fn set_training(&mut self, _training: bool) {}
+
+    /// Restarts the models' random draws (dropout) from `seed`, at the start
+    /// of every epoch (see [`Fit::reseed`](super::Fit::reseed)).
+    fn reseed(&self, _seed: u64) {}
 }
 
 /// Named values averaged over samples.
@@ -121,6 +125,10 @@ impl<T: Float, S: TrainStep<T>> Trainer<T> for Custom<'_, S> {
 
     fn begin_epoch(&mut self) {
         self.running = Means::default();
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        self.step.reseed(seed);
     }
 
     fn set_step(&mut self, _step: usize) -> f64 {

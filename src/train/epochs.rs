@@ -28,6 +28,8 @@ pub(crate) trait Trainer<T: Float> {
     fn set_training(&mut self, training: bool);
     /// Resets the running metrics.
     fn begin_epoch(&mut self);
+    /// Restarts the model's random draws (dropout) from `seed`.
+    fn reseed(&mut self, seed: u64);
     /// Sets the learning rate for optimizer step `step`; returns it.
     fn set_step(&mut self, step: usize) -> f64;
     /// One batch, calling the callbacks' hooks that fall inside it; sets
@@ -79,6 +81,11 @@ pub(crate) fn run_epochs<T: Float>(
     'epochs: for epoch in 0..settings.epochs {
         trainer.set_training(true);
         trainer.begin_epoch();
+        if let Some(s) = settings.shuffle_seed {
+            // Each epoch's dropout masks from the seed and the epoch alone, so
+            // a run resumed at an epoch draws what the uninterrupted one did.
+            trainer.reseed(nn_core::layers::mix_seed(s, epoch as u64));
+        }
         let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
         let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);
         let mut progress =

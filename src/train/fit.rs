@@ -42,7 +42,9 @@ pub struct FitOptions<'a, T: Float> {
     /// means Keras's `accuracy` for classification losses and none for
     /// regression losses (MSE, MAE, Huber).
     pub metrics: Vec<Box<dyn Metric<T> + 'a>>,
-    /// Shuffle each epoch, from this seed (epoch `e` uses `seed + e`); `None` keeps the order.
+    /// Shuffle each epoch, from this seed (epoch `e` uses `seed + e`), and
+    /// reseed the model's dropout from it at each epoch; `None` keeps the
+    /// order and the model's own random streams.
     pub shuffle_seed: Option<u64>,
     /// Skip a final partial batch.
     pub drop_last: bool,
@@ -129,6 +131,10 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
 
     fn begin_epoch(&mut self) {
         self.metrics.iter_mut().for_each(|m| m.reset());
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        self.model.reseed(seed);
     }
 
     fn set_step(&mut self, step: usize) -> f64 {

@@ -311,6 +311,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         model.set_training(true);
         order.sort_unstable();
         if let Some(seed) = options.shuffle_seed {
+            model.reseed(nn_core::layers::mix_seed(seed, epoch as u64));
             order.shuffle(&mut nn_core::rand::rngs::StdRng::seed_from_u64(
                 seed.wrapping_add(epoch as u64),
             ));

@@ -29,6 +29,10 @@ pub trait Fit<T: Float> {
 
     /// Training or evaluation mode (dropout).
     fn set_training(&mut self, training: bool);
+
+    /// Restarts the model's random draws (dropout masks) from `seed`: `fit`
+    /// calls it at the start of each epoch.
+    fn reseed(&self, _seed: u64) {}
 }
 
 /// One training batch of a `sequential!` model or graph through its static
@@ -67,6 +71,9 @@ pub trait TapeModel<T: Float>: Parameters<T> {
 
     /// Training or evaluation mode, if the model has dropout or the like.
     fn set_training(&mut self, _training: bool) {}
+
+    /// Restarts the model's random draws (dropout masks) from `seed`.
+    fn reseed(&self, _seed: u64) {}
 }
 
 /// Wraps a [`TapeModel`] (kept for code written before every tape model
@@ -88,6 +95,9 @@ impl<T: Float, M: TapeModel<T>> TapeModel<T> for OnTape<M> {
     }
     fn set_training(&mut self, training: bool) {
         self.0.set_training(training)
+    }
+    fn reseed(&self, seed: u64) {
+        self.0.reseed(seed)
     }
 }
 
@@ -111,6 +121,9 @@ impl<T: Float, M: Model<T>> TapeModel<T> for Taped<M> {
     }
     fn set_training(&mut self, training: bool) {
         Model::set_training(&mut self.0, training)
+    }
+    fn reseed(&self, seed: u64) {
+        Model::reseed(&self.0, seed)
     }
 }
 
@@ -147,5 +160,9 @@ impl<T: Float, M: TapeModel<T>> Fit<T> for M {
 
     fn set_training(&mut self, training: bool) {
         TapeModel::set_training(self, training);
+    }
+
+    fn reseed(&self, seed: u64) {
+        TapeModel::reseed(self, seed);
     }
 }

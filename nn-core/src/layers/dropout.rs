@@ -139,6 +139,10 @@ impl<T: Float> Layer<T> for Dropout<T> {
         x.to_owned()
     }
 
+    fn reseed(&self, seed: u64) {
+        Dropout::reseed(self, seed)
+    }
+
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }

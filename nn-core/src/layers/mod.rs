@@ -64,6 +64,16 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use crate::tape::{Param, Var};
 use crate::Float;
 
+/// The seed of part `index` of something reseeded with `seed` (SplitMix64 of
+/// both): different parts draw independent streams.
+pub fn mix_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// A layer usable in a `sequential!` model and on the tape.
 ///
 /// Shapes exclude the batch axis: a `Dense` mapping 784 features to 128 has
@@ -134,6 +144,12 @@ pub trait Layer<T: Float> {
 
     /// Switches between training (dropout active) and evaluation.
     fn set_training(&mut self, _training: bool) {}
+
+    /// Restarts the layer's random draws (dropout masks) from `seed`; a layer
+    /// of parts passes each part its own [`mix_seed`]. `fit` calls it at the
+    /// start of every epoch, so an epoch's randomness does not depend on
+    /// earlier epochs and a resumed run draws what the uninterrupted one did.
+    fn reseed(&self, _seed: u64) {}
 
     /// Whether the output is a softmax over the last axis of the layer's
     /// pre-activation, so a following categorical cross-entropy can skip the

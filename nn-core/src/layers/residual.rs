@@ -339,6 +339,13 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
         self.visit_shortcut(&self.buffer_names, |s, f| s.visit_buffers(f), f);
     }
 
+    fn reseed(&self, seed: u64) {
+        self.body.reseed(super::mix_seed(seed, 0));
+        if let Some(s) = &self.shortcut {
+            s.reseed(super::mix_seed(seed, 1));
+        }
+    }
+
     fn set_training(&mut self, training: bool) {
         self.body.set_training(training);
         if let Some(s) = &mut self.shortcut {

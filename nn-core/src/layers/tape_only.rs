@@ -84,6 +84,9 @@ pub trait TapeLayer<T: Float> {
 
     /// Switches between training and evaluation.
     fn set_training(&mut self, _training: bool) {}
+
+    /// Restarts the layer's random draws from `seed` (see [`Layer::reseed`]).
+    fn reseed(&self, _seed: u64) {}
 }
 
 thread_local! {
@@ -235,5 +238,9 @@ impl<T: Float, L: TapeLayer<T>> Layer<T> for TapeOnly<T, L> {
 
     fn set_training(&mut self, training: bool) {
         self.inner.set_training(training)
+    }
+
+    fn reseed(&self, seed: u64) {
+        self.inner.reseed(seed)
     }
 }

@@ -486,6 +486,15 @@ pub fn graph(g: &Graph) -> TokenStream {
                 #( ::nn::layers::Layer::<#t>::set_training(&mut self.#all_fields, training); )*
             }
 
+            fn __nn_reseed(&self, seed: u64) {
+                let mut part = 0u64;
+                #(
+                    ::nn::layers::Layer::<#t>::reseed(&self.#all_fields, ::nn::layers::mix_seed(seed, part));
+                    part += 1;
+                )*
+                let _ = part;
+            }
+
             fn __nn_rows(&self) -> ::std::vec::Vec<::nn::summary::SummaryRow> {
                 ::std::vec![#(#rows),*]
             }
@@ -797,6 +806,10 @@ fn single_api(
             fn set_training(&mut self, training: bool) {
                 self.__nn_set_training(training)
             }
+
+            fn reseed(&self, seed: u64) {
+                self.__nn_reseed(seed)
+            }
         }
 
         impl ::nn::layers::Sublayer<#t> for #name {
@@ -941,6 +954,10 @@ fn graph_api(
 
             fn is_training(&self) -> bool {
                 self.__nn_training
+            }
+
+            fn reseed(&self, seed: u64) {
+                self.__nn_reseed(seed)
             }
 
             fn summary(&self) -> ::nn::summary::Summary {

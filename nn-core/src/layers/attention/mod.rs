@@ -403,6 +403,10 @@ impl<T: Float> Layer<T> for MultiheadAttention<T> {
         f("out_proj.bias", &self.out_proj_bias);
     }
 
+    fn reseed(&self, seed: u64) {
+        MultiheadAttention::reseed(self, seed)
+    }
+
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }

@@ -108,6 +108,10 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
         buf.output(&self.config).to_owned()
     }
 
+    fn reseed(&self, seed: u64) {
+        Recurrent::reseed(self, seed)
+    }
+
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }

@@ -355,6 +355,10 @@ impl<T: Float> Layer<T> for TransformerEncoderLayer<T> {
         f("norm2.bias", &self.norm2.bias);
     }
 
+    fn reseed(&self, seed: u64) {
+        TransformerEncoderLayer::reseed(self, seed)
+    }
+
     fn set_training(&mut self, training: bool) {
         self.training = training;
         self.self_attn.set_training(training);
