@@ -118,10 +118,6 @@ pub fn save_tensors<T: Float>(
     tensors: &[(String, ArrayD<T>)],
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<(), IoError> {
-    let io = |source| IoError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, v)| {
@@ -141,22 +137,73 @@ pub fn save_tensors<T: Float>(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
+    write_atomic(path, &bytes)
+}
 
+/// Writes `bytes` to `path` so that a crash at any moment leaves either the
+/// old file or the new one, never a torn one: a temporary file beside it
+/// (`.<name>.tmp-<pid>`), flushed to disk, renamed over `path`, and the
+/// directory flushed so the rename itself survives a power cut. Temporaries
+/// left by processes that died mid-write are removed first.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let io = |source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    remove_stale_temporaries(&dir, &file_name);
     let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        sync_dir(&dir)
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// Flushes a directory's entries (a rename into it) to disk.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Removes `.<file_name>.tmp-<pid>` files of processes no longer running
+/// (on Linux, checked in `/proc`; elsewhere, any but this process's).
+fn remove_stale_temporaries(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let alive = pid == std::process::id().to_string()
+            || (cfg!(target_os = "linux") && Path::new("/proc").join(pid).exists());
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Named arrays, as read from a file.

@@ -282,7 +282,7 @@ fn check_options<T: Float, M: GraphModel<T>>(
 /// `Σ weightᵢ · lossᵢ(outputᵢ, targetᵢ)` (a softmax output with a
 /// categorical cross-entropy takes the fused gradient `p − y`, as in
 /// [`super::fit`]). The history's `loss` is the total, `accuracy` the first
-/// output's; every output's loss and accuracy are in [`EpochLogs::outputs`]
+/// output's; every output's loss and accuracy are in [`EpochLogs::metrics`]
 /// under Keras's names (`aux_loss`, `val_out_accuracy`).
 pub fn fit_graph<T: Float, M: GraphModel<T>>(
     model: &mut M,
