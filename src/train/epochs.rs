@@ -131,7 +131,7 @@ pub(crate) fn run_epochs<T: Float>(
                 if let Control::Stop(reason) =
                     cb.on_train_batch_end(&logs, &mut trainer.context())?
                 {
-                    stop = Some(reason);
+                    stop.get_or_insert(reason);
                 }
             }
             progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
@@ -166,14 +166,20 @@ pub(crate) fn run_epochs<T: Float>(
         }
         progress.finish(&logs);
         history.epochs.push(logs.clone());
+        // Every callback sees the epoch (a logger after an early stop too);
+        // then the first request to stop wins.
+        let mut stop = None;
         for cb in callbacks.iter_mut() {
             if let Control::Stop(reason) = cb.on_epoch_end(&logs, &mut trainer.context())? {
-                if settings.verbosity != Verbosity::Silent {
-                    println!("{reason}");
-                }
-                history.stopped = Some(reason);
-                break 'epochs;
+                stop.get_or_insert(reason);
             }
+        }
+        if let Some(reason) = stop {
+            if settings.verbosity != Verbosity::Silent {
+                println!("{reason}");
+            }
+            history.stopped = Some(reason);
+            break 'epochs;
         }
     }
     Ok(history)

@@ -17,6 +17,7 @@ mod metrics;
 mod model;
 mod objective;
 mod progress;
+mod tensorboard;
 
 pub use callbacks::{
     BatchLogs, Callback, Context, Control, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor,
@@ -36,6 +37,10 @@ pub use metrics::{
 pub use model::{static_train_batch, Fit, OnTape, TapeModel, Taped};
 pub use nn_core::data::Targets;
 pub use objective::{TapeLossFn, TrainLoss};
+pub use tensorboard::{
+    event_files, read_events, Event, EventFileError, Histogram, SummaryData, SummaryValue,
+    TensorBoard,
+};
 
 /// Why training could not start or go on: a misconfiguration found when
 /// `fit` starts, a callback's file could not be written, or a plot could not
@@ -68,26 +73,7 @@ pub enum TrainError {
     },
 }
 
-/// Writes `contents` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `contents` to `path` atomically ([`nn_core::io::write_atomic`]).
 pub(crate) fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<(), TrainError> {
-    use std::io::Write;
-    let err = |source| TrainError::File {
-        path: path.to_path_buf(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
+    Ok(nn_core::io::write_atomic(path, contents)?)
 }
