@@ -112,12 +112,23 @@ pub fn save_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Resu
 }
 
 /// Writes named arrays (and optional string metadata) to `path` as
-/// safetensors, atomically (temporary file, then rename).
+/// safetensors, atomically ([`write_atomic`]).
 pub fn save_tensors<T: Float>(
     path: &Path,
     tensors: &[(String, ArrayD<T>)],
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<(), IoError> {
+    let bytes = serialize_tensors(path, tensors, metadata)?;
+    write_atomic(path, &bytes)
+}
+
+/// Named arrays (and optional string metadata) as the bytes of a
+/// safetensors file (`path` only names the file in errors).
+pub fn serialize_tensors<T: Float>(
+    path: &Path,
+    tensors: &[(String, ArrayD<T>)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<Vec<u8>, IoError> {
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, v)| {
@@ -133,11 +144,10 @@ pub fn save_tensors<T: Float>(
             .expect("sizes match by construction");
         (name.clone(), view)
     });
-    let bytes = safetensors::tensor::serialize(views, metadata).map_err(|e| IoError::Format {
+    safetensors::tensor::serialize(views, metadata).map_err(|e| IoError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    write_atomic(path, &bytes)
+    })
 }
 
 /// Writes `bytes` to `path` so that a crash at any moment leaves either the

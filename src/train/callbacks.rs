@@ -97,6 +97,34 @@ pub trait Callback<T: Float> {
     fn monitors(&self) -> Vec<&str> {
         Vec::new()
     }
+
+    /// What the callback must remember when a run resumes (a best value,
+    /// epochs waited), saved in each checkpoint; `None` when nothing.
+    fn state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Takes back what [`Callback::state`] saved, before `on_train_begin`
+    /// of the resumed run; an error says why the state does not fit.
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A float as JSON that parses back to the same bits.
+fn float_state(v: Option<f64>) -> serde_json::Value {
+    v.map_or(serde_json::Value::Null, |v| v.to_bits().into())
+}
+
+/// Reads [`float_state`]'s JSON.
+fn float_from(v: Option<&serde_json::Value>) -> Result<Option<f64>, String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(|b| Some(f64::from_bits(b)))
+            .ok_or_else(|| format!("not a saved float: {v}")),
+    }
 }
 
 /// A metric to watch and which direction is better.
@@ -182,6 +210,15 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
         }
     }
 
+    fn state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "best": float_state(self.best) }))
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.best = float_from(state.get("best"))?;
+        Ok(())
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
@@ -235,6 +272,19 @@ impl<T: Float> Callback<T> for EarlyStopping {
         vec![&self.monitor.metric]
     }
 
+    fn state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "best": float_state(self.best), "waited": self.waited }))
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.best = float_from(state.get("best"))?;
+        self.waited = state
+            .get("waited")
+            .and_then(|w| w.as_u64())
+            .ok_or("no `waited`")? as usize;
+        Ok(())
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
@@ -280,9 +330,21 @@ impl<S: Schedule> ScheduleEachEpoch<S> {
 
 impl<T: Float, S: Schedule> Callback<T> for ScheduleEachEpoch<S> {
     fn on_train_begin(&mut self, ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
-        let base = ctx.optimizer.learning_rate();
-        self.base = Some(base);
-        ctx.optimizer.set_learning_rate(self.schedule.lr(base, 0));
+        // A resumed run keeps its base; the optimizer already has its rate.
+        if self.base.is_none() {
+            let base = ctx.optimizer.learning_rate();
+            self.base = Some(base);
+            ctx.optimizer.set_learning_rate(self.schedule.lr(base, 0));
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "base": float_state(self.base) }))
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.base = float_from(state.get("base"))?;
         Ok(())
     }
 
@@ -337,6 +399,10 @@ pub struct CsvLogger {
     path: PathBuf,
     file: Option<std::fs::File>,
     wrote_header: bool,
+    /// Bytes written so far; a resumed run cuts the file back to them (rows
+    /// written after the checkpoint belong to the epoch being redone).
+    written: u64,
+    resumed: bool,
 }
 
 impl CsvLogger {
@@ -346,18 +412,43 @@ impl CsvLogger {
             path: path.into(),
             file: None,
             wrote_header: false,
+            written: 0,
+            resumed: false,
         }
     }
 }
 
 impl<T: Float> Callback<T> for CsvLogger {
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
-        let f = std::fs::File::create(&self.path).map_err(|source| TrainError::File {
+        let err = |source| TrainError::File {
             path: self.path.clone(),
             source,
-        })?;
+        };
+        // A resumed run continues the rows the checkpointed epochs wrote.
+        let keep = if self.resumed { self.written } else { 0 };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(err)?;
+        f.set_len(keep).map_err(err)?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(err)?;
         self.file = Some(f);
-        self.wrote_header = false;
+        self.wrote_header = keep > 0;
+        Ok(())
+    }
+
+    fn state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "bytes": self.written }))
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.written = state
+            .get("bytes")
+            .and_then(|b| b.as_u64())
+            .ok_or("no `bytes`")?;
+        self.resumed = true;
         Ok(())
     }
 
@@ -372,12 +463,17 @@ impl<T: Float> Callback<T> for CsvLogger {
         };
         let f = self.file.as_mut().expect("on_train_begin opened the file");
         // The columns are known once the first epoch's metrics are.
+        let mut text = String::new();
         if !self.wrote_header {
-            writeln!(f, "{}", logs.csv_header()).map_err(err)?;
+            text.push_str(&logs.csv_header());
+            text.push('\n');
             self.wrote_header = true;
         }
-        writeln!(f, "{}", logs.csv_row()).map_err(err)?;
+        text.push_str(&logs.csv_row());
+        text.push('\n');
+        f.write_all(text.as_bytes()).map_err(err)?;
         f.flush().map_err(err)?;
+        self.written += text.len() as u64;
         Ok(Control::Continue)
     }
 }

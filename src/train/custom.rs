@@ -131,6 +131,12 @@ impl<T: Float, S: TrainStep<T>> Trainer<T> for Custom<'_, S> {
         self.step.reseed(seed);
     }
 
+    fn lr_base(&self) -> f64 {
+        0.0
+    }
+
+    fn set_lr_base(&mut self, _base: f64) {}
+
     fn set_step(&mut self, _step: usize) -> f64 {
         self.step.parts().1.learning_rate()
     }
@@ -232,6 +238,8 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
         drop_last: options.drop_last,
         validation: options.validation,
         verbosity: options.verbosity,
+        checkpoint_dir: options.checkpoint_dir,
+        resume_from: options.resume_from,
     };
     run_epochs(&mut trainer, data, settings, options.callbacks)
 }

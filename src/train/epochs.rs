@@ -2,6 +2,7 @@
 //! [`fit_custom`](super::fit_custom): shuffling, batches, the callbacks'
 //! hooks, the NaN stop, validation, progress and the [`History`].
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nn_core::data::{Batches, Data};
@@ -10,6 +11,7 @@ use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
 use super::callbacks::{BatchLogs, Callback, Context, Control};
+use super::checkpoint::{Checkpoint, CheckpointError};
 use super::checks;
 use super::fit::Verbosity;
 use super::history::{EpochLogs, History};
@@ -30,6 +32,10 @@ pub(crate) trait Trainer<T: Float> {
     fn begin_epoch(&mut self);
     /// Restarts the model's random draws (dropout) from `seed`.
     fn reseed(&mut self, seed: u64);
+    /// The rate a per-step schedule is relative to (saved in checkpoints).
+    fn lr_base(&self) -> f64;
+    /// Restores [`Trainer::lr_base`] from a checkpoint.
+    fn set_lr_base(&mut self, base: f64);
     /// Sets the learning rate for optimizer step `step`; returns it.
     fn set_step(&mut self, step: usize) -> f64;
     /// One batch, calling the callbacks' hooks that fall inside it; sets
@@ -58,6 +64,8 @@ pub(crate) struct Settings<'a, T: Float> {
     pub drop_last: bool,
     pub validation: Option<&'a dyn Data<T>>,
     pub verbosity: Verbosity,
+    pub checkpoint_dir: Option<PathBuf>,
+    pub resume_from: Option<PathBuf>,
 }
 
 /// Runs the epochs; see [`fit`](super::fit).
@@ -73,12 +81,24 @@ pub(crate) fn run_epochs<T: Float>(
         checks::check_monitors(&callbacks, &names)?;
         monitors_checked = true;
     }
-    let mut history = History::default();
+    let (mut history, start_epoch, mut step) = match &settings.resume_from {
+        Some(dir) => resume(trainer, dir, &mut callbacks)?,
+        None => (History::default(), 0, 0),
+    };
+    if history.stopped.is_some() {
+        return Ok(history);
+    }
+    if let Some(dir) = &settings.checkpoint_dir {
+        // Now, not after an epoch of work: a directory that cannot be made.
+        std::fs::create_dir_all(dir).map_err(|source| TrainError::File {
+            path: dir.clone(),
+            source,
+        })?;
+    }
     for cb in callbacks.iter_mut() {
         cb.on_train_begin(&mut trainer.context())?;
     }
-    let mut step = 0;
-    'epochs: for epoch in 0..settings.epochs {
+    'epochs: for epoch in start_epoch..settings.epochs {
         trainer.set_training(true);
         trainer.begin_epoch();
         if let Some(s) = settings.shuffle_seed {
@@ -174,6 +194,11 @@ pub(crate) fn run_epochs<T: Float>(
                 stop.get_or_insert(reason);
             }
         }
+        if let Some(dir) = &settings.checkpoint_dir {
+            let mut saved = history.clone();
+            saved.stopped = stop.clone();
+            save(trainer, dir, epoch + 1, step, saved, &callbacks)?;
+        }
         if let Some(reason) = stop {
             if settings.verbosity != Verbosity::Silent {
                 println!("{reason}");
@@ -183,4 +208,58 @@ pub(crate) fn run_epochs<T: Float>(
         }
     }
     Ok(history)
+}
+
+/// Restores the run checkpointed in `dir`: the model, optimizer and
+/// schedule base, the callbacks' state; returns the History, the epoch to
+/// start at and the step count. Nothing there: a fresh start.
+fn resume<T: Float>(
+    trainer: &mut dyn Trainer<T>,
+    dir: &Path,
+    callbacks: &mut [Box<dyn Callback<T> + '_>],
+) -> Result<(History, usize, usize), TrainError> {
+    let Some(checkpoint) = Checkpoint::<T>::load(dir)? else {
+        return Ok((History::default(), 0, 0));
+    };
+    let path = Checkpoint::<T>::path_in(dir);
+    let mismatch = |problem: String| CheckpointError::Mismatch {
+        path: path.clone(),
+        problem,
+    };
+    if checkpoint.callbacks.len() != callbacks.len() {
+        return Err(mismatch(format!(
+            "it was written by a run with {} callbacks, this run has {}",
+            checkpoint.callbacks.len(),
+            callbacks.len()
+        ))
+        .into());
+    }
+    for (k, (cb, state)) in callbacks.iter_mut().zip(&checkpoint.callbacks).enumerate() {
+        if let Some(state) = state {
+            cb.restore(state)
+                .map_err(|e| mismatch(format!("callback {k}: {e}")))?;
+        }
+    }
+    let ctx = trainer.context();
+    checkpoint.restore(&path, ctx.params, ctx.optimizer)?;
+    trainer.set_lr_base(checkpoint.lr_base);
+    Ok((checkpoint.history, checkpoint.epoch, checkpoint.step))
+}
+
+/// Writes the run's checkpoint after `epoch` epochs and `step` steps.
+fn save<T: Float>(
+    trainer: &mut dyn Trainer<T>,
+    dir: &Path,
+    epoch: usize,
+    step: usize,
+    history: History,
+    callbacks: &[Box<dyn Callback<T> + '_>],
+) -> Result<(), TrainError> {
+    let lr_base = trainer.lr_base();
+    let ctx = trainer.context();
+    let mut checkpoint = Checkpoint::capture(ctx.params, &*ctx.optimizer, epoch, step, lr_base);
+    checkpoint.history = history;
+    checkpoint.callbacks = callbacks.iter().map(|cb| cb.state()).collect();
+    checkpoint.save(dir)?;
+    Ok(())
 }

@@ -64,6 +64,14 @@ pub struct FitOptions<'a, T: Float> {
     /// whole run) trains at `schedule.lr(base, s)`, `base` the optimizer's rate
     /// when `fit` starts — as [`nn_optim::LrScheduler`] stepped once per batch.
     pub lr_schedule: Option<Box<dyn Schedule + 'a>>,
+    /// Save a [`Checkpoint`](super::Checkpoint) into this directory after
+    /// every epoch (one file, replaced atomically).
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Continue the run checkpointed in this directory, up to `epochs`
+    /// (Keras's `BackupAndRestore`): the model, optimizer, epoch, History and
+    /// callbacks' state come back; a missing directory or file starts afresh.
+    /// Resuming is exact when `shuffle_seed` is set (the default).
+    pub resume_from: Option<std::path::PathBuf>,
 }
 
 impl<T: Float> Default for FitOptions<'_, T> {
@@ -81,6 +89,8 @@ impl<T: Float> Default for FitOptions<'_, T> {
             clip_grad_norm: None,
             clip_grad_value: None,
             lr_schedule: None,
+            checkpoint_dir: None,
+            resume_from: None,
         }
     }
 }
@@ -135,6 +145,18 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
 
     fn reseed(&mut self, seed: u64) {
         self.model.reseed(seed);
+    }
+
+    fn lr_base(&self) -> f64 {
+        self.schedule
+            .as_ref()
+            .map_or_else(|| self.optimizer.learning_rate(), |(_, base)| *base)
+    }
+
+    fn set_lr_base(&mut self, base: f64) {
+        if let Some((_, b)) = &mut self.schedule {
+            *b = base;
+        }
     }
 
     fn set_step(&mut self, step: usize) -> f64 {
@@ -256,6 +278,8 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         drop_last: options.drop_last,
         validation: options.validation,
         verbosity: options.verbosity,
+        checkpoint_dir: options.checkpoint_dir,
+        resume_from: options.resume_from,
     };
     run_epochs(&mut trainer, data, settings, options.callbacks)
 }

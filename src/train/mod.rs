@@ -7,6 +7,7 @@
 //! step of your own.
 
 mod callbacks;
+mod checkpoint;
 mod checks;
 mod custom;
 mod epochs;
@@ -23,6 +24,7 @@ pub use callbacks::{
     BatchLogs, Callback, Context, Control, CsvLogger, EarlyStopping, ModelCheckpoint, Monitor,
     PlateauOnMetric, ScheduleEachEpoch,
 };
+pub use checkpoint::{Checkpoint, CheckpointError, CHECKPOINT_FILE};
 pub use custom::{fit_custom, TrainStep};
 pub use fit::{evaluate, evaluate_metrics, fit, predict, FitOptions, Verbosity};
 pub use graph::{
@@ -51,6 +53,9 @@ pub enum TrainError {
     /// cannot take the targets, a monitored metric never logged, …).
     #[error("fit: {0}")]
     Config(String),
+    /// A checkpoint could not be written, read or restored.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// Saving weights or optimizer state failed.
     #[error(transparent)]
     Io(#[from] nn_core::io::IoError),
