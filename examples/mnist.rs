@@ -23,6 +23,8 @@ Usage: cargo run --release --example mnist -- [flags]
   --model NAME         mlp: 784-128 relu-10 softmax (default)
                        keras-mlp: 784-512 relu-dropout-512 relu-dropout-10 softmax
   --out DIR            write history.csv, history.json, curves.png, curves.svg, weights.safetensors
+  --checkpoint DIR     save a checkpoint in DIR after every epoch
+  --resume DIR         continue the run checkpointed in DIR up to --epochs (none there: start afresh)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {
@@ -93,6 +95,14 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
         std::process::exit(1)
     });
     let (train, test) = (mnist.train.reshaped(&[784]), mnist.test.reshaped(&[784]));
+    let out = args.opt("out").map(PathBuf::from);
+    if let Some(dir) = &out {
+        // Before training: an output directory that cannot be made.
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: {}: {e}", dir.display());
+            std::process::exit(1)
+        }
+    }
     println!("{}\n", model.summary());
 
     let seed: u64 = args.get("seed", 0);
@@ -110,6 +120,8 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
             loss: Loss::SparseCategoricalCrossEntropy.into(),
             shuffle_seed: Some(seed),
             validation: Some(&test),
+            checkpoint_dir: args.opt("checkpoint").map(PathBuf::from),
+            resume_from: args.opt("resume").map(PathBuf::from),
             ..Default::default()
         },
     )
@@ -122,14 +134,10 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
     }
     let (_, accuracy) = evaluate(&mut model, &test, 1000, Loss::SparseCategoricalCrossEntropy);
 
-    if let Some(dir) = args.opt("out").map(PathBuf::from) {
-        let written = std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))
-            .and_then(|_| {
-                history
-                    .save_csv(dir.join("history.csv"))
-                    .map_err(|e| e.to_string())
-            })
+    if let Some(dir) = out {
+        let written = history
+            .save_csv(dir.join("history.csv"))
+            .map_err(|e| e.to_string())
             .and_then(|_| {
                 history
                     .save_json(dir.join("history.json"))
@@ -152,7 +160,10 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
             });
         match written {
             Ok(()) => println!("wrote history, curves and weights to {}", dir.display()),
-            Err(e) => eprintln!("error: {e}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1)
+            }
         }
     }
     println!("test accuracy: {accuracy:.4}");

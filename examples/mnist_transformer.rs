@@ -22,6 +22,8 @@ Usage: cargo run --release --example mnist_transformer -- [flags]
   --lr X           Adam's initial learning rate (default 2e-3), cosine-annealed
                    to 0 over the epochs
   --seed N         initialization and shuffling seed (default 0)
+  --checkpoint DIR save a checkpoint in DIR after every epoch
+  --resume DIR     continue the run checkpointed in DIR up to --epochs (none there: start afresh)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {

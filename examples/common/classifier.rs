@@ -54,9 +54,14 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
         shuffle_seed: Some(seed),
         validation: Some(&test),
         callbacks: vec![Box::new(ScheduleEachEpoch::new(schedule))],
+        checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
+        resume_from: args.opt("resume").map(std::path::PathBuf::from),
         ..Default::default()
     };
-    fit(&mut model, &mut opt, &train, options).expect("no files involved");
+    fit(&mut model, &mut opt, &train, options).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
     let (_, accuracy) = evaluate(&mut model, &test, 1000, run.loss);
     println!("test accuracy: {accuracy:.4}");
 }
