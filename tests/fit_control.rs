@@ -412,3 +412,71 @@ fn a_custom_train_step_gets_epochs_logging_validation_and_callbacks() {
     .unwrap_err();
     assert!(matches!(err, TrainError::Config(_)), "{err}");
 }
+
+#[test]
+fn a_nan_in_the_data_stops_fit_naming_the_sample() {
+    let train = data(40);
+    let mut x = train.inputs().to_owned();
+    x[[23, 2]] = f32::NAN;
+    let poisoned = Dataset::new(x, train.labels().to_vec());
+    let history = fit(
+        &mut Net::with_seed(0),
+        &mut adam(),
+        &poisoned,
+        FitOptions {
+            loss: Loss::CrossEntropy.into(),
+            batch_size: 8,
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let reason = history.stopped.expect("stopped");
+    assert!(reason.contains("the input of sample 23 is NaN"), "{reason}");
+    assert!(history.epochs.is_empty());
+
+    // The same NaN in the validation data stops after the first epoch.
+    let history = fit(
+        &mut Net::with_seed(0),
+        &mut adam(),
+        &train,
+        FitOptions {
+            loss: Loss::CrossEntropy.into(),
+            validation: Some(&poisoned),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let reason = history.stopped.expect("stopped");
+    assert!(
+        reason.contains(
+            "validation loss became NaN at epoch 1: the input of validation sample 23 is NaN"
+        ),
+        "{reason}"
+    );
+
+    // Finite data and a rate far too large: the training's fault, said so.
+    let mut huge = Sgd::new(SgdConfig {
+        lr: 1e30,
+        ..Default::default()
+    })
+    .unwrap();
+    let history = fit(
+        &mut Net::with_seed(0),
+        &mut huge,
+        &train,
+        FitOptions {
+            loss: Loss::CrossEntropy.into(),
+            epochs: 3,
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let reason = history.stopped.expect("stopped");
+    assert!(
+        reason.contains("inputs and targets are finite, so training diverged"),
+        "{reason}"
+    );
+}

@@ -62,12 +62,15 @@ pub use rand;
 
 /// Threads the large kernels (matrix products) use: `$NN_NUM_THREADS` if set,
 /// else every core, at most 8. Read once and cached.
+///
+/// # Panics
+/// If `$NN_NUM_THREADS` is set to anything but a positive whole number: a
+/// setting that was asked for and cannot be honoured is not ignored.
 pub fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| {
-        std::env::var("NN_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        env_number("NN_NUM_THREADS", 1)
+            .map(|n| n as usize)
             .unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -77,5 +80,43 @@ pub fn threads() -> usize {
     })
 }
 
+/// The whole number in environment variable `name`, if set; at least `min`.
+///
+/// # Panics
+/// If it is set but is not such a number, naming the variable and the value.
+pub(crate) fn env_number(name: &str, min: u64) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    match value.trim().parse::<u64>() {
+        Ok(n) if n >= min => Some(n),
+        _ => {
+            panic!("{name}={value:?} is not a whole number ≥ {min}; unset it or set e.g. {name}=2")
+        }
+    }
+}
+
 /// Re-exported so users name the same `ndarray` this crate uses.
 pub use ndarray;
+
+#[cfg(test)]
+mod env_tests {
+    use super::env_number;
+
+    #[test]
+    fn environment_settings_that_are_not_numbers_are_errors_not_ignored() {
+        let name = "NN_TEST_ENV_NUMBER_SETTING";
+        std::env::remove_var(name);
+        assert_eq!(env_number(name, 1), None);
+        std::env::set_var(name, " 3 ");
+        assert_eq!(env_number(name, 1), Some(3));
+        for bad in ["abc", "0", "-2", "1.5"] {
+            std::env::set_var(name, bad);
+            let err = std::panic::catch_unwind(|| env_number(name, 1)).expect_err(bad);
+            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(
+                msg.contains(&format!("{name}={bad:?} is not a whole number ≥ 1")),
+                "{msg}"
+            );
+        }
+        std::env::remove_var(name);
+    }
+}

@@ -37,7 +37,13 @@ pub enum Reduction {
     None,
 }
 
+#[track_caller]
 fn reduce<T: Float>(losses: Var<T>, reduction: Reduction) -> Var<T> {
+    assert!(
+        reduction != Reduction::Mean || losses.shape().iter().product::<usize>() > 0,
+        "loss: the mean over an empty batch is undefined (shape {:?})",
+        losses.shape()
+    );
     match reduction {
         Reduction::Mean => losses.mean(),
         Reduction::Sum => losses.sum(),
@@ -86,6 +92,7 @@ fn pair<T: Float>(
 }
 
 /// Mean squared error (`(p - t)²` per element).
+#[track_caller]
 pub fn mse<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Var<T> {
     reduce(
         pair("mse", pred, target, k::mse, Box::new(k::mse_backward)),
@@ -94,6 +101,7 @@ pub fn mse<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Va
 }
 
 /// Mean absolute error, PyTorch's L1 loss (`|p - t|` per element).
+#[track_caller]
 pub fn mae<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Var<T> {
     reduce(
         pair("mae", pred, target, k::mae, Box::new(k::mae_backward)),
@@ -102,6 +110,7 @@ pub fn mae<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Va
 }
 
 /// Huber loss with threshold `delta` (Keras's default is 1.0).
+#[track_caller]
 pub fn huber<T: Float>(pred: &Var<T>, target: &Var<T>, delta: f64, reduction: Reduction) -> Var<T> {
     assert!(delta > 0.0, "huber: delta must be positive, got {delta}");
     let losses = pair(
@@ -116,6 +125,7 @@ pub fn huber<T: Float>(pred: &Var<T>, target: &Var<T>, delta: f64, reduction: Re
 
 /// Binary cross-entropy on probabilities in `[0, 1]` (logs floored at -100, as
 /// in PyTorch). Prefer [`binary_cross_entropy_with_logits`] when you have logits.
+#[track_caller]
 pub fn binary_cross_entropy<T: Float>(
     pred: &Var<T>,
     target: &Var<T>,
@@ -132,6 +142,7 @@ pub fn binary_cross_entropy<T: Float>(
 }
 
 /// Binary cross-entropy from logits, stable for any magnitude.
+#[track_caller]
 pub fn binary_cross_entropy_with_logits<T: Float>(
     logits: &Var<T>,
     target: &Var<T>,
@@ -150,6 +161,7 @@ pub fn binary_cross_entropy_with_logits<T: Float>(
 /// Categorical cross-entropy on probabilities along the last axis, with one-hot
 /// or soft targets (Keras's `categorical_crossentropy`; probabilities clipped to
 /// `[1e-7, 1 - 1e-7]`). Prefer [`cross_entropy`] on logits.
+#[track_caller]
 pub fn categorical_cross_entropy<T: Float>(
     pred: &Var<T>,
     target: &Var<T>,
@@ -167,6 +179,7 @@ pub fn categorical_cross_entropy<T: Float>(
 
 /// KL divergence `Σ t (ln t - ln p)` along the last axis, on probabilities; with
 /// `Reduction::Mean`, averaged over samples (PyTorch's `"batchmean"`, Keras's default).
+#[track_caller]
 pub fn kl_divergence<T: Float>(pred: &Var<T>, target: &Var<T>, reduction: Reduction) -> Var<T> {
     let losses = pair(
         "kl_divergence",
@@ -190,6 +203,7 @@ unary_op!(CrossEntropy, |op| "cross_entropy", |x, _y, dy| {
 ///
 /// # Panics
 /// If there is not one label per row, or a label is not a valid class.
+#[track_caller]
 pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Reduction) -> Var<T> {
     let labels = labels.to_vec();
     let losses = logits.tape().record(&[logits], |v| {
@@ -209,6 +223,7 @@ unary_op!(
 /// Categorical cross-entropy on probabilities `[batch, classes]` with integer
 /// labels (Keras's `sparse_categorical_crossentropy` after a softmax;
 /// probabilities clipped to `[1e-7, 1 - 1e-7]`).
+#[track_caller]
 pub fn sparse_categorical_cross_entropy<T: Float>(
     pred: &Var<T>,
     labels: &[usize],
@@ -250,6 +265,7 @@ impl<T: Float> Target<'_, T> {
 
     /// The target as a constant on `tape`: the values, or one-hot rows of
     /// `classes` columns for labels (for a loss written on the tape).
+    #[track_caller]
     pub fn to_var(&self, tape: &crate::Tape<T>, classes: usize) -> Var<T> {
         match self {
             Target::Values(v) => tape.constant(v.to_owned()),
@@ -395,6 +411,12 @@ impl Loss {
         target: &Target<'_, T>,
         grad: &mut ArrayD<T>,
     ) -> T {
+        assert!(
+            !pred.is_empty(),
+            "{}: the mean over an empty batch is undefined (prediction of shape {:?})",
+            self.kernel_name(),
+            pred.shape()
+        );
         crate::layers::ensure_shape(grad, pred.shape());
         let g = grad.view_mut();
         // Per-sample losses average over all axes but the last.
@@ -481,6 +503,7 @@ impl Loss {
     }
 
     /// The same loss on the tape (mean reduction).
+    #[track_caller]
     pub fn apply<T: Float>(&self, pred: &Var<T>, target: &Target<'_, T>) -> Var<T> {
         let r = Reduction::Mean;
         let values = || {

@@ -50,10 +50,7 @@ struct Worker {
 fn spin_window() -> Duration {
     static SPIN: OnceLock<Duration> = OnceLock::new();
     *SPIN.get_or_init(|| {
-        let us = std::env::var("NN_SPIN_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_SPIN_US);
+        let us = crate::env_number("NN_SPIN_US", 0).unwrap_or(DEFAULT_SPIN_US);
         Duration::from_micros(us)
     })
 }

@@ -113,6 +113,7 @@ pub(crate) fn run_epochs<T: Float>(
         let start = Instant::now();
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         let mut batch = 0;
+        let mut not_finite = None;
         while let Some((x, y)) = batches.next_batch() {
             let mut logs = BatchLogs {
                 epoch: epoch + 1,
@@ -125,16 +126,10 @@ pub(crate) fn run_epochs<T: Float>(
             for cb in callbacks.iter_mut() {
                 cb.on_train_batch_begin(&logs, &mut trainer.context())?;
             }
-            let loss = trainer.batch(x, &y, &mut logs, &mut callbacks)?;
-            if loss.is_some_and(f64::is_nan) {
-                let reason = format!(
-                    "loss became NaN at epoch {}, batch {}: stopping (a smaller learning rate usually helps)",
-                    epoch + 1,
-                    batch + 1
-                );
-                progress.abandon(&reason);
-                history.stopped = Some(reason);
-                break 'epochs;
+            let loss = trainer.batch(x.view(), &y, &mut logs, &mut callbacks)?;
+            if let Some(l) = loss.filter(|l| !l.is_finite()) {
+                not_finite = Some((batch, l, first_not_finite(x.view(), &y)));
+                break;
             }
             if !monitors_checked {
                 if let Some(names) = trainer.metric_names(validating) {
@@ -165,6 +160,12 @@ pub(crate) fn run_epochs<T: Float>(
                 break 'epochs;
             }
         }
+        if let Some((batch, loss, culprit)) = not_finite {
+            let reason = non_finite_reason(epoch, batch, loss, culprit, batches.last_indices());
+            progress.abandon(&reason);
+            history.stopped = Some(reason);
+            break 'epochs;
+        }
         let seconds = start.elapsed().as_secs_f64();
         let mut logs = EpochLogs {
             epoch: epoch + 1,
@@ -177,6 +178,12 @@ pub(crate) fn run_epochs<T: Float>(
         };
         if let Some(val) = settings.validation {
             if let Some((loss, metrics)) = trainer.validate(val, settings.batch_size.max(256)) {
+                if !loss.is_finite() {
+                    let reason = non_finite_validation(epoch, loss, val);
+                    progress.abandon(&reason);
+                    history.stopped = Some(reason);
+                    break 'epochs;
+                }
                 logs.val_loss = Some(loss);
                 logs.val_metrics = metrics
                     .into_iter()
@@ -262,4 +269,71 @@ fn save<T: Float>(
     checkpoint.callbacks = callbacks.iter().map(|cb| cb.state()).collect();
     checkpoint.save(dir)?;
     Ok(())
+}
+
+/// Where a batch holds a value that is not finite: its row, `input` or
+/// `target`, and the value.
+type Culprit = Option<(usize, &'static str, f64)>;
+
+fn first_not_finite<T: Float>(x: ArrayViewD<'_, T>, y: &Target<'_, T>) -> Culprit {
+    let row = |a: &ArrayViewD<'_, T>, what| {
+        let per = a.len() / a.shape().first().copied().unwrap_or(1).max(1);
+        a.iter().position(|v| !v.is_finite()).map(|i| {
+            (
+                i / per.max(1),
+                what,
+                a.iter().nth(i).map_or(f64::NAN, |v| v.as_f64()),
+            )
+        })
+    };
+    row(&x, "input").or_else(|| match y {
+        Target::Values(v) => row(v, "target"),
+        Target::Labels(_) => None,
+    })
+}
+
+/// Why training stopped at a loss that is not finite: the data's fault
+/// (naming the sample) or the training's.
+fn non_finite_reason(
+    epoch: usize,
+    batch: usize,
+    loss: f64,
+    culprit: Culprit,
+    samples: &[usize],
+) -> String {
+    let at = format!(
+        "loss became {loss} at epoch {}, batch {} (samples {:?}…)",
+        epoch + 1,
+        batch + 1,
+        &samples[..samples.len().min(4)]
+    );
+    match culprit {
+        Some((row, what, value)) => format!(
+            "{at}: the {what} of sample {} is {value}; stopping (fix or drop that sample)",
+            samples.get(row).copied().unwrap_or(row)
+        ),
+        None => format!(
+            "{at}: the batch's inputs and targets are finite, so training diverged; stopping \
+             (a smaller learning rate or gradient clipping usually helps; for a tape model, \
+             nn::tape::detect_anomaly() names the op that made it)"
+        ),
+    }
+}
+
+/// Why training stopped at a validation loss that is not finite.
+fn non_finite_validation<T: Float>(epoch: usize, loss: f64, val: &dyn Data<T>) -> String {
+    let mut batches = Batches::new(val, 256, None, false);
+    while let Some((x, y)) = batches.next_batch() {
+        if let Some((row, what, value)) = first_not_finite(x, &y) {
+            let sample = batches.last_indices()[row];
+            return format!(
+                "validation loss became {loss} at epoch {}: the {what} of validation sample {sample} is {value}; stopping",
+                epoch + 1
+            );
+        }
+    }
+    format!(
+        "validation loss became {loss} at epoch {} with finite validation data: the model's outputs overflow; stopping",
+        epoch + 1
+    )
 }

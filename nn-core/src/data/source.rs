@@ -166,6 +166,16 @@ impl<'a, T: Float> Batches<'a, T> {
         }
     }
 
+    /// The sample indices (in the data) of the batch last returned.
+    pub fn last_indices(&self) -> &[usize] {
+        let n = if self.target_shape.is_some() {
+            self.values.shape().first().copied().unwrap_or(0)
+        } else {
+            self.labels.len()
+        };
+        &self.order[self.pos - n.min(self.pos)..self.pos]
+    }
+
     /// Number of batches this iterator yields in all.
     pub fn count(&self) -> usize {
         let n = self.order.len();

@@ -9,7 +9,9 @@ use crate::kernels::broadcast::sum_to_shape;
 use crate::Float;
 
 impl<T: Float> Tape<T> {
+    #[track_caller]
     pub(super) fn backward_from(&self, root: usize, seed: ArrayD<T>) {
+        let retain = self.inner.retain_graph.get();
         let mut leaf_grads = Vec::new();
         {
             let nodes = self.nodes();
@@ -19,9 +21,25 @@ impl<T: Float> Tape<T> {
             let mut grads: Vec<Option<ArrayD<T>>> = Vec::with_capacity(root + 1);
             grads.resize_with(root + 1, || None);
             grads[root] = Some(seed);
+            let mut consumed = self.inner.consumed.borrow_mut();
+            if consumed.len() < nodes.len() {
+                consumed.resize(nodes.len(), false);
+            }
             for i in (0..=root).rev() {
                 let Some(g) = grads[i].take() else { continue };
                 let node = &nodes[i];
+                if node.op.is_some() {
+                    assert!(
+                        retain || !consumed[i],
+                        "backward: the op `{}` recorded at {} was already gone through by a \
+                         backward pass, and a second would add its gradients again; sum the \
+                         losses and call backward once, or call tape.retain_graph() first to \
+                         accumulate on purpose",
+                        node.op.as_ref().map_or("", |op| op.name()),
+                        node.at
+                    );
+                    consumed[i] = true;
+                }
                 match &node.op {
                     None => leaf_grads.push((i, g)),
                     Some(op) => propagate(&nodes, node, op.as_ref(), &g, &mut grads),
@@ -61,6 +79,9 @@ fn propagate<T: Float>(
     let refs: SmallVec<[&ArrayD<T>; 3]> = vals.iter().map(|v| &**v).collect();
     let out = node.value.get();
     let local = op.backward(&refs, &out, g, &need);
+    if super::anomaly::anomaly_mode() {
+        super::anomaly::check_backward(op.name(), &refs, g, &local, node.at);
+    }
     assert!(
         local.len() == node.inputs.len(),
         "{}: backward returned {} gradients for {} inputs",

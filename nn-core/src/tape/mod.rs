@@ -16,6 +16,7 @@
 //! assert_eq!(x.grad().unwrap(), array![2.0, 4.0, 6.0].into_dyn());
 //! ```
 
+mod anomaly;
 mod backward;
 mod display;
 pub mod ops;
@@ -34,6 +35,7 @@ use rand::SeedableRng;
 use smallvec::SmallVec;
 
 use crate::Float;
+pub use anomaly::{anomaly_mode, detect_anomaly, AnomalyGuard};
 pub use ops::ActivationOp;
 pub use param::Param;
 pub use var::Var;
@@ -99,6 +101,8 @@ struct Node<T: Float> {
     /// `None` for leaves, and for results that need no gradient.
     op: Option<Box<dyn Op<T>>>,
     requires_grad: bool,
+    /// The line that recorded the node, for anomaly reports.
+    at: &'static std::panic::Location<'static>,
 }
 
 struct TapeInner<T: Float> {
@@ -112,6 +116,11 @@ struct TapeInner<T: Float> {
     /// more.
     rng: RefCell<Option<Box<StdRng>>>,
     seed: u64,
+    /// The ops a backward pass has gone through, and whether another pass
+    /// may go through them again (PyTorch's `retain_graph`): it would add
+    /// the same gradients again, so by default it is refused.
+    consumed: RefCell<Vec<bool>>,
+    retain_graph: Cell<bool>,
 }
 
 thread_local! {
@@ -187,6 +196,8 @@ impl<T: Float> Tape<T> {
                 leaf_grads: RefCell::new(HashMap::new()),
                 rng: RefCell::new(None),
                 seed,
+                consumed: RefCell::new(Vec::new()),
+                retain_graph: Cell::new(false),
             }),
         }
     }
@@ -211,6 +222,7 @@ impl<T: Float> Tape<T> {
         self.len() == 0
     }
 
+    #[track_caller]
     fn push_leaf(&self, value: Value<T>, requires_grad: bool) -> Var<T> {
         let mut nodes = self.inner.nodes.borrow_mut();
         nodes.push(Node {
@@ -218,6 +230,7 @@ impl<T: Float> Tape<T> {
             inputs: Inputs::new(),
             op: None,
             requires_grad: requires_grad && self.is_grad_enabled(),
+            at: std::panic::Location::caller(),
         });
         Var::new(self.clone(), nodes.len() - 1)
     }
@@ -273,6 +286,13 @@ impl<T: Float> Tape<T> {
         }
     }
 
+    /// Allows more than one backward pass through the same ops of this
+    /// tape's graph (PyTorch's `retain_graph=True`): each adds its gradients
+    /// to the last's.
+    pub fn retain_graph(&self) {
+        self.inner.retain_graph.set(true);
+    }
+
     /// Clears the accumulated gradients of this tape's leaves (parameters keep
     /// theirs: see [`Param::zero_grad`]).
     pub fn zero_grad(&self) {
@@ -324,6 +344,9 @@ impl<T: Float> Tape<T> {
                 inputs.iter().map(|v| nodes[v.id()].value.get()).collect();
             let refs: SmallVec<[&ArrayD<T>; 3]> = vals.iter().map(|v| &**v).collect();
             let (output, op) = forward(&refs);
+            if anomaly::anomaly_mode() {
+                anomaly::check_forward(op.name(), &refs, &output, std::panic::Location::caller());
+            }
             let requires_grad =
                 self.is_grad_enabled() && inputs.iter().any(|v| nodes[v.id()].requires_grad);
             (output, op, requires_grad)
@@ -342,6 +365,7 @@ impl<T: Float> Tape<T> {
                 None
             },
             requires_grad,
+            at: std::panic::Location::caller(),
         });
         Var::new(self.clone(), nodes.len() - 1)
     }

@@ -135,7 +135,8 @@ impl<T: Float> Var<T> {
     /// gradients into every leaf and parameter that requires one.
     ///
     /// # Panics
-    /// If the value has more than one element; use [`Var::backward_with`].
+    /// If the value has more than one element (use [`Var::backward_with`]),
+    /// or the tape already ran a backward pass (see [`Tape::retain_graph`](crate::Tape::retain_graph)).
     #[track_caller]
     pub fn backward(&self) {
         let shape = self.shape();

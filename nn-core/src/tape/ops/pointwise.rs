@@ -37,6 +37,7 @@ macro_rules! activation_methods {
         impl<T: Float> Var<T> {
             $(
                 $(#[$doc])*
+                #[track_caller]
                 pub fn $method(&self) -> Var<T> {
                     self.apply($value)
                 }
@@ -70,12 +71,14 @@ impl<T: Float> Var<T> {
     }
 
     /// `x^exponent` for a scalar exponent.
+    #[track_caller]
     pub fn pow(&self, exponent: f64) -> Var<T> {
         self.apply(Pow(exponent))
     }
 
     /// Clamps to `[min, max]`; either bound may be `None`. The gradient is 1
     /// inside the bounds (inclusive) and 0 outside.
+    #[track_caller]
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Var<T> {
         self.apply(Clamp { min, max })
     }

@@ -93,6 +93,7 @@ impl<T: Float> Op<T> for ExtremeAll {
 
 impl<T: Float> Var<T> {
     /// Sum of all elements (a 0-d result).
+    #[track_caller]
     pub fn sum(&self) -> Var<T> {
         self.tape().record(&[self], |v| {
             (
@@ -106,6 +107,7 @@ impl<T: Float> Var<T> {
     }
 
     /// Mean of all elements (a 0-d result).
+    #[track_caller]
     pub fn mean(&self) -> Var<T> {
         self.tape().record(&[self], |v| {
             let n = T::lit(v[0].len() as f64);
