@@ -28,12 +28,26 @@ fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
     b
 }
 
-/// A complete, valid tiny MNIST (2 training and 1 test image of 2×2 pixels).
+/// 28×28 images, black but for each one's top-left 2×2 pixels, given row by row.
+fn images(corners: &[[u8; 4]]) -> Vec<u8> {
+    let mut pixels = vec![0; corners.len() * 784];
+    for (image, c) in pixels.chunks_exact_mut(784).zip(corners) {
+        image[..2].copy_from_slice(&c[..2]);
+        image[28..30].copy_from_slice(&c[2..]);
+    }
+    pixels
+}
+
+/// A complete, valid tiny MNIST (2 training and 1 test image).
 fn write_tiny(dir: &Path, gzip: bool) {
     let files = [
-        idx(0x0803, &[2, 2, 2], &[0, 255, 128, 64, 1, 2, 3, 4]),
+        idx(
+            0x0803,
+            &[2, 28, 28],
+            &images(&[[0, 255, 128, 64], [1, 2, 3, 4]]),
+        ),
         idx(0x0801, &[2], &[7, 3]),
-        idx(0x0803, &[1, 2, 2], &[10, 20, 30, 40]),
+        idx(0x0803, &[1, 28, 28], &images(&[[10, 20, 30, 40]])),
         idx(0x0801, &[1], &[9]),
     ];
     for (name, bytes) in FILES.iter().zip(files) {
@@ -111,7 +125,9 @@ fn a_truncated_file_is_an_error_naming_it() {
     assert!(matches!(err, MnistError::Corrupt { .. }), "{msg}");
     assert!(
         msg.contains("train-images-idx3-ubyte")
-            && msg.contains("truncated: dimensions [2, 2, 2] need 8 data bytes, the file has 5"),
+            && msg.contains(
+                "truncated: dimensions [2, 28, 28] need 1568 data bytes, the file has 1565"
+            ),
         "{msg}"
     );
 
