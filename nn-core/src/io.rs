@@ -247,10 +247,12 @@ pub fn load_tensors<T: Float>(
         }
         let width = std::mem::size_of::<T>();
         let data: Vec<T> = view.data().chunks_exact(width).map(T::from_le).collect();
-        out.insert(
-            name,
-            ArrayD::from_shape_vec(IxDyn(view.shape()), data).expect("shape from the file"),
-        );
+        let array =
+            ArrayD::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| IoError::Format {
+                path: path.to_path_buf(),
+                message: format!("tensor `{name}` of shape {:?}: {e}", view.shape()),
+            })?;
+        out.insert(name, array);
     }
     Ok((out, metadata))
 }
@@ -295,7 +297,10 @@ fn decode<T: Float>(
     }
     let width = std::mem::size_of::<T>();
     let data: Vec<T> = view.data().chunks_exact(width).map(T::from_le).collect();
-    Ok(ArrayD::from_shape_vec(IxDyn(view.shape()), data).expect("shape checked"))
+    ArrayD::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| IoError::Format {
+        path: path.to_path_buf(),
+        message: format!("tensor `{key}` of shape {:?}: {e}", view.shape()),
+    })
 }
 
 /// Assigns every decoded array, only once all of them were read and checked.

@@ -4,8 +4,9 @@ use ndarray::{ArrayD, Zip};
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
+use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
-use crate::{Optimizer, OptimizerState};
+use crate::{lr, Optimizer, OptimizerState};
 
 /// Settings of [`Adagrad`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,7 +57,7 @@ impl<T: Float> Adagrad<T> {
     /// Adagrad with `config`, validated as PyTorch validates it.
     pub fn new(config: AdagradConfig) -> Result<Self, OptimError> {
         let c = &config;
-        check(c.lr >= 0.0, "Adagrad", "lr", c.lr, "must be >= 0")?;
+        lr::check_new("Adagrad", c.lr)?;
         check(
             c.lr_decay >= 0.0,
             "Adagrad",
@@ -84,6 +85,14 @@ impl<T: Float> Adagrad<T> {
             states: States::default(),
         })
     }
+
+    /// The sum of squared gradients.
+    fn layout(&self) -> Layout {
+        Layout {
+            optimizer: "Adagrad",
+            buffers: vec![Buffer::squares("sum")],
+        }
+    }
 }
 
 impl<T: Float> Optimizer<T> for Adagrad<T> {
@@ -109,6 +118,7 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
+        lr::assert_settable("Adagrad", lr);
         self.config.lr = lr;
     }
 
@@ -117,7 +127,7 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
-        self.config.lr = self.states.import("Adagrad", state)?;
+        self.config.lr = self.states.import(&self.layout(), state)?;
         Ok(())
     }
 }

@@ -6,8 +6,9 @@ use nn_core::{Float, Parameters};
 
 use crate::elementwise::update_elements;
 use crate::error::{check, OptimError};
+use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
-use crate::{lerp, Optimizer, OptimizerState};
+use crate::{lerp, lr, Optimizer, OptimizerState};
 
 /// Settings of [`Adam`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,7 +42,7 @@ impl Default for AdamConfig {
 }
 
 fn validate(name: &'static str, c: &AdamConfig) -> Result<(), OptimError> {
-    check(c.lr >= 0.0, name, "lr", c.lr, "must be >= 0")?;
+    lr::check_new(name, c.lr)?;
     check(c.eps >= 0.0, name, "eps", c.eps, "must be >= 0")?;
     check(
         (0.0..1.0).contains(&c.betas.0),
@@ -169,6 +170,18 @@ impl<T: Float> Adam<T> {
             "AdamW"
         } else {
             "Adam"
+        }
+    }
+
+    /// Both moments, and their running maximum with amsgrad.
+    fn layout(&self) -> Layout {
+        let mut buffers = vec![Buffer::signed("exp_avg"), Buffer::squares("exp_avg_sq")];
+        if self.config.amsgrad {
+            buffers.push(Buffer::squares("max_exp_avg_sq"));
+        }
+        Layout {
+            optimizer: self.name(),
+            buffers,
         }
     }
 }
@@ -309,6 +322,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
+        lr::assert_settable(self.name(), lr);
         self.config.lr = lr;
     }
 
@@ -317,7 +331,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
-        self.config.lr = self.states.import(self.name(), state)?;
+        self.config.lr = self.states.import(&self.layout(), state)?;
         Ok(())
     }
 }

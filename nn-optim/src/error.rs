@@ -26,6 +26,35 @@ pub enum OptimError {
     /// A saved state is incomplete or malformed.
     #[error("optimizer state: {0}")]
     BadState(String),
+    /// A state that does not fit this optimizer or model: a learning rate
+    /// out of range, a buffer this optimizer does not keep, of another shape
+    /// than its parameter, or holding NaN, an implausible step count, a
+    /// parameter the model does not have.
+    #[error("optimizer state{}: {problem}", at_parameter(.parameter))]
+    State {
+        /// The parameter whose state is wrong; `None` for the whole state (the
+        /// learning rate).
+        parameter: Option<String>,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl OptimError {
+    /// An [`OptimError::State`] about one parameter's state.
+    pub(crate) fn state(parameter: &str, problem: String) -> Self {
+        OptimError::State {
+            parameter: Some(parameter.to_string()),
+            problem,
+        }
+    }
+}
+
+fn at_parameter(parameter: &Option<String>) -> String {
+    parameter
+        .as_ref()
+        .map(|p| format!(" for `{p}`"))
+        .unwrap_or_default()
 }
 
 /// Checks `ok`, else an [`OptimError::InvalidHyperparameter`].

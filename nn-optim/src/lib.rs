@@ -29,11 +29,15 @@ mod adam;
 mod clip;
 mod elementwise;
 mod error;
+mod layout;
+mod lr;
+mod model_check;
 mod plateau;
 mod rmsprop;
 mod schedule;
 mod sgd;
 mod state;
+mod state_file;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
@@ -69,14 +73,41 @@ pub trait Optimizer<T: Float> {
     fn learning_rate(&self) -> f64;
 
     /// Sets the learning rate (schedules call this).
+    ///
+    /// # Panics
+    ///
+    /// If `lr` is NaN, infinite or negative, with a message naming the
+    /// optimizer and the value: a programming error, which would otherwise
+    /// turn every parameter into NaN at the next step. The schedules and
+    /// [`ReduceLrOnPlateau`] never produce such a rate from valid settings.
     fn set_learning_rate(&mut self, lr: f64);
 
     /// Everything needed to resume: per-parameter buffers and step counts, and
     /// the learning rate.
     fn state(&self) -> OptimizerState<T>;
 
-    /// Restores [`Optimizer::state`]; refuses state saved by another optimizer.
+    /// Restores [`Optimizer::state`] after checking, before changing anything,
+    /// that this optimizer as configured could have written it: the same
+    /// optimizer, a finite learning rate `>= 0`, for each parameter exactly
+    /// the buffers it keeps, of one shape, with finite values and a
+    /// plausible step count. On error the optimizer is as before.
+    ///
+    /// It cannot check the state against the model; prefer
+    /// [`Optimizer::load_state_for`].
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError>;
+
+    /// [`Optimizer::load_state`] for the model `params`: first checks that
+    /// every parameter in the state is one of the model's and each buffer has
+    /// its parameter's shape ([`OptimizerState::check_params`]). On error the
+    /// optimizer is as before.
+    fn load_state_for(
+        &mut self,
+        state: OptimizerState<T>,
+        params: &dyn Parameters<T>,
+    ) -> Result<(), OptimError> {
+        state.check_params(params)?;
+        self.load_state(state)
+    }
 }
 
 /// `a + w (b - a)`, computed as PyTorch's `lerp` does (so trajectories match it

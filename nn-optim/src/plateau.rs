@@ -92,7 +92,9 @@ impl ReduceLrOnPlateau {
         if self.bad_steps > self.patience {
             let old = optimizer.learning_rate();
             let new = (old * self.factor).max(self.min_lr);
-            // PyTorch ignores changes below 1e-8.
+            // PyTorch ignores changes below 1e-8. Only decreases pass, so from
+            // a valid rate (finite, >= 0) and a factor in [0, 1) the new rate
+            // is valid too, whatever `min_lr` is (`max` skips a NaN one).
             if old - new > 1e-8 {
                 optimizer.set_learning_rate(new);
             }

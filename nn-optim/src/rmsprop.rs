@@ -4,8 +4,9 @@ use ndarray::Zip;
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
+use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
-use crate::{lerp, Optimizer, OptimizerState};
+use crate::{lerp, lr, Optimizer, OptimizerState};
 
 /// Settings of [`RmsProp`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,7 +68,7 @@ impl<T: Float> RmsProp<T> {
     /// RMSprop with `config`, validated as PyTorch validates it.
     pub fn new(config: RmsPropConfig) -> Result<Self, OptimError> {
         let c = &config;
-        check(c.lr >= 0.0, "RMSprop", "lr", c.lr, "must be >= 0")?;
+        lr::check_new("RMSprop", c.lr)?;
         check(c.eps >= 0.0, "RMSprop", "eps", c.eps, "must be >= 0")?;
         check(
             c.momentum >= 0.0,
@@ -88,6 +89,30 @@ impl<T: Float> RmsProp<T> {
             config,
             states: States::default(),
         })
+    }
+
+    /// The square average; the gradient average when centered; the momentum
+    /// buffer with momentum.
+    fn layout(&self) -> Layout {
+        let c = &self.config;
+        let square_avg = Buffer {
+            name: "square_avg",
+            required: true,
+            // An α above 1 (allowed, as PyTorch allows it) weighs the new
+            // square negatively, so only α <= 1 keeps the average >= 0.
+            nonnegative: c.alpha <= 1.0,
+        };
+        let mut buffers = vec![square_avg];
+        if c.centered {
+            buffers.push(Buffer::signed("grad_avg"));
+        }
+        if c.momentum > 0.0 {
+            buffers.push(Buffer::signed("momentum_buffer"));
+        }
+        Layout {
+            optimizer: "RMSprop",
+            buffers,
+        }
     }
 }
 
@@ -189,6 +214,7 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
+        lr::assert_settable("RMSprop", lr);
         self.config.lr = lr;
     }
 
@@ -197,7 +223,7 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
-        self.config.lr = self.states.import("RMSprop", state)?;
+        self.config.lr = self.states.import(&self.layout(), state)?;
         Ok(())
     }
 }

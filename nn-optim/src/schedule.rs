@@ -9,6 +9,11 @@ use crate::error::{check, OptimError};
 use crate::Optimizer;
 
 /// A learning rate as a function of the step (or epoch) count `t`, starting at 0.
+///
+/// From a finite base rate `>= 0` the schedules here give a finite rate `>= 0`
+/// (what [`Optimizer::set_learning_rate`] accepts), except a decay factor
+/// `gamma` above 1: the rate then grows without bound and, after enough
+/// steps, overflows to infinity.
 pub trait Schedule {
     /// The learning rate at `t` for base rate `base`.
     fn lr(&self, base: f64, t: usize) -> f64;
@@ -32,6 +37,14 @@ impl StepLr {
             "step_size",
             step_size,
             "must be > 0",
+        )?;
+        // A negative or NaN factor would make a rate no optimizer accepts.
+        check(
+            gamma.is_finite() && gamma >= 0.0,
+            "StepLR",
+            "gamma",
+            gamma,
+            "must be finite and >= 0",
         )?;
         Ok(StepLr { step_size, gamma })
     }
@@ -98,6 +111,14 @@ impl CosineAnnealing {
             "t_max",
             t_max,
             "must be > 0",
+        )?;
+        // The rate passes through `eta_min`: it must be a valid rate itself.
+        check(
+            eta_min.is_finite() && eta_min >= 0.0,
+            "CosineAnnealingLR",
+            "eta_min",
+            eta_min,
+            "must be finite and >= 0",
         )?;
         Ok(CosineAnnealing { t_max, eta_min })
     }

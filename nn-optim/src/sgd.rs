@@ -4,8 +4,9 @@ use ndarray::{ArrayD, Zip};
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
+use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
-use crate::{Optimizer, OptimizerState};
+use crate::{lr, Optimizer, OptimizerState};
 
 /// Settings of [`Sgd`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,7 +60,7 @@ impl<T: Float> Sgd<T> {
     /// SGD with `config`, validated as PyTorch validates it.
     pub fn new(config: SgdConfig) -> Result<Self, OptimError> {
         let c = &config;
-        check(c.lr >= 0.0, "SGD", "lr", c.lr, "must be >= 0")?;
+        lr::check_new("SGD", c.lr)?;
         check(
             c.momentum >= 0.0,
             "SGD",
@@ -97,6 +98,22 @@ impl<T: Float> Sgd<T> {
     /// The settings.
     pub fn config(&self) -> &SgdConfig {
         &self.config
+    }
+
+    /// The momentum buffer, only with momentum.
+    fn layout(&self) -> Layout {
+        let momentum = Buffer {
+            name: "momentum_buffer",
+            required: false,
+            nonnegative: false,
+        };
+        Layout {
+            optimizer: "SGD",
+            buffers: (self.config.momentum != 0.0)
+                .then_some(momentum)
+                .into_iter()
+                .collect(),
+        }
     }
 }
 
@@ -139,6 +156,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
+        lr::assert_settable("SGD", lr);
         self.config.lr = lr;
     }
 
@@ -147,7 +165,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
-        self.config.lr = self.states.import("SGD", state)?;
+        self.config.lr = self.states.import(&self.layout(), state)?;
         Ok(())
     }
 }

@@ -1,14 +1,13 @@
-//! Per-parameter optimizer state, keyed by parameter name, and its
-//! safetensors form for checkpoints.
+//! Per-parameter optimizer state, keyed by parameter name, and the loop
+//! every optimizer's `step` runs over it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use ndarray::ArrayD;
-use nn_core::io::{self, IoError};
 use nn_core::{Float, Param, Parameters};
 
 use crate::error::OptimError;
+use crate::layout::Layout;
 
 /// One parameter's state: its step count and named buffers (`exp_avg`, …).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -60,66 +59,6 @@ pub struct OptimizerState<T: Float> {
     pub lr: f64,
     /// By parameter name.
     pub params: BTreeMap<String, ParamState<T>>,
-}
-
-impl<T: Float> OptimizerState<T> {
-    /// Writes the state as safetensors (atomically): buffers as tensors named
-    /// `param/buffer`, step counts and the learning rate as metadata.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), IoError> {
-        let mut tensors = Vec::new();
-        let mut meta = HashMap::new();
-        meta.insert("optimizer".to_string(), self.optimizer.clone());
-        meta.insert("lr".to_string(), format!("{:e}", self.lr));
-        for (name, st) in &self.params {
-            meta.insert(format!("{name}/step"), st.step.to_string());
-            for (b, a) in &st.buffers {
-                tensors.push((format!("{name}/{b}"), a.clone()));
-            }
-        }
-        io::save_tensors(path.as_ref(), &tensors, Some(meta))
-    }
-
-    /// Reads a state written by [`OptimizerState::save`].
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, IoError> {
-        let path = path.as_ref();
-        let (tensors, meta) = io::load_tensors::<T>(path)?;
-        let bad = |message: String| IoError::Format {
-            path: path.to_path_buf(),
-            message,
-        };
-        let optimizer = meta
-            .get("optimizer")
-            .cloned()
-            .ok_or_else(|| bad("no `optimizer` metadata".into()))?;
-        let lr = meta
-            .get("lr")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| bad("no valid `lr` metadata".into()))?;
-        let mut params: BTreeMap<String, ParamState<T>> = BTreeMap::new();
-        for (key, value) in &meta {
-            if let Some(name) = key.strip_suffix("/step") {
-                let step = value
-                    .parse()
-                    .map_err(|_| bad(format!("step of `{name}` is not a number: {value}")))?;
-                params.entry(name.to_string()).or_default().step = step;
-            }
-        }
-        for (key, a) in tensors {
-            let (name, buffer) = key
-                .rsplit_once('/')
-                .ok_or_else(|| bad(format!("tensor `{key}` is not `param/buffer`")))?;
-            params
-                .entry(name.to_string())
-                .or_default()
-                .buffers
-                .insert(buffer.to_string(), a);
-        }
-        Ok(OptimizerState {
-            optimizer,
-            lr,
-            params,
-        })
-    }
 }
 
 /// Panics, naming the parameter and the shapes, when its gradient or the
@@ -180,17 +119,14 @@ impl<T: Float> States<T> {
         }
     }
 
+    /// Takes `state`'s parameter states after checking all of it against
+    /// `layout`, returning its learning rate; on error nothing has changed.
     pub(crate) fn import(
         &mut self,
-        optimizer: &str,
+        layout: &Layout,
         state: OptimizerState<T>,
     ) -> Result<f64, OptimError> {
-        if state.optimizer != optimizer {
-            return Err(OptimError::WrongOptimizer {
-                expected: optimizer.to_string(),
-                found: state.optimizer,
-            });
-        }
+        layout.check(&state)?;
         self.by_name = state.params;
         Ok(state.lr)
     }

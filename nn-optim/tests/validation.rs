@@ -214,6 +214,47 @@ fn schedules_reject_bad_settings() {
         message(ReduceLrOnPlateau::new(PlateauMode::Min, 1.0, 3)),
         "ReduceLROnPlateau: invalid factor: 1.0 (must be in [0, 1))"
     );
+    // Either would give a learning rate no optimizer accepts.
+    assert_eq!(
+        message(StepLr::new(10, -0.5)),
+        "StepLR: invalid gamma: -0.5 (must be finite and >= 0)"
+    );
+    assert_eq!(
+        message(CosineAnnealing::new(10, f64::NAN)),
+        "CosineAnnealingLR: invalid eta_min: NaN (must be finite and >= 0)"
+    );
+}
+
+#[test]
+fn a_nan_or_infinite_lr_is_refused_by_every_constructor() {
+    for lr in [f64::NAN, f64::INFINITY] {
+        let shown = format!("{lr:?} (must be finite)");
+        let sgd = message(Sgd::<f32>::new(SgdConfig {
+            lr,
+            ..Default::default()
+        }));
+        assert_eq!(sgd, format!("SGD: invalid lr: {shown}"));
+        let adam = message(Adam::<f32>::new(AdamConfig {
+            lr,
+            ..Default::default()
+        }));
+        assert_eq!(adam, format!("Adam: invalid lr: {shown}"));
+        let adamw = message(AdamW::new::<f32>(AdamWConfig {
+            lr,
+            ..Default::default()
+        }));
+        assert_eq!(adamw, format!("AdamW: invalid lr: {shown}"));
+        let rmsprop = message(RmsProp::<f32>::new(RmsPropConfig {
+            lr,
+            ..Default::default()
+        }));
+        assert_eq!(rmsprop, format!("RMSprop: invalid lr: {shown}"));
+        let adagrad = message(Adagrad::<f32>::new(AdagradConfig {
+            lr,
+            ..Default::default()
+        }));
+        assert_eq!(adagrad, format!("Adagrad: invalid lr: {shown}"));
+    }
 }
 
 #[test]
