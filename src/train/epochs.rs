@@ -313,9 +313,10 @@ fn non_finite_reason(
             samples.get(row).copied().unwrap_or(row)
         ),
         None => format!(
-            "{at}: the batch's inputs and targets are finite, so training diverged; stopping \
-             (a smaller learning rate or gradient clipping usually helps; for a tape model, \
-             nn::tape::detect_anomaly() names the op that made it)"
+            "{at}: the batch's inputs and targets are finite, so the model made it (training \
+             diverged, or its weights are not finite); stopping (a smaller learning rate or \
+             gradient clipping usually helps; for a tape model, nn::tape::detect_anomaly() \
+             names the op that made it)"
         ),
     }
 }

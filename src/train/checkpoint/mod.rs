@@ -156,8 +156,8 @@ impl<T: Float> Checkpoint<T> {
             }
         }
         optimizer
-            .load_state(self.optimizer.clone())
-            .map_err(|e| mismatch(format!("optimizer state: {e}")))?;
+            .load_state_for(self.optimizer.clone(), params)
+            .map_err(|e| mismatch(e.to_string()))?;
         // The optimizer took its state (it checks before changing anything):
         // now the model's values, all checked above.
         for ((_, p), value) in state.iter().zip(values) {
