@@ -12,6 +12,9 @@ use nn_core::{Param, Tape};
 #[test]
 fn gradients_accumulate_across_backward_calls_until_zeroed() {
     let tape = Tape::<f64>::new();
+    // Going through the same ops twice is asked for, as PyTorch's
+    // `retain_graph=True` (without it the second pass panics: tape_misuse.rs).
+    tape.retain_graph();
     let x = tape.var(array![1.0, -2.0, 3.0]);
     let y = (&x * &x).sum();
     y.backward();
