@@ -212,6 +212,23 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// How many chunks a reduction split for speed is cut into, whatever the
+/// number of threads: the chunks' partial sums are added in chunk order, so
+/// the result is the same bits on one thread or eight.
+pub(crate) const REDUCTION_CHUNKS: usize = 8;
+
+/// Runs `work(chunk)` for every chunk of `0..chunks`, the chunks spread over
+/// up to `parts` parts in contiguous runs: how a reduction stays independent
+/// of the thread count.
+pub(crate) fn for_each_chunk(chunks: usize, parts: usize, work: &(dyn Fn(usize) + Sync)) {
+    let parts = parts.min(chunks).max(1);
+    for_each_part(parts, &|p| {
+        for chunk in p * chunks / parts..(p + 1) * chunks / parts {
+            work(chunk);
+        }
+    });
+}
+
 /// Below this many elements of work a loop is not worth splitting.
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 16;
 

@@ -10,7 +10,7 @@ use ndarray::{
     IxDyn,
 };
 
-use crate::parallel::{for_each_part, for_each_range, parts_for, Shared};
+use crate::parallel::{for_each_chunk, for_each_range, parts_for, Shared};
 use crate::Float;
 use nn_spec::shapes::split_padding;
 
@@ -416,32 +416,41 @@ pub struct ConvScratch<T> {
 
 /// The samples of a batch are processed in chunks whose im2col matrix stays
 /// in cache (about 1 MiB): written, then read by the GEMM at once, instead of
-/// a whole batch's matrix going out to memory and back. Chunks are split over
-/// the cores.
+/// a whole batch's matrix going out to memory and back. The chunks form
+/// groups, as many as the size alone decides, each with its scratch and its
+/// partial weight gradient (added in group order: the same bits on any number
+/// of threads); the groups are split over the cores.
 struct Chunks {
     samples: usize,
     per_chunk: usize,
     count: usize,
-    parts: usize,
+    groups: usize,
+    threads: usize,
 }
 
 impl Chunks {
     fn new(samples: usize, cols_per_sample: usize, macs: usize) -> Self {
         let per_chunk = (262_144 / cols_per_sample.max(1)).clamp(1, samples.max(1));
         let count = samples.div_ceil(per_chunk);
+        let groups = if macs >= crate::parallel::PARALLEL_ELEMENTS {
+            crate::parallel::REDUCTION_CHUNKS.min(count).max(1)
+        } else {
+            1
+        };
         Chunks {
             samples,
             per_chunk,
             count,
-            parts: parts_for(count, macs),
+            groups,
+            threads: parts_for(groups, macs),
         }
     }
 
-    /// The sample ranges part `p` handles.
-    fn of_part(&self, p: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    /// The sample ranges group `g` handles.
+    fn of_group(&self, g: usize) -> impl Iterator<Item = Range<usize>> + '_ {
         let (from, to) = (
-            p * self.count / self.parts,
-            (p + 1) * self.count / self.parts,
+            g * self.count / self.groups,
+            (g + 1) * self.count / self.groups,
         );
         (from..to).map(|c| c * self.per_chunk..((c + 1) * self.per_chunk).min(self.samples))
     }
@@ -509,8 +518,8 @@ pub fn conv2d_into<T: Float>(
     scratch.kept.resize(rows * n * plane, T::zero());
     scratch.kept_for = key(&x);
     let kept = Shared::new(&mut scratch.kept[..]);
-    for_each_part(chunks.parts, &|p| {
-        for samples in chunks.of_part(p) {
+    for_each_chunk(chunks.groups, chunks.threads, &|p| {
+        for samples in chunks.of_group(p) {
             let count = samples.len();
             // SAFETY: each part writes its own chunks' matrices and outputs.
             let cols =
@@ -606,15 +615,15 @@ pub fn conv2d_backward_into<T: Float>(
     // layers' static path; a fresh scratch, as on the tape, rebuilds them).
     let use_kept = scratch.kept_for.is_some() && scratch.kept_for == key(&x);
     let kept = Shared::new(&mut scratch.kept[..]);
-    let parts = scratch.parts(chunks.parts);
-    for_each_part(chunks.parts, &|p| {
+    let parts = scratch.parts(chunks.groups);
+    for_each_chunk(chunks.groups, chunks.threads, &|p| {
         // SAFETY: part p alone uses scratch p and writes its own samples' dx.
         let s = unsafe { &mut parts.slice(p..p + 1)[0] };
         resize(&mut s.dw, wm.dim());
         s.dw.fill(T::zero());
         s.db.clear();
         s.db.resize(oc, T::zero());
-        for samples in chunks.of_part(p) {
+        for samples in chunks.of_group(p) {
             let width = samples.len() * plane;
             // dy of these samples, NCHW → [oc, samples·oh·ow].
             resize(&mut s.mat, (oc, width));
@@ -657,8 +666,9 @@ pub fn conv2d_backward_into<T: Float>(
             }
         }
     });
-    // Partial sums added in part order: the result depends only on the thread count.
-    let used = &scratch.parts[..chunks.parts];
+    // Partial sums added in group order: the result does not depend on the
+    // number of threads.
+    let used = &scratch.parts[..chunks.groups];
     if let Some(dw) = dw {
         let mut dwm = dw
             .into_shape_with_order(wm.dim())

@@ -9,7 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
 use std::cell::RefCell;
 
 use super::owned::owned;
-use crate::parallel::{for_each_part, for_each_range, parts_for, Shared};
+use crate::parallel::{for_each_range, parts_for, Shared};
 use crate::Float;
 
 /// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
@@ -450,14 +450,21 @@ pub fn layer_norm_backward_into<T: Float>(
     let dx = dx.as_slice_mut().expect("standard-layout gradient");
     let dgamma = dgamma.as_slice_mut().expect("standard-layout gradient");
     let dbeta = dbeta.as_slice_mut().expect("standard-layout gradient");
+    // The rows in chunks whose number depends on the size alone, their dγ, dβ
+    // added in chunk order: the same bits on any number of threads.
+    let chunks = if n * m >= crate::parallel::PARALLEL_ELEMENTS {
+        crate::parallel::REDUCTION_CHUNKS.min(n)
+    } else {
+        1
+    };
     let parts = parts_for(n, n * m);
-    let step = n.div_ceil(parts);
+    let step = n.div_ceil(chunks);
     let dx = Shared::new(dx);
-    // Rows `part · step ..`, their dγ, dβ added into `params`.
-    let rows = |part: usize, params: [&mut [T]; 2]| {
-        let r = (part * step).min(n) * m..((part + 1) * step).min(n) * m;
+    // Rows `chunk · step ..`, their dγ, dβ added into `params`.
+    let rows = |chunk: usize, params: [&mut [T]; 2]| {
+        let r = (chunk * step).min(n) * m..((chunk + 1) * step).min(n) * m;
         let inputs = [&xs[r.clone()], &gs[r.clone()], g];
-        // SAFETY: the parts' row ranges are disjoint.
+        // SAFETY: the chunks' row ranges are disjoint.
         let dx = unsafe { dx.slice(r) };
         widest_rows!(layer_norm_backward_rows(
             inputs: [&[T]; 3],
@@ -466,41 +473,41 @@ pub fn layer_norm_backward_into<T: Float>(
             params: [&mut [T]; 2]
         ));
     };
-    if parts == 1 {
+    if chunks == 1 {
         return rows(0, [dgamma, dbeta]);
     }
     PARTIALS.with(|cell| {
         let mut buf = cell.borrow_mut();
-        let words = ((parts - 1) * 2 * m * size_of::<T>()).div_ceil(size_of::<f64>());
+        let words = ((chunks - 1) * 2 * m * size_of::<T>()).div_ceil(size_of::<f64>());
         if buf.len() < words {
             buf.resize(words, 0.0);
         }
         const { assert!(std::mem::align_of::<T>() <= std::mem::align_of::<f64>()) };
-        // SAFETY: the buffer holds `words` f64, at least `(parts − 1) · 2m`
+        // SAFETY: the buffer holds `words` f64, at least `(chunks − 1) · 2m`
         // values of `T`, whose alignment is at most f64's (checked above).
         let partials = unsafe {
-            std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), (parts - 1) * 2 * m)
+            std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), (chunks - 1) * 2 * m)
         };
         partials.fill(T::zero());
         let shared = Shared::new(partials);
         let (dgamma, dbeta) = (Shared::new(dgamma), Shared::new(dbeta));
-        for_each_part(parts, &|part| {
-            // SAFETY: part 0 alone writes dγ and dβ; part p ≥ 1 its own slot.
+        crate::parallel::for_each_chunk(chunks, parts, &|chunk| {
+            // SAFETY: chunk 0 alone writes dγ and dβ; chunk c ≥ 1 its own slot.
             let params = unsafe {
-                if part == 0 {
+                if chunk == 0 {
                     [dgamma.slice(0..m), dbeta.slice(0..m)]
                 } else {
-                    let slot = shared.slice((part - 1) * 2 * m..part * 2 * m);
+                    let slot = shared.slice((chunk - 1) * 2 * m..chunk * 2 * m);
                     let (a, b) = slot.split_at_mut(m);
                     [a, b]
                 }
             };
-            rows(part, params);
+            rows(chunk, params);
         });
-        // In part order, so the result does not depend on timing.
-        // SAFETY: the parts have finished.
+        // In chunk order, so the result depends neither on timing nor on threads.
+        // SAFETY: the chunks have finished.
         let (dgamma, dbeta) = unsafe { (dgamma.slice(0..m), dbeta.slice(0..m)) };
-        let partials = unsafe { shared.slice(0..(parts - 1) * 2 * m) };
+        let partials = unsafe { shared.slice(0..(chunks - 1) * 2 * m) };
         for slot in partials.chunks_exact(2 * m) {
             for (d, &p) in dgamma.iter_mut().zip(&slot[..m]) {
                 *d += p;

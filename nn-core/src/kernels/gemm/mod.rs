@@ -107,7 +107,7 @@ pub fn gemm<T, S1, S2, S3>(
     let parts = if m * n * k >= PARALLEL_MACS {
         crate::threads()
     } else {
-        1
+        0
     };
     // SAFETY: the shapes were checked; `c` is borrowed mutably, so it overlaps
     // neither input; `split` gives each part a disjoint piece of `c`.
@@ -119,10 +119,12 @@ thread_local! {
     static PARTIALS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs the product in `parts` pieces: halves of the rows when the output is
-/// tall, of the columns when it is wide, otherwise of the inner dimension (a
-/// convolution's weight gradient: small output, long sum) with the partial
-/// products added at the end.
+/// Runs the product on `parts` threads (0: too small to split): parts of
+/// the rows when the output is tall, of the columns when it is wide (each
+/// output element still summed in one order), otherwise of the inner
+/// dimension (a convolution's weight gradient: small output, long sum) in a
+/// number of chunks that depends on `k` alone, their partial products added
+/// in chunk order — so the result does not depend on the number of threads.
 unsafe fn split<T: Float>(
     ks: &Kernels<T>,
     parts: usize,
@@ -133,12 +135,13 @@ unsafe fn split<T: Float>(
     c: Mat<T>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if parts < 2 {
+    if parts == 0 || ((m >= 64 || n >= 64) && parts < 2) {
         return blocked::gemm(ks, alpha, a, b, beta, c);
     }
-    let piece = |len: usize, align: usize| len.div_ceil(parts).next_multiple_of(align);
+    let piece =
+        |len: usize, parts: usize, align: usize| len.div_ceil(parts).next_multiple_of(align);
     if m >= 64 && m >= n {
-        let rows = piece(m, ks.mr);
+        let rows = piece(m, parts, ks.mr);
         crate::parallel::for_each_part(parts, &|p| {
             let r0 = (p * rows).min(m);
             let r = rows.min(m - r0);
@@ -154,7 +157,7 @@ unsafe fn split<T: Float>(
             }
         });
     } else if n >= 64 {
-        let cols = piece(n, ks.nr);
+        let cols = piece(n, parts, ks.nr);
         crate::parallel::for_each_part(parts, &|p| {
             let c0 = (p * cols).min(n);
             let w = cols.min(n - c0);
@@ -170,23 +173,26 @@ unsafe fn split<T: Float>(
             }
         });
     } else {
-        let depth = piece(k, 1);
+        // Chunks of the same depth (the last shorter), none empty; their
+        // number depends on `k` alone.
+        let depth = piece(k, crate::parallel::REDUCTION_CHUNKS.min(k).max(1), 1);
+        let chunks = k.div_ceil(depth).max(1);
         PARTIALS.with(|cell| {
             let mut buf = cell.borrow_mut();
-            let words = ((parts - 1) * m * n * size_of::<T>()).div_ceil(size_of::<f64>());
+            let words = ((chunks - 1) * m * n * size_of::<T>()).div_ceil(size_of::<f64>());
             if buf.len() < words {
                 buf.resize(words, 0.0);
             }
-            // Parts 1.. write their sums into row blocks of one scratch matrix.
+            // Chunks 1.. write their sums into row blocks of one scratch matrix.
             let scratch = Mat {
                 ptr: buf.as_mut_ptr().cast::<T>(),
-                rows: (parts - 1) * m,
+                rows: (chunks - 1) * m,
                 cols: n,
                 rs: n as isize,
                 cs: 1,
             };
             let partial = |p: usize| scratch.block((p - 1) * m, m, 0, n);
-            crate::parallel::for_each_part(parts, &|p| {
+            crate::parallel::for_each_chunk(chunks, parts, &|p| {
                 let p0 = (p * depth).min(k);
                 let d = depth.min(k - p0);
                 let (into, beta) = if p == 0 {
@@ -203,7 +209,7 @@ unsafe fn split<T: Float>(
                     into,
                 );
             });
-            for p in 1..parts {
+            for p in 1..chunks {
                 let part = partial(p);
                 for i in 0..m {
                     for j in 0..n {
@@ -320,7 +326,7 @@ mod tests {
         for (m, k, n) in [(512, 128, 80), (20, 256, 1024), (8, 65536, 12)] {
             let (a, b) = (ints(m, k, 0), ints(k, n, 1));
             let want = naive(&a, &b) * 2.0 + 0.5;
-            for parts in [2, 3] {
+            for parts in [1, 2, 3] {
                 let mut c = Array2::from_elem((m, n), 1.0);
                 unsafe {
                     let cm = Mat {
@@ -331,6 +337,29 @@ mod tests {
                 }
                 assert_eq!(c, want, "{m}x{k}x{n} in {parts} parts");
             }
+        }
+    }
+
+    #[test]
+    fn a_split_inner_dimension_gives_the_same_bits_on_any_number_of_threads() {
+        // Values that round: the sum's order shows in the last bits.
+        let (m, k, n) = (8, 65536, 12);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 31 + j * 17) % 97) as f64 / 7.3);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 13 + j * 5) % 89) as f64 / 3.1);
+        let product = |parts| {
+            let mut c = Array2::from_elem((m, n), 1.0);
+            unsafe {
+                let cm = Mat {
+                    ptr: c.as_mut_ptr(),
+                    ..mat(&c)
+                };
+                split(f64::gemm_kernels(), parts, 1.0, mat(&a), mat(&b), 0.0, cm);
+            }
+            c
+        };
+        let one = product(1);
+        for parts in [2, 3, 8] {
+            assert_eq!(product(parts), one, "{parts} threads");
         }
     }
 

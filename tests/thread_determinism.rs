@@ -1,0 +1,106 @@
+//! The same seed gives the same bits on any number of threads: training
+//! steps of a CNN with BatchNorm, LayerNorm and an LSTM-free dense head,
+//! run in child processes with `NN_NUM_THREADS` = 1, 2 and 3 (the setting
+//! is read once per process), end with identical weights. Reductions that
+//! are split for speed (a convolution's weight gradient, layer norm's dγ and
+//! dβ, a long inner product) are cut into chunks whose number depends on the
+//! sizes alone and added in chunk order.
+
+use std::process::Command;
+
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::prelude::*;
+
+sequential! {
+    /// Large enough that every split reduction splits.
+    struct Net: input(1, 28, 28) {
+        Conv2d(16, kernel = 3, padding = "same", activation = relu),
+        BatchNorm,
+        Conv2d(16, kernel = 3, padding = "same", activation = relu),
+        MaxPool2d(2),
+        Flatten,
+        Dense(512, activation = relu),
+        LayerNorm,
+        Dense(10),
+    }
+}
+
+/// Trains a few steps and returns the weights' bits.
+fn train() -> (Vec<u64>, Vec<f64>) {
+    // Each image shows its class as a bright row (row 2·class + 4) on faint noise.
+    let n = 256;
+    let labels: Vec<usize> = (0..n).map(|i| (i * 7) % 10).collect();
+    let x = ArrayD::from_shape_fn(IxDyn(&[n, 1, 28, 28]), |i| {
+        let noise = (((i[0] * 784 + i[2] * 28 + i[3]) * 2654435761usize) % 1000) as f32 / 4000.0;
+        if i[2] == 2 * labels[i[0]] + 4 {
+            1.0
+        } else {
+            noise
+        }
+    });
+    let data = Dataset::new(x, labels);
+    let mut model = Net::with_seed(3);
+    let mut opt = Adam::new(AdamConfig::default()).unwrap();
+    let history = fit(
+        &mut model,
+        &mut opt,
+        &data,
+        FitOptions {
+            epochs: 2,
+            batch_size: 128,
+            loss: Loss::CrossEntropy.into(),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut bits = Vec::new();
+    model.visit_params(&mut |_, p| bits.extend(p.value().iter().map(|v| u64::from(v.to_bits()))));
+    let losses = history.metric("loss").into_iter().flatten().collect();
+    (bits, losses)
+}
+
+/// The child: prints a digest of the weights when asked to; by itself,
+/// checks that the run learns.
+#[test]
+fn child_train_and_report() {
+    let (bits, losses) = train();
+    if std::env::var_os("NN_DETERMINISM_CHILD").is_some() {
+        let digest = bits.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+            (h ^ b).wrapping_mul(0x100000001b3)
+        });
+        println!("digest {digest:016x} of {} values", bits.len());
+    } else {
+        assert!(losses[1] < losses[0], "{losses:?}");
+    }
+}
+
+#[test]
+fn one_two_and_three_threads_give_identical_weights() {
+    let digest = |threads: &str| {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_train_and_report",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("NN_DETERMINISM_CHILD", "1")
+            .env("NN_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .find_map(|l| l.find("digest ").map(|at| l[at..].to_string()))
+            .unwrap_or_else(|| panic!("no digest in:\n{text}"))
+    };
+    let one = digest("1");
+    assert_eq!(digest("2"), one, "2 threads");
+    assert_eq!(digest("3"), one, "3 threads");
+}
