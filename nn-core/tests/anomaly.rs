@@ -2,18 +2,11 @@
 //! backward, with its inputs' shapes and the line of the caller's code that
 //! recorded it; off, the same code runs silently (PyTorch's behaviour).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod panics;
+use panics::panic_message;
 
 use ndarray::array;
 use nn_core::tape::{anomaly_mode, detect_anomaly, Tape};
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
 
 #[test]
 fn a_forward_nan_names_the_op_its_shapes_and_the_callers_line() {

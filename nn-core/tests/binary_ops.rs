@@ -6,9 +6,11 @@
 //! Expected values are closed-form (stated beside each) or finite differences;
 //! the PyTorch numbers are read from `../shared/testdata/torch/ops.json`.
 
+mod panics;
+use panics::panic_message;
+
 mod common;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{assert_close, load_json, tensor};
@@ -207,15 +209,6 @@ fn select_picks_without_blending_and_sends_exactly_zero_to_the_other_branch() {
     assert_eq!(b.grad().unwrap(), array![0.0, 6.0, 0.0].into_dyn());
     // The condition is read, never differentiated.
     assert!(cond.grad().is_none());
-}
-
-/// The panic message of `f`, which must panic.
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]

@@ -15,9 +15,10 @@
 //! - shared layers: the tape applying one layer twice, PyTorch's running
 //!   statistics rule, or the formula beside each assertion.
 
-mod common;
+mod panics;
+use panics::panic_message;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod common;
 
 use common::assert_close;
 use ndarray::{array, concatenate, ArrayD, ArrayViewD, Axis, IxDyn, Zip};
@@ -381,14 +382,6 @@ fn output_shape_errors_name_the_layer_and_every_shape() {
             );
         }
     }
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]

@@ -3,19 +3,12 @@
 //! again; PyTorch raises too) unless `retain_graph` asks for it, and the
 //! mean loss of an empty batch (NaN otherwise).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod panics;
+use panics::panic_message;
 
 use ndarray::{array, Array2};
 use nn_core::loss::{cross_entropy, mse, Loss, Reduction, Target};
 use nn_core::Tape;
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
 
 #[test]
 fn a_second_backward_through_the_same_ops_is_refused_unless_retained() {

@@ -11,7 +11,7 @@ use nn_optim::Optimizer;
 
 use super::callbacks::{BatchLogs, Callback, Context};
 use super::checks;
-use super::epochs::{run_epochs, Settings, Trainer, Validation};
+use super::epochs::{run_epochs, Trainer, Validation};
 use super::fit::{logged_names, FitOptions};
 use super::history::History;
 use super::TrainError;
@@ -231,15 +231,5 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
         running: Means::default(),
         names: None,
     };
-    let settings = Settings {
-        epochs: options.epochs,
-        batch_size: options.batch_size,
-        shuffle_seed: options.shuffle_seed,
-        drop_last: options.drop_last,
-        validation: options.validation,
-        verbosity: options.verbosity,
-        checkpoint_dir: options.checkpoint_dir,
-        resume_from: options.resume_from,
-    };
-    run_epochs(&mut trainer, data, settings, options.callbacks)
+    run_epochs(&mut trainer, data, options)
 }

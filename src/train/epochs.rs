@@ -2,7 +2,7 @@
 //! [`fit_custom`](super::fit_custom): shuffling, batches, the callbacks'
 //! hooks, the NaN stop, validation, progress and the [`History`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use nn_core::data::{Batches, Data};
@@ -13,7 +13,7 @@ use nn_core::Float;
 use super::callbacks::{BatchLogs, Callback, Context, Control};
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::checks;
-use super::fit::Verbosity;
+use super::fit::{FitOptions, Verbosity};
 use super::history::{EpochLogs, History};
 use super::progress::Progress;
 use super::TrainError;
@@ -56,25 +56,15 @@ pub(crate) trait Trainer<T: Float> {
     fn metric_names(&self, validation: bool) -> Option<Vec<String>>;
 }
 
-/// The loop's settings (the rest of [`FitOptions`](super::FitOptions) belongs to the step).
-pub(crate) struct Settings<'a, T: Float> {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub shuffle_seed: Option<u64>,
-    pub drop_last: bool,
-    pub validation: Option<&'a dyn Data<T>>,
-    pub verbosity: Verbosity,
-    pub checkpoint_dir: Option<PathBuf>,
-    pub resume_from: Option<PathBuf>,
-}
-
 /// Runs the epochs; see [`fit`](super::fit).
 pub(crate) fn run_epochs<T: Float>(
     trainer: &mut dyn Trainer<T>,
     data: &dyn Data<T>,
-    settings: Settings<'_, T>,
-    mut callbacks: Vec<Box<dyn Callback<T> + '_>>,
+    mut settings: FitOptions<'_, T>,
 ) -> Result<History, TrainError> {
+    // The step took what is its own (loss, metrics, clipping, schedule);
+    // the loop runs on the rest.
+    let mut callbacks = std::mem::take(&mut settings.callbacks);
     let validating = settings.validation.is_some();
     let mut monitors_checked = false;
     if let Some(names) = trainer.metric_names(validating) {

@@ -241,7 +241,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
     optimizer: &mut dyn Optimizer<T>,
     data: &D,
-    options: FitOptions<'_, T>,
+    mut options: FitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let data: &dyn Data<T> = data;
     checks::check_data(data, options.batch_size, "training")?;
@@ -256,32 +256,22 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_model_and_loss(model, data, &options.loss)?;
-    let metrics = if options.metrics.is_empty() {
-        default_metrics(&options.loss, &data.target_kind())
-    } else {
-        options.metrics
+    let loss = std::mem::replace(&mut options.loss, Loss::CrossEntropy.into());
+    let metrics = match std::mem::take(&mut options.metrics) {
+        none if none.is_empty() => default_metrics(&loss, &data.target_kind()),
+        chosen => chosen,
     };
     let base = optimizer.learning_rate();
     let mut trainer = Standard {
         model,
         optimizer,
-        loss: options.loss,
+        loss,
         metrics,
         clip_norm: options.clip_grad_norm,
         clip_value: options.clip_grad_value,
-        schedule: options.lr_schedule.map(|s| (s, base)),
+        schedule: options.lr_schedule.take().map(|s| (s, base)),
     };
-    let settings = super::epochs::Settings {
-        epochs: options.epochs,
-        batch_size: options.batch_size,
-        shuffle_seed: options.shuffle_seed,
-        drop_last: options.drop_last,
-        validation: options.validation,
-        verbosity: options.verbosity,
-        checkpoint_dir: options.checkpoint_dir,
-        resume_from: options.resume_from,
-    };
-    run_epochs(&mut trainer, data, settings, options.callbacks)
+    run_epochs(&mut trainer, data, options)
 }
 
 /// Mean loss and Keras's accuracy of `model` on `data`, in evaluation mode
