@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use nn::ndarray::{ArrayD, IxDyn};
-use nn::optim::StepLr;
+use nn::optim::{PlateauMode, ReduceLrOnPlateau, StepLr};
 use nn::prelude::*;
-use nn::train::{Checkpoint, CsvLogger, EarlyStopping, ScheduleEachEpoch};
+use nn::train::{Checkpoint, CsvLogger, EarlyStopping, PlateauOnMetric, ScheduleEachEpoch};
 
 sequential! {
     /// Dropout and BatchNorm: both must resume exactly.
@@ -79,6 +79,10 @@ fn train(kind: &str, epochs: usize, dir: Option<&Path>, model: &mut Net) -> nn::
     let mut callbacks: Vec<Box<dyn nn::train::Callback<f32>>> = vec![
         Box::new(EarlyStopping::new("val_loss", 100)),
         Box::new(ScheduleEachEpoch::new(StepLr::new(2, 0.5).unwrap())),
+        Box::new(PlateauOnMetric::new(
+            ReduceLrOnPlateau::new(PlateauMode::Min, 0.7, 0).unwrap(),
+            "val_loss",
+        )),
     ];
     if let Some(csv) = csv {
         callbacks.push(Box::new(CsvLogger::new(csv)));
@@ -204,6 +208,10 @@ fn a_corrupt_or_mismatched_checkpoint_is_an_error_naming_the_file() {
             callbacks: vec![
                 Box::new(EarlyStopping::new("val_loss", 100)),
                 Box::new(ScheduleEachEpoch::new(StepLr::new(2, 0.5).unwrap())),
+                Box::new(PlateauOnMetric::new(
+                    ReduceLrOnPlateau::new(PlateauMode::Min, 0.7, 0).unwrap(),
+                    "val_loss",
+                )),
                 Box::new(CsvLogger::new(dir.join("log.csv"))),
             ],
             validation: Some(&data),

@@ -43,7 +43,7 @@ pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use error::OptimError;
-pub use plateau::{PlateauMode, ReduceLrOnPlateau};
+pub use plateau::{PlateauMode, PlateauState, ReduceLrOnPlateau};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use schedule::{
     CosineAnnealing, ExponentialLr, LinearLr, LrScheduler, MultiStepLr, Schedule, StepLr, Warmup,

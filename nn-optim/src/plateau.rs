@@ -103,3 +103,33 @@ impl ReduceLrOnPlateau {
         }
     }
 }
+
+/// Where a [`ReduceLrOnPlateau`] stands: what a checkpoint keeps so that a
+/// resumed run lowers the rate when the uninterrupted one would.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlateauState {
+    /// The best metric so far.
+    pub best: f64,
+    /// Steps since it last improved.
+    pub bad_steps: usize,
+    /// Steps of cooldown left.
+    pub cooldown_left: usize,
+}
+
+impl ReduceLrOnPlateau {
+    /// Where the scheduler stands.
+    pub fn state(&self) -> PlateauState {
+        PlateauState {
+            best: self.best,
+            bad_steps: self.bad_steps,
+            cooldown_left: self.cooldown_left,
+        }
+    }
+
+    /// Continues from `state` (from [`ReduceLrOnPlateau::state`]).
+    pub fn restore(&mut self, state: PlateauState) {
+        self.best = state.best;
+        self.bad_steps = state.bad_steps;
+        self.cooldown_left = state.cooldown_left;
+    }
+}

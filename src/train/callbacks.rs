@@ -381,6 +381,31 @@ impl<T: Float> Callback<T> for PlateauOnMetric {
         vec![&self.metric]
     }
 
+    fn state(&self) -> Option<serde_json::Value> {
+        let st = self.plateau.state();
+        Some(serde_json::json!({
+            "best": float_state(Some(st.best)),
+            "bad_steps": st.bad_steps,
+            "cooldown_left": st.cooldown_left,
+        }))
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        let count = |key: &str| {
+            state
+                .get(key)
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize)
+                .ok_or_else(|| format!("no `{key}`"))
+        };
+        self.plateau.restore(nn_optim::PlateauState {
+            best: float_from(state.get("best"))?.ok_or("no `best`")?,
+            bad_steps: count("bad_steps")?,
+            cooldown_left: count("cooldown_left")?,
+        });
+        Ok(())
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
