@@ -229,6 +229,69 @@ fn a_corrupt_or_mismatched_checkpoint_is_an_error_naming_the_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A tape model whose dropout draws from its tapes' random sources
+/// (`Var::dropout`), not from a layer's.
+#[derive(Module)]
+struct TapeDropout {
+    hidden: nn::layers::Dense<f32, 16, 64, nn::activation::Relu>,
+    out: nn::layers::Dense<f32, 64, 4>,
+}
+
+impl TapeDropout {
+    fn new(seed: u64) -> Self {
+        use nn::rand::SeedableRng;
+        let mut rng = nn::rand::rngs::StdRng::seed_from_u64(seed);
+        let glorot = nn::init::Initializer::GlorotUniform;
+        let zeros = nn::init::Initializer::Zeros;
+        TapeDropout {
+            hidden: nn::layers::Dense::new(Default::default(), true, glorot, zeros, &mut rng),
+            out: nn::layers::Dense::new(Default::default(), true, glorot, zeros, &mut rng),
+        }
+    }
+
+    fn forward(&self, x: &Var<f32>) -> Var<f32> {
+        self.out.forward(&self.hidden.forward(x).dropout(0.4, true))
+    }
+}
+
+#[test]
+fn a_tape_model_drawing_from_its_tapes_resumes_exactly() {
+    let data = data();
+    let run = |epochs: usize, dir: Option<&Path>, seed: u64| {
+        let mut model = TapeDropout::new(seed);
+        let mut opt = optimizer("adam");
+        fit(
+            &mut model,
+            &mut *opt,
+            &data,
+            FitOptions {
+                epochs,
+                batch_size: 16,
+                loss: Loss::CrossEntropy.into(),
+                verbosity: Verbosity::Silent,
+                checkpoint_dir: dir.map(Path::to_path_buf),
+                resume_from: dir.map(Path::to_path_buf),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        nn::module::Module::named_state(&model)
+            .into_iter()
+            .map(|(n, p)| (n, p.value().clone()))
+            .collect::<Vec<_>>()
+    };
+    let full = run(4, None, 5);
+    let dir = tempdir("tape_dropout");
+    run(2, Some(&dir), 5);
+    // Tapes made in between (as a new process would not have made them)
+    // must not change the masks the resumed epochs draw.
+    for _ in 0..3 {
+        let _ = nn::Tape::<f32>::new();
+    }
+    assert_eq!(run(4, Some(&dir), 99), full);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The child process of the kill test: runs (or resumes) the run in
 /// `$NN_CRASH_DIR` to the end and writes its final weights there. Run by
 /// itself, it trains uninterrupted and checks the run learns.

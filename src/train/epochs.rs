@@ -94,7 +94,10 @@ pub(crate) fn run_epochs<T: Float>(
         if let Some(s) = settings.shuffle_seed {
             // Each epoch's dropout masks from the seed and the epoch alone, so
             // a run resumed at an epoch draws what the uninterrupted one did.
-            trainer.reseed(nn_core::layers::mix_seed(s, epoch as u64));
+            let epoch_seed = nn_core::layers::mix_seed(s, epoch as u64);
+            trainer.reseed(epoch_seed);
+            // And the masks a tape model draws from its tapes' sources.
+            nn_core::tape::reseed_new_tapes(epoch_seed);
         }
         let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
         let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);

@@ -124,8 +124,29 @@ struct TapeInner<T: Float> {
 }
 
 thread_local! {
-    /// How many tapes [`Tape::new`] has made on this thread: the next one's seed.
+    /// The seed of the next tape [`Tape::new`] makes on this thread: how many
+    /// it has made, or counted on from what [`reseed_new_tapes`] set.
     static TAPES_MADE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Restarts the seeds [`Tape::new`] hands out on this thread: the next tape
+/// is seeded with `seed`, the one after with `seed + 1`, and so on. `fit`
+/// calls it at the start of every epoch, so the dropout masks a tape model
+/// draws depend on the run's seed and the epoch alone, and a run resumed
+/// from a checkpoint draws the masks the uninterrupted run drew.
+///
+/// ```
+/// use nn_core::{tape, Tape};
+/// use ndarray::Array1;
+///
+/// let mask = || Tape::<f32>::new().constant(Array1::ones(64)).dropout(0.5, true).value();
+/// tape::reseed_new_tapes(42);
+/// let first = mask();
+/// tape::reseed_new_tapes(42);
+/// assert_eq!(mask(), first);
+/// ```
+pub fn reseed_new_tapes(seed: u64) {
+    TAPES_MADE.with(|n| n.set(seed));
 }
 
 /// A recording of operations, for one forward and backward pass.
@@ -167,7 +188,8 @@ impl<T: Float> Tape<T> {
     /// tapes `Tape::new` made on this thread before it (0, 1, 2, …): a
     /// program that makes one tape per training step draws different masks
     /// at each step, and the same ones when it is run again. Use
-    /// [`Tape::with_seed`] to choose the seed.
+    /// [`Tape::with_seed`] to choose the seed, [`reseed_new_tapes`] to restart
+    /// the count.
     pub fn new() -> Self {
         let seed = TAPES_MADE.with(|n| n.replace(n.get().wrapping_add(1)));
         Self::with_seed(seed)
