@@ -248,3 +248,47 @@ fn data_of_unequal_lengths_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn fit_graph_resumed_after_an_epoch_ends_as_the_uninterrupted_run() {
+    let n = 40;
+    let data = GraphData::new(
+        vec![values(&[n, 3], 0), values(&[n, 2], 1)],
+        vec![
+            Targets::Labels((0..n).map(|i| (i * 7) % 3).collect()),
+            Targets::Values(values(&[n, 1], 2)),
+        ],
+    )
+    .unwrap();
+    let run = |epochs: usize, dir: Option<&std::path::Path>, seed: u64| {
+        let mut model = TwoHeads::with_seed(seed);
+        let mut adam = Adam::new(AdamConfig::default()).unwrap();
+        let history = fit_graph(
+            &mut model,
+            &mut adam,
+            &data,
+            GraphFitOptions {
+                epochs,
+                batch_size: 8,
+                losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+                loss_weights: vec![1.0, 0.5],
+                verbosity: Verbosity::Silent,
+                checkpoint_dir: dir.map(|d| d.to_path_buf()),
+                resume_from: dir.map(|d| d.to_path_buf()),
+                callbacks: vec![Box::new(nn::train::EarlyStopping::new("loss", 100))],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let losses: Vec<f64> = history.epochs.iter().map(|e| e.loss).collect();
+        (params(&model), losses)
+    };
+    let full = run(4, None, 3);
+    let dir = std::env::temp_dir().join(format!("nn_graph_resume_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run(1, Some(&dir), 3);
+    // Another seed: everything must come from the checkpoint.
+    let resumed = run(4, Some(&dir), 8);
+    assert_eq!(resumed, full);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,6 @@
 //! [`fit_custom`](super::fit_custom): shuffling, batches, the callbacks'
 //! hooks, the NaN stop, validation, progress and the [`History`].
 
-use std::path::Path;
 use std::time::Instant;
 
 use nn_core::data::{Batches, Data};
@@ -11,7 +10,7 @@ use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
 use super::callbacks::{BatchLogs, Callback, Context, Control};
-use super::checkpoint::{Checkpoint, CheckpointError};
+use super::checkpoint::run;
 use super::checks;
 use super::fit::{FitOptions, Verbosity};
 use super::history::{EpochLogs, History};
@@ -71,19 +70,22 @@ pub(crate) fn run_epochs<T: Float>(
         checks::check_monitors(&callbacks, &names)?;
         monitors_checked = true;
     }
-    let (mut history, start_epoch, mut step) = match &settings.resume_from {
-        Some(dir) => resume(trainer, dir, &mut callbacks)?,
+    let resumed = match &settings.resume_from {
+        Some(dir) => run::resume(trainer.context(), dir, &mut callbacks)?,
+        None => None,
+    };
+    let (mut history, start_epoch, mut step) = match resumed {
+        Some(r) => {
+            trainer.set_lr_base(r.lr_base);
+            (r.history, r.epoch, r.step)
+        }
         None => (History::default(), 0, 0),
     };
     if history.stopped.is_some() {
         return Ok(history);
     }
     if let Some(dir) = &settings.checkpoint_dir {
-        // Now, not after an epoch of work: a directory that cannot be made.
-        std::fs::create_dir_all(dir).map_err(|source| TrainError::File {
-            path: dir.clone(),
-            source,
-        })?;
+        run::prepare_dir(dir)?;
     }
     for cb in callbacks.iter_mut() {
         cb.on_train_begin(&mut trainer.context())?;
@@ -197,7 +199,15 @@ pub(crate) fn run_epochs<T: Float>(
         if let Some(dir) = &settings.checkpoint_dir {
             let mut saved = history.clone();
             saved.stopped = stop.clone();
-            save(trainer, dir, epoch + 1, step, saved, &callbacks)?;
+            let lr_base = trainer.lr_base();
+            run::save(
+                trainer.context(),
+                dir,
+                (epoch + 1, step),
+                lr_base,
+                saved,
+                &callbacks,
+            )?;
         }
         if let Some(reason) = stop {
             if settings.verbosity != Verbosity::Silent {
@@ -208,60 +218,6 @@ pub(crate) fn run_epochs<T: Float>(
         }
     }
     Ok(history)
-}
-
-/// Restores the run checkpointed in `dir`: the model, optimizer and
-/// schedule base, the callbacks' state; returns the History, the epoch to
-/// start at and the step count. Nothing there: a fresh start.
-fn resume<T: Float>(
-    trainer: &mut dyn Trainer<T>,
-    dir: &Path,
-    callbacks: &mut [Box<dyn Callback<T> + '_>],
-) -> Result<(History, usize, usize), TrainError> {
-    let Some(checkpoint) = Checkpoint::<T>::load(dir)? else {
-        return Ok((History::default(), 0, 0));
-    };
-    let path = Checkpoint::<T>::path_in(dir);
-    let mismatch = |problem: String| CheckpointError::Mismatch {
-        path: path.clone(),
-        problem,
-    };
-    if checkpoint.callbacks.len() != callbacks.len() {
-        return Err(mismatch(format!(
-            "it was written by a run with {} callbacks, this run has {}",
-            checkpoint.callbacks.len(),
-            callbacks.len()
-        ))
-        .into());
-    }
-    for (k, (cb, state)) in callbacks.iter_mut().zip(&checkpoint.callbacks).enumerate() {
-        if let Some(state) = state {
-            cb.restore(state)
-                .map_err(|e| mismatch(format!("callback {k}: {e}")))?;
-        }
-    }
-    let ctx = trainer.context();
-    checkpoint.restore(&path, ctx.params, ctx.optimizer)?;
-    trainer.set_lr_base(checkpoint.lr_base);
-    Ok((checkpoint.history, checkpoint.epoch, checkpoint.step))
-}
-
-/// Writes the run's checkpoint after `epoch` epochs and `step` steps.
-fn save<T: Float>(
-    trainer: &mut dyn Trainer<T>,
-    dir: &Path,
-    epoch: usize,
-    step: usize,
-    history: History,
-    callbacks: &[Box<dyn Callback<T> + '_>],
-) -> Result<(), TrainError> {
-    let lr_base = trainer.lr_base();
-    let ctx = trainer.context();
-    let mut checkpoint = Checkpoint::capture(ctx.params, &*ctx.optimizer, epoch, step, lr_base);
-    checkpoint.history = history;
-    checkpoint.callbacks = callbacks.iter().map(|cb| cb.state()).collect();
-    checkpoint.save(dir)?;
-    Ok(())
 }
 
 /// Where a batch holds a value that is not finite: its row, `input` or

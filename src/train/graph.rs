@@ -4,6 +4,7 @@
 //! weights, as Keras's `compile(loss=[…], loss_weights=[…])`, through the
 //! model's static path.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use nn_core::data::Targets;
@@ -15,6 +16,7 @@ use nn_core::{Float, GraphModel};
 use nn_optim::Optimizer;
 
 use super::callbacks::{Callback, Context, Control};
+use super::checkpoint::run;
 use super::history::{EpochLogs, History};
 use super::metrics::count_correct;
 use super::progress::Progress;
@@ -217,6 +219,12 @@ pub struct GraphFitOptions<'a, T: Float> {
     pub verbosity: Verbosity,
     /// Called after each epoch, in order.
     pub callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+    /// Write a checkpoint here after every epoch (as
+    /// [`super::FitOptions::checkpoint_dir`]).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue the run checkpointed here, if there is one (as
+    /// [`super::FitOptions::resume_from`]).
+    pub resume_from: Option<PathBuf>,
 }
 
 impl<T: Float> Default for GraphFitOptions<'_, T> {
@@ -230,6 +238,8 @@ impl<T: Float> Default for GraphFitOptions<'_, T> {
             validation: None,
             verbosity: Verbosity::Auto,
             callbacks: Vec::new(),
+            checkpoint_dir: None,
+            resume_from: None,
         }
     }
 }
@@ -293,8 +303,27 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     let weights = check_options::<T, M>(&options.losses, &options.loss_weights, data);
     let losses = options.losses.clone();
     let names = output_names::<T, M>();
-    let mut history = History::default();
     let mut callbacks = std::mem::take(&mut options.callbacks);
+    let resumed = match &options.resume_from {
+        Some(dir) => {
+            let ctx = Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            };
+            run::resume(ctx, dir, &mut callbacks)?
+        }
+        None => None,
+    };
+    let (mut history, start_epoch, mut steps) = match resumed {
+        Some(r) => (r.history, r.epoch, r.step),
+        None => (History::default(), 0, 0),
+    };
+    if history.stopped.is_some() {
+        return Ok(history);
+    }
+    if let Some(dir) = &options.checkpoint_dir {
+        run::prepare_dir(dir)?;
+    }
     for cb in callbacks.iter_mut() {
         cb.on_train_begin(&mut Context {
             params: &*model,
@@ -307,7 +336,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         .collect();
     let mut order: Vec<usize> = (0..data.len()).collect();
     let batch_size = options.batch_size.max(1);
-    'epochs: for epoch in 0..options.epochs {
+    'epochs: for epoch in start_epoch..options.epochs {
         model.set_training(true);
         order.sort_unstable();
         if let Some(seed) = options.shuffle_seed {
@@ -343,11 +372,14 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
                 sums[i].1 += correct;
                 step += weights[i] * v;
             }
-            if step.is_nan() {
+            if !step.is_finite() {
                 let reason = format!(
-                    "loss became NaN at epoch {}, batch {}: stopping (a smaller learning rate usually helps)",
+                    "loss became {step} at epoch {}, batch {} (samples {:?}…): stopping (check \
+                     those samples for values that are not finite; if they are finite, a \
+                     smaller learning rate or gradient clipping usually helps)",
                     epoch + 1,
-                    b + 1
+                    b + 1,
+                    &idx[..idx.len().min(4)]
                 );
                 progress.abandon(&reason);
                 history.stopped = Some(reason);
@@ -357,6 +389,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
             model.backward(&grad_views, &fused);
             optimizer.step(&*model);
             optimizer.zero_grad(&*model);
+            steps += 1;
             total += step * idx.len() as f64;
             seen += idx.len();
             let accuracy = sums[0].1 as f64 / seen as f64;
@@ -395,18 +428,33 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         }
         progress.finish(&logs);
         history.epochs.push(logs.clone());
+        // Every callback sees the epoch; then the first request to stop wins.
+        let mut stop = None;
         for cb in callbacks.iter_mut() {
             let ctx = &mut Context {
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
             if let Control::Stop(reason) = cb.on_epoch_end(&logs, ctx)? {
-                if options.verbosity != Verbosity::Silent {
-                    println!("{reason}");
-                }
-                history.stopped = Some(reason);
-                break 'epochs;
+                stop.get_or_insert(reason);
             }
+        }
+        if let Some(dir) = &options.checkpoint_dir {
+            let mut saved = history.clone();
+            saved.stopped = stop.clone();
+            let lr_base = optimizer.learning_rate();
+            let ctx = Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            };
+            run::save(ctx, dir, (epoch + 1, steps), lr_base, saved, &callbacks)?;
+        }
+        if let Some(reason) = stop {
+            if options.verbosity != Verbosity::Silent {
+                println!("{reason}");
+            }
+            history.stopped = Some(reason);
+            break 'epochs;
         }
     }
     Ok(history)

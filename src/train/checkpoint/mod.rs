@@ -3,7 +3,7 @@
 //! schedule's base rate), the [`History`] and the callbacks' state, in one
 //! file committed by one atomic rename, with a format version and a checksum.
 //!
-//! `fit` writes one at the end of every epoch with
+//! `fit` (and `fit_custom`, `fit_graph`) writes one at the end of every epoch with
 //! [`FitOptions::checkpoint_dir`](super::FitOptions::checkpoint_dir) and
 //! continues from one with
 //! [`FitOptions::resume_from`](super::FitOptions::resume_from). The data
@@ -13,6 +13,7 @@
 //! was never interrupted.
 
 mod format;
+pub(crate) mod run;
 
 use std::path::{Path, PathBuf};
 
