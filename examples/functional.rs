@@ -23,6 +23,9 @@ Usage: cargo run --release --example functional -- [flags]
   --lr X           Adam's learning rate (default 2e-3)
   --limit N        train on the first N images only (default: all 60,000)
   --seed N         initialization and shuffling seed (default 0)
+  --checkpoint DIR save a checkpoint in DIR after every epoch
+  --resume DIR     continue the run checkpointed in DIR up to --epochs
+                   (none there: start afresh)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 functional! {
@@ -130,9 +133,14 @@ fn main() {
         losses: losses.clone(),
         shuffle_seed: Some(seed),
         validation: Some(&test),
+        checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
+        resume_from: args.opt("resume").map(std::path::PathBuf::from),
         ..Default::default()
     };
-    fit_graph(&mut model, &mut opt, &train, options).expect("no files involved");
+    fit_graph(&mut model, &mut opt, &train, options).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
 
     // Three declarations of one layer: the same seed draws the same weights,
     // so the outputs agree exactly.

@@ -23,7 +23,10 @@ Fit y = sin(x1) + x2^2 + noise with an MLP and the mean squared error.
 Usage: cargo run --release --example regression -- [flags]
 
   --epochs N   passes over the 8,000 training points (default 60)
-  --seed N     data and initialization seed (default 7)";
+  --seed N     data and initialization seed (default 7)
+  --checkpoint DIR  save a checkpoint in DIR after every epoch
+  --resume DIR      continue the run checkpointed in DIR up to --epochs
+                    (none there: start afresh)";
 
 sequential! {
     /// Two inputs, one value out.
@@ -94,6 +97,8 @@ fn main() {
                 CosineAnnealing::new(steps, 1e-5).expect("valid schedule"),
             )),
             verbosity: Verbosity::Lines,
+            checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
+            resume_from: args.opt("resume").map(std::path::PathBuf::from),
             ..Default::default()
         },
     )
