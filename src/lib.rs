@@ -144,6 +144,7 @@ pub use nn_core::{GradcheckOptions, GradcheckReport};
 pub use nn_macros::{functional, sequential, Module};
 pub use nn_optim as optim;
 
+pub mod distributed;
 pub mod plot;
 pub mod train;
 

@@ -109,6 +109,30 @@ pub trait Callback<T: Float> {
     fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
         Ok(())
     }
+
+    /// Whether only rank 0 of a data-parallel run calls this callback's
+    /// hooks: those that write files (logs, weights) say so, to write them
+    /// once. The others run on every rank, with the same logs everywhere.
+    fn root_only(&self) -> bool {
+        false
+    }
+}
+
+/// A root-only callback on another rank of a data-parallel run: it keeps
+/// its state (a checkpoint's count of callbacks still matches) but does
+/// nothing.
+pub(crate) struct Muted<'a, T: Float>(pub Box<dyn Callback<T> + 'a>);
+
+impl<T: Float> Callback<T> for Muted<'_, T> {
+    fn monitors(&self) -> Vec<&str> {
+        self.0.monitors()
+    }
+    fn state(&self) -> Option<serde_json::Value> {
+        self.0.state()
+    }
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.0.restore(state)
+    }
 }
 
 /// A float as JSON that parses back to the same bits.
@@ -202,6 +226,10 @@ impl ModelCheckpoint {
 }
 
 impl<T: Float> Callback<T> for ModelCheckpoint {
+    fn root_only(&self) -> bool {
+        true
+    }
+
     fn monitors(&self) -> Vec<&str> {
         if self.save_best_only {
             vec![&self.monitor.metric]
@@ -444,6 +472,10 @@ impl CsvLogger {
 }
 
 impl<T: Float> Callback<T> for CsvLogger {
+    fn root_only(&self) -> bool {
+        true
+    }
+
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
         let err = |source| TrainError::File {
             path: self.path.clone(),

@@ -11,10 +11,12 @@ use nn_optim::Optimizer;
 
 use super::callbacks::{BatchLogs, Callback, Context};
 use super::checks;
+use super::data_parallel;
 use super::epochs::{run_epochs, Trainer, Validation};
 use super::fit::{logged_names, FitOptions};
 use super::history::History;
 use super::TrainError;
+use crate::distributed::Collective;
 
 /// One batch of training done your way. `train_step` returns the batch's
 /// values by name (`loss` among them: it is the epoch's `loss`, and a NaN
@@ -107,13 +109,14 @@ impl Means {
     }
 }
 
-struct Custom<'s, S> {
+struct Custom<'s, 'g, S> {
     step: &'s mut S,
     running: Means,
     names: Option<Vec<String>>,
+    group: Option<&'g dyn Collective>,
 }
 
-impl<T: Float, S: TrainStep<T>> Trainer<T> for Custom<'_, S> {
+impl<T: Float, S: TrainStep<T>> Trainer<T> for Custom<'_, '_, S> {
     fn context(&mut self) -> Context<'_, T> {
         let (params, optimizer) = self.step.parts();
         Context { params, optimizer }
@@ -160,6 +163,12 @@ impl<T: Float, S: TrainStep<T>> Trainer<T> for Custom<'_, S> {
             )));
         };
         logs.loss = loss.1.as_f64();
+        if let Some(group) = self.group {
+            // The whole batch's loss, so every rank stops at the same step.
+            let all =
+                data_parallel::weighted_means(group, &[(String::new(), logs.loss)], logs.size);
+            logs.loss = all[0].1;
+        }
         if self.names.is_none() {
             self.names = Some(values.iter().map(|(n, _)| n.clone()).collect());
         }
@@ -204,6 +213,8 @@ impl<T: Float, S: TrainStep<T>> Trainer<T> for Custom<'_, S> {
 /// `options.loss`, `metrics`, `clip_grad_*` and `lr_schedule` must be left
 /// at their defaults (an error otherwise). Callbacks' gradient hook
 /// ([`Callback::on_before_optimizer_step`]) does not run: the step steps.
+/// With `options.distributed`, the step averages its gradients over the
+/// ranks itself ([`crate::distributed::average_gradients`]) before stepping.
 ///
 /// Monitored metrics are checked against the names the first batch returns
 /// (and their `val_` twins when validating).
@@ -230,6 +241,7 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
         step,
         running: Means::default(),
         names: None,
+        group: options.distributed,
     };
     run_epochs(&mut trainer, data, options)
 }

@@ -9,13 +9,16 @@ use nn_core::loss::Target;
 use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
+use super::callbacks::Muted;
 use super::callbacks::{BatchLogs, Callback, Context, Control};
 use super::checkpoint::run;
 use super::checks;
+use super::data_parallel;
 use super::fit::{FitOptions, Verbosity};
 use super::history::{EpochLogs, History};
 use super::progress::Progress;
 use super::TrainError;
+use crate::distributed::{self, Collective};
 
 /// Validation's loss and metrics (unprefixed), or `None` when the trainer
 /// has nothing to validate with.
@@ -48,6 +51,11 @@ pub(crate) trait Trainer<T: Float> {
     ) -> Result<Option<f64>, TrainError>;
     /// The running training metrics.
     fn metrics(&self) -> Vec<(String, f64)>;
+    /// The training metrics over every rank of `group` (`samples`: this
+    /// rank's); by default the ranks' values averaged by samples.
+    fn reduced_metrics(&mut self, group: &dyn Collective, samples: usize) -> Vec<(String, f64)> {
+        data_parallel::weighted_means(group, &self.metrics(), samples)
+    }
     /// Loss and metrics on `data`, in evaluation mode.
     fn validate(&mut self, data: &dyn Data<T>, batch_size: usize) -> Validation;
     /// Every name the run will log, validation's included when `validation`;
@@ -64,6 +72,23 @@ pub(crate) fn run_epochs<T: Float>(
     // The step took what is its own (loss, metrics, clipping, schedule);
     // the loop runs on the rest.
     let mut callbacks = std::mem::take(&mut settings.callbacks);
+    let group = settings.distributed;
+    let root = group.is_none_or(|g| g.is_root());
+    if !root {
+        // Files are written once, by rank 0; every rank keeps the same
+        // callbacks so a checkpoint's state fits them all.
+        settings.verbosity = Verbosity::Silent;
+        callbacks = callbacks
+            .into_iter()
+            .map(|cb| -> Box<dyn Callback<T> + '_> {
+                if cb.root_only() {
+                    Box::new(Muted(cb))
+                } else {
+                    cb
+                }
+            })
+            .collect();
+    }
     let validating = settings.validation.is_some();
     let mut monitors_checked = false;
     if let Some(names) = trainer.metric_names(validating) {
@@ -84,7 +109,10 @@ pub(crate) fn run_epochs<T: Float>(
     if history.stopped.is_some() {
         return Ok(history);
     }
-    if let Some(dir) = &settings.checkpoint_dir {
+    if let Some(g) = group {
+        distributed::broadcast_parameters(g, trainer.context().params);
+    }
+    if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
         run::prepare_dir(dir)?;
     }
     for cb in callbacks.iter_mut() {
@@ -103,6 +131,9 @@ pub(crate) fn run_epochs<T: Float>(
         }
         let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
         let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);
+        if let Some(g) = group {
+            batches = batches.sharded(g.rank(), g.size());
+        }
         let mut progress =
             Progress::new(settings.verbosity, epoch, settings.epochs, batches.count());
         let start = Instant::now();
@@ -161,11 +192,23 @@ pub(crate) fn run_epochs<T: Float>(
             history.stopped = Some(reason);
             break 'epochs;
         }
+        let (loss_sum, local_seen) = (loss_sum, seen);
+        let (loss_sum, seen, metrics) = match group {
+            None => (loss_sum, seen, trainer.metrics()),
+            Some(g) => {
+                let mut sums = [loss_sum, seen as f64];
+                data_parallel::sum(g, &mut sums);
+                // Every rank validates and saves with rank 0's buffers.
+                distributed::broadcast_buffers(g, trainer.context().params);
+                let metrics = trainer.reduced_metrics(g, local_seen);
+                (sums[0], sums[1] as usize, metrics)
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
         let mut logs = EpochLogs {
             epoch: epoch + 1,
             loss: loss_sum / seen.max(1) as f64,
-            metrics: trainer.metrics(),
+            metrics,
             lr: trainer.context().optimizer.learning_rate(),
             seconds,
             samples_per_sec: seen as f64 / seconds.max(1e-9),
@@ -196,7 +239,7 @@ pub(crate) fn run_epochs<T: Float>(
                 stop.get_or_insert(reason);
             }
         }
-        if let Some(dir) = &settings.checkpoint_dir {
+        if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
             let mut saved = history.clone();
             saved.stopped = stop.clone();
             let lr_base = trainer.lr_base();

@@ -9,12 +9,14 @@ use nn_optim::{clip_grad_norm, clip_grad_value, Optimizer, Schedule};
 
 use super::callbacks::{BatchLogs, Callback, Context};
 use super::checks;
+use super::data_parallel;
 use super::epochs::{run_epochs, Trainer, Validation};
 use super::history::History;
 use super::metrics::{Accuracy, Metric};
 use super::model::Fit;
 use super::objective::TrainLoss;
 use super::TrainError;
+use crate::distributed::Collective;
 
 /// How [`fit`] reports progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +74,14 @@ pub struct FitOptions<'a, T: Float> {
     /// callbacks' state come back; a missing directory or file starts afresh.
     /// Resuming is exact when `shuffle_seed` is set (the default).
     pub resume_from: Option<std::path::PathBuf>,
+    /// Train data-parallel, as this rank of `group` (PyTorch's DDP; see
+    /// [`crate::distributed`]): rank 0's weights go to every rank first; each
+    /// batch of `batch_size × ranks` samples is shared out, every rank
+    /// taking `batch_size`; gradients are averaged before every step; the
+    /// logs hold over all ranks. Only rank 0 prints, writes checkpoints and
+    /// runs the callbacks that write files; BatchNorm's running statistics
+    /// are rank 0's.
+    pub distributed: Option<&'a dyn Collective>,
 }
 
 impl<T: Float> Default for FitOptions<'_, T> {
@@ -91,6 +101,7 @@ impl<T: Float> Default for FitOptions<'_, T> {
             lr_schedule: None,
             checkpoint_dir: None,
             resume_from: None,
+            distributed: None,
         }
     }
 }
@@ -125,6 +136,7 @@ struct Standard<'m, 'a, T: Float, M> {
     clip_norm: Option<f64>,
     clip_value: Option<f64>,
     schedule: Option<(Box<dyn Schedule + 'a>, f64)>,
+    group: Option<&'a dyn Collective>,
 }
 
 impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
@@ -179,6 +191,10 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                 .iter_mut()
                 .for_each(|m| m.update(out.view(), target))
         });
+        if let Some(group) = self.group {
+            logs.loss =
+                data_parallel::sync_step(group, self.model.parameters(), logs.loss, logs.size);
+        }
         for cb in callbacks.iter_mut() {
             cb.on_before_optimizer_step(logs, &mut self.context())?;
         }
@@ -199,6 +215,10 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
             .iter()
             .map(|m| (m.name().to_string(), m.result()))
             .collect()
+    }
+
+    fn reduced_metrics(&mut self, group: &dyn Collective, samples: usize) -> Vec<(String, f64)> {
+        data_parallel::reduce_metrics(group, &mut self.metrics, samples)
     }
 
     fn validate(&mut self, data: &dyn Data<T>, batch_size: usize) -> Validation {
@@ -270,6 +290,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         clip_norm: options.clip_grad_norm,
         clip_value: options.clip_grad_value,
         schedule: options.lr_schedule.take().map(|s| (s, base)),
+        group: options.distributed,
     };
     run_epochs(&mut trainer, data, options)
 }

@@ -44,6 +44,18 @@ pub trait Metric<T: Float> {
 
     /// The value over everything seen since the last reset.
     fn result(&self) -> f64;
+
+    /// The running sums the result is made from (counts, sums), for adding
+    /// up over the ranks of a data-parallel run; empty (the default) when
+    /// they cannot be added, and the ranks' results are then averaged,
+    /// weighted by their samples.
+    fn totals(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Replaces the running sums by `totals` (the ranks' [`Metric::totals`]
+    /// added up).
+    fn set_totals(&mut self, _totals: &[f64]) {}
 }
 
 /// The index of the largest value (the first of ties).
@@ -151,6 +163,12 @@ impl<T: Float> Metric<T> for Accuracy {
     fn result(&self) -> f64 {
         self.correct as f64 / self.seen.max(1) as f64
     }
+    fn totals(&self) -> Vec<f64> {
+        vec![self.correct as f64, self.seen as f64]
+    }
+    fn set_totals(&mut self, totals: &[f64]) {
+        (self.correct, self.seen) = (totals[0] as usize, totals[1] as usize);
+    }
 }
 
 /// Whether the target class is among the `k` highest scores (Keras's
@@ -208,6 +226,12 @@ impl<T: Float> Metric<T> for TopKAccuracy {
     fn result(&self) -> f64 {
         self.correct as f64 / self.seen.max(1) as f64
     }
+    fn totals(&self) -> Vec<f64> {
+        vec![self.correct as f64, self.seen as f64]
+    }
+    fn set_totals(&mut self, totals: &[f64]) {
+        (self.correct, self.seen) = (totals[0] as usize, totals[1] as usize);
+    }
 }
 
 /// A mean over every element of `f(prediction, target)`.
@@ -264,6 +288,12 @@ macro_rules! element_metric {
             fn result(&self) -> f64 {
                 let $m = self.0.mean();
                 $result
+            }
+            fn totals(&self) -> Vec<f64> {
+                vec![self.0.sum, self.0.count as f64]
+            }
+            fn set_totals(&mut self, totals: &[f64]) {
+                self.0 = ElementMean { sum: totals[0], count: totals[1] as usize };
             }
         }
     };

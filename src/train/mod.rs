@@ -10,6 +10,7 @@ mod callbacks;
 mod checkpoint;
 mod checks;
 mod custom;
+mod data_parallel;
 mod epochs;
 mod fit;
 mod graph;

@@ -87,6 +87,11 @@ pub struct Batches<'a, T: Float> {
     batch_size: usize,
     drop_last: bool,
     pos: usize,
+    /// This process's share of each batch, `(rank, ranks)` (data-parallel
+    /// training); `(0, 1)` takes all of it.
+    shard: (usize, usize),
+    /// The positions in `order` of the batch last returned.
+    last: std::ops::Range<usize>,
     target_shape: Option<Vec<usize>>,
     x: ArrayD<T>,
     labels: Vec<usize>,
@@ -121,6 +126,8 @@ impl<'a, T: Float> Batches<'a, T> {
             batch_size,
             drop_last,
             pos: 0,
+            shard: (0, 1),
+            last: 0..0,
             target_shape,
             x: ArrayD::zeros(IxDyn(&[0])),
             labels: Vec::new(),
@@ -128,16 +135,51 @@ impl<'a, T: Float> Batches<'a, T> {
         }
     }
 
+    /// Makes this iterator yield only process `rank`'s share (of `ranks`) of
+    /// every batch, for data-parallel training: each batch of
+    /// `batch_size × ranks` samples (in the shared seeded order) is cut into
+    /// `ranks` contiguous runs, as even as can be, and `rank` takes run
+    /// `rank`. A final batch too small to give every rank a sample is skipped.
+    ///
+    /// ```
+    /// use nn_core::data::{Batches, Dataset};
+    /// use nn_core::ndarray::{ArrayD, IxDyn};
+    ///
+    /// let data = Dataset::new(ArrayD::<f32>::zeros(IxDyn(&[10, 1])), vec![0; 10]);
+    /// let mut shard = Batches::new(&data, 2, None, false).sharded(1, 2);
+    /// let mut seen = Vec::new();
+    /// while shard.next_batch().is_some() {
+    ///     seen.push(shard.last_indices().to_vec());
+    /// }
+    /// // Batches of 4 (2 per rank); the last 2 samples split one each.
+    /// assert_eq!(seen, [vec![2, 3], vec![6, 7], vec![9]]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `rank >= ranks`.
+    pub fn sharded(mut self, rank: usize, ranks: usize) -> Self {
+        assert!(
+            rank < ranks,
+            "Batches::sharded: rank {rank} of {ranks} ranks"
+        );
+        self.batch_size *= ranks;
+        self.shard = (rank, ranks);
+        self
+    }
+
     /// The next batch as `(inputs, targets)` views of reused buffers, or
     /// `None` at the end. (A lending iterator: the views live until the next call.)
     pub fn next_batch(&mut self) -> Option<(ArrayViewD<'_, T>, Target<'_, T>)> {
         let remaining = self.order.len() - self.pos;
-        if remaining == 0 || (self.drop_last && remaining < self.batch_size) {
+        let (rank, ranks) = self.shard;
+        if remaining < ranks.max(1) || (self.drop_last && remaining < self.batch_size) {
             return None;
         }
-        let n = remaining.min(self.batch_size);
-        let idx = &self.order[self.pos..self.pos + n];
-        self.pos += n;
+        let whole = remaining.min(self.batch_size);
+        self.last = self.pos + rank * whole / ranks..self.pos + (rank + 1) * whole / ranks;
+        self.pos += whole;
+        let n = self.last.len();
+        let idx = &self.order[self.last.clone()];
         resize(&mut self.x, n, self.data.sample_shape());
         let per = self.data.sample_shape().iter().product::<usize>();
         let x = self.x.as_slice_mut().expect("standard layout");
@@ -168,18 +210,17 @@ impl<'a, T: Float> Batches<'a, T> {
 
     /// The sample indices (in the data) of the batch last returned.
     pub fn last_indices(&self) -> &[usize] {
-        let n = if self.target_shape.is_some() {
-            self.values.shape().first().copied().unwrap_or(0)
-        } else {
-            self.labels.len()
-        };
-        &self.order[self.pos - n.min(self.pos)..self.pos]
+        &self.order[self.last.clone()]
     }
 
     /// Number of batches this iterator yields in all.
     pub fn count(&self) -> usize {
         let n = self.order.len();
+        let ranks = self.shard.1;
         if self.drop_last {
+            n / self.batch_size
+        } else if n % self.batch_size < ranks {
+            // A final batch that cannot give every rank a sample is skipped.
             n / self.batch_size
         } else {
             n.div_ceil(self.batch_size)

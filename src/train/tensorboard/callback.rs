@@ -224,6 +224,10 @@ fn scalar(tag: impl Into<String>, value: f64) -> SummaryValue {
 }
 
 impl<T: Float> Callback<T> for TensorBoard {
+    fn root_only(&self) -> bool {
+        true
+    }
+
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
         if self.batch_period == Some(0) {
             return Err(TrainError::Config(

@@ -1,0 +1,194 @@
+//! Data-parallel training, as PyTorch's `DistributedDataParallel`: several
+//! processes (ranks) hold the same model, each trains on its own share of
+//! every batch, and their gradients are averaged before every optimizer
+//! step, so every rank takes the same step and the run matches one process
+//! training on the whole batch.
+//!
+//! The ranks talk through a [`Collective`]: [`Mpi`] (feature `mpi`) across
+//! processes on one machine or many, launched by `mpirun`; [`ThreadGroup`]
+//! for ranks that are threads of one process (tests, trying things without
+//! MPI). [`FitOptions::distributed`](crate::train::FitOptions::distributed)
+//! makes `fit` data-parallel; hand-written loops use the same pieces:
+//! [`broadcast_parameters`], [`Batches::sharded`](nn_core::data::Batches::sharded)
+//! and [`average_gradients`].
+//!
+//! ```
+//! use nn::distributed::{average_gradients, broadcast_parameters, Collective, ThreadGroup};
+//! use nn::prelude::*;
+//!
+//! sequential! { struct Net: input(3) { Dense(2) } }
+//!
+//! // Two ranks as threads: each starts from its own seed, takes rank 0's
+//! // weights, and averages the gradients of its own data.
+//! let weights = ThreadGroup::run(2, |group| {
+//!     let mut net = Net::with_seed(group.rank() as u64);
+//!     broadcast_parameters(group, &net);
+//!     let x = nn::ndarray::ArrayD::from_elem(nn::ndarray::IxDyn(&[4, 3]), group.rank() as f32);
+//!     net.forward_train(x.view());
+//!     net.backward(nn::ndarray::ArrayD::ones(nn::ndarray::IxDyn(&[4, 2])).view());
+//!     average_gradients(group, &net);
+//!     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+//!     sgd.step(&net);
+//!     net.named_params().into_iter().map(|(_, p)| p.value().clone()).collect::<Vec<_>>()
+//! });
+//! assert_eq!(weights[0], weights[1]);
+//! ```
+
+#[cfg(feature = "mpi")]
+mod mpi;
+mod threads;
+
+#[cfg(feature = "mpi")]
+pub use self::mpi::{Mpi, MpiError};
+pub use threads::ThreadGroup;
+
+use std::any::TypeId;
+
+use nn_core::{Float, Param, Parameters};
+
+/// What data-parallel training needs from the ranks: who is who, a sum over
+/// ranks and a broadcast from rank 0. Every rank calls the same operations in
+/// the same order, with buffers of the same length.
+pub trait Collective {
+    /// This rank, from 0.
+    fn rank(&self) -> usize;
+    /// How many ranks there are.
+    fn size(&self) -> usize;
+    /// Replaces `buf` on every rank by its element-wise sum over the ranks,
+    /// added in a fixed order: every rank gets the same bits, and a run
+    /// repeated with the same ranks gets them again.
+    fn sum_f32(&self, buf: &mut [f32]);
+    /// [`Collective::sum_f32`] for `f64`.
+    fn sum_f64(&self, buf: &mut [f64]);
+    /// Copies rank 0's `buf` into every other rank's.
+    fn broadcast_f32(&self, buf: &mut [f32]);
+    /// [`Collective::broadcast_f32`] for `f64`.
+    fn broadcast_f64(&self, buf: &mut [f64]);
+    /// Whether this is rank 0, the one that prints and writes files.
+    fn is_root(&self) -> bool {
+        self.rank() == 0
+    }
+}
+
+/// Views `buf` as `[f32]` or `[f64]`, whichever `T` is.
+fn typed<T: Float>(buf: &mut [T]) -> Result<&mut [f32], &mut [f64]> {
+    let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+    // SAFETY: `T` is `f32` or `f64` (checked by `TypeId`), so the memory is
+    // exactly that slice.
+    unsafe {
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            Ok(std::slice::from_raw_parts_mut(ptr.cast(), len))
+        } else {
+            assert!(
+                TypeId::of::<T>() == TypeId::of::<f64>(),
+                "nn::distributed: elements must be f32 or f64"
+            );
+            Err(std::slice::from_raw_parts_mut(ptr.cast(), len))
+        }
+    }
+}
+
+/// Sums `buf` over the ranks (see [`Collective::sum_f32`]).
+pub fn sum<T: Float>(group: &dyn Collective, buf: &mut [T]) {
+    if group.size() > 1 {
+        match typed(buf) {
+            Ok(b) => group.sum_f32(b),
+            Err(b) => group.sum_f64(b),
+        }
+    }
+}
+
+/// Copies rank 0's `buf` to every rank.
+pub fn broadcast<T: Float>(group: &dyn Collective, buf: &mut [T]) {
+    if group.size() > 1 {
+        match typed(buf) {
+            Ok(b) => group.broadcast_f32(b),
+            Err(b) => group.broadcast_f64(b),
+        }
+    }
+}
+
+/// Gives every rank rank 0's parameters and buffers (BatchNorm's running
+/// statistics), as DDP does when it wraps a model: ranks that built their
+/// models from different seeds start from the same weights.
+pub fn broadcast_parameters<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
+    let mut all: Vec<Param<T>> = Vec::new();
+    model.visit_params(&mut |_, p| all.push(p.clone()));
+    model.visit_buffers(&mut |_, p| all.push(p.clone()));
+    broadcast_values(group, &all);
+}
+
+/// Gives every rank rank 0's buffers (BatchNorm's running statistics): each
+/// rank's follow its own share of the data.
+pub fn broadcast_buffers<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
+    let mut all: Vec<Param<T>> = Vec::new();
+    model.visit_buffers(&mut |_, p| all.push(p.clone()));
+    broadcast_values(group, &all);
+}
+
+/// Copies rank 0's values of `params` to every rank, in one message.
+fn broadcast_values<T: Float>(group: &dyn Collective, params: &[Param<T>]) {
+    if params.is_empty() || group.size() < 2 {
+        return;
+    }
+    let mut flat: Vec<T> = Vec::with_capacity(params.iter().map(Param::len).sum());
+    for p in params {
+        flat.extend(p.value().iter().copied());
+    }
+    broadcast(group, &mut flat);
+    let mut at = 0;
+    for p in params {
+        let mut v = p.value_mut();
+        let n = v.len();
+        for (dst, &src) in v.iter_mut().zip(&flat[at..at + n]) {
+            *dst = src;
+        }
+        at += n;
+    }
+}
+
+/// Averages the gradients over the ranks (each rank's batch share counting
+/// equally, as DDP's), before the optimizer step.
+pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
+    sum_weighted_gradients(group, model, 1.0 / group.size() as f64, &mut []);
+}
+
+/// Replaces each trainable parameter's gradient by `Σ_ranks weight · grad`,
+/// summing `extra` (small values such as the batch's loss) in the same
+/// message. A parameter without a gradient counts as zeros, so ranks whose
+/// batch left one untouched still agree.
+pub(crate) fn sum_weighted_gradients<T: Float>(
+    group: &dyn Collective,
+    model: &dyn Parameters<T>,
+    weight: f64,
+    extra: &mut [T],
+) {
+    let mut trainable: Vec<Param<T>> = Vec::new();
+    model.visit_params(&mut |_, p| {
+        if p.is_trainable() {
+            trainable.push(p.clone())
+        }
+    });
+    let len: usize = trainable.iter().map(Param::len).sum();
+    let mut flat: Vec<T> = Vec::with_capacity(len + extra.len());
+    let w = T::lit(weight);
+    for p in &trainable {
+        match &*p.grad() {
+            Some(g) => flat.extend(g.iter().map(|&v| v * w)),
+            None => flat.extend(std::iter::repeat_n(T::zero(), p.len())),
+        }
+    }
+    flat.extend_from_slice(extra);
+    sum(group, &mut flat);
+    let mut at = 0;
+    for p in &trainable {
+        let n = p.len();
+        let mut grad = p.grad_mut();
+        let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
+        for (dst, &src) in g.iter_mut().zip(&flat[at..at + n]) {
+            *dst = src;
+        }
+        at += n;
+    }
+    extra.copy_from_slice(&flat[at..]);
+}

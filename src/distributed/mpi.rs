@@ -1,0 +1,79 @@
+//! The [`Collective`] over MPI (the `mpi` feature): ranks are the processes
+//! `mpirun` starts, on one machine or many.
+
+use mpi::collective::SystemOperation;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+use super::Collective;
+
+/// Why MPI could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MpiError {
+    /// `MPI_Init` was already called in this process (one [`Mpi`] per process).
+    #[error(
+        "MPI is already initialized in this process (make one nn::distributed::Mpi and share it)"
+    )]
+    AlreadyInitialized,
+}
+
+/// This process's place among the processes `mpirun` started (`MPI_COMM_WORLD`).
+/// Sums reduce to rank 0 and broadcast the result, so every rank gets the same
+/// bits; MPI is finalized when it is dropped.
+pub struct Mpi {
+    // Dropped last: finalizes MPI.
+    _universe: Universe,
+    world: SimpleCommunicator,
+}
+
+impl Mpi {
+    /// Initializes MPI (once per process). Run the program with
+    /// `mpirun -np N program`; run on its own, it is rank 0 of 1.
+    pub fn init() -> Result<Self, MpiError> {
+        let universe = mpi::initialize().ok_or(MpiError::AlreadyInitialized)?;
+        let world = universe.world();
+        Ok(Mpi {
+            _universe: universe,
+            world,
+        })
+    }
+
+    fn sum<T: Equivalence + Copy + Default>(&self, buf: &mut [T]) {
+        let root = self.world.process_at_rank(0);
+        if self.world.rank() == 0 {
+            let mut total = vec![T::default(); buf.len()];
+            root.reduce_into_root(&*buf, &mut total[..], SystemOperation::sum());
+            buf.copy_from_slice(&total);
+        } else {
+            root.reduce_into(&*buf, SystemOperation::sum());
+        }
+        root.broadcast_into(buf);
+    }
+}
+
+impl Collective for Mpi {
+    fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+
+    fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+
+    fn sum_f32(&self, buf: &mut [f32]) {
+        self.sum(buf);
+    }
+
+    fn sum_f64(&self, buf: &mut [f64]) {
+        self.sum(buf);
+    }
+
+    fn broadcast_f32(&self, buf: &mut [f32]) {
+        self.world.process_at_rank(0).broadcast_into(buf);
+    }
+
+    fn broadcast_f64(&self, buf: &mut [f64]) {
+        self.world.process_at_rank(0).broadcast_into(buf);
+    }
+}

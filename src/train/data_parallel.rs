@@ -1,0 +1,89 @@
+//! What `fit` does on a rank of a data-parallel run
+//! ([`FitOptions::distributed`](super::FitOptions::distributed)): the
+//! gradient average of every step, and logs that hold over all the ranks.
+
+use nn_core::{Float, Parameters};
+
+use super::metrics::Metric;
+use crate::distributed::{self, Collective};
+
+/// Makes every trainable parameter's gradient the mean gradient of the whole
+/// batch (each rank's mean weighted by its samples, as one process training
+/// on the whole batch has it) and returns the whole batch's mean loss. One
+/// message: the loss and the sample count travel with the gradients.
+pub(crate) fn sync_step<T: Float>(
+    group: &dyn Collective,
+    params: &dyn Parameters<T>,
+    loss: f64,
+    samples: usize,
+) -> f64 {
+    let n = samples as f64;
+    let mut extra = [T::lit(n), T::lit(loss * n)];
+    distributed::sum_weighted_gradients(group, params, n, &mut extra);
+    let total = extra[0].as_f64();
+    let scale = T::lit(1.0 / total);
+    params.visit_params(&mut |_, p| {
+        if p.is_trainable() {
+            if let Some(g) = p.grad_mut().as_mut() {
+                g.mapv_inplace(|v| v * scale);
+            }
+        }
+    });
+    extra[1].as_f64() / total
+}
+
+/// Sums `values` over the ranks (f64, so counts stay exact).
+pub(crate) fn sum(group: &dyn Collective, values: &mut [f64]) {
+    distributed::sum(group, values);
+}
+
+/// The ranks' named means, weighted by each rank's samples.
+pub(crate) fn weighted_means(
+    group: &dyn Collective,
+    values: &[(String, f64)],
+    samples: usize,
+) -> Vec<(String, f64)> {
+    let n = samples as f64;
+    let mut buf: Vec<f64> = values.iter().map(|(_, v)| v * n).collect();
+    buf.push(n);
+    sum(group, &mut buf);
+    let total = buf.pop().unwrap_or(1.0).max(1.0);
+    values
+        .iter()
+        .zip(buf)
+        .map(|((name, _), v)| (name.clone(), v / total))
+        .collect()
+}
+
+/// The metrics over every rank's samples: their running sums added up where
+/// they have them ([`Metric::totals`]), else their results averaged by samples.
+pub(crate) fn reduce_metrics<T: Float>(
+    group: &dyn Collective,
+    metrics: &mut [Box<dyn Metric<T> + '_>],
+    samples: usize,
+) -> Vec<(String, f64)> {
+    let n = samples as f64;
+    let parts: Vec<Vec<f64>> = metrics
+        .iter()
+        .map(|m| match m.totals() {
+            t if t.is_empty() => vec![m.result() * n, n],
+            t => t,
+        })
+        .collect();
+    let mut buf: Vec<f64> = parts.concat();
+    sum(group, &mut buf);
+    let mut at = 0;
+    let mut out = Vec::with_capacity(metrics.len());
+    for (m, part) in metrics.iter_mut().zip(&parts) {
+        let summed = &buf[at..at + part.len()];
+        at += part.len();
+        let value = if m.totals().is_empty() {
+            summed[0] / summed[1].max(1.0)
+        } else {
+            m.set_totals(summed);
+            m.result()
+        };
+        out.push((m.name().to_string(), value));
+    }
+    out
+}

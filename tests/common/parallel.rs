@@ -1,0 +1,155 @@
+//! The data-parallel parity checks, shared by `tests/data_parallel.rs`
+//! (ranks as threads) and `tests/mpi_parity.rs` (ranks as processes under
+//! `mpirun`): two ranks taking 64 samples each of every batch of 128 train
+//! as one process does with batches of 128.
+
+#![allow(dead_code)]
+
+use nn::distributed::Collective;
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::prelude::*;
+use nn::train::{Fit, History};
+
+sequential! {
+    pub struct Mlp: input(1, 12, 12) {
+        Flatten,
+        Dense(64, activation = relu),
+        Dense(10),
+    }
+}
+
+sequential! {
+    pub struct Cnn: input(1, 12, 12) {
+        Conv2d(6, kernel = 3, activation = relu),
+        MaxPool2d(2),
+        Flatten,
+        Dense(10),
+    }
+}
+
+/// 20 batches of 128 samples (and 37 more, so the last batch is partial).
+pub fn data() -> Dataset<f32> {
+    let n = 20 * 128 + 37;
+    let x = ArrayD::from_shape_fn(IxDyn(&[n, 1, 12, 12]), |i| {
+        (((i[0] * 144 + i[2] * 12 + i[3]) * 2654435761usize) % 1009) as f32 / 504.5 - 1.0
+    });
+    let labels = (0..n)
+        .map(|i| (x[[i, 0, 3, 4]] + x[[i, 0, 8, 2]] > 0.0) as usize * 5 + i % 5)
+        .collect();
+    Dataset::new(x, labels)
+}
+
+/// Trains `model` one epoch (21 steps) with SGD and momentum; `group` makes
+/// it one rank of a data-parallel run with `per_rank` samples per rank.
+pub fn train<M: Fit<f32>>(
+    model: &mut M,
+    data: &Dataset<f32>,
+    batch_size: usize,
+    group: Option<&dyn Collective>,
+) -> History {
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        ..Default::default()
+    })
+    .unwrap();
+    fit(
+        model,
+        &mut sgd,
+        data,
+        FitOptions {
+            epochs: 1,
+            batch_size,
+            loss: Loss::CrossEntropy.into(),
+            shuffle_seed: Some(3),
+            validation: Some(data),
+            verbosity: Verbosity::Silent,
+            distributed: group,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+pub fn weights<M: Model<f32>>(model: &M) -> Vec<(String, ArrayD<f32>)> {
+    model
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.value().clone()))
+        .collect()
+}
+
+/// Largest difference between two lists of named weights.
+pub fn largest_difference(a: &[(String, ArrayD<f32>)], b: &[(String, ArrayD<f32>)]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|((na, wa), (nb, wb))| {
+            assert_eq!(na, nb);
+            wa.iter().zip(wb.iter()).map(|(x, y)| (x - y).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+/// What one rank ended with: its weights, its History, and those of a second
+/// run (which must give the same bits).
+pub struct RankRun {
+    pub weights: Vec<(String, ArrayD<f32>)>,
+    pub history: History,
+    pub again: Vec<(String, ArrayD<f32>)>,
+}
+
+/// Trains on this rank of `group`, twice, from a model built with this rank's
+/// own seed (rank 0's is the reference's, and its weights win).
+pub fn rank_run<M: Model<f32> + Fit<f32>>(make: fn(u64) -> M, group: &dyn Collective) -> RankRun {
+    let data = data();
+    let once = || {
+        let mut model = make(group.rank() as u64 * 10);
+        let history = train(&mut model, &data, 64, Some(group));
+        (weights(&model), history)
+    };
+    let (weights, history) = once();
+    let (again, _) = once();
+    RankRun {
+        weights,
+        history,
+        again,
+    }
+}
+
+/// Checks rank 0's and rank 1's runs against one process training alone.
+pub fn check_parity<M: Model<f32> + Fit<f32>>(
+    make: fn(u64) -> M,
+    rank0: &RankRun,
+    rank1_weights: &[(String, ArrayD<f32>)],
+    rank1_loss: f64,
+) {
+    let data = data();
+    let mut single = make(0);
+    let single_history = train(&mut single, &data, 128, None);
+    let single_weights = weights(&single);
+
+    assert_eq!(
+        rank0.weights, rank1_weights,
+        "both ranks end with the same weights"
+    );
+    let d = largest_difference(&rank0.weights, &single_weights);
+    eprintln!("largest weight difference, distributed vs one process: {d:e}");
+    assert!(d <= 1e-5, "distributed vs one process: {d:e}");
+
+    let (e, s) = (&rank0.history.epochs[0], &single_history.epochs[0]);
+    assert_eq!(e.loss, rank1_loss, "both ranks log the same loss");
+    assert!((e.loss - s.loss).abs() <= 1e-5, "{} vs {}", e.loss, s.loss);
+    // Accuracy counts the same predictions, made with weights equal to 1e-5.
+    let (acc, single_acc) = (e.get("accuracy").unwrap(), s.get("accuracy").unwrap());
+    assert!(
+        (acc - single_acc).abs() <= 2.0 / data.len() as f64,
+        "{acc} vs {single_acc}"
+    );
+    let (val, single_val) = (e.val_loss.unwrap(), s.val_loss.unwrap());
+    assert!((val - single_val).abs() <= 1e-5, "{val} vs {single_val}");
+    assert_eq!(
+        rank0.again, rank0.weights,
+        "a second run gives the same bits"
+    );
+}
