@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use nn::activation::{linear, relu, Relu};
+use nn::distributed::Collective;
 use nn::init::Initializer::{GlorotUniform, Zeros};
 use nn::layers::Dense;
 use nn::ndarray::{Array2, ArrayD, IxDyn};
@@ -139,27 +140,39 @@ fn framework() -> String {
 
 /// Trains `epochs` epochs like torch_anchor's `run`: Adam lr 1e-3, batch 128,
 /// per-epoch shuffle, cross-entropy on logits; times each epoch's training pass.
-fn run<M: Fit<f32>>(name: &str, model: M, shape: &[usize], epochs: usize) {
-    run_batch(name, model, shape, epochs, 128)
+fn run<M: Fit<f32>>(name: &str, model: M, shape: &[usize], epochs: usize, ranks: Option<&Timed>) {
+    run_batch(name, model, shape, epochs, 128, ranks)
 }
 
-/// [`run`] with another batch size.
-fn run_batch<M: Fit<f32>>(name: &str, mut model: M, shape: &[usize], epochs: usize, batch: usize) {
+/// [`run`] with another batch size; with `ranks`, as one rank of a
+/// data-parallel run sharing each batch (the JSON line adds the ranks, the
+/// samples per second over all of them, and the seconds spent in the
+/// gradient all-reduce).
+fn run_batch<M: Fit<f32>>(
+    name: &str,
+    mut model: M,
+    shape: &[usize],
+    epochs: usize,
+    batch: usize,
+    ranks: Option<&Timed>,
+) {
     let mnist = Mnist::load_default().unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
     let (train, test) = (mnist.train.reshaped(shape), mnist.test.reshaped(shape));
     let mut opt = Adam::new(AdamConfig::default()).expect("valid settings");
+    let size = ranks.map_or(1, |r| r.size());
     let history = fit(
         &mut model,
         &mut opt,
         &train,
         FitOptions {
             epochs,
-            batch_size: batch,
+            batch_size: batch / size,
             loss: Loss::CrossEntropy.into(),
             verbosity: Verbosity::Silent,
+            distributed: ranks.map(|r| r as &dyn Collective),
             ..Default::default()
         },
     )
@@ -170,12 +183,87 @@ fn run_batch<M: Fit<f32>>(name: &str, mut model: M, shape: &[usize], epochs: usi
         .iter()
         .map(|e| format!("{:.3}", e.seconds))
         .collect();
-    println!(
-        "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": {batch}, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}}}",
-        framework(),
-        epoch_s.join(", "),
-        threads()
-    );
+    let parallel = match ranks {
+        None => String::new(),
+        Some(r) => {
+            let last = history.epochs.last().expect("an epoch ran");
+            format!(
+                ", \"ranks\": {size}, \"samples_per_s\": {:.0}, \"allreduce_s\": {:.3}",
+                last.samples_per_sec,
+                r.seconds() / epochs as f64
+            )
+        }
+    };
+    if ranks.is_none_or(|r| r.is_root()) {
+        println!(
+            "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": {batch}, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}{parallel}}}",
+            framework(),
+            epoch_s.join(", "),
+            threads()
+        );
+    }
+}
+
+/// A [`Collective`] that times its sums (the gradient all-reduce).
+struct Timed {
+    inner: Box<dyn Collective>,
+    spent: std::cell::Cell<f64>,
+}
+
+impl Timed {
+    fn seconds(&self) -> f64 {
+        self.spent.get()
+    }
+
+    fn timed<R>(&self, f: impl FnOnce() -> R) -> R {
+        let t = Instant::now();
+        let r = f();
+        self.spent.set(self.spent.get() + t.elapsed().as_secs_f64());
+        r
+    }
+}
+
+impl Collective for Timed {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn sum_f32(&self, buf: &mut [f32]) {
+        self.timed(|| self.inner.sum_f32(buf))
+    }
+    fn sum_f64(&self, buf: &mut [f64]) {
+        self.timed(|| self.inner.sum_f64(buf))
+    }
+    fn broadcast_f32(&self, buf: &mut [f32]) {
+        self.inner.broadcast_f32(buf)
+    }
+    fn broadcast_f64(&self, buf: &mut [f64]) {
+        self.inner.broadcast_f64(buf)
+    }
+}
+
+/// This process as a rank of its `mpirun` launch (`--distributed`).
+fn join() -> Timed {
+    Timed {
+        inner: mpi_rank(),
+        spent: std::cell::Cell::new(0.0),
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn mpi_rank() -> Box<dyn Collective> {
+    Box::new(nn::distributed::Mpi::init().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    }))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_rank() -> Box<dyn Collective> {
+    eprintln!("error: --distributed needs the mpi feature (cargo build --release --features mpi --example bench)");
+    std::process::exit(2)
 }
 
 /// torch_anchor's `small_batch`: SGD lr 0.01 momentum 0.9, batch 16, 100 warm-up
@@ -240,11 +328,14 @@ fn gemm() {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape] [lstm] [vit]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape] [lstm] [vit] [--distributed]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks.");
         return;
     }
+    let ranks = args.iter().any(|a| a == "--distributed").then(join);
+    args.retain(|a| a != "--distributed");
+    let ranks = ranks.as_ref();
     let which: Vec<&str> = if args.is_empty() {
         vec!["mlp", "mlp_big", "cnn", "small_batch", "gemm"]
     } else {
@@ -252,13 +343,15 @@ fn main() {
     };
     for w in which {
         match w {
-            "mlp" => run("mlp", Mlp::with_seed(0), &[784], 3),
-            "mlp_big" => run("mlp_big", MlpBig::with_seed(0), &[784], 2),
-            "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2),
-            "resnet" => run("resnet", ResNet::with_seed(0), &[1, 28, 28], 1),
-            "residual_tape" => run_batch("residual_tape", ResidualMlp::new(0), &[784], 2, 64),
-            "lstm" => run("lstm", RowLstm::with_seed(0), &[28, 28], 1),
-            "vit" => run("vit", TinyVit::with_seed(0), &[28, 28], 1),
+            "mlp" => run("mlp", Mlp::with_seed(0), &[784], 3, ranks),
+            "mlp_big" => run("mlp_big", MlpBig::with_seed(0), &[784], 2, ranks),
+            "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2, ranks),
+            "resnet" => run("resnet", ResNet::with_seed(0), &[1, 28, 28], 1, ranks),
+            "residual_tape" => {
+                run_batch("residual_tape", ResidualMlp::new(0), &[784], 2, 64, ranks)
+            }
+            "lstm" => run("lstm", RowLstm::with_seed(0), &[28, 28], 1, ranks),
+            "vit" => run("vit", TinyVit::with_seed(0), &[28, 28], 1, ranks),
             "small_batch" => small_batch(),
             "gemm" => gemm(),
             other => {

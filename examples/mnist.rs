@@ -4,6 +4,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/ranks.rs"]
+mod ranks;
 
 use std::path::PathBuf;
 
@@ -25,6 +27,8 @@ Usage: cargo run --release --example mnist -- [flags]
   --out DIR            write history.csv, history.json, curves.png, curves.svg, weights.safetensors
   --checkpoint DIR     save a checkpoint in DIR after every epoch
   --resume DIR         continue the run checkpointed in DIR up to --epochs (none there: start afresh)
+  --distributed        one rank of an mpirun launch (build with --features mpi);
+                       --batch-size is then shared out over the ranks
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {
@@ -95,7 +99,10 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
         std::process::exit(1)
     });
     let (train, test) = (mnist.train.reshaped(&[784]), mnist.test.reshaped(&[784]));
-    let out = args.opt("out").map(PathBuf::from);
+    let group = ranks::join(args);
+    let root = group.as_ref().is_none_or(|g| g.is_root());
+    // Rank 0 alone writes the files.
+    let out = args.opt("out").map(PathBuf::from).filter(|_| root);
     if let Some(dir) = &out {
         // Before training: an output directory that cannot be made.
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -103,7 +110,9 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
             std::process::exit(1)
         }
     }
-    println!("{}\n", model.summary());
+    if root {
+        println!("{}\n", model.summary());
+    }
 
     let seed: u64 = args.get("seed", 0);
     let mut opt = optimizer(
@@ -116,12 +125,13 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
         &train,
         FitOptions {
             epochs: args.get("epochs", default_epochs),
-            batch_size: args.get("batch-size", 128),
+            batch_size: ranks::per_rank(args.get("batch-size", 128), group.as_deref()),
             loss: Loss::SparseCategoricalCrossEntropy.into(),
             shuffle_seed: Some(seed),
             validation: Some(&test),
             checkpoint_dir: args.opt("checkpoint").map(PathBuf::from),
             resume_from: args.opt("resume").map(PathBuf::from),
+            distributed: group.as_deref(),
             ..Default::default()
         },
     )
@@ -129,7 +139,7 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
         eprintln!("error: {e}");
         std::process::exit(1)
     });
-    if let Some(reason) = &history.stopped {
+    if let Some(reason) = history.stopped.as_ref().filter(|_| root) {
         println!("stopped early: {reason}");
     }
     let (_, accuracy) = evaluate(&mut model, &test, 1000, Loss::SparseCategoricalCrossEntropy);
@@ -166,7 +176,9 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
             }
         }
     }
-    println!("test accuracy: {accuracy:.4}");
+    if root {
+        println!("test accuracy: {accuracy:.4}");
+    }
 }
 
 fn main() {

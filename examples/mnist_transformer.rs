@@ -9,6 +9,8 @@
 mod classifier;
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/ranks.rs"]
+mod ranks;
 
 use nn::prelude::*;
 
@@ -24,6 +26,8 @@ Usage: cargo run --release --example mnist_transformer -- [flags]
   --seed N         initialization and shuffling seed (default 0)
   --checkpoint DIR save a checkpoint in DIR after every epoch
   --resume DIR     continue the run checkpointed in DIR up to --epochs (none there: start afresh)
+  --distributed    one rank of an mpirun launch (build with --features mpi);
+                   --batch-size is then shared out over the ranks
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {

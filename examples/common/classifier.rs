@@ -10,6 +10,7 @@ use nn::prelude::*;
 use nn::train::{Fit, ScheduleEachEpoch};
 
 use crate::cli::Args;
+use crate::ranks;
 
 /// What an example sets: its default epochs and Adam rate (each overridden
 /// by `--epochs`, `--lr`), the loss, and one sample's shape.
@@ -31,9 +32,13 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
         mnist.train.reshaped(run.shape),
         mnist.test.reshaped(run.shape),
     );
+    let group = ranks::join(&args);
+    let root = group.as_ref().is_none_or(|g| g.is_root());
     let seed: u64 = args.get("seed", 0);
     let mut model = make(seed);
-    println!("{}\n", model.summary());
+    if root {
+        println!("{}\n", model.summary());
+    }
     let mut opt = Adam::new(AdamConfig {
         lr: args.get("lr", run.lr),
         ..Default::default()
@@ -49,13 +54,14 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
     });
     let options = FitOptions {
         epochs,
-        batch_size: args.get("batch-size", 128),
+        batch_size: ranks::per_rank(args.get("batch-size", 128), group.as_deref()),
         loss: run.loss.into(),
         shuffle_seed: Some(seed),
         validation: Some(&test),
         callbacks: vec![Box::new(ScheduleEachEpoch::new(schedule))],
         checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
         resume_from: args.opt("resume").map(std::path::PathBuf::from),
+        distributed: group.as_deref(),
         ..Default::default()
     };
     fit(&mut model, &mut opt, &train, options).unwrap_or_else(|e| {
@@ -63,5 +69,7 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
         std::process::exit(1)
     });
     let (_, accuracy) = evaluate(&mut model, &test, 1000, run.loss);
-    println!("test accuracy: {accuracy:.4}");
+    if root {
+        println!("test accuracy: {accuracy:.4}");
+    }
 }

@@ -24,6 +24,7 @@ impl Args {
             };
             let (name, value) = match name.split_once('=') {
                 Some((n, v)) => (n.to_string(), v.to_string()),
+                None if is_switch(usage, name) => (name.to_string(), String::new()),
                 None => (
                     name.to_string(),
                     it.next()
@@ -49,6 +50,11 @@ impl Args {
         }
     }
 
+    /// Whether a switch (a flag without a value, `--distributed`) was given.
+    pub fn switch(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
     /// The flag's raw value, if given.
     pub fn opt(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
@@ -58,4 +64,10 @@ impl Args {
 fn fail(usage: &str, message: &str) -> ! {
     eprintln!("error: {message}\n\n{usage}");
     std::process::exit(2)
+}
+
+/// Whether `usage` lists `--name` as a switch: followed by two spaces (its
+/// description), where a flag taking a value has one and the value's name.
+fn is_switch(usage: &str, name: &str) -> bool {
+    usage.contains(&format!("--{name}  "))
 }
