@@ -2,7 +2,8 @@
 //! ([`ThreadGroup`]): an MLP and a CNN trained for 21 SGD steps on two ranks
 //! of 64 samples match one process with batches of 128 (f32 to 1e-5: only
 //! the order of the batch sums differs), every rank ends with the same
-//! weights and logs, and a second run gives the same bits.
+//! weights and logs, and a second run gives the same bits; a checkpointed
+//! run resumes on the same number of ranks bit for bit, or on another.
 //! `tests/mpi_parity.rs` runs the same checks across processes under `mpirun`.
 
 #[path = "common/parallel.rs"]
@@ -48,4 +49,63 @@ fn sharded_batches_cover_every_sample_once() {
         // fewer samples than ranks is skipped (never here).
         assert!(seen.iter().all(|&s| s == 1), "{ranks} ranks");
     }
+}
+
+/// `epochs` epochs of Adam with batches of 128 on `ranks` ranks (1: one
+/// process with the whole batch), checkpointing into and resuming from `dir`
+/// when given; rank 0's weights.
+fn epochs_on(
+    ranks: usize,
+    epochs: usize,
+    dir: Option<&std::path::Path>,
+) -> Vec<(String, nn::ndarray::ArrayD<f32>)> {
+    use nn::prelude::*;
+    let data = data();
+    let run = |group: Option<&dyn nn::distributed::Collective>| {
+        let mut model = parallel::Mlp::with_seed(0);
+        let mut adam = Adam::new(AdamConfig::default()).unwrap();
+        fit(
+            &mut model,
+            &mut adam,
+            &data,
+            FitOptions {
+                epochs,
+                batch_size: 128 / ranks,
+                loss: Loss::CrossEntropy.into(),
+                verbosity: Verbosity::Silent,
+                checkpoint_dir: dir.map(|d| d.to_path_buf()),
+                resume_from: dir.map(|d| d.to_path_buf()),
+                distributed: group,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        parallel::weights(&model)
+    };
+    if ranks == 1 {
+        run(None)
+    } else {
+        ThreadGroup::run(ranks, |g| run(Some(g))).swap_remove(0)
+    }
+}
+
+#[test]
+fn a_distributed_run_resumes_on_the_same_or_another_number_of_ranks() {
+    let full = epochs_on(2, 3, None);
+    let base = std::env::temp_dir().join(format!("nn_ddp_resume_{}", std::process::id()));
+    let (same, other) = (base.join("same"), base.join("other"));
+    let _ = std::fs::remove_dir_all(&base);
+    epochs_on(2, 1, Some(&same));
+    std::fs::create_dir_all(&other).unwrap();
+    let file = nn::train::CHECKPOINT_FILE;
+    std::fs::copy(same.join(file), other.join(file)).unwrap();
+
+    // Rank 0 wrote the checkpoint; both ranks read it back.
+    assert_eq!(epochs_on(2, 3, Some(&same)), full, "resumed on 2 ranks");
+    // One process with the whole batch goes on as the two ranks would have,
+    // up to the order of the batch sums.
+    let alone = epochs_on(1, 3, Some(&other));
+    let d = parallel::largest_difference(&alone, &full);
+    assert!(d <= 1e-5, "resumed on 1 rank: {d:e}");
+    let _ = std::fs::remove_dir_all(&base);
 }
