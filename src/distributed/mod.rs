@@ -169,26 +169,50 @@ pub(crate) fn sum_weighted_gradients<T: Float>(
             trainable.push(p.clone())
         }
     });
-    let len: usize = trainable.iter().map(Param::len).sum();
-    let mut flat: Vec<T> = Vec::with_capacity(len + extra.len());
-    let w = T::lit(weight);
-    for p in &trainable {
-        match &*p.grad() {
-            Some(g) => flat.extend(g.iter().map(|&v| v * w)),
-            None => flat.extend(std::iter::repeat_n(T::zero(), p.len())),
+    let len: usize = trainable.iter().map(Param::len).sum::<usize>() + extra.len();
+    with_scratch(len, |flat: &mut [T]| {
+        let w = T::lit(weight);
+        let mut at = 0;
+        for p in &trainable {
+            let part = &mut flat[at..at + p.len()];
+            match &*p.grad() {
+                Some(g) => part.iter_mut().zip(g.iter()).for_each(|(d, &v)| *d = v * w),
+                None => part.fill(T::zero()),
+            }
+            at += p.len();
         }
-    }
-    flat.extend_from_slice(extra);
-    sum(group, &mut flat);
-    let mut at = 0;
-    for p in &trainable {
-        let n = p.len();
-        let mut grad = p.grad_mut();
-        let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
-        for (dst, &src) in g.iter_mut().zip(&flat[at..at + n]) {
-            *dst = src;
+        flat[at..].copy_from_slice(extra);
+        sum(group, flat);
+        let mut at = 0;
+        for p in &trainable {
+            let n = p.len();
+            let mut grad = p.grad_mut();
+            let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
+            for (dst, &src) in g.iter_mut().zip(&flat[at..at + n]) {
+                *dst = src;
+            }
+            at += n;
         }
-        at += n;
+        extra.copy_from_slice(&flat[at..]);
+    });
+}
+
+/// Runs `f` on a buffer of `len` elements kept from call to call on this
+/// thread (a step's gradients are megabytes: allocating them every step
+/// would cost page faults).
+fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    extra.copy_from_slice(&flat[at..]);
+    SCRATCH.with(|cell| {
+        let mut words = cell.borrow_mut();
+        let need = (len * size_of::<T>()).div_ceil(size_of::<f64>());
+        if words.len() < need {
+            words.resize(need, 0.0);
+        }
+        // SAFETY: `T` is `f32` or `f64`, no more aligned than `f64`, and the
+        // words hold at least `len` of them.
+        let buf = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<T>(), len) };
+        f(buf)
+    })
 }

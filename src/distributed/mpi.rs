@@ -1,6 +1,8 @@
 //! The [`Collective`] over MPI (the `mpi` feature): ranks are the processes
 //! `mpirun` starts, on one machine or many.
 
+use std::cell::RefCell;
+
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
@@ -22,9 +24,12 @@ pub enum MpiError {
 /// Sums reduce to rank 0 and broadcast the result, so every rank gets the same
 /// bits; MPI is finalized when it is dropped.
 pub struct Mpi {
+    world: SimpleCommunicator,
+    /// Rank 0's receive buffers for sums, kept from step to step.
+    totals_f32: RefCell<Vec<f32>>,
+    totals_f64: RefCell<Vec<f64>>,
     // Dropped last: finalizes MPI.
     _universe: Universe,
-    world: SimpleCommunicator,
 }
 
 impl Mpi {
@@ -34,15 +39,20 @@ impl Mpi {
         let universe = mpi::initialize().ok_or(MpiError::AlreadyInitialized)?;
         let world = universe.world();
         Ok(Mpi {
-            _universe: universe,
             world,
+            totals_f32: RefCell::new(Vec::new()),
+            totals_f64: RefCell::new(Vec::new()),
+            _universe: universe,
         })
     }
 
-    fn sum<T: Equivalence + Copy + Default>(&self, buf: &mut [T]) {
+    /// Reduces to rank 0, which broadcasts: every rank gets rank 0's bits
+    /// (an all-reduce may leave ranks with sums added in different orders).
+    fn sum<T: Equivalence + Copy + Default>(&self, buf: &mut [T], totals: &RefCell<Vec<T>>) {
         let root = self.world.process_at_rank(0);
         if self.world.rank() == 0 {
-            let mut total = vec![T::default(); buf.len()];
+            let mut total = totals.borrow_mut();
+            total.resize(buf.len(), T::default());
             root.reduce_into_root(&*buf, &mut total[..], SystemOperation::sum());
             buf.copy_from_slice(&total);
         } else {
@@ -62,11 +72,11 @@ impl Collective for Mpi {
     }
 
     fn sum_f32(&self, buf: &mut [f32]) {
-        self.sum(buf);
+        self.sum(buf, &self.totals_f32);
     }
 
     fn sum_f64(&self, buf: &mut [f64]) {
-        self.sum(buf);
+        self.sum(buf, &self.totals_f64);
     }
 
     fn broadcast_f32(&self, buf: &mut [f32]) {
