@@ -109,3 +109,57 @@ fn a_distributed_run_resumes_on_the_same_or_another_number_of_ranks() {
     assert!(d <= 1e-5, "resumed on 1 rank: {d:e}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn metrics_add_up_over_the_ranks() {
+    use nn::prelude::*;
+    use nn::train::{MeanAbsoluteError, RootMeanSquaredError};
+    // Targets of very different sizes on the two halves of each batch, so
+    // averaging the ranks' RMSEs would not give the RMSE of the whole.
+    let n = 512;
+    let x = nn::ndarray::ArrayD::from_shape_fn(nn::ndarray::IxDyn(&[n, 1, 12, 12]), |i| {
+        ((i[0] * 7 + i[2] * 3 + i[3]) % 11) as f32 / 5.0 - 1.0
+    });
+    let y = nn::ndarray::ArrayD::from_shape_fn(nn::ndarray::IxDyn(&[n, 10]), |i| {
+        let scale = if (i[0] % 128) < 64 { 0.1 } else { 10.0 };
+        scale * (((i[0] + i[1]) % 5) as f32 - 2.0)
+    });
+    let data = Dataset::with_values(x, y);
+    let run = |ranks: usize, group: Option<&dyn nn::distributed::Collective>| {
+        let mut model = parallel::Mlp::with_seed(0);
+        let mut sgd = Sgd::new(SgdConfig {
+            lr: 1e-3,
+            ..Default::default()
+        })
+        .unwrap();
+        let history = fit(
+            &mut model,
+            &mut sgd,
+            &data,
+            FitOptions {
+                batch_size: 128 / ranks,
+                loss: Loss::Mse.into(),
+                metrics: vec![
+                    Box::new(RootMeanSquaredError::default()),
+                    Box::new(MeanAbsoluteError::default()),
+                ],
+                shuffle_seed: None,
+                verbosity: Verbosity::Silent,
+                distributed: group,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let e = &history.epochs[0];
+        [e.loss, e.get("rmse").unwrap(), e.get("mae").unwrap()]
+    };
+    let alone = run(1, None);
+    let ranks = ThreadGroup::run(2, |g| run(2, Some(g)));
+    assert_eq!(ranks[0], ranks[1]);
+    for (k, (a, b)) in alone.iter().zip(&ranks[0]).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+            "value {k}: {a} vs {b}"
+        );
+    }
+}
