@@ -150,18 +150,20 @@ fn broadcast_values<T: Float>(group: &dyn Collective, params: &[Param<T>]) {
 /// Averages the gradients over the ranks (each rank's batch share counting
 /// equally, as DDP's), before the optimizer step.
 pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
-    sum_weighted_gradients(group, model, 1.0 / group.size() as f64, &mut []);
+    sum_weighted_gradients(group, model, 1.0 / group.size() as f64, &mut [], |_| 1.0);
 }
 
-/// Replaces each trainable parameter's gradient by `Σ_ranks weight · grad`,
-/// summing `extra` (small values such as the batch's loss) in the same
-/// message. A parameter without a gradient counts as zeros, so ranks whose
-/// batch left one untouched still agree.
+/// Replaces each trainable parameter's gradient by
+/// `scale(extra) · Σ_ranks weight · grad`, summing `extra` (small values
+/// such as the batch's loss and sample count) in the same message; `scale`
+/// sees the summed `extra`. A parameter without a gradient counts as zeros,
+/// so ranks whose batch left one untouched still agree.
 pub(crate) fn sum_weighted_gradients<T: Float>(
     group: &dyn Collective,
     model: &dyn Parameters<T>,
     weight: f64,
     extra: &mut [T],
+    scale: impl FnOnce(&[T]) -> f64,
 ) {
     let mut trainable: Vec<Param<T>> = Vec::new();
     model.visit_params(&mut |_, p| {
@@ -183,17 +185,18 @@ pub(crate) fn sum_weighted_gradients<T: Float>(
         }
         flat[at..].copy_from_slice(extra);
         sum(group, flat);
+        extra.copy_from_slice(&flat[at..]);
+        let s = T::lit(scale(extra));
         let mut at = 0;
         for p in &trainable {
             let n = p.len();
             let mut grad = p.grad_mut();
             let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
             for (dst, &src) in g.iter_mut().zip(&flat[at..at + n]) {
-                *dst = src;
+                *dst = src * s;
             }
             at += n;
         }
-        extra.copy_from_slice(&flat[at..]);
     });
 }
 

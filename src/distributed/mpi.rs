@@ -21,8 +21,8 @@ pub enum MpiError {
 }
 
 /// This process's place among the processes `mpirun` started (`MPI_COMM_WORLD`).
-/// Sums reduce to rank 0 and broadcast the result, so every rank gets the same
-/// bits; MPI is finalized when it is dropped.
+/// Every rank gets the same bits from a sum; MPI is finalized when this is
+/// dropped.
 pub struct Mpi {
     world: SimpleCommunicator,
     /// Rank 0's receive buffers for sums, kept from step to step.
@@ -46,13 +46,22 @@ impl Mpi {
         })
     }
 
-    /// Reduces to rank 0, which broadcasts: every rank gets rank 0's bits
-    /// (an all-reduce may leave ranks with sums added in different orders).
+    /// Sums over the ranks so that every rank gets the same bits. With two
+    /// ranks each element is one addition, the same bits in either order, so
+    /// one all-reduce does; with more, an all-reduce may add in different
+    /// orders on different ranks, so the sum is reduced to rank 0, which
+    /// broadcasts it.
     fn sum<T: Equivalence + Copy + Default>(&self, buf: &mut [T], totals: &RefCell<Vec<T>>) {
+        let mut total = totals.borrow_mut();
+        total.resize(buf.len(), T::default());
+        if self.world.size() == 2 {
+            self.world
+                .all_reduce_into(&*buf, &mut total[..], SystemOperation::sum());
+            buf.copy_from_slice(&total);
+            return;
+        }
         let root = self.world.process_at_rank(0);
         if self.world.rank() == 0 {
-            let mut total = totals.borrow_mut();
-            total.resize(buf.len(), T::default());
             root.reduce_into_root(&*buf, &mut total[..], SystemOperation::sum());
             buf.copy_from_slice(&total);
         } else {

@@ -19,17 +19,11 @@ pub(crate) fn sync_step<T: Float>(
 ) -> f64 {
     let n = samples as f64;
     let mut extra = [T::lit(n), T::lit(loss * n)];
-    distributed::sum_weighted_gradients(group, params, n, &mut extra);
-    let total = extra[0].as_f64();
-    let scale = T::lit(1.0 / total);
-    params.visit_params(&mut |_, p| {
-        if p.is_trainable() {
-            if let Some(g) = p.grad_mut().as_mut() {
-                g.mapv_inplace(|v| v * scale);
-            }
-        }
+    // Σ nᵣ·gᵣ, then divided by Σ nᵣ as it is written back.
+    distributed::sum_weighted_gradients(group, params, n, &mut extra, |sums| {
+        1.0 / sums[0].as_f64()
     });
-    extra[1].as_f64() / total
+    extra[1].as_f64() / extra[0].as_f64()
 }
 
 /// Sums `values` over the ranks (f64, so counts stay exact).
