@@ -163,3 +163,37 @@ fn metrics_add_up_over_the_ranks() {
         );
     }
 }
+
+#[test]
+fn ranks_holding_different_data_get_the_same_error_instead_of_hanging() {
+    use nn::distributed::Collective;
+    use nn::prelude::*;
+    let data = data();
+    let errors = ThreadGroup::run(2, |group| {
+        // Rank 1 holds one sample fewer: it would run out of batches first.
+        let mine = data.select(&(0..data.len() - group.rank()).collect::<Vec<_>>());
+        let mut model = parallel::Mlp::with_seed(0);
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        fit(
+            &mut model,
+            &mut sgd,
+            &mine,
+            FitOptions {
+                batch_size: 64,
+                loss: Loss::CrossEntropy.into(),
+                verbosity: Verbosity::Silent,
+                distributed: Some(group),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    });
+    for (rank, e) in errors.iter().enumerate() {
+        assert!(
+            e.contains("disagree on the number of training samples")
+                && e.contains(&format!("rank {rank} has {}", data.len() - rank)),
+            "{e}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 use nn_core::{Float, Parameters};
 
 use super::metrics::Metric;
+use super::TrainError;
 use crate::distributed::{self, Collective};
 
 /// Makes every trainable parameter's gradient the mean gradient of the whole
@@ -80,4 +81,36 @@ pub(crate) fn reduce_metrics<T: Float>(
         out.push((m.name().to_string(), value));
     }
     out
+}
+
+/// Checks that every rank is about to run the same loop: a rank holding
+/// other data, another model or other options would wait forever for the
+/// others at its first sum. Every rank sums each fact and its square: they
+/// agree exactly when `(Σx)² = ranks · Σx²`, so every rank finds the same
+/// disagreement and returns the same error.
+pub(crate) fn check_ranks_agree(
+    group: &dyn Collective,
+    facts: &[(&str, u64)],
+) -> Result<(), TrainError> {
+    // In 16-bit pieces, so that squares and their sums stay exact in f64.
+    let pieces = |v: u64| (0..4).map(move |k| ((v >> (16 * k)) & 0xffff) as f64);
+    let mut buf: Vec<f64> = facts
+        .iter()
+        .flat_map(|&(_, v)| pieces(v).flat_map(|p| [p, p * p]))
+        .collect();
+    sum(group, &mut buf);
+    let ranks = group.size() as f64;
+    for (k, &(name, value)) in facts.iter().enumerate() {
+        let agree = buf[k * 8..(k + 1) * 8]
+            .chunks(2)
+            .all(|pair| pair[0] * pair[0] == ranks * pair[1]);
+        if !agree {
+            return Err(TrainError::Config(format!(
+                "the ranks of the data-parallel run disagree on the {name} (rank {} has {value}); \
+                 every rank needs the same data length, model and options",
+                group.rank()
+            )));
+        }
+    }
+    Ok(())
 }

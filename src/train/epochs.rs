@@ -90,6 +90,26 @@ pub(crate) fn run_epochs<T: Float>(
             .collect();
     }
     let validating = settings.validation.is_some();
+    if let Some(g) = group {
+        let ctx = trainer.context();
+        let mut weights = 0u64;
+        ctx.params
+            .visit_params(&mut |_, p| weights += p.len() as u64);
+        ctx.params
+            .visit_buffers(&mut |_, p| weights += p.len() as u64);
+        let facts = [
+            ("number of training samples", data.len() as u64),
+            ("batch size", settings.batch_size as u64),
+            ("number of epochs", settings.epochs as u64),
+            ("number of weights", weights),
+            (
+                "shuffle seed",
+                settings.shuffle_seed.map_or(u64::MAX, |s| s),
+            ),
+            ("number of callbacks", callbacks.len() as u64),
+        ];
+        data_parallel::check_ranks_agree(g, &facts)?;
+    }
     let mut monitors_checked = false;
     if let Some(names) = trainer.metric_names(validating) {
         checks::check_monitors(&callbacks, &names)?;
