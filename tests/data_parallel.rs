@@ -197,3 +197,78 @@ fn ranks_holding_different_data_get_the_same_error_instead_of_hanging() {
         );
     }
 }
+
+nn::sequential! {
+    /// Batch norm after a convolution and after a dense layer.
+    pub struct BnCnn: input(1, 12, 12) {
+        Conv2d(6, kernel = 3),
+        BatchNorm,
+        ReLU,
+        MaxPool2d(2),
+        Flatten,
+        Dense(32),
+        BatchNorm,
+        ReLU,
+        Dense(10),
+    }
+}
+
+/// Weights and running statistics after an epoch of `BnCnn` with batches of
+/// 128, on one process or shared over two ranks; on the tape when `tape`.
+fn batch_norm_run(ranks: usize, sync: bool, tape: bool) -> Vec<(String, nn::ndarray::ArrayD<f32>)> {
+    use nn::prelude::*;
+    let data = data();
+    let run = |group: Option<&dyn nn::distributed::Collective>| {
+        let mut sgd = Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            ..Default::default()
+        })
+        .unwrap();
+        let options = FitOptions {
+            batch_size: 128 / ranks,
+            loss: Loss::CrossEntropy.into(),
+            shuffle_seed: Some(3),
+            verbosity: Verbosity::Silent,
+            distributed: group,
+            sync_batch_norm: sync,
+            ..Default::default()
+        };
+        let model = if tape {
+            let mut taped = nn::train::Taped(BnCnn::with_seed(0));
+            fit(&mut taped, &mut sgd, &data, options).unwrap();
+            taped.0
+        } else {
+            let mut model = BnCnn::with_seed(0);
+            fit(&mut model, &mut sgd, &data, options).unwrap();
+            model
+        };
+        model
+            .named_state()
+            .into_iter()
+            .map(|(n, p)| (n, p.value().clone()))
+            .collect::<Vec<_>>()
+    };
+    if ranks == 1 {
+        run(None)
+    } else {
+        ThreadGroup::run(ranks, |g| run(Some(g))).swap_remove(0)
+    }
+}
+
+#[test]
+fn synchronized_batch_norm_trains_as_one_process_with_the_whole_batch() {
+    for tape in [false, true] {
+        let alone = batch_norm_run(1, false, tape);
+        let synced = batch_norm_run(2, true, tape);
+        let d = parallel::largest_difference(&synced, &alone);
+        eprintln!("synchronized batch norm vs one process (tape: {tape}): {d:e}");
+        assert!(d <= 1e-5, "synchronized (tape: {tape}): {d:e}");
+        // Each rank's own statistics (the default) train another model:
+        // the comparison above can tell them apart.
+        let local = batch_norm_run(2, false, tape);
+        let d = parallel::largest_difference(&local, &alone);
+        eprintln!("local batch norm vs one process (tape: {tape}): {d:e}");
+        assert!(d > 1e-4, "local statistics (tape: {tape}): {d:e}");
+    }
+}

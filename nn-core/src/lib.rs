@@ -35,6 +35,7 @@ macro_rules! unary_op {
 
 pub mod activation;
 pub mod data;
+pub mod distributed;
 mod float;
 mod freeze;
 pub mod gradcheck;

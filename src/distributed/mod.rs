@@ -40,35 +40,12 @@ mod threads;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::{Mpi, MpiError};
+pub use nn_core::distributed::{sync_batch_norm, Collective, SyncBatchNorm};
 pub use threads::ThreadGroup;
 
 use std::any::TypeId;
 
 use nn_core::{Float, Param, Parameters};
-
-/// What data-parallel training needs from the ranks: who is who, a sum over
-/// ranks and a broadcast from rank 0. Every rank calls the same operations in
-/// the same order, with buffers of the same length.
-pub trait Collective {
-    /// This rank, from 0.
-    fn rank(&self) -> usize;
-    /// How many ranks there are.
-    fn size(&self) -> usize;
-    /// Replaces `buf` on every rank by its element-wise sum over the ranks,
-    /// added in a fixed order: every rank gets the same bits, and a run
-    /// repeated with the same ranks gets them again.
-    fn sum_f32(&self, buf: &mut [f32]);
-    /// [`Collective::sum_f32`] for `f64`.
-    fn sum_f64(&self, buf: &mut [f64]);
-    /// Copies rank 0's `buf` into every other rank's.
-    fn broadcast_f32(&self, buf: &mut [f32]);
-    /// [`Collective::broadcast_f32`] for `f64`.
-    fn broadcast_f64(&self, buf: &mut [f64]);
-    /// Whether this is rank 0, the one that prints and writes files.
-    fn is_root(&self) -> bool {
-        self.rank() == 0
-    }
-}
 
 /// Views `buf` as `[f32]` or `[f64]`, whichever `T` is.
 fn typed<T: Float>(buf: &mut [T]) -> Result<&mut [f32], &mut [f64]> {

@@ -107,9 +107,18 @@ pub(crate) fn run_epochs<T: Float>(
                 settings.shuffle_seed.map_or(u64::MAX, |s| s),
             ),
             ("number of callbacks", callbacks.len() as u64),
+            (
+                "batch norm synchronization",
+                u64::from(settings.sync_batch_norm),
+            ),
         ];
         data_parallel::check_ranks_agree(g, &facts)?;
     }
+    // Training-mode batch norm sums its statistics over the ranks until the
+    // run ends (evaluation uses running statistics and sums nothing).
+    let _synced = group
+        .filter(|_| settings.sync_batch_norm)
+        .map(distributed::sync_batch_norm);
     let mut monitors_checked = false;
     if let Some(names) = trainer.metric_names(validating) {
         checks::check_monitors(&callbacks, &names)?;

@@ -80,8 +80,13 @@ pub struct FitOptions<'a, T: Float> {
     /// taking `batch_size`; gradients are averaged before every step; the
     /// logs hold over all ranks. Only rank 0 prints, writes checkpoints and
     /// runs the callbacks that write files; BatchNorm's running statistics
-    /// are rank 0's.
+    /// are rank 0's (see also `sync_batch_norm`).
     pub distributed: Option<&'a dyn Collective>,
+    /// With `distributed`: batch normalization in training computes its
+    /// statistics over every rank's share of the batch (PyTorch's
+    /// `SyncBatchNorm`), so the run normalizes as one process with the whole
+    /// batch does; by default each rank uses its own share's.
+    pub sync_batch_norm: bool,
 }
 
 impl<T: Float> Default for FitOptions<'_, T> {
@@ -102,6 +107,7 @@ impl<T: Float> Default for FitOptions<'_, T> {
             checkpoint_dir: None,
             resume_from: None,
             distributed: None,
+            sync_batch_norm: false,
         }
     }
 }

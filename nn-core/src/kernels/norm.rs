@@ -38,7 +38,36 @@ pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &
         let q: T = lane.iter().map(|&e| (e - *mu) * (e - *mu)).sum();
         *v = q / T::lit(m as f64);
     }
+    if crate::distributed::batch_norm_synced() {
+        return synced_stats(m, mean, var);
+    }
     m
+}
+
+/// Makes this rank's per-channel mean and variance (over `m` elements each)
+/// those of every rank's elements together ([`crate::distributed::sync_batch_norm`]):
+/// first the mean, then each rank's squared deviations from it, so no large
+/// sums cancel. Returns the element count over all ranks.
+fn synced_stats<T: Float>(m: usize, mean: &mut [T], var: &mut [T]) -> usize {
+    let c = mean.len();
+    let mf = m as f64;
+    let mut sums: Vec<f64> = mean.iter().map(|mu| mf * mu.as_f64()).collect();
+    sums.push(mf);
+    crate::distributed::sum_for_batch_norm(&mut sums);
+    let total = sums[c];
+    let global: Vec<f64> = sums[..c].iter().map(|s| s / total).collect();
+    let mut squares: Vec<f64> = (0..c)
+        .map(|ci| {
+            let d = mean[ci].as_f64() - global[ci];
+            mf * (var[ci].as_f64() + d * d)
+        })
+        .collect();
+    crate::distributed::sum_for_batch_norm(&mut squares);
+    for ci in 0..c {
+        mean[ci] = T::lit(global[ci]);
+        var[ci] = T::lit(squares[ci] / total);
+    }
+    total as usize
 }
 
 /// `1 / √(σ² + ε)`.
@@ -151,6 +180,9 @@ pub fn batch_norm_backward_into<T: Float>(
         mut dbeta,
     } = grads;
     let c = x.shape()[1];
+    if crate::distributed::batch_norm_synced() {
+        return synced_backward(x, gamma, dy, mean, var, eps, (dx, dgamma, dbeta));
+    }
     let m = T::lit((x.len() / c) as f64);
     for ci in 0..c {
         let inv = inv_std(var[ci], eps);
@@ -169,6 +201,61 @@ pub fn batch_norm_backward_into<T: Float>(
             .for_each(|d, &xv, &g| {
                 let xhat = (xv - mean[ci]) * inv;
                 *d = k * (m * g - sum_g - xhat * sum_gx);
+            });
+    }
+}
+
+/// [`batch_norm_backward_into`] when the statistics came from every rank
+/// ([`crate::distributed::sync_batch_norm`]). Each rank's loss is the mean
+/// over its own `mᵣ` elements, so its `dy` is `M / mᵣ` times the whole
+/// batch's: the sums over ranks weight each rank's by `mᵣ / M`, and
+/// `dx = γ/σ̂ (dy - (Σdy + x̂ Σ(dy x̂)) / mᵣ)` comes back at this rank's scale,
+/// as the gradients of the layers below must. `dγ` and `dβ` stay this rank's
+/// (the gradient average weights them).
+#[allow(clippy::type_complexity)]
+fn synced_backward<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    (mut dx, mut dgamma, mut dbeta): (
+        ArrayViewMutD<'_, T>,
+        ArrayViewMutD<'_, T>,
+        ArrayViewMutD<'_, T>,
+    ),
+) {
+    let c = x.shape()[1];
+    let m = (x.len() / c) as f64;
+    let mut sums = vec![0.0f64; 2 * c + 1];
+    for ci in 0..c {
+        let inv = inv_std(var[ci], eps);
+        let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
+        Zip::from(x.index_axis(Axis(1), ci))
+            .and(dy.index_axis(Axis(1), ci))
+            .for_each(|&xv, &g| {
+                sum_g += g;
+                sum_gx += g * (xv - mean[ci]) * inv;
+            });
+        dgamma[ci] += sum_gx;
+        dbeta[ci] += sum_g;
+        sums[ci] = m * sum_g.as_f64();
+        sums[c + ci] = m * sum_gx.as_f64();
+    }
+    sums[2 * c] = m;
+    crate::distributed::sum_for_batch_norm(&mut sums);
+    let total = sums[2 * c];
+    for ci in 0..c {
+        let inv = inv_std(var[ci], eps);
+        let (sum_g, sum_gx) = (T::lit(sums[ci] / total), T::lit(sums[c + ci] / total));
+        let (k, mt) = (gamma[ci] * inv, T::lit(m));
+        Zip::from(dx.index_axis_mut(Axis(1), ci))
+            .and(x.index_axis(Axis(1), ci))
+            .and(dy.index_axis(Axis(1), ci))
+            .for_each(|d, &xv, &g| {
+                let xhat = (xv - mean[ci]) * inv;
+                *d = k * (g - (sum_g + xhat * sum_gx) / mt);
             });
     }
 }
