@@ -4,7 +4,7 @@
 //! step, so every rank takes the same step and the run matches one process
 //! training on the whole batch.
 //!
-//! The ranks talk through a [`Collective`]: [`Mpi`] (feature `mpi`) across
+//! The ranks talk through a [`Collective`]: `Mpi` (feature `mpi`) across
 //! processes on one machine or many, launched by `mpirun`; [`ThreadGroup`]
 //! for ranks that are threads of one process (tests, trying things without
 //! MPI). [`FitOptions::distributed`](crate::train::FitOptions::distributed)
