@@ -174,24 +174,20 @@ pub fn batch_norm_backward_into<T: Float>(
     eps: f64,
     grads: NormGrads<'_, T>,
 ) {
+    if crate::distributed::batch_norm_synced() {
+        return synced_backward(x, gamma, dy, mean, var, eps, grads);
+    }
     let NormGrads {
         mut dx,
         mut dgamma,
         mut dbeta,
     } = grads;
     let c = x.shape()[1];
-    if crate::distributed::batch_norm_synced() {
-        return synced_backward(x, gamma, dy, mean, var, eps, (dx, dgamma, dbeta));
-    }
     let m = T::lit((x.len() / c) as f64);
     for ci in 0..c {
         let inv = inv_std(var[ci], eps);
         let (xs, gs) = (x.index_axis(Axis(1), ci), dy.index_axis(Axis(1), ci));
-        let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
-        Zip::from(&xs).and(&gs).for_each(|&xv, &g| {
-            sum_g += g;
-            sum_gx += g * (xv - mean[ci]) * inv;
-        });
+        let (sum_g, sum_gx) = grad_sums(&xs, &gs, mean[ci], inv);
         dgamma[ci] += sum_gx;
         dbeta[ci] += sum_g;
         let k = gamma[ci] * inv / m;
@@ -205,6 +201,16 @@ pub fn batch_norm_backward_into<T: Float>(
     }
 }
 
+/// One channel's `Σdy` and `Σ dy x̂`.
+fn grad_sums<T: Float>(xs: &ArrayViewD<'_, T>, gs: &ArrayViewD<'_, T>, mean: T, inv: T) -> (T, T) {
+    let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
+    Zip::from(xs).and(gs).for_each(|&xv, &g| {
+        sum_g += g;
+        sum_gx += g * (xv - mean) * inv;
+    });
+    (sum_g, sum_gx)
+}
+
 /// [`batch_norm_backward_into`] when the statistics came from every rank
 /// ([`crate::distributed::sync_batch_norm`]). Each rank's loss is the mean
 /// over its own `mᵣ` elements, so its `dy` is `M / mᵣ` times the whole
@@ -212,7 +218,6 @@ pub fn batch_norm_backward_into<T: Float>(
 /// `dx = γ/σ̂ (dy - (Σdy + x̂ Σ(dy x̂)) / mᵣ)` comes back at this rank's scale,
 /// as the gradients of the layers below must. `dγ` and `dβ` stay this rank's
 /// (the gradient average weights them).
-#[allow(clippy::type_complexity)]
 fn synced_backward<T: Float>(
     x: ArrayViewD<'_, T>,
     gamma: ArrayViewD<'_, T>,
@@ -220,24 +225,20 @@ fn synced_backward<T: Float>(
     mean: &[T],
     var: &[T],
     eps: f64,
-    (mut dx, mut dgamma, mut dbeta): (
-        ArrayViewMutD<'_, T>,
-        ArrayViewMutD<'_, T>,
-        ArrayViewMutD<'_, T>,
-    ),
+    grads: NormGrads<'_, T>,
 ) {
+    let NormGrads {
+        mut dx,
+        mut dgamma,
+        mut dbeta,
+    } = grads;
     let c = x.shape()[1];
     let m = (x.len() / c) as f64;
     let mut sums = vec![0.0f64; 2 * c + 1];
     for ci in 0..c {
         let inv = inv_std(var[ci], eps);
-        let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
-        Zip::from(x.index_axis(Axis(1), ci))
-            .and(dy.index_axis(Axis(1), ci))
-            .for_each(|&xv, &g| {
-                sum_g += g;
-                sum_gx += g * (xv - mean[ci]) * inv;
-            });
+        let (xs, gs) = (x.index_axis(Axis(1), ci), dy.index_axis(Axis(1), ci));
+        let (sum_g, sum_gx) = grad_sums(&xs, &gs, mean[ci], inv);
         dgamma[ci] += sum_gx;
         dbeta[ci] += sum_g;
         sums[ci] = m * sum_g.as_f64();
