@@ -272,3 +272,60 @@ fn synchronized_batch_norm_trains_as_one_process_with_the_whole_batch() {
         assert!(d > 1e-4, "local statistics (tape: {tape}): {d:e}");
     }
 }
+
+nn::sequential! {
+    pub struct WithDropout: input(1, 12, 12) {
+        Flatten,
+        Dropout(0.5),
+        Dense(10),
+    }
+}
+
+/// Keeps the training outputs of the first batch it sees.
+struct FirstOutputs<'a>(&'a std::sync::Mutex<Option<nn::ndarray::ArrayD<f32>>>);
+
+impl nn::train::Metric<f32> for FirstOutputs<'_> {
+    fn name(&self) -> &str {
+        "first_outputs"
+    }
+    fn reset(&mut self) {}
+    fn update(&mut self, pred: nn::ndarray::ArrayViewD<'_, f32>, _: &nn::loss::Target<'_, f32>) {
+        let mut first = self.0.lock().unwrap();
+        first.get_or_insert_with(|| pred.to_owned());
+    }
+    fn result(&self) -> f64 {
+        0.0
+    }
+}
+
+#[test]
+fn each_rank_draws_its_own_dropout_masks() {
+    use nn::prelude::*;
+    use std::sync::Mutex;
+    // Every sample the same: outputs differ between the ranks only if their
+    // dropout masks do.
+    let same = data().select(&[0; 8]);
+    let outputs: Vec<Mutex<Option<nn::ndarray::ArrayD<f32>>>> =
+        (0..2).map(|_| Mutex::new(None)).collect();
+    ThreadGroup::run(2, |group| {
+        use nn::distributed::Collective;
+        let mut model = WithDropout::with_seed(0);
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        fit(
+            &mut model,
+            &mut sgd,
+            &same,
+            FitOptions {
+                batch_size: 4,
+                loss: Loss::CrossEntropy.into(),
+                metrics: vec![Box::new(FirstOutputs(&outputs[group.rank()]))],
+                verbosity: Verbosity::Silent,
+                distributed: Some(group),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    });
+    let (a, b) = (outputs[0].lock().unwrap(), outputs[1].lock().unwrap());
+    assert_ne!(*a, *b, "the ranks drew the same masks");
+}

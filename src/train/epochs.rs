@@ -153,7 +153,11 @@ pub(crate) fn run_epochs<T: Float>(
         if let Some(s) = settings.shuffle_seed {
             // Each epoch's dropout masks from the seed and the epoch alone, so
             // a run resumed at an epoch draws what the uninterrupted one did.
-            let epoch_seed = nn_core::layers::mix_seed(s, epoch as u64);
+            let mut epoch_seed = nn_core::layers::mix_seed(s, epoch as u64);
+            if let Some(g) = group {
+                // Each rank masks its own samples with masks of its own.
+                epoch_seed = nn_core::layers::mix_seed(epoch_seed, g.rank() as u64);
+            }
             trainer.reseed(epoch_seed);
             // And the masks a tape model draws from its tapes' sources.
             nn_core::tape::reseed_new_tapes(epoch_seed);
