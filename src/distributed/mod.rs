@@ -89,9 +89,10 @@ pub fn broadcast<T: Float>(group: &dyn Collective, buf: &mut [T]) {
 /// statistics), as DDP does when it wraps a model: ranks that built their
 /// models from different seeds start from the same weights.
 pub fn broadcast_parameters<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
-    let mut all: Vec<Param<T>> = Vec::new();
-    model.visit_params(&mut |_, p| all.push(p.clone()));
-    model.visit_buffers(&mut |_, p| all.push(p.clone()));
+    let all: Vec<Param<T>> = nn_core::io::collect_state(model)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     broadcast_values(group, &all);
 }
 

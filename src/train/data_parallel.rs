@@ -27,11 +27,6 @@ pub(crate) fn sync_step<T: Float>(
     extra[1].as_f64() / extra[0].as_f64()
 }
 
-/// Sums `values` over the ranks (f64, so counts stay exact).
-pub(crate) fn sum(group: &dyn Collective, values: &mut [f64]) {
-    distributed::sum(group, values);
-}
-
 /// The ranks' named means, weighted by each rank's samples.
 pub(crate) fn weighted_means(
     group: &dyn Collective,
@@ -41,7 +36,7 @@ pub(crate) fn weighted_means(
     let n = samples as f64;
     let mut buf: Vec<f64> = values.iter().map(|(_, v)| v * n).collect();
     buf.push(n);
-    sum(group, &mut buf);
+    distributed::sum(group, &mut buf);
     let total = buf.pop().unwrap_or(1.0).max(1.0);
     values
         .iter()
@@ -58,25 +53,26 @@ pub(crate) fn reduce_metrics<T: Float>(
     samples: usize,
 ) -> Vec<(String, f64)> {
     let n = samples as f64;
-    let parts: Vec<Vec<f64>> = metrics
+    // Each metric's totals (`true`), or its result weighted by samples.
+    let parts: Vec<(Vec<f64>, bool)> = metrics
         .iter()
         .map(|m| match m.totals() {
-            t if t.is_empty() => vec![m.result() * n, n],
-            t => t,
+            t if t.is_empty() => (vec![m.result() * n, n], false),
+            t => (t, true),
         })
         .collect();
-    let mut buf: Vec<f64> = parts.concat();
-    sum(group, &mut buf);
+    let mut buf: Vec<f64> = parts.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+    distributed::sum(group, &mut buf);
     let mut at = 0;
     let mut out = Vec::with_capacity(metrics.len());
-    for (m, part) in metrics.iter_mut().zip(&parts) {
+    for (m, (part, has_totals)) in metrics.iter_mut().zip(&parts) {
         let summed = &buf[at..at + part.len()];
         at += part.len();
-        let value = if m.totals().is_empty() {
-            summed[0] / summed[1].max(1.0)
-        } else {
+        let value = if *has_totals {
             m.set_totals(summed);
             m.result()
+        } else {
+            summed[0] / summed[1].max(1.0)
         };
         out.push((m.name().to_string(), value));
     }
@@ -98,7 +94,7 @@ pub(crate) fn check_ranks_agree(
         .iter()
         .flat_map(|&(_, v)| pieces(v).flat_map(|p| [p, p * p]))
         .collect();
-    sum(group, &mut buf);
+    distributed::sum(group, &mut buf);
     let ranks = group.size() as f64;
     for (k, &(name, value)) in facts.iter().enumerate() {
         let agree = buf[k * 8..(k + 1) * 8]

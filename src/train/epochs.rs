@@ -91,12 +91,8 @@ pub(crate) fn run_epochs<T: Float>(
     }
     let validating = settings.validation.is_some();
     if let Some(g) = group {
-        let ctx = trainer.context();
-        let mut weights = 0u64;
-        ctx.params
-            .visit_params(&mut |_, p| weights += p.len() as u64);
-        ctx.params
-            .visit_buffers(&mut |_, p| weights += p.len() as u64);
+        let state = nn_core::io::collect_state(trainer.context().params);
+        let weights: u64 = state.iter().map(|(_, p)| p.len() as u64).sum();
         let facts = [
             ("number of training samples", data.len() as u64),
             ("batch size", settings.batch_size as u64),
@@ -230,7 +226,7 @@ pub(crate) fn run_epochs<T: Float>(
             None => (loss_sum, seen, trainer.metrics()),
             Some(g) => {
                 let mut sums = [loss_sum, seen as f64];
-                data_parallel::sum(g, &mut sums);
+                distributed::sum(g, &mut sums);
                 // Every rank validates and saves with rank 0's buffers.
                 distributed::broadcast_buffers(g, trainer.context().params);
                 let metrics = trainer.reduced_metrics(g, local_seen);
