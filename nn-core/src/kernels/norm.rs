@@ -1,10 +1,11 @@
-//! Batch and layer normalization, forward beside backward.
+//! Batch and layer normalization, forward beside backward (batch norm in
+//! [`batch`]).
 //!
 //! Both normalize `x̂ = (x - μ) / √(σ² + ε)` with the biased variance and then
 //! scale and shift: `y = γ x̂ + β`. Batch norm takes μ, σ² per channel (axis 1)
 //! over every other axis; layer norm per sample over the last axes.
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use std::cell::RefCell;
 
@@ -12,129 +13,9 @@ use super::owned::owned;
 use crate::parallel::{for_each_range, parts_for, Shared};
 use crate::Float;
 
-/// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
-/// variance over every axis but 1, and the element count per channel.
-pub fn channel_stats<T: Float>(x: ArrayViewD<'_, T>) -> (Vec<T>, Vec<T>, usize) {
-    let c = x.shape().get(1).copied().unwrap_or(0);
-    let (mut mean, mut var) = (vec![T::zero(); c], vec![T::zero(); c]);
-    let m = channel_stats_into(x, &mut mean, &mut var);
-    (mean, var, m)
-}
-
-/// [`channel_stats`] into `mean` and `var` (one slot per channel); returns the
-/// element count per channel.
-pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &mut [T]) -> usize {
-    assert!(
-        x.ndim() >= 2 && mean.len() == x.shape()[1] && var.len() == x.shape()[1],
-        "batch_norm: expected input [batch, {}, …], got {:?}",
-        mean.len(),
-        x.shape()
-    );
-    let m = x.len() / mean.len().max(1);
-    for (ci, (mu, v)) in mean.iter_mut().zip(var.iter_mut()).enumerate() {
-        let lane = x.index_axis(Axis(1), ci);
-        let s: T = lane.iter().copied().sum();
-        *mu = s / T::lit(m as f64);
-        let q: T = lane.iter().map(|&e| (e - *mu) * (e - *mu)).sum();
-        *v = q / T::lit(m as f64);
-    }
-    if crate::distributed::batch_norm_synced() {
-        return synced_stats(m, mean, var);
-    }
-    m
-}
-
-/// Makes this rank's per-channel mean and variance (over `m` elements each)
-/// those of every rank's elements together ([`crate::distributed::sync_batch_norm`]):
-/// first the mean, then each rank's squared deviations from it, so no large
-/// sums cancel. Returns the element count over all ranks.
-fn synced_stats<T: Float>(m: usize, mean: &mut [T], var: &mut [T]) -> usize {
-    let c = mean.len();
-    let mf = m as f64;
-    let mut sums: Vec<f64> = mean.iter().map(|mu| mf * mu.as_f64()).collect();
-    sums.push(mf);
-    crate::distributed::sum_for_batch_norm(&mut sums);
-    let total = sums[c];
-    let global: Vec<f64> = sums[..c].iter().map(|s| s / total).collect();
-    let mut squares: Vec<f64> = (0..c)
-        .map(|ci| {
-            let d = mean[ci].as_f64() - global[ci];
-            mf * (var[ci].as_f64() + d * d)
-        })
-        .collect();
-    crate::distributed::sum_for_batch_norm(&mut squares);
-    for ci in 0..c {
-        mean[ci] = T::lit(global[ci]);
-        var[ci] = T::lit(squares[ci] / total);
-    }
-    total as usize
-}
-
 /// `1 / √(σ² + ε)`.
 fn inv_std<T: Float>(var: T, eps: f64) -> T {
     T::one() / (var + T::lit(eps)).sqrt()
-}
-
-fn per_channel<T: Float>(x: &ArrayViewD<'_, T>, values: &[T]) -> ArrayD<T> {
-    let mut shape = vec![1; x.ndim()];
-    shape[1] = values.len();
-    ArrayD::from_shape_vec(IxDyn(&shape), values.to_vec()).expect("one value per channel")
-}
-
-/// `γ (x - μ) / √(σ² + ε) + β` with the given per-channel statistics.
-pub fn batch_norm<T: Float>(
-    x: ArrayViewD<'_, T>,
-    gamma: ArrayViewD<'_, T>,
-    beta: ArrayViewD<'_, T>,
-    mean: &[T],
-    var: &[T],
-    eps: f64,
-) -> ArrayD<T> {
-    owned(x.raw_dim(), |y| {
-        batch_norm_into(x, gamma, beta, mean, var, eps, y)
-    })
-}
-
-/// [`batch_norm`] into a preallocated `y` of `x`'s shape.
-pub fn batch_norm_into<T: Float>(
-    x: ArrayViewD<'_, T>,
-    gamma: ArrayViewD<'_, T>,
-    beta: ArrayViewD<'_, T>,
-    mean: &[T],
-    var: &[T],
-    eps: f64,
-    mut y: ArrayViewMutD<'_, T>,
-) {
-    let c = x.shape()[1];
-    assert!(
-        gamma.len() == c && beta.len() == c && y.shape() == x.shape(),
-        "batch_norm: {c} channels but weight {:?}, bias {:?}, output {:?}",
-        gamma.shape(),
-        beta.shape(),
-        y.shape()
-    );
-    for ci in 0..c {
-        let (m, s, b) = (mean[ci], inv_std(var[ci], eps) * gamma[ci], beta[ci]);
-        Zip::from(y.index_axis_mut(Axis(1), ci))
-            .and(x.index_axis(Axis(1), ci))
-            .for_each(|o, &v| *o = (v - m) * s + b);
-    }
-}
-
-/// Training-mode gradients (batch statistics depend on `x`):
-/// `dx = γ/(M σ̂) (M dy - Σdy - x̂ Σ(dy x̂))`, `dγ = Σ dy x̂`, `dβ = Σ dy`.
-pub fn batch_norm_backward<T: Float>(
-    x: ArrayViewD<'_, T>,
-    gamma: ArrayViewD<'_, T>,
-    dy: ArrayViewD<'_, T>,
-    mean: &[T],
-    var: &[T],
-    eps: f64,
-) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
-    let (dx_dim, param_dim) = (x.raw_dim(), gamma.raw_dim());
-    fresh_grads(dx_dim, param_dim, |g| {
-        batch_norm_backward_into(x, gamma, dy, mean, var, eps, g)
-    })
 }
 
 /// Runs an `_into` backward on zeroed buffers and returns `(dx, dγ, dβ)`.
@@ -162,131 +43,6 @@ pub struct NormGrads<'a, T> {
     pub dgamma: ArrayViewMutD<'a, T>,
     /// Added to: the shift's gradient.
     pub dbeta: ArrayViewMutD<'a, T>,
-}
-
-/// [`batch_norm_backward`] into preallocated buffers (see [`NormGrads`]).
-pub fn batch_norm_backward_into<T: Float>(
-    x: ArrayViewD<'_, T>,
-    gamma: ArrayViewD<'_, T>,
-    dy: ArrayViewD<'_, T>,
-    mean: &[T],
-    var: &[T],
-    eps: f64,
-    grads: NormGrads<'_, T>,
-) {
-    if crate::distributed::batch_norm_synced() {
-        return synced_backward(x, gamma, dy, mean, var, eps, grads);
-    }
-    let NormGrads {
-        mut dx,
-        mut dgamma,
-        mut dbeta,
-    } = grads;
-    let c = x.shape()[1];
-    let m = T::lit((x.len() / c) as f64);
-    for ci in 0..c {
-        let inv = inv_std(var[ci], eps);
-        let (xs, gs) = (x.index_axis(Axis(1), ci), dy.index_axis(Axis(1), ci));
-        let (sum_g, sum_gx) = grad_sums(&xs, &gs, mean[ci], inv);
-        dgamma[ci] += sum_gx;
-        dbeta[ci] += sum_g;
-        let k = gamma[ci] * inv / m;
-        Zip::from(dx.index_axis_mut(Axis(1), ci))
-            .and(&xs)
-            .and(&gs)
-            .for_each(|d, &xv, &g| {
-                let xhat = (xv - mean[ci]) * inv;
-                *d = k * (m * g - sum_g - xhat * sum_gx);
-            });
-    }
-}
-
-/// One channel's `Σdy` and `Σ dy x̂`.
-fn grad_sums<T: Float>(xs: &ArrayViewD<'_, T>, gs: &ArrayViewD<'_, T>, mean: T, inv: T) -> (T, T) {
-    let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
-    Zip::from(xs).and(gs).for_each(|&xv, &g| {
-        sum_g += g;
-        sum_gx += g * (xv - mean) * inv;
-    });
-    (sum_g, sum_gx)
-}
-
-/// [`batch_norm_backward_into`] when the statistics came from every rank
-/// ([`crate::distributed::sync_batch_norm`]). Each rank's loss is the mean
-/// over its own `mᵣ` elements, so its `dy` is `M / mᵣ` times the whole
-/// batch's: the sums over ranks weight each rank's by `mᵣ / M`, and
-/// `dx = γ/σ̂ (dy - (Σdy + x̂ Σ(dy x̂)) / mᵣ)` comes back at this rank's scale,
-/// as the gradients of the layers below must. `dγ` and `dβ` stay this rank's
-/// (the gradient average weights them).
-fn synced_backward<T: Float>(
-    x: ArrayViewD<'_, T>,
-    gamma: ArrayViewD<'_, T>,
-    dy: ArrayViewD<'_, T>,
-    mean: &[T],
-    var: &[T],
-    eps: f64,
-    grads: NormGrads<'_, T>,
-) {
-    let NormGrads {
-        mut dx,
-        mut dgamma,
-        mut dbeta,
-    } = grads;
-    let c = x.shape()[1];
-    let m = (x.len() / c) as f64;
-    let mut sums = vec![0.0f64; 2 * c + 1];
-    for ci in 0..c {
-        let inv = inv_std(var[ci], eps);
-        let (xs, gs) = (x.index_axis(Axis(1), ci), dy.index_axis(Axis(1), ci));
-        let (sum_g, sum_gx) = grad_sums(&xs, &gs, mean[ci], inv);
-        dgamma[ci] += sum_gx;
-        dbeta[ci] += sum_g;
-        sums[ci] = m * sum_g.as_f64();
-        sums[c + ci] = m * sum_gx.as_f64();
-    }
-    sums[2 * c] = m;
-    crate::distributed::sum_for_batch_norm(&mut sums);
-    let total = sums[2 * c];
-    for ci in 0..c {
-        let inv = inv_std(var[ci], eps);
-        let (sum_g, sum_gx) = (T::lit(sums[ci] / total), T::lit(sums[c + ci] / total));
-        let (k, mt) = (gamma[ci] * inv, T::lit(m));
-        Zip::from(dx.index_axis_mut(Axis(1), ci))
-            .and(x.index_axis(Axis(1), ci))
-            .and(dy.index_axis(Axis(1), ci))
-            .for_each(|d, &xv, &g| {
-                let xhat = (xv - mean[ci]) * inv;
-                *d = k * (g - (sum_g + xhat * sum_gx) / mt);
-            });
-    }
-}
-
-/// Evaluation-mode gradients (fixed running statistics): `dx = γ dy / √(σ² + ε)`.
-pub fn batch_norm_eval_backward<T: Float>(
-    x: ArrayViewD<'_, T>,
-    gamma: ArrayViewD<'_, T>,
-    dy: ArrayViewD<'_, T>,
-    mean: &[T],
-    var: &[T],
-    eps: f64,
-) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
-    let c = x.shape()[1];
-    let inv: Vec<T> = var.iter().map(|&v| inv_std(v, eps)).collect();
-    let scale: Vec<T> = inv.iter().zip(gamma.iter()).map(|(&i, &g)| i * g).collect();
-    let dx = &dy * &per_channel(&x, &scale);
-    let xhat = &(&x - &per_channel(&x, mean)) * &per_channel(&x, &inv);
-    let mut axes: Vec<usize> = (0..x.ndim()).filter(|&a| a != 1).collect();
-    axes.reverse();
-    let reduce = |mut a: ArrayD<T>| {
-        for &ax in &axes {
-            a = a.sum_axis(Axis(ax));
-        }
-        a
-    };
-    let dgamma = reduce(&dy * &xhat);
-    let dbeta = reduce(dy.to_owned());
-    debug_assert_eq!(dgamma.len(), c);
-    (dx, dgamma, dbeta)
 }
 
 fn rows<T: Float>(op: &str, x: &ArrayViewD<'_, T>, normalized: usize) -> (usize, usize) {
@@ -362,6 +118,9 @@ macro_rules! widest_rows {
         $f($($arg),*)
     }};
 }
+
+mod batch;
+pub use batch::*;
 
 /// Forward rows: `y = (x − μ) σ̂ γ + β` on rows of `γ`'s length.
 #[inline(always)]

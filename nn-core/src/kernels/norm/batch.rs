@@ -1,0 +1,557 @@
+//! Batch normalization of `[n, c, …]`: statistics per channel (axis 1) over
+//! the batch and every trailing axis.
+//!
+//! The input is read as `n·c` contiguous planes (its trailing axes), plane
+//! `p` belonging to channel `p % c`. Per-channel sums are split over the
+//! channels, each channel summed by one thread in one order (the same bits on
+//! any number of threads) in [`LANES`] partial sums, which vectorize where a
+//! single chain of additions does not; the element-wise passes are split over
+//! the planes. Nothing here allocates for up to [`INLINE_CHANNELS`] channels.
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
+use smallvec::SmallVec;
+
+use super::{fold_lanes, fresh_grads, inv_std, NormGrads, LANES};
+use crate::kernels::owned::owned;
+use crate::parallel::{for_each_range, Shared};
+use crate::Float;
+
+/// Channels whose per-channel coefficients stay on the stack.
+const INLINE_CHANNELS: usize = 64;
+
+/// `(channels, plane length)` of `[n, c, …]`; the plane length is 0 when
+/// there is nothing to normalize.
+fn geometry(x: &[usize]) -> (usize, usize) {
+    let (n, c) = (x[0], x[1]);
+    let s = x[2..].iter().product::<usize>();
+    (c, if n * c == 0 { 0 } else { s })
+}
+
+/// `x` in standard layout (borrowed when it already is).
+fn contiguous<'a, T: Float>(x: &'a ndarray::CowArray<'_, T, IxDyn>) -> &'a [T] {
+    x.as_slice().expect("standard layout")
+}
+
+/// `Σ f(e)` over the elements of channel `ci`.
+#[inline(always)]
+fn channel_sum<T: Float>(xs: &[T], [c, s]: [usize; 2], ci: usize, f: impl Fn(T) -> T) -> T {
+    let (mut acc, mut rest) = ([T::zero(); LANES], T::zero());
+    for start in (ci * s..xs.len()).step_by(c * s) {
+        let chunks = xs[start..start + s].chunks_exact(LANES);
+        for &e in chunks.remainder() {
+            rest += f(e);
+        }
+        for chunk in chunks {
+            for (a, &e) in acc.iter_mut().zip(chunk) {
+                *a += f(e);
+            }
+        }
+    }
+    fold_lanes(acc) + rest
+}
+
+/// Mean and biased variance of channels `first..first + mean.len()`.
+#[inline(always)]
+fn stats_of_channels<T: Float>(
+    xs: &[T],
+    cs: [usize; 2],
+    first: usize,
+    mean: &mut [T],
+    var: &mut [T],
+) {
+    let m = T::lit((xs.len() / cs[0]) as f64);
+    for (k, (mu, v)) in mean.iter_mut().zip(var.iter_mut()).enumerate() {
+        let ci = first + k;
+        let centre = channel_sum(xs, cs, ci, |e| e) / m;
+        *mu = centre;
+        *v = channel_sum(xs, cs, ci, |e| (e - centre) * (e - centre)) / m;
+    }
+}
+
+/// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
+/// variance over every axis but 1, and the element count per channel.
+pub fn channel_stats<T: Float>(x: ArrayViewD<'_, T>) -> (Vec<T>, Vec<T>, usize) {
+    let c = x.shape().get(1).copied().unwrap_or(0);
+    let (mut mean, mut var) = (vec![T::zero(); c], vec![T::zero(); c]);
+    let m = channel_stats_into(x, &mut mean, &mut var);
+    (mean, var, m)
+}
+
+/// [`channel_stats`] into `mean` and `var` (one slot per channel); returns the
+/// element count per channel.
+pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &mut [T]) -> usize {
+    assert!(
+        x.ndim() >= 2 && mean.len() == x.shape()[1] && var.len() == x.shape()[1],
+        "batch_norm: expected input [batch, {}, …], got {:?}",
+        mean.len(),
+        x.shape()
+    );
+    let (c, s) = geometry(x.shape());
+    let m = x.len() / c.max(1);
+    if s == 0 {
+        // The mean of nothing, as 0 / 0 gives it.
+        mean.fill(T::zero() / T::zero());
+        var.fill(T::zero() / T::zero());
+    } else {
+        let x = x.as_standard_layout();
+        let xs = contiguous(&x);
+        let cs = [c, s];
+        let (means, vars) = (Shared::new(mean), Shared::new(var));
+        for_each_range(c, 2 * xs.len(), &|channels| {
+            // SAFETY: the parts' channel ranges are disjoint.
+            let (mean, var) =
+                unsafe { (means.slice(channels.clone()), vars.slice(channels.clone())) };
+            let first = channels.start;
+            widest_rows!(stats_of_channels(
+                xs: &[T],
+                cs: [usize; 2],
+                first: usize,
+                mean: &mut [T],
+                var: &mut [T]
+            ));
+        });
+    }
+    if crate::distributed::batch_norm_synced() {
+        return synced_stats(m, mean, var);
+    }
+    m
+}
+
+/// Makes this rank's per-channel mean and variance (over `m` elements each)
+/// those of every rank's elements together ([`crate::distributed::sync_batch_norm`]):
+/// first the mean, then each rank's squared deviations from it, so no large
+/// sums cancel. Returns the element count over all ranks.
+fn synced_stats<T: Float>(m: usize, mean: &mut [T], var: &mut [T]) -> usize {
+    let c = mean.len();
+    let mf = m as f64;
+    let mut sums: Vec<f64> = mean.iter().map(|mu| mf * mu.as_f64()).collect();
+    sums.push(mf);
+    crate::distributed::sum_for_batch_norm(&mut sums);
+    let total = sums[c];
+    let global: Vec<f64> = sums[..c].iter().map(|s| s / total).collect();
+    let mut squares: Vec<f64> = (0..c)
+        .map(|ci| {
+            let d = mean[ci].as_f64() - global[ci];
+            mf * (var[ci].as_f64() + d * d)
+        })
+        .collect();
+    crate::distributed::sum_for_batch_norm(&mut squares);
+    for ci in 0..c {
+        mean[ci] = T::lit(global[ci]);
+        var[ci] = T::lit(squares[ci] / total);
+    }
+    total as usize
+}
+
+fn per_channel<T: Float>(x: &ArrayViewD<'_, T>, values: &[T]) -> ArrayD<T> {
+    let mut shape = vec![1; x.ndim()];
+    shape[1] = values.len();
+    ArrayD::from_shape_vec(IxDyn(&shape), values.to_vec()).expect("one value per channel")
+}
+
+/// `γ (x - μ) / √(σ² + ε) + β` with the given per-channel statistics.
+pub fn batch_norm<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+) -> ArrayD<T> {
+    owned(x.raw_dim(), |y| {
+        batch_norm_into(x, gamma, beta, mean, var, eps, y)
+    })
+}
+
+/// `y = (x − μ) a + β` on planes `first..`, `a = γ / √(σ² + ε)` per channel.
+#[inline(always)]
+fn normalize_planes<T: Float>(
+    xs: &[T],
+    [c, s]: [usize; 2],
+    first: usize,
+    [mean, var, gamma, beta]: [&[T]; 4],
+    eps: f64,
+    y: &mut [T],
+) {
+    for (k, (xp, yp)) in xs.chunks_exact(s).zip(y.chunks_exact_mut(s)).enumerate() {
+        let ci = (first + k) % c;
+        let (m, a, b) = (mean[ci], inv_std(var[ci], eps) * gamma[ci], beta[ci]);
+        for (o, &v) in yp.iter_mut().zip(xp) {
+            *o = (v - m) * a + b;
+        }
+    }
+}
+
+/// [`batch_norm`] into a preallocated `y` of `x`'s shape.
+pub fn batch_norm_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    mut y: ArrayViewMutD<'_, T>,
+) {
+    let c = x.shape()[1];
+    assert!(
+        gamma.len() == c
+            && beta.len() == c
+            && mean.len() == c
+            && var.len() == c
+            && y.shape() == x.shape(),
+        "batch_norm: {c} channels but weight {:?}, bias {:?}, {} means, {} variances, output {:?}",
+        gamma.shape(),
+        beta.shape(),
+        mean.len(),
+        var.len(),
+        y.shape()
+    );
+    let (c, s) = geometry(x.shape());
+    if s == 0 {
+        return;
+    }
+    let (x, gamma, beta) = (
+        x.as_standard_layout(),
+        gamma.as_standard_layout(),
+        beta.as_standard_layout(),
+    );
+    let (xs, gamma, beta) = (contiguous(&x), contiguous(&gamma), contiguous(&beta));
+    let y = Shared::new(y.as_slice_mut().expect("standard-layout output"));
+    let (cs, channel) = ([c, s], [mean, var, gamma, beta]);
+    for_each_range(xs.len() / s, xs.len(), &|planes| {
+        let r = planes.start * s..planes.end * s;
+        let (xs, first) = (&xs[r.clone()], planes.start);
+        // SAFETY: the parts' plane ranges are disjoint.
+        let y = unsafe { y.slice(r) };
+        widest_rows!(normalize_planes(
+            xs: &[T],
+            cs: [usize; 2],
+            first: usize,
+            channel: [&[T]; 4],
+            eps: f64,
+            y: &mut [T]
+        ));
+    });
+}
+
+/// Training-mode gradients (batch statistics depend on `x`):
+/// `dx = γ/(M σ̂) (M dy - Σdy - x̂ Σ(dy x̂))`, `dγ = Σ dy x̂`, `dβ = Σ dy`.
+pub fn batch_norm_backward<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
+    let (dx_dim, param_dim) = (x.raw_dim(), gamma.raw_dim());
+    fresh_grads(dx_dim, param_dim, |g| {
+        batch_norm_backward_into(x, gamma, dy, mean, var, eps, g)
+    })
+}
+
+/// `[Σdy, Σ dy (x − μ)]` of channels `first..first + sums.len()`.
+#[inline(always)]
+fn grad_sums_of_channels<T: Float>(
+    [xs, gs]: [&[T]; 2],
+    [c, s]: [usize; 2],
+    first: usize,
+    mean: &[T],
+    sums: &mut [[T; 2]],
+) {
+    for (k, out) in sums.iter_mut().enumerate() {
+        let ci = first + k;
+        let mu = mean[ci];
+        let (mut ag, mut agx) = ([T::zero(); LANES], [T::zero(); LANES]);
+        let (mut rg, mut rgx) = (T::zero(), T::zero());
+        for start in (ci * s..xs.len()).step_by(c * s) {
+            let (xc, gc) = (
+                xs[start..start + s].chunks_exact(LANES),
+                gs[start..start + s].chunks_exact(LANES),
+            );
+            for (&x, &g) in xc.remainder().iter().zip(gc.remainder()) {
+                rg += g;
+                rgx += g * (x - mu);
+            }
+            for (x, g) in xc.zip(gc) {
+                for l in 0..LANES {
+                    ag[l] += g[l];
+                    agx[l] += g[l] * (x[l] - mu);
+                }
+            }
+        }
+        *out = [fold_lanes(ag) + rg, fold_lanes(agx) + rgx];
+    }
+}
+
+/// `dx = α dy − δ x̂ − ζ` on planes `first..`, with `[μ, 1/σ̂, α, δ, ζ]` per channel.
+#[inline(always)]
+fn input_grad_planes<T: Float>(
+    [xs, gs]: [&[T]; 2],
+    [c, s]: [usize; 2],
+    first: usize,
+    coef: &[[T; 5]],
+    dx: &mut [T],
+) {
+    let planes = xs.chunks_exact(s).zip(gs.chunks_exact(s));
+    for (k, ((xp, gp), dp)) in planes.zip(dx.chunks_exact_mut(s)).enumerate() {
+        let [mu, inv, alpha, delta, zeta] = coef[(first + k) % c];
+        for ((d, &x), &g) in dp.iter_mut().zip(xp).zip(gp) {
+            *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+        }
+    }
+}
+
+/// [`batch_norm_backward`] into preallocated buffers (see [`NormGrads`]).
+///
+/// With [`crate::distributed::sync_batch_norm`] the statistics came from
+/// every rank. Each rank's loss is the mean over its own `mᵣ` elements, so
+/// its `dy` is `M / mᵣ` times the whole batch's: the sums over ranks weight
+/// each rank's by `mᵣ / M`, and `dx` comes back at this rank's scale, as the
+/// gradients of the layers below must. `dγ` and `dβ` stay this rank's (the
+/// gradient average weights them).
+pub fn batch_norm_backward_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    grads: NormGrads<'_, T>,
+) {
+    let NormGrads {
+        mut dx,
+        mut dgamma,
+        mut dbeta,
+    } = grads;
+    let c = x.shape()[1];
+    assert!(
+        gamma.len() == c
+            && dgamma.len() == c
+            && dbeta.len() == c
+            && mean.len() == c
+            && var.len() == c
+            && dy.shape() == x.shape()
+            && dx.shape() == x.shape(),
+        "batch_norm backward: weight {:?}, gradient {:?}, input gradient {:?} for input {:?}",
+        gamma.shape(),
+        dy.shape(),
+        dx.shape(),
+        x.shape()
+    );
+    let (c, s) = geometry(x.shape());
+    let synced = crate::distributed::batch_norm_synced();
+    if s == 0 && !synced {
+        return;
+    }
+    let (x, dy, gamma) = (
+        x.as_standard_layout(),
+        dy.as_standard_layout(),
+        gamma.as_standard_layout(),
+    );
+    let (xs, gs, gamma) = (contiguous(&x), contiguous(&dy), contiguous(&gamma));
+    let inputs = [xs, gs];
+    let mut sums: SmallVec<[[T; 2]; INLINE_CHANNELS]> = SmallVec::from_elem([T::zero(); 2], c);
+    if s > 0 {
+        let (cs, shared) = ([c, s], Shared::new(&mut sums));
+        for_each_range(c, 2 * xs.len(), &|channels| {
+            let first = channels.start;
+            // SAFETY: the parts' channel ranges are disjoint.
+            let sums = unsafe { shared.slice(channels) };
+            widest_rows!(grad_sums_of_channels(
+                inputs: [&[T]; 2],
+                cs: [usize; 2],
+                first: usize,
+                mean: &[T],
+                sums: &mut [[T; 2]]
+            ));
+        });
+    }
+    let m = xs.len() / c.max(1);
+    for ci in 0..c {
+        let inv = inv_std(var[ci], eps);
+        let [sum_g, sum_gx] = &mut sums[ci];
+        *sum_gx *= inv;
+        dgamma[ci] += *sum_gx;
+        dbeta[ci] += *sum_g;
+    }
+    if synced {
+        synced_grad_sums(m, &mut sums);
+    }
+    if s == 0 {
+        return;
+    }
+    let mf = T::lit(m as f64);
+    let coef: SmallVec<[[T; 5]; INLINE_CHANNELS]> = (0..c)
+        .map(|ci| {
+            let inv = inv_std(var[ci], eps);
+            let alpha = gamma[ci] * inv;
+            let [sum_g, sum_gx] = sums[ci];
+            [
+                mean[ci],
+                inv,
+                alpha,
+                alpha * sum_gx / mf,
+                alpha * sum_g / mf,
+            ]
+        })
+        .collect();
+    let cs = [c, s];
+    let dx = Shared::new(dx.as_slice_mut().expect("standard-layout gradient"));
+    for_each_range(xs.len() / s, xs.len(), &|planes| {
+        let r = planes.start * s..planes.end * s;
+        let (inputs, first) = ([&xs[r.clone()], &gs[r.clone()]], planes.start);
+        let coef = &coef[..];
+        // SAFETY: the parts' plane ranges are disjoint.
+        let dx = unsafe { dx.slice(r) };
+        widest_rows!(input_grad_planes(
+            inputs: [&[T]; 2],
+            cs: [usize; 2],
+            first: usize,
+            coef: &[[T; 5]],
+            dx: &mut [T]
+        ));
+    });
+}
+
+/// Replaces this rank's `[Σdy, Σ dy x̂]` (over its `m` elements) by every
+/// rank's, each rank's weighted by its share of the elements.
+fn synced_grad_sums<T: Float>(m: usize, sums: &mut [[T; 2]]) {
+    let (c, mf) = (sums.len(), m as f64);
+    let mut all = vec![0.0f64; 2 * c + 1];
+    for (ci, [g, gx]) in sums.iter().enumerate() {
+        all[ci] = mf * g.as_f64();
+        all[c + ci] = mf * gx.as_f64();
+    }
+    all[2 * c] = mf;
+    crate::distributed::sum_for_batch_norm(&mut all);
+    let total = all[2 * c];
+    for (ci, s) in sums.iter_mut().enumerate() {
+        *s = [T::lit(all[ci] / total), T::lit(all[c + ci] / total)];
+    }
+}
+
+/// Evaluation-mode gradients (fixed running statistics): `dx = γ dy / √(σ² + ε)`.
+pub fn batch_norm_eval_backward<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
+    let c = x.shape()[1];
+    let inv: Vec<T> = var.iter().map(|&v| inv_std(v, eps)).collect();
+    let scale: Vec<T> = inv.iter().zip(gamma.iter()).map(|(&i, &g)| i * g).collect();
+    let dx = &dy * &per_channel(&x, &scale);
+    let xhat = &(&x - &per_channel(&x, mean)) * &per_channel(&x, &inv);
+    let mut axes: Vec<usize> = (0..x.ndim()).filter(|&a| a != 1).collect();
+    axes.reverse();
+    let reduce = |mut a: ArrayD<T>| {
+        for &ax in &axes {
+            a = a.sum_axis(Axis(ax));
+        }
+        a
+    };
+    let dgamma = reduce(&dy * &xhat);
+    let dbeta = reduce(dy.to_owned());
+    debug_assert_eq!(dgamma.len(), c);
+    (dx, dgamma, dbeta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batch norm of `x` (`[n, c, s]`) and its gradients from the formulas in
+    /// the docs, in `f64` one element at a time: `(y, dx, dγ, dβ)`.
+    fn reference(
+        x: &ArrayD<f64>,
+        gamma: &[f64],
+        beta: &[f64],
+        dy: &ArrayD<f64>,
+        eps: f64,
+    ) -> [ArrayD<f64>; 4] {
+        let (n, c, s) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let (mut y, mut dx) = (ArrayD::zeros(x.raw_dim()), ArrayD::zeros(x.raw_dim()));
+        let (mut dg, mut db) = (ArrayD::zeros(vec![c]), ArrayD::zeros(vec![c]));
+        let m = (n * s) as f64;
+        for ci in 0..c {
+            let at = |a: &ArrayD<f64>, i: usize, j: usize| a[[i, ci, j]];
+            let cells = || (0..n).flat_map(|i| (0..s).map(move |j| (i, j)));
+            let mean = cells().map(|(i, j)| at(x, i, j)).sum::<f64>() / m;
+            let var = cells()
+                .map(|(i, j)| (at(x, i, j) - mean).powi(2))
+                .sum::<f64>()
+                / m;
+            let inv = 1.0 / (var + eps).sqrt();
+            let sum_g = cells().map(|(i, j)| at(dy, i, j)).sum::<f64>();
+            let sum_gx = cells()
+                .map(|(i, j)| at(dy, i, j) * (at(x, i, j) - mean) * inv)
+                .sum::<f64>();
+            for (i, j) in cells() {
+                let xhat = (at(x, i, j) - mean) * inv;
+                y[[i, ci, j]] = gamma[ci] * xhat + beta[ci];
+                dx[[i, ci, j]] = gamma[ci] * inv / m * (m * at(dy, i, j) - sum_g - xhat * sum_gx);
+            }
+            dg[ci] = sum_gx;
+            db[ci] = sum_g;
+        }
+        [y, dx, dg, db]
+    }
+
+    #[test]
+    fn batch_norm_matches_the_formulas_split_or_not() {
+        let eps = 1e-5;
+        // Planes with and without a partial chunk of lanes; the large shapes
+        // are enough work to be split among threads, the small are not.
+        for (n, c, s) in [
+            (2, 3, 5),
+            (3, 2, 1),
+            (4, 16, 196),
+            (128, 16, 49),
+            (7, 5, 33),
+        ] {
+            let x = ArrayD::from_shape_fn(vec![n, c, s], |d| {
+                ((d[0] * 31 + d[1] * 7 + d[2]) as f64 * 0.71).sin() * 3.0 + d[1] as f64
+            });
+            let dy = ArrayD::from_shape_fn(vec![n, c, s], |d| {
+                ((d[0] * 13 + d[1] * 5 + d[2]) as f64 * 0.37).cos()
+            });
+            let gamma: Vec<f64> = (0..c).map(|j| 1.0 + 0.1 * j as f64).collect();
+            let beta: Vec<f64> = (0..c).map(|j| 0.05 * j as f64).collect();
+            let want = reference(&x, &gamma, &beta, &dy, eps);
+            let (g, b) = (
+                ndarray::aview1(&gamma).into_dyn(),
+                ndarray::aview1(&beta).into_dyn(),
+            );
+            let (mean, var, m) = channel_stats(x.view());
+            assert_eq!(m, n * s);
+            let y = batch_norm(x.view(), g.view(), b, &mean, &var, eps);
+            // The parameters' gradients are added to what is there.
+            let mut dx = ArrayD::from_elem(x.shape(), f64::NAN);
+            let (mut dg, mut db) = (
+                ArrayD::from_elem(vec![c], 1.0),
+                ArrayD::from_elem(vec![c], 2.0),
+            );
+            let grads = NormGrads {
+                dx: dx.view_mut(),
+                dgamma: dg.view_mut(),
+                dbeta: db.view_mut(),
+            };
+            batch_norm_backward_into(x.view(), g, dy.view(), &mean, &var, eps, grads);
+            let got = [y, dx, dg - 1.0, db - 2.0];
+            for (what, (g, w)) in ["y", "dx", "dgamma", "dbeta"]
+                .iter()
+                .zip(got.iter().zip(&want))
+            {
+                let worst = (g - w).iter().fold(0.0f64, |a, &d| a.max(d.abs()));
+                let scale = w.iter().fold(1.0f64, |a, &v| a.max(v.abs()));
+                assert!(
+                    worst <= 1e-12 * scale,
+                    "{what} at {n} × {c} × {s}: off by {worst:e}"
+                );
+            }
+        }
+    }
+}
