@@ -1,7 +1,7 @@
 //! The reference workloads of `../shared/bench/torch_anchor.py`, same data,
 //! models and hyperparameters, one JSON line each, for side-by-side ratios.
 //!
-//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape] [lstm] [vit]`
+//! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit]`
 //! (no argument: all). `NN_NUM_THREADS` sets the thread count (default: all cores).
 
 use std::time::Instant;
@@ -71,6 +71,20 @@ sequential! {
             Conv2d(16, kernel = 3, padding = 1), BatchNorm,
         },
         ReLU,
+        GlobalAvgPool,
+        Dense(10),
+    }
+}
+
+sequential! {
+    /// torch_anchor's `convnet`: a plain chain of 16-channel 3×3 convolutions
+    /// with batch norm, as research CNNs are.
+    pub struct ConvNet: input(1, 28, 28) {
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU, MaxPool2d(2),
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
         GlobalAvgPool,
         Dense(10),
     }
@@ -330,7 +344,7 @@ fn gemm() {
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [resnet] [residual_tape] [lstm] [vit] [--distributed]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks.");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks.");
         return;
     }
     let ranks = args.iter().any(|a| a == "--distributed").then(join);
@@ -346,6 +360,7 @@ fn main() {
             "mlp" => run("mlp", Mlp::with_seed(0), &[784], 3, ranks),
             "mlp_big" => run("mlp_big", MlpBig::with_seed(0), &[784], 2, ranks),
             "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2, ranks),
+            "convnet" => run("convnet", ConvNet::with_seed(0), &[1, 28, 28], 1, ranks),
             "resnet" => run("resnet", ResNet::with_seed(0), &[1, 28, 28], 1, ranks),
             "residual_tape" => {
                 run_batch("residual_tape", ResidualMlp::new(0), &[784], 2, 64, ranks)
@@ -356,7 +371,7 @@ fn main() {
             "gemm" => gemm(),
             other => {
                 eprintln!(
-                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm, resnet, residual_tape, lstm, vit)"
+                    "error: unknown workload `{other}` (mlp, mlp_big, cnn, small_batch, gemm, convnet, resnet, residual_tape, lstm, vit)"
                 );
                 std::process::exit(2)
             }
