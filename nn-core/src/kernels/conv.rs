@@ -410,7 +410,7 @@ const KEEP_BYTES: usize = 12 << 20;
 
 /// Reusable intermediates of a convolution, one set per thread: once grown to
 /// a batch's size, forward and backward allocate nothing.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConvScratch<T> {
     parts: Vec<PartScratch<T>>,
     /// The last forward's im2col matrices, chunk after chunk, kept for the
@@ -418,6 +418,9 @@ pub struct ConvScratch<T> {
     kept: Vec<T>,
     /// Which input `kept` was built from: its data pointer and shape.
     kept_for: Option<(usize, [usize; 4])>,
+    /// The weight flipped and transposed for [`transposed_window`]'s input
+    /// gradient: `[in, out·kh·kw]`.
+    flipped: Array2<T>,
 }
 
 /// The samples of a batch are processed in chunks whose im2col matrix stays
@@ -459,6 +462,65 @@ impl Chunks {
             (g + 1) * self.count / self.groups,
         );
         (from..to).map(|c| c * self.per_chunk..((c + 1) * self.per_chunk).min(self.samples))
+    }
+}
+
+impl<T: Float> Default for ConvScratch<T> {
+    fn default() -> Self {
+        ConvScratch {
+            parts: Vec::new(),
+            kept: Vec::new(),
+            kept_for: None,
+            flipped: Array2::zeros((0, 0)),
+        }
+    }
+}
+
+/// For a stride-1 convolution whose output is at least as large as its
+/// input: the window under which the input gradient is the output
+/// gradient convolved with the flipped kernel (`dx = dy ⋆ flip(w)ᵀ`, the
+/// borders padded by what the forward's padding left uncovered). That is one
+/// im2col and a GEMM as deep as the forward's, where the general way — a
+/// GEMM only `out` deep, then col2im scattering every entry back — was a
+/// third of a backward pass. `None` otherwise (strided, or a smaller output,
+/// where the transposed form would multiply more zeros than it saves).
+fn transposed_window(
+    window: &Window2d,
+    input: (usize, usize),
+    output: (usize, usize),
+) -> Option<Window2d> {
+    let (k, d, p) = (window.kernel, window.dilation, window.padding);
+    let (reach_y, reach_x) = ((k.0 - 1) * d.0, (k.1 - 1) * d.1);
+    let fits = window.stride == (1, 1)
+        && output.0 * output.1 >= input.0 * input.1
+        && p.top.max(p.bottom) <= reach_y
+        && p.left.max(p.right) <= reach_x;
+    fits.then(|| Window2d {
+        kernel: k,
+        stride: (1, 1),
+        padding: Padding2d {
+            top: reach_y - p.top,
+            bottom: reach_y - p.bottom,
+            left: reach_x - p.left,
+            right: reach_x - p.right,
+        },
+        dilation: d,
+    })
+}
+
+/// `w` (`[out, in, kh, kw]`) flipped in both spatial axes with its channel
+/// axes swapped, as the matrix `[in, out·kh·kw]`.
+fn flip_into<T: Float>(w: &ArrayViewD<'_, T>, into: &mut Array2<T>) {
+    let (o, c, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    resize(into, (c, o * kh * kw));
+    for ci in 0..c {
+        for oi in 0..o {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    into[[ci, (oi * kh + ky) * kw + kx]] = w[[oi, ci, kh - 1 - ky, kw - 1 - kx]];
+                }
+            }
+        }
     }
 }
 
@@ -632,8 +694,13 @@ pub fn conv2d_backward_into<T: Float>(
     // The forward's matrices, when they were built from this same input (the
     // layers' static path; a fresh scratch, as on the tape, rebuilds them).
     let use_kept = scratch.kept_for.is_some() && scratch.kept_for == key(&x);
+    let transposed = transposed_window(window, (h, w_in), (oh, ow)).filter(|_| dx.is_some());
+    if transposed.is_some() {
+        flip_into(&w.view(), &mut scratch.flipped);
+    }
     let kept = Shared::new(&mut scratch.kept[..]);
     let parts = scratch.parts(chunks.groups);
+    let flipped = scratch.flipped.view();
     for_each_chunk(chunks.groups, chunks.threads, &|p| {
         // SAFETY: part p alone uses scratch p and writes its own samples' dx.
         let s = unsafe { &mut parts.slice(p..p + 1)[0] };
@@ -674,13 +741,28 @@ pub fn conv2d_backward_into<T: Float>(
                 }
             }
             if let Some(dxs) = &dxs {
-                resize(&mut s.dcols, (rows, width));
-                gemm(T::one(), &wm.t(), &s.mat, T::zero(), &mut s.dcols);
-                let at = samples.start * c * h * w_in;
-                let part = unsafe { dxs.slice(at..at + samples.len() * c * h * w_in) };
-                let part = ArrayViewMutD::from_shape(IxDyn(&[samples.len(), c, h, w_in]), part)
-                    .expect("sizes match");
-                col2im_into(s.dcols.view(), window, (oh, ow), part);
+                let (at, in_plane) = (samples.start * c * h * w_in, h * w_in);
+                // SAFETY: each part writes its own samples' dx.
+                let part = unsafe { dxs.slice(at..at + samples.len() * c * in_plane) };
+                if let Some(tw) = &transposed {
+                    resize(&mut s.dcols, (flipped.ncols(), samples.len() * in_plane));
+                    let dys = dy.slice_axis(Axis(0), (samples.start..samples.end).into());
+                    im2col_into(dys, tw, (h, w_in), s.dcols.view_mut());
+                    for (i, dxi) in part.chunks_mut(c * in_plane).enumerate() {
+                        let mut dxi =
+                            ArrayViewMut2::from_shape((c, in_plane), dxi).expect("sizes match");
+                        let cols = s
+                            .dcols
+                            .slice(ndarray::s![.., i * in_plane..(i + 1) * in_plane]);
+                        gemm(T::one(), &flipped, &cols, T::zero(), &mut dxi);
+                    }
+                } else {
+                    resize(&mut s.dcols, (rows, width));
+                    gemm(T::one(), &wm.t(), &s.mat, T::zero(), &mut s.dcols);
+                    let part = ArrayViewMutD::from_shape(IxDyn(&[samples.len(), c, h, w_in]), part)
+                        .expect("sizes match");
+                    col2im_into(s.dcols.view(), window, (oh, ow), part);
+                }
             }
         }
     });
@@ -811,5 +893,73 @@ mod tests {
             close(&dx.slice_axis(Axis(0), r).to_owned(), dxh);
         }
         close(&dw, &(&halves[0].2 + &halves[1].2));
+    }
+
+    #[test]
+    fn input_gradient_by_the_flipped_kernel_matches_col2im() {
+        // Same-size outputs take the transposed form; col2im of `wᵀ · dy` is
+        // the definition it must agree with, for odd and even kernels,
+        // asymmetric padding and dilation.
+        let windows = [
+            ((3, 3), Padding2d::uniform(1), (1, 1)),
+            ((5, 5), Padding2d::uniform(2), (1, 1)),
+            ((3, 3), Padding2d::uniform(2), (2, 2)),
+            (
+                (4, 2),
+                Padding2d {
+                    top: 1,
+                    bottom: 2,
+                    left: 0,
+                    right: 1,
+                },
+                (1, 1),
+            ),
+        ];
+        for (kernel, padding, dilation) in windows {
+            let window = Window2d {
+                kernel,
+                stride: (1, 1),
+                padding,
+                dilation,
+            };
+            let (n, c, o, h, w_in) = (3, 4, 5, 9, 7);
+            assert_eq!(window.output_size((h, w_in)), Some((h, w_in)));
+            assert!(transposed_window(&window, (h, w_in), (h, w_in)).is_some());
+            let x = Array4::from_shape_fn((n, c, h, w_in), |(a, b, y, z)| {
+                ((a * 7 + b * 5 + y * 3 + z) % 17) as f64 - 8.0
+            })
+            .into_dyn();
+            let w = Array4::from_shape_fn((o, c, kernel.0, kernel.1), |(a, b, y, z)| {
+                ((a * 3 + b * 5 + y * 7 + z) % 13) as f64 - 6.0
+            })
+            .into_dyn();
+            let dy = Array4::from_shape_fn((n, o, h, w_in), |(a, b, y, z)| {
+                ((a + b * 3 + y * 5 + z * 7) % 11) as f64 - 5.0
+            })
+            .into_dyn();
+            let mut scratch = ConvScratch::default();
+            let [dx, _, _] = conv2d_backward(
+                x.view(),
+                w.view(),
+                dy.view(),
+                &window,
+                &mut scratch,
+                [true, false, false],
+            );
+            let wm = w
+                .view()
+                .into_shape_with_order((o, c * kernel.0 * kernel.1))
+                .unwrap();
+            let g = dy
+                .view()
+                .permuted_axes(vec![1, 0, 2, 3])
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order((o, n * h * w_in))
+                .unwrap();
+            let want = col2im(wm.t().dot(&g).view(), [n, c, h, w_in], &window, (h, w_in));
+            // Integer values: both sums are exact.
+            assert_eq!(dx.unwrap(), want, "{window:?}");
+        }
     }
 }
