@@ -2,8 +2,10 @@
 //! models and hyperparameters, one JSON line each, for side-by-side ratios.
 //!
 //! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit]`
-//! (no argument: all). `NN_NUM_THREADS` sets the thread count (default: all cores).
+//! (no argument: the first five, torch_anchor's defaults). `NN_NUM_THREADS` sets the thread count (default: all cores).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use nn::activation::{linear, relu, Relu};
@@ -12,7 +14,7 @@ use nn::init::Initializer::{GlorotUniform, Zeros};
 use nn::layers::Dense;
 use nn::ndarray::{Array2, ArrayD, IxDyn};
 use nn::prelude::*;
-use nn::train::Fit;
+use nn::train::{Callback, Context, Control, EpochLogs, Fit, TrainError};
 
 sequential! {
     /// torch_anchor's `mlp`: Flatten, Linear(784, 128), ReLU, Linear(128, 10).
@@ -144,6 +146,77 @@ impl ResidualMlp {
     }
 }
 
+/// The machine's limit: the best `f32` GEMM rate in FLOP/s over square
+/// products of 512 and 1024, measured once per run.
+fn machine_rate() -> f64 {
+    static RATE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *RATE.get_or_init(|| gemm_gflops(512).max(gemm_gflops(1024)) * 1e9)
+}
+
+/// Minor page faults of this process so far (Linux's `/proc/self/stat`;
+/// `None` elsewhere).
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name: state, ppid, pgrp, session, tty,
+    // tpgid, flags, minflt.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(7)?
+        .parse()
+        .ok()
+}
+
+/// GEMM FLOPs and minor page faults read at the start of training and after
+/// each epoch, so the last (warm) epoch's can be reported.
+#[derive(Clone, Default)]
+struct Marks(Rc<RefCell<Vec<(u64, Option<u64>)>>>);
+
+impl Marks {
+    fn mark(&self) {
+        let flops = nn::kernels::gemm::flops_so_far();
+        self.0.borrow_mut().push((flops, minor_faults()));
+    }
+
+    /// The last epoch's GEMM FLOPs and minor page faults.
+    fn last_epoch(&self) -> (u64, Option<u64>) {
+        let marks = self.0.borrow();
+        let [.., (f0, p0), (f1, p1)] = marks[..] else {
+            return (0, None);
+        };
+        (f1 - f0, p0.zip(p1).map(|(a, b)| b - a))
+    }
+}
+
+impl Callback<f32> for Marks {
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_, f32>) -> Result<(), TrainError> {
+        self.mark();
+        Ok(())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        _logs: &EpochLogs,
+        _ctx: &mut Context<'_, f32>,
+    ) -> Result<Control, TrainError> {
+        self.mark();
+        Ok(Control::Continue)
+    }
+}
+
+/// `, "gflop": …, "limit_fraction": …, "minflt_per_step": …` for work of
+/// `flops` FLOPs that took `seconds` in `steps` steps: the fraction is the
+/// least time at [`machine_rate`] over the time taken.
+fn limits(flops: u64, faults: Option<u64>, seconds: f64, steps: usize) -> String {
+    let limit = flops as f64 / machine_rate();
+    let faults = faults.map_or("null".into(), |f| format!("{:.1}", f as f64 / steps as f64));
+    format!(
+        ", \"gflop\": {:.3}, \"limit_fraction\": {:.3}, \"minflt_per_step\": {faults}",
+        flops as f64 / 1e9,
+        limit / seconds
+    )
+}
+
 fn threads() -> usize {
     nn::threads()
 }
@@ -177,6 +250,8 @@ fn run_batch<M: Fit<f32>>(
     let (train, test) = (mnist.train.reshaped(shape), mnist.test.reshaped(shape));
     let mut opt = Adam::new(AdamConfig::default()).expect("valid settings");
     let size = ranks.map_or(1, |r| r.size());
+    let marks = Marks::default();
+    machine_rate();
     let history = fit(
         &mut model,
         &mut opt,
@@ -187,6 +262,7 @@ fn run_batch<M: Fit<f32>>(
             loss: Loss::CrossEntropy.into(),
             verbosity: Verbosity::Silent,
             distributed: ranks.map(|r| r as &dyn Collective),
+            callbacks: vec![Box::new(marks.clone())],
             ..Default::default()
         },
     )
@@ -197,10 +273,12 @@ fn run_batch<M: Fit<f32>>(
         .iter()
         .map(|e| format!("{:.3}", e.seconds))
         .collect();
+    let last = history.epochs.last().expect("an epoch ran");
+    let (flops, faults) = marks.last_epoch();
+    let limit = limits(flops, faults, last.seconds, train.len().div_ceil(batch));
     let parallel = match ranks {
         None => String::new(),
         Some(r) => {
-            let last = history.epochs.last().expect("an epoch ran");
             format!(
                 ", \"ranks\": {size}, \"samples_per_s\": {:.0}, \"allreduce_s\": {:.3}",
                 last.samples_per_sec,
@@ -210,7 +288,7 @@ fn run_batch<M: Fit<f32>>(
     };
     if ranks.is_none_or(|r| r.is_root()) {
         println!(
-            "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": {batch}, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}{parallel}}}",
+            "{{\"framework\": \"{}\", \"workload\": \"{name}\", \"batch\": {batch}, \"epochs\": {epochs}, \"epoch_s\": [{}], \"test_acc\": {acc:.4}, \"threads\": {}{limit}{parallel}}}",
             framework(),
             epoch_s.join(", "),
             threads()
@@ -301,37 +379,48 @@ fn small_batch() {
         opt.step(&*model);
         opt.zero_grad(&*model);
     };
+    machine_rate();
     for _ in 0..100 {
         step(&mut model);
     }
+    let (flops, faults) = (nn::kernels::gemm::flops_so_far(), minor_faults());
     let t = Instant::now();
     for _ in 0..steps {
         step(&mut model);
     }
-    let us = t.elapsed().as_secs_f64() / steps as f64 * 1e6;
+    let seconds = t.elapsed().as_secs_f64();
+    let flops = (nn::kernels::gemm::flops_so_far() - flops) / steps as u64;
+    let faults = faults.zip(minor_faults()).map(|(a, b)| b - a);
+    let limit = limits(flops, faults, seconds / steps as f64, steps);
+    let us = seconds / steps as f64 * 1e6;
     println!(
-        "{{\"framework\": \"{}\", \"workload\": \"small_batch\", \"batch\": {bs}, \"steps\": {steps}, \"us_per_step\": {us:.1}, \"threads\": {}}}",
+        "{{\"framework\": \"{}\", \"workload\": \"small_batch\", \"batch\": {bs}, \"steps\": {steps}, \"us_per_step\": {us:.1}, \"threads\": {}{limit}}}",
         framework(),
         threads()
     );
 }
 
-/// f32 GEMM throughput at square sizes, through the kernels the layers use.
+/// f32 GEMM throughput of `n × n` products in GFLOP/s, through the kernels
+/// the layers use (as torch_anchor times `torch.mm`).
+fn gemm_gflops(n: usize) -> f64 {
+    let a = Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 13) as f32 / 13.0);
+    let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+    let mut c = Array2::<f32>::zeros((n, n));
+    let flop = 2.0 * (n as f64).powi(3);
+    let reps = ((2e10 / flop) as usize).clamp(3, 200);
+    nn::kernels::gemm::gemm(1.0, &a, &b, 0.0, &mut c);
+    let t = Instant::now();
+    for _ in 0..reps {
+        nn::kernels::gemm::gemm(1.0, &a, &b, 0.0, &mut c);
+    }
+    flop * reps as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
+/// f32 GEMM throughput at square sizes.
 fn gemm() {
     let mut parts = Vec::new();
     for n in [256usize, 512, 1024, 2048] {
-        let a = Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 13) as f32 / 13.0);
-        let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
-        let mut c = Array2::<f32>::zeros((n, n));
-        let flop = 2.0 * (n as f64).powi(3);
-        let reps = ((2e10 / flop) as usize).clamp(3, 200);
-        nn::kernels::gemm::gemm(1.0, &a, &b, 0.0, &mut c);
-        let t = Instant::now();
-        for _ in 0..reps {
-            nn::kernels::gemm::gemm(1.0, &a, &b, 0.0, &mut c);
-        }
-        let gflops = flop * reps as f64 / t.elapsed().as_secs_f64() / 1e9;
-        parts.push(format!("\"{n}\": {gflops:.1}"));
+        parts.push(format!("\"{n}\": {:.1}", gemm_gflops(n)));
     }
     println!(
         "{{\"framework\": \"{}\", \"workload\": \"gemm\", \"gflops\": {{{}}}, \"threads\": {}}}",

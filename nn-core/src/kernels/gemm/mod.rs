@@ -22,6 +22,7 @@ mod portable;
 mod tile;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayBase, Data, DataMut, Ix2};
 
@@ -73,6 +74,17 @@ fn mat<T, S: Data<Elem = T>>(x: &ArrayBase<S, Ix2>) -> Mat<T> {
     }
 }
 
+/// Floating-point operations (two per multiply-add) of every [`gemm`] so far.
+static FLOPS: AtomicU64 = AtomicU64::new(0);
+
+/// Floating-point operations (two per multiply-add) of every [`gemm`] this
+/// process has run — every matrix product and convolution of the framework
+/// goes through it. Benchmarks divide a workload's count by the measured GEMM
+/// rate for the least time the machine could take.
+pub fn flops_so_far() -> u64 {
+    FLOPS.load(Ordering::Relaxed)
+}
+
 /// `c = alpha · a · b + beta · c`. With `beta = 0`, `c`'s old contents are
 /// ignored (NaN included).
 ///
@@ -99,6 +111,7 @@ pub fn gemm<T, S1, S2, S3>(
             c.shape()
         );
     }
+    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
     let (a, b) = (mat(a), mat(b));
     let c = Mat {
         ptr: c.as_mut_ptr(),
