@@ -280,8 +280,10 @@ mod tests {
             (150, 257, 40),
             (7, 600, 1100),
             // Small outputs, long sums: the dot-product path when both
-            // operands are contiguous along k (a plain, b transposed).
+            // operands are contiguous along k (a plain, b transposed), up
+            // to its largest output, and just past it.
             (6, 1100, 25),
+            (20, 1100, 20),
             (16, 1300, 150),
         ];
         for (k32, k64) in kernel_sets() {
