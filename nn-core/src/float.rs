@@ -51,8 +51,8 @@ pub trait Float:
     fn tanh_fast(self) -> Self;
 
     /// The logistic function `1 / (1 + e^{-x})` in a branch-free form that
-    /// loops vectorize (`f32`: [`crate::kernels::tanh::sigmoid_f32`]; `f64`:
-    /// the overflow-free two-sided formula).
+    /// loops vectorize (`f32`: [`crate::kernels::tanh::sigmoid_f32`], within
+    /// two ulps; `f64`: the overflow-free two-sided formula).
     fn sigmoid_fast(self) -> Self;
 
     /// `e^x` in a branch-free form that loops vectorize (`f32`:
