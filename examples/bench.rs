@@ -170,7 +170,10 @@ fn minor_faults() -> Option<u64> {
 /// GEMM FLOPs and minor page faults read at the start of training and after
 /// each epoch, so the last (warm) epoch's can be reported.
 #[derive(Clone, Default)]
-struct Marks(Rc<RefCell<Vec<(u64, Option<u64>)>>>);
+struct Marks(Rc<RefCell<Vec<Mark>>>);
+
+/// GEMM FLOPs and minor page faults so far.
+type Mark = (u64, Option<u64>);
 
 impl Marks {
     fn mark(&self) {
@@ -179,7 +182,7 @@ impl Marks {
     }
 
     /// The last epoch's GEMM FLOPs and minor page faults.
-    fn last_epoch(&self) -> (u64, Option<u64>) {
+    fn last_epoch(&self) -> Mark {
         let marks = self.0.borrow();
         let [.., (f0, p0), (f1, p1)] = marks[..] else {
             return (0, None);
