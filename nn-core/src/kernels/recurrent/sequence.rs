@@ -396,20 +396,41 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         });
     }
     if let Some(mut dw) = dw_hh {
-        // Σ_t dgh_tᵀ h_{t-1}: per step that has a predecessor, its gate
-        // gradients against the states one step earlier in the run's order
-        // (one product over the batch each: long enough to share between
-        // cores, where one per sequence was too short).
+        // Σ_t dgh_tᵀ h_{t-1}, every step of every sequence in one product
+        // (long enough to run near the GEMM's peak, where one per step was
+        // t − 1 short ones, each a parallel region): in the flattened rows `[b·t, ·]`
+        // each step's row is paired with the row one step earlier in the
+        // run's order — the row before it, or after it when the run goes
+        // backwards — which is right except across the b − 1 boundaries
+        // between sequences; those pairs are taken back out by a short second
+        // product.
         let dg3 = dgates;
-        for k in 1..t {
-            let (later, earlier) = (run.time(k, t), run.time(k - 1, t));
-            gemm(
-                T::one(),
-                &dg3.slice(s![.., later, hid.clone()]).t(),
-                &states.slice(s![.., earlier, ..h]),
-                T::one(),
-                &mut dw,
-            );
+        if t > 1 {
+            let n = b * t;
+            let hs = states
+                .into_shape_with_order((n, sw))
+                .expect("standard layout");
+            let (dgh, hs) = (rows.slice(s![.., hid.clone()]), hs.slice(s![.., ..h]));
+            let (later, earlier) = if run.reverse {
+                (dgh.slice(s![..n - 1, ..]), hs.slice(s![1.., ..]))
+            } else {
+                (dgh.slice(s![1.., ..]), hs.slice(s![..n - 1, ..]))
+            };
+            gemm(T::one(), &later.t(), &earlier, T::one(), &mut dw);
+            if b > 1 {
+                let (later, earlier) = if run.reverse {
+                    (
+                        dg3.slice(s![..b - 1, t - 1, hid.clone()]),
+                        states.slice(s![1.., 0, ..h]),
+                    )
+                } else {
+                    (
+                        dg3.slice(s![1.., 0, hid.clone()]),
+                        states.slice(s![..b - 1, t - 1, ..h]),
+                    )
+                };
+                gemm(-T::one(), &later.t(), &earlier, T::one(), &mut dw);
+            }
         }
         if run.h0.is_some() {
             let first = run.time(0, t);
