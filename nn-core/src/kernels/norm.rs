@@ -436,18 +436,19 @@ mod tests {
                     dbeta: db.view_mut(),
                 },
             );
-            let got = [y, dx, dg - 1.0, db - 2.0];
-            for (what, (g, w)) in ["y", "dx", "dgamma", "dbeta"]
-                .iter()
-                .zip(got.iter().zip(&want))
-            {
-                let worst = (g - w).iter().fold(0.0f64, |a, &d| a.max(d.abs()));
-                let scale = w.iter().fold(1.0f64, |a, &v| a.max(v.abs()));
-                assert!(
-                    worst <= 1e-12 * scale,
-                    "{what} at {n} × {m}: off by {worst:e}"
-                );
-            }
+            assert_all_close(&format!("{n} × {m}"), [y, dx, dg - 1.0, db - 2.0], &want);
+        }
+    }
+
+    /// `(y, dx, dγ, dβ)` against the reference, each to 1e-12 of its largest value.
+    pub(super) fn assert_all_close(at: &str, got: [ArrayD<f64>; 4], want: &[ArrayD<f64>; 4]) {
+        for (what, (g, w)) in ["y", "dx", "dgamma", "dbeta"]
+            .iter()
+            .zip(got.iter().zip(want))
+        {
+            let worst = (g - w).iter().fold(0.0f64, |a, &d| a.max(d.abs()));
+            let scale = w.iter().fold(1.0f64, |a, &v| a.max(v.abs()));
+            assert!(worst <= 1e-12 * scale, "{what} at {at}: off by {worst:e}");
         }
     }
 }

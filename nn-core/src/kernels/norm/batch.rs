@@ -541,17 +541,7 @@ mod tests {
             };
             batch_norm_backward_into(x.view(), g, dy.view(), &mean, &var, eps, grads);
             let got = [y, dx, dg - 1.0, db - 2.0];
-            for (what, (g, w)) in ["y", "dx", "dgamma", "dbeta"]
-                .iter()
-                .zip(got.iter().zip(&want))
-            {
-                let worst = (g - w).iter().fold(0.0f64, |a, &d| a.max(d.abs()));
-                let scale = w.iter().fold(1.0f64, |a, &v| a.max(v.abs()));
-                assert!(
-                    worst <= 1e-12 * scale,
-                    "{what} at {n} × {c} × {s}: off by {worst:e}"
-                );
-            }
+            super::super::tests::assert_all_close(&format!("{n} × {c} × {s}"), got, &want);
         }
     }
 }
