@@ -96,8 +96,8 @@ fn row_stats<T: Float>(row: &[T], eps: f64) -> (T, T) {
     (mean, inv_std(var, eps))
 }
 
-/// Runs `f`, compiled for AVX-512 where the CPU has it, on the rows of a
-/// layer norm (an explicit function: these loops are too large for a
+/// Runs `f`, compiled for AVX-512 where the CPU has it, on a norm's rows,
+/// planes or channels (an explicit function: these loops are too large for a
 /// closure to be inlined into `simd::widest`).
 macro_rules! widest_rows {
     ($f:ident($($arg:ident: $ty:ty),*)) => {{

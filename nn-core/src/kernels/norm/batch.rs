@@ -6,7 +6,10 @@
 //! channels, each channel summed by one thread in one order (the same bits on
 //! any number of threads) in [`LANES`] partial sums, which vectorize where a
 //! single chain of additions does not; the element-wise passes are split over
-//! the planes. Nothing here allocates for up to [`INLINE_CHANNELS`] channels.
+//! the planes. A 2-D input `[n, c]` (planes of one element, after a dense
+//! layer) is read row by row instead, so the loops run along the channels.
+//! The `_into` functions allocate nothing on standard-layout input for up to
+//! [`INLINE_CHANNELS`] channels, without [`crate::distributed::sync_batch_norm`].
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use smallvec::SmallVec;
@@ -16,8 +19,9 @@ use crate::kernels::owned::owned;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
-/// Channels whose per-channel coefficients stay on the stack.
-const INLINE_CHANNELS: usize = 64;
+/// Channels whose per-channel sums and coefficients stay on the stack (28 KB
+/// at most): wider layers allocate them in backward.
+const INLINE_CHANNELS: usize = 512;
 
 /// `(channels, plane length)` of `[n, c, …]`; the plane length is 0 when
 /// there is nothing to normalize.
@@ -27,7 +31,8 @@ fn geometry(x: &[usize]) -> (usize, usize) {
     (c, if n * c == 0 { 0 } else { s })
 }
 
-/// `x` in standard layout (borrowed when it already is).
+/// The elements of `x`, which [`ndarray::ArrayBase::as_standard_layout`] made
+/// standard-layout.
 fn contiguous<'a, T: Float>(x: &'a ndarray::CowArray<'_, T, IxDyn>) -> &'a [T] {
     x.as_slice().expect("standard layout")
 }
@@ -68,6 +73,27 @@ fn stats_of_channels<T: Float>(
     }
 }
 
+/// [`stats_of_channels`] for `[n, c]` (`xs` its rows): sums along the
+/// channels, row after row (each channel's in row order, whatever the split).
+#[inline(always)]
+fn stats_of_columns<T: Float>(xs: &[T], c: usize, first: usize, mean: &mut [T], var: &mut [T]) {
+    let (cols, m) = (first..first + mean.len(), T::lit((xs.len() / c) as f64));
+    mean.fill(T::zero());
+    var.fill(T::zero());
+    for row in xs.chunks_exact(c) {
+        for (mu, &e) in mean.iter_mut().zip(&row[cols.clone()]) {
+            *mu += e;
+        }
+    }
+    mean.iter_mut().for_each(|mu| *mu /= m);
+    for row in xs.chunks_exact(c) {
+        for ((v, &mu), &e) in var.iter_mut().zip(&*mean).zip(&row[cols.clone()]) {
+            *v += (e - mu) * (e - mu);
+        }
+    }
+    var.iter_mut().for_each(|v| *v /= m);
+}
+
 /// Per-channel statistics of `x` (`[n, c, …]`): the mean and the biased
 /// variance over every axis but 1, and the element count per channel.
 pub fn channel_stats<T: Float>(x: ArrayViewD<'_, T>) -> (Vec<T>, Vec<T>, usize) {
@@ -102,13 +128,23 @@ pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &
             let (mean, var) =
                 unsafe { (means.slice(channels.clone()), vars.slice(channels.clone())) };
             let first = channels.start;
-            widest_rows!(stats_of_channels(
-                xs: &[T],
-                cs: [usize; 2],
-                first: usize,
-                mean: &mut [T],
-                var: &mut [T]
-            ));
+            if s == 1 {
+                widest_rows!(stats_of_columns(
+                    xs: &[T],
+                    c: usize,
+                    first: usize,
+                    mean: &mut [T],
+                    var: &mut [T]
+                ));
+            } else {
+                widest_rows!(stats_of_channels(
+                    xs: &[T],
+                    cs: [usize; 2],
+                    first: usize,
+                    mean: &mut [T],
+                    var: &mut [T]
+                ));
+            }
         });
     }
     if crate::distributed::batch_norm_synced() {
@@ -124,7 +160,9 @@ pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &
 fn synced_stats<T: Float>(m: usize, mean: &mut [T], var: &mut [T]) -> usize {
     let c = mean.len();
     let mf = m as f64;
-    let mut sums: Vec<f64> = mean.iter().map(|mu| mf * mu.as_f64()).collect();
+    // A rank without elements (its mean 0 / 0) adds nothing.
+    let weighted = |v: T| if m == 0 { 0.0 } else { mf * v.as_f64() };
+    let mut sums: Vec<f64> = mean.iter().map(|&mu| weighted(mu)).collect();
     sums.push(mf);
     crate::distributed::sum_for_batch_norm(&mut sums);
     let total = sums[c];
@@ -132,7 +170,11 @@ fn synced_stats<T: Float>(m: usize, mean: &mut [T], var: &mut [T]) -> usize {
     let mut squares: Vec<f64> = (0..c)
         .map(|ci| {
             let d = mean[ci].as_f64() - global[ci];
-            mf * (var[ci].as_f64() + d * d)
+            if m == 0 {
+                0.0
+            } else {
+                mf * (var[ci].as_f64() + d * d)
+            }
         })
         .collect();
     crate::distributed::sum_for_batch_norm(&mut squares);
@@ -182,6 +224,18 @@ fn normalize_planes<T: Float>(
     }
 }
 
+/// [`normalize_planes`] for `[n, c]` rows.
+#[inline(always)]
+fn normalize_rows<T: Float>(xs: &[T], [mean, var, gamma, beta]: [&[T]; 4], eps: f64, y: &mut [T]) {
+    let c = mean.len();
+    for (xr, yr) in xs.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+        let channel = mean.iter().zip(var).zip(gamma).zip(beta);
+        for ((o, &v), (((&m, &va), &g), &b)) in yr.iter_mut().zip(xr).zip(channel) {
+            *o = (v - m) * (inv_std(va, eps) * g) + b;
+        }
+    }
+}
+
 /// [`batch_norm`] into a preallocated `y` of `x`'s shape.
 pub fn batch_norm_into<T: Float>(
     x: ArrayViewD<'_, T>,
@@ -218,6 +272,15 @@ pub fn batch_norm_into<T: Float>(
     let (xs, gamma, beta) = (contiguous(&x), contiguous(&gamma), contiguous(&beta));
     let y = Shared::new(y.as_slice_mut().expect("standard-layout output"));
     let (cs, channel) = ([c, s], [mean, var, gamma, beta]);
+    if s == 1 {
+        return for_each_range(xs.len() / c, xs.len(), &|rows| {
+            let r = rows.start * c..rows.end * c;
+            let xs = &xs[r.clone()];
+            // SAFETY: the parts' row ranges are disjoint.
+            let y = unsafe { y.slice(r) };
+            widest_rows!(normalize_rows(xs: &[T], channel: [&[T]; 4], eps: f64, y: &mut [T]));
+        });
+    }
     for_each_range(xs.len() / s, xs.len(), &|planes| {
         let r = planes.start * s..planes.end * s;
         let (xs, first) = (&xs[r.clone()], planes.start);
@@ -281,6 +344,40 @@ fn grad_sums_of_channels<T: Float>(
             }
         }
         *out = [fold_lanes(ag) + rg, fold_lanes(agx) + rgx];
+    }
+}
+
+/// [`grad_sums_of_channels`] for `[n, c]` rows.
+#[inline(always)]
+fn grad_sums_of_columns<T: Float>(
+    [xs, gs]: [&[T]; 2],
+    c: usize,
+    first: usize,
+    mean: &[T],
+    sums: &mut [[T; 2]],
+) {
+    let cols = first..first + sums.len();
+    sums.fill([T::zero(); 2]);
+    for (xr, gr) in xs.chunks_exact(c).zip(gs.chunks_exact(c)) {
+        let row = xr[cols.clone()].iter().zip(&gr[cols.clone()]);
+        for ((out, (&x, &g)), &mu) in sums.iter_mut().zip(row).zip(&mean[cols.clone()]) {
+            out[0] += g;
+            out[1] += g * (x - mu);
+        }
+    }
+}
+
+/// [`input_grad_planes`] for `[n, c]` rows.
+#[inline(always)]
+fn input_grad_rows<T: Float>([xs, gs]: [&[T]; 2], coef: &[[T; 5]], dx: &mut [T]) {
+    let c = coef.len();
+    let rows = xs.chunks_exact(c).zip(gs.chunks_exact(c));
+    for ((xr, gr), dr) in rows.zip(dx.chunks_exact_mut(c)) {
+        for (((d, &x), &g), &[mu, inv, alpha, delta, zeta]) in
+            dr.iter_mut().zip(xr).zip(gr).zip(coef)
+        {
+            *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+        }
     }
 }
 
@@ -358,13 +455,23 @@ pub fn batch_norm_backward_into<T: Float>(
             let first = channels.start;
             // SAFETY: the parts' channel ranges are disjoint.
             let sums = unsafe { shared.slice(channels) };
-            widest_rows!(grad_sums_of_channels(
-                inputs: [&[T]; 2],
-                cs: [usize; 2],
-                first: usize,
-                mean: &[T],
-                sums: &mut [[T; 2]]
-            ));
+            if s == 1 {
+                widest_rows!(grad_sums_of_columns(
+                    inputs: [&[T]; 2],
+                    c: usize,
+                    first: usize,
+                    mean: &[T],
+                    sums: &mut [[T; 2]]
+                ));
+            } else {
+                widest_rows!(grad_sums_of_channels(
+                    inputs: [&[T]; 2],
+                    cs: [usize; 2],
+                    first: usize,
+                    mean: &[T],
+                    sums: &mut [[T; 2]]
+                ));
+            }
         });
     }
     let m = xs.len() / c.max(1);
@@ -398,6 +505,16 @@ pub fn batch_norm_backward_into<T: Float>(
         .collect();
     let cs = [c, s];
     let dx = Shared::new(dx.as_slice_mut().expect("standard-layout gradient"));
+    if s == 1 {
+        return for_each_range(xs.len() / c, xs.len(), &|rows| {
+            let r = rows.start * c..rows.end * c;
+            let inputs = [&xs[r.clone()], &gs[r.clone()]];
+            let coef = &coef[..];
+            // SAFETY: the parts' row ranges are disjoint.
+            let dx = unsafe { dx.slice(r) };
+            widest_rows!(input_grad_rows(inputs: [&[T]; 2], coef: &[[T; 5]], dx: &mut [T]));
+        });
+    }
     for_each_range(xs.len() / s, xs.len(), &|planes| {
         let r = planes.start * s..planes.end * s;
         let (inputs, first) = ([&xs[r.clone()], &gs[r.clone()]], planes.start);
@@ -511,6 +628,8 @@ mod tests {
             (4, 16, 196),
             (128, 16, 49),
             (7, 5, 33),
+            // Planes of one element: the rows of a 2-D input `[n, c]`.
+            (300, 600, 1),
         ] {
             let x = ArrayD::from_shape_fn(vec![n, c, s], |d| {
                 ((d[0] * 31 + d[1] * 7 + d[2]) as f64 * 0.71).sin() * 3.0 + d[1] as f64
