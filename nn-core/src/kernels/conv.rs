@@ -667,7 +667,8 @@ pub struct ConvGrads<'a, T> {
 
 /// [`conv2d_backward`] with intermediates in `scratch` and the gradients
 /// written as [`ConvGrads`] says (allocation-free once warmed up). The im2col
-/// matrix is rebuilt chunk by chunk from `x` rather than kept from forward.
+/// matrix is the forward's when it kept one for this input, and otherwise
+/// rebuilt chunk by chunk from `x`.
 pub fn conv2d_backward_into<T: Float>(
     x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
@@ -690,11 +691,21 @@ pub fn conv2d_backward_into<T: Float>(
     let dxs = dx
         .as_mut()
         .map(|d| Shared::new(d.as_slice_mut().expect("standard-layout gradient")));
-    let chunks = Chunks::new(n, rows * plane, 2 * n * oc * plane * rows);
+    let transposed = transposed_window(window, (h, w_in), (oh, ow))
+        .filter(|_| dx.is_some() && n * c * h * w_in > 0);
     // The forward's matrices, when they were built from this same input (the
     // layers' static path; a fresh scratch, as on the tape, rebuilds them).
     let use_kept = scratch.kept_for.is_some() && scratch.kept_for == key(&x);
-    let transposed = transposed_window(window, (h, w_in), (oh, ow)).filter(|_| dx.is_some());
+    // Chunks sized by the larger matrix a chunk builds: x's im2col, or dy's
+    // for the transposed input gradient — but as the forward's when its
+    // matrices, laid out chunk by chunk, are read.
+    let per_sample = match transposed {
+        Some(_) if !use_kept => {
+            (rows * plane).max(oc * window.kernel.0 * window.kernel.1 * h * w_in)
+        }
+        _ => rows * plane,
+    };
+    let chunks = Chunks::new(n, per_sample, 2 * n * oc * plane * rows);
     if transposed.is_some() {
         flip_into(&w.view(), &mut scratch.flipped);
     }
@@ -960,6 +971,43 @@ mod tests {
             let want = col2im(wm.t().dot(&g).view(), [n, c, h, w_in], &window, (h, w_in));
             // Integer values: both sums are exact.
             assert_eq!(dx.unwrap(), want, "{window:?}");
+        }
+    }
+
+    #[test]
+    fn kept_matrices_are_read_in_the_forward_chunks_when_channels_grow() {
+        // 2 → 8 channels, same padding: the transposed input gradient's
+        // matrix is 4× x's, so fresh backward chunks are smaller than the
+        // forward's; the kept matrices must still be read in the forward's.
+        let x = Array4::from_shape_fn((64, 2, 16, 16), |(n, c, h, w)| {
+            ((n * 7 + c * 5 + h * 3 + w) % 17) as f64 / 17.0 - 0.5
+        })
+        .into_dyn();
+        let w = Array4::from_shape_fn((8, 2, 3, 3), |(o, c, h, w)| {
+            ((o * 3 + c * 5 + h * 7 + w) % 13) as f64 / 13.0 - 0.5
+        })
+        .into_dyn();
+        let dy = ArrayD::from_shape_fn(IxDyn(&[64, 8, 16, 16]), |i| {
+            ((i[0] + i[1] * 3 + i[2] * 5 + i[3] * 7) % 11) as f64 / 11.0 - 0.5
+        });
+        let window = Window2d {
+            kernel: (3, 3),
+            stride: (1, 1),
+            padding: Padding2d::uniform(1),
+            dilation: (1, 1),
+        };
+        let need = [true, true, false];
+        let mut kept = ConvScratch::default();
+        conv2d(x.view(), w.view(), None, &window, &mut kept);
+        let [dx, dw, _] = conv2d_backward(x.view(), w.view(), dy.view(), &window, &mut kept, need);
+        let mut fresh = ConvScratch::default();
+        let [dx2, dw2, _] =
+            conv2d_backward(x.view(), w.view(), dy.view(), &window, &mut fresh, need);
+        for (a, b) in [(dx, dx2), (dw, dw2)] {
+            let (a, b) = (a.unwrap(), b.unwrap());
+            let worst = (&a - &b).iter().fold(0.0f64, |m, d| m.max(d.abs()));
+            let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            assert!(worst <= 1e-12 * scale, "off by {worst:e}");
         }
     }
 }
