@@ -111,7 +111,7 @@ pub fn gemm<T, S1, S2, S3>(
             c.shape()
         );
     }
-    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    FLOPS.fetch_add(2 * m as u64 * n as u64 * k as u64, Ordering::Relaxed);
     let (a, b) = (mat(a), mat(b));
     let c = Mat {
         ptr: c.as_mut_ptr(),
@@ -284,6 +284,7 @@ mod tests {
             // to its largest output, and just past it.
             (6, 1100, 25),
             (20, 1100, 20),
+            (20, 1100, 21),
             (16, 1300, 150),
         ];
         for (k32, k64) in kernel_sets() {
