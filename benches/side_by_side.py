@@ -71,11 +71,11 @@ def main():
                     add(side, w + "_acc", [rec["test_acc"]])
                 elif w == "small_batch":
                     add(side, w, [rec["us_per_step"]])
-                if "limit_fraction" in rec:
-                    add(side, w + "_limit", [rec["limit_fraction"]])
                 elif w == "gemm":
                     for n, g in rec["gflops"].items():
                         add(side, "gemm" + n, [g])
+                if "limit_fraction" in rec:
+                    add(side, w + "_limit", [rec["limit_fraction"]])
         for n, g in lines([py, "-c", TORCH_GEMM])[0].items():
             add("torch", "gemm" + n, [g])
     results["ours"]["rss"] = [peak_rss_mb([OURS, "mlp"])]

@@ -168,7 +168,8 @@ fn minor_faults() -> Option<u64> {
 }
 
 /// GEMM FLOPs and minor page faults read at the start of training and after
-/// each epoch, so the last (warm) epoch's can be reported.
+/// each epoch, so the last epoch's can be reported (warm when there were
+/// several; a one-epoch workload's include the first step's allocations).
 #[derive(Clone, Default)]
 struct Marks(Rc<RefCell<Vec<Mark>>>);
 
