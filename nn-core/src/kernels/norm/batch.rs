@@ -11,6 +11,8 @@
 //! The `_into` functions allocate nothing on standard-layout input for up to
 //! [`INLINE_CHANNELS`] channels, without [`crate::distributed::sync_batch_norm`].
 
+use std::ops::Range;
+
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use smallvec::SmallVec;
 
@@ -35,6 +37,15 @@ fn geometry(x: &[usize]) -> (usize, usize) {
 /// standard-layout.
 fn contiguous<'a, T: Float>(x: &'a ndarray::CowArray<'_, T, IxDyn>) -> &'a [T] {
     x.as_slice().expect("standard layout")
+}
+
+/// Runs `f` on the element ranges of whole pieces of `piece` elements (the
+/// planes, or the rows of a 2-D input) out of `len`, split over the cores,
+/// with the index of each range's first piece.
+fn for_each_piece(len: usize, piece: usize, f: &(dyn Fn(Range<usize>, usize) + Sync)) {
+    for_each_range(len / piece, len, &|pieces| {
+        f(pieces.start * piece..pieces.end * piece, pieces.start)
+    });
 }
 
 /// `Σ f(e)` over the elements of channel `ci`.
@@ -272,28 +283,22 @@ pub fn batch_norm_into<T: Float>(
     let (xs, gamma, beta) = (contiguous(&x), contiguous(&gamma), contiguous(&beta));
     let y = Shared::new(y.as_slice_mut().expect("standard-layout output"));
     let (cs, channel) = ([c, s], [mean, var, gamma, beta]);
-    if s == 1 {
-        return for_each_range(xs.len() / c, xs.len(), &|rows| {
-            let r = rows.start * c..rows.end * c;
-            let xs = &xs[r.clone()];
-            // SAFETY: the parts' row ranges are disjoint.
-            let y = unsafe { y.slice(r) };
-            widest_rows!(normalize_rows(xs: &[T], channel: [&[T]; 4], eps: f64, y: &mut [T]));
-        });
-    }
-    for_each_range(xs.len() / s, xs.len(), &|planes| {
-        let r = planes.start * s..planes.end * s;
-        let (xs, first) = (&xs[r.clone()], planes.start);
-        // SAFETY: the parts' plane ranges are disjoint.
+    for_each_piece(xs.len(), if s == 1 { c } else { s }, &|r, first| {
+        let xs = &xs[r.clone()];
+        // SAFETY: the parts' ranges are disjoint.
         let y = unsafe { y.slice(r) };
-        widest_rows!(normalize_planes(
-            xs: &[T],
-            cs: [usize; 2],
-            first: usize,
-            channel: [&[T]; 4],
-            eps: f64,
-            y: &mut [T]
-        ));
+        if s == 1 {
+            widest_rows!(normalize_rows(xs: &[T], channel: [&[T]; 4], eps: f64, y: &mut [T]));
+        } else {
+            widest_rows!(normalize_planes(
+                xs: &[T],
+                cs: [usize; 2],
+                first: usize,
+                channel: [&[T]; 4],
+                eps: f64,
+                y: &mut [T]
+            ));
+        }
     });
 }
 
@@ -505,29 +510,22 @@ pub fn batch_norm_backward_into<T: Float>(
         .collect();
     let cs = [c, s];
     let dx = Shared::new(dx.as_slice_mut().expect("standard-layout gradient"));
-    if s == 1 {
-        return for_each_range(xs.len() / c, xs.len(), &|rows| {
-            let r = rows.start * c..rows.end * c;
-            let inputs = [&xs[r.clone()], &gs[r.clone()]];
-            let coef = &coef[..];
-            // SAFETY: the parts' row ranges are disjoint.
-            let dx = unsafe { dx.slice(r) };
-            widest_rows!(input_grad_rows(inputs: [&[T]; 2], coef: &[[T; 5]], dx: &mut [T]));
-        });
-    }
-    for_each_range(xs.len() / s, xs.len(), &|planes| {
-        let r = planes.start * s..planes.end * s;
-        let (inputs, first) = ([&xs[r.clone()], &gs[r.clone()]], planes.start);
+    for_each_piece(xs.len(), if s == 1 { c } else { s }, &|r, first| {
+        let inputs = [&xs[r.clone()], &gs[r.clone()]];
         let coef = &coef[..];
-        // SAFETY: the parts' plane ranges are disjoint.
+        // SAFETY: the parts' ranges are disjoint.
         let dx = unsafe { dx.slice(r) };
-        widest_rows!(input_grad_planes(
-            inputs: [&[T]; 2],
-            cs: [usize; 2],
-            first: usize,
-            coef: &[[T; 5]],
-            dx: &mut [T]
-        ));
+        if s == 1 {
+            widest_rows!(input_grad_rows(inputs: [&[T]; 2], coef: &[[T; 5]], dx: &mut [T]));
+        } else {
+            widest_rows!(input_grad_planes(
+                inputs: [&[T]; 2],
+                cs: [usize; 2],
+                first: usize,
+                coef: &[[T; 5]],
+                dx: &mut [T]
+            ));
+        }
     });
 }
 
