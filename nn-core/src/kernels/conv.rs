@@ -816,6 +816,39 @@ mod tests {
         (x, window, (16, 16))
     }
 
+    /// `n` inputs of `c` channels of `hw × hw`, an `o × c × 3 × 3` weight, an
+    /// output gradient, and the "same" 3×3 window: fractional values.
+    fn same_3x3(
+        n: usize,
+        c: usize,
+        o: usize,
+        hw: usize,
+    ) -> (ArrayD<f64>, ArrayD<f64>, ArrayD<f64>, Window2d) {
+        let x = Array4::from_shape_fn((n, c, hw, hw), |(n, c, h, w)| {
+            ((n * 7 + c * 5 + h * 3 + w) % 17) as f64 / 17.0 - 0.5
+        });
+        let w = Array4::from_shape_fn((o, c, 3, 3), |(o, c, h, w)| {
+            ((o * 3 + c * 5 + h * 7 + w) % 13) as f64 / 13.0 - 0.5
+        });
+        let dy = ArrayD::from_shape_fn(IxDyn(&[n, o, hw, hw]), |i| {
+            ((i[0] + i[1] * 3 + i[2] * 5 + i[3] * 7) % 11) as f64 / 11.0 - 0.5
+        });
+        let window = Window2d {
+            kernel: (3, 3),
+            stride: (1, 1),
+            padding: Padding2d::uniform(1),
+            dilation: (1, 1),
+        };
+        (x.into_dyn(), w.into_dyn(), dy, window)
+    }
+
+    /// `got` within 1e-12 of `want`'s largest value.
+    fn assert_close(got: &ArrayD<f64>, want: &ArrayD<f64>) {
+        let worst = (got - want).iter().fold(0.0f64, |m, d| m.max(d.abs()));
+        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        assert!(worst <= 1e-12 * scale, "off by {worst:e}");
+    }
+
     #[test]
     fn im2col_reads_the_right_patch() {
         let (x, window, hw) = big();
@@ -860,25 +893,9 @@ mod tests {
     fn a_batch_too_large_to_keep_matches_its_halves_kept() {
         // 64 samples of 16 channels, 3×3: a 14.5 MB im2col matrix in f64,
         // rebuilt in backward; each half's (7.2 MB) is kept.
-        let x = Array4::from_shape_fn((64, 16, 14, 14), |(n, c, h, w)| {
-            ((n * 7 + c * 5 + h * 3 + w) % 17) as f64 / 17.0 - 0.5
-        })
-        .into_dyn();
-        let w = Array4::from_shape_fn((16, 16, 3, 3), |(o, c, h, w)| {
-            ((o * 3 + c * 5 + h * 7 + w) % 13) as f64 / 13.0 - 0.5
-        })
-        .into_dyn();
-        let window = Window2d {
-            kernel: (3, 3),
-            stride: (1, 1),
-            padding: Padding2d::uniform(1),
-            dilation: (1, 1),
-        };
+        let (x, w, dy, window) = same_3x3(64, 16, 16, 14);
         assert!(144 * 64 * 196 * size_of::<f64>() > KEEP_BYTES);
         assert!(144 * 32 * 196 * size_of::<f64>() <= KEEP_BYTES);
-        let dy = ArrayD::from_shape_fn(IxDyn(&[64, 16, 14, 14]), |i| {
-            ((i[0] + i[1] * 3 + i[2] * 5 + i[3] * 7) % 11) as f64 / 11.0 - 0.5
-        });
         let run = |x: ArrayViewD<'_, f64>, dy: ArrayViewD<'_, f64>| {
             let mut scratch = ConvScratch::default();
             let y = conv2d(x.view(), w.view(), None, &window, &mut scratch);
@@ -893,17 +910,12 @@ mod tests {
                 dy.slice_axis(Axis(0), r.into()),
             )
         });
-        let close = |a: &ArrayD<f64>, b: &ArrayD<f64>| {
-            let worst = (a - b).iter().fold(0.0f64, |m, d| m.max(d.abs()));
-            let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-            assert!(worst <= 1e-12 * scale, "off by {worst:e}");
-        };
         for (k, (yh, dxh, _)) in halves.iter().enumerate() {
             let r = (k * 32..(k + 1) * 32).into();
-            close(&y.slice_axis(Axis(0), r).to_owned(), yh);
-            close(&dx.slice_axis(Axis(0), r).to_owned(), dxh);
+            assert_close(&y.slice_axis(Axis(0), r).to_owned(), yh);
+            assert_close(&dx.slice_axis(Axis(0), r).to_owned(), dxh);
         }
-        close(&dw, &(&halves[0].2 + &halves[1].2));
+        assert_close(&dw, &(&halves[0].2 + &halves[1].2));
     }
 
     #[test]
@@ -979,23 +991,7 @@ mod tests {
         // 2 → 8 channels, same padding: the transposed input gradient's
         // matrix is 4× x's, so fresh backward chunks are smaller than the
         // forward's; the kept matrices must still be read in the forward's.
-        let x = Array4::from_shape_fn((64, 2, 16, 16), |(n, c, h, w)| {
-            ((n * 7 + c * 5 + h * 3 + w) % 17) as f64 / 17.0 - 0.5
-        })
-        .into_dyn();
-        let w = Array4::from_shape_fn((8, 2, 3, 3), |(o, c, h, w)| {
-            ((o * 3 + c * 5 + h * 7 + w) % 13) as f64 / 13.0 - 0.5
-        })
-        .into_dyn();
-        let dy = ArrayD::from_shape_fn(IxDyn(&[64, 8, 16, 16]), |i| {
-            ((i[0] + i[1] * 3 + i[2] * 5 + i[3] * 7) % 11) as f64 / 11.0 - 0.5
-        });
-        let window = Window2d {
-            kernel: (3, 3),
-            stride: (1, 1),
-            padding: Padding2d::uniform(1),
-            dilation: (1, 1),
-        };
+        let (x, w, dy, window) = same_3x3(64, 2, 8, 16);
         let need = [true, true, false];
         let mut kept = ConvScratch::default();
         conv2d(x.view(), w.view(), None, &window, &mut kept);
@@ -1004,10 +1000,7 @@ mod tests {
         let [dx2, dw2, _] =
             conv2d_backward(x.view(), w.view(), dy.view(), &window, &mut fresh, need);
         for (a, b) in [(dx, dx2), (dw, dw2)] {
-            let (a, b) = (a.unwrap(), b.unwrap());
-            let worst = (&a - &b).iter().fold(0.0f64, |m, d| m.max(d.abs()));
-            let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-            assert!(worst <= 1e-12 * scale, "off by {worst:e}");
+            assert_close(&a.unwrap(), &b.unwrap());
         }
     }
 }
