@@ -67,7 +67,10 @@
 //!   struct literal (`activation = my::Swish { beta: 2.0 }`). `linear`, or no activation, is
 //!   the identity.
 //! - **Initializers**: Keras's names (`glorot_uniform`, the default for kernels;
-//!   `zeros`, the default for biases; `he_normal`, …) or any [`init::Initializer`].
+//!   `zeros`, the default for biases; `he_normal`, …), `torch_default` (PyTorch's
+//!   `nn.Linear`/`nn.Conv2d` default for weights and biases, to train the same model
+//!   as a PyTorch script: `kernel_init = torch_default, bias_init = torch_default`),
+//!   or any [`init::Initializer`].
 //! - **Names**: `hidden: Dense(..)` names the field; unnamed layers get Keras's
 //!   names (`dense`, `dense_1`, `dropout`, `re_lu`, …). Parameters are
 //!   `hidden.weight` (`[out, in]`, PyTorch's layout) and `hidden.bias`.

@@ -293,3 +293,34 @@ fn the_model_above_uses_every_activation() {
         );
     }
 }
+
+sequential! {
+    /// PyTorch's default initialization, asked for by name.
+    struct TorchInit: input(4, 10, 10) {
+        Conv2d(16, kernel = 5, kernel_init = torch_default, bias_init = torch_default),
+        Flatten,
+        Dense(10, kernel_init = "torch_default", bias_init = "torch_default"),
+    }
+}
+
+/// PyTorch's `nn.Conv2d` and `nn.Linear` docs: weight and bias `U(-√k, √k)`
+/// with `k = 1 / fan_in` of the kernel (`4·5·5 = 100`; `16·6·6 = 576`). A bias
+/// bounded by its own length (1/√16, 1/√10) would leave these bounds.
+#[test]
+fn torch_default_draws_biases_within_the_kernels_fan_in() {
+    let model = TorchInit::with_seed(5);
+    let bounds = [0.1, 0.1, 1.0 / 24.0, 1.0 / 24.0].map(|b: f32| b);
+    let params = model.named_params();
+    assert_eq!(params.len(), bounds.len());
+    for ((name, param), limit) in params.iter().zip(bounds) {
+        let value = param.value();
+        assert!(
+            value.iter().all(|v| v.abs() <= limit),
+            "{name} beyond {limit}"
+        );
+        assert!(
+            value.iter().any(|v| v.abs() > limit / 4.0),
+            "{name} too narrow"
+        );
+    }
+}

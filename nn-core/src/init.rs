@@ -27,6 +27,11 @@ pub enum Initializer {
     LecunUniform,
     /// Truncated normal, `σ = √(1 / fan_in)`.
     LecunNormal,
+    /// `U(-l, l)`, `l = √(1 / fan_in)` — PyTorch's default for `nn.Linear`
+    /// and `nn.Conv2d` weights and biases (`kaiming_uniform_` with `a = √5`).
+    /// A bias drawn by [`Initializer::init_bias`] takes its layer's kernel's
+    /// `fan_in`, as PyTorch does.
+    TorchDefault,
     /// All zeros — Keras's default for biases.
     Zeros,
     /// All ones.
@@ -57,6 +62,7 @@ pub const NAMES: &[&str] = &[
     "he_normal",
     "lecun_uniform",
     "lecun_normal",
+    "torch_default",
     "zeros",
     "ones",
 ];
@@ -74,6 +80,7 @@ impl Initializer {
             "he_normal" => Initializer::HeNormal,
             "lecun_uniform" => Initializer::LecunUniform,
             "lecun_normal" => Initializer::LecunNormal,
+            "torch_default" => Initializer::TorchDefault,
             "zeros" => Initializer::Zeros,
             "ones" => Initializer::Ones,
             _ => return None,
@@ -100,6 +107,7 @@ impl Initializer {
             Initializer::HeNormal => truncated(rng, (2.0 / fan_in).sqrt() / TRUNCATED_STD),
             Initializer::LecunUniform => uniform(rng, (3.0 / fan_in).sqrt()),
             Initializer::LecunNormal => truncated(rng, (1.0 / fan_in).sqrt() / TRUNCATED_STD),
+            Initializer::TorchDefault => uniform(rng, (1.0 / fan_in).sqrt()),
             Initializer::Zeros => ArrayD::zeros(IxDyn(shape)),
             Initializer::Ones => ArrayD::ones(IxDyn(shape)),
             Initializer::Constant(c) => ArrayD::from_elem(IxDyn(shape), T::lit(c)),
@@ -112,6 +120,29 @@ impl Initializer {
                     T::lit(mean + stddev * z)
                 })
             }
+        }
+    }
+
+    /// A new bias of `len` for a layer whose kernel has `kernel_shape`:
+    /// [`Initializer::TorchDefault`] bounds it by the kernel's `fan_in` (as
+    /// PyTorch does); every other initializer sees the bias's own shape, as
+    /// Keras does.
+    pub fn init_bias<T: Float, R: Rng + ?Sized>(
+        &self,
+        kernel_shape: &[usize],
+        len: usize,
+        rng: &mut R,
+    ) -> ArrayD<T> {
+        match *self {
+            Initializer::TorchDefault => {
+                let limit = (1.0 / fans(kernel_shape).0).sqrt();
+                Initializer::RandomUniform {
+                    min: -limit,
+                    max: limit,
+                }
+                .init(&[len], rng)
+            }
+            _ => self.init(&[len], rng),
         }
     }
 }
@@ -174,5 +205,31 @@ mod tests {
     #[test]
     fn conv_fans_include_the_receptive_field() {
         assert_eq!(fans(&[6, 1, 5, 5]), (25.0, 150.0));
+    }
+
+    /// PyTorch's `nn.Conv2d` docs: weight and bias `U(-√k, √k)`, `k = 1 /
+    /// (C_in · kh · kw)`; `nn.Linear`'s: `k = 1 / in_features`.
+    #[test]
+    fn torch_default_bounds_kernel_and_bias_by_the_kernels_fan_in() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let init = Initializer::TorchDefault;
+        for (kernel, len) in [(vec![16, 6, 5, 5], 16), (vec![10, 400], 10)] {
+            let limit = 1.0 / (kernel[1..].iter().product::<usize>() as f64).sqrt();
+            let w: ArrayD<f64> = init.init(&kernel, &mut rng);
+            let var = w.mapv(|v| v * v).mean().unwrap();
+            assert!(w.iter().all(|v| v.abs() <= limit));
+            assert!(
+                (var / (limit * limit / 3.0) - 1.0).abs() < 0.05,
+                "variance {var}"
+            );
+            // Enough draws that a bound of 1/√len (the bias's own fan) would show.
+            let b: ArrayD<f64> = init.init_bias(&kernel, 4000 * len, &mut rng);
+            assert!(b.iter().all(|v| v.abs() <= limit));
+            assert!(b.iter().any(|v| v.abs() > 0.99 * limit));
+        }
+        // Every other initializer draws a bias from its own shape, as Keras does.
+        let b: ArrayD<f64> = Initializer::Constant(0.5).init_bias(&[3, 7], 3, &mut rng);
+        assert_eq!(b.as_slice().unwrap(), &[0.5; 3]);
+        assert_eq!(Initializer::from_name("torch_default"), Some(init));
     }
 }

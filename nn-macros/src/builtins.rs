@@ -9,6 +9,7 @@ pub const INITIALIZERS: &[(&str, &str)] = &[
     ("he_normal", "HeNormal"),
     ("lecun_uniform", "LecunUniform"),
     ("lecun_normal", "LecunNormal"),
+    ("torch_default", "TorchDefault"),
     ("zeros", "Zeros"),
     ("ones", "Ones"),
 ];

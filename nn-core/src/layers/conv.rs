@@ -124,7 +124,8 @@ impl<
         rng: &mut R,
     ) -> Self {
         let weight = Param::new(kernel_init.init::<T, R>(&[OUT_C, IN_C, KH, KW], rng));
-        let bias = use_bias.then(|| Param::new(bias_init.init::<T, R>(&[OUT_C], rng)));
+        let bias = use_bias
+            .then(|| Param::new(bias_init.init_bias::<T, R>(&[OUT_C, IN_C, KH, KW], OUT_C, rng)));
         Conv2d {
             weight,
             bias,

@@ -44,7 +44,7 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, 
             "Dense: sizes must be positive, got {IN} -> {OUT}"
         );
         let weight = Param::new(kernel_init.init::<T, R>(&[OUT, IN], rng));
-        let bias = use_bias.then(|| Param::new(bias_init.init::<T, R>(&[OUT], rng)));
+        let bias = use_bias.then(|| Param::new(bias_init.init_bias::<T, R>(&[OUT, IN], OUT, rng)));
         Self::from_params(weight, bias, activation)
     }
 

@@ -86,15 +86,10 @@ impl<T: Float> MultiheadAttention<T> {
             "MultiheadAttention: num_heads {num_heads} must divide embed_dim {embed_dim}"
         );
         let e = embed_dim;
-        let bound = 1.0 / (e as f64).sqrt();
-        let out = Initializer::RandomUniform {
-            min: -bound,
-            max: bound,
-        };
         MultiheadAttention {
             in_proj_weight: Param::new(Initializer::GlorotUniform.init::<T, R>(&[3 * e, e], rng)),
             in_proj_bias: Param::new(ArrayD::zeros(IxDyn(&[3 * e]))),
-            out_proj_weight: Param::new(out.init::<T, R>(&[e, e], rng)),
+            out_proj_weight: Param::new(Initializer::TorchDefault.init::<T, R>(&[e, e], rng)),
             out_proj_bias: Param::new(ArrayD::zeros(IxDyn(&[e]))),
             embed_dim,
             num_heads,

@@ -30,14 +30,10 @@ pub struct WeightBias<T: Float> {
 impl<T: Float> WeightBias<T> {
     /// `nn.Linear(fan_in, out)`'s initialization: weight and bias from `U(±1/√fan_in)`.
     fn linear<R: Rng + ?Sized>(out: usize, fan_in: usize, rng: &mut R) -> Self {
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        let init = Initializer::RandomUniform {
-            min: -bound,
-            max: bound,
-        };
+        let init = Initializer::TorchDefault;
         WeightBias {
             weight: Param::new(init.init::<T, R>(&[out, fan_in], rng)),
-            bias: Param::new(init.init::<T, R>(&[out], rng)),
+            bias: Param::new(init.init_bias::<T, R>(&[out, fan_in], out, rng)),
         }
     }
 
