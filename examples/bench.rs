@@ -1,5 +1,6 @@
 //! The reference workloads of `../shared/bench/torch_anchor.py`, same data,
-//! models and hyperparameters, one JSON line each, for side-by-side ratios.
+//! models, initialization (PyTorch's defaults: `torch_default`) and
+//! hyperparameters, one JSON line each, for side-by-side ratios.
 //!
 //! Run: `cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit]`
 //! (no argument: the first five, torch_anchor's defaults). `NN_NUM_THREADS` sets the thread count (default: all cores).
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use nn::activation::{linear, relu, Relu};
 use nn::distributed::Collective;
-use nn::init::Initializer::{GlorotUniform, Zeros};
+use nn::init::Initializer::TorchDefault;
 use nn::layers::Dense;
 use nn::ndarray::{Array2, ArrayD, IxDyn};
 use nn::prelude::*;
@@ -19,42 +20,42 @@ use nn::train::{Callback, Context, Control, EpochLogs, Fit, TrainError};
 sequential! {
     /// torch_anchor's `mlp`: Flatten, Linear(784, 128), ReLU, Linear(128, 10).
     pub struct Mlp: input(784) {
-        Dense(128, activation = relu),
-        Dense(10),
+        Dense(128, activation = relu, kernel_init = torch_default, bias_init = torch_default),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
 sequential! {
     /// torch_anchor's `mlp_big`.
     pub struct MlpBig: input(784) {
-        Dense(512, activation = relu),
+        Dense(512, activation = relu, kernel_init = torch_default, bias_init = torch_default),
         Dropout(0.2),
-        Dense(512, activation = relu),
+        Dense(512, activation = relu, kernel_init = torch_default, bias_init = torch_default),
         Dropout(0.2),
-        Dense(10),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
 sequential! {
     /// torch_anchor's `cnn` (LeNet-5).
     pub struct Cnn: input(1, 28, 28) {
-        Conv2d(6, kernel = 5, padding = 2, activation = relu),
+        Conv2d(6, kernel = 5, padding = 2, activation = relu, kernel_init = torch_default, bias_init = torch_default),
         MaxPool2d(2),
-        Conv2d(16, kernel = 5, activation = relu),
+        Conv2d(16, kernel = 5, activation = relu, kernel_init = torch_default, bias_init = torch_default),
         MaxPool2d(2),
         Flatten,
-        Dense(120, activation = relu),
-        Dense(84, activation = relu),
-        Dense(10),
+        Dense(120, activation = relu, kernel_init = torch_default, bias_init = torch_default),
+        Dense(84, activation = relu, kernel_init = torch_default, bias_init = torch_default),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
 sequential! {
     /// torch_anchor's `small_batch` model: 64-64-64-10 with tanh.
     pub struct Small: input(64) {
-        Dense(64, activation = tanh),
-        Dense(64, activation = tanh),
-        Dense(10),
+        Dense(64, activation = tanh, kernel_init = torch_default, bias_init = torch_default),
+        Dense(64, activation = tanh, kernel_init = torch_default, bias_init = torch_default),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
@@ -62,19 +63,19 @@ sequential! {
     /// torch_anchor's `resnet`: a 16-channel stem, two conv-BN residual
     /// blocks, global average pooling.
     pub struct ResNet: input(1, 28, 28) {
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU, MaxPool2d(2),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU, MaxPool2d(2),
         Residual {
-            Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
-            Conv2d(16, kernel = 3, padding = 1), BatchNorm,
+            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm,
         },
         ReLU,
         Residual {
-            Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
-            Conv2d(16, kernel = 3, padding = 1), BatchNorm,
+            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm,
         },
         ReLU,
         GlobalAvgPool,
-        Dense(10),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
@@ -82,13 +83,13 @@ sequential! {
     /// torch_anchor's `convnet`: a plain chain of 16-channel 3×3 convolutions
     /// with batch norm, as research CNNs are.
     pub struct ConvNet: input(1, 28, 28) {
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU, MaxPool2d(2),
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU, MaxPool2d(2),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
         GlobalAvgPool,
-        Dense(10),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
@@ -97,7 +98,7 @@ sequential! {
     /// 128 units whose last output classifies.
     pub struct RowLstm: input(28, 28) {
         LSTM(128),
-        Dense(10),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
@@ -107,13 +108,13 @@ sequential! {
     /// 128, gelu, no dropout), mean-pooled, normalized, classified.
     pub struct TinyVit: input(28, 28) {
         Patches(7),
-        Dense(64),
+        Dense(64, kernel_init = torch_default, bias_init = torch_default),
         PositionalEmbedding,
         TransformerEncoder(heads = 4, dim_feedforward = 128, dropout = 0.0, activation = gelu, norm_first = true),
         TransformerEncoder(heads = 4, dim_feedforward = 128, dropout = 0.0, activation = gelu, norm_first = true),
         GlobalAvgPool1d,
         LayerNorm,
-        Dense(10),
+        Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
 }
 
@@ -131,10 +132,10 @@ impl ResidualMlp {
     fn new(seed: u64) -> Self {
         let mut rng = <nn::rand::rngs::StdRng as nn::rand::SeedableRng>::seed_from_u64(seed);
         ResidualMlp {
-            stem: Dense::new(relu, true, GlorotUniform, Zeros, &mut rng),
-            block1: Dense::new(relu, true, GlorotUniform, Zeros, &mut rng),
-            block2: Dense::new(relu, true, GlorotUniform, Zeros, &mut rng),
-            head: Dense::new(linear, true, GlorotUniform, Zeros, &mut rng),
+            stem: Dense::new(relu, true, TorchDefault, TorchDefault, &mut rng),
+            block1: Dense::new(relu, true, TorchDefault, TorchDefault, &mut rng),
+            block2: Dense::new(relu, true, TorchDefault, TorchDefault, &mut rng),
+            head: Dense::new(linear, true, TorchDefault, TorchDefault, &mut rng),
         }
     }
 
@@ -235,6 +236,26 @@ fn run<M: Fit<f32>>(name: &str, model: M, shape: &[usize], epochs: usize, ranks:
     run_batch(name, model, shape, epochs, 128, ranks)
 }
 
+/// The seed of the models' weights and of the data order: `--seed N`, 0 by
+/// default as in torch_anchor (a spread of seeds shows how far one epoch's
+/// accuracy moves by chance).
+fn seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        let args: Vec<String> = std::env::args().collect();
+        match args.iter().position(|a| a == "--seed") {
+            None => 0,
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| {
+                    eprintln!("error: --seed takes a whole number");
+                    std::process::exit(2)
+                }),
+        }
+    })
+}
+
 /// [`run`] with another batch size; with `ranks`, as one rank of a
 /// data-parallel run sharing each batch (the JSON line adds the ranks, the
 /// samples per second over all of them, and the seconds spent in the
@@ -267,6 +288,7 @@ fn run_batch<M: Fit<f32>>(
             verbosity: Verbosity::Silent,
             distributed: ranks.map(|r| r as &dyn Collective),
             callbacks: vec![Box::new(marks.clone())],
+            shuffle_seed: Some(seed()),
             ..Default::default()
         },
     )
@@ -366,7 +388,7 @@ fn mpi_rank() -> Box<dyn Collective> {
 /// steps then 3000 timed, each step exactly what `fit` does per batch.
 fn small_batch() {
     let (steps, bs) = (3000, 16);
-    let mut model = Small::with_seed(0);
+    let mut model = Small::with_seed(seed());
     let mut opt = Sgd::new(SgdConfig {
         lr: 0.01,
         momentum: 0.9,
@@ -437,11 +459,15 @@ fn gemm() {
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks.");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks.\n--seed N: the seed of the weights and the data order (default 0).");
         return;
     }
     let ranks = args.iter().any(|a| a == "--distributed").then(join);
     args.retain(|a| a != "--distributed");
+    let seed = seed();
+    if let Some(i) = args.iter().position(|a| a == "--seed") {
+        args.drain(i..i + 2);
+    }
     let ranks = ranks.as_ref();
     let which: Vec<&str> = if args.is_empty() {
         vec!["mlp", "mlp_big", "cnn", "small_batch", "gemm"]
@@ -450,16 +476,21 @@ fn main() {
     };
     for w in which {
         match w {
-            "mlp" => run("mlp", Mlp::with_seed(0), &[784], 3, ranks),
-            "mlp_big" => run("mlp_big", MlpBig::with_seed(0), &[784], 2, ranks),
-            "cnn" => run("cnn", Cnn::with_seed(0), &[1, 28, 28], 2, ranks),
-            "convnet" => run("convnet", ConvNet::with_seed(0), &[1, 28, 28], 1, ranks),
-            "resnet" => run("resnet", ResNet::with_seed(0), &[1, 28, 28], 1, ranks),
-            "residual_tape" => {
-                run_batch("residual_tape", ResidualMlp::new(0), &[784], 2, 64, ranks)
-            }
-            "lstm" => run("lstm", RowLstm::with_seed(0), &[28, 28], 1, ranks),
-            "vit" => run("vit", TinyVit::with_seed(0), &[28, 28], 1, ranks),
+            "mlp" => run("mlp", Mlp::with_seed(seed), &[784], 3, ranks),
+            "mlp_big" => run("mlp_big", MlpBig::with_seed(seed), &[784], 2, ranks),
+            "cnn" => run("cnn", Cnn::with_seed(seed), &[1, 28, 28], 2, ranks),
+            "convnet" => run("convnet", ConvNet::with_seed(seed), &[1, 28, 28], 1, ranks),
+            "resnet" => run("resnet", ResNet::with_seed(seed), &[1, 28, 28], 1, ranks),
+            "residual_tape" => run_batch(
+                "residual_tape",
+                ResidualMlp::new(seed),
+                &[784],
+                2,
+                64,
+                ranks,
+            ),
+            "lstm" => run("lstm", RowLstm::with_seed(seed), &[28, 28], 1, ranks),
+            "vit" => run("vit", TinyVit::with_seed(seed), &[28, 28], 1, ranks),
             "small_batch" => small_batch(),
             "gemm" => gemm(),
             other => {
