@@ -317,6 +317,14 @@ impl<T: Float> Data<T> for Dataset<T> {
             _ => panic!("Dataset::fill: the target slot is not of the dataset's kind"),
         }
     }
+
+    fn prefetch(&self, index: usize) {
+        let per = self.sample_shape().iter().product::<usize>();
+        let src = self.inputs.as_slice().expect("standard layout");
+        if let Some(row) = src.get(index * per..(index + 1) * per) {
+            super::prefetch::prefetch_lines(row);
+        }
+    }
 }
 
 /// `a` in row-major order (already so, the usual case: no copy).

@@ -62,6 +62,12 @@ pub trait Data<T: Float> {
     /// Writes sample `index`'s input (row-major, `sample_shape` elements) and
     /// its target (the slot of [`Data::target_kind`]'s kind).
     fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>);
+
+    /// A hint that sample `index` is in the next batch: [`Batches`] gives it
+    /// for every sample of a batch when it hands out the one before, so data
+    /// in memory can ask the CPU to fetch the rows while the model trains on
+    /// the current batch. The default does nothing.
+    fn prefetch(&self, _index: usize) {}
 }
 
 /// A reference to data is data (so `&dyn Data<T>` goes where a `Data` is asked for).
@@ -77,6 +83,9 @@ impl<T: Float, D: Data<T> + ?Sized> Data<T> for &D {
     }
     fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>) {
         (**self).fill(index, input, target)
+    }
+    fn prefetch(&self, index: usize) {
+        (**self).prefetch(index)
     }
 }
 
@@ -170,14 +179,14 @@ impl<'a, T: Float> Batches<'a, T> {
     /// The next batch as `(inputs, targets)` views of reused buffers, or
     /// `None` at the end. (A lending iterator: the views live until the next call.)
     pub fn next_batch(&mut self) -> Option<(ArrayViewD<'_, T>, Target<'_, T>)> {
-        let remaining = self.order.len() - self.pos;
-        let (rank, ranks) = self.shard;
-        if remaining < ranks.max(1) || (self.drop_last && remaining < self.batch_size) {
-            return None;
-        }
-        let whole = remaining.min(self.batch_size);
-        self.last = self.pos + rank * whole / ranks..self.pos + (rank + 1) * whole / ranks;
+        let (mine, whole) = self.batch_at(self.pos)?;
+        self.last = mine;
         self.pos += whole;
+        if let Some((next, _)) = self.batch_at(self.pos) {
+            for &i in &self.order[next] {
+                self.data.prefetch(i);
+            }
+        }
         let n = self.last.len();
         let idx = &self.order[self.last.clone()];
         resize(&mut self.x, n, self.data.sample_shape());
@@ -208,6 +217,21 @@ impl<'a, T: Float> Batches<'a, T> {
         }
     }
 
+    /// The batch starting at position `pos` of the order: this process's
+    /// positions and the whole batch's length, or `None` past the end.
+    fn batch_at(&self, pos: usize) -> Option<(std::ops::Range<usize>, usize)> {
+        let remaining = self.order.len() - pos;
+        let (rank, ranks) = self.shard;
+        if remaining < ranks.max(1) || (self.drop_last && remaining < self.batch_size) {
+            return None;
+        }
+        let whole = remaining.min(self.batch_size);
+        Some((
+            pos + rank * whole / ranks..pos + (rank + 1) * whole / ranks,
+            whole,
+        ))
+    }
+
     /// The sample indices (in the data) of the batch last returned.
     pub fn last_indices(&self) -> &[usize] {
         &self.order[self.last.clone()]
@@ -233,5 +257,65 @@ fn resize<T: Float>(a: &mut ArrayD<T>, n: usize, sample: &[usize]) {
     let shape = crate::layers::batch_shape(n, sample);
     if a.shape() != shape.as_slice() {
         *a = ArrayD::zeros(IxDyn(&shape));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Records what is filled and what is announced.
+    struct Recorder {
+        filled: RefCell<Vec<usize>>,
+        hinted: RefCell<Vec<usize>>,
+    }
+
+    impl Data<f32> for Recorder {
+        fn len(&self) -> usize {
+            10
+        }
+        fn sample_shape(&self) -> &[usize] {
+            &[1]
+        }
+        fn target_kind(&self) -> TargetKind {
+            TargetKind::Labels { classes: 2 }
+        }
+        fn fill(&self, i: usize, _: &mut [f32], _: TargetSlot<'_, f32>) {
+            self.filled.borrow_mut().push(i);
+        }
+        fn prefetch(&self, i: usize) {
+            self.hinted.borrow_mut().push(i);
+        }
+    }
+
+    /// Each batch announces exactly the samples the next one fills, sharded
+    /// or not, and the last announces nothing.
+    #[test]
+    fn each_batch_announces_the_next() {
+        for (rank, ranks, drop_last) in [(0, 1, false), (1, 2, false), (0, 1, true)] {
+            let data = Recorder {
+                filled: RefCell::default(),
+                hinted: RefCell::default(),
+            };
+            let mut batches = Batches::new(&data, 3, Some(7), drop_last).sharded(rank, ranks);
+            let mut filled_before = 0;
+            // Nothing announces the first batch.
+            let mut announced: Option<Vec<usize>> = None;
+            while batches.next_batch().is_some() {
+                let filled = data.filled.borrow();
+                if let Some(announced) = &announced {
+                    assert_eq!(filled[filled_before..], announced[..]);
+                }
+                filled_before = filled.len();
+                announced = Some(std::mem::take(&mut *data.hinted.borrow_mut()));
+            }
+            let announced = announced.expect("a batch");
+            assert!(
+                announced.is_empty(),
+                "the last batch announced {announced:?}"
+            );
+            assert!(filled_before > 0);
+        }
     }
 }
