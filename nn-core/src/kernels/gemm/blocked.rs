@@ -45,8 +45,13 @@ impl<T> Mat<T> {
 /// 64-byte aligned storage, so packed panels start on a cache line.
 #[derive(Clone, Copy)]
 #[repr(align(64))]
-struct Line {
+pub(super) struct Line {
     _bytes: [u8; 64],
+}
+
+impl Line {
+    /// A line of zero bytes.
+    pub(super) const ZERO: Line = Line { _bytes: [0; 64] };
 }
 
 thread_local! {
@@ -61,7 +66,7 @@ fn with_packing<T, R>(a_len: usize, b_len: usize, f: impl FnOnce(*mut T, *mut T)
         let mut buf = cell.borrow_mut();
         let need = lines(a_len) + lines(b_len);
         if buf.len() < need {
-            buf.resize(need, Line { _bytes: [0; 64] });
+            buf.resize(need, Line::ZERO);
         }
         let base = buf.as_mut_ptr();
         // SAFETY: both regions lie inside `buf`, which is 64-byte aligned.
@@ -143,12 +148,79 @@ unsafe fn scale<T: Float>(beta: T, c: Mat<T>) {
     }
 }
 
+/// Elements [`pack_whole_b`] writes for a `k × n` operand: every panel
+/// [`gemm`] would pack, each zero-padded to whole strips.
+pub fn packed_b_len<T>(ks: &Kernels<T>, k: usize, n: usize) -> usize {
+    k * n.next_multiple_of(ks.nr)
+}
+
+/// Packs all of `b` as [`gemm`] packs it panel by panel, in the order it
+/// sweeps them, so that many products can share one packing
+/// ([`gemm_prepacked`]).
+///
+/// # Safety
+/// `b` is valid for its strides; `out` holds [`packed_b_len`] elements.
+pub unsafe fn pack_whole_b<T: Float>(ks: &Kernels<T>, b: Mat<T>, out: *mut T) {
+    let (k, n) = (b.rows, b.cols);
+    let kc = ks.kc.min(k);
+    let nc = ks.nc.min(n.next_multiple_of(ks.nr));
+    let mut at = out;
+    for jc in (0..n).step_by(nc) {
+        let nb = nc.min(n - jc);
+        for pc in (0..k).step_by(kc) {
+            let kb = kc.min(k - pc);
+            pack_b(b.block(pc, kb, jc, nb), ks.nr, ks.pack_columns, at);
+            at = at.add(kb * nb.next_multiple_of(ks.nr));
+        }
+    }
+}
+
 /// `c = alpha · a · b + beta · c` on this thread.
 ///
 /// # Safety
 /// `a` is `m × k`, `b` is `k × n` and `c` is `m × n`, all valid for their
 /// strides; `c` does not overlap `a` or `b`, and no other thread writes `c`.
 pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+    // (`suits` asks for a long inner dimension; empty or zero-scaled products
+    // take the loop nest's early exits.)
+    if a.rows > 0 && b.cols > 0 && alpha != T::zero() && super::dot::suits(&a, &b) {
+        return super::dot::gemm(alpha, a, b, beta, c);
+    }
+    product(ks, alpha, a, b, None, beta, c)
+}
+
+/// [`gemm`] with `b` (`k × n`) already packed by [`pack_whole_b`] at `packed`.
+///
+/// # Safety
+/// As [`gemm`]; `packed` holds `b` packed by [`pack_whole_b`] with `ks`.
+pub unsafe fn gemm_prepacked<T: Float>(
+    ks: &Kernels<T>,
+    alpha: T,
+    a: Mat<T>,
+    (k, n, packed): (usize, usize, *const T),
+    beta: T,
+    c: Mat<T>,
+) {
+    let b = Mat {
+        ptr: std::ptr::null_mut(),
+        rows: k,
+        cols: n,
+        rs: 0,
+        cs: 0,
+    };
+    product(ks, alpha, a, b, Some(packed), beta, c)
+}
+
+/// The loop nest of [`gemm`]; `packed` is `b` already packed (its `ptr` then unused).
+unsafe fn product<T: Float>(
+    ks: &Kernels<T>,
+    alpha: T,
+    a: Mat<T>,
+    b: Mat<T>,
+    packed: Option<*const T>,
+    beta: T,
+    c: Mat<T>,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m == 0 || n == 0 {
         return;
@@ -157,19 +229,23 @@ pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, be
         scale(beta, c);
         return;
     }
-    if super::dot::suits(&a, &b) {
-        return super::dot::gemm(alpha, a, b, beta, c);
-    }
     // Packing pays for itself by reuse. A panel of `b` is swept once per row
     // strip: with few strips, or when all of `b` fits in L1, read it in place
     // (the tiles need contiguous rows for that). A block of `a` is swept once
     // per column strip: with few, read it in place.
-    let direct_b = ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
+    let direct_b =
+        packed.is_none() && ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
     let direct_a = n <= 4 * ks.nr;
     let kc = ks.kc.min(k);
     let mc = ks.mc.min(m);
     let nc = ks.nc.min(n.next_multiple_of(ks.nr));
-    let b_len = if direct_b { 0 } else { kc * nc };
+    let b_len = if direct_b || packed.is_some() {
+        0
+    } else {
+        kc * nc
+    };
+    // Where the next prepacked panel starts: they lie in sweep order.
+    let mut next_panel = packed;
     with_packing(
         if direct_a { 0 } else { mc * kc },
         b_len,
@@ -180,9 +256,18 @@ pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, be
                     let kb = kc.min(k - pc);
                     let beta = if pc == 0 { beta } else { T::one() };
                     let panel = b.block(pc, kb, jc, nb);
-                    if !direct_b {
-                        pack_b(panel, ks.nr, ks.pack_columns, b_buf);
-                    }
+                    let b_buf = match next_panel {
+                        Some(here) => {
+                            next_panel = Some(here.add(kb * nb.next_multiple_of(ks.nr)));
+                            here.cast_mut()
+                        }
+                        None => {
+                            if !direct_b {
+                                pack_b(panel, ks.nr, ks.pack_columns, b_buf);
+                            }
+                            b_buf
+                        }
+                    };
                     for ic in (0..m).step_by(mc) {
                         let mb = mc.min(m - ic);
                         if !direct_a {

@@ -18,6 +18,7 @@
 mod avx512;
 mod blocked;
 mod dot;
+mod packed;
 mod portable;
 mod tile;
 
@@ -28,6 +29,7 @@ use ndarray::{ArrayBase, Data, DataMut, Ix2};
 
 use crate::Float;
 use blocked::Mat;
+pub use packed::{with_packed_rhs, PackedRhs};
 #[doc(hidden)]
 pub use tile::Kernels;
 
@@ -85,6 +87,11 @@ pub fn flops_so_far() -> u64 {
     FLOPS.load(Ordering::Relaxed)
 }
 
+/// Adds an `m × k` by `k × n` product to [`flops_so_far`].
+fn count_flops(m: usize, k: usize, n: usize) {
+    FLOPS.fetch_add(2 * m as u64 * n as u64 * k as u64, Ordering::Relaxed);
+}
+
 /// `c = alpha · a · b + beta · c`. With `beta = 0`, `c`'s old contents are
 /// ignored (NaN included).
 ///
@@ -111,7 +118,7 @@ pub fn gemm<T, S1, S2, S3>(
             c.shape()
         );
     }
-    FLOPS.fetch_add(2 * m as u64 * n as u64 * k as u64, Ordering::Relaxed);
+    count_flops(m, k, n);
     let (a, b) = (mat(a), mat(b));
     let c = Mat {
         ptr: c.as_mut_ptr(),

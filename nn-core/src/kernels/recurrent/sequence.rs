@@ -9,7 +9,7 @@ use ndarray::{ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 use super::shapes::check_shapes;
 use super::step::StepRows;
 use super::{Cell, Dims, Shapes};
-use crate::kernels::gemm::gemm;
+use crate::kernels::gemm::{gemm, with_packed_rhs};
 use crate::parallel::{for_each_part, parts_for, Shared};
 use crate::Float;
 
@@ -203,41 +203,38 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         Shared::new(hp.as_slice_mut().expect("standard layout")),
         Shared::new(state.as_slice_mut().expect("standard layout")),
     ];
-    for_each_batch_part(b, t * gh * h, &|r| {
-        // SAFETY: the parts' batch ranges are disjoint, and each array is
-        // laid out batch row by batch row.
-        let [cache, states, hp, state] = unsafe {
-            [
-                shared[0].slice(r.start * t * cw..r.end * t * cw),
-                shared[1].slice(r.start * t * sw..r.end * t * sw),
-                shared[2].slice(r.start * gh..r.end * gh),
-                shared[3].slice(r.start * sw..r.end * sw),
-            ]
-        };
-        let n = r.len();
-        for k in 0..t {
-            let ti = run.time(k, t);
-            let mut hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
-            hp2.assign(&run.b_hh);
-            let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
-            gemm(
-                T::one(),
-                &prev.slice(s![.., ..h]),
-                &run.w_hh.t(),
-                T::one(),
-                &mut hp2,
-            );
-            let rows = StepRows {
-                b: n,
-                t,
-                ti,
-                h,
-                sw,
-                cw,
-                gh,
+    // W_hhᵀ packed once for every step's product on every part.
+    with_packed_rhs(&run.w_hh.t(), |w_hh_t| {
+        for_each_batch_part(b, t * gh * h, &|r| {
+            // SAFETY: the parts' batch ranges are disjoint, and each array is
+            // laid out batch row by batch row.
+            let [cache, states, hp, state] = unsafe {
+                [
+                    shared[0].slice(r.start * t * cw..r.end * t * cw),
+                    shared[1].slice(r.start * t * sw..r.end * t * sw),
+                    shared[2].slice(r.start * gh..r.end * gh),
+                    shared[3].slice(r.start * sw..r.end * sw),
+                ]
             };
-            rows.forward(cell, cache, hp, state, states);
-        }
+            let n = r.len();
+            for k in 0..t {
+                let ti = run.time(k, t);
+                let mut hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
+                hp2.assign(&run.b_hh);
+                let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
+                w_hh_t.gemm(T::one(), &prev.slice(s![.., ..h]), T::one(), &mut hp2);
+                let rows = StepRows {
+                    b: n,
+                    t,
+                    ti,
+                    h,
+                    sw,
+                    cw,
+                    gh,
+                };
+                rows.forward(cell, cache, hp, state, states);
+            }
+        });
     });
 }
 
@@ -291,65 +288,68 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         Shared::new(dgates.as_slice_mut().expect("standard layout")),
         Shared::new(carry.as_slice_mut().expect("standard layout")),
     ];
-    for_each_batch_part(b, t * gh * h, &|r| {
-        // SAFETY: as in the forward, disjoint batch ranges.
-        let [dg, ds] = unsafe {
-            [
-                shared[0].slice(r.start * t * gw..r.end * t * gw),
-                shared[1].slice(r.start * sw..r.end * sw),
-            ]
-        };
-        let n = r.len();
-        let cache = &cache_s[r.start * t * cw..r.end * t * cw];
-        let states = &states_s[r.start * t * sw..r.end * t * sw];
-        let init = &init_s[r.start * sw..r.end * sw];
-        for k in (0..t).rev() {
-            let ti = run.time(k, t);
-            {
-                let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
-                if let Some(dh) = &dout.h {
-                    add_into(
-                        carry.slice_mut(s![.., ..h]),
-                        dh.slice(s![r.clone(), ti, ..]),
-                    );
-                }
-                if let Some(dc) = &dout.c {
-                    add_into(
-                        carry.slice_mut(s![.., h..]),
-                        dc.slice(s![r.clone(), ti, ..]),
-                    );
-                }
-                if k == t - 1 {
-                    if let Some(dh) = &dout.h_n {
-                        add_into(carry.slice_mut(s![.., ..h]), dh.slice(s![r.clone(), ..]));
-                    }
-                    if let Some(dc) = &dout.c_n {
-                        add_into(carry.slice_mut(s![.., h..]), dc.slice(s![r.clone(), ..]));
-                    }
-                }
-            }
-            let rows = StepRows {
-                b: n,
-                t,
-                ti,
-                h,
-                sw,
-                cw,
-                gh: gw,
+    // W_hh packed once for every step's product on every part.
+    with_packed_rhs(&run.w_hh, |w_hh| {
+        for_each_batch_part(b, t * gh * h, &|r| {
+            // SAFETY: as in the forward, disjoint batch ranges.
+            let [dg, ds] = unsafe {
+                [
+                    shared[0].slice(r.start * t * gw..r.end * t * gw),
+                    shared[1].slice(r.start * sw..r.end * sw),
+                ]
             };
-            let prev_time = (k > 0).then(|| run.time(k - 1, t));
-            rows.backward(cell, cache, states, init, prev_time, ds, dg);
-            // The previous hidden state's gradient through W_hh.
-            let dgates = ArrayView3::from_shape((n, t, gw), &*dg).expect("sized above");
-            let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
-            gemm(
-                T::one(),
-                &dgates.slice(s![.., ti, hid.clone()]),
-                &run.w_hh,
-                T::one(),
-                &mut carry.slice_mut(s![.., ..h]),
-            );
-        }
+            let n = r.len();
+            let cache = &cache_s[r.start * t * cw..r.end * t * cw];
+            let states = &states_s[r.start * t * sw..r.end * t * sw];
+            let init = &init_s[r.start * sw..r.end * sw];
+            for k in (0..t).rev() {
+                let ti = run.time(k, t);
+                {
+                    let mut carry =
+                        ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
+                    if let Some(dh) = &dout.h {
+                        add_into(
+                            carry.slice_mut(s![.., ..h]),
+                            dh.slice(s![r.clone(), ti, ..]),
+                        );
+                    }
+                    if let Some(dc) = &dout.c {
+                        add_into(
+                            carry.slice_mut(s![.., h..]),
+                            dc.slice(s![r.clone(), ti, ..]),
+                        );
+                    }
+                    if k == t - 1 {
+                        if let Some(dh) = &dout.h_n {
+                            add_into(carry.slice_mut(s![.., ..h]), dh.slice(s![r.clone(), ..]));
+                        }
+                        if let Some(dc) = &dout.c_n {
+                            add_into(carry.slice_mut(s![.., h..]), dc.slice(s![r.clone(), ..]));
+                        }
+                    }
+                }
+                let rows = StepRows {
+                    b: n,
+                    t,
+                    ti,
+                    h,
+                    sw,
+                    cw,
+                    gh: gw,
+                };
+                let prev_time = (k > 0).then(|| run.time(k - 1, t));
+                rows.backward(cell, cache, states, init, prev_time, ds, dg);
+                // The previous hidden state's gradient through W_hh.
+                let dgates = ArrayView3::from_shape((n, t, gw), &*dg).expect("sized above");
+                let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
+                w_hh.gemm(
+                    T::one(),
+                    &dgates.slice(s![.., ti, hid.clone()]),
+                    T::one(),
+                    &mut carry.slice_mut(s![.., ..h]),
+                );
+            }
+        });
     });
     let Grads {
         x: dx,
