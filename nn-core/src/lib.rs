@@ -48,6 +48,7 @@ pub mod loss;
 pub mod model;
 pub mod module;
 pub mod parallel;
+mod prefetch;
 pub mod summary;
 pub mod tape;
 

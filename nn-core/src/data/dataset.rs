@@ -322,7 +322,7 @@ impl<T: Float> Data<T> for Dataset<T> {
         let per = self.sample_shape().iter().product::<usize>();
         let src = self.inputs.as_slice().expect("standard layout");
         if let Some(row) = src.get(index * per..(index + 1) * per) {
-            super::prefetch::prefetch_lines(row);
+            crate::prefetch::prefetch_lines(row);
         }
     }
 }

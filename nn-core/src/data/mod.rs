@@ -7,7 +7,6 @@ mod dataset;
 pub mod mnist;
 pub mod normalize;
 pub mod npy;
-mod prefetch;
 mod source;
 mod targets;
 mod targets_as;

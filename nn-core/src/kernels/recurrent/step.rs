@@ -2,6 +2,7 @@
 //! batch, compiled for the widest vectors the CPU has.
 
 use super::Cell;
+use crate::prefetch::prefetch_lines;
 use crate::Float;
 
 /// The rows of one time step in the `[B, T, ·]` buffers: the cells'
@@ -73,6 +74,10 @@ impl StepRows {
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;
+            // The next sequence's row is a whole sequence further on.
+            if bi + 1 < b {
+                prefetch_lines(&cache[(row + t) * cw..(row + t + 1) * cw]);
+            }
             let prev = &mut state[bi * sw..(bi + 1) * sw];
             let next = &mut states[row * sw..(row + 1) * sw];
             cell.forward_step(
@@ -151,6 +156,12 @@ impl StepRows {
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;
+            if bi + 1 < b {
+                let next = row + t;
+                prefetch_lines(&cache[next * cw..(next + 1) * cw]);
+                prefetch_lines(&states[next * sw..(next + 1) * sw]);
+                prefetch_lines(&dgates[next * gw..(next + 1) * gw]);
+            }
             let prev = match prev_time {
                 None => &initial[bi * sw..(bi + 1) * sw],
                 Some(tp) => {

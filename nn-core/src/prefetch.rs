@@ -5,8 +5,9 @@ const LINE: usize = 64;
 
 /// Starts fetching every cache line of `data` into the caches without
 /// waiting for it (a hint: nothing happens where the CPU has no such
-/// instruction). For the rows of the next batch, gathered from random places
-/// in a large dataset, while the current batch trains.
+/// instruction). For rows read next from scattered places: the next batch's
+/// samples while the current batch trains, the next sequence's row of a
+/// recurrent step.
 pub(crate) fn prefetch_lines<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
