@@ -74,9 +74,12 @@ impl StepRows {
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;
-            // The next sequence's row is a whole sequence further on.
+            // The next sequence's rows are a whole sequence further on (its
+            // states' row is written here, and a write fetches the line too).
             if bi + 1 < b {
-                prefetch_lines(&cache[(row + t) * cw..(row + t + 1) * cw]);
+                let next = row + t;
+                prefetch_lines(&cache[next * cw..(next + 1) * cw]);
+                prefetch_lines(&states[next * sw..(next + 1) * sw]);
             }
             let prev = &mut state[bi * sw..(bi + 1) * sw];
             let next = &mut states[row * sw..(row + 1) * sw];
