@@ -373,11 +373,17 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         .into_shape_with_order((b * t, gw))
         .expect("standard layout");
     let (dgx, dgh) = (rows.slice(s![.., ..gh]), rows.slice(s![.., hid.clone()]));
-    if let Some(mut db) = db_ih {
-        add_row_sums(&mut db, dgx);
-    }
-    if let Some(mut db) = db_hh {
-        add_row_sums(&mut db, dgh);
+    match (db_ih, db_hh) {
+        // Without a split gradient both biases get the same sums: one pass.
+        (Some(di), Some(dh)) if !C::SPLIT_GRAD => add_row_sums(&mut [di, dh], dgx),
+        (di, dh) => {
+            if let Some(db) = di {
+                add_row_sums(&mut [db], dgx);
+            }
+            if let Some(db) = dh {
+                add_row_sums(&mut [db], dgh);
+            }
+        }
     }
     if let Some(mut dw) = dw_ih {
         row_blocks(run.x, |x, r| {
@@ -507,9 +513,13 @@ fn check_grads<T, C: Cell>(name: &str, d: &Dims, dout: &StateGrads<'_, T>, g: &G
     }
 }
 
-fn add_row_sums<T: Float>(acc: &mut ArrayViewMut1<'_, T>, m: ArrayView2<'_, T>) {
+/// Adds the column sums of `m` (each column summed in row order) into every
+/// accumulator, reading `m` once.
+fn add_row_sums<T: Float>(accs: &mut [ArrayViewMut1<'_, T>], m: ArrayView2<'_, T>) {
     for row in m.rows() {
-        acc.zip_mut_with(&row, |a, &g| *a += g);
+        for acc in accs.iter_mut() {
+            acc.zip_mut_with(&row, |a, &g| *a += g);
+        }
     }
 }
 
