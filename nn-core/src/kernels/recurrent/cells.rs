@@ -43,6 +43,8 @@ pub trait Cell: Clone + Send + Sync + 'static {
     /// projection `x_t W_ihᵀ + b_ih` (`G·H`), `hp` is the hidden projection
     /// `h_{t-1} W_hhᵀ + b_hh` (`G·H`) and `prev` the previous state (`S`);
     /// writes the new state into `next` and what backward needs into `cache`.
+    /// Without [`Cell::SPLIT_GRAD`] only their sum may matter: the driver then
+    /// adds `b_ih` to `hp` instead.
     fn forward_step<T: Float>(
         &self,
         hidden: usize,

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Axis};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
 use ndarray::{ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 
 use super::shapes::check_shapes;
@@ -178,20 +178,29 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
     check_buffer(name, "hidden projection", &hp, &[b, gh]);
     check_buffer(name, "state", &state, &[b, sw]);
 
-    // The input projection of every step at once: cache[.., ..G·H] = x W_ihᵀ + b_ih.
+    // Where the two projections are only ever summed (no split gradient),
+    // b_ih joins b_hh in the small per-step hidden projection instead of
+    // being written into every step's input projection.
+    let fold_b_ih = !C::SPLIT_GRAD;
+    // The input projection of every step at once: cache[.., ..G·H] = x W_ihᵀ (+ b_ih).
     {
         let mut rows = cache
             .view_mut()
             .into_shape_with_order((b * t, cw))
             .expect("standard layout");
         let mut xp = rows.slice_mut(s![.., ..gh]);
-        xp.assign(&run.b_ih);
+        let beta = if fold_b_ih {
+            T::zero()
+        } else {
+            xp.assign(&run.b_ih);
+            T::one()
+        };
         row_blocks(run.x, |x, r| {
             gemm(
                 T::one(),
                 &x,
                 &run.w_ih.t(),
-                T::one(),
+                beta,
                 &mut xp.slice_mut(s![r, ..]),
             )
         });
@@ -220,7 +229,14 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
             for k in 0..t {
                 let ti = run.time(k, t);
                 let mut hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
-                hp2.assign(&run.b_hh);
+                if fold_b_ih {
+                    Zip::from(&mut hp2)
+                        .and_broadcast(&run.b_ih)
+                        .and_broadcast(&run.b_hh)
+                        .for_each(|p, &bi, &bh| *p = bi + bh);
+                } else {
+                    hp2.assign(&run.b_hh);
+                }
                 let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
                 w_hh_t.gemm(T::one(), &prev.slice(s![.., ..h]), T::one(), &mut hp2);
                 let rows = StepRows {
