@@ -56,6 +56,37 @@ fn parameters_are_lent_without_copying_and_collect_their_gradient() {
     assert!(w.grad().is_none());
 }
 
+/// `zero_grad` clears the buffer lazily: whatever comes next sees zeros — a
+/// backward (which then takes its gradient as the sum), a reader, a writer.
+/// Expected values: d/dw Σ w² = 2w.
+#[test]
+fn a_zeroed_gradient_is_zero_to_whatever_comes_next() {
+    let w = Param::new(array![1.0, 2.0]);
+    let step = |w: &Param<f64>| {
+        let tape = Tape::new();
+        let wv = tape.param(w);
+        (&wv * &wv).sum().backward();
+    };
+    step(&w);
+    step(&w);
+    assert_eq!(*w.grad(), Some(array![4.0, 8.0].into_dyn()));
+    w.zero_grad();
+    step(&w);
+    assert_eq!(*w.grad(), Some(array![2.0, 4.0].into_dyn()));
+    w.zero_grad();
+    {
+        let mut g = w.grad_mut();
+        assert_eq!(*g, Some(array![0.0, 0.0].into_dyn()));
+        g.as_mut().unwrap()[0] = 1.0;
+    }
+    step(&w);
+    assert_eq!(*w.grad(), Some(array![3.0, 4.0].into_dyn()));
+    w.zero_grad();
+    w.clear_grad();
+    step(&w);
+    assert_eq!(*w.grad(), Some(array![2.0, 4.0].into_dyn()));
+}
+
 #[test]
 fn no_grad_records_values_only_and_restores_on_drop() {
     let tape = Tape::<f32>::new();

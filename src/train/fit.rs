@@ -212,7 +212,7 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
             clip_grad_value(params, v);
         }
         self.optimizer.step(params);
-        self.model.zero_grads();
+        self.optimizer.zero_grad(params);
         Ok(Some(logs.loss))
     }
 

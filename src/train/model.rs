@@ -33,13 +33,6 @@ pub trait Fit<T: Float> {
     /// Restarts the model's random draws (dropout masks) from `seed`: `fit`
     /// calls it at the start of each epoch.
     fn reseed(&self, _seed: u64) {}
-
-    /// Resets the gradients after an optimizer step. By default they are
-    /// zero-filled in place: the static path adds into the same buffers every
-    /// step without allocating.
-    fn zero_grads(&self) {
-        self.parameters().visit_params(&mut |_, p| p.zero_grad());
-    }
 }
 
 /// One training batch of a `sequential!` model or graph through its static
@@ -171,12 +164,5 @@ impl<T: Float, M: TapeModel<T>> Fit<T> for M {
 
     fn reseed(&self, seed: u64) {
         TapeModel::reseed(self, seed);
-    }
-
-    /// Drops the gradients (PyTorch's `zero_grad(set_to_none=True)`): the
-    /// tape's backward makes fresh gradient arrays anyway, and into an empty
-    /// slot it moves them instead of adding them to zeros it filled.
-    fn zero_grads(&self) {
-        self.visit_params(&mut |_, p| p.clear_grad());
     }
 }

@@ -47,6 +47,11 @@ pub struct Param<T: Float = f32> {
 struct ParamInner<T> {
     value: RwLock<ArrayD<T>>,
     grad: RwLock<Option<ArrayD<T>>>,
+    /// Set by [`Param::zero_grad`] (under the gradient's write lock): the
+    /// gradient is zero and its buffer not yet cleared. Every accessor clears
+    /// it first, except a tape's backward, which moves its fresh gradient in
+    /// instead of adding it to zeros.
+    stale: AtomicBool,
     trainable: AtomicBool,
 }
 
@@ -75,6 +80,7 @@ impl<T: Float> Param<T> {
             inner: Arc::new(ParamInner {
                 value: RwLock::new(value.into_dyn()),
                 grad: RwLock::new(None),
+                stale: AtomicBool::new(false),
                 trainable: AtomicBool::new(true),
             }),
         }
@@ -108,30 +114,62 @@ impl<T: Float> Param<T> {
     /// Borrows the accumulated gradient; `None` until a backward pass reaches
     /// it, and always `None` for a frozen parameter that nothing wrote to.
     pub fn grad(&self) -> RwLockReadGuard<'_, Option<ArrayD<T>>> {
-        read(&self.inner.grad)
+        loop {
+            let guard = read(&self.inner.grad);
+            // `zero_grad` sets the flag only under the write lock, so under
+            // this read lock it cannot change.
+            if !self.inner.stale.load(Ordering::Acquire) {
+                return guard;
+            }
+            drop(guard);
+            drop(self.grad_mut());
+        }
     }
 
     /// Borrows the gradient mutably (gradient clipping, custom updates).
     pub fn grad_mut(&self) -> RwLockWriteGuard<'_, Option<ArrayD<T>>> {
-        write(&self.inner.grad)
+        let mut guard = write(&self.inner.grad);
+        if self.inner.stale.swap(false, Ordering::AcqRel) {
+            if let Some(g) = guard.as_mut() {
+                g.fill(T::zero());
+            }
+        }
+        guard
     }
 
-    /// Sets the gradient to zero, keeping its buffer (no allocation next step).
+    /// Sets the gradient to zero, keeping its buffer (no allocation next
+    /// step). The buffer is cleared when next used; a tape's backward
+    /// replaces it with its own gradient instead of adding to zeros.
     pub fn zero_grad(&self) {
-        if let Some(g) = self.grad_mut().as_mut() {
-            g.fill(T::zero());
+        let guard = write(&self.inner.grad);
+        if guard.is_some() {
+            self.inner.stale.store(true, Ordering::Release);
         }
     }
 
     /// Drops the gradient (PyTorch's `set_to_none=True`): optimizers skip the
     /// parameter until a backward pass reaches it again.
     pub fn clear_grad(&self) {
-        *self.grad_mut() = None;
+        let mut guard = write(&self.inner.grad);
+        self.inner.stale.store(false, Ordering::Release);
+        *guard = None;
     }
 
-    /// Adds `g` into the gradient (allocating it on first use).
+    /// Adds `g` into the gradient (allocating it on first use; after
+    /// [`Param::zero_grad`], taking `g` as it is).
     pub fn accumulate_grad(&self, g: ArrayD<T>) {
-        let mut slot = self.grad_mut();
+        let mut slot = write(&self.inner.grad);
+        if self.inner.stale.swap(false, Ordering::AcqRel) {
+            match slot.as_mut() {
+                // The buffer is logically zero, so `g` is the sum.
+                Some(acc) if acc.shape() == g.shape() => {
+                    *acc = g;
+                    return;
+                }
+                Some(acc) => acc.fill(T::zero()),
+                None => {}
+            }
+        }
         super::accumulate(&mut slot, g, "param");
     }
 
