@@ -309,7 +309,7 @@ sequential! {
 #[test]
 fn torch_default_draws_biases_within_the_kernels_fan_in() {
     let model = TorchInit::with_seed(5);
-    let bounds = [0.1, 0.1, 1.0 / 24.0, 1.0 / 24.0].map(|b: f32| b);
+    let bounds: [f32; 4] = [0.1, 0.1, 1.0 / 24.0, 1.0 / 24.0];
     let params = model.named_params();
     assert_eq!(params.len(), bounds.len());
     for ((name, param), limit) in params.iter().zip(bounds) {
@@ -318,9 +318,37 @@ fn torch_default_draws_biases_within_the_kernels_fan_in() {
             value.iter().all(|v| v.abs() <= limit),
             "{name} beyond {limit}"
         );
+        // Ten draws all within a quarter of the bound: odds 0.25¹⁰ ≈ 1e-6.
         assert!(
             value.iter().any(|v| v.abs() > limit / 4.0),
             "{name} too narrow"
+        );
+    }
+}
+
+sequential! {
+    /// Every initializer by name (a name the macro does not know fails to
+    /// compile here).
+    struct EveryInit: input(3) {
+        Dense(2, kernel_init = glorot_uniform, bias_init = glorot_normal),
+        Dense(2, kernel_init = he_uniform, bias_init = he_normal),
+        Dense(2, kernel_init = lecun_uniform, bias_init = lecun_normal),
+        Dense(2, kernel_init = torch_default, bias_init = zeros),
+        Dense(2, kernel_init = ones),
+    }
+}
+
+#[test]
+fn the_macro_knows_every_initializer_name() {
+    // So a name added to `nn::init::NAMES` cannot skip the macro's table.
+    let source = include_str!("sequential_paths.rs");
+    assert_eq!(EveryInit::with_seed(0).named_params().len(), 10);
+    for name in nn::init::NAMES {
+        assert!(nn::init::Initializer::from_name(name).is_some(), "{name}");
+        assert!(
+            source.contains(&format!("_init = {name},"))
+                || source.contains(&format!("_init = {name})")),
+            "`{name}` is missing from EveryInit"
         );
     }
 }

@@ -64,9 +64,10 @@ pub trait Data<T: Float> {
     fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>);
 
     /// A hint that sample `index` is in the next batch: [`Batches`] gives it
-    /// for every sample of a batch when it hands out the one before, so data
-    /// in memory can ask the CPU to fetch the rows while the model trains on
-    /// the current batch. The default does nothing.
+    /// for every sample of its next batch (of this process's share, when
+    /// sharded) once it has copied the current one, so data in memory can ask
+    /// the CPU to fetch the rows while the model trains. The default does
+    /// nothing.
     fn prefetch(&self, _index: usize) {}
 }
 
@@ -182,11 +183,21 @@ impl<'a, T: Float> Batches<'a, T> {
         let (mine, whole) = self.batch_at(self.pos)?;
         self.last = mine;
         self.pos += whole;
+        self.fill_last();
+        // After the copy, so that it cannot push the announced rows out.
         if let Some((next, _)) = self.batch_at(self.pos) {
             for &i in &self.order[next] {
                 self.data.prefetch(i);
             }
         }
+        Some(match &self.target_shape {
+            None => (self.x.view(), Target::Labels(&self.labels)),
+            Some(_) => (self.x.view(), Target::Values(self.values.view())),
+        })
+    }
+
+    /// Copies the samples of the batch last chosen into the buffers.
+    fn fill_last(&mut self) {
         let n = self.last.len();
         let idx = &self.order[self.last.clone()];
         resize(&mut self.x, n, self.data.sample_shape());
@@ -201,7 +212,6 @@ impl<'a, T: Float> Batches<'a, T> {
                     self.data
                         .fill(i, input, TargetSlot::Label(&mut self.labels[k]));
                 }
-                Some((self.x.view(), Target::Labels(&self.labels)))
             }
             Some(shape) => {
                 resize(&mut self.values, n, shape);
@@ -212,7 +222,6 @@ impl<'a, T: Float> Batches<'a, T> {
                     let target = TargetSlot::Values(&mut y[k * per_y..(k + 1) * per_y]);
                     self.data.fill(i, input, target);
                 }
-                Some((self.x.view(), Target::Values(self.values.view())))
             }
         }
     }

@@ -151,7 +151,12 @@ unsafe fn scale<T: Float>(beta: T, c: Mat<T>) {
 /// Elements [`pack_whole_b`] writes for a `k × n` operand: every panel
 /// [`gemm`] would pack, each zero-padded to whole strips.
 pub fn packed_b_len<T>(ks: &Kernels<T>, k: usize, n: usize) -> usize {
-    k * n.next_multiple_of(ks.nr)
+    let nc = ks.nc.min(n.next_multiple_of(ks.nr)).max(1);
+    let widths: usize = (0..n)
+        .step_by(nc)
+        .map(|jc| nc.min(n - jc).next_multiple_of(ks.nr))
+        .sum();
+    k * widths
 }
 
 /// Packs all of `b` as [`gemm`] packs it panel by panel, in the order it
@@ -162,6 +167,9 @@ pub fn packed_b_len<T>(ks: &Kernels<T>, k: usize, n: usize) -> usize {
 /// `b` is valid for its strides; `out` holds [`packed_b_len`] elements.
 pub unsafe fn pack_whole_b<T: Float>(ks: &Kernels<T>, b: Mat<T>, out: *mut T) {
     let (k, n) = (b.rows, b.cols);
+    if k == 0 || n == 0 {
+        return;
+    }
     let kc = ks.kc.min(k);
     let nc = ks.nc.min(n.next_multiple_of(ks.nr));
     let mut at = out;

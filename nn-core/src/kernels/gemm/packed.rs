@@ -27,9 +27,11 @@ pub struct PackedRhs<'a, T: 'static> {
     _buffer: PhantomData<&'a [T]>,
 }
 
-// SAFETY: the packed data is only read while the borrow `'a` lasts.
+// SAFETY: the data behind `ptr` is only read, and only while the closure of
+// `with_packed_rhs` runs (it lends a `&PackedRhs` that cannot outlive the
+// call, and holds the buffer's borrow throughout): parts of a parallel loop
+// inside that closure may read it from other threads.
 unsafe impl<T: Sync> Sync for PackedRhs<'_, T> {}
-unsafe impl<T: Sync> Send for PackedRhs<'_, T> {}
 
 /// Packs `b` once and runs `f` with it: every [`PackedRhs::gemm`] inside
 /// `f` skips the packing [`gemm`](super::gemm) does per call. The packed copy
@@ -68,9 +70,10 @@ where
 }
 
 impl<T: Float> PackedRhs<'_, T> {
-    /// `c = alpha · a · b + beta · c` with this packed `b`; as
-    /// [`gemm`](super::gemm), split over the cores by rows when large enough
-    /// (a call from inside a parallel part runs on its thread).
+    /// `c = alpha · a · b + beta · c` with this packed `b`, split over the
+    /// cores by rows when large enough (not by columns, as
+    /// [`gemm`](super::gemm) also can: fewer than 24 rows run on one core; a
+    /// call from inside a parallel part runs on its thread).
     ///
     /// # Panics
     /// If the shapes do not line up (`a: m × k`, `c: m × n`).
@@ -149,9 +152,9 @@ mod tests {
     }
 
     /// Exact against the naive product across the block edges (k past the
-    /// 256-deep panels, n past the 1024-wide blocks), with `b` plain or
-    /// transposed, two products sharing one packing, and 64 × 300 × 1100
-    /// large enough to split over the cores.
+    /// 256-deep panels, n past the 1024-wide blocks) and for empty shapes,
+    /// with `b` plain or transposed, two products sharing one packing, and
+    /// 64 × 300 × 1100 large enough to split over the cores.
     #[test]
     fn packed_products_match_the_naive_product() {
         for &(m, k, n) in &[
@@ -161,6 +164,9 @@ mod tests {
             (30, 128, 512),
             (100, 257, 40),
             (64, 300, 1100),
+            (3, 0, 4),
+            (0, 5, 7),
+            (4, 6, 0),
         ] {
             let (a1, a2, b, c0) = (ints(m, k, 1), ints(m, k, 4), ints(k, n, 2), ints(m, n, 3));
             let want1 = naive(&a1, &b) * 2.0 + &c0 * 0.5;

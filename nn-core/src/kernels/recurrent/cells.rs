@@ -40,11 +40,11 @@ pub trait Cell: Clone + Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// One step. On entry `cache` (`CACHED·H`) begins with the input
-    /// projection `x_t W_ihᵀ + b_ih` (`G·H`), `hp` is the hidden projection
+    /// projection `x_t W_ihᵀ` (`G·H`), `hp` is the hidden projection
     /// `h_{t-1} W_hhᵀ + b_hh` (`G·H`) and `prev` the previous state (`S`);
-    /// writes the new state into `next` and what backward needs into `cache`.
-    /// Without [`Cell::SPLIT_GRAD`] only their sum may matter: the driver then
-    /// adds `b_ih` to `hp` instead.
+    /// `b_ih` is in the input projection with [`Cell::SPLIT_GRAD`], else in
+    /// `hp` (where only the sum may matter). Writes the new state into `next`
+    /// and what backward needs into `cache`.
     fn forward_step<T: Float>(
         &self,
         hidden: usize,
