@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use ndarray::{s, Array2};
 
-    fn naive(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+    pub(super) fn naive(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
         Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
             (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
         })
@@ -254,7 +254,7 @@ mod tests {
 
     /// Integer-valued operands: every partial sum is exact in both types, so
     /// any kernel, blocking or split must reproduce the naive product exactly.
-    fn ints(rows: usize, cols: usize, seed: usize) -> Array2<f64> {
+    pub(super) fn ints(rows: usize, cols: usize, seed: usize) -> Array2<f64> {
         Array2::from_shape_fn((rows, cols), |(i, j)| {
             ((i * 7 + j * 3 + seed) % 11) as f64 - 5.0
         })

@@ -136,20 +136,8 @@ impl<T: Float> PackedRhs<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::gemm::tests::{ints, naive};
     use ndarray::Array2;
-
-    fn naive(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
-        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
-            (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
-        })
-    }
-
-    /// Small integers: every partial sum is exact in both types.
-    fn ints(rows: usize, cols: usize, seed: usize) -> Array2<f64> {
-        Array2::from_shape_fn((rows, cols), |(i, j)| {
-            ((i * 7 + j * 3 + seed) % 11) as f64 - 5.0
-        })
-    }
 
     /// Exact against the naive product across the block edges (k past the
     /// 256-deep panels, n past the 1024-wide blocks) and for empty shapes,
