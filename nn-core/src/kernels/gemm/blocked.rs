@@ -197,6 +197,30 @@ pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, be
     product(ks, alpha, a, b, None, beta, c)
 }
 
+/// [`gemm`] on one piece of a product split over threads: the dot-product
+/// kernel where the whole product takes it (`whole_takes_dot`), not by the
+/// piece's own shape, so that every element is summed the same way on any
+/// number of threads.
+///
+/// # Safety
+/// As [`gemm`]; with `whole_takes_dot`, the piece is a block of rows or
+/// columns of a product that [`super::dot::suits`].
+pub unsafe fn gemm_piece<T: Float>(
+    ks: &Kernels<T>,
+    alpha: T,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: Mat<T>,
+    whole_takes_dot: bool,
+) {
+    if whole_takes_dot {
+        super::dot::gemm(alpha, a, b, beta, c)
+    } else {
+        product(ks, alpha, a, b, None, beta, c)
+    }
+}
+
 /// [`gemm`] with `b` (`k × n`) already packed by [`pack_whole_b`] at `packed`.
 ///
 /// # Safety

@@ -34,8 +34,11 @@ pub use packed::{with_packed_rhs, PackedRhs};
 pub use tile::Kernels;
 
 /// Products below this many multiply-adds run on one core: handing work to
-/// another costs more.
-const PARALLEL_MACS: usize = 1 << 22;
+/// another costs more. Splitting products down to 2²⁰ (a 64 × 128 × 128
+/// layer) gains little in itself, but keeps the other core's worker polling
+/// through a training step instead of falling asleep between larger
+/// products and being woken (a system call and its latency).
+const PARALLEL_MACS: usize = 1 << 20;
 
 /// The best `f32` kernels this CPU supports.
 pub(crate) fn select_f32() -> &'static Kernels<f32> {
@@ -160,19 +163,23 @@ unsafe fn split<T: Float>(
     }
     let piece =
         |len: usize, parts: usize, align: usize| len.div_ceil(parts).next_multiple_of(align);
+    // Decided once for the whole product: a piece's own shape could choose
+    // another kernel, and so another order of sums, on another thread count.
+    let dot = m > 0 && n > 0 && alpha != T::zero() && dot::suits(&a, &b);
     if m >= 64 && m >= n {
         let rows = piece(m, parts, ks.mr);
         crate::parallel::for_each_part(parts, &|p| {
             let r0 = (p * rows).min(m);
             let r = rows.min(m - r0);
             if r > 0 {
-                blocked::gemm(
+                blocked::gemm_piece(
                     ks,
                     alpha,
                     a.block(r0, r, 0, k),
                     b,
                     beta,
                     c.block(r0, r, 0, n),
+                    dot,
                 );
             }
         });
@@ -182,13 +189,14 @@ unsafe fn split<T: Float>(
             let c0 = (p * cols).min(n);
             let w = cols.min(n - c0);
             if w > 0 {
-                blocked::gemm(
+                blocked::gemm_piece(
                     ks,
                     alpha,
                     a,
                     b.block(0, k, c0, w),
                     beta,
                     c.block(0, m, c0, w),
+                    dot,
                 );
             }
         });
