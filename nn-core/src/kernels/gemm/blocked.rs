@@ -189,12 +189,14 @@ pub unsafe fn pack_whole_b<T: Float>(ks: &Kernels<T>, b: Mat<T>, out: *mut T) {
 /// `a` is `m × k`, `b` is `k × n` and `c` is `m × n`, all valid for their
 /// strides; `c` does not overlap `a` or `b`, and no other thread writes `c`.
 pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
-    // (`suits` asks for a long inner dimension; empty or zero-scaled products
-    // take the loop nest's early exits.)
-    if a.rows > 0 && b.cols > 0 && alpha != T::zero() && super::dot::suits(&a, &b) {
-        return super::dot::gemm(alpha, a, b, beta, c);
-    }
-    product(ks, alpha, a, b, None, beta, c)
+    gemm_piece(ks, alpha, a, b, beta, c, takes_dot(alpha, &a, &b))
+}
+
+/// Whether [`gemm`] takes the dot-product kernel for this product. (`suits`
+/// asks for a long inner dimension; empty or zero-scaled products take the
+/// loop nest's early exits.)
+pub fn takes_dot<T: Float>(alpha: T, a: &Mat<T>, b: &Mat<T>) -> bool {
+    a.rows > 0 && b.cols > 0 && alpha != T::zero() && super::dot::suits(a, b)
 }
 
 /// [`gemm`] on one piece of a product split over threads: the dot-product

@@ -165,7 +165,7 @@ unsafe fn split<T: Float>(
         |len: usize, parts: usize, align: usize| len.div_ceil(parts).next_multiple_of(align);
     // Decided once for the whole product: a piece's own shape could choose
     // another kernel, and so another order of sums, on another thread count.
-    let dot = m > 0 && n > 0 && alpha != T::zero() && dot::suits(&a, &b);
+    let dot = blocked::takes_dot(alpha, &a, &b);
     if m >= 64 && m >= n {
         let rows = piece(m, parts, ks.mr);
         crate::parallel::for_each_part(parts, &|p| {
