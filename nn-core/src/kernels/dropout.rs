@@ -26,14 +26,32 @@ pub fn check_probability(op: &str, p: f64) {
 /// random bits of an `f64` draw, and `p` is still exact to 2⁻³².
 pub fn fill_mask<T: Float, R: Rng + ?Sized>(mut mask: ArrayViewMutD<'_, T>, p: f64, rng: &mut R) {
     let keep = T::lit(1.0 / (1.0 - p));
-    let threshold = (p * 4_294_967_296.0) as u64;
-    mask.mapv_inplace(|_| {
-        if u64::from(rng.random::<u32>()) < threshold {
-            T::zero()
-        } else {
-            keep
+    // Exact: `p < 1` times a power of two stays below 2³².
+    let threshold = (p * 4_294_967_296.0) as u32;
+    let Some(out) = mask.as_slice_mut() else {
+        mask.mapv_inplace(|_| select(rng.next_u32() < threshold, keep));
+        return;
+    };
+    // The draws in blocks, then the selection in a loop of its own: a loop
+    // that only compares and stores vectorizes, one that also draws does not.
+    let mut draws = [0u32; 256];
+    for chunk in out.chunks_mut(draws.len()) {
+        let draws = &mut draws[..chunk.len()];
+        draws.iter_mut().for_each(|d| *d = rng.next_u32());
+        for (m, &d) in chunk.iter_mut().zip(&*draws) {
+            *m = select(d < threshold, keep);
         }
-    });
+    }
+}
+
+/// The mask's value for one element.
+#[inline(always)]
+fn select<T: Float>(drop: bool, keep: T) -> T {
+    if drop {
+        T::zero()
+    } else {
+        keep
+    }
 }
 
 /// A new mask of `shape` (see [`fill_mask`]).
@@ -56,4 +74,50 @@ pub fn apply_mask<T: Float>(x: ArrayViewD<'_, T>, mask: ArrayViewD<'_, T>) -> Ar
         x.shape()
     );
     Zip::from(&x).and(&mask).map_collect(|&v, &m| v * m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngCore, SeedableRng};
+
+    /// The definition, one element at a time: draw `r`, drop when
+    /// `r < p · 2³²`, else keep with `1 / (1 - p)`.
+    fn one_at_a_time(len: usize, p: f64, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..len)
+            .map(|_| {
+                let r = rng.next_u32() as f64;
+                if r < p * 4_294_967_296.0 {
+                    0.0
+                } else {
+                    (1.0 / (1.0 - p)) as f32
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn masks_follow_the_definition_draw_by_draw() {
+        // Lengths around the 256-draw blocks; p = 0, a common rate, and one
+        // whose threshold is 2³² − 1.
+        for len in [0, 1, 255, 256, 257, 1000] {
+            for p in [0.0, 0.2, 0.5, 1.0 - 1e-12] {
+                let mut rng = StdRng::seed_from_u64(7);
+                let m: ArrayD<f32> = mask(&[len], p, &mut rng);
+                assert_eq!(
+                    m.as_slice().unwrap(),
+                    one_at_a_time(len, p, 7),
+                    "len {len}, p {p}"
+                );
+                // The stream continues where one draw per element leaves it.
+                let mut reference = StdRng::seed_from_u64(7);
+                (0..len).for_each(|_| {
+                    reference.next_u32();
+                });
+                assert_eq!(rng.next_u32(), reference.next_u32(), "len {len}, p {p}");
+            }
+        }
+    }
 }
