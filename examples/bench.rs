@@ -240,20 +240,23 @@ fn run<M: Fit<f32>>(name: &str, model: M, shape: &[usize], epochs: usize, ranks:
 /// default as in torch_anchor (a spread of seeds shows how far one epoch's
 /// accuracy moves by chance).
 fn seed() -> u64 {
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *SEED.get_or_init(|| {
-        let args: Vec<String> = std::env::args().collect();
-        match args.iter().position(|a| a == "--seed") {
-            None => 0,
-            Some(i) => args
-                .get(i + 1)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| {
-                    eprintln!("error: --seed takes a whole number");
-                    std::process::exit(2)
-                }),
-        }
-    })
+    flag("--seed", 0, "a whole number")
+}
+
+/// The value after `name` on the command line, or `default`; exits with
+/// `error: {name} takes {what}` when it does not parse.
+fn flag<T: std::str::FromStr>(name: &str, default: T, what: &str) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        None => default,
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("error: {name} takes {what}");
+                std::process::exit(2)
+            }),
+    }
 }
 
 /// [`run`] with another batch size; with `ranks`, as one rank of a
@@ -285,10 +288,19 @@ fn run_batch<M: Fit<f32>>(
         &train,
         FitOptions {
             epochs,
-            batch_size: batch / size,
+            batch_size: if whole_batch_per_rank() {
+                batch
+            } else {
+                batch / size
+            },
             loss: Loss::CrossEntropy.into(),
             verbosity: Verbosity::Silent,
             distributed: ranks.map(|r| r as &dyn Collective),
+            bucket_mb: flag(
+                "--bucket-mb",
+                FitOptions::<f32>::default().bucket_mb,
+                "megabytes",
+            ),
             callbacks: vec![Box::new(marks.clone())],
             shuffle_seed: Some(seed()),
             ..Default::default()
@@ -308,7 +320,8 @@ fn run_batch<M: Fit<f32>>(
         None => String::new(),
         Some(r) => {
             format!(
-                ", \"ranks\": {size}, \"samples_per_s\": {:.0}, \"allreduce_s\": {:.3}",
+                ", \"ranks\": {size}, \"global_batch\": {}, \"samples_per_s\": {:.0}, \"allreduce_s\": {:.3}",
+                if whole_batch_per_rank() { batch * size } else { batch },
                 last.samples_per_sec,
                 r.seconds() / epochs as f64
             )
@@ -322,6 +335,13 @@ fn run_batch<M: Fit<f32>>(
             threads()
         );
     }
+}
+
+/// `--whole-batch-per-rank`: each rank of a distributed run takes the
+/// workload's whole batch (the global batch grows with the ranks, as DDP's
+/// scaling runs have it) rather than its share of one batch.
+fn whole_batch_per_rank() -> bool {
+    std::env::args().any(|a| a == "--whole-batch-per-rank")
 }
 
 /// A [`Collective`] that times its sums (the gradient all-reduce).
@@ -355,6 +375,20 @@ impl Collective for Timed {
     }
     fn sum_f64(&self, buf: &mut [f64]) {
         self.timed(|| self.inner.sum_f64(buf))
+    }
+    unsafe fn start_sum_f32(&self, send: *const f32, recv: *mut f32, len: usize) {
+        // SAFETY: the caller's promise, passed on.
+        self.timed(|| unsafe { self.inner.start_sum_f32(send, recv, len) })
+    }
+    unsafe fn start_sum_f64(&self, send: *const f64, recv: *mut f64, len: usize) {
+        // SAFETY: the caller's promise, passed on.
+        self.timed(|| unsafe { self.inner.start_sum_f64(send, recv, len) })
+    }
+    fn progress_sums(&self) {
+        self.timed(|| self.inner.progress_sums())
+    }
+    fn wait_sums(&self) {
+        self.timed(|| self.inner.wait_sums())
     }
     fn broadcast_f32(&self, buf: &mut [f32]) {
         self.inner.broadcast_f32(buf)
@@ -461,14 +495,16 @@ fn gemm() {
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks.\n--seed N: the seed of the weights and the data order (default 0).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed [--whole-batch-per-rank] [--bucket-mb MB]] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks\n(--whole-batch-per-rank: 128 on every rank), gradients summed in buckets of\n--bucket-mb megabytes (default 1; inf: one sum after backward).\n--seed N: the seed of the weights and the data order (default 0).");
         return;
     }
     let ranks = args.iter().any(|a| a == "--distributed").then(join);
-    args.retain(|a| a != "--distributed");
+    args.retain(|a| a != "--distributed" && a != "--whole-batch-per-rank");
     let seed = seed();
-    if let Some(i) = args.iter().position(|a| a == "--seed") {
-        args.drain(i..i + 2);
+    for name in ["--seed", "--bucket-mb"] {
+        if let Some(i) = args.iter().position(|a| a == name) {
+            args.drain(i..(i + 2).min(args.len()));
+        }
     }
     let ranks = ranks.as_ref();
     let which: Vec<&str> = if args.is_empty() {

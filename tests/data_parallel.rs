@@ -4,12 +4,16 @@
 //! the order of the batch sums differs), every rank ends with the same
 //! weights and logs, and a second run gives the same bits; a checkpointed
 //! run resumes on the same number of ranks bit for bit, or on another.
+//! Summing in buckets while backward runs gives the bits of one sum after it,
+//! and a `sequential!` backward reports each layer's gradients once final.
 //! `tests/mpi_parity.rs` runs the same checks across processes under `mpirun`.
 
 #[path = "common/parallel.rs"]
 mod parallel;
 
 use nn::distributed::ThreadGroup;
+use nn::ndarray::{ArrayD, IxDyn};
+use nn::prelude::*;
 use parallel::{check_parity, data, rank_run, Cnn, Mlp};
 
 fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(make: fn(u64) -> M) {
@@ -328,4 +332,56 @@ fn each_rank_draws_its_own_dropout_masks() {
     });
     let (a, b) = (outputs[0].lock().unwrap(), outputs[1].lock().unwrap());
     assert_ne!(*a, *b, "the ranks drew the same masks");
+}
+
+sequential! {
+    struct Chain: input(6) {
+        Dense(5, activation = relu),
+        Dropout(0.5),
+        Dense(4),
+        Dense(3),
+    }
+}
+
+#[test]
+fn a_sequential_backward_reports_each_layers_gradients_once_they_are_final() {
+    let mut model = Chain::with_seed(1);
+    let x = ArrayD::from_shape_fn(IxDyn(&[8, 6]), |i| (i[0] * 6 + i[1]) as f32 / 20.0 - 1.0);
+    let dy = ArrayD::from_shape_fn(IxDyn(&[8, 3]), |i| (i[0] + 2 * i[1]) as f32 / 10.0 - 0.5);
+    model.forward_train(x.view());
+    // Each reported parameter, with its gradient when reported.
+    let mut seen: Vec<(nn::Param<f32>, ArrayD<f32>)> = Vec::new();
+    {
+        let mut hook = |p: &dyn std::any::Any| {
+            let p = p
+                .downcast_ref::<nn::Param<f32>>()
+                .expect("an f32 parameter");
+            seen.push((p.clone(), p.grad().clone().expect("a gradient")));
+        };
+        let _watching = nn::distributed::on_gradients_ready(&mut hook);
+        model.backward(dy.view());
+    }
+    let names: Vec<String> = seen
+        .iter()
+        .map(|(p, _)| {
+            let named = model.named_params();
+            named.into_iter().find(|(_, q)| q.same_as(p)).unwrap().0
+        })
+        .collect();
+    // Last layer first, as backward finishes them; each exactly once.
+    assert_eq!(
+        names,
+        [
+            "dense_2.weight",
+            "dense_2.bias",
+            "dense_1.weight",
+            "dense_1.bias",
+            "dense.weight",
+            "dense.bias"
+        ]
+    );
+    // Nothing changed them afterwards: what a bucket sent was final.
+    for (p, at_report) in &seen {
+        assert_eq!(p.grad().as_ref().unwrap(), at_report);
+    }
 }

@@ -143,7 +143,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                 quote!(true),
             )
         };
-        if i == n - 1 {
+        let step = if i == n - 1 {
             quote! {
                 let g = if from_logits {
                     ::nn::layers::Layer::<#t>::backward_from_logits(&mut self.#f, #x, g, #need)
@@ -153,6 +153,14 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
         } else {
             quote!(let g = ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need);)
+        };
+        // The layer's gradients are final once its backward has run: a
+        // data-parallel step starts summing them while the layers before
+        // still compute.
+        quote! {
+            let __nn_watch = ::nn::distributed::watch_gradients::<#t, _>(&self.#f);
+            #step
+            __nn_watch.ready();
         }
     });
     let last = &last.field;

@@ -34,14 +34,18 @@
 //! assert_eq!(weights[0], weights[1]);
 //! ```
 
+mod buckets;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod threads;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::{Mpi, MpiError};
+pub use nn_core::distributed::{on_gradients_ready, watch_gradients, GradientsReady, Watch};
 pub use nn_core::distributed::{sync_batch_norm, Collective, SyncBatchNorm};
 pub use threads::ThreadGroup;
+
+pub(crate) use buckets::Buckets;
 
 use std::any::TypeId;
 
@@ -134,8 +138,8 @@ pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameter
 /// Replaces each trainable parameter's gradient by
 /// `scale(extra) · Σ_ranks weight · grad`, summing `extra` (small values
 /// such as the batch's loss and sample count) in the same message; `scale`
-/// sees the summed `extra`. A parameter without a gradient counts as zeros,
-/// so ranks whose batch left one untouched still agree.
+/// sees the summed `extra`. One message after backward: see [`Buckets`] for
+/// sums started while backward runs.
 pub(crate) fn sum_weighted_gradients<T: Float>(
     group: &dyn Collective,
     model: &dyn Parameters<T>,
@@ -143,57 +147,26 @@ pub(crate) fn sum_weighted_gradients<T: Float>(
     extra: &mut [T],
     scale: impl FnOnce(&[T]) -> f64,
 ) {
-    let mut trainable: Vec<Param<T>> = Vec::new();
-    model.visit_params(&mut |_, p| {
-        if p.is_trainable() {
-            trainable.push(p.clone())
-        }
-    });
-    let len: usize = trainable.iter().map(Param::len).sum::<usize>() + extra.len();
-    with_scratch(len, |flat: &mut [T]| {
-        let w = T::lit(weight);
-        let mut at = 0;
-        for p in &trainable {
-            let part = &mut flat[at..at + p.len()];
-            match &*p.grad() {
-                Some(g) => part.iter_mut().zip(g.iter()).for_each(|(d, &v)| *d = v * w),
-                None => part.fill(T::zero()),
-            }
-            at += p.len();
-        }
-        flat[at..].copy_from_slice(extra);
-        sum(group, flat);
-        extra.copy_from_slice(&flat[at..]);
-        let s = T::lit(scale(extra));
-        let mut at = 0;
-        for p in &trainable {
-            let n = p.len();
-            let mut grad = p.grad_mut();
-            let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
-            for (dst, &src) in g.iter_mut().zip(&flat[at..at + n]) {
-                *dst = src * s;
-            }
-            at += n;
-        }
-    });
+    Buckets::new(group, model, weight, f64::INFINITY, extra.len()).finish(extra, scale);
 }
 
-/// Runs `f` on a buffer of `len` elements kept from call to call on this
-/// thread (a step's gradients are megabytes: allocating them every step
-/// would cost page faults).
-fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    SCRATCH.with(|cell| {
-        let mut words = cell.borrow_mut();
-        let need = (len * size_of::<T>()).div_ceil(size_of::<f64>());
-        if words.len() < need {
-            words.resize(need, 0.0);
+/// Starts summing `send` over the ranks into `recv` (see
+/// [`Collective::start_sum_f32`]).
+///
+/// # Safety
+/// Neither buffer is touched again (nor freed) until `group.wait_sums()` returns.
+unsafe fn start_sum<T: Float>(group: &dyn Collective, send: &[T], recv: &mut [T]) {
+    assert_eq!(
+        send.len(),
+        recv.len(),
+        "start_sum: buffers of different lengths"
+    );
+    let len = send.len();
+    // SAFETY: `T` is `f32` or `f64` (see `typed`); the caller keeps both alive.
+    unsafe {
+        match typed(recv) {
+            Ok(r) => group.start_sum_f32(send.as_ptr().cast(), r.as_mut_ptr(), len),
+            Err(r) => group.start_sum_f64(send.as_ptr().cast(), r.as_mut_ptr(), len),
         }
-        // SAFETY: `T` is `f32` or `f64`, no more aligned than `f64`, and the
-        // words hold at least `len` of them.
-        let buf = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<T>(), len) };
-        f(buf)
-    })
+    }
 }

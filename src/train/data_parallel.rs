@@ -6,24 +6,28 @@ use nn_core::{Float, Parameters};
 
 use super::metrics::Metric;
 use super::TrainError;
-use crate::distributed::{self, Collective};
+use crate::distributed::{self, Buckets, Collective};
+
+/// One step's gradient sums (see [`finish_step`]), in buckets of about
+/// `bucket_mb` megabytes started while backward runs.
+pub(crate) fn step_sums<'g, T: Float>(
+    group: &'g dyn Collective,
+    params: &dyn Parameters<T>,
+    samples: usize,
+    bucket_mb: f64,
+) -> Buckets<'g, T> {
+    Buckets::new(group, params, samples as f64, bucket_mb * 1e6, 2)
+}
 
 /// Makes every trainable parameter's gradient the mean gradient of the whole
 /// batch (each rank's mean weighted by its samples, as one process training
-/// on the whole batch has it) and returns the whole batch's mean loss. One
-/// message: the loss and the sample count travel with the gradients.
-pub(crate) fn sync_step<T: Float>(
-    group: &dyn Collective,
-    params: &dyn Parameters<T>,
-    loss: f64,
-    samples: usize,
-) -> f64 {
+/// on the whole batch has it) and returns the whole batch's mean loss. The
+/// loss and the sample count travel with the last bucket.
+pub(crate) fn finish_step<T: Float>(sums: Buckets<'_, T>, loss: f64, samples: usize) -> f64 {
     let n = samples as f64;
     let mut extra = [T::lit(n), T::lit(loss * n)];
     // Σ nᵣ·gᵣ, then divided by Σ nᵣ as it is written back.
-    distributed::sum_weighted_gradients(group, params, n, &mut extra, |sums| {
-        1.0 / sums[0].as_f64()
-    });
+    sums.finish(&mut extra, |sums| 1.0 / sums[0].as_f64());
     extra[1].as_f64() / extra[0].as_f64()
 }
 

@@ -107,6 +107,8 @@ pub(crate) fn run_epochs<T: Float>(
                 "batch norm synchronization",
                 u64::from(settings.sync_batch_norm),
             ),
+            // Other buckets would send other messages.
+            ("gradient bucket size", settings.bucket_mb.to_bits()),
         ];
         data_parallel::check_ranks_agree(g, &facts)?;
     }

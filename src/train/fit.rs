@@ -87,6 +87,12 @@ pub struct FitOptions<'a, T: Float> {
     /// `SyncBatchNorm`), so the run normalizes as one process with the whole
     /// batch does; by default each rank uses its own share's.
     pub sync_batch_norm: bool,
+    /// With `distributed`: gradients are summed over the ranks in buckets of
+    /// about this many megabytes (PyTorch DDP's `bucket_cap_mb`), each started
+    /// as soon as backward has finished its parameters — for `sequential!`
+    /// models, layer by layer — while the layers before still compute;
+    /// `f64::INFINITY` sums everything in one message after backward.
+    pub bucket_mb: f64,
 }
 
 impl<T: Float> Default for FitOptions<'_, T> {
@@ -108,6 +114,7 @@ impl<T: Float> Default for FitOptions<'_, T> {
             resume_from: None,
             distributed: None,
             sync_batch_norm: false,
+            bucket_mb: 1.0,
         }
     }
 }
@@ -143,6 +150,7 @@ struct Standard<'m, 'a, T: Float, M> {
     clip_value: Option<f64>,
     schedule: Option<(Box<dyn Schedule + 'a>, f64)>,
     group: Option<&'a dyn Collective>,
+    bucket_mb: f64,
 }
 
 impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
@@ -192,15 +200,28 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
         callbacks: &mut [Box<dyn Callback<T> + '_>],
     ) -> Result<Option<f64>, TrainError> {
         let metrics = &mut self.metrics;
-        logs.loss = self.model.train_batch(x, target, &self.loss, &mut |out| {
+        let mut outputs = |out: ArrayViewD<'_, T>| {
             metrics
                 .iter_mut()
                 .for_each(|m| m.update(out.view(), target))
-        });
-        if let Some(group) = self.group {
-            logs.loss =
-                data_parallel::sync_step(group, self.model.parameters(), logs.loss, logs.size);
-        }
+        };
+        logs.loss = match self.group {
+            None => self.model.train_batch(x, target, &self.loss, &mut outputs),
+            Some(group) => {
+                let mut sums = data_parallel::step_sums(
+                    group,
+                    self.model.parameters(),
+                    logs.size,
+                    self.bucket_mb,
+                );
+                let loss = {
+                    let mut ready = |p: &dyn std::any::Any| sums.ready(p);
+                    let _watching = crate::distributed::on_gradients_ready(&mut ready);
+                    self.model.train_batch(x, target, &self.loss, &mut outputs)
+                };
+                data_parallel::finish_step(sums, loss, logs.size)
+            }
+        };
         for cb in callbacks.iter_mut() {
             cb.on_before_optimizer_step(logs, &mut self.context())?;
         }
@@ -297,6 +318,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         clip_value: options.clip_grad_value,
         schedule: options.lr_schedule.take().map(|s| (s, base)),
         group: options.distributed,
+        bucket_mb: options.bucket_mb,
     };
     run_epochs(&mut trainer, data, options)
 }

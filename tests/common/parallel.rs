@@ -40,12 +40,29 @@ pub fn data() -> Dataset<f32> {
 }
 
 /// Trains `model` one epoch (21 steps) with SGD and momentum; `group` makes
-/// it one rank of a data-parallel run with `per_rank` samples per rank.
+/// it one rank of a data-parallel run with `batch_size` samples per rank.
 pub fn train<M: Fit<f32>>(
     model: &mut M,
     data: &Dataset<f32>,
     batch_size: usize,
     group: Option<&dyn Collective>,
+) -> History {
+    train_in_buckets(
+        model,
+        data,
+        batch_size,
+        group,
+        FitOptions::<f32>::default().bucket_mb,
+    )
+}
+
+/// [`train`] with gradients summed in buckets of `bucket_mb` megabytes.
+pub fn train_in_buckets<M: Fit<f32>>(
+    model: &mut M,
+    data: &Dataset<f32>,
+    batch_size: usize,
+    group: Option<&dyn Collective>,
+    bucket_mb: f64,
 ) -> History {
     let mut sgd = Sgd::new(SgdConfig {
         lr: 0.05,
@@ -65,6 +82,7 @@ pub fn train<M: Fit<f32>>(
             validation: Some(data),
             verbosity: Verbosity::Silent,
             distributed: group,
+            bucket_mb,
             ..Default::default()
         },
     )
@@ -91,29 +109,35 @@ pub fn largest_difference(a: &[(String, ArrayD<f32>)], b: &[(String, ArrayD<f32>
         .fold(0.0, f32::max)
 }
 
-/// What one rank ended with: its weights, its History, and those of a second
-/// run (which must give the same bits).
+/// What one rank ended with: its weights and History with every layer's
+/// gradients in a bucket of their own (summed while backward runs), and the
+/// weights of two more runs, the same again and one summing everything after
+/// backward (both must give the same bits: with two ranks each element of a
+/// sum is one addition, however the messages are cut).
 pub struct RankRun {
     pub weights: Vec<(String, ArrayD<f32>)>,
     pub history: History,
     pub again: Vec<(String, ArrayD<f32>)>,
+    pub after_backward: Vec<(String, ArrayD<f32>)>,
 }
 
-/// Trains on this rank of `group`, twice, from a model built with this rank's
-/// own seed (rank 0's is the reference's, and its weights win).
+/// Trains on this rank of `group`, three times, from a model built with this
+/// rank's own seed (rank 0's is the reference's, and its weights win).
 pub fn rank_run<M: Model<f32> + Fit<f32>>(make: fn(u64) -> M, group: &dyn Collective) -> RankRun {
     let data = data();
-    let once = || {
+    let once = |bucket_mb| {
         let mut model = make(group.rank() as u64 * 10);
-        let history = train(&mut model, &data, 64, Some(group));
+        let history = train_in_buckets(&mut model, &data, 64, Some(group), bucket_mb);
         (weights(&model), history)
     };
-    let (weights, history) = once();
-    let (again, _) = once();
+    let (weights, history) = once(0.0);
+    let (again, _) = once(0.0);
+    let (after_backward, _) = once(f64::INFINITY);
     RankRun {
         weights,
         history,
         again,
+        after_backward,
     }
 }
 
@@ -151,5 +175,9 @@ pub fn check_parity<M: Model<f32> + Fit<f32>>(
     assert_eq!(
         rank0.again, rank0.weights,
         "a second run gives the same bits"
+    );
+    assert_eq!(
+        rank0.after_backward, rank0.weights,
+        "summing after backward gives the bits of summing in buckets"
     );
 }

@@ -1,7 +1,13 @@
 //! What the layers need from a data-parallel run: the [`Collective`] the
 //! ranks talk through, and batch normalization over every rank's samples
-//! ([`sync_batch_norm`], PyTorch's `SyncBatchNorm`). The training side
-//! (sharded batches, gradient averaging, MPI) is `nn::distributed`.
+//! ([`sync_batch_norm`], PyTorch's `SyncBatchNorm`), and which gradients a
+//! static backward pass has finished as it runs ([`on_gradients_ready`]).
+//! The training side (sharded batches, gradient averaging, MPI) is
+//! `nn::distributed`.
+
+mod ready;
+
+pub use ready::{on_gradients_ready, watch_gradients, GradientsReady, Watch};
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -24,6 +30,47 @@ pub trait Collective {
     fn broadcast_f32(&self, buf: &mut [f32]);
     /// [`Collective::broadcast_f32`] for `f64`.
     fn broadcast_f64(&self, buf: &mut [f64]);
+    /// Starts summing the `len` values at `send` over the ranks into `recv`,
+    /// as [`Collective::sum_f32`] does, possibly returning before the sum is
+    /// done: data-parallel training sums a bucket of gradients this way while
+    /// backward still computes the layers before it. [`Collective::wait_sums`]
+    /// finishes every sum started; every rank starts the same sums in the same
+    /// order. By default the sum is done at once.
+    ///
+    /// # Safety
+    /// `send` and `recv` are valid for `len` values and do not overlap; until
+    /// `wait_sums` returns, `send` is not written and `recv` neither read nor
+    /// written.
+    unsafe fn start_sum_f32(&self, send: *const f32, recv: *mut f32, len: usize) {
+        // SAFETY: the caller's promise.
+        let (send, recv) = unsafe {
+            (
+                std::slice::from_raw_parts(send, len),
+                std::slice::from_raw_parts_mut(recv, len),
+            )
+        };
+        recv.copy_from_slice(send);
+        self.sum_f32(recv);
+    }
+    /// [`Collective::start_sum_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As for `start_sum_f32`.
+    unsafe fn start_sum_f64(&self, send: *const f64, recv: *mut f64, len: usize) {
+        // SAFETY: the caller's promise.
+        let (send, recv) = unsafe {
+            (
+                std::slice::from_raw_parts(send, len),
+                std::slice::from_raw_parts_mut(recv, len),
+            )
+        };
+        recv.copy_from_slice(send);
+        self.sum_f64(recv);
+    }
+    /// Lets started sums advance (MPI moves their data only inside its calls).
+    fn progress_sums(&self) {}
+    /// Returns once every started sum is done.
+    fn wait_sums(&self) {}
     /// Whether this is rank 0, the one that prints and writes files.
     fn is_root(&self) -> bool {
         self.rank() == 0

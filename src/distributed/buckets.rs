@@ -1,0 +1,338 @@
+//! Gradients summed over the ranks in buckets, each started as soon as
+//! backward has finished its parameters, while the layers before them still
+//! compute (PyTorch DDP's bucketed overlap).
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use nn_core::{Float, Param, Parameters};
+
+use super::Collective;
+
+/// One step's gradient sum over the ranks: each trainable parameter's
+/// gradient, times `weight`, summed over the ranks and scaled as
+/// [`Buckets::finish`] is told. Parameters are taken in reverse order (the
+/// order a chain's backward finishes them) and cut into buckets of at least
+/// `cap_bytes`; [`Buckets::ready`] starts a bucket once every parameter in it
+/// was reported, the last bucket (with the step's small extra values, such
+/// as the loss) waits for [`Buckets::finish`].
+pub(crate) struct Buckets<'g, T: Float> {
+    group: &'g dyn Collective,
+    /// Trainable parameters, last visited first.
+    params: Vec<Param<T>>,
+    /// Where each parameter's values start in the flat buffers.
+    offsets: Vec<usize>,
+    /// Which parameters backward has reported finished.
+    done: Vec<bool>,
+    /// Bucket `k` holds `params[bounds[k]..bounds[k + 1]]`.
+    bounds: Vec<usize>,
+    /// Buckets started so far.
+    started: usize,
+    /// Where the next report is likely to be found in `params`.
+    hint: usize,
+    /// A parameter reported twice may be shared by two layers, and its
+    /// gradient not finished after the first: reports are then ignored.
+    shared: bool,
+    weight: T,
+    /// Gradient values (`params`' total) and then `extras` values.
+    total: usize,
+    extras: usize,
+    /// The values sent and the sums received, as `f64` words holding `total`
+    /// values of `T`; they stay put while sums are under way.
+    send: Vec<f64>,
+    recv: Vec<f64>,
+}
+
+thread_local! {
+    /// The send and receive buffers, kept from step to step on this thread
+    /// (a step's gradients are megabytes: allocating them every step would
+    /// cost page faults).
+    static BUFFERS: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `words` as `len` values of `T`, grown to hold them.
+fn values<T: Float>(words: &mut Vec<f64>, len: usize) -> &mut [T] {
+    let need = (len * size_of::<T>()).div_ceil(size_of::<f64>());
+    if words.len() < need {
+        words.resize(need, 0.0);
+    }
+    // SAFETY: `T` is `f32` or `f64`, no more aligned than `f64`, and the
+    // words hold at least `len` of them, every bit pattern a valid value.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<T>(), len) }
+}
+
+impl<'g, T: Float> Buckets<'g, T> {
+    /// Plans the buckets of `model`'s trainable parameters, with room for
+    /// `extras` values summed in the last bucket.
+    pub(crate) fn new(
+        group: &'g dyn Collective,
+        model: &dyn Parameters<T>,
+        weight: f64,
+        cap_bytes: f64,
+        extras: usize,
+    ) -> Self {
+        let mut params: Vec<Param<T>> = Vec::new();
+        model.visit_params(&mut |_, p| {
+            if p.is_trainable() {
+                params.push(p.clone())
+            }
+        });
+        params.reverse();
+        let shared = params
+            .iter()
+            .enumerate()
+            .any(|(i, p)| params[..i].iter().any(|q| q.same_as(p)));
+        let mut offsets = Vec::with_capacity(params.len());
+        let mut bounds = vec![0];
+        let (mut at, mut bucket_start) = (0, 0);
+        for (i, p) in params.iter().enumerate() {
+            offsets.push(at);
+            at += p.len();
+            if ((at - bucket_start) * size_of::<T>()) as f64 >= cap_bytes && i + 1 < params.len() {
+                bounds.push(i + 1);
+                bucket_start = at;
+            }
+        }
+        bounds.push(params.len());
+        let (mut send, mut recv) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        values::<T>(&mut send, at + extras);
+        values::<T>(&mut recv, at + extras);
+        Buckets {
+            group,
+            done: vec![false; params.len()],
+            hint: 0,
+            shared,
+            offsets,
+            bounds,
+            started: 0,
+            weight: T::lit(weight),
+            params,
+            total: at + extras,
+            extras,
+            send,
+            recv,
+        }
+    }
+
+    /// Backward has finished `param`'s gradient (a `&Param<T>`; see
+    /// [`nn_core::distributed::on_gradients_ready`]): starts every bucket now
+    /// complete, in order, except the last.
+    pub(crate) fn ready(&mut self, param: &dyn Any) {
+        let Some(p) = param.downcast_ref::<Param<T>>() else {
+            return;
+        };
+        if self.shared {
+            return;
+        }
+        let n = self.params.len();
+        // Reports come in the parameters' order: look where the last one was.
+        let Some(i) = (0..n)
+            .map(|k| (self.hint + k) % n)
+            .find(|&i| self.params[i].same_as(p))
+        else {
+            return;
+        };
+        self.done[i] = true;
+        self.hint = i + 1;
+        let last = self.bounds.len() - 2;
+        while self.started < last
+            && self.done[self.bounds[self.started]..self.bounds[self.started + 1]]
+                .iter()
+                .all(|&d| d)
+        {
+            self.start(self.started, &[]);
+        }
+        self.group.progress_sums();
+    }
+
+    /// Bucket `k`'s values in the flat buffers (the last holds the extras).
+    fn span(&self, k: usize) -> std::ops::Range<usize> {
+        let grads = self.total - self.extras;
+        let at = |i: usize| self.offsets.get(i).copied().unwrap_or(grads);
+        let end = if k + 2 == self.bounds.len() {
+            self.total
+        } else {
+            at(self.bounds[k + 1])
+        };
+        at(self.bounds[k])..end
+    }
+
+    /// Copies bucket `k`'s gradients (times the weight; then `extras`, for
+    /// the last) into the send buffer and starts its sum.
+    fn start(&mut self, k: usize, extras: &[T]) {
+        let span = self.span(k);
+        let (first, end) = (self.bounds[k], self.bounds[k + 1]);
+        let send = values::<T>(&mut self.send, self.total);
+        for (p, &at) in self.params[first..end]
+            .iter()
+            .zip(&self.offsets[first..end])
+        {
+            let part = &mut send[at..at + p.len()];
+            match &*p.grad() {
+                Some(g) => part
+                    .iter_mut()
+                    .zip(g.iter())
+                    .for_each(|(d, &v)| *d = v * self.weight),
+                None => part.fill(T::zero()),
+            }
+        }
+        send[span.end - extras.len()..span.end].copy_from_slice(extras);
+        let recv = values::<T>(&mut self.recv, self.total);
+        // SAFETY: both buffers are this struct's, not resized or touched
+        // again until `wait_sums` (in `finish`, or on drop) has returned.
+        unsafe { super::start_sum(self.group, &send[span.clone()], &mut recv[span]) };
+        self.started += 1;
+    }
+
+    /// Starts what is left, waits for every sum, and writes each gradient as
+    /// `scale(extras summed) · Σ_ranks weight · grad`; `extras` comes back
+    /// summed. A parameter without a gradient counts as zeros, so ranks whose
+    /// batch left one untouched still agree.
+    pub(crate) fn finish(mut self, extras: &mut [T], scale: impl FnOnce(&[T]) -> f64) {
+        assert_eq!(
+            extras.len(),
+            self.extras,
+            "Buckets::finish: planned for other extras"
+        );
+        let last = self.bounds.len() - 2;
+        while self.started < last {
+            self.start(self.started, &[]);
+        }
+        self.start(last, extras);
+        self.group.wait_sums();
+        self.started = 0;
+        let recv = values::<T>(&mut self.recv, self.total);
+        extras.copy_from_slice(&recv[self.total - extras.len()..]);
+        let s = T::lit(scale(extras));
+        for (p, &at) in self.params.iter().zip(&self.offsets) {
+            let n = p.len();
+            let mut grad = p.grad_mut();
+            let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
+            for (dst, &src) in g.iter_mut().zip(&recv[at..at + n]) {
+                *dst = src * s;
+            }
+        }
+    }
+}
+
+impl<T: Float> Drop for Buckets<'_, T> {
+    fn drop(&mut self) {
+        // A step that unwound mid-backward may have sums under way into
+        // these buffers: they must end before the buffers go.
+        if self.started > 0 {
+            self.group.wait_sums();
+        }
+        let buffers = (
+            std::mem::take(&mut self.send),
+            std::mem::take(&mut self.recv),
+        );
+        BUFFERS.with(|b| *b.borrow_mut() = buffers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use nn_core::ndarray::ArrayD;
+
+    use super::*;
+
+    /// One rank that records the lengths of the sums started and waited for.
+    #[derive(Default)]
+    struct Recorder {
+        started: RefCell<Vec<usize>>,
+        waits: RefCell<usize>,
+    }
+
+    impl Collective for Recorder {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            1
+        }
+        fn sum_f32(&self, _: &mut [f32]) {}
+        fn sum_f64(&self, _: &mut [f64]) {}
+        fn broadcast_f32(&self, _: &mut [f32]) {}
+        fn broadcast_f64(&self, _: &mut [f64]) {}
+        unsafe fn start_sum_f32(&self, send: *const f32, recv: *mut f32, len: usize) {
+            self.started.borrow_mut().push(len);
+            // SAFETY: the caller's promise.
+            unsafe { std::ptr::copy_nonoverlapping(send, recv, len) };
+        }
+        fn wait_sums(&self) {
+            *self.waits.borrow_mut() += 1;
+        }
+    }
+
+    fn param(len: usize, grad: f32) -> Param<f32> {
+        let p = Param::new(ArrayD::<f32>::zeros(vec![len]));
+        *p.grad_mut() = Some(ArrayD::from_elem(vec![len], grad));
+        p
+    }
+
+    #[test]
+    fn buckets_start_as_their_last_parameter_is_reported_and_the_last_waits() {
+        // Visited a, b, c, d: backward finishes them d, c, b, a. Buckets of
+        // at least 40 bytes (10 values): [d, c] (4 + 8), [b] (30), [a] (2) with
+        // the two extra values.
+        let model = vec![
+            ("a", param(2, 1.0)),
+            ("b", param(30, 2.0)),
+            ("c", param(8, 3.0)),
+            ("d", param(4, 4.0)),
+        ];
+        let group = Recorder::default();
+        let mut sums = Buckets::new(&group, &model, 0.5, 40.0, 2);
+        sums.ready(&model[3].1);
+        assert!(group.started.borrow().is_empty(), "c is still missing");
+        sums.ready(&model[2].1);
+        assert_eq!(*group.started.borrow(), [12]);
+        sums.ready(&model[1].1);
+        assert_eq!(*group.started.borrow(), [12, 30]);
+        sums.ready(&model[0].1);
+        assert_eq!(
+            *group.started.borrow(),
+            [12, 30],
+            "the last waits for finish"
+        );
+        let mut extras = [4.0, 8.0];
+        sums.finish(&mut extras, |e| 1.0 / e[0] as f64);
+        assert_eq!(*group.started.borrow(), [12, 30, 4]);
+        assert_eq!(*group.waits.borrow(), 1);
+        // One rank: each gradient times the weight 0.5, times 1 / 4.
+        for (i, (_, p)) in model.iter().enumerate() {
+            let want = (i + 1) as f32 * 0.5 / 4.0;
+            assert!(p.grad().as_ref().unwrap().iter().all(|&g| g == want), "{i}");
+        }
+    }
+
+    #[test]
+    fn a_parameter_seen_twice_is_summed_after_backward() {
+        // Two layers sharing `w`: its gradient is not final after the first.
+        let w = param(16, 1.0);
+        let model = vec![
+            ("w", w.clone()),
+            ("b", param(16, 1.0)),
+            ("w_again", w.clone()),
+        ];
+        let group = Recorder::default();
+        let mut sums = Buckets::new(&group, &model, 1.0, 0.0, 0);
+        sums.ready(&w);
+        sums.ready(&model[1].1);
+        assert!(group.started.borrow().is_empty());
+        sums.finish(&mut [], |_| 1.0);
+        // Buckets of one parameter each, every one started by `finish`.
+        assert_eq!(*group.started.borrow(), [16, 16, 16]);
+    }
+
+    #[test]
+    fn without_reports_everything_goes_in_one_message_after_backward() {
+        let model = vec![("a", param(3, 1.0)), ("b", param(5, 1.0))];
+        let group = Recorder::default();
+        let sums = Buckets::new(&group, &model, 1.0, f64::INFINITY, 1);
+        sums.finish(&mut [1.0], |_| 1.0);
+        assert_eq!(*group.started.borrow(), [9]);
+    }
+}
