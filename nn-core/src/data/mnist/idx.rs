@@ -76,12 +76,20 @@ impl IdxFile {
 
     /// Reads the data: exactly what the dimensions need, with nothing after.
     pub fn read_data(self) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
+        self.read_data_as(|b| b)
+    }
+
+    /// [`IdxFile::read_data`], each byte stored as `convert` makes it.
+    pub fn read_data_as<T>(
+        self,
+        convert: impl Fn(u8) -> T,
+    ) -> Result<(Vec<usize>, Vec<T>), MnistError> {
         let IdxFile {
             mut stream,
             dims,
             len,
         } = self;
-        let data = stream.read_at_most(len)?;
+        let data = stream.read_at_most(len, convert)?;
         let what = match stream.known_len() {
             Some(_) => "the file",
             None => "the decompressed data",

@@ -99,11 +99,16 @@ impl Stream {
         Ok(filled)
     }
 
-    /// Reads up to `len` bytes (fewer if the data ends first). The buffer
-    /// grows as bytes arrive and never past `len`; up front it gets only what
-    /// the file on disk can plausibly hold, so a header's claim alone
-    /// allocates nothing large.
-    pub fn read_at_most(&mut self, len: usize) -> Result<Vec<u8>, MnistError> {
+    /// Reads up to `len` bytes (fewer if the data ends first), each stored as
+    /// `convert` makes it (the pixels go straight to `f32`: no byte copy of
+    /// the data is held beside them). The buffer grows as bytes arrive and
+    /// never past `len` values; up front it gets only what the file on disk
+    /// can plausibly hold, so a header's claim alone allocates nothing large.
+    pub fn read_at_most<T>(
+        &mut self,
+        len: usize,
+        convert: impl Fn(u8) -> T,
+    ) -> Result<Vec<T>, MnistError> {
         let plausible = match self.inner {
             Inner::Plain(_) => self.stored,
             Inner::Gzip(_) => self.stored.saturating_mul(GZIP_PREALLOCATION_RATIO),
@@ -122,7 +127,7 @@ impl Stream {
                 let step = data.len().max(CHUNK).min(len - data.len());
                 self.reserve(&mut data, step)?;
             }
-            data.extend_from_slice(&chunk[..n]);
+            data.extend(chunk[..n].iter().map(|&b| convert(b)));
             if n < want {
                 break;
             }
@@ -165,7 +170,7 @@ impl Stream {
         })
     }
 
-    fn reserve(&self, data: &mut Vec<u8>, additional: usize) -> Result<(), MnistError> {
+    fn reserve<T>(&self, data: &mut Vec<T>, additional: usize) -> Result<(), MnistError> {
         data.try_reserve_exact(additional)
             .map_err(|_| MnistError::Io {
                 path: self.path.clone(),
