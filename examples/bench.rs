@@ -495,7 +495,7 @@ fn gemm() {
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed [--whole-batch-per-rank] [--bucket-mb MB]] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks\n(--whole-batch-per-rank: 128 on every rank), gradients summed in buckets of\n--bucket-mb megabytes (default 1; inf: one sum after backward).\n--seed N: the seed of the weights and the data order (default 0).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed [--whole-batch-per-rank] [--bucket-mb MB]] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks\n(--whole-batch-per-rank: 128 on every rank), gradients summed in buckets of\n--bucket-mb MiB (default 1; inf: one sum after backward).\n--seed N: the seed of the weights and the data order (default 0).");
         return;
     }
     let ranks = args.iter().any(|a| a == "--distributed").then(join);

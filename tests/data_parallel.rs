@@ -343,31 +343,47 @@ sequential! {
     }
 }
 
+sequential! {
+    /// `Chain` as one layer of a bigger model.
+    struct Outer: input(6) {
+        Chain -> (3),
+        Dense(2),
+    }
+}
+
+/// Runs `model`'s static backward under a gradient hook: the name of each
+/// parameter reported, in order, and its gradient when reported.
+fn reports<M: Model<f32>>(
+    model: &mut M,
+    in_width: usize,
+) -> Vec<(String, nn::Param<f32>, ArrayD<f32>)> {
+    let x = ArrayD::from_shape_fn(IxDyn(&[8, in_width]), |i| {
+        (i[0] * in_width + i[1]) as f32 / 20.0 - 1.0
+    });
+    let out = model.forward_train(x.view()).shape().to_vec();
+    let dy = ArrayD::from_shape_fn(IxDyn(&out), |i| (i[0] + 2 * i[1]) as f32 / 10.0 - 0.5);
+    let mut seen = Vec::new();
+    let mut hook = |p: &dyn std::any::Any| {
+        let p = p
+            .downcast_ref::<nn::Param<f32>>()
+            .expect("an f32 parameter");
+        seen.push((p.clone(), p.grad().clone().expect("a gradient")));
+    };
+    nn::distributed::with_gradients_ready(&mut hook, || model.backward(dy.view()));
+    let named = model.named_params();
+    seen.into_iter()
+        .map(|(p, g)| {
+            let name = named.iter().find(|(_, q)| q.same_as(&p)).unwrap().0.clone();
+            (name, p, g)
+        })
+        .collect()
+}
+
 #[test]
 fn a_sequential_backward_reports_each_layers_gradients_once_they_are_final() {
     let mut model = Chain::with_seed(1);
-    let x = ArrayD::from_shape_fn(IxDyn(&[8, 6]), |i| (i[0] * 6 + i[1]) as f32 / 20.0 - 1.0);
-    let dy = ArrayD::from_shape_fn(IxDyn(&[8, 3]), |i| (i[0] + 2 * i[1]) as f32 / 10.0 - 0.5);
-    model.forward_train(x.view());
-    // Each reported parameter, with its gradient when reported.
-    let mut seen: Vec<(nn::Param<f32>, ArrayD<f32>)> = Vec::new();
-    {
-        let mut hook = |p: &dyn std::any::Any| {
-            let p = p
-                .downcast_ref::<nn::Param<f32>>()
-                .expect("an f32 parameter");
-            seen.push((p.clone(), p.grad().clone().expect("a gradient")));
-        };
-        let _watching = nn::distributed::on_gradients_ready(&mut hook);
-        model.backward(dy.view());
-    }
-    let names: Vec<String> = seen
-        .iter()
-        .map(|(p, _)| {
-            let named = model.named_params();
-            named.into_iter().find(|(_, q)| q.same_as(p)).unwrap().0
-        })
-        .collect();
+    let seen = reports(&mut model, 6);
+    let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
     // Last layer first, as backward finishes them; each exactly once.
     assert_eq!(
         names,
@@ -381,7 +397,48 @@ fn a_sequential_backward_reports_each_layers_gradients_once_they_are_final() {
         ]
     );
     // Nothing changed them afterwards: what a bucket sent was final.
-    for (p, at_report) in &seen {
+    for (_, p, at_report) in &seen {
         assert_eq!(p.grad().as_ref().unwrap(), at_report);
+    }
+}
+
+#[test]
+fn a_model_inside_another_is_reported_once_as_one_layer() {
+    // As a layer, `Chain` could run backward more than once a step (its
+    // gradient final only after the last): only the model being trained
+    // reports, so the chain's parameters come once, after its whole backward.
+    let mut model = Outer::with_seed(1);
+    let seen = reports(&mut model, 6);
+    let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(&names[..2], ["dense.weight", "dense.bias"]);
+    assert!(
+        names[2..].iter().all(|n| n.starts_with("chain.")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_bucket_size_that_is_not_a_size_is_a_config_error() {
+    for bad in [f64::NAN, -1.0] {
+        let data = data();
+        let mut model = Mlp::with_seed(0);
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        let err = fit(
+            &mut model,
+            &mut sgd,
+            &data,
+            FitOptions {
+                bucket_mb: bad,
+                verbosity: Verbosity::Silent,
+                loss: Loss::CrossEntropy.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("bucket_mb must be a size in MiB"),
+            "{err}"
+        );
     }
 }

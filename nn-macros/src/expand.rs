@@ -156,9 +156,14 @@ pub fn model(plan: &Plan) -> TokenStream {
         };
         // The layer's gradients are final once its backward has run: a
         // data-parallel step starts summing them while the layers before
-        // still compute.
+        // still compute. Only the model being trained reports: as a layer of
+        // another model it may run backward more than once a step.
         quote! {
-            let __nn_watch = ::nn::distributed::watch_gradients::<#t, _>(&self.#f);
+            let __nn_watch = if report {
+                ::nn::distributed::watch_gradients::<#t, _>(&self.#f)
+            } else {
+                ::core::default::Default::default()
+            };
             #step
             __nn_watch.ready();
         }
@@ -285,13 +290,16 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
 
             /// The static backward pass from the output's gradient `g` (the
-            /// logits' with `from_logits`) to the gradient of the input `x`.
+            /// logits' with `from_logits`) to the gradient of the input `x`;
+            /// `report` tells a data-parallel step each layer's finished
+            /// gradients (`nn::distributed::watch_gradients`).
             fn __nn_backward<'__a>(
                 &'__a mut self,
                 x: ::nn::ndarray::ArrayViewD<'_, #t>,
                 g: ::nn::ndarray::ArrayViewD<'_, #t>,
                 from_logits: bool,
                 need_input_grad: bool,
+                report: bool,
             ) -> ::nn::ndarray::ArrayViewD<'__a, #t> {
                 #(#backward)*
                 g
@@ -334,7 +342,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                 dy: ::nn::ndarray::ArrayViewD<'_, #t>,
                 need_input_grad: bool,
             ) -> ::nn::ndarray::ArrayViewD<'_, #t> {
-                self.__nn_backward(x, dy, false, need_input_grad)
+                self.__nn_backward(x, dy, false, need_input_grad, false)
             }
 
             fn softmax_output(&self) -> bool {
@@ -347,7 +355,7 @@ pub fn model(plan: &Plan) -> TokenStream {
                 dlogits: ::nn::ndarray::ArrayViewD<'_, #t>,
                 need_input_grad: bool,
             ) -> ::nn::ndarray::ArrayViewD<'_, #t> {
-                self.__nn_backward(x, dlogits, true, need_input_grad)
+                self.__nn_backward(x, dlogits, true, need_input_grad, false)
             }
 
             fn predict(&self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> {
@@ -474,7 +482,7 @@ pub(crate) fn visit(
 ///
 /// The model provides `__nn_input`, `__nn_loss_grad` and `__nn_training`
 /// fields, `__nn_forward(x)`, `__nn_backward(x, g, from_logits,
-/// need_input_grad)` and `__nn_summary()`; `output` is the expression of its
+/// need_input_grad, report)` and `__nn_summary()`; `output` is the expression of its
 /// output's view and `softmax` whether that output is a softmax (both of
 /// `self`).
 pub(crate) fn model_api(
@@ -586,7 +594,7 @@ pub(crate) fn model_api(
 
             fn backward(&mut self, grad_output: ::nn::ndarray::ArrayViewD<'_, #t>) {
                 let input = ::core::mem::take(&mut self.__nn_input);
-                self.__nn_backward(input.view(), grad_output, false, false);
+                self.__nn_backward(input.view(), grad_output, false, false, true);
                 self.__nn_input = input;
             }
 
@@ -601,7 +609,7 @@ pub(crate) fn model_api(
                     loss.value_and_grad_into(out, target, &mut grad)
                 };
                 let input = ::core::mem::take(&mut self.__nn_input);
-                self.__nn_backward(input.view(), grad.view(), fused, false);
+                self.__nn_backward(input.view(), grad.view(), fused, false, true);
                 self.__nn_input = input;
                 self.__nn_loss_grad = grad;
                 value

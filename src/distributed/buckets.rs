@@ -38,9 +38,13 @@ pub(crate) struct Buckets<'g, T: Float> {
     total: usize,
     extras: usize,
     /// The values sent and the sums received, as `f64` words holding `total`
-    /// values of `T`; they stay put while sums are under way.
+    /// values of `T`; they stay put (never resized) while sums are under way.
     send: Vec<f64>,
     recv: Vec<f64>,
+    /// Their start, as values: slices are made over one bucket's span at a
+    /// time, never over spans whose sums are under way.
+    send_at: *mut T,
+    recv_at: *mut T,
 }
 
 thread_local! {
@@ -50,15 +54,24 @@ thread_local! {
     static BUFFERS: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// `words` as `len` values of `T`, grown to hold them.
-fn values<T: Float>(words: &mut Vec<f64>, len: usize) -> &mut [T] {
+/// `words` grown to hold `len` values of `T`; where they start.
+fn room_for<T: Float>(words: &mut Vec<f64>, len: usize) -> *mut T {
     let need = (len * size_of::<T>()).div_ceil(size_of::<f64>());
     if words.len() < need {
         words.resize(need, 0.0);
     }
-    // SAFETY: `T` is `f32` or `f64`, no more aligned than `f64`, and the
-    // words hold at least `len` of them, every bit pattern a valid value.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<T>(), len) }
+    words.as_mut_ptr().cast::<T>()
+}
+
+/// `len` values at `start + range.start`.
+///
+/// # Safety
+/// `start` comes from [`room_for`] with at least `range.end` values, `T` is
+/// `f32` or `f64` (no more aligned than the `f64` words, every bit pattern a
+/// value), and nothing else reaches that range while the slice lives.
+unsafe fn span_mut<'a, T>(start: *mut T, range: std::ops::Range<usize>) -> &'a mut [T] {
+    // SAFETY: the caller's promise.
+    unsafe { std::slice::from_raw_parts_mut(start.add(range.start), range.len()) }
 }
 
 impl<'g, T: Float> Buckets<'g, T> {
@@ -94,9 +107,12 @@ impl<'g, T: Float> Buckets<'g, T> {
             }
         }
         bounds.push(params.len());
+        super::check_element::<T>();
         let (mut send, mut recv) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        values::<T>(&mut send, at + extras);
-        values::<T>(&mut recv, at + extras);
+        let (send_at, recv_at) = (
+            room_for(&mut send, at + extras),
+            room_for(&mut recv, at + extras),
+        );
         Buckets {
             group,
             done: vec![false; params.len()],
@@ -111,12 +127,15 @@ impl<'g, T: Float> Buckets<'g, T> {
             extras,
             send,
             recv,
+            send_at,
+            recv_at,
         }
     }
 
     /// Backward has finished `param`'s gradient (a `&Param<T>`; see
-    /// [`nn_core::distributed::on_gradients_ready`]): starts every bucket now
-    /// complete, in order, except the last.
+    /// [`nn_core::distributed::with_gradients_ready`]): starts every bucket
+    /// now complete, in order, except the last. A report repeated, or of a
+    /// parameter this plan lacks, changes nothing.
     pub(crate) fn ready(&mut self, param: &dyn Any) {
         let Some(p) = param.downcast_ref::<Param<T>>() else {
             return;
@@ -125,15 +144,18 @@ impl<'g, T: Float> Buckets<'g, T> {
             return;
         }
         let n = self.params.len();
-        // Reports come in the parameters' order: look where the last one was.
+        // A layer reports its parameters in visit order, `params` holds them
+        // reversed: look outwards from the last one found, either way.
         let Some(i) = (0..n)
-            .map(|k| (self.hint + k) % n)
+            .flat_map(|d| [self.hint + d, self.hint + n - d])
+            .map(|i| i % n.max(1))
+            .take(2 * n)
             .find(|&i| self.params[i].same_as(p))
         else {
             return;
         };
         self.done[i] = true;
-        self.hint = i + 1;
+        self.hint = i;
         let last = self.bounds.len() - 2;
         while self.started < last
             && self.done[self.bounds[self.started]..self.bounds[self.started + 1]]
@@ -162,11 +184,19 @@ impl<'g, T: Float> Buckets<'g, T> {
     fn start(&mut self, k: usize, extras: &[T]) {
         let span = self.span(k);
         let (first, end) = (self.bounds[k], self.bounds[k + 1]);
-        let send = values::<T>(&mut self.send, self.total);
+        // SAFETY: this bucket's span, sized in `new`; no sum of it is under
+        // way yet, and earlier buckets' spans are not touched.
+        let (send, recv) = unsafe {
+            (
+                span_mut(self.send_at, span.clone()),
+                span_mut(self.recv_at, span.clone()),
+            )
+        };
         for (p, &at) in self.params[first..end]
             .iter()
             .zip(&self.offsets[first..end])
         {
+            let at = at - span.start;
             let part = &mut send[at..at + p.len()];
             match &*p.grad() {
                 Some(g) => part
@@ -176,11 +206,11 @@ impl<'g, T: Float> Buckets<'g, T> {
                 None => part.fill(T::zero()),
             }
         }
-        send[span.end - extras.len()..span.end].copy_from_slice(extras);
-        let recv = values::<T>(&mut self.recv, self.total);
+        let tail = send.len() - extras.len();
+        send[tail..].copy_from_slice(extras);
         // SAFETY: both buffers are this struct's, not resized or touched
         // again until `wait_sums` (in `finish`, or on drop) has returned.
-        unsafe { super::start_sum(self.group, &send[span.clone()], &mut recv[span]) };
+        unsafe { super::start_sum(self.group, send, recv) };
         self.started += 1;
     }
 
@@ -201,7 +231,8 @@ impl<'g, T: Float> Buckets<'g, T> {
         self.start(last, extras);
         self.group.wait_sums();
         self.started = 0;
-        let recv = values::<T>(&mut self.recv, self.total);
+        // SAFETY: every sum is done; the whole receive buffer is ours again.
+        let recv = unsafe { span_mut(self.recv_at, 0..self.total) };
         extras.copy_from_slice(&recv[self.total - extras.len()..]);
         let s = T::lit(scale(extras));
         for (p, &at) in self.params.iter().zip(&self.offsets) {

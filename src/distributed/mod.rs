@@ -41,8 +41,8 @@ mod threads;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::{Mpi, MpiError};
-pub use nn_core::distributed::{on_gradients_ready, watch_gradients, GradientsReady, Watch};
 pub use nn_core::distributed::{sync_batch_norm, Collective, SyncBatchNorm};
+pub use nn_core::distributed::{watch_gradients, with_gradients_ready, Watch};
 pub use threads::ThreadGroup;
 
 pub(crate) use buckets::Buckets;
@@ -67,6 +67,15 @@ fn typed<T: Float>(buf: &mut [T]) -> Result<&mut [f32], &mut [f64]> {
             Err(std::slice::from_raw_parts_mut(ptr.cast(), len))
         }
     }
+}
+
+/// Panics unless `T` is `f32` or `f64`, the element types collectives move.
+fn check_element<T: Float>() {
+    let t = TypeId::of::<T>();
+    assert!(
+        t == TypeId::of::<f32>() || t == TypeId::of::<f64>(),
+        "nn::distributed: elements must be f32 or f64"
+    );
 }
 
 /// Sums `buf` over the ranks (see [`Collective::sum_f32`]).

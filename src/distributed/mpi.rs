@@ -103,6 +103,7 @@ impl Mpi {
         let count = i32::try_from(len).expect("a gradient bucket of fewer than 2^31 values");
         let datatype = T::equivalent_datatype().as_raw();
         let sum = SystemOperation::sum().as_raw();
+        // SAFETY: reading a constant the MPI library defines.
         let mut request = unsafe { ffi::RSMPI_REQUEST_NULL };
         // SAFETY: the buffers stay valid and untouched until `wait_sums`, as
         // the caller promised; the request is waited for there.
@@ -173,8 +174,10 @@ impl Collective for Mpi {
         }
         let mut requests: Vec<ffi::MPI_Request> = pending.iter().map(|p| p.request).collect();
         let mut done = 0;
-        // SAFETY: live requests of this process; completed ones become
-        // MPI_REQUEST_NULL, which later calls accept.
+        // SAFETY: live requests of this process. When all are done they come
+        // back as MPI_REQUEST_NULL, which `MPI_Waitall` accepts; otherwise
+        // none is changed. Return codes are not read: MPI's default error
+        // handler aborts the job on an error.
         unsafe {
             ffi::MPI_Testall(
                 requests.len() as i32,

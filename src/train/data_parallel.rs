@@ -9,14 +9,20 @@ use super::TrainError;
 use crate::distributed::{self, Buckets, Collective};
 
 /// One step's gradient sums (see [`finish_step`]), in buckets of about
-/// `bucket_mb` megabytes started while backward runs.
+/// `bucket_mb` MiB started while backward runs.
 pub(crate) fn step_sums<'g, T: Float>(
     group: &'g dyn Collective,
     params: &dyn Parameters<T>,
     samples: usize,
     bucket_mb: f64,
 ) -> Buckets<'g, T> {
-    Buckets::new(group, params, samples as f64, bucket_mb * 1e6, 2)
+    Buckets::new(
+        group,
+        params,
+        samples as f64,
+        bucket_mb * (1 << 20) as f64,
+        2,
+    )
 }
 
 /// Makes every trainable parameter's gradient the mean gradient of the whole

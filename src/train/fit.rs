@@ -88,10 +88,12 @@ pub struct FitOptions<'a, T: Float> {
     /// batch does; by default each rank uses its own share's.
     pub sync_batch_norm: bool,
     /// With `distributed`: gradients are summed over the ranks in buckets of
-    /// about this many megabytes (PyTorch DDP's `bucket_cap_mb`), each started
+    /// about this many MiB (PyTorch DDP's `bucket_cap_mb`, 25 there; 1 here,
+    /// where models have megabytes of gradients, not hundreds), each started
     /// as soon as backward has finished its parameters — for `sequential!`
-    /// models, layer by layer — while the layers before still compute;
-    /// `f64::INFINITY` sums everything in one message after backward.
+    /// models, layer by layer — while the layers before still compute; 0
+    /// makes every parameter a bucket of its own, `f64::INFINITY` sums
+    /// everything in one message after backward.
     pub bucket_mb: f64,
 }
 
@@ -214,11 +216,10 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                     logs.size,
                     self.bucket_mb,
                 );
-                let loss = {
-                    let mut ready = |p: &dyn std::any::Any| sums.ready(p);
-                    let _watching = crate::distributed::on_gradients_ready(&mut ready);
+                let mut ready = |p: &dyn std::any::Any| sums.ready(p);
+                let loss = crate::distributed::with_gradients_ready(&mut ready, || {
                     self.model.train_batch(x, target, &self.loss, &mut outputs)
-                };
+                });
                 data_parallel::finish_step(sums, loss, logs.size)
             }
         };
@@ -303,6 +304,12 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_model_and_loss(model, data, &options.loss)?;
+    if options.bucket_mb.is_nan() || options.bucket_mb < 0.0 {
+        return Err(TrainError::Config(format!(
+            "bucket_mb must be a size in MiB, 0 or more (f64::INFINITY for one sum after backward), got {}",
+            options.bucket_mb
+        )));
+    }
     let loss = std::mem::replace(&mut options.loss, Loss::CrossEntropy.into());
     let metrics = match std::mem::take(&mut options.metrics) {
         none if none.is_empty() => default_metrics(&loss, &data.target_kind()),

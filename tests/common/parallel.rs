@@ -109,8 +109,8 @@ pub fn largest_difference(a: &[(String, ArrayD<f32>)], b: &[(String, ArrayD<f32>
         .fold(0.0, f32::max)
 }
 
-/// What one rank ended with: its weights and History with every layer's
-/// gradients in a bucket of their own (summed while backward runs), and the
+/// What one rank ended with: its weights and History with every
+/// parameter's gradient in a bucket of its own (summed while backward runs), and the
 /// weights of two more runs, the same again and one summing everything after
 /// backward (both must give the same bits: with two ranks each element of a
 /// sum is one addition, however the messages are cut).

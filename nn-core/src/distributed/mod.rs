@@ -1,13 +1,13 @@
 //! What the layers need from a data-parallel run: the [`Collective`] the
 //! ranks talk through, and batch normalization over every rank's samples
 //! ([`sync_batch_norm`], PyTorch's `SyncBatchNorm`), and which gradients a
-//! static backward pass has finished as it runs ([`on_gradients_ready`]).
+//! static backward pass has finished as it runs ([`with_gradients_ready`]).
 //! The training side (sharded batches, gradient averaging, MPI) is
 //! `nn::distributed`.
 
 mod ready;
 
-pub use ready::{on_gradients_ready, watch_gradients, GradientsReady, Watch};
+pub use ready::{watch_gradients, with_gradients_ready, Watch};
 
 use std::cell::Cell;
 use std::marker::PhantomData;

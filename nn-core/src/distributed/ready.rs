@@ -4,7 +4,6 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::marker::PhantomData;
 
 use crate::layers::Layer;
 use crate::{Float, Param};
@@ -13,41 +12,35 @@ use crate::{Float, Param};
 type Report<'h> = dyn FnMut(&dyn Any) + 'h;
 
 /// A hook told of each parameter (a `&Param<T>` as `&dyn Any`) whose
-/// gradient is complete, its lifetime erased (see [`on_gradients_ready`]).
+/// gradient is complete, its lifetime erased (see [`with_gradients_ready`]).
 type Hook = *mut Report<'static>;
 
 thread_local! {
-    /// The hook of this thread's live [`GradientsReady`] guard, if any.
+    /// The hook of the innermost [`with_gradients_ready`] running on this
+    /// thread, if any.
     static HOOK: Cell<Option<Hook>> = const { Cell::new(None) };
 }
 
-/// Calls `hook` with every parameter (a `&Param<T>`, passed as `&dyn Any`)
-/// whose gradient a static backward pass on this thread has finished, until
-/// the returned guard is dropped. `sequential!` models report each layer's
-/// parameters once its backward has run ([`watch_gradients`]); the tape and
-/// other models report nothing, so whatever is not reported is finished
-/// when backward returns.
-pub fn on_gradients_ready<'h>(hook: &'h mut Report<'h>) -> GradientsReady<'h> {
-    // SAFETY: the pointer is only called while the guard, which borrows
-    // `hook` mutably, lives; the guard puts the previous hook back.
+/// Runs `f`, calling `hook` with every parameter (a `&Param<T>`, passed as
+/// `&dyn Any`) whose gradient a static backward pass on this thread finishes
+/// meanwhile. The model `fit` trains reports each layer's parameters once
+/// its backward has run ([`watch_gradients`]); graphs, the tape and models
+/// used as layers of others report nothing, so whatever is not reported is
+/// finished when backward returns. The previous hook comes back when `f`
+/// returns or unwinds.
+pub fn with_gradients_ready<'h, R>(hook: &'h mut Report<'h>, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous hook back, even if `f` unwinds.
+    struct Restore(Option<Hook>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            HOOK.with(|h| h.set(self.0));
+        }
+    }
+    // SAFETY: the pointer is only called from inside `f`, while `hook` is
+    // borrowed here; `Restore` removes it before this function returns.
     let erased: Hook = unsafe { std::mem::transmute(hook as *mut Report<'h>) };
-    let previous = HOOK.with(|h| h.replace(Some(erased)));
-    GradientsReady {
-        previous,
-        _hook: PhantomData,
-    }
-}
-
-/// Keeps a gradient hook installed while it lives (see [`on_gradients_ready`]).
-pub struct GradientsReady<'h> {
-    previous: Option<Hook>,
-    _hook: PhantomData<&'h mut Report<'h>>,
-}
-
-impl Drop for GradientsReady<'_> {
-    fn drop(&mut self) {
-        HOOK.with(|h| h.set(self.previous));
-    }
+    let _restore = Restore(HOOK.with(|h| h.replace(Some(erased))));
+    f()
 }
 
 /// A layer's parameters, taken before its backward pass (which borrows the
@@ -60,7 +53,9 @@ impl Drop for GradientsReady<'_> {
 /// watch.ready();
 /// ```
 ///
-/// Without a hook installed it holds nothing and reports nothing.
+/// A report means the gradient is final for this step: call it only for a
+/// layer whose backward runs once per step. Without a hook it holds nothing
+/// and reports nothing; neither does `Watch::default()`.
 pub fn watch_gradients<T: Float, L: Layer<T> + ?Sized>(layer: &L) -> Watch<T> {
     let params = HOOK.with(Cell::get).map(|_| {
         let mut all = Vec::new();
@@ -74,6 +69,12 @@ pub fn watch_gradients<T: Float, L: Layer<T> + ?Sized>(layer: &L) -> Watch<T> {
 #[must_use = "call `ready` once the layer's backward has run"]
 pub struct Watch<T: Float>(Option<Vec<Param<T>>>);
 
+impl<T: Float> Default for Watch<T> {
+    fn default() -> Self {
+        Watch(None)
+    }
+}
+
 impl<T: Float> Watch<T> {
     /// Reports the layer's gradients finished to this thread's hook.
     pub fn ready(self) {
@@ -83,8 +84,9 @@ impl<T: Float> Watch<T> {
             return;
         };
         for p in &params {
-            // SAFETY: installed by a live guard (see `on_gradients_ready`),
-            // and not reachable from anywhere else while taken out.
+            // SAFETY: installed by a `with_gradients_ready` still running
+            // (it removes the hook before returning), and not reachable
+            // from anywhere else while taken out.
             unsafe { (*hook)(p) };
         }
         HOOK.with(|h| h.set(Some(hook)));
@@ -105,12 +107,12 @@ mod tests {
         assert!(watch_gradients::<f32, _>(&layer).0.is_none());
         let mut seen: Vec<Param<f32>> = Vec::new();
         let mut hook = |p: &dyn Any| seen.push(p.downcast_ref::<Param<f32>>().unwrap().clone());
-        {
-            let _guard = on_gradients_ready(&mut hook);
-            let watch = watch_gradients::<f32, _>(&layer);
-            watch.ready();
-        }
-        // The guard is gone: later reports reach nobody.
+        with_gradients_ready(&mut hook, || {
+            watch_gradients::<f32, _>(&layer).ready();
+            // A default watch reports nothing.
+            Watch::<f32>::default().ready();
+        });
+        // The hook is gone: later reports reach nobody.
         watch_gradients::<f32, _>(&layer).ready();
         assert_eq!(seen.len(), 2);
         assert!(seen[0].same_as(&layer.weight) && seen[1].same_as(layer.bias.as_ref().unwrap()));

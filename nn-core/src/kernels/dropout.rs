@@ -24,7 +24,11 @@ pub fn check_probability(op: &str, p: f64) {
 ///
 /// One 32-bit draw per element against a fixed-point threshold: half the
 /// random bits of an `f64` draw, and `p` is still exact to 2⁻³².
+///
+/// # Panics
+/// If `p` is not in `[0, 1)`.
 pub fn fill_mask<T: Float, R: Rng + ?Sized>(mut mask: ArrayViewMutD<'_, T>, p: f64, rng: &mut R) {
+    check_probability("dropout", p);
     let keep = T::lit(1.0 / (1.0 - p));
     // Exact: `p < 1` times a power of two stays below 2³².
     let threshold = (p * 4_294_967_296.0) as u32;
@@ -83,13 +87,14 @@ mod tests {
     use rand::{RngCore, SeedableRng};
 
     /// The definition, one element at a time: draw `r`, drop when
-    /// `r < p · 2³²`, else keep with `1 / (1 - p)`.
+    /// `r < ⌊p · 2³²⌋` (the fixed-point threshold), else keep with
+    /// `1 / (1 - p)`.
     fn one_at_a_time(len: usize, p: f64, seed: u64) -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..len)
             .map(|_| {
-                let r = rng.next_u32() as f64;
-                if r < p * 4_294_967_296.0 {
+                let r = u64::from(rng.next_u32());
+                if r < (p * 4_294_967_296.0) as u64 {
                     0.0
                 } else {
                     (1.0 / (1.0 - p)) as f32

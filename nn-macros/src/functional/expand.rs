@@ -735,6 +735,9 @@ fn single_api(
                 g: ::nn::ndarray::ArrayViewD<'_, #t>,
                 from_logits: bool,
                 need_input_grad: bool,
+                // A graph reports no layer early (a shared layer's gradient
+                // is final only after its last application).
+                _report: bool,
             ) -> ::nn::ndarray::ArrayViewD<'__a, #t> {
                 self.__nn_back([g], [from_logits], need_input_grad)
             }
@@ -780,7 +783,7 @@ fn single_api(
                 dy: ::nn::ndarray::ArrayViewD<'_, #t>,
                 need_input_grad: bool,
             ) -> ::nn::ndarray::ArrayViewD<'_, #t> {
-                self.__nn_backward(x, dy, false, need_input_grad)
+                self.__nn_backward(x, dy, false, need_input_grad, false)
             }
 
             fn softmax_output(&self) -> bool {
@@ -793,7 +796,7 @@ fn single_api(
                 dlogits: ::nn::ndarray::ArrayViewD<'_, #t>,
                 need_input_grad: bool,
             ) -> ::nn::ndarray::ArrayViewD<'_, #t> {
-                self.__nn_backward(x, dlogits, true, need_input_grad)
+                self.__nn_backward(x, dlogits, true, need_input_grad, false)
             }
 
             fn predict(&self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayD<#t> {
