@@ -42,30 +42,16 @@ pub trait Collective {
     /// `wait_sums` returns, `send` is not written and `recv` neither read nor
     /// written.
     unsafe fn start_sum_f32(&self, send: *const f32, recv: *mut f32, len: usize) {
-        // SAFETY: the caller's promise.
-        let (send, recv) = unsafe {
-            (
-                std::slice::from_raw_parts(send, len),
-                std::slice::from_raw_parts_mut(recv, len),
-            )
-        };
-        recv.copy_from_slice(send);
-        self.sum_f32(recv);
+        // SAFETY: the caller's promise, passed on.
+        unsafe { sum_now(send, recv, len, |r| self.sum_f32(r)) }
     }
     /// [`Collective::start_sum_f32`] for `f64`.
     ///
     /// # Safety
     /// As for `start_sum_f32`.
     unsafe fn start_sum_f64(&self, send: *const f64, recv: *mut f64, len: usize) {
-        // SAFETY: the caller's promise.
-        let (send, recv) = unsafe {
-            (
-                std::slice::from_raw_parts(send, len),
-                std::slice::from_raw_parts_mut(recv, len),
-            )
-        };
-        recv.copy_from_slice(send);
-        self.sum_f64(recv);
+        // SAFETY: the caller's promise, passed on.
+        unsafe { sum_now(send, recv, len, |r| self.sum_f64(r)) }
     }
     /// Lets started sums advance (MPI moves their data only inside its calls).
     fn progress_sums(&self) {}
@@ -75,6 +61,19 @@ pub trait Collective {
     fn is_root(&self) -> bool {
         self.rank() == 0
     }
+}
+
+/// The default `start_sum_*`: copies `send` into `recv` and sums it at once.
+///
+/// # Safety
+/// As for [`Collective::start_sum_f32`].
+unsafe fn sum_now<T: Copy>(send: *const T, recv: *mut T, len: usize, sum: impl FnOnce(&mut [T])) {
+    // SAFETY: the caller's promise: valid for `len` values, not overlapping.
+    let recv = unsafe {
+        std::ptr::copy_nonoverlapping(send, recv, len);
+        std::slice::from_raw_parts_mut(recv, len)
+    };
+    sum(recv);
 }
 
 thread_local! {
