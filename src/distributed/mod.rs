@@ -139,24 +139,14 @@ fn broadcast_values<T: Float>(group: &dyn Collective, params: &[Param<T>]) {
 }
 
 /// Averages the gradients over the ranks (each rank's batch share counting
-/// equally, as DDP's), before the optimizer step.
+/// equally, as DDP's), before the optimizer step: one message after
+/// backward (`fit` starts buckets while backward runs, see
+/// [`FitOptions::bucket_mb`](crate::train::FitOptions::bucket_mb)). A
+/// parameter without a gradient counts as zeros, so ranks whose batch left
+/// one untouched still agree.
 pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
-    sum_weighted_gradients(group, model, 1.0 / group.size() as f64, &mut [], |_| 1.0);
-}
-
-/// Replaces each trainable parameter's gradient by
-/// `scale(extra) · Σ_ranks weight · grad`, summing `extra` (small values
-/// such as the batch's loss and sample count) in the same message; `scale`
-/// sees the summed `extra`. One message after backward: see [`Buckets`] for
-/// sums started while backward runs.
-pub(crate) fn sum_weighted_gradients<T: Float>(
-    group: &dyn Collective,
-    model: &dyn Parameters<T>,
-    weight: f64,
-    extra: &mut [T],
-    scale: impl FnOnce(&[T]) -> f64,
-) {
-    Buckets::new(group, model, weight, f64::INFINITY, extra.len()).finish(extra, scale);
+    let weight = 1.0 / group.size() as f64;
+    Buckets::new(group, model, weight, f64::INFINITY, 0).finish(&mut [], |_| 1.0);
 }
 
 /// Starts summing `send` over the ranks into `recv` (see
