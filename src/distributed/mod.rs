@@ -41,8 +41,8 @@ mod threads;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::{Mpi, MpiError};
-pub use nn_core::distributed::{sync_batch_norm, Collective, SyncBatchNorm};
 pub use nn_core::distributed::{watch_gradients, with_gradients_ready, Watch};
+pub use nn_core::distributed::{with_sync_batch_norm, Collective};
 pub use threads::ThreadGroup;
 
 pub(crate) use buckets::Buckets;

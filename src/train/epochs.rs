@@ -114,184 +114,188 @@ pub(crate) fn run_epochs<T: Float>(
     }
     // Training-mode batch norm sums its statistics over the ranks until the
     // run ends (evaluation uses running statistics and sums nothing).
-    let _synced = group
-        .filter(|_| settings.sync_batch_norm)
-        .map(distributed::sync_batch_norm);
-    let mut monitors_checked = false;
-    if let Some(names) = trainer.metric_names(validating) {
-        checks::check_monitors(&callbacks, &names)?;
-        monitors_checked = true;
-    }
-    let resumed = match &settings.resume_from {
-        Some(dir) => run::resume(trainer.context(), dir, &mut callbacks)?,
-        None => None,
-    };
-    let (mut history, start_epoch, mut step) = match resumed {
-        Some(r) => {
-            trainer.set_lr_base(r.lr_base);
-            (r.history, r.epoch, r.step)
+    let synced = group.filter(|_| settings.sync_batch_norm);
+    let mut train = || -> Result<History, TrainError> {
+        let mut monitors_checked = false;
+        if let Some(names) = trainer.metric_names(validating) {
+            checks::check_monitors(&callbacks, &names)?;
+            monitors_checked = true;
         }
-        None => (History::default(), 0, 0),
-    };
-    if history.stopped.is_some() {
-        return Ok(history);
-    }
-    if let Some(g) = group {
-        distributed::broadcast_parameters(g, trainer.context().params);
-    }
-    if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
-        run::prepare_dir(dir)?;
-    }
-    for cb in callbacks.iter_mut() {
-        cb.on_train_begin(&mut trainer.context())?;
-    }
-    'epochs: for epoch in start_epoch..settings.epochs {
-        trainer.set_training(true);
-        trainer.begin_epoch();
-        if let Some(s) = settings.shuffle_seed {
-            // Each epoch's dropout masks from the seed and the epoch alone, so
-            // a run resumed at an epoch draws what the uninterrupted one did.
-            let mut epoch_seed = nn_core::layers::mix_seed(s, epoch as u64);
-            if let Some(g) = group {
-                // Each rank masks its own samples with masks of its own.
-                epoch_seed = nn_core::layers::mix_seed(epoch_seed, g.rank() as u64);
+        let resumed = match &settings.resume_from {
+            Some(dir) => run::resume(trainer.context(), dir, &mut callbacks)?,
+            None => None,
+        };
+        let (mut history, start_epoch, mut step) = match resumed {
+            Some(r) => {
+                trainer.set_lr_base(r.lr_base);
+                (r.history, r.epoch, r.step)
             }
-            trainer.reseed(epoch_seed);
-            // And the masks a tape model draws from its tapes' sources.
-            nn_core::tape::reseed_new_tapes(epoch_seed);
+            None => (History::default(), 0, 0),
+        };
+        if history.stopped.is_some() {
+            return Ok(history);
         }
-        let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
-        let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);
         if let Some(g) = group {
-            batches = batches.sharded(g.rank(), g.size());
+            distributed::broadcast_parameters(g, trainer.context().params);
         }
-        let mut progress =
-            Progress::new(settings.verbosity, epoch, settings.epochs, batches.count());
-        let start = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        let mut batch = 0;
-        let mut not_finite = None;
-        while let Some((x, y)) = batches.next_batch() {
-            let mut logs = BatchLogs {
-                epoch: epoch + 1,
-                batch,
-                step,
-                size: y.len(),
-                loss: f64::NAN,
-                lr: trainer.set_step(step),
-            };
-            for cb in callbacks.iter_mut() {
-                cb.on_train_batch_begin(&logs, &mut trainer.context())?;
-            }
-            let loss = trainer.batch(x.view(), &y, &mut logs, &mut callbacks)?;
-            if let Some(l) = loss.filter(|l| !l.is_finite()) {
-                not_finite = Some((batch, l, first_not_finite(x.view(), &y)));
-                break;
-            }
-            if !monitors_checked {
-                if let Some(names) = trainer.metric_names(validating) {
-                    checks::check_monitors(&callbacks, &names)?;
-                    monitors_checked = true;
+        if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
+            run::prepare_dir(dir)?;
+        }
+        for cb in callbacks.iter_mut() {
+            cb.on_train_begin(&mut trainer.context())?;
+        }
+        'epochs: for epoch in start_epoch..settings.epochs {
+            trainer.set_training(true);
+            trainer.begin_epoch();
+            if let Some(s) = settings.shuffle_seed {
+                // Each epoch's dropout masks from the seed and the epoch alone, so
+                // a run resumed at an epoch draws what the uninterrupted one did.
+                let mut epoch_seed = nn_core::layers::mix_seed(s, epoch as u64);
+                if let Some(g) = group {
+                    // Each rank masks its own samples with masks of its own.
+                    epoch_seed = nn_core::layers::mix_seed(epoch_seed, g.rank() as u64);
                 }
+                trainer.reseed(epoch_seed);
+                // And the masks a tape model draws from its tapes' sources.
+                nn_core::tape::reseed_new_tapes(epoch_seed);
             }
-            loss_sum += logs.loss * logs.size as f64;
-            seen += logs.size;
-            step += 1;
-            batch += 1;
-            let mut stop = None;
-            for cb in callbacks.iter_mut() {
-                if let Control::Stop(reason) =
-                    cb.on_train_batch_end(&logs, &mut trainer.context())?
-                {
-                    stop.get_or_insert(reason);
+            let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
+            let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);
+            if let Some(g) = group {
+                batches = batches.sharded(g.rank(), g.size());
+            }
+            let mut progress =
+                Progress::new(settings.verbosity, epoch, settings.epochs, batches.count());
+            let start = Instant::now();
+            let (mut loss_sum, mut seen) = (0.0, 0usize);
+            let mut batch = 0;
+            let mut not_finite = None;
+            while let Some((x, y)) = batches.next_batch() {
+                let mut logs = BatchLogs {
+                    epoch: epoch + 1,
+                    batch,
+                    step,
+                    size: y.len(),
+                    loss: f64::NAN,
+                    lr: trainer.set_step(step),
+                };
+                for cb in callbacks.iter_mut() {
+                    cb.on_train_batch_begin(&logs, &mut trainer.context())?;
                 }
-            }
-            progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
-                let mut shown = vec![("loss".to_string(), loss_sum / seen as f64)];
-                shown.extend(trainer.metrics());
-                shown
-            });
-            if let Some(reason) = stop {
-                progress.abandon(&reason);
-                history.stopped = Some(reason);
-                break 'epochs;
-            }
-        }
-        if let Some((batch, loss, culprit)) = not_finite {
-            let reason = non_finite_reason(epoch, batch, loss, culprit, batches.last_indices());
-            progress.abandon(&reason);
-            history.stopped = Some(reason);
-            break 'epochs;
-        }
-        let (loss_sum, local_seen) = (loss_sum, seen);
-        let (loss_sum, seen, metrics) = match group {
-            None => (loss_sum, seen, trainer.metrics()),
-            Some(g) => {
-                let mut sums = [loss_sum, seen as f64];
-                distributed::sum(g, &mut sums);
-                // Every rank validates and saves with rank 0's buffers.
-                distributed::broadcast_buffers(g, trainer.context().params);
-                let metrics = trainer.reduced_metrics(g, local_seen);
-                (sums[0], sums[1] as usize, metrics)
-            }
-        };
-        let seconds = start.elapsed().as_secs_f64();
-        let mut logs = EpochLogs {
-            epoch: epoch + 1,
-            loss: loss_sum / seen.max(1) as f64,
-            metrics,
-            lr: trainer.context().optimizer.learning_rate(),
-            seconds,
-            samples_per_sec: seen as f64 / seconds.max(1e-9),
-            ..EpochLogs::default()
-        };
-        if let Some(val) = settings.validation {
-            if let Some((loss, metrics)) = trainer.validate(val, settings.batch_size.max(256)) {
-                if !loss.is_finite() {
-                    let reason = non_finite_validation(epoch, loss, val);
+                let loss = trainer.batch(x.view(), &y, &mut logs, &mut callbacks)?;
+                if let Some(l) = loss.filter(|l| !l.is_finite()) {
+                    not_finite = Some((batch, l, first_not_finite(x.view(), &y)));
+                    break;
+                }
+                if !monitors_checked {
+                    if let Some(names) = trainer.metric_names(validating) {
+                        checks::check_monitors(&callbacks, &names)?;
+                        monitors_checked = true;
+                    }
+                }
+                loss_sum += logs.loss * logs.size as f64;
+                seen += logs.size;
+                step += 1;
+                batch += 1;
+                let mut stop = None;
+                for cb in callbacks.iter_mut() {
+                    if let Control::Stop(reason) =
+                        cb.on_train_batch_end(&logs, &mut trainer.context())?
+                    {
+                        stop.get_or_insert(reason);
+                    }
+                }
+                progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
+                    let mut shown = vec![("loss".to_string(), loss_sum / seen as f64)];
+                    shown.extend(trainer.metrics());
+                    shown
+                });
+                if let Some(reason) = stop {
                     progress.abandon(&reason);
                     history.stopped = Some(reason);
                     break 'epochs;
                 }
-                logs.val_loss = Some(loss);
-                logs.val_metrics = metrics
-                    .into_iter()
-                    .map(|(n, v)| (format!("val_{n}"), v))
-                    .collect();
+            }
+            if let Some((batch, loss, culprit)) = not_finite {
+                let reason = non_finite_reason(epoch, batch, loss, culprit, batches.last_indices());
+                progress.abandon(&reason);
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
+            let (loss_sum, local_seen) = (loss_sum, seen);
+            let (loss_sum, seen, metrics) = match group {
+                None => (loss_sum, seen, trainer.metrics()),
+                Some(g) => {
+                    let mut sums = [loss_sum, seen as f64];
+                    distributed::sum(g, &mut sums);
+                    // Every rank validates and saves with rank 0's buffers.
+                    distributed::broadcast_buffers(g, trainer.context().params);
+                    let metrics = trainer.reduced_metrics(g, local_seen);
+                    (sums[0], sums[1] as usize, metrics)
+                }
+            };
+            let seconds = start.elapsed().as_secs_f64();
+            let mut logs = EpochLogs {
+                epoch: epoch + 1,
+                loss: loss_sum / seen.max(1) as f64,
+                metrics,
+                lr: trainer.context().optimizer.learning_rate(),
+                seconds,
+                samples_per_sec: seen as f64 / seconds.max(1e-9),
+                ..EpochLogs::default()
+            };
+            if let Some(val) = settings.validation {
+                if let Some((loss, metrics)) = trainer.validate(val, settings.batch_size.max(256)) {
+                    if !loss.is_finite() {
+                        let reason = non_finite_validation(epoch, loss, val);
+                        progress.abandon(&reason);
+                        history.stopped = Some(reason);
+                        break 'epochs;
+                    }
+                    logs.val_loss = Some(loss);
+                    logs.val_metrics = metrics
+                        .into_iter()
+                        .map(|(n, v)| (format!("val_{n}"), v))
+                        .collect();
+                }
+            }
+            progress.finish(&logs);
+            history.epochs.push(logs.clone());
+            // Every callback sees the epoch (a logger after an early stop too);
+            // then the first request to stop wins.
+            let mut stop = None;
+            for cb in callbacks.iter_mut() {
+                if let Control::Stop(reason) = cb.on_epoch_end(&logs, &mut trainer.context())? {
+                    stop.get_or_insert(reason);
+                }
+            }
+            if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
+                let mut saved = history.clone();
+                saved.stopped = stop.clone();
+                let lr_base = trainer.lr_base();
+                run::save(
+                    trainer.context(),
+                    dir,
+                    (epoch + 1, step),
+                    lr_base,
+                    saved,
+                    &callbacks,
+                )?;
+            }
+            if let Some(reason) = stop {
+                if settings.verbosity != Verbosity::Silent {
+                    println!("{reason}");
+                }
+                history.stopped = Some(reason);
+                break 'epochs;
             }
         }
-        progress.finish(&logs);
-        history.epochs.push(logs.clone());
-        // Every callback sees the epoch (a logger after an early stop too);
-        // then the first request to stop wins.
-        let mut stop = None;
-        for cb in callbacks.iter_mut() {
-            if let Control::Stop(reason) = cb.on_epoch_end(&logs, &mut trainer.context())? {
-                stop.get_or_insert(reason);
-            }
-        }
-        if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
-            let mut saved = history.clone();
-            saved.stopped = stop.clone();
-            let lr_base = trainer.lr_base();
-            run::save(
-                trainer.context(),
-                dir,
-                (epoch + 1, step),
-                lr_base,
-                saved,
-                &callbacks,
-            )?;
-        }
-        if let Some(reason) = stop {
-            if settings.verbosity != Verbosity::Silent {
-                println!("{reason}");
-            }
-            history.stopped = Some(reason);
-            break 'epochs;
-        }
+        Ok(history)
+    };
+    match synced {
+        Some(g) => distributed::with_sync_batch_norm(g, train),
+        None => train(),
     }
-    Ok(history)
 }
 
 /// Where a batch holds a value that is not finite: its row, `input` or

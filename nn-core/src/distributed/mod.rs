@@ -1,6 +1,6 @@
 //! What the layers need from a data-parallel run: the [`Collective`] the
 //! ranks talk through, and batch normalization over every rank's samples
-//! ([`sync_batch_norm`], PyTorch's `SyncBatchNorm`), and which gradients a
+//! ([`with_sync_batch_norm`], PyTorch's `SyncBatchNorm`), and which gradients a
 //! static backward pass has finished as it runs ([`with_gradients_ready`]).
 //! The training side (sharded batches, gradient averaging, MPI) is
 //! `nn::distributed`.
@@ -10,7 +10,6 @@ mod ready;
 pub use ready::{watch_gradients, with_gradients_ready, Watch};
 
 use std::cell::Cell;
-use std::marker::PhantomData;
 
 /// What data-parallel training needs from the ranks: who is who, a sum over
 /// ranks and a broadcast from rank 0. Every rank calls the same operations in
@@ -78,38 +77,31 @@ unsafe fn sum_now<T: Copy>(send: *const T, recv: *mut T, len: usize, sum: impl F
 
 thread_local! {
     /// The group batch normalization sums its statistics over on this
-    /// thread, set by a [`SyncBatchNorm`] guard (its lifetime erased: the
-    /// guard clears it before the group can go).
+    /// thread, set by [`with_sync_batch_norm`] (its lifetime erased: it is
+    /// cleared before the group can go).
     static GROUP: Cell<Option<*const (dyn Collective + 'static)>> = const { Cell::new(None) };
 }
 
-/// Makes batch normalization in training mode on this thread, on both
-/// paths, compute its statistics over the samples of every rank of `group`
-/// rather than this rank's alone (PyTorch's `SyncBatchNorm`), until the
-/// returned guard is dropped: two ranks of 64 samples then normalize as one
-/// process with 128 does. Every rank must run the same layers in the same
-/// order. Evaluation mode (running statistics) is unaffected.
-pub fn sync_batch_norm(group: &dyn Collective) -> SyncBatchNorm<'_> {
-    // SAFETY: the pointer is only read while the guard, which borrows
-    // `group`, lives; the guard puts the previous value back when dropped.
+/// Runs `f` with batch normalization in training mode on this thread, on
+/// both paths, computing its statistics over the samples of every rank of
+/// `group` rather than this rank's alone (PyTorch's `SyncBatchNorm`): two
+/// ranks of 64 samples then normalize as one process with 128 does. Every
+/// rank must run the same layers in the same order. Evaluation mode
+/// (running statistics) is unaffected. The previous setting comes back when
+/// `f` returns or unwinds.
+pub fn with_sync_batch_norm<R>(group: &dyn Collective, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous group back, even if `f` unwinds.
+    struct Restore(Option<*const (dyn Collective + 'static)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GROUP.with(|g| g.set(self.0));
+        }
+    }
+    // SAFETY: the pointer is only read from inside `f`, while `group` is
+    // borrowed here; `Restore` removes it before this function returns.
     let erased: *const (dyn Collective + 'static) = unsafe { std::mem::transmute(group) };
-    let previous = GROUP.with(|g| g.replace(Some(erased)));
-    SyncBatchNorm {
-        previous,
-        _group: PhantomData,
-    }
-}
-
-/// Keeps batch normalization synchronized while it lives (see [`sync_batch_norm`]).
-pub struct SyncBatchNorm<'g> {
-    previous: Option<*const (dyn Collective + 'static)>,
-    _group: PhantomData<&'g dyn Collective>,
-}
-
-impl Drop for SyncBatchNorm<'_> {
-    fn drop(&mut self) {
-        GROUP.with(|g| g.set(self.previous));
-    }
+    let _restore = Restore(GROUP.with(|g| g.replace(Some(erased))));
+    f()
 }
 
 /// Whether batch normalization on this thread is synchronized over ranks.
@@ -131,4 +123,37 @@ pub(crate) fn sum_for_batch_norm(values: &mut [f64]) -> bool {
         }
         None => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One rank whose sums change nothing.
+    struct Alone;
+
+    impl Collective for Alone {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            1
+        }
+        fn sum_f32(&self, _: &mut [f32]) {}
+        fn sum_f64(&self, _: &mut [f64]) {}
+        fn broadcast_f32(&self, _: &mut [f32]) {}
+        fn broadcast_f64(&self, _: &mut [f64]) {}
+    }
+
+    #[test]
+    fn batch_norm_is_synchronized_inside_the_call_only_even_when_it_unwinds() {
+        assert!(!batch_norm_synced());
+        with_sync_batch_norm(&Alone, || assert!(batch_norm_synced()));
+        assert!(!batch_norm_synced());
+        let unwound = std::panic::catch_unwind(|| {
+            with_sync_batch_norm(&Alone, || panic!("a failing step"));
+        });
+        assert!(unwound.is_err());
+        assert!(!batch_norm_synced(), "the group outlived the call");
+    }
 }

@@ -9,7 +9,7 @@
 //! the planes. A 2-D input `[n, c]` (planes of one element, after a dense
 //! layer) is read row by row instead, so the loops run along the channels.
 //! The `_into` functions allocate nothing on standard-layout input for up to
-//! [`INLINE_CHANNELS`] channels, without [`crate::distributed::sync_batch_norm`].
+//! [`INLINE_CHANNELS`] channels, without [`crate::distributed::with_sync_batch_norm`].
 
 use std::ops::Range;
 
@@ -165,7 +165,7 @@ pub fn channel_stats_into<T: Float>(x: ArrayViewD<'_, T>, mean: &mut [T], var: &
 }
 
 /// Makes this rank's per-channel mean and variance (over `m` elements each)
-/// those of every rank's elements together ([`crate::distributed::sync_batch_norm`]):
+/// those of every rank's elements together ([`crate::distributed::with_sync_batch_norm`]):
 /// first the mean, then each rank's squared deviations from it, so no large
 /// sums cancel. Returns the element count over all ranks.
 fn synced_stats<T: Float>(m: usize, mean: &mut [T], var: &mut [T]) -> usize {
@@ -406,7 +406,7 @@ fn input_grad_planes<T: Float>(
 
 /// [`batch_norm_backward`] into preallocated buffers (see [`NormGrads`]).
 ///
-/// With [`crate::distributed::sync_batch_norm`] the statistics came from
+/// With [`crate::distributed::with_sync_batch_norm`] the statistics came from
 /// every rank. Each rank's loss is the mean over its own `mᵣ` elements, so
 /// its `dy` is `M / mᵣ` times the whole batch's: the sums over ranks weight
 /// each rank's by `mᵣ / M`, and `dx` comes back at this rank's scale, as the
