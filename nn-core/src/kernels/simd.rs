@@ -1,10 +1,14 @@
 //! Runs a loop compiled for the widest vectors the CPU has.
 //!
 //! The crate is built for the baseline target (SSE2 on x86-64) so one binary
-//! runs everywhere; element-wise loops passed to [`widest`] are compiled a
-//! second time with AVX-512 enabled and that copy runs where it is supported.
+//! runs everywhere; element-wise loops passed to [`widest`] are compiled again
+//! with AVX-512, and with AVX2 + FMA, and the widest copy the CPU supports
+//! runs. (Rust never fuses a multiply and an add on its own, so every copy
+//! computes the same bits; explicit `mul_add`s become one instruction
+//! instead of a library call.)
 
-/// Calls `f`, inlined into an AVX-512 function when the CPU supports it.
+/// Calls `f`, inlined into an AVX-512 (or AVX2 + FMA) function when the CPU
+/// supports it.
 #[inline(always)]
 pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
@@ -17,6 +21,47 @@ pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
             // SAFETY: the feature was detected just above.
             return unsafe { avx512(f) };
         }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the features were detected just above.
+            return unsafe { avx2(f) };
+        }
     }
     f()
 }
+
+/// Evaluates `$body` with each `$arg` bound to its `$val`, inside a function
+/// compiled for AVX-512 or AVX2 + FMA where the CPU has them (else as built).
+/// For loops too large to inline into [`widest`]'s closure: `$body` calls an
+/// `#[inline(always)]` function, which is inlined into each copy.
+macro_rules! run_widest {
+    (<$($g:ident: $bound:path),*> ($($arg:ident: $ty:ty = $val:expr),* $(,)?) => $body:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512<$($g: $bound),*>($($arg: $ty),*) {
+                $body
+            }
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) {
+                $body
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was detected just above.
+                return unsafe { avx512($($val),*) };
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the features were detected just above.
+                return unsafe { avx2($($val),*) };
+            }
+        }
+        $(let $arg: $ty = $val;)*
+        $body
+    }};
+}
+pub(crate) use run_widest;

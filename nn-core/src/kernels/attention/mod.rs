@@ -32,6 +32,7 @@ use ndarray::{
 };
 
 use super::gemm::gemm;
+use super::simd::run_widest;
 use crate::parallel::{for_each_part, parts_for};
 use crate::Float;
 use heads::four_mut;
@@ -217,21 +218,14 @@ struct Forward<'a, 'v, T: Float> {
 }
 
 impl<T: Float> Forward<'_, '_, T> {
-    /// Heads `flat` with scratch slot `part`, compiled for AVX-512 where the
-    /// CPU has it (so the softmax's `exp` vectorizes).
+    /// Heads `flat` with scratch slot `part`, compiled for the widest vectors
+    /// the CPU has (so the softmax's `exp` vectorizes).
     fn run(&self, part: usize, flat: Range<usize>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512<T: Float>(f: &Forward<'_, '_, T>, part: usize, flat: Range<usize>) {
-                f.heads(part, flat)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
-                return unsafe { avx512(self, part, flat) };
-            }
-        }
-        self.heads(part, flat)
+        run_widest!(<T: Float> (
+            f: &Forward<'_, '_, T> = self,
+            part: usize = part,
+            flat: Range<usize> = flat,
+        ) => f.heads(part, flat))
     }
 
     #[inline(always)]
@@ -425,21 +419,14 @@ struct Backward<'a, 'v, T: Float> {
 }
 
 impl<T: Float> Backward<'_, '_, T> {
-    /// Heads `flat` with scratch slot `part`, compiled for AVX-512 where the
-    /// CPU has it.
+    /// Heads `flat` with scratch slot `part`, compiled for the widest vectors
+    /// the CPU has.
     fn run(&self, part: usize, flat: Range<usize>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512<T: Float>(f: &Backward<'_, '_, T>, part: usize, flat: Range<usize>) {
-                f.heads(part, flat)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
-                return unsafe { avx512(self, part, flat) };
-            }
-        }
-        self.heads(part, flat)
+        run_widest!(<T: Float> (
+            f: &Backward<'_, '_, T> = self,
+            part: usize = part,
+            flat: Range<usize> = flat,
+        ) => f.heads(part, flat))
     }
 
     #[inline(always)]

@@ -5,7 +5,6 @@
 
 use std::arch::x86_64::*;
 
-use super::blocked::Mat;
 use super::tile::{tiles_1_to_12, Kernels, TileArgs};
 
 macro_rules! avx512_tile {
@@ -25,6 +24,7 @@ macro_rules! avx512_tile {
             let (m0, m1) = (full(t.cols), full(t.cols.saturating_sub($lanes)));
             let mut lo = [$zero(); R];
             let mut hi = [$zero(); R];
+            t.prefetch_c(R);
             let (mut a, mut b) = (t.a, t.b);
             for _ in 0..t.k {
                 let b0 = $load(m0, b);
@@ -95,70 +95,6 @@ avx512_tile!(
     _mm512_storeu_pd
 );
 
-/// Packs one 32-column strip of a column-contiguous `f32` matrix: 8 × 8
-/// blocks transposed in registers (unpack, shuffle, lane permute), the edges
-/// element by element, unused columns zeroed.
-///
-/// # Safety
-/// The CPU supports AVX-512F; `b` is valid with `b.rs == 1` and at most 32
-/// columns; `strip` holds `b.rows` rows of 32.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_columns_f32(b: Mat<f32>, strip: *mut f32) {
-    const NR: usize = 32;
-    let (k, cols) = (b.rows, b.cols);
-    let (k8, cols8) = (k - k % 8, cols - cols % 8);
-    for jb in (0..cols8).step_by(8) {
-        for pb in (0..k8).step_by(8) {
-            // r[j]: 8 consecutive elements of column jb + j, from row pb.
-            let r: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(b.at(pb, jb + j)));
-            let t: [__m256; 8] = [
-                _mm256_unpacklo_ps(r[0], r[1]),
-                _mm256_unpackhi_ps(r[0], r[1]),
-                _mm256_unpacklo_ps(r[2], r[3]),
-                _mm256_unpackhi_ps(r[2], r[3]),
-                _mm256_unpacklo_ps(r[4], r[5]),
-                _mm256_unpackhi_ps(r[4], r[5]),
-                _mm256_unpacklo_ps(r[6], r[7]),
-                _mm256_unpackhi_ps(r[6], r[7]),
-            ];
-            let u: [__m256; 8] = [
-                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
-                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
-                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
-                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
-                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
-                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
-                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
-                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
-            ];
-            // Row pb + q of the packed strip: element q of each column.
-            let rows = [
-                _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
-                _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
-                _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
-                _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
-                _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
-                _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
-                _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
-                _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
-            ];
-            for (q, row) in rows.into_iter().enumerate() {
-                _mm256_storeu_ps(strip.add((pb + q) * NR + jb), row);
-            }
-        }
-        for p in k8..k {
-            for j in jb..jb + 8 {
-                *strip.add(p * NR + j) = *b.at(p, j);
-            }
-        }
-    }
-    for p in 0..k {
-        for j in cols8..NR {
-            *strip.add(p * NR + j) = if j < cols { *b.at(p, j) } else { 0.0 };
-        }
-    }
-}
-
 /// `f32` kernels; use only where `is_x86_feature_detected!("avx512f")`.
 pub static F32: Kernels<f32> = Kernels {
     name: "avx512",
@@ -169,7 +105,7 @@ pub static F32: Kernels<f32> = Kernels {
     nc: 1024,
     direct_b: true,
     tiles: tiles_1_to_12!(tile_f32),
-    pack_columns: Some(pack_columns_f32),
+    pack_columns: Some(super::avx2::pack_columns_f32::<32>),
 };
 
 /// `f64` kernels; use only where `is_x86_feature_detected!("avx512f")`.

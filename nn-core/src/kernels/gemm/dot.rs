@@ -9,8 +9,6 @@ use crate::Float;
 
 /// Rows and columns of `c` computed together: 16 vector accumulators.
 const TILE: usize = 4;
-/// Elements per accumulator (one AVX-512 register of `f32`).
-const LANES: usize = 16;
 
 /// Whether [`gemm`] suits these operands: both contiguous along `k`, an output
 /// of at most [`MAX_OUT`] entries, and `k` much longer than either side of the
@@ -33,10 +31,15 @@ pub fn suits<T>(a: &Mat<T>, b: &Mat<T>) -> bool {
 /// As [`super::blocked::gemm`]; additionally [`suits`] holds.
 pub unsafe fn gemm<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        return tiles_avx512(alpha, a, b, beta, c);
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return tiles_avx512(alpha, a, b, beta, c);
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return tiles_avx2(alpha, a, b, beta, c);
+        }
     }
-    tiles::<T, false>(alpha, a, b, beta, c)
+    tiles::<T, false, 16>(alpha, a, b, beta, c)
 }
 
 /// [`tiles`] compiled for AVX-512, with fused multiply-adds (an explicit
@@ -45,7 +48,15 @@ pub unsafe fn gemm<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tiles_avx512<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
-    tiles::<T, true>(alpha, a, b, beta, c)
+    tiles::<T, true, 16>(alpha, a, b, beta, c)
+}
+
+/// [`tiles`] compiled for AVX2 and FMA: accumulators of one 8-lane register,
+/// so the 16 fit with the operands.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tiles_avx2<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+    tiles::<T, true, 8>(alpha, a, b, beta, c)
 }
 
 /// Entries of `c` at most (see [`suits`]); the sums live on the stack.
@@ -55,9 +66,16 @@ const MAX_OUT: usize = 400;
 const DEPTH: usize = 1024;
 
 /// `FMA`: use fused multiply-adds (only where the CPU has them: elsewhere
-/// `mul_add` is a slow library call).
+/// `mul_add` is a slow library call). `LANES`: elements per accumulator (one
+/// vector register of `f32`).
 #[inline(always)]
-unsafe fn tiles<T: Float, const FMA: bool>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
+unsafe fn tiles<T: Float, const FMA: bool, const LANES: usize>(
+    alpha: T,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: Mat<T>,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let mut sums = [T::zero(); MAX_OUT];
     for p0 in (0..k).step_by(DEPTH) {
@@ -69,7 +87,7 @@ unsafe fn tiles<T: Float, const FMA: bool>(alpha: T, a: Mat<T>, b: Mat<T>, beta:
                     std::array::from_fn(|i| a.at((i0 + i).min(m - 1), p0) as *const T);
                 let cols: [*const T; TILE] =
                     std::array::from_fn(|j| b.at(p0, (j0 + j).min(n - 1)) as *const T);
-                let tile = dot_tile::<T, FMA>(&rows, &cols, depth);
+                let tile = dot_tile::<T, FMA, LANES>(&rows, &cols, depth);
                 for (i, row) in tile.iter().enumerate().take(m - i0) {
                     for (j, &s) in row.iter().enumerate().take(n - j0) {
                         sums[(i0 + i) * n + j0 + j] += s;
@@ -92,7 +110,7 @@ unsafe fn tiles<T: Float, const FMA: bool>(alpha: T, a: Mat<T>, b: Mat<T>, beta:
 
 /// The `TILE × TILE` dot products of `rows` with `cols`, each `k` long.
 #[inline(always)]
-unsafe fn dot_tile<T: Float, const FMA: bool>(
+unsafe fn dot_tile<T: Float, const FMA: bool, const LANES: usize>(
     rows: &[*const T; TILE],
     cols: &[*const T; TILE],
     k: usize,

@@ -15,6 +15,8 @@
 //! `a.t()` and `b.t()` are never copied.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod blocked;
 mod dot;
@@ -48,7 +50,7 @@ pub(crate) fn select_f32() -> &'static Kernels<f32> {
             return &avx512::F32;
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return &portable::AVX2_F32;
+            return &avx2::F32;
         }
     }
     &portable::F32
@@ -62,7 +64,7 @@ pub(crate) fn select_f64() -> &'static Kernels<f64> {
             return &avx512::F64;
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return &portable::AVX2_F64;
+            return &avx2::F64;
         }
     }
     &portable::F64
@@ -273,7 +275,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                sets.push((&portable::AVX2_F32, &portable::AVX2_F64));
+                sets.push((&avx2::F32, &avx2::F64));
             }
             if is_x86_feature_detected!("avx512f") {
                 sets.push((&avx512::F32, &avx512::F64));

@@ -1,9 +1,9 @@
-//! Plain-Rust micro-kernels for CPUs without AVX-512: a fixed-size accumulator
-//! the compiler vectorizes, built once for the baseline target and once with
-//! AVX2 + FMA enabled (chosen at run time). They read `b` only from packed
-//! panels, which are padded to full width.
+//! Plain-Rust micro-kernels for CPUs without AVX2 (or off x86-64): a
+//! fixed-size accumulator the compiler vectorizes for the baseline target,
+//! 6 rows by 16 `f32` (24 registers of four: NEON's 32 hold it).
+//! They read `b` only from packed panels, which are padded to full width.
 
-use super::tile::{tiles_1_to_12, Kernels, TileArgs};
+use super::tile::{tiles_1_to_6, Kernels, TileArgs};
 use crate::Float;
 
 #[inline(always)]
@@ -31,48 +31,31 @@ unsafe fn body<T: Float, const R: usize, const NR: usize>(t: &TileArgs<T>) {
     }
 }
 
-/// Instantiates the portable body for an element type and tile width, with and
-/// without an enabled target feature set.
-macro_rules! portable_tiles {
-    ($plain:ident, $avx2:ident, $t:ty, $nr:literal) => {
-        unsafe fn $plain<const R: usize>(t: &TileArgs<$t>) {
-            body::<$t, R, $nr>(t)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn $avx2<const R: usize>(t: &TileArgs<$t>) {
-            body::<$t, R, $nr>(t)
-        }
-    };
+unsafe fn tile_f32<const R: usize>(t: &TileArgs<f32>) {
+    body::<f32, R, 16>(t)
 }
 
-portable_tiles!(plain_f32, avx2_f32, f32, 16);
-portable_tiles!(plain_f64, avx2_f64, f64, 8);
+unsafe fn tile_f64<const R: usize>(t: &TileArgs<f64>) {
+    body::<f64, R, 8>(t)
+}
 
 macro_rules! kernel_set {
     ($name:literal, $tiles:ident, $t:ty, $nr:literal, $mc:literal) => {
         Kernels::<$t> {
             name: $name,
-            mr: 12,
+            mr: 6,
             nr: $nr,
             kc: 256,
             mc: $mc,
             nc: 1024,
             direct_b: false,
-            tiles: tiles_1_to_12!($tiles),
+            tiles: tiles_1_to_6!($tiles),
             pack_columns: None,
         }
     };
 }
 
 /// Baseline `f32` kernels, valid on every CPU.
-pub static F32: Kernels<f32> = kernel_set!("portable", plain_f32, f32, 16, 144);
+pub static F32: Kernels<f32> = kernel_set!("portable", tile_f32, f32, 16, 144);
 /// Baseline `f64` kernels, valid on every CPU.
-pub static F64: Kernels<f64> = kernel_set!("portable", plain_f64, f64, 8, 96);
-/// `f32` kernels; use only where AVX2 and FMA are detected.
-#[cfg(target_arch = "x86_64")]
-pub static AVX2_F32: Kernels<f32> = kernel_set!("avx2", avx2_f32, f32, 16, 144);
-/// `f64` kernels; use only where AVX2 and FMA are detected.
-#[cfg(target_arch = "x86_64")]
-pub static AVX2_F64: Kernels<f64> = kernel_set!("avx2", avx2_f64, f64, 8, 96);
+pub static F64: Kernels<f64> = kernel_set!("portable", tile_f64, f64, 8, 96);

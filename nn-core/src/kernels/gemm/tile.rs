@@ -22,6 +22,30 @@ pub struct TileArgs<T> {
     pub beta: T,
 }
 
+impl<T> TileArgs<T> {
+    /// Starts fetching the first `rows` rows of the tile of `c`, which the
+    /// kernel reads and writes only after its loop over `k`: that loop then
+    /// hides the latency. (A large product's output is far away — beyond
+    /// the caches when it is large — and is revisited only every `kc` columns.)
+    #[inline(always)]
+    pub fn prefetch_c(&self, rows: usize) {
+        #[cfg(target_arch = "x86_64")]
+        for i in 0..rows {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let first = self.c.wrapping_offset(i as isize * self.rsc);
+            let last = first.wrapping_offset((self.cols - 1) as isize * self.csc);
+            // SAFETY: a prefetch never faults and reads nothing into the
+            // program; SSE is in every x86_64 CPU.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(first.cast());
+                _mm_prefetch::<_MM_HINT_T0>(last.cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = rows;
+    }
+}
+
 /// A micro-kernel for a fixed number of rows.
 pub type TileFn<T> = unsafe fn(&TileArgs<T>);
 
@@ -62,3 +86,11 @@ macro_rules! tiles_1_to_12 {
     };
 }
 pub(super) use tiles_1_to_12;
+
+/// Instantiates a micro-kernel for each row count `1..=6`.
+macro_rules! tiles_1_to_6 {
+    ($f:ident) => {
+        &[$f::<1>, $f::<2>, $f::<3>, $f::<4>, $f::<5>, $f::<6>]
+    };
+}
+pub(super) use tiles_1_to_6;

@@ -2,6 +2,7 @@
 //! batch, compiled for the widest vectors the CPU has.
 
 use super::Cell;
+use crate::kernels::simd::run_widest;
 use crate::prefetch::prefetch_lines;
 use crate::Float;
 
@@ -33,25 +34,14 @@ impl StepRows {
         state: &mut [T],
         states: &mut [T],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512<T: Float, C: Cell>(
-                rows: StepRows,
-                cell: &C,
-                cache: &mut [T],
-                hp: &[T],
-                state: &mut [T],
-                states: &mut [T],
-            ) {
-                rows.forward_rows(cell, cache, hp, state, states)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
-                return unsafe { avx512(self, cell, cache, hp, state, states) };
-            }
-        }
-        self.forward_rows(cell, cache, hp, state, states)
+        run_widest!(<T: Float, C: Cell> (
+            rows: StepRows = self,
+            cell: &C = cell,
+            cache: &mut [T] = cache,
+            hp: &[T] = hp,
+            state: &mut [T] = state,
+            states: &mut [T] = states,
+        ) => rows.forward_rows(cell, cache, hp, state, states))
     }
 
     #[inline(always)]
@@ -108,32 +98,16 @@ impl StepRows {
         dstate: &mut [T],
         dgates: &mut [T],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx512<T: Float, C: Cell>(
-                rows: StepRows,
-                cell: &C,
-                cache: &[T],
-                states: &[T],
-                initial: &[T],
-                prev_time: Option<usize>,
-                dstate: &mut [T],
-                dgates: &mut [T],
-            ) {
-                rows.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
-                return unsafe {
-                    avx512(
-                        self, cell, cache, states, initial, prev_time, dstate, dgates,
-                    )
-                };
-            }
-        }
-        self.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates)
+        run_widest!(<T: Float, C: Cell> (
+            rows: StepRows = self,
+            cell: &C = cell,
+            cache: &[T] = cache,
+            states: &[T] = states,
+            initial: &[T] = initial,
+            prev_time: Option<usize> = prev_time,
+            dstate: &mut [T] = dstate,
+            dgates: &mut [T] = dgates,
+        ) => rows.backward_rows(cell, cache, states, initial, prev_time, dstate, dgates))
     }
 
     #[inline(always)]
