@@ -90,6 +90,19 @@ unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
                     *strip.add(p * rows + i) = *src.add(p);
                 }
             }
+        } else if a.rs == 1 {
+            // Columns contiguous (a transposed operand, such as the `xᵀ` of
+            // a weight gradient): each column's values are one short copy,
+            // of a length known at compile time for full strips.
+            match rows {
+                6 => copy_columns::<T, 6>(a, r0, strip),
+                12 => copy_columns::<T, 12>(a, r0, strip),
+                _ => {
+                    for p in 0..k {
+                        std::ptr::copy_nonoverlapping(a.at(r0, p), strip.add(p * rows), rows);
+                    }
+                }
+            }
         } else {
             for p in 0..k {
                 for i in 0..rows {
@@ -97,6 +110,15 @@ unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
                 }
             }
         }
+    }
+}
+
+/// Packs rows `r0..r0 + R` of a column-contiguous `a` (`a.rs == 1`) as
+/// [`pack_a`] lays out a strip.
+#[inline(always)]
+unsafe fn copy_columns<T, const R: usize>(a: Mat<T>, r0: usize, strip: *mut T) {
+    for p in 0..a.cols {
+        std::ptr::copy_nonoverlapping(a.at(r0, p), strip.add(p * R), R);
     }
 }
 
