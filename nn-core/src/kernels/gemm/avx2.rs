@@ -44,32 +44,28 @@ macro_rules! avx2_tile {
             let mut hi: [$vec; R] = [$zero(); R];
             t.prefetch_c(R);
             let (mut a, mut b) = (t.a, t.b);
+            // The k loop; `$row` reads the row of `b` at `$at` as two vectors.
+            macro_rules! k_loop {
+                ($at:ident => $row:expr) => {
+                    for _ in 0..t.k {
+                        let $at = b;
+                        let (b0, b1) = $row;
+                        for i in 0..R {
+                            let ai = $set1(*a.offset(i as isize * t.a_rs));
+                            lo[i] = $fma(ai, b0, lo[i]);
+                            hi[i] = $fma(ai, b1, hi[i]);
+                        }
+                        a = a.wrapping_offset(t.a_cs);
+                        b = b.wrapping_offset(t.ldb);
+                    }
+                };
+            }
             // Two copies of the loop: masked loads cost more than plain ones,
             // and most tiles are full.
             if full {
-                for _ in 0..t.k {
-                    let b0 = $loadu(b);
-                    let b1 = $loadu(b.add($lanes));
-                    for i in 0..R {
-                        let ai = $set1(*a.offset(i as isize * t.a_rs));
-                        lo[i] = $fma(ai, b0, lo[i]);
-                        hi[i] = $fma(ai, b1, hi[i]);
-                    }
-                    a = a.wrapping_offset(t.a_cs);
-                    b = b.wrapping_offset(t.ldb);
-                }
+                k_loop!(row => ($loadu(row), $loadu(row.add($lanes))));
             } else {
-                for _ in 0..t.k {
-                    let b0 = $maskload(b, m0);
-                    let b1 = $maskload(b.wrapping_add($lanes), m1);
-                    for i in 0..R {
-                        let ai = $set1(*a.offset(i as isize * t.a_rs));
-                        lo[i] = $fma(ai, b0, lo[i]);
-                        hi[i] = $fma(ai, b1, hi[i]);
-                    }
-                    a = a.wrapping_offset(t.a_cs);
-                    b = b.wrapping_offset(t.ldb);
-                }
+                k_loop!(row => ($maskload(row, m0), $maskload(row.wrapping_add($lanes), m1)));
             }
             let alpha = $set1(t.alpha);
             if t.csc == 1 {
@@ -100,12 +96,7 @@ macro_rules! avx2_tile {
                     $storeu(tile[i].as_mut_ptr(), $mul(alpha, lo[i]));
                     $storeu(tile[i].as_mut_ptr().add($lanes), $mul(alpha, hi[i]));
                 }
-                for (i, row) in tile.iter().enumerate() {
-                    for (j, &v) in row.iter().enumerate().take(t.cols) {
-                        let c = t.c.offset(i as isize * t.rsc + j as isize * t.csc);
-                        *c = if t.beta == 0.0 { v } else { t.beta * *c + v };
-                    }
-                }
+                t.write_strided(&tile);
             }
         }
     };

@@ -57,12 +57,7 @@ macro_rules! avx512_tile {
                     $storeu(tile[i].as_mut_ptr(), $mul(alpha, lo[i]));
                     $storeu(tile[i].as_mut_ptr().add($lanes), $mul(alpha, hi[i]));
                 }
-                for (i, row) in tile.iter().enumerate() {
-                    for (j, &v) in row.iter().enumerate().take(t.cols) {
-                        let c = t.c.offset(i as isize * t.rsc + j as isize * t.csc);
-                        *c = if t.beta == 0.0 { v } else { t.beta * *c + v };
-                    }
-                }
+                t.write_strided(&tile);
             }
         }
     };

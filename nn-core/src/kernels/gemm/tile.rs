@@ -46,6 +46,28 @@ impl<T> TileArgs<T> {
     }
 }
 
+impl<T: crate::Float> TileArgs<T> {
+    /// Writes a tile (alpha already applied) into a `c` whose columns are
+    /// not contiguous, element by element: `c = beta · c + v`, only the valid
+    /// columns.
+    ///
+    /// # Safety
+    /// `self` describes valid memory (see [`TileArgs`]).
+    #[inline(always)]
+    pub unsafe fn write_strided<const W: usize>(&self, tile: &[[T; W]]) {
+        for (i, row) in tile.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate().take(self.cols) {
+                let c = self.c.offset(i as isize * self.rsc + j as isize * self.csc);
+                *c = if self.beta == T::zero() {
+                    v
+                } else {
+                    self.beta * *c + v
+                };
+            }
+        }
+    }
+}
+
 /// A micro-kernel for a fixed number of rows.
 pub type TileFn<T> = unsafe fn(&TileArgs<T>);
 
