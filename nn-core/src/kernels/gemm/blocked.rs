@@ -131,7 +131,16 @@ unsafe fn pack_b<T: Float>(b: Mat<T>, nr: usize, packer: Option<PackFn<T>>, out:
     for c0 in (0..b.cols).step_by(nr) {
         let cols = nr.min(b.cols - c0);
         let strip = out.add(c0 * k);
-        if b.cs == 1 {
+        if b.cs == 1 && cols == nr {
+            // Whole strips (most of them): copies of a length known at
+            // compile time, not a library call per row.
+            match nr {
+                8 => copy_rows::<T, 8>(b, c0, strip),
+                16 => copy_rows::<T, 16>(b, c0, strip),
+                32 => copy_rows::<T, 32>(b, c0, strip),
+                _ => copy_rows_of(b, c0, nr, strip),
+            }
+        } else if b.cs == 1 {
             for p in 0..k {
                 let dst = std::slice::from_raw_parts_mut(strip.add(p * nr), nr);
                 let src = std::slice::from_raw_parts(b.at(p, c0), cols);
@@ -153,6 +162,21 @@ unsafe fn pack_b<T: Float>(b: Mat<T>, nr: usize, packer: Option<PackFn<T>>, out:
                 }
             }
         }
+    }
+}
+
+/// Packs the `N` columns from `c0` of a row-contiguous `b` (`b.cs == 1`) as
+/// [`pack_b`] lays out a whole strip.
+#[inline(always)]
+unsafe fn copy_rows<T, const N: usize>(b: Mat<T>, c0: usize, strip: *mut T) {
+    copy_rows_of(b, c0, N, strip)
+}
+
+/// [`copy_rows`] for a width known only at run time.
+#[inline(always)]
+unsafe fn copy_rows_of<T>(b: Mat<T>, c0: usize, n: usize, strip: *mut T) {
+    for p in 0..b.rows {
+        std::ptr::copy_nonoverlapping(b.at(p, c0), strip.add(p * n), n);
     }
 }
 
