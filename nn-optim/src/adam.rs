@@ -206,18 +206,13 @@ struct Rule<T> {
 
 impl<T: Float> Rule<T> {
     fn apply(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn wide<T: Float>(r: &Rule<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-                r.run(p, g, m, v)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
-                return unsafe { wide(self, p, g, m, v) };
-            }
-        }
-        self.run(p, g, m, v)
+        nn_core::run_widest!(<T: Float> (
+            r: &Rule<T> = self,
+            p: &mut [T] = p,
+            g: &[T] = g,
+            m: &mut [T] = m,
+            v: &mut [T] = v,
+        ) => r.run(p, g, m, v))
     }
 
     #[inline(always)]

@@ -96,27 +96,13 @@ fn row_stats<T: Float>(row: &[T], eps: f64) -> (T, T) {
     (mean, inv_std(var, eps))
 }
 
-/// Runs `f`, compiled for AVX-512 where the CPU has it, on a norm's rows,
-/// planes or channels (an explicit function: these loops are too large for a
-/// closure to be inlined into `simd::widest`).
+/// Runs `f` on a norm's rows, planes or channels, compiled for the widest
+/// vectors the CPU has (an explicit function: these loops are too large for
+/// a closure to be inlined into `simd::widest`).
 macro_rules! widest_rows {
-    ($f:ident($($arg:ident: $ty:ty),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512<T: Float>($($arg: $ty),*) {
-                $f($($arg),*)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
-                unsafe { avx512($($arg),*) }
-            } else {
-                $f($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        $f($($arg),*)
-    }};
+    ($f:ident($($arg:ident: $ty:ty),*)) => {
+        $crate::run_widest!(<T: Float> ($($arg: $ty = $arg),*) => $f($($arg),*))
+    };
 }
 
 mod batch;

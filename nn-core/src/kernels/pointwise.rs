@@ -115,25 +115,15 @@ pub fn backward_into<T: Float, P: Pointwise>(
         .for_each(|d, &xv, &yv, &g| *d = g * p.df(xv, yv));
 }
 
-// The slice loops below have avx512 twins of their own rather than going
-// through `simd::widest`: a closure holding an inlined `erf` or `exp` is too
+// The slice loops below have wide twins of their own (`run_widest!`) rather
+// than going through `simd::widest`: a closure holding an inlined `erf` or `exp` is too
 // large for LLVM to inline into `widest`'s AVX-512 function, and then stays
 // scalar (GELU's loops were the slowest part of a transformer's step).
 
-/// `os = f(xs)`, compiled for AVX-512 where the CPU has it.
+/// `os = f(xs)`, compiled for the widest vectors the CPU has.
 fn forward_slices<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
-            forward_loop(p, xs, os)
-        }
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected just above.
-            return unsafe { avx512(p, xs, os) };
-        }
-    }
-    forward_loop(p, xs, os)
+    crate::run_widest!(<T: Float, P: Pointwise> (p: &P = p, xs: &[T] = xs, os: &mut [T] = os)
+        => forward_loop(p, xs, os))
 }
 
 #[inline(always)]
@@ -143,21 +133,14 @@ fn forward_loop<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
     }
 }
 
-/// `ds = gs * f'(xs, ys)` from `[xs, ys, gs]`, compiled for AVX-512 where
-/// the CPU has it.
+/// `ds = gs * f'(xs, ys)` from `[xs, ys, gs]`, compiled for the widest
+/// vectors the CPU has.
 fn backward_slices<T: Float, P: Pointwise>(p: &P, inputs: [&[T]; 3], ds: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512<T: Float, P: Pointwise>(p: &P, inputs: [&[T]; 3], ds: &mut [T]) {
-            backward_loop(p, inputs, ds)
-        }
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected just above.
-            return unsafe { avx512(p, inputs, ds) };
-        }
-    }
-    backward_loop(p, inputs, ds)
+    crate::run_widest!(<T: Float, P: Pointwise> (
+        p: &P = p,
+        inputs: [&[T]; 3] = inputs,
+        ds: &mut [T] = ds,
+    ) => backward_loop(p, inputs, ds))
 }
 
 #[inline(always)]

@@ -72,7 +72,7 @@ pub fn max_pool2d_into<T: Float>(
     });
 }
 
-/// [`max_pool_plane`], compiled for AVX-512 where the CPU has it.
+/// [`max_pool_plane`], compiled for the widest vectors the CPU has.
 fn max_pool_plane_dispatch<T: Float>(
     plane: &[T],
     hw: (usize, usize),
@@ -81,25 +81,14 @@ fn max_pool_plane_dispatch<T: Float>(
     yp: &mut [T],
     ip: &mut [usize],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn wide<T: Float>(
-            plane: &[T],
-            hw: (usize, usize),
-            out: (usize, usize),
-            window: &Window2d,
-            yp: &mut [T],
-            ip: &mut [usize],
-        ) {
-            max_pool_plane(plane, hw, out, window, yp, ip)
-        }
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected just above.
-            return unsafe { wide(plane, hw, out, window, yp, ip) };
-        }
-    }
-    max_pool_plane(plane, hw, out, window, yp, ip)
+    crate::run_widest!(<T: Float> (
+        plane: &[T] = plane,
+        hw: (usize, usize) = hw,
+        out: (usize, usize) = out,
+        window: &Window2d = window,
+        yp: &mut [T] = yp,
+        ip: &mut [usize] = ip,
+    ) => max_pool_plane(plane, hw, out, window, yp, ip))
 }
 
 /// Max pooling of one `h × w` plane into the `oh × ow` outputs `yp` and their

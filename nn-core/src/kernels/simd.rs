@@ -33,12 +33,20 @@ pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Evaluates `$body` with each `$arg` bound to its `$val`, inside a function
-/// compiled for AVX-512 or AVX2 + FMA where the CPU has them (else as built).
-/// For loops too large to inline into [`widest`]'s closure: `$body` calls an
-/// `#[inline(always)]` function, which is inlined into each copy.
+/// Evaluates `$body` (of type `()`) with each `$arg` bound to its `$val`,
+/// inside a function compiled for AVX-512 or AVX2 + FMA where the CPU has
+/// them (else as built). For loops too large to inline into [`widest`]'s
+/// closure: `$body` calls an `#[inline(always)]` function, which is inlined
+/// into each copy. Exported (hidden) for `nn-optim`'s update loops.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! run_widest {
     (<$($g:ident: $bound:path),*> ($($arg:ident: $ty:ty = $val:expr),* $(,)?) => $body:expr) => {{
+        #[allow(clippy::too_many_arguments)]
+        #[inline(always)]
+        fn plain<$($g: $bound),*>($($arg: $ty),*) {
+            $body
+        }
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f")]
@@ -53,15 +61,15 @@ macro_rules! run_widest {
             }
             if is_x86_feature_detected!("avx512f") {
                 // SAFETY: the feature was detected just above.
-                return unsafe { avx512($($val),*) };
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                unsafe { avx512($($val),*) }
+            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 // SAFETY: the features were detected just above.
-                return unsafe { avx2($($val),*) };
+                unsafe { avx2($($val),*) }
+            } else {
+                plain($($val),*)
             }
         }
-        $(let $arg: $ty = $val;)*
-        $body
+        #[cfg(not(target_arch = "x86_64"))]
+        plain($($val),*)
     }};
 }
-pub(crate) use run_widest;

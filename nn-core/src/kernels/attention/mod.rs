@@ -32,8 +32,8 @@ use ndarray::{
 };
 
 use super::gemm::gemm;
-use super::simd::run_widest;
 use crate::parallel::{for_each_part, parts_for};
+use crate::run_widest;
 use crate::Float;
 use heads::four_mut;
 pub use heads::{four, split_heads, split_heads_mut};

@@ -1,8 +1,8 @@
 //! AVX2 + FMA micro-kernels: a tile is up to 6 rows by two vectors (16 `f32`
 //! or 8 `f64` columns), 12 accumulators — with the two rows of `b` and the
-//! broadcast of `a`, 15 of the 16 vector registers. (The portable kernels'
-//! 12-row tiles need 24 and spill: 16 GFLOP/s a core against this kernel's
-//! rate near the FMA units' peak.) Column tails use masked loads and stores,
+//! broadcast of `a`, 15 of the 16 vector registers. (Before these, AVX2
+//! machines ran a compiler-vectorized 12-row tile that needed 24 and
+//! spilled: 16 GFLOP/s a core.) Column tails use masked loads and stores,
 //! which do not touch memory past the mask, so `b` can be read in place.
 
 use std::arch::x86_64::*;

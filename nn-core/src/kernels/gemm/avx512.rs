@@ -100,6 +100,8 @@ pub static F32: Kernels<f32> = Kernels {
     nc: 1024,
     direct_b: true,
     tiles: tiles_1_to_12!(tile_f32),
+    // AVX-512F implies AVX2 (rustc enables it with `avx512f`; every such CPU
+    // has it), so the AVX2 packer is safe wherever these kernels are chosen.
     pack_columns: Some(super::avx2::pack_columns_f32::<32>),
 };
 

@@ -51,8 +51,9 @@ unsafe fn tiles_avx512<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat
     tiles::<T, true, 16>(alpha, a, b, beta, c)
 }
 
-/// [`tiles`] compiled for AVX2 and FMA: accumulators of one 8-lane register,
-/// so the 16 fit with the operands.
+/// [`tiles`] compiled for AVX2 and FMA, with accumulators of one 8-lane
+/// register (`f32`): the 16 fill the register file, so the operands are
+/// read from memory (L1) by the multiply-adds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tiles_avx2<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {

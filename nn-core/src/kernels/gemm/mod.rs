@@ -6,7 +6,7 @@
 //! Written here rather than taken from `matrixmultiply` or the `gemm` crate
 //! because both allocate a packing buffer on every call, and a warmed-up
 //! training step must not allocate; here the buffers are per thread and reused.
-//! On this project's 2-core AVX-512 machine (f32,
+//! On the 2-core AVX-512 machine this project first ran on (f32,
 //! `cargo run --release --example bench -- gemm`) one core runs at 93–105
 //! GFLOP/s against matrixmultiply's 100–106, two at 184–194; their threading
 //! yields or spins while idle, ours sleeps ([`crate::parallel`]).

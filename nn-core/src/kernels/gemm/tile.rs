@@ -25,8 +25,8 @@ pub struct TileArgs<T> {
 impl<T> TileArgs<T> {
     /// Starts fetching the first `rows` rows of the tile of `c`, which the
     /// kernel reads and writes only after its loop over `k`: that loop then
-    /// hides the latency. (A large product's output is far away — beyond
-    /// the caches when it is large — and is revisited only every `kc` columns.)
+    /// hides the latency. (A large product's output lies beyond the caches
+    /// and is revisited only once per `kc`-deep panel.)
     #[inline(always)]
     pub fn prefetch_c(&self, rows: usize) {
         #[cfg(target_arch = "x86_64")]
@@ -58,10 +58,11 @@ impl<T: crate::Float> TileArgs<T> {
         for (i, row) in tile.iter().enumerate() {
             for (j, &v) in row.iter().enumerate().take(self.cols) {
                 let c = self.c.offset(i as isize * self.rsc + j as isize * self.csc);
+                // One rounding, as the vector write-back's fused multiply-add.
                 *c = if self.beta == T::zero() {
                     v
                 } else {
-                    self.beta * *c + v
+                    self.beta.mul_add(*c, v)
                 };
             }
         }

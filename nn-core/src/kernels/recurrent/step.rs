@@ -2,8 +2,8 @@
 //! batch, compiled for the widest vectors the CPU has.
 
 use super::Cell;
-use crate::kernels::simd::run_widest;
 use crate::prefetch::prefetch_lines;
+use crate::run_widest;
 use crate::Float;
 
 /// The rows of one time step in the `[B, T, ·]` buffers: the cells'
