@@ -353,6 +353,46 @@ mod tests {
         assert_eq!(c, Array2::from_elem((13, 35), 2.0));
     }
 
+    /// Every kernel set, full and masked column tails, row- and
+    /// column-major `c`: with `beta = 0` the NaN already in `c` never leaks.
+    #[test]
+    fn every_kernel_ignores_nan_in_c_when_beta_is_zero() {
+        let (a, b) = (ints(13, 9, 0), ints(9, 35, 1));
+        let want = naive(&a, &b);
+        let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+        for (k32, k64) in kernel_sets() {
+            for column_major in [false, true] {
+                // Column-major: a transposed standard array, reversed back.
+                let dims = if column_major { (35, 13) } else { (13, 35) };
+                let mut c = Array2::from_elem(dims, f64::NAN);
+                let mut c32 = Array2::from_elem(dims, f32::NAN);
+                if column_major {
+                    c = c.reversed_axes();
+                    c32 = c32.reversed_axes();
+                }
+                unsafe {
+                    let cm = Mat {
+                        ptr: c.as_mut_ptr(),
+                        ..mat(&c)
+                    };
+                    blocked::gemm(k64, 1.0, mat(&a), mat(&b), 0.0, cm);
+                    let cm = Mat {
+                        ptr: c32.as_mut_ptr(),
+                        ..mat(&c32)
+                    };
+                    blocked::gemm(k32, 1.0, mat(&a32), mat(&b32), 0.0, cm);
+                }
+                assert_eq!(c, want, "{} f64, column-major {column_major}", k64.name);
+                assert_eq!(
+                    c32.mapv(|v| v as f64),
+                    want,
+                    "{} f32, column-major {column_major}",
+                    k32.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_split_gives_the_plain_product() {
         // Shapes above the threshold that take each branch: tall, wide, long inner.
