@@ -97,11 +97,7 @@ unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
             match rows {
                 6 => copy_columns::<T, 6>(a, r0, strip),
                 12 => copy_columns::<T, 12>(a, r0, strip),
-                _ => {
-                    for p in 0..k {
-                        std::ptr::copy_nonoverlapping(a.at(r0, p), strip.add(p * rows), rows);
-                    }
-                }
+                _ => copy_columns_of(a, r0, rows, strip),
             }
         } else {
             for p in 0..k {
@@ -117,8 +113,14 @@ unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
 /// [`pack_a`] lays out a strip.
 #[inline(always)]
 unsafe fn copy_columns<T, const R: usize>(a: Mat<T>, r0: usize, strip: *mut T) {
+    copy_columns_of(a, r0, R, strip)
+}
+
+/// [`copy_columns`] for a row count known only at run time.
+#[inline(always)]
+unsafe fn copy_columns_of<T>(a: Mat<T>, r0: usize, rows: usize, strip: *mut T) {
     for p in 0..a.cols {
-        std::ptr::copy_nonoverlapping(a.at(r0, p), strip.add(p * R), R);
+        std::ptr::copy_nonoverlapping(a.at(r0, p), strip.add(p * rows), rows);
     }
 }
 
