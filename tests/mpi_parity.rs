@@ -1,10 +1,10 @@
 //! Data-parallel `fit` across processes: run under
 //! `mpirun --allow-run-as-root --oversubscribe -np 2` (`.ci/run` does), the
-//! checks of `tests/data_parallel.rs` with ranks that are processes talking
+//! checks of `tests/suite/data_parallel.rs` with ranks that are processes talking
 //! through MPI. Needs the `mpi` feature; its own `main` (MPI is initialized
 //! once per process, so no test harness).
 
-#[path = "common/parallel.rs"]
+#[path = "suite/common/parallel.rs"]
 mod parallel;
 
 use nn::distributed::{Collective, Mpi};

@@ -1,7 +1,7 @@
 """Reads a log directory written by `nn::train::TensorBoard` with TensorBoard's
 own reader, prints what it finds, and checks it is what the callback writes.
 
-The Rust test `tests/tensorboard.rs` checks the files with this crate's reader;
+The Rust test `tests/suite/tensorboard.rs` checks the files with this crate's reader;
 this script checks that TensorBoard itself accepts them. To run it:
 
     NN_TENSORBOARD_KEEP=/tmp/nn_tb cargo test -p nn --test tensorboard

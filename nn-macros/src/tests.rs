@@ -204,7 +204,7 @@ fn the_scan_sees_what_it_must() {
 
 /// Every kind of mistake is made by at least one case under `tests/ui/`, and
 /// each case makes exactly one mistake. The cases are run through the macro's
-/// own parser and validator, so this needs no compiler; `tests/ui.rs` checks
+/// own parser and validator, so this needs no compiler; `tests/suite/ui.rs` checks
 /// the messages and spans rustc shows.
 #[test]
 fn every_mistake_has_a_ui_case() {

@@ -1,7 +1,7 @@
 //! Saving and loading macro models: bit-exact round trips, and errors that name
 //! the file and the first mismatch without changing the model.
 
-mod common;
+use crate::common;
 
 use common::{scratch, write_safetensors};
 use nn::io::IoError;

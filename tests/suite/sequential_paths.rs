@@ -4,7 +4,7 @@
 //! The expected values are the tape's (itself checked against PyTorch and finite
 //! differences in nn-core's tests); tolerances: f64 1e-12, f32 1e-5.
 
-mod common;
+use crate::common;
 
 use nn::kernels::pointwise::Pointwise;
 use nn::ndarray::{ArrayD, ArrayViewD, IxDyn};

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod parallel;
 pub mod paths;
 
 use std::path::PathBuf;
@@ -70,4 +71,14 @@ pub fn write_safetensors(path: &std::path::Path, tensors: &[(&str, &ArrayD<f64>)
         )
     });
     std::fs::write(path, safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+}
+
+/// The harness's name for `test` in the module `module` (pass
+/// `module_path!()`): its path below the test crate, for a test that runs
+/// itself again as a child process with `--exact`.
+pub fn harness_name(module: &str, test: &str) -> String {
+    match module.split_once("::") {
+        Some((_, below)) => format!("{below}::{test}"),
+        None => test.to_string(),
+    }
 }

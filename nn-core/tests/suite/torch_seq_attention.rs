@@ -9,7 +9,7 @@
 //! `assert_close`: `|ours - torch| <= tol * max(1, |torch|)`, relative for
 //! values of magnitude at least 1 and absolute below.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

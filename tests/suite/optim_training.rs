@@ -2,7 +2,7 @@
 //! and one optimizer trains a macro model (static path) and the same model
 //! written by hand on the tape to identical parameters.
 
-mod common;
+use crate::common;
 
 use common::scratch;
 use nn::ndarray::{Array2, ArrayD};

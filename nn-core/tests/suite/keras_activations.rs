@@ -5,7 +5,7 @@
 //! (Keras 3.15 itself on its torch backend, float64): `y =
 //! keras.activations.NAME(x, **args)` and `grad = d/dx sum(y * cotangent)`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

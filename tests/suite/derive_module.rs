@@ -107,7 +107,7 @@ fn parameters_and_buffers_are_named_as_pytorch_names_them() {
     // The names PyTorch's state_dict gives the same module tree: attribute
     // names joined by dots, list items by index (nn.ModuleList), a bare
     // nn.Parameter by its attribute, listed first: a module's own parameters
-    // come before its children's (see tests/derive_module_torch.rs, checked
+    // come before its children's (see tests/suite/derive_module_torch.rs, checked
     // against a state_dict PyTorch wrote).
     assert_eq!(
         names(|f| Parameters::visit_params(&net, f)),

@@ -9,7 +9,7 @@
 //! relative-or-absolute (`common::assert_close`): `|got - want| <= tol ·
 //! max(1, |want|)`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -6,6 +6,7 @@
 //! dβ, a long inner product) are cut into chunks whose number depends on the
 //! sizes alone and added in chunk order.
 
+use crate::common;
 use std::process::Command;
 
 use nn::ndarray::{ArrayD, IxDyn};
@@ -81,7 +82,7 @@ fn one_two_and_three_threads_give_identical_weights() {
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "child_train_and_report",
+                &common::harness_name(module_path!(), "child_train_and_report"),
                 "--nocapture",
                 "--test-threads",
                 "1",

@@ -4,7 +4,7 @@
 //! Expected numbers come from `../shared/testdata/torch/ops.json` (PyTorch 2.15,
 //! float64). Each gradient is `d/d input of sum(output * cotangent)`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! A few hundred mutations by default; `NN_MUTATIONS=N` for more,
 //! `NN_MUTATION_SEED=S` for another sequence. Counts print with `--nocapture`.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;

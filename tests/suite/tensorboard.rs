@@ -5,7 +5,7 @@
 //! byte is caught. `tests/tensorboard_check.py` reads the same files with
 //! TensorBoard's own reader: set `NN_TENSORBOARD_KEEP=DIR` to keep a copy.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

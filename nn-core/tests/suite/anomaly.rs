@@ -2,7 +2,7 @@
 //! backward, with its inputs' shapes and the line of the caller's code that
 //! recorded it; off, the same code runs silently (PyTorch's behaviour).
 
-mod panics;
+use crate::panics;
 use panics::panic_message;
 
 use ndarray::array;
@@ -20,7 +20,7 @@ fn a_forward_nan_names_the_op_its_shapes_and_the_callers_line() {
         "{msg}"
     );
     assert!(msg.contains("[[1, 3]]"), "{msg}");
-    assert!(msg.contains(&format!("tests/anomaly.rs:{line}")), "{msg}");
+    assert!(msg.contains(&format!("{}:{line}", file!())), "{msg}");
 }
 
 #[test]

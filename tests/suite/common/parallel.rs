@@ -1,4 +1,4 @@
-//! The data-parallel parity checks, shared by `tests/data_parallel.rs`
+//! The data-parallel parity checks, shared by `tests/suite/data_parallel.rs`
 //! (ranks as threads) and `tests/mpi_parity.rs` (ranks as processes under
 //! `mpirun`): two ranks taking 64 samples each of every batch of 128 train
 //! as one process does with batches of 128.

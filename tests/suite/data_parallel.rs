@@ -8,8 +8,7 @@
 //! and a `sequential!` backward reports each layer's gradients once final.
 //! `tests/mpi_parity.rs` runs the same checks across processes under `mpirun`.
 
-#[path = "common/parallel.rs"]
-mod parallel;
+use crate::common::parallel;
 
 use nn::distributed::ThreadGroup;
 use nn::ndarray::{ArrayD, IxDyn};

@@ -15,10 +15,10 @@
 //! - shared layers: the tape applying one layer twice, PyTorch's running
 //!   statistics rule, or the formula beside each assertion.
 
-mod panics;
+use crate::panics;
 use panics::panic_message;
 
-mod common;
+use crate::common;
 
 use common::assert_close;
 use ndarray::{array, concatenate, ArrayD, ArrayViewD, Axis, IxDyn, Zip};

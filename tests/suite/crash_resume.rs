@@ -6,6 +6,7 @@
 //! finishes writes final weights byte-identical to the uninterrupted run's.
 //! Every checkpoint left on disk loads, or is reported corrupt.
 
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -311,10 +312,15 @@ fn child_run_to_the_end() {
 
 fn child(dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_run_to_the_end", "--test-threads", "1"])
-        .env("NN_CRASH_DIR", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args([
+        "--exact",
+        &common::harness_name(module_path!(), "child_run_to_the_end"),
+        "--test-threads",
+        "1",
+    ])
+    .env("NN_CRASH_DIR", dir)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     cmd
 }
 

@@ -3,7 +3,7 @@
 //! model is an error naming the parameter and the problem, and the optimizer
 //! is left exactly as it was.
 
-mod common;
+use crate::common;
 
 use common::{bits, model, optimizers, scratch, train, Model};
 use ndarray::{ArrayD, IxDyn};

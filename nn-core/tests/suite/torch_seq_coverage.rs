@@ -4,7 +4,7 @@
 //! (each asserts that it checked every case of its modules). A case of a
 //! module neither knows fails here instead of going unchecked.
 
-mod common;
+use crate::common;
 
 use common::load_json;
 

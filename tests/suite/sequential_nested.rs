@@ -10,7 +10,7 @@
 //! differences in nn-core's tests) and finite differences; parameter counts
 //! follow Keras's formulas, spelled out where asserted.
 
-mod common;
+use crate::common;
 
 use nn::prelude::*;
 

@@ -6,7 +6,7 @@
 //! differences), and the macro's shapes and parameter counts are the layers'
 //! own (counts by PyTorch's formulas, spelled out where asserted).
 
-mod common;
+use crate::common;
 
 use nn::prelude::*;
 

@@ -6,7 +6,7 @@
 //! 2. `tests/fixtures/torch_mlp.safetensors`, written by PyTorch itself
 //!    (`tests/fixtures/make_torch_mlp.py`), loads and reproduces PyTorch's logits.
 
-mod common;
+use crate::common;
 
 use common::{scratch, tensor, torch_testdata, write_safetensors};
 use nn::io::IoError;

@@ -6,10 +6,10 @@
 //! Expected values are closed-form (stated beside each) or finite differences;
 //! the PyTorch numbers are read from `../shared/testdata/torch/ops.json`.
 
-mod panics;
+use crate::panics;
 use panics::panic_message;
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -3,7 +3,7 @@
 //! again; PyTorch raises too) unless `retain_graph` asks for it, and the
 //! mean loss of an empty batch (NaN otherwise).
 
-mod panics;
+use crate::panics;
 use panics::panic_message;
 
 use ndarray::{array, Array2};

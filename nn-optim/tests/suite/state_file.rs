@@ -1,7 +1,7 @@
 //! A state file that `OptimizerState::save` could not have written is an
 //! error naming the file, never a panic or a silently different state.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

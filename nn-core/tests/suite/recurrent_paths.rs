@@ -13,7 +13,7 @@
 //!   from the layouts `[G·H, in]`, `[G·H, H]`, `[G·H]` given beside the test;
 //! - the initialization bound: PyTorch's `U(-1/√H, 1/√H)`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! non-linearity, tape models train with the same loop, callbacks and history
 //! files work, and a NaN loss stops training with a clear message.
 
-mod common;
+use crate::common;
 
 use common::scratch;
 use nn::ndarray::{array, Array1, Array2, ArrayD};

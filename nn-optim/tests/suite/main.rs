@@ -1,0 +1,17 @@
+//! The integration tests of `nn-optim`, in one test binary: a module per file.
+//!
+//! Every test binary compiles again the generic code it uses (tensor ops,
+//! layers, `fit` for its models) and links on its own: as one binary per file
+//! they were most of a cold `cargo test --workspace`. A new test file is a
+//! `mod` line here.
+
+mod common;
+
+mod keras_rmsprop;
+mod misuse;
+mod schedules;
+mod state_file;
+mod state_mutation;
+mod state_validation;
+mod torch_trajectories;
+mod validation;
