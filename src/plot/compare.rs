@@ -125,7 +125,11 @@ impl<'a> Comparison<'a> {
     /// recorded the metric (the error names both); or when the image cannot
     /// be written.
     pub fn draw(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
-        let path = path.as_ref();
+        self.draw_at(path.as_ref())
+    }
+
+    // Not generic: the drawing is compiled once, here (see `History::plot`).
+    fn draw_at(&self, path: &Path) -> Result<(), TrainError> {
         let plot_err = |message: String| TrainError::Plot {
             path: path.to_path_buf(),
             message,

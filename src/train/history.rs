@@ -158,7 +158,12 @@ impl History {
     /// as PNG or SVG by the file's extension. Text uses an embedded font, so no
     /// system font libraries are needed.
     pub fn plot(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
-        let path = path.as_ref();
+        self.plot_at(path.as_ref())
+    }
+
+    // Not generic, so the drawing (thousands of plotters instantiations) is
+    // compiled once, here, instead of in every crate that plots.
+    fn plot_at(&self, path: &Path) -> Result<(), TrainError> {
         let plot_err = |e: String| TrainError::Plot {
             path: path.to_path_buf(),
             message: e,
