@@ -12,7 +12,8 @@ struct Encoder {
     layers: Vec<Dense<f32, 4, 4>>,
 }
 
-fn main() {
+#[test]
+fn a_container_without_forward_names_its_parameters() {
     let mut rng = <nn::rand::rngs::StdRng as nn::rand::SeedableRng>::seed_from_u64(0);
     let enc = Encoder {
         lr: 0.5,
@@ -20,6 +21,14 @@ fn main() {
     };
     let mut names = Vec::new();
     enc.visit_params(&mut |n, _| names.push(n.to_string()));
-    assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]);
+    assert_eq!(
+        names,
+        [
+            "layers.0.weight",
+            "layers.0.bias",
+            "layers.1.weight",
+            "layers.1.bias"
+        ]
+    );
     assert_eq!(enc.lr, 0.5);
 }

@@ -100,7 +100,8 @@ fn check<M: Model<f64>>(mut model: M, input: &[usize], expected: &[usize]) {
     assert!(taped.iter().all(|v| v.is_finite()));
 }
 
-fn main() {
+#[test]
+fn every_activation_syntax_compiles_and_runs_on_both_paths() {
     assert_eq!(Every::OUTPUT_SHAPE, &[3]);
     check(Every::with_seed(0), Every::INPUT_SHAPE, Every::OUTPUT_SHAPE);
     // Conv: (4, 4, 4) → glu on the last axis (4, 4, 2) → glu on channels (2, 4, 2).

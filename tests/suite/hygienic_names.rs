@@ -46,7 +46,8 @@ sequential! {
     }
 }
 
-fn main() {
+#[test]
+fn models_may_take_the_names_the_generated_code_uses() {
     let mut model = Option::with_seed(0);
     let x = ArrayD::from_elem(IxDyn(&[3, 4]), 0.5f32);
     let y = model.forward_train(x.view()).to_owned();
