@@ -1,5 +1,6 @@
 //! Data-parallel `fit` across processes: run under
-//! `mpirun --allow-run-as-root --oversubscribe -np 2` (`.ci/run` does), the
+//! `mpirun --allow-run-as-root --oversubscribe -np 2` (and `-np 4`, which sums
+//! by reduce and broadcast: `.ci/run` runs both), the
 //! checks of `tests/suite/data_parallel.rs` with ranks that are processes talking
 //! through MPI. Needs the `mpi` feature; its own `main` (MPI is initialized
 //! once per process, so no test harness).
@@ -8,18 +9,20 @@
 mod parallel;
 
 use nn::distributed::{Collective, Mpi};
-use nn::ndarray::ArrayD;
-use parallel::{check_parity, rank_run, Cnn, Mlp};
+use parallel::{check_parity, rank_run, Cnn, Mlp, GLOBAL_BATCH};
 
-/// Rank 1's weights and loss, sent to rank 0 as one broadcast-from-1 would:
-/// rank 0 receives them through a sum in which its own part is zero.
-fn from_rank1(
+/// Rank `from`'s weights and loss, sent to every rank as a broadcast from
+/// `from` would: the others receive them through a sum in which their own
+/// parts are zero.
+fn from_rank(
     group: &dyn Collective,
+    from: usize,
     run: &parallel::RankRun,
-) -> (Vec<(String, ArrayD<f32>)>, f64) {
+) -> (parallel::Weights, f64) {
+    let mine = group.rank() == from;
     let mut weights = run.weights.clone();
     for (_, w) in &mut weights {
-        let mut flat: Vec<f32> = if group.rank() == 1 {
+        let mut flat: Vec<f32> = if mine {
             w.iter().copied().collect()
         } else {
             vec![0.0; w.len()]
@@ -29,7 +32,7 @@ fn from_rank1(
             *dst = v;
         }
     }
-    let mut loss = [if group.rank() == 1 {
+    let mut loss = [if mine {
         run.history.epochs[0].loss
     } else {
         0.0
@@ -40,16 +43,24 @@ fn from_rank1(
 
 fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(name: &str, make: fn(u64) -> M, group: &Mpi) {
     let run = rank_run(make, group);
-    let (rank1_weights, rank1_loss) = from_rank1(group, &run);
+    let others: Vec<_> = (1..group.size())
+        .map(|from| from_rank(group, from, &run))
+        .collect();
     if group.is_root() {
-        check_parity(make, &run, &rank1_weights, rank1_loss);
-        println!("{name}: 2 ranks match one process; two runs identical");
+        check_parity(make, &run, &others);
+        println!(
+            "{name}: {} ranks match one process; two runs identical",
+            group.size()
+        );
     }
 }
 
 fn main() {
     let group = Mpi::init().expect("MPI starts");
-    assert_eq!(group.size(), 2, "run with mpirun -np 2");
+    assert!(
+        group.size() >= 2,
+        "run with mpirun -np 2 (or any number of ranks dividing {GLOBAL_BATCH})"
+    );
     parity("mlp", Mlp::with_seed, &group);
     parity("cnn", Cnn::with_seed, &group);
 }

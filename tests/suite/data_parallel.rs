@@ -15,20 +15,28 @@ use nn::ndarray::{ArrayD, IxDyn};
 use nn::prelude::*;
 use parallel::{check_parity, data, rank_run, Cnn, Mlp};
 
-fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(make: fn(u64) -> M) {
-    let ranks = ThreadGroup::run(2, |group| rank_run(make, group));
-    let loss1 = ranks[1].history.epochs[0].loss;
-    check_parity(make, &ranks[0], &ranks[1].weights, loss1);
+fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(ranks: usize, make: fn(u64) -> M) {
+    let runs = ThreadGroup::run(ranks, |group| rank_run(make, group));
+    let others: Vec<_> = runs[1..]
+        .iter()
+        .map(|r| (r.weights.clone(), r.history.epochs[0].loss))
+        .collect();
+    check_parity(make, &runs[0], &others);
 }
 
 #[test]
 fn an_mlp_trained_on_two_ranks_matches_one_process() {
-    parity(Mlp::with_seed);
+    parity(2, Mlp::with_seed);
 }
 
 #[test]
 fn a_cnn_trained_on_two_ranks_matches_one_process() {
-    parity(Cnn::with_seed);
+    parity(2, Cnn::with_seed);
+}
+
+#[test]
+fn an_mlp_trained_on_four_ranks_matches_one_process() {
+    parity(4, Mlp::with_seed);
 }
 
 #[test]

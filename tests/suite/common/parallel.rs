@@ -1,6 +1,6 @@
 //! The data-parallel parity checks, shared by `tests/suite/data_parallel.rs`
 //! (ranks as threads) and `tests/mpi_parity.rs` (ranks as processes under
-//! `mpirun`): two ranks taking 64 samples each of every batch of 128 train
+//! `mpirun`): n ranks taking 128 / n samples each of every batch of 128 train
 //! as one process does with batches of 128.
 
 #![allow(dead_code)]
@@ -109,11 +109,17 @@ pub fn largest_difference(a: &[(String, ArrayD<f32>)], b: &[(String, ArrayD<f32>
         .fold(0.0, f32::max)
 }
 
+/// A model's weights by name.
+pub type Weights = Vec<(String, ArrayD<f32>)>;
+
+/// The global batch the ranks share, and the one process's batch.
+pub const GLOBAL_BATCH: usize = 128;
+
 /// What one rank ended with: its weights and History with every
 /// parameter's gradient in a bucket of its own (summed while backward runs), and the
 /// weights of two more runs, the same again and one summing everything after
-/// backward (both must give the same bits: with two ranks each element of a
-/// sum is one addition, however the messages are cut).
+/// backward (with two ranks both give the same bits: each element of a sum
+/// is one addition, however the messages are cut).
 pub struct RankRun {
     pub weights: Vec<(String, ArrayD<f32>)>,
     pub history: History,
@@ -124,10 +130,22 @@ pub struct RankRun {
 /// Trains on this rank of `group`, three times, from a model built with this
 /// rank's own seed (rank 0's is the reference's, and its weights win).
 pub fn rank_run<M: Model<f32> + Fit<f32>>(make: fn(u64) -> M, group: &dyn Collective) -> RankRun {
+    let ranks = group.size();
+    assert_eq!(
+        GLOBAL_BATCH % ranks,
+        0,
+        "{ranks} ranks cannot share {GLOBAL_BATCH}"
+    );
     let data = data();
     let once = |bucket_mb| {
         let mut model = make(group.rank() as u64 * 10);
-        let history = train_in_buckets(&mut model, &data, 64, Some(group), bucket_mb);
+        let history = train_in_buckets(
+            &mut model,
+            &data,
+            GLOBAL_BATCH / ranks,
+            Some(group),
+            bucket_mb,
+        );
         (weights(&model), history)
     };
     let (weights, history) = once(0.0);
@@ -141,28 +159,32 @@ pub fn rank_run<M: Model<f32> + Fit<f32>>(make: fn(u64) -> M, group: &dyn Collec
     }
 }
 
-/// Checks rank 0's and rank 1's runs against one process training alone.
+/// Checks rank 0's run against one process training alone, and every other
+/// rank's weights and logged loss (`others`, rank 1 on) against rank 0's.
 pub fn check_parity<M: Model<f32> + Fit<f32>>(
     make: fn(u64) -> M,
     rank0: &RankRun,
-    rank1_weights: &[(String, ArrayD<f32>)],
-    rank1_loss: f64,
+    others: &[(Weights, f64)],
 ) {
     let data = data();
     let mut single = make(0);
-    let single_history = train(&mut single, &data, 128, None);
+    let single_history = train(&mut single, &data, GLOBAL_BATCH, None);
     let single_weights = weights(&single);
 
-    assert_eq!(
-        rank0.weights, rank1_weights,
-        "both ranks end with the same weights"
-    );
+    let e = &rank0.history.epochs[0];
+    for (rank, (other_weights, other_loss)) in others.iter().enumerate() {
+        let rank = rank + 1;
+        assert!(
+            rank0.weights == *other_weights,
+            "rank {rank} ends with rank 0's weights"
+        );
+        assert_eq!(e.loss, *other_loss, "rank {rank} logs rank 0's loss");
+    }
     let d = largest_difference(&rank0.weights, &single_weights);
     eprintln!("largest weight difference, distributed vs one process: {d:e}");
     assert!(d <= 1e-5, "distributed vs one process: {d:e}");
 
-    let (e, s) = (&rank0.history.epochs[0], &single_history.epochs[0]);
-    assert_eq!(e.loss, rank1_loss, "both ranks log the same loss");
+    let s = &single_history.epochs[0];
     assert!((e.loss - s.loss).abs() <= 1e-5, "{} vs {}", e.loss, s.loss);
     // Accuracy counts the same predictions, made with weights equal to 1e-5.
     let (acc, single_acc) = (e.get("accuracy").unwrap(), s.get("accuracy").unwrap());
@@ -176,8 +198,13 @@ pub fn check_parity<M: Model<f32> + Fit<f32>>(
         rank0.again, rank0.weights,
         "a second run gives the same bits"
     );
-    assert_eq!(
-        rank0.after_backward, rank0.weights,
-        "summing after backward gives the bits of summing in buckets"
-    );
+    // With more than two ranks, MPI may choose a different reduction tree for
+    // messages of another size, so only two ranks promise the same bits
+    // however the gradients are cut into messages.
+    if others.len() == 1 {
+        assert_eq!(
+            rank0.after_backward, rank0.weights,
+            "summing after backward gives the bits of summing in buckets"
+        );
+    }
 }
