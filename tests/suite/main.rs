@@ -1,11 +1,10 @@
 //! The end-to-end tests of `nn`, in one test binary: a module per file.
 //!
-//! Every test binary compiles again the generic code it uses (tensor ops,
-//! layers, `fit` for its models) and links on its own: as one binary per file
-//! they were most of a cold `cargo test --workspace`. A new test file is a
-//! `mod` line here. Only a test that needs a process of its own stays
-//! outside: a counting global allocator (`tests/no_alloc.rs`) or MPI's `main`
-//! (`tests/mpi_parity.rs`).
+//! Every test binary compiles again the generic code it uses and links on its
+//! own: as one binary per file they were most of a cold `cargo test
+//! --workspace`. A new test file is a `mod` line here. Only a test that needs a
+//! process of its own stays outside: a counting global allocator
+//! (`tests/no_alloc.rs`) or MPI's `main` (`tests/mpi_parity.rs`).
 
 mod common;
 

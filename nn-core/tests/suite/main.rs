@@ -1,12 +1,11 @@
 //! The integration tests of `nn-core`, in one test binary: a module per file.
 //!
-//! Every test binary compiles again the generic code it uses (tensor ops,
-//! layers, `fit` for its models) and links on its own: as one binary per file
-//! they were most of a cold `cargo test --workspace`. A new test file is a
-//! `mod` line here. Only a test that needs a process of its own stays
-//! outside: a counting global allocator (`*_no_alloc.rs`, `mnist_hostile.rs`,
-//! `mnist_mutations.rs`) or a thread count chosen before the workers start
-//! (`idle_workers.rs`).
+//! Every test binary compiles again the generic code it uses and links on its
+//! own: as one binary per file they were most of a cold `cargo test
+//! --workspace`. A new test file is a `mod` line here. Only a test that needs a
+//! process of its own stays outside: a counting global allocator
+//! (`*_no_alloc.rs`, `mnist_hostile.rs`, `mnist_mutations.rs`) or a thread
+//! count chosen before the workers start (`idle_workers.rs`).
 
 mod common;
 mod panics;

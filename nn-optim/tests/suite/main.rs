@@ -1,9 +1,8 @@
 //! The integration tests of `nn-optim`, in one test binary: a module per file.
 //!
-//! Every test binary compiles again the generic code it uses (tensor ops,
-//! layers, `fit` for its models) and links on its own: as one binary per file
-//! they were most of a cold `cargo test --workspace`. A new test file is a
-//! `mod` line here.
+//! Every test binary compiles again the generic code it uses and links on its
+//! own: as one binary per file they were most of a cold `cargo test
+//! --workspace`. A new test file is a `mod` line here.
 
 mod common;
 
