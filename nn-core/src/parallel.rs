@@ -2,26 +2,57 @@
 //! that use them ([`for_each_range`] is public for element-wise work such as
 //! optimizer updates).
 //!
-//! Large kernels split their work into parts and run them here: part 0 on the
-//! calling thread, the others on workers started once, on first use. A worker
-//! polls for at most `$NN_SPIN_US` (50 µs) after each piece of work, then
-//! waits on a condition variable, so an idle framework leaves the machine's
-//! other cores alone; handing out work allocates nothing, so a warmed-up
-//! training step stays allocation-free.
+//! Large kernels split their work into parts and run them here. The calling
+//! thread and the workers (started once, on first use) take parts from one
+//! counter until none is left, so a thread that does not get a core — a
+//! worker asleep, or sharing a core with the caller on a busy machine — takes
+//! fewer parts instead of holding the others up; a part the caller finds
+//! still unclaimed at its worker is simply taken back. Which thread runs a
+//! part never changes what the part computes, so results do not depend on
+//! the scheduling. A worker found to have run on its caller's own core (the
+//! system gave the other core to another program) is left out of the next
+//! few milliseconds of work: the two would only take turns, each hand-off
+//! costing a switch. A worker polls for at most `$NN_SPIN_US` (50 µs) after
+//! each piece of work, then waits on a condition variable, so an idle
+//! framework leaves the machine's other cores alone; handing out work
+//! allocates nothing, so a warmed-up training step stays allocation-free.
 
 use std::any::Any;
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A part of some caller's work, with the caller's lifetime erased: the caller
-/// waits for every part it handed out before returning (see [`for_each_part`]).
-struct Job {
-    work: &'static (dyn Fn(usize) + Sync),
-    part: usize,
+type Payload = Box<dyn Any + Send>;
+
+/// One call's parts, taken by whichever thread asks next.
+struct Claims<'a> {
+    work: &'a (dyn Fn(usize) + Sync),
+    parts: usize,
+    next: AtomicUsize,
 }
+
+impl Claims<'_> {
+    /// Runs parts until none is left; the first panic's payload, after
+    /// running every part this thread claimed (a panic does not drop parts).
+    fn run(&self) -> Option<Payload> {
+        let mut first_panic = None;
+        loop {
+            let part = self.next.fetch_add(1, Ordering::Relaxed);
+            if part >= self.parts {
+                return first_panic;
+            }
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| (self.work)(part))) {
+                first_panic = first_panic.or(Some(payload));
+            }
+        }
+    }
+}
+
+/// Some caller's [`Claims`], with the caller's lifetime erased: the caller
+/// takes the job back or waits for it before returning (see [`for_each_part`]).
+struct Job(&'static Claims<'static>);
 
 #[derive(Default)]
 struct Slot {
@@ -29,10 +60,9 @@ struct Slot {
     claimed: bool,
     job: Option<Job>,
     finished: bool,
-    panic: Option<Box<dyn Any + Send>>,
+    panic: Option<Payload>,
 }
 
-#[derive(Default)]
 struct Worker {
     slot: Mutex<Slot>,
     job_ready: Condvar,
@@ -41,6 +71,48 @@ struct Worker {
     /// the short spins below.
     posted: AtomicUsize,
     done: AtomicUsize,
+    /// The CPU this worker finished its last job on (`usize::MAX`: unknown).
+    cpu: AtomicUsize,
+    /// Until when (nanoseconds of [`clock`]) callers leave this worker out.
+    benched_until: AtomicU64,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            slot: Mutex::default(),
+            job_ready: Condvar::new(),
+            job_done: Condvar::new(),
+            posted: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            cpu: AtomicUsize::new(usize::MAX),
+            benched_until: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How long a worker found on its caller's core is left out before it is
+/// tried again: long enough that the probe's cost (a switch between the two
+/// threads) is small, short enough to take the core back soon once free.
+const BENCHED: Duration = Duration::from_millis(2);
+
+/// Nanoseconds since this process first asked.
+fn clock() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// The CPU the calling thread runs on, where the system says.
+fn current_cpu() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `sched_getcpu` takes no arguments and only reads.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu >= 0 {
+            return cpu as usize;
+        }
+    }
+    usize::MAX
 }
 
 /// How long a thread polls before blocking: a worker for its next job after
@@ -71,6 +143,10 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
             }
             std::hint::spin_loop();
         }
+        // Sharing a core with the thread it waits for (a busy machine puts
+        // a caller and its worker on one core), polling would take that
+        // thread's time: let it run. Alone on its core this returns at once.
+        std::thread::yield_now();
         if start.elapsed() >= window {
             return ready();
         }
@@ -85,6 +161,9 @@ impl Worker {
     }
 
     fn run(&self) {
+        // Any part of any product may come here: size the packing buffers
+        // for all of them now, not in the middle of a warmed-up step.
+        crate::kernels::gemm::reserve_packing();
         let mut seen = 0;
         loop {
             // A training step hands out work every few hundred microseconds:
@@ -94,38 +173,59 @@ impl Worker {
                 let mut slot = self.lock();
                 loop {
                     if let Some(job) = slot.job.take() {
-                        break job;
+                        break Some(job);
+                    }
+                    let posted = self.posted.load(Ordering::Acquire);
+                    if posted != seen {
+                        // Taken back by its caller before this thread got to
+                        // it: poll for the next one.
+                        seen = posted;
+                        break None;
                     }
                     slot = self.job_ready.wait(slot).unwrap_or_else(|e| e.into_inner());
                 }
             };
+            let Some(Job(claims)) = job else { continue };
             seen = self.posted.load(Ordering::Acquire);
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| (job.work)(job.part)));
+            let panic = claims.run();
+            self.cpu.store(current_cpu(), Ordering::Relaxed);
             let mut slot = self.lock();
             slot.finished = true;
-            slot.panic = outcome.err();
+            slot.panic = panic;
             self.done.store(seen, Ordering::Release);
             self.job_done.notify_one();
         }
     }
 
-    /// Hands `part` to this worker, or returns `false` when another caller holds it.
-    fn try_submit(&self, work: &'static (dyn Fn(usize) + Sync), part: usize) -> bool {
+    /// Offers `claims` to this worker, or returns `false` when another caller holds it.
+    fn try_submit(&self, claims: &'static Claims<'static>, now: u64) -> bool {
+        if now < self.benched_until.load(Ordering::Relaxed) {
+            return false;
+        }
         let mut slot = self.lock();
         if slot.claimed {
             return false;
         }
         slot.claimed = true;
         slot.finished = false;
-        slot.job = Some(Job { work, part });
+        slot.job = Some(Job(claims));
         self.posted.fetch_add(1, Ordering::Release);
         self.job_ready.notify_one();
         true
     }
 
-    /// Waits for the submitted part; returns its panic payload, if it panicked.
-    fn collect(&self) -> Option<Box<dyn Any + Send>> {
-        // The part is running: its result is usually moments away.
+    /// Takes the job back if the worker has not started it, otherwise waits
+    /// for it; returns its panic payload, if a part it ran panicked. A worker
+    /// that ran on `caller_cpu`, the caller's, is benched for [`BENCHED`].
+    fn collect(&self, caller_cpu: usize) -> Option<Payload> {
+        {
+            let mut slot = self.lock();
+            if slot.job.take().is_some() {
+                slot.claimed = false;
+                return None;
+            }
+        }
+        // The worker is running the parts it claimed: usually moments away.
         let mine = self.posted.load(Ordering::Acquire);
         spin_until(|| self.done.load(Ordering::Acquire) == mine);
         let mut slot = self.lock();
@@ -133,6 +233,10 @@ impl Worker {
             slot = self.job_done.wait(slot).unwrap_or_else(|e| e.into_inner());
         }
         slot.claimed = false;
+        if caller_cpu != usize::MAX && self.cpu.load(Ordering::Relaxed) == caller_cpu {
+            let until = clock() + BENCHED.as_nanos() as u64;
+            self.benched_until.store(until, Ordering::Relaxed);
+        }
         slot.panic.take()
     }
 }
@@ -153,39 +257,50 @@ fn workers() -> &'static [Worker] {
     })
 }
 
-/// Runs `work(0)`, …, `work(parts - 1)`, part 0 on this thread and the others on
-/// the workers, and returns when all have finished. A part whose worker is busy
-/// (another thread is using it), or beyond the eight a call hands out, runs
-/// here instead. A panic in any part is
-/// re-raised here after every part has finished.
+/// Runs `work(0)`, …, `work(parts - 1)` on this thread and up to `parts - 1`
+/// workers (those no other thread is using), each part exactly once, and
+/// returns when all have finished. A panic in any part is re-raised here
+/// after every part has run.
 pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
-    // SAFETY: every part handed out below is collected before this function
-    // returns or unwinds (`Collect`'s drop), so `work` outlives its uses.
-    let erased: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(work) };
+    let claims = Claims {
+        work,
+        parts,
+        next: AtomicUsize::new(0),
+    };
+    if parts <= 1 {
+        if let Some(payload) = claims.run() {
+            panic::resume_unwind(payload);
+        }
+        return;
+    }
+    // This thread may now run any part, of a product among them.
+    crate::kernels::gemm::reserve_packing();
+    // SAFETY: every worker given `claims` below hands it back or finishes
+    // with it before this function returns (`Collect::wait`, also run on
+    // unwinding by its drop), so the erased borrow outlives its uses.
+    let erased: &'static Claims<'static> = unsafe { std::mem::transmute(&claims) };
     let pool = workers();
-    let mut submitted = [false; 8];
-    let mut inline = [false; 8];
-    // Parts past the slots (more than 8) run here too: none is dropped.
-    let slots = parts.min(submitted.len());
-    for part in 1..slots {
-        let handed = pool
-            .get(part - 1)
-            .is_some_and(|worker| worker.try_submit(erased, part));
-        submitted[part] = handed;
-        inline[part] = !handed;
+    let helpers = (parts - 1).min(pool.len());
+    let mut submitted = [false; MAX_THREADS];
+    let now = clock();
+    for (handed, worker) in submitted.iter_mut().zip(&pool[..helpers]) {
+        *handed = worker.try_submit(erased, now);
     }
 
     struct Collect<'a> {
         pool: &'a [Worker],
-        submitted: [bool; 8],
+        submitted: [bool; MAX_THREADS],
     }
     impl Collect<'_> {
-        fn wait(&mut self) -> Option<Box<dyn Any + Send>> {
+        fn wait(&mut self) -> Option<Payload> {
             let mut first_panic = None;
-            for (part, handed) in self.submitted.iter_mut().enumerate() {
+            if !self.submitted.contains(&true) {
+                return None;
+            }
+            let cpu = current_cpu();
+            for (worker, handed) in self.pool.iter().zip(&mut self.submitted) {
                 if std::mem::take(handed) {
-                    let p = self.pool[part - 1].collect();
-                    first_panic = first_panic.or(p);
+                    first_panic = first_panic.or(worker.collect(cpu));
                 }
             }
             first_panic
@@ -198,19 +313,14 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     }
 
     let mut pending = Collect { pool, submitted };
-    work(0);
-    for (part, &here) in inline.iter().enumerate().take(slots) {
-        if here {
-            work(part);
-        }
-    }
-    for part in slots..parts {
-        work(part);
-    }
-    if let Some(payload) = pending.wait() {
+    let here = claims.run();
+    if let Some(payload) = here.or(pending.wait()) {
         panic::resume_unwind(payload);
     }
 }
+
+/// The most threads [`crate::threads`] allows.
+const MAX_THREADS: usize = 8;
 
 /// How many chunks a reduction split for speed is cut into, whatever the
 /// number of threads: the chunks' partial sums are added in chunk order, so
@@ -323,6 +433,62 @@ mod tests {
             }
         });
         assert_eq!(total.load(Ordering::Relaxed), 4 * 200 * 2);
+    }
+
+    /// A worker that stalls in its first part (as one without a core does)
+    /// holds only that part: the caller takes every other one instead of
+    /// waiting for the worker's fixed share.
+    #[test]
+    fn a_stalled_worker_holds_up_only_its_own_part() {
+        let parts = 16;
+        let caller = std::thread::current().id();
+        let on_caller = AtomicUsize::new(0);
+        let runs: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+        for_each_part(parts, &|part| {
+            runs[part].fetch_add(1, Ordering::Relaxed);
+            if std::thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::Relaxed);
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+        // Each worker ran at most one part before the caller had taken the rest.
+        let workers = crate::threads() - 1;
+        assert!(
+            on_caller.load(Ordering::Relaxed) >= parts - workers,
+            "the caller ran {} of {parts} parts beside {workers} stalled workers",
+            on_caller.load(Ordering::Relaxed)
+        );
+    }
+
+    /// The other way round: while the caller is held up in its first part,
+    /// a free worker takes all the others. (Other tests may be holding the
+    /// worker, so this is tried until the worker was free once.)
+    #[test]
+    fn free_workers_take_the_parts_of_a_stalled_caller() {
+        if crate::threads() < 2 {
+            eprintln!(
+                "skipped: one thread (NN_NUM_THREADS=1 or one core), no worker to take parts"
+            );
+            return;
+        }
+        let parts = 16;
+        let caller = std::thread::current().id();
+        let balanced = (0..50).any(|_| {
+            let on_caller = AtomicUsize::new(0);
+            for_each_part(parts, &|_| {
+                if std::thread::current().id() == caller {
+                    on_caller.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            on_caller.load(Ordering::Relaxed) == 1
+        });
+        assert!(
+            balanced,
+            "in 50 tries the workers never took the stalled caller's other parts"
+        );
     }
 
     #[test]

@@ -58,6 +58,28 @@ thread_local! {
     static PACKED: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The most 64-byte lines a packing of `ks`'s blocks can ask for.
+fn most_lines<T>(ks: &Kernels<T>) -> usize {
+    let lines = |n: usize| (n * size_of::<T>()).div_ceil(64);
+    lines(ks.mc * ks.kc) + lines(ks.kc * ks.nc)
+}
+
+/// Grows this thread's packing buffers to the most any product, `f32` or
+/// `f64`, can ask for. Which thread runs which piece of a split product
+/// changes from call to call, so buffers grown by request could meet a
+/// larger piece, and allocate, long after a training step has warmed up:
+/// every thread that takes parts of a parallel loop calls this first
+/// (workers as they start, callers as they split work).
+pub(crate) fn reserve_packing() {
+    PACKED.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let most = most_lines(f32::gemm_kernels()).max(most_lines(f64::gemm_kernels()));
+        if buf.len() < most {
+            buf.resize(most, Line::ZERO);
+        }
+    })
+}
+
 /// Runs `f` with this thread's packing buffers for `a` (`a_len` elements) and
 /// `b` (`b_len`); they grow to the largest request and are then reused.
 fn with_packing<T, R>(a_len: usize, b_len: usize, f: impl FnOnce(*mut T, *mut T) -> R) -> R {

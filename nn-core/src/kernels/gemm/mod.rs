@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayBase, Data, DataMut, Ix2};
 
 use crate::Float;
+pub(crate) use blocked::reserve_packing;
 use blocked::Mat;
 pub use packed::{with_packed_rhs, PackedRhs};
 #[doc(hidden)]
