@@ -10,9 +10,10 @@
 //! still unclaimed at its worker is simply taken back. Which thread runs a
 //! part never changes what the part computes, so results do not depend on
 //! the scheduling. A worker found to have run on its caller's own core (the
-//! system gave the other core to another program) is left out of the next
-//! few milliseconds of work: the two would only take turns, each hand-off
-//! costing a switch. A worker polls for at most `$NN_SPIN_US` (50 µs) after
+//! system gave the other core to another program), or to hold its caller up
+//! with one part for longer than the caller's whole share took, is left out
+//! of the next few milliseconds of work: the two would only take turns, each
+//! hand-off costing a switch or a time slice. A worker polls for at most `$NN_SPIN_US` (50 µs) after
 //! each piece of work, then waits on a condition variable, so an idle
 //! framework leaves the machine's other cores alone; handing out work
 //! allocates nothing, so a warmed-up training step stays allocation-free.
@@ -95,6 +96,10 @@ impl Default for Worker {
 /// tried again: long enough that the probe's cost (a switch between the two
 /// threads) is small, short enough to take the core back soon once free.
 const BENCHED: Duration = Duration::from_millis(2);
+
+/// The least a caller waits for a worker's last part before benching it:
+/// well past a wake-up (~50 µs), well short of a time slice (~3 ms).
+const PATIENCE: Duration = Duration::from_micros(500);
 
 /// Nanoseconds since this process first asked.
 fn clock() -> u64 {
@@ -216,8 +221,9 @@ impl Worker {
 
     /// Takes the job back if the worker has not started it, otherwise waits
     /// for it; returns its panic payload, if a part it ran panicked. A worker
-    /// that ran on `caller_cpu`, the caller's, is benched for [`BENCHED`].
-    fn collect(&self, caller_cpu: usize) -> Option<Payload> {
+    /// that ran on `caller_cpu`, the caller's, or finished after `patience`
+    /// (a [`clock`] time) is benched for [`BENCHED`].
+    fn collect(&self, caller_cpu: usize, patience: u64) -> Option<Payload> {
         {
             let mut slot = self.lock();
             if slot.job.take().is_some() {
@@ -233,7 +239,9 @@ impl Worker {
             slot = self.job_done.wait(slot).unwrap_or_else(|e| e.into_inner());
         }
         slot.claimed = false;
-        if caller_cpu != usize::MAX && self.cpu.load(Ordering::Relaxed) == caller_cpu {
+        let shared_core =
+            caller_cpu != usize::MAX && self.cpu.load(Ordering::Relaxed) == caller_cpu;
+        if shared_core || clock() > patience {
             let until = clock() + BENCHED.as_nanos() as u64;
             self.benched_until.store(until, Ordering::Relaxed);
         }
@@ -290,6 +298,7 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     struct Collect<'a> {
         pool: &'a [Worker],
         submitted: [bool; MAX_THREADS],
+        start: u64,
     }
     impl Collect<'_> {
         fn wait(&mut self) -> Option<Payload> {
@@ -298,9 +307,16 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
                 return None;
             }
             let cpu = current_cpu();
+            // A worker still busy with one part when this thread has run out
+            // of parts, for longer than this thread's whole share took (and
+            // longer than a wake-up), was not given a whole core: a part the
+            // system interrupted holds the caller up for a time slice.
+            let now = clock();
+            let own = now.saturating_sub(self.start);
+            let patience = now + own.max(PATIENCE.as_nanos() as u64);
             for (worker, handed) in self.pool.iter().zip(&mut self.submitted) {
                 if std::mem::take(handed) {
-                    first_panic = first_panic.or(worker.collect(cpu));
+                    first_panic = first_panic.or(worker.collect(cpu, patience));
                 }
             }
             first_panic
@@ -312,7 +328,11 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
         }
     }
 
-    let mut pending = Collect { pool, submitted };
+    let mut pending = Collect {
+        pool,
+        submitted,
+        start: now,
+    };
     let here = claims.run();
     if let Some(payload) = here.or(pending.wait()) {
         panic::resume_unwind(payload);
