@@ -78,7 +78,7 @@ pub fn threads() -> usize {
                     .map(|n| n.get())
                     .unwrap_or(1)
             })
-            .clamp(1, 8)
+            .clamp(1, parallel::MAX_THREADS)
     })
 }
 

@@ -13,10 +13,11 @@
 //! system gave the other core to another program), or to hold its caller up
 //! with one part for longer than the caller's whole share took, is left out
 //! of the next few milliseconds of work: the two would only take turns, each
-//! hand-off costing a switch or a time slice. A worker polls for at most `$NN_SPIN_US` (50 µs) after
-//! each piece of work, then waits on a condition variable, so an idle
-//! framework leaves the machine's other cores alone; handing out work
-//! allocates nothing, so a warmed-up training step stays allocation-free.
+//! hand-off costing a switch or a time slice. A worker polls for at most
+//! `$NN_SPIN_US` (50 µs) after each piece of work, then waits on a condition
+//! variable, so an idle framework leaves the machine's other cores alone;
+//! handing out work allocates nothing, so a warmed-up training step stays
+//! allocation-free.
 
 use std::any::Any;
 use std::ops::Range;
@@ -241,8 +242,9 @@ impl Worker {
         slot.claimed = false;
         let shared_core =
             caller_cpu != usize::MAX && self.cpu.load(Ordering::Relaxed) == caller_cpu;
-        if shared_core || clock() > patience {
-            let until = clock() + BENCHED.as_nanos() as u64;
+        let now = clock();
+        if shared_core || now > patience {
+            let until = now + BENCHED.as_nanos() as u64;
             self.benched_until.store(until, Ordering::Relaxed);
         }
         slot.panic.take()
@@ -302,7 +304,6 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
     }
     impl Collect<'_> {
         fn wait(&mut self) -> Option<Payload> {
-            let mut first_panic = None;
             if !self.submitted.contains(&true) {
                 return None;
             }
@@ -314,6 +315,7 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
             let now = clock();
             let own = now.saturating_sub(self.start);
             let patience = now + own.max(PATIENCE.as_nanos() as u64);
+            let mut first_panic = None;
             for (worker, handed) in self.pool.iter().zip(&mut self.submitted) {
                 if std::mem::take(handed) {
                     first_panic = first_panic.or(worker.collect(cpu, patience));
@@ -340,7 +342,7 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
 }
 
 /// The most threads [`crate::threads`] allows.
-const MAX_THREADS: usize = 8;
+pub(crate) const MAX_THREADS: usize = 8;
 
 /// How many chunks a reduction split for speed is cut into, whatever the
 /// number of threads: the chunks' partial sums are added in chunk order, so
