@@ -167,9 +167,9 @@ impl Worker {
     }
 
     fn run(&self) {
-        // Any part of any product may come here: size the packing buffers
+        // Any part of any product may come here: size the product scratch
         // for all of them now, not in the middle of a warmed-up step.
-        crate::kernels::gemm::reserve_packing();
+        crate::kernels::gemm::reserve_scratch();
         let mut seen = 0;
         loop {
             // A training step hands out work every few hundred microseconds:
@@ -284,7 +284,7 @@ pub(crate) fn for_each_part(parts: usize, work: &(dyn Fn(usize) + Sync)) {
         return;
     }
     // This thread may now run any part, of a product among them.
-    crate::kernels::gemm::reserve_packing();
+    crate::kernels::gemm::reserve_scratch();
     // SAFETY: every worker given `claims` below hands it back or finishes
     // with it before this function returns (`Collect::wait`, also run on
     // unwinding by its drop), so the erased borrow outlives its uses.

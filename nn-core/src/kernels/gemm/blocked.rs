@@ -65,17 +65,16 @@ fn most_lines<T>(ks: &Kernels<T>) -> usize {
 }
 
 /// Grows this thread's packing buffers to the most any product, `f32` or
-/// `f64`, can ask for. Which thread runs which piece of a split product
-/// changes from call to call, so buffers grown by request could meet a
-/// larger piece, and allocate, long after a training step has warmed up:
-/// every thread that takes parts of a parallel loop calls this first
-/// (workers as they start, callers as they split work).
+/// `f64`, can ask for (see [`super::reserve_scratch`]).
 pub(crate) fn reserve_packing() {
     PACKED.with(|cell| {
-        let mut buf = cell.borrow_mut();
-        let most = most_lines(f32::gemm_kernels()).max(most_lines(f64::gemm_kernels()));
-        if buf.len() < most {
-            buf.resize(most, Line::ZERO);
+        // Borrowed: a product on this thread is packing (it runs no parallel
+        // loop meanwhile, so this is not reached today).
+        if let Ok(mut buf) = cell.try_borrow_mut() {
+            let most = most_lines(f32::gemm_kernels()).max(most_lines(f64::gemm_kernels()));
+            if buf.len() < most {
+                buf.resize(most, Line::ZERO);
+            }
         }
     })
 }

@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayBase, Data, DataMut, Ix2};
 
 use crate::Float;
-pub(crate) use blocked::reserve_packing;
 use blocked::Mat;
 pub use packed::{with_packed_rhs, PackedRhs};
 #[doc(hidden)]
@@ -145,6 +144,28 @@ thread_local! {
     static PARTIALS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The most `f64` words [`PARTIALS`] can need: the inner dimension is split
+/// only for outputs under 64 × 64, into at most `REDUCTION_CHUNKS` chunks.
+const MOST_PARTIAL_WORDS: usize = (crate::parallel::REDUCTION_CHUNKS - 1) * 63 * 63;
+
+/// Grows this thread's product scratch (packing buffers, split partial
+/// sums) to the most any `f32` or `f64` product can ask for. Which thread
+/// runs which part of a parallel loop changes from call to call, so scratch
+/// grown by request could meet a larger piece, and allocate, long after a
+/// training step has warmed up: every thread that takes parts calls this
+/// first (workers as they start, callers as they split work).
+pub(crate) fn reserve_scratch() {
+    blocked::reserve_packing();
+    PARTIALS.with(|cell| {
+        // Borrowed: a split on this thread holds it, and reserved it first.
+        if let Ok(mut buf) = cell.try_borrow_mut() {
+            if buf.len() < MOST_PARTIAL_WORDS {
+                buf.resize(MOST_PARTIAL_WORDS, 0.0);
+            }
+        }
+    })
+}
+
 /// Runs the product on `parts` threads (0: too small to split): parts of
 /// the rows when the output is tall, of the columns when it is wide (each
 /// output element still summed in one order), otherwise of the inner
@@ -208,9 +229,14 @@ unsafe fn split<T: Float>(
         // number depends on `k` alone.
         let depth = piece(k, crate::parallel::REDUCTION_CHUNKS.min(k).max(1), 1);
         let chunks = k.div_ceil(depth).max(1);
+        reserve_scratch();
         PARTIALS.with(|cell| {
             let mut buf = cell.borrow_mut();
             let words = ((chunks - 1) * m * n * size_of::<T>()).div_ceil(size_of::<f64>());
+            debug_assert!(
+                words <= MOST_PARTIAL_WORDS,
+                "gemm: partials past their bound"
+            );
             if buf.len() < words {
                 buf.resize(words, 0.0);
             }
