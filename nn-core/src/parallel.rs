@@ -13,7 +13,9 @@
 //! system gave the other core to another program), or to hold its caller up
 //! with one part for longer than the caller's whole share took, is left out
 //! of the next few milliseconds of work: the two would only take turns, each
-//! hand-off costing a switch or a time slice. A worker polls for at most
+//! hand-off costing a switch or a time slice. Each such finding doubles the
+//! time left out (2 ms up to 64 ms) and each job that keeps pace halves it,
+//! so a core taken for good is probed rarely. A worker polls for at most
 //! `$NN_SPIN_US` (50 µs) after each piece of work, then waits on a condition
 //! variable, so an idle framework leaves the machine's other cores alone;
 //! handing out work allocates nothing, so a warmed-up training step stays
@@ -77,6 +79,8 @@ struct Worker {
     cpu: AtomicUsize,
     /// Until when (nanoseconds of [`clock`]) callers leave this worker out.
     benched_until: AtomicU64,
+    /// How long (nanoseconds) the next bench lasts: see [`Worker::judge`].
+    bench_len: AtomicU64,
 }
 
 impl Default for Worker {
@@ -89,14 +93,20 @@ impl Default for Worker {
             done: AtomicUsize::new(0),
             cpu: AtomicUsize::new(usize::MAX),
             benched_until: AtomicU64::new(0),
+            bench_len: AtomicU64::new(BENCHED.as_nanos() as u64),
         }
     }
 }
 
-/// How long a worker found on its caller's core is left out before it is
-/// tried again: long enough that the probe's cost (a switch between the two
-/// threads) is small, short enough to take the core back soon once free.
+/// How long a worker found on its caller's core is first left out before it
+/// is tried again: long enough that the probe's cost (a switch between the
+/// two threads) is small, short enough to take the core back soon once free.
 const BENCHED: Duration = Duration::from_millis(2);
+
+/// The longest a worker is left out: each probe that finds it still without
+/// a core of its own doubles the bench up to this, so a core taken for good
+/// costs a probe every 64 ms, and a core freed again is back within as long.
+const LONGEST_BENCH: Duration = Duration::from_millis(64);
 
 /// The least a caller waits for a worker's last part before benching it:
 /// well past a wake-up (~50 µs), well short of a time slice (~3 ms).
@@ -223,7 +233,7 @@ impl Worker {
     /// Takes the job back if the worker has not started it, otherwise waits
     /// for it; returns its panic payload, if a part it ran panicked. A worker
     /// that ran on `caller_cpu`, the caller's, or finished after `patience`
-    /// (a [`clock`] time) is benched for [`BENCHED`].
+    /// (a [`clock`] time) is benched (see [`Worker::judge`]).
     fn collect(&self, caller_cpu: usize, patience: u64) -> Option<Payload> {
         {
             let mut slot = self.lock();
@@ -242,12 +252,27 @@ impl Worker {
         slot.claimed = false;
         let shared_core =
             caller_cpu != usize::MAX && self.cpu.load(Ordering::Relaxed) == caller_cpu;
-        let now = clock();
-        if shared_core || now > patience {
-            let until = now + BENCHED.as_nanos() as u64;
-            self.benched_until.store(until, Ordering::Relaxed);
-        }
+        self.judge(!shared_core && clock() <= patience);
         slot.panic.take()
+    }
+
+    /// After a job: a worker that had a core of its own (`kept_pace`) halves
+    /// its next bench, down to [`BENCHED`]; one that did not is benched for
+    /// twice as long as last time, up to [`LONGEST_BENCH`]. Halving rather
+    /// than resetting keeps one lucky probe on a busy machine from bringing
+    /// back the probe's cost at every other step.
+    fn judge(&self, kept_pace: bool) {
+        let (shortest, longest) = (BENCHED.as_nanos() as u64, LONGEST_BENCH.as_nanos() as u64);
+        let len = self.bench_len.load(Ordering::Relaxed);
+        if kept_pace {
+            self.bench_len
+                .store((len / 2).max(shortest), Ordering::Relaxed);
+        } else {
+            let until = clock() + len;
+            self.benched_until.store(until, Ordering::Relaxed);
+            self.bench_len
+                .store((len * 2).min(longest), Ordering::Relaxed);
+        }
     }
 }
 
@@ -455,6 +480,38 @@ mod tests {
             }
         });
         assert_eq!(total.load(Ordering::Relaxed), 4 * 200 * 2);
+    }
+
+    /// Each job without a core of its own doubles the worker's next bench
+    /// up to the longest; each that kept pace halves it back down to the
+    /// shortest (the bench lengths: [`BENCHED`], [`LONGEST_BENCH`]).
+    #[test]
+    fn benches_grow_while_the_core_stays_taken_and_shrink_once_free() {
+        let worker = Worker::default();
+        let len = || worker.bench_len.load(Ordering::Relaxed) / 1_000_000;
+        let mut lens = vec![];
+        for _ in 0..7 {
+            let (before, bench) = (clock(), worker.bench_len.load(Ordering::Relaxed));
+            worker.judge(false);
+            // Left out from now for the length before the doubling.
+            let until = worker.benched_until.load(Ordering::Relaxed);
+            assert!(
+                until >= before + bench,
+                "benched until {until}, judged at {before}"
+            );
+            assert!(
+                until <= clock() + bench,
+                "benched until {until} for {bench} ns"
+            );
+            lens.push(len());
+        }
+        assert_eq!(lens, [4, 8, 16, 32, 64, 64, 64]);
+        lens.clear();
+        for _ in 0..7 {
+            worker.judge(true);
+            lens.push(len());
+        }
+        assert_eq!(lens, [32, 16, 8, 4, 2, 2, 2]);
     }
 
     /// A worker that stalls in its first part (as one without a core does)
