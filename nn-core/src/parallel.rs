@@ -257,10 +257,10 @@ impl Worker {
     }
 
     /// After a job: a worker that had a core of its own (`kept_pace`) halves
-    /// its next bench, down to [`BENCHED`]; one that did not is benched for
-    /// twice as long as last time, up to [`LONGEST_BENCH`]. Halving rather
-    /// than resetting keeps one lucky probe on a busy machine from bringing
-    /// back the probe's cost at every other step.
+    /// its next bench, down to [`BENCHED`]; one that did not is benched now
+    /// and its next bench doubles, up to [`LONGEST_BENCH`]. Only the caller
+    /// holding the worker judges it. Halving rather than resetting keeps one
+    /// lucky probe on a busy machine from bringing back the probes' cost.
     fn judge(&self, kept_pace: bool) {
         let (shortest, longest) = (BENCHED.as_nanos() as u64, LONGEST_BENCH.as_nanos() as u64);
         let len = self.bench_len.load(Ordering::Relaxed);
