@@ -268,6 +268,8 @@ macro_rules! declare_activations {
             )*
         }
 
+        $crate::instances!(Var: $($method),*);
+
         builtin::declare_builtin! {
             $($name $(| $alias)* => $ty { $($field : $fty $(= $default)?),* };)*
         }

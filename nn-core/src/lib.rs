@@ -41,6 +41,8 @@ mod freeze;
 pub mod gradcheck;
 pub mod graph;
 pub mod init;
+#[doc(hidden)]
+pub mod instances;
 pub mod io;
 pub mod kernels;
 pub mod layers;

@@ -131,3 +131,5 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         Ok(())
     }
 }
+
+nn_core::instances!(impl Optimizer for Adagrad: step, state, load_state);

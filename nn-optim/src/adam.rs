@@ -330,3 +330,5 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         Ok(())
     }
 }
+
+nn_core::instances!(impl Optimizer for Adam: step, state, load_state);

@@ -227,3 +227,5 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         Ok(())
     }
 }
+
+nn_core::instances!(impl Optimizer for RmsProp: step, state, load_state);

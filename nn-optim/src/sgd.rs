@@ -169,3 +169,5 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         Ok(())
     }
 }
+
+nn_core::instances!(impl Optimizer for Sgd: step, state, load_state);

@@ -120,3 +120,5 @@ pub(crate) fn check_ranks_agree(
     }
     Ok(())
 }
+
+nn_core::instances!(fn reduce_metrics);

@@ -424,3 +424,5 @@ pub(crate) fn accumulate<T: Float>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>, w
         None => *slot = Some(g),
     }
 }
+
+crate::instances!(Tape: new, with_seed, len, is_empty, scalar, param, is_grad_enabled, no_grad, retain_graph, zero_grad);

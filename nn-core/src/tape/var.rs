@@ -176,3 +176,5 @@ pub(crate) fn checked<R>(check: Result<R, String>) -> R {
         Err(e) => panic!("{e}"),
     }
 }
+
+crate::instances!(Var: tape, id, shape, ndim, value, item, requires_grad, grad, detach, backward, backward_with);

@@ -291,3 +291,5 @@ pub(super) fn decode<T: Float>(path: &Path) -> Result<Checkpoint<T>, CheckpointE
         callbacks,
     })
 }
+
+nn_core::instances!(fn encode, decode);

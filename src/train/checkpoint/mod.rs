@@ -167,3 +167,5 @@ impl<T: Float> Checkpoint<T> {
         Ok(())
     }
 }
+
+nn_core::instances!(Checkpoint: capture, save, load, restore);

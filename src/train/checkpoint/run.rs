@@ -86,3 +86,5 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
         source,
     })
 }
+
+nn_core::instances!(fn resume, save);

@@ -151,6 +151,7 @@ macro_rules! binary_methods {
                 }
             )*
         }
+        $crate::instances!(Var: $($method),*);
     };
 }
 
@@ -210,3 +211,5 @@ impl<T: Float> Var<T> {
         Var::where_(&mask, a, b)
     }
 }
+
+crate::instances!(Var: select);

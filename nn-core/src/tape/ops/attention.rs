@@ -200,3 +200,5 @@ impl<T: Float> Var<T> {
         (kept, output)
     }
 }
+
+crate::instances!(Var: scaled_dot_product_attention, scaled_dot_product_attention_with_weights);

@@ -187,3 +187,5 @@ fn pool_fits(op: &str, x: &[usize], window: Option<&Window2d>) -> Result<(), Str
         _ => Ok(()),
     }
 }
+
+crate::instances!(Var: conv2d, max_pool2d, avg_pool2d, global_avg_pool);

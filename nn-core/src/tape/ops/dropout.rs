@@ -62,3 +62,5 @@ impl<T: Float> Var<T> {
         })
     }
 }
+
+crate::instances!(Var: dropout);

@@ -142,3 +142,5 @@ impl<T: Float> Var<T> {
         })
     }
 }
+
+crate::instances!(Var: matmul, linear);

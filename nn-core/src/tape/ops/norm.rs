@@ -231,3 +231,5 @@ fn batch_norm_fits<T: Float>(
     }
     Ok(())
 }
+
+crate::instances!(Var: batch_norm_train, batch_norm_eval, layer_norm, embedding);

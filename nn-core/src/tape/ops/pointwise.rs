@@ -43,6 +43,7 @@ macro_rules! activation_methods {
                 }
             )*
         }
+        $crate::instances!(Var: $($method),*);
     };
 }
 
@@ -83,3 +84,5 @@ impl<T: Float> Var<T> {
         self.apply(Clamp { min, max })
     }
 }
+
+crate::instances!(Var: pow, clamp);

@@ -232,3 +232,5 @@ impl<T: Float> Var<T> {
         })
     }
 }
+
+crate::instances!(Var: sum, mean, sum_axis, mean_axis, max, min, max_axis, min_axis);

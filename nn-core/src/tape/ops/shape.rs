@@ -324,3 +324,5 @@ fn gather_fits(shape: &[usize], axis: usize, index: &ArrayD<usize>) -> Result<()
         None => Ok(()),
     }
 }
+
+crate::instances!(Var: reshape, permute, transpose, t, concat, slice, index_select, gather, where_);
