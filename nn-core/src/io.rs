@@ -472,3 +472,5 @@ pub fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, IoErro
         .map(|(n, v)| (n, v.shape().to_vec()))
         .collect())
 }
+
+crate::instances!(fn save_params, save_tensors, serialize_tensors, load_tensors, load_params, load_params_positional);

@@ -527,3 +527,5 @@ impl Loss {
         }
     }
 }
+
+crate::instances!(fn mse, mae, huber, binary_cross_entropy, binary_cross_entropy_with_logits, categorical_cross_entropy, kl_divergence, cross_entropy, sparse_categorical_cross_entropy);

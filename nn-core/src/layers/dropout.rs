@@ -169,3 +169,5 @@ mod tests {
         assert_eq!(dx, y);
     }
 }
+
+crate::instances!(impl Layer for Dropout: forward, forward_train, backward, predict);

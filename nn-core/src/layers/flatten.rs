@@ -86,3 +86,5 @@ impl<T: Float> Layer<T> for Flatten<T> {
             .expect("same size")
     }
 }
+
+crate::instances!(impl Layer for Flatten: forward, forward_train, backward, predict);

@@ -103,3 +103,5 @@ impl<T: Float> Layer<T> for Patches<T> {
         owned(IxDyn(&shape), |y| patches_into(x, self.size, y))
     }
 }
+
+crate::instances!(impl Layer for Patches: forward, forward_train, backward, predict);

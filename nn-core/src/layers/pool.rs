@@ -219,3 +219,5 @@ impl<T: Float> Layer<T> for GlobalAvgPool<T> {
         pool::global_avg_pool(x)
     }
 }
+
+crate::instances!(impl Layer for GlobalAvgPool: forward, forward_train, backward, predict);

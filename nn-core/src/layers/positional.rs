@@ -161,3 +161,5 @@ impl<T: Float> Layer<T> for PositionalEmbedding<T> {
         f("weight", &self.weight);
     }
 }
+
+crate::instances!(impl Layer for PositionalEmbedding: forward, forward_train, backward, predict);

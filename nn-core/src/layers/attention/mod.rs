@@ -406,3 +406,6 @@ impl<T: Float> Layer<T> for MultiheadAttention<T> {
         self.training = training;
     }
 }
+
+crate::instances!(MultiheadAttention: attend, attend_with_weights);
+crate::instances!(impl Layer for MultiheadAttention: forward, forward_train, backward, predict);

@@ -216,3 +216,5 @@ pub(in crate::layers) fn linear_grads<T: Float>(
             .map(|d| d.view_mut().into_dimensionality::<Ix1>().expect("1-D")),
     );
 }
+
+crate::instances!(Cache: forward, backward);

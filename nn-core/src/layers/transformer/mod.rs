@@ -360,3 +360,6 @@ impl<T: Float> Layer<T> for TransformerEncoderLayer<T> {
         self.self_attn.set_training(training);
     }
 }
+
+crate::instances!(TransformerEncoderLayer: forward_masked);
+crate::instances!(impl Layer for TransformerEncoderLayer: forward, forward_train, backward, predict);

@@ -378,3 +378,5 @@ impl<T: Float> Cache<T> {
         }
     }
 }
+
+crate::instances!(Cache: before_attention, after_attention, backward_to_attention, attention_grad, backward_from_attention);
