@@ -148,6 +148,8 @@ impl<T: Float> Layer<T> for Dropout<T> {
     }
 }
 
+crate::instances!(impl Layer for Dropout: forward, forward_train, backward, predict);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +171,3 @@ mod tests {
         assert_eq!(dx, y);
     }
 }
-
-crate::instances!(impl Layer for Dropout: forward, forward_train, backward, predict);
