@@ -21,13 +21,16 @@ declare -A quiet busy
 # Steal and total CPU time so far, from /proc/stat.
 cpu_times() { awk '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t}' /proc/stat; }
 
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
 # One run of binary $1 with environment $2: prints the median epoch time.
 run_once() {
     local try s0 t0 s1 t1 steal epoch
     for try in 1 2 3 4 5; do
         read -r s0 t0 < <(cpu_times)
-        epoch=$(env $2 "$1" "$workload" 2>/dev/null | grep -o '"epoch_s": \[[^]]*\]' |
-            grep -o '[0-9.]*' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+        epoch=$(median $(env $2 "$1" "$workload" 2>/dev/null | grep -o '"epoch_s": \[[^]]*\]' |
+            grep -o '[0-9.]*'))
         read -r s1 t1 < <(cpu_times)
         steal=$((100 * (s1 - s0) / (t1 - t0 + 1)))
         if [ "$steal" -le "$max_steal" ]; then break; fi
@@ -36,8 +39,6 @@ run_once() {
     done
     echo "$epoch"
 }
-
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 busy_loop=""
 trap '[ -n "$busy_loop" ] && kill "$busy_loop" 2>/dev/null' EXIT
