@@ -10,6 +10,8 @@
 //! correctly rounded `erf` except where the true value lies within that
 //! distance of a rounding boundary, where it is one ulp off.
 
+use super::poly::eval;
+
 /// `erf(a) / a` as a polynomial in `a²` on `[0, 1]`, highest degree first.
 const SMALL: [f64; 11] = [
     9.428596956834164e-09,
@@ -52,19 +54,14 @@ const LARGE: [f64; 23] = [
     0.0004069520174449589,
 ];
 
-#[inline(always)]
-fn horner(coefficients: &[f64], x: f64) -> f64 {
-    coefficients.iter().fold(0.0, |p, &c| p * x + c)
-}
-
 /// The error function of an `f32` (see the module documentation for accuracy).
 #[inline(always)]
 pub fn erf_f32(x: f32) -> f32 {
     let x = x as f64;
     let a = x.abs();
-    let small = a * horner(&SMALL, a * a);
+    let small = a * eval(&SMALL, a * a);
     // The clamp keeps the polynomial inside its interval (and ±inf at ±1).
-    let large = 1.0 - horner(&LARGE, a.min(4.0) - 2.5);
+    let large = 1.0 - eval(&LARGE, a.min(4.0) - 2.5);
     let e = if a < 1.0 { small } else { large };
     // NaN passes through (`min` above would have turned it into 4).
     let e = if a.is_nan() { a } else { e };

@@ -22,6 +22,7 @@ pub mod norm;
 pub mod owned;
 pub mod patches;
 pub mod pointwise;
+mod poly;
 pub mod pool;
 pub mod recurrent;
 pub mod reduce;

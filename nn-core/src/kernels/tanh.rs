@@ -32,23 +32,24 @@ fn exp_small_range(y: f64) -> f64 {
     let n = t - ROUND;
     let r = (y - n * LN2_HI) - n * LN2_LO; // |r| ≤ ln2 / 2
                                            // Taylor series of e^r to r^12 / 12!: truncation below 2e-16 for |r| ≤ 0.35.
-    let mut p = 1.0 / 479_001_600.0;
-    for inv_fact in [
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + inv_fact;
-    }
+    let p = super::poly::eval(
+        &[
+            1.0 / 479_001_600.0,
+            1.0 / 39_916_800.0,
+            1.0 / 3_628_800.0,
+            1.0 / 362_880.0,
+            1.0 / 40_320.0,
+            1.0 / 5_040.0,
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ],
+        r,
+    );
     // 2^n from the integer in t's low bits (|n| ≤ 159, so 2^n is a normal f64;
     // a negative n wraps and the exponent field comes out right).
     let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
