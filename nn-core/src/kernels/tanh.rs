@@ -30,8 +30,9 @@ const ROUND: f64 = 6_755_399_441_055_744.0;
 fn exp_small_range(y: f64) -> f64 {
     let t = y * LOG2_E + ROUND;
     let n = t - ROUND;
-    let r = (y - n * LN2_HI) - n * LN2_LO; // |r| ≤ ln2 / 2
-                                           // Taylor series of e^r to r^12 / 12!: truncation below 2e-16 for |r| ≤ 0.35.
+    // |r| ≤ ln2 / 2; e^r by its Taylor series to r^12 / 12!, truncation
+    // below 2e-16 for |r| ≤ 0.35.
+    let r = (y - n * LN2_HI) - n * LN2_LO;
     let p = super::poly::eval(
         &[
             1.0 / 479_001_600.0,
