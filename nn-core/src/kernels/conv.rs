@@ -876,6 +876,58 @@ mod tests {
     }
 
     #[test]
+    fn im2col_matches_its_definition_for_every_window() {
+        // Every entry against the definition: row (c, ky, kx), column
+        // (n, oy, ox) holds x[n, c, oy·sy + ky·dy - top, ox·sx + kx·dx - left],
+        // zero in the padding. "Same" padding at stride 1 takes the one-copy
+        // path; the others (no padding, asymmetric, wider than the kernel's
+        // reach, dilated, a non-square kernel, strided) the row-by-row one.
+        let x = Array4::from_shape_fn((3, 2, 9, 7), |(n, c, h, w)| {
+            (n * 100 + c * 10 + h) as f64 + w as f64 / 10.0 + 1.0
+        });
+        let pad = |top, bottom, left, right| Padding2d {
+            top,
+            bottom,
+            left,
+            right,
+        };
+        let windows = [
+            ((3, 3), (1, 1), pad(1, 1, 1, 1), (1, 1)),
+            ((3, 3), (1, 1), pad(0, 0, 0, 0), (1, 1)),
+            ((3, 2), (1, 1), pad(2, 0, 1, 3), (1, 1)),
+            ((2, 2), (1, 1), pad(4, 4, 4, 4), (1, 1)),
+            ((3, 3), (1, 1), pad(2, 2, 2, 2), (2, 2)),
+            ((3, 3), (2, 2), pad(1, 1, 1, 1), (1, 1)),
+            ((1, 3), (2, 1), pad(0, 1, 2, 0), (1, 2)),
+        ];
+        let (h, w) = (9, 7);
+        for (kernel, stride, padding, dilation) in windows {
+            let window = Window2d {
+                kernel,
+                stride,
+                padding,
+                dilation,
+            };
+            let (oh, ow) = window.output_size((h, w)).expect("fits");
+            let cols = im2col(x.view().into_dyn(), &window, (oh, ow));
+            let (kh, kw) = window.kernel;
+            for ((r, col), &got) in cols.indexed_iter() {
+                let (c, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+                let (n, oy, ox) = (col / (oh * ow), col / ow % oh, col % ow);
+                let iy = (oy * stride.0 + ky * dilation.0) as isize - padding.top as isize;
+                let ix = (ox * stride.1 + kx * dilation.1) as isize - padding.left as isize;
+                let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                let want = if inside {
+                    x[[n, c, iy as usize, ix as usize]]
+                } else {
+                    0.0
+                };
+                assert_eq!(got, want, "{window:?}: row {r}, column {col}");
+            }
+        }
+    }
+
+    #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), g> = <x, col2im(g)> for any g; integer values keep sums exact.
         let (x, window, hw) = big();
