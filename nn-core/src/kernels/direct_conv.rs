@@ -1,0 +1,305 @@
+//! Stride-1 convolutions of `f32` computed straight from the input planes on
+//! AVX-512, without an im2col matrix. At the widths research CNNs use (16
+//! channels of 14 × 14) im2col writes nine copies of the input that the GEMM
+//! then reads back, and a GEMM only 16 rows tall fills its 12-row tiles
+//! badly: together they ran at a fifth of the machine's rate. Here each
+//! sample's planes are staged once with their zero border (a few KiB, in
+//! the first-level cache) and a tile of output rows is accumulated in
+//! registers, one vector per output row, tap after tap.
+//!
+//! [`conv2d_into`](super::conv::conv2d_into) and
+//! [`conv2d_backward_into`](super::conv::conv2d_backward_into) take these
+//! kernels where [`Geometry::direct`] says so: the forward, the input
+//! gradient (the forward's kernel on the output gradient with the flipped
+//! weight) and the weight gradient.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::conv::Window2d;
+
+/// Output rows at most this wide (two vectors of `f32`).
+const MAX_WIDTH: usize = 32;
+
+/// One sample's staged planes at most this many values (256 KiB).
+const MAX_STAGED: usize = 1 << 16;
+
+/// The shape of a stride-1, undilated convolution of one sample: `c`
+/// planes of `h × w` in, `oc` of `oh × ow` out, a `kh × kw` kernel and the
+/// padding above and on the left (the rest follows from the sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oc: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub top: usize,
+    pub left: usize,
+}
+
+impl Geometry {
+    /// The geometry of `window` from `c × (h, w)` to `oc × (oh, ow)`, when the
+    /// direct kernels take it: `f32` (`is_f32`) on a CPU with AVX-512,
+    /// stride and dilation 1, output rows of at most 32 values, one
+    /// sample's staged planes of at most 256 KiB.
+    pub fn direct(
+        is_f32: bool,
+        window: &Window2d,
+        (c, h, w): (usize, usize, usize),
+        (oc, oh, ow): (usize, usize, usize),
+    ) -> Option<Self> {
+        let g = Geometry {
+            c,
+            h,
+            w,
+            oc,
+            oh,
+            ow,
+            kh: window.kernel.0,
+            kw: window.kernel.1,
+            top: window.padding.top,
+            left: window.padding.left,
+        };
+        let fits = window.stride == (1, 1)
+            && window.dilation == (1, 1)
+            && (1..=MAX_WIDTH).contains(&ow)
+            && c * oc * oh * g.kh * g.kw > 0
+            && g.staged_len() <= MAX_STAGED;
+        (is_f32 && fits && avx512()).then_some(g)
+    }
+
+    /// Rows and columns of a staged (zero-bordered) plane: every position
+    /// some output reads.
+    fn staged_hw(&self) -> (usize, usize) {
+        (self.oh + self.kh - 1, self.ow + self.kw - 1)
+    }
+
+    /// Values of one sample's staged planes.
+    pub fn staged_len(&self) -> usize {
+        let (hp, wp) = self.staged_hw();
+        self.c * hp * wp
+    }
+
+    /// Taps of the kernel: `c · kh · kw`, a weight row's length.
+    fn taps(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Writes `x` (`[c, h, w]`) into `staged` (`staged_len` values) with its
+    /// zero border; input beyond what the outputs read is left out.
+    pub fn stage(&self, x: &[f32], staged: &mut [f32]) {
+        let (hp, wp) = self.staged_hw();
+        staged.fill(0.0);
+        // Stride 1, dilation 1: the staged plane is the padded input, `hp =
+        // top + h + bottom` rows of `wp = left + w + right`.
+        for (plane, out) in x
+            .chunks_exact(self.h * self.w)
+            .zip(staged.chunks_exact_mut(hp * wp))
+        {
+            for (iy, row) in plane.chunks_exact(self.w).enumerate() {
+                out[(iy + self.top) * wp + self.left..][..self.w].copy_from_slice(row);
+            }
+        }
+    }
+
+    /// `y = w ⋆ staged + b` for one sample: `w: [oc, taps]`, `y: [oc, oh, ow]`
+    /// (overwritten).
+    pub fn forward(&self, staged: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+        assert!(
+            staged.len() >= self.staged_len()
+                && w.len() == self.oc * self.taps()
+                && y.len() == self.oc * self.oh * self.ow
+                && bias.is_none_or(|b| b.len() == self.oc),
+            "conv2d (direct): buffers do not fit {self:?}"
+        );
+        let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
+        // Blocks of rows as even as blocks of at most 6 (3 when a row takes
+        // two vectors) allow: 14 rows go as 5, 5, 4.
+        let most = if self.ow > 16 { 3 } else { 6 };
+        let rows = self.oh.div_ceil(self.oh.div_ceil(most));
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no direct geometry off x86-64 ({rows} rows, {bias:?})");
+        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+            macro_rules! run {
+                ($($rb:literal),*) => {
+                    match (rows, self.ow > 16) {
+                        $(($rb, false) => self.forward_rows::<$rb, 1>(s, w, bias, y),)*
+                        $(($rb, true) => self.forward_rows::<$rb, 2>(s, w, bias, y),)*
+                        _ => unreachable!("at most 6 rows"),
+                    }
+                };
+            }
+            run!(1, 2, 3, 4, 5, 6)
+        }
+    }
+
+    /// [`Geometry::forward`] in blocks of `RB` output rows by 4 output
+    /// channels, `NV` vectors per row.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_rows<const RB: usize, const NV: usize>(
+        &self,
+        staged: *const f32,
+        w: *const f32,
+        bias: *const f32,
+        y: *mut f32,
+    ) {
+        const OB: usize = 4;
+        let (hp, wp) = self.staged_hw();
+        let (taps, masks) = (self.taps(), row_masks(self.ow));
+        for o0 in (0..self.oc).step_by(OB) {
+            // A block past the last channel or row repeats the last one
+            // (computed, not stored), so every block runs at full size.
+            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            for r0 in (0..self.oh).step_by(RB) {
+                let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
+                let mut acc = [[[_mm512_setzero_ps(); NV]; RB]; OB];
+                if !bias.is_null() {
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        *acc = [[_mm512_set1_ps(*bias.add(outs[j])); NV]; RB];
+                    }
+                }
+                for ci in 0..self.c {
+                    for ky in 0..self.kh {
+                        for kx in 0..self.kw {
+                            let k = (ci * self.kh + ky) * self.kw + kx;
+                            let wk: [__m512; OB] =
+                                std::array::from_fn(|j| _mm512_set1_ps(*w.add(outs[j] * taps + k)));
+                            for r in 0..RB {
+                                let src = staged.add((ci * hp + rows[r] + ky) * wp + kx);
+                                for v in 0..NV {
+                                    let x = _mm512_maskz_loadu_ps(masks[v], src.add(16 * v));
+                                    for j in 0..OB {
+                                        acc[j][r][v] = _mm512_fmadd_ps(wk[j], x, acc[j][r][v]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate().take(self.oc - o0) {
+                    for (r, acc) in acc.iter().enumerate().take(self.oh - r0) {
+                        let out = y.add(((o0 + j) * self.oh + r0 + r) * self.ow);
+                        for (v, &a) in acc.iter().enumerate() {
+                            _mm512_mask_storeu_ps(out.add(16 * v), masks[v], a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dw += Σ dy ⊗ patches` over `samples` samples: `staged` holds their
+    /// staged inputs one after another (`staged_len` each), `dy` their
+    /// output gradients `[samples, oc, oh, ow]`, `dw` is `[oc, taps]`.
+    /// Each weight's sum runs over the samples, rows and lanes in a fixed
+    /// order.
+    pub fn weight_grad(&self, samples: usize, staged: &[f32], dy: &[f32], dw: &mut [f32]) {
+        assert!(
+            staged.len() >= samples * self.staged_len()
+                && dy.len() == samples * self.oc * self.oh * self.ow
+                && dw.len() == self.oc * self.taps(),
+            "conv2d (direct): gradient buffers do not fit {self:?} × {samples}"
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no direct geometry off x86-64");
+        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
+            if self.ow > 16 {
+                self.weight_grad_blocks::<2, 6, 2>(samples, s, g, d)
+            } else {
+                self.weight_grad_blocks::<4, 6, 1>(samples, s, g, d)
+            }
+        }
+    }
+
+    /// [`Geometry::weight_grad`] in blocks of `OB` output channels by `TB`
+    /// taps, `NV` vectors per row.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn weight_grad_blocks<const OB: usize, const TB: usize, const NV: usize>(
+        &self,
+        samples: usize,
+        staged: *const f32,
+        dy: *const f32,
+        dw: *mut f32,
+    ) {
+        let (hp, wp) = self.staged_hw();
+        let (taps, masks) = (self.taps(), row_masks(self.ow));
+        let (per_sample, out_plane) = (self.staged_len(), self.oh * self.ow);
+        for o0 in (0..self.oc).step_by(OB) {
+            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            for k0 in (0..taps).step_by(TB) {
+                // Where each tap reads in a staged sample, relative to the
+                // output row (past the last tap: the last one again).
+                let reads: [usize; TB] = std::array::from_fn(|t| {
+                    let k = (k0 + t).min(taps - 1);
+                    let (ci, ky, kx) =
+                        (k / (self.kh * self.kw), k / self.kw % self.kh, k % self.kw);
+                    (ci * hp + ky) * wp + kx
+                });
+                let mut acc = [[[_mm512_setzero_ps(); NV]; TB]; OB];
+                for s in 0..samples {
+                    let (x, g) = (staged.add(s * per_sample), dy.add(s * self.oc * out_plane));
+                    for oy in 0..self.oh {
+                        // Masked loads on both sides: lanes past the row
+                        // are zeros, never 0 · ∞.
+                        let grads: [[__m512; NV]; OB] = std::array::from_fn(|j| {
+                            std::array::from_fn(|v| {
+                                let at = g.add(outs[j] * out_plane + oy * self.ow + 16 * v);
+                                _mm512_maskz_loadu_ps(masks[v], at)
+                            })
+                        });
+                        for t in 0..TB {
+                            let src = x.add(reads[t] + oy * wp);
+                            for v in 0..NV {
+                                let xv = _mm512_maskz_loadu_ps(masks[v], src.add(16 * v));
+                                for j in 0..OB {
+                                    acc[j][t][v] = _mm512_fmadd_ps(grads[j][v], xv, acc[j][t][v]);
+                                }
+                            }
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate().take(self.oc - o0) {
+                    for (t, acc) in acc.iter().enumerate().take(taps - k0) {
+                        let sum = acc[1..].iter().fold(acc[0], |s, &a| _mm512_add_ps(s, a));
+                        *dw.add((o0 + j) * taps + k0 + t) += _mm512_reduce_add_ps(sum);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Masks of the lanes of a row of `width` values, per vector.
+#[cfg(target_arch = "x86_64")]
+fn row_masks(width: usize) -> [__mmask16; 2] {
+    let lanes = |n: usize| {
+        if n >= 16 {
+            u16::MAX
+        } else {
+            ((1u32 << n) - 1) as u16
+        }
+    };
+    [lanes(width), lanes(width.saturating_sub(16))]
+}
+
+/// Whether this CPU runs the kernels.
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
