@@ -17,6 +17,7 @@
 use std::arch::x86_64::*;
 
 use super::conv::Window2d;
+use super::gemm::count_flops;
 
 /// Output rows at most this wide (two vectors of `f32`).
 const MAX_WIDTH: usize = 32;
@@ -117,6 +118,7 @@ impl Geometry {
             "conv2d (direct): buffers do not fit {self:?}"
         );
         let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
+        count_flops(self.oc, self.taps(), self.oh * self.ow);
         // Blocks of rows as even as blocks of at most 6 (3 when a row takes
         // two vectors) allow: 14 rows go as 5, 5, 4.
         let most = if self.ow > 16 { 3 } else { 6 };
@@ -208,6 +210,7 @@ impl Geometry {
                 && dw.len() == self.oc * self.taps(),
             "conv2d (direct): gradient buffers do not fit {self:?} × {samples}"
         );
+        count_flops(self.oc, samples * self.oh * self.ow, self.taps());
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("no direct geometry off x86-64");
         // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.

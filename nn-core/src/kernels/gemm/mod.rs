@@ -86,14 +86,14 @@ static FLOPS: AtomicU64 = AtomicU64::new(0);
 
 /// Floating-point operations (two per multiply-add) of every [`gemm`] this
 /// process has run — every matrix product and convolution of the framework
-/// goes through it. Benchmarks divide a workload's count by the measured GEMM
+/// goes through it, or (the direct convolutions) counts its work here too. Benchmarks divide a workload's count by the measured GEMM
 /// rate for the least time the machine could take.
 pub fn flops_so_far() -> u64 {
     FLOPS.load(Ordering::Relaxed)
 }
 
 /// Adds an `m × k` by `k × n` product to [`flops_so_far`].
-fn count_flops(m: usize, k: usize, n: usize) {
+pub(crate) fn count_flops(m: usize, k: usize, n: usize) {
     FLOPS.fetch_add(2 * m as u64 * n as u64 * k as u64, Ordering::Relaxed);
 }
 
