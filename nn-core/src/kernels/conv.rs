@@ -798,9 +798,17 @@ pub fn conv2d_backward_into<T: Float>(
                     g.forward(staged, ws, None, dxi);
                 }
             }
+            if need_db {
+                for ni in samples.clone() {
+                    let planes = gs[ni * oc * plane..(ni + 1) * oc * plane].chunks_exact(plane);
+                    for (d, g) in s.db.iter_mut().zip(planes) {
+                        *d += g.iter().copied().sum::<T>();
+                    }
+                }
+            }
             let gemm_dw = need_dw && direct.is_none();
             let gemm_dx = dxs.is_some() && direct_dx.is_none();
-            if !(gemm_dw || need_db || gemm_dx) {
+            if !(gemm_dw || gemm_dx) {
                 continue;
             }
             // dy of these samples, NCHW → [oc, samples·oh·ow].
@@ -827,11 +835,6 @@ pub fn conv2d_backward_into<T: Float>(
                     s.cols.view()
                 };
                 gemm(T::one(), &s.mat, &cols.t(), T::one(), &mut s.dw);
-            }
-            if need_db {
-                for (d, row) in s.db.iter_mut().zip(s.mat.rows()) {
-                    *d += row.sum();
-                }
             }
             if let Some(dxs) = dxs.as_ref().filter(|_| gemm_dx) {
                 let (at, in_plane) = (samples.start * c * h * w_in, h * w_in);
