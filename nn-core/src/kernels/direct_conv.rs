@@ -217,10 +217,13 @@ impl Geometry {
         #[cfg(target_arch = "x86_64")]
         unsafe {
             let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
+            // Blocks that fit the 32 vector registers with the loads the
+            // compiler hoists: accumulators, a row of gradients per channel
+            // and one per tap (6 taps spilled accumulators to the stack).
             if self.ow > 16 {
-                self.weight_grad_blocks::<2, 6, 2>(samples, s, g, d)
+                self.weight_grad_blocks::<2, 4, 2>(samples, s, g, d)
             } else {
-                self.weight_grad_blocks::<4, 6, 1>(samples, s, g, d)
+                self.weight_grad_blocks::<4, 4, 1>(samples, s, g, d)
             }
         }
     }
