@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use super::direct_conv::Geometry;
 use super::gemm::gemm;
+use super::norm::channel_sum;
 use super::owned::owned;
 use ndarray::{
     Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, Ix2,
@@ -799,11 +800,9 @@ pub fn conv2d_backward_into<T: Float>(
                 }
             }
             if need_db {
-                for ni in samples.clone() {
-                    let planes = gs[ni * oc * plane..(ni + 1) * oc * plane].chunks_exact(plane);
-                    for (d, g) in s.db.iter_mut().zip(planes) {
-                        *d += g.iter().copied().sum::<T>();
-                    }
+                let dys = &gs[samples.start * oc * plane..samples.end * oc * plane];
+                for (o, d) in s.db.iter_mut().enumerate() {
+                    *d += channel_sum(dys, [oc, plane], o, |g| g);
                 }
             }
             let gemm_dw = need_dw && direct.is_none();

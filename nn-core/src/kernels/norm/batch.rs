@@ -48,9 +48,15 @@ fn for_each_piece(len: usize, piece: usize, f: &(dyn Fn(Range<usize>, usize) + S
     });
 }
 
-/// `Σ f(e)` over the elements of channel `ci`.
+/// `Σ f(e)` over the elements of channel `ci` of `xs` (`[n, c, s]`), in
+/// [`LANES`] partial sums (the convolutions' bias gradient sums this way too).
 #[inline(always)]
-fn channel_sum<T: Float>(xs: &[T], [c, s]: [usize; 2], ci: usize, f: impl Fn(T) -> T) -> T {
+pub(crate) fn channel_sum<T: Float>(
+    xs: &[T],
+    [c, s]: [usize; 2],
+    ci: usize,
+    f: impl Fn(T) -> T,
+) -> T {
     let (mut acc, mut rest) = ([T::zero(); LANES], T::zero());
     for start in (ci * s..xs.len()).step_by(c * s) {
         let chunks = xs[start..start + s].chunks_exact(LANES);
