@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW, weights `[out, in, kh, kw]` as in PyTorch),
 //! forward beside backward: by im2col and the GEMM, or, for stride-1 `f32`
 //! convolutions on a CPU with AVX-512, by the direct kernels of
-//! [`super::direct_conv`], which read the input planes themselves.
+//! `direct_conv.rs`, which read the input planes themselves.
 
 use std::ops::Range;
 
@@ -362,17 +362,22 @@ pub fn col2im_into<T: Float>(
     });
 }
 
-/// `s` as the `f32` values it holds ([`Geometry::direct`] takes only `f32`).
+/// Whether `T` is `f32`, the one type the direct kernels take.
+fn is_f32<T: Float>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `s` as the `f32` values it holds.
 fn f32s<T: Float>(s: &[T]) -> &[f32] {
-    assert!(T::DTYPE == "F32", "conv2d (direct): f32 only");
-    // SAFETY: `T` is `f32` (its dtype says so).
+    assert!(is_f32::<T>(), "conv2d (direct): f32 only");
+    // SAFETY: `T` is `f32` (checked just above).
     unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
 }
 
 /// [`f32s`] of a mutable slice.
 fn f32s_mut<T: Float>(s: &mut [T]) -> &mut [f32] {
-    assert!(T::DTYPE == "F32", "conv2d (direct): f32 only");
-    // SAFETY: `T` is `f32` (its dtype says so).
+    assert!(is_f32::<T>(), "conv2d (direct): f32 only");
+    // SAFETY: `T` is `f32` (checked just above).
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
 }
 
@@ -396,9 +401,10 @@ fn resize<T: Float>(buf: &mut Array2<T>, dim: (usize, usize)) {
     }
 }
 
-/// One thread's intermediates: the im2col matrix of a chunk of samples, the
-/// chunk's output gradient in GEMM layout, the im2col matrix's gradient, and
-/// partial weight and bias gradients.
+/// One thread's intermediates: the im2col matrix of a chunk of samples (or,
+/// for the direct kernels, their staged inputs), the chunk's output gradient
+/// in GEMM layout, the im2col matrix's gradient (or the staged output
+/// gradient of one sample), and partial weight and bias gradients.
 #[derive(Clone, Debug)]
 struct PartScratch<T> {
     cols: Array2<T>,
@@ -602,7 +608,7 @@ pub fn conv2d_into<T: Float>(
     let ys = Shared::new(y.as_slice_mut().expect("standard-layout output"));
     let (c, h, w_in) = (x.shape()[1], x.shape()[2], x.shape()[3]);
     let contiguous_bias = b.is_none_or(|b| b.to_slice().is_some());
-    let direct = Geometry::direct(T::DTYPE == "F32", window, (c, h, w_in), (oc, oh, ow))
+    let direct = Geometry::direct(is_f32::<T>(), window, (c, h, w_in), (oc, oh, ow))
         .filter(|_| contiguous_bias);
     if let Some(g) = direct {
         scratch.kept.clear();
@@ -712,9 +718,11 @@ pub struct ConvGrads<'a, T> {
 }
 
 /// [`conv2d_backward`] with intermediates in `scratch` and the gradients
-/// written as [`ConvGrads`] says (allocation-free once warmed up). The im2col
-/// matrix is the forward's when it kept one for this input, and otherwise
-/// rebuilt chunk by chunk from `x`.
+/// written as [`ConvGrads`] says (allocation-free once warmed up). The weight
+/// and input gradients each take the direct kernels where their shapes allow
+/// (see the module's documentation), else the GEMM: its im2col matrix is the
+/// forward's when it kept one for this input, and otherwise rebuilt chunk by
+/// chunk from `x`.
 pub fn conv2d_backward_into<T: Float>(
     x: ArrayViewD<'_, T>,
     w: ArrayViewD<'_, T>,
@@ -757,11 +765,10 @@ pub fn conv2d_backward_into<T: Float>(
     }
     // The direct kernels for the weight gradient (from x and dy) and for the
     // input gradient (the flipped weight over dy), where they take the shapes.
-    let is_f32 = T::DTYPE == "F32";
-    let direct = Geometry::direct(is_f32, window, (c, h, w_in), (oc, oh, ow));
+    let direct = Geometry::direct(is_f32::<T>(), window, (c, h, w_in), (oc, oh, ow));
     let direct_dx = transposed
         .as_ref()
-        .and_then(|tw| Geometry::direct(is_f32, tw, (oc, oh, ow), (c, h, w_in)));
+        .and_then(|tw| Geometry::direct(is_f32::<T>(), tw, (oc, oh, ow), (c, h, w_in)));
     let x = x.as_standard_layout();
     let sample = c * h * w_in;
     let kept = Shared::new(&mut scratch.kept[..]);
@@ -810,13 +817,16 @@ pub fn conv2d_backward_into<T: Float>(
             if !(gemm_dw || gemm_dx) {
                 continue;
             }
-            // dy of these samples, NCHW → [oc, samples·oh·ow].
-            resize(&mut s.mat, (oc, width));
-            for (o, mut row) in s.mat.rows_mut().into_iter().enumerate() {
-                let row = row.as_slice_mut().expect("contiguous row");
-                for (i, ni) in samples.clone().enumerate() {
-                    row[i * plane..][..plane]
-                        .copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+            // dy of these samples, NCHW → [oc, samples·oh·ow], for the GEMMs
+            // that read it (not the flipped-kernel input gradient).
+            if gemm_dw || (gemm_dx && transposed.is_none()) {
+                resize(&mut s.mat, (oc, width));
+                for (o, mut row) in s.mat.rows_mut().into_iter().enumerate() {
+                    let row = row.as_slice_mut().expect("contiguous row");
+                    for (i, ni) in samples.clone().enumerate() {
+                        row[i * plane..][..plane]
+                            .copy_from_slice(&gs[(ni * oc + o) * plane..][..plane]);
+                    }
                 }
             }
             if gemm_dw {
@@ -1056,50 +1066,46 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 assert!(Geometry::direct(true, &window, (c, h, w), (o, oh, ow)).is_some());
             }
-            let run = |bias_on: bool| {
-                let mut s64 = ConvScratch::default();
-                let y = conv2d(
-                    x.view(),
-                    wt.view(),
-                    bias_on.then(|| b.view()),
-                    &window,
-                    &mut s64,
+            let mut s64 = ConvScratch::default();
+            let y = conv2d(
+                x.view(),
+                wt.view(),
+                bias.then(|| b.view()),
+                &window,
+                &mut s64,
+            );
+            let g = conv2d_backward(x.view(), wt.view(), dy.view(), &window, &mut s64, [true; 3]);
+            let mut s32 = ConvScratch::default();
+            let y32 = conv2d(
+                x32.view(),
+                w32.view(),
+                bias.then(|| b32.view()),
+                &window,
+                &mut s32,
+            );
+            let g32 = conv2d_backward(
+                x32.view(),
+                w32.view(),
+                dy32.view(),
+                &window,
+                &mut s32,
+                [true; 3],
+            );
+            let mut pairs = vec![("y", y, y32)];
+            for (name, (a, b)) in ["dx", "dw", "db"].into_iter().zip(g.into_iter().zip(g32)) {
+                pairs.push((name, a.expect("asked"), b.expect("asked")));
+            }
+            for (name, want, got) in pairs {
+                let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                let worst = want
+                    .iter()
+                    .zip(got.iter())
+                    .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
+                assert!(
+                    worst <= 1e-5 * scale,
+                    "{name} of {n}x{c}x{h}x{w} by {kernel:?}: off by {worst:e} (scale {scale})"
                 );
-                let g =
-                    conv2d_backward(x.view(), wt.view(), dy.view(), &window, &mut s64, [true; 3]);
-                let mut s32 = ConvScratch::default();
-                let y32 = conv2d(
-                    x32.view(),
-                    w32.view(),
-                    bias_on.then(|| b32.view()),
-                    &window,
-                    &mut s32,
-                );
-                let g32 = conv2d_backward(
-                    x32.view(),
-                    w32.view(),
-                    dy32.view(),
-                    &window,
-                    &mut s32,
-                    [true; 3],
-                );
-                let mut pairs = vec![("y", y, y32)];
-                for (name, (a, b)) in ["dx", "dw", "db"].into_iter().zip(g.into_iter().zip(g32)) {
-                    pairs.push((name, a.expect("asked"), b.expect("asked")));
-                }
-                for (name, want, got) in pairs {
-                    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-                    let worst = want
-                        .iter()
-                        .zip(got.iter())
-                        .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
-                    assert!(
-                        worst <= 1e-5 * scale,
-                        "{name} of {n}x{c}x{h}x{w} by {kernel:?}: off by {worst:e} (scale {scale})"
-                    );
-                }
-            };
-            run(bias);
+            }
         }
     }
 

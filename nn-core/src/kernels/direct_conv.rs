@@ -27,19 +27,21 @@ const MAX_STAGED: usize = 1 << 16;
 
 /// The shape of a stride-1, undilated convolution of one sample: `c`
 /// planes of `h × w` in, `oc` of `oh × ow` out, a `kh × kw` kernel and the
-/// padding above and on the left (the rest follows from the sizes).
+/// padding above and on the left (the rest follows from the sizes). Made
+/// only by [`Geometry::direct`], which checks the CPU: the kernels behind
+/// its methods need AVX-512.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Geometry {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub oc: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub top: usize,
-    pub left: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oc: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    top: usize,
+    left: usize,
 }
 
 impl Geometry {
@@ -68,7 +70,7 @@ impl Geometry {
         let fits = window.stride == (1, 1)
             && window.dilation == (1, 1)
             && (1..=MAX_WIDTH).contains(&ow)
-            && c * oc * oh * g.kh * g.kw > 0
+            && c * h * w * oc * oh * g.kh * g.kw > 0
             && g.staged_len() <= MAX_STAGED;
         (is_f32 && fits && avx512()).then_some(g)
     }
@@ -91,7 +93,7 @@ impl Geometry {
     }
 
     /// Writes `x` (`[c, h, w]`) into `staged` (`staged_len` values) with its
-    /// zero border; input beyond what the outputs read is left out.
+    /// zero border.
     pub fn stage(&self, x: &[f32], staged: &mut [f32]) {
         let (hp, wp) = self.staged_hw();
         staged.fill(0.0);
@@ -117,28 +119,33 @@ impl Geometry {
                 && bias.is_none_or(|b| b.len() == self.oc),
             "conv2d (direct): buffers do not fit {self:?}"
         );
-        let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
         count_flops(self.oc, self.taps(), self.oh * self.ow);
-        // Blocks of rows as even as blocks of at most 6 (3 when a row takes
-        // two vectors) allow: 14 rows go as 5, 5, 4.
-        let most = if self.ow > 16 { 3 } else { 6 };
-        let rows = self.oh.div_ceil(self.oh.div_ceil(most));
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("no direct geometry off x86-64 ({rows} rows, {bias:?})");
+        unreachable!("no direct geometry off x86-64 ({bias:?})");
         // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
         #[cfg(target_arch = "x86_64")]
         unsafe {
+            // 4 channels by up to 6 rows of one vector (3 of two) are 24
+            // accumulators, what the 32 vector registers hold beside the
+            // weights and a row; the rows are cut as evenly as that allows
+            // (14 rows as 5, 5 and 4).
+            let two = self.ow > 16;
+            let most = if two { 3 } else { 6 };
+            let rows = self.oh.div_ceil(self.oh.div_ceil(most));
+            let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
-            macro_rules! run {
-                ($($rb:literal),*) => {
-                    match (rows, self.ow > 16) {
-                        $(($rb, false) => self.forward_rows::<$rb, 1>(s, w, bias, y),)*
-                        $(($rb, true) => self.forward_rows::<$rb, 2>(s, w, bias, y),)*
-                        _ => unreachable!("at most 6 rows"),
-                    }
-                };
+            match (rows, two) {
+                (1, false) => self.forward_rows::<1, 1>(s, w, bias, y),
+                (2, false) => self.forward_rows::<2, 1>(s, w, bias, y),
+                (3, false) => self.forward_rows::<3, 1>(s, w, bias, y),
+                (4, false) => self.forward_rows::<4, 1>(s, w, bias, y),
+                (5, false) => self.forward_rows::<5, 1>(s, w, bias, y),
+                (6, false) => self.forward_rows::<6, 1>(s, w, bias, y),
+                (1, true) => self.forward_rows::<1, 2>(s, w, bias, y),
+                (2, true) => self.forward_rows::<2, 2>(s, w, bias, y),
+                (3, true) => self.forward_rows::<3, 2>(s, w, bias, y),
+                _ => unreachable!("at most 6 rows of one vector, 3 of two"),
             }
-            run!(1, 2, 3, 4, 5, 6)
         }
     }
 

@@ -84,10 +84,10 @@ fn mat<T, S: Data<Elem = T>>(x: &ArrayBase<S, Ix2>) -> Mat<T> {
 /// Floating-point operations (two per multiply-add) of every [`gemm`] so far.
 static FLOPS: AtomicU64 = AtomicU64::new(0);
 
-/// Floating-point operations (two per multiply-add) of every [`gemm`] this
-/// process has run — every matrix product and convolution of the framework
-/// goes through it, or (the direct convolutions) counts its work here too. Benchmarks divide a workload's count by the measured GEMM
-/// rate for the least time the machine could take.
+/// Floating-point operations (two per multiply-add) of every [`gemm`] and
+/// every direct convolution this process has run: every matrix product and
+/// convolution of the framework. Benchmarks divide a workload's count by the
+/// measured GEMM rate for the least time the machine could take.
 pub fn flops_so_far() -> u64 {
     FLOPS.load(Ordering::Relaxed)
 }
