@@ -769,6 +769,10 @@ pub fn conv2d_backward_into<T: Float>(
     let direct_dx = transposed
         .as_ref()
         .and_then(|tw| Geometry::direct(is_f32::<T>(), tw, (oc, oh, ow), (c, h, w_in)));
+    let (gemm_dw, gemm_dx) = (
+        need_dw && direct.is_none(),
+        dx.is_some() && direct_dx.is_none(),
+    );
     let x = x.as_standard_layout();
     let sample = c * h * w_in;
     let kept = Shared::new(&mut scratch.kept[..]);
@@ -783,6 +787,7 @@ pub fn conv2d_backward_into<T: Float>(
         s.db.resize(oc, T::zero());
         for samples in chunks.of_group(p) {
             let width = samples.len() * plane;
+            let dys = &gs[samples.start * oc * plane..samples.end * oc * plane];
             if let Some(g) = direct.filter(|_| need_dw) {
                 // The samples' staged inputs, one after another.
                 resize(&mut s.cols, (samples.len(), g.staged_len()));
@@ -791,7 +796,6 @@ pub fn conv2d_backward_into<T: Float>(
                 for (ni, out) in samples.clone().zip(staged.chunks_exact_mut(g.staged_len())) {
                     g.stage(&xs[ni * sample..][..sample], out);
                 }
-                let dys = &gs[samples.start * oc * plane..samples.end * oc * plane];
                 let dw = f32s_mut(s.dw.as_slice_mut().expect("standard layout"));
                 g.weight_grad(samples.len(), staged, f32s(dys), dw);
             }
@@ -807,15 +811,9 @@ pub fn conv2d_backward_into<T: Float>(
                 }
             }
             if need_db {
-                let dys = &gs[samples.start * oc * plane..samples.end * oc * plane];
                 for (o, d) in s.db.iter_mut().enumerate() {
                     *d += channel_sum(dys, [oc, plane], o, |g| g);
                 }
-            }
-            let gemm_dw = need_dw && direct.is_none();
-            let gemm_dx = dxs.is_some() && direct_dx.is_none();
-            if !(gemm_dw || gemm_dx) {
-                continue;
             }
             // dy of these samples, NCHW → [oc, samples·oh·ow], for the GEMMs
             // that read it (not the flipped-kernel input gradient).
