@@ -23,7 +23,6 @@ pub mod norm;
 pub mod owned;
 pub mod patches;
 pub mod pointwise;
-mod poly;
 pub mod pool;
 pub mod recurrent;
 pub mod reduce;

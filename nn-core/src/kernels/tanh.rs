@@ -3,36 +3,21 @@
 //! (through `expm1f`) was half of a small-batch training step's time, and the
 //! scalar `expf` of a sigmoid most of an LSTM cell's.
 //!
-//! `exp` is computed in `f64` and rounded once: range reduction and a
-//! degree-12 polynomial, within ~1e-15 relative, so the `f32` result is the
-//! correctly rounded one except where the true value lies within that
-//! distance of a rounding boundary (then it is one ulp off). Softmax and the
-//! losses use it.
-//!
-//! `tanh` and the logistic function, the activations of every recurrent cell,
-//! are computed in `f32` arithmetic (twice the vector lanes of `f64`, and
-//! shorter polynomials): an odd minimax polynomial for `|x| < 0.625` and
-//! otherwise the exponential forms over an `f32` `e^y` (range reduction and
-//! a degree-7 Taylor polynomial). Their error bound, [`TANH_ULPS`] and
-//! [`SIGMOID_ULPS`], holds for every `f32`: checked exhaustively by the
-//! ignored test `every_f32_is_within_the_bound` (`cargo test --release -p
-//! nn-core -- --ignored every_f32`), against `f64` references rounded to `f32`.
+//! All three are computed in `f32` arithmetic (twice the vector lanes of
+//! `f64`, and shorter polynomials). `exp`: range reduction and a degree-7
+//! Taylor polynomial (attention's softmax and GELU's derivative use it; it
+//! was an `f64` evaluation before, correctly rounded but twice the cost).
+//! `tanh` and the logistic function, the activations of every recurrent
+//! cell: an odd minimax polynomial for `|x| < 0.625` and otherwise the
+//! exponential forms over that `e^y`. Their error bounds, [`EXP_ULPS`],
+//! [`TANH_ULPS`] and [`SIGMOID_ULPS`], hold for every `f32`: checked
+//! exhaustively by the ignored test `every_f32_is_within_the_bound`
+//! (`cargo test --release -p nn-core -- --ignored every_f32`), against `f64`
+//! references rounded to `f32`.
 
-const LOG2_E: f64 = std::f64::consts::LOG2_E;
-/// `ln 2` split so `n · LN2_HI` is exact for the `n` used here.
-const LN2_HI: f64 = 6.931_471_803_691_238e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-/// Adding `1.5 · 2^52` rounds to an integer, which then sits in the low mantissa bits.
-const ROUND: f64 = 6_755_399_441_055_744.0;
-
-/// `1 / k!` for `k = 12` down to `0`: the Taylor coefficients of `e^r`,
-/// highest degree first.
-const INV_FACTORIALS: [f64; 13] = [
-    1.0 / 479_001_600.0,
-    1.0 / 39_916_800.0,
-    1.0 / 3_628_800.0,
-    1.0 / 362_880.0,
-    1.0 / 40_320.0,
+/// `1 / k!` for `k = 7` down to `0`: the Taylor coefficients of `e^r`,
+/// highest degree first (each the same `f32` as `1.0f32 / k!`).
+const INV_FACTORIALS: [f32; 8] = [
     1.0 / 5_040.0,
     1.0 / 720.0,
     1.0 / 120.0,
@@ -43,21 +28,9 @@ const INV_FACTORIALS: [f64; 13] = [
     1.0,
 ];
 
-/// `e^y` for `y` in `[-110, 110]`, relative error below 1e-15.
-#[inline(always)]
-fn exp_small_range(y: f64) -> f64 {
-    let t = y * LOG2_E + ROUND;
-    let n = t - ROUND;
-    // |r| ≤ ln2 / 2; e^r by its Taylor series to r^12 / 12!, truncation
-    // below 2e-16 for |r| ≤ 0.35.
-    let r = (y - n * LN2_HI) - n * LN2_LO;
-    let p = super::poly::eval(&INV_FACTORIALS, r);
-    // 2^n from the integer in t's low bits (|n| ≤ 159, so 2^n is a normal f64;
-    // a negative n wraps and the exponent field comes out right).
-    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let scale = f64::from_bits((n_bits.wrapping_add(1023)) << 52);
-    p * scale
-}
+/// The largest distance, in `f32` steps, of [`exp_f32`] from the correctly
+/// rounded `e^x`, over every `f32`.
+pub const EXP_ULPS: u64 = 1;
 
 /// The largest distance, in `f32` steps, of [`tanh_f32`] from the
 /// correctly rounded `tanh`, over every `f32`.
@@ -84,11 +57,10 @@ fn exp_f32_arith(y: f32) -> f32 {
     let t = y * std::f32::consts::LOG2_E + ROUND_F32;
     let n = t - ROUND_F32;
     let r = (y - n * LN2_HI) - n * LN2_LO;
-    // The table's last eight, each the same f32 as `1.0f32 / k!`; one chain
-    // in f32 (the bounds above were measured for this order).
-    let p = INV_FACTORIALS[6..]
+    // One chain in f32 (the bounds were measured for this order).
+    let p = INV_FACTORIALS[1..]
         .iter()
-        .fold(INV_FACTORIALS[5] as f32, |p, &c| p * r + c as f32);
+        .fold(INV_FACTORIALS[0], |p, &c| p * r + c);
     let n = t.to_bits().wrapping_sub(ROUND_F32.to_bits()) as i32;
     let half = n >> 1;
     let two_to = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
@@ -140,30 +112,32 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     }
 }
 
-/// `e^x` of an `f32`, computed in `f64` and rounded once: the correctly
-/// rounded value except within 1e-15 relative of a rounding boundary (then
-/// one ulp off), subnormal results included.
+/// `e^x` of an `f32` in `f32` arithmetic, within [`EXP_ULPS`] of the
+/// correctly rounded value, subnormal results included.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    let x = x as f64;
-    // Below -104 e^x rounds to 0 in f32 and above 89 overflows to inf: the
-    // clamp changes no result and keeps 2^n a normal f64.
-    let e = exp_small_range(x.clamp(-104.0, 89.0));
-    let e = if x.is_nan() { x } else { e };
-    e as f32
+    // Below -104 e^x rounds to 0 in f32 and from 89 on it overflows to inf:
+    // the clamp changes no result and keeps the reduction in range.
+    let e = exp_f32_arith(x.clamp(-104.0, 89.0));
+    if x.is_nan() {
+        x
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::ulps::{assert_correctly_rounded, worst_ulps};
+    use crate::kernels::ulps::worst_ulps;
 
     #[test]
-    fn exp_is_within_one_ulp_of_the_correctly_rounded_value() {
+    fn exp_is_within_its_bound() {
         // Reference: f64 `exp` (within 1 f64 ulp) rounded to f32. Every 61st
         // f32 bit pattern of magnitude up to 110, both signs (≈ 3.7e7 values):
         // past both ends of the clamp, through the subnormal results.
-        assert_correctly_rounded(exp_f32, f64::exp, (0.0, 110.0), 61);
+        let (worst, at) = worst_ulps(exp_f32, f64::exp, (0, 110f32.to_bits()), 61);
+        assert!(worst <= EXP_ULPS, "{worst} ulps at x = {at:e}");
         assert_eq!(exp_f32(0.0), 1.0);
         assert_eq!(exp_f32(-0.0), 1.0);
         assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
@@ -220,6 +194,8 @@ mod tests {
         assert!(worst <= TANH_ULPS, "tanh: {worst} ulps at x = {at:e}");
         let (worst, at) = worst_ulps(sigmoid_f32, logistic, all, 1);
         assert!(worst <= SIGMOID_ULPS, "sigmoid: {worst} ulps at x = {at:e}");
+        let (worst, at) = worst_ulps(exp_f32, f64::exp, all, 1);
+        assert!(worst <= EXP_ULPS, "exp: {worst} ulps at x = {at:e}");
     }
 
     #[test]
