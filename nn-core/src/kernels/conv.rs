@@ -500,25 +500,20 @@ impl<T: Float> Default for ConvScratch<T> {
     }
 }
 
-/// For a stride-1 convolution whose output is at least as large as its
-/// input: the window under which the input gradient is the output
-/// gradient convolved with the flipped kernel (`dx = dy ⋆ flip(w)ᵀ`, the
-/// borders padded by what the forward's padding left uncovered). That is one
-/// im2col and a GEMM as deep as the forward's, where the general way — a
-/// GEMM only `out` deep, then col2im scattering every entry back — was a
-/// third of a backward pass. `None` otherwise (strided, or a smaller output,
-/// where the transposed form would multiply more zeros than it saves).
-fn transposed_window(
-    window: &Window2d,
-    input: (usize, usize),
-    output: (usize, usize),
-) -> Option<Window2d> {
+/// For a stride-1 convolution: the window under which the input gradient is
+/// the output gradient convolved with the flipped kernel (`dx = dy ⋆
+/// flip(w)ᵀ`, the borders padded by what the forward's padding left
+/// uncovered). On the GEMM path that is one im2col and a GEMM as deep as the
+/// forward's, where the general way — a GEMM only `out` deep, then col2im
+/// scattering every entry back — was a third of a backward pass; there it is
+/// taken only when the output is at least as large as the input (see
+/// [`gemm_takes_transposed`]). The direct kernels take it for any such
+/// window. `None` when strided, or padded beyond the kernel's reach.
+fn transposed_window(window: &Window2d) -> Option<Window2d> {
     let (k, d, p) = (window.kernel, window.dilation, window.padding);
     let (reach_y, reach_x) = ((k.0 - 1) * d.0, (k.1 - 1) * d.1);
-    let fits = window.stride == (1, 1)
-        && output.0 * output.1 >= input.0 * input.1
-        && p.top.max(p.bottom) <= reach_y
-        && p.left.max(p.right) <= reach_x;
+    let fits =
+        window.stride == (1, 1) && p.top.max(p.bottom) <= reach_y && p.left.max(p.right) <= reach_x;
     fits.then(|| Window2d {
         kernel: k,
         stride: (1, 1),
@@ -530,6 +525,13 @@ fn transposed_window(
         },
         dilation: d,
     })
+}
+
+/// Whether the GEMM path computes the input gradient in the transposed form:
+/// for a smaller output (a valid convolution) it would multiply more zeros
+/// (the wide border around `dy`) than col2im's scatter costs.
+fn gemm_takes_transposed(input: (usize, usize), output: (usize, usize)) -> bool {
+    output.0 * output.1 >= input.0 * input.1
 }
 
 /// `w` (`[out, in, kh, kw]`) flipped in both spatial axes with its channel
@@ -745,8 +747,15 @@ pub fn conv2d_backward_into<T: Float>(
     let dxs = dx
         .as_mut()
         .map(|d| Shared::new(d.as_slice_mut().expect("standard-layout gradient")));
-    let transposed = transposed_window(window, (h, w_in), (oh, ow))
-        .filter(|_| dx.is_some() && n * c * h * w_in > 0);
+    let transposed = transposed_window(window).filter(|_| dx.is_some() && n * c * h * w_in > 0);
+    // The direct kernel for the input gradient (the flipped weight over dy)
+    // where it takes the shapes; otherwise the transposed form only where
+    // the GEMM gains by it.
+    let direct_dx = transposed
+        .as_ref()
+        .and_then(|tw| Geometry::direct(is_f32::<T>(), tw, (oc, oh, ow), (c, h, w_in)));
+    let transposed =
+        transposed.filter(|_| direct_dx.is_some() || gemm_takes_transposed((h, w_in), (oh, ow)));
     // The forward's matrices, when they were built from this same input (the
     // layers' static path; a fresh scratch, as on the tape, rebuilds them).
     let use_kept = scratch.kept_for.is_some() && scratch.kept_for == key(&x);
@@ -763,12 +772,9 @@ pub fn conv2d_backward_into<T: Float>(
     if transposed.is_some() {
         flip_into(&w.view(), &mut scratch.flipped);
     }
-    // The direct kernels for the weight gradient (from x and dy) and for the
-    // input gradient (the flipped weight over dy), where they take the shapes.
+    // The direct kernel for the weight gradient (from x and dy), where it
+    // takes the shapes.
     let direct = Geometry::direct(is_f32::<T>(), window, (c, h, w_in), (oc, oh, ow));
-    let direct_dx = transposed
-        .as_ref()
-        .and_then(|tw| Geometry::direct(is_f32::<T>(), tw, (oc, oh, ow), (c, h, w_in)));
     let (gemm_dw, gemm_dx) = (
         need_dw && direct.is_none(),
         dx.is_some() && direct_dx.is_none(),
@@ -1026,7 +1032,9 @@ mod tests {
         // db within f32 rounding of sums of at most 1 600 terms (1e-5 of the
         // largest value). One row vector (14 and 8 wide) and two (28, 17),
         // channel and tap counts that do not fill a block, padding on one
-        // side, a valid convolution (dx by col2im) and a bias-free one.
+        // side, a valid convolution (its dx over dy bordered by the kernel's
+        // reach, where the f64 GEMM path scatters by col2im) and a bias-free
+        // one. Every case takes the direct kernels for dx too.
         let cases = [
             // n, c, o, (h, w), kernel, padding (top, bottom, left, right), bias
             (3, 16, 16, (14, 14), (3, 3), (1, 1, 1, 1), true),
@@ -1063,6 +1071,8 @@ mod tests {
             let (oh, ow) = (shape[2], shape[3]);
             if std::arch::is_x86_feature_detected!("avx512f") {
                 assert!(Geometry::direct(true, &window, (c, h, w), (o, oh, ow)).is_some());
+                let flipped = transposed_window(&window).expect("stride 1, padding in reach");
+                assert!(Geometry::direct(true, &flipped, (o, oh, ow), (c, h, w)).is_some());
             }
             let mut s64 = ConvScratch::default();
             let y = conv2d(
@@ -1179,7 +1189,7 @@ mod tests {
             };
             let (n, c, o, h, w_in) = (3, 4, 5, 9, 7);
             assert_eq!(window.output_size((h, w_in)), Some((h, w_in)));
-            assert!(transposed_window(&window, (h, w_in), (h, w_in)).is_some());
+            assert!(transposed_window(&window).is_some());
             let x = Array4::from_shape_fn((n, c, h, w_in), |(a, b, y, z)| {
                 ((a * 7 + b * 5 + y * 3 + z) % 17) as f64 - 8.0
             })
