@@ -201,14 +201,27 @@ pub fn max_pool2d_backward_into<T: Float>(
         idx.as_slice().expect("standard"),
     );
     let dx = dx.as_slice_mut().expect("standard-layout gradient");
-    dx.fill(T::zero());
-    for (p, plane) in dx.chunks_mut(plane_in).enumerate() {
-        for k in p * plane_out..(p + 1) * plane_out {
-            if is[k] != usize::MAX {
-                plane[is[k]] += gs[k];
+    if dx.is_empty() {
+        return;
+    }
+    // Planes are independent: each part clears and fills its own, while
+    // they are in cache (one memset of the whole gradient, then the
+    // scatter, on one thread, were a tenth of LeNet-5's epoch).
+    let planes = dx.len() / plane_in;
+    let work = dx.len() + gs.len();
+    let dx = Shared::new(dx);
+    for_each_range(planes, work, &|r| {
+        // SAFETY: the parts' plane ranges are disjoint.
+        let part = unsafe { dx.slice(r.start * plane_in..r.end * plane_in) };
+        part.fill(T::zero());
+        for (p, plane) in r.zip(part.chunks_mut(plane_in)) {
+            for k in p * plane_out..(p + 1) * plane_out {
+                if is[k] != usize::MAX {
+                    plane[is[k]] += gs[k];
+                }
             }
         }
-    }
+    });
 }
 
 /// Average pooling; the divisor is the full window, padding included
