@@ -125,42 +125,59 @@ impl Geometry {
         // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            // 4 channels by up to 6 rows of one vector (3 of two) are 24
-            // accumulators, what the 32 vector registers hold beside the
-            // weights and a row; the rows are cut as evenly as that allows
-            // (14 rows as 5, 5 and 4).
+            // 4 channels by up to 6 rows of one vector (3 of two), or 6
+            // channels by up to 4 rows (2 of two), are 24 accumulators, what
+            // the 32 vector registers hold beside the weights and a row. The
+            // rows are cut as evenly as that allows (14 rows as 5, 5 and 4);
+            // of the two shapes the one computing fewer padding channels and
+            // rows wins (6 channels, as LeNet-5 has, fill no block of 4).
             let two = self.ow > 16;
-            let most = if two { 3 } else { 6 };
-            let rows = self.oh.div_ceil(self.oh.div_ceil(most));
+            let plan = |block: usize, most: usize| {
+                let rows = self.oh.div_ceil(self.oh.div_ceil(most));
+                let work = self.oc.div_ceil(block) * block * self.oh.div_ceil(rows) * rows;
+                (work, block, rows)
+            };
+            let (four, six) = (
+                plan(4, if two { 3 } else { 6 }),
+                plan(6, if two { 2 } else { 4 }),
+            );
+            let (_, block, rows) = if six.0 < four.0 { six } else { four };
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
-            match (rows, two) {
-                (1, false) => self.forward_rows::<1, 1>(s, w, bias, y),
-                (2, false) => self.forward_rows::<2, 1>(s, w, bias, y),
-                (3, false) => self.forward_rows::<3, 1>(s, w, bias, y),
-                (4, false) => self.forward_rows::<4, 1>(s, w, bias, y),
-                (5, false) => self.forward_rows::<5, 1>(s, w, bias, y),
-                (6, false) => self.forward_rows::<6, 1>(s, w, bias, y),
-                (1, true) => self.forward_rows::<1, 2>(s, w, bias, y),
-                (2, true) => self.forward_rows::<2, 2>(s, w, bias, y),
-                (3, true) => self.forward_rows::<3, 2>(s, w, bias, y),
-                _ => unreachable!("at most 6 rows of one vector, 3 of two"),
+            match (block, rows, two) {
+                (4, 1, false) => self.forward_rows::<4, 1, 1>(s, w, bias, y),
+                (4, 2, false) => self.forward_rows::<4, 2, 1>(s, w, bias, y),
+                (4, 3, false) => self.forward_rows::<4, 3, 1>(s, w, bias, y),
+                (4, 4, false) => self.forward_rows::<4, 4, 1>(s, w, bias, y),
+                (4, 5, false) => self.forward_rows::<4, 5, 1>(s, w, bias, y),
+                (4, 6, false) => self.forward_rows::<4, 6, 1>(s, w, bias, y),
+                (4, 1, true) => self.forward_rows::<4, 1, 2>(s, w, bias, y),
+                (4, 2, true) => self.forward_rows::<4, 2, 2>(s, w, bias, y),
+                (4, 3, true) => self.forward_rows::<4, 3, 2>(s, w, bias, y),
+                (6, 1, false) => self.forward_rows::<6, 1, 1>(s, w, bias, y),
+                (6, 2, false) => self.forward_rows::<6, 2, 1>(s, w, bias, y),
+                (6, 3, false) => self.forward_rows::<6, 3, 1>(s, w, bias, y),
+                (6, 4, false) => self.forward_rows::<6, 4, 1>(s, w, bias, y),
+                (6, 1, true) => self.forward_rows::<6, 1, 2>(s, w, bias, y),
+                (6, 2, true) => self.forward_rows::<6, 2, 2>(s, w, bias, y),
+                _ => {
+                    unreachable!("blocks of 4 channels by 6 rows or 6 by 4, half with two vectors")
+                }
             }
         }
     }
 
-    /// [`Geometry::forward`] in blocks of `RB` output rows by 4 output
+    /// [`Geometry::forward`] in blocks of `RB` output rows by `OB` output
     /// channels, `NV` vectors per row.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn forward_rows<const RB: usize, const NV: usize>(
+    unsafe fn forward_rows<const OB: usize, const RB: usize, const NV: usize>(
         &self,
         staged: *const f32,
         w: *const f32,
         bias: *const f32,
         y: *mut f32,
     ) {
-        const OB: usize = 4;
         let (hp, wp) = self.staged_hw();
         let (taps, masks) = (self.taps(), row_masks(self.ow));
         for o0 in (0..self.oc).step_by(OB) {
