@@ -1,8 +1,10 @@
 //! Stochastic gradient descent with momentum, as `torch.optim.SGD`.
 
 use ndarray::{ArrayD, Zip};
+use nn_core::parallel::Shared;
 use nn_core::{Float, Parameters};
 
+use crate::elementwise::update_elements;
 use crate::error::{check, OptimError};
 use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
@@ -133,6 +135,27 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             }
             let first = !st.buffers.contains_key("momentum_buffer");
             let buf = st.buffer("momentum_buffer", || ArrayD::zeros(p.raw_dim()));
+            if let (false, Some(ps), Some(gs), Some(bs)) =
+                (first, p.as_slice_mut(), g.as_slice(), buf.as_slice_mut())
+            {
+                // The common case, in parallel and wide, in one pass: the
+                // same arithmetic, with the settings copied in.
+                let (ps, bs) = (Shared::new(ps), Shared::new(bs));
+                let rule = Momentum {
+                    maximize: c.maximize,
+                    wd,
+                    mu,
+                    damp,
+                    lr: -lr,
+                    nesterov: c.nesterov,
+                };
+                update_elements(gs.len(), move |r| {
+                    // SAFETY: the ranges given to the parts are disjoint.
+                    let (ps, bs) = unsafe { (ps.slice(r.clone()), bs.slice(r.clone())) };
+                    rule.apply(ps, &gs[r], bs);
+                });
+                return;
+            }
             Zip::from(&mut *buf).and(&*p).and(g).for_each(|b, &p, &g| {
                 *b = if first {
                     eff(p, g)
@@ -167,6 +190,43 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<(), OptimError> {
         self.config.lr = self.states.import(&self.layout(), state)?;
         Ok(())
+    }
+}
+
+/// SGD-momentum's update of contiguous slices after the first step, with
+/// the settings as `T`: the general path's arithmetic in one pass, compiled
+/// a second time for the widest vectors (ndarray's two `Zip` passes were an
+/// eighth of a small MLP's step).
+#[derive(Clone, Copy)]
+struct Momentum<T> {
+    maximize: bool,
+    wd: T,
+    mu: T,
+    /// `1 - dampening`.
+    damp: T,
+    /// `-lr`.
+    lr: T,
+    nesterov: bool,
+}
+
+impl<T: Float> Momentum<T> {
+    fn apply(&self, p: &mut [T], g: &[T], b: &mut [T]) {
+        nn_core::run_widest!(<T: Float> (
+            r: &Momentum<T> = self,
+            p: &mut [T] = p,
+            g: &[T] = g,
+            b: &mut [T] = b,
+        ) => r.run(p, g, b))
+    }
+
+    #[inline(always)]
+    fn run(&self, p: &mut [T], g: &[T], b: &mut [T]) {
+        let r = *self;
+        for ((p, &g), b) in p.iter_mut().zip(g).zip(b) {
+            let d = effective(*p, g, r.maximize, r.wd);
+            *b = *b * r.mu + r.damp * d;
+            *p += r.lr * if r.nesterov { d + r.mu * *b } else { *b };
+        }
     }
 }
 
