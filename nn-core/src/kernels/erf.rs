@@ -10,8 +10,9 @@
 //! `f64` (`R`'s weighted for relative error), converted to powers and
 //! rounded to `f32`. Within [`ERF_ULPS`] of the correctly rounded value for
 //! every `f32` (checked exhaustively by the tests). It was evaluated in
-//! `f64` before, to within one ulp, at four times the cost: GELU's forward
-//! and backward were 15 % of that transformer's epoch.
+//! `f64` before, also within one ulp: with `exp` also moved to `f32`,
+//! GELU's forward went from 6.8 % to 3.3 % of that transformer's profile
+//! and its backward from 8.4 % to 4.1 %.
 
 /// `erf(a) / a − 1` as a polynomial in `a²` on `[0, 1]`, highest degree first.
 const SMALL: [f32; 7] = [
