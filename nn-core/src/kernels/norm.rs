@@ -1,5 +1,5 @@
 //! Batch and layer normalization, forward beside backward (batch norm in
-//! [`batch`]).
+//! `norm/batch.rs`).
 //!
 //! Both normalize `x̂ = (x - μ) / √(σ² + ε)` with the biased variance and then
 //! scale and shift: `y = γ x̂ + β`. Batch norm takes μ, σ² per channel (axis 1)
