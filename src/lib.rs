@@ -82,7 +82,7 @@
 //! `input(..)`, duplicate names, an empty model, an argument a layer does not
 //! take, an activation argument it does not take, of the wrong kind, given
 //! twice, positional or missing (`threshold`), an odd length under `glu`. Every
-//! kind of mistake has a compile-fail case under `tests/ui/`.
+//! kind of mistake has a compile-fail case under `nn-checks/tests/ui/`.
 //!
 //! The struct implements [`Model`]: the tape path [`Model::forward`] for research
 //! code, the static path [`Model::forward_train`] + [`Model::backward`] /

@@ -2,7 +2,7 @@
 //! them so one pass reports all of them.
 //!
 //! Each kind of mistake is a [`Mistake`] with its own message; each has at
-//! least one compile-fail case under `tests/ui/` whose macro invocation makes
+//! least one compile-fail case under `nn-checks/tests/ui/` whose macro invocation makes
 //! exactly that mistake, which `crate::tests` checks. A new message gets a new
 //! variant here and a new ui case.
 //!
@@ -10,7 +10,7 @@
 //! a nested model's shapes, which another invocation declared. The macro
 //! emits a `const` check (`crate::layers::nested`, calling
 //! `nn::layers::check_nested`, where the messages are); their variants
-//! come after the `;`, and each has a case `tests/ui/checked/<name>.rs`.
+//! come after the `;`, and each has a case `nn-checks/tests/ui/checked/<name>.rs`.
 
 use std::fmt::Display;
 

@@ -12,7 +12,7 @@
 //! (`activation_fn`).
 //!
 //! The macro never panics: every failure is a spanned `syn::Error`, and each
-//! kind of mistake has a compile-fail case under `tests/ui/` (both checked by
+//! kind of mistake has a compile-fail case under `nn-checks/tests/ui/` (both checked by
 //! the tests in `tests.rs`).
 //!
 //! # Composition

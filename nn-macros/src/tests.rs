@@ -1,5 +1,5 @@
 //! Crate-wide checks: the macro never panics, every kind of mistake has a
-//! compile-fail case under `tests/ui/`, and the layer table is consistent.
+//! compile-fail case under `nn-checks/tests/ui/`, and the layer table is consistent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -202,15 +202,15 @@ fn the_scan_sees_what_it_must() {
     assert_eq!(found.len(), 6, "{found:?}");
 }
 
-/// Every kind of mistake is made by at least one case under `tests/ui/`, and
+/// Every kind of mistake is made by at least one case under `nn-checks/tests/ui/`, and
 /// each case makes exactly one mistake. The cases are run through the macro's
-/// own parser and validator, so this needs no compiler; `tests/suite/ui.rs` checks
+/// own parser and validator, so this needs no compiler; `nn-checks/tests/ui.rs` checks
 /// the messages and spans rustc shows.
 #[test]
 fn every_mistake_has_a_ui_case() {
     // The cases the compiler rejects in the generated code
-    // (`tests/ui/checked/`) are not read here.
-    let dir = manifest_dir().join("../tests/ui");
+    // (`nn-checks/tests/ui/checked/`) are not read here.
+    let dir = manifest_dir().join("../nn-checks/tests/ui");
     let mut covered: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
     read_cases(
@@ -237,11 +237,13 @@ fn every_mistake_has_a_ui_case() {
     );
     for m in Mistake::ALL {
         if !covered.contains_key(&format!("{m:?}")) {
-            problems.push(format!("Mistake::{m:?} has no case under tests/ui/"));
+            problems.push(format!(
+                "Mistake::{m:?} has no case under nn-checks/tests/ui/"
+            ));
         }
     }
     // The mistakes the compiler finds in the generated code: a case each,
-    // named after the variant, under `tests/ui/checked/`.
+    // named after the variant, under `nn-checks/tests/ui/checked/`.
     for m in Mistake::CHECKED_BY_COMPILER {
         let case = dir
             .join("checked")

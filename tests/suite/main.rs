@@ -38,4 +38,3 @@ mod tape_training;
 mod tensorboard;
 mod thread_determinism;
 mod training_loop;
-mod ui;

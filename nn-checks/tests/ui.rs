@@ -5,7 +5,7 @@
 //! the macro generates (a nested model's shapes, declared by another
 //! invocation); those under `tests/ui/module/` are `#[derive(Module)]`'s, those under
 //! `tests/ui/functional/` are `functional!`'s. Code that must compile is
-//! tested as plain modules of this binary (`hygienic_names.rs`, …): a single
+//! tested as plain modules of `nn`'s test suite (`tests/suite/hygienic_names.rs`, …): a single
 //! passing case would make trybuild build every dependency instead of only
 //! checking it.
 
