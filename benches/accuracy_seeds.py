@@ -1,7 +1,7 @@
 """One epoch's test accuracy over several seeds, nn against PyTorch.
 
 Usage (from the repository root, with a Python that has torch and numpy):
-    cargo build --release --example bench
+    cargo build --profile dist --example bench
     python3 benches/accuracy_seeds.py [--seeds N] [--anchor PATH] [workload ...]
 
 A one-epoch accuracy of one seed moves by more than the ±0.003 the targets
@@ -16,7 +16,7 @@ Prints each seed's accuracies and the means and medians per framework.
 import argparse, json, os, statistics, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = os.path.join(ROOT, "target", "release", "examples", "bench")
+OURS = os.path.join(ROOT, "target", "dist", "examples", "bench")
 
 # Runs torch_anchor.py with every manual_seed(x) shifted by SEED: the global
 # seed (weights) and the shuffling generator's (data order).

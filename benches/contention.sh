@@ -3,8 +3,8 @@
 # side by side (the README's Threads paragraph).
 #
 #   benches/contention.sh ROUNDS WORKLOAD BIN[:VAR=value,...]...
-#   e.g. benches/contention.sh 8 mlp target/release/examples/bench \
-#            target/release/examples/bench:NN_NUM_THREADS=1
+#   e.g. benches/contention.sh 8 mlp target/dist/examples/bench \
+#            target/dist/examples/bench:NN_NUM_THREADS=1
 #
 # Each round runs every binary quiet, then beside a busy loop pinned to CPU 1.
 # A run's time is the median of its epochs; a run during which the host stole

@@ -1,7 +1,7 @@
 """nn against PyTorch on ../shared/bench/torch_anchor.py's workloads, in one session.
 
 Usage (from the repository root, with a Python that has torch and numpy):
-    cargo build --release --example bench
+    cargo build --profile dist --example bench
     python3 benches/side_by_side.py [--rounds N] [--anchor PATH]
 
 Alternates the two frameworks for N rounds (default 3), so both see the same
@@ -16,7 +16,7 @@ timed exactly as `bench`'s `gemm` times ours.
 import argparse, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = os.path.join(ROOT, "target", "release", "examples", "bench")
+OURS = os.path.join(ROOT, "target", "dist", "examples", "bench")
 WORKLOADS = ["mlp", "mlp_big", "cnn", "small_batch", "convnet", "resnet", "residual_tape", "lstm", "vit"]
 SIZES = [256, 512, 1024, 2048]
 # Targets, ours / PyTorch's: the performance issue's (mlp … resnet, GEMM, RSS),
