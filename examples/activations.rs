@@ -145,32 +145,33 @@ fn curve(name: &str, xs: &Array1<f32>) -> Vec<(f32, f32)> {
 }
 
 fn draw(path: &Path, names: &[&str], cols: usize) -> Result<(), Box<dyn std::error::Error>> {
-    nn::plot::ensure_font();
     let rows = names.len().div_ceil(cols);
-    let root = BitMapBackend::new(path, (300 * cols as u32, 240 * rows as u32)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let size = (300 * cols as u32, 240 * rows as u32);
     let xs = Array1::linspace(-5.0f32, 5.0, 401);
-    for (area, name) in root.split_evenly((rows, cols)).iter().zip(names) {
-        let pts = curve(name, &xs);
-        let (lo, hi) = pts
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), p| {
-                (a.min(p.1), b.max(p.1))
-            });
-        let pad = ((hi - lo) * 0.1).max(0.1);
-        let mut chart = ChartBuilder::on(area)
-            .caption(*name, ("sans-serif", 18))
-            .margin(8)
-            .x_label_area_size(24)
-            .y_label_area_size(36)
-            .build_cartesian_2d(-5.0f32..5.0, (lo - pad)..(hi + pad))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 11))
-            .draw()?;
-        chart.draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))?;
-    }
-    root.present()?;
+    nn::plot::png(path, size, |root| {
+        root.fill(&WHITE)?;
+        for (area, name) in root.split_evenly((rows, cols)).iter().zip(names) {
+            let pts = curve(name, &xs);
+            let (lo, hi) = pts
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), p| {
+                    (a.min(p.1), b.max(p.1))
+                });
+            let pad = ((hi - lo) * 0.1).max(0.1);
+            let mut chart = ChartBuilder::on(area)
+                .caption(*name, ("sans-serif", 18))
+                .margin(8)
+                .x_label_area_size(24)
+                .y_label_area_size(36)
+                .build_cartesian_2d(-5.0f32..5.0, (lo - pad)..(hi + pad))?;
+            chart
+                .configure_mesh()
+                .label_style(("sans-serif", 11))
+                .draw()?;
+            chart.draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))?;
+        }
+        root.present()
+    })?;
     Ok(())
 }
 

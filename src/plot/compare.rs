@@ -135,19 +135,14 @@ impl<'a> Comparison<'a> {
             message,
         };
         let lines = self.lines().map_err(plot_err)?;
-        crate::plot::ensure_font();
         let svg = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-        let result = if svg {
-            self.render(SVGBackend::new(path, self.size).into_drawing_area(), &lines)
+        if svg {
+            crate::plot::svg(path, self.size, |root| self.render(root, &lines))
         } else {
-            self.render(
-                BitMapBackend::new(path, self.size).into_drawing_area(),
-                &lines,
-            )
-        };
-        result.map_err(plot_err)
+            crate::plot::png(path, self.size, |root| self.render(root, &lines))
+        }
     }
 
     /// Each run's points, or why the chart cannot be drawn. Non-finite

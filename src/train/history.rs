@@ -164,21 +164,15 @@ impl History {
     // Not generic, so the drawing (thousands of plotters instantiations) is
     // compiled once, here, instead of in every crate that plots.
     fn plot_at(&self, path: &Path) -> Result<(), TrainError> {
-        let plot_err = |e: String| TrainError::Plot {
-            path: path.to_path_buf(),
-            message: e,
-        };
-        crate::plot::ensure_font();
         let svg = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
         let size = (1000, 420);
-        let result = if svg {
-            self.draw(SVGBackend::new(path, size).into_drawing_area())
+        if svg {
+            crate::plot::svg(path, size, |root| self.draw(root))
         } else {
-            self.draw(BitMapBackend::new(path, size).into_drawing_area())
-        };
-        result.map_err(plot_err)
+            crate::plot::png(path, size, |root| self.draw(root))
+        }
     }
 
     fn draw<DB: DrawingBackend>(
