@@ -97,7 +97,8 @@ pub fn svg<E: Display>(
     write_atomic(path, text.as_bytes())
 }
 
-fn plot_error(path: &Path, e: impl Display) -> TrainError {
+/// A drawing's failure at `path`.
+pub(crate) fn plot_error(path: &Path, e: impl Display) -> TrainError {
     TrainError::Plot {
         path: path.to_path_buf(),
         message: e.to_string(),

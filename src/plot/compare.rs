@@ -130,11 +130,7 @@ impl<'a> Comparison<'a> {
 
     // Not generic: the drawing is compiled once, here (see `History::plot`).
     fn draw_at(&self, path: &Path) -> Result<(), TrainError> {
-        let plot_err = |message: String| TrainError::Plot {
-            path: path.to_path_buf(),
-            message,
-        };
-        let lines = self.lines().map_err(plot_err)?;
+        let lines = self.lines().map_err(|e| crate::plot::plot_error(path, e))?;
         let svg = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
