@@ -34,7 +34,7 @@
 //!
 //! PNG files are encoded by the `png` crate rather than plotters' own
 //! encoder (`bitmap_encoder`), which would bring the whole `image` crate
-//! into every build of `nn`, a sixth of a first build's CPU time. For more
+//! into every build of `nn`: about a tenth of a first build's CPU time. For more
 //! of plotters (`point_series`, `area_series`, `histogram`, `full_palette`,
 //! …), add it to your `Cargo.toml` with `default-features = false` and those
 //! features; Cargo merges them into the one build `nn::plot::plotters`
@@ -151,10 +151,9 @@ mod tests {
         assert!(inked > 50, "only {inked} dark pixels: no glyphs drawn");
     }
 
-    fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("nn-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+    /// A file name of this test process's own in the system's temporary directory.
+    pub(in crate::plot) fn scratch(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("nn-plot-{}-{name}", std::process::id()))
     }
 
     #[test]

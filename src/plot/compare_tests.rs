@@ -1,6 +1,5 @@
-use std::path::PathBuf;
-
 use super::*;
+use crate::plot::tests::scratch;
 use crate::train::EpochLogs;
 
 /// A run that logged `val_accuracy` (and the loss) once per value.
@@ -17,11 +16,6 @@ fn run(val_accuracy: &[f64]) -> History {
             .collect(),
         stopped: None,
     }
-}
-
-/// A file in the temporary directory that no other test (or test process) writes.
-fn scratch(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("nn-compare-{}-{name}", std::process::id()))
 }
 
 /// The text of every `<text>` element of an SVG, trimmed.
