@@ -19,6 +19,7 @@
 
 mod decode;
 mod error;
+mod header;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
