@@ -260,6 +260,16 @@ fn gradients_accumulate_until_zero_grad() {
     m.visit_params(&mut |n, p| {
         assert!(p.grad().as_ref().unwrap().iter().all(|&v| v == 0.0), "{n}")
     });
+    // After zero_grad, a backward writes each gradient afresh (the weight
+    // products overwrite instead of adding to zeros): nothing of the old
+    // contents, not even NaN, reaches the new gradient.
+    m.visit_params(&mut |_, p| p.grad_mut().as_mut().unwrap().fill(f64::NAN));
+    m.zero_grad();
+    m.forward_train(x.view());
+    m.backward(cot.view());
+    for (name, g) in grads(&m) {
+        close(&name, &g, &once[&name], 1e-12);
+    }
 }
 
 sequential! {

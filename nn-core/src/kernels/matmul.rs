@@ -359,8 +359,9 @@ pub fn linear_backward<T: Float>(
                 .into_shape_with_order((rows, cols))
                 .expect("a fresh array is contiguous")
         }),
-        dw.as_mut().map(|d| d.view_mut()),
-        db.as_mut().map(|d| d.view_mut()),
+        // Fresh zeros: written, not added to.
+        dw.as_mut().map(|d| (d.view_mut(), T::zero())),
+        db.as_mut().map(|d| (d.view_mut(), T::zero())),
     );
     [dx, dw.map(|d| d.into_dyn()), db.map(|d| d.into_dyn())]
 }
@@ -418,23 +419,28 @@ fn fill_rows<T: Float>(y: &mut ArrayViewMut2<'_, T>, b: ArrayView1<'_, T>) {
     }
 }
 
-/// Gradients of the dense layer, accumulated (`+=`) into the given buffers:
-/// `dx = dy W`, `dW += dyᵀ x`, `db += Σ_batch dy`. `dx` is overwritten.
+/// Gradients of the dense layer into the given buffers, each parameter's
+/// with its `beta` (`0`: overwrite, `1`: accumulate): `dx = dy W`,
+/// `dW = dyᵀ x + beta · dW`, `db = Σ_batch dy + beta · db`. `dx` is
+/// overwritten.
 pub fn linear_backward_into<T: Float>(
     x: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
     dy: ArrayView2<'_, T>,
     dx: Option<ArrayViewMut2<'_, T>>,
-    dw: Option<ArrayViewMut2<'_, T>>,
-    db: Option<ArrayViewMut1<'_, T>>,
+    dw: Option<(ArrayViewMut2<'_, T>, T)>,
+    db: Option<(ArrayViewMut1<'_, T>, T)>,
 ) {
     if let Some(mut dx) = dx {
         gemm(T::one(), &dy, &w, T::zero(), &mut dx);
     }
-    if let Some(mut dw) = dw {
-        gemm(T::one(), &dy.t(), &x, T::one(), &mut dw);
+    if let Some((mut dw, beta)) = dw {
+        gemm(T::one(), &dy.t(), &x, beta, &mut dw);
     }
-    if let Some(mut db) = db {
+    if let Some((mut db, beta)) = db {
+        if beta == T::zero() {
+            db.fill(T::zero());
+        }
         for row in dy.rows() {
             db.zip_mut_with(&row, |d, &g| *d += g);
         }

@@ -6,7 +6,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2};
 use rand::Rng;
 
-use super::{trainable_grad_buffer, Layer, Share, Workspace};
+use super::{trainable_grad_output, Layer, Share, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::init::Initializer;
 use crate::kernels::matmul::{linear_backward_into, linear_into};
@@ -176,18 +176,22 @@ fn linear_grads<T: Float>(
 ) {
     // Gradients before the value: the order optimizers and the other layers
     // lock in, so threads sharing a parameter cannot deadlock.
-    let mut dw = trainable_grad_buffer(weight);
-    let mut db = bias.and_then(trainable_grad_buffer);
+    let mut dw = trainable_grad_output(weight);
+    let mut db = bias.and_then(trainable_grad_output);
     let w = weight.value();
     linear_backward_into(
         rows(x),
         two_d(&w),
         rows(dz),
         dx.map(rows_mut),
-        dw.as_mut()
-            .map(|d| d.view_mut().into_dimensionality::<Ix2>().expect("2-D")),
-        db.as_mut()
-            .map(|d| d.view_mut().into_dimensionality::<Ix1>().expect("1-D")),
+        dw.as_mut().map(|(d, beta)| {
+            let d = d.view_mut().into_dimensionality::<Ix2>().expect("2-D");
+            (d, *beta)
+        }),
+        db.as_mut().map(|(d, beta)| {
+            let d = d.view_mut().into_dimensionality::<Ix1>().expect("1-D");
+            (d, *beta)
+        }),
     );
 }
 

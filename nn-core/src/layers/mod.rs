@@ -294,6 +294,24 @@ pub fn trainable_grad_buffer<T: Float>(p: &Param<T>) -> Option<GradBuffer<'_, T>
     p.is_trainable().then(|| grad_buffer(p))
 }
 
+/// [`trainable_grad_buffer`] for a backward that writes every element of the
+/// gradient, with the `beta` to write it with: `0` when the gradient was
+/// cleared since the last backward (its buffer is then not zero-filled first:
+/// a product with `beta = 0` overwrites it), `1` when this gradient adds to
+/// one already there (a parameter shared by two layers).
+pub fn trainable_grad_output<T: Float>(p: &Param<T>) -> Option<(GradBuffer<'_, T>, T)> {
+    if !p.is_trainable() {
+        return None;
+    }
+    let (mut slot, stale) = p.grad_mut_for_overwrite();
+    let fresh = slot.as_ref().is_none_or(|g| g.shape() != p.value().shape());
+    if fresh {
+        *slot = Some(ArrayD::zeros(p.value().raw_dim()));
+    }
+    let beta = if stale || fresh { T::zero() } else { T::one() };
+    Some((GradBuffer { slot }, beta))
+}
+
 /// A parameter's gradient, allocated, while its lock is held: what
 /// [`grad_buffer`] returns. Derefs to the gradient array.
 pub struct GradBuffer<'a, T: Float> {

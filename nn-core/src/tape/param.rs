@@ -137,6 +137,15 @@ impl<T: Float> Param<T> {
         guard
     }
 
+    /// [`Param::grad_mut`] for a writer that overwrites every element: a
+    /// gradient cleared by [`Param::zero_grad`] is not zero-filled first,
+    /// and the flag says so (`true`: overwrite; `false`: add to it).
+    pub(crate) fn grad_mut_for_overwrite(&self) -> (RwLockWriteGuard<'_, Option<ArrayD<T>>>, bool) {
+        let guard = write(&self.inner.grad);
+        let stale = self.inner.stale.swap(false, Ordering::AcqRel);
+        (guard, stale)
+    }
+
     /// Sets the gradient to zero, keeping its buffer (no allocation next
     /// step). The buffer is cleared when next used; a tape's backward
     /// replaces it with its own gradient instead of adding to zeros.

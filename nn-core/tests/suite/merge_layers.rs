@@ -479,6 +479,21 @@ fn a_shared_dense_trains_one_weight_like_the_tape_applying_it_twice() {
     let bias = a.bias.as_ref().unwrap().grad().clone().unwrap();
     assert_close("bias gradient", &bias, &db, TOL);
 
+    // Again after zero_grad: the first backward overwrites the kept
+    // buffer, the second adds to it.
+    a.weight.zero_grad();
+    a.bias.as_ref().unwrap().zero_grad();
+    a.backward(x1.view(), w1.view(), false);
+    b.backward(x2.view(), w2.view(), false);
+    assert_close(
+        "weight gradient, reused buffer",
+        &a.weight.grad().clone().unwrap(),
+        &dw,
+        TOL,
+    );
+    let bias = a.bias.as_ref().unwrap().grad().clone().unwrap();
+    assert_close("bias gradient, reused buffer", &bias, &db, TOL);
+
     // A value written through one is read through the other.
     b.weight.value_mut()[[1, 2]] = 7.0;
     assert_eq!(a.weight.value()[[1, 2]], 7.0);

@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, CowArray, Ix1, Ix2, Ix3, IxDyn, Order};
 use rand::rngs::StdRng;
 
-use super::super::{ensure_shape, trainable_grad_buffer};
+use super::super::{ensure_shape, trainable_grad_output};
 use super::AttentionMask;
 use crate::kernels::attention::{
     attention_backward_into, attention_into, split_heads, split_heads_mut, Qkv, QkvGrads,
@@ -203,17 +203,19 @@ pub(in crate::layers) fn linear_grads<T: Float>(
     dx: Option<ndarray::ArrayViewMut2<'_, T>>,
 ) {
     // Gradients before values: the order every layer and optimizer locks in.
-    let mut dw = trainable_grad_buffer(weight);
-    let mut db = trainable_grad_buffer(bias);
+    let mut dw = trainable_grad_output(weight);
+    let mut db = trainable_grad_output(bias);
     let w = weight.value();
     linear_backward_into(
         x,
         two_d(&w),
         dy,
         dx,
-        dw.as_mut().map(|d| two_d_mut(d)),
-        db.as_mut()
-            .map(|d| d.view_mut().into_dimensionality::<Ix1>().expect("1-D")),
+        dw.as_mut().map(|(d, beta)| (two_d_mut(d), *beta)),
+        db.as_mut().map(|(d, beta)| {
+            let d = d.view_mut().into_dimensionality::<Ix1>().expect("1-D");
+            (d, *beta)
+        }),
     );
 }
 
