@@ -443,22 +443,60 @@ pub fn cross_entropy_mean_into<T: Float>(
     check_labels(op, logits.shape(), labels);
     check_same(op, logits.shape(), dx.shape());
     let g = T::one() / T::lit(labels.len() as f64);
-    let mut total = T::zero();
-    for ((row, mut d), &l) in logits.rows().into_iter().zip(dx.rows_mut()).zip(labels) {
-        let m = row.fold(T::neg_infinity(), |a, &b| a.max(b));
-        let m = if m == T::neg_infinity() { T::zero() } else { m };
-        let mut sum = T::zero();
-        for (d, &v) in d.iter_mut().zip(row.iter()) {
-            *d = (v - m).exp();
-            sum += *d;
+    let width = logits.shape().last().copied().unwrap_or(1);
+    let total = match (logits.as_slice(), dx.as_slice_mut()) {
+        (Some(z), Some(d)) if width > 0 => cross_entropy_rows(z, d, width, labels, g),
+        _ => {
+            // Strided: each row copied out, computed as a contiguous batch of one.
+            let mut z = Vec::with_capacity(width);
+            let mut d = vec![T::zero(); width];
+            let mut total = T::zero();
+            for ((row, mut out), &l) in logits.rows().into_iter().zip(dx.rows_mut()).zip(labels) {
+                z.clear();
+                z.extend(row.iter().copied());
+                total += cross_entropy_rows(&z, &mut d, width, &[l], g);
+                out.assign(&ndarray::aview1(&d));
+            }
+            total
         }
-        total += sum.ln() + m - row[l];
-        let inv = sum.recip();
-        d.mapv_inplace(|v| v * inv);
-        d[l] -= T::one();
-        d.mapv_inplace(|v| v * g);
-    }
+    };
     total / T::lit(labels.len() as f64)
+}
+
+/// [`cross_entropy_mean_into`] on contiguous rows `width` wide: returns the
+/// summed `logsumexp(z) - z[l]` and writes each row's gradient,
+/// `(softmax(z) - onehot(l)) · g`, into `d`. The exponentials run as one
+/// vectorized pass over the whole batch: rows of a few classes are too
+/// short to vectorize one at a time (a small batch's step spent 6 % here).
+fn cross_entropy_rows<T: Float>(z: &[T], d: &mut [T], width: usize, labels: &[usize], g: T) -> T {
+    let mut total = T::zero();
+    for ((z, d), &l) in z
+        .chunks_exact(width)
+        .zip(d.chunks_exact_mut(width))
+        .zip(labels)
+    {
+        let m = z.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+        let m = if m == T::neg_infinity() { T::zero() } else { m };
+        for (d, &v) in d.iter_mut().zip(z) {
+            *d = v - m;
+        }
+        total -= d[l];
+    }
+    super::simd::widest(|| {
+        for v in d.iter_mut() {
+            *v = v.exp_fast();
+        }
+    });
+    for (d, &l) in d.chunks_exact_mut(width).zip(labels) {
+        let sum = d.iter().fold(T::zero(), |a, &b| a + b);
+        total += sum.ln();
+        let scale = sum.recip() * g;
+        for d in d.iter_mut() {
+            *d *= scale;
+        }
+        d[l] -= g;
+    }
+    total
 }
 
 /// Mean sparse categorical cross-entropy on probabilities; `dp` receives its
@@ -561,4 +599,52 @@ pub fn kl_divergence_backward<T: Float>(
 ) -> LossGrads<T> {
     let ax = last_axis("kl_divergence", pred.shape());
     lane_backward(pred, target, dl, ax, kl_divergence_elem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, IxDyn};
+
+    /// The definition, sample by sample: `logsumexp(z) − z[l]`, averaged;
+    /// gradient `(softmax(z) − onehot(l)) / n`.
+    fn reference(z: &Array2<f64>, labels: &[usize]) -> (f64, Array2<f64>) {
+        let n = labels.len() as f64;
+        let mut grad = Array2::zeros(z.raw_dim());
+        let mut total = 0.0;
+        for (i, &l) in labels.iter().enumerate() {
+            let lse = z.row(i).iter().map(|v| v.exp()).sum::<f64>().ln();
+            total += lse - z[[i, l]];
+            for j in 0..z.ncols() {
+                grad[[i, j]] = ((z[[i, j]] - lse).exp() - f64::from(u8::from(j == l))) / n;
+            }
+        }
+        (total / n, grad)
+    }
+
+    #[test]
+    fn cross_entropy_is_its_definition_on_contiguous_and_strided_batches() {
+        let z = Array2::from_shape_fn((3, 5), |(i, j)| ((i * 5 + j) as f64 * 0.7).sin() * 3.0);
+        let labels = [2, 0, 4];
+        let (want, want_grad) = reference(&z, &labels);
+
+        let mut d = ArrayD::zeros(IxDyn(&[3, 5]));
+        let got = cross_entropy_mean_into(z.view().into_dyn(), &labels, d.view_mut());
+        assert!((got - want).abs() < 1e-12, "{got} against {want}");
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(
+            close(d.as_slice().unwrap(), want_grad.as_slice().unwrap()),
+            "{d}"
+        );
+
+        // Column-major logits and gradient: the rows are not slices.
+        let zt = z.t().to_owned();
+        let mut dt = Array2::zeros((5, 3));
+        let mut d = dt.view_mut();
+        d.swap_axes(0, 1);
+        let got = cross_entropy_mean_into(zt.t().into_dyn(), &labels, d.into_dyn());
+        assert!((got - want).abs() < 1e-12, "{got} against {want}");
+        let back: Vec<f64> = dt.t().iter().copied().collect();
+        assert!(close(&back, want_grad.as_slice().unwrap()), "{dt}");
+    }
 }

@@ -441,8 +441,20 @@ pub fn linear_backward_into<T: Float>(
         if beta == T::zero() {
             db.fill(T::zero());
         }
-        for row in dy.rows() {
-            db.zip_mut_with(&row, |d, &g| *d += g);
+        let width = db.len();
+        match (dy.as_slice(), db.as_slice_mut()) {
+            (Some(dy), Some(db)) if width > 0 => {
+                for row in dy.chunks_exact(width) {
+                    for (d, &g) in db.iter_mut().zip(row) {
+                        *d += g;
+                    }
+                }
+            }
+            _ => {
+                for row in dy.rows() {
+                    db.zip_mut_with(&row, |d, &g| *d += g);
+                }
+            }
         }
     }
 }
