@@ -323,6 +323,10 @@ mod tests {
             (25, 300, 65),
             (150, 257, 40),
             (7, 600, 1100),
+            // A row-major `a` whose rows lie a multiple of 4 KiB apart is
+            // packed (its rows would share cache sets); others are read in
+            // place, as (7, 600, 1100) is.
+            (13, 1024, 300),
             // Small outputs, long sums: the dot-product path when both
             // operands are contiguous along k (a plain, b transposed), up
             // to its largest output, and just past it.
