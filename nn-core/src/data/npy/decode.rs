@@ -323,8 +323,24 @@ fn read_data<X: Element>(
             source,
         },
     };
-    let mut bytes = vec![0u8; needed];
-    reader.read_exact(&mut bytes).map_err(io_error)?;
+    // Decoded a block at a time: the raw bytes are never held whole beside
+    // the decoded values.
+    let mut data = Vec::with_capacity(count);
+    let mut block = vec![0u8; needed.min(BLOCK_ELEMENTS * X::SIZE)];
+    while data.len() < count {
+        let n = (count - data.len()).min(BLOCK_ELEMENTS);
+        let bytes = &mut block[..n * X::SIZE];
+        reader.read_exact(bytes).map_err(io_error)?;
+        for chunk in bytes.chunks_exact(X::SIZE) {
+            let i = data.len();
+            data.push(X::from_bytes(chunk, big_endian).ok_or_else(|| {
+                not_npy(format!(
+                    "element {i} holds {chunk:?}, not a value of {}",
+                    header.descr_text
+                ))
+            })?);
+        }
+    }
     let extra = io::copy(reader, &mut io::sink()).map_err(io_error)?;
     if extra > 0 {
         return Err(not_npy(format!(
@@ -332,23 +348,19 @@ fn read_data<X: Element>(
             header.shape
         )));
     }
-    let mut data = Vec::with_capacity(count);
-    for (i, chunk) in bytes.chunks_exact(X::SIZE.max(1)).enumerate() {
-        data.push(X::from_bytes(chunk, big_endian).ok_or_else(|| {
-            not_npy(format!(
-                "element {i} holds {chunk:?}, not a value of {}",
-                header.descr_text
-            ))
-        })?);
-    }
     let shape = IxDyn(&header.shape);
     let array = if header.fortran_order {
         ArrayD::from_shape_vec(shape.f(), data)
     } else {
         ArrayD::from_shape_vec(shape, data)
     };
-    Ok(array.expect("element count checked against the shape"))
+    // An empty array can still declare dimensions whose product overflows
+    // (`(0, 2**63)`): ndarray refuses those.
+    array.map_err(|e| not_npy(format!("shape {:?}: {e}", header.shape)))
 }
+
+/// Elements decoded per block by [`read_data`].
+const BLOCK_ELEMENTS: usize = 1 << 14;
 
 #[cfg(test)]
 mod tests {
@@ -478,6 +490,24 @@ mod tests {
         let at = ArrayLocation::npy("flags.npy");
         let err = read_floats::<f32>(&mut bytes.as_slice(), bytes.len() as u64, &at).unwrap_err();
         assert!(err.to_string().contains("element 2 holds [2]"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_shape_too_large_for_memory_is_an_error() {
+        // No data bytes are needed, but no array can have these dimensions.
+        for dims in ["0, 9223372036854775808", "0, 1099511627776, 1099511627776"] {
+            let mut text =
+                format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
+            text.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend((text.len() as u16).to_le_bytes());
+            bytes.extend(text.as_bytes());
+            let at = ArrayLocation::npy("empty.npy");
+            let err =
+                read_floats::<f32>(&mut bytes.as_slice(), bytes.len() as u64, &at).unwrap_err();
+            assert!(matches!(err, NpyError::NotNpy { .. }), "{err:?}");
+            assert!(err.to_string().contains(dims), "{err}");
+        }
     }
 
     #[test]
