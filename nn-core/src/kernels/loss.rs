@@ -432,8 +432,10 @@ pub fn sparse_categorical_cross_entropy_backward<T: Float>(
 }
 
 /// Mean cross-entropy from logits with integer labels; `dx` receives its
-/// gradient `(softmax(x) - onehot(label)) / batch` (the same arithmetic as
-/// [`cross_entropy_backward`], so both paths agree to the bit).
+/// gradient `(softmax(x) - onehot(label)) / batch`, in the order of
+/// [`cross_entropy_backward`]'s arithmetic. The exponentials are
+/// [`Float::exp_fast`]'s, so the two paths agree to the bit in `f64` and
+/// within an ulp per exponential ([`super::tanh::EXP_ULPS`]) in `f32`.
 pub fn cross_entropy_mean_into<T: Float>(
     logits: ArrayViewD<'_, T>,
     labels: &[usize],
@@ -490,11 +492,14 @@ fn cross_entropy_rows<T: Float>(z: &[T], d: &mut [T], width: usize, labels: &[us
     for (d, &l) in d.chunks_exact_mut(width).zip(labels) {
         let sum = d.iter().fold(T::zero(), |a, &b| a + b);
         total += sum.ln();
-        let scale = sum.recip() * g;
+        let inv = sum.recip();
         for d in d.iter_mut() {
-            *d *= scale;
+            *d *= inv;
         }
-        d[l] -= g;
+        d[l] -= T::one();
+        for d in d.iter_mut() {
+            *d *= g;
+        }
     }
     total
 }
@@ -646,5 +651,25 @@ mod tests {
         assert!((got - want).abs() < 1e-12, "{got} against {want}");
         let back: Vec<f64> = dt.t().iter().copied().collect();
         assert!(close(&back, want_grad.as_slice().unwrap()), "{dt}");
+    }
+
+    #[test]
+    fn cross_entropy_in_f32_is_the_definition_to_f32_rounding() {
+        // Batches past a vector's width, so the exponentials' vector loop
+        // and its tail both run; the reference is the definition in f64.
+        let z = Array2::from_shape_fn((7, 10), |(i, j)| ((i * 10 + j) as f64 * 0.37).cos() * 4.0);
+        let labels = [0, 9, 3, 3, 5, 1, 8];
+        let (want, want_grad) = reference(&z, &labels);
+        let z32 = z.mapv(|v| v as f32);
+        let mut d = ArrayD::<f32>::zeros(IxDyn(&[7, 10]));
+        let got = cross_entropy_mean_into(z32.view().into_dyn(), &labels, d.view_mut());
+        // exp_fast is within EXP_ULPS (1) of e^x: a few f32 roundings in all.
+        assert!(
+            (f64::from(got) - want).abs() < 1e-6 * want.abs().max(1.0),
+            "{got} against {want}"
+        );
+        for (g, w) in d.iter().zip(&want_grad) {
+            assert!((f64::from(*g) - w).abs() < 1e-7, "{g} against {w}");
+        }
     }
 }
