@@ -438,8 +438,17 @@ pub fn linear_backward_into<T: Float>(
         gemm(T::one(), &dy.t(), &x, beta, &mut dw);
     }
     if let Some((mut db, beta)) = db {
+        assert_eq!(
+            dy.ncols(),
+            db.len(),
+            "linear_backward: bias gradient of {} for an output {} wide",
+            db.len(),
+            dy.ncols()
+        );
         if beta == T::zero() {
             db.fill(T::zero());
+        } else if beta != T::one() {
+            db.mapv_inplace(|v| v * beta);
         }
         let width = db.len();
         match (dy.as_slice(), db.as_slice_mut()) {

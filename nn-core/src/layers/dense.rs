@@ -164,9 +164,10 @@ fn linear_forward<T: Float>(
     );
 }
 
-/// Backward of the affine part from the pre-activation gradient `dz`: adds
-/// the trainable parameters' gradients (a frozen weight's GEMM is skipped)
-/// and writes the input's into `dx`, if given.
+/// Backward of the affine part from the pre-activation gradient `dz`: writes
+/// the trainable parameters' gradients, or adds them to a shared
+/// parameter's (a frozen weight's GEMM is skipped), and the input's into
+/// `dx`, if given.
 fn linear_grads<T: Float>(
     weight: &Param<T>,
     bias: Option<&Param<T>>,

@@ -298,8 +298,10 @@ pub fn trainable_grad_buffer<T: Float>(p: &Param<T>) -> Option<GradBuffer<'_, T>
 /// gradient, with the `beta` to write it with: `0` when the gradient was
 /// cleared since the last backward (its buffer is then not zero-filled first:
 /// a product with `beta = 0` overwrites it), `1` when this gradient adds to
-/// one already there (a parameter shared by two layers).
-pub fn trainable_grad_output<T: Float>(p: &Param<T>) -> Option<(GradBuffer<'_, T>, T)> {
+/// one already there (a parameter shared by two layers). Taking it clears
+/// the gradient's "zeroed" flag, so the caller must write every element:
+/// crate-private, for kernels that do (a weight product).
+pub(crate) fn trainable_grad_output<T: Float>(p: &Param<T>) -> Option<(GradBuffer<'_, T>, T)> {
     if !p.is_trainable() {
         return None;
     }

@@ -50,7 +50,8 @@ struct ParamInner<T> {
     /// Set by [`Param::zero_grad`] (under the gradient's write lock): the
     /// gradient is zero and its buffer not yet cleared. Every accessor clears
     /// it first, except a tape's backward, which moves its fresh gradient in
-    /// instead of adding it to zeros.
+    /// instead of adding it to zeros, and a static backward that overwrites
+    /// every element ([`Param::grad_mut_for_overwrite`]).
     stale: AtomicBool,
     trainable: AtomicBool,
 }
@@ -147,8 +148,9 @@ impl<T: Float> Param<T> {
     }
 
     /// Sets the gradient to zero, keeping its buffer (no allocation next
-    /// step). The buffer is cleared when next used; a tape's backward
-    /// replaces it with its own gradient instead of adding to zeros.
+    /// step). The buffer is cleared when next used; a tape's backward, or a
+    /// layer's product that writes all of it, replaces it instead of adding
+    /// to zeros.
     pub fn zero_grad(&self) {
         let guard = write(&self.inner.grad);
         if guard.is_some() {

@@ -193,8 +193,9 @@ fn four<T>(a: &ArrayD<T>) -> ndarray::ArrayView4<'_, T> {
     a.view().into_dimensionality().expect("4-D")
 }
 
-/// The dense layer's backward: adds the trainable weight's and bias's
-/// gradients and writes the input's into `dx`, if given.
+/// The dense layer's backward: writes (or, for a shared parameter, adds) the
+/// trainable weight's and bias's gradients, and the input's into `dx`, if
+/// given.
 pub(in crate::layers) fn linear_grads<T: Float>(
     weight: &Param<T>,
     bias: &Param<T>,
