@@ -465,34 +465,33 @@ fn a_shared_dense_trains_one_weight_like_the_tape_applying_it_twice() {
     a.bias.as_ref().unwrap().clear_grad();
 
     // Static: both forwards before either backward, so each instance's tanh
-    // output must be its own.
+    // output must be its own. Backward twice: into fresh gradients, then
+    // after zero_grad into the kept buffers, which the first backward
+    // overwrites and the second adds to.
     a.forward_train(x1.view());
     b.forward_train(x2.view());
-    a.backward(x1.view(), w1.view(), false);
-    b.backward(x2.view(), w2.view(), false);
-    assert_close(
-        "weight gradient",
-        &a.weight.grad().clone().unwrap(),
-        &dw,
-        TOL,
-    );
-    let bias = a.bias.as_ref().unwrap().grad().clone().unwrap();
-    assert_close("bias gradient", &bias, &db, TOL);
-
-    // Again after zero_grad: the first backward overwrites the kept
-    // buffer, the second adds to it.
-    a.weight.zero_grad();
-    a.bias.as_ref().unwrap().zero_grad();
-    a.backward(x1.view(), w1.view(), false);
-    b.backward(x2.view(), w2.view(), false);
-    assert_close(
-        "weight gradient, reused buffer",
-        &a.weight.grad().clone().unwrap(),
-        &dw,
-        TOL,
-    );
-    let bias = a.bias.as_ref().unwrap().grad().clone().unwrap();
-    assert_close("bias gradient, reused buffer", &bias, &db, TOL);
+    for buffers in ["fresh", "reused"] {
+        if buffers == "reused" {
+            a.weight.zero_grad();
+            a.bias.as_ref().unwrap().zero_grad();
+        }
+        a.backward(x1.view(), w1.view(), false);
+        b.backward(x2.view(), w2.view(), false);
+        let weight = a.weight.grad().clone().unwrap();
+        assert_close(
+            &format!("weight gradient, {buffers} buffers"),
+            &weight,
+            &dw,
+            TOL,
+        );
+        let bias = a.bias.as_ref().unwrap().grad().clone().unwrap();
+        assert_close(
+            &format!("bias gradient, {buffers} buffers"),
+            &bias,
+            &db,
+            TOL,
+        );
+    }
 
     // A value written through one is read through the other.
     b.weight.value_mut()[[1, 2]] = 7.0;
