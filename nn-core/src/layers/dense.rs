@@ -3,7 +3,7 @@
 //! `[T, IN]` sequence gives `[T, OUT]`, each step mapped alike, as in Keras
 //! and PyTorch).
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix1, Ix2};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2};
 use rand::Rng;
 
 use super::{trainable_grad_output, Layer, Share, Workspace};
@@ -164,16 +164,17 @@ fn linear_forward<T: Float>(
     );
 }
 
-/// Backward of the affine part from the pre-activation gradient `dz`: writes
-/// the trainable parameters' gradients, or adds them to a shared
-/// parameter's (a frozen weight's GEMM is skipped), and the input's into
-/// `dx`, if given.
-fn linear_grads<T: Float>(
+/// Backward of the affine part `z = x Wᵀ + b` from the gradient `dz` (rows
+/// of samples): writes the trainable parameters' gradients, or adds them to
+/// a shared parameter's (a frozen weight's GEMM is skipped), and the
+/// input's into `dx`, if given. Dense layers, attention's projections and
+/// the transformer's feed-forward layers all use it.
+pub(in crate::layers) fn linear_grads<T: Float>(
     weight: &Param<T>,
     bias: Option<&Param<T>>,
-    x: ArrayViewD<'_, T>,
-    dz: ArrayViewD<'_, T>,
-    dx: Option<ArrayViewMutD<'_, T>>,
+    x: ArrayView2<'_, T>,
+    dz: ArrayView2<'_, T>,
+    dx: Option<ArrayViewMut2<'_, T>>,
 ) {
     // Gradients before the value: the order optimizers and the other layers
     // lock in, so threads sharing a parameter cannot deadlock.
@@ -181,10 +182,10 @@ fn linear_grads<T: Float>(
     let mut db = bias.and_then(trainable_grad_output);
     let w = weight.value();
     linear_backward_into(
-        rows(x),
+        x,
         two_d(&w),
-        rows(dz),
-        dx.map(rows_mut),
+        dz,
+        dx,
         dw.as_mut().map(|(d, beta)| {
             let d = d.view_mut().into_dimensionality::<Ix2>().expect("2-D");
             (d, *beta)
@@ -247,7 +248,7 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
             dy,
             need_input_grad,
             x.shape(),
-            |dz, dx| linear_grads(weight, bias, x.view(), dz, dx),
+            |dz, dx| linear_grads(weight, bias, rows(x.view()), rows(dz), dx.map(rows_mut)),
         )
     }
 
@@ -275,7 +276,13 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
     ) -> ArrayViewD<'_, T> {
         let (weight, bias) = (&self.weight, self.bias.as_ref());
         self.buf.maybe_input_grad(need_input_grad, x.shape(), |dx| {
-            linear_grads(weight, bias, x.view(), dlogits, dx)
+            linear_grads(
+                weight,
+                bias,
+                rows(x.view()),
+                rows(dlogits),
+                dx.map(rows_mut),
+            )
         })
     }
 }

@@ -14,7 +14,6 @@ use crate::init::Initializer;
 use crate::kernels::dropout;
 use crate::tape::{Param, Var};
 use crate::Float;
-pub(super) use static_path::linear_grads;
 use static_path::{rows, Cache, Projections};
 
 pub use crate::kernels::attention::AttentionMask;

@@ -4,13 +4,14 @@
 use ndarray::{ArrayD, ArrayViewD, CowArray, Ix1, Ix2, Ix3, IxDyn, Order};
 use rand::rngs::StdRng;
 
-use super::super::{ensure_shape, trainable_grad_output};
+use super::super::dense::linear_grads;
+use super::super::ensure_shape;
 use super::AttentionMask;
 use crate::kernels::attention::{
     attention_backward_into, attention_into, split_heads, split_heads_mut, Qkv, QkvGrads,
 };
 use crate::kernels::dropout;
-use crate::kernels::matmul::{linear_backward_into, linear_into};
+use crate::kernels::matmul::linear_into;
 use crate::tape::Param;
 use crate::Float;
 
@@ -151,7 +152,7 @@ impl<T: Float> Cache<T> {
         ensure_shape(&mut self.dqkv, &[n, 3 * e]);
         linear_grads(
             w.out_w,
-            w.out_b,
+            Some(w.out_b),
             two_d(&self.ctx),
             dy,
             Some(two_d_mut(&mut self.dctx)),
@@ -175,7 +176,7 @@ impl<T: Float> Cache<T> {
             three_d_mut(&mut self.scratch),
             grads,
         );
-        linear_grads(w.in_w, w.in_b, x, two_d(&self.dqkv), dx);
+        linear_grads(w.in_w, Some(w.in_b), x, two_d(&self.dqkv), dx);
     }
 }
 
@@ -191,33 +192,6 @@ fn heads_of<T: Float>(qkv: &ArrayD<T>, batch: usize, heads: usize) -> Qkv<'_, T>
 
 fn four<T>(a: &ArrayD<T>) -> ndarray::ArrayView4<'_, T> {
     a.view().into_dimensionality().expect("4-D")
-}
-
-/// The dense layer's backward: writes (or, for a shared parameter, adds) the
-/// trainable weight's and bias's gradients, and the input's into `dx`, if
-/// given.
-pub(in crate::layers) fn linear_grads<T: Float>(
-    weight: &Param<T>,
-    bias: &Param<T>,
-    x: ndarray::ArrayView2<'_, T>,
-    dy: ndarray::ArrayView2<'_, T>,
-    dx: Option<ndarray::ArrayViewMut2<'_, T>>,
-) {
-    // Gradients before values: the order every layer and optimizer locks in.
-    let mut dw = trainable_grad_output(weight);
-    let mut db = trainable_grad_output(bias);
-    let w = weight.value();
-    linear_backward_into(
-        x,
-        two_d(&w),
-        dy,
-        dx,
-        dw.as_mut().map(|(d, beta)| (two_d_mut(d), *beta)),
-        db.as_mut().map(|(d, beta)| {
-            let d = d.view_mut().into_dimensionality::<Ix1>().expect("1-D");
-            (d, *beta)
-        }),
-    );
 }
 
 crate::instances!(Cache: forward, backward);

@@ -9,7 +9,7 @@
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Zip};
 use rand::rngs::StdRng;
 
-use super::super::attention::linear_grads;
+use super::super::dense::linear_grads;
 use super::super::{ensure_shape, trainable_grad_buffer, GradBuffer};
 use super::{FeedForwardActivation, WeightBias};
 use crate::kernels::dropout::fill_mask;
@@ -287,7 +287,7 @@ impl<T: Float> Cache<T> {
         let gd = if dropping { &self.gd } else { &self.g };
         linear_grads(
             &p.linear2.weight,
-            &p.linear2.bias,
+            Some(&p.linear2.bias),
             flat(gd),
             flat(&self.dz2),
             Some(flat_mut(&mut self.dgd)),
@@ -305,7 +305,7 @@ impl<T: Float> Cache<T> {
         ensure_shape(&mut self.dff, self.ff_in.shape());
         linear_grads(
             &p.linear1.weight,
-            &p.linear1.bias,
+            Some(&p.linear1.bias),
             flat(&self.ff_in),
             flat(&self.dz1),
             Some(flat_mut(&mut self.dff)),
