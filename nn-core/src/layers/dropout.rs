@@ -2,8 +2,8 @@
 
 use std::cell::RefCell;
 
+use crate::kernels::dropout::MaskRng;
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{ensure_shape, Layer, Share, Workspace};
@@ -17,7 +17,7 @@ use crate::Float;
 pub struct Dropout<T: Float> {
     rate: f64,
     training: bool,
-    rng: RefCell<StdRng>,
+    rng: RefCell<MaskRng>,
     /// `0` or `1 / (1 - rate)` per element of the last training batch.
     mask: ArrayD<T>,
     buf: Workspace<T>,
@@ -36,7 +36,7 @@ impl<T: Float> Dropout<T> {
         Dropout {
             rate,
             training: true,
-            rng: RefCell::new(StdRng::seed_from_u64(rng.random())),
+            rng: RefCell::new(MaskRng::seed_from_u64(rng.random())),
             mask: ArrayD::zeros(IxDyn(&[0])),
             buf: Workspace::new(),
         }
@@ -49,7 +49,7 @@ impl<T: Float> Dropout<T> {
 
     /// Reseeds the mask RNG (to reproduce a run).
     pub fn reseed(&self, seed: u64) {
-        *self.rng.borrow_mut() = StdRng::seed_from_u64(seed);
+        *self.rng.borrow_mut() = MaskRng::seed_from_u64(seed);
     }
 
     fn active(&self) -> bool {
@@ -58,7 +58,7 @@ impl<T: Float> Dropout<T> {
 
     /// Fills `mask` with `0` (probability `rate`) or `1 / (1 - rate)`.
     fn draw_mask(&self, mask: &mut ArrayD<T>) {
-        dropout::fill_mask(mask.view_mut(), self.rate, &mut *self.rng.borrow_mut());
+        dropout::fill_mask_from(mask.view_mut(), self.rate, &mut self.rng.borrow_mut());
     }
 }
 
@@ -71,7 +71,7 @@ impl<T: Float> Share for Dropout<T> {
         Dropout {
             rate: self.rate,
             training: self.training,
-            rng: RefCell::new(StdRng::seed_from_u64(seed)),
+            rng: RefCell::new(MaskRng::seed_from_u64(seed)),
             mask: ArrayD::zeros(IxDyn(&[0])),
             buf: Workspace::new(),
         }
@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn drops_the_rate_and_scales_the_rest_by_one_over_keep() {
-        let mut layer = Dropout::<f64>::new(0.3, &mut StdRng::seed_from_u64(7));
+        let mut layer = Dropout::<f64>::new(0.3, &mut MaskRng::seed_from_u64(7));
         let x = ArrayD::from_elem(IxDyn(&[1000, 100]), 1.0);
         let y = layer.forward_train(x.view()).to_owned();
         let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;

@@ -5,8 +5,8 @@ mod static_path;
 
 use std::cell::RefCell;
 
+use crate::kernels::dropout::MaskRng;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{Layer, Share, Workspace};
@@ -67,7 +67,7 @@ pub struct MultiheadAttention<T: Float> {
     dropout: f64,
     training: bool,
     /// Draws the static path's dropout masks.
-    rng: RefCell<StdRng>,
+    rng: RefCell<MaskRng>,
     cache: Cache<T>,
     buf: Workspace<T>,
 }
@@ -95,7 +95,7 @@ impl<T: Float> MultiheadAttention<T> {
             causal: false,
             dropout: 0.0,
             training: true,
-            rng: RefCell::new(StdRng::seed_from_u64(rng.random())),
+            rng: RefCell::new(MaskRng::seed_from_u64(rng.random())),
             cache: Cache::default(),
             buf: Workspace::new(),
         }
@@ -121,7 +121,7 @@ impl<T: Float> MultiheadAttention<T> {
 
     /// Reseeds the RNG of the static path's dropout masks (to reproduce a run).
     pub fn reseed(&self, seed: u64) {
-        *self.rng.borrow_mut() = StdRng::seed_from_u64(seed);
+        *self.rng.borrow_mut() = MaskRng::seed_from_u64(seed);
     }
 
     /// The width `E` of queries, keys, values and output.
@@ -280,7 +280,7 @@ impl<T: Float> MultiheadAttention<T> {
         Projections<'_, T>,
         &mut Cache<T>,
         &mut Workspace<T>,
-        &mut StdRng,
+        &mut MaskRng,
     ) {
         let w = Projections {
             in_w: &self.in_proj_weight,
@@ -307,7 +307,7 @@ impl<T: Float> Share for MultiheadAttention<T> {
             causal: self.causal,
             dropout: self.dropout,
             training: self.training,
-            rng: RefCell::new(StdRng::seed_from_u64(self.rng.borrow_mut().random())),
+            rng: RefCell::new(MaskRng::seed_from_u64(self.rng.borrow_mut().random())),
             cache: Cache::default(),
             buf: Workspace::new(),
         }

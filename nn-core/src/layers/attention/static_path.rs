@@ -1,8 +1,8 @@
 //! The static path of `MultiheadAttention`: self-attention on buffers that
 //! are sized once and reused every step, the same kernels as the tape.
 
+use crate::kernels::dropout::MaskRng;
 use ndarray::{ArrayD, ArrayViewD, CowArray, Ix1, Ix2, Ix3, IxDyn, Order};
-use rand::rngs::StdRng;
 
 use super::super::dense::linear_grads;
 use super::super::ensure_shape;
@@ -93,7 +93,7 @@ impl<T: Float> Cache<T> {
         &mut self,
         w: &Projections<'_, T>,
         mask: &AttentionMask,
-        drop: Option<(f64, &mut StdRng)>,
+        drop: Option<(f64, &mut MaskRng)>,
         x: ndarray::ArrayView2<'_, T>,
         batch: usize,
         y: ndarray::ArrayViewMut2<'_, T>,
@@ -112,7 +112,7 @@ impl<T: Float> Cache<T> {
         self.dropping = drop.is_some();
         if let Some((rate, rng)) = drop {
             ensure_shape(&mut self.drop, self.p.shape());
-            dropout::fill_mask(self.drop.view_mut(), rate, rng);
+            dropout::fill_mask_from(self.drop.view_mut(), rate, rng);
         }
         let qkv = heads_of(&self.qkv, batch, w.heads);
         let ctx = split_heads_mut(self.ctx.view_mut(), batch, w.heads, 1)

@@ -77,7 +77,7 @@ pub struct Recurrent<T: Float, C: Cell> {
     /// Whether dropout between layers is active.
     training: bool,
     /// Draws the static path's dropout masks.
-    rng: std::cell::RefCell<rand::rngs::StdRng>,
+    rng: std::cell::RefCell<crate::kernels::dropout::MaskRng>,
 }
 
 /// The Elman RNN, Keras's `SimpleRNN` and PyTorch's `nn.RNN`.

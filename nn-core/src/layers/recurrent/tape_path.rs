@@ -1,7 +1,7 @@
 //! The tape path: one [`Var::recurrent`] node per layer and direction.
 
 use super::{Cell, Recurrent, RecurrentOutput};
-use crate::kernels::dropout::fill_mask;
+use crate::kernels::dropout::fill_mask_from;
 use crate::tape::Var;
 use crate::Float;
 
@@ -66,7 +66,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 // path's order, as `Dropout`'s: two layers made from one seed
                 // drop alike on both paths.
                 let mut mask = ndarray::ArrayD::zeros(ndarray::IxDyn(&input.shape()));
-                fill_mask(mask.view_mut(), cfg.dropout, &mut *self.rng.borrow_mut());
+                fill_mask_from(mask.view_mut(), cfg.dropout, &mut self.rng.borrow_mut());
                 input = &input * &tape.constant(mask);
             }
         }

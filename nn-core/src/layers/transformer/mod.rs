@@ -7,8 +7,8 @@ mod static_path;
 
 use std::cell::RefCell;
 
+use crate::kernels::dropout::MaskRng;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{AttentionMask, Layer, MultiheadAttention, Share, Workspace};
@@ -106,7 +106,7 @@ pub struct TransformerEncoderLayer<T: Float> {
     config: TransformerConfig,
     training: bool,
     /// Draws the static path's dropout masks.
-    rng: RefCell<StdRng>,
+    rng: RefCell<MaskRng>,
     cache: Cache<T>,
     buf: Workspace<T>,
 }
@@ -132,7 +132,7 @@ impl<T: Float> TransformerEncoderLayer<T> {
             linear2: WeightBias::linear(e, f, rng),
             norm1: WeightBias::norm(e),
             norm2: WeightBias::norm(e),
-            rng: RefCell::new(StdRng::seed_from_u64(rng.random())),
+            rng: RefCell::new(MaskRng::seed_from_u64(rng.random())),
             config,
             training: true,
             cache: Cache::default(),
@@ -148,7 +148,7 @@ impl<T: Float> TransformerEncoderLayer<T> {
     /// Reseeds the RNGs of the static path's dropout masks, this layer's
     /// and its attention's (to reproduce a run).
     pub fn reseed(&self, seed: u64) {
-        *self.rng.borrow_mut() = StdRng::seed_from_u64(seed);
+        *self.rng.borrow_mut() = MaskRng::seed_from_u64(seed);
         self.self_attn.reseed(seed.wrapping_add(1));
     }
 
@@ -224,7 +224,7 @@ impl<T: Float> TransformerEncoderLayer<T> {
         &mut Cache<T>,
         &mut MultiheadAttention<T>,
         &mut Workspace<T>,
-        &mut StdRng,
+        &mut MaskRng,
     ) {
         let Self {
             self_attn,
@@ -263,7 +263,7 @@ impl<T: Float> Share for TransformerEncoderLayer<T> {
             norm2: self.norm2.share(),
             config: self.config.clone(),
             training: self.training,
-            rng: RefCell::new(StdRng::seed_from_u64(self.rng.borrow_mut().random())),
+            rng: RefCell::new(MaskRng::seed_from_u64(self.rng.borrow_mut().random())),
             cache: Cache::default(),
             buf: Workspace::new(),
         }

@@ -6,13 +6,13 @@
 //! (pre-norm's first layer norm), the attention, `after_attention`; then
 //! `backward_to_attention`, the attention's backward, `backward_from_attention`.
 
+use crate::kernels::dropout::MaskRng;
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Zip};
-use rand::rngs::StdRng;
 
 use super::super::dense::linear_grads;
 use super::super::{ensure_shape, trainable_grad_buffer, GradBuffer};
 use super::{FeedForwardActivation, WeightBias};
-use crate::kernels::dropout::fill_mask;
+use crate::kernels::dropout::fill_mask_from;
 use crate::kernels::matmul::linear_into;
 use crate::kernels::norm::{layer_norm_backward_into, layer_norm_into, NormGrads};
 use crate::Float;
@@ -199,7 +199,7 @@ impl<T: Float> Cache<T> {
     pub fn after_attention(
         &mut self,
         p: &Blocks<'_, T>,
-        mut drop: Option<(f64, &mut StdRng)>,
+        mut drop: Option<(f64, &mut MaskRng)>,
         x: ArrayViewD<'_, T>,
         a: ArrayViewD<'_, T>,
         y: ArrayViewMutD<'_, T>,
@@ -213,7 +213,7 @@ impl<T: Float> Cache<T> {
                 (&mut self.m2, widened(x.shape(), x.shape()[2])),
             ] {
                 ensure_shape(m, &shape);
-                fill_mask(m.view_mut(), *rate, &mut **rng);
+                fill_mask_from(m.view_mut(), *rate, rng);
             }
         }
         ensure_shape(&mut self.r1, x.shape());
