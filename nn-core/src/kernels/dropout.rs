@@ -64,8 +64,8 @@ pub fn fill_mask_from<T: Float>(mut mask: ArrayViewMutD<'_, T>, p: f64, rng: &mu
         let mut part = from.clone();
         part.set_word_pos(start + range.start as u128);
         // SAFETY: the parts' ranges are disjoint.
-        // ChaCha's `fill` gives the words `next_u32` would, a fifth faster.
         let out = unsafe { shared.slice(range) };
+        // ChaCha's `fill` gives the words `next_u32` would, a fifth faster.
         fill_blocks(out, threshold, keep, |d| part.fill(d));
     });
     rng.set_word_pos(start + len as u128);
