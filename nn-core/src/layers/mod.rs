@@ -281,10 +281,18 @@ pub fn check_input(layer: &str, x: &[usize], expected: &[usize]) {
 /// [`trainable_grad_buffer`] to skip those.
 pub fn grad_buffer<T: Float>(p: &Param<T>) -> GradBuffer<'_, T> {
     let mut slot = p.grad_mut();
-    if slot.as_ref().is_none_or(|g| g.shape() != p.value().shape()) {
+    allocate_grad(p, &mut slot);
+    GradBuffer { slot }
+}
+
+/// Gives `slot` a zeroed gradient of `p`'s shape if it has none of that
+/// shape; whether it did.
+fn allocate_grad<T: Float>(p: &Param<T>, slot: &mut Option<ArrayD<T>>) -> bool {
+    let fresh = slot.as_ref().is_none_or(|g| g.shape() != p.value().shape());
+    if fresh {
         *slot = Some(ArrayD::zeros(p.value().raw_dim()));
     }
-    GradBuffer { slot }
+    fresh
 }
 
 /// [`grad_buffer`] of a trainable parameter, `None` for a frozen one (see
@@ -306,10 +314,7 @@ pub(crate) fn trainable_grad_output<T: Float>(p: &Param<T>) -> Option<(GradBuffe
         return None;
     }
     let (mut slot, stale) = p.grad_mut_for_overwrite();
-    let fresh = slot.as_ref().is_none_or(|g| g.shape() != p.value().shape());
-    if fresh {
-        *slot = Some(ArrayD::zeros(p.value().raw_dim()));
-    }
+    let fresh = allocate_grad(p, &mut slot);
     let beta = if stale || fresh { T::zero() } else { T::one() };
     Some((GradBuffer { slot }, beta))
 }

@@ -129,8 +129,8 @@ impl<T: Float> Param<T> {
 
     /// Borrows the gradient mutably (gradient clipping, custom updates).
     pub fn grad_mut(&self) -> RwLockWriteGuard<'_, Option<ArrayD<T>>> {
-        let mut guard = write(&self.inner.grad);
-        if self.inner.stale.swap(false, Ordering::AcqRel) {
+        let (mut guard, stale) = self.grad_mut_for_overwrite();
+        if stale {
             if let Some(g) = guard.as_mut() {
                 g.fill(T::zero());
             }
