@@ -94,6 +94,12 @@ pub trait ActivationFn: Clone + Debug + Send + Sync + 'static {
         false
     }
 
+    /// Whether this is plain `relu` (`max(x, 0)`, no slope, cap or
+    /// threshold), which batch norm applies in its own passes.
+    fn is_plain_relu(&self) -> bool {
+        false
+    }
+
     /// Records `f(x)` on `x`'s tape. A shape the function cannot take (an
     /// axis out of range, an odd length under `glu`) panics naming the
     /// function and the caller's line.

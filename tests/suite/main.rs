@@ -8,6 +8,7 @@
 
 mod common;
 
+mod batch_norm_activation;
 mod buffers;
 mod cnn;
 mod crash_resume;

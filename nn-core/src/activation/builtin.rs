@@ -67,6 +67,9 @@ macro_rules! declare_builtin {
             fn is_softmax_last_axis(&self) -> bool {
                 match self { $(Builtin::$ty(a) => a.is_softmax_last_axis(),)* }
             }
+            fn is_plain_relu(&self) -> bool {
+                match self { $(Builtin::$ty(a) => a.is_plain_relu(),)* }
+            }
             fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
                 match self { $(Builtin::$ty(a) => a.forward_into(x, y),)* }
             }

@@ -143,6 +143,9 @@ impl ActivationFn for Relu {
     fn name(&self) -> &'static str {
         Self::NAME
     }
+    fn is_plain_relu(&self) -> bool {
+        self.is_plain()
+    }
     fn forward_into<T: Float>(&self, x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) {
         if self.is_plain() {
             pointwise::forward_into(&PlainRelu, x, y);

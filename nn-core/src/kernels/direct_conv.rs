@@ -333,3 +333,63 @@ fn avx512() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv::{Padding2d, Window2d};
+    use super::*;
+
+    #[test]
+    fn staging_pads_every_plane_with_zeros() {
+        // Against the definition, value by value: staged[c][y][x] is
+        // input[c][y − top][x − left] inside the input, 0 outside. Widths on
+        // both sides of a vector (16) and padding that moves the input across
+        // the vector boundary; the buffer starts full of NaN, so every value
+        // must be written.
+        if !avx512() {
+            eprintln!("skipped: this CPU has no AVX-512, so no direct geometry exists");
+            return;
+        }
+        for (c, h, w, (kh, kw), (top, bottom, left, right)) in [
+            (2, 14, 14, (3, 3), (1, 1, 1, 1)),
+            (3, 5, 20, (3, 5), (2, 0, 3, 1)),
+            (1, 4, 30, (3, 3), (0, 2, 0, 2)),
+            (2, 3, 13, (1, 4), (0, 0, 3, 0)),
+        ] {
+            let window = Window2d {
+                kernel: (kh, kw),
+                stride: (1, 1),
+                padding: Padding2d {
+                    top,
+                    bottom,
+                    left,
+                    right,
+                },
+                dilation: (1, 1),
+            };
+            let (oh, ow) = (h + top + bottom - kh + 1, w + left + right - kw + 1);
+            let g = Geometry::direct(true, &window, (c, h, w), (1, oh, ow)).expect("direct");
+            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut staged = vec![f32::NAN; g.staged_len()];
+            g.stage(&x, &mut staged);
+            let (hp, wp) = g.staged_hw();
+            for ci in 0..c {
+                for sy in 0..hp {
+                    for sx in 0..wp {
+                        let (iy, ix) = (sy.wrapping_sub(top), sx.wrapping_sub(left));
+                        let want = if iy < h && ix < w {
+                            x[(ci * h + iy) * w + ix]
+                        } else {
+                            0.0
+                        };
+                        let got = staged[(ci * hp + sy) * wp + sx];
+                        assert!(
+                            got == want,
+                            "{c}×{h}×{w} at ({ci}, {sy}, {sx}): {got} ≠ {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -2,7 +2,8 @@
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
-use super::{trainable_grad_buffer, GradBuffer, Layer, Share, Workspace};
+use super::{activated_shape, trainable_grad_buffer, GradBuffer, Layer, Share, Workspace};
+use crate::activation::{ActivationFn, Linear};
 use crate::kernels::norm::{self, NormGrads};
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -18,14 +19,22 @@ fn backward_into<'a, T: Float>(
     bias: &Param<T>,
     backward: impl FnOnce(NormGrads<'_, T>),
 ) -> ArrayViewD<'a, T> {
-    buf.input_grad(true, shape, |dx| {
-        let (mut dg, mut db) = (grad_or_scratch(weight), grad_or_scratch(bias));
-        backward(NormGrads {
-            dx,
-            dgamma: view_of(&mut dg),
-            dbeta: view_of(&mut db),
-        });
-    })
+    buf.input_grad(true, shape, |dx| norm_grads(dx, weight, bias, backward))
+}
+
+/// Calls `backward` with `dx` and the scale and shift gradients.
+fn norm_grads<T: Float>(
+    dx: ArrayViewMutD<'_, T>,
+    weight: &Param<T>,
+    bias: &Param<T>,
+    backward: impl FnOnce(NormGrads<'_, T>),
+) {
+    let (mut dg, mut db) = (grad_or_scratch(weight), grad_or_scratch(bias));
+    backward(NormGrads {
+        dx,
+        dgamma: view_of(&mut dg),
+        dbeta: view_of(&mut db),
+    });
 }
 
 /// `p`'s gradient buffer, or for a frozen `p` a zeroed throwaway of its shape:
@@ -43,6 +52,25 @@ fn view_of<'a, T: Float>(g: &'a mut Result<GradBuffer<'_, T>, ArrayD<T>>) -> Arr
     }
 }
 
+/// Evaluation-mode backward (fixed running statistics) into `dx`, adding
+/// the scale and shift gradients.
+fn eval_backward_into<T: Float>(
+    [weight, bias]: [&Param<T>; 2],
+    x: ArrayViewD<'_, T>,
+    dz: ArrayViewD<'_, T>,
+    [mean, var]: [&[T]; 2],
+    eps: f64,
+    mut dx: ArrayViewMutD<'_, T>,
+) {
+    let (d, dg, db) = norm::batch_norm_eval_backward(x, weight.value().view(), dz, mean, var, eps);
+    for (p, g) in [(weight, &dg), (bias, &db)] {
+        if let Some(mut acc) = trainable_grad_buffer(p) {
+            *acc += g;
+        }
+    }
+    dx.assign(&d);
+}
+
 /// Batch normalization over the channel axis (axis 1 of the batch: the
 /// features of a flat input, the channels of an image).
 ///
@@ -52,7 +80,12 @@ fn view_of<'a, T: Float>(g: &'a mut Result<GradBuffer<'_, T>, ArrayD<T>>) -> Arr
 /// with `momentum = 0.99` meaning `1 - 0.01`: its 0.99 is PyTorch's 0.01.)
 /// Evaluation uses the running statistics. Parameters: `weight` (γ) and `bias`
 /// (β); `running_mean` and `running_var` are buffers: saved with them, never trained.
-pub struct BatchNorm<T: Float, const C: usize> {
+///
+/// An `activation` (`BatchNorm(activation = relu)` in `sequential!`) is
+/// applied to the output; plain `relu` runs inside batch norm's own passes
+/// over the data, forward and backward, instead of two passes of its own
+/// (the same values as `BatchNorm, ReLU`, bit for bit).
+pub struct BatchNorm<T: Float, const C: usize, A: ActivationFn = Linear> {
     /// γ, `[C]`.
     pub weight: Param<T>,
     /// β, `[C]`.
@@ -65,6 +98,8 @@ pub struct BatchNorm<T: Float, const C: usize> {
     pub momentum: f64,
     /// Added to the variance (default 1e-5).
     pub eps: f64,
+    /// Applied to the normalized output.
+    pub activation: A,
     training: bool,
     /// The mean and biased variance the last forward normalized with.
     stats: ([T; C], [T; C]),
@@ -74,6 +109,13 @@ pub struct BatchNorm<T: Float, const C: usize> {
 impl<T: Float, const C: usize> BatchNorm<T, C> {
     /// γ = 1, β = 0, running mean 0 and variance 1.
     pub fn new(momentum: f64, eps: f64) -> Self {
+        Self::with_activation(Linear, momentum, eps)
+    }
+}
+
+impl<T: Float, const C: usize, A: ActivationFn> BatchNorm<T, C, A> {
+    /// [`BatchNorm::new`] followed by `activation`.
+    pub fn with_activation(activation: A, momentum: f64, eps: f64) -> Self {
         let ones = || Param::new(ArrayD::ones(IxDyn(&[C])));
         let zeros = || Param::new(ArrayD::zeros(IxDyn(&[C])));
         BatchNorm {
@@ -83,10 +125,16 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
             running_var: ones(),
             momentum,
             eps,
+            activation,
             training: true,
             stats: ([T::zero(); C], [T::one(); C]),
             buf: Workspace::new(),
         }
+    }
+
+    /// Whether the activation runs inside batch norm's kernels.
+    fn fused_relu(&self) -> bool {
+        self.activation.is_plain_relu()
     }
 
     fn update_running(&self, mean: &[T], unbiased_var: &[T]) {
@@ -119,7 +167,7 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
     }
 }
 
-impl<T: Float, const C: usize> Share for BatchNorm<T, C> {
+impl<T: Float, const C: usize, A: ActivationFn> Share for BatchNorm<T, C, A> {
     /// Shares γ, β and the running statistics (each application updates
     /// them, as a shared Keras layer does); same momentum, eps and mode.
     fn share(&self) -> Self {
@@ -130,6 +178,7 @@ impl<T: Float, const C: usize> Share for BatchNorm<T, C> {
             running_var: self.running_var.clone(),
             momentum: self.momentum,
             eps: self.eps,
+            activation: self.activation.clone(),
             training: self.training,
             stats: ([T::zero(); C], [T::one(); C]),
             buf: Workspace::new(),
@@ -137,14 +186,14 @@ impl<T: Float, const C: usize> Share for BatchNorm<T, C> {
     }
 }
 
-impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
+impl<T: Float, const C: usize, A: ActivationFn> Layer<T> for BatchNorm<T, C, A> {
     fn type_name(&self) -> &'static str {
         "BatchNorm"
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         match input.first() {
-            Some(&c) if c == C => Ok(input.to_vec()),
+            Some(&c) if c == C => activated_shape(&self.activation, input),
             _ => Err(format!(
                 "BatchNorm of {C} channels cannot take input {input:?}"
             )),
@@ -155,13 +204,18 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
         self.check(&x.shape());
         let tape = x.tape();
         let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
-        if self.training {
+        let z = if self.training {
             let (y, mean, var) = x.batch_norm_train(&g, &b, self.eps);
             self.update_running(&mean, &var);
             y
         } else {
             let (mean, var) = self.running();
             x.batch_norm_eval(&g, &b, &mean, &var, self.eps)
+        };
+        if self.activation.is_identity() {
+            z
+        } else {
+            self.activation.apply(&z)
         }
     }
 
@@ -181,17 +235,17 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
         } else {
             self.running()
         };
-        let y = self.buf.output_mut(x.shape());
-        norm::batch_norm_into(
-            x,
-            self.weight.value().view(),
-            self.bias.value().view(),
-            &self.stats.0,
-            &self.stats.1,
-            self.eps,
-            y,
-        );
-        self.buf.output()
+        let (weight, bias) = (self.weight.value(), self.bias.value());
+        let (stats, eps) = (&self.stats, self.eps);
+        if self.fused_relu() {
+            let y = self.buf.output_mut(x.shape());
+            norm::batch_norm_relu_into(x, weight.view(), bias.view(), &stats.0, &stats.1, eps, y);
+            return self.buf.output();
+        }
+        let z = self.buf.pre_activation_mut(&self.activation, x.shape());
+        norm::batch_norm_into(x, weight.view(), bias.view(), &stats.0, &stats.1, eps, z);
+        drop((weight, bias));
+        self.buf.activate(&self.activation)
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
@@ -205,39 +259,71 @@ impl<T: Float, const C: usize> Layer<T> for BatchNorm<T, C> {
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
         let (mean, var) = (&self.stats.0, &self.stats.1);
-        if !self.training {
-            let (dx, dg, db) = norm::batch_norm_eval_backward(
-                x,
-                self.weight.value().view(),
-                dy,
-                mean,
-                var,
-                self.eps,
-            );
-            for (p, g) in [(&self.weight, &dg), (&self.bias, &db)] {
-                if let Some(mut acc) = trainable_grad_buffer(p) {
-                    *acc += g;
-                }
+        let (weight, bias, eps, training) = (&self.weight, &self.bias, self.eps, self.training);
+        let shape = x.shape();
+        // Batch norm's own backward, from its output's gradient `dz`.
+        let normalized = |dz: ArrayViewD<'_, T>, dx: ArrayViewMutD<'_, T>| {
+            if training {
+                norm_grads(dx, weight, bias, |g| {
+                    let w = weight.value();
+                    norm::batch_norm_backward_into(x.view(), w.view(), dz, mean, var, eps, g)
+                })
+            } else {
+                eval_backward_into([weight, bias], x.view(), dz, [mean, var], eps, dx)
             }
-            return self.buf.input_grad(true, dx.shape(), |mut d| d.assign(&dx));
+        };
+        if self.fused_relu() {
+            if training {
+                return backward_into(&mut self.buf, shape, weight, bias, |g| {
+                    let (w, b) = (weight.value(), bias.value());
+                    let x = x.view();
+                    norm::batch_norm_relu_backward_into(
+                        x,
+                        w.view(),
+                        b.view(),
+                        dy,
+                        mean,
+                        var,
+                        eps,
+                        g,
+                    )
+                });
+            }
+            // The fused relu kept no pre-activation, but its output is
+            // positive exactly where the pre-activation is, so the output
+            // stands in for it.
+            let y = self.buf.output();
+            let mut dz = ArrayD::zeros(y.raw_dim());
+            self.activation
+                .backward_into(y.view(), y.view(), dy, dz.view_mut());
+            return self
+                .buf
+                .input_grad(true, shape, |dx| normalized(dz.view(), dx));
         }
-        let (weight, eps) = (&self.weight, self.eps);
-        backward_into(&mut self.buf, x.shape(), weight, &self.bias, |g| {
-            norm::batch_norm_backward_into(x.view(), weight.value().view(), dy, mean, var, eps, g)
-        })
+        if self.activation.is_identity() {
+            return self.buf.input_grad(true, shape, |dx| normalized(dy, dx));
+        }
+        self.buf
+            .activated_input_grad(&self.activation, dy, true, shape, |dz, dx| {
+                normalized(
+                    dz,
+                    dx.expect("batch norm always computes its input's gradient"),
+                )
+            })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         self.check(x.shape());
         let (mean, var) = self.running();
-        norm::batch_norm(
+        let z = norm::batch_norm(
             x,
             self.weight.value().view(),
             self.bias.value().view(),
             &mean,
             &var,
             self.eps,
-        )
+        );
+        super::activate(&self.activation, z)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {

@@ -1,10 +1,11 @@
-//! `BatchNorm(momentum = .., eps = ..)` over the first axis of a sample
-//! (channels, or the features of a flat input) and `LayerNorm(eps = ..)` over
-//! the last.
+//! `BatchNorm(momentum = .., eps = .., activation = ..)` over the first axis
+//! of a sample (channels, or the features of a flat input) and
+//! `LayerNorm(eps = ..)` over the last.
 
 use quote::quote_spanned;
 
 use super::{LayerCx, Resolved};
+use crate::activation_fn;
 use crate::args::{float_lit, Args};
 use crate::errors::Errors;
 
@@ -25,13 +26,19 @@ pub(crate) fn batch_norm(
         Some(e) => float_lit(e, errors)?,
         None => EPS,
     };
-    let c = cx.input.first().copied().unwrap_or(1);
     let (span, t) = (cx.span, cx.dtype);
+    let activation = match args.take_named("activation") {
+        Some(e) => activation_fn::resolve(e, errors)?,
+        None => activation_fn::linear(span),
+    };
+    let c = cx.input.first().copied().unwrap_or(1);
+    let output = activation.output(cx.input, errors)?;
+    let (act, act_value) = (&activation.ty, &activation.value);
     Some(Resolved {
-        output: cx.input.to_vec(),
+        output,
         params: Some(c.saturating_mul(2)),
-        ty: quote_spanned!(span=> ::nn::layers::BatchNorm<#t, #c>),
-        ctor: quote_spanned!(span=> ::nn::layers::BatchNorm::new(#momentum, #eps)),
+        ty: quote_spanned!(span=> ::nn::layers::BatchNorm<#t, #c, #act>),
+        ctor: quote_spanned!(span=> ::nn::layers::BatchNorm::with_activation(#act_value, #momentum, #eps)),
         check_shape: false,
         parts: None,
     })

@@ -222,7 +222,25 @@ pub fn batch_norm<T: Float>(
     })
 }
 
-/// `y = (x − μ) a + β` on planes `first..`, `a = γ / √(σ² + ε)` per channel.
+/// `relu(z)` as the `relu` activation computes it: negatives to 0, NaN kept.
+#[inline(always)]
+fn relu<T: Float>(z: T) -> T {
+    if z < T::zero() {
+        T::zero()
+    } else {
+        z
+    }
+}
+
+/// The gradient of `z` from that of `relu(z)`, as the `relu` activation's
+/// backward computes it: `g · [z > 0]`.
+#[inline(always)]
+fn through_relu<T: Float>(g: T, z: T) -> T {
+    g * if z > T::zero() { T::one() } else { T::zero() }
+}
+
+/// `y = (x − μ) a + β` on planes `first..`, `a = γ / √(σ² + ε)` per channel;
+/// then `relu(y)` when `relu`.
 #[inline(always)]
 fn normalize_planes<T: Float>(
     xs: &[T],
@@ -230,25 +248,39 @@ fn normalize_planes<T: Float>(
     first: usize,
     [mean, var, gamma, beta]: [&[T]; 4],
     eps: f64,
+    relu_after: bool,
     y: &mut [T],
 ) {
     for (k, (xp, yp)) in xs.chunks_exact(s).zip(y.chunks_exact_mut(s)).enumerate() {
         let ci = (first + k) % c;
         let (m, a, b) = (mean[ci], inv_std(var[ci], eps) * gamma[ci], beta[ci]);
-        for (o, &v) in yp.iter_mut().zip(xp) {
-            *o = (v - m) * a + b;
+        if relu_after {
+            for (o, &v) in yp.iter_mut().zip(xp) {
+                *o = relu((v - m) * a + b);
+            }
+        } else {
+            for (o, &v) in yp.iter_mut().zip(xp) {
+                *o = (v - m) * a + b;
+            }
         }
     }
 }
 
 /// [`normalize_planes`] for `[n, c]` rows.
 #[inline(always)]
-fn normalize_rows<T: Float>(xs: &[T], [mean, var, gamma, beta]: [&[T]; 4], eps: f64, y: &mut [T]) {
+fn normalize_rows<T: Float>(
+    xs: &[T],
+    [mean, var, gamma, beta]: [&[T]; 4],
+    eps: f64,
+    relu_after: bool,
+    y: &mut [T],
+) {
     let c = mean.len();
     for (xr, yr) in xs.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
         let channel = mean.iter().zip(var).zip(gamma).zip(beta);
         for ((o, &v), (((&m, &va), &g), &b)) in yr.iter_mut().zip(xr).zip(channel) {
-            *o = (v - m) * (inv_std(va, eps) * g) + b;
+            let z = (v - m) * (inv_std(va, eps) * g) + b;
+            *o = if relu_after { relu(z) } else { z };
         }
     }
 }
@@ -261,6 +293,35 @@ pub fn batch_norm_into<T: Float>(
     mean: &[T],
     var: &[T],
     eps: f64,
+    y: ArrayViewMutD<'_, T>,
+) {
+    normalize_into(x, gamma, beta, [mean, var], eps, false, y)
+}
+
+/// `relu` of [`batch_norm`], in the same pass, into `y`: the same values as
+/// [`batch_norm_into`] followed by the `relu` activation, without writing
+/// and reading back the normalized values (batch norm and its activation
+/// are memory-bound passes).
+pub fn batch_norm_relu_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    y: ArrayViewMutD<'_, T>,
+) {
+    normalize_into(x, gamma, beta, [mean, var], eps, true, y)
+}
+
+/// [`batch_norm_into`], then `relu` when `relu_after`.
+fn normalize_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    [mean, var]: [&[T]; 2],
+    eps: f64,
+    relu_after: bool,
     mut y: ArrayViewMutD<'_, T>,
 ) {
     let c = x.shape()[1];
@@ -294,7 +355,13 @@ pub fn batch_norm_into<T: Float>(
         // SAFETY: the parts' ranges are disjoint.
         let y = unsafe { y.slice(r) };
         if s == 1 {
-            widest_rows!(normalize_rows(xs: &[T], channel: [&[T]; 4], eps: f64, y: &mut [T]));
+            widest_rows!(normalize_rows(
+                xs: &[T],
+                channel: [&[T]; 4],
+                eps: f64,
+                relu_after: bool,
+                y: &mut [T]
+            ));
         } else {
             widest_rows!(normalize_planes(
                 xs: &[T],
@@ -302,6 +369,7 @@ pub fn batch_norm_into<T: Float>(
                 first: usize,
                 channel: [&[T]; 4],
                 eps: f64,
+                relu_after: bool,
                 y: &mut [T]
             ));
         }
@@ -324,38 +392,71 @@ pub fn batch_norm_backward<T: Float>(
     })
 }
 
-/// `[Σdy, Σ dy (x − μ)]` of channels `first..first + sums.len()`.
+/// The output gradient `g` of element `x` of a channel, taken back through
+/// the `relu` that followed the normalization when `relu` holds the
+/// channel's `[a, β]` (its output was `relu((x − μ) a + β)`).
+#[inline(always)]
+fn dy_of<T: Float>(g: T, x: T, mu: T, relu: Option<[T; 2]>) -> T {
+    match relu {
+        Some([a, b]) => through_relu(g, (x - mu) * a + b),
+        None => g,
+    }
+}
+
+/// `[Σdy, Σ dy (x − μ)]` of channels `first..first + sums.len()`; `relu`:
+/// per channel `[a, β]` when a `relu` followed (see [`dy_of`]).
 #[inline(always)]
 fn grad_sums_of_channels<T: Float>(
     [xs, gs]: [&[T]; 2],
     [c, s]: [usize; 2],
     first: usize,
     mean: &[T],
+    relu: Option<&[[T; 2]]>,
     sums: &mut [[T; 2]],
 ) {
     for (k, out) in sums.iter_mut().enumerate() {
         let ci = first + k;
         let mu = mean[ci];
-        let (mut ag, mut agx) = ([T::zero(); LANES], [T::zero(); LANES]);
-        let (mut rg, mut rgx) = (T::zero(), T::zero());
-        for start in (ci * s..xs.len()).step_by(c * s) {
-            let (xc, gc) = (
-                xs[start..start + s].chunks_exact(LANES),
-                gs[start..start + s].chunks_exact(LANES),
-            );
-            for (&x, &g) in xc.remainder().iter().zip(gc.remainder()) {
-                rg += g;
-                rgx += g * (x - mu);
-            }
-            for (x, g) in xc.zip(gc) {
-                for l in 0..LANES {
-                    ag[l] += g[l];
-                    agx[l] += g[l] * (x[l] - mu);
-                }
+        let at = [xs, gs];
+        // One loop per case, so the plain one carries no per-element test.
+        *out = match relu.map(|r| r[ci]) {
+            Some(r) => channel_grad_sums(at, [c, s], ci, mu, |g, x| dy_of(g, x, mu, Some(r))),
+            None => channel_grad_sums(at, [c, s], ci, mu, |g, _| g),
+        };
+    }
+}
+
+/// `[Σ g, Σ g (x − μ)]` over channel `ci`, `g = dy(dy_elem, x)`, in
+/// [`LANES`] partial sums.
+#[inline(always)]
+fn channel_grad_sums<T: Float>(
+    [xs, gs]: [&[T]; 2],
+    [c, s]: [usize; 2],
+    ci: usize,
+    mu: T,
+    dy: impl Fn(T, T) -> T,
+) -> [T; 2] {
+    let (mut ag, mut agx) = ([T::zero(); LANES], [T::zero(); LANES]);
+    let (mut rg, mut rgx) = (T::zero(), T::zero());
+    for start in (ci * s..xs.len()).step_by(c * s) {
+        let (xc, gc) = (
+            xs[start..start + s].chunks_exact(LANES),
+            gs[start..start + s].chunks_exact(LANES),
+        );
+        for (&x, &g) in xc.remainder().iter().zip(gc.remainder()) {
+            let g = dy(g, x);
+            rg += g;
+            rgx += g * (x - mu);
+        }
+        for (x, g) in xc.zip(gc) {
+            for l in 0..LANES {
+                let g = dy(g[l], x[l]);
+                ag[l] += g;
+                agx[l] += g * (x[l] - mu);
             }
         }
-        *out = [fold_lanes(ag) + rg, fold_lanes(agx) + rgx];
     }
+    [fold_lanes(ag) + rg, fold_lanes(agx) + rgx]
 }
 
 /// [`grad_sums_of_channels`] for `[n, c]` rows.
@@ -365,13 +466,17 @@ fn grad_sums_of_columns<T: Float>(
     c: usize,
     first: usize,
     mean: &[T],
+    relu: Option<&[[T; 2]]>,
     sums: &mut [[T; 2]],
 ) {
     let cols = first..first + sums.len();
     sums.fill([T::zero(); 2]);
     for (xr, gr) in xs.chunks_exact(c).zip(gs.chunks_exact(c)) {
         let row = xr[cols.clone()].iter().zip(&gr[cols.clone()]);
-        for ((out, (&x, &g)), &mu) in sums.iter_mut().zip(row).zip(&mean[cols.clone()]) {
+        for (k, (out, (&x, &g))) in sums.iter_mut().zip(row).enumerate() {
+            let ci = first + k;
+            let mu = mean[ci];
+            let g = dy_of(g, x, mu, relu.map(|r| r[ci]));
             out[0] += g;
             out[1] += g * (x - mu);
         }
@@ -380,32 +485,51 @@ fn grad_sums_of_columns<T: Float>(
 
 /// [`input_grad_planes`] for `[n, c]` rows.
 #[inline(always)]
-fn input_grad_rows<T: Float>([xs, gs]: [&[T]; 2], coef: &[[T; 5]], dx: &mut [T]) {
+fn input_grad_rows<T: Float>(
+    [xs, gs]: [&[T]; 2],
+    coef: &[[T; 5]],
+    relu: Option<&[[T; 2]]>,
+    dx: &mut [T],
+) {
     let c = coef.len();
     let rows = xs.chunks_exact(c).zip(gs.chunks_exact(c));
     for ((xr, gr), dr) in rows.zip(dx.chunks_exact_mut(c)) {
-        for (((d, &x), &g), &[mu, inv, alpha, delta, zeta]) in
-            dr.iter_mut().zip(xr).zip(gr).zip(coef)
+        for (ci, (((d, &x), &g), &[mu, inv, alpha, delta, zeta])) in
+            dr.iter_mut().zip(xr).zip(gr).zip(coef).enumerate()
         {
+            let g = dy_of(g, x, mu, relu.map(|r| r[ci]));
             *d = alpha * g - delta * ((x - mu) * inv) - zeta;
         }
     }
 }
 
-/// `dx = α dy − δ x̂ − ζ` on planes `first..`, with `[μ, 1/σ̂, α, δ, ζ]` per channel.
+/// `dx = α dy − δ x̂ − ζ` on planes `first..`, with `[μ, 1/σ̂, α, δ, ζ]` per
+/// channel (and `relu` as in [`grad_sums_of_channels`]).
 #[inline(always)]
 fn input_grad_planes<T: Float>(
     [xs, gs]: [&[T]; 2],
     [c, s]: [usize; 2],
     first: usize,
     coef: &[[T; 5]],
+    relu: Option<&[[T; 2]]>,
     dx: &mut [T],
 ) {
     let planes = xs.chunks_exact(s).zip(gs.chunks_exact(s));
     for (k, ((xp, gp), dp)) in planes.zip(dx.chunks_exact_mut(s)).enumerate() {
-        let [mu, inv, alpha, delta, zeta] = coef[(first + k) % c];
-        for ((d, &x), &g) in dp.iter_mut().zip(xp).zip(gp) {
-            *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+        let ci = (first + k) % c;
+        let [mu, inv, alpha, delta, zeta] = coef[ci];
+        match relu.map(|r| r[ci]) {
+            Some(r) => {
+                for ((d, &x), &g) in dp.iter_mut().zip(xp).zip(gp) {
+                    let g = dy_of(g, x, mu, Some(r));
+                    *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+                }
+            }
+            None => {
+                for ((d, &x), &g) in dp.iter_mut().zip(xp).zip(gp) {
+                    *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+                }
+            }
         }
     }
 }
@@ -424,6 +548,38 @@ pub fn batch_norm_backward_into<T: Float>(
     dy: ArrayViewD<'_, T>,
     mean: &[T],
     var: &[T],
+    eps: f64,
+    grads: NormGrads<'_, T>,
+) {
+    backward_impl(x, gamma, None, dy, [mean, var], eps, grads)
+}
+
+/// [`batch_norm_backward_into`] of [`batch_norm_relu_into`]: `dy` is the
+/// gradient of the `relu`'s output, taken back through it on the way (the
+/// normalized values recomputed from `x`, never stored), so the result is
+/// that of the `relu` activation's backward followed by
+/// [`batch_norm_backward_into`], without the pass between them.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_relu_backward_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    mean: &[T],
+    var: &[T],
+    eps: f64,
+    grads: NormGrads<'_, T>,
+) {
+    backward_impl(x, gamma, Some(beta), dy, [mean, var], eps, grads)
+}
+
+/// The backward of both: `relu_beta` is β when a `relu` followed.
+fn backward_impl<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    relu_beta: Option<ArrayViewD<'_, T>>,
+    dy: ArrayViewD<'_, T>,
+    [mean, var]: [&[T]; 2],
     eps: f64,
     grads: NormGrads<'_, T>,
 ) {
@@ -459,6 +615,21 @@ pub fn batch_norm_backward_into<T: Float>(
     );
     let (xs, gs, gamma) = (contiguous(&x), contiguous(&dy), contiguous(&gamma));
     let inputs = [xs, gs];
+    // Per channel `[a, β]` of the forward's `relu((x − μ) a + β)`, `a`
+    // computed as the forward computes it, so the mask is the forward's.
+    let relu_coef: Option<SmallVec<[[T; 2]; INLINE_CHANNELS]>> = relu_beta.map(|beta| {
+        assert!(
+            beta.len() == c,
+            "batch_norm backward: bias {:?} for {c} channels",
+            beta.shape()
+        );
+        let beta = beta.as_standard_layout();
+        let beta = contiguous(&beta);
+        (0..c)
+            .map(|ci| [inv_std(var[ci], eps) * gamma[ci], beta[ci]])
+            .collect()
+    });
+    let relu = relu_coef.as_deref();
     let mut sums: SmallVec<[[T; 2]; INLINE_CHANNELS]> = SmallVec::from_elem([T::zero(); 2], c);
     if s > 0 {
         let (cs, shared) = ([c, s], Shared::new(&mut sums));
@@ -472,6 +643,7 @@ pub fn batch_norm_backward_into<T: Float>(
                     c: usize,
                     first: usize,
                     mean: &[T],
+                    relu: Option<&[[T; 2]]>,
                     sums: &mut [[T; 2]]
                 ));
             } else {
@@ -480,6 +652,7 @@ pub fn batch_norm_backward_into<T: Float>(
                     cs: [usize; 2],
                     first: usize,
                     mean: &[T],
+                    relu: Option<&[[T; 2]]>,
                     sums: &mut [[T; 2]]
                 ));
             }
@@ -522,13 +695,19 @@ pub fn batch_norm_backward_into<T: Float>(
         // SAFETY: the parts' ranges are disjoint.
         let dx = unsafe { dx.slice(r) };
         if s == 1 {
-            widest_rows!(input_grad_rows(inputs: [&[T]; 2], coef: &[[T; 5]], dx: &mut [T]));
+            widest_rows!(input_grad_rows(
+                inputs: [&[T]; 2],
+                coef: &[[T; 5]],
+                relu: Option<&[[T; 2]]>,
+                dx: &mut [T]
+            ));
         } else {
             widest_rows!(input_grad_planes(
                 inputs: [&[T]; 2],
                 cs: [usize; 2],
                 first: usize,
                 coef: &[[T; 5]],
+                relu: Option<&[[T; 2]]>,
                 dx: &mut [T]
             ));
         }
@@ -619,6 +798,95 @@ mod tests {
             db[ci] = sum_g;
         }
         [y, dx, dg, db]
+    }
+
+    /// Fused batch norm + relu against batch norm, the `relu` activation and
+    /// their backwards one after another: the same bits, forward and back.
+    fn fused_relu_matches_the_composition<T: Float + std::fmt::Debug>() {
+        use crate::activation::{relu, ActivationFn};
+        let eps = 1e-5;
+        for (n, c, s) in [
+            (4, 16, 196),
+            (128, 16, 49),
+            (7, 5, 33),
+            (300, 600, 1),
+            (3, 2, 1),
+        ] {
+            let x = ArrayD::from_shape_fn(vec![n, c, s], |d| {
+                T::lit(((d[0] * 31 + d[1] * 7 + d[2]) as f64 * 0.71).sin() * 3.0 + d[1] as f64)
+            });
+            let dy = ArrayD::from_shape_fn(vec![n, c, s], |d| {
+                T::lit(((d[0] * 13 + d[1] * 5 + d[2]) as f64 * 0.37).cos())
+            });
+            let gamma = ArrayD::from_shape_fn(vec![c], |j| T::lit(1.0 - 0.15 * j[0] as f64));
+            // Shifts on both sides of zero, so every channel clips some values.
+            let beta = ArrayD::from_shape_fn(vec![c], |j| T::lit(0.3 * j[0] as f64 % 1.0 - 0.5));
+            let (mean, var, _) = channel_stats(x.view());
+            let z = batch_norm(x.view(), gamma.view(), beta.view(), &mean, &var, eps);
+            let want_y = relu.forward(z.view());
+            let mut y = ArrayD::from_elem(x.shape(), T::nan());
+            batch_norm_relu_into(
+                x.view(),
+                gamma.view(),
+                beta.view(),
+                &mean,
+                &var,
+                eps,
+                y.view_mut(),
+            );
+            assert_eq!(y, want_y, "forward of {n} × {c} × {s}");
+            assert!(y.iter().any(|&v| v == T::zero()) && y.iter().any(|&v| v > T::zero()));
+
+            let mut dz = ArrayD::zeros(x.raw_dim());
+            relu.backward_into(z.view(), want_y.view(), dy.view(), dz.view_mut());
+            let grads = |dx: &mut ArrayD<T>, dg: &mut ArrayD<T>, db: &mut ArrayD<T>| {
+                dx.fill(T::nan());
+                dg.fill(T::one());
+                db.fill(T::one());
+            };
+            let (mut dx, mut dg, mut db) = (
+                ArrayD::zeros(x.raw_dim()),
+                ArrayD::zeros(vec![c]),
+                ArrayD::zeros(vec![c]),
+            );
+            grads(&mut dx, &mut dg, &mut db);
+            let g = NormGrads {
+                dx: dx.view_mut(),
+                dgamma: dg.view_mut(),
+                dbeta: db.view_mut(),
+            };
+            batch_norm_backward_into(x.view(), gamma.view(), dz.view(), &mean, &var, eps, g);
+            let want = [dx.clone(), dg.clone(), db.clone()];
+            grads(&mut dx, &mut dg, &mut db);
+            let g = NormGrads {
+                dx: dx.view_mut(),
+                dgamma: dg.view_mut(),
+                dbeta: db.view_mut(),
+            };
+            batch_norm_relu_backward_into(
+                x.view(),
+                gamma.view(),
+                beta.view(),
+                dy.view(),
+                &mean,
+                &var,
+                eps,
+                g,
+            );
+            for (name, got, want) in [
+                ("dx", dx, &want[0]),
+                ("dγ", dg, &want[1]),
+                ("dβ", db, &want[2]),
+            ] {
+                assert_eq!(&got, want, "{name} of {n} × {c} × {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_relu_is_the_composition_in_f32_and_f64() {
+        fused_relu_matches_the_composition::<f32>();
+        fused_relu_matches_the_composition::<f64>();
     }
 
     #[test]

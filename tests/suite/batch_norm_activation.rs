@@ -1,0 +1,140 @@
+//! `BatchNorm(activation = ..)`: the activation applied to batch norm's
+//! output, plain `relu` inside batch norm's own passes. The expected values
+//! are those of the same model written `BatchNorm, ReLU` (two layers), which
+//! the fused layer must reproduce bit for bit, and the tape's (checked
+//! against PyTorch and finite differences in nn-core's tests).
+
+use crate::common;
+
+use nn::ndarray::ArrayD;
+use nn::prelude::*;
+
+use common::paths::{grads, input, paths_agree};
+
+sequential! {
+    #[dtype(f64)]
+    pub struct Fused: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm(activation = relu),
+        Flatten,
+        Dense(5),
+        BatchNorm(activation = relu),
+        Dense(3),
+    }
+}
+
+sequential! {
+    #[dtype(f64)]
+    pub struct Split: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm,
+        ReLU,
+        Flatten,
+        Dense(5),
+        BatchNorm,
+        ReLU,
+        Dense(3),
+    }
+}
+
+sequential! {
+    pub struct FusedF32: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm(activation = relu),
+        Flatten,
+        Dense(3),
+    }
+}
+
+sequential! {
+    #[dtype(f64)]
+    pub struct Tanh: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm(activation = tanh, momentum = 0.2),
+        Flatten,
+        Dense(3),
+    }
+}
+
+sequential! {
+    #[dtype(f64)]
+    pub struct TanhSplit: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm(momentum = 0.2),
+        Activation("tanh"),
+        Flatten,
+        Dense(3),
+    }
+}
+
+/// `to`'s parameters and buffers set to `from`'s, in order (the names differ
+/// by the layers' positions).
+fn copy_state<A: Model<f64>, B: Model<f64>>(from: &A, to: &B) {
+    let (src, dst) = (from.named_params(), to.named_params());
+    assert_eq!(src.len(), dst.len());
+    for ((_, s), (_, d)) in src.iter().zip(&dst) {
+        d.value_mut().assign(&*s.value());
+    }
+}
+
+/// Training and evaluation steps of both models on the same batch: every
+/// output, input gradient, parameter gradient and running statistic equal.
+fn same_bits<A: Model<f64> + Layer<f64>, B: Model<f64> + Layer<f64>>(mut fused: A, mut split: B) {
+    copy_state(&split, &fused);
+    let x = input::<f64>(&[8, 3, 6, 6]);
+    for training in [true, false] {
+        if !training {
+            Model::eval(&mut fused);
+            Model::eval(&mut split);
+        }
+        let y = Layer::forward_train(&mut fused, x.view()).to_owned();
+        let want = Layer::forward_train(&mut split, x.view()).to_owned();
+        assert_eq!(y, want, "output (training: {training})");
+        let cot = input::<f64>(y.shape()).mapv(|v| v + 0.3);
+        let dx = Layer::backward(&mut fused, x.view(), cot.view(), true).to_owned();
+        let want_dx = Layer::backward(&mut split, x.view(), cot.view(), true).to_owned();
+        assert_eq!(dx, want_dx, "input gradient (training: {training})");
+        let (a, b) = (grads(&fused), grads(&split));
+        for (ga, gb) in a.values().zip(b.values()) {
+            assert_eq!(ga, gb, "parameter gradients (training: {training})");
+        }
+        let buffers = |m: Vec<(String, Param<f64>)>| -> Vec<ArrayD<f64>> {
+            m.iter().map(|(_, p)| p.value().clone()).collect()
+        };
+        assert_eq!(
+            buffers(fused.named_buffers()),
+            buffers(split.named_buffers()),
+            "running statistics"
+        );
+        fused.zero_grad();
+        split.zero_grad();
+    }
+    assert_eq!(
+        Model::predict(&fused, x.view()),
+        Model::predict(&split, x.view())
+    );
+}
+
+#[test]
+fn fused_relu_is_batch_norm_then_relu_bit_for_bit() {
+    same_bits(Fused::with_seed(3), Split::with_seed(3));
+}
+
+#[test]
+fn other_activations_are_batch_norm_then_the_activation() {
+    same_bits(Tanh::with_seed(5), TanhSplit::with_seed(5));
+}
+
+#[test]
+fn both_paths_agree_with_an_activation() {
+    paths_agree(|| Fused::with_seed(1), &[6, 3, 6, 6], 1e-12);
+    paths_agree(|| FusedF32::with_seed(1), &[6, 3, 6, 6], 1e-5);
+    paths_agree(|| Tanh::with_seed(2), &[6, 3, 6, 6], 1e-12);
+}
+
+#[test]
+fn summary_counts_the_same_parameters() {
+    let (fused, split) = (Fused::with_seed(0), Split::with_seed(0));
+    assert_eq!(fused.param_count(), split.param_count());
+    assert_eq!(Layer::output_shape(&fused, &[3, 6, 6]), Ok(vec![3]));
+}
