@@ -63,14 +63,14 @@ sequential! {
     /// torch_anchor's `resnet`: a 16-channel stem, two conv-BN residual
     /// blocks, global average pooling.
     pub struct ResNet: input(1, 28, 28) {
-        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU, MaxPool2d(2),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu), MaxPool2d(2),
         Residual {
-            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
             Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm,
         },
         ReLU,
         Residual {
-            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
             Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm,
         },
         ReLU,
@@ -83,11 +83,11 @@ sequential! {
     /// torch_anchor's `convnet`: a plain chain of 16-channel 3×3 convolutions
     /// with batch norm, as research CNNs are.
     pub struct ConvNet: input(1, 28, 28) {
-        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU, MaxPool2d(2),
-        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
-        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
-        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
-        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm, ReLU,
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu), MaxPool2d(2),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
+        Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
         GlobalAvgPool,
         Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }
