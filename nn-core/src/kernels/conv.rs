@@ -401,6 +401,16 @@ fn resize<T: Float>(buf: &mut Array2<T>, dim: (usize, usize)) {
     }
 }
 
+/// Makes `buf` hold at least `rows` rows of `cols` values, keeping it as it
+/// is when it does: the direct kernels read a prefix of it. (Sized exactly,
+/// the staged buffers alternated between a forward's one sample and a
+/// backward's chunk, and every backward zero-filled the chunk's again.)
+fn grow_rows<T: Float>(buf: &mut Array2<T>, rows: usize, cols: usize) {
+    if buf.ncols() != cols || buf.nrows() < rows {
+        resize(buf, (rows, cols));
+    }
+}
+
 /// One thread's intermediates: the im2col matrix of a chunk of samples (or,
 /// for the direct kernels, their staged inputs), the chunk's output gradient
 /// in GEMM layout, the im2col matrix's gradient (or the staged output
@@ -625,8 +635,8 @@ pub fn conv2d_into<T: Float>(
         for_each_chunk(chunks.groups, chunks.threads, &|p| {
             // SAFETY: part p alone uses scratch p.
             let part = unsafe { &mut parts.slice(p..p + 1)[0] };
-            resize(&mut part.cols, (1, g.staged_len()));
-            let staged = f32s_mut(part.cols.as_slice_mut().expect("standard layout"));
+            grow_rows(&mut part.dcols, 1, g.staged_len());
+            let staged = f32s_mut(part.dcols.as_slice_mut().expect("standard layout"));
             for ni in chunks.of_group(p).flatten() {
                 // SAFETY: each part writes its own samples' outputs.
                 let yi = f32s_mut(unsafe { ys.slice(ni * oc * plane..(ni + 1) * oc * plane) });
@@ -796,8 +806,9 @@ pub fn conv2d_backward_into<T: Float>(
             let dys = &gs[samples.start * oc * plane..samples.end * oc * plane];
             if let Some(g) = direct.filter(|_| need_dw) {
                 // The samples' staged inputs, one after another.
-                resize(&mut s.cols, (samples.len(), g.staged_len()));
+                grow_rows(&mut s.cols, samples.len(), g.staged_len());
                 let staged = f32s_mut(s.cols.as_slice_mut().expect("standard layout"));
+                let staged = &mut staged[..samples.len() * g.staged_len()];
                 let xs = f32s(x.as_slice().expect("standard layout"));
                 for (ni, out) in samples.clone().zip(staged.chunks_exact_mut(g.staged_len())) {
                     g.stage(&xs[ni * sample..][..sample], out);
@@ -806,7 +817,7 @@ pub fn conv2d_backward_into<T: Float>(
                 g.weight_grad(samples.len(), staged, f32s(dys), dw);
             }
             if let (Some(g), Some(dxs)) = (direct_dx, &dxs) {
-                resize(&mut s.dcols, (1, g.staged_len()));
+                grow_rows(&mut s.dcols, 1, g.staged_len());
                 let staged = f32s_mut(s.dcols.as_slice_mut().expect("standard layout"));
                 let ws = f32s(flipped.as_slice().expect("standard layout"));
                 for ni in samples.clone() {
