@@ -30,10 +30,11 @@ Usage: cargo run --release --example resnet -- [flags]
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {
-    /// Two 3×3 convolutions with batch norm, and the skip around them.
+    /// Two 3×3 convolutions with batch norm, and the skip around them
+    /// (`BatchNorm(activation = relu)` is `BatchNorm, ReLU` in one pass).
     pub struct Block: input(16, 14, 14) {
         Residual {
-            Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU,
+            Conv2d(16, kernel = 3, padding = 1), BatchNorm(activation = relu),
             Conv2d(16, kernel = 3, padding = 1), BatchNorm,
         },
         ReLU,
@@ -43,7 +44,7 @@ sequential! {
 sequential! {
     /// A 16-channel residual network: stem, two blocks, global pooling.
     pub struct ResNet: input(1, 28, 28) {
-        Conv2d(16, kernel = 3, padding = 1), BatchNorm, ReLU, MaxPool2d(2),
+        Conv2d(16, kernel = 3, padding = 1), BatchNorm(activation = relu), MaxPool2d(2),
         block1: Block,
         block2: Block,
         GlobalAvgPool,
