@@ -9,6 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Zip};
 
 use super::broadcast::broadcast_shape;
 use super::simd::widest;
+use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
 /// A scalar function of two arguments, with both partial derivatives.
@@ -157,10 +158,18 @@ pub fn forward_into<T: Float, B: Binary>(
 ) {
     check_same(op.name(), &[a.shape(), b.shape(), out.shape()]);
     if let (Some(xs), Some(ys), Some(os)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
-        return widest(|| {
-            for ((o, &x), &y) in os.iter_mut().zip(xs).zip(ys) {
-                *o = op.f(x, y);
-            }
+        // Split over the cores when large (a residual block's megabytes of
+        // activations): element-wise, so the same values on any split.
+        let os = Shared::new(os);
+        return for_each_range(xs.len(), 3 * xs.len(), &|r| {
+            // SAFETY: the parts' ranges are disjoint.
+            let os = unsafe { os.slice(r.clone()) };
+            let (xs, ys) = (&xs[r.clone()], &ys[r]);
+            widest(|| {
+                for ((o, &x), &y) in os.iter_mut().zip(xs).zip(ys) {
+                    *o = op.f(x, y);
+                }
+            })
         });
     }
     Zip::from(out)
@@ -278,4 +287,33 @@ impl<'n> Spread<'n> {
 
 fn from_vec<T>(shape: &[usize], data: Vec<T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(shape), data).expect("length matches shape")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::arith::{Add, Mul};
+
+    #[test]
+    fn forward_into_splits_large_operands_without_changing_a_value() {
+        // Sizes below and above the split (`PARALLEL_ELEMENTS`), and one
+        // that does not divide evenly; each value is its own op of its two
+        // elements, so the definition is exact.
+        let split = crate::parallel::PARALLEL_ELEMENTS;
+        for n in [7, split / 3, split + 13, 3 * split + 1] {
+            let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 97) as f32 * 0.37 - 9.0);
+            let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 89) as f32 * -0.53 + 4.0);
+            let mut out = ArrayD::from_elem(IxDyn(&[n]), f32::NAN);
+            forward_into(&Add, a.view(), b.view(), out.view_mut());
+            assert!(
+                out.iter().zip(&a).zip(&b).all(|((&o, &x), &y)| o == x + y),
+                "add, {n}"
+            );
+            forward_into(&Mul, a.view(), b.view(), out.view_mut());
+            assert!(
+                out.iter().zip(&a).zip(&b).all(|((&o, &x), &y)| o == x * y),
+                "mul, {n}"
+            );
+        }
+    }
 }

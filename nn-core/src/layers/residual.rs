@@ -18,7 +18,7 @@
 
 use std::sync::OnceLock;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use rand::Rng;
 
 use super::{Layer, Share, Workspace};
@@ -238,18 +238,8 @@ fn check_branches(body: &[usize], other: &[usize], shortcut: bool) {
 }
 
 /// `out = a + b`, element-wise, for arrays of one shape.
-fn add_into<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>, mut out: ArrayViewMutD<'_, T>) {
-    match (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
-        (Some(a), Some(b), Some(out)) => {
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = a + b;
-            }
-        }
-        _ => Zip::from(out)
-            .and(&a)
-            .and(&b)
-            .for_each(|o, &a, &b| *o = a + b),
-    }
+fn add_into<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>, out: ArrayViewMutD<'_, T>) {
+    crate::kernels::binary::forward_into(&crate::kernels::arith::Add, a, b, out)
 }
 
 impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
