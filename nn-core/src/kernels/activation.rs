@@ -82,7 +82,7 @@ pub(crate) fn softplus<T: Float>(x: T) -> T {
 
 /// `max(x, 0)`: Keras's `relu` at its defaults, the common case.
 #[derive(Clone, Copy, Debug)]
-struct PlainRelu;
+pub(crate) struct PlainRelu;
 
 impl PlainRelu {
     const NAME: &'static str = "relu";

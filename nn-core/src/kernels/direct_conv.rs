@@ -356,16 +356,15 @@ mod tests {
             (1, 4, 30, (3, 3), (0, 2, 0, 2)),
             (2, 3, 13, (1, 4), (0, 0, 3, 0)),
         ] {
+            let padding = Padding2d {
+                top,
+                bottom,
+                left,
+                right,
+            };
             let window = Window2d {
-                kernel: (kh, kw),
-                stride: (1, 1),
-                padding: Padding2d {
-                    top,
-                    bottom,
-                    left,
-                    right,
-                },
-                dilation: (1, 1),
+                padding,
+                ..Window2d::new((kh, kw))
             };
             let (oh, ow) = (h + top + bottom - kh + 1, w + left + right - kw + 1);
             let g = Geometry::direct(true, &window, (c, h, w), (1, oh, ow)).expect("direct");

@@ -17,7 +17,9 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use smallvec::SmallVec;
 
 use super::{fold_lanes, fresh_grads, inv_std, NormGrads, LANES};
+use crate::kernels::activation::PlainRelu;
 use crate::kernels::owned::owned;
+use crate::kernels::pointwise::Pointwise;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
@@ -222,25 +224,22 @@ pub fn batch_norm<T: Float>(
     })
 }
 
-/// `relu(z)` as the `relu` activation computes it: negatives to 0, NaN kept.
+/// `relu(z)`: the `relu` activation's own formula, so the fused layer
+/// gives its values.
 #[inline(always)]
 fn relu<T: Float>(z: T) -> T {
-    if z < T::zero() {
-        T::zero()
-    } else {
-        z
-    }
+    PlainRelu.f(z)
 }
 
 /// The gradient of `z` from that of `relu(z)`, as the `relu` activation's
-/// backward computes it: `g · [z > 0]`.
+/// backward computes it (`g · [z > 0]`).
 #[inline(always)]
 fn through_relu<T: Float>(g: T, z: T) -> T {
-    g * if z > T::zero() { T::one() } else { T::zero() }
+    g * PlainRelu.df(z, relu(z))
 }
 
 /// `y = (x − μ) a + β` on planes `first..`, `a = γ / √(σ² + ε)` per channel;
-/// then `relu(y)` when `relu`.
+/// then `relu(y)` when `relu_after`.
 #[inline(always)]
 fn normalize_planes<T: Float>(
     xs: &[T],
@@ -839,46 +838,34 @@ mod tests {
 
             let mut dz = ArrayD::zeros(x.raw_dim());
             relu.backward_into(z.view(), want_y.view(), dy.view(), dz.view_mut());
-            let grads = |dx: &mut ArrayD<T>, dg: &mut ArrayD<T>, db: &mut ArrayD<T>| {
-                dx.fill(T::nan());
-                dg.fill(T::one());
-                db.fill(T::one());
+            // `[dx, dγ, dβ]` of one backward, the parameters' added to ones.
+            let grads = |backward: &dyn Fn(NormGrads<'_, T>)| {
+                let mut dx = ArrayD::from_elem(x.shape(), T::nan());
+                let (mut dg, mut db) = (ArrayD::ones(vec![c]), ArrayD::ones(vec![c]));
+                backward(NormGrads {
+                    dx: dx.view_mut(),
+                    dgamma: dg.view_mut(),
+                    dbeta: db.view_mut(),
+                });
+                [dx, dg, db]
             };
-            let (mut dx, mut dg, mut db) = (
-                ArrayD::zeros(x.raw_dim()),
-                ArrayD::zeros(vec![c]),
-                ArrayD::zeros(vec![c]),
-            );
-            grads(&mut dx, &mut dg, &mut db);
-            let g = NormGrads {
-                dx: dx.view_mut(),
-                dgamma: dg.view_mut(),
-                dbeta: db.view_mut(),
-            };
-            batch_norm_backward_into(x.view(), gamma.view(), dz.view(), &mean, &var, eps, g);
-            let want = [dx.clone(), dg.clone(), db.clone()];
-            grads(&mut dx, &mut dg, &mut db);
-            let g = NormGrads {
-                dx: dx.view_mut(),
-                dgamma: dg.view_mut(),
-                dbeta: db.view_mut(),
-            };
-            batch_norm_relu_backward_into(
-                x.view(),
-                gamma.view(),
-                beta.view(),
-                dy.view(),
-                &mean,
-                &var,
-                eps,
-                g,
-            );
-            for (name, got, want) in [
-                ("dx", dx, &want[0]),
-                ("dγ", dg, &want[1]),
-                ("dβ", db, &want[2]),
-            ] {
-                assert_eq!(&got, want, "{name} of {n} × {c} × {s}");
+            let want = grads(&|g| {
+                batch_norm_backward_into(x.view(), gamma.view(), dz.view(), &mean, &var, eps, g)
+            });
+            let got = grads(&|g| {
+                batch_norm_relu_backward_into(
+                    x.view(),
+                    gamma.view(),
+                    beta.view(),
+                    dy.view(),
+                    &mean,
+                    &var,
+                    eps,
+                    g,
+                )
+            });
+            for ((name, got), want) in ["dx", "dγ", "dβ"].into_iter().zip(got).zip(want) {
+                assert_eq!(got, want, "{name} of {n} × {c} × {s}");
             }
         }
     }
