@@ -33,7 +33,8 @@
 //!   `LeakyReLU(negative_slope)`, `ELU(alpha)`, `Dropout(rate)`, `Flatten`,
 //!   `Conv2d(filters, kernel = 3, stride = 1, padding = "same" | "valid" | n,
 //!   dilation = 1, activation = ..)`, `MaxPool2d(2)`, `AvgPool2d(2, stride = ..,
-//!   padding = ..)`, `GlobalAvgPool`, `BatchNorm(momentum = 0.1, eps = 1e-5)`,
+//!   padding = ..)`, `GlobalAvgPool`, `BatchNorm(momentum = 0.1, eps = 1e-5,
+//!   activation = ..)` (`relu` runs inside batch norm's passes),
 //!   `LayerNorm(eps = 1e-5)`, `Embedding(vocabulary, dim)` (first layer), and any
 //!   type of yours implementing [`layers::Layer`], written with its constructor's
 //!   arguments (`Scale<f32>(8, 0.5)` calls `Scale::<f32>::new(8, 0.5)`) and, if it
