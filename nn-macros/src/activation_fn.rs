@@ -204,6 +204,20 @@ impl Value {
     }
 }
 
+/// A layer's `activation = ..` argument (taken from `args`), or the identity
+/// (`linear`) when there is none: `Dense`, `Conv2d` and `BatchNorm` read it
+/// alike.
+pub(crate) fn named_argument(
+    args: &crate::args::Args<'_>,
+    span: Span,
+    errors: &mut Errors,
+) -> Option<Func> {
+    match args.take_named("activation") {
+        Some(e) => resolve(e, errors),
+        None => Some(linear(span)),
+    }
+}
+
 /// The identity, for layers declared without an activation.
 pub(crate) fn linear(span: Span) -> Func {
     Func {

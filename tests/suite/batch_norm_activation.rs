@@ -67,8 +67,29 @@ sequential! {
     }
 }
 
-/// `to`'s parameters and buffers set to `from`'s, in order (the names differ
-/// by the layers' positions).
+sequential! {
+    #[dtype(f64)]
+    pub struct Glu: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm(activation = glu),
+        Flatten,
+        Dense(3),
+    }
+}
+
+sequential! {
+    #[dtype(f64)]
+    pub struct GluSplit: input(3, 6, 6) {
+        Conv2d(4, kernel = 3, padding = "same"),
+        BatchNorm,
+        Activation("glu"),
+        Flatten,
+        Dense(3),
+    }
+}
+
+/// `to`'s parameters set to `from`'s, in order (the names differ by the
+/// layers' positions; the running statistics start alike).
 fn copy_state<A: Model<f64>, B: Model<f64>>(from: &A, to: &B) {
     let (src, dst) = (from.named_params(), to.named_params());
     assert_eq!(src.len(), dst.len());
@@ -123,6 +144,12 @@ fn fused_relu_is_batch_norm_then_relu_bit_for_bit() {
 #[test]
 fn other_activations_are_batch_norm_then_the_activation() {
     same_bits(Tanh::with_seed(5), TanhSplit::with_seed(5));
+    // `glu` halves the last axis: 6 × 6 planes become 6 × 3.
+    assert_eq!(
+        Layer::output_shape(&Glu::with_seed(0), &[3, 6, 6]),
+        Ok(vec![3])
+    );
+    same_bits(Glu::with_seed(6), GluSplit::with_seed(6));
 }
 
 #[test]

@@ -296,11 +296,12 @@ mod tests {
 
     #[test]
     fn forward_into_splits_large_operands_without_changing_a_value() {
-        // Sizes below and above the split (`PARALLEL_ELEMENTS`), and one
-        // that does not divide evenly; each value is its own op of its two
+        // Sizes below and above the split (at `PARALLEL_ELEMENTS` elements
+        // touched, a third of that per array: three arrays), and ones that
+        // do not divide evenly; each value is its own op of its two
         // elements, so the definition is exact.
-        let split = crate::parallel::PARALLEL_ELEMENTS;
-        for n in [7, split / 3, split + 13, 3 * split + 1] {
+        let split = crate::parallel::PARALLEL_ELEMENTS / 3;
+        for n in [7, split - 1, split + 13, 9 * split + 1] {
             let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 97) as f32 * 0.37 - 9.0);
             let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 89) as f32 * -0.53 + 4.0);
             let mut out = ArrayD::from_elem(IxDyn(&[n]), f32::NAN);

@@ -635,8 +635,11 @@ pub fn conv2d_into<T: Float>(
         for_each_chunk(chunks.groups, chunks.threads, &|p| {
             // SAFETY: part p alone uses scratch p.
             let part = unsafe { &mut parts.slice(p..p + 1)[0] };
-            grow_rows(&mut part.dcols, 1, g.staged_len());
-            let staged = f32s_mut(part.dcols.as_slice_mut().expect("standard layout"));
+            // The buffer the weight gradient stages a chunk in: it keeps
+            // that size, and one sample is its first row.
+            grow_rows(&mut part.cols, 1, g.staged_len());
+            let staged = f32s_mut(part.cols.as_slice_mut().expect("standard layout"));
+            let staged = &mut staged[..g.staged_len()];
             for ni in chunks.of_group(p).flatten() {
                 // SAFETY: each part writes its own samples' outputs.
                 let yi = f32s_mut(unsafe { ys.slice(ni * oc * plane..(ni + 1) * oc * plane) });

@@ -5,6 +5,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use super::{activated_shape, trainable_grad_buffer, GradBuffer, Layer, Share, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::kernels::norm::{self, NormGrads};
+use crate::kernels::owned::owned;
 use crate::tape::{Param, Var};
 use crate::Float;
 
@@ -132,9 +133,10 @@ impl<T: Float, const C: usize, A: ActivationFn> BatchNorm<T, C, A> {
         }
     }
 
-    /// Whether the activation runs inside batch norm's kernels.
+    /// Whether the activation runs inside batch norm's training kernels
+    /// (evaluation normalizes, then applies it).
     fn fused_relu(&self) -> bool {
-        self.activation.is_plain_relu()
+        self.training && self.activation.is_plain_relu()
     }
 
     fn update_running(&self, mean: &[T], unbiased_var: &[T]) {
@@ -169,7 +171,8 @@ impl<T: Float, const C: usize, A: ActivationFn> BatchNorm<T, C, A> {
 
 impl<T: Float, const C: usize, A: ActivationFn> Share for BatchNorm<T, C, A> {
     /// Shares γ, β and the running statistics (each application updates
-    /// them, as a shared Keras layer does); same momentum, eps and mode.
+    /// them, as a shared Keras layer does); same momentum, eps, activation
+    /// and mode.
     fn share(&self) -> Self {
         BatchNorm {
             weight: self.weight.clone(),
@@ -273,36 +276,13 @@ impl<T: Float, const C: usize, A: ActivationFn> Layer<T> for BatchNorm<T, C, A> 
             }
         };
         if self.fused_relu() {
-            if training {
-                return backward_into(&mut self.buf, shape, weight, bias, |g| {
-                    let (w, b) = (weight.value(), bias.value());
-                    let x = x.view();
-                    norm::batch_norm_relu_backward_into(
-                        x,
-                        w.view(),
-                        b.view(),
-                        dy,
-                        mean,
-                        var,
-                        eps,
-                        g,
-                    )
-                });
-            }
-            // The fused relu kept no pre-activation, but its output is
-            // positive exactly where the pre-activation is, so the output
-            // stands in for it.
-            let y = self.buf.output();
-            let mut dz = ArrayD::zeros(y.raw_dim());
-            self.activation
-                .backward_into(y.view(), y.view(), dy, dz.view_mut());
-            return self
-                .buf
-                .input_grad(true, shape, |dx| normalized(dz.view(), dx));
+            return backward_into(&mut self.buf, shape, weight, bias, |g| {
+                let (w, b) = (weight.value(), bias.value());
+                let x = x.view();
+                norm::batch_norm_relu_backward_into(x, w.view(), b.view(), dy, mean, var, eps, g)
+            });
         }
-        if self.activation.is_identity() {
-            return self.buf.input_grad(true, shape, |dx| normalized(dy, dx));
-        }
+        // Through the activation (none for the identity), then batch norm.
         self.buf
             .activated_input_grad(&self.activation, dy, true, shape, |dz, dx| {
                 normalized(
@@ -315,15 +295,17 @@ impl<T: Float, const C: usize, A: ActivationFn> Layer<T> for BatchNorm<T, C, A> 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         self.check(x.shape());
         let (mean, var) = self.running();
-        let z = norm::batch_norm(
-            x,
-            self.weight.value().view(),
-            self.bias.value().view(),
-            &mean,
-            &var,
-            self.eps,
-        );
-        super::activate(&self.activation, z)
+        let (weight, bias) = (self.weight.value(), self.bias.value());
+        let (w, b, eps) = (weight.view(), bias.view(), self.eps);
+        if self.activation.is_plain_relu() {
+            return owned(x.raw_dim(), |y| {
+                norm::batch_norm_relu_into(x, w, b, &mean, &var, eps, y)
+            });
+        }
+        super::activate(
+            &self.activation,
+            norm::batch_norm(x, w, b, &mean, &var, eps),
+        )
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {

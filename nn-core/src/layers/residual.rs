@@ -18,10 +18,12 @@
 
 use std::sync::OnceLock;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+use ndarray::{ArrayD, ArrayViewD};
 use rand::Rng;
 
 use super::{Layer, Share, Workspace};
+use crate::kernels::arith::Add;
+use crate::kernels::binary::forward_into;
 use crate::summary::SummaryRow;
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -237,11 +239,6 @@ fn check_branches(body: &[usize], other: &[usize], shortcut: bool) {
     );
 }
 
-/// `out = a + b`, element-wise, for arrays of one shape.
-fn add_into<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>, out: ArrayViewMutD<'_, T>) {
-    crate::kernels::binary::forward_into(&crate::kernels::arith::Add, a, b, out)
-}
-
 impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
     fn type_name(&self) -> &'static str {
         "Residual"
@@ -280,7 +277,7 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
             None => x.view(),
         };
         check_branches(fx.shape(), sx.shape(), projected);
-        add_into(fx, sx.view(), self.buf.output_mut(sx.shape()));
+        forward_into(&Add, fx, sx.view(), self.buf.output_mut(sx.shape()));
         self.buf.output()
     }
 
@@ -299,8 +296,9 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
             Some(s) => s.backward(x.view(), dy.view(), need_input_grad),
             None => dy,
         };
-        self.buf
-            .input_grad(need_input_grad, x.shape(), |dx| add_into(dfx, dsx, dx))
+        self.buf.input_grad(need_input_grad, x.shape(), |dx| {
+            forward_into(&Add, dfx, dsx, dx)
+        })
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {

@@ -74,10 +74,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         None => Padding::Valid,
         Some(e) => padding(e, errors)?,
     };
-    let activation = match args.take_named("activation") {
-        Some(e) => activation_fn::resolve(e, errors)?,
-        None => activation_fn::linear(span),
-    };
+    let activation = activation_fn::named_argument(args, span, errors)?;
     let use_bias = match args.take_named("use_bias") {
         Some(e) => bool_lit(e, errors)?,
         None => true,

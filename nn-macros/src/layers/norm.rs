@@ -27,10 +27,7 @@ pub(crate) fn batch_norm(
         None => EPS,
     };
     let (span, t) = (cx.span, cx.dtype);
-    let activation = match args.take_named("activation") {
-        Some(e) => activation_fn::resolve(e, errors)?,
-        None => activation_fn::linear(span),
-    };
+    let activation = activation_fn::named_argument(args, span, errors)?;
     let c = cx.input.first().copied().unwrap_or(1);
     let output = activation.output(cx.input, errors)?;
     let (act, act_value) = (&activation.ty, &activation.value);

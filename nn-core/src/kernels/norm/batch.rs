@@ -232,10 +232,10 @@ fn relu<T: Float>(z: T) -> T {
 }
 
 /// The gradient of `z` from that of `relu(z)`, as the `relu` activation's
-/// backward computes it (`g · [z > 0]`).
+/// backward computes it (`g · [z > 0]`; its derivative reads `z` alone).
 #[inline(always)]
 fn through_relu<T: Float>(g: T, z: T) -> T {
-    g * PlainRelu.df(z, relu(z))
+    g * PlainRelu.df(z, z)
 }
 
 /// `y = (x − μ) a + β` on planes `first..`, `a = γ / √(σ² + ε)` per channel;
@@ -274,13 +274,23 @@ fn normalize_rows<T: Float>(
     relu_after: bool,
     y: &mut [T],
 ) {
-    let c = mean.len();
-    for (xr, yr) in xs.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-        let channel = mean.iter().zip(var).zip(gamma).zip(beta);
-        for ((o, &v), (((&m, &va), &g), &b)) in yr.iter_mut().zip(xr).zip(channel) {
-            let z = (v - m) * (inv_std(va, eps) * g) + b;
-            *o = if relu_after { relu(z) } else { z };
+    // One loop per case, so the plain one carries no per-element test.
+    #[inline(always)]
+    fn each<T: Float>(xs: &[T], ch: [&[T]; 4], eps: f64, y: &mut [T], f: impl Fn(T) -> T) {
+        let [mean, var, gamma, beta] = ch;
+        let c = mean.len();
+        for (xr, yr) in xs.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+            let channel = mean.iter().zip(var).zip(gamma).zip(beta);
+            for ((o, &v), (((&m, &va), &g), &b)) in yr.iter_mut().zip(xr).zip(channel) {
+                *o = f((v - m) * (inv_std(va, eps) * g) + b);
+            }
         }
+    }
+    let ch = [mean, var, gamma, beta];
+    if relu_after {
+        each(xs, ch, eps, y, relu)
+    } else {
+        each(xs, ch, eps, y, |z| z)
     }
 }
 
@@ -402,15 +412,15 @@ fn dy_of<T: Float>(g: T, x: T, mu: T, relu: Option<[T; 2]>) -> T {
     }
 }
 
-/// `[Σdy, Σ dy (x − μ)]` of channels `first..first + sums.len()`; `relu`:
-/// per channel `[a, β]` when a `relu` followed (see [`dy_of`]).
+/// `[Σdy, Σ dy (x − μ)]` of channels `first..first + sums.len()`;
+/// `relu_coef`: per channel `[a, β]` when a `relu` followed (see [`dy_of`]).
 #[inline(always)]
 fn grad_sums_of_channels<T: Float>(
     [xs, gs]: [&[T]; 2],
     [c, s]: [usize; 2],
     first: usize,
     mean: &[T],
-    relu: Option<&[[T; 2]]>,
+    relu_coef: Option<&[[T; 2]]>,
     sums: &mut [[T; 2]],
 ) {
     for (k, out) in sums.iter_mut().enumerate() {
@@ -418,7 +428,7 @@ fn grad_sums_of_channels<T: Float>(
         let mu = mean[ci];
         let at = [xs, gs];
         // One loop per case, so the plain one carries no per-element test.
-        *out = match relu.map(|r| r[ci]) {
+        *out = match relu_coef.map(|r| r[ci]) {
             Some(r) => channel_grad_sums(at, [c, s], ci, mu, |g, x| dy_of(g, x, mu, Some(r))),
             None => channel_grad_sums(at, [c, s], ci, mu, |g, _| g),
         };
@@ -465,20 +475,38 @@ fn grad_sums_of_columns<T: Float>(
     c: usize,
     first: usize,
     mean: &[T],
-    relu: Option<&[[T; 2]]>,
+    relu_coef: Option<&[[T; 2]]>,
     sums: &mut [[T; 2]],
 ) {
-    let cols = first..first + sums.len();
-    sums.fill([T::zero(); 2]);
-    for (xr, gr) in xs.chunks_exact(c).zip(gs.chunks_exact(c)) {
-        let row = xr[cols.clone()].iter().zip(&gr[cols.clone()]);
-        for (k, (out, (&x, &g))) in sums.iter_mut().zip(row).enumerate() {
-            let ci = first + k;
-            let mu = mean[ci];
-            let g = dy_of(g, x, mu, relu.map(|r| r[ci]));
-            out[0] += g;
-            out[1] += g * (x - mu);
+    // One loop per case, so the plain one carries no per-element test.
+    #[inline(always)]
+    fn each<T: Float>(
+        [xs, gs]: [&[T]; 2],
+        c: usize,
+        first: usize,
+        mean: &[T],
+        sums: &mut [[T; 2]],
+        dy: impl Fn(T, T, usize) -> T,
+    ) {
+        let cols = first..first + sums.len();
+        sums.fill([T::zero(); 2]);
+        for (xr, gr) in xs.chunks_exact(c).zip(gs.chunks_exact(c)) {
+            let row = xr[cols.clone()].iter().zip(&gr[cols.clone()]);
+            for (k, (out, (&x, &g))) in sums.iter_mut().zip(row).enumerate() {
+                let ci = first + k;
+                let mu = mean[ci];
+                let g = dy(g, x, ci);
+                out[0] += g;
+                out[1] += g * (x - mu);
+            }
         }
+    }
+    let at = [xs, gs];
+    match relu_coef {
+        Some(r) => each(at, c, first, mean, sums, |g, x, ci| {
+            dy_of(g, x, mean[ci], Some(r[ci]))
+        }),
+        None => each(at, c, first, mean, sums, |g, _, _| g),
     }
 }
 
@@ -487,37 +515,52 @@ fn grad_sums_of_columns<T: Float>(
 fn input_grad_rows<T: Float>(
     [xs, gs]: [&[T]; 2],
     coef: &[[T; 5]],
-    relu: Option<&[[T; 2]]>,
+    relu_coef: Option<&[[T; 2]]>,
     dx: &mut [T],
 ) {
-    let c = coef.len();
-    let rows = xs.chunks_exact(c).zip(gs.chunks_exact(c));
-    for ((xr, gr), dr) in rows.zip(dx.chunks_exact_mut(c)) {
-        for (ci, (((d, &x), &g), &[mu, inv, alpha, delta, zeta])) in
-            dr.iter_mut().zip(xr).zip(gr).zip(coef).enumerate()
-        {
-            let g = dy_of(g, x, mu, relu.map(|r| r[ci]));
-            *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+    // One loop per case, so the plain one carries no per-element test.
+    #[inline(always)]
+    fn each<T: Float>(
+        [xs, gs]: [&[T]; 2],
+        coef: &[[T; 5]],
+        dx: &mut [T],
+        dy: impl Fn(T, T, usize) -> T,
+    ) {
+        let c = coef.len();
+        let rows = xs.chunks_exact(c).zip(gs.chunks_exact(c));
+        for ((xr, gr), dr) in rows.zip(dx.chunks_exact_mut(c)) {
+            for (ci, (((d, &x), &g), &[mu, inv, alpha, delta, zeta])) in
+                dr.iter_mut().zip(xr).zip(gr).zip(coef).enumerate()
+            {
+                let g = dy(g, x, ci);
+                *d = alpha * g - delta * ((x - mu) * inv) - zeta;
+            }
         }
+    }
+    match relu_coef {
+        Some(r) => each([xs, gs], coef, dx, |g, x, ci| {
+            dy_of(g, x, coef[ci][0], Some(r[ci]))
+        }),
+        None => each([xs, gs], coef, dx, |g, _, _| g),
     }
 }
 
 /// `dx = α dy − δ x̂ − ζ` on planes `first..`, with `[μ, 1/σ̂, α, δ, ζ]` per
-/// channel (and `relu` as in [`grad_sums_of_channels`]).
+/// channel (and `relu_coef` as in [`grad_sums_of_channels`]).
 #[inline(always)]
 fn input_grad_planes<T: Float>(
     [xs, gs]: [&[T]; 2],
     [c, s]: [usize; 2],
     first: usize,
     coef: &[[T; 5]],
-    relu: Option<&[[T; 2]]>,
+    relu_coef: Option<&[[T; 2]]>,
     dx: &mut [T],
 ) {
     let planes = xs.chunks_exact(s).zip(gs.chunks_exact(s));
     for (k, ((xp, gp), dp)) in planes.zip(dx.chunks_exact_mut(s)).enumerate() {
         let ci = (first + k) % c;
         let [mu, inv, alpha, delta, zeta] = coef[ci];
-        match relu.map(|r| r[ci]) {
+        match relu_coef.map(|r| r[ci]) {
             Some(r) => {
                 for ((d, &x), &g) in dp.iter_mut().zip(xp).zip(gp) {
                     let g = dy_of(g, x, mu, Some(r));
@@ -628,7 +671,7 @@ fn backward_impl<T: Float>(
             .map(|ci| [inv_std(var[ci], eps) * gamma[ci], beta[ci]])
             .collect()
     });
-    let relu = relu_coef.as_deref();
+    let relu_coef = relu_coef.as_deref();
     let mut sums: SmallVec<[[T; 2]; INLINE_CHANNELS]> = SmallVec::from_elem([T::zero(); 2], c);
     if s > 0 {
         let (cs, shared) = ([c, s], Shared::new(&mut sums));
@@ -642,7 +685,7 @@ fn backward_impl<T: Float>(
                     c: usize,
                     first: usize,
                     mean: &[T],
-                    relu: Option<&[[T; 2]]>,
+                    relu_coef: Option<&[[T; 2]]>,
                     sums: &mut [[T; 2]]
                 ));
             } else {
@@ -651,7 +694,7 @@ fn backward_impl<T: Float>(
                     cs: [usize; 2],
                     first: usize,
                     mean: &[T],
-                    relu: Option<&[[T; 2]]>,
+                    relu_coef: Option<&[[T; 2]]>,
                     sums: &mut [[T; 2]]
                 ));
             }
@@ -697,7 +740,7 @@ fn backward_impl<T: Float>(
             widest_rows!(input_grad_rows(
                 inputs: [&[T]; 2],
                 coef: &[[T; 5]],
-                relu: Option<&[[T; 2]]>,
+                relu_coef: Option<&[[T; 2]]>,
                 dx: &mut [T]
             ));
         } else {
@@ -706,7 +749,7 @@ fn backward_impl<T: Float>(
                 cs: [usize; 2],
                 first: usize,
                 coef: &[[T; 5]],
-                relu: Option<&[[T; 2]]>,
+                relu_coef: Option<&[[T; 2]]>,
                 dx: &mut [T]
             ));
         }
