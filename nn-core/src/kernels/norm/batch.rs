@@ -842,24 +842,37 @@ mod tests {
         [y, dx, dg, db]
     }
 
+    /// Planes with and without a partial chunk of lanes; the large shapes
+    /// are enough work to be split among threads, the small are not; planes
+    /// of one element are the rows of a 2-D input `[n, c]`.
+    const SHAPES: [(usize, usize, usize); 6] = [
+        (2, 3, 5),
+        (3, 2, 1),
+        (4, 16, 196),
+        (128, 16, 49),
+        (7, 5, 33),
+        (300, 600, 1),
+    ];
+
+    /// A deterministic input `[n, c, s]` (channels' means apart) and output
+    /// gradient.
+    fn inputs<T: Float>(n: usize, c: usize, s: usize) -> (ArrayD<T>, ArrayD<T>) {
+        let x = ArrayD::from_shape_fn(vec![n, c, s], |d| {
+            T::lit(((d[0] * 31 + d[1] * 7 + d[2]) as f64 * 0.71).sin() * 3.0 + d[1] as f64)
+        });
+        let dy = ArrayD::from_shape_fn(vec![n, c, s], |d| {
+            T::lit(((d[0] * 13 + d[1] * 5 + d[2]) as f64 * 0.37).cos())
+        });
+        (x, dy)
+    }
+
     /// Fused batch norm + relu against batch norm, the `relu` activation and
     /// their backwards one after another: the same bits, forward and back.
     fn fused_relu_matches_the_composition<T: Float + std::fmt::Debug>() {
         use crate::activation::{relu, ActivationFn};
         let eps = 1e-5;
-        for (n, c, s) in [
-            (4, 16, 196),
-            (128, 16, 49),
-            (7, 5, 33),
-            (300, 600, 1),
-            (3, 2, 1),
-        ] {
-            let x = ArrayD::from_shape_fn(vec![n, c, s], |d| {
-                T::lit(((d[0] * 31 + d[1] * 7 + d[2]) as f64 * 0.71).sin() * 3.0 + d[1] as f64)
-            });
-            let dy = ArrayD::from_shape_fn(vec![n, c, s], |d| {
-                T::lit(((d[0] * 13 + d[1] * 5 + d[2]) as f64 * 0.37).cos())
-            });
+        for (n, c, s) in SHAPES {
+            let (x, dy) = inputs::<T>(n, c, s);
             let gamma = ArrayD::from_shape_fn(vec![c], |j| T::lit(1.0 - 0.15 * j[0] as f64));
             // Shifts on both sides of zero, so every channel clips some values.
             let beta = ArrayD::from_shape_fn(vec![c], |j| T::lit(0.3 * j[0] as f64 % 1.0 - 0.5));
@@ -922,23 +935,8 @@ mod tests {
     #[test]
     fn batch_norm_matches_the_formulas_split_or_not() {
         let eps = 1e-5;
-        // Planes with and without a partial chunk of lanes; the large shapes
-        // are enough work to be split among threads, the small are not.
-        for (n, c, s) in [
-            (2, 3, 5),
-            (3, 2, 1),
-            (4, 16, 196),
-            (128, 16, 49),
-            (7, 5, 33),
-            // Planes of one element: the rows of a 2-D input `[n, c]`.
-            (300, 600, 1),
-        ] {
-            let x = ArrayD::from_shape_fn(vec![n, c, s], |d| {
-                ((d[0] * 31 + d[1] * 7 + d[2]) as f64 * 0.71).sin() * 3.0 + d[1] as f64
-            });
-            let dy = ArrayD::from_shape_fn(vec![n, c, s], |d| {
-                ((d[0] * 13 + d[1] * 5 + d[2]) as f64 * 0.37).cos()
-            });
+        for (n, c, s) in SHAPES {
+            let (x, dy) = inputs::<f64>(n, c, s);
             let gamma: Vec<f64> = (0..c).map(|j| 1.0 + 0.1 * j as f64).collect();
             let beta: Vec<f64> = (0..c).map(|j| 0.05 * j as f64).collect();
             let want = reference(&x, &gamma, &beta, &dy, eps);
