@@ -41,12 +41,13 @@ pub trait Cell: Clone + Send + Sync + 'static {
     /// summaries show and misuse panics name.
     fn name(&self) -> &'static str;
 
-    /// One step. On entry `cache` (`CACHED·H`) begins with the input
-    /// projection `x_t W_ihᵀ` (`G·H`), `hp` is the hidden projection
-    /// `h_{t-1} W_hhᵀ + b_hh` (`G·H`) and `prev` the previous state (`S`);
-    /// `b_ih` is in the input projection with [`Cell::SPLIT_GRAD`], else in
-    /// `hp` (where only the sum may matter). Writes the new state into `next`
-    /// and what backward needs into `cache`.
+    /// One step. On entry `cache` (at least `CACHED·H`) begins with the
+    /// gates' pre-activations (`G·H`) and `prev` holds the previous state
+    /// (`S`). Without [`Cell::SPLIT_GRAD`] the pre-activations are the whole
+    /// sum `x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh` and `hp` is to be
+    /// ignored; with it they are the input projection `x_t W_ihᵀ + b_ih`,
+    /// and `hp` is the hidden projection `h_{t-1} W_hhᵀ + b_hh` (`G·H`).
+    /// Writes the new state into `next` and what backward needs into `cache`.
     fn forward_step<T: Float>(
         &self,
         hidden: usize,
@@ -113,16 +114,12 @@ impl Cell for RnnCell {
         &self,
         hidden: usize,
         cache: &mut [T],
-        hp: &[T],
+        _hp: &[T],
         _prev: &[T],
         next: &mut [T],
     ) {
         let [cache] = blocks_mut(cache, hidden);
-        let [hp] = blocks(hp, hidden);
         let [next] = blocks_mut(next, hidden);
-        for j in 0..hidden {
-            cache[j] += hp[j];
-        }
         match self {
             RnnCell::Tanh => cache.iter_mut().for_each(|z| *z = z.tanh_fast()),
             // `max` would turn NaN into 0; PyTorch's relu keeps it.
@@ -189,18 +186,16 @@ impl Cell for LstmCell {
         &self,
         hidden: usize,
         cache: &mut [T],
-        hp: &[T],
+        _hp: &[T],
         prev: &[T],
         next: &mut [T],
     ) {
         let h = hidden;
         let [ci, cf, cg, co] = blocks_mut(cache, h);
-        let [hi, hf, hg, ho] = blocks(hp, h);
         let [_, c_prev] = blocks(prev, h);
         let [h_next, c_next] = blocks_mut(next, h);
         lstm_forward(
             [ci, cf, cg, co],
-            [hi, hf, hg, ho],
             &c_prev[..h],
             &mut h_next[..h],
             &mut c_next[..h],
@@ -239,21 +234,10 @@ impl Cell for LstmCell {
 #[inline(always)]
 fn lstm_forward<T: Float>(
     [ci, cf, cg, co]: [&mut [T]; 4],
-    [hi, hf, hg, ho]: [&[T]; 4],
     c_prev: &[T],
     h_next: &mut [T],
     c_next: &mut [T],
 ) {
-    for (gate, hidden) in [
-        (&mut *ci, hi),
-        (&mut *cf, hf),
-        (&mut *cg, hg),
-        (&mut *co, ho),
-    ] {
-        for (z, &p) in gate.iter_mut().zip(hidden) {
-            *z += p;
-        }
-    }
     for gate in [&mut *ci, &mut *cf, &mut *co] {
         for z in gate.iter_mut() {
             *z = z.sigmoid_fast();

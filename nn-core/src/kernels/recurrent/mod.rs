@@ -10,12 +10,17 @@
 //! state in `states: [B, T, S]`, from which the tape and the layers read the
 //! outputs and the final states.
 //!
-//! The products are batched over time wherever the recurrence allows: the
-//! input projection `x W_ihᵀ` of every step is one GEMM before the loop; in
-//! backward the gate gradients of every step are collected first, then `dx`
-//! and `dW_ih` are one GEMM each and `dW_hh` one per step over the batch.
-//! Only `h_{t-1} W_hhᵀ` (and its transpose in backward) is a GEMM per step
-//! inside the recurrence, which runs on each core for its part of the batch.
+//! Each step is one product on each core's part of the batch: the step's
+//! operand rows `[x_t, 1, h_{t-1}]` (kept in the cache) by the joined weights
+//! `[W_ih, b_ih + b_hh, W_hh]ᵀ`, written straight into the rows the cell then
+//! reads; the GRU, whose two projections must stay apart, projects every
+//! input before the loop and takes `[1, h_{t-1}] [b_hh, W_hh]ᵀ` per step.
+//! Backward runs the cells and `dh_{t-1} += dg_t W_hh` per step, and adds
+//! `dg_tᵀ [x_t, 1, h_{t-1}]` into the parameter gradients of each block of
+//! batch rows while those rows are still in cache (the operands' 1 gives the
+//! biases' sums); the blocks are fixed by the batch size and summed in order,
+//! so the gradients are the same bits on any number of threads. The cache
+//! and the gate gradients are time first, so a step's rows are contiguous.
 
 mod cells;
 mod owned;

@@ -9,7 +9,7 @@ use crate::Float;
 /// step's state.
 #[derive(Clone, Debug)]
 pub struct Recorded<T> {
-    /// `[B, T, cache_width]`.
+    /// `[T, B, cache_width]` ([`Dims::cache_width`]).
     pub cache: Array3<T>,
     /// `[B, T, S]`.
     pub states: Array3<T>,
@@ -20,12 +20,13 @@ pub struct Recorded<T> {
 pub fn recurrent_forward<T: Float, C: Cell>(cell: &C, run: &Run<'_, T>) -> Recorded<T> {
     let d = run.dims(cell);
     let (b, t, h) = (d.batch, d.steps, d.hidden);
-    let mut cache = Array3::zeros((b, t, C::cache_width(h)));
+    let mut cache = Array3::zeros((t, b, d.cache_width::<C>()));
     let mut states = Array3::zeros((b, t, C::state_width(h)));
     let (mut hp, mut state) = (
         Array2::zeros((b, C::GATES * h)),
         Array2::zeros((b, C::state_width(h))),
     );
+    let mut weights = Array2::zeros(d.joined_weights::<C>());
     recurrent_forward_into(
         cell,
         run,
@@ -34,6 +35,7 @@ pub fn recurrent_forward<T: Float, C: Cell>(cell: &C, run: &Run<'_, T>) -> Recor
         ForwardScratch {
             hidden: hp.view_mut(),
             state: state.view_mut(),
+            weights: weights.view_mut(),
         },
     );
     Recorded { cache, states }
@@ -82,7 +84,8 @@ pub fn recurrent_backward<T: Float, C: Cell>(
         h0: zeros2(need[5], b, h),
         c0: zeros2(need[6] && C::CELL_STATE, b, h),
     };
-    let mut dgates = Array3::zeros((b, t, C::grad_width(h)));
+    let mut dgates = Array3::zeros((t, b, C::grad_width(h)));
+    let mut block_grads = Array3::zeros(d.block_grads::<C>());
     let (mut carry, mut initial) = (
         Array2::zeros((b, C::state_width(h))),
         Array2::zeros((b, C::state_width(h))),
@@ -106,6 +109,7 @@ pub fn recurrent_backward<T: Float, C: Cell>(
             dgates: dgates.view_mut(),
             carry: carry.view_mut(),
             initial: initial.view_mut(),
+            block_grads: block_grads.view_mut(),
         },
     );
     g

@@ -1,8 +1,6 @@
 //! The sequence driver: forward over time and back-propagation through
 //! time, into the caller's buffers.
 
-use std::ops::Range;
-
 use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
 use ndarray::{ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 
@@ -76,12 +74,15 @@ impl<T: Float> Run<'_, T> {
     }
 }
 
-/// The forward's scratch, sized `[B, G·H]` and `[B, S]`, standard layout.
+/// The forward's scratch, standard layout.
 pub struct ForwardScratch<'a, T> {
-    /// A step's hidden projection.
+    /// A step's hidden projection `[B, G·H]` (read only by cells with
+    /// [`Cell::SPLIT_GRAD`]; the others take both projections in one product).
     pub hidden: ArrayViewMut2<'a, T>,
-    /// The previous step's state.
+    /// The previous step's state `[B, S]`.
     pub state: ArrayViewMut2<'a, T>,
+    /// The joined weights `[W_ih, bias, W_hh]`: [`Dims::joined_weights`].
+    pub weights: ArrayViewMut2<'a, T>,
 }
 
 /// The gradients of a run's states, each optional (absent is zero).
@@ -129,12 +130,15 @@ pub struct Grads<'a, T> {
 
 /// The backward's scratch, standard layout.
 pub struct BackwardScratch<'a, T> {
-    /// Every step's gate gradients: `[B, T, grad_width]` (see [`Cell::grad_width`]).
+    /// Every step's gate gradients, time first: `[T, B, grad_width]` (see
+    /// [`Cell::grad_width`]).
     pub dgates: ArrayViewMut3<'a, T>,
     /// The running gradient of the state: `[B, S]`.
     pub carry: ArrayViewMut2<'a, T>,
     /// The initial state: `[B, S]`.
     pub initial: ArrayViewMut2<'a, T>,
+    /// The parameters' gradients per block of the batch: [`Dims::block_grads`].
+    pub block_grads: ArrayViewMut3<'a, T>,
 }
 
 #[track_caller]
@@ -152,8 +156,10 @@ fn check_buffer<S: ndarray::RawData, D: ndarray::Dimension>(
 }
 
 /// Runs `cell` over the sequence: writes every step's state into `states:
-/// [B, T, S]` and what backward needs into `cache: [B, T, cache_width]`
-/// (both standard layout).
+/// [B, T, S]` and what backward needs into `cache: [T, B, cache_width]`
+/// (time first, so that a step's rows are contiguous; [`Dims::cache_width`]:
+/// the cell's cache, then the step's operands `[x_t, 1, h_{t-1}]`), both
+/// standard layout.
 ///
 /// # Panics
 /// If the shapes do not fit (see [`check_shapes`]) or a buffer has the wrong
@@ -167,43 +173,43 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
     scratch: ForwardScratch<'_, T>,
 ) {
     let d = run.dims(cell);
-    let (b, t, h, name) = (d.batch, d.steps, d.hidden, cell.name());
-    let (gh, sw, cw) = (C::GATES * h, C::state_width(h), C::cache_width(h));
+    let (b, t, i, h, name) = (d.batch, d.steps, d.input, d.hidden, cell.name());
+    let (gh, sw, cw, rw) = (
+        C::GATES * h,
+        C::state_width(h),
+        C::cache_width(h),
+        d.cache_width::<C>(),
+    );
     let ForwardScratch {
         hidden: mut hp,
         mut state,
+        mut weights,
     } = scratch;
-    check_buffer(name, "cache", &cache, &[b, t, cw]);
+    check_buffer(name, "cache", &cache, &[t, b, rw]);
     check_buffer(name, "states", &states, &[b, t, sw]);
     check_buffer(name, "hidden projection", &hp, &[b, gh]);
     check_buffer(name, "state", &state, &[b, sw]);
+    check_buffer(name, "joined weights", &weights, &d.joined_weights::<C>());
 
-    // Where the two projections are only ever summed (no split gradient),
-    // b_ih joins b_hh in the small per-step hidden projection instead of
-    // being written into every step's input projection.
-    let fold_b_ih = !C::SPLIT_GRAD;
-    // The input projection of every step at once: cache[.., ..G·H] = x W_ihᵀ (+ b_ih).
-    {
-        let mut rows = cache
-            .view_mut()
-            .into_shape_with_order((b * t, cw))
-            .expect("standard layout");
-        let mut xp = rows.slice_mut(s![.., ..gh]);
-        let beta = if fold_b_ih {
-            T::zero()
-        } else {
+    // The joined weights, whose bias column is what the step's product adds
+    // through the operands' 1: both biases where the projections are only
+    // ever summed, else b_hh (b_ih then goes into the input projection).
+    weights.slice_mut(s![.., ..i]).assign(&run.w_ih);
+    weights.slice_mut(s![.., i + 1..]).assign(&run.w_hh);
+    if C::SPLIT_GRAD {
+        weights.column_mut(i).assign(&run.b_hh);
+        // The input projection of every step, x_t W_ihᵀ + b_ih.
+        for (ti, mut step) in cache.outer_iter_mut().enumerate() {
+            let mut xp = step.slice_mut(s![.., ..gh]);
             xp.assign(&run.b_ih);
-            T::one()
-        };
-        row_blocks(run.x, |x, r| {
-            gemm(
-                T::one(),
-                &x,
-                &run.w_ih.t(),
-                beta,
-                &mut xp.slice_mut(s![r, ..]),
-            )
-        });
+            let x = run.x.index_axis(Axis(1), ti);
+            gemm(T::one(), &x, &run.w_ih.t(), T::one(), &mut xp);
+        }
+    } else {
+        Zip::from(weights.column_mut(i))
+            .and(&run.b_ih)
+            .and(&run.b_hh)
+            .for_each(|w, &bi, &bh| *w = bi + bh);
     }
     run.initial_state(h, state.view_mut());
     let shared = [
@@ -212,14 +218,18 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         Shared::new(hp.as_slice_mut().expect("standard layout")),
         Shared::new(state.as_slice_mut().expect("standard layout")),
     ];
-    // W_hhᵀ packed once for every step's product on every part.
-    with_packed_rhs(&run.w_hh.t(), |w_hh_t| {
-        for_each_batch_part(b, t * gh * h, &|r| {
+    // Without a split gradient one product per step takes both projections
+    // and the biases, `[x_t, 1, h_{t-1}] [W_ih, b, W_hh]ᵀ`, written straight
+    // into the cache, where the cell reads it while it is still in cache;
+    // with one, the product is the hidden projection `[1, h_{t-1}] [b_hh, W_hh]ᵀ`.
+    let first = if C::SPLIT_GRAD { i } else { 0 };
+    let joined = weights.view();
+    with_packed_rhs(&joined.slice(s![.., first..]).t(), |w| {
+        for_each_batch_part(b, 1, t * gh * (i + h), &|r| {
             // SAFETY: the parts' batch ranges are disjoint, and each array is
-            // laid out batch row by batch row.
-            let [cache, states, hp, state] = unsafe {
+            // laid out batch row by batch row (the cache, step by step).
+            let [states, hp, state] = unsafe {
                 [
-                    shared[0].slice(r.start * t * cw..r.end * t * cw),
                     shared[1].slice(r.start * t * sw..r.end * t * sw),
                     shared[2].slice(r.start * gh..r.end * gh),
                     shared[3].slice(r.start * sw..r.end * sw),
@@ -228,24 +238,34 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
             let n = r.len();
             for k in 0..t {
                 let ti = run.time(k, t);
-                let mut hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
-                if fold_b_ih {
-                    Zip::from(&mut hp2)
-                        .and_broadcast(&run.b_ih)
-                        .and_broadcast(&run.b_hh)
-                        .for_each(|p, &bi, &bh| *p = bi + bh);
-                } else {
-                    hp2.assign(&run.b_hh);
+                // SAFETY: as above: this part's rows of the step.
+                let cache =
+                    unsafe { shared[0].slice((ti * b + r.start) * rw..(ti * b + r.end) * rw) };
+                {
+                    let rows =
+                        ArrayViewMut2::from_shape((n, rw), &mut *cache).expect("sized above");
+                    let (mut pre, mut ops) = rows.split_at(Axis(1), cw);
+                    let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
+                    ops.slice_mut(s![.., ..i])
+                        .assign(&run.x.slice(s![r.clone(), ti, ..]));
+                    ops.column_mut(i).fill(T::one());
+                    ops.slice_mut(s![.., i + 1..])
+                        .assign(&prev.slice(s![.., ..h]));
+                    if C::SPLIT_GRAD {
+                        let mut hp2 =
+                            ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
+                        w.gemm(T::one(), &ops.slice(s![.., i..]), T::zero(), &mut hp2);
+                    } else {
+                        w.gemm(T::one(), &ops, T::zero(), &mut pre.slice_mut(s![.., ..gh]));
+                    }
                 }
-                let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
-                w_hh_t.gemm(T::one(), &prev.slice(s![.., ..h]), T::one(), &mut hp2);
                 let rows = StepRows {
                     b: n,
                     t,
                     ti,
                     h,
                     sw,
-                    cw,
+                    cw: rw,
                     gh,
                 };
                 rows.forward(cell, cache, hp, state, states);
@@ -273,25 +293,40 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
     scratch: BackwardScratch<'_, T>,
 ) {
     let d = run.dims(cell);
-    let (b, t, h, name) = (d.batch, d.steps, d.hidden, cell.name());
-    let (gh, sw, cw, gw) = (
+    let (b, t, i, h, name) = (d.batch, d.steps, d.input, d.hidden, cell.name());
+    let (gh, sw, cw, rw, gw) = (
         C::GATES * h,
         C::state_width(h),
         C::cache_width(h),
+        d.cache_width::<C>(),
         C::grad_width(h),
     );
     let BackwardScratch {
         mut dgates,
         mut carry,
         mut initial,
+        mut block_grads,
     } = scratch;
-    check_buffer(name, "cache", &cache, &[b, t, cw]);
+    check_buffer(name, "cache", &cache, &[t, b, rw]);
     check_buffer(name, "states", &states, &[b, t, sw]);
-    check_buffer(name, "gate gradient", &dgates, &[b, t, gw]);
+    check_buffer(name, "gate gradient", &dgates, &[t, b, gw]);
     check_buffer(name, "carry", &carry, &[b, sw]);
     check_buffer(name, "initial state", &initial, &[b, sw]);
+    check_buffer(name, "block gradient", &block_grads, &d.block_grads::<C>());
     check_grads::<T, C>(name, &d, &dout, &grads);
     let hid = if C::SPLIT_GRAD { gh..2 * gh } else { 0..gh };
+    let Grads {
+        x: dx,
+        h0: dh0,
+        c0: dc0,
+        w_ih: dw_ih,
+        w_hh: dw_hh,
+        b_ih: db_ih,
+        b_hh: db_hh,
+    } = grads;
+    let param_grads = dw_ih.is_some() || dw_hh.is_some() || db_ih.is_some() || db_hh.is_some();
+    let block = d.grad_block();
+    let keep_steps = dx.is_some();
 
     run.initial_state(h, initial.view_mut());
     carry.fill(T::zero());
@@ -300,22 +335,26 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         states.as_slice().expect("standard layout"),
         initial.as_slice().expect("standard layout"),
     );
+    let ow = d.operand_width();
     let shared = [
         Shared::new(dgates.as_slice_mut().expect("standard layout")),
         Shared::new(carry.as_slice_mut().expect("standard layout")),
+        Shared::new(block_grads.as_slice_mut().expect("standard layout")),
     ];
     // W_hh packed once for every step's product on every part.
     with_packed_rhs(&run.w_hh, |w_hh| {
-        for_each_batch_part(b, t * gh * h, &|r| {
-            // SAFETY: as in the forward, disjoint batch ranges.
-            let [dg, ds] = unsafe {
+        for_each_batch_part(b, block, t * gh * (h + ow), &|r| {
+            // SAFETY: as in the forward, disjoint batch ranges; the parts
+            // start on block boundaries, so their blocks are disjoint too.
+            let first_block = r.start / block;
+            let blocks = r.len().div_ceil(block);
+            let [ds, acc] = unsafe {
                 [
-                    shared[0].slice(r.start * t * gw..r.end * t * gw),
                     shared[1].slice(r.start * sw..r.end * sw),
+                    shared[2].slice(first_block * gw * ow..(first_block + blocks) * gw * ow),
                 ]
             };
             let n = r.len();
-            let cache = &cache_s[r.start * t * cw..r.end * t * cw];
             let states = &states_s[r.start * t * sw..r.end * t * sw];
             let init = &init_s[r.start * sw..r.end * sw];
             for k in (0..t).rev() {
@@ -350,118 +389,99 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                     ti,
                     h,
                     sw,
-                    cw,
+                    cw: rw,
                     gh: gw,
                 };
                 let prev_time = (k > 0).then(|| run.time(k - 1, t));
+                let cache = &cache_s[(ti * b + r.start) * rw..(ti * b + r.end) * rw];
+                // Only the input's gradient reads the gate gradients after
+                // their step: without it every step reuses the first step's
+                // rows, which stay in cache.
+                let slot = if keep_steps { ti } else { 0 };
+                // SAFETY: as above: this part's rows of the step.
+                let dg =
+                    unsafe { shared[0].slice((slot * b + r.start) * gw..(slot * b + r.end) * gw) };
                 rows.backward(cell, cache, states, init, prev_time, ds, dg);
+                let step_dg = ArrayView2::from_shape((n, gw), &*dg).expect("sized above");
+                if param_grads {
+                    // The parameters' gradients, `Σ dgᵀ [x_t, 1, h_{t-1}]`, per
+                    // block while the step's rows are still in cache: the
+                    // operands' 1 gives the biases' sums.
+                    let ops = ArrayView2::from_shape((n, rw), cache).expect("sized above");
+                    let ops = ops.slice(s![.., cw..]);
+                    let mut acc = ArrayViewMut3::from_shape((blocks, gw, ow), &mut *acc)
+                        .expect("sized above");
+                    let beta = if k == t - 1 { T::zero() } else { T::one() };
+                    for (j, mut acc) in acc.outer_iter_mut().enumerate() {
+                        let rows = j * block..((j + 1) * block).min(n);
+                        let (dg, ops) =
+                            (step_dg.slice(s![rows.clone(), ..]), ops.slice(s![rows, ..]));
+                        if C::SPLIT_GRAD {
+                            let (mut ax, mut ah) = acc.view_mut().split_at(Axis(0), gh);
+                            let (dgx, dgh) = dg.split_at(Axis(1), gh);
+                            gemm(
+                                T::one(),
+                                &dgx.t(),
+                                &ops.slice(s![.., ..=i]),
+                                beta,
+                                &mut ax.slice_mut(s![.., ..=i]),
+                            );
+                            gemm(
+                                T::one(),
+                                &dgh.t(),
+                                &ops.slice(s![.., i..]),
+                                beta,
+                                &mut ah.slice_mut(s![.., i..]),
+                            );
+                        } else {
+                            gemm(T::one(), &dg.t(), &ops, beta, &mut acc);
+                        }
+                    }
+                }
                 // The previous hidden state's gradient through W_hh.
-                let dgates = ArrayView3::from_shape((n, t, gw), &*dg).expect("sized above");
                 let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");
                 w_hh.gemm(
                     T::one(),
-                    &dgates.slice(s![.., ti, hid.clone()]),
+                    &step_dg.slice(s![.., hid.clone()]),
                     T::one(),
                     &mut carry.slice_mut(s![.., ..h]),
                 );
             }
         });
     });
-    let Grads {
-        x: dx,
-        h0: dh0,
-        c0: dc0,
-        w_ih: dw_ih,
-        w_hh: dw_hh,
-        b_ih: db_ih,
-        b_hh: db_hh,
-    } = grads;
     if let Some(mut dh0) = dh0 {
         dh0 += &carry.slice(s![.., ..h]);
     }
     if let Some(mut dc0) = dc0 {
         dc0 += &carry.slice(s![.., h..]);
     }
-
-    // Every step's gate gradients at once.
-    let dgates = dgates.view();
-    let rows = dgates
-        .into_shape_with_order((b * t, gw))
-        .expect("standard layout");
-    let (dgx, dgh) = (rows.slice(s![.., ..gh]), rows.slice(s![.., hid.clone()]));
-    match (db_ih, db_hh) {
-        // Without a split gradient both biases get the same sums: one pass.
-        (Some(di), Some(dh)) if !C::SPLIT_GRAD => add_row_sums(&mut [di, dh], dgx),
-        (di, dh) => {
-            if let Some(db) = di {
-                add_row_sums(&mut [db], dgx);
-            }
-            if let Some(db) = dh {
-                add_row_sums(&mut [db], dgh);
-            }
+    // The blocks' sums, added in block order.
+    let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (dw_ih, dw_hh, db_ih, db_hh);
+    for acc in block_grads.outer_iter() {
+        let (x_part, h_part) = (acc.slice(s![..gh, ..]), acc.slice(s![hid.clone(), ..]));
+        if let Some(dw) = &mut dw_ih {
+            *dw += &x_part.slice(s![.., ..i]);
+        }
+        if let Some(db) = &mut db_ih {
+            *db += &x_part.column(i);
+        }
+        if let Some(dw) = &mut dw_hh {
+            *dw += &h_part.slice(s![.., i + 1..]);
+        }
+        if let Some(db) = &mut db_hh {
+            *db += &h_part.column(i);
         }
     }
-    if let Some(mut dw) = dw_ih {
-        row_blocks(run.x, |x, r| {
-            gemm(T::one(), &dgx.slice(s![r, ..]).t(), &x, T::one(), &mut dw)
-        });
-    }
-    if let Some(dx) = dx {
-        row_blocks_mut(dx, |mut dx, r| {
+    if let Some(mut dx) = dx {
+        // Each step's input gradient.
+        for (ti, dg) in dgates.outer_iter().enumerate() {
+            let mut dx = dx.index_axis_mut(Axis(1), ti);
             gemm(
                 T::one(),
-                &dgx.slice(s![r, ..]),
+                &dg.slice(s![.., ..gh]),
                 &run.w_ih,
                 T::one(),
                 &mut dx,
-            )
-        });
-    }
-    if let Some(mut dw) = dw_hh {
-        // Σ_t dgh_tᵀ h_{t-1}, every step of every sequence in one product
-        // (long enough to run near the GEMM's peak, where one per step was
-        // t − 1 short ones, each a parallel region): in the flattened rows `[b·t, ·]`
-        // each step's row is paired with the row one step earlier in the
-        // run's order — the row before it, or after it when the run goes
-        // backwards — which is right except across the b − 1 boundaries
-        // between sequences; those pairs are taken back out by a short second
-        // product.
-        let dg3 = dgates;
-        if t > 1 {
-            let n = b * t;
-            let hs = states
-                .into_shape_with_order((n, sw))
-                .expect("standard layout");
-            let (dgh, hs) = (rows.slice(s![.., hid.clone()]), hs.slice(s![.., ..h]));
-            let (later, earlier) = if run.reverse {
-                (dgh.slice(s![..n - 1, ..]), hs.slice(s![1.., ..]))
-            } else {
-                (dgh.slice(s![1.., ..]), hs.slice(s![..n - 1, ..]))
-            };
-            gemm(T::one(), &later.t(), &earlier, T::one(), &mut dw);
-            if b > 1 {
-                let (later, earlier) = if run.reverse {
-                    (
-                        dg3.slice(s![..b - 1, t - 1, hid.clone()]),
-                        states.slice(s![1.., 0, ..h]),
-                    )
-                } else {
-                    (
-                        dg3.slice(s![1.., 0, hid.clone()]),
-                        states.slice(s![..b - 1, t - 1, ..h]),
-                    )
-                };
-                gemm(-T::one(), &later.t(), &earlier, T::one(), &mut dw);
-            }
-        }
-        if run.h0.is_some() {
-            let first = run.time(0, t);
-            gemm(
-                T::one(),
-                &dg3.slice(s![.., first, hid]).t(),
-                &initial.slice(s![.., ..h]),
-                T::one(),
-                &mut dw,
             );
         }
     }
@@ -529,65 +549,23 @@ fn check_grads<T, C: Cell>(name: &str, d: &Dims, dout: &StateGrads<'_, T>, g: &G
     }
 }
 
-/// Adds the column sums of `m` (each column summed in row order) into every
-/// accumulator, reading `m` once.
-fn add_row_sums<T: Float>(accs: &mut [ArrayViewMut1<'_, T>], m: ArrayView2<'_, T>) {
-    for row in m.rows() {
-        for acc in accs.iter_mut() {
-            acc.zip_mut_with(&row, |a, &g| *a += g);
-        }
-    }
-}
-
 /// `to += g`.
 fn add_into<T: Float>(mut to: ArrayViewMut2<'_, T>, g: ArrayView2<'_, T>) {
     to += &g;
 }
 
-/// Calls `f` with `x: [B, T, K]` as matrices of rows `(b, t)` and their row
-/// range in the flattened `[B·T, K]`: once with every row when the layout
-/// allows, else once per sequence (no copy either way).
-fn row_blocks<'a, T: Float>(
-    x: ArrayView3<'a, T>,
-    mut f: impl FnMut(ArrayView2<'a, T>, Range<usize>),
-) {
-    let (b, t, k) = x.dim();
-    match x.into_shape_with_order((b * t, k)) {
-        Ok(rows) => f(rows, 0..b * t),
-        Err(_) => {
-            for bi in 0..b {
-                f(x.index_axis_move(Axis(0), bi), bi * t..(bi + 1) * t);
-            }
-        }
-    }
-}
-
-/// [`row_blocks`] of a mutable array.
-fn row_blocks_mut<T: Float>(
-    mut x: ArrayViewMut3<'_, T>,
-    mut f: impl FnMut(ArrayViewMut2<'_, T>, Range<usize>),
-) {
-    let (b, t, k) = x.dim();
-    if x.is_standard_layout() {
-        f(
-            x.into_shape_with_order((b * t, k))
-                .expect("standard layout"),
-            0..b * t,
-        );
-    } else {
-        for (bi, seq) in x.outer_iter_mut().enumerate() {
-            f(seq, bi * t..(bi + 1) * t);
-        }
-    }
-}
-
 /// Runs `f` on parts of the batch `0..b`, in parallel when the work repays
 /// it: batch rows are independent through time, so each part runs the whole
 /// recurrence on its rows, its products included, with no hand-off per step
-/// (`macs` is the per-row work).
-fn for_each_batch_part(b: usize, macs: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    let parts = parts_for(b, b.saturating_mul(macs) >> 6);
-    let step = b.div_ceil(parts.max(1));
+/// (`macs` is the per-row work). Parts start on multiples of `align`.
+fn for_each_batch_part(
+    b: usize,
+    align: usize,
+    macs: usize,
+    f: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) {
+    let parts = parts_for(b, b.saturating_mul(macs) >> 6).min(b.div_ceil(align));
+    let step = b.div_ceil(parts.max(1)).next_multiple_of(align);
     if parts <= 1 {
         return f(0..b);
     }

@@ -34,6 +34,44 @@ pub struct Dims {
     pub hidden: usize,
 }
 
+impl Dims {
+    /// Width of a step's operand row `[x_t, 1, h_{t-1}]`: the left operand
+    /// of the step's product with the joined weights, and of the weight
+    /// gradients' products.
+    pub fn operand_width(&self) -> usize {
+        self.input + 1 + self.hidden
+    }
+
+    /// Width of a row of the forward's cache `[B, T, ·]`: what the cell
+    /// keeps for backward ([`Cell::cache_width`]), then the step's operands.
+    pub fn cache_width<C: Cell>(&self) -> usize {
+        C::cache_width(self.hidden) + self.operand_width()
+    }
+
+    /// Shape of the forward's joined weights `[W_ih, bias, W_hh]`.
+    pub fn joined_weights<C: Cell>(&self) -> [usize; 2] {
+        [C::GATES * self.hidden, self.operand_width()]
+    }
+
+    /// Rows of the batch whose parameter-gradient sums the backward keeps
+    /// apart: a function of the batch alone, so that the sums, added in
+    /// block order, do not depend on the number of threads.
+    pub fn grad_block(&self) -> usize {
+        self.batch.div_ceil(4).clamp(8, 32)
+    }
+
+    /// Shape of the backward's parameter-gradient scratch: per block of
+    /// [`Dims::grad_block`] rows, the gate gradients' products with the
+    /// operands, `[blocks, grad_width, operand_width]`.
+    pub fn block_grads<C: Cell>(&self) -> [usize; 3] {
+        [
+            self.batch.div_ceil(self.grad_block()),
+            C::grad_width(self.hidden),
+            self.operand_width(),
+        ]
+    }
+}
+
 /// The sizes of a run of `cell` on these shapes, or why they do not fit (a
 /// message naming the cell and the shapes).
 pub fn check_shapes<C: Cell>(cell: &C, s: &Shapes<'_>) -> Result<Dims, String> {

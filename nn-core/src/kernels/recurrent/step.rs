@@ -6,9 +6,11 @@ use crate::prefetch::prefetch_lines;
 use crate::run_widest;
 use crate::Float;
 
-/// The rows of one time step in the `[B, T, ·]` buffers: the cells'
-/// element-wise math over the batch, compiled for the widest vectors the CPU
-/// has (the cells' loops vectorize; the crate's baseline is SSE2).
+/// The rows of one time step: the cells' element-wise math over (part of)
+/// the batch, compiled for the widest vectors the CPU has (the cells' loops
+/// vectorize; the crate's baseline is SSE2). The step's cache, hidden
+/// projection and gate gradients are its own `[b, ·]` rows; the states are
+/// the part's `[b, T, S]`.
 #[derive(Clone, Copy)]
 pub(super) struct StepRows {
     /// Rows of the batch, steps of the sequence.
@@ -64,18 +66,17 @@ impl StepRows {
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;
-            // The next sequence's rows are a whole sequence further on (its
-            // states' row is written here, and a write fetches the line too).
+            // The next sequence's state is a whole sequence further on (a
+            // write fetches the line too).
             if bi + 1 < b {
                 let next = row + t;
-                prefetch_lines(&cache[next * cw..(next + 1) * cw]);
                 prefetch_lines(&states[next * sw..(next + 1) * sw]);
             }
             let prev = &mut state[bi * sw..(bi + 1) * sw];
             let next = &mut states[row * sw..(row + 1) * sw];
             cell.forward_step(
                 h,
-                &mut cache[row * cw..(row + 1) * cw],
+                &mut cache[bi * cw..(bi + 1) * cw],
                 &hp[bi * gh..(bi + 1) * gh],
                 prev,
                 next,
@@ -133,11 +134,12 @@ impl StepRows {
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;
+            // The next row's cache, written long ago by the forward, and its
+            // states, a whole sequence further on.
             if bi + 1 < b {
                 let next = row + t;
-                prefetch_lines(&cache[next * cw..(next + 1) * cw]);
+                prefetch_lines(&cache[(bi + 1) * cw..(bi + 2) * cw]);
                 prefetch_lines(&states[next * sw..(next + 1) * sw]);
-                prefetch_lines(&dgates[next * gw..(next + 1) * gw]);
             }
             let prev = match prev_time {
                 None => &initial[bi * sw..(bi + 1) * sw],
@@ -148,11 +150,11 @@ impl StepRows {
             };
             cell.backward_step(
                 h,
-                &cache[row * cw..(row + 1) * cw],
+                &cache[bi * cw..(bi + 1) * cw],
                 prev,
                 &states[row * sw..(row + 1) * sw],
                 &mut dstate[bi * sw..(bi + 1) * sw],
-                &mut dgates[row * gw..(row + 1) * gw],
+                &mut dgates[bi * gw..(bi + 1) * gw],
             );
         }
     }

@@ -9,8 +9,8 @@ use ndarray::{ArrayD, Dimension, Ix1, Ix2, Ix3, IxDyn};
 use super::{Cell, RecurrentConfig};
 use crate::kernels::dropout::fill_mask;
 use crate::kernels::recurrent::{
-    recurrent_backward_into, recurrent_forward_into, BackwardScratch, ForwardScratch, Grads, Run,
-    StateGrads,
+    recurrent_backward_into, recurrent_forward_into, BackwardScratch, Dims, ForwardScratch, Grads,
+    Run, StateGrads,
 };
 use crate::layers::{no_input_grad, trainable_grad_buffer};
 use crate::tape::Param;
@@ -18,7 +18,7 @@ use crate::Float;
 
 /// What one run (a layer's direction) keeps for backward.
 struct RunBuffers<T> {
-    /// `[B, T, cache_width]`.
+    /// `[T, B, cache_width]` ([`Dims::cache_width`]).
     cache: Array3<T>,
     /// Every step's state: `[B, T, S]`.
     states: Array3<T>,
@@ -43,11 +43,17 @@ pub(super) struct Buffers<T> {
     /// Forward scratch: a step's hidden projection `[B, G·H]` and state `[B, S]`.
     hidden: Array2<T>,
     state: Array2<T>,
+    /// Forward scratch: the joined weights, flat (the layers' shapes differ;
+    /// sized for the largest).
+    weights: Vec<T>,
     /// Backward scratch: every step's gate gradients, the running state
     /// gradient and the initial state.
     dgates: Array3<T>,
     carry: Array2<T>,
     initial: Array2<T>,
+    /// Backward scratch: the per-block parameter gradients, flat, sized for
+    /// the largest layer.
+    block_grads: Vec<T>,
     /// What `backward` returns when the input's gradient is not needed.
     empty: ArrayD<T>,
 }
@@ -63,9 +69,11 @@ impl<T: Float> Default for Buffers<T> {
             last: Array2::zeros((0, 0)),
             hidden: Array2::zeros((0, 0)),
             state: Array2::zeros((0, 0)),
+            weights: Vec::new(),
             dgates: Array3::zeros((0, 0, 0)),
             carry: Array2::zeros((0, 0)),
             initial: Array2::zeros((0, 0)),
+            block_grads: Vec::new(),
             empty: ArrayD::zeros(IxDyn(&[0])),
         }
     }
@@ -75,6 +83,37 @@ impl<T: Float> Default for Buffers<T> {
 fn ensure<T: Float, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
     if buf.raw_dim() != dim {
         *buf = Array::zeros(dim);
+    }
+}
+
+/// Grows `buf` to at least `len` elements (never shrinks, so layers of
+/// different sizes share it without reallocating).
+fn ensure_len<T: Float>(buf: &mut Vec<T>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, T::zero());
+    }
+}
+
+/// The first elements of `buf` as a standard-layout array of `shape`.
+fn shaped<T, const N: usize>(
+    buf: &mut [T],
+    shape: [usize; N],
+) -> ndarray::ArrayViewMut<'_, T, ndarray::Dim<[usize; N]>>
+where
+    ndarray::Dim<[usize; N]>: Dimension,
+    [usize; N]: ndarray::IntoDimension<Dim = ndarray::Dim<[usize; N]>>,
+{
+    let len = shape.iter().product();
+    ndarray::ArrayViewMut::from_shape(shape, &mut buf[..len]).expect("sized by ensure_len")
+}
+
+/// The sizes of layer `l`'s runs.
+fn layer_dims(cfg: &RecurrentConfig, l: usize, b: usize, t: usize) -> Dims {
+    Dims {
+        batch: b,
+        steps: t,
+        input: cfg.layer_input(l),
+        hidden: cfg.hidden_size,
     }
 }
 
@@ -112,10 +151,20 @@ impl<T: Float> Buffers<T> {
             cache: Array3::zeros((0, 0, 0)),
             states: Array3::zeros((0, 0, 0)),
         });
-        for r in &mut self.runs {
-            ensure(&mut r.cache, Ix3(b, t, C::cache_width(h)));
+        for (k, r) in self.runs.iter_mut().enumerate() {
+            let d = layer_dims(cfg, k / dirs, b, t);
+            ensure(&mut r.cache, Ix3(t, b, d.cache_width::<C>()));
             ensure(&mut r.states, Ix3(b, t, C::state_width(h)));
         }
+        let most = (0..cfg.num_layers)
+            .map(|l| {
+                layer_dims(cfg, l, b, t)
+                    .joined_weights::<C>()
+                    .iter()
+                    .product()
+            })
+            .max();
+        ensure_len(&mut self.weights, most.unwrap_or(0));
         self.outputs
             .resize_with(cfg.num_layers, || Array3::zeros((0, 0, 0)));
         for o in &mut self.outputs {
@@ -165,6 +214,10 @@ impl<T: Float> Buffers<T> {
                     ForwardScratch {
                         hidden: self.hidden.view_mut(),
                         state: self.state.view_mut(),
+                        weights: shaped(
+                            &mut self.weights,
+                            layer_dims(cfg, l, b, t).joined_weights::<C>(),
+                        ),
                     },
                 );
                 rest[0]
@@ -223,9 +276,13 @@ impl<T: Float> Buffers<T> {
                 ensure(g, Ix3(b, t, cfg.layer_input(l)));
             }
         }
-        ensure(&mut self.dgates, Ix3(b, t, C::grad_width(h)));
+        ensure(&mut self.dgates, Ix3(t, b, C::grad_width(h)));
         ensure(&mut self.carry, Ix2(b, C::state_width(h)));
         ensure(&mut self.initial, Ix2(b, C::state_width(h)));
+        let most = (0..layers)
+            .map(|l| layer_dims(cfg, l, b, t).block_grads::<C>().iter().product())
+            .max();
+        ensure_len(&mut self.block_grads, most.unwrap_or(0));
         for l in (0..layers).rev() {
             let (lower, upper) = self.input_grads.split_at_mut(l + 1);
             if self.dropped && l + 1 < layers {
@@ -289,6 +346,10 @@ impl<T: Float> Buffers<T> {
                         dgates: self.dgates.view_mut(),
                         carry: self.carry.view_mut(),
                         initial: self.initial.view_mut(),
+                        block_grads: shaped(
+                            &mut self.block_grads,
+                            layer_dims(cfg, l, b, t).block_grads::<C>(),
+                        ),
                     },
                 );
             }
