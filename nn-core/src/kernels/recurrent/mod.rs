@@ -15,12 +15,14 @@
 //! `[W_ih, b_ih + b_hh, W_hh]ᵀ`, written straight into the rows the cell then
 //! reads; the GRU, whose two projections must stay apart, projects every
 //! input before the loop and takes `[1, h_{t-1}] [b_hh, W_hh]ᵀ` per step.
-//! Backward runs the cells and `dh_{t-1} += dg_t W_hh` per step, and adds
-//! `dg_tᵀ [x_t, 1, h_{t-1}]` into the parameter gradients of each block of
-//! batch rows while those rows are still in cache (the operands' 1 gives the
-//! biases' sums); the blocks are fixed by the batch size and summed in order,
-//! so the gradients are the same bits on any number of threads. The cache
-//! and the gate gradients are time first, so a step's rows are contiguous.
+//! Backward runs the cells and `dh_{t-1} += dg_t W_hh` per step; the
+//! parameter gradients are `Σ dg_tᵀ [x_t, 1, h_{t-1}]` (the operands' 1
+//! gives the biases' sums). From a batch of 64 on they are added per step
+//! into blocks of 32 batch rows while the step's rows are still in cache;
+//! smaller batches take them after the loop in one product over every step.
+//! The blocks are fixed by the batch size and summed in order, so the
+//! gradients are the same bits on any number of threads. The cache and the
+//! gate gradients are time first, so a step's rows are contiguous.
 
 mod cells;
 mod owned;

@@ -191,25 +191,37 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
     check_buffer(name, "state", &state, &[b, sw]);
     check_buffer(name, "joined weights", &weights, &d.joined_weights::<C>());
 
-    // The joined weights, whose bias column is what the step's product adds
-    // through the operands' 1: both biases where the projections are only
-    // ever summed, else b_hh (b_ih then goes into the input projection).
+    // While the joined weights are small ([`Dims::joins_input`]), one product
+    // per step takes both projections and the biases, `[x_t, 1, h_{t-1}]
+    // [W_ih, b, W_hh]ᵀ`, written straight into the cache rows the cell reads
+    // next. Otherwise every step's input is projected first, `x_t W_ihᵀ`
+    // (`+ b_ih` for a split gradient), and the step's product `[1, h_{t-1}]
+    // [b, W_hh]ᵀ` is added to it, or for a split gradient is the separate
+    // hidden projection. The bias column `b` is what the step's product adds
+    // through the operands' 1: both biases, or b_hh alone when split.
+    let joined = d.joins_input::<C>();
     weights.slice_mut(s![.., ..i]).assign(&run.w_ih);
     weights.slice_mut(s![.., i + 1..]).assign(&run.w_hh);
     if C::SPLIT_GRAD {
         weights.column_mut(i).assign(&run.b_hh);
-        // The input projection of every step, x_t W_ihᵀ + b_ih.
-        for (ti, mut step) in cache.outer_iter_mut().enumerate() {
-            let mut xp = step.slice_mut(s![.., ..gh]);
-            xp.assign(&run.b_ih);
-            let x = run.x.index_axis(Axis(1), ti);
-            gemm(T::one(), &x, &run.w_ih.t(), T::one(), &mut xp);
-        }
     } else {
         Zip::from(weights.column_mut(i))
             .and(&run.b_ih)
             .and(&run.b_hh)
             .for_each(|w, &bi, &bh| *w = bi + bh);
+    }
+    if !joined {
+        for (ti, mut step) in cache.outer_iter_mut().enumerate() {
+            let mut xp = step.slice_mut(s![.., ..gh]);
+            let beta = if C::SPLIT_GRAD {
+                xp.assign(&run.b_ih);
+                T::one()
+            } else {
+                T::zero()
+            };
+            let x = run.x.index_axis(Axis(1), ti);
+            gemm(T::one(), &x, &run.w_ih.t(), beta, &mut xp);
+        }
     }
     run.initial_state(h, state.view_mut());
     let shared = [
@@ -218,14 +230,10 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         Shared::new(hp.as_slice_mut().expect("standard layout")),
         Shared::new(state.as_slice_mut().expect("standard layout")),
     ];
-    // Without a split gradient one product per step takes both projections
-    // and the biases, `[x_t, 1, h_{t-1}] [W_ih, b, W_hh]ᵀ`, written straight
-    // into the cache, where the cell reads it while it is still in cache;
-    // with one, the product is the hidden projection `[1, h_{t-1}] [b_hh, W_hh]ᵀ`.
-    let first = if C::SPLIT_GRAD { i } else { 0 };
-    let joined = weights.view();
-    with_packed_rhs(&joined.slice(s![.., first..]).t(), |w| {
-        for_each_batch_part(b, 1, t * gh * (i + h), &|r| {
+    let first = if joined { 0 } else { i };
+    let weights = weights.view();
+    with_packed_rhs(&weights.slice(s![.., first..]).t(), |w| {
+        for_each_batch_part(b, 1, t * gh * (i + h + 1 - first), &|r| {
             // SAFETY: the parts' batch ranges are disjoint, and each array is
             // laid out batch row by batch row (the cache, step by step).
             let [states, hp, state] = unsafe {
@@ -241,22 +249,27 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
                 // SAFETY: as above: this part's rows of the step.
                 let cache =
                     unsafe { shared[0].slice((ti * b + r.start) * rw..(ti * b + r.end) * rw) };
+                stage_operands(
+                    run.x.slice(s![r.clone(), ti, ..]),
+                    state,
+                    sw,
+                    h,
+                    cache,
+                    (cw, rw),
+                );
                 {
                     let rows =
                         ArrayViewMut2::from_shape((n, rw), &mut *cache).expect("sized above");
-                    let (mut pre, mut ops) = rows.split_at(Axis(1), cw);
-                    let prev = ArrayView2::from_shape((n, sw), &*state).expect("sized above");
-                    ops.slice_mut(s![.., ..i])
-                        .assign(&run.x.slice(s![r.clone(), ti, ..]));
-                    ops.column_mut(i).fill(T::one());
-                    ops.slice_mut(s![.., i + 1..])
-                        .assign(&prev.slice(s![.., ..h]));
-                    if C::SPLIT_GRAD {
+                    let (mut pre, ops) = rows.split_at(Axis(1), cw);
+                    let mut pre = pre.slice_mut(s![.., ..gh]);
+                    if joined {
+                        w.gemm(T::one(), &ops, T::zero(), &mut pre);
+                    } else if C::SPLIT_GRAD {
                         let mut hp2 =
                             ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
                         w.gemm(T::one(), &ops.slice(s![.., i..]), T::zero(), &mut hp2);
                     } else {
-                        w.gemm(T::one(), &ops, T::zero(), &mut pre.slice_mut(s![.., ..gh]));
+                        w.gemm(T::one(), &ops.slice(s![.., i..]), T::one(), &mut pre);
                     }
                 }
                 let rows = StepRows {
@@ -325,8 +338,9 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         b_hh: db_hh,
     } = grads;
     let param_grads = dw_ih.is_some() || dw_hh.is_some() || db_ih.is_some() || db_hh.is_some();
-    let block = d.grad_block();
-    let keep_steps = dx.is_some();
+    // Per step and block while the rows are in cache, or after the loop.
+    let per_step = d.grad_block::<C>().filter(|_| param_grads);
+    let keep_steps = dx.is_some() || (param_grads && per_step.is_none());
 
     run.initial_state(h, initial.view_mut());
     carry.fill(T::zero());
@@ -343,11 +357,14 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
     ];
     // W_hh packed once for every step's product on every part.
     with_packed_rhs(&run.w_hh, |w_hh| {
+        let block = per_step.unwrap_or(1);
         for_each_batch_part(b, block, t * gh * (h + ow), &|r| {
             // SAFETY: as in the forward, disjoint batch ranges; the parts
             // start on block boundaries, so their blocks are disjoint too.
-            let first_block = r.start / block;
-            let blocks = r.len().div_ceil(block);
+            let (first_block, blocks) = match per_step {
+                Some(block) => (r.start / block, r.len().div_ceil(block)),
+                None => (0, 0),
+            };
             let [ds, acc] = unsafe {
                 [
                     shared[1].slice(r.start * sw..r.end * sw),
@@ -394,16 +411,17 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                 };
                 let prev_time = (k > 0).then(|| run.time(k - 1, t));
                 let cache = &cache_s[(ti * b + r.start) * rw..(ti * b + r.end) * rw];
-                // Only the input's gradient reads the gate gradients after
-                // their step: without it every step reuses the first step's
-                // rows, which stay in cache.
+                // Only the input's gradient, and parameter gradients summed
+                // after the loop, read the gate gradients after their step:
+                // otherwise every step reuses the first step's rows, which
+                // stay in cache.
                 let slot = if keep_steps { ti } else { 0 };
                 // SAFETY: as above: this part's rows of the step.
                 let dg =
                     unsafe { shared[0].slice((slot * b + r.start) * gw..(slot * b + r.end) * gw) };
                 rows.backward(cell, cache, states, init, prev_time, ds, dg);
                 let step_dg = ArrayView2::from_shape((n, gw), &*dg).expect("sized above");
-                if param_grads {
+                if per_step.is_some() {
                     // The parameters' gradients, `Σ dgᵀ [x_t, 1, h_{t-1}]`, per
                     // block while the step's rows are still in cache: the
                     // operands' 1 gives the biases' sums.
@@ -412,30 +430,11 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                     let mut acc = ArrayViewMut3::from_shape((blocks, gw, ow), &mut *acc)
                         .expect("sized above");
                     let beta = if k == t - 1 { T::zero() } else { T::one() };
-                    for (j, mut acc) in acc.outer_iter_mut().enumerate() {
+                    for (j, acc) in acc.outer_iter_mut().enumerate() {
                         let rows = j * block..((j + 1) * block).min(n);
                         let (dg, ops) =
                             (step_dg.slice(s![rows.clone(), ..]), ops.slice(s![rows, ..]));
-                        if C::SPLIT_GRAD {
-                            let (mut ax, mut ah) = acc.view_mut().split_at(Axis(0), gh);
-                            let (dgx, dgh) = dg.split_at(Axis(1), gh);
-                            gemm(
-                                T::one(),
-                                &dgx.t(),
-                                &ops.slice(s![.., ..=i]),
-                                beta,
-                                &mut ax.slice_mut(s![.., ..=i]),
-                            );
-                            gemm(
-                                T::one(),
-                                &dgh.t(),
-                                &ops.slice(s![.., i..]),
-                                beta,
-                                &mut ah.slice_mut(s![.., i..]),
-                            );
-                        } else {
-                            gemm(T::one(), &dg.t(), &ops, beta, &mut acc);
-                        }
+                        add_operand_products::<T, C>(dg, ops, i, beta, acc);
                     }
                 }
                 // The previous hidden state's gradient through W_hh.
@@ -454,6 +453,14 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
     }
     if let Some(mut dc0) = dc0 {
         dc0 += &carry.slice(s![.., h..]);
+    }
+    if param_grads && per_step.is_none() {
+        // Every step's rows in one product (time first: both are matrices).
+        let dg = dgates.view().into_shape_with_order((t * b, gw));
+        let ops = cache.into_shape_with_order((t * b, rw));
+        let (dg, ops) = (dg.expect("standard layout"), ops.expect("standard layout"));
+        let acc = block_grads.index_axis_mut(Axis(0), 0);
+        add_operand_products::<T, C>(dg, ops.slice(s![.., cw..]), i, T::zero(), acc);
     }
     // The blocks' sums, added in block order.
     let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (dw_ih, dw_hh, db_ih, db_hh);
@@ -484,6 +491,68 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                 &mut dx,
             );
         }
+    }
+}
+
+/// Writes each row's step operands `[x_t, 1, h_{t-1}]` after the cell's
+/// cache (`cw` values) of its `cache` row (`rw` wide), `h_{t-1}` from the
+/// first `h` of its `state` row (`sw` wide): slice copies, not array
+/// assignments, whose overhead showed on small layers.
+fn stage_operands<T: Float>(
+    x: ArrayView2<'_, T>,
+    state: &[T],
+    sw: usize,
+    h: usize,
+    cache: &mut [T],
+    (cw, rw): (usize, usize),
+) {
+    for ((row, x), prev) in cache
+        .chunks_exact_mut(rw)
+        .zip(x.rows())
+        .zip(state.chunks_exact(sw))
+    {
+        let (xs, rest) = row[cw..].split_at_mut(x.len());
+        match x.as_slice() {
+            Some(x) => xs.copy_from_slice(x),
+            None => xs.iter_mut().zip(x).for_each(|(o, &v)| *o = v),
+        }
+        rest[0] = T::one();
+        rest[1..].copy_from_slice(&prev[..h]);
+    }
+}
+
+/// `acc = Σ_rows dgᵀ [x, 1, h] + beta · acc` for the gate gradients `dg`
+/// and operand rows `ops` of the same batch rows. With [`Cell::SPLIT_GRAD`]
+/// the input part meets `[x, 1]` and the hidden part `[1, h]` (the corners of
+/// `acc` they leave are never read).
+fn add_operand_products<T: Float, C: Cell>(
+    dg: ArrayView2<'_, T>,
+    ops: ArrayView2<'_, T>,
+    input: usize,
+    beta: T,
+    mut acc: ArrayViewMut2<'_, T>,
+) {
+    if C::SPLIT_GRAD {
+        let gh = dg.ncols() / 2;
+        let (mut ax, mut ah) = acc.view_mut().split_at(Axis(0), gh);
+        let (dgx, dgh) = dg.split_at(Axis(1), gh);
+        let (x1, h1) = (ops.slice(s![.., ..=input]), ops.slice(s![.., input..]));
+        gemm(
+            T::one(),
+            &dgx.t(),
+            &x1,
+            beta,
+            &mut ax.slice_mut(s![.., ..=input]),
+        );
+        gemm(
+            T::one(),
+            &dgh.t(),
+            &h1,
+            beta,
+            &mut ah.slice_mut(s![.., input..]),
+        );
+    } else {
+        gemm(T::one(), &dg.t(), &ops, beta, &mut acc);
     }
 }
 

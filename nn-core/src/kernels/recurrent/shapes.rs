@@ -53,19 +53,34 @@ impl Dims {
         [C::GATES * self.hidden, self.operand_width()]
     }
 
-    /// Rows of the batch whose parameter-gradient sums the backward keeps
-    /// apart: a function of the batch alone, so that the sums, added in
-    /// block order, do not depend on the number of threads.
-    pub fn grad_block(&self) -> usize {
-        self.batch.div_ceil(4).clamp(8, 32)
+    /// Whether a step's product takes the input projection too (cells
+    /// without [`Cell::SPLIT_GRAD`]): while the joined weights stay small
+    /// enough (128 Ki elements) to be read from a core's cache at every
+    /// step. Larger layers project every step's input first. A size of the
+    /// layer, not of the batch: a row gives the same bits alone or batched.
+    pub fn joins_input<C: Cell>(&self) -> bool {
+        !C::SPLIT_GRAD && self.operand_width() * C::GATES * self.hidden <= 1 << 17
+    }
+
+    /// Rows per block of the batch whose parameter-gradient sums the
+    /// backward adds at every step, while the step's rows are in cache:
+    /// blocks of 32 (the last shorter) from a batch of 64 on, where each
+    /// block's product is large enough to pay for its call (64 Ki gradient
+    /// elements); otherwise `None`, and the sums are one product over every
+    /// step after the recurrence. Either way the order of the sums depends
+    /// on the sizes alone, not on the number of threads.
+    pub fn grad_block<C: Cell>(&self) -> Option<usize> {
+        let elements = C::grad_width(self.hidden) * self.operand_width();
+        (self.batch >= 64 && elements >= 1 << 16).then_some(32)
     }
 
     /// Shape of the backward's parameter-gradient scratch: per block of
-    /// [`Dims::grad_block`] rows, the gate gradients' products with the
-    /// operands, `[blocks, grad_width, operand_width]`.
+    /// [`Dims::grad_block`] rows (one block without them), the gate
+    /// gradients' products with the operands, `[blocks, grad_width,
+    /// operand_width]`.
     pub fn block_grads<C: Cell>(&self) -> [usize; 3] {
         [
-            self.batch.div_ceil(self.grad_block()),
+            self.grad_block::<C>().map_or(1, |k| self.batch.div_ceil(k)),
             C::grad_width(self.hidden),
             self.operand_width(),
         ]

@@ -119,3 +119,143 @@ fn c0_for_a_gru_is_refused() {
         panic!("{e}");
     }
 }
+
+/// Large enough layers sum the parameter gradients per step and block of
+/// 32 rows (the last block shorter); small ones in one product after the
+/// recurrence. A batch of 70 (blocks of 32, 32 and 6) must give the sum of
+/// its sequences' gradients, each run alone (the other path), for every
+/// cell, both directions, the input projected inside the step's product or
+/// before the loop, given initial states and every gradient asked for.
+#[test]
+fn per_step_block_sums_match_the_sequences_summed() {
+    fn check<C: Cell>(cell: C, (i, h): (usize, usize), joined: bool, reverse: bool) {
+        let (b, t) = (70, 3);
+        let dims = Dims {
+            batch: b,
+            steps: t,
+            input: i,
+            hidden: h,
+        };
+        let name = cell.name();
+        assert_eq!(dims.grad_block::<C>(), Some(32), "{name} {i} {h}");
+        assert_eq!(dims.joins_input::<C>(), joined, "{name} {i} {h}");
+        let one_row = Dims { batch: 1, ..dims };
+        assert_eq!(one_row.grad_block::<C>(), None);
+        let g = C::GATES * h;
+        let x: Array3<f64> = filled(&[b, t, i], 11).into_dimensionality().unwrap();
+        let w_ih: Array2<f64> = filled(&[g, i], 12).into_dimensionality().unwrap();
+        let w_hh: Array2<f64> = filled(&[g, h], 13).into_dimensionality().unwrap() * 0.1;
+        let b_ih: Array1<f64> = filled(&[g], 14).into_dimensionality().unwrap();
+        let b_hh: Array1<f64> = filled(&[g], 15).into_dimensionality().unwrap();
+        let h0: Array2<f64> = filled(&[b, h], 16).into_dimensionality().unwrap();
+        let c0: Array2<f64> = filled(&[b, h], 17).into_dimensionality().unwrap();
+        let dh: Array3<f64> = filled(&[b, t, h], 18).into_dimensionality().unwrap();
+        let rows = |r: std::ops::Range<usize>| {
+            let run = Run {
+                x: x.slice(s![r.clone(), .., ..]),
+                w_ih: w_ih.view(),
+                w_hh: w_hh.view(),
+                b_ih: b_ih.view(),
+                b_hh: b_hh.view(),
+                h0: Some(h0.slice(s![r.clone(), ..])),
+                c0: C::CELL_STATE.then(|| c0.slice(s![r.clone(), ..])),
+                reverse,
+            };
+            let rec = recurrent_forward(&cell, &run);
+            let dout = StateGrads {
+                h: Some(dh.slice(s![r, .., ..])),
+                ..StateGrads::default()
+            };
+            recurrent_backward(
+                &cell,
+                &run,
+                rec.cache.view(),
+                rec.states.view(),
+                dout,
+                [true; 7],
+            )
+        };
+        let whole = rows(0..b);
+        let mut dw_ih = Array2::zeros((g, i));
+        let mut dw_hh = Array2::zeros((g, h));
+        let mut db_ih = Array1::zeros(g);
+        let mut db_hh = Array1::zeros(g);
+        for r in 0..b {
+            let one = rows(r..r + 1);
+            dw_ih += &one.w_ih.unwrap();
+            dw_hh += &one.w_hh.unwrap();
+            db_ih += &one.b_ih.unwrap();
+            db_hh += &one.b_hh.unwrap();
+            let dx = whole.x.as_ref().unwrap();
+            let dx_one = one.x.unwrap();
+            assert!(max_diff(dx.slice(s![r..r + 1, .., ..]), dx_one.view()) < 1e-13);
+        }
+        for (what, got, want) in [
+            (
+                "weight_ih",
+                whole.w_ih.unwrap().into_dyn(),
+                dw_ih.into_dyn(),
+            ),
+            (
+                "weight_hh",
+                whole.w_hh.unwrap().into_dyn(),
+                dw_hh.into_dyn(),
+            ),
+            ("bias_ih", whole.b_ih.unwrap().into_dyn(), db_ih.into_dyn()),
+            ("bias_hh", whole.b_hh.unwrap().into_dyn(), db_hh.into_dyn()),
+        ] {
+            // The same terms summed in another order: f64 rounding of 70
+            // rows of values below 2 (1.3e-15 seen).
+            let diff = max_diff(got.view(), want.view());
+            assert!(
+                diff < 1e-12,
+                "{name} reverse {reverse}: {what} off by {diff}"
+            );
+        }
+    }
+    for reverse in [false, true] {
+        check(RnnCell::Tanh, (250, 160), true, reverse);
+        check(LstmCell, (28, 128), true, reverse);
+        check(LstmCell, (250, 160), false, reverse);
+        check(GruCell, (28, 128), false, reverse);
+    }
+}
+
+/// A layer too large to join its input projection into the step's product
+/// projects every input first: two steps of an RNN against the formula,
+/// `h_1 = tanh(x_0 W_ihᵀ + b_ih + b_hh)`, `h_2 = tanh(x_1 W_ihᵀ + b_ih +
+/// h_1 W_hhᵀ + b_hh)` (evaluated directly).
+#[test]
+fn a_large_layer_projects_its_input_first_and_gives_the_formula() {
+    let (b, i, h) = (3, 500, 200);
+    let dims = Dims {
+        batch: b,
+        steps: 2,
+        input: i,
+        hidden: h,
+    };
+    assert!(!dims.joins_input::<RnnCell>());
+    let x: Array3<f64> = filled(&[b, 2, i], 21).into_dimensionality().unwrap();
+    let w_ih: Array2<f64> = filled(&[h, i], 22).into_dimensionality().unwrap() * 0.1;
+    let w_hh: Array2<f64> = filled(&[h, h], 23).into_dimensionality().unwrap() * 0.1;
+    let b_ih: Array1<f64> = filled(&[h], 24).into_dimensionality().unwrap();
+    let b_hh: Array1<f64> = filled(&[h], 25).into_dimensionality().unwrap();
+    let run = Run {
+        x: x.view(),
+        w_ih: w_ih.view(),
+        w_hh: w_hh.view(),
+        b_ih: b_ih.view(),
+        b_hh: b_hh.view(),
+        h0: None,
+        c0: None,
+        reverse: false,
+    };
+    let rec = recurrent_forward(&RnnCell::Tanh, &run);
+    let step = |t: usize| x.index_axis(ndarray::Axis(1), t).dot(&w_ih.t()) + &b_ih + &b_hh;
+    let h1 = step(0).mapv(f64::tanh);
+    let h2 = (step(1) + h1.dot(&w_hh.t())).mapv(f64::tanh);
+    for (t, want) in [(0, h1), (1, h2)] {
+        let got = rec.states.index_axis(ndarray::Axis(1), t);
+        assert!(max_diff(got.view(), want.view()) < 1e-13, "step {t}");
+    }
+}
