@@ -79,7 +79,7 @@ pub struct ForwardScratch<'a, T> {
     /// A step's hidden projection `[B, G·H]` (read only by cells with
     /// [`Cell::SPLIT_GRAD`]; the others take both projections in one product).
     pub hidden: ArrayViewMut2<'a, T>,
-    /// The previous step's state `[B, S]`.
+    /// The initial state `[B, S]` (later steps read theirs from `states`).
     pub state: ArrayViewMut2<'a, T>,
     /// The joined weights `[W_ih, bias, W_hh]`: [`Dims::joined_weights`].
     pub weights: ArrayViewMut2<'a, T>,
@@ -249,10 +249,16 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
                 // SAFETY: as above: this part's rows of the step.
                 let cache =
                     unsafe { shared[0].slice((ti * b + r.start) * rw..(ti * b + r.end) * rw) };
+                // The previous state: the initial one, or the last step's
+                // row of `states` (a whole sequence apart from row to row).
+                let prev_time = (k > 0).then(|| run.time(k - 1, t));
+                let (prev, stride) = match prev_time {
+                    None => (&*state, sw),
+                    Some(tp) => (&states[tp * sw..], t * sw),
+                };
                 stage_operands(
                     run.x.slice(s![r.clone(), ti, ..]),
-                    state,
-                    sw,
+                    (prev, stride),
                     h,
                     cache,
                     (cw, rw),
@@ -281,7 +287,7 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
                     cw: rw,
                     gh,
                 };
-                rows.forward(cell, cache, hp, state, states);
+                rows.forward(cell, cache, hp, (state, prev_time), states);
             }
         });
     });
@@ -496,28 +502,23 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
 
 /// Writes each row's step operands `[x_t, 1, h_{t-1}]` after the cell's
 /// cache (`cw` values) of its `cache` row (`rw` wide), `h_{t-1}` from the
-/// first `h` of its `state` row (`sw` wide): slice copies, not array
+/// first `h` values at `prev[row · stride..]`: slice copies, not array
 /// assignments, whose overhead showed on small layers.
 fn stage_operands<T: Float>(
     x: ArrayView2<'_, T>,
-    state: &[T],
-    sw: usize,
+    (prev, stride): (&[T], usize),
     h: usize,
     cache: &mut [T],
     (cw, rw): (usize, usize),
 ) {
-    for ((row, x), prev) in cache
-        .chunks_exact_mut(rw)
-        .zip(x.rows())
-        .zip(state.chunks_exact(sw))
-    {
+    for (bi, (row, x)) in cache.chunks_exact_mut(rw).zip(x.rows()).enumerate() {
         let (xs, rest) = row[cw..].split_at_mut(x.len());
         match x.as_slice() {
             Some(x) => xs.copy_from_slice(x),
             None => xs.iter_mut().zip(x).for_each(|(o, &v)| *o = v),
         }
         rest[0] = T::one();
-        rest[1..].copy_from_slice(&prev[..h]);
+        rest[1..].copy_from_slice(&prev[bi * stride..bi * stride + h]);
     }
 }
 

@@ -27,13 +27,15 @@ pub(super) struct StepRows {
 }
 
 impl StepRows {
-    /// [`Cell::forward_step`] on every row of the step.
+    /// [`Cell::forward_step`] on every row of the step; the previous state
+    /// is `initial` at the first step (`prev_time` `None`), else the row of
+    /// `states` at `prev_time`.
     pub(super) fn forward<T: Float, C: Cell>(
         self,
         cell: &C,
         cache: &mut [T],
         hp: &[T],
-        state: &mut [T],
+        (initial, prev_time): (&[T], Option<usize>),
         states: &mut [T],
     ) {
         run_widest!(<T: Float, C: Cell> (
@@ -41,18 +43,21 @@ impl StepRows {
             cell: &C = cell,
             cache: &mut [T] = cache,
             hp: &[T] = hp,
-            state: &mut [T] = state,
+            initial: &[T] = initial,
+            prev_time: Option<usize> = prev_time,
             states: &mut [T] = states,
-        ) => rows.forward_rows(cell, cache, hp, state, states))
+        ) => rows.forward_rows(cell, cache, hp, initial, prev_time, states))
     }
 
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn forward_rows<T: Float, C: Cell>(
         self,
         cell: &C,
         cache: &mut [T],
         hp: &[T],
-        state: &mut [T],
+        initial: &[T],
+        prev_time: Option<usize>,
         states: &mut [T],
     ) {
         let StepRows {
@@ -72,8 +77,13 @@ impl StepRows {
                 let next = row + t;
                 prefetch_lines(&states[next * sw..(next + 1) * sw]);
             }
-            let prev = &mut state[bi * sw..(bi + 1) * sw];
-            let next = &mut states[row * sw..(row + 1) * sw];
+            let (prev, next) = match prev_time {
+                None => (
+                    &initial[bi * sw..(bi + 1) * sw],
+                    &mut states[row * sw..(row + 1) * sw],
+                ),
+                Some(tp) => two_rows(states, bi * t + tp, row, sw),
+            };
             cell.forward_step(
                 h,
                 &mut cache[bi * cw..(bi + 1) * cw],
@@ -81,7 +91,6 @@ impl StepRows {
                 prev,
                 next,
             );
-            prev.copy_from_slice(next);
         }
     }
 
@@ -157,5 +166,23 @@ impl StepRows {
                 &mut dgates[bi * gw..(bi + 1) * gw],
             );
         }
+    }
+}
+
+/// Row `read` of `rows` (each `width` long) to read and row `write` to
+/// write, two different rows.
+fn two_rows<T>(rows: &mut [T], read: usize, write: usize, width: usize) -> (&[T], &mut [T]) {
+    if read < write {
+        let (before, from) = rows.split_at_mut(write * width);
+        (
+            &before[read * width..(read + 1) * width],
+            &mut from[..width],
+        )
+    } else {
+        let (before, from) = rows.split_at_mut(read * width);
+        (
+            &from[..width],
+            &mut before[write * width..(write + 1) * width],
+        )
     }
 }

@@ -40,7 +40,7 @@ pub(super) struct Buffers<T> {
     input_grads: Vec<Array3<T>>,
     /// The output without `return_sequences`: `[B, dirs·H]`.
     last: Array2<T>,
-    /// Forward scratch: a step's hidden projection `[B, G·H]` and state `[B, S]`.
+    /// Forward scratch: a step's hidden projection `[B, G·H]` and the initial state `[B, S]`.
     hidden: Array2<T>,
     state: Array2<T>,
     /// Forward scratch: the joined weights, flat (the layers' shapes differ;
