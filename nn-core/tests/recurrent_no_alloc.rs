@@ -53,10 +53,18 @@ fn steps_allocate<C: Cell>(cell: C, config: RecurrentConfig, batch: usize, steps
 
 #[test]
 fn warmed_up_recurrent_training_steps_allocate_nothing() {
-    // Batch 32 of 16 steps at 128 → 128 features: the input projections
-    // (512 × 128 × 512 multiply-adds) are large enough to run on every core.
+    // Batch 32 of 16 steps at 128 → 128 features: too large to join the
+    // input projection into the step's product (512 × 257 weights), so each
+    // step's input is projected first, on every core; the parameter
+    // gradients are summed after the recurrence.
     let n = steps_allocate(LstmCell, RecurrentConfig::new(128, 128), 32, 16);
     assert_eq!(n, 0, "LSTM: {n} allocations in 10 steps");
+
+    // Batch 64 at 28 → 128 features (the row-by-row MNIST layer): the joined
+    // product per step, and the parameter gradients summed per step in two
+    // blocks of 32 rows.
+    let n = steps_allocate(LstmCell, RecurrentConfig::new(28, 128), 64, 8);
+    assert_eq!(n, 0, "LSTM, per-step sums: {n} allocations in 10 steps");
 
     let config = RecurrentConfig::new(24, 32).return_sequences(false);
     let n = steps_allocate(GruCell, config, 8, 12);

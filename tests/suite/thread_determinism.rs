@@ -1,7 +1,7 @@
 //! The same seed gives the same bits on any number of threads: training
 //! steps of a CNN with BatchNorm and LayerNorm, and of an LSTM and a GRU
 //! reading the images row by row, run in child processes with
-//! `NN_NUM_THREADS` = 1, 2 and 3 (the setting is read once per process), end
+//! `NN_NUM_THREADS` = 1, 2, 3 and 4 (the setting is read once per process), end
 //! with identical weights. Reductions that are split for speed (a
 //! convolution's weight gradient, layer norm's dγ and dβ, a long inner
 //! product, a recurrent layer's parameter gradients over batch blocks) are
@@ -106,7 +106,7 @@ fn child_train_and_report() {
 }
 
 #[test]
-fn one_two_and_three_threads_give_identical_weights() {
+fn one_to_four_threads_give_identical_weights() {
     let digest = |threads: &str| {
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -133,4 +133,6 @@ fn one_two_and_three_threads_give_identical_weights() {
     let one = digest("1");
     assert_eq!(digest("2"), one, "2 threads");
     assert_eq!(digest("3"), one, "3 threads");
+    // Four parts of 32 rows: a recurrent layer's part boundaries at 32 and 96 too.
+    assert_eq!(digest("4"), one, "4 threads");
 }

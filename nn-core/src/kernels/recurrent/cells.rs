@@ -23,8 +23,8 @@ fn blocks_mut<T, const N: usize>(a: &mut [T], h: usize) -> [&mut [T]; N] {
 /// of the batch and every hidden unit. The driver
 /// ([`recurrent_forward_into`](super::recurrent_forward_into),
 /// [`recurrent_backward_into`](super::recurrent_backward_into)) does the
-/// products and the bookkeeping; a cell only combines the projections and
-/// differentiates that.
+/// products and the bookkeeping; a cell only turns the gates'
+/// pre-activations into the new state and differentiates that.
 pub trait Cell: Clone + Send + Sync + 'static {
     /// Gates per hidden unit: the row blocks of `W_ih`, `W_hh` and the biases.
     const GATES: usize;

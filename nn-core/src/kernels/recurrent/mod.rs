@@ -10,21 +10,24 @@
 //! state in `states: [B, T, S]`, from which the tape and the layers read the
 //! outputs and the final states.
 //!
-//! Each step is one product on each core's part of the batch: the step's
-//! operand rows `[x_t, 1, h_{t-1}]` (kept in the cache) by the joined weights
-//! `[W_ih, b_ih + b_hh, W_hh]ᵀ`, written straight into the rows the cell then
-//! reads; the GRU, whose two projections must stay apart, projects every
-//! input before the loop and takes `[1, h_{t-1}] [b_hh, W_hh]ᵀ` per step.
-//! Backward runs the cells and `dh_{t-1} += dg_t W_hh` per step; the
-//! parameter gradients are `Σ dg_tᵀ [x_t, 1, h_{t-1}]` (the operands' 1
-//! gives the biases' sums). From a batch of 64 on they are added per step
-//! into blocks of 32 batch rows while the step's rows are still in cache;
-//! smaller batches take them after the loop in one product over every step.
-//! The blocks are fixed by the batch size and summed in order, so the
-//! gradients are the same bits on any number of threads. The cache and the
-//! gate gradients are time first, so a step's rows are contiguous.
+//! Each core runs the recurrence on its part of the batch. A step writes its
+//! operand rows `[x_t, 1, h_{t-1}]` into the cache; while the joined weights
+//! are small ([`Dims::joins_input`]) one product by `[W_ih, b_ih + b_hh,
+//! W_hh]ᵀ` gives the gates' pre-activations straight in the rows the cell
+//! then reads. Larger layers, and the GRU (whose two projections must stay
+//! apart), project every step's input before the loop and take `[1,
+//! h_{t-1}] [b, W_hh]ᵀ` per step. Backward runs the cells and `dh_{t-1} +=
+//! dg_t W_hh` per step; the parameter gradients are `Σ dg_tᵀ [x_t, 1,
+//! h_{t-1}]` (the operands' 1 gives the biases' sums), added per step into
+//! blocks of 32 batch rows while the step's rows are still in cache where
+//! that pays ([`Dims::grad_block`]: a batch of 64 and a large enough
+//! gradient), otherwise in one product over every step after the loop. The
+//! blocks are fixed by the sizes and summed in order, so the gradients are
+//! the same bits on any number of threads. The cache and the gate gradients
+//! are time first, so a step's rows are contiguous.
 
 mod cells;
+mod operands;
 mod owned;
 mod sequence;
 mod shapes;

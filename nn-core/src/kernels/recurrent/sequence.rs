@@ -1,9 +1,12 @@
 //! The sequence driver: forward over time and back-propagation through
 //! time, into the caller's buffers.
 
-use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Axis};
 use ndarray::{ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 
+use super::operands::{
+    add_block_sums, add_operand_products, join_weights, project_inputs, stage_operands,
+};
 use super::shapes::check_shapes;
 use super::step::StepRows;
 use super::{Cell, Dims, Shapes};
@@ -200,28 +203,9 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
     // hidden projection. The bias column `b` is what the step's product adds
     // through the operands' 1: both biases, or b_hh alone when split.
     let joined = d.joins_input::<C>();
-    weights.slice_mut(s![.., ..i]).assign(&run.w_ih);
-    weights.slice_mut(s![.., i + 1..]).assign(&run.w_hh);
-    if C::SPLIT_GRAD {
-        weights.column_mut(i).assign(&run.b_hh);
-    } else {
-        Zip::from(weights.column_mut(i))
-            .and(&run.b_ih)
-            .and(&run.b_hh)
-            .for_each(|w, &bi, &bh| *w = bi + bh);
-    }
+    join_weights::<T, C>(run, joined, weights.view_mut());
     if !joined {
-        for (ti, mut step) in cache.outer_iter_mut().enumerate() {
-            let mut xp = step.slice_mut(s![.., ..gh]);
-            let beta = if C::SPLIT_GRAD {
-                xp.assign(&run.b_ih);
-                T::one()
-            } else {
-                T::zero()
-            };
-            let x = run.x.index_axis(Axis(1), ti);
-            gemm(T::one(), &x, &run.w_ih.t(), beta, &mut xp);
-        }
+        project_inputs::<T, C>(run, cache.view_mut());
     }
     run.initial_state(h, state.view_mut());
     let shared = [
@@ -468,23 +452,7 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         let acc = block_grads.index_axis_mut(Axis(0), 0);
         add_operand_products::<T, C>(dg, ops.slice(s![.., cw..]), i, T::zero(), acc);
     }
-    // The blocks' sums, added in block order.
-    let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (dw_ih, dw_hh, db_ih, db_hh);
-    for acc in block_grads.outer_iter() {
-        let (x_part, h_part) = (acc.slice(s![..gh, ..]), acc.slice(s![hid.clone(), ..]));
-        if let Some(dw) = &mut dw_ih {
-            *dw += &x_part.slice(s![.., ..i]);
-        }
-        if let Some(db) = &mut db_ih {
-            *db += &x_part.column(i);
-        }
-        if let Some(dw) = &mut dw_hh {
-            *dw += &h_part.slice(s![.., i + 1..]);
-        }
-        if let Some(db) = &mut db_hh {
-            *db += &h_part.column(i);
-        }
-    }
+    add_block_sums::<T, C>(block_grads.view(), i, [dw_ih, dw_hh], [db_ih, db_hh]);
     if let Some(mut dx) = dx {
         // Each step's input gradient.
         for (ti, dg) in dgates.outer_iter().enumerate() {
@@ -497,63 +465,6 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                 &mut dx,
             );
         }
-    }
-}
-
-/// Writes each row's step operands `[x_t, 1, h_{t-1}]` after the cell's
-/// cache (`cw` values) of its `cache` row (`rw` wide), `h_{t-1}` from the
-/// first `h` values at `prev[row · stride..]`: slice copies, not array
-/// assignments, whose overhead showed on small layers.
-fn stage_operands<T: Float>(
-    x: ArrayView2<'_, T>,
-    (prev, stride): (&[T], usize),
-    h: usize,
-    cache: &mut [T],
-    (cw, rw): (usize, usize),
-) {
-    for (bi, (row, x)) in cache.chunks_exact_mut(rw).zip(x.rows()).enumerate() {
-        let (xs, rest) = row[cw..].split_at_mut(x.len());
-        match x.as_slice() {
-            Some(x) => xs.copy_from_slice(x),
-            None => xs.iter_mut().zip(x).for_each(|(o, &v)| *o = v),
-        }
-        rest[0] = T::one();
-        rest[1..].copy_from_slice(&prev[bi * stride..bi * stride + h]);
-    }
-}
-
-/// `acc = Σ_rows dgᵀ [x, 1, h] + beta · acc` for the gate gradients `dg`
-/// and operand rows `ops` of the same batch rows. With [`Cell::SPLIT_GRAD`]
-/// the input part meets `[x, 1]` and the hidden part `[1, h]` (the corners of
-/// `acc` they leave are never read).
-fn add_operand_products<T: Float, C: Cell>(
-    dg: ArrayView2<'_, T>,
-    ops: ArrayView2<'_, T>,
-    input: usize,
-    beta: T,
-    mut acc: ArrayViewMut2<'_, T>,
-) {
-    if C::SPLIT_GRAD {
-        let gh = dg.ncols() / 2;
-        let (mut ax, mut ah) = acc.view_mut().split_at(Axis(0), gh);
-        let (dgx, dgh) = dg.split_at(Axis(1), gh);
-        let (x1, h1) = (ops.slice(s![.., ..=input]), ops.slice(s![.., input..]));
-        gemm(
-            T::one(),
-            &dgx.t(),
-            &x1,
-            beta,
-            &mut ax.slice_mut(s![.., ..=input]),
-        );
-        gemm(
-            T::one(),
-            &dgh.t(),
-            &h1,
-            beta,
-            &mut ah.slice_mut(s![.., input..]),
-        );
-    } else {
-        gemm(T::one(), &dg.t(), &ops, beta, &mut acc);
     }
 }
 

@@ -42,8 +42,9 @@ impl Dims {
         self.input + 1 + self.hidden
     }
 
-    /// Width of a row of the forward's cache `[B, T, ·]`: what the cell
-    /// keeps for backward ([`Cell::cache_width`]), then the step's operands.
+    /// Width of a row of the forward's cache `[T, B, ·]`: what the cell
+    /// keeps for backward ([`Cell::cache_width`]), then the step's operands
+    /// `[x_t, 1, h_{t-1}]` (the inputs of the parameter gradients).
     pub fn cache_width<C: Cell>(&self) -> usize {
         C::cache_width(self.hidden) + self.operand_width()
     }

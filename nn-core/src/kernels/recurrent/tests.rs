@@ -150,7 +150,7 @@ fn per_step_block_sums_match_the_sequences_summed() {
         let h0: Array2<f64> = filled(&[b, h], 16).into_dimensionality().unwrap();
         let c0: Array2<f64> = filled(&[b, h], 17).into_dimensionality().unwrap();
         let dh: Array3<f64> = filled(&[b, t, h], 18).into_dimensionality().unwrap();
-        let rows = |r: std::ops::Range<usize>| {
+        let rows = |r: std::ops::Range<usize>, need: [bool; 7]| {
             let run = Run {
                 x: x.slice(s![r.clone(), .., ..]),
                 w_ih: w_ih.view(),
@@ -166,29 +166,43 @@ fn per_step_block_sums_match_the_sequences_summed() {
                 h: Some(dh.slice(s![r, .., ..])),
                 ..StateGrads::default()
             };
-            recurrent_backward(
-                &cell,
-                &run,
-                rec.cache.view(),
-                rec.states.view(),
-                dout,
-                [true; 7],
-            )
+            recurrent_backward(&cell, &run, rec.cache.view(), rec.states.view(), dout, need)
         };
-        let whole = rows(0..b);
+        let whole = rows(0..b, [true; 7]);
+        // Without the input's gradient every step reuses one step's gate
+        // gradients; with `weight_hh` frozen its sums are skipped: the
+        // other gradients are the same bits either way.
+        let no_dx = rows(0..b, [false, true, true, true, true, true, true]);
+        let frozen = rows(0..b, [true, true, false, true, true, true, true]);
+        assert!(no_dx.x.is_none() && frozen.w_hh.is_none());
+        for other in [&no_dx, &frozen] {
+            assert_eq!(other.w_ih, whole.w_ih, "{name}");
+            assert_eq!(other.b_ih, whole.b_ih, "{name}");
+            assert_eq!(other.b_hh, whole.b_hh, "{name}");
+            assert_eq!(other.h0, whole.h0, "{name}");
+        }
+        assert_eq!(no_dx.w_hh, whole.w_hh, "{name}");
         let mut dw_ih = Array2::zeros((g, i));
         let mut dw_hh = Array2::zeros((g, h));
         let mut db_ih = Array1::zeros(g);
         let mut db_hh = Array1::zeros(g);
         for r in 0..b {
-            let one = rows(r..r + 1);
+            let one = rows(r..r + 1, [true; 7]);
             dw_ih += &one.w_ih.unwrap();
             dw_hh += &one.w_hh.unwrap();
             db_ih += &one.b_ih.unwrap();
             db_hh += &one.b_hh.unwrap();
-            let dx = whole.x.as_ref().unwrap();
-            let dx_one = one.x.unwrap();
-            assert!(max_diff(dx.slice(s![r..r + 1, .., ..]), dx_one.view()) < 1e-13);
+            // A row's own gradients take the same sums alone or batched
+            // (each step's product row by row): the same bits.
+            let row =
+                |a: &Option<Array2<f64>>| a.as_ref().map(|a| a.slice(s![r..r + 1, ..]).to_owned());
+            assert_eq!(
+                whole.x.as_ref().unwrap().slice(s![r..r + 1, .., ..]),
+                one.x.unwrap(),
+                "{name} dx row {r}"
+            );
+            assert_eq!(row(&whole.h0), one.h0, "{name} dh0 row {r}");
+            assert_eq!(row(&whole.c0), one.c0, "{name} dc0 row {r}");
         }
         for (what, got, want) in [
             (
@@ -218,6 +232,64 @@ fn per_step_block_sums_match_the_sequences_summed() {
         check(LstmCell, (28, 128), true, reverse);
         check(LstmCell, (250, 160), false, reverse);
         check(GruCell, (28, 128), false, reverse);
+    }
+}
+
+/// An LSTM too large to join its input projection into the step's product,
+/// run backwards from given initial states: the states against PyTorch's
+/// definition evaluated directly, `[i, f, g, o] = x_t W_ihᵀ + b_ih +
+/// h W_hhᵀ + b_hh`, `c' = σ(f) c + σ(i) tanh(g)`, `h' = σ(o) tanh(c')`,
+/// from `t = 1` down to 0.
+#[test]
+fn a_large_lstm_run_backwards_gives_the_formula() {
+    let (b, i, h) = (2, 250, 160);
+    let dims = Dims {
+        batch: b,
+        steps: 2,
+        input: i,
+        hidden: h,
+    };
+    assert!(!dims.joins_input::<LstmCell>());
+    let x: Array3<f64> = filled(&[b, 2, i], 31).into_dimensionality().unwrap();
+    let w_ih: Array2<f64> = filled(&[4 * h, i], 32).into_dimensionality().unwrap() * 0.1;
+    let w_hh: Array2<f64> = filled(&[4 * h, h], 33).into_dimensionality().unwrap() * 0.1;
+    let b_ih: Array1<f64> = filled(&[4 * h], 34).into_dimensionality().unwrap();
+    let b_hh: Array1<f64> = filled(&[4 * h], 35).into_dimensionality().unwrap();
+    let h0: Array2<f64> = filled(&[b, h], 36).into_dimensionality().unwrap();
+    let c0: Array2<f64> = filled(&[b, h], 37).into_dimensionality().unwrap();
+    let run = Run {
+        x: x.view(),
+        w_ih: w_ih.view(),
+        w_hh: w_hh.view(),
+        b_ih: b_ih.view(),
+        b_hh: b_hh.view(),
+        h0: Some(h0.view()),
+        c0: Some(c0.view()),
+        reverse: true,
+    };
+    let rec = recurrent_forward(&LstmCell, &run);
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let step = |t: usize, hp: &Array2<f64>, cp: &Array2<f64>| {
+        let z =
+            x.index_axis(ndarray::Axis(1), t).dot(&w_ih.t()) + &b_ih + hp.dot(&w_hh.t()) + &b_hh;
+        let gate = |k: usize| z.slice(s![.., k * h..(k + 1) * h]).to_owned();
+        let c = gate(1).mapv(sigmoid) * cp + gate(0).mapv(sigmoid) * gate(2).mapv(f64::tanh);
+        let hn = gate(3).mapv(sigmoid) * c.mapv(f64::tanh);
+        (hn, c)
+    };
+    let (h1, c1) = step(1, &h0, &c0);
+    let (h2, c2) = step(0, &h1, &c1);
+    for (t, hw, cw) in [(1, h1, c1), (0, h2, c2)] {
+        let got = rec.states.index_axis(ndarray::Axis(1), t);
+        // f64 evaluation of the same terms in another order.
+        assert!(
+            max_diff(got.slice(s![.., ..h]), hw.view()) < 1e-13,
+            "h at {t}"
+        );
+        assert!(
+            max_diff(got.slice(s![.., h..]), cw.view()) < 1e-13,
+            "c at {t}"
+        );
     }
 }
 

@@ -11,7 +11,9 @@ use crate::tape::{Op, Var};
 use crate::Float;
 
 /// The node of one run: the cell, the direction, which initial states were
-/// inputs, and the forward's gate cache (its states are the node's value).
+/// inputs, and the forward's cache (its states are the node's value): the
+/// cell's gates and every step's operands `[x_t, 1, h_{t-1}]`, `T · B ·
+/// (cache_width + I + 1 + H)` values kept until backward.
 struct RecurrentOp<T: Float, C: Cell> {
     cell: C,
     cache: ndarray::Array3<T>,
