@@ -235,6 +235,66 @@ fn per_step_block_sums_match_the_sequences_summed() {
     }
 }
 
+/// The arrays of a two-step run checked against a formula: `x: [b, 2, i]`,
+/// the weights of `gates` blocks per hidden unit scaled by 0.1 (away from
+/// the activations' flat tails), the biases; values from `seed` on.
+struct TwoSteps {
+    x: Array3<f64>,
+    w_ih: Array2<f64>,
+    w_hh: Array2<f64>,
+    b_ih: Array1<f64>,
+    b_hh: Array1<f64>,
+}
+
+impl TwoSteps {
+    fn new(b: usize, i: usize, h: usize, gates: usize, seed: usize) -> Self {
+        let g = gates * h;
+        let array = |shape: &[usize], k: usize| filled(shape, seed + k);
+        TwoSteps {
+            x: array(&[b, 2, i], 0).into_dimensionality().unwrap(),
+            w_ih: array(&[g, i], 1).into_dimensionality().unwrap() * 0.1,
+            w_hh: array(&[g, h], 2).into_dimensionality().unwrap() * 0.1,
+            b_ih: array(&[g], 3).into_dimensionality().unwrap(),
+            b_hh: array(&[g], 4).into_dimensionality().unwrap(),
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        h0: Option<ndarray::ArrayView2<'a, f64>>,
+        c0: Option<ndarray::ArrayView2<'a, f64>>,
+        reverse: bool,
+    ) -> Run<'a, f64> {
+        Run {
+            x: self.x.view(),
+            w_ih: self.w_ih.view(),
+            w_hh: self.w_hh.view(),
+            b_ih: self.b_ih.view(),
+            b_hh: self.b_hh.view(),
+            h0,
+            c0,
+            reverse,
+        }
+    }
+
+    /// PyTorch's pre-activations at step `t` after the hidden state `hp`:
+    /// `x_t W_ihᵀ + b_ih + hp W_hhᵀ + b_hh`, evaluated directly.
+    fn pre(&self, t: usize, hp: &Array2<f64>) -> Array2<f64> {
+        let x = self.x.index_axis(ndarray::Axis(1), t);
+        x.dot(&self.w_ih.t()) + &self.b_ih + hp.dot(&self.w_hh.t()) + &self.b_hh
+    }
+}
+
+/// The sizes of a two-step run.
+fn two_steps(batch: usize, input: usize, hidden: usize) -> Dims {
+    Dims {
+        batch,
+        steps: 2,
+        input,
+        hidden,
+    }
+}
+
 /// An LSTM too large to join its input projection into the step's product,
 /// run backwards from given initial states: the states against PyTorch's
 /// definition evaluated directly, `[i, f, g, o] = x_t W_ihᵀ + b_ih +
@@ -243,35 +303,15 @@ fn per_step_block_sums_match_the_sequences_summed() {
 #[test]
 fn a_large_lstm_run_backwards_gives_the_formula() {
     let (b, i, h) = (2, 250, 160);
-    let dims = Dims {
-        batch: b,
-        steps: 2,
-        input: i,
-        hidden: h,
-    };
-    assert!(!dims.joins_input::<LstmCell>());
-    let x: Array3<f64> = filled(&[b, 2, i], 31).into_dimensionality().unwrap();
-    let w_ih: Array2<f64> = filled(&[4 * h, i], 32).into_dimensionality().unwrap() * 0.1;
-    let w_hh: Array2<f64> = filled(&[4 * h, h], 33).into_dimensionality().unwrap() * 0.1;
-    let b_ih: Array1<f64> = filled(&[4 * h], 34).into_dimensionality().unwrap();
-    let b_hh: Array1<f64> = filled(&[4 * h], 35).into_dimensionality().unwrap();
+    assert!(!two_steps(b, i, h).joins_input::<LstmCell>());
+    let p = TwoSteps::new(b, i, h, 4, 31);
     let h0: Array2<f64> = filled(&[b, h], 36).into_dimensionality().unwrap();
     let c0: Array2<f64> = filled(&[b, h], 37).into_dimensionality().unwrap();
-    let run = Run {
-        x: x.view(),
-        w_ih: w_ih.view(),
-        w_hh: w_hh.view(),
-        b_ih: b_ih.view(),
-        b_hh: b_hh.view(),
-        h0: Some(h0.view()),
-        c0: Some(c0.view()),
-        reverse: true,
-    };
+    let run = p.run(Some(h0.view()), Some(c0.view()), true);
     let rec = recurrent_forward(&LstmCell, &run);
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
     let step = |t: usize, hp: &Array2<f64>, cp: &Array2<f64>| {
-        let z =
-            x.index_axis(ndarray::Axis(1), t).dot(&w_ih.t()) + &b_ih + hp.dot(&w_hh.t()) + &b_hh;
+        let z = p.pre(t, hp);
         let gate = |k: usize| z.slice(s![.., k * h..(k + 1) * h]).to_owned();
         let c = gate(1).mapv(sigmoid) * cp + gate(0).mapv(sigmoid) * gate(2).mapv(f64::tanh);
         let hn = gate(3).mapv(sigmoid) * c.mapv(f64::tanh);
@@ -300,32 +340,12 @@ fn a_large_lstm_run_backwards_gives_the_formula() {
 #[test]
 fn a_large_layer_projects_its_input_first_and_gives_the_formula() {
     let (b, i, h) = (3, 500, 200);
-    let dims = Dims {
-        batch: b,
-        steps: 2,
-        input: i,
-        hidden: h,
-    };
-    assert!(!dims.joins_input::<RnnCell>());
-    let x: Array3<f64> = filled(&[b, 2, i], 21).into_dimensionality().unwrap();
-    let w_ih: Array2<f64> = filled(&[h, i], 22).into_dimensionality().unwrap() * 0.1;
-    let w_hh: Array2<f64> = filled(&[h, h], 23).into_dimensionality().unwrap() * 0.1;
-    let b_ih: Array1<f64> = filled(&[h], 24).into_dimensionality().unwrap();
-    let b_hh: Array1<f64> = filled(&[h], 25).into_dimensionality().unwrap();
-    let run = Run {
-        x: x.view(),
-        w_ih: w_ih.view(),
-        w_hh: w_hh.view(),
-        b_ih: b_ih.view(),
-        b_hh: b_hh.view(),
-        h0: None,
-        c0: None,
-        reverse: false,
-    };
+    assert!(!two_steps(b, i, h).joins_input::<RnnCell>());
+    let p = TwoSteps::new(b, i, h, 1, 21);
+    let run = p.run(None, None, false);
     let rec = recurrent_forward(&RnnCell::Tanh, &run);
-    let step = |t: usize| x.index_axis(ndarray::Axis(1), t).dot(&w_ih.t()) + &b_ih + &b_hh;
-    let h1 = step(0).mapv(f64::tanh);
-    let h2 = (step(1) + h1.dot(&w_hh.t())).mapv(f64::tanh);
+    let h1 = p.pre(0, &Array2::zeros((b, h))).mapv(f64::tanh);
+    let h2 = p.pre(1, &h1).mapv(f64::tanh);
     for (t, want) in [(0, h1), (1, h2)] {
         let got = rec.states.index_axis(ndarray::Axis(1), t);
         assert!(max_diff(got.view(), want.view()) < 1e-13, "step {t}");
