@@ -159,8 +159,8 @@ fn check_buffer<S: ndarray::RawData, D: ndarray::Dimension>(
 }
 
 /// Runs `cell` over the sequence: writes every step's state into `states:
-/// [B, T, S]` and what backward needs into `cache: [T, B, cache_width]`
-/// (time first, so that a step's rows are contiguous; [`Dims::cache_width`]:
+/// [B, T, S]` and what backward needs into `cache: [T, B, cache_row_width]`
+/// (time first, so that a step's rows are contiguous; [`Dims::cache_row_width`]:
 /// the cell's cache, then the step's operands `[x_t, 1, h_{t-1}]`), both
 /// standard layout.
 ///
@@ -181,7 +181,7 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         C::GATES * h,
         C::state_width(h),
         C::cache_width(h),
-        d.cache_width::<C>(),
+        d.cache_row_width::<C>(),
     );
     let ForwardScratch {
         hidden: mut hp,
@@ -268,8 +268,8 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
                     ti,
                     h,
                     sw,
-                    cw: rw,
-                    gh,
+                    cache_row: rw,
+                    gate_row: gh,
                 };
                 rows.forward(cell, cache, hp, (state, prev_time), states);
             }
@@ -301,7 +301,7 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         C::GATES * h,
         C::state_width(h),
         C::cache_width(h),
-        d.cache_width::<C>(),
+        d.cache_row_width::<C>(),
         C::grad_width(h),
     );
     let BackwardScratch {
@@ -396,8 +396,8 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                     ti,
                     h,
                     sw,
-                    cw: rw,
-                    gh: gw,
+                    cache_row: rw,
+                    gate_row: gw,
                 };
                 let prev_time = (k > 0).then(|| run.time(k - 1, t));
                 let cache = &cache_s[(ti * b + r.start) * rw..(ti * b + r.end) * rw];

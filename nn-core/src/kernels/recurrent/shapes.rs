@@ -45,7 +45,7 @@ impl Dims {
     /// Width of a row of the forward's cache `[T, B, ·]`: what the cell
     /// keeps for backward ([`Cell::cache_width`]), then the step's operands
     /// `[x_t, 1, h_{t-1}]` (the inputs of the parameter gradients).
-    pub fn cache_width<C: Cell>(&self) -> usize {
+    pub fn cache_row_width<C: Cell>(&self) -> usize {
         C::cache_width(self.hidden) + self.operand_width()
     }
 

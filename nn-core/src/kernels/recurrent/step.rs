@@ -20,10 +20,11 @@ pub(super) struct StepRows {
     pub(super) ti: usize,
     /// Hidden units.
     pub(super) h: usize,
-    /// State, cache and gate (or gate-gradient) widths.
+    /// Widths of a row of the states, of the step's cache (the cell's part
+    /// and the operands), and of the hidden projection or gate gradients.
     pub(super) sw: usize,
-    pub(super) cw: usize,
-    pub(super) gh: usize,
+    pub(super) cache_row: usize,
+    pub(super) gate_row: usize,
 }
 
 impl StepRows {
@@ -66,8 +67,8 @@ impl StepRows {
             ti,
             h,
             sw,
-            cw,
-            gh,
+            cache_row: cw,
+            gate_row: gh,
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;
@@ -138,8 +139,8 @@ impl StepRows {
             ti,
             h,
             sw,
-            cw,
-            gh: gw,
+            cache_row: cw,
+            gate_row: gw,
         } = self;
         for bi in 0..b {
             let row = bi * t + ti;

@@ -18,7 +18,7 @@ use crate::Float;
 
 /// What one run (a layer's direction) keeps for backward.
 struct RunBuffers<T> {
-    /// `[T, B, cache_width]` ([`Dims::cache_width`]).
+    /// `[T, B, cache_row_width]` ([`Dims::cache_row_width`]).
     cache: Array3<T>,
     /// Every step's state: `[B, T, S]`.
     states: Array3<T>,
@@ -153,7 +153,7 @@ impl<T: Float> Buffers<T> {
         });
         for (k, r) in self.runs.iter_mut().enumerate() {
             let d = layer_dims(cfg, k / dirs, b, t);
-            ensure(&mut r.cache, Ix3(t, b, d.cache_width::<C>()));
+            ensure(&mut r.cache, Ix3(t, b, d.cache_row_width::<C>()));
             ensure(&mut r.states, Ix3(b, t, C::state_width(h)));
         }
         let most = (0..cfg.num_layers)
