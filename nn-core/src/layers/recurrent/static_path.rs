@@ -44,15 +44,15 @@ pub(super) struct Buffers<T> {
     hidden: Array2<T>,
     state: Array2<T>,
     /// Forward scratch: the joined weights, flat (the layers' shapes differ;
-    /// sized for the largest).
+    /// grown to the largest).
     weights: Vec<T>,
     /// Backward scratch: every step's gate gradients, the running state
     /// gradient and the initial state.
     dgates: Array3<T>,
     carry: Array2<T>,
     initial: Array2<T>,
-    /// Backward scratch: the per-block parameter gradients, flat, sized for
-    /// the largest layer.
+    /// Backward scratch: the per-block parameter gradients, flat, grown to
+    /// the largest layer's.
     block_grads: Vec<T>,
     /// What `backward` returns when the input's gradient is not needed.
     empty: ArrayD<T>,
@@ -86,17 +86,11 @@ fn ensure<T: Float, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
     }
 }
 
-/// Grows `buf` to at least `len` elements (never shrinks, so layers of
-/// different sizes share it without reallocating).
-fn ensure_len<T: Float>(buf: &mut Vec<T>, len: usize) {
-    if buf.len() < len {
-        buf.resize(len, T::zero());
-    }
-}
-
-/// The first elements of `buf` as a standard-layout array of `shape`.
-fn shaped<T, const N: usize>(
-    buf: &mut [T],
+/// The first elements of `buf` as a standard-layout array of `shape`,
+/// growing `buf` when it is shorter. It never shrinks, so the layers of a
+/// stack share it and only the first step allocates.
+fn shaped<T: Float, const N: usize>(
+    buf: &mut Vec<T>,
     shape: [usize; N],
 ) -> ndarray::ArrayViewMut<'_, T, ndarray::Dim<[usize; N]>>
 where
@@ -104,7 +98,10 @@ where
     [usize; N]: ndarray::IntoDimension<Dim = ndarray::Dim<[usize; N]>>,
 {
     let len = shape.iter().product();
-    ndarray::ArrayViewMut::from_shape(shape, &mut buf[..len]).expect("sized by ensure_len")
+    if buf.len() < len {
+        buf.resize(len, T::zero());
+    }
+    ndarray::ArrayViewMut::from_shape(shape, &mut buf[..len]).expect("sized above")
 }
 
 /// The sizes of layer `l`'s runs.
@@ -156,15 +153,6 @@ impl<T: Float> Buffers<T> {
             ensure(&mut r.cache, Ix3(t, b, d.cache_row_width::<C>()));
             ensure(&mut r.states, Ix3(b, t, C::state_width(h)));
         }
-        let most = (0..cfg.num_layers)
-            .map(|l| {
-                layer_dims(cfg, l, b, t)
-                    .joined_weights::<C>()
-                    .iter()
-                    .product()
-            })
-            .max();
-        ensure_len(&mut self.weights, most.unwrap_or(0));
         self.outputs
             .resize_with(cfg.num_layers, || Array3::zeros((0, 0, 0)));
         for o in &mut self.outputs {
@@ -279,10 +267,6 @@ impl<T: Float> Buffers<T> {
         ensure(&mut self.dgates, Ix3(t, b, C::grad_width(h)));
         ensure(&mut self.carry, Ix2(b, C::state_width(h)));
         ensure(&mut self.initial, Ix2(b, C::state_width(h)));
-        let most = (0..layers)
-            .map(|l| layer_dims(cfg, l, b, t).block_grads::<C>().iter().product())
-            .max();
-        ensure_len(&mut self.block_grads, most.unwrap_or(0));
         for l in (0..layers).rev() {
             let (lower, upper) = self.input_grads.split_at_mut(l + 1);
             if self.dropped && l + 1 < layers {
