@@ -2,13 +2,15 @@
 
 Usage (from the repository root, with a Python that has torch and numpy):
     cargo build --profile dist --example bench
-    python3 benches/side_by_side.py [--rounds N] [--anchor PATH]
+    python3 benches/side_by_side.py [--rounds N] [--only W,W,...] [--anchor PATH]
 
 Alternates the two frameworks for N rounds (default 3), so both see the same
 machine conditions, and prints a Markdown table of medians and ratios
 (ours / PyTorch's): epoch times over every epoch of every round, small-batch
 step time and GEMM throughput over rounds, and peak RSS of one `mlp` run each
-(`/usr/bin/time -f %M`). Beside each workload, the share of the machine's
+(`/usr/bin/time -f %M`), with the range of the per-round ratios beside the
+medians' ratio. `--only` runs some of the workloads (names as below, plus
+`gemm` and `rss`), for more rounds in the same time. Beside each workload, the share of the machine's
 limit reached: `bench`'s GEMM FLOPs of an epoch (or step) divided by the
 GEMM rate it measured in the same run, over the time taken. PyTorch's GEMM is `torch.mm` on `torch.rand(n, n)`,
 timed exactly as `bench`'s `gemm` times ours.
@@ -53,8 +55,15 @@ def peak_rss_mb(cmd):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default=",".join(WORKLOADS + ["gemm", "rss"]),
+                    help="comma-separated workloads (and gemm, rss); default: all")
     ap.add_argument("--anchor", default=os.path.join(ROOT, "..", "shared", "bench", "torch_anchor.py"))
     args = ap.parse_args()
+    only = args.only.split(",")
+    unknown = [w for w in only if w not in WORKLOADS + ["gemm", "rss"]]
+    if unknown:
+        ap.error(f"unknown workload(s) {unknown}; choose from {WORKLOADS + ['gemm', 'rss']}")
+    workloads = [w for w in WORKLOADS if w in only]
     py = sys.executable
     results = {"ours": {}, "torch": {}}
 
@@ -63,27 +72,35 @@ def main():
 
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
-        for side, cmd in [("torch", [py, args.anchor] + WORKLOADS), ("ours", [OURS] + WORKLOADS + ["gemm"])]:
+        ours_gemm = ["gemm"] if "gemm" in only else []
+        for side, cmd in [("torch", [py, args.anchor] + workloads), ("ours", [OURS] + workloads + ours_gemm)]:
+            if len(cmd) == (2 if side == "torch" else 1):
+                continue
             for rec in lines(cmd):
                 w = rec["workload"]
                 if "epoch_s" in rec:
                     add(side, w, rec["epoch_s"])
+                    add(side, w + "_round", [statistics.median(rec["epoch_s"])])
                     add(side, w + "_acc", [rec["test_acc"]])
                 elif w == "small_batch":
                     add(side, w, [rec["us_per_step"]])
+                    add(side, w + "_round", [rec["us_per_step"]])
                 elif w == "gemm":
                     for n, g in rec["gflops"].items():
                         add(side, "gemm" + n, [g])
                 if "limit_fraction" in rec:
                     add(side, w + "_limit", [rec["limit_fraction"]])
-        for n, g in lines([py, "-c", TORCH_GEMM])[0].items():
-            add("torch", "gemm" + n, [g])
-    results["ours"]["rss"] = [peak_rss_mb([OURS, "mlp"])]
-    results["torch"]["rss"] = [peak_rss_mb([py, args.anchor, "mlp"])]
+        if "gemm" in only:
+            for n, g in lines([py, "-c", TORCH_GEMM])[0].items():
+                add("torch", "gemm" + n, [g])
+    if "rss" in only:
+        results["ours"]["rss"] = [peak_rss_mb([OURS, "mlp"])]
+        results["torch"]["rss"] = [peak_rss_mb([py, args.anchor, "mlp"])]
 
     med = lambda side, key: statistics.median(results[side][key])
     rows = []
-    for w in WORKLOADS:
+    spread = {}
+    for w in workloads:
         unit = "µs/step" if w == "small_batch" else "s/epoch"
         o, t = med("ours", w), med("torch", w)
         # The share of the machine's limit (GEMM FLOPs at the GEMM rate
@@ -91,12 +108,16 @@ def main():
         lim = med("ours", w + "_limit")
         rows.append((f"`{w}` ({unit})", o, t, o / t, f"≤ {TARGETS[w]}", o / t <= TARGETS[w],
                      f"{lim:.2f}", f"{lim * o / t:.2f}"))
-    for n in SIZES:
+        # Each round's ratio: how far one round's conditions move it.
+        per_round = [a / b for a, b in zip(results["ours"][w + "_round"], results["torch"][w + "_round"])]
+        spread[w] = (min(per_round), max(per_round))
+    for n in SIZES if "gemm" in only else []:
         o, t = med("ours", f"gemm{n}"), med("torch", f"gemm{n}")
         rows.append((f"GEMM {n}³ (GFLOP/s)", o, t, o / t, f"≥ {TARGETS['gemm']}", o / t >= TARGETS["gemm"], "", ""))
-    o, t = med("ours", "rss"), med("torch", "rss")
-    rows.append(("peak RSS, `mlp` run (MB)", o, t, o / t, f"≤ {TARGETS['rss']}", o / t <= TARGETS["rss"], "", ""))
-    for w in WORKLOADS:
+    if "rss" in only:
+        o, t = med("ours", "rss"), med("torch", "rss")
+        rows.append(("peak RSS, `mlp` run (MB)", o, t, o / t, f"≤ {TARGETS['rss']}", o / t <= TARGETS["rss"], "", ""))
+    for w in workloads:
         if w == "small_batch":
             continue
         o, t = med("ours", w + "_acc"), med("torch", w + "_acc")
@@ -111,6 +132,9 @@ def main():
     for name, o, t, ratio, target, ok, lim_o, lim_t in rows:
         fmt = (lambda v: f"{v:.4f}") if "accuracy" in name else (lambda v: f"{v:.3g}")
         print(f"| {name} | {fmt(o)} | {fmt(t)} | {ratio:.3g} | {target} | {'yes' if ok else '**no**'} | {lim_o} | {lim_t} |")
+    if spread:
+        print("\nRatio of each round (min–max): " + ", ".join(
+            f"`{w}` {lo:.3g}–{hi:.3g}" for w, (lo, hi) in spread.items()) + ".")
 
 
 if __name__ == "__main__":
