@@ -7,7 +7,7 @@
 //!
 //! `nn` builds plotters with its bitmap and SVG backends, `LineSeries` and
 //! text through `ab_glyph`, which draws only fonts that were registered:
-//! [`png`] and [`svg`] register DejaVu Sans (embedded in the binary, so no
+//! [`png()`] and [`svg`] register DejaVu Sans (embedded in the binary, so no
 //! system font library is needed) as `"sans-serif"`, hand your closure the
 //! drawing area, and write the file atomically when it returns.
 //!
@@ -81,7 +81,7 @@ pub fn png<E: Display>(
 /// measures text with it).
 ///
 /// # Errors
-/// As [`png`].
+/// As [`png()`].
 pub fn svg<E: Display>(
     path: impl AsRef<Path>,
     size: (u32, u32),
@@ -118,7 +118,7 @@ fn encode_png(pixels: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, png
 }
 
 /// Registers DejaVu Sans (embedded in the binary) as plotters' `sans-serif`,
-/// once, so plots need no system font libraries ([`png`] and [`svg`] call
+/// once, so plots need no system font libraries ([`png()`] and [`svg`] call
 /// it; a chart drawn on a backend of your own needs it first).
 pub fn ensure_font() {
     static ONCE: Once = Once::new();
