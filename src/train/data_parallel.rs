@@ -2,11 +2,43 @@
 //! ([`FitOptions::distributed`](super::FitOptions::distributed)): the
 //! gradient average of every step, and logs that hold over all the ranks.
 
+use std::ops::Range;
+
 use nn_core::{Float, Parameters};
 
+use super::callbacks::{Callback, Muted};
 use super::metrics::Metric;
 use super::TrainError;
 use crate::distributed::{self, Buckets, Collective};
+
+/// `callbacks` as this rank runs them: on every rank but 0 the root-only
+/// ones (those writing files) are muted, so files are written once, while
+/// every rank keeps the same callbacks and a checkpoint's state fits them all.
+pub(crate) fn rank_callbacks<'a, T: Float>(
+    group: Option<&dyn Collective>,
+    callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+) -> Vec<Box<dyn Callback<T> + 'a>> {
+    if group.is_none_or(|g| g.is_root()) {
+        return callbacks;
+    }
+    callbacks
+        .into_iter()
+        .map(|cb| -> Box<dyn Callback<T> + 'a> {
+            if cb.root_only() {
+                Box::new(Muted(cb))
+            } else {
+                cb
+            }
+        })
+        .collect()
+}
+
+/// Rank `rank`'s share of a global batch of `whole` samples: positions
+/// `rank · whole / ranks` up to the next rank's, as
+/// [`Batches::sharded`](nn_core::data::Batches::sharded) shares them.
+pub(crate) fn share(whole: usize, rank: usize, ranks: usize) -> Range<usize> {
+    rank * whole / ranks..(rank + 1) * whole / ranks
+}
 
 /// One step's gradient sums (see [`finish_step`]), in buckets of about
 /// `bucket_mb` MiB started while backward runs.
@@ -87,6 +119,32 @@ pub(crate) fn reduce_metrics<T: Float>(
         out.push((m.name().to_string(), value));
     }
     out
+}
+
+/// The facts every rank of a run must agree on (see [`check_ranks_agree`]):
+/// the data's length, the model's size and the options `fit` and
+/// `fit_graph` share.
+pub(crate) fn run_facts<T: Float>(
+    model: &dyn Parameters<T>,
+    samples: usize,
+    (batch_size, epochs): (usize, usize),
+    shuffle_seed: Option<u64>,
+    callbacks: usize,
+    sync_batch_norm: bool,
+) -> Vec<(&'static str, u64)> {
+    let weights: u64 = nn_core::io::collect_state(model)
+        .iter()
+        .map(|(_, p)| p.len() as u64)
+        .sum();
+    vec![
+        ("number of training samples", samples as u64),
+        ("batch size", batch_size as u64),
+        ("number of epochs", epochs as u64),
+        ("number of weights", weights),
+        ("shuffle seed", shuffle_seed.unwrap_or(u64::MAX)),
+        ("number of callbacks", callbacks as u64),
+        ("batch norm synchronization", u64::from(sync_batch_norm)),
+    ]
 }
 
 /// Checks that every rank is about to run the same loop: a rank holding

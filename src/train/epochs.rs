@@ -9,7 +9,6 @@ use nn_core::loss::Target;
 use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
-use super::callbacks::Muted;
 use super::callbacks::{BatchLogs, Callback, Context, Control};
 use super::checkpoint::run;
 use super::checks;
@@ -75,41 +74,21 @@ pub(crate) fn run_epochs<T: Float>(
     let group = settings.distributed;
     let root = group.is_none_or(|g| g.is_root());
     if !root {
-        // Files are written once, by rank 0; every rank keeps the same
-        // callbacks so a checkpoint's state fits them all.
         settings.verbosity = Verbosity::Silent;
-        callbacks = callbacks
-            .into_iter()
-            .map(|cb| -> Box<dyn Callback<T> + '_> {
-                if cb.root_only() {
-                    Box::new(Muted(cb))
-                } else {
-                    cb
-                }
-            })
-            .collect();
     }
+    callbacks = data_parallel::rank_callbacks(group, callbacks);
     let validating = settings.validation.is_some();
     if let Some(g) = group {
-        let state = nn_core::io::collect_state(trainer.context().params);
-        let weights: u64 = state.iter().map(|(_, p)| p.len() as u64).sum();
-        let facts = [
-            ("number of training samples", data.len() as u64),
-            ("batch size", settings.batch_size as u64),
-            ("number of epochs", settings.epochs as u64),
-            ("number of weights", weights),
-            (
-                "shuffle seed",
-                settings.shuffle_seed.map_or(u64::MAX, |s| s),
-            ),
-            ("number of callbacks", callbacks.len() as u64),
-            (
-                "batch norm synchronization",
-                u64::from(settings.sync_batch_norm),
-            ),
-            // Other buckets would send other messages.
-            ("gradient bucket size", settings.bucket_mb.to_bits()),
-        ];
+        let mut facts = data_parallel::run_facts(
+            trainer.context().params,
+            data.len(),
+            (settings.batch_size, settings.epochs),
+            settings.shuffle_seed,
+            callbacks.len(),
+            settings.sync_batch_norm,
+        );
+        // Other buckets would send other messages.
+        facts.push(("gradient bucket size", settings.bucket_mb.to_bits()));
         data_parallel::check_ranks_agree(g, &facts)?;
     }
     // Training-mode batch norm sums its statistics over the ranks until the

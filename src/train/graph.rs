@@ -17,10 +17,12 @@ use nn_optim::Optimizer;
 
 use super::callbacks::{Callback, Context, Control};
 use super::checkpoint::run;
+use super::data_parallel;
 use super::history::{EpochLogs, History};
 use super::metrics::count_correct;
 use super::progress::Progress;
 use super::{TrainError, Verbosity};
+use crate::distributed::{self, Collective};
 
 /// Why [`GraphData::new`] refused its arrays.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -225,6 +227,17 @@ pub struct GraphFitOptions<'a, T: Float> {
     /// Continue the run checkpointed here, if there is one (as
     /// [`super::FitOptions::resume_from`]).
     pub resume_from: Option<PathBuf>,
+    /// Train data-parallel, as this rank of `group` (as
+    /// [`super::FitOptions::distributed`]): rank 0's weights go to every
+    /// rank first; each step shares `batch_size × ranks` samples out, every
+    /// rank taking `batch_size`; gradients are averaged over the ranks after
+    /// backward (in one message: a graph reports no layer early); the logs
+    /// hold over all ranks. Only rank 0 prints, writes checkpoints and runs
+    /// the callbacks that write files.
+    pub distributed: Option<&'a dyn Collective>,
+    /// With `distributed`: batch normalization in training uses every
+    /// rank's share of the batch (as [`super::FitOptions::sync_batch_norm`]).
+    pub sync_batch_norm: bool,
 }
 
 impl<T: Float> Default for GraphFitOptions<'_, T> {
@@ -240,6 +253,8 @@ impl<T: Float> Default for GraphFitOptions<'_, T> {
             callbacks: Vec::new(),
             checkpoint_dir: None,
             resume_from: None,
+            distributed: None,
+            sync_batch_norm: false,
         }
     }
 }
@@ -293,7 +308,8 @@ fn check_options<T: Float, M: GraphModel<T>>(
 /// categorical cross-entropy takes the fused gradient `p − y`, as in
 /// [`super::fit`]). The history's `loss` is the total, `accuracy` the first
 /// output's; every output's loss and accuracy are in [`EpochLogs::metrics`]
-/// under Keras's names (`aux_loss`, `val_out_accuracy`).
+/// under Keras's names (`aux_loss`, `val_out_accuracy`). With
+/// [`GraphFitOptions::distributed`] it trains data-parallel as `fit` does.
 pub fn fit_graph<T: Float, M: GraphModel<T>>(
     model: &mut M,
     optimizer: &mut dyn Optimizer<T>,
@@ -301,9 +317,47 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let weights = check_options::<T, M>(&options.losses, &options.loss_weights, data);
-    let losses = options.losses.clone();
+    let group = options.distributed;
+    let callbacks = std::mem::take(&mut options.callbacks);
+    let callbacks = data_parallel::rank_callbacks(group, callbacks);
+    if let Some(g) = group {
+        if !g.is_root() {
+            options.verbosity = Verbosity::Silent;
+        }
+        let facts = data_parallel::run_facts(
+            &*model,
+            data.len(),
+            (options.batch_size, options.epochs),
+            options.shuffle_seed,
+            callbacks.len(),
+            options.sync_batch_norm,
+        );
+        data_parallel::check_ranks_agree(g, &facts)?;
+    }
+    // Training-mode batch norm sums its statistics over the ranks until the
+    // run ends (evaluation uses running statistics and sums nothing).
+    let synced = group.filter(|_| options.sync_batch_norm);
+    let train = || train_epochs(model, optimizer, data, &options, &weights, callbacks);
+    match synced {
+        Some(g) => distributed::with_sync_batch_norm(g, train),
+        None => train(),
+    }
+}
+
+/// [`fit_graph`]'s epochs, once the options are checked.
+fn train_epochs<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    optimizer: &mut dyn Optimizer<T>,
+    data: &GraphData<T>,
+    options: &GraphFitOptions<'_, T>,
+    weights: &[f64],
+    mut callbacks: Vec<Box<dyn Callback<T> + '_>>,
+) -> Result<History, TrainError> {
+    let losses = &options.losses;
     let names = output_names::<T, M>();
-    let mut callbacks = std::mem::take(&mut options.callbacks);
+    let group = options.distributed;
+    let root = group.is_none_or(|g| g.is_root());
+    let (rank, ranks) = group.map_or((0, 1), |g| (g.rank(), g.size()));
     let resumed = match &options.resume_from {
         Some(dir) => {
             let ctx = Context {
@@ -321,7 +375,10 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     if history.stopped.is_some() {
         return Ok(history);
     }
-    if let Some(dir) = &options.checkpoint_dir {
+    if let Some(g) = group {
+        distributed::broadcast_parameters(g, &*model);
+    }
+    if let Some(dir) = options.checkpoint_dir.as_ref().filter(|_| root) {
         run::prepare_dir(dir)?;
     }
     for cb in callbacks.iter_mut() {
@@ -335,22 +392,35 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         .map(|_| ArrayD::zeros(IxDyn(&[0])))
         .collect();
     let mut order: Vec<usize> = (0..data.len()).collect();
-    let batch_size = options.batch_size.max(1);
+    // Each step shares `batch_size × ranks` samples out over the ranks; a
+    // last batch too small to give every rank a sample is skipped.
+    let global = options.batch_size.max(1) * ranks;
     'epochs: for epoch in start_epoch..options.epochs {
         model.set_training(true);
         order.sort_unstable();
         if let Some(seed) = options.shuffle_seed {
-            model.reseed(nn_core::layers::mix_seed(seed, epoch as u64));
+            let mut epoch_seed = nn_core::layers::mix_seed(seed, epoch as u64);
+            if group.is_some() {
+                // Each rank masks its own samples with masks of its own.
+                epoch_seed = nn_core::layers::mix_seed(epoch_seed, rank as u64);
+            }
+            model.reseed(epoch_seed);
             order.shuffle(&mut nn_core::rand::rngs::StdRng::seed_from_u64(
                 seed.wrapping_add(epoch as u64),
             ));
         }
-        let batches = order.len().div_ceil(batch_size);
-        let mut progress = Progress::new(options.verbosity, epoch, options.epochs, batches);
+        let batches = order.chunks(global).filter(|c| c.len() >= ranks);
+        let mut progress = Progress::new(
+            options.verbosity,
+            epoch,
+            options.epochs,
+            batches.clone().count(),
+        );
         let start = Instant::now();
         let mut sums = vec![(0.0f64, 0usize); M::OUTPUTS];
         let (mut total, mut seen) = (0.0f64, 0usize);
-        for (b, idx) in order.chunks(batch_size).enumerate() {
+        for (b, whole) in batches.enumerate() {
+            let idx = &whole[data_parallel::share(whole.len(), rank, ranks)];
             batch.fill(data, idx);
             let views: Vec<ArrayViewD<'_, T>> = batch.inputs.iter().map(|x| x.view()).collect();
             model.forward_train(&views);
@@ -372,6 +442,17 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
                 sums[i].1 += correct;
                 step += weights[i] * v;
             }
+            let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
+            model.backward(&grad_views, &fused);
+            // The whole batch's mean gradient and loss, on every rank, so
+            // every rank takes the same step or stops with the others.
+            let step = match group {
+                Some(g) => {
+                    let sums = data_parallel::step_sums(g, &*model, idx.len(), f64::INFINITY);
+                    data_parallel::finish_step(sums, step, idx.len())
+                }
+                None => step,
+            };
             if !step.is_finite() {
                 let reason = format!(
                     "loss became {step} at epoch {}, batch {} (samples {:?}…): stopping (check \
@@ -379,14 +460,14 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
                      smaller learning rate or gradient clipping usually helps)",
                     epoch + 1,
                     b + 1,
-                    &idx[..idx.len().min(4)]
+                    &whole[..whole.len().min(4)]
                 );
+                // The weights stay as the last finite step left them.
+                optimizer.zero_grad(&*model);
                 progress.abandon(&reason);
                 history.stopped = Some(reason);
                 break 'epochs;
             }
-            let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
-            model.backward(&grad_views, &fused);
             optimizer.step(&*model);
             optimizer.zero_grad(&*model);
             steps += 1;
@@ -397,6 +478,18 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
             progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
                 vec![("loss".into(), loss), ("accuracy".into(), accuracy)]
             });
+        }
+        if let Some(g) = group {
+            // The epoch's logs over every rank's samples; validation and
+            // checkpoints with rank 0's buffers (batch norm's statistics).
+            let mut all: Vec<f64> = sums.iter().flat_map(|&(l, c)| [l, c as f64]).collect();
+            all.extend([total, seen as f64]);
+            distributed::sum(g, &mut all);
+            for (s, pair) in sums.iter_mut().zip(all.chunks(2)) {
+                *s = (pair[0], pair[1] as usize);
+            }
+            (total, seen) = (all[2 * M::OUTPUTS], all[2 * M::OUTPUTS + 1] as usize);
+            distributed::broadcast_buffers(g, &*model);
         }
         let seconds = start.elapsed().as_secs_f64();
         let n = seen.max(1) as f64;
@@ -415,7 +508,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
                 .push((format!("{name}_accuracy"), *c as f64 / n));
         }
         if let Some(val) = options.validation {
-            let m = evaluate_graph(model, val, batch_size.max(256), &losses, &weights);
+            let m = evaluate_graph(model, val, options.batch_size.max(256), losses, weights);
             logs.val_loss = Some(m.loss);
             logs.val_metrics
                 .push(("val_accuracy".into(), m.accuracies[0]));
@@ -439,7 +532,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
                 stop.get_or_insert(reason);
             }
         }
-        if let Some(dir) = &options.checkpoint_dir {
+        if let Some(dir) = options.checkpoint_dir.as_ref().filter(|_| root) {
             let mut saved = history.clone();
             saved.stopped = stop.clone();
             let lr_base = optimizer.learning_rate();

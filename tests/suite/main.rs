@@ -21,6 +21,7 @@ mod examples_output;
 mod fit_control;
 mod fit_targets;
 mod freezing;
+mod functional_data_parallel;
 mod functional_paths;
 mod functional_summary;
 mod functional_training;

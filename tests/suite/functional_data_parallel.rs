@@ -1,0 +1,283 @@
+//! Data-parallel `fit_graph` (`GraphFitOptions::distributed`) with ranks as
+//! threads ([`ThreadGroup`]): a graph of two inputs and two outputs trained
+//! on two ranks of 8 samples matches one process with batches of 16 — the
+//! weights, the total and per-output losses and accuracies, validation's
+//! too — to 1e-12 in f64 (SGD with momentum is linear in the gradients, so
+//! only the order of the batch sums differs); every rank ends with the
+//! same weights, and a second run gives the same bits. With
+//! `sync_batch_norm`, a graph with batch normalization trains as one process
+//! with the whole batch; without it, each rank's statistics train another
+//! model. A checkpoint written by the two ranks resumes on one process, and
+//! ranks set up differently get the same error instead of waiting forever.
+
+use std::collections::BTreeMap;
+
+use nn::distributed::{Collective, ThreadGroup};
+use nn::ndarray::{ArrayD, Dimension, IxDyn};
+use nn::prelude::*;
+use nn::train::{fit_graph, GraphData, GraphFitOptions, History, Targets};
+
+functional! {
+    /// A classifier and a regression head on two inputs.
+    #[dtype(f64)]
+    pub struct TwoHeads(a: input(3), b: input(2)) -> (label, value) {
+        let ha = Dense(5, activation = tanh)(a);
+        let hb = Dense(5, activation = tanh)(b);
+        let h = Concatenate(ha, hb);
+        let label = Dense(3, activation = softmax)(h);
+        let value = Dense(1)(hb);
+    }
+}
+
+functional! {
+    /// The same with batch normalization on the first branch.
+    #[dtype(f64)]
+    pub struct Normalized(a: input(3), b: input(2)) -> (label, value) {
+        let za = Dense(5)(a);
+        let ha = BatchNorm(activation = relu)(za);
+        let hb = Dense(5, activation = tanh)(b);
+        let h = Concatenate(ha, hb);
+        let label = Dense(3, activation = softmax)(h);
+        let value = Dense(1)(hb);
+    }
+}
+
+/// Deterministic values in [-1, 1) of `shape`, varied by `salt`.
+fn values(shape: &[usize], salt: usize) -> ArrayD<f64> {
+    ArrayD::from_shape_fn(IxDyn(shape), |i| {
+        let k: usize = i
+            .slice()
+            .iter()
+            .enumerate()
+            .map(|(a, &b)| (a + 2 + salt) * (b + 1))
+            .sum();
+        ((k * 29 + salt) % 13) as f64 / 6.0 - 1.0
+    })
+}
+
+/// `n` samples: batches of 16 leave a last batch of 12 (6 per rank).
+fn data(n: usize, salt: usize) -> GraphData<f64> {
+    GraphData::new(
+        vec![values(&[n, 3], salt), values(&[n, 2], salt + 1)],
+        vec![
+            Targets::Labels((0..n).map(|i| (i * 7 + salt) % 3).collect()),
+            Targets::Values(values(&[n, 1], salt + 2)),
+        ],
+    )
+    .unwrap()
+}
+
+type Weights = BTreeMap<String, ArrayD<f64>>;
+
+fn state<P: Parameters<f64>>(m: &P) -> Weights {
+    nn::io::collect_state(m)
+        .into_iter()
+        .map(|(n, p)| (n, p.value().clone()))
+        .collect()
+}
+
+/// The largest difference between two sets of weights, relative to 1 or the value.
+fn largest_difference(a: &Weights, b: &Weights) -> f64 {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same weights"
+    );
+    a.iter()
+        .flat_map(|(name, x)| {
+            assert_eq!(x.shape(), b[name].shape(), "{name}");
+            x.iter()
+                .zip(b[name].iter())
+                .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Every number the history logged, by name, epoch after epoch.
+fn logged(h: &History) -> Vec<(String, f64)> {
+    h.epochs
+        .iter()
+        .flat_map(|e| {
+            let mut all = vec![("loss".to_string(), e.loss)];
+            all.extend(e.metrics.iter().cloned());
+            all.extend(e.val_loss.map(|v| ("val_loss".to_string(), v)));
+            all.extend(e.val_metrics.iter().cloned());
+            all
+        })
+        .collect()
+}
+
+struct Run {
+    weights: Weights,
+    history: History,
+}
+
+/// Two epochs of SGD with momentum, batches of 16 over `group`'s ranks (one
+/// process when `None`), checkpointing into and resuming from `dir` when given.
+fn train<M: nn::GraphModel<f64> + Parameters<f64>>(
+    model: &mut M,
+    group: Option<&dyn Collective>,
+    sync_batch_norm: bool,
+    epochs: usize,
+    dir: Option<&std::path::Path>,
+) -> Run {
+    let ranks = group.map_or(1, |g| g.size());
+    let (train, val) = (data(44, 0), data(20, 5));
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..Default::default()
+    })
+    .unwrap();
+    let history = fit_graph(
+        model,
+        &mut sgd,
+        &train,
+        GraphFitOptions {
+            epochs,
+            batch_size: 16 / ranks,
+            losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+            loss_weights: vec![1.0, 0.5],
+            shuffle_seed: Some(4),
+            validation: Some(&val),
+            verbosity: Verbosity::Silent,
+            checkpoint_dir: dir.map(|d| d.to_path_buf()),
+            resume_from: dir.map(|d| d.to_path_buf()),
+            distributed: group,
+            sync_batch_norm,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    Run {
+        weights: state(&*model),
+        history,
+    }
+}
+
+/// `train` on two ranks (each from another seed: rank 0's weights must
+/// reach the other) and on one process.
+fn two_ranks_and_one<M: nn::GraphModel<f64> + Parameters<f64>>(
+    make: fn(u64) -> M,
+    sync_batch_norm: bool,
+) -> (Vec<Run>, Run) {
+    let ranks = ThreadGroup::run(2, |g| {
+        train(
+            &mut make(g.rank() as u64 * 7),
+            Some(g),
+            sync_batch_norm,
+            2,
+            None,
+        )
+    });
+    let alone = train(&mut make(0), None, false, 2, None);
+    (ranks, alone)
+}
+
+#[test]
+fn a_graph_trained_on_two_ranks_matches_one_process() {
+    let (ranks, alone) = two_ranks_and_one(TwoHeads::with_seed, false);
+    for (r, run) in ranks.iter().enumerate() {
+        assert_eq!(run.weights, ranks[0].weights, "rank {r}'s weights");
+        assert_eq!(
+            logged(&run.history),
+            logged(&ranks[0].history),
+            "rank {r}'s logs"
+        );
+    }
+    let d = largest_difference(&ranks[0].weights, &alone.weights);
+    eprintln!("two ranks vs one process: {d:e}");
+    assert!(d <= 1e-12, "weights: {d:e}");
+    let (two, one) = (logged(&ranks[0].history), logged(&alone.history));
+    assert_eq!(two.len(), one.len());
+    // Every output's loss and accuracy, on the training and validation data.
+    assert!(two.len() >= 2 * 10, "{two:?}");
+    for ((name, x), (other, y)) in two.iter().zip(&one) {
+        assert_eq!(name, other);
+        assert!(
+            (x - y).abs() <= 1e-12 * y.abs().max(1.0),
+            "{name}: {x:e} vs {y:e}"
+        );
+    }
+    // Training moved the weights: the comparison above could fail.
+    let start = state(&TwoHeads::with_seed(0));
+    assert!(largest_difference(&alone.weights, &start) > 1e-2);
+    // The same bits again.
+    let again = ThreadGroup::run(2, |g| {
+        train(
+            &mut TwoHeads::with_seed(g.rank() as u64 * 7),
+            Some(g),
+            false,
+            2,
+            None,
+        )
+    });
+    assert_eq!(again[0].weights, ranks[0].weights);
+    assert_eq!(logged(&again[0].history), logged(&ranks[0].history));
+}
+
+#[test]
+fn synchronized_batch_norm_in_a_graph_trains_as_one_process() {
+    let (synced, alone) = two_ranks_and_one(Normalized::with_seed, true);
+    assert_eq!(synced[1].weights, synced[0].weights, "rank 1's weights");
+    let d = largest_difference(&synced[0].weights, &alone.weights);
+    eprintln!("synchronized batch norm vs one process: {d:e}");
+    assert!(d <= 1e-12, "synchronized: {d:e}");
+    // Each rank's own statistics (the default) train another model.
+    let (local, _) = two_ranks_and_one(Normalized::with_seed, false);
+    let d = largest_difference(&local[0].weights, &alone.weights);
+    eprintln!("local batch norm vs one process: {d:e}");
+    assert!(d > 1e-6, "local statistics: {d:e}");
+}
+
+#[test]
+fn a_graph_checkpointed_on_two_ranks_resumes_on_one_process() {
+    let full = ThreadGroup::run(2, |g| {
+        train(&mut TwoHeads::with_seed(0), Some(g), false, 2, None)
+    })
+    .swap_remove(0);
+    let dir = std::env::temp_dir().join(format!("nn_graph_ddp_resume_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Rank 0 writes the checkpoint of the first epoch.
+    ThreadGroup::run(2, |g| {
+        train(&mut TwoHeads::with_seed(0), Some(g), false, 1, Some(&dir))
+    });
+    // Another seed: everything must come from the checkpoint.
+    let resumed = train(&mut TwoHeads::with_seed(9), None, false, 2, Some(&dir));
+    let d = largest_difference(&resumed.weights, &full.weights);
+    assert!(d <= 1e-12, "resumed on one process: {d:e}");
+    assert_eq!(resumed.history.epochs.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ranks_with_other_options_get_the_same_error_instead_of_hanging() {
+    let train = data(44, 0);
+    let errors = ThreadGroup::run(2, |g| {
+        // Rank 1 asks for another number of epochs: it would stop first.
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        fit_graph(
+            &mut TwoHeads::with_seed(0),
+            &mut sgd,
+            &train,
+            GraphFitOptions {
+                epochs: 1 + g.rank(),
+                batch_size: 8,
+                losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+                verbosity: Verbosity::Silent,
+                distributed: Some(g),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    });
+    for (rank, e) in errors.iter().enumerate() {
+        assert!(
+            e.contains("disagree on the number of epochs")
+                && e.contains(&format!("rank {rank} has {}", 1 + rank)),
+            "{e}"
+        );
+    }
+}
