@@ -121,6 +121,16 @@ pub(crate) fn reduce_metrics<T: Float>(
     out
 }
 
+/// Refuses a `bucket_mb` that is not a size.
+pub(crate) fn check_bucket_size(bucket_mb: f64) -> Result<(), TrainError> {
+    if bucket_mb.is_nan() || bucket_mb < 0.0 {
+        return Err(TrainError::Config(format!(
+            "bucket_mb must be a size in MiB, 0 or more (f64::INFINITY for one sum after backward), got {bucket_mb}"
+        )));
+    }
+    Ok(())
+}
+
 /// The facts every rank of a run must agree on (see [`check_ranks_agree`]):
 /// the data's length, the model's size and the options `fit` and
 /// `fit_graph` share.

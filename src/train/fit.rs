@@ -91,7 +91,8 @@ pub struct FitOptions<'a, T: Float> {
     /// about this many MiB (PyTorch DDP's `bucket_cap_mb`, 25 there; 1 here,
     /// where models have megabytes of gradients, not hundreds), each started
     /// as soon as backward has finished its parameters — for `sequential!`
-    /// models, layer by layer — while the layers before still compute; 0
+    /// and `functional!` models, layer by layer — while the layers before
+    /// still compute; 0
     /// makes every parameter a bucket of its own, `f64::INFINITY` sums
     /// everything in one message after backward.
     pub bucket_mb: f64,
@@ -304,12 +305,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_model_and_loss(model, data, &options.loss)?;
-    if options.bucket_mb.is_nan() || options.bucket_mb < 0.0 {
-        return Err(TrainError::Config(format!(
-            "bucket_mb must be a size in MiB, 0 or more (f64::INFINITY for one sum after backward), got {}",
-            options.bucket_mb
-        )));
-    }
+    data_parallel::check_bucket_size(options.bucket_mb)?;
     let loss = std::mem::replace(&mut options.loss, Loss::CrossEntropy.into());
     let metrics = match std::mem::take(&mut options.metrics) {
         none if none.is_empty() => default_metrics(&loss, &data.target_kind()),

@@ -231,13 +231,17 @@ pub struct GraphFitOptions<'a, T: Float> {
     /// [`super::FitOptions::distributed`]): rank 0's weights go to every
     /// rank first; each step shares `batch_size × ranks` samples out, every
     /// rank taking `batch_size`; gradients are averaged over the ranks after
-    /// backward (in one message: a graph reports no layer early); the logs
-    /// hold over all ranks. Only rank 0 prints, writes checkpoints and runs
-    /// the callbacks that write files.
+    /// backward, in buckets started as soon as their layers' backward has
+    /// run (see `bucket_mb`); the logs hold over all ranks. Only rank 0
+    /// prints, writes checkpoints and runs the callbacks that write files.
     pub distributed: Option<&'a dyn Collective>,
     /// With `distributed`: batch normalization in training uses every
     /// rank's share of the batch (as [`super::FitOptions::sync_batch_norm`]).
     pub sync_batch_norm: bool,
+    /// With `distributed`: the gradient buckets' size in MiB (as
+    /// [`super::FitOptions::bucket_mb`]): a layer's gradients are final after
+    /// the backward of its first application (a shared layer's last).
+    pub bucket_mb: f64,
 }
 
 impl<T: Float> Default for GraphFitOptions<'_, T> {
@@ -255,6 +259,7 @@ impl<T: Float> Default for GraphFitOptions<'_, T> {
             resume_from: None,
             distributed: None,
             sync_batch_norm: false,
+            bucket_mb: 1.0,
         }
     }
 }
@@ -317,6 +322,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let weights = check_options::<T, M>(&options.losses, &options.loss_weights, data);
+    data_parallel::check_bucket_size(options.bucket_mb)?;
     let group = options.distributed;
     let callbacks = std::mem::take(&mut options.callbacks);
     let callbacks = data_parallel::rank_callbacks(group, callbacks);
@@ -324,7 +330,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         if !g.is_root() {
             options.verbosity = Verbosity::Silent;
         }
-        let facts = data_parallel::run_facts(
+        let mut facts = data_parallel::run_facts(
             &*model,
             data.len(),
             (options.batch_size, options.epochs),
@@ -332,6 +338,8 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
             callbacks.len(),
             options.sync_batch_norm,
         );
+        // Other buckets would send other messages.
+        facts.push(("gradient bucket size", options.bucket_mb.to_bits()));
         data_parallel::check_ranks_agree(g, &facts)?;
     }
     // Training-mode batch norm sums its statistics over the ranks until the
@@ -443,15 +451,24 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 step += weights[i] * v;
             }
             let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
-            model.backward(&grad_views, &fused);
             // The whole batch's mean gradient and loss, on every rank, so
-            // every rank takes the same step or stops with the others.
+            // every rank takes the same step or stops with the others; the
+            // buckets whose layers backward has finished are summed while
+            // it goes on.
             let step = match group {
                 Some(g) => {
-                    let sums = data_parallel::step_sums(g, &*model, idx.len(), f64::INFINITY);
+                    let mut sums =
+                        data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb);
+                    let mut ready = |p: &dyn std::any::Any| sums.ready(p);
+                    distributed::with_gradients_ready(&mut ready, || {
+                        model.backward(&grad_views, &fused)
+                    });
                     data_parallel::finish_step(sums, step, idx.len())
                 }
-                None => step,
+                None => {
+                    model.backward(&grad_views, &fused);
+                    step
+                }
             };
             if !step.is_finite() {
                 let reason = format!(

@@ -9,6 +9,9 @@
 //! with the whole batch; without it, each rank's statistics train another
 //! model. A checkpoint written by the two ranks resumes on one process, and
 //! ranks set up differently get the same error instead of waiting forever.
+//! A graph's backward reports each layer's gradients once final (a shared
+//! layer's after its last application), and summing them in buckets while
+//! backward runs gives the bits of one sum after it.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +125,18 @@ fn train<M: nn::GraphModel<f64> + Parameters<f64>>(
     epochs: usize,
     dir: Option<&std::path::Path>,
 ) -> Run {
+    train_in_buckets(model, group, sync_batch_norm, epochs, dir, 1.0)
+}
+
+/// [`train`] with gradient buckets of `bucket_mb` MiB.
+fn train_in_buckets<M: nn::GraphModel<f64> + Parameters<f64>>(
+    model: &mut M,
+    group: Option<&dyn Collective>,
+    sync_batch_norm: bool,
+    epochs: usize,
+    dir: Option<&std::path::Path>,
+    bucket_mb: f64,
+) -> Run {
     let ranks = group.map_or(1, |g| g.size());
     let (train, val) = (data(44, 0), data(20, 5));
     let mut sgd = Sgd::new(SgdConfig {
@@ -146,6 +161,7 @@ fn train<M: nn::GraphModel<f64> + Parameters<f64>>(
             resume_from: dir.map(|d| d.to_path_buf()),
             distributed: group,
             sync_batch_norm,
+            bucket_mb,
             ..Default::default()
         },
     )
@@ -280,4 +296,115 @@ fn ranks_with_other_options_get_the_same_error_instead_of_hanging() {
             "{e}"
         );
     }
+}
+
+#[test]
+fn buckets_summed_while_backward_runs_give_the_bits_of_one_sum_after_it() {
+    let run = |bucket_mb: f64| {
+        ThreadGroup::run(2, |g| {
+            train_in_buckets(
+                &mut TwoHeads::with_seed(0),
+                Some(g),
+                false,
+                2,
+                None,
+                bucket_mb,
+            )
+        })
+        .swap_remove(0)
+    };
+    let after = run(f64::INFINITY);
+    for bucket_mb in [0.0, 1e-4] {
+        let during = run(bucket_mb);
+        assert_eq!(during.weights, after.weights, "buckets of {bucket_mb} MiB");
+        assert_eq!(logged(&during.history), logged(&after.history));
+    }
+}
+
+functional! {
+    /// A layer applied to both inputs, then two more.
+    #[dtype(f64)]
+    pub struct SharedLayer(a: input(4), b: input(4)) -> (out) {
+        let shared = Dense(6, activation = tanh);
+        let ha = shared(a);
+        let hb = shared(b);
+        let s = Add(ha, hb);
+        let h = Dense(5, activation = tanh)(s);
+        let out = Dense(3)(h);
+    }
+}
+
+functional! {
+    /// One input and output, a layer applied twice in a row.
+    #[dtype(f64)]
+    pub struct Twice(x: input(4)) -> (y) {
+        let shared = Dense(4, activation = tanh);
+        let h1 = shared(x);
+        let h2 = shared(h1);
+        let y = Dense(3)(h2);
+    }
+}
+
+/// Runs `backward` under a gradient hook: the name of each parameter
+/// reported, in order, and its gradient when reported.
+fn reports<P: Parameters<f64>>(
+    model: &mut P,
+    backward: impl FnOnce(&mut P),
+) -> Vec<(String, nn::Param<f64>, ArrayD<f64>)> {
+    let mut seen = Vec::new();
+    let mut hook = |p: &dyn std::any::Any| {
+        let p = p
+            .downcast_ref::<nn::Param<f64>>()
+            .expect("an f64 parameter");
+        seen.push((p.clone(), p.grad().clone().expect("a gradient")));
+    };
+    nn::distributed::with_gradients_ready(&mut hook, || backward(model));
+    let named = nn::io::collect_state(&*model);
+    seen.into_iter()
+        .map(|(p, g)| {
+            let name = named.iter().find(|(_, q)| q.same_as(&p)).unwrap().0.clone();
+            (name, p, g)
+        })
+        .collect()
+}
+
+/// Every trainable parameter reported once, the layer `shared`'s last, and
+/// each gradient as backward left it: what a bucket sent was final.
+fn check_reports(seen: &[(String, nn::Param<f64>, ArrayD<f64>)], trainable: usize) {
+    let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names.len(), trainable, "{names:?}");
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    assert!(
+        names[names.len() - 2..]
+            .iter()
+            .all(|n| n.starts_with("shared.")),
+        "{names:?}"
+    );
+    for (name, p, at_report) in seen {
+        assert_eq!(p.grad().as_ref().unwrap(), at_report, "{name}");
+    }
+}
+
+#[test]
+fn a_graph_backward_reports_each_layers_gradients_once_they_are_final() {
+    let mut model = SharedLayer::with_seed(1);
+    let (a, b) = (values(&[8, 4], 0), values(&[8, 4], 1));
+    let grad = values(&[8, 3], 2);
+    let seen = reports(&mut model, |m| {
+        nn::GraphModel::forward_train(m, &[a.view(), b.view()]);
+        nn::GraphModel::backward(m, &[grad.view()], &[false]);
+    });
+    check_reports(&seen, 6);
+
+    // One input and output, trained as a `Model`: the same.
+    let mut model = Twice::with_seed(1);
+    let x = values(&[8, 4], 3);
+    let seen = reports(&mut model, |m| {
+        let shape = Model::forward_train(m, x.view()).shape().to_vec();
+        Model::backward(m, values(&shape, 4).view());
+    });
+    check_reports(&seen, 4);
 }

@@ -23,9 +23,10 @@ thread_local! {
 
 /// Runs `f`, calling `hook` with every parameter (a `&Param<T>`, passed as
 /// `&dyn Any`) whose gradient a static backward pass on this thread finishes
-/// meanwhile. The model `fit` trains reports each layer's parameters once
-/// its backward has run ([`watch_gradients`]); graphs, the tape and models
-/// used as layers of others report nothing, so whatever is not reported is
+/// meanwhile. The model `fit` or `fit_graph` trains reports each layer's
+/// parameters once its backward has run ([`watch_gradients`]; a graph's
+/// shared layer after its last application); the tape and models used as
+/// layers of others report nothing, so whatever is not reported is
 /// finished when backward returns. The previous hook comes back when `f`
 /// returns or unwinds.
 pub fn with_gradients_ready<'h, R>(hook: &'h mut Report<'h>, f: impl FnOnce() -> R) -> R {

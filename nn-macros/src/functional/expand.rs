@@ -8,7 +8,9 @@
 //! The static backward walks the nodes in reverse. A tensor read once gets
 //! the gradient its reader returns, a view, with no copy; one read several
 //! times (a branch, a shared input) sums its readers' gradients in a buffer
-//! of its own, reused from step to step.
+//! of its own, reused from step to step. A layer's parameters are reported
+//! finished after the backward of its first application (a shared layer's
+//! last), for data-parallel training to start summing them.
 
 use std::collections::HashMap;
 
@@ -207,10 +209,20 @@ pub fn graph(g: &Graph) -> TokenStream {
             }
         }
     };
+    // A layer's gradients are final after the backward of its first
+    // application, the last one backward reaches: reported then, a
+    // data-parallel step starts summing them while the nodes before still
+    // compute.
+    let mut first_app: HashMap<usize, usize> = HashMap::new();
+    for (k, n) in nodes.iter().enumerate() {
+        if let NodeKind::Apply { layer, .. } = &n.kind {
+            first_app.entry(*layer).or_insert(k);
+        }
+    }
     for (k, n) in nodes.iter().enumerate().rev() {
         match &n.kind {
             NodeKind::Input(_) => {}
-            NodeKind::Apply { input, .. } => {
+            NodeKind::Apply { input, layer, .. } => {
                 let f = field_of(k);
                 let x = value(*input);
                 let g = grad_of(k);
@@ -233,7 +245,20 @@ pub fn graph(g: &Graph) -> TokenStream {
                         quote!(::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, #g, #need))
                     }
                 };
-                backward.push(contribute(*input, call, &mut assigned));
+                let step = contribute(*input, call, &mut assigned);
+                backward.push(if first_app[layer] == k {
+                    quote! {
+                        let __nn_watch = if report {
+                            ::nn::distributed::watch_gradients::<#t, _>(&self.#f)
+                        } else {
+                            ::core::default::Default::default()
+                        };
+                        #step
+                        __nn_watch.ready();
+                    }
+                } else {
+                    step
+                });
             }
             NodeKind::Merge { field, inputs, .. } => {
                 let xs = inputs.iter().map(|&i| value(i));
@@ -445,13 +470,17 @@ pub fn graph(g: &Graph) -> TokenStream {
 
             /// The static backward pass from the outputs' gradients `gs`
             /// (the logits' where `from_logits`); returns the first input's
-            /// gradient when `need_input_grad`.
+            /// gradient when `need_input_grad`. With `report` (the graph is
+            /// the model being trained, not a layer of another), each
+            /// layer's parameters are reported once their gradients are
+            /// final (`nn::distributed::watch_gradients`).
             #[allow(unused_variables, clippy::needless_borrow)]
             fn __nn_back<'__a>(
                 &'__a mut self,
                 gs: [::nn::ndarray::ArrayViewD<'_, #t>; #n_out],
                 from_logits: [bool; #n_out],
                 need_input_grad: bool,
+                report: bool,
             ) -> ::nn::ndarray::ArrayViewD<'__a, #t> {
                 #(#backward)*
                 if need_input_grad {
@@ -735,11 +764,9 @@ fn single_api(
                 g: ::nn::ndarray::ArrayViewD<'_, #t>,
                 from_logits: bool,
                 need_input_grad: bool,
-                // A graph reports no layer early (a shared layer's gradient
-                // is final only after its last application).
-                _report: bool,
+                report: bool,
             ) -> ::nn::ndarray::ArrayViewD<'__a, #t> {
-                self.__nn_back([g], [from_logits], need_input_grad)
+                self.__nn_back([g], [from_logits], need_input_grad, report)
             }
 
             /// Keras's `model.summary()`, with its "Connected to" column (`nn::Model::summary`).
@@ -870,7 +897,7 @@ fn graph_api(
 
             /// The static path's backward from every output's gradient.
             pub fn backward(&mut self, grads: [::nn::ndarray::ArrayViewD<'_, #t>; #n_out]) {
-                self.__nn_back(grads, [false; #n_out], false);
+                self.__nn_back(grads, [false; #n_out], false, true);
             }
 
             /// Inference without tape or caches: every output.
@@ -944,6 +971,7 @@ fn graph_api(
                     ::nn::graph::exactly(#model_name, "output gradients", grads),
                     ::nn::graph::exactly(#model_name, "`from_logits` flags", from_logits),
                     false,
+                    true,
                 );
             }
 
