@@ -7,6 +7,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/ranks.rs"]
+mod ranks;
 
 use nn::ndarray::{Array2, ArrayD, Axis, IxDyn};
 use nn::prelude::*;
@@ -26,6 +28,8 @@ Usage: cargo run --release --example functional -- [flags]
   --checkpoint DIR save a checkpoint in DIR after every epoch
   --resume DIR     continue the run checkpointed in DIR up to --epochs
                    (none there: start afresh)
+  --distributed    one rank of an mpirun launch (build with --features mpi);
+                   --batch-size is then shared out over the ranks
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 functional! {
@@ -116,8 +120,12 @@ fn main() {
     let train = graph_data(&mnist.train, args.get("limit", usize::MAX));
     let test = graph_data(&mnist.test, usize::MAX);
 
+    let group = ranks::join(&args);
+    let root = group.as_ref().is_none_or(|g| g.is_root());
     let mut model = TwoBranch::with_seed(seed);
-    println!("{}\n", model.summary());
+    if root {
+        println!("{}\n", model.summary());
+    }
     let mut opt = Adam::new(AdamConfig {
         lr: args.get("lr", 2e-3),
         ..Default::default()
@@ -129,12 +137,13 @@ fn main() {
     let losses = vec![Loss::SparseCategoricalCrossEntropy];
     let options = GraphFitOptions {
         epochs: args.get("epochs", 3),
-        batch_size: args.get("batch-size", 64),
+        batch_size: ranks::per_rank(args.get("batch-size", 64), group.as_deref()),
         losses: losses.clone(),
         shuffle_seed: Some(seed),
         validation: Some(&test),
         checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
         resume_from: args.opt("resume").map(std::path::PathBuf::from),
+        distributed: group.as_deref(),
         ..Default::default()
     };
     fit_graph(&mut model, &mut opt, &train, options).unwrap_or_else(|e| {
@@ -142,6 +151,10 @@ fn main() {
         std::process::exit(1)
     });
 
+    if !root {
+        // Rank 0 reports; every rank holds the same weights.
+        return;
+    }
     // Three declarations of one layer: the same seed draws the same weights,
     // so the outputs agree exactly.
     let x = mnist
