@@ -73,9 +73,10 @@ def main():
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
         ours_gemm = ["gemm"] if "gemm" in only else []
-        for side, cmd in [("torch", [py, args.anchor] + workloads), ("ours", [OURS] + workloads + ours_gemm)]:
-            if len(cmd) == (2 if side == "torch" else 1):
-                continue
+        for side, cmd, asked in [("torch", [py, args.anchor] + workloads, workloads),
+                                 ("ours", [OURS] + workloads + ours_gemm, workloads + ours_gemm)]:
+            if not asked:
+                continue  # each program runs every workload when given none
             for rec in lines(cmd):
                 w = rec["workload"]
                 if "epoch_s" in rec:

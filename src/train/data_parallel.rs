@@ -1,47 +1,158 @@
-//! What `fit` does on a rank of a data-parallel run
-//! ([`FitOptions::distributed`](super::FitOptions::distributed)): the
-//! gradient average of every step, and logs that hold over all the ranks.
-
-use std::ops::Range;
+//! What `fit` and `fit_graph` do on a rank of a data-parallel run
+//! ([`FitOptions::distributed`](super::FitOptions::distributed)): the setup
+//! every rank must agree on, the gradient average of every step, logs that
+//! hold over all the ranks, and the errors and stops every rank shares (a
+//! rank leaving alone would leave the others waiting at their next sum).
 
 use nn_core::{Float, Parameters};
 
 use super::callbacks::{Callback, Muted};
+use super::fit::Verbosity;
 use super::metrics::Metric;
 use super::TrainError;
 use crate::distributed::{self, Buckets, Collective};
 
-/// `callbacks` as this rank runs them: on every rank but 0 the root-only
-/// ones (those writing files) are muted, so files are written once, while
-/// every rank keeps the same callbacks and a checkpoint's state fits them all.
-pub(crate) fn rank_callbacks<'a, T: Float>(
+/// The settings of a run every rank must share, besides the model's size.
+pub(crate) struct RunSettings {
+    pub samples: usize,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub shuffle_seed: Option<u64>,
+    pub sync_batch_norm: bool,
+    pub bucket_mb: f64,
+}
+
+/// Sets this rank up for a run: on every rank but 0 silent, with the
+/// root-only callbacks (those writing files) muted, so files are written
+/// once while every rank keeps the same callbacks (a checkpoint's state fits
+/// them all); then checks that every rank agrees on `settings`, the model's
+/// size, the callbacks' number and the `extra` facts, and that `bucket_mb`
+/// is a size (after agreeing, so that a bad value stops every rank).
+pub(crate) fn join_run<'a, T: Float>(
     group: Option<&dyn Collective>,
+    model: &dyn Parameters<T>,
+    settings: &RunSettings,
+    extra: &[(&'static str, u64)],
+    verbosity: &mut Verbosity,
     callbacks: Vec<Box<dyn Callback<T> + 'a>>,
-) -> Vec<Box<dyn Callback<T> + 'a>> {
-    if group.is_none_or(|g| g.is_root()) {
-        return callbacks;
+) -> Result<Vec<Box<dyn Callback<T> + 'a>>, TrainError> {
+    let Some(g) = group else {
+        check_bucket_size(settings.bucket_mb)?;
+        return Ok(callbacks);
+    };
+    let callbacks: Vec<Box<dyn Callback<T> + 'a>> = if g.is_root() {
+        callbacks
+    } else {
+        *verbosity = Verbosity::Silent;
+        callbacks
+            .into_iter()
+            .map(|cb| -> Box<dyn Callback<T> + 'a> {
+                if cb.root_only() {
+                    Box::new(Muted(cb))
+                } else {
+                    cb
+                }
+            })
+            .collect()
+    };
+    let weights: u64 = nn_core::io::collect_state(model)
+        .iter()
+        .map(|(_, p)| p.len() as u64)
+        .sum();
+    let mut facts = vec![
+        ("number of training samples", settings.samples as u64),
+        ("batch size", settings.batch_size as u64),
+        ("number of epochs", settings.epochs as u64),
+        ("number of weights", weights),
+        ("shuffle seed", settings.shuffle_seed.unwrap_or(u64::MAX)),
+        ("number of callbacks", callbacks.len() as u64),
+        (
+            "batch norm synchronization",
+            u64::from(settings.sync_batch_norm),
+        ),
+        // Other buckets would send other messages.
+        ("gradient bucket size", settings.bucket_mb.to_bits()),
+    ];
+    facts.extend_from_slice(extra);
+    check_ranks_agree(g, &facts)?;
+    check_bucket_size(settings.bucket_mb)?;
+    Ok(callbacks)
+}
+
+/// Refuses a `bucket_mb` that is not a size.
+fn check_bucket_size(bucket_mb: f64) -> Result<(), TrainError> {
+    if bucket_mb.is_nan() || bucket_mb < 0.0 {
+        return Err(TrainError::Config(format!(
+            "bucket_mb must be a size in MiB, 0 or more (f64::INFINITY for one sum after backward), got {bucket_mb}"
+        )));
     }
-    callbacks
-        .into_iter()
-        .map(|cb| -> Box<dyn Callback<T> + 'a> {
-            if cb.root_only() {
-                Box::new(Muted(cb))
-            } else {
-                cb
-            }
-        })
-        .collect()
+    Ok(())
 }
 
-/// Rank `rank`'s share of a global batch of `whole` samples: positions
-/// `rank · whole / ranks` up to the next rank's, as
-/// [`Batches::sharded`](nn_core::data::Batches::sharded) shares them.
-pub(crate) fn share(whole: usize, rank: usize, ranks: usize) -> Range<usize> {
-    rank * whole / ranks..(rank + 1) * whole / ranks
+/// `result` on every rank alike: when any rank failed, every rank returns
+/// an error (its own, or one saying another rank failed), so none waits for
+/// the others at a later sum. Called at the same points on every rank.
+pub(crate) fn agree<R>(
+    group: Option<&dyn Collective>,
+    result: Result<R, TrainError>,
+) -> Result<R, TrainError> {
+    let Some(g) = group else { return result };
+    let mut failed = [f64::from(u8::from(result.is_err()))];
+    distributed::sum(g, &mut failed);
+    match result {
+        Ok(_) if failed[0] > 0.0 => Err(TrainError::Config(format!(
+            "{} other rank(s) of the data-parallel run stopped with an error (rank 0 \
+             prints it when it is one of them); rank {} stops with them",
+            failed[0] as usize,
+            g.rank()
+        ))),
+        other => other,
+    }
 }
 
-/// One step's gradient sums (see [`finish_step`]), in buckets of about
-/// `bucket_mb` MiB started while backward runs.
+/// Checks that every rank resumed at the same place (each reads the
+/// checkpoint itself: a rank that found none, or another, would run other
+/// steps than the rest).
+pub(crate) fn check_resumed_alike(
+    group: Option<&dyn Collective>,
+    epoch: usize,
+    step: usize,
+    history: &super::History,
+) -> Result<(), TrainError> {
+    let Some(g) = group else { return Ok(()) };
+    check_ranks_agree(
+        g,
+        &[
+            ("epoch to resume from", epoch as u64),
+            ("step to resume from", step as u64),
+            (
+                "end of the resumed run",
+                u64::from(history.stopped.is_some()),
+            ),
+        ],
+    )
+}
+
+/// `stop` on every rank alike: a stop any rank asks for (`Some(reason)`)
+/// stops every rank, the others with a reason naming it.
+pub(crate) fn agree_to_stop(
+    group: Option<&dyn Collective>,
+    stop: Option<String>,
+) -> Option<String> {
+    let Some(g) = group else { return stop };
+    let mut asked = [f64::from(u8::from(stop.is_some()))];
+    distributed::sum(g, &mut asked);
+    match stop {
+        None if asked[0] > 0.0 => Some(format!(
+            "another rank of the data-parallel run stopped (rank {} stops with it)",
+            g.rank()
+        )),
+        stop => stop,
+    }
+}
+
+/// One step's gradient sums (see [`averaged_step`]), in buckets of about
+/// `bucket_mb` MiB.
 pub(crate) fn step_sums<'g, T: Float>(
     group: &'g dyn Collective,
     params: &dyn Parameters<T>,
@@ -57,11 +168,22 @@ pub(crate) fn step_sums<'g, T: Float>(
     )
 }
 
-/// Makes every trainable parameter's gradient the mean gradient of the whole
-/// batch (each rank's mean weighted by its samples, as one process training
-/// on the whole batch has it) and returns the whole batch's mean loss. The
-/// loss and the sample count travel with the last bucket.
-pub(crate) fn finish_step<T: Float>(sums: Buckets<'_, T>, loss: f64, samples: usize) -> f64 {
+/// Runs `backward` (the step's backward pass, returning this rank's mean
+/// loss over its `samples`) while `sums` starts a bucket of gradients as
+/// soon as backward reports its parameters finished; then makes every
+/// trainable parameter's gradient the mean gradient of the whole batch (each
+/// rank's mean weighted by its samples, as one process training on the
+/// whole batch has it) and returns the whole batch's mean loss. The loss and
+/// the sample count travel with the last bucket.
+pub(crate) fn averaged_step<T: Float>(
+    mut sums: Buckets<'_, T>,
+    samples: usize,
+    backward: impl FnOnce() -> f64,
+) -> f64 {
+    let loss = {
+        let mut ready = |p: &dyn std::any::Any| sums.ready(p);
+        distributed::with_gradients_ready(&mut ready, backward)
+    };
     let n = samples as f64;
     let mut extra = [T::lit(n), T::lit(loss * n)];
     // Σ nᵣ·gᵣ, then divided by Σ nᵣ as it is written back.
@@ -119,42 +241,6 @@ pub(crate) fn reduce_metrics<T: Float>(
         out.push((m.name().to_string(), value));
     }
     out
-}
-
-/// Refuses a `bucket_mb` that is not a size.
-pub(crate) fn check_bucket_size(bucket_mb: f64) -> Result<(), TrainError> {
-    if bucket_mb.is_nan() || bucket_mb < 0.0 {
-        return Err(TrainError::Config(format!(
-            "bucket_mb must be a size in MiB, 0 or more (f64::INFINITY for one sum after backward), got {bucket_mb}"
-        )));
-    }
-    Ok(())
-}
-
-/// The facts every rank of a run must agree on (see [`check_ranks_agree`]):
-/// the data's length, the model's size and the options `fit` and
-/// `fit_graph` share.
-pub(crate) fn run_facts<T: Float>(
-    model: &dyn Parameters<T>,
-    samples: usize,
-    (batch_size, epochs): (usize, usize),
-    shuffle_seed: Option<u64>,
-    callbacks: usize,
-    sync_batch_norm: bool,
-) -> Vec<(&'static str, u64)> {
-    let weights: u64 = nn_core::io::collect_state(model)
-        .iter()
-        .map(|(_, p)| p.len() as u64)
-        .sum();
-    vec![
-        ("number of training samples", samples as u64),
-        ("batch size", batch_size as u64),
-        ("number of epochs", epochs as u64),
-        ("number of weights", weights),
-        ("shuffle seed", shuffle_seed.unwrap_or(u64::MAX)),
-        ("number of callbacks", callbacks as u64),
-        ("batch norm synchronization", u64::from(sync_batch_norm)),
-    ]
 }
 
 /// Checks that every rank is about to run the same loop: a rank holding

@@ -70,27 +70,26 @@ pub(crate) fn run_epochs<T: Float>(
 ) -> Result<History, TrainError> {
     // The step took what is its own (loss, metrics, clipping, schedule);
     // the loop runs on the rest.
-    let mut callbacks = std::mem::take(&mut settings.callbacks);
+    let callbacks = std::mem::take(&mut settings.callbacks);
     let group = settings.distributed;
     let root = group.is_none_or(|g| g.is_root());
-    if !root {
-        settings.verbosity = Verbosity::Silent;
-    }
-    callbacks = data_parallel::rank_callbacks(group, callbacks);
     let validating = settings.validation.is_some();
-    if let Some(g) = group {
-        let mut facts = data_parallel::run_facts(
-            trainer.context().params,
-            data.len(),
-            (settings.batch_size, settings.epochs),
-            settings.shuffle_seed,
-            callbacks.len(),
-            settings.sync_batch_norm,
-        );
-        // Other buckets would send other messages.
-        facts.push(("gradient bucket size", settings.bucket_mb.to_bits()));
-        data_parallel::check_ranks_agree(g, &facts)?;
-    }
+    let run_settings = data_parallel::RunSettings {
+        samples: data.len(),
+        batch_size: settings.batch_size,
+        epochs: settings.epochs,
+        shuffle_seed: settings.shuffle_seed,
+        sync_batch_norm: settings.sync_batch_norm,
+        bucket_mb: settings.bucket_mb,
+    };
+    let mut callbacks = data_parallel::join_run(
+        group,
+        trainer.context().params,
+        &run_settings,
+        &[],
+        &mut settings.verbosity,
+        callbacks,
+    )?;
     // Training-mode batch norm sums its statistics over the ranks until the
     // run ends (evaluation uses running statistics and sums nothing).
     let synced = group.filter(|_| settings.sync_batch_norm);
@@ -101,28 +100,33 @@ pub(crate) fn run_epochs<T: Float>(
             monitors_checked = true;
         }
         let resumed = match &settings.resume_from {
-            Some(dir) => run::resume(trainer.context(), dir, &mut callbacks)?,
-            None => None,
+            Some(dir) => run::resume(trainer.context(), dir, &mut callbacks),
+            None => Ok(None),
         };
-        let (mut history, start_epoch, mut step) = match resumed {
+        let (mut history, start_epoch, mut step) = match data_parallel::agree(group, resumed)? {
             Some(r) => {
                 trainer.set_lr_base(r.lr_base);
                 (r.history, r.epoch, r.step)
             }
             None => (History::default(), 0, 0),
         };
+        data_parallel::check_resumed_alike(group, start_epoch, step, &history)?;
         if history.stopped.is_some() {
             return Ok(history);
         }
         if let Some(g) = group {
             distributed::broadcast_parameters(g, trainer.context().params);
         }
-        if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
-            run::prepare_dir(dir)?;
-        }
+        let mut begun = match settings.checkpoint_dir.as_ref().filter(|_| root) {
+            Some(dir) => run::prepare_dir(dir),
+            None => Ok(()),
+        };
         for cb in callbacks.iter_mut() {
-            cb.on_train_begin(&mut trainer.context())?;
+            if begun.is_ok() {
+                begun = cb.on_train_begin(&mut trainer.context());
+            }
         }
+        data_parallel::agree(group, begun)?;
         'epochs: for epoch in start_epoch..settings.epochs {
             trainer.set_training(true);
             trainer.begin_epoch();
@@ -242,25 +246,38 @@ pub(crate) fn run_epochs<T: Float>(
             history.epochs.push(logs.clone());
             // Every callback sees the epoch (a logger after an early stop too);
             // then the first request to stop wins.
-            let mut stop = None;
+            let (mut stop, mut ended) = (None, Ok(()));
             for cb in callbacks.iter_mut() {
-                if let Control::Stop(reason) = cb.on_epoch_end(&logs, &mut trainer.context())? {
-                    stop.get_or_insert(reason);
+                match cb.on_epoch_end(&logs, &mut trainer.context()) {
+                    Ok(Control::Stop(reason)) => {
+                        stop.get_or_insert(reason);
+                    }
+                    Ok(Control::Continue) => {}
+                    Err(e) => {
+                        ended = Err(e);
+                        break;
+                    }
                 }
             }
-            if let Some(dir) = settings.checkpoint_dir.as_ref().filter(|_| root) {
+            let stop = data_parallel::agree_to_stop(group, stop);
+            if let Some(dir) = settings
+                .checkpoint_dir
+                .as_ref()
+                .filter(|_| root && ended.is_ok())
+            {
                 let mut saved = history.clone();
                 saved.stopped = stop.clone();
                 let lr_base = trainer.lr_base();
-                run::save(
+                ended = run::save(
                     trainer.context(),
                     dir,
                     (epoch + 1, step),
                     lr_base,
                     saved,
                     &callbacks,
-                )?;
+                );
             }
+            data_parallel::agree(group, ended)?;
             if let Some(reason) = stop {
                 if settings.verbosity != Verbosity::Silent {
                     println!("{reason}");

@@ -211,17 +211,15 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
         logs.loss = match self.group {
             None => self.model.train_batch(x, target, &self.loss, &mut outputs),
             Some(group) => {
-                let mut sums = data_parallel::step_sums(
+                let sums = data_parallel::step_sums(
                     group,
                     self.model.parameters(),
                     logs.size,
                     self.bucket_mb,
                 );
-                let mut ready = |p: &dyn std::any::Any| sums.ready(p);
-                let loss = crate::distributed::with_gradients_ready(&mut ready, || {
+                data_parallel::averaged_step(sums, logs.size, || {
                     self.model.train_batch(x, target, &self.loss, &mut outputs)
-                });
-                data_parallel::finish_step(sums, loss, logs.size)
+                })
             }
         };
         for cb in callbacks.iter_mut() {
@@ -305,7 +303,6 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_model_and_loss(model, data, &options.loss)?;
-    data_parallel::check_bucket_size(options.bucket_mb)?;
     let loss = std::mem::replace(&mut options.loss, Loss::CrossEntropy.into());
     let metrics = match std::mem::take(&mut options.metrics) {
         none if none.is_empty() => default_metrics(&loss, &data.target_kind()),

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use nn_core::data::Targets;
+use nn_core::data::{share, Targets};
 use nn_core::loss::{Loss, Target};
 use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use nn_core::rand::seq::SliceRandom;
@@ -207,7 +207,7 @@ impl<T: Float> Batch<T> {
 pub struct GraphFitOptions<'a, T: Float> {
     /// Passes over the training data.
     pub epochs: usize,
-    /// Samples per batch.
+    /// Samples per batch (per rank with `distributed`).
     pub batch_size: usize,
     /// One loss per output, in the model's order.
     pub losses: Vec<Loss>,
@@ -322,26 +322,32 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let weights = check_options::<T, M>(&options.losses, &options.loss_weights, data);
-    data_parallel::check_bucket_size(options.bucket_mb)?;
     let group = options.distributed;
+    let run_settings = data_parallel::RunSettings {
+        samples: data.len(),
+        batch_size: options.batch_size,
+        epochs: options.epochs,
+        shuffle_seed: options.shuffle_seed,
+        sync_batch_norm: options.sync_batch_norm,
+        bucket_mb: options.bucket_mb,
+    };
+    // Ranks with other losses or weights would each step another way: they
+    // agree on a digest of each loss's name and weight too.
+    let loss_facts = options.losses.iter().zip(&weights).fold(0u64, |h, (l, w)| {
+        let kind = format!("{l:?}")
+            .bytes()
+            .fold(h, |h, b| h.rotate_left(5) ^ u64::from(b));
+        kind.rotate_left(7) ^ w.to_bits()
+    });
     let callbacks = std::mem::take(&mut options.callbacks);
-    let callbacks = data_parallel::rank_callbacks(group, callbacks);
-    if let Some(g) = group {
-        if !g.is_root() {
-            options.verbosity = Verbosity::Silent;
-        }
-        let mut facts = data_parallel::run_facts(
-            &*model,
-            data.len(),
-            (options.batch_size, options.epochs),
-            options.shuffle_seed,
-            callbacks.len(),
-            options.sync_batch_norm,
-        );
-        // Other buckets would send other messages.
-        facts.push(("gradient bucket size", options.bucket_mb.to_bits()));
-        data_parallel::check_ranks_agree(g, &facts)?;
-    }
+    let callbacks = data_parallel::join_run(
+        group,
+        &*model,
+        &run_settings,
+        &[("losses and their weights", loss_facts)],
+        &mut options.verbosity,
+        callbacks,
+    )?;
     // Training-mode batch norm sums its statistics over the ranks until the
     // run ends (evaluation uses running statistics and sums nothing).
     let synced = group.filter(|_| options.sync_batch_norm);
@@ -352,7 +358,54 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     }
 }
 
-/// [`fit_graph`]'s epochs, once the options are checked.
+/// Each output's loss (summed over its samples) and correct count, and the
+/// samples seen, of an epoch so far on this rank.
+struct EpochSums {
+    outputs: Vec<(f64, usize)>,
+    seen: usize,
+}
+
+impl EpochSums {
+    fn new(outputs: usize) -> Self {
+        EpochSums {
+            outputs: vec![(0.0, 0); outputs],
+            seen: 0,
+        }
+    }
+
+    /// The sums over every rank of `group`.
+    fn over_ranks(self, group: Option<&dyn Collective>) -> Self {
+        let Some(g) = group else { return self };
+        let mut all: Vec<f64> = self
+            .outputs
+            .iter()
+            .flat_map(|&(l, c)| [l, c as f64])
+            .chain([self.seen as f64])
+            .collect();
+        distributed::sum(g, &mut all);
+        EpochSums {
+            outputs: all.chunks_exact(2).map(|p| (p[0], p[1] as usize)).collect(),
+            seen: all[all.len() - 1] as usize,
+        }
+    }
+
+    /// `Σ weightᵢ · lossᵢ` per sample.
+    fn total(&self, weights: &[f64]) -> f64 {
+        let n = self.seen.max(1) as f64;
+        self.outputs
+            .iter()
+            .zip(weights)
+            .map(|((l, _), w)| w * l / n)
+            .sum()
+    }
+
+    /// The first output's accuracy.
+    fn accuracy(&self) -> f64 {
+        self.outputs[0].1 as f64 / self.seen.max(1) as f64
+    }
+}
+
+/// [`fit_graph`]'s epochs, once the ranks agree on the run.
 fn train_epochs<T: Float, M: GraphModel<T>>(
     model: &mut M,
     optimizer: &mut dyn Optimizer<T>,
@@ -372,36 +425,41 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            run::resume(ctx, dir, &mut callbacks)?
+            run::resume(ctx, dir, &mut callbacks)
         }
-        None => None,
+        None => Ok(None),
     };
-    let (mut history, start_epoch, mut steps) = match resumed {
+    let (mut history, start_epoch, mut steps) = match data_parallel::agree(group, resumed)? {
         Some(r) => (r.history, r.epoch, r.step),
         None => (History::default(), 0, 0),
     };
+    data_parallel::check_resumed_alike(group, start_epoch, steps, &history)?;
     if history.stopped.is_some() {
         return Ok(history);
     }
     if let Some(g) = group {
         distributed::broadcast_parameters(g, &*model);
     }
-    if let Some(dir) = options.checkpoint_dir.as_ref().filter(|_| root) {
-        run::prepare_dir(dir)?;
-    }
+    let mut begun = match options.checkpoint_dir.as_ref().filter(|_| root) {
+        Some(dir) => run::prepare_dir(dir),
+        None => Ok(()),
+    };
     for cb in callbacks.iter_mut() {
-        cb.on_train_begin(&mut Context {
-            params: &*model,
-            optimizer: &mut *optimizer,
-        })?;
+        if begun.is_ok() {
+            begun = cb.on_train_begin(&mut Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            });
+        }
     }
+    data_parallel::agree(group, begun)?;
     let mut batch = Batch::new(data);
     let mut grads: Vec<ArrayD<T>> = (0..M::OUTPUTS)
         .map(|_| ArrayD::zeros(IxDyn(&[0])))
         .collect();
     let mut order: Vec<usize> = (0..data.len()).collect();
-    // Each step shares `batch_size × ranks` samples out over the ranks; a
-    // last batch too small to give every rank a sample is skipped.
+    // Each step shares `batch_size × ranks` samples out over the ranks (a
+    // last batch too small to give every rank a sample is skipped).
     let global = options.batch_size.max(1) * ranks;
     'epochs: for epoch in start_epoch..options.epochs {
         model.set_training(true);
@@ -417,7 +475,9 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 seed.wrapping_add(epoch as u64),
             ));
         }
-        let batches = order.chunks(global).filter(|c| c.len() >= ranks);
+        let batches = order
+            .chunks(global)
+            .filter_map(|whole| Some((whole, share(whole.len(), rank, ranks)?)));
         let mut progress = Progress::new(
             options.verbosity,
             epoch,
@@ -425,15 +485,16 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             batches.clone().count(),
         );
         let start = Instant::now();
-        let mut sums = vec![(0.0f64, 0usize); M::OUTPUTS];
-        let (mut total, mut seen) = (0.0f64, 0usize);
-        for (b, whole) in batches.enumerate() {
-            let idx = &whole[data_parallel::share(whole.len(), rank, ranks)];
+        let mut sums = EpochSums::new(M::OUTPUTS);
+        // This rank's running `Σ batch loss · its samples`, for the progress line.
+        let mut shown = 0.0f64;
+        for (b, (whole, mine)) in batches.enumerate() {
+            let idx = &whole[mine];
             batch.fill(data, idx);
             let views: Vec<ArrayViewD<'_, T>> = batch.inputs.iter().map(|x| x.view()).collect();
             model.forward_train(&views);
             let mut fused = vec![false; M::OUTPUTS];
-            let mut step = 0.0;
+            let mut local_loss = 0.0;
             for i in 0..M::OUTPUTS {
                 let target = batch.target(data, i);
                 let out = model.output(i);
@@ -446,33 +507,26 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 let correct = count_correct(out, &target, threshold(losses[i]));
                 grads[i].mapv_inplace(|g| g * T::lit(weights[i]));
                 let v = value.as_f64();
-                sums[i].0 += v * idx.len() as f64;
-                sums[i].1 += correct;
-                step += weights[i] * v;
+                sums.outputs[i].0 += v * idx.len() as f64;
+                sums.outputs[i].1 += correct;
+                local_loss += weights[i] * v;
             }
             let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
-            // The whole batch's mean gradient and loss, on every rank, so
-            // every rank takes the same step or stops with the others; the
-            // buckets whose layers backward has finished are summed while
-            // it goes on.
-            let step = match group {
-                Some(g) => {
-                    let mut sums =
-                        data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb);
-                    let mut ready = |p: &dyn std::any::Any| sums.ready(p);
-                    distributed::with_gradients_ready(&mut ready, || {
-                        model.backward(&grad_views, &fused)
-                    });
-                    data_parallel::finish_step(sums, step, idx.len())
-                }
-                None => {
-                    model.backward(&grad_views, &fused);
-                    step
-                }
+            // The whole batch's mean loss and gradient, on every rank: every
+            // rank takes the same step or stops with the others.
+            let buckets =
+                group.map(|g| data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb));
+            let mut backward = || {
+                model.backward(&grad_views, &fused);
+                local_loss
             };
-            if !step.is_finite() {
+            let loss = match buckets {
+                Some(buckets) => data_parallel::averaged_step(buckets, idx.len(), backward),
+                None => backward(),
+            };
+            if !loss.is_finite() {
                 let reason = format!(
-                    "loss became {step} at epoch {}, batch {} (samples {:?}…): stopping (check \
+                    "loss became {loss} at epoch {}, batch {} (samples {:?}…): stopping (check \
                      those samples for values that are not finite; if they are finite, a \
                      smaller learning rate or gradient clipping usually helps)",
                     epoch + 1,
@@ -488,38 +542,31 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             optimizer.step(&*model);
             optimizer.zero_grad(&*model);
             steps += 1;
-            total += step * idx.len() as f64;
-            seen += idx.len();
-            let accuracy = sums[0].1 as f64 / seen as f64;
-            let loss = total / seen as f64;
-            progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
-                vec![("loss".into(), loss), ("accuracy".into(), accuracy)]
+            sums.seen += idx.len();
+            shown += loss * idx.len() as f64;
+            let (running, accuracy) = (shown / sums.seen as f64, sums.accuracy());
+            progress.batch(sums.seen, start.elapsed().as_secs_f64(), &mut || {
+                vec![("loss".into(), running), ("accuracy".into(), accuracy)]
             });
         }
+        let sums = sums.over_ranks(group);
         if let Some(g) = group {
-            // The epoch's logs over every rank's samples; validation and
-            // checkpoints with rank 0's buffers (batch norm's statistics).
-            let mut all: Vec<f64> = sums.iter().flat_map(|&(l, c)| [l, c as f64]).collect();
-            all.extend([total, seen as f64]);
-            distributed::sum(g, &mut all);
-            for (s, pair) in sums.iter_mut().zip(all.chunks(2)) {
-                *s = (pair[0], pair[1] as usize);
-            }
-            (total, seen) = (all[2 * M::OUTPUTS], all[2 * M::OUTPUTS + 1] as usize);
+            // Validation and checkpoints with rank 0's buffers (batch
+            // norm's statistics).
             distributed::broadcast_buffers(g, &*model);
         }
         let seconds = start.elapsed().as_secs_f64();
-        let n = seen.max(1) as f64;
+        let n = sums.seen.max(1) as f64;
         let mut logs = EpochLogs {
             epoch: epoch + 1,
-            loss: total / n,
-            metrics: vec![("accuracy".into(), sums[0].1 as f64 / n)],
+            loss: sums.total(weights),
+            metrics: vec![("accuracy".into(), sums.accuracy())],
             lr: optimizer.learning_rate(),
             seconds,
-            samples_per_sec: seen as f64 / seconds.max(1e-9),
+            samples_per_sec: sums.seen as f64 / seconds.max(1e-9),
             ..EpochLogs::default()
         };
-        for (name, (l, c)) in names.iter().zip(&sums) {
+        for (name, (l, c)) in names.iter().zip(&sums.outputs) {
             logs.metrics.push((format!("{name}_loss"), l / n));
             logs.metrics
                 .push((format!("{name}_accuracy"), *c as f64 / n));
@@ -538,18 +585,31 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         }
         progress.finish(&logs);
         history.epochs.push(logs.clone());
-        // Every callback sees the epoch; then the first request to stop wins.
-        let mut stop = None;
+        // Every callback sees the epoch; then the first request to stop wins,
+        // on every rank.
+        let (mut stop, mut ended) = (None, Ok(()));
         for cb in callbacks.iter_mut() {
             let ctx = &mut Context {
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            if let Control::Stop(reason) = cb.on_epoch_end(&logs, ctx)? {
-                stop.get_or_insert(reason);
+            match cb.on_epoch_end(&logs, ctx) {
+                Ok(Control::Stop(reason)) => {
+                    stop.get_or_insert(reason);
+                }
+                Ok(Control::Continue) => {}
+                Err(e) => {
+                    ended = Err(e);
+                    break;
+                }
             }
         }
-        if let Some(dir) = options.checkpoint_dir.as_ref().filter(|_| root) {
+        let stop = data_parallel::agree_to_stop(group, stop);
+        if let Some(dir) = options
+            .checkpoint_dir
+            .as_ref()
+            .filter(|_| root && ended.is_ok())
+        {
             let mut saved = history.clone();
             saved.stopped = stop.clone();
             let lr_base = optimizer.learning_rate();
@@ -557,8 +617,9 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            run::save(ctx, dir, (epoch + 1, steps), lr_base, saved, &callbacks)?;
+            ended = run::save(ctx, dir, (epoch + 1, steps), lr_base, saved, &callbacks);
         }
+        data_parallel::agree(group, ended)?;
         if let Some(reason) = stop {
             if options.verbosity != Verbosity::Silent {
                 println!("{reason}");

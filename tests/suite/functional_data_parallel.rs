@@ -15,6 +15,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use nn::distributed::{Collective, ThreadGroup};
 use nn::ndarray::{ArrayD, Dimension, IxDyn};
 use nn::prelude::*;
@@ -58,7 +60,8 @@ fn values(shape: &[usize], salt: usize) -> ArrayD<f64> {
     })
 }
 
-/// `n` samples: batches of 16 leave a last batch of 12 (6 per rank).
+/// `n` samples (45: batches of 16 leave a last batch of 13, shared 6 and 7,
+/// so the ranks' means must be weighted by their samples).
 fn data(n: usize, salt: usize) -> GraphData<f64> {
     GraphData::new(
         vec![values(&[n, 3], salt), values(&[n, 2], salt + 1)],
@@ -138,7 +141,7 @@ fn train_in_buckets<M: nn::GraphModel<f64> + Parameters<f64>>(
     bucket_mb: f64,
 ) -> Run {
     let ranks = group.map_or(1, |g| g.size());
-    let (train, val) = (data(44, 0), data(20, 5));
+    let (train, val) = (data(45, 0), data(20, 5));
     let mut sgd = Sgd::new(SgdConfig {
         lr: 0.1,
         momentum: 0.9,
@@ -235,7 +238,13 @@ fn a_graph_trained_on_two_ranks_matches_one_process() {
 
 #[test]
 fn synchronized_batch_norm_in_a_graph_trains_as_one_process() {
-    let (synced, alone) = two_ranks_and_one(Normalized::with_seed, true);
+    // Buckets of one parameter each: batch norm's blocking sums in backward
+    // run while earlier buckets' sums are under way.
+    let synced = ThreadGroup::run(2, |g| {
+        let mut model = Normalized::with_seed(g.rank() as u64 * 7);
+        train_in_buckets(&mut model, Some(g), true, 2, None, 0.0)
+    });
+    let alone = train(&mut Normalized::with_seed(0), None, false, 2, None);
     assert_eq!(synced[1].weights, synced[0].weights, "rank 1's weights");
     let d = largest_difference(&synced[0].weights, &alone.weights);
     eprintln!("synchronized batch norm vs one process: {d:e}");
@@ -269,7 +278,7 @@ fn a_graph_checkpointed_on_two_ranks_resumes_on_one_process() {
 
 #[test]
 fn ranks_with_other_options_get_the_same_error_instead_of_hanging() {
-    let train = data(44, 0);
+    let train = data(45, 0);
     let errors = ThreadGroup::run(2, |g| {
         // Rank 1 asks for another number of epochs: it would stop first.
         let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
@@ -407,4 +416,139 @@ fn a_graph_backward_reports_each_layers_gradients_once_they_are_final() {
         Model::backward(m, values(&shape, 4).view());
     });
     check_reports(&seen, 4);
+}
+
+/// A rank that counts the times a bucket was told of finished gradients
+/// (`Buckets::ready` lets the started sums advance after each report).
+struct Counting<'a> {
+    inner: &'a dyn Collective,
+    reports: AtomicUsize,
+}
+
+impl Collective for Counting<'_> {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn sum_f32(&self, buf: &mut [f32]) {
+        self.inner.sum_f32(buf)
+    }
+    fn sum_f64(&self, buf: &mut [f64]) {
+        self.inner.sum_f64(buf)
+    }
+    fn broadcast_f32(&self, buf: &mut [f32]) {
+        self.inner.broadcast_f32(buf)
+    }
+    fn broadcast_f64(&self, buf: &mut [f64]) {
+        self.inner.broadcast_f64(buf)
+    }
+    unsafe fn start_sum_f32(&self, send: *const f32, recv: *mut f32, len: usize) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.inner.start_sum_f32(send, recv, len) }
+    }
+    unsafe fn start_sum_f64(&self, send: *const f64, recv: *mut f64, len: usize) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.inner.start_sum_f64(send, recv, len) }
+    }
+    fn progress_sums(&self) {
+        self.reports.fetch_add(1, Ordering::Relaxed);
+        self.inner.progress_sums()
+    }
+    fn wait_sums(&self) {
+        self.inner.wait_sums()
+    }
+}
+
+#[test]
+fn fit_graph_starts_buckets_as_backward_reports_layers() {
+    let reports = ThreadGroup::run(2, |g| {
+        let counting = Counting {
+            inner: g,
+            reports: AtomicUsize::new(0),
+        };
+        train_in_buckets(
+            &mut TwoHeads::with_seed(0),
+            Some(&counting),
+            false,
+            1,
+            None,
+            0.0,
+        );
+        counting.reports.into_inner()
+    });
+    // 3 steps of an epoch, each reporting TwoHeads' 8 parameters.
+    assert_eq!(reports, [24, 24]);
+}
+
+#[test]
+fn a_loss_that_is_not_finite_on_one_rank_stops_every_rank() {
+    // Sample 9 is in rank 1's half of the first batch (no shuffling).
+    let mut bad = data(45, 0);
+    let mut inputs: Vec<ArrayD<f64>> = (0..2).map(|i| bad.input(i).to_owned()).collect();
+    inputs[0][[9, 0]] = f64::NAN;
+    let targets = (0..2).map(|i| bad.targets(i).clone()).collect();
+    bad = GraphData::new(inputs, targets).unwrap();
+    let stopped = ThreadGroup::run(2, |g| {
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        let history = fit_graph(
+            &mut TwoHeads::with_seed(0),
+            &mut sgd,
+            &bad,
+            GraphFitOptions {
+                epochs: 2,
+                batch_size: 8,
+                losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+                shuffle_seed: None,
+                verbosity: Verbosity::Silent,
+                distributed: Some(g),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        (history.stopped, history.epochs.len())
+    });
+    let reason = stopped[0].0.as_deref().expect("rank 0 stopped");
+    assert!(
+        reason.starts_with("loss became NaN at epoch 1, batch 1"),
+        "{reason}"
+    );
+    assert_eq!(stopped[1], stopped[0], "the ranks stop alike");
+}
+
+#[test]
+fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
+    // A file where the checkpoint directory should be.
+    let file = std::env::temp_dir().join(format!("nn_graph_ddp_file_{}", std::process::id()));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let errors = ThreadGroup::run(2, |g| {
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        fit_graph(
+            &mut TwoHeads::with_seed(0),
+            &mut sgd,
+            &data(45, 0),
+            GraphFitOptions {
+                batch_size: 8,
+                losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+                verbosity: Verbosity::Silent,
+                checkpoint_dir: Some(file.clone()),
+                distributed: Some(g),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    });
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        errors[0].contains(&file.display().to_string()),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("other rank(s) of the data-parallel run stopped with an error"),
+        "{}",
+        errors[1]
+    );
 }

@@ -231,14 +231,12 @@ impl<'a, T: Float> Batches<'a, T> {
     fn batch_at(&self, pos: usize) -> Option<(std::ops::Range<usize>, usize)> {
         let remaining = self.order.len() - pos;
         let (rank, ranks) = self.shard;
-        if remaining < ranks.max(1) || (self.drop_last && remaining < self.batch_size) {
+        if remaining == 0 || (self.drop_last && remaining < self.batch_size) {
             return None;
         }
         let whole = remaining.min(self.batch_size);
-        Some((
-            pos + rank * whole / ranks..pos + (rank + 1) * whole / ranks,
-            whole,
-        ))
+        let mine = share(whole, rank, ranks)?;
+        Some((pos + mine.start..pos + mine.end, whole))
     }
 
     /// The sample indices (in the data) of the batch last returned.
@@ -267,6 +265,22 @@ fn resize<T: Float>(a: &mut ArrayD<T>, n: usize, sample: &[usize]) {
     if a.shape() != shape.as_slice() {
         *a = ArrayD::zeros(IxDyn(&shape));
     }
+}
+
+/// Rank `rank`'s part of a data-parallel batch of `whole` samples, as
+/// positions in it: `ranks` contiguous runs, as even as can be; `None` when
+/// the batch is too small to give every rank a sample (it is then skipped).
+/// How [`Batches::sharded`] and `fit_graph` share their batches out.
+///
+/// ```
+/// use nn_core::data::share;
+///
+/// assert_eq!(share(13, 0, 2), Some(0..6));
+/// assert_eq!(share(13, 1, 2), Some(6..13));
+/// assert_eq!(share(1, 0, 2), None);
+/// ```
+pub fn share(whole: usize, rank: usize, ranks: usize) -> Option<std::ops::Range<usize>> {
+    (whole >= ranks.max(1)).then(|| rank * whole / ranks..(rank + 1) * whole / ranks)
 }
 
 #[cfg(test)]
