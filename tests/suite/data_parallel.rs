@@ -6,6 +6,7 @@
 //! run resumes on the same number of ranks bit for bit, or on another.
 //! Summing in buckets while backward runs gives the bits of one sum after it,
 //! and a `sequential!` backward reports each layer's gradients once final.
+//! A rank that fails alone (here, writing its checkpoint) fails every rank.
 //! `tests/mpi_parity.rs` runs the same checks across processes under `mpirun`.
 
 use crate::common::parallel;
@@ -448,4 +449,43 @@ fn a_bucket_size_that_is_not_a_size_is_a_config_error() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
+    use nn::prelude::*;
+    // A file where the checkpoint directory should be: rank 0, the one that
+    // writes, fails; the other must not wait for it at the next sum.
+    let file = std::env::temp_dir().join(format!("nn_ddp_file_{}", std::process::id()));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let data = data();
+    let errors = ThreadGroup::run(2, |group| {
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        fit(
+            &mut Mlp::with_seed(0),
+            &mut sgd,
+            &data,
+            FitOptions {
+                batch_size: 64,
+                loss: Loss::CrossEntropy.into(),
+                verbosity: Verbosity::Silent,
+                checkpoint_dir: Some(file.clone()),
+                distributed: Some(group),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    });
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        errors[0].contains(&file.display().to_string()),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("other rank(s) of the data-parallel run stopped with an error"),
+        "{}",
+        errors[1]
+    );
 }
