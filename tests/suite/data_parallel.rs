@@ -478,14 +478,5 @@ fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
         .to_string()
     });
     let _ = std::fs::remove_file(&file);
-    assert!(
-        errors[0].contains(&file.display().to_string()),
-        "{}",
-        errors[0]
-    );
-    assert!(
-        errors[1].contains("other rank(s) of the data-parallel run stopped with an error"),
-        "{}",
-        errors[1]
-    );
+    parallel::check_failed_together(&errors, &file);
 }

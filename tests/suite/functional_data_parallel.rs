@@ -14,28 +14,18 @@
 //! backward runs gives the bits of one sum after it.
 
 use std::collections::BTreeMap;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nn::distributed::{Collective, ThreadGroup};
-use nn::ndarray::{ArrayD, Dimension, IxDyn};
+use nn::ndarray::ArrayD;
 use nn::prelude::*;
 use nn::train::{fit_graph, GraphData, GraphFitOptions, History, Targets};
 
-functional! {
-    /// A classifier and a regression head on two inputs.
-    #[dtype(f64)]
-    pub struct TwoHeads(a: input(3), b: input(2)) -> (label, value) {
-        let ha = Dense(5, activation = tanh)(a);
-        let hb = Dense(5, activation = tanh)(b);
-        let h = Concatenate(ha, hb);
-        let label = Dense(3, activation = softmax)(h);
-        let value = Dense(1)(hb);
-    }
-}
+use crate::common::graphs::{values, TwoHeads};
+use crate::common::parallel::check_failed_together;
 
 functional! {
-    /// The same with batch normalization on the first branch.
+    /// `TwoHeads` with batch normalization on the first branch.
     #[dtype(f64)]
     pub struct Normalized(a: input(3), b: input(2)) -> (label, value) {
         let za = Dense(5)(a);
@@ -45,19 +35,6 @@ functional! {
         let label = Dense(3, activation = softmax)(h);
         let value = Dense(1)(hb);
     }
-}
-
-/// Deterministic values in [-1, 1) of `shape`, varied by `salt`.
-fn values(shape: &[usize], salt: usize) -> ArrayD<f64> {
-    ArrayD::from_shape_fn(IxDyn(shape), |i| {
-        let k: usize = i
-            .slice()
-            .iter()
-            .enumerate()
-            .map(|(a, &b)| (a + 2 + salt) * (b + 1))
-            .sum();
-        ((k * 29 + salt) % 13) as f64 / 6.0 - 1.0
-    })
 }
 
 /// `n` samples (45: batches of 16 leave a last batch of 13, shared 6 and 7,
@@ -541,14 +518,5 @@ fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
         .to_string()
     });
     let _ = std::fs::remove_file(&file);
-    assert!(
-        errors[0].contains(&file.display().to_string()),
-        "{}",
-        errors[0]
-    );
-    assert!(
-        errors[1].contains("other rank(s) of the data-parallel run stopped with an error"),
-        "{}",
-        errors[1]
-    );
+    check_failed_together(&errors, &file);
 }

@@ -10,23 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use nn::ndarray::{ArrayD, Dimension, IxDyn};
+use nn::ndarray::{ArrayD, IxDyn};
 use nn::prelude::*;
+
+use crate::common::graphs::{values, TwoHeads};
 use nn::train::{
     evaluate_graph, fit_graph, predict_graph, GraphData, GraphDataError, GraphFitOptions, Targets,
 };
-
-functional! {
-    /// A classifier and a regression head on two inputs.
-    #[dtype(f64)]
-    pub struct TwoHeads(a: input(3), b: input(2)) -> (label, value) {
-        let ha = Dense(5, activation = tanh)(a);
-        let hb = Dense(5, activation = tanh)(b);
-        let h = Concatenate(ha, hb);
-        let label = Dense(3, activation = softmax)(h);
-        let value = Dense(1)(hb);
-    }
-}
 
 functional! {
     /// One input, one output: trains with `fit` like a `sequential!` model.
@@ -37,18 +27,6 @@ functional! {
         let m = Multiply(h, s);
         let y = Dense(3, activation = softmax)(m);
     }
-}
-
-fn values(shape: &[usize], salt: usize) -> ArrayD<f64> {
-    ArrayD::from_shape_fn(IxDyn(shape), |i| {
-        let k: usize = i
-            .slice()
-            .iter()
-            .enumerate()
-            .map(|(a, &b)| (a + 2 + salt) * (b + 1))
-            .sum();
-        ((k * 29 + salt) % 13) as f64 / 6.0 - 1.0
-    })
 }
 
 fn params<P: Parameters<f64>>(m: &P) -> BTreeMap<String, ArrayD<f64>> {

@@ -208,3 +208,18 @@ pub fn check_parity<M: Model<f32> + Fit<f32>>(
         );
     }
 }
+
+/// The errors of two ranks whose rank 0 could not write `file`: its own,
+/// naming the file, and the other rank's, saying it stopped with it.
+pub fn check_failed_together(errors: &[String], file: &std::path::Path) {
+    assert!(
+        errors[0].contains(&file.display().to_string()),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("other rank(s) of the data-parallel run stopped with an error"),
+        "{}",
+        errors[1]
+    );
+}
