@@ -154,19 +154,7 @@ pub fn model(plan: &Plan) -> TokenStream {
         } else {
             quote!(let g = ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need);)
         };
-        // The layer's gradients are final once its backward has run: a
-        // data-parallel step starts summing them while the layers before
-        // still compute. Only the model being trained reports: as a layer of
-        // another model it may run backward more than once a step.
-        quote! {
-            let __nn_watch = if report {
-                ::nn::distributed::watch_gradients::<#t, _>(&self.#f)
-            } else {
-                ::core::default::Default::default()
-            };
-            #step
-            __nn_watch.ready();
-        }
+        watched(t, f, step)
     });
     let last = &last.field;
     let rows = layers
@@ -712,5 +700,22 @@ pub fn fallback(def: &ModelDef) -> TokenStream {
             fn build<__R: ::nn::rand::Rng + ?::core::marker::Sized>(_: &mut __R) -> Self { unreachable!() }
             fn summary_rows(&self) -> ::std::vec::Vec<::nn::summary::SummaryRow> { unreachable!() }
         }
+    }
+}
+
+/// `step` (the backward of layer field `f`) followed by the report of the
+/// layer's gradients, final once its backward has run: a data-parallel step
+/// starts summing them while the layers before still compute. Only a model
+/// being trained (`report`) reports: as a layer of another model it may run
+/// backward more than once a step.
+pub(crate) fn watched(t: &Ident, f: &Ident, step: TokenStream) -> TokenStream {
+    quote! {
+        let __nn_watch = if report {
+            ::nn::distributed::watch_gradients::<#t, _>(&self.#f)
+        } else {
+            ::core::default::Default::default()
+        };
+        #step
+        __nn_watch.ready();
     }
 }

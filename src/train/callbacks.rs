@@ -118,6 +118,26 @@ pub trait Callback<T: Float> {
     }
 }
 
+/// Every callback's `on_epoch_end`, in order, until one fails: the first
+/// stop asked for (if any) and the first error (if any).
+pub(crate) fn epoch_end_hooks<T: Float>(
+    callbacks: &mut [Box<dyn Callback<T> + '_>],
+    logs: &EpochLogs,
+    ctx: &mut Context<'_, T>,
+) -> (Option<String>, Result<(), TrainError>) {
+    let mut stop = None;
+    for cb in callbacks.iter_mut() {
+        match cb.on_epoch_end(logs, ctx) {
+            Ok(Control::Stop(reason)) => {
+                stop.get_or_insert(reason);
+            }
+            Ok(Control::Continue) => {}
+            Err(e) => return (stop, Err(e)),
+        }
+    }
+    (stop, Ok(()))
+}
+
 /// A root-only callback on another rank of a data-parallel run: it keeps
 /// its state (a checkpoint's count of callbacks still matches) but does
 /// nothing.

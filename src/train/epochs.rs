@@ -9,7 +9,7 @@ use nn_core::loss::Target;
 use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
-use super::callbacks::{BatchLogs, Callback, Context, Control};
+use super::callbacks::{epoch_end_hooks, BatchLogs, Callback, Context, Control};
 use super::checkpoint::run;
 use super::checks;
 use super::data_parallel;
@@ -246,19 +246,7 @@ pub(crate) fn run_epochs<T: Float>(
             history.epochs.push(logs.clone());
             // Every callback sees the epoch (a logger after an early stop too);
             // then the first request to stop wins.
-            let (mut stop, mut ended) = (None, Ok(()));
-            for cb in callbacks.iter_mut() {
-                match cb.on_epoch_end(&logs, &mut trainer.context()) {
-                    Ok(Control::Stop(reason)) => {
-                        stop.get_or_insert(reason);
-                    }
-                    Ok(Control::Continue) => {}
-                    Err(e) => {
-                        ended = Err(e);
-                        break;
-                    }
-                }
-            }
+            let (stop, mut ended) = epoch_end_hooks(&mut callbacks, &logs, &mut trainer.context());
             let stop = data_parallel::agree_to_stop(group, stop);
             if let Some(dir) = settings
                 .checkpoint_dir

@@ -15,7 +15,7 @@ use nn_core::rand::SeedableRng;
 use nn_core::{Float, GraphModel};
 use nn_optim::Optimizer;
 
-use super::callbacks::{Callback, Context, Control};
+use super::callbacks::{epoch_end_hooks, Callback, Context};
 use super::checkpoint::run;
 use super::data_parallel;
 use super::history::{EpochLogs, History};
@@ -587,23 +587,11 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         history.epochs.push(logs.clone());
         // Every callback sees the epoch; then the first request to stop wins,
         // on every rank.
-        let (mut stop, mut ended) = (None, Ok(()));
-        for cb in callbacks.iter_mut() {
-            let ctx = &mut Context {
-                params: &*model,
-                optimizer: &mut *optimizer,
-            };
-            match cb.on_epoch_end(&logs, ctx) {
-                Ok(Control::Stop(reason)) => {
-                    stop.get_or_insert(reason);
-                }
-                Ok(Control::Continue) => {}
-                Err(e) => {
-                    ended = Err(e);
-                    break;
-                }
-            }
-        }
+        let ctx = &mut Context {
+            params: &*model,
+            optimizer: &mut *optimizer,
+        };
+        let (stop, mut ended) = epoch_end_hooks(&mut callbacks, &logs, ctx);
         let stop = data_parallel::agree_to_stop(group, stop);
         if let Some(dir) = options
             .checkpoint_dir

@@ -246,18 +246,9 @@ pub fn graph(g: &Graph) -> TokenStream {
                     }
                 };
                 let step = contribute(*input, call, &mut assigned);
-                backward.push(if first_app[layer] == k {
-                    quote! {
-                        let __nn_watch = if report {
-                            ::nn::distributed::watch_gradients::<#t, _>(&self.#f)
-                        } else {
-                            ::core::default::Default::default()
-                        };
-                        #step
-                        __nn_watch.ready();
-                    }
-                } else {
-                    step
+                backward.push(match f.as_ref().filter(|_| first_app[layer] == k) {
+                    Some(f) => crate::expand::watched(t, f, step),
+                    None => step,
                 });
             }
             NodeKind::Merge { field, inputs, .. } => {
