@@ -101,8 +101,8 @@ pub(crate) fn agree<R>(
     distributed::sum(g, &mut failed);
     match result {
         Ok(_) if failed[0] > 0.0 => Err(TrainError::Config(format!(
-            "{} other rank(s) of the data-parallel run stopped with an error (rank 0 \
-             prints it when it is one of them); rank {} stops with them",
+            "{} other rank(s) of the data-parallel run stopped with an error (their \
+             own errors say which); rank {} stops with them",
             failed[0] as usize,
             g.rank()
         ))),
@@ -126,7 +126,7 @@ pub(crate) fn check_resumed_alike(
             ("epoch to resume from", epoch as u64),
             ("step to resume from", step as u64),
             (
-                "end of the resumed run",
+                "whether the resumed run had ended",
                 u64::from(history.stopped.is_some()),
             ),
         ],

@@ -92,9 +92,8 @@ pub struct FitOptions<'a, T: Float> {
     /// where models have megabytes of gradients, not hundreds), each started
     /// as soon as backward has finished its parameters — for `sequential!`
     /// and `functional!` models, layer by layer — while the layers before
-    /// still compute; 0
-    /// makes every parameter a bucket of its own, `f64::INFINITY` sums
-    /// everything in one message after backward.
+    /// still compute; 0 makes every parameter a bucket of its own,
+    /// `f64::INFINITY` sums everything in one message after backward.
     pub bucket_mb: f64,
 }
 
