@@ -99,11 +99,21 @@ pub(crate) fn agree<R>(
     let Some(g) = group else { return result };
     let mut failed = [f64::from(u8::from(result.is_err()))];
     distributed::sum(g, &mut failed);
+    agree_from(g, result, failed[0])
+}
+
+/// `result`, or when it is fine but `failed` ranks failed, the error of a
+/// rank stopping with them.
+fn agree_from<R>(
+    g: &dyn Collective,
+    result: Result<R, TrainError>,
+    failed: f64,
+) -> Result<R, TrainError> {
     match result {
-        Ok(_) if failed[0] > 0.0 => Err(TrainError::Config(format!(
+        Ok(_) if failed > 0.0 => Err(TrainError::Config(format!(
             "{} other rank(s) of the data-parallel run stopped with an error (their \
              own errors say which); rank {} stops with them",
-            failed[0] as usize,
+            failed as usize,
             g.rank()
         ))),
         other => other,
@@ -143,12 +153,43 @@ pub(crate) fn agree_to_stop(
     let mut asked = [f64::from(u8::from(stop.is_some()))];
     distributed::sum(g, &mut asked);
     match stop {
-        None if asked[0] > 0.0 => Some(format!(
-            "another rank of the data-parallel run stopped (rank {} stops with it)",
-            g.rank()
-        )),
+        None if asked[0] > 0.0 => Some(stopped_with_another(g)),
         stop => stop,
     }
+}
+
+/// The reason a rank stops when another asked to.
+fn stopped_with_another(g: &dyn Collective) -> String {
+    format!(
+        "another rank of the data-parallel run stopped (rank {} stops with it)",
+        g.rank()
+    )
+}
+
+/// A batch's end on every rank alike: when any rank kept an error
+/// (`failure`), every rank returns one (as [`agree`]); otherwise a stop any
+/// rank asks for stops every rank (as [`agree_to_stop`]). One message.
+pub(crate) fn agree_on_batch(
+    group: Option<&dyn Collective>,
+    failure: Option<TrainError>,
+    stop: Option<String>,
+) -> Result<Option<String>, TrainError> {
+    let Some(g) = group else {
+        return failure.map_or(Ok(stop), Err);
+    };
+    let mut flags = [
+        f64::from(u8::from(failure.is_some())),
+        f64::from(u8::from(stop.is_some())),
+    ];
+    distributed::sum(g, &mut flags);
+    if flags[0] > 0.0 {
+        let failed = failure.map_or(Ok(()), Err);
+        return agree_from(g, failed, flags[0]).map(|()| None);
+    }
+    Ok(match stop {
+        None if flags[1] > 0.0 => Some(stopped_with_another(g)),
+        stop => stop,
+    })
 }
 
 /// One step's gradient sums (see [`averaged_step`]), in buckets of about

@@ -162,11 +162,24 @@ pub(crate) fn run_epochs<T: Float>(
                     loss: f64::NAN,
                     lr: trainer.set_step(step),
                 };
+                // One process stops at an error at once; a rank of a
+                // data-parallel run keeps it until the batch's end, where
+                // every rank learns of it (the others would wait for its sums).
+                let parallel = group.is_some();
+                let mut failure = None;
                 for cb in callbacks.iter_mut() {
-                    cb.on_train_batch_begin(&logs, &mut trainer.context())?;
+                    if failure.is_none() {
+                        let begun = cb.on_train_batch_begin(&logs, &mut trainer.context());
+                        defer(parallel, &mut failure, begun)?;
+                    }
                 }
-                let loss = trainer.batch(x.view(), &y, &mut logs, &mut callbacks)?;
+                let loss = trainer.batch(x.view(), &y, &mut logs, &mut callbacks);
+                let loss = defer(parallel, &mut failure, loss)?;
                 if let Some(l) = loss.filter(|l| !l.is_finite()) {
+                    // Every rank has the whole batch's loss: all stop here.
+                    if let Some(e) = failure {
+                        return Err(e);
+                    }
                     not_finite = Some((batch, l, first_not_finite(x.view(), &y)));
                     break;
                 }
@@ -182,12 +195,17 @@ pub(crate) fn run_epochs<T: Float>(
                 batch += 1;
                 let mut stop = None;
                 for cb in callbacks.iter_mut() {
-                    if let Control::Stop(reason) =
-                        cb.on_train_batch_end(&logs, &mut trainer.context())?
+                    if failure.is_some() {
+                        break;
+                    }
+                    let ended = cb.on_train_batch_end(&logs, &mut trainer.context());
+                    if let Some(Control::Stop(reason)) =
+                        defer(parallel, &mut failure, ended.map(Some))?
                     {
                         stop.get_or_insert(reason);
                     }
                 }
+                let stop = data_parallel::agree_on_batch(group, failure, stop)?;
                 progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
                     let mut shown = vec![("loss".to_string(), loss_sum / seen as f64)];
                     shown.extend(trainer.metrics());
@@ -279,6 +297,22 @@ pub(crate) fn run_epochs<T: Float>(
     match synced {
         Some(g) => distributed::with_sync_batch_norm(g, train),
         None => train(),
+    }
+}
+
+/// `result`, or in a data-parallel run (`parallel`) its error kept in
+/// `failure` (the first kept) and `R`'s default in its place.
+fn defer<R: Default>(
+    parallel: bool,
+    failure: &mut Option<TrainError>,
+    result: Result<R, TrainError>,
+) -> Result<R, TrainError> {
+    match result {
+        Err(e) if parallel => {
+            failure.get_or_insert(e);
+            Ok(R::default())
+        }
+        other => other,
     }
 }
 

@@ -6,7 +6,8 @@
 //! run resumes on the same number of ranks bit for bit, or on another.
 //! Summing in buckets while backward runs gives the bits of one sum after it,
 //! and a `sequential!` backward reports each layer's gradients once final.
-//! A rank that fails alone (here, writing its checkpoint) fails every rank.
+//! A rank that fails alone (writing its checkpoint, or a callback inside an
+//! epoch) fails every rank, and a stop one rank asks for stops them all.
 //! `tests/mpi_parity.rs` runs the same checks across processes under `mpirun`.
 
 use crate::common::parallel;
@@ -479,4 +480,68 @@ fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
     });
     let _ = std::fs::remove_file(&file);
     parallel::check_failed_together(&errors, &file);
+}
+
+/// A root-only callback (as those writing files are) that fails, or asks to
+/// stop, at the end of batch 2: only rank 0 runs it.
+struct AtBatchTwo {
+    fail: bool,
+}
+
+impl nn::train::Callback<f32> for AtBatchTwo {
+    fn on_train_batch_end(
+        &mut self,
+        batch: &nn::train::BatchLogs,
+        _ctx: &mut nn::train::Context<'_, f32>,
+    ) -> Result<nn::train::Control, nn::train::TrainError> {
+        match (batch.batch, self.fail) {
+            (2, true) => Err(nn::train::TrainError::Config("disk full".into())),
+            (2, false) => Ok(nn::train::Control::Stop("enough".into())),
+            _ => Ok(nn::train::Control::Continue),
+        }
+    }
+
+    fn root_only(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_error_or_a_stop_inside_an_epoch_on_rank_0_ends_every_rank() {
+    use nn::prelude::*;
+    let data = data();
+    let run = |fail: bool| {
+        ThreadGroup::run(2, |group| {
+            let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+            fit(
+                &mut Mlp::with_seed(0),
+                &mut sgd,
+                &data,
+                FitOptions {
+                    batch_size: 64,
+                    loss: Loss::CrossEntropy.into(),
+                    verbosity: Verbosity::Silent,
+                    callbacks: vec![Box::new(AtBatchTwo { fail })],
+                    distributed: Some(group),
+                    ..Default::default()
+                },
+            )
+            .map(|h| h.stopped)
+            .map_err(|e| e.to_string())
+        })
+    };
+    let failed = run(true);
+    assert_eq!(failed[0], Err("fit: disk full".to_string()));
+    let other = failed[1].as_ref().unwrap_err();
+    assert!(
+        other.contains("other rank(s) of the data-parallel run stopped with an error"),
+        "{other}"
+    );
+    let stopped = run(false);
+    assert_eq!(stopped[0], Ok(Some("enough".to_string())));
+    let other = stopped[1].as_ref().unwrap().as_deref().unwrap();
+    assert!(
+        other.starts_with("another rank of the data-parallel run stopped"),
+        "{other}"
+    );
 }
