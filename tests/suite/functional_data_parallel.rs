@@ -10,8 +10,9 @@
 //! model. A checkpoint written by the two ranks resumes on one process, and
 //! ranks set up differently get the same error instead of waiting forever.
 //! A graph's backward reports each layer's gradients once final (a shared
-//! layer's after its last application), and summing them in buckets while
-//! backward runs gives the bits of one sum after it.
+//! layer's after its last application, a model used as a node whole, once),
+//! and summing them in buckets while backward runs gives the bits of one sum
+//! after it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -519,4 +520,47 @@ fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
     });
     let _ = std::fs::remove_file(&file);
     check_failed_together(&errors, &file);
+}
+
+nn::sequential! {
+    /// Two layers used as one node of a graph.
+    #[dtype(f64)]
+    pub struct Tower: input(4) {
+        Dense(5, activation = tanh),
+        Dense(5),
+    }
+}
+
+functional! {
+    /// A nested model on one branch, a dense layer on the other.
+    #[dtype(f64)]
+    pub struct WithTower(x: input(4)) -> (y) {
+        let h = Tower(x) -> (5);
+        let g = Dense(5)(x);
+        let s = Add(h, g);
+        let y = Dense(3)(s);
+    }
+}
+
+#[test]
+fn a_model_inside_a_graph_is_reported_once_as_one_layer() {
+    // As a node the tower runs backward as a layer of the graph, which
+    // reports it whole, once, after its backward; it reports nothing itself.
+    let mut model = WithTower::with_seed(1);
+    let x = values(&[8, 4], 5);
+    let seen = reports(&mut model, |m| {
+        let shape = Model::forward_train(m, x.view()).shape().to_vec();
+        Model::backward(m, values(&shape, 6).view());
+    });
+    let names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    let tower: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i].starts_with("tower."))
+        .collect();
+    assert_eq!(tower.len(), 4, "{names:?}");
+    // Its four parameters together, each once.
+    assert_eq!(tower[3] - tower[0], 3, "{names:?}");
+    for (name, p, at_report) in &seen {
+        assert_eq!(p.grad().as_ref().unwrap(), at_report, "{name}");
+    }
 }
