@@ -452,16 +452,21 @@ fn a_bucket_size_that_is_not_a_size_is_a_config_error() {
     }
 }
 
-#[test]
-fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
+/// An SGD epoch of `Mlp` in batches of 64 on two ranks, checkpointing into
+/// `checkpoint_dir` and with `callback` when given: each rank's stop reason,
+/// or its error.
+fn mlp_on_two_ranks(
+    checkpoint_dir: Option<&std::path::Path>,
+    callback: Option<AtBatchTwo>,
+) -> Vec<Result<Option<String>, String>> {
     use nn::prelude::*;
-    // A file where the checkpoint directory should be: rank 0, the one that
-    // writes, fails; the other must not wait for it at the next sum.
-    let file = std::env::temp_dir().join(format!("nn_ddp_file_{}", std::process::id()));
-    std::fs::write(&file, b"not a directory").unwrap();
     let data = data();
-    let errors = ThreadGroup::run(2, |group| {
+    ThreadGroup::run(2, |group| {
         let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        let callbacks: Vec<Box<dyn nn::train::Callback<f32>>> = match &callback {
+            Some(c) => vec![Box::new(AtBatchTwo { fail: c.fail })],
+            None => Vec::new(),
+        };
         fit(
             &mut Mlp::with_seed(0),
             &mut sgd,
@@ -470,14 +475,27 @@ fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
                 batch_size: 64,
                 loss: Loss::CrossEntropy.into(),
                 verbosity: Verbosity::Silent,
-                checkpoint_dir: Some(file.clone()),
+                checkpoint_dir: checkpoint_dir.map(|d| d.to_path_buf()),
+                callbacks,
                 distributed: Some(group),
                 ..Default::default()
             },
         )
-        .unwrap_err()
-        .to_string()
-    });
+        .map(|h| h.stopped)
+        .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn a_checkpoint_rank_0_cannot_write_stops_every_rank_with_an_error() {
+    // A file where the checkpoint directory should be: rank 0, the one that
+    // writes, fails; the other must not wait for it at the next sum.
+    let file = std::env::temp_dir().join(format!("nn_ddp_file_{}", std::process::id()));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let errors: Vec<String> = mlp_on_two_ranks(Some(&file), None)
+        .into_iter()
+        .map(|r| r.unwrap_err())
+        .collect();
     let _ = std::fs::remove_file(&file);
     parallel::check_failed_together(&errors, &file);
 }
@@ -508,28 +526,7 @@ impl nn::train::Callback<f32> for AtBatchTwo {
 
 #[test]
 fn an_error_or_a_stop_inside_an_epoch_on_rank_0_ends_every_rank() {
-    use nn::prelude::*;
-    let data = data();
-    let run = |fail: bool| {
-        ThreadGroup::run(2, |group| {
-            let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
-            fit(
-                &mut Mlp::with_seed(0),
-                &mut sgd,
-                &data,
-                FitOptions {
-                    batch_size: 64,
-                    loss: Loss::CrossEntropy.into(),
-                    verbosity: Verbosity::Silent,
-                    callbacks: vec![Box::new(AtBatchTwo { fail })],
-                    distributed: Some(group),
-                    ..Default::default()
-                },
-            )
-            .map(|h| h.stopped)
-            .map_err(|e| e.to_string())
-        })
-    };
+    let run = |fail: bool| mlp_on_two_ranks(None, Some(AtBatchTwo { fail }));
     let failed = run(true);
     assert_eq!(failed[0], Err("fit: disk full".to_string()));
     let other = failed[1].as_ref().unwrap_err();
