@@ -218,28 +218,38 @@ impl History {
                 (lo, hi)
             };
             let pad = (hi - lo) * 0.08;
-            let last = self.epochs.len().max(2) as f64;
+            // One epoch is a point in the middle, not on the frame.
+            let epochs = self.epochs.len();
+            let x_range = if epochs <= 1 {
+                0.5..1.5
+            } else {
+                1.0..epochs as f64
+            };
             let mut chart = ChartBuilder::on(area)
                 .caption(title, ("sans-serif", 22))
                 .margin(12)
                 .x_label_area_size(36)
                 .y_label_area_size(56)
-                .build_cartesian_2d(1.0..last, (lo - pad)..(hi + pad))
+                .build_cartesian_2d(x_range, (lo - pad)..(hi + pad))
                 .map_err(|x| e(&x))?;
             chart
                 .configure_mesh()
                 .x_desc("epoch")
+                // No more labels than epochs keeps them on whole epochs.
+                .x_labels(epochs.clamp(1, 10))
+                .x_label_formatter(&|x| format!("{x:.0}"))
                 .label_style(("sans-serif", 14))
                 .draw()
                 .map_err(|x| e(&x))?;
+            // A dot per epoch: a run of one epoch is a dot, not nothing.
             chart
-                .draw_series(LineSeries::new(tp, BLUE.stroke_width(2)))
+                .draw_series(LineSeries::new(tp, BLUE.stroke_width(2)).point_size(3))
                 .map_err(|x| e(&x))?
                 .label(train)
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(2)));
             if !vp.is_empty() {
                 chart
-                    .draw_series(LineSeries::new(vp, RED.stroke_width(2)))
+                    .draw_series(LineSeries::new(vp, RED.stroke_width(2)).point_size(3))
                     .map_err(|x| e(&x))?
                     .label(val)
                     .legend(|(x, y)| {

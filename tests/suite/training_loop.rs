@@ -315,6 +315,29 @@ fn history_saves_as_csv_json_png_and_svg() {
 }
 
 #[test]
+fn a_one_epoch_history_plots_a_dot_per_series() {
+    // A line through one point draws nothing; each epoch is also a dot.
+    let epoch = EpochLogs {
+        epoch: 1,
+        loss: 0.36,
+        metrics: vec![("accuracy".into(), 0.90)],
+        val_loss: Some(0.19),
+        val_metrics: vec![("val_accuracy".into(), 0.94)],
+        ..Default::default()
+    };
+    let history = nn::train::History {
+        epochs: vec![epoch],
+        stopped: None,
+    };
+    let path = std::env::temp_dir().join(format!("nn-one-epoch-{}.svg", std::process::id()));
+    history.plot(&path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // Two panels (loss, accuracy), each with a training and a validation dot.
+    assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
+}
+
+#[test]
 fn predict_batches_and_keeps_order() {
     let mut model = WithRelu::with_seed(4);
     let x: ArrayD<f32> =
