@@ -204,7 +204,8 @@ impl Monitor {
 
 /// Saves the model's weights (and the optimizer's state beside them, as
 /// `<name>.optim.safetensors`) after each epoch, or only when the monitored
-/// metric improves. Files are written atomically (temporary file, then rename).
+/// metric improves. Files are written atomically (temporary file, then
+/// rename), into a directory made when training starts if missing.
 pub struct ModelCheckpoint {
     path: PathBuf,
     monitor: Monitor,
@@ -255,6 +256,18 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
             vec![&self.monitor.metric]
         } else {
             Vec::new()
+        }
+    }
+
+    /// Makes the file's directory (as Keras does) before the first epoch,
+    /// so that a path that cannot be written fails before any training.
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => std::fs::create_dir_all(dir).map_err(|source| TrainError::File {
+                path: dir.to_path_buf(),
+                source,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -501,8 +514,29 @@ impl<T: Float> Callback<T> for CsvLogger {
             path: self.path.clone(),
             source,
         };
-        // A resumed run continues the rows the checkpointed epochs wrote.
-        let keep = if self.resumed { self.written } else { 0 };
+        // A resumed run continues the rows the checkpointed epochs wrote; a
+        // log removed since starts afresh; one cut shorter is not extended
+        // with zeros to the recorded length.
+        let found = match std::fs::metadata(&self.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(err(e)),
+        };
+        let keep = if self.resumed && found > 0 {
+            self.written
+        } else {
+            0
+        };
+        if keep > found {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the log holds {found} bytes, fewer than the {keep} it held at the \
+                     checkpoint: it was changed since (move it away to start a new log)"
+                ),
+            )));
+        }
+        self.written = keep;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .write(true)

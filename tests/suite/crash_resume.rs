@@ -73,6 +73,16 @@ fn optimizer(kind: &str) -> Box<dyn Optimizer<f32>> {
 /// The run under test: `epochs` epochs, checkpointing into and resuming
 /// from `dir` when given, with stateful callbacks and an epoch schedule.
 fn train(kind: &str, epochs: usize, dir: Option<&Path>, model: &mut Net) -> nn::train::History {
+    try_train(kind, epochs, dir, model).unwrap()
+}
+
+/// [`train`], its error returned.
+fn try_train(
+    kind: &str,
+    epochs: usize,
+    dir: Option<&Path>,
+    model: &mut Net,
+) -> Result<nn::train::History, nn::train::TrainError> {
     let data = data();
     let (train, val) = data.split(0.25);
     let mut opt = optimizer(kind);
@@ -104,7 +114,6 @@ fn train(kind: &str, epochs: usize, dir: Option<&Path>, model: &mut Net) -> nn::
             ..Default::default()
         },
     )
-    .unwrap()
 }
 
 fn weights(model: &Net) -> Vec<(String, ArrayD<f32>)> {
@@ -195,10 +204,45 @@ fn a_corrupt_or_mismatched_checkpoint_is_an_error_naming_the_file() {
     let err = Checkpoint::<f64>::load(&dir).unwrap_err().to_string();
     assert!(err.contains("not a usable checkpoint"), "{err}");
 
+    // Intact (its checksum recomputed) but with a rate no schedule can use.
+    let mut odd = Checkpoint::<f32>::load(&dir).unwrap().unwrap();
+    odd.lr_base = f64::NAN;
+    odd.save(&dir).unwrap();
+    let err = Checkpoint::<f32>::load(&dir).unwrap_err().to_string();
+    assert!(err.contains("`lr_base` is NaN"), "{err}");
+    std::fs::write(&path, &bytes).unwrap();
+
+    // The checkpoint's file where its directory belongs: an error, not a
+    // fresh start that saves over the checkpoint it was to continue.
+    let mut fresh = Net::with_seed(3);
+    let data = data();
+    let err = fit(
+        &mut fresh,
+        &mut Adam::new(AdamConfig::default()).unwrap(),
+        &data,
+        FitOptions {
+            loss: Loss::CrossEntropy.into(),
+            checkpoint_dir: Some(dir.clone()),
+            resume_from: Some(path.clone()),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("checkpoint.safetensors: not a directory"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the checkpoint changed"
+    );
+
     // Resuming with an optimizer of another kind changes nothing and says why.
     let mut other = Net::with_seed(2);
     let before = weights(&other);
-    let data = data();
     let err = fit(
         &mut other,
         &mut Sgd::new(SgdConfig::default()).unwrap(),
@@ -227,6 +271,38 @@ fn a_corrupt_or_mismatched_checkpoint_is_an_error_naming_the_file() {
         "{err}"
     );
     assert_eq!(weights(&other), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_csv_log_changed_since_the_checkpoint_is_not_padded_with_zeros() {
+    let dir = tempdir("csv");
+    let log = dir.join("log.csv");
+    train("adam", 2, Some(&dir), &mut Net::with_seed(1));
+    let written = std::fs::read(&log).unwrap();
+
+    // Cut shorter than the checkpoint recorded: an error naming the log,
+    // which is left as it was.
+    std::fs::write(&log, &written[..written.len() / 2]).unwrap();
+    let err = try_train("adam", 3, Some(&dir), &mut Net::with_seed(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("log.csv") && err.contains("fewer than"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), &written[..written.len() / 2]);
+
+    // Removed: a new log, its header and the epochs from here on.
+    std::fs::remove_file(&log).unwrap();
+    train("adam", 3, Some(&dir), &mut Net::with_seed(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert!(
+        lines[0].starts_with("epoch") && lines[1].starts_with('3'),
+        "{text:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -277,10 +277,18 @@ pub(super) fn decode<T: Float>(path: &Path) -> Result<Checkpoint<T>, CheckpointE
         .ok_or_else(|| corrupt("`history` is not a History".into()))?;
     let callbacks: Vec<Option<serde_json::Value>> = serde_json::from_value(json("callbacks")?)
         .map_err(|e| corrupt(format!("`callbacks`: {e}")))?;
+    // A schedule multiplies it: the optimizer would refuse the product only
+    // after the model was restored.
+    let lr_base = f64::from_bits(number("lr_base")?);
+    if !(lr_base.is_finite() && lr_base >= 0.0) {
+        return Err(corrupt(format!(
+            "`lr_base` is {lr_base}, not a learning rate"
+        )));
+    }
     Ok(Checkpoint {
         epoch: number("epoch")? as usize,
         step: number("step")? as usize,
-        lr_base: f64::from_bits(number("lr_base")?),
+        lr_base,
         model,
         optimizer: OptimizerState {
             optimizer: field("optim.name")?.clone(),

@@ -15,6 +15,7 @@
 mod format;
 pub(crate) mod run;
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use nn_core::io::collect_state;
@@ -96,13 +97,34 @@ impl<T: Float> Checkpoint<T> {
     /// Reads `dir`'s checkpoint: `Ok(None)` when the directory or the file
     /// does not exist (nothing to resume), an error naming the file and the
     /// problem when it is truncated, corrupt (checksum), of another format
-    /// version or element type.
+    /// version or element type, and an error naming `dir` when it is a file
+    /// or cannot be read: a run resumed from the wrong path must not start
+    /// afresh and then save over the checkpoint it was meant to continue.
     pub fn load(dir: &Path) -> Result<Option<Self>, CheckpointError> {
-        let path = Self::path_in(dir);
-        if !path.exists() {
-            return Ok(None);
+        let io = |path: &Path, source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        match std::fs::metadata(dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(dir, e)),
+            Ok(m) if !m.is_dir() => {
+                let e = std::io::Error::new(
+                    ErrorKind::NotADirectory,
+                    format!(
+                        "not a directory: resume from the directory that holds {CHECKPOINT_FILE}"
+                    ),
+                );
+                return Err(io(dir, e));
+            }
+            Ok(_) => {}
         }
-        format::decode(&path).map(Some)
+        let path = Self::path_in(dir);
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path, e)),
+            Ok(_) => format::decode(&path).map(Some),
+        }
     }
 
     /// Puts the model's parameters and buffers and the optimizer's state
