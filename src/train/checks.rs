@@ -29,13 +29,55 @@ pub(crate) fn check_data<T: Float>(
     Ok(())
 }
 
-/// The loss takes the data's kind of target, and one sample's output fits
-/// the target: as many classes as the labels name, or the targets' shape.
+/// Clipping bounds are numbers ≥ 0: a negative norm bound would flip every
+/// gradient, a negative value bound clamp them all to it, and NaN clip
+/// nothing.
+pub(crate) fn check_clipping(norm: Option<f64>, value: Option<f64>) -> Result<(), TrainError> {
+    for (name, bound) in [("clip_grad_norm", norm), ("clip_grad_value", value)] {
+        if let Some(b) = bound.filter(|b| b.is_nan() || *b < 0.0) {
+            return Err(config(format!("{name} must be at least 0, got {b}")));
+        }
+    }
+    Ok(())
+}
+
+/// With `drop_last`, the data fills at least one batch of `global_batch`
+/// samples (the batch size times the ranks): else every epoch would train
+/// on nothing and report success.
+pub(crate) fn check_whole_batch<T: Float>(
+    data: &dyn Data<T>,
+    global_batch: usize,
+    drop_last: bool,
+) -> Result<(), TrainError> {
+    if drop_last && data.len() < global_batch {
+        return Err(config(format!(
+            "drop_last with {} training samples and batches of {global_batch}: \
+             every batch would be dropped",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The model takes the data's samples (when it declares their shape), the
+/// loss takes its kind of target, and one sample's output fits the target:
+/// as many classes as the labels name, or the targets' shape. `what` names
+/// the data ("training", "validation").
 pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
     model: &mut M,
     data: &dyn Data<T>,
     loss: &TrainLoss<'_, T>,
+    what: &str,
 ) -> Result<(), TrainError> {
+    if let Some(input) = model.input_shape() {
+        let sample = data.sample_shape();
+        if sample != input {
+            return Err(config(format!(
+                "the {what} data's samples are {sample:?}, but the model takes {input:?} \
+                 (its `input(…)`)"
+            )));
+        }
+    }
     let kind = data.target_kind();
     loss.check_targets(&kind).map_err(config)?;
     let mut one = Batches::new(data, 1, None, false);
@@ -51,15 +93,16 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
             let width = per_sample.last().copied().unwrap_or(1);
             if loss.builtin().is_some() && (per_sample.len() != 1 || width < *classes) {
                 return Err(config(format!(
-                    "the model outputs {per_sample:?} per sample, but the labels name {classes} classes \
-                     (a classifier's last layer needs one output per class)"
+                    "the model outputs {per_sample:?} per sample, but the {what} labels name \
+                     {classes} classes (a classifier's last layer needs one output per class)"
                 )));
             }
         }
         TargetKind::Values { shape } => {
             if loss.builtin().is_some() && per_sample != shape.as_slice() {
                 return Err(config(format!(
-                    "the model outputs {per_sample:?} per sample, but the targets are {shape:?} per sample"
+                    "the model outputs {per_sample:?} per sample, but the {what} targets are \
+                     {shape:?} per sample"
                 )));
             }
         }

@@ -291,6 +291,8 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
 ) -> Result<History, TrainError> {
     let data: &dyn Data<T> = data;
     checks::check_data(data, options.batch_size, "training")?;
+    let ranks = options.distributed.map_or(1, |g| g.size());
+    checks::check_whole_batch(data, options.batch_size * ranks, options.drop_last)?;
     if let Some(val) = options.validation {
         checks::check_data(val, options.batch_size, "validation")?;
         let kinds = (val.target_kind(), data.target_kind());
@@ -301,7 +303,11 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
             )));
         }
     }
-    checks::check_model_and_loss(model, data, &options.loss)?;
+    checks::check_clipping(options.clip_grad_norm, options.clip_grad_value)?;
+    checks::check_model_and_loss(model, data, &options.loss, "training")?;
+    if let Some(val) = options.validation {
+        checks::check_model_and_loss(model, val, &options.loss, "validation")?;
+    }
     let loss = std::mem::replace(&mut options.loss, Loss::CrossEntropy.into());
     let metrics = match std::mem::take(&mut options.metrics) {
         none if none.is_empty() => default_metrics(&loss, &data.target_kind()),

@@ -33,6 +33,14 @@ pub trait Fit<T: Float> {
     /// Restarts the model's random draws (dropout masks) from `seed`: `fit`
     /// calls it at the start of each epoch.
     fn reseed(&self, _seed: u64) {}
+
+    /// One sample's shape, when the model declares it (a `sequential!`
+    /// model's `input(…)`): `fit` checks its data against it before
+    /// training. `None` (the default): `fit` learns it from the model's
+    /// first forward pass, whose shape check panics.
+    fn input_shape(&self) -> Option<&[usize]> {
+        None
+    }
 }
 
 /// One training batch of a `sequential!` model or graph through its static

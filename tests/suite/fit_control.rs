@@ -280,7 +280,7 @@ fn misconfiguration_is_an_error_when_fit_starts() {
     let five = Dataset::new(train.inputs().to_owned(), (0..12).map(|i| i % 5).collect());
     let e = run(&five, quiet());
     assert!(
-        e.contains("the model outputs [3] per sample, but the labels name 5 classes"),
+        e.contains("the model outputs [3] per sample, but the training labels name 5 classes"),
         "{e}"
     );
 
@@ -293,7 +293,7 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         },
     );
     assert!(
-        e.contains("the model outputs [3] per sample, but the targets are [2] per sample"),
+        e.contains("the model outputs [3] per sample, but the training targets are [2] per sample"),
         "{e}"
     );
 
@@ -308,6 +308,79 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         e.contains("needs integer class labels, but the data holds target values of shape [2]"),
         "{e}"
     );
+
+    // Samples of another shape than the model's `input(4)`, for training or
+    // for validation, and validation labels the model cannot output: refused
+    // before the first epoch, not found after it.
+    let wide = Dataset::new(ArrayD::zeros(IxDyn(&[12, 5])), vec![0; 12]);
+    let e = run(&wide, quiet());
+    assert!(
+        e.contains("the training data's samples are [5], but the model takes [4]"),
+        "{e}"
+    );
+    let e = run(
+        &train,
+        FitOptions {
+            validation: Some(&wide),
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("the validation data's samples are [5], but the model takes [4]"),
+        "{e}"
+    );
+    let e = run(
+        &train,
+        FitOptions {
+            validation: Some(&five),
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("but the validation labels name 5 classes"),
+        "{e}"
+    );
+
+    for (norm, value) in [(Some(-1.0), None), (None, Some(f64::NAN))] {
+        let e = run(
+            &train,
+            FitOptions {
+                clip_grad_norm: norm,
+                clip_grad_value: value,
+                ..quiet()
+            },
+        );
+        assert!(e.contains("must be at least 0"), "{e}");
+    }
+
+    // Every batch dropped: nothing would train.
+    let e = run(
+        &train,
+        FitOptions {
+            batch_size: 16,
+            drop_last: true,
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("drop_last with 12 training samples and batches of 16"),
+        "{e}"
+    );
+
+    // A checkpoint whose directory cannot be made: before the first epoch.
+    let blocker = std::env::temp_dir().join(format!("nn-fit-control-{}", std::process::id()));
+    std::fs::write(&blocker, b"a file").unwrap();
+    let e = run(
+        &train,
+        FitOptions {
+            callbacks: vec![Box::new(ModelCheckpoint::every_epoch(
+                blocker.join("w.safetensors"),
+            ))],
+            ..quiet()
+        },
+    );
+    std::fs::remove_file(&blocker).unwrap();
+    assert!(e.contains(&blocker.display().to_string()), "{e}");
 }
 
 /// A step of the user's: two models trained in turns with their own

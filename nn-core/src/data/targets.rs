@@ -33,7 +33,10 @@ impl<T: Float> Targets<T> {
     pub fn kind(&self) -> TargetKind {
         match self {
             Targets::Labels(l) => TargetKind::Labels {
-                classes: l.iter().max().map_or(0, |&m| m + 1),
+                // Saturating: a label of `usize::MAX` (read from a file)
+                // then names more classes than any model has, an error
+                // `fit` reports, instead of overflowing.
+                classes: l.iter().max().map_or(0, |&m| m.saturating_add(1)),
             },
             Targets::Values(v) => TargetKind::Values {
                 shape: v.shape().get(1..).unwrap_or_default().to_vec(),
@@ -80,5 +83,23 @@ impl std::fmt::Display for TargetKind {
             TargetKind::Labels { classes } => write!(f, "class labels (0..{classes})"),
             TargetKind::Values { shape } => write!(f, "target values of shape {shape:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_label_names_the_classes_without_overflowing() {
+        let kind = |l: Vec<usize>| Targets::<f32>::Labels(l).kind();
+        assert_eq!(kind(vec![2, 0, 1]), TargetKind::Labels { classes: 3 });
+        assert_eq!(kind(vec![]), TargetKind::Labels { classes: 0 });
+        assert_eq!(
+            kind(vec![0, usize::MAX]),
+            TargetKind::Labels {
+                classes: usize::MAX
+            }
+        );
     }
 }
