@@ -154,12 +154,22 @@ pub fn serialize_tensors<T: Float>(
 /// old file or the new one, never a torn one: a temporary file beside it
 /// (`.<name>.tmp-<pid>`), flushed to disk, renamed over `path`, and the
 /// directory flushed so the rename itself survives a power cut. Temporaries
-/// left by processes that died mid-write are removed first.
+/// left by processes that died mid-write are removed first. The new file
+/// keeps the old one's permissions (private weights stay private), and a
+/// symbolic link stays a link: the file it names is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let io = |source| IoError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let linked = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let target = match linked.then(|| fs::canonicalize(path)) {
+        Some(Ok(target)) => target,
+        // A link to nothing yet: replaced by the file, as `rename` does.
+        _ => path.to_path_buf(),
+    };
+    let path = target.as_path();
+    let permissions = fs::metadata(path).ok().map(|m| m.permissions());
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -172,6 +182,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
+        if let Some(p) = &permissions {
+            f.set_permissions(p.clone())?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -474,3 +487,50 @@ pub fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, IoErro
 }
 
 crate::instances!(fn save_params, save_tensors, serialize_tensors, load_tensors, load_params, load_params_positional);
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("nn-io-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        let dir = scratch("mode");
+        let path = dir.join("private.safetensors");
+        fs::write(&path, b"old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symbolic_link_stays_a_link_to_the_replaced_file() {
+        let dir = scratch("link");
+        let (target, link) = (dir.join("weights-v1.safetensors"), dir.join("latest"));
+        fs::write(&target, b"old").unwrap();
+        symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        // A link to nothing yet is replaced by the file.
+        let dangling = dir.join("dangling");
+        symlink(dir.join("absent"), &dangling).unwrap();
+        write_atomic(&dangling, b"x").unwrap();
+        assert_eq!(fs::read(&dangling).unwrap(), b"x");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
