@@ -9,7 +9,8 @@
 //! `nn::module::Module` (every layer, every `sequential!` model, every
 //! derived struct). `#[module(skip)]` leaves a field out (plain data).
 //!
-//! The element type is the struct's type parameter bounded by `Float`, else
+//! The element type is the struct's type parameter bounded by `Float` (the
+//! impls are then written for `f32` and for `f64`), else
 //! `#[module(dtype = f64)]`, else the `f32`/`f64` its fields' types name,
 //! else `f32`.
 
@@ -90,19 +91,8 @@ fn written_float(input: &DeriveInput) -> Option<TokenStream> {
 /// The element type: the struct's type parameter bounded by `Float`, else
 /// `#[module(dtype = f64)]`, else the float its fields' types name, else `f32`.
 fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
-    for g in &input.generics.params {
-        if let GenericParam::Type(t) = g {
-            let float = t.bounds.iter().any(|b| match b {
-                TypeParamBound::Trait(tb) => {
-                    tb.path.segments.last().is_some_and(|s| s.ident == "Float")
-                }
-                _ => false,
-            });
-            if float {
-                let id = &t.ident;
-                return Ok(quote!(#id));
-            }
-        }
+    if let Some(id) = element_param(input) {
+        return Ok(quote!(#id));
     }
     let mut found = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("module")) {
@@ -268,7 +258,20 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     own.extend(params);
     let params = own;
     let ident = &input.ident;
-    let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
+    // Generic over its element type, the struct gets one set of impls per
+    // float: a generic `impl<T: Float> Module<T> for Net<T>` overlaps
+    // `Module`'s blanket impl for layers (a downstream crate could make
+    // `Net<Its>` a `Layer<Its>`), while `Net<f32>` and `Net<f64>` cannot.
+    let param = element_param(input);
+    let mut generics = input.generics.clone();
+    if let Some(p) = &param {
+        generics.params = (generics.params.iter())
+            .filter(|g| !matches!(g, GenericParam::Type(t) if t.ident == *p))
+            .cloned()
+            .collect();
+    }
+    let (impl_g, _, _) = generics.split_for_impl();
+    let (_, ty_g, where_g) = input.generics.split_for_impl();
     let forward = format_ident!("forward");
     let tape_model = (!no_forward(input)).then(|| {
         quote! {
@@ -295,7 +298,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     });
-    Ok(quote! {
+    let impls = quote! {
         impl #impl_g ::nn::module::Module<#t> for #ident #ty_g #where_g {
             #[allow(unused_variables)]
             fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
@@ -325,5 +328,41 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
 
         #tape_model
+    };
+    Ok(match param {
+        None => impls,
+        Some(p) => [quote!(f32), quote!(f64)]
+            .iter()
+            .map(|float| substitute(impls.clone(), &p, float))
+            .collect(),
     })
+}
+
+/// The struct's type parameter bounded by `Float`, if it has one.
+fn element_param(input: &DeriveInput) -> Option<Ident> {
+    input.generics.params.iter().find_map(|g| match g {
+        GenericParam::Type(t) if t.bounds.iter().any(is_float_bound) => Some(t.ident.clone()),
+        _ => None,
+    })
+}
+
+fn is_float_bound(b: &TypeParamBound) -> bool {
+    matches!(b, TypeParamBound::Trait(tb) if tb.path.segments.last().is_some_and(|s| s.ident == "Float"))
+}
+
+/// `tokens` with every `param` replaced by `float`.
+fn substitute(tokens: TokenStream, param: &Ident, float: &TokenStream) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .flat_map(|tt| match tt {
+            TokenTree::Ident(id) if id == *param => float.clone(),
+            TokenTree::Group(g) => {
+                let mut inner = Group::new(g.delimiter(), substitute(g.stream(), param, float));
+                inner.set_span(g.span());
+                TokenTree::Group(inner).into()
+            }
+            other => other.into(),
+        })
+        .collect()
 }

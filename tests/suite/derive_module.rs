@@ -266,3 +266,96 @@ fn a_sequential_model_trains_through_its_tape_path_with_fit() {
         *Chain::with_seed(9).named_params()[0].1.value()
     );
 }
+
+/// Written once for any float, as a researcher writes a model to train in
+/// `f32` and check in `f64`.
+#[derive(Module)]
+pub struct Generic<T: Float> {
+    hidden: Dense<T, 3, 4, Relu>,
+    out: Dense<T, 4, 2>,
+    scale: Param<T>,
+}
+
+impl<T: Float> Generic<T> {
+    fn new(seed: u64) -> Self {
+        let mut rng = nn::rand::rngs::StdRng::seed_from_u64(seed);
+        Generic {
+            hidden: Dense::new(
+                Relu::default(),
+                true,
+                Initializer::GlorotUniform,
+                Initializer::Zeros,
+                &mut rng,
+            ),
+            out: Dense::new(
+                Default::default(),
+                true,
+                Initializer::GlorotUniform,
+                Initializer::Zeros,
+                &mut rng,
+            ),
+            scale: Param::new(ArrayD::from_elem(IxDyn(&[1]), T::one())),
+        }
+    }
+
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        &self.out.forward(&self.hidden.forward(x)) * &x.tape().param(&self.scale)
+    }
+}
+
+#[test]
+fn a_struct_generic_over_its_float_derives_for_f32_and_f64() {
+    use nn::gradcheck::{gradcheck, GradcheckOptions};
+    fn names<T: Float>(m: &dyn Parameters<T>) -> Vec<String> {
+        let mut v = Vec::new();
+        m.visit_params(&mut |n, _| v.push(n.to_string()));
+        v
+    }
+    let (single, double) = (Generic::<f32>::new(5), Generic::<f64>::new(5));
+    let expected = [
+        "scale",
+        "hidden.weight",
+        "hidden.bias",
+        "out.weight",
+        "out.bias",
+    ];
+    assert_eq!(names(&single), expected);
+    assert_eq!(names(&double), expected);
+
+    // The f64 instance's gradients agree with finite differences…
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 3]), |i| {
+        (i[0] as f64 - 0.4) * (i[1] as f64 + 0.7)
+    });
+    let report = gradcheck(
+        |v| double.forward(&v[0]),
+        &[x],
+        &GradcheckOptions::default(),
+    );
+    assert!(report.passed, "{report}");
+
+    // …and the f32 one trains with `fit`.
+    let mut single = single;
+    let inputs = ArrayD::from_shape_fn(IxDyn(&[16, 3]), |i| {
+        ((i[0] * 5 + i[1]) % 7) as f32 / 3.0 - 1.0
+    });
+    let targets = ArrayD::from_shape_fn(IxDyn(&[16, 2]), |i| inputs[[i[0], i[1]]]);
+    let history = fit(
+        &mut single,
+        &mut Adam::new(AdamConfig {
+            lr: 0.02,
+            ..Default::default()
+        })
+        .unwrap(),
+        &Dataset::with_values(inputs, targets),
+        FitOptions {
+            epochs: 8,
+            batch_size: 4,
+            loss: Loss::Mse.into(),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let losses: Vec<f64> = history.metric("loss").into_iter().flatten().collect();
+    assert!(losses[7] < losses[0], "loss went down: {losses:?}");
+}
