@@ -561,6 +561,9 @@ pub(crate) fn model_api(
             fn reseed(&self, seed: u64) {
                 ::nn::Model::<#t>::reseed(self, seed);
             }
+            fn is_training(&self) -> bool {
+                ::nn::Model::<#t>::is_training(self)
+            }
             fn input_shape(&self) -> ::core::option::Option<&[usize]> {
                 ::core::option::Option::Some(<Self as ::nn::layers::Sublayer<#t>>::INPUT_SHAPE)
             }

@@ -84,9 +84,10 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
     let Some((x, _)) = one.next_batch() else {
         return Ok(());
     };
+    let was_training = model.is_training();
     model.set_training(false);
     let out = model.predict_batch(x);
-    model.set_training(true);
+    model.set_training(was_training);
     let per_sample = &out.shape()[1..];
     match &kind {
         TargetKind::Labels { classes } => {

@@ -360,6 +360,7 @@ fn evaluate_into<T: Float, M: Fit<T>>(
     loss: &TrainLoss<'_, T>,
     metrics: &mut [Box<dyn Metric<T> + '_>],
 ) -> (f64, Vec<(String, f64)>) {
+    let was_training = model.is_training();
     model.set_training(false);
     metrics.iter_mut().for_each(|m| m.reset());
     let mut batches = Batches::new(data, batch_size.max(1), None, false);
@@ -370,7 +371,7 @@ fn evaluate_into<T: Float, M: Fit<T>>(
         metrics.iter_mut().for_each(|m| m.update(out.view(), &y));
         seen += y.len();
     }
-    model.set_training(true);
+    model.set_training(was_training);
     let results = metrics
         .iter()
         .map(|m| (m.name().to_string(), m.result()))
@@ -379,12 +380,13 @@ fn evaluate_into<T: Float, M: Fit<T>>(
 }
 
 /// Outputs of `model` for every sample of `inputs` (`[n, …]`), in batches, in
-/// evaluation mode.
+/// evaluation mode (the model's own mode restored after).
 pub fn predict<T: Float, M: Fit<T>>(
     model: &mut M,
     inputs: ArrayViewD<'_, T>,
     batch_size: usize,
 ) -> ArrayD<T> {
+    let was_training = model.is_training();
     model.set_training(false);
     let n = inputs.shape()[0];
     let mut parts = Vec::new();
@@ -394,7 +396,7 @@ pub fn predict<T: Float, M: Fit<T>>(
         parts.push(model.predict_batch(inputs.slice_axis(Axis(0), (start..end).into())));
         start = end;
     }
-    model.set_training(true);
+    model.set_training(was_training);
     if parts.is_empty() {
         return ArrayD::zeros(IxDyn(&[0]));
     }

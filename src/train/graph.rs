@@ -641,6 +641,7 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
     weights: &[f64],
 ) -> GraphMetrics {
     let weights = check_options::<T, M>(losses, weights, data);
+    let was_training = model.is_training();
     model.set_training(false);
     let mut batch = Batch::new(data);
     let order: Vec<usize> = (0..data.len()).collect();
@@ -656,7 +657,7 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
             sums[i].1 += count_correct(out.view(), &target, threshold(losses[i]));
         }
     }
-    model.set_training(true);
+    model.set_training(was_training);
     let n = data.len().max(1) as f64;
     let losses: Vec<f64> = sums.iter().map(|(l, _)| l / n).collect();
     GraphMetrics {
@@ -673,6 +674,7 @@ pub fn predict_graph<T: Float, M: GraphModel<T>>(
     inputs: &[ArrayViewD<'_, T>],
     batch_size: usize,
 ) -> Vec<ArrayD<T>> {
+    let was_training = model.is_training();
     model.set_training(false);
     let n = inputs.first().map_or(0, |x| x.shape()[0]);
     let mut parts: Vec<Vec<ArrayD<T>>> = (0..M::OUTPUTS).map(|_| Vec::new()).collect();
@@ -688,7 +690,7 @@ pub fn predict_graph<T: Float, M: GraphModel<T>>(
         }
         start = end;
     }
-    model.set_training(true);
+    model.set_training(was_training);
     parts
         .iter()
         .map(|p| {

@@ -34,6 +34,14 @@ pub trait Fit<T: Float> {
     /// calls it at the start of each epoch.
     fn reseed(&self, _seed: u64) {}
 
+    /// Whether the model is in training mode: `predict` and `evaluate` put
+    /// it back as they found it. A model that cannot tell (a
+    /// `#[derive(Module)]` struct: its parts keep their own modes) says
+    /// `true`, and is left in training mode.
+    fn is_training(&self) -> bool {
+        true
+    }
+
     /// One sample's shape, when the model declares it (a `sequential!`
     /// model's `input(…)`): `fit` checks its data against it before
     /// training. `None` (the default): `fit` learns it from the model's

@@ -338,6 +338,19 @@ fn a_one_epoch_history_plots_a_dot_per_series() {
 }
 
 #[test]
+fn predict_and_evaluate_leave_the_model_in_its_mode() {
+    let mut model = WithRelu::with_seed(4);
+    let data = xor();
+    for training in [false, true] {
+        model.set_training(training);
+        let _ = predict(&mut model, data.inputs().view(), 2);
+        assert_eq!(model.is_training(), training, "after predict");
+        let _ = evaluate(&mut model, &data, 2, Loss::CrossEntropy);
+        assert_eq!(model.is_training(), training, "after evaluate");
+    }
+}
+
+#[test]
 fn predict_batches_and_keeps_order() {
     let mut model = WithRelu::with_seed(4);
     let x: ArrayD<f32> =
