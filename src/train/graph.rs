@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use nn_core::data::{share, Targets};
+use nn_core::data::{share, TargetKind, Targets};
 use nn_core::loss::{Loss, Target};
 use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use nn_core::rand::seq::SliceRandom;
@@ -20,6 +20,7 @@ use super::checkpoint::run;
 use super::data_parallel;
 use super::history::{EpochLogs, History};
 use super::metrics::count_correct;
+use super::objective::TrainLoss;
 use super::progress::Progress;
 use super::{TrainError, Verbosity};
 use crate::distributed::{self, Collective};
@@ -308,6 +309,92 @@ fn check_options<T: Float, M: GraphModel<T>>(
     }
 }
 
+/// What `fit` checks when it starts, for a graph (`what`: "training",
+/// "validation"): one loss per output, the data's inputs and targets, each
+/// loss taking its target's kind, and one sample's outputs fitting the
+/// targets; the loss weights, one per output or none (all 1).
+fn check_graph<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    options: &GraphFitOptions<'_, T>,
+    data: &GraphData<T>,
+    what: &str,
+) -> Result<Vec<f64>, TrainError> {
+    fn config<R>(m: String) -> Result<R, TrainError> {
+        Err(TrainError::Config(m))
+    }
+    let (losses, weights) = (&options.losses, &options.loss_weights);
+    if losses.len() != M::OUTPUTS {
+        return config(format!(
+            "the model has {} outputs but {} losses were given",
+            M::OUTPUTS,
+            losses.len()
+        ));
+    }
+    if !weights.is_empty() && weights.len() != M::OUTPUTS {
+        return config(format!(
+            "{} loss weights for {} outputs",
+            weights.len(),
+            M::OUTPUTS
+        ));
+    }
+    if data.inputs.len() != M::INPUTS || data.targets.len() != M::OUTPUTS {
+        return config(format!(
+            "the model takes {} inputs and {} outputs, the {what} data holds {} inputs and {} targets",
+            M::INPUTS,
+            M::OUTPUTS,
+            data.inputs.len(),
+            data.targets.len()
+        ));
+    }
+    if options.batch_size == 0 {
+        return config("batch_size must be at least 1".into());
+    }
+    if data.is_empty() {
+        return config(format!("the {what} data holds no samples"));
+    }
+    let names = output_names::<T, M>();
+    for ((loss, targets), name) in losses.iter().zip(&data.targets).zip(&names) {
+        TrainLoss::<T>::from(*loss)
+            .check_targets(&targets.kind())
+            .or_else(|e| config(format!("output `{name}`: {e}")))?;
+    }
+    let one: Vec<ArrayViewD<'_, T>> = data
+        .inputs
+        .iter()
+        .map(|x| x.slice_axis(Axis(0), (0..1).into()))
+        .collect();
+    let was_training = model.is_training();
+    model.set_training(false);
+    let outs = model.predict(&one);
+    model.set_training(was_training);
+    for ((out, targets), name) in outs.iter().zip(&data.targets).zip(&names) {
+        let per_sample = &out.shape()[1..];
+        match targets.kind() {
+            TargetKind::Labels { classes } => {
+                if per_sample.len() != 1 || per_sample[0] < classes {
+                    return config(format!(
+                        "output `{name}` is {per_sample:?} per sample, but its {what} labels \
+                         name {classes} classes"
+                    ));
+                }
+            }
+            TargetKind::Values { shape } => {
+                if per_sample != shape.as_slice() {
+                    return config(format!(
+                        "output `{name}` is {per_sample:?} per sample, but its {what} targets \
+                         are {shape:?}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(if weights.is_empty() {
+        vec![1.0; M::OUTPUTS]
+    } else {
+        weights.clone()
+    })
+}
+
 /// Trains `model` on `data`: each batch through the static path, the loss
 /// `Σ weightᵢ · lossᵢ(outputᵢ, targetᵢ)` (a softmax output with a
 /// categorical cross-entropy takes the fused gradient `p − y`, as in
@@ -321,7 +408,10 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     data: &GraphData<T>,
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
-    let weights = check_options::<T, M>(&options.losses, &options.loss_weights, data);
+    let weights = check_graph(model, &options, data, "training")?;
+    if let Some(val) = options.validation {
+        check_graph(model, &options, val, "validation")?;
+    }
     let group = options.distributed;
     let run_settings = data_parallel::RunSettings {
         samples: data.len(),

@@ -270,3 +270,58 @@ fn fit_graph_resumed_after_an_epoch_ends_as_the_uninterrupted_run() {
     assert_eq!(resumed, full);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn fit_graph_refuses_misconfiguration_before_the_first_batch() {
+    let n = 6;
+    let labels = Targets::Labels((0..n).map(|i| i % 3).collect());
+    let value = Targets::Values(values(&[n, 1], 2));
+    let data = |targets: Vec<Targets<f64>>| {
+        GraphData::new(vec![values(&[n, 3], 0), values(&[n, 2], 1)], targets).unwrap()
+    };
+    let good = data(vec![labels.clone(), value.clone()]);
+    let run = |train: &GraphData<f64>, validation: Option<&GraphData<f64>>, losses: Vec<Loss>| {
+        let mut model = TwoHeads::with_seed(4);
+        let before = params(&model);
+        let err = fit_graph(
+            &mut model,
+            &mut Sgd::new(SgdConfig::default()).unwrap(),
+            train,
+            GraphFitOptions {
+                losses,
+                validation,
+                verbosity: Verbosity::Silent,
+                ..Default::default()
+            },
+        )
+        .expect_err("refused");
+        assert_eq!(params(&model), before, "nothing trained before the error");
+        err.to_string()
+    };
+    let losses = || vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse];
+
+    let e = run(&good, None, vec![Loss::Mse]);
+    assert!(
+        e.contains("the model has 2 outputs but 1 losses were given"),
+        "{e}"
+    );
+    let e = run(&good, None, vec![Loss::Mse, Loss::Mse]);
+    assert!(
+        e.contains("output `label`: the loss mse needs target values"),
+        "{e}"
+    );
+    let wide = data(vec![labels.clone(), Targets::Values(values(&[n, 3], 2))]);
+    let e = run(&wide, None, losses());
+    assert!(
+        e.contains("output `value` is [1] per sample, but its training targets are [3]"),
+        "{e}"
+    );
+    let e = run(&good, Some(&wide), losses());
+    assert!(e.contains("but its validation targets are [3]"), "{e}");
+    let many = data(vec![Targets::Labels(vec![7; n]), value]);
+    let e = run(&good, Some(&many), losses());
+    assert!(
+        e.contains("output `label` is [3] per sample, but its validation labels name 8 classes"),
+        "{e}"
+    );
+}
