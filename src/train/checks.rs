@@ -3,6 +3,8 @@
 //! outputs do not fit them, a monitored metric that will never be logged.
 
 use nn_core::data::{Batches, Data, TargetKind};
+use nn_core::loss::Loss;
+use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
 use super::callbacks::Callback;
@@ -88,6 +90,9 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
     model.set_training(false);
     let out = model.predict_batch(x);
     model.set_training(was_training);
+    if let Some(l) = loss.builtin() {
+        takes_the_outputs(l, out.view()).map_err(config)?;
+    }
     let per_sample = &out.shape()[1..];
     match &kind {
         TargetKind::Labels { classes } => {
@@ -109,6 +114,34 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
         }
     }
     Ok(())
+}
+
+/// A loss that takes probabilities gets outputs in `[0, 1]`: logits (a
+/// model without its final softmax or sigmoid) would train on the log of
+/// negative numbers, or on clipped ones, without a word.
+pub(crate) fn takes_the_outputs<T: Float>(
+    loss: Loss,
+    outputs: ArrayViewD<'_, T>,
+) -> Result<(), String> {
+    let remedy = match loss {
+        Loss::SparseCategoricalCrossEntropy | Loss::CategoricalCrossEntropy | Loss::KlDivergence => {
+            "end the model with a softmax, or train on logits with Loss::CrossEntropy"
+        }
+        Loss::BinaryCrossEntropy => {
+            "end the model with a sigmoid, or train on logits with Loss::BinaryCrossEntropyWithLogits"
+        }
+        _ => return Ok(()),
+    };
+    // Not NaN or infinity: the non-finite-loss stop names those.
+    let outside = |v: &f64| v.is_finite() && !(0.0..=1.0).contains(v);
+    match outputs.iter().map(|v| v.as_f64()).find(outside) {
+        Some(v) => Err(format!(
+            "the loss {} takes probabilities, but the model outputs {v} for the first sample \
+             (logits?): {remedy}",
+            loss.name()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Every metric a callback monitors is among `logged`; else an error with the

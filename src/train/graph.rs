@@ -367,7 +367,9 @@ fn check_graph<T: Float, M: GraphModel<T>>(
     model.set_training(false);
     let outs = model.predict(&one);
     model.set_training(was_training);
-    for ((out, targets), name) in outs.iter().zip(&data.targets).zip(&names) {
+    for (((out, targets), name), loss) in outs.iter().zip(&data.targets).zip(&names).zip(losses) {
+        super::checks::takes_the_outputs(*loss, out.view())
+            .or_else(|e| config(format!("output `{name}`: {e}")))?;
         let per_sample = &out.shape()[1..];
         match targets.kind() {
             TargetKind::Labels { classes } => {

@@ -174,6 +174,8 @@ fn trains_with_fit_as_it_is() {
         FitOptions {
             epochs: 5,
             batch_size: 8,
+            // The head gives logits, as a PyTorch model's does.
+            loss: Loss::CrossEntropy.into(),
             verbosity: Verbosity::Silent,
             ..Default::default()
         },

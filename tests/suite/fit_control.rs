@@ -353,6 +353,21 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         assert!(e.contains("must be at least 0"), "{e}");
     }
 
+    // Logits where the loss takes probabilities (`Net` ends with a linear
+    // layer): trained as they were, they would give a loss of clipped logs.
+    let e = run(
+        &train,
+        FitOptions {
+            loss: Loss::SparseCategoricalCrossEntropy.into(),
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("takes probabilities, but the model outputs")
+            && e.contains("train on logits with Loss::CrossEntropy"),
+        "{e}"
+    );
+
     // Every batch dropped: nothing would train.
     let e = run(
         &train,
