@@ -327,6 +327,26 @@ fn csv_target_by_name_with_spaces_and_quotes() {
 }
 
 #[test]
+fn csv_values_that_are_not_finite_are_errors_naming_the_field() {
+    let path = std::env::temp_dir().join(format!("nn-csv-finite-{}.csv", std::process::id()));
+    for (field, f64_too) in [("NaN", true), ("-inf", true), ("1e40", false)] {
+        std::fs::write(&path, format!("a,b,label\n1,2,0\n3,{field},1\n")).unwrap();
+        let err = dataset_from_csv::<f32>(&path, &CsvOptions::new()).unwrap_err();
+        assert!(
+            matches!(&err, CsvError::NotFinite { row: 3, column: CsvColumn::Named(c), text, .. } if c == "b" && text == field),
+            "{err:?}"
+        );
+        says(&err, &["row 3", "column 'b'", field, "not finite"]);
+        // 1e40 is a finite f64.
+        assert_eq!(
+            dataset_from_csv::<f64>(&path, &CsvOptions::new()).is_err(),
+            f64_too
+        );
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn csv_bad_fields_name_row_and_column() {
     // bad_number.csv: header, a row, an empty line 3, then "3,abc,1" on line 4.
     let err = dataset_from_csv::<f32>(fixture("bad_number.csv"), &CsvOptions::new()).unwrap_err();

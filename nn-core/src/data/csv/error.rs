@@ -107,6 +107,20 @@ pub enum CsvError {
         /// The field as written.
         text: String,
     },
+    /// A field is a number but not a finite one in the element type (`NaN`,
+    /// `inf`, or `1e40` in `f32`): a dataset's values are finite, as
+    /// `.npy` datasets' are.
+    #[error("{}: row {row}, column {column}: '{text}' is not finite (a dataset's values must be)", .path.display())]
+    NotFinite {
+        /// The file.
+        path: PathBuf,
+        /// The row.
+        row: u64,
+        /// The column.
+        column: CsvColumn,
+        /// The field as written.
+        text: String,
+    },
     /// A label is not a whole number `>= 0`.
     #[error("{}: row {row}, column {column}: label '{text}' is not a class index (a whole number >= 0)", .path.display())]
     InvalidLabel {

@@ -61,15 +61,26 @@ impl<'a, T: Float> Table<'a, T> {
     }
 
     fn number(&self, text: &str, row: u64, i: usize) -> Result<T, CsvError> {
-        // Rust's float syntax: 1, -2.5, 1e-3, .5, inf, NaN; not "" or "1,5".
-        text.parse::<f64>()
-            .map(T::lit)
-            .map_err(|_| CsvError::NotANumber {
-                path: self.path.to_path_buf(),
+        // Rust's float syntax: 1, -2.5, 1e-3, .5; not "" or "1,5". It also
+        // reads inf and NaN, which a dataset refuses, as it refuses numbers
+        // beyond the element type (`1e40` as `f32`).
+        let (path, column) = (self.path.to_path_buf(), self.layout.column(i));
+        let text = text.to_string();
+        match text.parse::<f64>().map(T::lit) {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(CsvError::NotFinite {
+                path,
                 row,
-                column: self.layout.column(i),
-                text: text.to_string(),
-            })
+                column,
+                text,
+            }),
+            Err(_) => Err(CsvError::NotANumber {
+                path,
+                row,
+                column,
+                text,
+            }),
+        }
     }
 
     fn label(
