@@ -196,6 +196,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     })
 }
 
+/// `std::fs::create_dir_all`, but a file where the directory or one of its
+/// parents should be is said to be in the way (the system says only "File
+/// exists" or "Not a directory").
+pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+            std::io::Error::new(
+                e.kind(),
+                format!("a file is in the way of the directory ({e})"),
+            )
+        }
+        _ => e,
+    })
+}
+
 /// Flushes a directory's entries (a rename into it) to disk.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -499,6 +514,18 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_a_directory_is_named_so() {
+        let dir = scratch("in-the-way");
+        let file = dir.join("runs");
+        fs::write(&file, b"").unwrap();
+        for target in [file.clone(), file.join("sub")] {
+            let err = create_dir_all(&target).unwrap_err().to_string();
+            assert!(err.contains("a file is in the way"), "{err}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

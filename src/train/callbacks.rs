@@ -263,7 +263,7 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
     /// so that a path that cannot be written fails before any training.
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
         match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            Some(dir) => std::fs::create_dir_all(dir).map_err(|source| TrainError::File {
+            Some(dir) => nn_core::io::create_dir_all(dir).map_err(|source| TrainError::File {
                 path: dir.to_path_buf(),
                 source,
             }),

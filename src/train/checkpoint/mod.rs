@@ -85,7 +85,7 @@ impl<T: Float> Checkpoint<T> {
     /// one file, written beside and renamed over the last one, file and
     /// directory flushed, so a crash leaves the previous checkpoint or this one.
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
-        std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
+        nn_core::io::create_dir_all(dir).map_err(|source| CheckpointError::Io {
             path: dir.to_path_buf(),
             source,
         })?;

@@ -81,7 +81,7 @@ pub(crate) fn save<T: Float>(
 
 /// Makes the checkpoint directory now, not after an epoch of work.
 pub(crate) fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
-    std::fs::create_dir_all(dir).map_err(|source| TrainError::File {
+    nn_core::io::create_dir_all(dir).map_err(|source| TrainError::File {
         path: dir.to_path_buf(),
         source,
     })

@@ -33,7 +33,7 @@ impl EventFileWriter {
     /// TensorBoard picks up files whose name holds `tfevents`), holding the
     /// file-version event.
     pub(crate) fn create(dir: &Path) -> Result<Self, TrainError> {
-        std::fs::create_dir_all(dir).map_err(|source| TrainError::File {
+        nn_core::io::create_dir_all(dir).map_err(|source| TrainError::File {
             path: dir.to_path_buf(),
             source,
         })?;
