@@ -56,9 +56,19 @@ impl Mnist {
     pub fn load(dir: impl AsRef<Path>) -> Result<Mnist, MnistError> {
         let dir = dir.as_ref();
         let [train_images, train_labels, test_images, test_labels] = FILES.map(|name| {
-            dirs::find(dir, name).ok_or_else(|| MnistError::MissingFile {
-                dir: dir.to_path_buf(),
-                name: name.to_string(),
+            dirs::find(dir, name).ok_or_else(|| match dirs::not_a_file(dir, name) {
+                // A directory (or another non-file) under the file's name.
+                Some(path) => MnistError::Io {
+                    path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "not a file (the IDX file, plain or gzipped, belongs here)",
+                    ),
+                },
+                None => MnistError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    name: name.to_string(),
+                },
             })
         });
         // Every file is looked for before any is read, so a missing one is

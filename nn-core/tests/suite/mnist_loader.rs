@@ -158,6 +158,11 @@ fn a_missing_file_is_an_error_naming_it() {
     let err = Mnist::load(&dir).unwrap_err();
     assert!(matches!(err, MnistError::MissingFile { .. }));
     assert!(err.to_string().ends_with("t10k-labels-idx1-ubyte: missing (expected t10k-labels-idx1-ubyte or t10k-labels-idx1-ubyte.gz)"), "{err}");
+
+    // A directory under the file's name is not reported as missing.
+    std::fs::create_dir(dir.join(FILES[3])).unwrap();
+    let msg = Mnist::load(&dir).unwrap_err().to_string();
+    assert!(msg.contains("t10k-labels-idx1-ubyte: not a file"), "{msg}");
 }
 
 #[test]

@@ -36,6 +36,13 @@ pub(super) fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `dir/name` or `dir/name.gz` when it exists but is not a file.
+pub(super) fn not_a_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+        .into_iter()
+        .find(|p| p.exists() && !p.is_file())
+}
+
 /// An empty `MNIST_DIR` counts as unset, as in `MNIST_DIR= cargo run`.
 fn explicit(env: Option<OsString>) -> Option<PathBuf> {
     env.filter(|d| !d.is_empty()).map(PathBuf::from)
