@@ -22,6 +22,10 @@ impl Args {
             let Some(name) = arg.strip_prefix("--") else {
                 fail(usage, &format!("unexpected argument `{arg}`"))
             };
+            let flag = name.split_once('=').map_or(name, |(n, _)| n);
+            if !usage.contains(&format!("--{flag} ")) {
+                fail(usage, &format!("unknown flag --{flag}"));
+            }
             let (name, value) = match name.split_once('=') {
                 Some((n, v)) => (n.to_string(), v.to_string()),
                 None if is_switch(usage, name) => (name.to_string(), String::new()),
@@ -31,8 +35,14 @@ impl Args {
                         .unwrap_or_else(|| fail(usage, &format!("--{name} needs a value"))),
                 ),
             };
-            if !usage.contains(&format!("--{name} ")) {
-                fail(usage, &format!("unknown flag --{name}"));
+            // Numbers are checked now, not once the data has loaded.
+            let number = match placeholder(usage, &name) {
+                Some("N") => value.parse::<usize>().is_ok(),
+                Some("X") => value.parse::<f64>().is_ok_and(f64::is_finite),
+                _ => true,
+            };
+            if !number {
+                fail(usage, &format!("--{name}: cannot parse `{value}`"));
             }
             values.insert(name, value);
         }
@@ -64,6 +74,14 @@ impl Args {
 fn fail(usage: &str, message: &str) -> ! {
     eprintln!("error: {message}\n\n{usage}");
     std::process::exit(2)
+}
+
+/// The value's name after `--name` in `usage` (`N` for a whole number, `X`
+/// for a real one, `DIR`, `NAME`).
+fn placeholder<'u>(usage: &'u str, name: &str) -> Option<&'u str> {
+    let flag = format!("--{name} ");
+    let at = usage.find(&flag)? + flag.len();
+    usage[at..].split_whitespace().next()
 }
 
 /// Whether `usage` lists `--name` as a switch: followed by two spaces (its

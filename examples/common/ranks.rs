@@ -35,7 +35,11 @@ pub fn join(args: &Args) -> Option<Box<dyn Collective>> {
 /// one-line error when the ranks cannot share it evenly.
 pub fn per_rank(batch_size: usize, group: Option<&dyn Collective>) -> usize {
     let ranks = group.map_or(1, |g| g.size());
-    if batch_size == 0 || !batch_size.is_multiple_of(ranks) {
+    if batch_size == 0 {
+        eprintln!("error: --batch-size must be at least 1");
+        std::process::exit(2)
+    }
+    if !batch_size.is_multiple_of(ranks) {
         eprintln!("error: --batch-size {batch_size} does not split evenly over {ranks} ranks");
         std::process::exit(2)
     }
