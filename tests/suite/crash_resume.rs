@@ -199,10 +199,15 @@ fn a_corrupt_or_mismatched_checkpoint_is_an_error_naming_the_file() {
     let err = Checkpoint::<f32>::load(&dir).unwrap_err().to_string();
     assert!(err.contains("not a usable checkpoint"), "{err}");
 
-    // Another element type.
+    // Another element type, named as such, the path said once.
     std::fs::write(&path, &bytes).unwrap();
     let err = Checkpoint::<f64>::load(&dir).unwrap_err().to_string();
-    assert!(err.contains("not a usable checkpoint"), "{err}");
+    assert!(
+        err.contains("not a usable checkpoint: it holds F32 tensors")
+            && err.contains("this run trains in F64"),
+        "{err}"
+    );
+    assert_eq!(err.matches("checkpoint.safetensors").count(), 1, "{err}");
 
     // Intact (its checksum recomputed) but with a rate no schedule can use.
     let mut odd = Checkpoint::<f32>::load(&dir).unwrap().unwrap();

@@ -214,6 +214,18 @@ pub(super) fn decode<T: Float>(path: &Path) -> Result<Checkpoint<T>, CheckpointE
     };
     let (tensors, meta) = load_tensors::<T>(path).map_err(|e| match e {
         IoError::Io { path, source } => CheckpointError::Io { path, source },
+        IoError::Format { message, .. } => {
+            corrupt(format!("not a valid safetensors file: {message}"))
+        }
+        // Written by a run of the other element type.
+        IoError::DtypeMismatch {
+            key,
+            found,
+            expected,
+            ..
+        } => corrupt(format!(
+            "it holds {found} tensors (`{key}`), this run trains in {expected}"
+        )),
         other => corrupt(other.to_string()),
     })?;
     let field = |key: &str| {
