@@ -211,3 +211,34 @@ fn pytorch_num_batches_tracked_is_skipped_when_loading() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_batch_of_one_leaves_the_running_statistics_alone() {
+    // `head_norm` normalizes a flat [1, 2]: one value per channel, no
+    // variance (PyTorch refuses such a batch in training). `bn` sees 16
+    // values per channel even then, and still averages them in.
+    let one = input()
+        .slice_move(nn::ndarray::s![..1, .., .., ..])
+        .into_dyn();
+    let state = |m: &Normed| -> Vec<ArrayD<f64>> {
+        m.named_buffers()
+            .iter()
+            .map(|(_, p)| p.value().clone())
+            .collect()
+    };
+    for tape in [false, true] {
+        let mut m = Normed::with_seed(3);
+        let before = state(&m);
+        let out = if tape {
+            let t = Tape::new();
+            m.forward(&t.constant(one.clone())).value()
+        } else {
+            m.forward_train(one.view()).to_owned()
+        };
+        // β (zero) in every channel.
+        assert!(out.iter().all(|&v| v == 0.0), "{out}");
+        let after = state(&m);
+        assert_ne!(after[0], before[0], "bn's running mean moved");
+        assert_eq!(after[2..], before[2..], "head_norm's statistics stayed");
+    }
+}

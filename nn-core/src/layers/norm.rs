@@ -81,6 +81,9 @@ fn eval_backward_into<T: Float>(
 /// with `momentum = 0.99` meaning `1 - 0.01`: its 0.99 is PyTorch's 0.01.)
 /// Evaluation uses the running statistics. Parameters: `weight` (γ) and `bias`
 /// (β); `running_mean` and `running_var` are buffers: saved with them, never trained.
+/// A training batch with one value per channel (PyTorch refuses it; `fit`'s
+/// last batch of one sample after a `Dense`) normalizes to β and leaves the
+/// running statistics alone: it carries no variance to average in.
 ///
 /// An `activation` (`BatchNorm(activation = relu)` in `sequential!`) is
 /// applied to the output; plain `relu` runs inside batch norm's own passes
@@ -139,7 +142,12 @@ impl<T: Float, const C: usize, A: ActivationFn> BatchNorm<T, C, A> {
         self.training && self.activation.is_plain_relu()
     }
 
-    fn update_running(&self, mean: &[T], unbiased_var: &[T]) {
+    /// Averages a batch's statistics, from `count` values per channel, into
+    /// the running ones (not from one value: it has no variance).
+    fn update_running(&self, count: usize, mean: &[T], unbiased_var: &[T]) {
+        if count < 2 {
+            return;
+        }
         let m = T::lit(self.momentum);
         let keep = T::one() - m;
         for (r, &b) in self.running_mean.value_mut().iter_mut().zip(mean) {
@@ -209,7 +217,7 @@ impl<T: Float, const C: usize, A: ActivationFn> Layer<T> for BatchNorm<T, C, A> 
         let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
         let z = if self.training {
             let (y, mean, var) = x.batch_norm_train(&g, &b, self.eps);
-            self.update_running(&mean, &var);
+            self.update_running(x.shape().iter().product::<usize>() / C, &mean, &var);
             y
         } else {
             let (mean, var) = self.running();
@@ -233,7 +241,7 @@ impl<T: Float, const C: usize, A: ActivationFn> Layer<T> for BatchNorm<T, C, A> 
             } else {
                 T::one()
             };
-            self.update_running(&mean, &var.map(|v| v * k));
+            self.update_running(count, &mean, &var.map(|v| v * k));
             (mean, var)
         } else {
             self.running()
