@@ -347,6 +347,15 @@ fn csv_values_that_are_not_finite_are_errors_naming_the_field() {
 }
 
 #[test]
+fn csv_a_target_named_twice_in_the_header_is_an_error() {
+    let path = std::env::temp_dir().join(format!("nn-csv-twice-{}.csv", std::process::id()));
+    std::fs::write(&path, "a,y,b,y\n1,0,2,1\n").unwrap();
+    let err = dataset_from_csv::<f32>(&path, &CsvOptions::new().target("y")).unwrap_err();
+    says(&err, &["column 'y' is named twice", "columns 1 and 3"]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn csv_bad_fields_name_row_and_column() {
     // bad_number.csv: header, a row, an empty line 3, then "3,abc,1" on line 4.
     let err = dataset_from_csv::<f32>(fixture("bad_number.csv"), &CsvOptions::new()).unwrap_err();

@@ -98,14 +98,20 @@ impl Layout {
                         "column '{name}' is named but the options say the file has no header"
                     )));
                 };
-                names
-                    .iter()
-                    .position(|n| n == name)
-                    .ok_or_else(|| CsvError::UnknownColumn {
+                let mut at = names.iter().enumerate().filter(|(_, n)| *n == name);
+                match (at.next(), at.next()) {
+                    (Some((i, _)), None) => Ok(i),
+                    // Which of the two was meant cannot be known.
+                    (Some((i, _)), Some((j, _))) => Err(problem(format!(
+                        "column '{name}' is named twice in the header (columns {i} and {j}, \
+                         0-based): give it by index"
+                    ))),
+                    (None, _) => Err(CsvError::UnknownColumn {
                         path: path.to_path_buf(),
                         name: name.clone(),
                         header: names.clone(),
-                    })
+                    }),
+                }
             }
         }
     }
