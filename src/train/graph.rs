@@ -401,8 +401,9 @@ fn check_graph<T: Float, M: GraphModel<T>>(
 /// `Σ weightᵢ · lossᵢ(outputᵢ, targetᵢ)` (a softmax output with a
 /// categorical cross-entropy takes the fused gradient `p − y`, as in
 /// [`super::fit`]). The history's `loss` is the total, `accuracy` the first
-/// output's; every output's loss and accuracy are in [`EpochLogs::metrics`]
-/// under Keras's names (`aux_loss`, `val_out_accuracy`). With
+/// output's; every output's loss, and the accuracy of each that classifies
+/// (its loss a cross-entropy), are in [`EpochLogs::metrics`] under Keras's
+/// names (`aux_loss`, `val_out_accuracy`). With
 /// [`GraphFitOptions::distributed`] it trains data-parallel as `fit` does.
 pub fn fit_graph<T: Float, M: GraphModel<T>>(
     model: &mut M,
@@ -508,6 +509,8 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
 ) -> Result<History, TrainError> {
     let losses = &options.losses;
     let names = output_names::<T, M>();
+    // Accuracy is logged for the outputs that classify, as `fit` logs it.
+    let classifies: Vec<bool> = losses.iter().map(|l| l.is_classification()).collect();
     let group = options.distributed;
     let root = group.is_none_or(|g| g.is_root());
     let (rank, ranks) = group.map_or((0, 1), |g| (g.rank(), g.size()));
@@ -638,7 +641,11 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             shown += loss * idx.len() as f64;
             let (running, accuracy) = (shown / sums.seen as f64, sums.accuracy());
             progress.batch(sums.seen, start.elapsed().as_secs_f64(), &mut || {
-                vec![("loss".into(), running), ("accuracy".into(), accuracy)]
+                let mut shown = vec![("loss".into(), running)];
+                if classifies[0] {
+                    shown.push(("accuracy".into(), accuracy));
+                }
+                shown
             });
         }
         let sums = sums.over_ranks(group);
@@ -652,27 +659,35 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         let mut logs = EpochLogs {
             epoch: epoch + 1,
             loss: sums.total(weights),
-            metrics: vec![("accuracy".into(), sums.accuracy())],
+            metrics: (classifies[0].then(|| ("accuracy".into(), sums.accuracy())))
+                .into_iter()
+                .collect(),
             lr: optimizer.learning_rate(),
             seconds,
             samples_per_sec: sums.seen as f64 / seconds.max(1e-9),
             ..EpochLogs::default()
         };
-        for (name, (l, c)) in names.iter().zip(&sums.outputs) {
+        for ((name, (l, c)), &classifies) in names.iter().zip(&sums.outputs).zip(&classifies) {
             logs.metrics.push((format!("{name}_loss"), l / n));
-            logs.metrics
-                .push((format!("{name}_accuracy"), *c as f64 / n));
+            if classifies {
+                logs.metrics
+                    .push((format!("{name}_accuracy"), *c as f64 / n));
+            }
         }
         if let Some(val) = options.validation {
             let m = evaluate_graph(model, val, options.batch_size.max(256), losses, weights);
             logs.val_loss = Some(m.loss);
-            logs.val_metrics
-                .push(("val_accuracy".into(), m.accuracies[0]));
+            if classifies[0] {
+                logs.val_metrics
+                    .push(("val_accuracy".into(), m.accuracies[0]));
+            }
             for (i, name) in names.iter().enumerate() {
                 logs.val_metrics
                     .push((format!("val_{name}_loss"), m.losses[i]));
-                logs.val_metrics
-                    .push((format!("val_{name}_accuracy"), m.accuracies[i]));
+                if classifies[i] {
+                    logs.val_metrics
+                        .push((format!("val_{name}_accuracy"), m.accuracies[i]));
+                }
             }
         }
         progress.finish(&logs);

@@ -111,6 +111,12 @@ fn one_step_of_fit_graph_follows_the_weighted_losses() {
         logs.get("label_loss").is_some() && logs.get("value_loss").is_some(),
         "{logs:?}"
     );
+    // Accuracy for the output that classifies, none for the regression.
+    assert!(
+        logs.get("accuracy").is_some() && logs.get("label_accuracy").is_some(),
+        "{logs:?}"
+    );
+    assert_eq!(logs.get("value_accuracy"), None, "{logs:?}");
 
     // Evaluation and prediction see every output.
     let m = evaluate_graph(
