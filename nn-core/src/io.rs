@@ -162,14 +162,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         path: path.to_path_buf(),
         source,
     };
-    let linked = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    let target = match linked.then(|| fs::canonicalize(path)) {
-        Some(Ok(target)) => target,
-        // A link to nothing yet: replaced by the file, as `rename` does.
-        _ => path.to_path_buf(),
-    };
+    let target = link_target(path).map_err(io)?;
     let path = target.as_path();
-    let permissions = fs::metadata(path).ok().map(|m| m.permissions());
+    // Unix's mode bits of a file being replaced (elsewhere the only
+    // permission is read-only, which would stop the rename and the cleanup).
+    let permissions = fs::metadata(path)
+        .ok()
+        .filter(|m| cfg!(unix) && m.is_file())
+        .map(|m| m.permissions());
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -194,6 +194,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         let _ = fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// The file a chain of symbolic links at `path` ends at (`path` itself when
+/// it is no link), which need not exist yet: a relative target is relative
+/// to its link's directory.
+fn link_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut at = path.to_path_buf();
+    // The system's own limit on a chain of links (Linux's ELOOP).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let next = fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// `std::fs::create_dir_all`, but a file where the directory or one of its
@@ -533,11 +554,12 @@ mod tests {
         let dir = scratch("mode");
         let path = dir.join("private.safetensors");
         fs::write(&path, b"old").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        // A mode no umask gives a new file.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
         write_atomic(&path, b"new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode, 0o604);
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -553,11 +575,17 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(fs::read(&target).unwrap(), b"new");
-        // A link to nothing yet is replaced by the file.
-        let dangling = dir.join("dangling");
-        symlink(dir.join("absent"), &dangling).unwrap();
-        write_atomic(&dangling, b"x").unwrap();
-        assert_eq!(fs::read(&dangling).unwrap(), b"x");
+        // A relative link, through a second link, to a file not there yet:
+        // the file is made where the chain ends.
+        let (first, second) = (dir.join("first"), dir.join("second"));
+        symlink("second", &first).unwrap();
+        symlink("absent", &second).unwrap();
+        write_atomic(&first, b"x").unwrap();
+        assert!(fs::symlink_metadata(&first)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(dir.join("absent")).unwrap(), b"x");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

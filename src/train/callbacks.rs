@@ -479,6 +479,16 @@ impl<T: Float> Callback<T> for PlateauOnMetric {
     }
 }
 
+/// Whether the byte before `at` in the file at `path` is a newline.
+fn ends_a_row(path: &std::path::Path, at: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(at - 1))?;
+    let mut byte = [0u8];
+    f.read_exact(&mut byte)?;
+    Ok(byte[0] == b'\n')
+}
+
 /// Writes each epoch's metrics to a CSV file (the header, from the first
 /// epoch's metrics, first), flushed every epoch.
 pub struct CsvLogger {
@@ -515,8 +525,9 @@ impl<T: Float> Callback<T> for CsvLogger {
             source,
         };
         // A resumed run continues the rows the checkpointed epochs wrote; a
-        // log removed since starts afresh; one cut shorter is not extended
-        // with zeros to the recorded length.
+        // log removed or emptied since starts afresh; one cut shorter is not
+        // extended with zeros to the recorded length, nor one rewritten
+        // since cut mid-row.
         let found = match std::fs::metadata(&self.path) {
             Ok(m) => m.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
@@ -527,13 +538,21 @@ impl<T: Float> Callback<T> for CsvLogger {
         } else {
             0
         };
-        if keep > found {
-            return Err(err(std::io::Error::new(
+        let changed = |problem: String| {
+            err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!(
-                    "the log holds {found} bytes, fewer than the {keep} it held at the \
-                     checkpoint: it was changed since (move it away to start a new log)"
-                ),
+                format!("{problem}: it was changed since (move it away to start a new log)"),
+            ))
+        };
+        if keep > found {
+            return Err(changed(format!(
+                "the log holds {found} bytes, fewer than the {keep} it held at the checkpoint"
+            )));
+        }
+        // The rows after the checkpoint are cut off, at a row's end.
+        if keep > 0 && keep < found && !ends_a_row(&self.path, keep).map_err(err)? {
+            return Err(changed(format!(
+                "byte {keep}, where the checkpoint's rows end, does not end a row"
             )));
         }
         self.written = keep;

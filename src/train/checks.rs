@@ -116,9 +116,9 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
     Ok(())
 }
 
-/// A loss that takes probabilities gets outputs in `[0, 1]`: logits (a
-/// model without its final softmax or sigmoid) would train on the log of
-/// negative numbers, or on clipped ones, without a word.
+/// A loss that takes probabilities gets outputs in `[0, 1]` (give or take
+/// rounding): logits (a model without its final softmax or sigmoid) would
+/// train on the log of negative numbers, or on clipped ones, without a word.
 pub(crate) fn takes_the_outputs<T: Float>(
     loss: Loss,
     outputs: ArrayViewD<'_, T>,
@@ -132,9 +132,12 @@ pub(crate) fn takes_the_outputs<T: Float>(
         }
         _ => return Ok(()),
     };
-    // Not NaN or infinity: the non-finite-loss stop names those.
-    let outside = |v: &f64| v.is_finite() && !(0.0..=1.0).contains(v);
-    match outputs.iter().map(|v| v.as_f64()).find(outside) {
+    // Not NaN or infinity: the non-finite-loss stop names those. Rounding
+    // may carry a mixture of probabilities a little past 0 or 1, which the
+    // losses clamp; logits stray much further.
+    const SLACK: f64 = 1e-4;
+    let outside = |v: &f64| v.is_finite() && !(-SLACK..=1.0 + SLACK).contains(v);
+    match outputs.iter().find(|v| outside(&v.as_f64())) {
         Some(v) => Err(format!(
             "the loss {} takes probabilities, but the model outputs {v} for the first sample \
              (logits?): {remedy}",
@@ -217,6 +220,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nn_core::ndarray::{arr1, Array1};
+
+    #[test]
+    fn probabilities_pass_give_or_take_rounding_and_logits_do_not() {
+        let check =
+            |v: Array1<f32>| takes_the_outputs(Loss::CategoricalCrossEntropy, v.into_dyn().view());
+        assert!(check(arr1(&[0.0, 0.25, 1.0])).is_ok());
+        // A mixture summed in f32, and 1 − q.
+        assert!(check(arr1(&[1.000_000_1, -1e-8])).is_ok());
+        assert!(
+            check(arr1(&[f32::NAN, 0.5])).is_ok(),
+            "NaN is the NaN stop's"
+        );
+        let err = check(arr1(&[0.2, -1.3])).unwrap_err();
+        assert!(
+            err.contains("outputs -1.3") && err.contains("Loss::CrossEntropy"),
+            "{err}"
+        );
+        assert!(takes_the_outputs(Loss::Mse, arr1(&[-5.0f32]).into_dyn().view()).is_ok());
+    }
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

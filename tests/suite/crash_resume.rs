@@ -298,6 +298,16 @@ fn a_csv_log_changed_since_the_checkpoint_is_not_padded_with_zeros() {
     );
     assert_eq!(std::fs::read(&log).unwrap(), &written[..written.len() / 2]);
 
+    // Rewritten since, longer, its rows not where the checkpoint's ended.
+    let mut other = written.clone();
+    other.insert(0, b'#');
+    std::fs::write(&log, &other).unwrap();
+    let err = try_train("adam", 3, Some(&dir), &mut Net::with_seed(1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not end a row"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), other);
+
     // Removed: a new log, its header and the epochs from here on.
     std::fs::remove_file(&log).unwrap();
     train("adam", 3, Some(&dir), &mut Net::with_seed(1));

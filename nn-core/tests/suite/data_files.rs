@@ -336,7 +336,7 @@ fn csv_values_that_are_not_finite_are_errors_naming_the_field() {
             matches!(&err, CsvError::NotFinite { row: 3, column: CsvColumn::Named(c), text, .. } if c == "b" && text == field),
             "{err:?}"
         );
-        says(&err, &["row 3", "column 'b'", field, "not finite"]);
+        says(&err, &["row 3", "column 'b'", field, "not a finite f32"]);
         // 1e40 is a finite f64.
         assert_eq!(
             dataset_from_csv::<f64>(&path, &CsvOptions::new()).is_err(),

@@ -110,7 +110,7 @@ pub enum CsvError {
     /// A field is a number but not a finite one in the element type (`NaN`,
     /// `inf`, or `1e40` in `f32`): a dataset's values are finite, as
     /// `.npy` datasets' are.
-    #[error("{}: row {row}, column {column}: '{text}' is not finite (a dataset's values must be)", .path.display())]
+    #[error("{}: row {row}, column {column}: '{text}' is not a finite {element} (a dataset's values must be)", .path.display())]
     NotFinite {
         /// The file.
         path: PathBuf,
@@ -120,6 +120,8 @@ pub enum CsvError {
         column: CsvColumn,
         /// The field as written.
         text: String,
+        /// The element type read into (`f32`, `f64`).
+        element: &'static str,
     },
     /// A label is not a whole number `>= 0`.
     #[error("{}: row {row}, column {column}: label '{text}' is not a class index (a whole number >= 0)", .path.display())]

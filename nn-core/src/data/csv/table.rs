@@ -64,22 +64,27 @@ impl<'a, T: Float> Table<'a, T> {
         // Rust's float syntax: 1, -2.5, 1e-3, .5; not "" or "1,5". It also
         // reads inf and NaN, which a dataset refuses, as it refuses numbers
         // beyond the element type (`1e40` as `f32`).
-        let (path, column) = (self.path.to_path_buf(), self.layout.column(i));
-        let text = text.to_string();
         match text.parse::<f64>().map(T::lit) {
             Ok(v) if v.is_finite() => Ok(v),
-            Ok(_) => Err(CsvError::NotFinite {
-                path,
-                row,
-                column,
-                text,
-            }),
-            Err(_) => Err(CsvError::NotANumber {
-                path,
-                row,
-                column,
-                text,
-            }),
+            parsed => {
+                let (path, column) = (self.path.to_path_buf(), self.layout.column(i));
+                let text = text.to_string();
+                Err(match parsed {
+                    Ok(_) => CsvError::NotFinite {
+                        path,
+                        row,
+                        column,
+                        text,
+                        element: std::any::type_name::<T>(),
+                    },
+                    Err(_) => CsvError::NotANumber {
+                        path,
+                        row,
+                        column,
+                        text,
+                    },
+                })
+            }
         }
     }
 
