@@ -401,9 +401,11 @@ fn check_graph<T: Float, M: GraphModel<T>>(
 /// `Σ weightᵢ · lossᵢ(outputᵢ, targetᵢ)` (a softmax output with a
 /// categorical cross-entropy takes the fused gradient `p − y`, as in
 /// [`super::fit`]). The history's `loss` is the total, `accuracy` the first
-/// output's; every output's loss, and the accuracy of each that classifies
-/// (its loss a cross-entropy), are in [`EpochLogs::metrics`] under Keras's
-/// names (`aux_loss`, `val_out_accuracy`). With
+/// output's when it classifies; every output's loss, and the accuracy of
+/// each that classifies (its loss a cross-entropy), are in
+/// [`EpochLogs::metrics`] under Keras's names (`aux_loss`,
+/// `val_out_accuracy`). A callback monitoring a name never logged is a
+/// [`TrainError::Config`], as in `fit`. With
 /// [`GraphFitOptions::distributed`] it trains data-parallel as `fit` does.
 pub fn fit_graph<T: Float, M: GraphModel<T>>(
     model: &mut M,
@@ -432,6 +434,19 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
             .fold(h, |h, b| h.rotate_left(5) ^ u64::from(b));
         kind.rotate_left(7) ^ w.to_bits()
     });
+    // What the epochs log, for the callbacks' monitors: each output's loss,
+    // the accuracy of those that classify.
+    let names = output_names::<T, M>();
+    let accuracies = names
+        .iter()
+        .zip(&options.losses)
+        .filter(|(_, l)| l.is_classification());
+    let first = (options.losses.first()).filter(|l| l.is_classification());
+    let metrics = (first.map(|_| "accuracy".to_string()).into_iter())
+        .chain(names.iter().map(|n| format!("{n}_loss")))
+        .chain(accuracies.map(|(n, _)| format!("{n}_accuracy")));
+    let logged = super::fit::logged_names(metrics, options.validation.is_some());
+    super::checks::check_monitors(&options.callbacks, &logged)?;
     let callbacks = std::mem::take(&mut options.callbacks);
     let callbacks = data_parallel::join_run(
         group,

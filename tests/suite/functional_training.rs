@@ -324,6 +324,26 @@ fn fit_graph_refuses_misconfiguration_before_the_first_batch() {
     );
     let e = run(&good, Some(&wide), losses());
     assert!(e.contains("but its validation targets are [3]"), "{e}");
+    // The regression output logs no accuracy to monitor.
+    let mut model = TwoHeads::with_seed(4);
+    let e = fit_graph(
+        &mut model,
+        &mut Sgd::new(SgdConfig::default()).unwrap(),
+        &good,
+        GraphFitOptions {
+            losses: losses(),
+            callbacks: vec![Box::new(nn::train::EarlyStopping::new("value_accuracy", 2))],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("monitors `value_accuracy`, which this run never logs"),
+        "{e}"
+    );
+
     let many = data(vec![Targets::Labels(vec![7; n]), value]);
     let e = run(&good, Some(&many), losses());
     assert!(
