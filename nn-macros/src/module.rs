@@ -91,9 +91,6 @@ fn written_float(input: &DeriveInput) -> Option<TokenStream> {
 /// The element type: the struct's type parameter bounded by `Float`, else
 /// `#[module(dtype = f64)]`, else the float its fields' types name, else `f32`.
 fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
-    if let Some(id) = element_param(input) {
-        return Ok(quote!(#id));
-    }
     let mut found = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("module")) {
         attr.parse_nested_meta(|meta| {
@@ -104,12 +101,18 @@ fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
                 if ty != "f32" && ty != "f64" {
                     return Err(syn::Error::new_spanned(&ty, format!("dtype must be `f32` or `f64`, not `{ty}`")));
                 }
+                if let Some(param) = element_param(input) {
+                    return Err(syn::Error::new_spanned(&ty, format!("the struct is generic over its element type `{param}`: it derives for both `f32` and `f64`, so `dtype` has nothing to choose")));
+                }
                 found = Some(quote!(#ty));
                 Ok(())
             } else {
                 Err(meta.error("unknown `module` option on a struct; the options are `#[module(dtype = f64)]` (the default is the struct's `Float` type parameter, else the float its fields name, else `f32`) and `#[module(no_forward)]` (a container of parts, not trained by itself)"))
             }
         })?;
+    }
+    if let Some(id) = element_param(input) {
+        return Ok(quote!(#id));
     }
     Ok(found
         .or_else(|| written_float(input))
@@ -286,7 +289,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                     trait derive_Module_needs_an_inherent_fn_forward_or_module_no_forward {
                         fn forward(&self) {}
                     }
-                    impl<S: ?Sized> derive_Module_needs_an_inherent_fn_forward_or_module_no_forward for S {}
+                    impl<__S: ?Sized> derive_Module_needs_an_inherent_fn_forward_or_module_no_forward for __S {}
                     <#ident #ty_g>::#forward(self, x)
                 }
                 fn set_training(&mut self, training: bool) {
@@ -338,31 +341,50 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     })
 }
 
-/// The struct's type parameter bounded by `Float`, if it has one.
+/// The struct's type parameter bounded by `Float` (`<T: Float>` or
+/// `where T: Float`), if it has one.
 fn element_param(input: &DeriveInput) -> Option<Ident> {
-    input.generics.params.iter().find_map(|g| match g {
+    let inline = input.generics.params.iter().find_map(|g| match g {
         GenericParam::Type(t) if t.bounds.iter().any(is_float_bound) => Some(t.ident.clone()),
         _ => None,
-    })
+    });
+    let in_where = || {
+        let clause = input.generics.where_clause.as_ref()?;
+        clause.predicates.iter().find_map(|p| match p {
+            syn::WherePredicate::Type(t) if t.bounds.iter().any(is_float_bound) => {
+                match &t.bounded_ty {
+                    Type::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    };
+    inline.or_else(in_where)
 }
 
 fn is_float_bound(b: &TypeParamBound) -> bool {
     matches!(b, TypeParamBound::Trait(tb) if tb.path.segments.last().is_some_and(|s| s.ident == "Float"))
 }
 
-/// `tokens` with every `param` replaced by `float`.
+/// `tokens` with every `param` replaced by `float` (not a lifetime `'param`,
+/// nor a field `.param`).
 fn substitute(tokens: TokenStream, param: &Ident, float: &TokenStream) -> TokenStream {
     use proc_macro2::{Group, TokenTree};
-    tokens
-        .into_iter()
-        .flat_map(|tt| match tt {
-            TokenTree::Ident(id) if id == *param => float.clone(),
+    let mut out = TokenStream::new();
+    let mut after_mark = false;
+    for tt in tokens {
+        let mark = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '\'' || p.as_char() == '.');
+        match tt {
+            TokenTree::Ident(id) if id == *param && !after_mark => out.extend(float.clone()),
             TokenTree::Group(g) => {
                 let mut inner = Group::new(g.delimiter(), substitute(g.stream(), param, float));
                 inner.set_span(g.span());
-                TokenTree::Group(inner).into()
+                out.extend([TokenTree::Group(inner)]);
             }
-            other => other.into(),
-        })
-        .collect()
+            other => out.extend([other]),
+        }
+        after_mark = mark;
+    }
+    out
 }

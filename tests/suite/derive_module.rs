@@ -361,3 +361,39 @@ fn a_struct_generic_over_its_float_derives_for_f32_and_f64() {
     let losses: Vec<f64> = history.metric("loss").into_iter().flatten().collect();
     assert!(losses[7] < losses[0], "loss went down: {losses:?}");
 }
+
+/// The float bound in a `where` clause, under a name (`S`) the derive's own
+/// code once used.
+#[derive(Module)]
+pub struct WhereBound<S>
+where
+    S: Float,
+{
+    layer: Dense<S, 2, 2>,
+}
+
+impl<S: Float> WhereBound<S> {
+    fn forward(&self, x: &Var<S>) -> Var<S> {
+        self.layer.forward(x)
+    }
+}
+
+#[test]
+fn a_where_clause_bound_derives_for_both_floats_too() {
+    fn count<T: Float>(m: &dyn Parameters<T>) -> usize {
+        let mut n = 0;
+        m.visit_params(&mut |_, p| n += p.value().len());
+        n
+    }
+    let mut rng = nn::rand::rngs::StdRng::seed_from_u64(0);
+    let single = WhereBound::<f32> {
+        layer: Dense::init(&mut rng),
+    };
+    let double = WhereBound::<f64> {
+        layer: Dense::init(&mut rng),
+    };
+    assert_eq!((count(&single), count(&double)), (6, 6));
+    let tape = Tape::new();
+    let y = double.forward(&tape.constant(ArrayD::zeros(IxDyn(&[1, 2]))));
+    assert_eq!(y.shape(), [1, 2]);
+}
