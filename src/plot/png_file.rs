@@ -17,6 +17,8 @@ const PIXEL: usize = 3;
 const RGB8: [u8; 5] = [8, 2, 0, 0, 0];
 /// The `Sub` filter's tag at the start of a row.
 const SUB: u8 = 1;
+/// The most compressed bytes one `IDAT` chunk carries.
+const IDAT_BYTES: usize = 1 << 20;
 
 /// `pixels` (`width × height` RGB pixels, row by row) as a PNG file's bytes.
 ///
@@ -29,7 +31,8 @@ pub(super) fn encode(pixels: &[u8], (width, height): (u32, u32)) -> Result<Vec<u
         return Err(format!("a PNG image cannot be {width}×{height} pixels"));
     }
     let row = width as usize * PIXEL;
-    if pixels.len() != row * height as usize {
+    let size = row.checked_mul(height as usize);
+    if size != Some(pixels.len()) {
         return Err(format!(
             "{} bytes of pixels for a {width}×{height} RGB image",
             pixels.len()
@@ -57,14 +60,17 @@ pub(super) fn encode(pixels: &[u8], (width, height): (u32, u32)) -> Result<Vec<u
     header.extend(RGB8);
     let mut file = SIGNATURE.to_vec();
     chunk(&mut file, b"IHDR", &header);
-    chunk(&mut file, b"IDAT", &compressed);
+    // A chunk holds under 2³¹ bytes; decoders join consecutive IDATs.
+    for part in compressed.chunks(IDAT_BYTES) {
+        chunk(&mut file, b"IDAT", part);
+    }
     chunk(&mut file, b"IEND", &[]);
     Ok(file)
 }
 
 /// Appends a chunk: its length, type, data and the CRC-32 of type and data.
 fn chunk(file: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    let length = u32::try_from(data.len()).expect("a chunk under 4 GiB");
+    let length = u32::try_from(data.len()).expect("chunks are cut at IDAT_BYTES");
     let mut crc = Crc::new();
     crc.update(kind);
     crc.update(data);
@@ -117,13 +123,19 @@ pub(super) mod tests {
             at += 12 + length;
         }
         let kinds: Vec<&[u8]> = chunks.iter().map(|c| c.0).collect();
-        assert_eq!(kinds, [&b"IHDR"[..], b"IDAT", b"IEND"]);
+        let last = kinds.len() - 1;
+        assert!(
+            kinds.len() >= 3 && kinds[0] == b"IHDR" && kinds[last] == b"IEND",
+            "{kinds:?}"
+        );
+        assert!(kinds[1..last].iter().all(|k| *k == b"IDAT"), "{kinds:?}");
         let header = chunks[0].1;
         let width = u32::from_be_bytes(header[..4].try_into().unwrap());
         let height = u32::from_be_bytes(header[4..8].try_into().unwrap());
         assert_eq!(&header[8..], RGB8);
+        let stream: Vec<u8> = chunks[1..last].iter().flat_map(|c| c.1.to_vec()).collect();
         let mut filtered = Vec::new();
-        flate2::read::ZlibDecoder::new(chunks[1].1)
+        flate2::read::ZlibDecoder::new(&stream[..])
             .read_to_end(&mut filtered)
             .unwrap();
         let row = width as usize * PIXEL;
@@ -163,6 +175,24 @@ pub(super) mod tests {
             .map(|i| (i * 97 % 256) as u8)
             .collect();
         let file = encode(&pixels, (width, height)).unwrap();
+        assert_eq!(decode(&file), ((width, height), pixels));
+    }
+
+    #[test]
+    fn a_large_image_spans_several_idat_chunks() {
+        // Noise deflates poorly: well over one chunk of IDAT_BYTES.
+        let (width, height) = (1024u32, 512u32);
+        let mut x = 1u32;
+        let pixels: Vec<u8> = (0..width * height * 3)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let file = encode(&pixels, (width, height)).unwrap();
+        assert!(file.len() > IDAT_BYTES + 1000);
         assert_eq!(decode(&file), ((width, height), pixels));
     }
 
