@@ -80,7 +80,20 @@ fn check_explicit(dir: &Path) -> Result<(), MnistError> {
         if missing.is_empty() {
             return Ok(());
         }
-        format!("it lacks {}", missing.join(", "))
+        // A directory under a file's name is no missing file.
+        let (odd, absent): (Vec<&str>, Vec<&str>) = missing
+            .into_iter()
+            .partition(|f| not_a_file(dir, f).is_some());
+        let odd = odd.iter().map(|f| format!("{f} (there, but not a file)"));
+        format!(
+            "it lacks {}",
+            absent
+                .iter()
+                .map(|f| f.to_string())
+                .chain(odd)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     Err(MnistError::BadMnistDir {
         dir: dir.to_path_buf(),
@@ -113,7 +126,13 @@ mod tests {
     #[test]
     fn a_wrong_explicit_directory_is_an_error_naming_it() {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let odd = std::env::temp_dir().join(format!("nn-mnist-odd-{}", std::process::id()));
+        std::fs::create_dir_all(odd.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        for f in &FILES[..3] {
+            std::fs::write(odd.join(f), b"").unwrap();
+        }
         let cases = [
+            (odd.clone(), "it lacks t10k-labels-idx1-ubyte (there, but not a file)"),
             (here.join("no-such-dir"), "it does not exist"),
             (here.join("Cargo.toml"), "it is not a directory"),
             (here.to_path_buf(), "it lacks train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"),
@@ -128,5 +147,6 @@ mod tests {
                 "{msg}"
             );
         }
+        std::fs::remove_dir_all(&odd).unwrap();
     }
 }
