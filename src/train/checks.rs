@@ -4,10 +4,11 @@
 
 use nn_core::data::{Batches, Data, TargetKind};
 use nn_core::loss::Loss;
-use nn_core::ndarray::ArrayViewD;
-use nn_core::Float;
+use nn_core::ndarray::{ArrayViewD, Axis};
+use nn_core::{Float, GraphModel};
 
 use super::callbacks::Callback;
+use super::graph::{output_names, GraphData, GraphFitOptions};
 use super::model::Fit;
 use super::objective::TrainLoss;
 use super::TrainError;
@@ -93,27 +94,126 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
     if let Some(l) = loss.builtin() {
         takes_the_outputs(l, out.view()).map_err(config)?;
     }
-    let per_sample = &out.shape()[1..];
-    match &kind {
+    if loss.builtin().is_some() {
+        output_fits("the model outputs", &out.shape()[1..], &kind, what).map_err(config)?;
+    }
+    Ok(())
+}
+
+/// One sample's output (`per_sample`, the batch axis left out) fits the
+/// targets: one output per class the labels name, or the targets' shape.
+/// `subject` starts the message ("the model outputs", "output `aux` is").
+fn output_fits(
+    subject: &str,
+    per_sample: &[usize],
+    kind: &TargetKind,
+    what: &str,
+) -> Result<(), String> {
+    match kind {
         TargetKind::Labels { classes } => {
             let width = per_sample.last().copied().unwrap_or(1);
-            if loss.builtin().is_some() && (per_sample.len() != 1 || width < *classes) {
-                return Err(config(format!(
-                    "the model outputs {per_sample:?} per sample, but the {what} labels name \
+            if per_sample.len() != 1 || width < *classes {
+                return Err(format!(
+                    "{subject} {per_sample:?} per sample, but the {what} labels name \
                      {classes} classes (a classifier's last layer needs one output per class)"
-                )));
+                ));
             }
         }
         TargetKind::Values { shape } => {
-            if loss.builtin().is_some() && per_sample != shape.as_slice() {
-                return Err(config(format!(
-                    "the model outputs {per_sample:?} per sample, but the {what} targets are \
+            if per_sample != shape.as_slice() {
+                return Err(format!(
+                    "{subject} {per_sample:?} per sample, but the {what} targets are \
                      {shape:?} per sample"
-                )));
+                ));
             }
         }
     }
     Ok(())
+}
+
+/// A graph's losses, loss weights and data fit its inputs and outputs: one
+/// loss per output, one weight per output or none (all 1), an input array
+/// per input and targets per output. The weights, all given.
+pub(crate) fn graph_counts<T: Float, M: GraphModel<T>>(
+    losses: &[Loss],
+    weights: &[f64],
+    data: &GraphData<T>,
+) -> Result<Vec<f64>, String> {
+    if losses.len() != M::OUTPUTS {
+        return Err(format!(
+            "the model has {} outputs but {} losses were given",
+            M::OUTPUTS,
+            losses.len()
+        ));
+    }
+    if !weights.is_empty() && weights.len() != M::OUTPUTS {
+        return Err(format!(
+            "{} loss weights for {} outputs",
+            weights.len(),
+            M::OUTPUTS
+        ));
+    }
+    if data.inputs.len() != M::INPUTS || data.targets.len() != M::OUTPUTS {
+        return Err(format!(
+            "the model takes {} inputs and {} outputs, the data holds {} inputs and {} targets",
+            M::INPUTS,
+            M::OUTPUTS,
+            data.inputs.len(),
+            data.targets.len()
+        ));
+    }
+    Ok(if weights.is_empty() {
+        vec![1.0; M::OUTPUTS]
+    } else {
+        weights.to_vec()
+    })
+}
+
+/// What `fit_graph` checks when it starts (`what`: "training",
+/// "validation"): [`graph_counts`], the batch size, samples, each loss
+/// taking its output's targets and one sample's outputs fitting them. The
+/// loss weights.
+pub(crate) fn check_graph<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    options: &GraphFitOptions<'_, T>,
+    data: &GraphData<T>,
+    what: &str,
+) -> Result<Vec<f64>, TrainError> {
+    let weights = graph_counts::<T, M>(&options.losses, &options.loss_weights, data)
+        .map_err(|e| config(format!("{e} ({what} data)")))?;
+    if options.batch_size == 0 {
+        return Err(config("batch_size must be at least 1".into()));
+    }
+    if data.is_empty() {
+        return Err(config(format!("the {what} data holds no samples")));
+    }
+    let names = output_names::<T, M>();
+    fn named(name: &str) -> impl Fn(String) -> TrainError + '_ {
+        move |e| config(format!("output `{name}`: {e}"))
+    }
+    for ((loss, targets), name) in options.losses.iter().zip(&data.targets).zip(&names) {
+        TrainLoss::<T>::from(*loss)
+            .check_targets(&targets.kind())
+            .map_err(named(name))?;
+    }
+    let one: Vec<ArrayViewD<'_, T>> = (data.inputs.iter())
+        .map(|x| x.slice_axis(Axis(0), (0..1).into()))
+        .collect();
+    let was_training = model.is_training();
+    model.set_training(false);
+    let outs = model.predict(&one);
+    model.set_training(was_training);
+    for (((out, targets), name), loss) in outs
+        .iter()
+        .zip(&data.targets)
+        .zip(&names)
+        .zip(&options.losses)
+    {
+        takes_the_outputs(*loss, out.view()).map_err(named(name))?;
+        let subject = format!("output `{name}` is");
+        output_fits(&subject, &out.shape()[1..], &targets.kind(), what).map_err(config)?;
+    }
+    Ok(weights)
 }
 
 /// A loss that takes probabilities gets outputs in `[0, 1]` (give or take

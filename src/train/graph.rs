@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use nn_core::data::{share, TargetKind, Targets};
+use nn_core::data::{share, Targets};
 use nn_core::loss::{Loss, Target};
 use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use nn_core::rand::seq::SliceRandom;
@@ -17,10 +17,10 @@ use nn_optim::Optimizer;
 
 use super::callbacks::{epoch_end_hooks, Callback, Context};
 use super::checkpoint::run;
+use super::checks;
 use super::data_parallel;
 use super::history::{EpochLogs, History};
 use super::metrics::count_correct;
-use super::objective::TrainLoss;
 use super::progress::Progress;
 use super::{TrainError, Verbosity};
 use crate::distributed::{self, Collective};
@@ -52,8 +52,8 @@ pub enum GraphDataError {
 /// array `[n, …]`, for each output its targets, in the model's order.
 #[derive(Clone, Debug)]
 pub struct GraphData<T: Float = f32> {
-    inputs: Vec<ArrayD<T>>,
-    targets: Vec<Targets<T>>,
+    pub(crate) inputs: Vec<ArrayD<T>>,
+    pub(crate) targets: Vec<Targets<T>>,
 }
 
 impl<T: Float> GraphData<T> {
@@ -277,126 +277,6 @@ pub struct GraphMetrics {
     pub accuracies: Vec<f64>,
 }
 
-fn check_options<T: Float, M: GraphModel<T>>(
-    losses: &[Loss],
-    weights: &[f64],
-    data: &GraphData<T>,
-) -> Vec<f64> {
-    assert!(
-        losses.len() == M::OUTPUTS,
-        "fit_graph: the model has {} outputs but {} losses were given",
-        M::OUTPUTS,
-        losses.len()
-    );
-    assert!(
-        data.inputs.len() == M::INPUTS && data.targets.len() == M::OUTPUTS,
-        "fit_graph: the model takes {} inputs and {} outputs, the data holds {} inputs and {} targets",
-        M::INPUTS,
-        M::OUTPUTS,
-        data.inputs.len(),
-        data.targets.len()
-    );
-    if weights.is_empty() {
-        vec![1.0; M::OUTPUTS]
-    } else {
-        assert!(
-            weights.len() == M::OUTPUTS,
-            "fit_graph: {} loss weights for {} outputs",
-            weights.len(),
-            M::OUTPUTS
-        );
-        weights.to_vec()
-    }
-}
-
-/// What `fit` checks when it starts, for a graph (`what`: "training",
-/// "validation"): one loss per output, the data's inputs and targets, each
-/// loss taking its target's kind, and one sample's outputs fitting the
-/// targets; the loss weights, one per output or none (all 1).
-fn check_graph<T: Float, M: GraphModel<T>>(
-    model: &mut M,
-    options: &GraphFitOptions<'_, T>,
-    data: &GraphData<T>,
-    what: &str,
-) -> Result<Vec<f64>, TrainError> {
-    fn config<R>(m: String) -> Result<R, TrainError> {
-        Err(TrainError::Config(m))
-    }
-    let (losses, weights) = (&options.losses, &options.loss_weights);
-    if losses.len() != M::OUTPUTS {
-        return config(format!(
-            "the model has {} outputs but {} losses were given",
-            M::OUTPUTS,
-            losses.len()
-        ));
-    }
-    if !weights.is_empty() && weights.len() != M::OUTPUTS {
-        return config(format!(
-            "{} loss weights for {} outputs",
-            weights.len(),
-            M::OUTPUTS
-        ));
-    }
-    if data.inputs.len() != M::INPUTS || data.targets.len() != M::OUTPUTS {
-        return config(format!(
-            "the model takes {} inputs and {} outputs, the {what} data holds {} inputs and {} targets",
-            M::INPUTS,
-            M::OUTPUTS,
-            data.inputs.len(),
-            data.targets.len()
-        ));
-    }
-    if options.batch_size == 0 {
-        return config("batch_size must be at least 1".into());
-    }
-    if data.is_empty() {
-        return config(format!("the {what} data holds no samples"));
-    }
-    let names = output_names::<T, M>();
-    for ((loss, targets), name) in losses.iter().zip(&data.targets).zip(&names) {
-        TrainLoss::<T>::from(*loss)
-            .check_targets(&targets.kind())
-            .or_else(|e| config(format!("output `{name}`: {e}")))?;
-    }
-    let one: Vec<ArrayViewD<'_, T>> = data
-        .inputs
-        .iter()
-        .map(|x| x.slice_axis(Axis(0), (0..1).into()))
-        .collect();
-    let was_training = model.is_training();
-    model.set_training(false);
-    let outs = model.predict(&one);
-    model.set_training(was_training);
-    for (((out, targets), name), loss) in outs.iter().zip(&data.targets).zip(&names).zip(losses) {
-        super::checks::takes_the_outputs(*loss, out.view())
-            .or_else(|e| config(format!("output `{name}`: {e}")))?;
-        let per_sample = &out.shape()[1..];
-        match targets.kind() {
-            TargetKind::Labels { classes } => {
-                if per_sample.len() != 1 || per_sample[0] < classes {
-                    return config(format!(
-                        "output `{name}` is {per_sample:?} per sample, but its {what} labels \
-                         name {classes} classes"
-                    ));
-                }
-            }
-            TargetKind::Values { shape } => {
-                if per_sample != shape.as_slice() {
-                    return config(format!(
-                        "output `{name}` is {per_sample:?} per sample, but its {what} targets \
-                         are {shape:?}"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(if weights.is_empty() {
-        vec![1.0; M::OUTPUTS]
-    } else {
-        weights.clone()
-    })
-}
-
 /// Trains `model` on `data`: each batch through the static path, the loss
 /// `Σ weightᵢ · lossᵢ(outputᵢ, targetᵢ)` (a softmax output with a
 /// categorical cross-entropy takes the fused gradient `p − y`, as in
@@ -413,9 +293,9 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     data: &GraphData<T>,
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
-    let weights = check_graph(model, &options, data, "training")?;
+    let weights = checks::check_graph(model, &options, data, "training")?;
     if let Some(val) = options.validation {
-        check_graph(model, &options, val, "validation")?;
+        checks::check_graph(model, &options, val, "validation")?;
     }
     let group = options.distributed;
     let run_settings = data_parallel::RunSettings {
@@ -446,7 +326,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         .chain(names.iter().map(|n| format!("{n}_loss")))
         .chain(accuracies.map(|(n, _)| format!("{n}_accuracy")));
     let logged = super::fit::logged_names(metrics, options.validation.is_some());
-    super::checks::check_monitors(&options.callbacks, &logged)?;
+    checks::check_monitors(&options.callbacks, &logged)?;
     let callbacks = std::mem::take(&mut options.callbacks);
     let callbacks = data_parallel::join_run(
         group,
@@ -743,7 +623,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
 
 /// The outputs' names for metrics: the model's (a graph's `-> (..)`
 /// names), else `output_0`, `output_1`, ….
-fn output_names<T: Float, M: GraphModel<T>>() -> Vec<String> {
+pub(crate) fn output_names<T: Float, M: GraphModel<T>>() -> Vec<String> {
     (0..M::OUTPUTS)
         .map(|i| {
             M::OUTPUT_NAMES
@@ -762,7 +642,8 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
     losses: &[Loss],
     weights: &[f64],
 ) -> GraphMetrics {
-    let weights = check_options::<T, M>(losses, weights, data);
+    let weights = checks::graph_counts::<T, M>(losses, weights, data)
+        .unwrap_or_else(|e| panic!("evaluate_graph: {e}"));
     let was_training = model.is_training();
     model.set_training(false);
     let mut batch = Batch::new(data);

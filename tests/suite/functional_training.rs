@@ -319,11 +319,11 @@ fn fit_graph_refuses_misconfiguration_before_the_first_batch() {
     let wide = data(vec![labels.clone(), Targets::Values(values(&[n, 3], 2))]);
     let e = run(&wide, None, losses());
     assert!(
-        e.contains("output `value` is [1] per sample, but its training targets are [3]"),
+        e.contains("output `value` is [1] per sample, but the training targets are [3] per sample"),
         "{e}"
     );
     let e = run(&good, Some(&wide), losses());
-    assert!(e.contains("but its validation targets are [3]"), "{e}");
+    assert!(e.contains("but the validation targets are [3]"), "{e}");
     // The regression output logs no accuracy to monitor.
     let mut model = TwoHeads::with_seed(4);
     let e = fit_graph(
@@ -347,7 +347,7 @@ fn fit_graph_refuses_misconfiguration_before_the_first_batch() {
     let many = data(vec![Targets::Labels(vec![7; n]), value]);
     let e = run(&good, Some(&many), losses());
     assert!(
-        e.contains("output `label` is [3] per sample, but its validation labels name 8 classes"),
+        e.contains("output `label` is [3] per sample, but the validation labels name 8 classes"),
         "{e}"
     );
 }
