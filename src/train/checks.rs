@@ -1,6 +1,8 @@
-//! Misconfiguration found when `fit` starts, not mid-epoch: empty data, a
-//! batch size of 0, a loss that cannot take the data's targets, a model whose
-//! outputs do not fit them, a monitored metric that will never be logged.
+//! Misconfiguration found when `fit` or `fit_graph` starts, for the training
+//! and the validation data, not mid-epoch: empty data, a batch size of 0,
+//! samples the model does not take, a loss that cannot take the data's
+//! targets or the model's outputs, outputs that do not fit the targets,
+//! unusable clipping bounds, a monitored metric that will never be logged.
 
 use nn_core::data::{Batches, Data, TargetKind};
 use nn_core::loss::Loss;
@@ -93,8 +95,6 @@ pub(crate) fn check_model_and_loss<T: Float, M: Fit<T>>(
     model.set_training(was_training);
     if let Some(l) = loss.builtin() {
         takes_the_outputs(l, out.view()).map_err(config)?;
-    }
-    if loss.builtin().is_some() {
         output_fits("the model outputs", &out.shape()[1..], &kind, what).map_err(config)?;
     }
     Ok(())
@@ -196,7 +196,9 @@ pub(crate) fn check_graph<T: Float, M: GraphModel<T>>(
             .check_targets(&targets.kind())
             .map_err(named(name))?;
     }
-    let one: Vec<ArrayViewD<'_, T>> = (data.inputs.iter())
+    let one: Vec<ArrayViewD<'_, T>> = data
+        .inputs
+        .iter()
         .map(|x| x.slice_axis(Axis(0), (0..1).into()))
         .collect();
     let was_training = model.is_training();
