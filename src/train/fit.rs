@@ -330,6 +330,10 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
 
 /// Mean loss and Keras's accuracy of `model` on `data`, in evaluation mode
 /// (for other metrics, [`evaluate_metrics`]).
+///
+/// # Panics
+/// If `data` holds no samples: there is no mean to report (Keras raises).
+#[track_caller]
 pub fn evaluate<T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
     data: &D,
@@ -343,6 +347,10 @@ pub fn evaluate<T: Float, M: Fit<T>, D: Data<T>>(
 
 /// Mean loss and `metrics` of `model` on `data`, in evaluation mode, as
 /// Keras's `evaluate` returns them: the metrics under their names.
+///
+/// # Panics
+/// If `data` holds no samples.
+#[track_caller]
 pub fn evaluate_metrics<'a, T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
     data: &D,
@@ -353,6 +361,7 @@ pub fn evaluate_metrics<'a, T: Float, M: Fit<T>, D: Data<T>>(
     evaluate_into(model, data, batch_size, &loss.into(), metrics)
 }
 
+#[track_caller]
 fn evaluate_into<T: Float, M: Fit<T>>(
     model: &mut M,
     data: &dyn Data<T>,
@@ -360,6 +369,8 @@ fn evaluate_into<T: Float, M: Fit<T>>(
     loss: &TrainLoss<'_, T>,
     metrics: &mut [Box<dyn Metric<T> + '_>],
 ) -> (f64, Vec<(String, f64)>) {
+    // Not a loss of 0 and an accuracy of 0, which read as results.
+    assert!(!data.is_empty(), "evaluate: the data holds no samples");
     let was_training = model.is_training();
     model.set_training(false);
     metrics.iter_mut().for_each(|m| m.reset());

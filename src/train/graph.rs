@@ -635,6 +635,11 @@ pub(crate) fn output_names<T: Float, M: GraphModel<T>>() -> Vec<String> {
 
 /// Loss and accuracy of every output of `model` on `data`, in evaluation
 /// mode, with `weights` (empty: 1 each) for the total.
+///
+/// # Panics
+/// If the losses, weights or data do not fit the model's inputs and
+/// outputs, or `data` holds no samples.
+#[track_caller]
 pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
     model: &mut M,
     data: &GraphData<T>,
@@ -644,6 +649,10 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
 ) -> GraphMetrics {
     let weights = checks::graph_counts::<T, M>(losses, weights, data)
         .unwrap_or_else(|e| panic!("evaluate_graph: {e}"));
+    assert!(
+        !data.is_empty(),
+        "evaluate_graph: the data holds no samples"
+    );
     let was_training = model.is_training();
     model.set_training(false);
     let mut batch = Batch::new(data);

@@ -351,6 +351,13 @@ fn predict_and_evaluate_leave_the_model_in_its_mode() {
 }
 
 #[test]
+#[should_panic(expected = "evaluate: the data holds no samples")]
+fn evaluating_no_samples_panics_rather_than_reporting_zeros() {
+    let mut model = WithRelu::with_seed(4);
+    let _ = evaluate(&mut model, &xor().slice(0..0), 2, Loss::CrossEntropy);
+}
+
+#[test]
 fn predict_batches_and_keeps_order() {
     let mut model = WithRelu::with_seed(4);
     let x: ArrayD<f32> =
