@@ -14,6 +14,7 @@ use super::graph::{output_names, GraphData, GraphFitOptions};
 use super::model::Fit;
 use super::objective::TrainLoss;
 use super::TrainError;
+use crate::distributed::Collective;
 
 fn config(message: String) -> TrainError {
     TrainError::Config(message)
@@ -46,14 +47,16 @@ pub(crate) fn check_clipping(norm: Option<f64>, value: Option<f64>) -> Result<()
     Ok(())
 }
 
-/// With `drop_last`, the data fills at least one batch of `global_batch`
-/// samples (the batch size times the ranks): else every epoch would train
-/// on nothing and report success.
+/// With `drop_last`, the data fills at least one global batch (the batch
+/// size times the ranks of `group`): else every epoch would train on
+/// nothing and report success.
 pub(crate) fn check_whole_batch<T: Float>(
     data: &dyn Data<T>,
-    global_batch: usize,
+    batch_size: usize,
+    group: Option<&dyn Collective>,
     drop_last: bool,
 ) -> Result<(), TrainError> {
+    let global_batch = batch_size * group.map_or(1, |g| g.size());
     if drop_last && data.len() < global_batch {
         return Err(config(format!(
             "drop_last with {} training samples and batches of {global_batch}: \

@@ -225,8 +225,12 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
 ) -> Result<History, TrainError> {
     let data: &dyn Data<T> = data;
     checks::check_data(data, options.batch_size, "training")?;
-    let ranks = options.distributed.map_or(1, |g| g.size());
-    checks::check_whole_batch(data, options.batch_size * ranks, options.drop_last)?;
+    checks::check_whole_batch(
+        data,
+        options.batch_size,
+        options.distributed,
+        options.drop_last,
+    )?;
     if !options.metrics.is_empty()
         || options.clip_grad_norm.is_some()
         || options.clip_grad_value.is_some()

@@ -291,8 +291,12 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
 ) -> Result<History, TrainError> {
     let data: &dyn Data<T> = data;
     checks::check_data(data, options.batch_size, "training")?;
-    let ranks = options.distributed.map_or(1, |g| g.size());
-    checks::check_whole_batch(data, options.batch_size * ranks, options.drop_last)?;
+    checks::check_whole_batch(
+        data,
+        options.batch_size,
+        options.distributed,
+        options.drop_last,
+    )?;
     if let Some(val) = options.validation {
         checks::check_data(val, options.batch_size, "validation")?;
         let kinds = (val.target_kind(), data.target_kind());

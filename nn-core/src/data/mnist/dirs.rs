@@ -29,18 +29,19 @@ pub(super) fn locate() -> Result<PathBuf, MnistError> {
     }
 }
 
+/// Where the file `name` may be in `dir`: plain, then gzipped.
+fn candidates(dir: &Path, name: &str) -> [PathBuf; 2] {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+}
+
 /// The file `name` in `dir`, plain or `.gz` (plain first).
 pub(super) fn find(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(name), dir.join(format!("{name}.gz"))]
-        .into_iter()
-        .find(|p| p.is_file())
+    candidates(dir, name).into_iter().find(|p| p.is_file())
 }
 
 /// `dir/name` or `dir/name.gz` when it exists but is not a file.
 pub(super) fn not_a_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(name), dir.join(format!("{name}.gz"))]
-        .into_iter()
-        .find(|p| p.exists() && !p.is_file())
+    (candidates(dir, name).into_iter()).find(|p| p.exists() && !p.is_file())
 }
 
 /// An empty `MNIST_DIR` counts as unset, as in `MNIST_DIR= cargo run`.
