@@ -3,7 +3,7 @@
 
 use nn_core::data::{Batches, Data, TargetKind};
 use nn_core::loss::{Loss, Target};
-use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use nn_core::ndarray::{ArrayD, ArrayViewD, Axis};
 use nn_core::Float;
 use nn_optim::{clip_grad_norm, clip_grad_value, Optimizer, Schedule};
 
@@ -406,15 +406,14 @@ pub fn predict<T: Float, M: Fit<T>>(
     let n = inputs.shape()[0];
     let mut parts = Vec::new();
     let mut start = 0;
-    while start < n {
+    // No samples still make one (empty) batch, so the result has the
+    // outputs' shape `[0, …]`, as PyTorch's and Keras's do.
+    while start < n || parts.is_empty() {
         let end = (start + batch_size.max(1)).min(n);
         parts.push(model.predict_batch(inputs.slice_axis(Axis(0), (start..end).into())));
         start = end;
     }
     model.set_training(was_training);
-    if parts.is_empty() {
-        return ArrayD::zeros(IxDyn(&[0]));
-    }
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     nn_core::ndarray::concatenate(Axis(0), &views).expect("batches share their shape")
 }

@@ -691,7 +691,8 @@ pub fn predict_graph<T: Float, M: GraphModel<T>>(
     let n = inputs.first().map_or(0, |x| x.shape()[0]);
     let mut parts: Vec<Vec<ArrayD<T>>> = (0..M::OUTPUTS).map(|_| Vec::new()).collect();
     let mut start = 0;
-    while start < n {
+    // No samples still make one (empty) batch: each output `[0, …]`.
+    while start < n || parts.first().is_some_and(Vec::is_empty) {
         let end = (start + batch_size.max(1)).min(n);
         let views: Vec<ArrayViewD<'_, T>> = inputs
             .iter()
@@ -707,8 +708,7 @@ pub fn predict_graph<T: Float, M: GraphModel<T>>(
         .iter()
         .map(|p| {
             let views: Vec<_> = p.iter().map(|a| a.view()).collect();
-            nn_core::ndarray::concatenate(Axis(0), &views)
-                .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
+            nn_core::ndarray::concatenate(Axis(0), &views).expect("batches share their shape")
         })
         .collect()
 }

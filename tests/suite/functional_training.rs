@@ -139,6 +139,16 @@ fn one_step_of_fit_graph_follows_the_weighted_losses() {
 }
 
 #[test]
+fn predicting_no_samples_gives_every_output_with_no_rows() {
+    // As PyTorch and Keras: `[0, …]`, the outputs' shapes with no rows.
+    let mut model = TwoHeads::with_seed(1);
+    let (a, b) = (values(&[0, 3], 1), values(&[0, 2], 2));
+    let outs = predict_graph(&mut model, &[a.view(), b.view()], 4);
+    let shapes: Vec<&[usize]> = outs.iter().map(|o| o.shape()).collect();
+    assert_eq!(shapes, [&[0, 3][..], &[0, 1][..]]);
+}
+
+#[test]
 fn a_one_input_graph_trains_with_fit() {
     let n = 5;
     let x = values(&[n, 3], 3);

@@ -127,3 +127,22 @@ fn dense_on_a_sequence_maps_every_step_alike() {
     assert!(summary.contains("(None, 6, 5)"), "{summary}");
     assert_eq!(model.param_count(), (4 * 5 + 5) + (5 * 3 + 3));
 }
+
+#[test]
+fn predicting_no_samples_gives_outputs_of_no_rows() {
+    // PyTorch's modules and Keras's `predict` return `[0, …]` for an empty
+    // batch: the shape of the outputs, with no rows.
+    let mut recurrent = Recurrent::with_seed(5);
+    let none = nn::ndarray::ArrayD::<f64>::zeros(nn::ndarray::IxDyn(&[0, 5, 3]));
+    let out = nn::train::predict(&mut recurrent, none.view(), 4);
+    let one = recurrent.predict(nn::ndarray::ArrayD::zeros(nn::ndarray::IxDyn(&[1, 5, 3])).view());
+    assert_eq!(out.shape()[0], 0);
+    assert_eq!(out.shape()[1..], one.shape()[1..]);
+
+    let mut attention = Attention::with_seed(5);
+    let none = nn::ndarray::ArrayD::<f64>::zeros(nn::ndarray::IxDyn(&[0, 6]));
+    let out = nn::train::predict(&mut attention, none.view(), 4);
+    let one = attention.predict(nn::ndarray::ArrayD::zeros(nn::ndarray::IxDyn(&[1, 6])).view());
+    assert_eq!(out.shape()[0], 0);
+    assert_eq!(out.shape()[1..], one.shape()[1..]);
+}

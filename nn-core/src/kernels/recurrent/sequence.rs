@@ -193,6 +193,10 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
     check_buffer(name, "hidden projection", &hp, &[b, gh]);
     check_buffer(name, "state", &state, &[b, sw]);
     check_buffer(name, "joined weights", &weights, &d.joined_weights::<C>());
+    if b == 0 {
+        // An empty batch: no states to write (PyTorch's modules allow it).
+        return;
+    }
 
     // While the joined weights are small ([`Dims::joins_input`]), one product
     // per step takes both projections and the biases, `[x_t, 1, h_{t-1}]
@@ -317,6 +321,10 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
     check_buffer(name, "initial state", &initial, &[b, sw]);
     check_buffer(name, "block gradient", &block_grads, &d.block_grads::<C>());
     check_grads::<T, C>(name, &d, &dout, &grads);
+    if b == 0 {
+        // An empty batch adds nothing to any gradient.
+        return;
+    }
     let hid = if C::SPLIT_GRAD { gh..2 * gh } else { 0..gh };
     let Grads {
         x: dx,

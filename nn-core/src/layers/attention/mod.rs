@@ -256,7 +256,7 @@ impl<T: Float> MultiheadAttention<T> {
 
     fn check_sample(&self, x: &[usize]) {
         assert!(
-            x.len() == 3 && x[2] == self.embed_dim && x[0] > 0 && x[1] > 0,
+            x.len() == 3 && x[2] == self.embed_dim && x[1] > 0,
             "MultiheadAttention: expected input [batch, time, {}], got {x:?}",
             self.embed_dim
         );

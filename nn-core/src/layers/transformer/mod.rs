@@ -193,7 +193,7 @@ impl<T: Float> TransformerEncoderLayer<T> {
     fn check(&self, x: &[usize]) {
         let e = self.config.d_model;
         assert!(
-            x.len() == 3 && x[2] == e && x[0] > 0 && x[1] > 0,
+            x.len() == 3 && x[2] == e && x[1] > 0,
             "TransformerEncoderLayer: expected input [batch, time, {e}], got {x:?}"
         );
     }
