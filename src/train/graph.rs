@@ -316,16 +316,16 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     });
     // What the epochs log, for the callbacks' monitors: each output's loss,
     // the accuracy of those that classify.
-    let names = output_names::<T, M>();
-    let accuracies = names
+    let classifies: Vec<bool> = options
+        .losses
         .iter()
-        .zip(&options.losses)
-        .filter(|(_, l)| l.is_classification());
-    let first = (options.losses.first()).filter(|l| l.is_classification());
-    let metrics = (first.map(|_| "accuracy".to_string()).into_iter())
-        .chain(names.iter().map(|n| format!("{n}_loss")))
-        .chain(accuracies.map(|(n, _)| format!("{n}_accuracy")));
-    let logged = super::fit::logged_names(metrics, options.validation.is_some());
+        .map(|l| l.is_classification())
+        .collect();
+    let metrics = epoch_metrics(&output_names::<T, M>(), &classifies, [].into_iter());
+    let logged = super::fit::logged_names(
+        metrics.into_iter().map(|(name, _)| name),
+        options.validation.is_some(),
+    );
     checks::check_monitors(&options.callbacks, &logged)?;
     let callbacks = std::mem::take(&mut options.callbacks);
     let callbacks = data_parallel::join_run(
@@ -551,39 +551,24 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         }
         let seconds = start.elapsed().as_secs_f64();
         let n = sums.seen.max(1) as f64;
+        let per_output = sums.outputs.iter().map(|&(l, c)| (l / n, c as f64 / n));
         let mut logs = EpochLogs {
             epoch: epoch + 1,
             loss: sums.total(weights),
-            metrics: (classifies[0].then(|| ("accuracy".into(), sums.accuracy())))
-                .into_iter()
-                .collect(),
+            metrics: epoch_metrics(&names, &classifies, per_output),
             lr: optimizer.learning_rate(),
             seconds,
             samples_per_sec: sums.seen as f64 / seconds.max(1e-9),
             ..EpochLogs::default()
         };
-        for ((name, (l, c)), &classifies) in names.iter().zip(&sums.outputs).zip(&classifies) {
-            logs.metrics.push((format!("{name}_loss"), l / n));
-            if classifies {
-                logs.metrics
-                    .push((format!("{name}_accuracy"), *c as f64 / n));
-            }
-        }
         if let Some(val) = options.validation {
             let m = evaluate_graph(model, val, options.batch_size.max(256), losses, weights);
             logs.val_loss = Some(m.loss);
-            if classifies[0] {
-                logs.val_metrics
-                    .push(("val_accuracy".into(), m.accuracies[0]));
-            }
-            for (i, name) in names.iter().enumerate() {
-                logs.val_metrics
-                    .push((format!("val_{name}_loss"), m.losses[i]));
-                if classifies[i] {
-                    logs.val_metrics
-                        .push((format!("val_{name}_accuracy"), m.accuracies[i]));
-                }
-            }
+            let per_output = m.losses.iter().copied().zip(m.accuracies.iter().copied());
+            logs.val_metrics = epoch_metrics(&names, &classifies, per_output)
+                .into_iter()
+                .map(|(name, v)| (format!("val_{name}"), v))
+                .collect();
         }
         progress.finish(&logs);
         history.epochs.push(logs.clone());
@@ -619,6 +604,31 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         }
     }
     Ok(history)
+}
+
+/// What an epoch logs besides its loss, under Keras's names: the first
+/// output's `accuracy` when it classifies, then each output's `{name}_loss`
+/// and, for those that classify, `{name}_accuracy`. `per_output` gives each
+/// output's (loss, accuracy); without values (names only) each is 0.
+fn epoch_metrics(
+    names: &[String],
+    classifies: &[bool],
+    per_output: impl Iterator<Item = (f64, f64)>,
+) -> Vec<(String, f64)> {
+    let values = per_output.chain(std::iter::repeat((0.0, 0.0)));
+    let mut metrics = Vec::new();
+    for (i, ((name, &classifies), (loss, accuracy))) in
+        names.iter().zip(classifies).zip(values).enumerate()
+    {
+        if i == 0 && classifies {
+            metrics.push(("accuracy".to_string(), accuracy));
+        }
+        metrics.push((format!("{name}_loss"), loss));
+        if classifies {
+            metrics.push((format!("{name}_accuracy"), accuracy));
+        }
+    }
+    metrics
 }
 
 /// The outputs' names for metrics: the model's (a graph's `-> (..)`

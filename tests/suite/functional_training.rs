@@ -139,6 +139,62 @@ fn one_step_of_fit_graph_follows_the_weighted_losses() {
 }
 
 #[test]
+fn fit_graph_logs_every_output_under_keras_names() {
+    let n = 6;
+    let data = GraphData::new(
+        vec![values(&[n, 3], 0), values(&[n, 2], 1)],
+        vec![
+            Targets::Labels((0..n).map(|i| (i * 7) % 3).collect()),
+            Targets::Values(values(&[n, 1], 2)),
+        ],
+    )
+    .unwrap();
+    let mut model = TwoHeads::with_seed(4);
+    let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+    let losses = vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse];
+    let history = fit_graph(
+        &mut model,
+        &mut sgd,
+        &data,
+        GraphFitOptions {
+            epochs: 1,
+            batch_size: 4,
+            losses: losses.clone(),
+            validation: Some(&data),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let logs = &history.epochs[0];
+    let names = |m: &[(String, f64)]| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    // Keras's order: the first output's accuracy, then each output's loss
+    // and, where it classifies, its accuracy.
+    assert_eq!(
+        names(&logs.metrics),
+        ["accuracy", "label_loss", "label_accuracy", "value_loss"]
+    );
+    assert_eq!(logs.get("accuracy"), logs.get("label_accuracy"));
+    assert_eq!(
+        names(&logs.val_metrics),
+        [
+            "val_accuracy",
+            "val_label_loss",
+            "val_label_accuracy",
+            "val_value_loss"
+        ]
+    );
+    // Validation runs after the epoch's steps: `evaluate_graph` on the
+    // trained model gives the same numbers.
+    let m = evaluate_graph(&mut model, &data, 256, &losses, &[]);
+    let expected = [m.accuracies[0], m.losses[0], m.accuracies[0], m.losses[1]];
+    for ((name, got), want) in logs.val_metrics.iter().zip(expected) {
+        assert!((got - want).abs() <= 1e-12, "{name}: {got} vs {want}");
+    }
+    assert!((logs.val_loss.unwrap() - m.loss).abs() <= 1e-12);
+}
+
+#[test]
 fn predicting_no_samples_gives_every_output_with_no_rows() {
     // As PyTorch and Keras: `[0, …]`, the outputs' shapes with no rows.
     let mut model = TwoHeads::with_seed(1);
