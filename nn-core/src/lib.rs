@@ -47,6 +47,7 @@ pub mod io;
 pub mod kernels;
 pub mod layers;
 pub mod loss;
+pub mod memory;
 pub mod model;
 pub mod module;
 pub mod parallel;

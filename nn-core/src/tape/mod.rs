@@ -190,6 +190,9 @@ impl<T: Float> Tape<T> {
     /// at each step, and the same ones when it is run again. Use
     /// [`Tape::with_seed`] to choose the seed, [`reseed_new_tapes`] to restart
     /// the count.
+    ///
+    /// The first tape of the process keeps freed memory for the next step's
+    /// tensors ([`crate::memory`]).
     pub fn new() -> Self {
         let seed = TAPES_MADE.with(|n| n.replace(n.get().wrapping_add(1)));
         Self::with_seed(seed)
@@ -211,6 +214,7 @@ impl<T: Float> Tape<T> {
     /// assert_ne!(mask(7), mask(8));
     /// ```
     pub fn with_seed(seed: u64) -> Self {
+        crate::memory::keep_freed_memory();
         Tape {
             inner: Rc::new(TapeInner {
                 nodes: RefCell::new(Vec::with_capacity(32)),
