@@ -395,7 +395,8 @@ fn evaluate_into<T: Float, M: Fit<T>>(
 }
 
 /// Outputs of `model` for every sample of `inputs` (`[n, …]`), in batches, in
-/// evaluation mode (the model's own mode restored after).
+/// evaluation mode (the model's own mode restored after). No samples give
+/// the outputs' shape with no rows, `[0, …]`.
 pub fn predict<T: Float, M: Fit<T>>(
     model: &mut M,
     inputs: ArrayViewD<'_, T>,
@@ -407,7 +408,7 @@ pub fn predict<T: Float, M: Fit<T>>(
     let mut parts = Vec::new();
     let mut start = 0;
     // No samples still make one (empty) batch, so the result has the
-    // outputs' shape `[0, …]`, as PyTorch's and Keras's do.
+    // outputs' shape `[0, …]`, as a PyTorch module gives for an empty batch.
     while start < n || parts.is_empty() {
         let end = (start + batch_size.max(1)).min(n);
         parts.push(model.predict_batch(inputs.slice_axis(Axis(0), (start..end).into())));

@@ -321,11 +321,11 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         .iter()
         .map(|l| l.is_classification())
         .collect();
-    let metrics = epoch_metrics(&output_names::<T, M>(), &classifies, [].into_iter());
-    let logged = super::fit::logged_names(
-        metrics.into_iter().map(|(name, _)| name),
-        options.validation.is_some(),
-    );
+    let mut metrics = Vec::new();
+    for_each_metric(&output_names::<T, M>(), &classifies, |name, _, _| {
+        metrics.push(name)
+    });
+    let logged = super::fit::logged_names(metrics.into_iter(), options.validation.is_some());
     checks::check_monitors(&options.callbacks, &logged)?;
     let callbacks = std::mem::take(&mut options.callbacks);
     let callbacks = data_parallel::join_run(
@@ -551,11 +551,13 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         }
         let seconds = start.elapsed().as_secs_f64();
         let n = sums.seen.max(1) as f64;
-        let per_output = sums.outputs.iter().map(|&(l, c)| (l / n, c as f64 / n));
+        let per_output: Vec<(f64, f64)> = (sums.outputs.iter())
+            .map(|&(l, c)| (l / n, c as f64 / n))
+            .collect();
         let mut logs = EpochLogs {
             epoch: epoch + 1,
             loss: sums.total(weights),
-            metrics: epoch_metrics(&names, &classifies, per_output),
+            metrics: epoch_metrics(&names, &classifies, &per_output),
             lr: optimizer.learning_rate(),
             seconds,
             samples_per_sec: sums.seen as f64 / seconds.max(1e-9),
@@ -564,8 +566,10 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         if let Some(val) = options.validation {
             let m = evaluate_graph(model, val, options.batch_size.max(256), losses, weights);
             logs.val_loss = Some(m.loss);
-            let per_output = m.losses.iter().copied().zip(m.accuracies.iter().copied());
-            logs.val_metrics = epoch_metrics(&names, &classifies, per_output)
+            let per_output: Vec<(f64, f64)> = (m.losses.iter().copied())
+                .zip(m.accuracies.iter().copied())
+                .collect();
+            logs.val_metrics = epoch_metrics(&names, &classifies, &per_output)
                 .into_iter()
                 .map(|(name, v)| (format!("val_{name}"), v))
                 .collect();
@@ -608,26 +612,37 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
 
 /// What an epoch logs besides its loss, under Keras's names: the first
 /// output's `accuracy` when it classifies, then each output's `{name}_loss`
-/// and, for those that classify, `{name}_accuracy`. `per_output` gives each
-/// output's (loss, accuracy); without values (names only) each is 0.
+/// and, for those that classify, `{name}_accuracy`. `f` gets each name, its
+/// output's index and whether it is the accuracy (else the loss).
+fn for_each_metric(names: &[String], classifies: &[bool], mut f: impl FnMut(String, usize, bool)) {
+    for (i, (name, &classifies)) in names.iter().zip(classifies).enumerate() {
+        if i == 0 && classifies {
+            f("accuracy".to_string(), i, true);
+        }
+        f(format!("{name}_loss"), i, false);
+        if classifies {
+            f(format!("{name}_accuracy"), i, true);
+        }
+    }
+}
+
+/// [`for_each_metric`]'s names with their values, from each output's
+/// (loss, accuracy).
 fn epoch_metrics(
     names: &[String],
     classifies: &[bool],
-    per_output: impl Iterator<Item = (f64, f64)>,
+    per_output: &[(f64, f64)],
 ) -> Vec<(String, f64)> {
-    let values = per_output.chain(std::iter::repeat((0.0, 0.0)));
+    assert_eq!(
+        per_output.len(),
+        names.len(),
+        "a loss and an accuracy per output"
+    );
     let mut metrics = Vec::new();
-    for (i, ((name, &classifies), (loss, accuracy))) in
-        names.iter().zip(classifies).zip(values).enumerate()
-    {
-        if i == 0 && classifies {
-            metrics.push(("accuracy".to_string(), accuracy));
-        }
-        metrics.push((format!("{name}_loss"), loss));
-        if classifies {
-            metrics.push((format!("{name}_accuracy"), accuracy));
-        }
-    }
+    for_each_metric(names, classifies, |name, i, accuracy| {
+        let (loss, acc) = per_output[i];
+        metrics.push((name, if accuracy { acc } else { loss }));
+    });
     metrics
 }
 
@@ -690,7 +705,8 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
 }
 
 /// Every output of `model` for every sample of `inputs` (one array `[n, …]`
-/// per input), in batches, in evaluation mode.
+/// per input), in batches, in evaluation mode. No samples give each output's
+/// shape with no rows, `[0, …]`.
 pub fn predict_graph<T: Float, M: GraphModel<T>>(
     model: &mut M,
     inputs: &[ArrayViewD<'_, T>],

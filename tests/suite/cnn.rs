@@ -171,3 +171,18 @@ fn batch_norm_running_statistics_follow_pytorch() {
     let t = m.forward_train(x.view()).to_owned();
     close("eval forward_train = predict", &t, &p);
 }
+
+#[test]
+fn predicting_no_samples_gives_outputs_of_no_rows() {
+    // Convolution, both poolings, both norms, dropout and flatten take an
+    // empty batch, as PyTorch's modules do; the outputs keep their shapes.
+    let none = |shape: &[usize]| ArrayD::<f64>::zeros(IxDyn(shape));
+    let mut image = EveryImageLayer::with_seed(3);
+    let one = image.predict(none(&[1, 2, 9, 8]).view());
+    let out = nn::train::predict(&mut image, none(&[0, 2, 9, 8]).view(), 4);
+    assert_eq!((out.shape()[0], &out.shape()[1..]), (0, &one.shape()[1..]));
+    let mut flat = Flattened::with_seed(3);
+    let one = flat.predict(none(&[1, 1, 7, 7]).view());
+    let out = nn::train::predict(&mut flat, none(&[0, 1, 7, 7]).view(), 4);
+    assert_eq!((out.shape()[0], &out.shape()[1..]), (0, &one.shape()[1..]));
+}

@@ -168,8 +168,8 @@ fn fit_graph_logs_every_output_under_keras_names() {
     .unwrap();
     let logs = &history.epochs[0];
     let names = |m: &[(String, f64)]| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    // Keras's order: the first output's accuracy, then each output's loss
-    // and, where it classifies, its accuracy.
+    // The first output's accuracy, then each output's loss and, where it
+    // classifies, its accuracy; Keras's names.
     assert_eq!(
         names(&logs.metrics),
         ["accuracy", "label_loss", "label_accuracy", "value_loss"]
@@ -196,7 +196,7 @@ fn fit_graph_logs_every_output_under_keras_names() {
 
 #[test]
 fn predicting_no_samples_gives_every_output_with_no_rows() {
-    // As PyTorch and Keras: `[0, …]`, the outputs' shapes with no rows.
+    // As a PyTorch module gives for an empty batch: `[0, …]` per output.
     let mut model = TwoHeads::with_seed(1);
     let (a, b) = (values(&[0, 3], 1), values(&[0, 2], 2));
     let outs = predict_graph(&mut model, &[a.view(), b.view()], 4);

@@ -130,8 +130,8 @@ fn dense_on_a_sequence_maps_every_step_alike() {
 
 #[test]
 fn predicting_no_samples_gives_outputs_of_no_rows() {
-    // PyTorch's modules and Keras's `predict` return `[0, …]` for an empty
-    // batch: the shape of the outputs, with no rows.
+    // A PyTorch module returns `[0, …]` for an empty batch: the shape of
+    // the outputs, with no rows.
     let mut recurrent = Recurrent::with_seed(5);
     let none = nn::ndarray::ArrayD::<f64>::zeros(nn::ndarray::IxDyn(&[0, 5, 3]));
     let out = nn::train::predict(&mut recurrent, none.view(), 4);

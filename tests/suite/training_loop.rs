@@ -359,7 +359,7 @@ fn evaluating_no_samples_panics_rather_than_reporting_zeros() {
 
 #[test]
 fn predicting_no_samples_gives_outputs_of_no_rows() {
-    // As PyTorch's modules and Keras's `predict`: `[0, outputs]`.
+    // As a PyTorch module gives for an empty batch: `[0, outputs]`.
     let mut model = Mlp::with_seed(0);
     let none = ArrayD::<f32>::zeros(nn::ndarray::IxDyn(&[0, 784]));
     assert_eq!(predict(&mut model, none.view(), 32).shape(), [0, 10]);

@@ -255,8 +255,14 @@ impl<T: Float> MultiheadAttention<T> {
     }
 
     fn check_sample(&self, x: &[usize]) {
+        self.check_shape(x, false)
+    }
+
+    /// `[batch, time, embed_dim]` with `time > 0`, and `batch > 0` unless
+    /// `empty_batch` (inference on no sequences).
+    fn check_shape(&self, x: &[usize], empty_batch: bool) {
         assert!(
-            x.len() == 3 && x[2] == self.embed_dim && x[1] > 0,
+            x.len() == 3 && x[2] == self.embed_dim && (x[0] > 0 || empty_batch) && x[1] > 0,
             "MultiheadAttention: expected input [batch, time, {}], got {x:?}",
             self.embed_dim
         );
@@ -373,8 +379,12 @@ impl<T: Float> Layer<T> for MultiheadAttention<T> {
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-        self.check_sample(x.shape());
+        self.check_shape(x.shape(), true);
         let mut y = ArrayD::zeros(x.raw_dim());
+        if x.shape()[0] == 0 {
+            // No sequences: the output's shape, no rows (as PyTorch's).
+            return y;
+        }
         let y2 = y
             .view_mut()
             .into_shape_with_order((x.len() / self.embed_dim, self.embed_dim))

@@ -99,16 +99,12 @@ impl<T: Float> Cache<T> {
         y: ndarray::ArrayViewMut2<'_, T>,
     ) {
         let (n, e) = x.dim();
-        let t = n.checked_div(batch).unwrap_or(0);
+        let t = n / batch;
         self.batch = batch;
         ensure_shape(&mut self.qkv, &[n, 3 * e]);
         ensure_shape(&mut self.p, &[batch, w.heads, t, t]);
         ensure_shape(&mut self.scratch, &[crate::threads(), t, t]);
         ensure_shape(&mut self.ctx, &[n, e]);
-        if n == 0 {
-            // An empty batch: nothing to attend over, `y` is empty.
-            return;
-        }
         {
             let (iw, ib) = (w.in_w.value(), w.in_b.value());
             linear_into(x, two_d(&iw), Some(one_d(&ib)), two_d_mut(&mut self.qkv));

@@ -191,9 +191,16 @@ impl<T: Float> TransformerEncoderLayer<T> {
 
     #[track_caller]
     fn check(&self, x: &[usize]) {
+        self.check_shape(x, false)
+    }
+
+    /// `[batch, time, d_model]` with `time > 0`, and `batch > 0` unless
+    /// `empty_batch` (inference on no sequences).
+    #[track_caller]
+    fn check_shape(&self, x: &[usize], empty_batch: bool) {
         let e = self.config.d_model;
         assert!(
-            x.len() == 3 && x[2] == e && x[1] > 0,
+            x.len() == 3 && x[2] == e && (x[0] > 0 || empty_batch) && x[1] > 0,
             "TransformerEncoderLayer: expected input [batch, time, {e}], got {x:?}"
         );
     }
@@ -323,7 +330,11 @@ impl<T: Float> Layer<T> for TransformerEncoderLayer<T> {
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-        self.check(x.shape());
+        self.check_shape(x.shape(), true);
+        if x.shape()[0] == 0 {
+            // No sequences: the output's shape, no rows (as PyTorch's).
+            return ArrayD::zeros(x.raw_dim());
+        }
         let blocks = self.blocks();
         let mut cache = Cache::default();
         cache.before_attention(&blocks, x.view());
