@@ -193,6 +193,9 @@ impl<T: Float> Tape<T> {
     ///
     /// The first tape of the process keeps freed memory for the next step's
     /// tensors ([`crate::memory`]).
+    ///
+    /// # Panics
+    /// If `NN_KEEP_FREED_MEMORY` is set to anything but 0 or 1.
     pub fn new() -> Self {
         let seed = TAPES_MADE.with(|n| n.replace(n.get().wrapping_add(1)));
         Self::with_seed(seed)
@@ -213,6 +216,9 @@ impl<T: Float> Tape<T> {
     /// assert_eq!(mask(7), mask(7));
     /// assert_ne!(mask(7), mask(8));
     /// ```
+    ///
+    /// # Panics
+    /// As [`Tape::new`].
     pub fn with_seed(seed: u64) -> Self {
         crate::memory::keep_freed_memory();
         Tape {
