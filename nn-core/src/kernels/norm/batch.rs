@@ -641,7 +641,7 @@ pub fn batch_norm_backward_into<T: Float>(
     eps: f64,
     grads: NormGrads<'_, T>,
 ) {
-    backward_impl(x, gamma, None, dy, [mean, var], eps, grads)
+    backward_impl(x, gamma, None, dy, [mean, var], eps, grads, Passes::Chosen)
 }
 
 /// [`batch_norm_backward_into`] of [`batch_norm_relu_into`]: `dy` is the
@@ -660,10 +660,33 @@ pub fn batch_norm_relu_backward_into<T: Float>(
     eps: f64,
     grads: NormGrads<'_, T>,
 ) {
-    backward_impl(x, gamma, Some(beta), dy, [mean, var], eps, grads)
+    backward_impl(
+        x,
+        gamma,
+        Some(beta),
+        dy,
+        [mean, var],
+        eps,
+        grads,
+        Passes::Chosen,
+    )
+}
+
+/// How the backward reads the input and the output gradient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Passes {
+    /// One visit per channel (the channel's sums, then its input gradient
+    /// while it is in cache) where there are at least two channels per
+    /// thread; otherwise two passes over the whole tensor, split over the
+    /// planes. Both give the same bits.
+    Chosen,
+    /// The two passes, always.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Two,
 }
 
 /// The backward of both: `relu_beta` is β when a `relu` followed.
+#[allow(clippy::too_many_arguments)]
 fn backward_impl<T: Float>(
     x: ArrayViewD<'_, T>,
     gamma: ArrayViewD<'_, T>,
@@ -672,6 +695,7 @@ fn backward_impl<T: Float>(
     [mean, var]: [&[T]; 2],
     eps: f64,
     grads: NormGrads<'_, T>,
+    passes: Passes,
 ) {
     let NormGrads {
         mut dx,
@@ -721,8 +745,11 @@ fn backward_impl<T: Float>(
     });
     let relu_coef = relu_coef.as_deref();
     let mut sums: SmallVec<[[T; 2]; INLINE_CHANNELS]> = SmallVec::from_elem([T::zero(); 2], c);
-    let mf = T::lit((xs.len() / c.max(1)) as f64);
-    if s > 1 && !synced {
+    let m = xs.len() / c.max(1);
+    let mf = T::lit(m as f64);
+    // Under synchronized batch norm the sums wait for the other ranks'.
+    let by_channel = passes == Passes::Chosen && s > 1 && !synced && c >= 2 * crate::threads();
+    if by_channel {
         // Channel by channel: the sums read a channel's input and gradient,
         // and its input gradient reads them again while they are still in
         // the core's cache (a channel of 128 planes of 28 × 28 is 800 KB).
@@ -784,7 +811,6 @@ fn backward_impl<T: Float>(
             }
         });
     }
-    let m = xs.len() / c.max(1);
     for ci in 0..c {
         let inv = inv_std(var[ci], eps);
         let [sum_g, sum_gx] = &mut sums[ci];
@@ -1007,6 +1033,52 @@ mod tests {
                 assert_eq!(got, want, "{name} of {n} × {c} × {s}");
             }
         }
+    }
+
+    /// The backward's visit per channel gives the bits of its two passes,
+    /// with and without the `relu`.
+    fn channel_visits_match_the_two_passes<T: Float + std::fmt::Debug>() {
+        let eps = 1e-5;
+        for (n, c, s) in SHAPES {
+            let (x, dy) = inputs::<T>(n, c, s);
+            let gamma = ArrayD::from_shape_fn(vec![c], |j| T::lit(1.0 - 0.15 * j[0] as f64));
+            let beta = ArrayD::from_shape_fn(vec![c], |j| T::lit(0.3 * j[0] as f64 % 1.0 - 0.5));
+            let (mean, var, _) = channel_stats(x.view());
+            for relu in [false, true] {
+                let run = |passes| {
+                    let mut dx = ArrayD::from_elem(x.shape(), T::nan());
+                    let (mut dg, mut db) = (ArrayD::ones(vec![c]), ArrayD::ones(vec![c]));
+                    let grads = NormGrads {
+                        dx: dx.view_mut(),
+                        dgamma: dg.view_mut(),
+                        dbeta: db.view_mut(),
+                    };
+                    let beta = relu.then(|| beta.view());
+                    let stats = [&mean[..], &var[..]];
+                    backward_impl(
+                        x.view(),
+                        gamma.view(),
+                        beta,
+                        dy.view(),
+                        stats,
+                        eps,
+                        grads,
+                        passes,
+                    );
+                    [dx, dg, db]
+                };
+                let (got, want) = (run(Passes::Chosen), run(Passes::Two));
+                for ((name, got), want) in ["dx", "dγ", "dβ"].into_iter().zip(got).zip(want) {
+                    assert_eq!(got, want, "{name} of {n} × {c} × {s}, relu {relu}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn channel_visits_are_the_two_passes_in_f32_and_f64() {
+        channel_visits_match_the_two_passes::<f32>();
+        channel_visits_match_the_two_passes::<f64>();
     }
 
     #[test]
