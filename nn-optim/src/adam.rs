@@ -8,7 +8,7 @@ use crate::elementwise::update_elements;
 use crate::error::{check, OptimError};
 use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
-use crate::{lerp, lr, Optimizer, OptimizerState};
+use crate::{flush_subnormal, lerp, lr, Optimizer, OptimizerState};
 
 /// Settings of [`Adam`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -220,7 +220,7 @@ impl<T: Float> Rule<T> {
         let r = *self;
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
             let g = effective(*p, g, r.maximize, r.wd);
-            *m = lerp(*m, g, r.w1);
+            *m = flush_subnormal(lerp(*m, g, r.w1));
             *v = *v * r.beta2 + r.w2 * g * g;
             *p += r.lr * *m / (v.sqrt() / r.bc2_sqrt + r.eps);
         }
@@ -248,7 +248,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             let (mut m, mut v) = (st.take("exp_avg", &dim), st.take("exp_avg_sq", &dim));
             let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
                 let g = effective(*p, g, c.maximize, wd);
-                *m = lerp(*m, g, w1);
+                *m = flush_subnormal(lerp(*m, g, w1));
                 *v = *v * beta2 + w2 * g * g;
             };
             let update =

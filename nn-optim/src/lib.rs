@@ -110,6 +110,25 @@ pub trait Optimizer<T: Float> {
     }
 }
 
+/// `x`, or 0 where `x` is subnormal. A running average of gradients that
+/// stopped (a pixel that is almost always 0, a unit that no longer fires)
+/// decays through the subnormal range over a hundred steps and more, and on
+/// x86 every multiplication there takes a microcode assist: over four
+/// epochs of the residual MLP of `bench residual_tape` on one thread of an
+/// Intel Xeon, Adam's updates took 1.66 s, against 0.44 s with subnormal
+/// results flushed. What a subnormal average adds to a parameter, at most
+/// `lr · 10 · 1.2e-38 / ε` for Adam and `lr · 1.2e-38` for SGD, is below an
+/// ulp of any parameter larger than 1e-24, so flushing it changes nothing
+/// else.
+#[inline(always)]
+pub(crate) fn flush_subnormal<T: Float>(x: T) -> T {
+    if x.abs() < T::min_positive_value() {
+        T::zero()
+    } else {
+        x
+    }
+}
+
 /// `a + w (b - a)`, computed as PyTorch's `lerp` does (so trajectories match it
 /// to the last bits): from `a` when `w < 0.5`, from `b` otherwise.
 #[inline]

@@ -8,7 +8,7 @@ use crate::elementwise::update_elements;
 use crate::error::{check, OptimError};
 use crate::layout::{Buffer, Layout};
 use crate::state::{effective, States};
-use crate::{lr, Optimizer, OptimizerState};
+use crate::{flush_subnormal, lr, Optimizer, OptimizerState};
 
 /// Settings of [`Sgd`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -157,11 +157,11 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 return;
             }
             Zip::from(&mut *buf).and(&*p).and(g).for_each(|b, &p, &g| {
-                *b = if first {
+                *b = flush_subnormal(if first {
                     eff(p, g)
                 } else {
                     *b * mu + damp * eff(p, g)
-                };
+                });
             });
             if c.nesterov {
                 Zip::from(p)
@@ -224,7 +224,7 @@ impl<T: Float> Momentum<T> {
         let r = *self;
         for ((p, &g), b) in p.iter_mut().zip(g).zip(b) {
             let d = effective(*p, g, r.maximize, r.wd);
-            *b = *b * r.mu + r.damp * d;
+            *b = flush_subnormal(*b * r.mu + r.damp * d);
             *p += r.lr * if r.nesterov { d + r.mu * *b } else { *b };
         }
     }

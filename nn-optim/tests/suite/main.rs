@@ -12,5 +12,6 @@ mod schedules;
 mod state_file;
 mod state_mutation;
 mod state_validation;
+mod subnormal_moments;
 mod torch_trajectories;
 mod validation;
