@@ -1,7 +1,8 @@
 //! Running averages of gradients that stopped are flushed to zero rather
-//! than decaying through the subnormal range (slow on x86), and the
-//! parameters still follow PyTorch's update rules, computed here in `f32`
-//! from their formulas without any flushing.
+//! than decaying through the subnormal range (slow on x86), and a parameter
+//! of ordinary size still follows PyTorch's update rules: the expected
+//! values are those rules (as `torch.optim` writes them) computed here in
+//! `f32` without any flushing.
 
 use ndarray::{ArrayD, IxDyn};
 use nn_core::Param;
@@ -46,7 +47,7 @@ fn adam_flushes_its_first_moment_and_updates_as_pytorch() {
     let mut adam = Adam::new(AdamConfig::default()).unwrap();
     let (p, moments) = run(&mut adam, 0.5, 1e-3, steps);
     assert_never_subnormal("Adam", &moments);
-    // PyTorch's Adam (torch.optim.Adam, foreach off), in f32 as it runs it.
+    // torch.optim.Adam's update, in f32 as it runs it.
     let (mut pw, mut m, mut v) = (0.5f32, 0.0f32, 0.0f32);
     let mut went_subnormal = false;
     for t in 1..=steps {
