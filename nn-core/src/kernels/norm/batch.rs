@@ -680,6 +680,10 @@ enum Passes {
     /// thread; otherwise two passes over the whole tensor, split over the
     /// planes. Both give the same bits.
     Chosen,
+    /// One visit per channel wherever it can be (not under synchronized
+    /// batch norm, nor for `[n, c]` rows), however many threads.
+    #[cfg_attr(not(test), allow(dead_code))]
+    PerChannel,
     /// The two passes, always.
     #[cfg_attr(not(test), allow(dead_code))]
     Two,
@@ -748,7 +752,13 @@ fn backward_impl<T: Float>(
     let m = xs.len() / c.max(1);
     let mf = T::lit(m as f64);
     // Under synchronized batch norm the sums wait for the other ranks'.
-    let by_channel = passes == Passes::Chosen && s > 1 && !synced && c >= 2 * crate::threads();
+    let by_channel = s > 1
+        && !synced
+        && match passes {
+            Passes::Chosen => c >= 2 * crate::threads(),
+            Passes::PerChannel => true,
+            Passes::Two => false,
+        };
     if by_channel {
         // Channel by channel: the sums read a channel's input and gradient,
         // and its input gradient reads them again while they are still in
@@ -1067,7 +1077,7 @@ mod tests {
                     );
                     [dx, dg, db]
                 };
-                let (got, want) = (run(Passes::Chosen), run(Passes::Two));
+                let (got, want) = (run(Passes::PerChannel), run(Passes::Two));
                 for ((name, got), want) in ["dx", "dγ", "dβ"].into_iter().zip(got).zip(want) {
                     assert_eq!(got, want, "{name} of {n} × {c} × {s}, relu {relu}");
                 }
