@@ -30,7 +30,7 @@ fn run(opt: &mut dyn Optimizer<f32>, p0: f32, g0: f32, steps: usize) -> (f32, Ve
 }
 
 fn assert_never_subnormal(what: &str, moments: &[f32]) {
-    assert!(moments.iter().any(|&m| m == 0.0), "{what}: decays to 0");
+    assert!(moments.contains(&0.0), "{what}: decays to 0");
     for (t, m) in moments.iter().enumerate() {
         assert!(
             !m.is_subnormal(),
@@ -56,7 +56,7 @@ fn adam_flushes_its_first_moment_and_updates_as_pytorch() {
         m += (1.0 - b1) as f32 * (g - m);
         v = v * b2 as f32 + (1.0 - b2) as f32 * g * g;
         let step_size = (lr / (1.0 - b1.powi(t as i32))) as f32;
-        let bc2_sqrt = ((1.0 - b2.powi(t as i32)) as f64).sqrt() as f32;
+        let bc2_sqrt = (1.0 - b2.powi(t as i32)).sqrt() as f32;
         pw += -step_size * m / (v.sqrt() / bc2_sqrt + eps as f32);
         went_subnormal |= m.is_subnormal();
     }
