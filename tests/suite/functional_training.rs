@@ -37,6 +37,19 @@ fn params<P: Parameters<f64>>(m: &P) -> BTreeMap<String, ArrayD<f64>> {
     out
 }
 
+/// `n` samples for [`TwoHeads`]: its two inputs, a label of 3 classes and
+/// a value.
+fn two_head_data(n: usize) -> GraphData<f64> {
+    GraphData::new(
+        vec![values(&[n, 3], 0), values(&[n, 2], 1)],
+        vec![
+            Targets::Labels((0..n).map(|i| (i * 7) % 3).collect()),
+            Targets::Values(values(&[n, 1], 2)),
+        ],
+    )
+    .unwrap()
+}
+
 fn close(what: &str, a: &ArrayD<f64>, b: &ArrayD<f64>) {
     assert_eq!(a.shape(), b.shape(), "{what}");
     for (x, y) in a.iter().zip(b.iter()) {
@@ -141,14 +154,7 @@ fn one_step_of_fit_graph_follows_the_weighted_losses() {
 #[test]
 fn fit_graph_logs_every_output_under_keras_names() {
     let n = 6;
-    let data = GraphData::new(
-        vec![values(&[n, 3], 0), values(&[n, 2], 1)],
-        vec![
-            Targets::Labels((0..n).map(|i| (i * 7) % 3).collect()),
-            Targets::Values(values(&[n, 1], 2)),
-        ],
-    )
-    .unwrap();
+    let data = two_head_data(n);
     let mut model = TwoHeads::with_seed(4);
     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
     let losses = vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse];
@@ -302,14 +308,7 @@ fn data_of_unequal_lengths_is_refused() {
 #[test]
 fn fit_graph_resumed_after_an_epoch_ends_as_the_uninterrupted_run() {
     let n = 40;
-    let data = GraphData::new(
-        vec![values(&[n, 3], 0), values(&[n, 2], 1)],
-        vec![
-            Targets::Labels((0..n).map(|i| (i * 7) % 3).collect()),
-            Targets::Values(values(&[n, 1], 2)),
-        ],
-    )
-    .unwrap();
+    let data = two_head_data(n);
     let run = |epochs: usize, dir: Option<&std::path::Path>, seed: u64| {
         let mut model = TwoHeads::with_seed(seed);
         let mut adam = Adam::new(AdamConfig::default()).unwrap();

@@ -985,6 +985,14 @@ mod tests {
         (x, dy)
     }
 
+    /// A scale and a shift per channel, the shifts on both sides of zero so
+    /// that every channel's `relu` clips some values.
+    fn affine<T: Float>(c: usize) -> (ArrayD<T>, ArrayD<T>) {
+        let gamma = ArrayD::from_shape_fn(vec![c], |j| T::lit(1.0 - 0.15 * j[0] as f64));
+        let beta = ArrayD::from_shape_fn(vec![c], |j| T::lit(0.3 * j[0] as f64 % 1.0 - 0.5));
+        (gamma, beta)
+    }
+
     /// Fused batch norm + relu against batch norm, the `relu` activation and
     /// their backwards one after another: the same bits, forward and back.
     fn fused_relu_matches_the_composition<T: Float + std::fmt::Debug>() {
@@ -992,9 +1000,7 @@ mod tests {
         let eps = 1e-5;
         for (n, c, s) in SHAPES {
             let (x, dy) = inputs::<T>(n, c, s);
-            let gamma = ArrayD::from_shape_fn(vec![c], |j| T::lit(1.0 - 0.15 * j[0] as f64));
-            // Shifts on both sides of zero, so every channel clips some values.
-            let beta = ArrayD::from_shape_fn(vec![c], |j| T::lit(0.3 * j[0] as f64 % 1.0 - 0.5));
+            let (gamma, beta) = affine::<T>(c);
             let (mean, var, _) = channel_stats(x.view());
             let z = batch_norm(x.view(), gamma.view(), beta.view(), &mean, &var, eps);
             let want_y = relu.forward(z.view());
@@ -1051,8 +1057,7 @@ mod tests {
         let eps = 1e-5;
         for (n, c, s) in SHAPES {
             let (x, dy) = inputs::<T>(n, c, s);
-            let gamma = ArrayD::from_shape_fn(vec![c], |j| T::lit(1.0 - 0.15 * j[0] as f64));
-            let beta = ArrayD::from_shape_fn(vec![c], |j| T::lit(0.3 * j[0] as f64 % 1.0 - 0.5));
+            let (gamma, beta) = affine::<T>(c);
             let (mean, var, _) = channel_stats(x.view());
             for relu in [false, true] {
                 let run = |passes| {
