@@ -306,11 +306,22 @@ pub fn load_tensors<T: Float>(
     Ok((out, metadata))
 }
 
+/// The file's bytes. Only a regular file (or a link to one) is read: a
+/// device such as `/dev/zero` would be read without end.
 fn read(path: &Path) -> Result<Vec<u8>, IoError> {
-    fs::read(path).map_err(|source| IoError::Io {
+    let io = |source| IoError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    if !fs::metadata(path).map_err(io)?.is_file() {
+        let what =
+            "not a regular file (a directory, device, pipe or socket): weights are read from files";
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            what,
+        )));
+    }
+    fs::read(path).map_err(io)
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, IoError> {
@@ -535,6 +546,25 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn weights_are_read_only_from_regular_files() {
+        // /dev/zero would otherwise be read until memory runs out; a
+        // directory and a missing file are refused with their path too.
+        let param = Param::new(ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2])));
+        let params = [("w".to_string(), param)];
+        let dir = scratch("not-a-file");
+        for path in [Path::new("/dev/zero"), dir.as_path()] {
+            let err = load_params(path, &params).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+        }
+        let err = load_params(&dir.join("absent"), &params)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("absent") && !err.contains("regular"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
