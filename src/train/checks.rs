@@ -47,6 +47,21 @@ pub(crate) fn check_clipping(norm: Option<f64>, value: Option<f64>) -> Result<()
     Ok(())
 }
 
+/// What `fit` and `fit_custom` check of their training data before the
+/// first batch: [`check_data`], then [`check_whole_batch`].
+pub(crate) fn check_training_data<T: Float>(
+    data: &dyn Data<T>,
+    options: &super::FitOptions<'_, T>,
+) -> Result<(), TrainError> {
+    check_data(data, options.batch_size, "training")?;
+    check_whole_batch(
+        data,
+        options.batch_size,
+        options.distributed,
+        options.drop_last,
+    )
+}
+
 /// With `drop_last`, the data fills at least one global batch (the batch
 /// size times the ranks of `group`): else every epoch would train on
 /// nothing and report success.

@@ -224,13 +224,7 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
     options: FitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let data: &dyn Data<T> = data;
-    checks::check_data(data, options.batch_size, "training")?;
-    checks::check_whole_batch(
-        data,
-        options.batch_size,
-        options.distributed,
-        options.drop_last,
-    )?;
+    checks::check_training_data(data, &options)?;
     if !options.metrics.is_empty()
         || options.clip_grad_norm.is_some()
         || options.clip_grad_value.is_some()

@@ -290,13 +290,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
     mut options: FitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let data: &dyn Data<T> = data;
-    checks::check_data(data, options.batch_size, "training")?;
-    checks::check_whole_batch(
-        data,
-        options.batch_size,
-        options.distributed,
-        options.drop_last,
-    )?;
+    checks::check_training_data(data, &options)?;
     if let Some(val) = options.validation {
         checks::check_data(val, options.batch_size, "validation")?;
         let kinds = (val.target_kind(), data.target_kind());
