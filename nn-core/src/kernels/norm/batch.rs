@@ -787,14 +787,7 @@ fn backward_impl<T: Float>(
                 ));
             }
         });
-        for ci in 0..c {
-            let [sum_g, sum_gx] = sums[ci];
-            dgamma[ci] += sum_gx * inv_std(var[ci], eps);
-            dbeta[ci] += sum_g;
-        }
-        return;
-    }
-    if s > 0 {
+    } else if s > 0 {
         let (cs, shared) = ([c, s], Shared::new(&mut sums));
         for_each_range(c, 2 * xs.len(), &|channels| {
             let first = channels.start;
@@ -831,7 +824,8 @@ fn backward_impl<T: Float>(
     if synced {
         synced_grad_sums(m, &mut sums);
     }
-    if s == 0 {
+    if by_channel || s == 0 {
+        // The channel visits wrote the input gradient already.
         return;
     }
     let coef: SmallVec<[[T; 5]; INLINE_CHANNELS]> = (0..c)
