@@ -1,6 +1,7 @@
 //! Adagrad, as `torch.optim.Adagrad`.
 
 use ndarray::{ArrayD, Zip};
+use nn_core::distributed::Share;
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
@@ -97,15 +98,23 @@ impl<T: Float> Adagrad<T> {
 
 impl<T: Float> Optimizer<T> for Adagrad<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
+        self.step_share(params, Share::WHOLE);
+    }
+
+    fn is_elementwise(&self) -> bool {
+        true
+    }
+
+    fn step_share(&mut self, params: &dyn Parameters<T>, share: Share) {
         let c = self.config;
         let eps = T::lit(c.eps);
         let wd = T::lit(c.weight_decay);
         // Element-wise in place: no temporary arrays per step.
-        self.states.step(params, |p, g, st| {
+        self.states.step(params, share, |p, g, st, part| {
             let clr = T::lit(c.lr / (1.0 + (st.step - 1) as f64 * c.lr_decay));
             let init = T::lit(c.initial_accumulator_value);
-            let sum = st.buffer("sum", || ArrayD::from_elem(p.raw_dim(), init));
-            Zip::from(p).and(g).and(&mut *sum).for_each(|p, &g, s| {
+            let sum = st.buffer("sum", || ArrayD::from_elem(part.dim().clone(), init));
+            Zip::from(p).and(g).and(part.of(sum)).for_each(|p, &g, s| {
                 let g = effective(*p, g, c.maximize, wd);
                 *s += g * g;
                 *p += (-clr) * g / (s.sqrt() + eps);
@@ -132,4 +141,4 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
     }
 }
 
-nn_core::instances!(impl Optimizer for Adagrad: step, state, load_state);
+nn_core::instances!(impl Optimizer for Adagrad: step, step_share, state, load_state);

@@ -1,6 +1,7 @@
 //! Adam and AdamW, as `torch.optim.Adam` and `torch.optim.AdamW`.
 
 use ndarray::Zip;
+use nn_core::distributed::Share;
 use nn_core::parallel::Shared;
 use nn_core::{Float, Parameters};
 
@@ -229,6 +230,14 @@ impl<T: Float> Rule<T> {
 
 impl<T: Float> Optimizer<T> for Adam<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
+        self.step_share(params, Share::WHOLE);
+    }
+
+    fn is_elementwise(&self) -> bool {
+        true
+    }
+
+    fn step_share(&mut self, params: &dyn Parameters<T>, share: Share) {
         let c = self.config;
         let decoupled = self.decoupled;
         let (b1, b2) = c.betas;
@@ -236,7 +245,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let (beta2, eps) = (T::lit(b2), T::lit(c.eps));
         let wd = T::lit(if decoupled { 0.0 } else { c.weight_decay });
         // One pass over parameter, gradient and moments: no temporaries per step.
-        self.states.step(params, |p, g, st| {
+        self.states.step(params, share, |mut p, g, st, part| {
             let t = st.step as i32;
             if decoupled {
                 let keep = T::lit(1.0 - c.lr * c.weight_decay);
@@ -244,8 +253,9 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             }
             let step_size = T::lit(c.lr / (1.0 - b1.powi(t)));
             let bc2_sqrt = T::lit((1.0 - b2.powi(t)).sqrt());
-            let dim = p.raw_dim();
-            let (mut m, mut v) = (st.take("exp_avg", &dim), st.take("exp_avg_sq", &dim));
+            let dim = part.dim().clone();
+            let (mut m_all, mut v_all) = (st.take("exp_avg", &dim), st.take("exp_avg_sq", &dim));
+            let (mut m, mut v) = (part.of(&mut m_all), part.of(&mut v_all));
             let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
                 let g = effective(*p, g, c.maximize, wd);
                 *m = flush_subnormal(lerp(*m, g, w1));
@@ -285,21 +295,21 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                     rule.apply(ps, &gs[r], ms, vs);
                 });
             } else if c.amsgrad {
-                let mut vmax = st.take("max_exp_avg_sq", &dim);
-                Zip::from(&mut *p)
-                    .and(g)
+                let mut vmax_all = st.take("max_exp_avg_sq", &dim);
+                Zip::from(&mut p)
+                    .and(&g)
                     .and(&mut m)
                     .and(&mut v)
-                    .and(&mut vmax)
+                    .and(&mut part.of(&mut vmax_all))
                     .for_each(|p, &g, m, v, vm| {
                         moments(p, g, m, v);
                         *vm = vm.max(*v);
                         update(p, *m, *vm);
                     });
-                st.put("max_exp_avg_sq", vmax);
+                st.put("max_exp_avg_sq", vmax_all);
             } else {
-                Zip::from(&mut *p)
-                    .and(g)
+                Zip::from(&mut p)
+                    .and(&g)
                     .and(&mut m)
                     .and(&mut v)
                     .for_each(|p, &g, m, v| {
@@ -307,8 +317,8 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                         update(p, *m, *v);
                     });
             }
-            st.put("exp_avg", m);
-            st.put("exp_avg_sq", v);
+            st.put("exp_avg", m_all);
+            st.put("exp_avg_sq", v_all);
         });
     }
 
@@ -331,4 +341,4 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     }
 }
 
-nn_core::instances!(impl Optimizer for Adam: step, state, load_state);
+nn_core::instances!(impl Optimizer for Adam: step, step_share, state, load_state);

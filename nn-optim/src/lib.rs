@@ -51,6 +51,7 @@ pub use schedule::{
 pub use sgd::{Sgd, SgdConfig};
 pub use state::{OptimizerState, ParamState};
 
+use nn_core::distributed::Share;
 use nn_core::{Float, Parameters};
 
 /// Updates parameters from their gradients.
@@ -63,6 +64,27 @@ use nn_core::{Float, Parameters};
 pub trait Optimizer<T: Float> {
     /// One update of every parameter that has a gradient.
     fn step(&mut self, params: &dyn Parameters<T>);
+
+    /// Whether each element's update depends on nothing but that element's
+    /// value, gradient and state (and the step count and settings), so that
+    /// ranks can split a step between them ([`Optimizer::step_share`]). All
+    /// of nn-optim's optimizers are; one that scales by a norm over a whole
+    /// tensor (LAMB, LARS) is not, and says so by the default, `false`.
+    fn is_elementwise(&self) -> bool {
+        false
+    }
+
+    /// [`Optimizer::step`] for `share` of each parameter's elements, its step
+    /// counted whole: in a data-parallel run each rank updates its share and
+    /// the ranks then exchange them (ZeRO's sharded optimizer,
+    /// [`FitOptions::shard_optimizer`](../nn/train/struct.FitOptions.html)).
+    /// Only the share's values and state need be right afterwards; the rest
+    /// is overwritten with the other ranks' shares. The default takes the
+    /// whole step, right for an element-wise rule but no faster.
+    fn step_share(&mut self, params: &dyn Parameters<T>, share: Share) {
+        let _ = share;
+        self.step(params);
+    }
 
     /// Zeroes every parameter's gradient, keeping the buffers.
     fn zero_grad(&self, params: &dyn Parameters<T>) {

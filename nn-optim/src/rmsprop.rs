@@ -1,6 +1,7 @@
 //! RMSprop, as `torch.optim.RMSprop`.
 
 use ndarray::Zip;
+use nn_core::distributed::Share;
 use nn_core::{Float, Parameters};
 
 use crate::error::{check, OptimError};
@@ -159,6 +160,14 @@ impl<T: Float> Rule<T> {
 
 impl<T: Float> Optimizer<T> for RmsProp<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
+        self.step_share(params, Share::WHOLE);
+    }
+
+    fn is_elementwise(&self) -> bool {
+        true
+    }
+
+    fn step_share(&mut self, params: &dyn Parameters<T>, share: Share) {
         let c = self.config;
         let (alpha, w, eps, lr, mu) = (
             T::lit(c.alpha),
@@ -180,13 +189,16 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         };
         // Element-wise in place, buffers lent out of the state: no temporary
         // arrays per step.
-        self.states.step(params, |p, g, st| {
-            let dim = p.raw_dim();
+        self.states.step(params, share, |p, g, st, part| {
+            let dim = part.dim().clone();
             let mut sq = st.take("square_avg", &dim);
             let mut avg = c.centered.then(|| st.take("grad_avg", &dim));
             let mut buf = (c.momentum > 0.0).then(|| st.take("momentum_buffer", &dim));
-            let z = Zip::from(p).and(g).and(&mut sq);
-            match (avg.as_mut(), buf.as_mut()) {
+            let z = Zip::from(p).and(g).and(part.of(&mut sq));
+            match (
+                avg.as_mut().map(|a| part.of(a)),
+                buf.as_mut().map(|b| part.of(b)),
+            ) {
                 (None, None) => z.for_each(|p, &g, s| rule.apply(p, g, s, None, None)),
                 (Some(a), None) => z
                     .and(a)
@@ -228,4 +240,4 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
     }
 }
 
-nn_core::instances!(impl Optimizer for RmsProp: step, state, load_state);
+nn_core::instances!(impl Optimizer for RmsProp: step, step_share, state, load_state);

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent with momentum, as `torch.optim.SGD`.
 
 use ndarray::{ArrayD, Zip};
+use nn_core::distributed::Share;
 use nn_core::parallel::Shared;
 use nn_core::{Float, Parameters};
 
@@ -121,11 +122,19 @@ impl<T: Float> Sgd<T> {
 
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, params: &dyn Parameters<T>) {
+        self.step_share(params, Share::WHOLE);
+    }
+
+    fn is_elementwise(&self) -> bool {
+        true
+    }
+
+    fn step_share(&mut self, params: &dyn Parameters<T>, share: Share) {
         let c = self.config;
         let (lr, mu, damp) = (T::lit(c.lr), T::lit(c.momentum), T::lit(1.0 - c.dampening));
         let wd = T::lit(c.weight_decay);
         // Element-wise in place: no temporary arrays per step.
-        self.states.step(params, |p, g, st| {
+        self.states.step(params, share, |mut p, g, st, part| {
             let eff = |p: T, g: T| effective(p, g, c.maximize, wd);
             if c.momentum == 0.0 {
                 Zip::from(p)
@@ -134,7 +143,8 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 return;
             }
             let first = !st.buffers.contains_key("momentum_buffer");
-            let buf = st.buffer("momentum_buffer", || ArrayD::zeros(p.raw_dim()));
+            let mut buf =
+                part.of(st.buffer("momentum_buffer", || ArrayD::zeros(part.dim().clone())));
             if let (false, Some(ps), Some(gs), Some(bs)) =
                 (first, p.as_slice_mut(), g.as_slice(), buf.as_slice_mut())
             {
@@ -156,7 +166,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 });
                 return;
             }
-            Zip::from(&mut *buf).and(&*p).and(g).for_each(|b, &p, &g| {
+            Zip::from(&mut buf).and(&p).and(&g).for_each(|b, &p, &g| {
                 *b = flush_subnormal(if first {
                     eff(p, g)
                 } else {
@@ -166,10 +176,10 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             if c.nesterov {
                 Zip::from(p)
                     .and(g)
-                    .and(&*buf)
+                    .and(&buf)
                     .for_each(|p, &g, &b| *p += (-lr) * (eff(*p, g) + mu * b));
             } else {
-                Zip::from(p).and(&*buf).for_each(|p, &b| *p += (-lr) * b);
+                Zip::from(p).and(&buf).for_each(|p, &b| *p += (-lr) * b);
             }
         });
     }
@@ -230,4 +240,4 @@ impl<T: Float> Momentum<T> {
     }
 }
 
-nn_core::instances!(impl Optimizer for Sgd: step, state, load_state);
+nn_core::instances!(impl Optimizer for Sgd: step, step_share, state, load_state);

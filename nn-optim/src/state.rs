@@ -2,8 +2,10 @@
 //! every optimizer's `step` runs over it.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, IxDyn};
+use nn_core::distributed::Share;
 use nn_core::{Float, Param, Parameters};
 
 use crate::error::OptimError;
@@ -86,13 +88,16 @@ pub(crate) struct States<T: Float> {
 }
 
 impl<T: Float> States<T> {
-    /// Calls `update(param, grad, state)` for every trainable parameter with
-    /// a gradient: a frozen one ([`Param::set_trainable`]) is neither
+    /// Calls `update(value, grad, state, part)` for every trainable parameter
+    /// with a gradient, with the elements of its `share` of value and
+    /// gradient (`part` gives the same elements of its buffers); its step is
+    /// counted whole. A frozen one ([`Param::set_trainable`]) is neither
     /// updated nor given state.
     pub(crate) fn step(
         &mut self,
         params: &dyn Parameters<T>,
-        mut update: impl FnMut(&mut ArrayD<T>, &ArrayD<T>, &mut ParamState<T>),
+        share: Share,
+        mut update: impl FnMut(ArrayViewMutD<'_, T>, ArrayViewD<'_, T>, &mut ParamState<T>, &Part),
     ) {
         params.visit_params(&mut |name, p: &Param<T>| {
             if !p.is_trainable() {
@@ -107,7 +112,13 @@ impl<T: Float> States<T> {
             let mut value = p.value_mut();
             check_state(name, value.shape(), g.shape(), state);
             state.step += 1;
-            update(&mut value, g, state);
+            let part = Part {
+                dim: value.raw_dim(),
+                range: (!share.is_whole()).then(|| share.range(value.len())),
+                name,
+            };
+            let g = part.of_ref(g);
+            update(part.of(&mut value), g, state, &part);
         });
     }
 
@@ -129,6 +140,51 @@ impl<T: Float> States<T> {
         layout.check(&state)?;
         self.by_name = state.params;
         Ok(state.lr)
+    }
+}
+
+/// The elements of one parameter a step updates (all of them, or one
+/// rank's [`Share`]), and its whole shape, in which its buffers are made.
+pub(crate) struct Part<'n> {
+    dim: IxDyn,
+    /// `None`: every element, in any layout.
+    range: Option<Range<usize>>,
+    name: &'n str,
+}
+
+impl Part<'_> {
+    /// The parameter's whole shape.
+    pub(crate) fn dim(&self) -> &IxDyn {
+        &self.dim
+    }
+
+    /// These elements of `a`, an array of the parameter's shape.
+    pub(crate) fn of<'a, T: Float>(&self, a: &'a mut ArrayD<T>) -> ArrayViewMutD<'a, T> {
+        match &self.range {
+            None => a.view_mut(),
+            Some(r) => {
+                let all = a.as_slice_mut().unwrap_or_else(|| self.not_row_major());
+                ArrayViewMut1::from(&mut all[r.clone()]).into_dyn()
+            }
+        }
+    }
+
+    /// [`Part::of`], to read.
+    pub(crate) fn of_ref<'a, T: Float>(&self, a: &'a ArrayD<T>) -> ArrayViewD<'a, T> {
+        match &self.range {
+            None => a.view(),
+            Some(r) => {
+                let all = a.as_slice().unwrap_or_else(|| self.not_row_major());
+                ArrayView1::from(&all[r.clone()]).into_dyn()
+            }
+        }
+    }
+
+    fn not_row_major(&self) -> ! {
+        panic!(
+            "optimizer step_share: parameter `{}` or its gradient or state is not in row-major layout, so its share cannot be cut out",
+            self.name
+        )
     }
 }
 

@@ -6,8 +6,10 @@
 //! `nn::distributed`.
 
 mod ready;
+mod share;
 
 pub use ready::{watch_gradients, with_gradients_ready, Watch};
+pub use share::Share;
 
 use std::cell::Cell;
 

@@ -9,6 +9,7 @@ mod common;
 mod keras_rmsprop;
 mod misuse;
 mod schedules;
+mod shares;
 mod state_file;
 mod state_mutation;
 mod state_validation;
