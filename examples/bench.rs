@@ -301,6 +301,7 @@ fn run_batch<M: Fit<f32>>(
                 FitOptions::<f32>::default().bucket_mb,
                 "megabytes",
             ),
+            shard_optimizer: std::env::args().any(|a| a == "--shard-optimizer"),
             callbacks: vec![Box::new(marks.clone())],
             shuffle_seed: Some(seed()),
             ..Default::default()
@@ -383,6 +384,20 @@ impl Collective for Timed {
     unsafe fn start_sum_f64(&self, send: *const f64, recv: *mut f64, len: usize) {
         // SAFETY: the caller's promise, passed on.
         self.timed(|| unsafe { self.inner.start_sum_f64(send, recv, len) })
+    }
+    unsafe fn start_reduce_scatter_f32(&self, send: *const f32, recv: *mut f32, counts: &[usize]) {
+        // SAFETY: the caller's promise, passed on.
+        self.timed(|| unsafe { self.inner.start_reduce_scatter_f32(send, recv, counts) })
+    }
+    unsafe fn start_reduce_scatter_f64(&self, send: *const f64, recv: *mut f64, counts: &[usize]) {
+        // SAFETY: the caller's promise, passed on.
+        self.timed(|| unsafe { self.inner.start_reduce_scatter_f64(send, recv, counts) })
+    }
+    fn all_gather_f32(&self, buf: &mut [f32], counts: &[usize]) {
+        self.timed(|| self.inner.all_gather_f32(buf, counts))
+    }
+    fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
+        self.timed(|| self.inner.all_gather_f64(buf, counts))
     }
     fn progress_sums(&self) {
         self.timed(|| self.inner.progress_sums())
@@ -495,11 +510,13 @@ fn gemm() {
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed [--whole-batch-per-rank] [--bucket-mb MB]] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks\n(--whole-batch-per-rank: 128 on every rank), gradients summed in buckets of\n--bucket-mb MiB (default 1; inf: one sum after backward).\n--seed N: the seed of the weights and the data order (default 0).");
+        println!("Usage: cargo run --release --example bench -- [mlp] [mlp_big] [cnn] [small_batch] [gemm] [convnet] [resnet] [residual_tape] [lstm] [vit] [--distributed [--whole-batch-per-rank] [--bucket-mb MB] [--shard-optimizer]] [--seed N]\n\nOne JSON line per workload, with the keys of ../shared/bench/torch_anchor.py.\nNN_NUM_THREADS sets the thread count (default: all cores).\n--distributed: under mpirun (built with --features mpi), the training workloads\nrun data-parallel, each batch of 128 shared out over the ranks\n(--whole-batch-per-rank: 128 on every rank), gradients summed in buckets of\n--bucket-mb MiB (default 1; inf: one sum after backward);\n--shard-optimizer: each rank updates its share of the weights (ZeRO).\n--seed N: the seed of the weights and the data order (default 0).");
         return;
     }
     let ranks = args.iter().any(|a| a == "--distributed").then(join);
-    args.retain(|a| a != "--distributed" && a != "--whole-batch-per-rank");
+    args.retain(|a| {
+        a != "--distributed" && a != "--whole-batch-per-rank" && a != "--shard-optimizer"
+    });
     let seed = seed();
     for name in ["--seed", "--bucket-mb"] {
         if let Some(i) = args.iter().position(|a| a == name) {

@@ -11,16 +11,16 @@ mod parallel;
 use nn::distributed::{Collective, Mpi};
 use parallel::{check_parity, rank_run, Cnn, Mlp, GLOBAL_BATCH};
 
-/// Rank `from`'s weights and loss, sent to every rank as a broadcast from
-/// `from` would: the others receive them through a sum in which their own
-/// parts are zero.
-fn from_rank(
+/// Rank `from`'s `weights`, sent to every rank as a broadcast from `from`
+/// would: the others receive them through a sum in which their own parts
+/// are zero.
+fn weights_from(
     group: &dyn Collective,
     from: usize,
-    run: &parallel::RankRun,
-) -> (parallel::Weights, f64) {
+    weights: &parallel::Weights,
+) -> parallel::Weights {
     let mine = group.rank() == from;
-    let mut weights = run.weights.clone();
+    let mut weights = weights.clone();
     for (_, w) in &mut weights {
         let mut flat: Vec<f32> = if mine {
             w.iter().copied().collect()
@@ -32,13 +32,22 @@ fn from_rank(
             *dst = v;
         }
     }
-    let mut loss = [if mine {
+    weights
+}
+
+/// Rank `from`'s weights, sharded run's weights and loss (see [`weights_from`]).
+fn from_rank(group: &dyn Collective, from: usize, run: &parallel::RankRun) -> parallel::OtherRank {
+    let mut loss = [if group.rank() == from {
         run.history.epochs[0].loss
     } else {
         0.0
     }];
     group.sum_f64(&mut loss);
-    (weights, loss[0])
+    (
+        weights_from(group, from, &run.weights),
+        weights_from(group, from, &run.sharded),
+        loss[0],
+    )
 }
 
 fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(name: &str, make: fn(u64) -> M, group: &Mpi) {
@@ -49,7 +58,7 @@ fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(name: &str, make: fn(u64) -> 
     if group.is_root() {
         check_parity(make, &run, &others);
         println!(
-            "{name}: {} ranks match one process; two runs identical",
+            "{name}: {} ranks match one process, sharded or not; two runs identical",
             group.size()
         );
     }

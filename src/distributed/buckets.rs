@@ -7,6 +7,8 @@ use std::cell::RefCell;
 
 use nn_core::{Float, Param, Parameters};
 
+use nn_core::distributed::Share;
+
 use super::Collective;
 
 /// One step's gradient sum over the ranks: each trainable parameter's
@@ -34,6 +36,11 @@ pub(crate) struct Buckets<'g, T: Float> {
     /// gradient not finished after the first: reports are then ignored.
     shared: bool,
     weight: T,
+    /// Each rank's share of every parameter, when only its own share's sum
+    /// is needed (a sharded optimizer's step): each bucket is then summed
+    /// by a reduce-scatter, its values laid out rank by rank, and the extras
+    /// by a sum of their own.
+    shares: Option<Share>,
     /// Gradient values (`params`' total) and then `extras` values.
     total: usize,
     extras: usize,
@@ -55,7 +62,7 @@ thread_local! {
 }
 
 /// `words` grown to hold `len` values of `T`; where they start.
-fn room_for<T: Float>(words: &mut Vec<f64>, len: usize) -> *mut T {
+pub(super) fn room_for<T: Float>(words: &mut Vec<f64>, len: usize) -> *mut T {
     let need = (len * size_of::<T>()).div_ceil(size_of::<f64>());
     if words.len() < need {
         words.resize(need, 0.0);
@@ -76,13 +83,15 @@ unsafe fn span_mut<'a, T>(start: *mut T, range: std::ops::Range<usize>) -> &'a m
 
 impl<'g, T: Float> Buckets<'g, T> {
     /// Plans the buckets of `model`'s trainable parameters, with room for
-    /// `extras` values summed in the last bucket.
+    /// `extras` values summed in the last bucket; with `sharded`, only this
+    /// rank's [`Share`] of each gradient is summed (see [`Buckets::finish`]).
     pub(crate) fn new(
         group: &'g dyn Collective,
         model: &dyn Parameters<T>,
         weight: f64,
         cap_bytes: f64,
         extras: usize,
+        sharded: bool,
     ) -> Self {
         let mut params: Vec<Param<T>> = Vec::new();
         model.visit_params(&mut |_, p| {
@@ -122,6 +131,7 @@ impl<'g, T: Float> Buckets<'g, T> {
             bounds,
             started: 0,
             weight: T::lit(weight),
+            shares: sharded.then(|| Share::new(group.rank(), group.size())),
             params,
             total: at + extras,
             extras,
@@ -179,11 +189,44 @@ impl<'g, T: Float> Buckets<'g, T> {
         at(self.bounds[k])..end
     }
 
+    /// Bucket `k`'s gradient values in the flat buffers (its span without
+    /// the extras).
+    fn grad_span(&self, k: usize) -> std::ops::Range<usize> {
+        let span = self.span(k);
+        let grads = self.total - self.extras;
+        span.start..span.end.min(grads)
+    }
+
+    /// Where a sharded bucket `k` holds each rank's share of each of its
+    /// parameters: calls `place(r, i, range, at)` for rank `r`'s share
+    /// `range` of parameter `i`, at `at` in the flat buffers, rank by rank;
+    /// returns the values of each rank's block.
+    fn blocks(
+        &self,
+        k: usize,
+        shares: Share,
+        mut place: impl FnMut(usize, usize, std::ops::Range<usize>, usize),
+    ) -> Vec<usize> {
+        let mut at = self.grad_span(k).start;
+        let (first, end) = (self.bounds[k], self.bounds[k + 1]);
+        (0..shares.ranks())
+            .map(|r| {
+                let block_start = at;
+                for i in first..end {
+                    let range = shares.of(r, self.params[i].len());
+                    let n = range.len();
+                    place(r, i, range, at);
+                    at += n;
+                }
+                at - block_start
+            })
+            .collect()
+    }
+
     /// Copies bucket `k`'s gradients (times the weight; then `extras`, for
     /// the last) into the send buffer and starts its sum.
     fn start(&mut self, k: usize, extras: &[T]) {
         let span = self.span(k);
-        let (first, end) = (self.bounds[k], self.bounds[k + 1]);
         // SAFETY: this bucket's span, sized in `new`; no sum of it is under
         // way yet, and earlier buckets' spans are not touched.
         let (send, recv) = unsafe {
@@ -192,25 +235,60 @@ impl<'g, T: Float> Buckets<'g, T> {
                 span_mut(self.recv_at, span.clone()),
             )
         };
-        for (p, &at) in self.params[first..end]
-            .iter()
-            .zip(&self.offsets[first..end])
-        {
-            let at = at - span.start;
-            let part = &mut send[at..at + p.len()];
-            match &*p.grad() {
-                Some(g) => part
-                    .iter_mut()
-                    .zip(g.iter())
-                    .for_each(|(d, &v)| *d = v * self.weight),
-                None => part.fill(T::zero()),
-            }
-        }
         let tail = send.len() - extras.len();
         send[tail..].copy_from_slice(extras);
-        // SAFETY: both buffers are this struct's, not resized or touched
-        // again until `wait_sums` (in `finish`, or on drop) has returned.
-        unsafe { super::start_sum(self.group, send, recv) };
+        let weight = self.weight;
+        let pack = |p: &Param<T>, range: std::ops::Range<usize>, dst: &mut [T]| match &*p.grad() {
+            Some(g) => match g.as_slice() {
+                Some(g) => dst
+                    .iter_mut()
+                    .zip(&g[range])
+                    .for_each(|(d, &v)| *d = v * weight),
+                None => dst
+                    .iter_mut()
+                    .zip(g.iter().skip(range.start))
+                    .for_each(|(d, &v)| *d = v * weight),
+            },
+            None => dst.fill(T::zero()),
+        };
+        match self.shares {
+            None => {
+                let (first, end) = (self.bounds[k], self.bounds[k + 1]);
+                for (p, &at) in self.params[first..end]
+                    .iter()
+                    .zip(&self.offsets[first..end])
+                {
+                    let at = at - span.start;
+                    pack(p, 0..p.len(), &mut send[at..at + p.len()]);
+                }
+                // SAFETY: both buffers are this struct's, not resized or
+                // touched again until `wait_sums` (in `finish`, or on drop)
+                // has returned.
+                unsafe { super::start_sum(self.group, send, recv) };
+            }
+            Some(shares) => {
+                let counts = self.blocks(k, shares, |_, i, range, at| {
+                    let at = at - span.start;
+                    let n = range.len();
+                    pack(&self.params[i], range, &mut send[at..at + n]);
+                });
+                let grads = self.grad_span(k).len();
+                let (send, recv) = (&send[..], &mut recv[..]);
+                // SAFETY: as above; the gradients' and the extras' spans
+                // are disjoint.
+                unsafe {
+                    super::start_reduce_scatter(
+                        self.group,
+                        &send[..grads],
+                        &mut recv[..grads],
+                        &counts,
+                    );
+                    if tail < send.len() {
+                        super::start_sum(self.group, &send[tail..], &mut recv[tail..]);
+                    }
+                }
+            }
+        }
         self.started += 1;
     }
 
@@ -235,12 +313,34 @@ impl<'g, T: Float> Buckets<'g, T> {
         let recv = unsafe { span_mut(self.recv_at, 0..self.total) };
         extras.copy_from_slice(&recv[self.total - extras.len()..]);
         let s = T::lit(scale(extras));
-        for (p, &at) in self.params.iter().zip(&self.offsets) {
-            let n = p.len();
+        let unpack = |p: &Param<T>, range: std::ops::Range<usize>, src: &[T]| {
             let mut grad = p.grad_mut();
             let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
-            for (dst, &src) in g.iter_mut().zip(&recv[at..at + n]) {
-                *dst = src * s;
+            match g.as_slice_mut() {
+                Some(g) => g[range].iter_mut().zip(src).for_each(|(d, &v)| *d = v * s),
+                None => g
+                    .iter_mut()
+                    .skip(range.start)
+                    .zip(src)
+                    .for_each(|(d, &v)| *d = v * s),
+            }
+        };
+        match self.shares {
+            None => {
+                for (p, &at) in self.params.iter().zip(&self.offsets) {
+                    unpack(p, 0..p.len(), &recv[at..at + p.len()]);
+                }
+            }
+            Some(shares) => {
+                let me = shares.rank();
+                for k in 0..self.bounds.len() - 1 {
+                    self.blocks(k, shares, |rank, i, range, at| {
+                        if rank == me {
+                            let n = range.len();
+                            unpack(&self.params[i], range, &recv[at..at + n]);
+                        }
+                    });
+                }
             }
         }
     }
@@ -315,7 +415,7 @@ mod tests {
             ("d", param(4, 4.0)),
         ];
         let group = Recorder::default();
-        let mut sums = Buckets::new(&group, &model, 0.5, 40.0, 2);
+        let mut sums = Buckets::new(&group, &model, 0.5, 40.0, 2, false);
         sums.ready(&model[3].1);
         assert!(group.started.borrow().is_empty(), "c is still missing");
         sums.ready(&model[2].1);
@@ -349,7 +449,7 @@ mod tests {
             ("w_again", w.clone()),
         ];
         let group = Recorder::default();
-        let mut sums = Buckets::new(&group, &model, 1.0, 0.0, 0);
+        let mut sums = Buckets::new(&group, &model, 1.0, 0.0, 0, false);
         sums.ready(&w);
         sums.ready(&model[1].1);
         assert!(group.started.borrow().is_empty());
@@ -362,7 +462,7 @@ mod tests {
     fn without_reports_everything_goes_in_one_message_after_backward() {
         let model = vec![("a", param(3, 1.0)), ("b", param(5, 1.0))];
         let group = Recorder::default();
-        let sums = Buckets::new(&group, &model, 1.0, f64::INFINITY, 1);
+        let sums = Buckets::new(&group, &model, 1.0, f64::INFINITY, 1, false);
         sums.finish(&mut [1.0], |_| 1.0);
         assert_eq!(*group.started.borrow(), [9]);
     }

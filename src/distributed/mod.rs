@@ -37,13 +37,17 @@
 mod buckets;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod sharded;
 mod threads;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::{Mpi, MpiError};
 pub use nn_core::distributed::{watch_gradients, with_gradients_ready, Watch};
 pub use nn_core::distributed::{with_sync_batch_norm, Collective};
+pub use sharded::{gather_optimizer_state, gather_parameters, share_of};
 pub use threads::ThreadGroup;
+
+pub(crate) use sharded::clip_grad_norm_shares;
 
 pub(crate) use buckets::Buckets;
 
@@ -146,7 +150,42 @@ fn broadcast_values<T: Float>(group: &dyn Collective, params: &[Param<T>]) {
 /// one untouched still agree.
 pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
     let weight = 1.0 / group.size() as f64;
-    Buckets::new(group, model, weight, f64::INFINITY, 0).finish(&mut [], |_| 1.0);
+    Buckets::new(group, model, weight, f64::INFINITY, 0, false).finish(&mut [], |_| 1.0);
+}
+
+/// Starts summing `send` over the ranks into this rank's block of `recv`
+/// (see [`Collective::start_reduce_scatter_f32`]).
+///
+/// # Safety
+/// Neither buffer is touched again (nor freed) until `group.wait_sums()` returns.
+unsafe fn start_reduce_scatter<T: Float>(
+    group: &dyn Collective,
+    send: &[T],
+    recv: &mut [T],
+    counts: &[usize],
+) {
+    assert!(
+        send.len() == recv.len() && counts.iter().sum::<usize>() == send.len(),
+        "start_reduce_scatter: buffers of different lengths"
+    );
+    // SAFETY: `T` is `f32` or `f64` (see `typed`); the caller keeps both alive.
+    unsafe {
+        match typed(recv) {
+            Ok(r) => group.start_reduce_scatter_f32(send.as_ptr().cast(), r.as_mut_ptr(), counts),
+            Err(r) => group.start_reduce_scatter_f64(send.as_ptr().cast(), r.as_mut_ptr(), counts),
+        }
+    }
+}
+
+/// Gives every rank each rank's block of `buf` (see
+/// [`Collective::all_gather_f32`]).
+fn all_gather<T: Float>(group: &dyn Collective, buf: &mut [T], counts: &[usize]) {
+    if group.size() > 1 {
+        match typed(buf) {
+            Ok(b) => group.all_gather_f32(b, counts),
+            Err(b) => group.all_gather_f64(b, counts),
+        }
+    }
 }
 
 /// Starts summing `send` over the ranks into `recv` (see

@@ -10,6 +10,8 @@ use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
+use nn_core::Float;
+
 use super::Collective;
 
 /// Why MPI could not start.
@@ -27,6 +29,11 @@ pub enum MpiError {
 /// dropped.
 pub struct Mpi {
     world: SimpleCommunicator,
+    /// A copy of `world` for the messages of reduce-scatters and
+    /// all-gathers, which then never meet a message of the program's own.
+    blocks: SimpleCommunicator,
+    /// Receive buffers of reduce-scatters, kept from step to step.
+    spare: RefCell<Vec<Vec<f64>>>,
     /// Rank 0's receive buffers for sums, kept from step to step.
     totals_f32: RefCell<Vec<f32>>,
     totals_f64: RefCell<Vec<f64>>,
@@ -43,6 +50,8 @@ impl Mpi {
         let universe = mpi::initialize().ok_or(MpiError::AlreadyInitialized)?;
         let world = universe.world();
         Ok(Mpi {
+            blocks: world.duplicate(),
+            spare: RefCell::new(Vec::new()),
             world,
             totals_f32: RefCell::new(Vec::new()),
             totals_f64: RefCell::new(Vec::new()),
@@ -76,13 +85,52 @@ impl Mpi {
     }
 }
 
-/// A sum under way: its request, and where its result goes (to be
-/// broadcast from rank 0 when there are more than two ranks).
-struct Pending {
-    request: ffi::MPI_Request,
-    recv: *mut std::ffi::c_void,
-    len: usize,
-    datatype: ffi::MPI_Datatype,
+/// A sum under way.
+enum Pending {
+    /// An all-reduce, or with more than two ranks a reduce to rank 0 whose
+    /// result goes where to be broadcast from there.
+    Sum {
+        request: ffi::MPI_Request,
+        recv: *mut std::ffi::c_void,
+        len: usize,
+        datatype: ffi::MPI_Datatype,
+    },
+    /// A reduce-scatter by messages: this rank's block sent by every other
+    /// rank, and what adds them up once they are in.
+    Blocks {
+        requests: Vec<ffi::MPI_Request>,
+        add: Box<dyn FnOnce(&Mpi)>,
+    },
+}
+
+impl Pending {
+    fn requests(&mut self) -> &mut [ffi::MPI_Request] {
+        match self {
+            Pending::Sum { request, .. } => std::slice::from_mut(request),
+            Pending::Blocks { requests, .. } => requests,
+        }
+    }
+}
+
+/// Tags of the messages on `Mpi::blocks`.
+const REDUCE_SCATTER: i32 = 1;
+const ALL_GATHER: i32 = 2;
+
+/// Where each rank's block starts, and where they end.
+fn block_starts(counts: &[usize]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(counts.len() + 1);
+    let mut at = 0;
+    starts.push(0);
+    for &c in counts {
+        at += c;
+        starts.push(at);
+    }
+    starts
+}
+
+/// A message length as MPI counts it.
+fn count(len: usize) -> i32 {
+    i32::try_from(len).expect("a message of fewer than 2^31 values")
 }
 
 impl Mpi {
@@ -131,12 +179,158 @@ impl Mpi {
                 );
             }
         }
-        self.pending.borrow_mut().push(Pending {
+        self.pending.borrow_mut().push(Pending::Sum {
             request,
             recv: recv.cast(),
             len,
             datatype,
         });
+    }
+
+    /// Starts a reduce-scatter of `T` by messages: each other rank is sent
+    /// its block of `send` and sends this rank's block of its own, and
+    /// [`Collective::wait_sums`] adds them up in rank order. Open MPI's
+    /// reduce-scatter and all-reduce took 0.55–0.65 ms for `mlp_big`'s 2.7
+    /// MB on two ranks of one machine, these messages 0.32 ms.
+    ///
+    /// # Safety
+    /// As for [`Collective::start_reduce_scatter_f32`].
+    unsafe fn start_blocks<T: Equivalence + Float>(
+        &self,
+        send: *const T,
+        recv: *mut T,
+        counts: &[usize],
+    ) {
+        let (me, size) = (self.rank(), self.size());
+        assert_eq!(counts.len(), size, "reduce-scatter: one count per rank");
+        let starts = block_starts(counts);
+        let own = counts[me];
+        let mut parts = self.spare.borrow_mut().pop().unwrap_or_default();
+        let words = (own * (size - 1) * size_of::<T>()).div_ceil(size_of::<f64>());
+        if parts.len() < words {
+            parts.resize(words, 0.0);
+        }
+        let parts_at: *mut T = parts.as_mut_ptr().cast();
+        let datatype = T::equivalent_datatype().as_raw();
+        let mut requests = Vec::with_capacity(2 * size);
+        for (slot, k) in (0..size).filter(|&k| k != me).enumerate() {
+            // SAFETY: the blocks lie inside `send` (the caller's promise) and
+            // `parts` (sized above); both stay put until `wait_sums`, the
+            // requests are waited for there.
+            unsafe {
+                if counts[k] > 0 {
+                    let mut r = ffi::RSMPI_REQUEST_NULL;
+                    ffi::MPI_Isend(
+                        send.add(starts[k]).cast(),
+                        count(counts[k]),
+                        datatype,
+                        k as i32,
+                        REDUCE_SCATTER,
+                        self.blocks.as_raw(),
+                        &mut r,
+                    );
+                    requests.push(r);
+                }
+                if own > 0 {
+                    let mut r = ffi::RSMPI_REQUEST_NULL;
+                    ffi::MPI_Irecv(
+                        parts_at.add(slot * own).cast(),
+                        count(own),
+                        datatype,
+                        k as i32,
+                        REDUCE_SCATTER,
+                        self.blocks.as_raw(),
+                        &mut r,
+                    );
+                    requests.push(r);
+                }
+            }
+        }
+        let (send, recv) = (send as usize, recv as usize);
+        let add = Box::new(move |mpi: &Mpi| {
+            // SAFETY: every message is in (waited for before this runs);
+            // the caller keeps `send` and `recv` until `wait_sums` returns.
+            let (mine, out, others) = unsafe {
+                (
+                    std::slice::from_raw_parts((send as *const T).add(starts[me]), own),
+                    std::slice::from_raw_parts_mut((recv as *mut T).add(starts[me]), own),
+                    std::slice::from_raw_parts(parts_at, own * (size - 1)),
+                )
+            };
+            // Rank order, one contribution after another, as a vector loop:
+            // every rank adds each element as one process would.
+            let from = |k: usize| match k.cmp(&me) {
+                std::cmp::Ordering::Equal => mine,
+                std::cmp::Ordering::Less => &others[k * own..(k + 1) * own],
+                std::cmp::Ordering::Greater => &others[(k - 1) * own..k * own],
+            };
+            out.copy_from_slice(from(0));
+            for k in 1..size {
+                for (dst, &v) in out.iter_mut().zip(from(k)) {
+                    *dst += v;
+                }
+            }
+            mpi.spare.borrow_mut().push(parts);
+        });
+        self.pending
+            .borrow_mut()
+            .push(Pending::Blocks { requests, add });
+    }
+
+    /// An all-gather of `T` by messages (see [`Mpi::start_blocks`]).
+    fn gather_blocks<T: Equivalence>(&self, buf: &mut [T], counts: &[usize]) {
+        let (me, size) = (self.rank(), self.size());
+        assert_eq!(counts.len(), size, "all-gather: one count per rank");
+        let starts = block_starts(counts);
+        assert_eq!(
+            starts[size],
+            buf.len(),
+            "all-gather: the blocks do not add up to the buffer"
+        );
+        let datatype = T::equivalent_datatype().as_raw();
+        let at = buf.as_mut_ptr();
+        let mut requests = Vec::with_capacity(2 * size);
+        for k in (0..size).filter(|&k| k != me) {
+            // SAFETY: the blocks lie inside `buf`, borrowed until the
+            // requests are waited for below; sent and received blocks are
+            // disjoint.
+            unsafe {
+                if counts[me] > 0 {
+                    let mut r = ffi::RSMPI_REQUEST_NULL;
+                    ffi::MPI_Isend(
+                        at.add(starts[me]).cast(),
+                        count(counts[me]),
+                        datatype,
+                        k as i32,
+                        ALL_GATHER,
+                        self.blocks.as_raw(),
+                        &mut r,
+                    );
+                    requests.push(r);
+                }
+                if counts[k] > 0 {
+                    let mut r = ffi::RSMPI_REQUEST_NULL;
+                    ffi::MPI_Irecv(
+                        at.add(starts[k]).cast(),
+                        count(counts[k]),
+                        datatype,
+                        k as i32,
+                        ALL_GATHER,
+                        self.blocks.as_raw(),
+                        &mut r,
+                    );
+                    requests.push(r);
+                }
+            }
+        }
+        // SAFETY: live requests of this process.
+        unsafe {
+            ffi::MPI_Waitall(
+                requests.len() as i32,
+                requests.as_mut_ptr(),
+                ffi::RSMPI_STATUSES_IGNORE,
+            );
+        }
     }
 }
 
@@ -167,12 +361,33 @@ impl Collective for Mpi {
         unsafe { self.start(send, recv, len) }
     }
 
+    unsafe fn start_reduce_scatter_f32(&self, send: *const f32, recv: *mut f32, counts: &[usize]) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.start_blocks(send, recv, counts) }
+    }
+
+    unsafe fn start_reduce_scatter_f64(&self, send: *const f64, recv: *mut f64, counts: &[usize]) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.start_blocks(send, recv, counts) }
+    }
+
+    fn all_gather_f32(&self, buf: &mut [f32], counts: &[usize]) {
+        self.gather_blocks(buf, counts);
+    }
+
+    fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
+        self.gather_blocks(buf, counts);
+    }
+
     fn progress_sums(&self) {
         let mut pending = self.pending.borrow_mut();
         if pending.is_empty() {
             return;
         }
-        let mut requests: Vec<ffi::MPI_Request> = pending.iter().map(|p| p.request).collect();
+        let mut requests: Vec<ffi::MPI_Request> = pending
+            .iter_mut()
+            .flat_map(|p| p.requests().iter().copied())
+            .collect();
         let mut done = 0;
         // SAFETY: live requests of this process. When all are done they come
         // back as MPI_REQUEST_NULL, which `MPI_Waitall` accepts; otherwise
@@ -186,17 +401,23 @@ impl Collective for Mpi {
                 ffi::RSMPI_STATUSES_IGNORE,
             );
         }
-        for (p, r) in pending.iter_mut().zip(requests) {
-            p.request = r;
+        let mut done = requests.into_iter();
+        for p in pending.iter_mut() {
+            for (r, d) in p.requests().iter_mut().zip(&mut done) {
+                *r = d;
+            }
         }
     }
 
     fn wait_sums(&self) {
-        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
         if pending.is_empty() {
             return;
         }
-        let mut requests: Vec<ffi::MPI_Request> = pending.iter().map(|p| p.request).collect();
+        let mut requests: Vec<ffi::MPI_Request> = pending
+            .iter_mut()
+            .flat_map(|p| p.requests().iter().copied())
+            .collect();
         // SAFETY: live requests (or null ones) of this process, and then
         // buffers the starters keep until this returns.
         unsafe {
@@ -205,10 +426,23 @@ impl Collective for Mpi {
                 requests.as_mut_ptr(),
                 ffi::RSMPI_STATUSES_IGNORE,
             );
-            if self.world.size() > 2 {
-                for p in &pending {
-                    ffi::MPI_Bcast(p.recv, p.len as i32, p.datatype, 0, self.world.as_raw());
+        }
+        for p in pending {
+            match p {
+                Pending::Sum {
+                    recv,
+                    len,
+                    datatype,
+                    ..
+                } if self.world.size() > 2 => {
+                    // SAFETY: the sum into `recv` is done; the starter keeps
+                    // it until this returns.
+                    unsafe {
+                        ffi::MPI_Bcast(recv, len as i32, datatype, 0, self.world.as_raw());
+                    }
                 }
+                Pending::Sum { .. } => {}
+                Pending::Blocks { add, .. } => add(self),
             }
         }
     }

@@ -20,6 +20,7 @@ pub(crate) struct RunSettings {
     pub shuffle_seed: Option<u64>,
     pub sync_batch_norm: bool,
     pub bucket_mb: f64,
+    pub shard_optimizer: bool,
 }
 
 /// Sets this rank up for a run: on every rank but 0 silent, with the
@@ -72,6 +73,8 @@ pub(crate) fn join_run<'a, T: Float>(
         ),
         // Other buckets would send other messages.
         ("gradient bucket size", settings.bucket_mb.to_bits()),
+        // Sharded ranks send shares where the others wait for whole sums.
+        ("optimizer sharding", u64::from(settings.shard_optimizer)),
     ];
     facts.extend_from_slice(extra);
     check_ranks_agree(g, &facts)?;
@@ -193,12 +196,13 @@ pub(crate) fn agree_on_batch(
 }
 
 /// One step's gradient sums (see [`averaged_step`]), in buckets of about
-/// `bucket_mb` MiB.
+/// `bucket_mb` MiB; with `sharded`, this rank's share of each gradient only.
 pub(crate) fn step_sums<'g, T: Float>(
     group: &'g dyn Collective,
     params: &dyn Parameters<T>,
     samples: usize,
     bucket_mb: f64,
+    sharded: bool,
 ) -> Buckets<'g, T> {
     Buckets::new(
         group,
@@ -206,6 +210,7 @@ pub(crate) fn step_sums<'g, T: Float>(
         samples as f64,
         bucket_mb * (1 << 20) as f64,
         2,
+        sharded,
     )
 }
 

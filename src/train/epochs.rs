@@ -60,6 +60,12 @@ pub(crate) trait Trainer<T: Float> {
     /// Every name the run will log, validation's included when `validation`;
     /// `None` until known (a custom step's, after its first batch).
     fn metric_names(&self, validation: bool) -> Option<Vec<String>>;
+
+    /// Puts a sharded optimizer's state together from the ranks' shares
+    /// (every rank calls it at the same points).
+    fn gather_optimizer_state(&mut self) -> Result<(), TrainError> {
+        Ok(())
+    }
 }
 
 /// Runs the epochs; see [`fit`](super::fit).
@@ -81,6 +87,7 @@ pub(crate) fn run_epochs<T: Float>(
         shuffle_seed: settings.shuffle_seed,
         sync_batch_norm: settings.sync_batch_norm,
         bucket_mb: settings.bucket_mb,
+        shard_optimizer: settings.shard_optimizer && group.is_some_and(|g| g.size() > 1),
     };
     let mut callbacks = data_parallel::join_run(
         group,
@@ -232,6 +239,8 @@ pub(crate) fn run_epochs<T: Float>(
                     // Every rank validates and saves with rank 0's buffers.
                     distributed::broadcast_buffers(g, trainer.context().params);
                     let metrics = trainer.reduced_metrics(g, local_seen);
+                    // Callbacks and checkpoints see the whole state.
+                    trainer.gather_optimizer_state()?;
                     (sums[0], sums[1] as usize, metrics)
                 }
             };
@@ -292,6 +301,7 @@ pub(crate) fn run_epochs<T: Float>(
                 break 'epochs;
             }
         }
+        trainer.gather_optimizer_state()?;
         Ok(history)
     };
     match synced {

@@ -7,6 +7,8 @@ use nn_core::ndarray::{ArrayD, ArrayViewD, Axis};
 use nn_core::Float;
 use nn_optim::{clip_grad_norm, clip_grad_value, Optimizer, Schedule};
 
+use crate::distributed;
+
 use super::callbacks::{BatchLogs, Callback, Context};
 use super::checks;
 use super::data_parallel;
@@ -95,6 +97,18 @@ pub struct FitOptions<'a, T: Float> {
     /// still compute; 0 makes every parameter a bucket of its own,
     /// `f64::INFINITY` sums everything in one message after backward.
     pub bucket_mb: f64,
+    /// With `distributed`: split the optimizer's work over the ranks (ZeRO's
+    /// sharded optimizer, PyTorch's `ZeroRedundancyOptimizer` with DDP): each
+    /// rank sums only its share of every gradient (a reduce-scatter), updates
+    /// that share of every parameter ([`Optimizer::step_share`]), and the
+    /// ranks then exchange the updated shares. The same messages' worth as
+    /// one all-reduce, 1/N of the optimizer's work on each rank, and the
+    /// steps of the unsharded run (the same bits with two ranks). Needs an
+    /// element-wise optimizer (all of nn-optim's are). The callbacks' gradient
+    /// hook sees each rank's own gradients, summed only in its share; the
+    /// optimizer's state is put together at each epoch's end (for callbacks
+    /// and checkpoints) and when `fit` returns. Off by default.
+    pub shard_optimizer: bool,
 }
 
 impl<T: Float> Default for FitOptions<'_, T> {
@@ -117,6 +131,7 @@ impl<T: Float> Default for FitOptions<'_, T> {
             distributed: None,
             sync_batch_norm: false,
             bucket_mb: 1.0,
+            shard_optimizer: false,
         }
     }
 }
@@ -153,6 +168,10 @@ struct Standard<'m, 'a, T: Float, M> {
     schedule: Option<(Box<dyn Schedule + 'a>, f64)>,
     group: Option<&'a dyn Collective>,
     bucket_mb: f64,
+    /// Whether each rank steps only its share of the parameters.
+    sharded: bool,
+    /// Whether the optimizer's state is in shares since the last gathering.
+    scattered: bool,
 }
 
 impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
@@ -215,6 +234,7 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                     self.model.parameters(),
                     logs.size,
                     self.bucket_mb,
+                    self.sharded,
                 );
                 data_parallel::averaged_step(sums, logs.size, || {
                     self.model.train_batch(x, target, &self.loss, &mut outputs)
@@ -225,15 +245,40 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
             cb.on_before_optimizer_step(logs, &mut self.context())?;
         }
         let params = self.model.parameters();
+        let shards = self.group.filter(|_| self.sharded);
         if let Some(max) = self.clip_norm {
-            clip_grad_norm(params, max);
+            match shards {
+                None => clip_grad_norm(params, max),
+                Some(g) => distributed::clip_grad_norm_shares(g, params, max),
+            };
         }
         if let Some(v) = self.clip_value {
             clip_grad_value(params, v);
         }
-        self.optimizer.step(params);
+        match shards {
+            None => self.optimizer.step(params),
+            Some(g) => {
+                self.optimizer.step_share(params, distributed::share_of(g));
+                distributed::gather_parameters(g, params);
+                self.scattered = true;
+            }
+        }
         self.optimizer.zero_grad(params);
         Ok(Some(logs.loss))
+    }
+
+    fn gather_optimizer_state(&mut self) -> Result<(), TrainError> {
+        match self.group {
+            Some(g) if self.scattered => {
+                self.scattered = false;
+                distributed::gather_optimizer_state(g, &mut *self.optimizer).map_err(|e| {
+                    TrainError::Config(format!(
+                        "the optimizer's state, put together from the ranks' shares, is refused: {e}"
+                    ))
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn metrics(&self) -> Vec<(String, f64)> {
@@ -302,6 +347,14 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_clipping(options.clip_grad_norm, options.clip_grad_value)?;
+    if options.shard_optimizer && !optimizer.is_elementwise() {
+        return Err(TrainError::Config(
+            "shard_optimizer needs an element-wise optimizer (one whose update of an element \
+             depends on that element alone, as every nn-optim optimizer's does); this one \
+             says it is not (Optimizer::is_elementwise)"
+                .to_string(),
+        ));
+    }
     checks::check_model_and_loss(model, data, &options.loss, "training")?;
     if let Some(val) = options.validation {
         checks::check_model_and_loss(model, val, &options.loss, "validation")?;
@@ -322,6 +375,8 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         schedule: options.lr_schedule.take().map(|s| (s, base)),
         group: options.distributed,
         bucket_mb: options.bucket_mb,
+        sharded: options.shard_optimizer && options.distributed.is_some_and(|g| g.size() > 1),
+        scattered: false,
     };
     run_epochs(&mut trainer, data, options)
 }

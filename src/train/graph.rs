@@ -305,6 +305,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         shuffle_seed: options.shuffle_seed,
         sync_batch_norm: options.sync_batch_norm,
         bucket_mb: options.bucket_mb,
+        shard_optimizer: false,
     };
     // Ranks with other losses or weights would each step another way: they
     // agree on a digest of each loss's name and weight too.
@@ -504,8 +505,8 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
             // The whole batch's mean loss and gradient, on every rank: every
             // rank takes the same step or stops with the others.
-            let buckets =
-                group.map(|g| data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb));
+            let buckets = group
+                .map(|g| data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb, false));
             let mut backward = || {
                 model.backward(&grad_views, &fused);
                 local_loss

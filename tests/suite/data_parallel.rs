@@ -21,7 +21,13 @@ fn parity<M: nn::Model<f32> + nn::train::Fit<f32>>(ranks: usize, make: fn(u64) -
     let runs = ThreadGroup::run(ranks, |group| rank_run(make, group));
     let others: Vec<_> = runs[1..]
         .iter()
-        .map(|r| (r.weights.clone(), r.history.epochs[0].loss))
+        .map(|r| {
+            (
+                r.weights.clone(),
+                r.sharded.clone(),
+                r.history.epochs[0].loss,
+            )
+        })
         .collect();
     check_parity(make, &runs[0], &others);
 }
@@ -72,6 +78,17 @@ fn epochs_on(
     epochs: usize,
     dir: Option<&std::path::Path>,
 ) -> Vec<(String, nn::ndarray::ArrayD<f32>)> {
+    epochs_with(ranks, epochs, dir, false).0
+}
+
+/// [`epochs_on`], the optimizer's work split over the ranks when `shard`;
+/// rank 0's weights and optimizer state.
+fn epochs_with(
+    ranks: usize,
+    epochs: usize,
+    dir: Option<&std::path::Path>,
+    shard: bool,
+) -> (parallel::Weights, nn::optim::OptimizerState<f32>) {
     use nn::prelude::*;
     let data = data();
     let run = |group: Option<&dyn nn::distributed::Collective>| {
@@ -89,11 +106,12 @@ fn epochs_on(
                 checkpoint_dir: dir.map(|d| d.to_path_buf()),
                 resume_from: dir.map(|d| d.to_path_buf()),
                 distributed: group,
+                shard_optimizer: shard,
                 ..Default::default()
             },
         )
         .unwrap();
-        parallel::weights(&model)
+        (parallel::weights(&model), adam.state())
     };
     if ranks == 1 {
         run(None)
@@ -541,4 +559,138 @@ fn an_error_or_a_stop_inside_an_epoch_on_rank_0_ends_every_rank() {
         other.starts_with("another rank of the data-parallel run stopped"),
         "{other}"
     );
+}
+
+#[test]
+fn a_sharded_optimizer_takes_the_same_steps_and_leaves_and_saves_its_whole_state() {
+    // Two ranks: each element of a sum is one addition, so splitting the
+    // optimizer's work changes no bit of the weights or of Adam's moments.
+    let full = epochs_with(2, 3, None, false);
+    let sharded = epochs_with(2, 3, None, true);
+    assert!(sharded.0 == full.0, "weights");
+    assert!(sharded.1 == full.1, "the optimizer's state, put together");
+
+    // A checkpoint of a sharded run holds the whole state: it resumes
+    // sharded or not, to the uninterrupted run's bits.
+    let base = std::env::temp_dir().join(format!("nn_zero_resume_{}", std::process::id()));
+    let (a, b) = (base.join("a"), base.join("b"));
+    let _ = std::fs::remove_dir_all(&base);
+    epochs_with(2, 1, Some(&a), true);
+    std::fs::create_dir_all(&b).unwrap();
+    let file = nn::train::CHECKPOINT_FILE;
+    std::fs::copy(a.join(file), b.join(file)).unwrap();
+    assert!(
+        epochs_with(2, 3, Some(&a), true).0 == full.0,
+        "resumed sharded"
+    );
+    assert!(
+        epochs_with(2, 3, Some(&b), false).0 == full.0,
+        "resumed unsharded"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_sharded_optimizer_clips_by_the_norm_of_the_whole_gradient() {
+    let data = data();
+    let run = |shard: bool| {
+        ThreadGroup::run(2, |g| {
+            let mut model = Mlp::with_seed(0);
+            let mut sgd = Sgd::new(SgdConfig {
+                lr: 0.1,
+                ..Default::default()
+            })
+            .unwrap();
+            fit(
+                &mut model,
+                &mut sgd,
+                &data,
+                FitOptions {
+                    batch_size: 64,
+                    loss: Loss::CrossEntropy.into(),
+                    verbosity: Verbosity::Silent,
+                    distributed: Some(g),
+                    shard_optimizer: shard,
+                    // Below the gradients' norm, so that every step clips.
+                    clip_grad_norm: Some(0.05),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            parallel::weights(&model)
+        })
+        .swap_remove(0)
+    };
+    // The norm's squares are added in another order: its last bits differ.
+    let d = parallel::largest_difference(&run(true), &run(false));
+    assert!(d <= 1e-6, "{d:e}");
+}
+
+/// SGD that does not say it is element-wise (as LAMB or LARS would not be).
+struct Layerwise(Sgd<f32>);
+
+impl nn::optim::Optimizer<f32> for Layerwise {
+    fn step(&mut self, params: &dyn nn::Parameters<f32>) {
+        self.0.step(params)
+    }
+    fn learning_rate(&self) -> f64 {
+        self.0.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.0.set_learning_rate(lr)
+    }
+    fn state(&self) -> nn::optim::OptimizerState<f32> {
+        self.0.state()
+    }
+    fn load_state(
+        &mut self,
+        state: nn::optim::OptimizerState<f32>,
+    ) -> Result<(), nn::optim::OptimError> {
+        self.0.load_state(state)
+    }
+}
+
+#[test]
+fn sharding_an_optimizer_that_is_not_element_wise_is_a_config_error() {
+    let data = data();
+    let mut model = Mlp::with_seed(0);
+    let mut opt = Layerwise(Sgd::new(SgdConfig::default()).unwrap());
+    let err = fit(
+        &mut model,
+        &mut opt,
+        &data,
+        FitOptions {
+            shard_optimizer: true,
+            verbosity: Verbosity::Silent,
+            loss: Loss::CrossEntropy.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("element-wise optimizer"), "{err}");
+}
+
+#[test]
+fn all_gather_gives_every_rank_each_blocks_bits() {
+    use nn::distributed::Collective;
+    // Values whose bits a sum could lose: signed zeros, a subnormal, NaN,
+    // infinities; blocks of 3, 0 and 4 values.
+    let blocks: [&[f32]; 3] = [
+        &[-0.0, 0.0, 1e-42],
+        &[],
+        &[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1.5],
+    ];
+    let counts = [3, 0, 4];
+    let want: Vec<u32> = blocks.concat().iter().map(|v| v.to_bits()).collect();
+    let got = ThreadGroup::run(3, |g| {
+        // Every other rank's blocks hold garbage to be overwritten.
+        let mut buf = vec![7.0f32; 7];
+        let start: usize = counts[..g.rank()].iter().sum();
+        buf[start..start + counts[g.rank()]].copy_from_slice(blocks[g.rank()]);
+        g.all_gather_f32(&mut buf, &counts);
+        buf.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+    });
+    for (rank, bits) in got.iter().enumerate() {
+        assert_eq!(*bits, want, "rank {rank}");
+    }
 }

@@ -54,6 +54,41 @@ pub trait Collective {
         // SAFETY: the caller's promise, passed on.
         unsafe { sum_now(send, recv, len, |r| self.sum_f64(r)) }
     }
+    /// Starts summing the values at `send` over the ranks, as
+    /// [`Collective::start_sum_f32`] does, except that only this rank's block
+    /// of `recv` need hold the sum once [`Collective::wait_sums`] returns: the
+    /// buffers hold `counts[r]` values for rank `r`, one block after another
+    /// (MPI's reduce-scatter). A sharded optimizer's step sums each rank's
+    /// share this way, updates it, and exchanges the shares with
+    /// [`Collective::all_gather_f32`]. By default the whole sum.
+    ///
+    /// # Safety
+    /// As for `start_sum_f32`, with `len` the sum of `counts`.
+    unsafe fn start_reduce_scatter_f32(&self, send: *const f32, recv: *mut f32, counts: &[usize]) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.start_sum_f32(send, recv, counts.iter().sum()) }
+    }
+    /// [`Collective::start_reduce_scatter_f32`] for `f64`.
+    ///
+    /// # Safety
+    /// As for `start_reduce_scatter_f32`.
+    unsafe fn start_reduce_scatter_f64(&self, send: *const f64, recv: *mut f64, counts: &[usize]) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.start_sum_f64(send, recv, counts.iter().sum()) }
+    }
+    /// Gives every rank each rank's block of `buf` (`counts[r]` values for
+    /// rank `r`, one block after another; MPI's all-gather), bit for bit.
+    /// By default one sum with every other rank's block set to `-0.0`, which
+    /// added to any value gives that value.
+    fn all_gather_f32(&self, buf: &mut [f32], counts: &[usize]) {
+        others_negative_zero(buf, counts, self.rank());
+        self.sum_f32(buf);
+    }
+    /// [`Collective::all_gather_f32`] for `f64`.
+    fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
+        others_negative_zero(buf, counts, self.rank());
+        self.sum_f64(buf);
+    }
     /// Lets started sums advance (MPI moves their data only inside its calls).
     fn progress_sums(&self) {}
     /// Returns once every started sum is done.
@@ -75,6 +110,23 @@ unsafe fn sum_now<T: Copy>(send: *const T, recv: *mut T, len: usize, sum: impl F
         std::slice::from_raw_parts_mut(recv, len)
     };
     sum(recv);
+}
+
+/// Sets every block of `buf` but `rank`'s to `-0.0` (see
+/// [`Collective::all_gather_f32`]).
+fn others_negative_zero<T: crate::Float>(buf: &mut [T], counts: &[usize], rank: usize) {
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        buf.len(),
+        "all_gather: the blocks do not add up to the buffer"
+    );
+    let start: usize = counts[..rank].iter().sum();
+    let own = start..start + counts[rank];
+    for (i, v) in buf.iter_mut().enumerate() {
+        if !own.contains(&i) {
+            *v = -T::zero();
+        }
+    }
 }
 
 thread_local! {

@@ -64,6 +64,19 @@ pub fn train_in_buckets<M: Fit<f32>>(
     group: Option<&dyn Collective>,
     bucket_mb: f64,
 ) -> History {
+    train_with(model, data, batch_size, group, bucket_mb, false)
+}
+
+/// [`train_in_buckets`], with the optimizer's work split over the ranks
+/// when `shard_optimizer`.
+pub fn train_with<M: Fit<f32>>(
+    model: &mut M,
+    data: &Dataset<f32>,
+    batch_size: usize,
+    group: Option<&dyn Collective>,
+    bucket_mb: f64,
+    shard_optimizer: bool,
+) -> History {
     let mut sgd = Sgd::new(SgdConfig {
         lr: 0.05,
         momentum: 0.9,
@@ -83,6 +96,7 @@ pub fn train_in_buckets<M: Fit<f32>>(
             verbosity: Verbosity::Silent,
             distributed: group,
             bucket_mb,
+            shard_optimizer,
             ..Default::default()
         },
     )
@@ -119,12 +133,14 @@ pub const GLOBAL_BATCH: usize = 128;
 /// parameter's gradient in a bucket of its own (summed while backward runs), and the
 /// weights of two more runs, the same again and one summing everything after
 /// backward (with two ranks both give the same bits: each element of a sum
-/// is one addition, however the messages are cut).
+/// is one addition, however the messages are cut), and one with the
+/// optimizer's work split over the ranks (`shard_optimizer`).
 pub struct RankRun {
     pub weights: Vec<(String, ArrayD<f32>)>,
     pub history: History,
     pub again: Vec<(String, ArrayD<f32>)>,
     pub after_backward: Vec<(String, ArrayD<f32>)>,
+    pub sharded: Vec<(String, ArrayD<f32>)>,
 }
 
 /// Trains on this rank of `group`, three times, from a model built with this
@@ -137,34 +153,41 @@ pub fn rank_run<M: Model<f32> + Fit<f32>>(make: fn(u64) -> M, group: &dyn Collec
         "{ranks} ranks cannot share {GLOBAL_BATCH}"
     );
     let data = data();
-    let once = |bucket_mb| {
+    let once = |bucket_mb, shard| {
         let mut model = make(group.rank() as u64 * 10);
-        let history = train_in_buckets(
+        let history = train_with(
             &mut model,
             &data,
             GLOBAL_BATCH / ranks,
             Some(group),
             bucket_mb,
+            shard,
         );
         (weights(&model), history)
     };
-    let (weights, history) = once(0.0);
-    let (again, _) = once(0.0);
-    let (after_backward, _) = once(f64::INFINITY);
+    let (weights, history) = once(0.0, false);
+    let (again, _) = once(0.0, false);
+    let (after_backward, _) = once(f64::INFINITY, false);
+    let (sharded, _) = once(0.0, true);
     RankRun {
         weights,
         history,
         again,
         after_backward,
+        sharded,
     }
 }
+
+/// What another rank ended with, for rank 0 to compare with its own: its
+/// weights, its sharded run's, and its logged loss.
+pub type OtherRank = (Weights, Weights, f64);
 
 /// Checks rank 0's run against one process training alone, and every other
 /// rank's weights and logged loss (`others`, rank 1 on) against rank 0's.
 pub fn check_parity<M: Model<f32> + Fit<f32>>(
     make: fn(u64) -> M,
     rank0: &RankRun,
-    others: &[(Weights, f64)],
+    others: &[OtherRank],
 ) {
     let data = data();
     let mut single = make(0);
@@ -172,17 +195,23 @@ pub fn check_parity<M: Model<f32> + Fit<f32>>(
     let single_weights = weights(&single);
 
     let e = &rank0.history.epochs[0];
-    for (rank, (other_weights, other_loss)) in others.iter().enumerate() {
+    for (rank, (other_weights, other_sharded, other_loss)) in others.iter().enumerate() {
         let rank = rank + 1;
         assert!(
             rank0.weights == *other_weights,
             "rank {rank} ends with rank 0's weights"
+        );
+        assert!(
+            rank0.sharded == *other_sharded,
+            "rank {rank} ends a sharded run with rank 0's weights"
         );
         assert_eq!(e.loss, *other_loss, "rank {rank} logs rank 0's loss");
     }
     let d = largest_difference(&rank0.weights, &single_weights);
     eprintln!("largest weight difference, distributed vs one process: {d:e}");
     assert!(d <= 1e-5, "distributed vs one process: {d:e}");
+    let d = largest_difference(&rank0.sharded, &single_weights);
+    assert!(d <= 1e-5, "sharded optimizer vs one process: {d:e}");
 
     let s = &single_history.epochs[0];
     assert!((e.loss - s.loss).abs() <= 1e-5, "{} vs {}", e.loss, s.loss);
@@ -205,6 +234,10 @@ pub fn check_parity<M: Model<f32> + Fit<f32>>(
         assert_eq!(
             rank0.after_backward, rank0.weights,
             "summing after backward gives the bits of summing in buckets"
+        );
+        assert_eq!(
+            rank0.sharded, rank0.weights,
+            "a sharded optimizer's steps are the unsharded steps' bits"
         );
     }
 }

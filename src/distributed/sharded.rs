@@ -1,0 +1,147 @@
+//! A sharded optimizer (ZeRO's stages 1 and 2, PyTorch's
+//! `ZeroRedundancyOptimizer`): each rank of a data-parallel run sums and
+//! updates only its [`Share`] of every parameter, then the ranks exchange
+//! the updated shares. Each rank does 1/N of the optimizer's work, and the
+//! gradients' reduce-scatter with the parameters' all-gather move what one
+//! all-reduce moves.
+
+use nn_core::distributed::Share;
+use nn_core::{Float, Param, Parameters};
+use nn_optim::Optimizer;
+
+use super::Collective;
+
+/// This rank's share of every parameter in `group`.
+pub fn share_of(group: &dyn Collective) -> Share {
+    Share::new(group.rank(), group.size())
+}
+
+/// Gives every rank each rank's updated share of every trainable parameter
+/// of `model`, after each has taken its share of the step
+/// ([`Optimizer::step_share`]).
+pub fn gather_parameters<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
+    let mut params: Vec<Param<T>> = Vec::new();
+    model.visit_params(&mut |_, p| {
+        // A parameter two layers share is gathered once.
+        if p.is_trainable() && !params.iter().any(|q| q.same_as(p)) {
+            params.push(p.clone());
+        }
+    });
+    let mut values: Vec<_> = params.iter().map(|p| p.value_mut()).collect();
+    let mut slices: Vec<&mut [T]> = values
+        .iter_mut()
+        .map(|v| {
+            v.as_slice_mut()
+                .expect("gather_parameters: parameters are row-major")
+        })
+        .collect();
+    gather_shares(group, &mut slices);
+}
+
+/// Puts the optimizer's state together from each rank's share of it (a
+/// rank keeps only its own share current): before a checkpoint is written,
+/// and when training ends, so that the optimizer is as one process would
+/// have left it.
+pub fn gather_optimizer_state<T: Float>(
+    group: &dyn Collective,
+    optimizer: &mut dyn Optimizer<T>,
+) -> Result<(), nn_optim::OptimError> {
+    let mut state = optimizer.state();
+    // Names and buffers in the maps' order, the same on every rank.
+    let mut slices: Vec<&mut [T]> = state
+        .params
+        .values_mut()
+        .flat_map(|p| p.buffers.values_mut())
+        .map(|b| {
+            b.as_slice_mut()
+                .expect("gather_optimizer_state: buffers are row-major")
+        })
+        .collect();
+    gather_shares(group, &mut slices);
+    optimizer.load_state(state)
+}
+
+/// Each rank's share of each of `arrays` from that rank, in one message.
+fn gather_shares<T: Float>(group: &dyn Collective, arrays: &mut [&mut [T]]) {
+    if group.size() < 2 {
+        return;
+    }
+    let share = share_of(group);
+    let counts: Vec<usize> = (0..group.size())
+        .map(|r| arrays.iter().map(|a| share.of(r, a.len()).len()).sum())
+        .collect();
+    let starts: Vec<usize> = counts
+        .iter()
+        .scan(0, |at, &c| {
+            let start = *at;
+            *at += c;
+            Some(start)
+        })
+        .collect();
+    let mut words = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let len = counts.iter().sum();
+    let start = super::buckets::room_for::<T>(&mut words, len);
+    // SAFETY: `room_for` made room for `len` values of `T` (`f32` or `f64`,
+    // checked by `share_of`'s caller's `all_gather`), every bit pattern a
+    // value; nothing else reaches `words` while `buf` lives.
+    let buf = unsafe { std::slice::from_raw_parts_mut(start, len) };
+    let mut at = starts[share.rank()];
+    for a in arrays.iter() {
+        let own = &a[share.range(a.len())];
+        buf[at..at + own.len()].copy_from_slice(own);
+        at += own.len();
+    }
+    super::all_gather(group, buf, &counts);
+    for (r, &start) in starts.iter().enumerate() {
+        if r == share.rank() {
+            continue;
+        }
+        let mut at = start;
+        for a in arrays.iter_mut() {
+            let range = share.of(r, a.len());
+            let n = range.len();
+            a[range].copy_from_slice(&buf[at..at + n]);
+            at += n;
+        }
+    }
+    SCRATCH.with(|s| *s.borrow_mut() = words);
+}
+
+thread_local! {
+    /// The message of [`gather_shares`], kept from step to step on this
+    /// thread (a fresh one every step cost page faults).
+    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`nn_optim::clip_grad_norm`] for gradients of which each rank holds
+/// only its share summed: the norm over every rank's share, the scale
+/// applied to this rank's. Returns the norm.
+pub(crate) fn clip_grad_norm_shares<T: Float>(
+    group: &dyn Collective,
+    model: &dyn Parameters<T>,
+    max_norm: f64,
+) -> f64 {
+    let share = share_of(group);
+    let mut sum = [0.0f64];
+    model.visit_params(&mut |_, p| {
+        if let (true, Some(g)) = (p.is_trainable(), p.grad().as_ref()) {
+            let g = g.as_slice().expect("gradients are row-major");
+            sum[0] += g[share.range(g.len())]
+                .iter()
+                .map(|&v| v.as_f64() * v.as_f64())
+                .sum::<f64>();
+        }
+    });
+    super::sum(group, &mut sum);
+    let norm = sum[0].sqrt();
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        let c = T::lit(coef);
+        model.visit_params(&mut |_, p| {
+            if let (true, Some(g)) = (p.is_trainable(), p.grad_mut().as_mut()) {
+                g.mapv_inplace(|v| v * c);
+            }
+        });
+    }
+    norm
+}
