@@ -5,6 +5,7 @@
 //! rank leaving alone would leave the others waiting at their next sum).
 
 use nn_core::{Float, Parameters};
+use nn_optim::Optimizer;
 
 use super::callbacks::{Callback, Muted};
 use super::fit::Verbosity;
@@ -192,6 +193,61 @@ pub(crate) fn agree_on_batch(
     Ok(match stop {
         None if flags[1] > 0.0 => Some(stopped_with_another(g)),
         stop => stop,
+    })
+}
+
+/// Refuses `shard_optimizer` for an optimizer that does not say it is
+/// element-wise.
+pub(crate) fn check_shardable<T: Float>(
+    shard_optimizer: bool,
+    optimizer: &dyn Optimizer<T>,
+) -> Result<(), TrainError> {
+    if shard_optimizer && !optimizer.is_elementwise() {
+        return Err(TrainError::Config(
+            "shard_optimizer needs an element-wise optimizer (one whose update of an element \
+             depends on that element alone, as every nn-optim optimizer's does); this one \
+             says it is not (Optimizer::is_elementwise)"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// The group whose ranks split the optimizer's work, if they do.
+pub(crate) fn sharding(
+    group: Option<&dyn Collective>,
+    shard_optimizer: bool,
+) -> Option<&dyn Collective> {
+    group.filter(|g| shard_optimizer && g.size() > 1)
+}
+
+/// The optimizer's step: the whole of it, or with `shards` each rank's
+/// share, the shares then exchanged.
+pub(crate) fn optimizer_step<T: Float>(
+    optimizer: &mut dyn Optimizer<T>,
+    params: &dyn Parameters<T>,
+    shards: Option<&dyn Collective>,
+) {
+    match shards {
+        None => optimizer.step(params),
+        Some(g) => {
+            optimizer.step_share(params, distributed::share_of(g));
+            distributed::gather_parameters(g, params);
+        }
+    }
+}
+
+/// With `shards`, puts the optimizer's state together from the ranks'
+/// shares (every rank calls it at the same points).
+pub(crate) fn gather_optimizer_state<T: Float>(
+    optimizer: &mut dyn Optimizer<T>,
+    shards: Option<&dyn Collective>,
+) -> Result<(), TrainError> {
+    let Some(g) = shards else { return Ok(()) };
+    distributed::gather_optimizer_state(g, optimizer).map_err(|e| {
+        TrainError::Config(format!(
+            "the optimizer's state, put together from the ranks' shares, is refused: {e}"
+        ))
     })
 }
 

@@ -87,7 +87,7 @@ pub(crate) fn run_epochs<T: Float>(
         shuffle_seed: settings.shuffle_seed,
         sync_batch_norm: settings.sync_batch_norm,
         bucket_mb: settings.bucket_mb,
-        shard_optimizer: settings.shard_optimizer && group.is_some_and(|g| g.size() > 1),
+        shard_optimizer: data_parallel::sharding(group, settings.shard_optimizer).is_some(),
     };
     let mut callbacks = data_parallel::join_run(
         group,

@@ -168,10 +168,8 @@ struct Standard<'m, 'a, T: Float, M> {
     schedule: Option<(Box<dyn Schedule + 'a>, f64)>,
     group: Option<&'a dyn Collective>,
     bucket_mb: f64,
-    /// Whether each rank steps only its share of the parameters.
-    sharded: bool,
-    /// Whether the optimizer's state is in shares since the last gathering.
-    scattered: bool,
+    /// The ranks that split the optimizer's work, if they do.
+    shards: Option<&'a dyn Collective>,
 }
 
 impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
@@ -234,7 +232,7 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                     self.model.parameters(),
                     logs.size,
                     self.bucket_mb,
-                    self.sharded,
+                    self.shards.is_some(),
                 );
                 data_parallel::averaged_step(sums, logs.size, || {
                     self.model.train_batch(x, target, &self.loss, &mut outputs)
@@ -245,9 +243,8 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
             cb.on_before_optimizer_step(logs, &mut self.context())?;
         }
         let params = self.model.parameters();
-        let shards = self.group.filter(|_| self.sharded);
         if let Some(max) = self.clip_norm {
-            match shards {
+            match self.shards {
                 None => clip_grad_norm(params, max),
                 Some(g) => distributed::clip_grad_norm_shares(g, params, max),
             };
@@ -255,30 +252,13 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
         if let Some(v) = self.clip_value {
             clip_grad_value(params, v);
         }
-        match shards {
-            None => self.optimizer.step(params),
-            Some(g) => {
-                self.optimizer.step_share(params, distributed::share_of(g));
-                distributed::gather_parameters(g, params);
-                self.scattered = true;
-            }
-        }
+        data_parallel::optimizer_step(&mut *self.optimizer, params, self.shards);
         self.optimizer.zero_grad(params);
         Ok(Some(logs.loss))
     }
 
     fn gather_optimizer_state(&mut self) -> Result<(), TrainError> {
-        match self.group {
-            Some(g) if self.scattered => {
-                self.scattered = false;
-                distributed::gather_optimizer_state(g, &mut *self.optimizer).map_err(|e| {
-                    TrainError::Config(format!(
-                        "the optimizer's state, put together from the ranks' shares, is refused: {e}"
-                    ))
-                })
-            }
-            _ => Ok(()),
-        }
+        data_parallel::gather_optimizer_state(&mut *self.optimizer, self.shards)
     }
 
     fn metrics(&self) -> Vec<(String, f64)> {
@@ -347,14 +327,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_clipping(options.clip_grad_norm, options.clip_grad_value)?;
-    if options.shard_optimizer && !optimizer.is_elementwise() {
-        return Err(TrainError::Config(
-            "shard_optimizer needs an element-wise optimizer (one whose update of an element \
-             depends on that element alone, as every nn-optim optimizer's does); this one \
-             says it is not (Optimizer::is_elementwise)"
-                .to_string(),
-        ));
-    }
+    data_parallel::check_shardable(options.shard_optimizer, optimizer)?;
     checks::check_model_and_loss(model, data, &options.loss, "training")?;
     if let Some(val) = options.validation {
         checks::check_model_and_loss(model, val, &options.loss, "validation")?;
@@ -375,8 +348,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         schedule: options.lr_schedule.take().map(|s| (s, base)),
         group: options.distributed,
         bucket_mb: options.bucket_mb,
-        sharded: options.shard_optimizer && options.distributed.is_some_and(|g| g.size() > 1),
-        scattered: false,
+        shards: data_parallel::sharding(options.distributed, options.shard_optimizer),
     };
     run_epochs(&mut trainer, data, options)
 }

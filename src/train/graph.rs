@@ -243,6 +243,9 @@ pub struct GraphFitOptions<'a, T: Float> {
     /// [`super::FitOptions::bucket_mb`]): a layer's gradients are final after
     /// the backward of its first application (a shared layer's last).
     pub bucket_mb: f64,
+    /// With `distributed`: split the optimizer's work over the ranks (as
+    /// [`super::FitOptions::shard_optimizer`]).
+    pub shard_optimizer: bool,
 }
 
 impl<T: Float> Default for GraphFitOptions<'_, T> {
@@ -261,6 +264,7 @@ impl<T: Float> Default for GraphFitOptions<'_, T> {
             distributed: None,
             sync_batch_norm: false,
             bucket_mb: 1.0,
+            shard_optimizer: false,
         }
     }
 }
@@ -294,6 +298,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let weights = checks::check_graph(model, &options, data, "training")?;
+    data_parallel::check_shardable(options.shard_optimizer, optimizer)?;
     if let Some(val) = options.validation {
         checks::check_graph(model, &options, val, "validation")?;
     }
@@ -305,7 +310,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
         shuffle_seed: options.shuffle_seed,
         sync_batch_norm: options.sync_batch_norm,
         bucket_mb: options.bucket_mb,
-        shard_optimizer: false,
+        shard_optimizer: data_parallel::sharding(group, options.shard_optimizer).is_some(),
     };
     // Ranks with other losses or weights would each step another way: they
     // agree on a digest of each loss's name and weight too.
@@ -408,6 +413,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     // Accuracy is logged for the outputs that classify, as `fit` logs it.
     let classifies: Vec<bool> = losses.iter().map(|l| l.is_classification()).collect();
     let group = options.distributed;
+    let shards = data_parallel::sharding(group, options.shard_optimizer);
     let root = group.is_none_or(|g| g.is_root());
     let (rank, ranks) = group.map_or((0, 1), |g| (g.rank(), g.size()));
     let resumed = match &options.resume_from {
@@ -505,8 +511,9 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             let grad_views: Vec<ArrayViewD<'_, T>> = grads.iter().map(|g| g.view()).collect();
             // The whole batch's mean loss and gradient, on every rank: every
             // rank takes the same step or stops with the others.
-            let buckets = group
-                .map(|g| data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb, false));
+            let buckets = group.map(|g| {
+                data_parallel::step_sums(g, &*model, idx.len(), options.bucket_mb, shards.is_some())
+            });
             let mut backward = || {
                 model.backward(&grad_views, &fused);
                 local_loss
@@ -530,7 +537,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 history.stopped = Some(reason);
                 break 'epochs;
             }
-            optimizer.step(&*model);
+            data_parallel::optimizer_step(&mut *optimizer, &*model, shards);
             optimizer.zero_grad(&*model);
             steps += 1;
             sums.seen += idx.len();
@@ -550,6 +557,8 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             // norm's statistics).
             distributed::broadcast_buffers(g, &*model);
         }
+        // Callbacks and checkpoints see the optimizer's whole state.
+        data_parallel::gather_optimizer_state(&mut *optimizer, shards)?;
         let seconds = start.elapsed().as_secs_f64();
         let n = sums.seen.max(1) as f64;
         let per_output: Vec<(f64, f64)> = (sums.outputs.iter())
@@ -608,6 +617,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             break 'epochs;
         }
     }
+    data_parallel::gather_optimizer_state(&mut *optimizer, shards)?;
     Ok(history)
 }
 
