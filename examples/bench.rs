@@ -399,6 +399,12 @@ impl Collective for Timed {
     fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
         self.timed(|| self.inner.all_gather_f64(buf, counts))
     }
+    fn exchange_shares_f32(&self, pieces: &mut [&mut [f32]]) {
+        self.timed(|| self.inner.exchange_shares_f32(pieces))
+    }
+    fn exchange_shares_f64(&self, pieces: &mut [&mut [f64]]) {
+        self.timed(|| self.inner.exchange_shares_f64(pieces))
+    }
     fn progress_sums(&self) {
         self.timed(|| self.inner.progress_sums())
     }

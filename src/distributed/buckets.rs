@@ -62,7 +62,7 @@ thread_local! {
 }
 
 /// `words` grown to hold `len` values of `T`; where they start.
-pub(super) fn room_for<T: Float>(words: &mut Vec<f64>, len: usize) -> *mut T {
+fn room_for<T: Float>(words: &mut Vec<f64>, len: usize) -> *mut T {
     let need = (len * size_of::<T>()).div_ceil(size_of::<f64>());
     if words.len() < need {
         words.resize(need, 0.0);

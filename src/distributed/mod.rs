@@ -177,17 +177,6 @@ unsafe fn start_reduce_scatter<T: Float>(
     }
 }
 
-/// Gives every rank each rank's block of `buf` (see
-/// [`Collective::all_gather_f32`]).
-fn all_gather<T: Float>(group: &dyn Collective, buf: &mut [T], counts: &[usize]) {
-    if group.size() > 1 {
-        match typed(buf) {
-            Ok(b) => group.all_gather_f32(b, counts),
-            Err(b) => group.all_gather_f64(b, counts),
-        }
-    }
-}
-
 /// Starts summing `send` over the ranks into `recv` (see
 /// [`Collective::start_sum_f32`]).
 ///

@@ -10,6 +10,7 @@ use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
+use nn_core::distributed::Share;
 use nn_core::Float;
 
 use super::Collective;
@@ -114,7 +115,7 @@ impl Pending {
 
 /// Tags of the messages on `Mpi::blocks`.
 const REDUCE_SCATTER: i32 = 1;
-const ALL_GATHER: i32 = 2;
+const SHARES: i32 = 2;
 
 /// Where each rank's block starts, and where they end.
 fn block_starts(counts: &[usize]) -> Vec<usize> {
@@ -203,6 +204,11 @@ impl Mpi {
     ) {
         let (me, size) = (self.rank(), self.size());
         assert_eq!(counts.len(), size, "reduce-scatter: one count per rank");
+        if size == 1 {
+            // SAFETY: the caller's promise: valid, not overlapping.
+            unsafe { std::ptr::copy_nonoverlapping(send, recv, counts[0]) };
+            return;
+        }
         let starts = block_starts(counts);
         let own = counts[me];
         let mut parts = self.spare.borrow_mut().pop().unwrap_or_default();
@@ -264,8 +270,11 @@ impl Mpi {
                 std::cmp::Ordering::Less => &others[k * own..(k + 1) * own],
                 std::cmp::Ordering::Greater => &others[(k - 1) * own..k * own],
             };
-            out.copy_from_slice(from(0));
-            for k in 1..size {
+            // (`size` is at least 2: one rank sends no messages.)
+            for ((dst, &a), &b) in out.iter_mut().zip(from(0)).zip(from(1)) {
+                *dst = a + b;
+            }
+            for k in 2..size {
                 for (dst, &v) in out.iter_mut().zip(from(k)) {
                     *dst += v;
                 }
@@ -277,49 +286,50 @@ impl Mpi {
             .push(Pending::Blocks { requests, add });
     }
 
-    /// An all-gather of `T` by messages (see [`Mpi::start_blocks`]).
-    fn gather_blocks<T: Equivalence>(&self, buf: &mut [T], counts: &[usize]) {
+    /// Every rank's share of each piece, by messages straight between the
+    /// pieces (no packing; see [`Collective::exchange_shares_f32`]).
+    fn exchange<T: Equivalence>(&self, pieces: &mut [&mut [T]]) {
         let (me, size) = (self.rank(), self.size());
-        assert_eq!(counts.len(), size, "all-gather: one count per rank");
-        let starts = block_starts(counts);
-        assert_eq!(
-            starts[size],
-            buf.len(),
-            "all-gather: the blocks do not add up to the buffer"
-        );
+        if size < 2 {
+            return;
+        }
+        let share = Share::new(me, size);
         let datatype = T::equivalent_datatype().as_raw();
-        let at = buf.as_mut_ptr();
-        let mut requests = Vec::with_capacity(2 * size);
-        for k in (0..size).filter(|&k| k != me) {
-            // SAFETY: the blocks lie inside `buf`, borrowed until the
-            // requests are waited for below; sent and received blocks are
-            // disjoint.
-            unsafe {
-                if counts[me] > 0 {
-                    let mut r = ffi::RSMPI_REQUEST_NULL;
-                    ffi::MPI_Isend(
-                        at.add(starts[me]).cast(),
-                        count(counts[me]),
-                        datatype,
-                        k as i32,
-                        ALL_GATHER,
-                        self.blocks.as_raw(),
-                        &mut r,
-                    );
-                    requests.push(r);
-                }
-                if counts[k] > 0 {
-                    let mut r = ffi::RSMPI_REQUEST_NULL;
-                    ffi::MPI_Irecv(
-                        at.add(starts[k]).cast(),
-                        count(counts[k]),
-                        datatype,
-                        k as i32,
-                        ALL_GATHER,
-                        self.blocks.as_raw(),
-                        &mut r,
-                    );
-                    requests.push(r);
+        let mut requests = Vec::with_capacity(2 * pieces.len() * (size - 1));
+        for piece in pieces.iter_mut() {
+            let (at, len) = (piece.as_mut_ptr(), piece.len());
+            let own = share.range(len);
+            for k in (0..size).filter(|&k| k != me) {
+                let theirs = share.of(k, len);
+                // SAFETY: both ranges lie inside the piece, borrowed until
+                // the requests are waited for below, and are disjoint.
+                unsafe {
+                    if !own.is_empty() {
+                        let mut r = ffi::RSMPI_REQUEST_NULL;
+                        ffi::MPI_Isend(
+                            at.add(own.start).cast(),
+                            count(own.len()),
+                            datatype,
+                            k as i32,
+                            SHARES,
+                            self.blocks.as_raw(),
+                            &mut r,
+                        );
+                        requests.push(r);
+                    }
+                    if !theirs.is_empty() {
+                        let mut r = ffi::RSMPI_REQUEST_NULL;
+                        ffi::MPI_Irecv(
+                            at.add(theirs.start).cast(),
+                            count(theirs.len()),
+                            datatype,
+                            k as i32,
+                            SHARES,
+                            self.blocks.as_raw(),
+                            &mut r,
+                        );
+                        requests.push(r);
+                    }
                 }
             }
         }
@@ -371,12 +381,12 @@ impl Collective for Mpi {
         unsafe { self.start_blocks(send, recv, counts) }
     }
 
-    fn all_gather_f32(&self, buf: &mut [f32], counts: &[usize]) {
-        self.gather_blocks(buf, counts);
+    fn exchange_shares_f32(&self, pieces: &mut [&mut [f32]]) {
+        self.exchange(pieces);
     }
 
-    fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
-        self.gather_blocks(buf, counts);
+    fn exchange_shares_f64(&self, pieces: &mut [&mut [f64]]) {
+        self.exchange(pieces);
     }
 
     fn progress_sums(&self) {

@@ -61,56 +61,33 @@ pub fn gather_optimizer_state<T: Float>(
     optimizer.load_state(state)
 }
 
-/// Each rank's share of each of `arrays` from that rank, in one message.
+/// Each rank's share of each of `arrays` from that rank (see
+/// [`Collective::exchange_shares_f32`]).
 fn gather_shares<T: Float>(group: &dyn Collective, arrays: &mut [&mut [T]]) {
     if group.size() < 2 {
         return;
     }
-    let share = share_of(group);
-    let counts: Vec<usize> = (0..group.size())
-        .map(|r| arrays.iter().map(|a| share.of(r, a.len()).len()).sum())
-        .collect();
-    let starts: Vec<usize> = counts
-        .iter()
-        .scan(0, |at, &c| {
-            let start = *at;
-            *at += c;
-            Some(start)
-        })
-        .collect();
-    let mut words = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let len = counts.iter().sum();
-    let start = super::buckets::room_for::<T>(&mut words, len);
-    // SAFETY: `room_for` made room for `len` values of `T` (`f32` or `f64`,
-    // checked by `share_of`'s caller's `all_gather`), every bit pattern a
-    // value; nothing else reaches `words` while `buf` lives.
-    let buf = unsafe { std::slice::from_raw_parts_mut(start, len) };
-    let mut at = starts[share.rank()];
-    for a in arrays.iter() {
-        let own = &a[share.range(a.len())];
-        buf[at..at + own.len()].copy_from_slice(own);
-        at += own.len();
-    }
-    super::all_gather(group, buf, &counts);
-    for (r, &start) in starts.iter().enumerate() {
-        if r == share.rank() {
-            continue;
-        }
-        let mut at = start;
-        for a in arrays.iter_mut() {
-            let range = share.of(r, a.len());
-            let n = range.len();
-            a[range].copy_from_slice(&buf[at..at + n]);
-            at += n;
+    super::check_element::<T>();
+    let as_ = |a: &mut &mut [T]| (a.as_mut_ptr(), a.len());
+    // SAFETY: `T` is `f32` or `f64` (checked above), so each slice is a
+    // slice of the type matched; the slices are `arrays`', borrowed here.
+    unsafe {
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+            let mut pieces: Vec<&mut [f32]> = arrays
+                .iter_mut()
+                .map(as_)
+                .map(|(p, n)| std::slice::from_raw_parts_mut(p.cast(), n))
+                .collect();
+            group.exchange_shares_f32(&mut pieces);
+        } else {
+            let mut pieces: Vec<&mut [f64]> = arrays
+                .iter_mut()
+                .map(as_)
+                .map(|(p, n)| std::slice::from_raw_parts_mut(p.cast(), n))
+                .collect();
+            group.exchange_shares_f64(&mut pieces);
         }
     }
-    SCRATCH.with(|s| *s.borrow_mut() = words);
-}
-
-thread_local! {
-    /// The message of [`gather_shares`], kept from step to step on this
-    /// thread (a fresh one every step cost page faults).
-    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// [`nn_optim::clip_grad_norm`] for gradients of which each rank holds

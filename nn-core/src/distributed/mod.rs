@@ -89,6 +89,21 @@ pub trait Collective {
         others_negative_zero(buf, counts, self.rank());
         self.sum_f64(buf);
     }
+    /// Gives every rank each rank's [`Share`] of each of `pieces` (rank `r`
+    /// of `n` owns `len·r/n .. len·(r+1)/n` of a piece of `len` values),
+    /// bit for bit: the exchange after a sharded optimizer's step. By
+    /// default the shares are packed into one [`Collective::all_gather_f32`].
+    fn exchange_shares_f32(&self, pieces: &mut [&mut [f32]]) {
+        exchange_by_all_gather(self.rank(), self.size(), pieces, |buf, counts| {
+            self.all_gather_f32(buf, counts)
+        });
+    }
+    /// [`Collective::exchange_shares_f32`] for `f64`.
+    fn exchange_shares_f64(&self, pieces: &mut [&mut [f64]]) {
+        exchange_by_all_gather(self.rank(), self.size(), pieces, |buf, counts| {
+            self.all_gather_f64(buf, counts)
+        });
+    }
     /// Lets started sums advance (MPI moves their data only inside its calls).
     fn progress_sums(&self) {}
     /// Returns once every started sum is done.
@@ -110,6 +125,45 @@ unsafe fn sum_now<T: Copy>(send: *const T, recv: *mut T, len: usize, sum: impl F
         std::slice::from_raw_parts_mut(recv, len)
     };
     sum(recv);
+}
+
+/// The default [`Collective::exchange_shares_f32`]: this rank's share of
+/// every piece packed into its block of one buffer, `all_gather` run over
+/// it, and the other ranks' shares unpacked.
+fn exchange_by_all_gather<T: crate::Float>(
+    rank: usize,
+    ranks: usize,
+    pieces: &mut [&mut [T]],
+    all_gather: impl FnOnce(&mut [T], &[usize]),
+) {
+    if ranks < 2 {
+        return;
+    }
+    let share = Share::new(rank, ranks);
+    let counts: Vec<usize> = (0..ranks)
+        .map(|r| pieces.iter().map(|p| share.of(r, p.len()).len()).sum())
+        .collect();
+    let mut buf = vec![T::zero(); counts.iter().sum()];
+    let mut at: usize = counts[..rank].iter().sum();
+    for p in pieces.iter() {
+        let own = &p[share.range(p.len())];
+        buf[at..at + own.len()].copy_from_slice(own);
+        at += own.len();
+    }
+    all_gather(&mut buf, &counts);
+    let mut at = 0;
+    for (r, &count) in counts.iter().enumerate() {
+        if r != rank {
+            let mut from = at;
+            for p in pieces.iter_mut() {
+                let range = share.of(r, p.len());
+                let n = range.len();
+                p[range].copy_from_slice(&buf[from..from + n]);
+                from += n;
+            }
+        }
+        at += count;
+    }
 }
 
 /// Sets every block of `buf` but `rank`'s to `-0.0` (see
