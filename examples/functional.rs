@@ -30,6 +30,8 @@ Usage: cargo run --release --example functional -- [flags]
                    (none there: start afresh)
   --distributed    one rank of an mpirun launch (build with --features mpi);
                    --batch-size is then shared out over the ranks
+  --shard-optimizer  with --distributed: each rank updates its share of the
+                   weights, then the ranks exchange them (ZeRO)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 functional! {
@@ -144,6 +146,7 @@ fn main() {
         checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
         resume_from: args.opt("resume").map(std::path::PathBuf::from),
         distributed: group.as_deref(),
+        shard_optimizer: args.switch("shard-optimizer"),
         ..Default::default()
     };
     fit_graph(&mut model, &mut opt, &train, options).unwrap_or_else(|e| {

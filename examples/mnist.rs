@@ -29,6 +29,8 @@ Usage: cargo run --release --example mnist -- [flags]
   --resume DIR         continue the run checkpointed in DIR up to --epochs (none there: start afresh)
   --distributed        one rank of an mpirun launch (build with --features mpi);
                        --batch-size is then shared out over the ranks
+  --shard-optimizer    with --distributed: each rank updates its share of the
+                       weights, then the ranks exchange them (ZeRO)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {
@@ -132,6 +134,7 @@ fn run<M: Model<f32> + nn::train::Fit<f32>>(
             checkpoint_dir: args.opt("checkpoint").map(PathBuf::from),
             resume_from: args.opt("resume").map(PathBuf::from),
             distributed: group.as_deref(),
+            shard_optimizer: args.switch("shard-optimizer"),
             ..Default::default()
         },
     )

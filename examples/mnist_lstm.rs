@@ -27,6 +27,8 @@ Usage: cargo run --release --example mnist_lstm -- [flags]
   --resume DIR     continue the run checkpointed in DIR up to --epochs (none there: start afresh)
   --distributed    one rank of an mpirun launch (build with --features mpi);
                    --batch-size is then shared out over the ranks
+  --shard-optimizer  with --distributed: each rank updates its share of the
+                   weights, then the ranks exchange them (ZeRO)
 MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {

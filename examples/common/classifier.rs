@@ -62,6 +62,7 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
         checkpoint_dir: args.opt("checkpoint").map(std::path::PathBuf::from),
         resume_from: args.opt("resume").map(std::path::PathBuf::from),
         distributed: group.as_deref(),
+        shard_optimizer: args.switch("shard-optimizer"),
         ..Default::default()
     };
     fit(&mut model, &mut opt, &train, options).unwrap_or_else(|e| {
