@@ -10,7 +10,9 @@
 //! MPI). [`FitOptions::distributed`](crate::train::FitOptions::distributed)
 //! makes `fit` data-parallel; hand-written loops use the same pieces:
 //! [`broadcast_parameters`], [`Batches::sharded`](nn_core::data::Batches::sharded)
-//! and [`average_gradients`].
+//! and [`average_gradients`]; to split the optimizer's work over the ranks
+//! (ZeRO), [`average_gradient_shares`], `Optimizer::step_share` with
+//! [`share_of`], [`gather_parameters`] and [`gather_optimizer_state`].
 //!
 //! ```
 //! use nn::distributed::{average_gradients, broadcast_parameters, Collective, ThreadGroup};
@@ -151,6 +153,41 @@ fn broadcast_values<T: Float>(group: &dyn Collective, params: &[Param<T>]) {
 pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
     let weight = 1.0 / group.size() as f64;
     Buckets::new(group, model, weight, f64::INFINITY, 0, false).finish(&mut [], |_| 1.0);
+}
+
+/// [`average_gradients`] for a sharded step: each rank gets the average of
+/// its [`Share`](nn_core::distributed::Share) of each gradient only (a
+/// reduce-scatter, half the messages of an all-reduce), the rest of its
+/// gradients left as they were. Then
+/// `optimizer.step_share(model, share_of(group))` and
+/// [`gather_parameters`] take the step, as `fit` does with
+/// [`FitOptions::shard_optimizer`](crate::train::FitOptions::shard_optimizer).
+///
+/// ```
+/// use nn::distributed::{average_gradient_shares, broadcast_parameters, gather_parameters, share_of};
+/// use nn::distributed::{Collective, ThreadGroup};
+/// use nn::prelude::*;
+///
+/// sequential! { struct Net: input(3) { Dense(2) } }
+///
+/// let weights = ThreadGroup::run(2, |group| {
+///     let mut net = Net::with_seed(0);
+///     broadcast_parameters(group, &net);
+///     let x = nn::ndarray::ArrayD::from_elem(nn::ndarray::IxDyn(&[4, 3]), group.rank() as f32);
+///     net.forward_train(x.view());
+///     net.backward(nn::ndarray::ArrayD::ones(nn::ndarray::IxDyn(&[4, 2])).view());
+///     average_gradient_shares(group, &net);
+///     let mut adam = Adam::new(AdamConfig::default()).unwrap();
+///     adam.step_share(&net, share_of(group));
+///     gather_parameters(group, &net);
+///     net.named_params().into_iter().map(|(_, p)| p.value().clone()).collect::<Vec<_>>()
+/// });
+/// assert_eq!(weights[0], weights[1]);
+/// ```
+pub fn average_gradient_shares<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
+    let weight = 1.0 / group.size() as f64;
+    let sharded = group.size() > 1;
+    Buckets::new(group, model, weight, f64::INFINITY, 0, sharded).finish(&mut [], |_| 1.0);
 }
 
 /// Starts summing `send` over the ranks into this rank's block of `recv`
