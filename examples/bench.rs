@@ -393,12 +393,6 @@ impl Collective for Timed {
         // SAFETY: the caller's promise, passed on.
         self.timed(|| unsafe { self.inner.start_reduce_scatter_f64(send, recv, counts) })
     }
-    fn all_gather_f32(&self, buf: &mut [f32], counts: &[usize]) {
-        self.timed(|| self.inner.all_gather_f32(buf, counts))
-    }
-    fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
-        self.timed(|| self.inner.all_gather_f64(buf, counts))
-    }
     fn exchange_shares_f32(&self, pieces: &mut [&mut [f32]]) {
         self.timed(|| self.inner.exchange_shares_f32(pieces))
     }

@@ -114,11 +114,14 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             let clr = T::lit(c.lr / (1.0 + (st.step - 1) as f64 * c.lr_decay));
             let init = T::lit(c.initial_accumulator_value);
             let sum = st.buffer("sum", || ArrayD::from_elem(part.dim().clone(), init));
-            Zip::from(p).and(g).and(part.of(sum)).for_each(|p, &g, s| {
-                let g = effective(*p, g, c.maximize, wd);
-                *s += g * g;
-                *p += (-clr) * g / (s.sqrt() + eps);
-            });
+            Zip::from(p)
+                .and(g)
+                .and(part.of_mut(sum))
+                .for_each(|p, &g, s| {
+                    let g = effective(*p, g, c.maximize, wd);
+                    *s += g * g;
+                    *p += (-clr) * g / (s.sqrt() + eps);
+                });
         });
     }
 

@@ -255,7 +255,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             let bc2_sqrt = T::lit((1.0 - b2.powi(t)).sqrt());
             let dim = part.dim().clone();
             let (mut m_all, mut v_all) = (st.take("exp_avg", &dim), st.take("exp_avg_sq", &dim));
-            let (mut m, mut v) = (part.of(&mut m_all), part.of(&mut v_all));
+            let (mut m, mut v) = (part.of_mut(&mut m_all), part.of_mut(&mut v_all));
             let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
                 let g = effective(*p, g, c.maximize, wd);
                 *m = flush_subnormal(lerp(*m, g, w1));
@@ -300,7 +300,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                     .and(&g)
                     .and(&mut m)
                     .and(&mut v)
-                    .and(&mut part.of(&mut vmax_all))
+                    .and(&mut part.of_mut(&mut vmax_all))
                     .for_each(|p, &g, m, v, vm| {
                         moments(p, g, m, v);
                         *vm = vm.max(*v);

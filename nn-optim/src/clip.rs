@@ -15,6 +15,15 @@ pub fn clip_grad_norm<T: Float>(params: &dyn Parameters<T>, max_norm: f64) -> f6
         }
     });
     let norm = sum.sqrt();
+    clip_to_norm(params, norm, max_norm);
+    norm
+}
+
+/// The scaling of [`clip_grad_norm`] for gradients whose global norm is
+/// `norm`, found elsewhere (summed over the ranks of a data-parallel run):
+/// every trainable gradient times `max_norm / (norm + 1e-6)` when that is
+/// below 1.
+pub fn clip_to_norm<T: Float>(params: &dyn Parameters<T>, norm: f64, max_norm: f64) {
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let c = T::lit(coef);
@@ -24,7 +33,6 @@ pub fn clip_grad_norm<T: Float>(params: &dyn Parameters<T>, max_norm: f64) -> f6
             }
         });
     }
-    norm
 }
 
 /// Clamps every gradient element of the trainable parameters to `[-clip, clip]`.

@@ -41,7 +41,7 @@ mod state_file;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
-pub use clip::{clip_grad_norm, clip_grad_value};
+pub use clip::{clip_grad_norm, clip_grad_value, clip_to_norm};
 pub use error::OptimError;
 pub use plateau::{PlateauMode, PlateauState, ReduceLrOnPlateau};
 pub use rmsprop::{RmsProp, RmsPropConfig};
@@ -77,10 +77,12 @@ pub trait Optimizer<T: Float> {
     /// [`Optimizer::step`] for `share` of each parameter's elements, its step
     /// counted whole: in a data-parallel run each rank updates its share and
     /// the ranks then exchange them (ZeRO's sharded optimizer,
-    /// [`FitOptions::shard_optimizer`](../nn/train/struct.FitOptions.html)).
-    /// Only the share's values and state need be right afterwards; the rest
-    /// is overwritten with the other ranks' shares. The default takes the
-    /// whole step, right for an element-wise rule but no faster.
+    /// `nn::train::FitOptions::shard_optimizer`). Only the share's values
+    /// and state need be right afterwards: the rest of the values is
+    /// overwritten with the other ranks' shares, and the rest of the state
+    /// (what [`Optimizer::state`] exports) is put together from them. The
+    /// default takes the whole step, right for an element-wise rule whose
+    /// whole state `state` exports, but no faster.
     fn step_share(&mut self, params: &dyn Parameters<T>, share: Share) {
         let _ = share;
         self.step(params);

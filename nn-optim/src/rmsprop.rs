@@ -194,10 +194,10 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
             let mut sq = st.take("square_avg", &dim);
             let mut avg = c.centered.then(|| st.take("grad_avg", &dim));
             let mut buf = (c.momentum > 0.0).then(|| st.take("momentum_buffer", &dim));
-            let z = Zip::from(p).and(g).and(part.of(&mut sq));
+            let z = Zip::from(p).and(g).and(part.of_mut(&mut sq));
             match (
-                avg.as_mut().map(|a| part.of(a)),
-                buf.as_mut().map(|b| part.of(b)),
+                avg.as_mut().map(|a| part.of_mut(a)),
+                buf.as_mut().map(|b| part.of_mut(b)),
             ) {
                 (None, None) => z.for_each(|p, &g, s| rule.apply(p, g, s, None, None)),
                 (Some(a), None) => z

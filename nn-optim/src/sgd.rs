@@ -144,7 +144,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             }
             let first = !st.buffers.contains_key("momentum_buffer");
             let mut buf =
-                part.of(st.buffer("momentum_buffer", || ArrayD::zeros(part.dim().clone())));
+                part.of_mut(st.buffer("momentum_buffer", || ArrayD::zeros(part.dim().clone())));
             if let (false, Some(ps), Some(gs), Some(bs)) =
                 (first, p.as_slice_mut(), g.as_slice(), buf.as_slice_mut())
             {

@@ -117,8 +117,8 @@ impl<T: Float> States<T> {
                 range: (!share.is_whole()).then(|| share.range(value.len())),
                 name,
             };
-            let g = part.of_ref(g);
-            update(part.of(&mut value), g, state, &part);
+            let g = part.of(g);
+            update(part.of_mut(&mut value), g, state, &part);
         });
     }
 
@@ -159,7 +159,7 @@ impl Part<'_> {
     }
 
     /// These elements of `a`, an array of the parameter's shape.
-    pub(crate) fn of<'a, T: Float>(&self, a: &'a mut ArrayD<T>) -> ArrayViewMutD<'a, T> {
+    pub(crate) fn of_mut<'a, T: Float>(&self, a: &'a mut ArrayD<T>) -> ArrayViewMutD<'a, T> {
         match &self.range {
             None => a.view_mut(),
             Some(r) => {
@@ -169,8 +169,8 @@ impl Part<'_> {
         }
     }
 
-    /// [`Part::of`], to read.
-    pub(crate) fn of_ref<'a, T: Float>(&self, a: &'a ArrayD<T>) -> ArrayViewD<'a, T> {
+    /// [`Part::of_mut`], to read.
+    pub(crate) fn of<'a, T: Float>(&self, a: &'a ArrayD<T>) -> ArrayViewD<'a, T> {
         match &self.range {
             None => a.view(),
             Some(r) => {

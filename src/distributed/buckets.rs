@@ -36,11 +36,11 @@ pub(crate) struct Buckets<'g, T: Float> {
     /// gradient not finished after the first: reports are then ignored.
     shared: bool,
     weight: T,
-    /// Each rank's share of every parameter, when only its own share's sum
-    /// is needed (a sharded optimizer's step): each bucket is then summed
-    /// by a reduce-scatter, its values laid out rank by rank, and the extras
-    /// by a sum of their own.
-    shares: Option<Share>,
+    /// This rank's share of every parameter whose sum it needs: the whole
+    /// of each, or for a sharded optimizer's step its own share, each bucket
+    /// then summed by a reduce-scatter, its values laid out rank by rank,
+    /// and the extras by a sum of their own.
+    share: Share,
     /// Gradient values (`params`' total) and then `extras` values.
     total: usize,
     extras: usize,
@@ -131,7 +131,11 @@ impl<'g, T: Float> Buckets<'g, T> {
             bounds,
             started: 0,
             weight: T::lit(weight),
-            shares: sharded.then(|| Share::new(group.rank(), group.size())),
+            share: if sharded {
+                Share::new(group.rank(), group.size())
+            } else {
+                Share::WHOLE
+            },
             params,
             total: at + extras,
             extras,
@@ -197,23 +201,23 @@ impl<'g, T: Float> Buckets<'g, T> {
         span.start..span.end.min(grads)
     }
 
-    /// Where a sharded bucket `k` holds each rank's share of each of its
-    /// parameters: calls `place(r, i, range, at)` for rank `r`'s share
-    /// `range` of parameter `i`, at `at` in the flat buffers, rank by rank;
-    /// returns the values of each rank's block.
+    /// Where bucket `k` holds each rank's share of each of its parameters
+    /// (with one share, each parameter whole, one after another): calls
+    /// `place(r, i, range, at)` for rank `r`'s share `range` of parameter
+    /// `i`, at `at` in the flat buffers, rank by rank; returns the values of
+    /// each rank's block.
     fn blocks(
         &self,
         k: usize,
-        shares: Share,
         mut place: impl FnMut(usize, usize, std::ops::Range<usize>, usize),
     ) -> Vec<usize> {
         let mut at = self.grad_span(k).start;
         let (first, end) = (self.bounds[k], self.bounds[k + 1]);
-        (0..shares.ranks())
+        (0..self.share.ranks())
             .map(|r| {
                 let block_start = at;
                 for i in first..end {
-                    let range = shares.of(r, self.params[i].len());
+                    let range = self.share.range_of(r, self.params[i].len());
                     let n = range.len();
                     place(r, i, range, at);
                     at += n;
@@ -251,41 +255,29 @@ impl<'g, T: Float> Buckets<'g, T> {
             },
             None => dst.fill(T::zero()),
         };
-        match self.shares {
-            None => {
-                let (first, end) = (self.bounds[k], self.bounds[k + 1]);
-                for (p, &at) in self.params[first..end]
-                    .iter()
-                    .zip(&self.offsets[first..end])
-                {
-                    let at = at - span.start;
-                    pack(p, 0..p.len(), &mut send[at..at + p.len()]);
-                }
-                // SAFETY: both buffers are this struct's, not resized or
-                // touched again until `wait_sums` (in `finish`, or on drop)
-                // has returned.
-                unsafe { super::start_sum(self.group, send, recv) };
-            }
-            Some(shares) => {
-                let counts = self.blocks(k, shares, |_, i, range, at| {
-                    let at = at - span.start;
-                    let n = range.len();
-                    pack(&self.params[i], range, &mut send[at..at + n]);
-                });
-                let grads = self.grad_span(k).len();
-                let (send, recv) = (&send[..], &mut recv[..]);
-                // SAFETY: as above; the gradients' and the extras' spans
-                // are disjoint.
-                unsafe {
-                    super::start_reduce_scatter(
-                        self.group,
-                        &send[..grads],
-                        &mut recv[..grads],
-                        &counts,
-                    );
-                    if tail < send.len() {
-                        super::start_sum(self.group, &send[tail..], &mut recv[tail..]);
-                    }
+        let counts = self.blocks(k, |_, i, range, at| {
+            let at = at - span.start;
+            let n = range.len();
+            pack(&self.params[i], range, &mut send[at..at + n]);
+        });
+        if self.share.is_whole() {
+            // SAFETY: both buffers are this struct's, not resized or touched
+            // again until `wait_sums` (in `finish`, or on drop) has returned.
+            unsafe { super::start_sum(self.group, send, recv) };
+        } else {
+            let grads = self.grad_span(k).len();
+            let (send, recv) = (&send[..], &mut recv[..]);
+            // SAFETY: as above; the gradients' and the extras' spans are
+            // disjoint.
+            unsafe {
+                super::start_reduce_scatter(
+                    self.group,
+                    &send[..grads],
+                    &mut recv[..grads],
+                    &counts,
+                );
+                if tail < send.len() {
+                    super::start_sum(self.group, &send[tail..], &mut recv[tail..]);
                 }
             }
         }
@@ -325,23 +317,14 @@ impl<'g, T: Float> Buckets<'g, T> {
                     .for_each(|(d, &v)| *d = v * s),
             }
         };
-        match self.shares {
-            None => {
-                for (p, &at) in self.params.iter().zip(&self.offsets) {
-                    unpack(p, 0..p.len(), &recv[at..at + p.len()]);
+        let me = self.share.rank();
+        for k in 0..self.bounds.len() - 1 {
+            self.blocks(k, |rank, i, range, at| {
+                if rank == me {
+                    let n = range.len();
+                    unpack(&self.params[i], range, &recv[at..at + n]);
                 }
-            }
-            Some(shares) => {
-                let me = shares.rank();
-                for k in 0..self.bounds.len() - 1 {
-                    self.blocks(k, shares, |rank, i, range, at| {
-                        if rank == me {
-                            let n = range.len();
-                            unpack(&self.params[i], range, &recv[at..at + n]);
-                        }
-                    });
-                }
-            }
+            });
         }
     }
 }

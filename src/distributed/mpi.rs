@@ -149,7 +149,7 @@ impl Mpi {
             unsafe { std::ptr::copy_nonoverlapping(send, recv, len) };
             return;
         }
-        let count = i32::try_from(len).expect("a gradient bucket of fewer than 2^31 values");
+        let values = count(len);
         let datatype = T::equivalent_datatype().as_raw();
         let sum = SystemOperation::sum().as_raw();
         // SAFETY: reading a constant the MPI library defines.
@@ -161,7 +161,7 @@ impl Mpi {
                 ffi::MPI_Iallreduce(
                     send.cast(),
                     recv.cast(),
-                    count,
+                    values,
                     datatype,
                     sum,
                     self.world.as_raw(),
@@ -171,7 +171,7 @@ impl Mpi {
                 ffi::MPI_Ireduce(
                     send.cast(),
                     recv.cast(),
-                    count,
+                    values,
                     datatype,
                     sum,
                     0,
@@ -300,7 +300,7 @@ impl Mpi {
             let (at, len) = (piece.as_mut_ptr(), piece.len());
             let own = share.range(len);
             for k in (0..size).filter(|&k| k != me) {
-                let theirs = share.of(k, len);
+                let theirs = share.range_of(k, len);
                 // SAFETY: both ranges lie inside the piece, borrowed until
                 // the requests are waited for below, and are disjoint.
                 unsafe {

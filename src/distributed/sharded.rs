@@ -1,9 +1,10 @@
-//! A sharded optimizer (ZeRO's stages 1 and 2, PyTorch's
-//! `ZeroRedundancyOptimizer`): each rank of a data-parallel run sums and
-//! updates only its [`Share`] of every parameter, then the ranks exchange
-//! the updated shares. Each rank does 1/N of the optimizer's work, and the
-//! gradients' reduce-scatter with the parameters' all-gather move what one
-//! all-reduce moves.
+//! A sharded optimizer (ZeRO's partitioning of the optimizer's work,
+//! PyTorch's `ZeroRedundancyOptimizer`): each rank of a data-parallel run
+//! sums and updates only its [`Share`] of every parameter, then the ranks
+//! exchange the updated shares. Each rank does 1/N of the optimizer's work,
+//! and the gradients' reduce-scatter with the parameters' exchange move what
+//! one all-reduce moves. Memory is not split: every rank keeps whole
+//! gradients and optimizer buffers, current in its own share.
 
 use nn_core::distributed::Share;
 use nn_core::{Float, Param, Parameters};
@@ -64,29 +65,18 @@ pub fn gather_optimizer_state<T: Float>(
 /// Each rank's share of each of `arrays` from that rank (see
 /// [`Collective::exchange_shares_f32`]).
 fn gather_shares<T: Float>(group: &dyn Collective, arrays: &mut [&mut [T]]) {
-    if group.size() < 2 {
-        return;
-    }
-    super::check_element::<T>();
-    let as_ = |a: &mut &mut [T]| (a.as_mut_ptr(), a.len());
-    // SAFETY: `T` is `f32` or `f64` (checked above), so each slice is a
-    // slice of the type matched; the slices are `arrays`', borrowed here.
-    unsafe {
-        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-            let mut pieces: Vec<&mut [f32]> = arrays
-                .iter_mut()
-                .map(as_)
-                .map(|(p, n)| std::slice::from_raw_parts_mut(p.cast(), n))
-                .collect();
-            group.exchange_shares_f32(&mut pieces);
-        } else {
-            let mut pieces: Vec<&mut [f64]> = arrays
-                .iter_mut()
-                .map(as_)
-                .map(|(p, n)| std::slice::from_raw_parts_mut(p.cast(), n))
-                .collect();
-            group.exchange_shares_f64(&mut pieces);
+    let (mut singles, mut doubles) = (Vec::new(), Vec::new());
+    for a in arrays.iter_mut() {
+        match super::typed(a) {
+            Ok(a) => singles.push(a),
+            Err(a) => doubles.push(a),
         }
+    }
+    if !singles.is_empty() {
+        group.exchange_shares_f32(&mut singles);
+    }
+    if !doubles.is_empty() {
+        group.exchange_shares_f64(&mut doubles);
     }
 }
 
@@ -111,14 +101,6 @@ pub(crate) fn clip_grad_norm_shares<T: Float>(
     });
     super::sum(group, &mut sum);
     let norm = sum[0].sqrt();
-    let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
-        let c = T::lit(coef);
-        model.visit_params(&mut |_, p| {
-            if let (true, Some(g)) = (p.is_trainable(), p.grad_mut().as_mut()) {
-                g.mapv_inplace(|v| v * c);
-            }
-        });
-    }
+    nn_optim::clip_to_norm(model, norm, max_norm);
     norm
 }

@@ -237,6 +237,14 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
                 .into(),
         ));
     }
+    if options.shard_optimizer {
+        return Err(TrainError::Config(
+            "fit_custom: the train step owns its optimizer's step, so shard_optimizer cannot \
+             split it; a sharded step calls average_gradient_shares, step_share and \
+             gather_parameters itself (see nn::distributed)"
+                .into(),
+        ));
+    }
     let mut trainer = Custom {
         step,
         running: Means::default(),

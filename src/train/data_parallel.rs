@@ -197,12 +197,18 @@ pub(crate) fn agree_on_batch(
 }
 
 /// Refuses `shard_optimizer` for an optimizer that does not say it is
-/// element-wise.
+/// element-wise (on one process too: the run it prepares would fail), or a
+/// model with a trainable parameter not laid out row-major (its shares
+/// could not be cut out of it).
 pub(crate) fn check_shardable<T: Float>(
     shard_optimizer: bool,
     optimizer: &dyn Optimizer<T>,
+    model: &dyn Parameters<T>,
 ) -> Result<(), TrainError> {
-    if shard_optimizer && !optimizer.is_elementwise() {
+    if !shard_optimizer {
+        return Ok(());
+    }
+    if !optimizer.is_elementwise() {
         return Err(TrainError::Config(
             "shard_optimizer needs an element-wise optimizer (one whose update of an element \
              depends on that element alone, as every nn-optim optimizer's does); this one \
@@ -210,7 +216,19 @@ pub(crate) fn check_shardable<T: Float>(
                 .to_string(),
         ));
     }
-    Ok(())
+    let mut not_row_major = None;
+    model.visit_params(&mut |name, p| {
+        if p.is_trainable() && !p.value().is_standard_layout() && not_row_major.is_none() {
+            not_row_major = Some(name.to_string());
+        }
+    });
+    match not_row_major {
+        Some(name) => Err(TrainError::Config(format!(
+            "shard_optimizer cuts each parameter into shares in row-major order, but \
+             parameter `{name}` is laid out otherwise (make it with .as_standard_layout())"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The group whose ranks split the optimizer's work, if they do.

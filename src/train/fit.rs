@@ -102,12 +102,16 @@ pub struct FitOptions<'a, T: Float> {
     /// rank sums only its share of every gradient (a reduce-scatter), updates
     /// that share of every parameter ([`Optimizer::step_share`]), and the
     /// ranks then exchange the updated shares. The same messages' worth as
-    /// one all-reduce, 1/N of the optimizer's work on each rank, and the
-    /// steps of the unsharded run (the same bits with two ranks). Needs an
-    /// element-wise optimizer (all of nn-optim's are). The callbacks' gradient
-    /// hook sees each rank's own gradients, summed only in its share; the
-    /// optimizer's state is put together at each epoch's end (for callbacks
-    /// and checkpoints) and when `fit` returns. Off by default.
+    /// one all-reduce, 1/N of the optimizer's work on each rank (its memory
+    /// is not split: every rank keeps whole gradients and buffers), and the
+    /// steps of the unsharded run: the same bits with two ranks, unless
+    /// `clip_grad_norm` adds its squares in another order. Needs an
+    /// element-wise optimizer (all of nn-optim's are) and row-major
+    /// parameters. The callbacks' gradient hook sees each rank's own
+    /// gradients, summed only in its share; the optimizer's state is put
+    /// together at each epoch's end (for callbacks and checkpoints) and when
+    /// `fit` returns `Ok` (after an error each rank's is current in its own
+    /// share only). Off by default.
     pub shard_optimizer: bool,
 }
 
@@ -239,9 +243,19 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                 })
             }
         };
+        let mut hooked = Ok(());
         for cb in callbacks.iter_mut() {
-            cb.on_before_optimizer_step(logs, &mut self.context())?;
+            hooked = cb.on_before_optimizer_step(logs, &mut self.context());
+            if hooked.is_err() {
+                break;
+            }
         }
+        if let (None, Err(_)) = (self.shards, &hooked) {
+            return hooked.map(|()| None);
+        }
+        // A sharded step talks to the other ranks: a rank whose hook failed
+        // (a root-only callback fails on one rank) takes it with them, and
+        // the error is returned after it.
         let params = self.model.parameters();
         if let Some(max) = self.clip_norm {
             match self.shards {
@@ -254,7 +268,7 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
         }
         data_parallel::optimizer_step(&mut *self.optimizer, params, self.shards);
         self.optimizer.zero_grad(params);
-        Ok(Some(logs.loss))
+        hooked.map(|()| Some(logs.loss))
     }
 
     fn gather_optimizer_state(&mut self) -> Result<(), TrainError> {
@@ -327,7 +341,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_clipping(options.clip_grad_norm, options.clip_grad_value)?;
-    data_parallel::check_shardable(options.shard_optimizer, optimizer)?;
+    data_parallel::check_shardable(options.shard_optimizer, optimizer, model.parameters())?;
     checks::check_model_and_loss(model, data, &options.loss, "training")?;
     if let Some(val) = options.validation {
         checks::check_model_and_loss(model, val, &options.loss, "validation")?;

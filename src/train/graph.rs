@@ -298,7 +298,7 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let weights = checks::check_graph(model, &options, data, "training")?;
-    data_parallel::check_shardable(options.shard_optimizer, optimizer)?;
+    data_parallel::check_shardable(options.shard_optimizer, optimizer, &*model)?;
     if let Some(val) = options.validation {
         checks::check_graph(model, &options, val, "validation")?;
     }

@@ -671,26 +671,231 @@ fn sharding_an_optimizer_that_is_not_element_wise_is_a_config_error() {
 }
 
 #[test]
-fn all_gather_gives_every_rank_each_blocks_bits() {
+fn exchanging_shares_gives_every_rank_each_owners_bits() {
     use nn::distributed::Collective;
     // Values whose bits a sum could lose: signed zeros, a subnormal, NaN,
-    // infinities; blocks of 3, 0 and 4 values.
-    let blocks: [&[f32]; 3] = [
-        &[-0.0, 0.0, 1e-42],
-        &[],
-        &[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1.5],
+    // infinities; pieces of 7, 1 and 2 values over three ranks (shares of
+    // 2, 2, 3; 0, 0, 1; 0, 1, 1 values).
+    let want: [Vec<f32>; 3] = [
+        vec![
+            -0.0,
+            0.0,
+            1e-42,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -1.5,
+        ],
+        vec![-0.0],
+        vec![2.5, -0.0],
     ];
-    let counts = [3, 0, 4];
-    let want: Vec<u32> = blocks.concat().iter().map(|v| v.to_bits()).collect();
     let got = ThreadGroup::run(3, |g| {
-        // Every other rank's blocks hold garbage to be overwritten.
-        let mut buf = vec![7.0f32; 7];
-        let start: usize = counts[..g.rank()].iter().sum();
-        buf[start..start + counts[g.rank()]].copy_from_slice(blocks[g.rank()]);
-        g.all_gather_f32(&mut buf, &counts);
-        buf.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+        let share = nn::distributed::share_of(g);
+        // Each rank holds the right values in its shares, garbage elsewhere.
+        let mut pieces: Vec<Vec<f32>> = want
+            .iter()
+            .map(|w| {
+                let own = share.range(w.len());
+                (0..w.len())
+                    .map(|i| if own.contains(&i) { w[i] } else { 7.0 })
+                    .collect()
+            })
+            .collect();
+        let mut views: Vec<&mut [f32]> = pieces.iter_mut().map(|p| p.as_mut_slice()).collect();
+        g.exchange_shares_f32(&mut views);
+        pieces
     });
-    for (rank, bits) in got.iter().enumerate() {
-        assert_eq!(*bits, want, "rank {rank}");
+    let bits = |ps: &[Vec<f32>]| -> Vec<Vec<u32>> {
+        ps.iter()
+            .map(|p| p.iter().map(|v| v.to_bits()).collect())
+            .collect()
+    };
+    for (rank, pieces) in got.iter().enumerate() {
+        assert_eq!(bits(pieces), bits(&want), "rank {rank}");
     }
+}
+
+/// A root-only callback whose gradient hook fails at the third batch.
+struct HookFailsAtBatchTwo;
+
+impl nn::train::Callback<f32> for HookFailsAtBatchTwo {
+    fn on_before_optimizer_step(
+        &mut self,
+        batch: &nn::train::BatchLogs,
+        _ctx: &mut nn::train::Context<'_, f32>,
+    ) -> Result<(), nn::train::TrainError> {
+        match batch.batch {
+            2 => Err(nn::train::TrainError::Config("hook failed".into())),
+            _ => Ok(()),
+        }
+    }
+
+    fn root_only(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_gradient_hook_failing_on_rank_0_of_a_sharded_run_ends_every_rank() {
+    // The sharded step (its clipping norm, its exchange) talks to the other
+    // rank: rank 0 takes it before returning its error, so neither waits
+    // for the other (with threads, a mismatched sum would panic).
+    let data = data();
+    let results = ThreadGroup::run(2, |g| {
+        let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+        fit(
+            &mut Mlp::with_seed(0),
+            &mut sgd,
+            &data,
+            FitOptions {
+                batch_size: 64,
+                loss: Loss::CrossEntropy.into(),
+                verbosity: Verbosity::Silent,
+                callbacks: vec![Box::new(HookFailsAtBatchTwo)],
+                distributed: Some(g),
+                shard_optimizer: true,
+                clip_grad_norm: Some(1.0),
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    });
+    assert_eq!(results[0], Err("fit: hook failed".to_string()));
+    let other = results[1].as_ref().unwrap_err();
+    assert!(
+        other.contains("other rank(s) of the data-parallel run stopped with an error"),
+        "{other}"
+    );
+}
+
+sequential! {
+    /// A hidden layer of two units: its bias is smaller than three ranks,
+    /// so one rank's share of it is empty.
+    struct Narrow: input(1, 12, 12) {
+        Flatten,
+        Dense(2, activation = relu),
+        Dense(10),
+    }
+}
+
+/// A rank whose reduce-scatter leaves NaN outside its own block (all that
+/// the operation promises), and that counts them.
+struct OwnBlockOnly<'g> {
+    inner: &'g ThreadGroup<'g>,
+    scatters: std::cell::Cell<usize>,
+}
+
+impl nn::distributed::Collective for OwnBlockOnly<'_> {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn sum_f32(&self, buf: &mut [f32]) {
+        self.inner.sum_f32(buf)
+    }
+    fn sum_f64(&self, buf: &mut [f64]) {
+        self.inner.sum_f64(buf)
+    }
+    fn broadcast_f32(&self, buf: &mut [f32]) {
+        self.inner.broadcast_f32(buf)
+    }
+    fn broadcast_f64(&self, buf: &mut [f64]) {
+        self.inner.broadcast_f64(buf)
+    }
+    unsafe fn start_reduce_scatter_f32(&self, send: *const f32, recv: *mut f32, counts: &[usize]) {
+        let len = counts.iter().sum();
+        // SAFETY: the caller's promise; a ThreadGroup sums at once.
+        let recv = unsafe {
+            self.inner.start_sum_f32(send, recv, len);
+            std::slice::from_raw_parts_mut(recv, len)
+        };
+        let start: usize = counts[..self.rank()].iter().sum();
+        let own = start..start + counts[self.rank()];
+        for (i, v) in recv.iter_mut().enumerate() {
+            if !own.contains(&i) {
+                *v = f32::NAN;
+            }
+        }
+        self.scatters.set(self.scatters.get() + 1);
+    }
+}
+
+#[test]
+fn a_sharded_step_uses_only_its_own_block_of_the_sums() {
+    // Three ranks, uneven shares and an empty one: were any rank to read
+    // another's block, or a bucket's blocks be cut wrong, NaN would reach
+    // the weights.
+    use nn::distributed::Collective;
+    let data = data();
+    let run = |shard: bool, bucket_mb: f64| {
+        ThreadGroup::run(3, |g| {
+            let strict = OwnBlockOnly {
+                inner: g,
+                scatters: std::cell::Cell::new(0),
+            };
+            let mut model = Narrow::with_seed(g.rank() as u64);
+            let mut adam = Adam::new(AdamConfig::default()).unwrap();
+            fit(
+                &mut model,
+                &mut adam,
+                &data,
+                FitOptions {
+                    batch_size: 40,
+                    loss: Loss::CrossEntropy.into(),
+                    verbosity: Verbosity::Silent,
+                    distributed: Some(&strict),
+                    shard_optimizer: shard,
+                    bucket_mb,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            (parallel::weights(&model), strict.scatters.get())
+        })
+    };
+    let plain = run(false, 1.0);
+    assert_eq!(plain[0].1, 0);
+    // One bucket of every parameter, and a bucket for each.
+    for bucket_mb in [1.0, 0.0] {
+        for (rank, (weights, scatters)) in run(true, bucket_mb).iter().enumerate() {
+            assert!(*scatters > 0, "rank {rank} summed by reduce-scatter");
+            assert!(
+                *weights == plain[0].0,
+                "rank {rank}, buckets of {bucket_mb} MiB: the unsharded run's bits"
+            );
+        }
+    }
+}
+
+#[test]
+fn sharding_a_parameter_not_laid_out_row_major_is_a_config_error() {
+    use nn::ndarray::ShapeBuilder;
+    let data = data();
+    let mut model = Mlp::with_seed(0);
+    let (name, param) = model.named_params().swap_remove(0);
+    let shape = param.shape().to_vec();
+    // The same values, stored column-major.
+    let column_major = ArrayD::from_shape_fn(IxDyn(&shape).f(), |i| param.value()[&i]);
+    *param.value_mut() = column_major;
+    let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+    let err = fit(
+        &mut model,
+        &mut sgd,
+        &data,
+        FitOptions {
+            shard_optimizer: true,
+            verbosity: Verbosity::Silent,
+            loss: Loss::CrossEntropy.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("parameter `{name}` is laid out otherwise")),
+        "{err}"
+    );
 }

@@ -499,6 +499,18 @@ fn a_custom_train_step_gets_epochs_logging_validation_and_callbacks() {
     )
     .unwrap_err();
     assert!(matches!(err, TrainError::Config(_)), "{err}");
+
+    // And its optimizer's step: fit_custom cannot shard it.
+    let err = fit_custom(
+        &mut step,
+        &train,
+        FitOptions {
+            shard_optimizer: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot split it"), "{err}");
 }
 
 #[test]

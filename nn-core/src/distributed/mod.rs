@@ -60,7 +60,7 @@ pub trait Collective {
     /// buffers hold `counts[r]` values for rank `r`, one block after another
     /// (MPI's reduce-scatter). A sharded optimizer's step sums each rank's
     /// share this way, updates it, and exchanges the shares with
-    /// [`Collective::all_gather_f32`]. By default the whole sum.
+    /// [`Collective::exchange_shares_f32`]. By default the whole sum.
     ///
     /// # Safety
     /// As for `start_sum_f32`, with `len` the sum of `counts`.
@@ -76,33 +76,17 @@ pub trait Collective {
         // SAFETY: the caller's promise, passed on.
         unsafe { self.start_sum_f64(send, recv, counts.iter().sum()) }
     }
-    /// Gives every rank each rank's block of `buf` (`counts[r]` values for
-    /// rank `r`, one block after another; MPI's all-gather), bit for bit.
-    /// By default one sum with every other rank's block set to `-0.0`, which
-    /// added to any value gives that value.
-    fn all_gather_f32(&self, buf: &mut [f32], counts: &[usize]) {
-        others_negative_zero(buf, counts, self.rank());
-        self.sum_f32(buf);
-    }
-    /// [`Collective::all_gather_f32`] for `f64`.
-    fn all_gather_f64(&self, buf: &mut [f64], counts: &[usize]) {
-        others_negative_zero(buf, counts, self.rank());
-        self.sum_f64(buf);
-    }
     /// Gives every rank each rank's [`Share`] of each of `pieces` (rank `r`
     /// of `n` owns `len·r/n .. len·(r+1)/n` of a piece of `len` values),
     /// bit for bit: the exchange after a sharded optimizer's step. By
-    /// default the shares are packed into one [`Collective::all_gather_f32`].
+    /// default one sum of every piece, each rank's values outside its
+    /// shares set to `-0.0` (which added to any value gives that value).
     fn exchange_shares_f32(&self, pieces: &mut [&mut [f32]]) {
-        exchange_by_all_gather(self.rank(), self.size(), pieces, |buf, counts| {
-            self.all_gather_f32(buf, counts)
-        });
+        exchange_by_sum(self.rank(), self.size(), pieces, |buf| self.sum_f32(buf));
     }
     /// [`Collective::exchange_shares_f32`] for `f64`.
     fn exchange_shares_f64(&self, pieces: &mut [&mut [f64]]) {
-        exchange_by_all_gather(self.rank(), self.size(), pieces, |buf, counts| {
-            self.all_gather_f64(buf, counts)
-        });
+        exchange_by_sum(self.rank(), self.size(), pieces, |buf| self.sum_f64(buf));
     }
     /// Lets started sums advance (MPI moves their data only inside its calls).
     fn progress_sums(&self) {}
@@ -127,59 +111,36 @@ unsafe fn sum_now<T: Copy>(send: *const T, recv: *mut T, len: usize, sum: impl F
     sum(recv);
 }
 
-/// The default [`Collective::exchange_shares_f32`]: this rank's share of
-/// every piece packed into its block of one buffer, `all_gather` run over
-/// it, and the other ranks' shares unpacked.
-fn exchange_by_all_gather<T: crate::Float>(
+/// The default [`Collective::exchange_shares_f32`]: every piece in one
+/// buffer, `-0.0` outside this rank's shares, summed.
+fn exchange_by_sum<T: crate::Float>(
     rank: usize,
     ranks: usize,
     pieces: &mut [&mut [T]],
-    all_gather: impl FnOnce(&mut [T], &[usize]),
+    sum: impl FnOnce(&mut [T]),
 ) {
     if ranks < 2 {
         return;
     }
     let share = Share::new(rank, ranks);
-    let counts: Vec<usize> = (0..ranks)
-        .map(|r| pieces.iter().map(|p| share.of(r, p.len()).len()).sum())
-        .collect();
-    let mut buf = vec![T::zero(); counts.iter().sum()];
-    let mut at: usize = counts[..rank].iter().sum();
+    let mut buf = Vec::with_capacity(pieces.iter().map(|p| p.len()).sum());
     for p in pieces.iter() {
-        let own = &p[share.range(p.len())];
-        buf[at..at + own.len()].copy_from_slice(own);
-        at += own.len();
+        let own = share.range(p.len());
+        buf.extend(p.iter().enumerate().map(
+            |(i, &v)| {
+                if own.contains(&i) {
+                    v
+                } else {
+                    -T::zero()
+                }
+            },
+        ));
     }
-    all_gather(&mut buf, &counts);
+    sum(&mut buf);
     let mut at = 0;
-    for (r, &count) in counts.iter().enumerate() {
-        if r != rank {
-            let mut from = at;
-            for p in pieces.iter_mut() {
-                let range = share.of(r, p.len());
-                let n = range.len();
-                p[range].copy_from_slice(&buf[from..from + n]);
-                from += n;
-            }
-        }
-        at += count;
-    }
-}
-
-/// Sets every block of `buf` but `rank`'s to `-0.0` (see
-/// [`Collective::all_gather_f32`]).
-fn others_negative_zero<T: crate::Float>(buf: &mut [T], counts: &[usize], rank: usize) {
-    assert_eq!(
-        counts.iter().sum::<usize>(),
-        buf.len(),
-        "all_gather: the blocks do not add up to the buffer"
-    );
-    let start: usize = counts[..rank].iter().sum();
-    let own = start..start + counts[rank];
-    for (i, v) in buf.iter_mut().enumerate() {
-        if !own.contains(&i) {
-            *v = -T::zero();
-        }
+    for p in pieces.iter_mut() {
+        p.copy_from_slice(&buf[at..at + p.len()]);
+        at += p.len();
     }
 }
 

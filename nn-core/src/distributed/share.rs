@@ -46,11 +46,11 @@ impl Share {
 
     /// The elements this rank owns of a parameter with `len` elements.
     pub fn range(&self, len: usize) -> Range<usize> {
-        self.of(self.rank, len)
+        self.range_of(self.rank, len)
     }
 
     /// The elements rank `rank` owns of a parameter with `len` elements.
-    pub fn of(&self, rank: usize, len: usize) -> Range<usize> {
+    pub fn range_of(&self, rank: usize, len: usize) -> Range<usize> {
         let at = |r: usize| (len as u128 * r as u128 / self.ranks as u128) as usize;
         at(rank)..at(rank + 1)
     }
