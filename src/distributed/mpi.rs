@@ -129,6 +129,66 @@ fn block_starts(counts: &[usize]) -> Vec<usize> {
     starts
 }
 
+/// Non-blocking messages to and from one rank, of one type and tag.
+struct Messages {
+    comm: ffi::MPI_Comm,
+    datatype: ffi::MPI_Datatype,
+    peer: usize,
+    tag: i32,
+}
+
+impl Messages {
+    /// Starts sending the `len` values at `at` (none: nothing), keeping the
+    /// request in `requests`.
+    ///
+    /// # Safety
+    /// `at` holds `len` values of the datatype, unchanged until the request
+    /// is waited for.
+    unsafe fn send<T>(&self, at: *const T, len: usize, requests: &mut Vec<ffi::MPI_Request>) {
+        if len > 0 {
+            // SAFETY: the caller's promise; a constant MPI defines.
+            unsafe {
+                let mut r = ffi::RSMPI_REQUEST_NULL;
+                ffi::MPI_Isend(
+                    at.cast(),
+                    count(len),
+                    self.datatype,
+                    self.peer as i32,
+                    self.tag,
+                    self.comm,
+                    &mut r,
+                );
+                requests.push(r);
+            }
+        }
+    }
+
+    /// Starts receiving `len` values into `at` (none: nothing), keeping the
+    /// request in `requests`.
+    ///
+    /// # Safety
+    /// `at` has room for `len` values of the datatype, neither read nor
+    /// written until the request is waited for.
+    unsafe fn receive<T>(&self, at: *mut T, len: usize, requests: &mut Vec<ffi::MPI_Request>) {
+        if len > 0 {
+            // SAFETY: the caller's promise; a constant MPI defines.
+            unsafe {
+                let mut r = ffi::RSMPI_REQUEST_NULL;
+                ffi::MPI_Irecv(
+                    at.cast(),
+                    count(len),
+                    self.datatype,
+                    self.peer as i32,
+                    self.tag,
+                    self.comm,
+                    &mut r,
+                );
+                requests.push(r);
+            }
+        }
+    }
+}
+
 /// A message length as MPI counts it.
 fn count(len: usize) -> i32 {
     i32::try_from(len).expect("a message of fewer than 2^31 values")
@@ -224,32 +284,14 @@ impl Mpi {
             // `parts` (sized above); both stay put until `wait_sums`, the
             // requests are waited for there.
             unsafe {
-                if counts[k] > 0 {
-                    let mut r = ffi::RSMPI_REQUEST_NULL;
-                    ffi::MPI_Isend(
-                        send.add(starts[k]).cast(),
-                        count(counts[k]),
-                        datatype,
-                        k as i32,
-                        REDUCE_SCATTER,
-                        self.blocks.as_raw(),
-                        &mut r,
-                    );
-                    requests.push(r);
-                }
-                if own > 0 {
-                    let mut r = ffi::RSMPI_REQUEST_NULL;
-                    ffi::MPI_Irecv(
-                        parts_at.add(slot * own).cast(),
-                        count(own),
-                        datatype,
-                        k as i32,
-                        REDUCE_SCATTER,
-                        self.blocks.as_raw(),
-                        &mut r,
-                    );
-                    requests.push(r);
-                }
+                let messages = Messages {
+                    comm: self.blocks.as_raw(),
+                    datatype,
+                    peer: k,
+                    tag: REDUCE_SCATTER,
+                };
+                messages.send(send.add(starts[k]), counts[k], &mut requests);
+                messages.receive(parts_at.add(slot * own), own, &mut requests);
             }
         }
         let (send, recv) = (send as usize, recv as usize);
@@ -304,32 +346,14 @@ impl Mpi {
                 // SAFETY: both ranges lie inside the piece, borrowed until
                 // the requests are waited for below, and are disjoint.
                 unsafe {
-                    if !own.is_empty() {
-                        let mut r = ffi::RSMPI_REQUEST_NULL;
-                        ffi::MPI_Isend(
-                            at.add(own.start).cast(),
-                            count(own.len()),
-                            datatype,
-                            k as i32,
-                            SHARES,
-                            self.blocks.as_raw(),
-                            &mut r,
-                        );
-                        requests.push(r);
-                    }
-                    if !theirs.is_empty() {
-                        let mut r = ffi::RSMPI_REQUEST_NULL;
-                        ffi::MPI_Irecv(
-                            at.add(theirs.start).cast(),
-                            count(theirs.len()),
-                            datatype,
-                            k as i32,
-                            SHARES,
-                            self.blocks.as_raw(),
-                            &mut r,
-                        );
-                        requests.push(r);
-                    }
+                    let messages = Messages {
+                        comm: self.blocks.as_raw(),
+                        datatype,
+                        peer: k,
+                        tag: SHARES,
+                    };
+                    messages.send(at.add(own.start), own.len(), &mut requests);
+                    messages.receive(at.add(theirs.start), theirs.len(), &mut requests);
                 }
             }
         }
