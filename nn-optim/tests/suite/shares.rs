@@ -7,21 +7,20 @@
 use ndarray::{ArrayD, IxDyn};
 use nn_core::distributed::Share;
 use nn_core::Param;
-use nn_optim::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, OptimizerState,
-    RmsProp, RmsPropConfig, Sgd, SgdConfig,
-};
+use nn_optim::{Adam, AdamConfig, OptimizerState, Sgd, SgdConfig};
+
+use crate::common::{optimizers, Make};
 
 /// Parameters of 7, 12 and 1 elements (shares of uneven size, and empty
 /// ones), valued `seed`-dependently.
-fn params(seed: f64) -> Vec<(String, Param<f64>)> {
+fn params(seed: f32) -> Vec<(String, Param<f32>)> {
     [vec![7], vec![3, 4], vec![1]]
         .into_iter()
         .enumerate()
         .map(|(k, shape)| {
             let n: usize = shape.iter().product();
             let v = (0..n)
-                .map(|i| ((i + 3 * k) as f64 * 0.37 + seed).sin())
+                .map(|i| ((i + 3 * k) as f32 * 0.37 + seed).sin())
                 .collect();
             let p = Param::new(ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap());
             (format!("p{k}"), p)
@@ -31,13 +30,13 @@ fn params(seed: f64) -> Vec<(String, Param<f64>)> {
 
 /// The gradient of step `t`: changes from step to step, and is 0 at some
 /// elements, as real gradients are.
-fn set_grads(model: &[(String, Param<f64>)], t: usize) {
+fn set_grads(model: &[(String, Param<f32>)], t: usize) {
     for (k, (_, p)) in model.iter().enumerate() {
         let g = p.value().mapv(|v| {
             if (v * 10.0) as i64 % 3 == 0 {
                 0.0
             } else {
-                (v * (t + k + 1) as f64).cos()
+                (v * (t + k + 1) as f32).cos()
             }
         });
         p.zero_grad();
@@ -46,13 +45,13 @@ fn set_grads(model: &[(String, Param<f64>)], t: usize) {
 }
 
 /// `dst`'s elements in `range` from `src` (both of one shape, row-major).
-fn copy_share(dst: &mut ArrayD<f64>, src: &ArrayD<f64>, range: std::ops::Range<usize>) {
+fn copy_share(dst: &mut ArrayD<f32>, src: &ArrayD<f32>, range: std::ops::Range<usize>) {
     dst.as_slice_mut().unwrap()[range.clone()].copy_from_slice(&src.as_slice().unwrap()[range]);
 }
 
-/// Runs `steps` whole steps with one optimizer and split steps with one
+/// Runs five whole steps with one optimizer and split steps with one
 /// optimizer per rank, and checks that parameters and state agree bit for bit.
-fn check(make: &dyn Fn() -> Box<dyn Optimizer<f64>>, ranks: usize) {
+fn check(make: Make, ranks: usize) {
     let whole = params(0.1);
     let mut whole_opt = make();
     let copies: Vec<_> = (0..ranks).map(|_| params(0.1)).collect();
@@ -63,7 +62,7 @@ fn check(make: &dyn Fn() -> Box<dyn Optimizer<f64>>, ranks: usize) {
         whole_opt.step(&whole);
         for (r, (copy, opt)) in copies.iter().zip(&mut opts).enumerate() {
             set_grads(copy, t);
-            let before: Vec<ArrayD<f64>> = copy.iter().map(|(_, p)| p.value().clone()).collect();
+            let before: Vec<ArrayD<f32>> = copy.iter().map(|(_, p)| p.value().clone()).collect();
             let share = Share::new(r, ranks);
             opt.step_share(copy, share);
             // The work is split: nothing outside the share was updated.
@@ -93,7 +92,7 @@ fn check(make: &dyn Fn() -> Box<dyn Optimizer<f64>>, ranks: usize) {
         }
     }
     let want = whole_opt.state();
-    let states: Vec<OptimizerState<f64>> = opts.iter().map(|o| o.state()).collect();
+    let states: Vec<OptimizerState<f32>> = opts.iter().map(|o| o.state()).collect();
     let mut merged = states[0].clone();
     for (name, param) in &mut merged.params {
         for (buffer, values) in &mut param.buffers {
@@ -107,93 +106,52 @@ fn check(make: &dyn Fn() -> Box<dyn Optimizer<f64>>, ranks: usize) {
     assert_eq!(merged, want, "{ranks} ranks");
 }
 
+/// Settings `common::optimizers` leaves out: Adam's vectorized path (no
+/// amsgrad) with and without its L2 penalty, SGD without momentum and with
+/// dampening.
+fn more_optimizers() -> Vec<(&'static str, Make)> {
+    vec![
+        ("Adam, vectorized", || {
+            Box::new(Adam::new(AdamConfig::default()).unwrap())
+        }),
+        ("Adam, L2", || {
+            Box::new(
+                Adam::new(AdamConfig {
+                    weight_decay: 0.1,
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        }),
+        ("SGD, plain", || {
+            Box::new(
+                Sgd::new(SgdConfig {
+                    lr: 0.1,
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        }),
+        ("SGD, dampened", || {
+            Box::new(
+                Sgd::new(SgdConfig {
+                    lr: 0.1,
+                    momentum: 0.9,
+                    dampening: 0.1,
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        }),
+    ]
+}
+
 #[test]
 fn every_optimizer_split_over_ranks_takes_the_whole_steps_bits() {
-    type Make = Box<dyn Fn() -> Box<dyn Optimizer<f64>>>;
-    let makes: Vec<(&str, Make)> = vec![
-        (
-            "adam",
-            Box::new(|| Box::new(Adam::new(AdamConfig::default()).unwrap())),
-        ),
-        (
-            "adam amsgrad l2",
-            Box::new(|| {
-                Box::new(
-                    Adam::new(AdamConfig {
-                        amsgrad: true,
-                        weight_decay: 0.1,
-                        ..Default::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
-        (
-            "adamw",
-            Box::new(|| Box::new(AdamW::new(AdamWConfig::default()).unwrap())),
-        ),
-        (
-            "sgd",
-            Box::new(|| {
-                Box::new(
-                    Sgd::new(SgdConfig {
-                        lr: 0.1,
-                        ..Default::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
-        (
-            "sgd nesterov",
-            Box::new(|| {
-                Box::new(
-                    Sgd::new(SgdConfig {
-                        lr: 0.1,
-                        momentum: 0.9,
-                        nesterov: true,
-                        ..Default::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
-        (
-            "sgd momentum",
-            Box::new(|| {
-                Box::new(
-                    Sgd::new(SgdConfig {
-                        lr: 0.1,
-                        momentum: 0.9,
-                        dampening: 0.1,
-                        ..Default::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
-        (
-            "rmsprop centered momentum",
-            Box::new(|| {
-                Box::new(
-                    RmsProp::new(RmsPropConfig {
-                        centered: true,
-                        momentum: 0.5,
-                        ..Default::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
-        (
-            "adagrad",
-            Box::new(|| Box::new(Adagrad::new(AdagradConfig::default()).unwrap())),
-        ),
-    ];
-    for (name, make) in &makes {
+    for (name, make) in optimizers().into_iter().chain(more_optimizers()) {
         for ranks in [2, 3] {
             eprintln!("{name}, {ranks} ranks");
-            check(make.as_ref(), ranks);
+            check(make, ranks);
         }
     }
 }
