@@ -250,12 +250,12 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                 break;
             }
         }
+        // A sharded step talks to the other ranks: a rank whose hook failed
+        // (a root-only callback fails on one rank alone) still takes it with
+        // them, and returns the error after it.
         if let (None, Err(_)) = (self.shards, &hooked) {
             return hooked.map(|()| None);
         }
-        // A sharded step talks to the other ranks: a rank whose hook failed
-        // (a root-only callback fails on one rank) takes it with them, and
-        // the error is returned after it.
         let params = self.model.parameters();
         if let Some(max) = self.clip_norm {
             match self.shards {
