@@ -134,9 +134,10 @@ avx2_tile!(
 );
 
 /// Packs one `NR`-column strip of a column-contiguous `f32` matrix: 8 × 8
-/// blocks transposed in registers (unpack, shuffle, lane permute), the edges
-/// element by element, unused columns zeroed. Shared with the AVX-512 kernels
-/// (AVX-512F includes AVX2).
+/// blocks transposed in registers (unpack, shuffle, lane permute), a last
+/// partial group of columns as a block with zero columns, the rows past the
+/// last 8 element by element, unused columns zeroed by whole vectors. Shared
+/// with the AVX-512 kernels (AVX-512F includes AVX2).
 ///
 /// # Safety
 /// The CPU supports AVX2; `b` is valid with `b.rs == 1` and at most `NR`
@@ -144,57 +145,77 @@ avx2_tile!(
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn pack_columns_f32<const NR: usize>(b: Mat<f32>, strip: *mut f32) {
     let (k, cols) = (b.rows, b.cols);
-    let (k8, cols8) = (k - k % 8, cols - cols % 8);
-    for jb in (0..cols8).step_by(8) {
+    let k8 = k - k % 8;
+    // Groups of 8 columns holding data; the last may be partial (a dense
+    // layer of 10 outputs). Its missing columns are zero vectors, where
+    // element by element they took a third of a 64-64-64-10 MLP's packing.
+    let groups = cols.next_multiple_of(8);
+    for jb in (0..groups).step_by(8) {
+        let width = 8.min(cols - jb);
         for pb in (0..k8).step_by(8) {
             // r[j]: 8 consecutive elements of column jb + j, from row pb.
-            let r: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(b.at(pb, jb + j)));
-            let t: [__m256; 8] = [
-                _mm256_unpacklo_ps(r[0], r[1]),
-                _mm256_unpackhi_ps(r[0], r[1]),
-                _mm256_unpacklo_ps(r[2], r[3]),
-                _mm256_unpackhi_ps(r[2], r[3]),
-                _mm256_unpacklo_ps(r[4], r[5]),
-                _mm256_unpackhi_ps(r[4], r[5]),
-                _mm256_unpacklo_ps(r[6], r[7]),
-                _mm256_unpackhi_ps(r[6], r[7]),
-            ];
-            let u: [__m256; 8] = [
-                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
-                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
-                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
-                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
-                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
-                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
-                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
-                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
-            ];
+            let r: [__m256; 8] = std::array::from_fn(|j| {
+                if j < width {
+                    _mm256_loadu_ps(b.at(pb, jb + j))
+                } else {
+                    _mm256_setzero_ps()
+                }
+            });
             // Row pb + q of the packed strip: element q of each column.
-            let rows = [
-                _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
-                _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
-                _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
-                _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
-                _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
-                _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
-                _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
-                _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
-            ];
-            for (q, row) in rows.into_iter().enumerate() {
+            for (q, row) in transpose_8x8(r).into_iter().enumerate() {
                 _mm256_storeu_ps(strip.add((pb + q) * NR + jb), row);
             }
         }
         for p in k8..k {
             for j in jb..jb + 8 {
-                *strip.add(p * NR + j) = *b.at(p, j);
+                *strip.add(p * NR + j) = if j < cols { *b.at(p, j) } else { 0.0 };
             }
         }
     }
     for p in 0..k {
-        for j in cols8..NR {
-            *strip.add(p * NR + j) = if j < cols { *b.at(p, j) } else { 0.0 };
+        for j in (groups..NR).step_by(8) {
+            _mm256_storeu_ps(strip.add(p * NR + j), _mm256_setzero_ps());
         }
     }
+}
+
+/// The transpose of the 8 × 8 block whose rows are `r`.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
+    let t: [__m256; 8] = [
+        _mm256_unpacklo_ps(r[0], r[1]),
+        _mm256_unpackhi_ps(r[0], r[1]),
+        _mm256_unpacklo_ps(r[2], r[3]),
+        _mm256_unpackhi_ps(r[2], r[3]),
+        _mm256_unpacklo_ps(r[4], r[5]),
+        _mm256_unpackhi_ps(r[4], r[5]),
+        _mm256_unpacklo_ps(r[6], r[7]),
+        _mm256_unpackhi_ps(r[6], r[7]),
+    ];
+    let u: [__m256; 8] = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    [
+        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ]
 }
 
 /// `f32` kernels; use only where AVX2 and FMA are detected.
