@@ -11,8 +11,9 @@
 //! makes `fit` data-parallel; hand-written loops use the same pieces:
 //! [`broadcast_parameters`], [`Batches::sharded`](nn_core::data::Batches::sharded)
 //! and [`average_gradients`]; to split the optimizer's work over the ranks
-//! (ZeRO), [`average_gradient_shares`], `Optimizer::step_share` with
-//! [`share_of`], [`gather_parameters`] and [`gather_optimizer_state`].
+//! (ZeRO), [`average_gradient_shares`], [`clip_grad_norm_shares`],
+//! `Optimizer::step_share` with [`share_of`], [`gather_parameters`] and
+//! [`gather_optimizer_state`].
 //!
 //! ```
 //! use nn::distributed::{average_gradients, broadcast_parameters, Collective, ThreadGroup};
@@ -46,10 +47,8 @@ mod threads;
 pub use self::mpi::{Mpi, MpiError};
 pub use nn_core::distributed::{watch_gradients, with_gradients_ready, Watch};
 pub use nn_core::distributed::{with_sync_batch_norm, Collective};
-pub use sharded::{gather_optimizer_state, gather_parameters, share_of};
+pub use sharded::{clip_grad_norm_shares, gather_optimizer_state, gather_parameters, share_of};
 pub use threads::ThreadGroup;
-
-pub(crate) use sharded::clip_grad_norm_shares;
 
 pub(crate) use buckets::Buckets;
 
@@ -158,10 +157,12 @@ pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameter
 /// [`average_gradients`] for a sharded step: each rank gets the average of
 /// its [`Share`](nn_core::distributed::Share) of each gradient only (a
 /// reduce-scatter, half the messages of an all-reduce), the rest of its
-/// gradients left as they were. Then
-/// `optimizer.step_share(model, share_of(group))` and
-/// [`gather_parameters`] take the step, as `fit` does with
+/// gradients left as they were, so anything taken over whole gradients
+/// is wrong on every rank: clip with [`clip_grad_norm_shares`], not
+/// `clip_grad_norm`. Then `optimizer.step_share(model, share_of(group))`
+/// and [`gather_parameters`] take the step, as `fit` does with
 /// [`FitOptions::shard_optimizer`](crate::train::FitOptions::shard_optimizer).
+/// Every rank calls it, at the same point.
 ///
 /// ```
 /// use nn::distributed::{average_gradient_shares, broadcast_parameters, gather_parameters, share_of};

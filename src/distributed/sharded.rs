@@ -12,14 +12,18 @@ use nn_optim::Optimizer;
 
 use super::Collective;
 
-/// This rank's share of every parameter in `group`.
+/// This rank's share of every parameter in `group`: of a parameter of `n`
+/// elements (row-major), rank `r` of `N` owns `n·r/N .. n·(r+1)/N`.
 pub fn share_of(group: &dyn Collective) -> Share {
     Share::new(group.rank(), group.size())
 }
 
 /// Gives every rank each rank's updated share of every trainable parameter
 /// of `model`, after each has taken its share of the step
-/// ([`Optimizer::step_share`]).
+/// ([`Optimizer::step_share`]). Every rank calls it, at the same point.
+///
+/// # Panics
+/// If a trainable parameter is not laid out row-major.
 pub fn gather_parameters<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
     let mut params: Vec<Param<T>> = Vec::new();
     model.visit_params(&mut |_, p| {
@@ -42,7 +46,12 @@ pub fn gather_parameters<T: Float>(group: &dyn Collective, model: &dyn Parameter
 /// Puts the optimizer's state together from each rank's share of it (a
 /// rank keeps only its own share current): before a checkpoint is written,
 /// and when training ends, so that the optimizer is as one process would
-/// have left it.
+/// have left it. Every rank calls it, at the same point (a call on rank 0
+/// alone would wait for the others forever).
+///
+/// # Errors
+/// The optimizer's own [`Optimizer::load_state`] error, were it to refuse
+/// the state put together (a state that is not finite, for one).
 pub fn gather_optimizer_state<T: Float>(
     group: &dyn Collective,
     optimizer: &mut dyn Optimizer<T>,
@@ -80,10 +89,15 @@ fn gather_shares<T: Float>(group: &dyn Collective, arrays: &mut [&mut [T]]) {
     }
 }
 
-/// [`nn_optim::clip_grad_norm`] for gradients of which each rank holds
-/// only its share summed: the norm over every rank's share, the scale
-/// applied to this rank's. Returns the norm.
-pub(crate) fn clip_grad_norm_shares<T: Float>(
+/// [`nn_optim::clip_grad_norm`] after [`average_gradient_shares`](super::average_gradient_shares),
+/// where each rank holds only its share of each gradient averaged: the
+/// norm over every rank's share (`clip_grad_norm` itself would take each
+/// rank's own, wrong, norm), the scale applied to this rank's gradients.
+/// Every rank calls it, at the same point. Returns the norm.
+///
+/// # Panics
+/// If a gradient is not laid out row-major.
+pub fn clip_grad_norm_shares<T: Float>(
     group: &dyn Collective,
     model: &dyn Parameters<T>,
     max_norm: f64,

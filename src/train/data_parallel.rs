@@ -211,8 +211,9 @@ pub(crate) fn check_shardable<T: Float>(
     if !optimizer.is_elementwise() {
         return Err(TrainError::Config(
             "shard_optimizer needs an element-wise optimizer (one whose update of an element \
-             depends on that element alone, as every nn-optim optimizer's does); this one \
-             says it is not (Optimizer::is_elementwise)"
+             depends on that element alone, as every nn-optim optimizer's does), and this one \
+             does not declare itself so: Optimizer::is_elementwise returns false by default; \
+             an optimizer whose update is element-wise overrides it to return true"
                 .to_string(),
         ));
     }

@@ -111,7 +111,9 @@ pub struct FitOptions<'a, T: Float> {
     /// gradients, summed only in its share; the optimizer's state is put
     /// together at each epoch's end (for callbacks and checkpoints) and when
     /// `fit` returns `Ok` (after an error each rank's is current in its own
-    /// share only). Off by default.
+    /// share only). Off by default; without `distributed`, or with one rank,
+    /// there is nothing to split and it changes nothing (an optimizer that
+    /// is not element-wise is refused all the same).
     pub shard_optimizer: bool,
 }
 

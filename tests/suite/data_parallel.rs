@@ -899,3 +899,56 @@ fn sharding_a_parameter_not_laid_out_row_major_is_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_hand_written_sharded_step_clips_and_steps_as_the_whole_one() {
+    use nn::distributed::{
+        average_gradient_shares, average_gradients, clip_grad_norm_shares, gather_parameters,
+        share_of, Collective,
+    };
+    use nn::optim::clip_grad_norm;
+    // Three ranks whose reduce-scatter leaves NaN outside each rank's
+    // block: a norm taken over whole gradients would be NaN.
+    let x = ArrayD::from_shape_fn(IxDyn(&[6, 1, 12, 12]), |i| {
+        ((i[0] * 31 + i[2] * 7 + i[3]) % 13) as f32 / 6.0 - 1.0
+    });
+    let steps = |sharded: bool| {
+        ThreadGroup::run(3, |g| {
+            let strict = OwnBlockOnly {
+                inner: g,
+                scatters: std::cell::Cell::new(0),
+            };
+            let mut net = Narrow::with_seed(0);
+            let mut adam = Adam::new(AdamConfig::default()).unwrap();
+            let mut norms = Vec::new();
+            for t in 0..4 {
+                let mine = x.mapv(|v| v * (1 + g.rank() + t) as f32);
+                let out = net.forward_train(mine.view()).to_owned();
+                net.backward(out.view());
+                if sharded {
+                    average_gradient_shares(&strict, &net);
+                    norms.push(clip_grad_norm_shares(&strict, &net, 0.1));
+                    adam.step_share(&net, share_of(g));
+                    gather_parameters(&strict, &net);
+                } else {
+                    average_gradients(g, &net);
+                    norms.push(clip_grad_norm(&net, 0.1));
+                    adam.step(&net);
+                }
+                adam.zero_grad(&net);
+            }
+            (parallel::weights(&net), norms, strict.scatters.get())
+        })
+    };
+    let (whole, shared) = (steps(false), steps(true));
+    assert!(whole[0].1.iter().all(|&n| n > 0.1), "every step clips");
+    for (rank, (weights, norms, scatters)) in shared.iter().enumerate() {
+        assert!(*scatters > 0, "rank {rank}");
+        for (a, b) in norms.iter().zip(&whole[0].1) {
+            assert!((a - b).abs() <= 1e-9 * b, "rank {rank}: norm {a} vs {b}");
+        }
+        // The norms' squares add in another order: the last bits differ.
+        let d = parallel::largest_difference(weights, &whole[0].0);
+        assert!(d <= 1e-6, "rank {rank}: {d:e}");
+    }
+}
