@@ -144,10 +144,37 @@ pub fn serialize_tensors<T: Float>(
             .expect("sizes match by construction");
         (name.clone(), view)
     });
-    safetensors::tensor::serialize(views, metadata).map_err(|e| IoError::Format {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    let mut bytes =
+        safetensors::tensor::serialize(views, metadata).map_err(|e| IoError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    sort_header(&mut bytes);
+    Ok(bytes)
+}
+
+/// Rewrites the JSON header of a safetensors file's `bytes` with its keys
+/// sorted. The safetensors crate writes it from hash maps, whose order
+/// changes from process to process: the same tensors and metadata gave
+/// files that differed byte for byte. The sorted header has the same
+/// members, so it fits the same padded length and nothing moves.
+fn sort_header(bytes: &mut [u8]) {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes")) as usize)
+    else {
+        return;
+    };
+    let Some(header) = bytes.get_mut(8..8 + len) else {
+        return;
+    };
+    // `serde_json`'s maps are ordered by key (its `preserve_order` is off).
+    let sorted =
+        serde_json::from_slice::<serde_json::Value>(header).and_then(|v| serde_json::to_vec(&v));
+    if let Some(sorted) = sorted.ok().filter(|s| s.len() <= len) {
+        header[..sorted.len()].copy_from_slice(&sorted);
+        header[sorted.len()..].fill(b' ');
+    }
 }
 
 /// Writes `bytes` to `path` so that a crash at any moment leaves either the
@@ -546,6 +573,40 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn the_same_tensors_and_metadata_give_the_same_bytes() {
+        // Each map its own hash seed, as in two processes: the files were
+        // laid out in each map's order.
+        let tensors: Vec<(String, ndarray::ArrayD<f32>)> = (0..12)
+            .map(|i| {
+                (
+                    format!("t{i}"),
+                    ndarray::ArrayD::from_elem(ndarray::IxDyn(&[3]), i as f32),
+                )
+            })
+            .collect();
+        let metadata = || {
+            Some(
+                (0..12)
+                    .map(|i| (format!("key{i}"), format!("{i}")))
+                    .collect(),
+            )
+        };
+        let path = Path::new("in-memory");
+        let first = serialize_tensors(path, &tensors, metadata()).unwrap();
+        for _ in 0..4 {
+            assert!(serialize_tensors(path, &tensors, metadata()).unwrap() == first);
+        }
+        // And it reads back.
+        let dir = scratch("sorted-header");
+        let file = dir.join("t.safetensors");
+        write_atomic(&file, &first).unwrap();
+        let (read, meta) = load_tensors::<f32>(&file).unwrap();
+        assert_eq!(read, tensors.into_iter().collect::<Tensors<f32>>());
+        assert_eq!(meta, metadata().unwrap().into_iter().collect());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
