@@ -232,14 +232,14 @@ pub fn fit_custom<T: Float, S: TrainStep<T>, D: Data<T>>(
         || options.loss.builtin() != Some(nn_core::loss::Loss::SparseCategoricalCrossEntropy)
     {
         return Err(TrainError::Config(
-            "fit_custom: the train step owns its loss, metrics, clipping and schedule; \
+            "fit_custom's train step owns its loss, metrics, clipping and schedule; \
              leave those options at their defaults"
                 .into(),
         ));
     }
     if options.shard_optimizer {
         return Err(TrainError::Config(
-            "fit_custom: the train step owns its optimizer's step, so shard_optimizer cannot \
+            "fit_custom's train step owns its optimizer's step, so shard_optimizer cannot \
              split it; a sharded step calls average_gradient_shares, step_share and \
              gather_parameters itself (see nn::distributed)"
                 .into(),

@@ -43,6 +43,11 @@ pub(crate) fn join_run<'a, T: Float>(
         return Ok(callbacks);
     };
     let callbacks: Vec<Box<dyn Callback<T> + 'a>> = if g.is_root() {
+        // `mpirun` gives its ranks a terminal even when its own output goes
+        // to a pipe or a file: redrawn bars would fill a log.
+        if *verbosity == Verbosity::Auto {
+            *verbosity = Verbosity::Lines;
+        }
         callbacks
     } else {
         *verbosity = Verbosity::Silent;
@@ -397,3 +402,29 @@ pub(crate) fn check_ranks_agree(
 }
 
 nn_core::instances!(fn reduce_metrics);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distributed::ThreadGroup;
+
+    #[test]
+    fn ranks_print_lines_not_bars_and_only_rank_0_prints() {
+        let settings = RunSettings {
+            samples: 10,
+            batch_size: 2,
+            epochs: 1,
+            shuffle_seed: None,
+            sync_batch_norm: false,
+            bucket_mb: 1.0,
+            shard_optimizer: false,
+        };
+        let model: Vec<(String, nn_core::Param<f32>)> = Vec::new();
+        let chosen = ThreadGroup::run(2, |g| {
+            let mut verbosity = Verbosity::Auto;
+            join_run::<f32>(Some(g), &model, &settings, &[], &mut verbosity, Vec::new()).unwrap();
+            verbosity
+        });
+        assert_eq!(chosen, [Verbosity::Lines, Verbosity::Silent]);
+    }
+}

@@ -23,7 +23,9 @@ use crate::distributed::Collective;
 /// How [`fit`] reports progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Verbosity {
-    /// A progress bar per epoch when stdout is a terminal, else one line per epoch.
+    /// A progress bar per epoch when stdout is a terminal, else one line per
+    /// epoch; one line per epoch on a rank of a data-parallel run too (its
+    /// launcher gives it a terminal even when the output goes to a file).
     #[default]
     Auto,
     /// Always one plain line per epoch.
