@@ -7,15 +7,15 @@
 //! passed as strided views (no copies).
 
 use ndarray::{
-    ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis, CowArray, Ix2,
-    IxDyn,
+    Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, Axis,
+    CowArray, Ix2, IxDyn, RawArrayViewMut,
 };
 use smallvec::{smallvec, SmallVec};
 
 use super::broadcast::sum_to_shape;
-use super::gemm::gemm;
-use super::owned::owned;
-use crate::parallel::{for_each_range, Shared};
+use super::gemm::{gemm, gemm_raw};
+use super::owned::owned_written;
+use crate::parallel::for_each_range;
 use crate::Float;
 
 /// How the operands of `a @ b` line up: both promoted to at least 2-D
@@ -166,6 +166,40 @@ fn with_shape<T: Float>(a: ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
         .expect("reshape: sizes agree")
 }
 
+/// `a · b` as a new array, written by the product without being
+/// zero-filled first.
+fn new_product<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Array2<T> {
+    // SAFETY: with `beta = 0` the product writes every element and reads none.
+    unsafe {
+        owned_written((a.nrows(), b.ncols()), |c| {
+            gemm_raw(T::one(), &a, &b, T::zero(), c)
+        })
+    }
+}
+
+/// `count` products as a new `[count, rows, cols]` array, block `i` being
+/// the product of `operands(i)`, written without being zero-filled first.
+fn new_products<'a, T: Float>(
+    count: usize,
+    (rows, cols): (usize, usize),
+    operands: impl Fn(usize) -> (ArrayView2<'a, T>, ArrayView2<'a, T>),
+) -> Array3<T> {
+    // SAFETY: each block is a product with `beta = 0` into its own rows of
+    // the standard-layout array (its pointer offset stays inside the
+    // allocation), which writes every element and reads none.
+    unsafe {
+        owned_written((count, rows, cols), |c| {
+            let base = c.as_ptr() as *mut T;
+            for i in 0..count {
+                let (a, b) = operands(i);
+                let block =
+                    RawArrayViewMut::from_shape_ptr((rows, cols), base.add(i * rows * cols));
+                gemm_raw(T::one(), &a, &b, T::zero(), block);
+            }
+        })
+    }
+}
+
 fn concat_shape(batch: &[usize], last: [usize; 2]) -> Dims {
     let mut s: Dims = batch.into();
     s.extend(last);
@@ -185,20 +219,14 @@ pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T>
             b.into_dimensionality::<Ix2>(),
         );
         let (a, b) = (a.expect("2-D"), b.expect("2-D"));
-        return owned((p.n, p.m), |mut out| {
-            gemm(T::one(), &a, &b, T::zero(), &mut out)
-        })
-        .into_dyn();
+        return new_product(a, b).into_dyn();
     }
     let (a2, b2) = (reshaped(&a, &p.a2), reshaped(&b, &p.b2));
     let y = if p.b2.len() == 2 {
         // A shared matrix on the right: the left's leading indices become rows.
         let (a2v, b2v) = (a2.view(), b2.view());
         let (ar, b) = (rows(&a2v), b2v.into_dimensionality::<Ix2>().expect("2-D"));
-        owned((ar.nrows(), p.m), |mut out| {
-            gemm(T::one(), &ar, &b, T::zero(), &mut out)
-        })
-        .into_dyn()
+        new_product(ar.view(), b).into_dyn()
     } else {
         let a_b = a2
             .broadcast(IxDyn(&concat_shape(&p.batch, [p.n, p.k])))
@@ -209,12 +237,7 @@ pub fn matmul<T: Float>(a: ArrayViewD<'_, T>, b: ArrayViewD<'_, T>) -> ArrayD<T>
         let (mut am, mut bm) = (Vec::new(), Vec::new());
         matrices(a_b, &mut am);
         matrices(b_b, &mut bm);
-        owned((am.len(), p.n, p.m), |mut out| {
-            for ((mut o, a), b) in out.outer_iter_mut().zip(&am).zip(&bm) {
-                gemm(T::one(), a, b, T::zero(), &mut o);
-            }
-        })
-        .into_dyn()
+        new_products(am.len(), (p.n, p.m), |i| (am[i].view(), bm[i].view())).into_dyn()
     };
     with_shape(y, &p.out)
 }
@@ -236,15 +259,11 @@ pub fn matmul_backward<T: Float>(
         let (ar, dyr) = (rows(&a2v), rows(&dyv));
         let bm = b2v.into_dimensionality::<Ix2>().expect("2-D");
         let da = need[0].then(|| {
-            let da = owned(ar.raw_dim(), |mut da| {
-                gemm(T::one(), &dyr, &bm.t(), T::zero(), &mut da)
-            });
+            let da = new_product(dyr.view(), bm.t());
             with_shape(da.into_dyn(), a.shape())
         });
         let db = need[1].then(|| {
-            let db = owned((p.k, p.m), |mut db| {
-                gemm(T::one(), &ar.t(), &dyr, T::zero(), &mut db)
-            });
+            let db = new_product(ar.t(), dyr.view());
             with_shape(db.into_dyn(), b.shape())
         });
         return [da, db];
@@ -261,20 +280,12 @@ pub fn matmul_backward<T: Float>(
     matrices(dy2.view(), &mut dym);
     // Each operand's gradient at the broadcast shape, summed back to its own.
     let da = need[0].then(|| {
-        let full = owned((am.len(), p.n, p.k), |mut da| {
-            for ((mut d, g), b) in da.outer_iter_mut().zip(&dym).zip(&bm) {
-                gemm(T::one(), g, &b.t(), T::zero(), &mut d);
-            }
-        });
+        let full = new_products(am.len(), (p.n, p.k), |i| (dym[i].view(), bm[i].t()));
         let full = with_shape(full.into_dyn(), &concat_shape(&p.batch, [p.n, p.k]));
         with_shape(sum_to_shape(full, &p.a2), a.shape())
     });
     let db = need[1].then(|| {
-        let full = owned((bm.len(), p.k, p.m), |mut db| {
-            for ((mut d, g), a) in db.outer_iter_mut().zip(&dym).zip(&am) {
-                gemm(T::one(), &a.t(), g, T::zero(), &mut d);
-            }
-        });
+        let full = new_products(bm.len(), (p.k, p.m), |i| (am[i].t(), dym[i].view()));
         let full = with_shape(full.into_dyn(), &concat_shape(&p.batch, [p.k, p.m]));
         with_shape(sum_to_shape(full, &p.b2), b.shape())
     });
@@ -327,7 +338,23 @@ pub fn linear<T: Float>(
         panic!("{e}");
     }
     let xr = rows(&x);
-    let y = owned((xr.nrows(), w.nrows()), |y| linear_into(xr.view(), w, b, y)).into_dyn();
+    let y = match b {
+        None => new_product(xr.view(), w.t()),
+        Some(b) => {
+            let b = b.as_standard_layout();
+            let b = b.as_slice().expect("standard layout");
+            // SAFETY: every row is first set to the bias, through the raw
+            // pointer of the standard-layout array; the product (`beta = 1`)
+            // then adds to initialized values.
+            unsafe {
+                owned_written((xr.nrows(), w.nrows()), |y| {
+                    fill_rows_raw(y.as_ptr() as *mut T, xr.nrows(), b);
+                    gemm_raw(T::one(), &xr, &w.t(), T::one(), y);
+                })
+            }
+        }
+    }
+    .into_dyn();
     if x.ndim() == 2 {
         return y;
     }
@@ -345,22 +372,16 @@ pub fn linear_backward<T: Float>(
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
     let (xr, dyr) = (rows(&x), rows(&dy));
-    let mut dx = need[0].then(|| ArrayD::zeros(x.raw_dim()));
-    let mut dw = need[1].then(|| ndarray::Array2::zeros(w.raw_dim()));
+    // The products of `linear_backward_into`, into new arrays not zero-filled first.
+    let dx = need[0].then(|| with_shape(new_product(dyr.view(), w).into_dyn(), x.shape()));
+    let dw = need[1].then(|| new_product(dyr.t(), xr.view()));
     let mut db = need[2].then(|| ndarray::Array1::zeros(w.nrows()));
-    let cols = x.shape()[x.ndim() - 1];
     linear_backward_into(
         xr.view(),
         w,
         dyr.view(),
-        dx.as_mut().map(|d| {
-            let rows = d.len() / cols.max(1);
-            d.view_mut()
-                .into_shape_with_order((rows, cols))
-                .expect("a fresh array is contiguous")
-        }),
-        // Fresh zeros: written, not added to.
-        dw.as_mut().map(|d| (d.view_mut(), T::zero())),
+        None,
+        None,
         db.as_mut().map(|d| (d.view_mut(), T::zero())),
     );
     [dx, dw.map(|d| d.into_dyn()), db.map(|d| d.into_dyn())]
@@ -405,19 +426,34 @@ fn fill_rows<T: Float>(y: &mut ArrayViewMut2<'_, T>, b: ArrayView1<'_, T>) {
     let width = b.len();
     match (y.as_slice_mut(), b.as_slice()) {
         (Some(ys), Some(bs)) if width > 0 => {
-            let rows = ys.len() / width;
-            let ys = Shared::new(ys);
-            for_each_range(rows, rows * width, &|r| {
-                // SAFETY: the parts' row ranges are disjoint.
-                let out = unsafe { ys.slice(r.start * width..r.end * width) };
-                for row in out.chunks_exact_mut(width) {
-                    row.copy_from_slice(bs);
-                }
-            });
+            // SAFETY: `ys` holds whole rows of `width`.
+            unsafe { fill_rows_raw(ys.as_mut_ptr(), ys.len() / width, bs) }
         }
         _ => y.assign(&b),
     }
 }
+
+/// [`fill_rows`] for `rows` rows of `row.len()` at `out`, through raw
+/// pointers, so `out` may be memory not yet initialized.
+///
+/// # Safety
+/// `out` is valid for writes of `rows · row.len()` elements and overlaps `row` nowhere.
+unsafe fn fill_rows_raw<T: Float>(out: *mut T, rows: usize, row: &[T]) {
+    let width = row.len();
+    let out = &RawShared(out);
+    for_each_range(rows, rows * width, &|r| {
+        for i in r {
+            // SAFETY: the parts' row ranges are disjoint and inside `out`.
+            unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), out.0.add(i * width), width) }
+        }
+    });
+}
+
+/// A pointer the parts of a [`for_each_range`] loop write through, each its own elements.
+struct RawShared<T>(*mut T);
+
+// SAFETY: the loops that share one write disjoint elements.
+unsafe impl<T: Send> Sync for RawShared<T> {}
 
 /// Gradients of the dense layer into the given buffers, each parameter's
 /// with its `beta` (`0`: overwrite, `1`: accumulate): `dx = dy W`,

@@ -1,6 +1,6 @@
 //! [`owned`]: the allocating form of any `_into` kernel, in one line.
 
-use ndarray::{Array, ArrayViewMut, ShapeBuilder};
+use ndarray::{Array, ArrayViewMut, RawArrayViewMut, ShapeBuilder};
 use num_traits::Zero;
 
 /// A new zero-filled array of `shape`, written by `fill`: the allocating twin
@@ -22,4 +22,23 @@ pub fn owned<A: Clone + Zero, Sh: ShapeBuilder>(
     let mut out = Array::zeros(shape);
     fill(out.view_mut());
     out
+}
+
+/// [`owned`] for kernels that write every element before reading any, such
+/// as a product with `beta = 0` ([`gemm_raw`](super::gemm::gemm_raw)): the
+/// new array is handed over as a raw view of uninitialized memory instead
+/// of being zero-filled first. A tape allocates every op's output afresh,
+/// and filling them with zeros was 5 % of a small residual MLP's step.
+///
+/// # Safety
+/// `write` writes every element of the view (in its layout, standard
+/// unless `shape` asks otherwise) before reading it.
+pub unsafe fn owned_written<A, Sh: ShapeBuilder>(
+    shape: Sh,
+    write: impl FnOnce(RawArrayViewMut<A, Sh::Dim>),
+) -> Array<A, Sh::Dim> {
+    let mut out = Array::<A, _>::uninit(shape);
+    write(out.raw_view_mut().cast::<A>());
+    // SAFETY: the caller's `write` initialized every element.
+    unsafe { out.assume_init() }
 }

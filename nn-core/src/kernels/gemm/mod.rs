@@ -27,7 +27,7 @@ mod tile;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ndarray::{ArrayBase, Data, DataMut, Ix2};
+use ndarray::{ArrayBase, Data, DataMut, Ix2, RawArrayViewMut};
 
 use crate::Float;
 use blocked::Mat;
@@ -114,28 +114,82 @@ pub fn gemm<T, S1, S2, S3>(
     S2: Data<Elem = T>,
     S3: DataMut<Elem = T>,
 {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if b.nrows() != k || c.dim() != (m, n) {
-        panic!(
-            "gemm: shapes {:?} @ {:?} -> {:?} do not line up",
-            a.shape(),
-            b.shape(),
-            c.shape()
-        );
-    }
-    count_flops(m, k, n);
-    let (a, b) = (mat(a), mat(b));
     let c = Mat {
         ptr: c.as_mut_ptr(),
         ..mat(c)
     };
+    // SAFETY: `c` is borrowed mutably, so it is valid for writes, holds
+    // values, and overlaps neither input.
+    unsafe { checked_product(alpha, a, b, beta, c) }
+}
+
+/// [`gemm`] into a raw view: with `beta = 0` the product writes every
+/// element of `c` and reads none, so `c` may be memory not yet initialized
+/// (a new output need not be zero-filled first; see
+/// [`owned_written`](super::owned::owned_written)).
+///
+/// # Safety
+/// `c` is valid for writes, overlaps neither `a` nor `b`, and holds
+/// initialized values unless `beta = 0`.
+///
+/// # Panics
+/// As [`gemm`].
+pub unsafe fn gemm_raw<T, S1, S2>(
+    alpha: T,
+    a: &ArrayBase<S1, Ix2>,
+    b: &ArrayBase<S2, Ix2>,
+    beta: T,
+    c: RawArrayViewMut<T, Ix2>,
+) where
+    T: Float,
+    S1: Data<Elem = T>,
+    S2: Data<Elem = T>,
+{
+    let s = c.strides();
+    let c = Mat {
+        ptr: c.as_ptr() as *mut T,
+        rows: c.nrows(),
+        cols: c.ncols(),
+        rs: s[0],
+        cs: s[1],
+    };
+    checked_product(alpha, a, b, beta, c)
+}
+
+/// [`gemm`] once `c` is a [`Mat`]: checks the shapes, counts the FLOPs and
+/// splits the product over the threads.
+///
+/// # Safety
+/// As [`gemm_raw`].
+unsafe fn checked_product<T, S1, S2>(
+    alpha: T,
+    a: &ArrayBase<S1, Ix2>,
+    b: &ArrayBase<S2, Ix2>,
+    beta: T,
+    c: Mat<T>,
+) where
+    T: Float,
+    S1: Data<Elem = T>,
+    S2: Data<Elem = T>,
+{
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if b.nrows() != k || (c.rows, c.cols) != (m, n) {
+        panic!(
+            "gemm: shapes {:?} @ {:?} -> {:?} do not line up",
+            a.shape(),
+            b.shape(),
+            [c.rows, c.cols]
+        );
+    }
+    count_flops(m, k, n);
+    let (a, b) = (mat(a), mat(b));
     let parts = if m * n * k >= PARALLEL_MACS {
         crate::threads()
     } else {
         0
     };
-    // SAFETY: the shapes were checked; `c` is borrowed mutably, so it overlaps
-    // neither input; `split` gives each part a disjoint piece of `c`.
+    // SAFETY: the shapes were checked; the caller vouches for `c`; `split`
+    // gives each part a disjoint piece of `c`.
     unsafe { split(T::gemm_kernels(), parts, alpha, a, b, beta, c) }
 }
 
@@ -421,6 +475,27 @@ mod tests {
                     k32.name
                 );
             }
+        }
+    }
+
+    /// `gemm_raw` with `beta = 0` writes every element of `c` on every branch
+    /// of the split (rows, columns, a long inner dimension) and on one
+    /// thread: the NaN standing in for memory not yet initialized never shows.
+    #[test]
+    fn raw_products_write_every_element_when_beta_is_zero() {
+        let shapes = [
+            (512, 128, 80),
+            (128, 784, 128),
+            (20, 256, 1024),
+            (8, 65536, 12),
+            (13, 9, 35),
+            (3, 0, 5),
+        ];
+        for (m, k, n) in shapes {
+            let (a, b) = (ints(m, k, 0), ints(k, n, 1));
+            let mut c = Array2::from_elem((m, n), f64::NAN);
+            unsafe { gemm_raw(2.0, &a, &b, 0.0, c.raw_view_mut()) };
+            assert_eq!(c, naive(&a, &b) * 2.0, "{m}x{k}x{n}");
         }
     }
 
