@@ -220,8 +220,28 @@ pub(crate) fn reserve_scratch() {
     })
 }
 
+/// Whether splitting the rows leaves the largest piece less work than
+/// splitting the columns. Pieces are whole tiles, so an even split can
+/// still be lopsided: 128 rows over two threads are 72 and 56 (tiles of 12
+/// rows) where 128 columns are 64 and 64 (tiles of 32). And each piece
+/// packs the columns of `b` it reads, all of them when the rows are split,
+/// at about [`PACKING_MACS`] multiply-adds' time per packed value.
+fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, m: usize, n: usize) -> bool {
+    let piece = |len: usize, align: usize| len.div_ceil(parts).next_multiple_of(align).min(len);
+    let (rows, cols) = (piece(m, ks.mr), piece(n, ks.nr).next_multiple_of(ks.nr));
+    let by_rows = (rows.next_multiple_of(ks.mr) + PACKING_MACS) * n.next_multiple_of(ks.nr);
+    let by_cols = (m.next_multiple_of(ks.mr) + PACKING_MACS) * cols;
+    by_rows < by_cols
+}
+
+/// The time to pack one value of `b`, in multiply-adds of the tiles (a
+/// transposed `b`, a dense layer's `Wᵀ`, is a gather; 12 × 32 tiles do 32
+/// multiply-adds a cycle).
+const PACKING_MACS: usize = 4;
+
 /// Runs the product on `parts` threads (0: too small to split): parts of
-/// the rows when the output is tall, of the columns when it is wide (each
+/// the rows or of the columns, whichever leaves the largest piece less
+/// tile work, when the output has 64 of either (each
 /// output element still summed in one order), otherwise of the inner
 /// dimension (a convolution's weight gradient: small output, long sum) in a
 /// number of chunks that depends on `k` alone, their partial products added
@@ -244,7 +264,7 @@ unsafe fn split<T: Float>(
     // Decided once for the whole product: a piece's own shape could choose
     // another kernel, and so another order of sums, on another thread count.
     let dot = blocked::takes_dot(alpha, &a, &b);
-    if m >= 64 && m >= n {
+    if m >= 64 && (n < 64 || rows_balance_better(ks, parts, m, n)) {
         let rows = piece(m, parts, ks.mr);
         crate::parallel::for_each_part(parts, &|p| {
             let r0 = (p * rows).min(m);
@@ -497,6 +517,19 @@ mod tests {
             unsafe { gemm_raw(2.0, &a, &b, 0.0, c.raw_view_mut()) };
             assert_eq!(c, naive(&a, &b) * 2.0, "{m}x{k}x{n}");
         }
+    }
+
+    /// Two threads split a 128 × 128 output by columns (64 and 64, where
+    /// rows would be 72 and 56 in tiles of 12), and `mlp_big`'s 512 × 784
+    /// weight gradient by rows (264 and 248, where columns would be 416
+    /// and 368 in tiles of 32).
+    /// (The choice reads only the tile sizes, so any CPU can check it.)
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_split_follows_the_larger_piece() {
+        let ks = &avx512::F32;
+        assert!(!rows_balance_better(ks, 2, 128, 128));
+        assert!(rows_balance_better(ks, 2, 512, 784));
     }
 
     #[test]
