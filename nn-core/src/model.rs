@@ -56,6 +56,33 @@ pub trait Model<T: Float>: Parameters<T> {
     /// categorical cross-entropy uses the fused gradient `p - y`.
     fn backward_loss(&mut self, loss: Loss, target: &Target<'_, T>) -> T;
 
+    /// [`Model::forward_train`] without keeping a copy of `x`: the backward
+    /// pass that follows must be [`Model::backward_lent`] or
+    /// [`Model::backward_loss_lent`], given the same `x`. The training loop
+    /// holds the batch through the whole step, so copying it into the model
+    /// (5 % of an `mlp` epoch) buys nothing there. The default keeps the copy.
+    #[doc(hidden)]
+    fn forward_train_lent(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
+        self.forward_train(x)
+    }
+
+    /// [`Model::backward`] after [`Model::forward_train_lent`] of `x`.
+    #[doc(hidden)]
+    fn backward_lent(&mut self, _x: ArrayViewD<'_, T>, grad_output: ArrayViewD<'_, T>) {
+        self.backward(grad_output)
+    }
+
+    /// [`Model::backward_loss`] after [`Model::forward_train_lent`] of `x`.
+    #[doc(hidden)]
+    fn backward_loss_lent(
+        &mut self,
+        _x: ArrayViewD<'_, T>,
+        loss: Loss,
+        target: &Target<'_, T>,
+    ) -> T {
+        self.backward_loss(loss, target)
+    }
+
     /// Inference without tape or caches (dropout off).
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T>;
 

@@ -586,25 +586,40 @@ pub(crate) fn model_api(
                 #output
             }
 
+            fn forward_train_lent(&mut self, x: ::nn::ndarray::ArrayViewD<'_, #t>) -> ::nn::ndarray::ArrayViewD<'_, #t> {
+                ::nn::layers::check_input(#model_name, x.shape(), <Self as ::nn::layers::Sublayer<#t>>::INPUT_SHAPE);
+                self.__nn_forward(x);
+                #output
+            }
+
             fn backward(&mut self, grad_output: ::nn::ndarray::ArrayViewD<'_, #t>) {
                 let input = ::core::mem::take(&mut self.__nn_input);
-                self.__nn_backward(input.view(), grad_output, false, false, true);
+                self.backward_lent(input.view(), grad_output);
                 self.__nn_input = input;
             }
 
+            fn backward_lent(&mut self, x: ::nn::ndarray::ArrayViewD<'_, #t>, grad_output: ::nn::ndarray::ArrayViewD<'_, #t>) {
+                self.__nn_backward(x, grad_output, false, false, true);
+            }
+
             fn backward_loss(&mut self, loss: ::nn::loss::Loss, target: &::nn::loss::Target<'_, #t>) -> #t {
+                let input = ::core::mem::take(&mut self.__nn_input);
+                let value = self.backward_loss_lent(input.view(), loss, target);
+                self.__nn_input = input;
+                value
+            }
+
+            fn backward_loss_lent(&mut self, x: ::nn::ndarray::ArrayViewD<'_, #t>, loss: ::nn::loss::Loss, target: &::nn::loss::Target<'_, #t>) -> #t {
                 let fused = loss.fuses_with_softmax() && #softmax;
                 let out = #output;
-                // The buffers are lent out for the backward pass and put back: no allocation.
+                // The buffer is lent out for the backward pass and put back: no allocation.
                 let mut grad = ::core::mem::take(&mut self.__nn_loss_grad);
                 let value = if fused {
                     loss.softmax_fused_into(out, target, &mut grad)
                 } else {
                     loss.value_and_grad_into(out, target, &mut grad)
                 };
-                let input = ::core::mem::take(&mut self.__nn_input);
-                self.__nn_backward(input.view(), grad.view(), fused, false, true);
-                self.__nn_input = input;
+                self.__nn_backward(x, grad.view(), fused, false, true);
                 self.__nn_loss_grad = grad;
                 value
             }

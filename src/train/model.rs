@@ -62,10 +62,12 @@ pub fn static_train_batch<T: Float, M: Model<T>>(
     loss: &TrainLoss<'_, T>,
     outputs: &mut dyn FnMut(ArrayViewD<'_, T>),
 ) -> f64 {
-    let out = model.forward_train(x);
+    // `x` outlives the step: the model reads it again in the backward pass
+    // instead of keeping a copy.
+    let out = model.forward_train_lent(x.view());
     outputs(out.view());
     match loss {
-        TrainLoss::Builtin(l) => model.backward_loss(*l, target).as_f64(),
+        TrainLoss::Builtin(l) => model.backward_loss_lent(x, *l, target).as_f64(),
         TrainLoss::Tape { loss, .. } => {
             let tape = Tape::new();
             let pred = tape.var(out.to_owned());
@@ -74,7 +76,7 @@ pub fn static_train_batch<T: Float, M: Model<T>>(
             let grad = pred
                 .grad()
                 .unwrap_or_else(|| ArrayD::zeros(pred.with_value(|v| v.raw_dim())));
-            model.backward(grad.view());
+            model.backward_lent(x, grad.view());
             value.item().as_f64()
         }
     }

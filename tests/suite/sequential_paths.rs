@@ -243,6 +243,55 @@ fn non_fused_losses_go_through_the_chain() {
     }
 }
 
+/// The training loop's step reads the batch in place (the model keeps no
+/// copy of it): the loss and every gradient are the bits of the path that
+/// keeps one, with a built-in loss and with a loss on the tape, and a
+/// model then trained by the other path sees the input it was given.
+#[test]
+fn the_training_step_lends_the_batch_and_changes_nothing() {
+    use nn::train::{static_train_batch, TrainLoss};
+    let x = input::<f64>(&[6, 4]);
+    let labels = [0usize, 2, 1, 1, 0, 2];
+    let target = Target::Labels(&labels);
+    let tape_loss = TrainLoss::tape(|p: &Var<f64>, t: &Target<'_, f64>| {
+        sparse_categorical_cross_entropy(p, t.labels(), Reduction::Mean) + p.pow(2.0).mean()
+    });
+    for loss in [
+        TrainLoss::Builtin(Loss::SparseCategoricalCrossEntropy),
+        tape_loss,
+    ] {
+        let (mut lent, mut kept) = (Classifier::with_seed(5), Classifier::with_seed(5));
+        let mut seen = None;
+        let value = static_train_batch(&mut lent, x.view(), &target, &loss, &mut |out| {
+            seen = Some(out.to_owned())
+        });
+        let out = kept.forward_train(x.view()).to_owned();
+        let want = match &loss {
+            TrainLoss::Builtin(l) => kept.backward_loss(*l, &target),
+            TrainLoss::Tape { loss, .. } => {
+                let tape = Tape::new();
+                let pred = tape.var(out.clone());
+                let l = loss(&pred, &target);
+                l.backward();
+                kept.backward(pred.grad().expect("a gradient").view());
+                l.item()
+            }
+        };
+        assert_eq!(seen, Some(out));
+        assert_eq!(value.to_bits(), want.to_bits());
+        assert_eq!(grads(&lent), grads(&kept));
+        // The kept-copy path after a lent step backpropagates its own input.
+        let other = x.mapv(|v| v * 0.5 - 0.25);
+        let cot = input::<f64>(&[6, 3]);
+        for m in [&mut lent, &mut kept] {
+            m.zero_grad();
+            m.forward_train(other.view());
+            m.backward(cot.view());
+        }
+        assert_eq!(grads(&lent), grads(&kept));
+    }
+}
+
 #[test]
 fn gradients_accumulate_until_zero_grad() {
     let x = input::<f64>(&[3, 4]);
