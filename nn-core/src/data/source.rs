@@ -19,6 +19,14 @@ pub enum TargetSlot<'a, T> {
     Values(&'a mut [T]),
 }
 
+/// Where [`Data::fill_batch`] writes a batch's targets, sample `k`'s in slot `k`.
+pub enum TargetRows<'a, T> {
+    /// The samples' classes.
+    Labels(&'a mut [usize]),
+    /// The samples' values, each flattened in row-major order, one after another.
+    Values(&'a mut [T]),
+}
+
 /// Samples by index: what [`fit`](https://docs.rs/nn) trains on. Implement it
 /// for data made on the fly (augmentation, synthetic tasks, a file read
 /// lazily); [`Dataset`](super::Dataset) implements it for data in memory.
@@ -63,6 +71,26 @@ pub trait Data<T: Float> {
     /// its target (the slot of [`Data::target_kind`]'s kind).
     fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>);
 
+    /// Writes a whole batch: sample `indices[k]` into row `k` of `inputs`
+    /// (`sample_shape` elements each) and slot `k` of `targets`. The
+    /// default calls [`Data::fill`] for each sample in turn; data in memory
+    /// may split the copies over the cores.
+    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetRows<'_, T>) {
+        let per = inputs.len() / indices.len().max(1);
+        let mut targets = targets;
+        for (k, &i) in indices.iter().enumerate() {
+            let input = &mut inputs[k * per..(k + 1) * per];
+            let target = match &mut targets {
+                TargetRows::Labels(labels) => TargetSlot::Label(&mut labels[k]),
+                TargetRows::Values(values) => {
+                    let per_y = values.len() / indices.len();
+                    TargetSlot::Values(&mut values[k * per_y..(k + 1) * per_y])
+                }
+            };
+            self.fill(i, input, target);
+        }
+    }
+
     /// A hint that sample `index` is in the next batch: [`Batches`] gives it
     /// for every sample of its next batch (of this process's share, when
     /// sharded) once it has copied the current one, so data in memory can ask
@@ -84,6 +112,9 @@ impl<T: Float, D: Data<T> + ?Sized> Data<T> for &D {
     }
     fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>) {
         (**self).fill(index, input, target)
+    }
+    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetRows<'_, T>) {
+        (**self).fill_batch(indices, inputs, targets)
     }
     fn prefetch(&self, index: usize) {
         (**self).prefetch(index)
@@ -203,27 +234,18 @@ impl<'a, T: Float> Batches<'a, T> {
         resize(&mut self.x, n, self.data.sample_shape());
         let per = self.data.sample_shape().iter().product::<usize>();
         let x = self.x.as_slice_mut().expect("standard layout");
-        match &self.target_shape {
+        let targets = match &self.target_shape {
             None => {
                 self.labels.clear();
                 self.labels.resize(n, 0);
-                for (k, &i) in idx.iter().enumerate() {
-                    let input = &mut x[k * per..(k + 1) * per];
-                    self.data
-                        .fill(i, input, TargetSlot::Label(&mut self.labels[k]));
-                }
+                TargetRows::Labels(&mut self.labels)
             }
             Some(shape) => {
                 resize(&mut self.values, n, shape);
-                let per_y = shape.iter().product::<usize>();
-                let y = self.values.as_slice_mut().expect("standard layout");
-                for (k, &i) in idx.iter().enumerate() {
-                    let input = &mut x[k * per..(k + 1) * per];
-                    let target = TargetSlot::Values(&mut y[k * per_y..(k + 1) * per_y]);
-                    self.data.fill(i, input, target);
-                }
+                TargetRows::Values(self.values.as_slice_mut().expect("standard layout"))
             }
-        }
+        };
+        self.data.fill_batch(idx, &mut x[..n * per], targets);
     }
 
     /// The batch starting at position `pos` of the order: this process's
