@@ -355,6 +355,18 @@ impl<T: Float> Data<T> for Dataset<T> {
         }
     }
 
+    /// Each core announces the rows it will copy in [`Data::fill_batch`]
+    /// (the same split of the batch), into its own cache.
+    fn prefetch_batch(&self, indices: &[usize]) {
+        let n = indices.len();
+        let per = self.sample_shape().iter().product::<usize>();
+        for_each_range(n, 4 * n * per, &|part| {
+            for &i in &indices[part] {
+                self.prefetch(i);
+            }
+        });
+    }
+
     fn prefetch(&self, index: usize) {
         let per = self.sample_shape().iter().product::<usize>();
         let src = self.inputs.as_slice().expect("standard layout");

@@ -93,10 +93,19 @@ pub trait Data<T: Float> {
 
     /// A hint that sample `index` is in the next batch: [`Batches`] gives it
     /// for every sample of its next batch (of this process's share, when
-    /// sharded) once it has copied the current one, so data in memory can ask
-    /// the CPU to fetch the rows while the model trains. The default does
-    /// nothing.
+    /// sharded) once it has copied the current one, through
+    /// [`Data::prefetch_batch`], so data in memory can ask the CPU to fetch
+    /// the rows while the model trains. The default does nothing.
     fn prefetch(&self, _index: usize) {}
+
+    /// [`Data::prefetch`] for every sample of the next batch, which
+    /// [`Data::fill_batch`] will be asked for next. The default announces
+    /// each in turn.
+    fn prefetch_batch(&self, indices: &[usize]) {
+        for &i in indices {
+            self.prefetch(i);
+        }
+    }
 }
 
 /// A reference to data is data (so `&dyn Data<T>` goes where a `Data` is asked for).
@@ -118,6 +127,9 @@ impl<T: Float, D: Data<T> + ?Sized> Data<T> for &D {
     }
     fn prefetch(&self, index: usize) {
         (**self).prefetch(index)
+    }
+    fn prefetch_batch(&self, indices: &[usize]) {
+        (**self).prefetch_batch(indices)
     }
 }
 
@@ -217,9 +229,7 @@ impl<'a, T: Float> Batches<'a, T> {
         self.fill_last();
         // After the copy, so that it cannot push the announced rows out.
         if let Some((next, _)) = self.batch_at(self.pos) {
-            for &i in &self.order[next] {
-                self.data.prefetch(i);
-            }
+            self.data.prefetch_batch(&self.order[next]);
         }
         Some(match &self.target_shape {
             None => (self.x.view(), Target::Labels(&self.labels)),
