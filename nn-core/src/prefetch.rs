@@ -5,9 +5,8 @@ const LINE: usize = 64;
 
 /// Starts fetching every cache line of `data` into the caches without
 /// waiting for it (a hint: nothing happens where the CPU has no such
-/// instruction). For rows read next from scattered places: the next batch's
-/// samples while the current batch trains, the next sequence's row of a
-/// recurrent step.
+/// instruction). For rows read next from scattered places: the next
+/// sequence's row of a recurrent step.
 pub(crate) fn prefetch_lines<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {

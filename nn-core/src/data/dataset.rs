@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::source::{Batches, Data, TargetRows, TargetSlot};
+use super::source::{check_batch, Batches, Data, TargetSlot, TargetSlots};
 use super::targets::{TargetKind, Targets};
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
@@ -322,9 +322,9 @@ impl<T: Float> Data<T> for Dataset<T> {
     /// Copies the rows on every core for large batches: the rows lie
     /// scattered through memory, and one core's copy of `mlp`'s batches of
     /// 128 MNIST images was a tenth of its training step.
-    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetRows<'_, T>) {
+    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetSlots<'_, T>) {
         let n = indices.len();
-        let per = inputs.len() / n.max(1);
+        let (per, per_y) = check_batch("Dataset::fill_batch", self, n, inputs, &targets);
         let src = self.inputs.as_slice().expect("standard layout");
         let rows = Shared::new(inputs);
         // Rows scattered through memory cost a core more than the streaming
@@ -339,39 +339,19 @@ impl<T: Float> Data<T> for Dataset<T> {
             }
         });
         match (targets, &self.targets) {
-            (TargetRows::Labels(slots), Targets::Labels(l)) => {
+            (TargetSlots::Labels(slots), Targets::Labels(l)) => {
                 for (slot, &i) in slots.iter_mut().zip(indices) {
                     *slot = l[i];
                 }
             }
-            (TargetRows::Values(slots), Targets::Values(v)) => {
-                let per = slots.len() / n.max(1);
+            (TargetSlots::Values(slots), Targets::Values(v)) => {
                 let src = v.as_slice().expect("standard layout");
                 for (k, &i) in indices.iter().enumerate() {
-                    slots[k * per..(k + 1) * per].copy_from_slice(&src[i * per..(i + 1) * per]);
+                    slots[k * per_y..(k + 1) * per_y]
+                        .copy_from_slice(&src[i * per_y..(i + 1) * per_y]);
                 }
             }
             _ => panic!("Dataset::fill_batch: the target slots are not of the dataset's kind"),
-        }
-    }
-
-    /// Each core announces the rows it will copy in [`Data::fill_batch`]
-    /// (the same split of the batch), into its own cache.
-    fn prefetch_batch(&self, indices: &[usize]) {
-        let n = indices.len();
-        let per = self.sample_shape().iter().product::<usize>();
-        for_each_range(n, 4 * n * per, &|part| {
-            for &i in &indices[part] {
-                self.prefetch(i);
-            }
-        });
-    }
-
-    fn prefetch(&self, index: usize) {
-        let per = self.sample_shape().iter().product::<usize>();
-        let src = self.inputs.as_slice().expect("standard layout");
-        if let Some(row) = src.get(index * per..(index + 1) * per) {
-            crate::prefetch::prefetch_lines(row);
         }
     }
 }
@@ -494,9 +474,9 @@ mod tests {
                     vec![f32::NAN; 300 * per_y],
                 );
                 let targets = if per_y == 0 {
-                    TargetRows::Labels(&mut got.1)
+                    TargetSlots::Labels(&mut got.1)
                 } else {
-                    TargetRows::Values(&mut got.2)
+                    TargetSlots::Values(&mut got.2)
                 };
                 source.fill_batch(&indices, &mut got.0, targets);
                 assert_eq!(got.0, want.0);

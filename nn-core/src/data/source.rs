@@ -20,7 +20,7 @@ pub enum TargetSlot<'a, T> {
 }
 
 /// Where [`Data::fill_batch`] writes a batch's targets, sample `k`'s in slot `k`.
-pub enum TargetRows<'a, T> {
+pub enum TargetSlots<'a, T> {
     /// The samples' classes.
     Labels(&'a mut [usize]),
     /// The samples' values, each flattened in row-major order, one after another.
@@ -75,35 +75,18 @@ pub trait Data<T: Float> {
     /// (`sample_shape` elements each) and slot `k` of `targets`. The
     /// default calls [`Data::fill`] for each sample in turn; data in memory
     /// may split the copies over the cores.
-    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetRows<'_, T>) {
-        let per = inputs.len() / indices.len().max(1);
+    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetSlots<'_, T>) {
+        let (per, per_y) = check_batch("fill_batch", self, indices.len(), inputs, &targets);
         let mut targets = targets;
         for (k, &i) in indices.iter().enumerate() {
             let input = &mut inputs[k * per..(k + 1) * per];
             let target = match &mut targets {
-                TargetRows::Labels(labels) => TargetSlot::Label(&mut labels[k]),
-                TargetRows::Values(values) => {
-                    let per_y = values.len() / indices.len();
+                TargetSlots::Labels(labels) => TargetSlot::Label(&mut labels[k]),
+                TargetSlots::Values(values) => {
                     TargetSlot::Values(&mut values[k * per_y..(k + 1) * per_y])
                 }
             };
             self.fill(i, input, target);
-        }
-    }
-
-    /// A hint that sample `index` is in the next batch: [`Batches`] gives it
-    /// for every sample of its next batch (of this process's share, when
-    /// sharded) once it has copied the current one, through
-    /// [`Data::prefetch_batch`], so data in memory can ask the CPU to fetch
-    /// the rows while the model trains. The default does nothing.
-    fn prefetch(&self, _index: usize) {}
-
-    /// [`Data::prefetch`] for every sample of the next batch, which
-    /// [`Data::fill_batch`] will be asked for next. The default announces
-    /// each in turn.
-    fn prefetch_batch(&self, indices: &[usize]) {
-        for &i in indices {
-            self.prefetch(i);
         }
     }
 }
@@ -122,15 +105,42 @@ impl<T: Float, D: Data<T> + ?Sized> Data<T> for &D {
     fn fill(&self, index: usize, input: &mut [T], target: TargetSlot<'_, T>) {
         (**self).fill(index, input, target)
     }
-    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetRows<'_, T>) {
+    fn fill_batch(&self, indices: &[usize], inputs: &mut [T], targets: TargetSlots<'_, T>) {
         (**self).fill_batch(indices, inputs, targets)
     }
-    fn prefetch(&self, index: usize) {
-        (**self).prefetch(index)
-    }
-    fn prefetch_batch(&self, indices: &[usize]) {
-        (**self).prefetch_batch(indices)
-    }
+}
+
+/// The values of one sample's input and of its target (0 for a label) for
+/// a `fill_batch` of `n` samples into `inputs` and `targets`.
+///
+/// # Panics
+/// If the buffers do not hold `n` samples of `data`'s shapes, naming `op`.
+pub(crate) fn check_batch<T: Float, D: Data<T> + ?Sized>(
+    op: &str,
+    data: &D,
+    n: usize,
+    inputs: &[T],
+    targets: &TargetSlots<'_, T>,
+) -> (usize, usize) {
+    let per = data.sample_shape().iter().product::<usize>();
+    let per_y = match data.target_kind() {
+        TargetKind::Values { shape } => shape.iter().product::<usize>(),
+        TargetKind::Labels { .. } => 0,
+    };
+    let (slots, have) = match targets {
+        TargetSlots::Labels(l) => (n, l.len()),
+        TargetSlots::Values(v) => (n * per_y, v.len()),
+    };
+    assert!(
+        inputs.len() == n * per && have == slots,
+        "{op}: buffers of {} input values and {have} target slots for {n} samples of {per} input values{}",
+        inputs.len(),
+        match targets {
+            TargetSlots::Labels(_) => " and a label each".to_string(),
+            TargetSlots::Values(_) => format!(" and {per_y} target values"),
+        }
+    );
+    (per, per_y)
 }
 
 /// Mini-batches of a [`Data`], in order or shuffled by a seed.
@@ -227,10 +237,6 @@ impl<'a, T: Float> Batches<'a, T> {
         self.last = mine;
         self.pos += whole;
         self.fill_last();
-        // After the copy, so that it cannot push the announced rows out.
-        if let Some((next, _)) = self.batch_at(self.pos) {
-            self.data.prefetch_batch(&self.order[next]);
-        }
         Some(match &self.target_shape {
             None => (self.x.view(), Target::Labels(&self.labels)),
             Some(_) => (self.x.view(), Target::Values(self.values.view())),
@@ -248,11 +254,11 @@ impl<'a, T: Float> Batches<'a, T> {
             None => {
                 self.labels.clear();
                 self.labels.resize(n, 0);
-                TargetRows::Labels(&mut self.labels)
+                TargetSlots::Labels(&mut self.labels)
             }
             Some(shape) => {
                 resize(&mut self.values, n, shape);
-                TargetRows::Values(self.values.as_slice_mut().expect("standard layout"))
+                TargetSlots::Values(self.values.as_slice_mut().expect("standard layout"))
             }
         };
         self.data.fill_batch(idx, &mut x[..n * per], targets);
@@ -320,15 +326,14 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
 
-    /// Records what is filled and what is announced.
+    /// Records the samples filled.
     struct Recorder {
         filled: RefCell<Vec<usize>>,
-        hinted: RefCell<Vec<usize>>,
     }
 
     impl Data<f32> for Recorder {
         fn len(&self) -> usize {
-            10
+            12
         }
         fn sample_shape(&self) -> &[usize] {
             &[1]
@@ -339,38 +344,36 @@ mod tests {
         fn fill(&self, i: usize, _: &mut [f32], _: TargetSlot<'_, f32>) {
             self.filled.borrow_mut().push(i);
         }
-        fn prefetch(&self, i: usize) {
-            self.hinted.borrow_mut().push(i);
-        }
     }
 
-    /// Each batch announces exactly the samples the next one fills, sharded
-    /// or not, and the last announces nothing.
-    #[test]
-    fn each_batch_announces_the_next() {
-        for (rank, ranks, drop_last) in [(0, 1, false), (1, 2, false), (0, 1, true)] {
-            let data = Recorder {
-                filled: RefCell::default(),
-                hinted: RefCell::default(),
-            };
-            let mut batches = Batches::new(&data, 3, Some(7), drop_last).sharded(rank, ranks);
-            let mut filled_before = 0;
-            // Nothing announces the first batch.
-            let mut announced: Option<Vec<usize>> = None;
-            while batches.next_batch().is_some() {
-                let filled = data.filled.borrow();
-                if let Some(announced) = &announced {
-                    assert_eq!(filled[filled_before..], announced[..]);
-                }
-                filled_before = filled.len();
-                announced = Some(std::mem::take(&mut *data.hinted.borrow_mut()));
-            }
-            let announced = announced.expect("a batch");
-            assert!(
-                announced.is_empty(),
-                "the last batch announced {announced:?}"
-            );
-            assert!(filled_before > 0);
+    /// The samples each batch of 4 fills, batch by batch, on `rank` of
+    /// `ranks` (each rank's batch size is its share).
+    fn fills(rank: usize, ranks: usize) -> Vec<Vec<usize>> {
+        let data = Recorder {
+            filled: RefCell::default(),
+        };
+        let mut batches = Batches::new(&data, 4 / ranks, Some(7), false).sharded(rank, ranks);
+        let mut out = Vec::new();
+        while batches.next_batch().is_some() {
+            out.push(std::mem::take(&mut *data.filled.borrow_mut()));
         }
+        out
+    }
+
+    /// Through `fill_batch`'s default, each rank fills its share of each
+    /// batch, in order, and the shares make up the unsharded batch.
+    #[test]
+    fn ranks_fill_their_share_of_each_batch() {
+        let whole = fills(0, 1);
+        let (first, second) = (fills(0, 2), fills(1, 2));
+        assert_eq!(whole.len(), 3);
+        assert_eq!((first.len(), second.len()), (3, 3));
+        for ((w, a), b) in whole.iter().zip(&first).zip(&second) {
+            assert_eq!((a.len(), b.len()), (2, 2));
+            assert_eq!([a.clone(), b.clone()].concat(), *w);
+        }
+        let mut all: Vec<usize> = whole.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..12).collect::<Vec<_>>());
     }
 }
