@@ -13,9 +13,9 @@ use ndarray::{
 use smallvec::{smallvec, SmallVec};
 
 use super::broadcast::sum_to_shape;
-use super::gemm::{gemm, gemm_raw};
+use super::gemm::gemm_raw;
 use super::owned::owned_written;
-use crate::parallel::for_each_range;
+use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
 /// How the operands of `a @ b` line up: both promoted to at least 2-D
@@ -338,23 +338,10 @@ pub fn linear<T: Float>(
         panic!("{e}");
     }
     let xr = rows(&x);
-    let y = match b {
-        None => new_product(xr.view(), w.t()),
-        Some(b) => {
-            let b = b.as_standard_layout();
-            let b = b.as_slice().expect("standard layout");
-            // SAFETY: every row is first set to the bias, through the raw
-            // pointer of the standard-layout array; the product (`beta = 1`)
-            // then adds to initialized values.
-            unsafe {
-                owned_written((xr.nrows(), w.nrows()), |y| {
-                    fill_rows_raw(y.as_ptr() as *mut T, xr.nrows(), b);
-                    gemm_raw(T::one(), &xr, &w.t(), T::one(), y);
-                })
-            }
-        }
-    }
-    .into_dyn();
+    // SAFETY: the shapes were checked; `linear_raw` writes every element
+    // of the new array before reading it.
+    let y = unsafe { owned_written((xr.nrows(), w.nrows()), |y| linear_raw(xr.view(), w, b, y)) }
+        .into_dyn();
     if x.ndim() == 2 {
         return y;
     }
@@ -372,18 +359,24 @@ pub fn linear_backward<T: Float>(
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
     let (xr, dyr) = (rows(&x), rows(&dy));
-    // The products of `linear_backward_into`, into new arrays not zero-filled first.
-    let dx = need[0].then(|| with_shape(new_product(dyr.view(), w).into_dyn(), x.shape()));
-    let dw = need[1].then(|| new_product(dyr.t(), xr.view()));
+    let mut dx = need[0].then(|| Array2::<T>::uninit(xr.raw_dim()));
+    let mut dw = need[1].then(|| Array2::<T>::uninit(w.raw_dim()));
     let mut db = need[2].then(|| ndarray::Array1::zeros(w.nrows()));
-    linear_backward_into(
-        xr.view(),
-        w,
-        dyr.view(),
-        None,
-        None,
-        db.as_mut().map(|d| (d.view_mut(), T::zero())),
-    );
+    // SAFETY: the new arrays are distinct; with `beta = 0` the products
+    // write every element of `dx` and `dW` before reading any.
+    let (dx, dw) = unsafe {
+        linear_backward_raw(
+            xr.view(),
+            w,
+            dyr.view(),
+            dx.as_mut().map(|d| d.raw_view_mut().cast::<T>()),
+            dw.as_mut()
+                .map(|d| (d.raw_view_mut().cast::<T>(), T::zero())),
+            db.as_mut().map(|d| (d.view_mut(), T::zero())),
+        );
+        (dx.map(|d| d.assume_init()), dw.map(|d| d.assume_init()))
+    };
+    let dx = dx.map(|d| with_shape(d.into_dyn(), x.shape()));
     [dx, dw.map(|d| d.into_dyn()), db.map(|d| d.into_dyn())]
 }
 
@@ -403,57 +396,71 @@ pub fn linear_into<T: Float>(
             y.shape()
         );
     }
-    match b {
-        Some(b) => {
-            if b.shape() != [w.nrows()] {
-                panic!(
-                    "linear: bias {:?} does not match weight {:?}",
-                    b.shape(),
-                    w.shape()
-                );
-            }
-            fill_rows(&mut y, b);
-            gemm(T::one(), &x, &w.t(), T::one(), &mut y);
+    if let Some(b) = &b {
+        if b.shape() != [w.nrows()] {
+            panic!(
+                "linear: bias {:?} does not match weight {:?}",
+                b.shape(),
+                w.shape()
+            );
         }
-        None => gemm(T::one(), &x, &w.t(), T::zero(), &mut y),
     }
+    // SAFETY: the shapes were checked; `y` is borrowed mutably, so it is
+    // valid, holds values and overlaps nothing else.
+    unsafe { linear_raw(x, w, b, y.raw_view_mut()) }
 }
 
-/// Every row of `y` set to `b`: row copies, split over the threads for large
-/// outputs (ndarray's broadcasting `assign` ran on one thread, element by
-/// element, and was 4 % of a small transformer's epoch).
-fn fill_rows<T: Float>(y: &mut ArrayViewMut2<'_, T>, b: ArrayView1<'_, T>) {
-    let width = b.len();
-    match (y.as_slice_mut(), b.as_slice()) {
-        (Some(ys), Some(bs)) if width > 0 => {
-            // SAFETY: `ys` holds whole rows of `width`.
-            unsafe { fill_rows_raw(ys.as_mut_ptr(), ys.len() / width, bs) }
-        }
-        _ => y.assign(&b),
-    }
-}
-
-/// [`fill_rows`] for `rows` rows of `row.len()` at `out`, through raw
-/// pointers, so `out` may be memory not yet initialized.
+/// [`linear_into`] into a raw view, once the shapes are checked: `y` may
+/// be memory not yet initialized, since every element is written (the bias,
+/// or the product with `beta = 0`) before any is read.
 ///
 /// # Safety
-/// `out` is valid for writes of `rows · row.len()` elements and overlaps `row` nowhere.
-unsafe fn fill_rows_raw<T: Float>(out: *mut T, rows: usize, row: &[T]) {
-    let width = row.len();
-    let out = &RawShared(out);
-    for_each_range(rows, rows * width, &|r| {
-        for i in r {
-            // SAFETY: the parts' row ranges are disjoint and inside `out`.
-            unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), out.0.add(i * width), width) }
+/// As [`gemm_raw`] for `y`; the shapes fit.
+unsafe fn linear_raw<T: Float>(
+    x: ArrayView2<'_, T>,
+    w: ArrayView2<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+    y: RawArrayViewMut<T, Ix2>,
+) {
+    match b {
+        Some(b) => {
+            fill_rows(y, b);
+            gemm_raw(T::one(), &x, &w.t(), T::one(), y);
         }
-    });
+        None => gemm_raw(T::one(), &x, &w.t(), T::zero(), y),
+    }
 }
 
-/// A pointer the parts of a [`for_each_range`] loop write through, each its own elements.
-struct RawShared<T>(*mut T);
-
-// SAFETY: the loops that share one write disjoint elements.
-unsafe impl<T: Send> Sync for RawShared<T> {}
+/// Every row of `y` set to `b`, through raw pointers (`y` may not be
+/// initialized yet): row copies, split over the threads for large outputs
+/// (ndarray's broadcasting `assign` ran on one thread, element by element,
+/// and was 4 % of a small transformer's epoch).
+///
+/// # Safety
+/// As [`gemm_raw`] for `y`, whose rows are `b.len()` long.
+unsafe fn fill_rows<T: Float>(y: RawArrayViewMut<T, Ix2>, b: ArrayView1<'_, T>) {
+    let (rows, width) = y.dim();
+    let (rs, cs) = (y.strides()[0], y.strides()[1]);
+    let base = y.as_ptr() as *mut T;
+    match b.as_slice() {
+        Some(bs) if cs == 1 && rs == width as isize => {
+            let ys = Shared::from_raw(base, rows * width);
+            for_each_range(rows, rows * width, &|r| {
+                for i in r {
+                    // SAFETY: the parts' rows are disjoint and inside `y`.
+                    unsafe { ys.copy_to(i * width, bs) }
+                }
+            });
+        }
+        _ => {
+            for i in 0..rows {
+                for (j, &v) in b.iter().enumerate() {
+                    base.offset(i as isize * rs + j as isize * cs).write(v);
+                }
+            }
+        }
+    }
+}
 
 /// Gradients of the dense layer into the given buffers, each parameter's
 /// with its `beta` (`0`: overwrite, `1`: accumulate): `dx = dy W`,
@@ -463,15 +470,42 @@ pub fn linear_backward_into<T: Float>(
     x: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
     dy: ArrayView2<'_, T>,
-    dx: Option<ArrayViewMut2<'_, T>>,
-    dw: Option<(ArrayViewMut2<'_, T>, T)>,
+    mut dx: Option<ArrayViewMut2<'_, T>>,
+    mut dw: Option<(ArrayViewMut2<'_, T>, T)>,
     db: Option<(ArrayViewMut1<'_, T>, T)>,
 ) {
-    if let Some(mut dx) = dx {
-        gemm(T::one(), &dy, &w, T::zero(), &mut dx);
+    // SAFETY: the buffers are borrowed mutably, so they are valid, hold
+    // values and overlap nothing else.
+    unsafe {
+        linear_backward_raw(
+            x,
+            w,
+            dy,
+            dx.as_mut().map(|d| d.raw_view_mut()),
+            dw.as_mut().map(|(d, beta)| (d.raw_view_mut(), *beta)),
+            db,
+        )
     }
-    if let Some((mut dw, beta)) = dw {
-        gemm(T::one(), &dy.t(), &x, beta, &mut dw);
+}
+
+/// [`linear_backward_into`] into raw views for `dx` and `dW`, which may be
+/// memory not yet initialized where their `beta` is 0 (`dx`'s always is).
+///
+/// # Safety
+/// As [`gemm_raw`] for `dx` and `dW`.
+unsafe fn linear_backward_raw<T: Float>(
+    x: ArrayView2<'_, T>,
+    w: ArrayView2<'_, T>,
+    dy: ArrayView2<'_, T>,
+    dx: Option<RawArrayViewMut<T, Ix2>>,
+    dw: Option<(RawArrayViewMut<T, Ix2>, T)>,
+    db: Option<(ArrayViewMut1<'_, T>, T)>,
+) {
+    if let Some(dx) = dx {
+        gemm_raw(T::one(), &dy, &w, T::zero(), dx);
+    }
+    if let Some((dw, beta)) = dw {
+        gemm_raw(T::one(), &dy.t(), &x, beta, dw);
     }
     if let Some((mut db, beta)) = db {
         assert_eq!(
