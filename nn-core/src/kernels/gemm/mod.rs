@@ -129,8 +129,10 @@ pub fn gemm<T, S1, S2, S3>(
 /// [`owned_written`](super::owned::owned_written)).
 ///
 /// # Safety
-/// `c` is valid for writes, overlaps neither `a` nor `b`, and holds
-/// initialized values unless `beta = 0`.
+/// `c` is valid for writes, no two of its elements share memory (the
+/// product's parts write them from several threads), nothing else reads
+/// or writes it during the call, it overlaps neither `a` nor `b`, and it
+/// holds initialized values unless `beta = 0`.
 ///
 /// # Panics
 /// As [`gemm`].
@@ -220,16 +222,26 @@ pub(crate) fn reserve_scratch() {
     })
 }
 
+/// The length of each of `parts` pieces of `len`, in whole blocks of
+/// `align` (the last piece shorter, or empty).
+fn piece(len: usize, parts: usize, align: usize) -> usize {
+    len.div_ceil(parts).next_multiple_of(align)
+}
+
 /// Whether splitting the rows leaves the largest piece less work than
 /// splitting the columns. Pieces are whole tiles, so an even split can
 /// still be lopsided: 128 rows over two threads are 72 and 56 (tiles of 12
 /// rows) where 128 columns are 64 and 64 (tiles of 32). And each piece
 /// packs the columns of `b` it reads, all of them when the rows are split,
 /// at about [`PACKING_MACS`] multiply-adds' time per packed value.
+///
+/// (Packing `a` is left out: its blocks are mostly read in place, see
+/// `blocked::product`.)
 fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, m: usize, n: usize) -> bool {
-    let piece = |len: usize, align: usize| len.div_ceil(parts).next_multiple_of(align).min(len);
-    let (rows, cols) = (piece(m, ks.mr), piece(n, ks.nr).next_multiple_of(ks.nr));
-    let by_rows = (rows.next_multiple_of(ks.mr) + PACKING_MACS) * n.next_multiple_of(ks.nr);
+    // The largest piece, in whole tiles.
+    let rows = piece(m, parts, ks.mr).min(m.next_multiple_of(ks.mr));
+    let cols = piece(n, parts, ks.nr).min(n.next_multiple_of(ks.nr));
+    let by_rows = (rows + PACKING_MACS) * n.next_multiple_of(ks.nr);
     let by_cols = (m.next_multiple_of(ks.mr) + PACKING_MACS) * cols;
     by_rows < by_cols
 }
@@ -259,8 +271,6 @@ unsafe fn split<T: Float>(
     if parts == 0 || ((m >= 64 || n >= 64) && parts < 2) {
         return blocked::gemm(ks, alpha, a, b, beta, c);
     }
-    let piece =
-        |len: usize, parts: usize, align: usize| len.div_ceil(parts).next_multiple_of(align);
     // Decided once for the whole product: a piece's own shape could choose
     // another kernel, and so another order of sums, on another thread count.
     let dot = blocked::takes_dot(alpha, &a, &b);
@@ -498,13 +508,15 @@ mod tests {
         }
     }
 
-    /// `gemm_raw` with `beta = 0` writes every element of `c` on every branch
-    /// of the split (rows, columns, a long inner dimension) and on one
-    /// thread: the NaN standing in for memory not yet initialized never shows.
+    /// With `beta = 0` the product writes every element of `c` on every
+    /// branch of the split (rows: 48 columns are too few to split; columns;
+    /// a long inner dimension), in one to three parts, and through
+    /// `gemm_raw`: the NaN standing in for memory not yet initialized never
+    /// shows.
     #[test]
     fn raw_products_write_every_element_when_beta_is_zero() {
         let shapes = [
-            (512, 128, 80),
+            (512, 256, 48),
             (128, 784, 128),
             (20, 256, 1024),
             (8, 65536, 12),
@@ -513,9 +525,23 @@ mod tests {
         ];
         for (m, k, n) in shapes {
             let (a, b) = (ints(m, k, 0), ints(k, n, 1));
+            let want = naive(&a, &b) * 2.0;
             let mut c = Array2::from_elem((m, n), f64::NAN);
             unsafe { gemm_raw(2.0, &a, &b, 0.0, c.raw_view_mut()) };
-            assert_eq!(c, naive(&a, &b) * 2.0, "{m}x{k}x{n}");
+            assert_eq!(c, want, "{m}x{k}x{n}");
+            // (`gemm` splits only products of 2²⁰ multiply-adds, never an
+            // empty inner dimension.)
+            for parts in [1, 2, 3].into_iter().filter(|_| k > 0) {
+                let mut c = Array2::from_elem((m, n), f64::NAN);
+                unsafe {
+                    let cm = Mat {
+                        ptr: c.as_mut_ptr(),
+                        ..mat(&c)
+                    };
+                    split(f64::gemm_kernels(), parts, 2.0, mat(&a), mat(&b), 0.0, cm);
+                }
+                assert_eq!(c, want, "{m}x{k}x{n} in {parts} parts");
+            }
         }
     }
 
