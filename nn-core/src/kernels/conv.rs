@@ -596,6 +596,33 @@ pub fn conv2d_into<T: Float>(
     b: Option<ArrayView1<'_, T>>,
     window: &Window2d,
     scratch: &mut ConvScratch<T>,
+    y: ArrayViewMutD<'_, T>,
+) {
+    conv2d_then(x, w, b, window, scratch, false, y)
+}
+
+/// [`conv2d_into`] followed by plain `relu` (`max(·, 0)`, NaN and `-0.0`
+/// kept), the same bits, applied while each output is still in registers
+/// or cache instead of in a pass of its own over the whole output.
+pub fn conv2d_relu_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayViewD<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+    window: &Window2d,
+    scratch: &mut ConvScratch<T>,
+    y: ArrayViewMutD<'_, T>,
+) {
+    conv2d_then(x, w, b, window, scratch, true, y)
+}
+
+/// [`conv2d_into`], then plain `relu` where `relu`.
+fn conv2d_then<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayViewD<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+    window: &Window2d,
+    scratch: &mut ConvScratch<T>,
+    relu: bool,
     mut y: ArrayViewMutD<'_, T>,
 ) {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
@@ -644,7 +671,7 @@ pub fn conv2d_into<T: Float>(
                 // SAFETY: each part writes its own samples' outputs.
                 let yi = f32s_mut(unsafe { ys.slice(ni * oc * plane..(ni + 1) * oc * plane) });
                 g.stage(&xs[ni * c * h * w_in..][..c * h * w_in], staged);
-                g.forward(staged, ws, bias, yi);
+                g.forward(staged, ws, bias, relu, yi);
             }
         });
         return;
@@ -687,6 +714,10 @@ pub fn conv2d_into<T: Float>(
                 let beta = if b.is_some() { T::one() } else { T::zero() };
                 let cols = cols.slice(ndarray::s![.., i * plane..(i + 1) * plane]);
                 gemm(T::one(), &wm, &cols, beta, &mut yi);
+                if relu {
+                    // As plain `relu`: negatives to 0, NaN and -0.0 kept.
+                    yi.mapv_inplace(|v| if v < T::zero() { T::zero() } else { v });
+                }
             }
         }
     });
@@ -827,7 +858,7 @@ pub fn conv2d_backward_into<T: Float>(
                     g.stage(f32s(&gs[ni * oc * plane..(ni + 1) * oc * plane]), staged);
                     // SAFETY: each part writes its own samples' dx.
                     let dxi = f32s_mut(unsafe { dxs.slice(ni * sample..(ni + 1) * sample) });
-                    g.forward(staged, ws, None, dxi);
+                    g.forward(staged, ws, None, false, dxi);
                 }
             }
             if need_db {

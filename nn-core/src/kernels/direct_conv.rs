@@ -110,8 +110,16 @@ impl Geometry {
     }
 
     /// `y = w ⋆ staged + b` for one sample: `w: [oc, taps]`, `y: [oc, oh, ow]`
-    /// (overwritten).
-    pub fn forward(&self, staged: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    /// (overwritten); with `relu`, `max(·, 0)` of it as plain `relu` gives it
+    /// (NaN and `-0.0` kept), applied before the store.
+    pub fn forward(
+        &self,
+        staged: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [f32],
+    ) {
         assert!(
             staged.len() >= self.staged_len()
                 && w.len() == self.oc * self.taps()
@@ -145,21 +153,21 @@ impl Geometry {
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
             match (block, rows, two) {
-                (4, 1, false) => self.forward_rows::<4, 1, 1>(s, w, bias, y),
-                (4, 2, false) => self.forward_rows::<4, 2, 1>(s, w, bias, y),
-                (4, 3, false) => self.forward_rows::<4, 3, 1>(s, w, bias, y),
-                (4, 4, false) => self.forward_rows::<4, 4, 1>(s, w, bias, y),
-                (4, 5, false) => self.forward_rows::<4, 5, 1>(s, w, bias, y),
-                (4, 6, false) => self.forward_rows::<4, 6, 1>(s, w, bias, y),
-                (4, 1, true) => self.forward_rows::<4, 1, 2>(s, w, bias, y),
-                (4, 2, true) => self.forward_rows::<4, 2, 2>(s, w, bias, y),
-                (4, 3, true) => self.forward_rows::<4, 3, 2>(s, w, bias, y),
-                (6, 1, false) => self.forward_rows::<6, 1, 1>(s, w, bias, y),
-                (6, 2, false) => self.forward_rows::<6, 2, 1>(s, w, bias, y),
-                (6, 3, false) => self.forward_rows::<6, 3, 1>(s, w, bias, y),
-                (6, 4, false) => self.forward_rows::<6, 4, 1>(s, w, bias, y),
-                (6, 1, true) => self.forward_rows::<6, 1, 2>(s, w, bias, y),
-                (6, 2, true) => self.forward_rows::<6, 2, 2>(s, w, bias, y),
+                (4, 1, false) => self.forward_rows::<4, 1, 1>(s, w, bias, relu, y),
+                (4, 2, false) => self.forward_rows::<4, 2, 1>(s, w, bias, relu, y),
+                (4, 3, false) => self.forward_rows::<4, 3, 1>(s, w, bias, relu, y),
+                (4, 4, false) => self.forward_rows::<4, 4, 1>(s, w, bias, relu, y),
+                (4, 5, false) => self.forward_rows::<4, 5, 1>(s, w, bias, relu, y),
+                (4, 6, false) => self.forward_rows::<4, 6, 1>(s, w, bias, relu, y),
+                (4, 1, true) => self.forward_rows::<4, 1, 2>(s, w, bias, relu, y),
+                (4, 2, true) => self.forward_rows::<4, 2, 2>(s, w, bias, relu, y),
+                (4, 3, true) => self.forward_rows::<4, 3, 2>(s, w, bias, relu, y),
+                (6, 1, false) => self.forward_rows::<6, 1, 1>(s, w, bias, relu, y),
+                (6, 2, false) => self.forward_rows::<6, 2, 1>(s, w, bias, relu, y),
+                (6, 3, false) => self.forward_rows::<6, 3, 1>(s, w, bias, relu, y),
+                (6, 4, false) => self.forward_rows::<6, 4, 1>(s, w, bias, relu, y),
+                (6, 1, true) => self.forward_rows::<6, 1, 2>(s, w, bias, relu, y),
+                (6, 2, true) => self.forward_rows::<6, 2, 2>(s, w, bias, relu, y),
                 _ => {
                     unreachable!("blocks of 4 channels by 6 rows or 6 by 4, half with two vectors")
                 }
@@ -176,6 +184,7 @@ impl Geometry {
         staged: *const f32,
         w: *const f32,
         bias: *const f32,
+        relu: bool,
         y: *mut f32,
     ) {
         let (hp, wp) = self.staged_hw();
@@ -214,6 +223,17 @@ impl Geometry {
                     for (r, acc) in acc.iter().enumerate().take(self.oh - r0) {
                         let out = y.add(((o0 + j) * self.oh + r0 + r) * self.ow);
                         for (v, &a) in acc.iter().enumerate() {
+                            let a = if relu {
+                                // Negatives to +0; NaN and -0.0 compare false.
+                                let zero = _mm512_setzero_ps();
+                                _mm512_mask_mov_ps(
+                                    a,
+                                    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, zero),
+                                    zero,
+                                )
+                            } else {
+                                a
+                            };
                             _mm512_mask_storeu_ps(out.add(16 * v), masks[v], a);
                         }
                     }

@@ -204,6 +204,26 @@ impl<T: Float> Workspace<T> {
         write_input_grad(&mut self.dx, need, shape, |dx| fill(dz, dx))
     }
 
+    /// [`Workspace::activated_input_grad`] for a layer whose kernel applied
+    /// plain `relu` itself, writing only the output
+    /// ([`Workspace::output_mut`]): the output is positive exactly where the
+    /// pre-activation is (NaN in neither), so it stands in for it, and the
+    /// gradient has the bits of the unfused layer's.
+    pub fn relu_output_input_grad<A: ActivationFn>(
+        &mut self,
+        relu: &A,
+        dy: ArrayViewD<'_, T>,
+        need: bool,
+        shape: &[usize],
+        fill: impl FnOnce(ArrayViewD<'_, T>, Option<ArrayViewMutD<'_, T>>),
+    ) -> ArrayViewD<'_, T> {
+        debug_assert!(relu.is_plain_relu(), "{} is not plain relu", relu.name());
+        ensure_shape(&mut self.dz, self.y.shape());
+        relu.backward_into(self.y.view(), self.y.view(), dy, self.dz.view_mut());
+        let dz = self.dz.view();
+        write_input_grad(&mut self.dx, need, shape, |dx| fill(dz, dx))
+    }
+
     /// What `backward` returns for an input that has no gradient: an empty view.
     pub fn no_input_grad(&self) -> ArrayViewD<'_, T> {
         no_input_grad(&self.dx)
