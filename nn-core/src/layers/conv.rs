@@ -344,26 +344,21 @@ mod tests {
     /// AVX-512 CPU this is the direct kernel, in `f64` the GEMM path.
     fn fused_relu_is_the_composition<T: Float>() {
         // One seed, the same draws: equal weights and biases.
-        let mut fused: Conv2d<T, 1, 6, 5, 5, Relu> = Conv2d::new(
-            relu,
-            (1, 1),
-            Padding::Same,
-            (1, 1),
-            true,
-            Initializer::GlorotUniform,
-            Initializer::GlorotUniform,
-            &mut StdRng::seed_from_u64(4),
-        );
-        let mut plain: Conv2d<T, 1, 6, 5, 5, Linear> = Conv2d::new(
-            linear,
-            (1, 1),
-            Padding::Same,
-            (1, 1),
-            true,
-            Initializer::GlorotUniform,
-            Initializer::GlorotUniform,
-            &mut StdRng::seed_from_u64(4),
-        );
+        fn layer<T: Float, A: ActivationFn>(activation: A) -> Conv2d<T, 1, 6, 5, 5, A> {
+            let init = Initializer::GlorotUniform;
+            let rng = &mut StdRng::seed_from_u64(4);
+            Conv2d::new(
+                activation,
+                (1, 1),
+                Padding::Same,
+                (1, 1),
+                true,
+                init,
+                init,
+                rng,
+            )
+        }
+        let (mut fused, mut plain) = (layer::<T, Relu>(relu), layer::<T, Linear>(linear));
         assert_eq!(*fused.weight.value(), *plain.weight.value());
 
         let mut x = ArrayD::from_shape_fn(IxDyn(&[3, 1, 9, 20]), |i| {

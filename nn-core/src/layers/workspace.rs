@@ -194,14 +194,7 @@ impl<T: Float> Workspace<T> {
         shape: &[usize],
         fill: impl FnOnce(ArrayViewD<'_, T>, Option<ArrayViewMutD<'_, T>>),
     ) -> ArrayViewD<'_, T> {
-        let dz = if activation.is_identity() {
-            dy
-        } else {
-            ensure_shape(&mut self.dz, self.z.shape());
-            activation.backward_into(self.z.view(), self.y.view(), dy, self.dz.view_mut());
-            self.dz.view()
-        };
-        write_input_grad(&mut self.dx, need, shape, |dx| fill(dz, dx))
+        self.through_activation(activation, false, dy, need, shape, fill)
     }
 
     /// [`Workspace::activated_input_grad`] for a layer whose kernel applied
@@ -218,9 +211,28 @@ impl<T: Float> Workspace<T> {
         fill: impl FnOnce(ArrayViewD<'_, T>, Option<ArrayViewMutD<'_, T>>),
     ) -> ArrayViewD<'_, T> {
         debug_assert!(relu.is_plain_relu(), "{} is not plain relu", relu.name());
-        ensure_shape(&mut self.dz, self.y.shape());
-        relu.backward_into(self.y.view(), self.y.view(), dy, self.dz.view_mut());
-        let dz = self.dz.view();
+        self.through_activation(relu, true, dy, need, shape, fill)
+    }
+
+    /// `dy` back through `activation`, from the pre-activation, or from the
+    /// output standing in for it (`from_output`), then `fill`.
+    fn through_activation<A: ActivationFn>(
+        &mut self,
+        activation: &A,
+        from_output: bool,
+        dy: ArrayViewD<'_, T>,
+        need: bool,
+        shape: &[usize],
+        fill: impl FnOnce(ArrayViewD<'_, T>, Option<ArrayViewMutD<'_, T>>),
+    ) -> ArrayViewD<'_, T> {
+        let dz = if activation.is_identity() {
+            dy
+        } else {
+            let z = if from_output { &self.y } else { &self.z };
+            ensure_shape(&mut self.dz, z.shape());
+            activation.backward_into(z.view(), self.y.view(), dy, self.dz.view_mut());
+            self.dz.view()
+        };
         write_input_grad(&mut self.dx, need, shape, |dx| fill(dz, dx))
     }
 

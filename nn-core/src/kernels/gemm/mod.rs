@@ -508,6 +508,23 @@ mod tests {
         }
     }
 
+    /// `split` in `parts` parts of `c = alpha · a · b + beta · c` (f64 kernels).
+    fn split_into(
+        parts: usize,
+        alpha: f64,
+        a: &Array2<f64>,
+        b: &Array2<f64>,
+        beta: f64,
+        c: &mut Array2<f64>,
+    ) {
+        let cm = Mat {
+            ptr: c.as_mut_ptr(),
+            ..mat(c)
+        };
+        // SAFETY: the shapes line up; `c` is borrowed mutably.
+        unsafe { split(f64::gemm_kernels(), parts, alpha, mat(a), mat(b), beta, cm) }
+    }
+
     /// With `beta = 0` the product writes every element of `c` on every
     /// branch of the split (rows: 48 columns are too few to split; columns;
     /// a long inner dimension), in one to three parts, and through
@@ -533,13 +550,7 @@ mod tests {
             // empty inner dimension.)
             for parts in [1, 2, 3].into_iter().filter(|_| k > 0) {
                 let mut c = Array2::from_elem((m, n), f64::NAN);
-                unsafe {
-                    let cm = Mat {
-                        ptr: c.as_mut_ptr(),
-                        ..mat(&c)
-                    };
-                    split(f64::gemm_kernels(), parts, 2.0, mat(&a), mat(&b), 0.0, cm);
-                }
+                split_into(parts, 2.0, &a, &b, 0.0, &mut c);
                 assert_eq!(c, want, "{m}x{k}x{n} in {parts} parts");
             }
         }
@@ -566,13 +577,7 @@ mod tests {
             let want = naive(&a, &b) * 2.0 + 0.5;
             for parts in [1, 2, 3] {
                 let mut c = Array2::from_elem((m, n), 1.0);
-                unsafe {
-                    let cm = Mat {
-                        ptr: c.as_mut_ptr(),
-                        ..mat(&c)
-                    };
-                    split(f64::gemm_kernels(), parts, 2.0, mat(&a), mat(&b), 0.5, cm);
-                }
+                split_into(parts, 2.0, &a, &b, 0.5, &mut c);
                 assert_eq!(c, want, "{m}x{k}x{n} in {parts} parts");
             }
         }
