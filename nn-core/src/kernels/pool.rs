@@ -81,6 +81,10 @@ fn max_pool_plane_dispatch<T: Float>(
     yp: &mut [T],
     ip: &mut [usize],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if two_by_two_avx512(plane, hw, out, window, yp, ip) {
+        return;
+    }
     crate::run_widest!(<T: Float> (
         plane: &[T] = plane,
         hw: (usize, usize) = hw,
@@ -89,6 +93,100 @@ fn max_pool_plane_dispatch<T: Float>(
         yp: &mut [T] = yp,
         ip: &mut [usize] = ip,
     ) => max_pool_plane(plane, hw, out, window, yp, ip))
+}
+
+/// The common 2 × 2, stride-2 window in `f32` on an AVX-512 CPU, 16
+/// outputs at a time: the comparisons of [`max_pool_plane`]'s loop in the
+/// same order, so the same maxima and indices. That loop vectorizes only
+/// whole groups of 8 outputs, and LeNet-5's rows of 14 and 5 ran mostly in
+/// its scalar tail (7 % of `cnn`'s epoch). Whether it ran.
+#[cfg(target_arch = "x86_64")]
+fn two_by_two_avx512<T: Float>(
+    plane: &[T],
+    (h, w): (usize, usize),
+    out: (usize, usize),
+    window: &Window2d,
+    yp: &mut [T],
+    ip: &mut [usize],
+) -> bool {
+    let fits = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && window.padding == Padding2d::default()
+        && window.dilation == (1, 1)
+        && window.kernel == (2, 2)
+        && window.stride == (2, 2)
+        && h * w <= i32::MAX as usize
+        && is_x86_feature_detected!("avx512f");
+    if fits {
+        // SAFETY: `T` is `f32` (checked); AVX-512F was detected.
+        unsafe {
+            let plane = std::slice::from_raw_parts(plane.as_ptr().cast::<f32>(), plane.len());
+            let yp = std::slice::from_raw_parts_mut(yp.as_mut_ptr().cast::<f32>(), yp.len());
+            max_pool_2x2_f32(plane, w, out, yp, ip);
+        }
+    }
+    fits
+}
+
+/// [`two_by_two_avx512`]'s kernel.
+///
+/// # Safety
+/// The CPU has AVX-512F; `plane` holds `2·oh` rows of `w ≥ 2·ow` values
+/// (fewer than 2³¹); `yp` and `ip` hold `oh · ow` outputs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_pool_2x2_f32(
+    plane: &[f32],
+    w: usize,
+    (oh, ow): (usize, usize),
+    yp: &mut [f32],
+    ip: &mut [usize],
+) {
+    use std::arch::x86_64::*;
+    assert!(plane.len() >= 2 * oh * w && w >= 2 * ow && yp.len() >= oh * ow && ip.len() >= oh * ow);
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    let bits = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+    for oy in 0..oh {
+        let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+        for ox in (0..ow).step_by(16) {
+            let n = (ow - ox).min(16);
+            let (lo, hi) = (bits(2 * n), bits((2 * n).saturating_sub(16)));
+            // A row's 2n values, split into the windows' left and right taps
+            // (masked loads touch no memory past them).
+            let taps = |start: usize| {
+                let at = plane.as_ptr().add(start + 2 * ox);
+                let (a, b) = (
+                    _mm512_maskz_loadu_ps(lo, at),
+                    _mm512_maskz_loadu_ps(hi, at.wrapping_add(16)),
+                );
+                (
+                    _mm512_permutex2var_ps(a, even, b),
+                    _mm512_permutex2var_ps(a, odd, b),
+                )
+            };
+            let ((t0, t1), (b0, b1)) = (taps(r0), taps(r1));
+            let first = _mm512_add_epi32(_mm512_set1_epi32((r0 + 2 * ox) as i32), even);
+            let (mut best, mut at) = (t0, first);
+            for (v, offset) in [(t1, 1), (b0, w as i32), (b1, w as i32 + 1)] {
+                // As the scalar loop: `v > best || v.is_nan()`.
+                let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                    | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                best = _mm512_mask_mov_ps(best, take, v);
+                let index = _mm512_add_epi32(first, _mm512_set1_epi32(offset));
+                at = _mm512_mask_mov_epi32(at, take, index);
+            }
+            let keep = bits(n);
+            let o = oy * ow + ox;
+            _mm512_mask_storeu_ps(yp.as_mut_ptr().add(o), keep, best);
+            let ips = ip.as_mut_ptr().add(o).cast::<i64>();
+            let (low, high) = (
+                _mm512_cvtepu32_epi64(_mm512_castsi512_si256(at)),
+                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(at)),
+            );
+            _mm512_mask_storeu_epi64(ips, keep as u8, low);
+            _mm512_mask_storeu_epi64(ips.wrapping_add(8), (keep >> 8) as u8, high);
+        }
+    }
 }
 
 /// Max pooling of one `h × w` plane into the `oh × ow` outputs `yp` and their
@@ -406,6 +504,42 @@ fn window_source(
 mod tests {
     use super::*;
     use ndarray::Array4;
+
+    /// The 2 × 2 window's vector kernel gives the scalar loop's maxima and
+    /// indices bit for bit, over planes of every width from 2 to 41 (odd
+    /// ones leave a column out) with ties, signed zeros, infinities and
+    /// NaN, whichever path this CPU takes.
+    #[test]
+    fn two_by_two_pooling_is_the_scalar_loop() {
+        let window = Window2d {
+            stride: (2, 2),
+            ..Window2d::new((2, 2))
+        };
+        let values = [
+            1.0f32,
+            -1.0,
+            0.0,
+            -0.0,
+            2.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        for w in 2..42 {
+            let h = 2 + w % 5;
+            let (oh, ow) = (h / 2, w / 2);
+            let plane: Vec<f32> = (0..h * w)
+                .map(|i| values[(i * 7 + i / 3 + w) % 8])
+                .collect();
+            let (mut y, mut i) = (vec![0.0f32; oh * ow], vec![0usize; oh * ow]);
+            let (mut y_ref, mut i_ref) = (vec![0.0f32; oh * ow], vec![0usize; oh * ow]);
+            max_pool_plane_dispatch(&plane, (h, w), (oh, ow), &window, &mut y, &mut i);
+            max_pool_plane(&plane, (h, w), (oh, ow), &window, &mut y_ref, &mut i_ref);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&y_ref), "width {w}");
+            assert_eq!(i, i_ref, "width {w}");
+        }
+    }
 
     #[test]
     fn max_pool_on_many_planes_matches_the_definition() {
