@@ -445,28 +445,31 @@ fn a_model_inside_another_is_reported_once_as_one_layer() {
     );
 }
 
+/// The error `fit` returns on the test data for `options`, made silent
+/// and given cross-entropy.
+fn fit_error(
+    model: &mut Mlp,
+    opt: &mut dyn Optimizer<f32>,
+    options: FitOptions<'_, f32>,
+) -> String {
+    let options = FitOptions {
+        verbosity: Verbosity::Silent,
+        loss: Loss::CrossEntropy.into(),
+        ..options
+    };
+    fit(model, opt, &data(), options).unwrap_err().to_string()
+}
+
 #[test]
 fn a_bucket_size_that_is_not_a_size_is_a_config_error() {
     for bad in [f64::NAN, -1.0] {
-        let data = data();
-        let mut model = Mlp::with_seed(0);
         let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
-        let err = fit(
-            &mut model,
-            &mut sgd,
-            &data,
-            FitOptions {
-                bucket_mb: bad,
-                verbosity: Verbosity::Silent,
-                loss: Loss::CrossEntropy.into(),
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("bucket_mb must be a size in MiB"),
-            "{err}"
-        );
+        let options = FitOptions {
+            bucket_mb: bad,
+            ..Default::default()
+        };
+        let err = fit_error(&mut Mlp::with_seed(0), &mut sgd, options);
+        assert!(err.contains("bucket_mb must be a size in MiB"), "{err}");
     }
 }
 
@@ -652,22 +655,13 @@ impl nn::optim::Optimizer<f32> for Layerwise {
 
 #[test]
 fn sharding_an_optimizer_that_is_not_element_wise_is_a_config_error() {
-    let data = data();
-    let mut model = Mlp::with_seed(0);
     let mut opt = Layerwise(Sgd::new(SgdConfig::default()).unwrap());
-    let err = fit(
-        &mut model,
-        &mut opt,
-        &data,
-        FitOptions {
-            shard_optimizer: true,
-            verbosity: Verbosity::Silent,
-            loss: Loss::CrossEntropy.into(),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("element-wise optimizer"), "{err}");
+    let options = FitOptions {
+        shard_optimizer: true,
+        ..Default::default()
+    };
+    let err = fit_error(&mut Mlp::with_seed(0), &mut opt, options);
+    assert!(err.contains("element-wise optimizer"), "{err}");
 }
 
 #[test]
@@ -787,24 +781,7 @@ struct OwnBlockOnly<'g> {
 }
 
 impl nn::distributed::Collective for OwnBlockOnly<'_> {
-    fn rank(&self) -> usize {
-        self.inner.rank()
-    }
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn sum_f32(&self, buf: &mut [f32]) {
-        self.inner.sum_f32(buf)
-    }
-    fn sum_f64(&self, buf: &mut [f64]) {
-        self.inner.sum_f64(buf)
-    }
-    fn broadcast_f32(&self, buf: &mut [f32]) {
-        self.inner.broadcast_f32(buf)
-    }
-    fn broadcast_f64(&self, buf: &mut [f64]) {
-        self.inner.broadcast_f64(buf)
-    }
+    crate::common::parallel::forward_to_inner!();
     unsafe fn start_reduce_scatter_f32(&self, send: *const f32, recv: *mut f32, counts: &[usize]) {
         let len = counts.iter().sum();
         // SAFETY: the caller's promise; a ThreadGroup sums at once.
@@ -873,7 +850,6 @@ fn a_sharded_step_uses_only_its_own_block_of_the_sums() {
 #[test]
 fn sharding_a_parameter_not_laid_out_row_major_is_a_config_error() {
     use nn::ndarray::ShapeBuilder;
-    let data = data();
     let mut model = Mlp::with_seed(0);
     let (name, param) = model.named_params().swap_remove(0);
     let shape = param.shape().to_vec();
@@ -881,21 +857,13 @@ fn sharding_a_parameter_not_laid_out_row_major_is_a_config_error() {
     let column_major = ArrayD::from_shape_fn(IxDyn(&shape).f(), |i| param.value()[&i]);
     *param.value_mut() = column_major;
     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
-    let err = fit(
-        &mut model,
-        &mut sgd,
-        &data,
-        FitOptions {
-            shard_optimizer: true,
-            verbosity: Verbosity::Silent,
-            loss: Loss::CrossEntropy.into(),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let options = FitOptions {
+        shard_optimizer: true,
+        ..Default::default()
+    };
+    let err = fit_error(&mut model, &mut sgd, options);
     assert!(
-        err.to_string()
-            .contains(&format!("parameter `{name}` is laid out otherwise")),
+        err.contains(&format!("parameter `{name}` is laid out otherwise")),
         "{err}"
     );
 }

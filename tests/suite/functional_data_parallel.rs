@@ -442,24 +442,7 @@ struct Counting<'a> {
 }
 
 impl Collective for Counting<'_> {
-    fn rank(&self) -> usize {
-        self.inner.rank()
-    }
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn sum_f32(&self, buf: &mut [f32]) {
-        self.inner.sum_f32(buf)
-    }
-    fn sum_f64(&self, buf: &mut [f64]) {
-        self.inner.sum_f64(buf)
-    }
-    fn broadcast_f32(&self, buf: &mut [f32]) {
-        self.inner.broadcast_f32(buf)
-    }
-    fn broadcast_f64(&self, buf: &mut [f64]) {
-        self.inner.broadcast_f64(buf)
-    }
+    crate::common::parallel::forward_to_inner!();
     unsafe fn start_sum_f32(&self, send: *const f32, recv: *mut f32, len: usize) {
         // SAFETY: the caller's promise, passed on.
         unsafe { self.inner.start_sum_f32(send, recv, len) }

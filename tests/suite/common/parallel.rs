@@ -256,3 +256,30 @@ pub fn check_failed_together(errors: &[String], file: &std::path::Path) {
         errors[1]
     );
 }
+
+/// The `Collective` methods a test transport passes unchanged to its
+/// `inner` rank: rank, size, and the blocking sums and broadcasts (a
+/// transport that changes one of them writes that one itself).
+macro_rules! forward_to_inner {
+    () => {
+        fn rank(&self) -> usize {
+            self.inner.rank()
+        }
+        fn size(&self) -> usize {
+            self.inner.size()
+        }
+        fn sum_f32(&self, buf: &mut [f32]) {
+            self.inner.sum_f32(buf)
+        }
+        fn sum_f64(&self, buf: &mut [f64]) {
+            self.inner.sum_f64(buf)
+        }
+        fn broadcast_f32(&self, buf: &mut [f32]) {
+            self.inner.broadcast_f32(buf)
+        }
+        fn broadcast_f64(&self, buf: &mut [f64]) {
+            self.inner.broadcast_f64(buf)
+        }
+    };
+}
+pub(crate) use forward_to_inner;
