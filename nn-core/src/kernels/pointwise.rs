@@ -2,10 +2,10 @@
 //! array kernels every element-wise op (math functions and activations) shares.
 
 use std::fmt::Debug;
+use std::mem::MaybeUninit;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, CowArray, IxDyn};
 
-use super::owned::owned;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
@@ -55,10 +55,18 @@ pub trait Pointwise: Clone + Debug + Send + Sync + 'static {
 
 /// `f` applied to every element of `x`.
 pub fn forward<T: Float, P: Pointwise>(p: &P, x: ArrayViewD<'_, T>) -> ArrayD<T> {
-    x.mapv(|v| p.f(v))
+    let mut out = ArrayD::uninit(x.raw_dim());
+    write_forward(p, x, out.as_slice_mut().expect("a new array is one slice"));
+    // SAFETY: `write_forward` wrote every element.
+    unsafe { out.assume_init() }
 }
 
 /// `out = f(x)` into a preallocated buffer of `x`'s shape.
+///
+/// The loop runs over contiguous slices, in the kernels' vector copies;
+/// tensors with gaps or in another order go through contiguous copies
+/// (the fast `f32` functions' fused multiply-adds are library calls in
+/// code built for the baseline, see [`super::tanh`]).
 pub fn forward_into<T: Float, P: Pointwise>(
     p: &P,
     x: ArrayViewD<'_, T>,
@@ -66,14 +74,21 @@ pub fn forward_into<T: Float, P: Pointwise>(
 ) {
     check_same(p.name(), x.shape(), out.shape());
     let mut out = out;
-    if let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut()) {
-        let os = Shared::new(os);
-        return for_each_range(xs.len(), xs.len(), &|r| {
-            // SAFETY: the ranges of the parts are disjoint.
-            forward_slices(p, &xs[r.clone()], unsafe { os.slice(r) })
-        });
+    match out.as_slice_mut() {
+        Some(os) => write_forward(p, x, as_uninit(os)),
+        None => out.assign(&forward(p, x)),
     }
-    Zip::from(out).and(&x).for_each(|o, &v| *o = p.f(v));
+}
+
+/// Writes `f(x)` into every element of `os`, in `x`'s logical order.
+fn write_forward<T: Float, P: Pointwise>(p: &P, x: ArrayViewD<'_, T>, os: &mut [MaybeUninit<T>]) {
+    let x = x.as_standard_layout();
+    let xs = one_slice(&x);
+    let os = Shared::new(os);
+    for_each_range(xs.len(), xs.len(), &|r| {
+        // SAFETY: the ranges of the parts are disjoint.
+        forward_slices(p, &xs[r.clone()], unsafe { os.slice(r) })
+    });
 }
 
 /// `dx = dy * f'(x)`.
@@ -83,10 +98,20 @@ pub fn backward<T: Float, P: Pointwise>(
     y: ArrayViewD<'_, T>,
     dy: ArrayViewD<'_, T>,
 ) -> ArrayD<T> {
-    owned(x.raw_dim(), |dx| backward_into(p, x, y, dy, dx))
+    check_same(p.name(), x.shape(), y.shape());
+    check_same(p.name(), x.shape(), dy.shape());
+    let mut dx = ArrayD::uninit(x.raw_dim());
+    write_backward(
+        p,
+        [x, y, dy],
+        dx.as_slice_mut().expect("a new array is one slice"),
+    );
+    // SAFETY: `write_backward` wrote every element.
+    unsafe { dx.assume_init() }
 }
 
-/// `dx = dy * f'(x)` into a preallocated buffer of `x`'s shape.
+/// `dx = dy * f'(x)` into a preallocated buffer of `x`'s shape, over
+/// contiguous slices as [`forward_into`].
 pub fn backward_into<T: Float, P: Pointwise>(
     p: &P,
     x: ArrayViewD<'_, T>,
@@ -98,21 +123,35 @@ pub fn backward_into<T: Float, P: Pointwise>(
     check_same(p.name(), x.shape(), dy.shape());
     check_same(p.name(), x.shape(), dx.shape());
     let mut dx = dx;
-    if let (Some(xs), Some(ys), Some(gs), Some(ds)) =
-        (x.as_slice(), y.as_slice(), dy.as_slice(), dx.as_slice_mut())
-    {
-        let ds = Shared::new(ds);
-        return for_each_range(xs.len(), xs.len(), &|r| {
-            let inputs = [&xs[r.clone()], &ys[r.clone()], &gs[r.clone()]];
-            // SAFETY: the ranges of the parts are disjoint.
-            backward_slices(p, inputs, unsafe { ds.slice(r) })
-        });
+    match dx.as_slice_mut() {
+        Some(ds) => write_backward(p, [x, y, dy], as_uninit(ds)),
+        None => dx.assign(&backward(p, x, y, dy)),
     }
-    Zip::from(dx)
-        .and(&x)
-        .and(&y)
-        .and(&dy)
-        .for_each(|d, &xv, &yv, &g| *d = g * p.df(xv, yv));
+}
+
+/// Writes `dy * f'(x)` from `[x, y, dy]` (of one shape) into every element
+/// of `ds`, in their logical order.
+fn write_backward<T: Float, P: Pointwise>(
+    p: &P,
+    inputs: [ArrayViewD<'_, T>; 3],
+    ds: &mut [MaybeUninit<T>],
+) {
+    let [x, y, dy] = inputs.each_ref().map(|a| a.as_standard_layout());
+    let (xs, ys, gs) = (one_slice(&x), one_slice(&y), one_slice(&dy));
+    let ds = Shared::new(ds);
+    for_each_range(xs.len(), xs.len(), &|r| {
+        let inputs = [&xs[r.clone()], &ys[r.clone()], &gs[r.clone()]];
+        // SAFETY: the ranges of the parts are disjoint.
+        backward_slices(p, inputs, unsafe { ds.slice(r) })
+    });
+}
+
+/// `s` as slots to write: the same memory, written only with values of `T`,
+/// so it stays initialized.
+fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the slots are written
+    // only with whole values of `T`.
+    unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 
 // The slice loops below have wide twins of their own (`run_widest!`) rather
@@ -121,33 +160,42 @@ pub fn backward_into<T: Float, P: Pointwise>(
 // scalar (GELU's loops were the slowest part of a transformer's step).
 
 /// `os = f(xs)`, compiled for the widest vectors the CPU has.
-fn forward_slices<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
-    crate::run_widest!(<T: Float, P: Pointwise> (p: &P = p, xs: &[T] = xs, os: &mut [T] = os)
+fn forward_slices<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [MaybeUninit<T>]) {
+    crate::run_widest!(<T: Float, P: Pointwise> (p: &P = p, xs: &[T] = xs, os: &mut [MaybeUninit<T>] = os)
         => forward_loop(p, xs, os))
 }
 
 #[inline(always)]
-fn forward_loop<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [T]) {
+fn forward_loop<T: Float, P: Pointwise>(p: &P, xs: &[T], os: &mut [MaybeUninit<T>]) {
     for (o, &v) in os.iter_mut().zip(xs) {
-        *o = p.f(v);
+        o.write(p.f(v));
     }
 }
 
 /// `ds = gs * f'(xs, ys)` from `[xs, ys, gs]`, compiled for the widest
 /// vectors the CPU has.
-fn backward_slices<T: Float, P: Pointwise>(p: &P, inputs: [&[T]; 3], ds: &mut [T]) {
+fn backward_slices<T: Float, P: Pointwise>(p: &P, inputs: [&[T]; 3], ds: &mut [MaybeUninit<T>]) {
     crate::run_widest!(<T: Float, P: Pointwise> (
         p: &P = p,
         inputs: [&[T]; 3] = inputs,
-        ds: &mut [T] = ds,
+        ds: &mut [MaybeUninit<T>] = ds,
     ) => backward_loop(p, inputs, ds))
 }
 
 #[inline(always)]
-fn backward_loop<T: Float, P: Pointwise>(p: &P, [xs, ys, gs]: [&[T]; 3], ds: &mut [T]) {
+fn backward_loop<T: Float, P: Pointwise>(
+    p: &P,
+    [xs, ys, gs]: [&[T]; 3],
+    ds: &mut [MaybeUninit<T>],
+) {
     for (((d, &xv), &yv), &g) in ds.iter_mut().zip(xs).zip(ys).zip(gs) {
-        *d = g * p.df(xv, yv);
+        d.write(g * p.df(xv, yv));
     }
+}
+
+/// The elements of a standard-layout array, in order.
+fn one_slice<'a, T>(a: &'a CowArray<'_, T, IxDyn>) -> &'a [T] {
+    a.as_slice().expect("a standard-layout array is one slice")
 }
 
 fn check_same(op: &str, a: &[usize], b: &[usize]) {
@@ -161,7 +209,7 @@ fn check_same(op: &str, a: &[usize], b: &[usize]) {
 mod tests {
     use super::*;
     use crate::activation::gelu;
-    use ndarray::Array1;
+    use ndarray::{s, Array1, Array2};
 
     #[test]
     fn a_long_array_split_among_threads_gets_every_element() {
@@ -177,5 +225,30 @@ mod tests {
             assert_eq!(y[i], gelu.f(x[i]), "y at {i}");
             assert_eq!(dx[i], g[i] * gelu.df(x[i], y[i]), "dx at {i}");
         }
+    }
+
+    #[test]
+    fn tensors_with_gaps_or_transposed_get_every_element() {
+        // A transposed input, a stepped output and a transposed gradient:
+        // each goes through a contiguous copy and lands where it belongs.
+        let base = Array2::from_shape_fn((6, 10), |(i, j)| (i as f32 - 2.5) * 0.4 + j as f32 * 0.3);
+        let x = base.t().into_dyn();
+        let g = base.mapv(|v| v.cos()).reversed_axes().into_dyn();
+        let mut wide = ArrayD::from_elem(IxDyn(&[10, 12]), f32::NAN);
+        let mut y = wide.slice_mut(s![.., ..;2]).into_dyn();
+        forward_into(&gelu, x.view(), y.view_mut());
+        let mut dx = ArrayD::from_elem(IxDyn(&[6, 10]), f32::NAN);
+        let mut dx = dx.view_mut().reversed_axes();
+        backward_into(&gelu, x.view(), y.view(), g.view(), dx.view_mut());
+        for ((i, j), &v) in base.t().indexed_iter() {
+            assert_eq!(y[[i, j]], gelu.f(v), "y at {i}, {j}");
+            assert_eq!(
+                dx[[i, j]],
+                g[[i, j]] * gelu.df(v, y[[i, j]]),
+                "dx at {i}, {j}"
+            );
+        }
+        // The columns between the output's were left alone.
+        assert!(wide.slice(s![.., 1..;2]).iter().all(|v| v.is_nan()));
     }
 }
