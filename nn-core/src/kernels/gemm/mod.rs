@@ -20,17 +20,19 @@ mod avx2;
 mod avx512;
 mod blocked;
 mod dot;
+mod flops;
 mod packed;
 mod portable;
 mod tile;
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayBase, Data, DataMut, Ix2, RawArrayViewMut};
 
 use crate::Float;
 use blocked::Mat;
+pub(crate) use flops::count_flops;
+pub use flops::flops_so_far;
 pub use packed::{with_packed_rhs, PackedRhs};
 #[doc(hidden)]
 pub use tile::Kernels;
@@ -79,22 +81,6 @@ fn mat<T, S: Data<Elem = T>>(x: &ArrayBase<S, Ix2>) -> Mat<T> {
         rs: s[0],
         cs: s[1],
     }
-}
-
-/// Floating-point operations (two per multiply-add) of every [`gemm`] so far.
-static FLOPS: AtomicU64 = AtomicU64::new(0);
-
-/// Floating-point operations (two per multiply-add) of every [`gemm`] and
-/// every direct convolution this process has run: every matrix product and
-/// convolution of the framework. Benchmarks divide a workload's count by the
-/// measured GEMM rate for the least time the machine could take.
-pub fn flops_so_far() -> u64 {
-    FLOPS.load(Ordering::Relaxed)
-}
-
-/// Adds an `m × k` by `k × n` product to [`flops_so_far`].
-pub(crate) fn count_flops(m: usize, k: usize, n: usize) {
-    FLOPS.fetch_add(2 * m as u64 * n as u64 * k as u64, Ordering::Relaxed);
 }
 
 /// `c = alpha · a · b + beta · c`. With `beta = 0`, `c`'s old contents are
