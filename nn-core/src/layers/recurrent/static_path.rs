@@ -29,7 +29,9 @@ pub(super) struct Buffers<T> {
     /// Per run, index `layer · dirs + direction`.
     runs: Vec<RunBuffers<T>>,
     /// Per layer, its output `[B, T, dirs·H]`: the next layer's input
-    /// (after dropout, when it drops).
+    /// (after dropout, when it drops). The last layer's only with
+    /// `return_sequences`: otherwise `last` is the output, and
+    /// gathering every step's state was a copy of the whole sequence.
     outputs: Vec<Array3<T>>,
     /// Per layer but the last, the dropout mask applied to its output, when
     /// the last forward dropped (PyTorch's `dropout` between layers).
@@ -153,8 +155,9 @@ impl<T: Float> Buffers<T> {
             ensure(&mut r.cache, Ix3(t, b, d.cache_row_width::<C>()));
             ensure(&mut r.states, Ix3(b, t, C::state_width(h)));
         }
-        self.outputs
-            .resize_with(cfg.num_layers, || Array3::zeros((0, 0, 0)));
+        let kept = cfg.num_layers - usize::from(!cfg.return_sequences);
+        self.outputs.truncate(kept);
+        self.outputs.resize_with(kept, || Array3::zeros((0, 0, 0)));
         for o in &mut self.outputs {
             ensure(o, Ix3(b, t, cfg.output_size()));
         }
@@ -208,9 +211,10 @@ impl<T: Float> Buffers<T> {
                         ),
                     },
                 );
-                rest[0]
-                    .slice_mut(s![.., .., d * h..(d + 1) * h])
-                    .assign(&r.states.slice(s![.., .., ..h]));
+                if let Some(out) = rest.first_mut() {
+                    out.slice_mut(s![.., .., d * h..(d + 1) * h])
+                        .assign(&r.states.slice(s![.., .., ..h]));
+                }
             }
             if let (true, Some(rng)) = (self.dropped && l + 1 < cfg.num_layers, rng.as_mut()) {
                 let mask = &mut self.masks[l];
