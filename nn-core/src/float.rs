@@ -36,8 +36,8 @@ pub trait Float:
     fn as_f64(self) -> f64;
 
     /// The error function, for the exact GELU (`f32`: the branch-free
-    /// [`crate::kernels::erf::erf_f32`], within one ulp, so loops vectorize;
-    /// `f64`: libm's `erf`).
+    /// [`crate::kernels::erf::erf_f32`], within one ulp, so loops vectorize
+    /// in the kernels' wide copies; `f64`: libm's `erf`).
     fn erf(self) -> Self;
 
     /// Appends the little-endian bytes (the safetensors encoding).
@@ -47,15 +47,16 @@ pub trait Float:
     fn from_le(bytes: &[u8]) -> Self;
 
     /// The hyperbolic tangent in a branch-free form that loops vectorize
-    /// (`f32`: [`crate::kernels::tanh::tanh_f32`], within one ulp; `f64`: `f64::tanh`).
+    /// in the kernels' wide copies (`f32`: [`crate::kernels::tanh::tanh_f32`], within one ulp; `f64`: `f64::tanh`).
     fn tanh_fast(self) -> Self;
 
     /// The logistic function `1 / (1 + e^{-x})` in a branch-free form that
-    /// loops vectorize (`f32`: [`crate::kernels::tanh::sigmoid_f32`], within
+    /// loops vectorize in the kernels' wide copies (`f32`: [`crate::kernels::tanh::sigmoid_f32`], within
     /// two ulps; `f64`: the overflow-free two-sided formula).
     fn sigmoid_fast(self) -> Self;
 
-    /// `e^x` in a branch-free form that loops vectorize (`f32`:
+    /// `e^x` in a branch-free form that loops vectorize in the kernels' wide
+    /// copies (`f32`:
     /// [`crate::kernels::tanh::exp_f32`], within one ulp; `f64`: `f64::exp`).
     fn exp_fast(self) -> Self;
 

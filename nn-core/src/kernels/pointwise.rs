@@ -75,7 +75,8 @@ pub fn forward_into<T: Float, P: Pointwise>(
     check_same(p.name(), x.shape(), out.shape());
     let mut out = out;
     match out.as_slice_mut() {
-        Some(os) => write_forward(p, x, as_uninit(os)),
+        // SAFETY: `write_forward` writes values of `T` only.
+        Some(os) => write_forward(p, x, unsafe { as_uninit(os) }),
         None => out.assign(&forward(p, x)),
     }
 }
@@ -84,6 +85,14 @@ pub fn forward_into<T: Float, P: Pointwise>(
 fn write_forward<T: Float, P: Pointwise>(p: &P, x: ArrayViewD<'_, T>, os: &mut [MaybeUninit<T>]) {
     let x = x.as_standard_layout();
     let xs = one_slice(&x);
+    // Every slot is written only if the lengths agree (the allocating
+    // forms then assume the array initialized).
+    assert_eq!(
+        xs.len(),
+        os.len(),
+        "{}: output of the wrong length",
+        p.name()
+    );
     let os = Shared::new(os);
     for_each_range(xs.len(), xs.len(), &|r| {
         // SAFETY: the ranges of the parts are disjoint.
@@ -124,7 +133,8 @@ pub fn backward_into<T: Float, P: Pointwise>(
     check_same(p.name(), x.shape(), dx.shape());
     let mut dx = dx;
     match dx.as_slice_mut() {
-        Some(ds) => write_backward(p, [x, y, dy], as_uninit(ds)),
+        // SAFETY: `write_backward` writes values of `T` only.
+        Some(ds) => write_backward(p, [x, y, dy], unsafe { as_uninit(ds) }),
         None => dx.assign(&backward(p, x, y, dy)),
     }
 }
@@ -138,6 +148,11 @@ fn write_backward<T: Float, P: Pointwise>(
 ) {
     let [x, y, dy] = inputs.each_ref().map(|a| a.as_standard_layout());
     let (xs, ys, gs) = (one_slice(&x), one_slice(&y), one_slice(&dy));
+    assert!(
+        xs.len() == ds.len() && ys.len() == ds.len() && gs.len() == ds.len(),
+        "{}: gradient buffers of different lengths",
+        p.name()
+    );
     let ds = Shared::new(ds);
     for_each_range(xs.len(), xs.len(), &|r| {
         let inputs = [&xs[r.clone()], &ys[r.clone()], &gs[r.clone()]];
@@ -146,11 +161,14 @@ fn write_backward<T: Float, P: Pointwise>(
     });
 }
 
-/// `s` as slots to write: the same memory, written only with values of `T`,
-/// so it stays initialized.
-fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
-    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the slots are written
-    // only with whole values of `T`.
+/// `s` as slots to write: the same memory.
+///
+/// # Safety
+/// Only whole values of `T` are written through the result, so `s` stays
+/// initialized.
+unsafe fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout; the caller writes only
+    // values of `T`.
     unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 

@@ -1,5 +1,6 @@
-//! `tanh`, the logistic function and `exp` for `f32` without branches or
-//! library calls, so loops over a tensor vectorize. glibc's scalar `tanhf`
+//! `tanh`, the logistic function and `exp` for `f32` without branches (and,
+//! in the kernels' vector copies, without library calls), so loops over a
+//! tensor vectorize. glibc's scalar `tanhf`
 //! (through `expm1f`) was half of a small-batch training step's time, and the
 //! scalar `expf` of a sigmoid most of an LSTM cell's.
 //!
@@ -17,12 +18,13 @@
 //!
 //! The polynomials and the range reduction are fused multiply-adds
 //! (`mul_add`), each rounded once: a third fewer vector instructions than
-//! separate multiplies and adds. `mul_add` is correctly rounded on every
-//! target, so every CPU computes the same bits; it is one instruction in
-//! the kernels' AVX-512 and AVX2 copies ([`crate::run_widest!`]) and on
-//! AArch64, and a library call elsewhere: on an x86-64 without FMA, and in
-//! code built for the baseline, which is why the element-wise kernels run
-//! non-contiguous tensors through a contiguous copy.
+//! separate multiplies and adds. Rust defines `mul_add` as correctly
+//! rounded (its own tests exempt only MinGW targets), so every CPU computes
+//! the same bits.
+//! It is one instruction in the kernels' AVX-512 and AVX2 copies
+//! (`run_widest!`) and on AArch64, and a library call elsewhere: on an
+//! x86-64 without FMA, and in code built for the baseline, which is why the
+//! element-wise kernels run non-contiguous tensors through a contiguous copy.
 
 /// `1 / k!` for `k = 7` down to `0`: the Taylor coefficients of `e^r`,
 /// highest degree first (each the same `f32` as `1.0f32 / k!`).
