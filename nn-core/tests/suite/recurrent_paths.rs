@@ -86,9 +86,9 @@ fn tape_run<C: Cell>(
     }
 }
 
-fn paths_agree<C: Cell>(cell: C, return_sequences: bool) {
+fn paths_agree<C: Cell>(cell: C, config: RecurrentConfig) {
     let mut rng = rng();
-    let mut layer: Recurrent<f64, C> = Recurrent::new(cell, stacked(return_sequences), &mut rng);
+    let mut layer: Recurrent<f64, C> = Recurrent::new(cell, config, &mut rng);
     let name = layer.type_name();
     let x = uniform(&mut rng, &[3, 5, 3]);
     let TapeRun { y, dy, dx, grads } = tape_run(&layer, &x, |s| uniform(&mut rng, s));
@@ -126,10 +126,23 @@ fn paths_agree<C: Cell>(cell: C, return_sequences: bool) {
 #[test]
 fn paths_agree_for_every_cell_stacked_and_bidirectional() {
     for return_sequences in [true, false] {
-        paths_agree(RnnCell::Tanh, return_sequences);
-        paths_agree(RnnCell::Relu, return_sequences);
-        paths_agree(LstmCell, return_sequences);
-        paths_agree(GruCell, return_sequences);
+        let config = stacked(return_sequences);
+        paths_agree(RnnCell::Tanh, config.clone());
+        paths_agree(RnnCell::Relu, config.clone());
+        paths_agree(LstmCell, config.clone());
+        paths_agree(GruCell, config);
+    }
+}
+
+/// One layer, one direction: with `return_sequences` off the static path
+/// keeps no per-step output at all (the final state is the output).
+#[test]
+fn paths_agree_for_every_cell_as_a_single_layer() {
+    for return_sequences in [true, false] {
+        let config = RecurrentConfig::new(3, 4).return_sequences(return_sequences);
+        paths_agree(RnnCell::Tanh, config.clone());
+        paths_agree(LstmCell, config.clone());
+        paths_agree(GruCell, config);
     }
 }
 
@@ -475,8 +488,16 @@ fn a_layer_without_units_panics() {
 /// replayed by reseeding before every forward).
 #[test]
 fn dropout_between_layers_is_trained_through_and_off_in_eval() {
+    dropout_between_layers(true);
+    dropout_between_layers(false);
+}
+
+fn dropout_between_layers(return_sequences: bool) {
     let mut rng = rng();
-    let config = RecurrentConfig::new(3, 4).num_layers(3).dropout(0.5);
+    let config = RecurrentConfig::new(3, 4)
+        .num_layers(3)
+        .dropout(0.5)
+        .return_sequences(return_sequences);
     let mut layer: Lstm<f64> = Recurrent::new(LstmCell, config, &mut rng);
     let x = uniform(&mut rng, &[2, 5, 3]);
 
