@@ -25,7 +25,7 @@ use std::any::Any;
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 type Payload = Box<dyn Any + Send>;
@@ -386,6 +386,23 @@ pub(crate) fn for_each_chunk(chunks: usize, parts: usize, work: &(dyn Fn(usize) 
     });
 }
 
+/// Runs `first` and `second`, each exactly once, on this thread and a free
+/// worker at the same time where there is one (else one after the other
+/// here), and returns when both have finished.
+pub(crate) fn join(first: impl FnOnce() + Send, second: impl FnOnce() + Send) {
+    fn take<F>(f: &Mutex<Option<F>>) -> F {
+        f.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .expect("each part runs once")
+    }
+    let (first, second) = (Mutex::new(Some(first)), Mutex::new(Some(second)));
+    for_each_part(2, &|p| match p {
+        0 => take(&first)(),
+        _ => take(&second)(),
+    });
+}
+
 /// Below this many elements of work a loop is not worth splitting.
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 16;
 
@@ -464,6 +481,33 @@ impl<T> Shared<T> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn join_runs_each_side_once_and_reraises_a_panic_after_both() {
+        let (a, b) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        for _ in 0..100 {
+            join(
+                || {
+                    a.fetch_add(1, Ordering::Relaxed);
+                },
+                || {
+                    b.fetch_add(1, Ordering::Relaxed);
+                },
+            );
+        }
+        assert_eq!((a.into_inner(), b.into_inner()), (100, 100));
+        let ran = AtomicUsize::new(0);
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+            join(
+                || {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                },
+                || panic!("second side"),
+            )
+        }));
+        assert!(caught.is_err());
+        assert_eq!(ran.into_inner(), 1, "the first side ran despite the panic");
+    }
 
     #[test]
     fn every_part_runs_exactly_once() {

@@ -488,6 +488,21 @@ pub fn linear_backward_into<T: Float>(
     }
 }
 
+/// A product's output handed to another thread.
+struct ProductOutput<T>(RawArrayViewMut<T, Ix2>);
+
+// SAFETY: the output is written by the one thread that runs its product,
+// and the caller of `linear_backward_raw` keeps it valid and unaliased
+// until that product has finished.
+unsafe impl<T: Send> Send for ProductOutput<T> {}
+
+impl<T> ProductOutput<T> {
+    /// The view (a method, so a closure moves the whole wrapper).
+    fn into_raw(self) -> RawArrayViewMut<T, Ix2> {
+        self.0
+    }
+}
+
 /// [`linear_backward_into`] into raw views for `dx` and `dW`, which may be
 /// memory not yet initialized where their `beta` is 0 (`dx`'s always is).
 ///
@@ -501,11 +516,29 @@ unsafe fn linear_backward_raw<T: Float>(
     dw: Option<(RawArrayViewMut<T, Ix2>, T)>,
     db: Option<(ArrayViewMut1<'_, T>, T)>,
 ) {
-    if let Some(dx) = dx {
-        gemm_raw(T::one(), &dy, &w, T::zero(), dx);
-    }
-    if let Some((dw, beta)) = dw {
-        gemm_raw(T::one(), &dy.t(), &x, beta, dw);
+    match (dx, dw) {
+        // The two products have the same multiply-adds: one on each core
+        // balances them, and each packs its operands once where splitting
+        // both would pack a shared operand on both cores. Each is the
+        // product it would be alone, so the bits are the same.
+        (Some(dx), Some((dw, beta)))
+            if crate::threads() > 1
+                && super::gemm::worth_splitting(dy.nrows(), dy.ncols(), w.ncols()) =>
+        {
+            let (dx, dw) = (ProductOutput(dx), ProductOutput(dw));
+            crate::parallel::join(
+                || gemm_raw(T::one(), &dy, &w, T::zero(), dx.into_raw()),
+                || gemm_raw(T::one(), &dy.t(), &x, beta, dw.into_raw()),
+            );
+        }
+        (dx, dw) => {
+            if let Some(dx) = dx {
+                gemm_raw(T::one(), &dy, &w, T::zero(), dx);
+            }
+            if let Some((dw, beta)) = dw {
+                gemm_raw(T::one(), &dy.t(), &x, beta, dw);
+            }
+        }
     }
     if let Some((mut db, beta)) = db {
         assert_eq!(
@@ -535,5 +568,49 @@ unsafe fn linear_backward_raw<T: Float>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::gemm;
+    use ndarray::Array1;
+
+    fn filled(rows: usize, cols: usize, seed: usize) -> Array2<f32> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            (((i * 31 + j * 17 + seed * 7) % 97) as f32 - 48.0) / 37.0
+        })
+    }
+
+    #[test]
+    fn both_gradient_products_at_once_give_the_bits_of_each_alone() {
+        // 128 × 96 × 100 multiply-adds: past the split threshold, so on two
+        // or more threads the two products run side by side.
+        let (x, w, dy) = (filled(128, 100, 1), filled(96, 100, 2), filled(128, 96, 3));
+        let mut want_dx = Array2::zeros((128, 100));
+        gemm(1.0, &dy, &w, 0.0, &mut want_dx);
+        let mut want_dw = filled(96, 100, 4);
+        gemm(1.0, &dy.t(), &x, 1.0, &mut want_dw);
+
+        let mut dx = Array2::from_elem((128, 100), f32::NAN);
+        let mut dw = filled(96, 100, 4);
+        let mut db = Array1::from_elem(96, 0.5f32);
+        linear_backward_into(
+            x.view(),
+            w.view(),
+            dy.view(),
+            Some(dx.view_mut()),
+            Some((dw.view_mut(), 1.0)),
+            Some((db.view_mut(), 1.0)),
+        );
+        assert_eq!(dx, want_dx);
+        assert_eq!(dw, want_dw);
+        // The bias gradient: the rows added one by one to what was there.
+        let want_db = dy
+            .rows()
+            .into_iter()
+            .fold(Array1::from_elem(96, 0.5f32), |acc, row| acc + row);
+        assert_eq!(db, want_db);
     }
 }

@@ -44,6 +44,12 @@ pub use tile::Kernels;
 /// products and being woken (a system call and its latency).
 const PARALLEL_MACS: usize = 1 << 20;
 
+/// Whether an `m × k` by `k × n` product is large enough to split over
+/// the threads (so also to run beside another one).
+pub(crate) fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
+    m * k * n >= PARALLEL_MACS
+}
+
 /// The best `f32` kernels this CPU supports.
 pub(crate) fn select_f32() -> &'static Kernels<f32> {
     #[cfg(target_arch = "x86_64")]
@@ -171,7 +177,7 @@ unsafe fn checked_product<T, S1, S2>(
     }
     count_flops(m, k, n);
     let (a, b) = (mat(a), mat(b));
-    let parts = if m * n * k >= PARALLEL_MACS {
+    let parts = if worth_splitting(m, k, n) {
         crate::threads()
     } else {
         0
