@@ -255,15 +255,32 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
                     let rows =
                         ArrayViewMut2::from_shape((n, rw), &mut *cache).expect("sized above");
                     let (mut pre, ops) = rows.split_at(Axis(1), cw);
-                    let mut pre = pre.slice_mut(s![.., ..gh]);
-                    if joined {
-                        w.gemm(T::one(), &ops, T::zero(), &mut pre);
+                    let ops = ops.slice(s![.., first..]);
+                    let mut hp2;
+                    let (mut out, beta) = if joined {
+                        (pre.slice_mut(s![.., ..gh]), T::zero())
                     } else if C::SPLIT_GRAD {
-                        let mut hp2 =
-                            ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
-                        w.gemm(T::one(), &ops.slice(s![.., i..]), T::zero(), &mut hp2);
+                        hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
+                        (hp2.view_mut(), T::zero())
                     } else {
-                        w.gemm(T::one(), &ops.slice(s![.., i..]), T::one(), &mut pre);
+                        (pre.slice_mut(s![.., ..gh]), T::one())
+                    };
+                    if k == 0 && run.h0.is_none() {
+                        // h_{-1} is zero: the first step's product takes only
+                        // the operands before it (`[x_0, 1]` joined, the 1
+                        // otherwise). The terms left out are zeros, so the
+                        // sums are the same bits.
+                        let known = i + 1 - first;
+                        let w0 = weights.slice(s![.., first..first + known]);
+                        gemm(
+                            T::one(),
+                            &ops.slice(s![.., ..known]),
+                            &w0.t(),
+                            beta,
+                            &mut out,
+                        );
+                    } else {
+                        w.gemm(T::one(), &ops, beta, &mut out);
                     }
                 }
                 let rows = StepRows {
@@ -335,6 +352,7 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         b_ih: db_ih,
         b_hh: db_hh,
     } = grads;
+    let want_dh0 = dh0.is_some();
     let param_grads = dw_ih.is_some() || dw_hh.is_some() || db_ih.is_some() || db_hh.is_some();
     // Per step and block while the rows are in cache, or after the loop.
     let per_step = d.grad_block::<C>().filter(|_| param_grads);
@@ -428,12 +446,26 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                     let mut acc = ArrayViewMut3::from_shape((blocks, gw, ow), &mut *acc)
                         .expect("sized above");
                     let beta = if k == t - 1 { T::zero() } else { T::one() };
-                    for (j, acc) in acc.outer_iter_mut().enumerate() {
+                    // A zero h_{-1} adds nothing to W_hh's sums (unless this
+                    // step is also the first summed, whose beta of 0 writes them).
+                    let known = if k == 0 && k != t - 1 && run.h0.is_none() {
+                        i + 1
+                    } else {
+                        ow
+                    };
+                    for (j, mut acc) in acc.outer_iter_mut().enumerate() {
                         let rows = j * block..((j + 1) * block).min(n);
-                        let (dg, ops) =
-                            (step_dg.slice(s![rows.clone(), ..]), ops.slice(s![rows, ..]));
+                        let (dg, ops) = (
+                            step_dg.slice(s![rows.clone(), ..]),
+                            ops.slice(s![rows, ..known]),
+                        );
+                        let acc = acc.slice_mut(s![.., ..known]);
                         add_operand_products::<T, C>(dg, ops, i, beta, acc);
                     }
+                }
+                if k == 0 && !want_dh0 {
+                    // The initial state's gradient: nobody reads it.
+                    continue;
                 }
                 // The previous hidden state's gradient through W_hh.
                 let mut carry = ArrayViewMut2::from_shape((n, sw), &mut *ds).expect("sized above");

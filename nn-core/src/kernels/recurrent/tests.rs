@@ -235,6 +235,72 @@ fn per_step_block_sums_match_the_sequences_summed() {
     }
 }
 
+/// Without an initial state the first step's products leave out the zero
+/// `h_{-1}`, and backward the initial state's unread gradient: the same bits
+/// as a run given zeros, for every cell, both directions, the input joined
+/// or projected first, the parameters' sums per step (70 rows) or after the
+/// loop (3), and for a single step.
+#[test]
+fn an_absent_initial_state_gives_the_bits_of_zeros() {
+    fn check<C: Cell>(cell: C, (i, h): (usize, usize), reverse: bool) {
+        for (b, t) in [(70, 3), (3, 4), (70, 1)] {
+            let g = C::GATES * h;
+            let x: Array3<f64> = filled(&[b, t, i], 21).into_dimensionality().unwrap();
+            let w_ih: Array2<f64> = filled(&[g, i], 22).into_dimensionality().unwrap();
+            let w_hh: Array2<f64> = filled(&[g, h], 23).into_dimensionality().unwrap() * 0.1;
+            let b_ih: Array1<f64> = filled(&[g], 24).into_dimensionality().unwrap();
+            let b_hh: Array1<f64> = filled(&[g], 25).into_dimensionality().unwrap();
+            let dh: Array3<f64> = filled(&[b, t, h], 26).into_dimensionality().unwrap();
+            let zeros = Array2::zeros((b, h));
+            let go = |h0| {
+                let run = Run {
+                    x: x.view(),
+                    w_ih: w_ih.view(),
+                    w_hh: w_hh.view(),
+                    b_ih: b_ih.view(),
+                    b_hh: b_hh.view(),
+                    h0,
+                    c0: None,
+                    reverse,
+                };
+                let rec = recurrent_forward(&cell, &run);
+                let dout = StateGrads {
+                    h: Some(dh.view()),
+                    ..StateGrads::default()
+                };
+                let need = [true, true, true, true, true, false, false];
+                let g = recurrent_backward(
+                    &cell,
+                    &run,
+                    rec.cache.view(),
+                    rec.states.view(),
+                    dout,
+                    need,
+                );
+                (rec.states, g)
+            };
+            let (absent, given) = (go(None), go(Some(zeros.view())));
+            let what = format!(
+                "{} {i} {h} reverse {reverse} batch {b} steps {t}",
+                cell.name()
+            );
+            assert_eq!(absent.0, given.0, "{what}: states");
+            let (a, z) = (absent.1, given.1);
+            assert_eq!(a.x, z.x, "{what}: x");
+            assert_eq!(a.w_ih, z.w_ih, "{what}: weight_ih");
+            assert_eq!(a.w_hh, z.w_hh, "{what}: weight_hh");
+            assert_eq!(a.b_ih, z.b_ih, "{what}: bias_ih");
+            assert_eq!(a.b_hh, z.b_hh, "{what}: bias_hh");
+        }
+    }
+    for reverse in [false, true] {
+        check(RnnCell::Relu, (250, 160), reverse);
+        check(LstmCell, (28, 128), reverse);
+        check(LstmCell, (250, 160), reverse);
+        check(GruCell, (28, 128), reverse);
+    }
+}
+
 /// The arrays of a two-step run checked against a formula: `x: [b, 2, i]`,
 /// the weights of `gates` blocks per hidden unit scaled by 0.1 (away from
 /// the activations' flat tails), the biases; values from `seed` on.
