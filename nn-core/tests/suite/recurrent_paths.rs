@@ -4,7 +4,8 @@
 //! - the static path's outputs and gradients (`forward_train`, `backward`):
 //!   the tape path (`forward`, then backward of `(y * dy).sum()`), to 1e-12
 //!   relative-or-absolute (`common::assert_close`);
-//! - `predict`: the static path's output, exactly (the same kernels);
+//! - `predict`: the static path's output, exactly (the same kernels; a
+//!   row alone gives its bits in the batch);
 //! - the tape's gradients: central finite differences (`gradcheck`,
 //!   PyTorch's default tolerances), for the inputs, the initial states and
 //!   every parameter;
@@ -121,6 +122,15 @@ fn paths_agree<C: Cell>(cell: C, config: RecurrentConfig) {
         );
     }
     assert_eq!(layer.predict(x.view()), ys, "{name}: predict");
+    // Its buffers, kept between calls, follow the batch (a row alone gives
+    // its bits in the batch) and are then sized for the batch again.
+    let first = ndarray::Slice::from(..1);
+    assert_eq!(
+        layer.predict(x.slice_axis(ndarray::Axis(0), first)),
+        ys.slice_axis(ndarray::Axis(0), first),
+        "{name}: predict one row"
+    );
+    assert_eq!(layer.predict(x.view()), ys, "{name}: predict again");
 }
 
 #[test]

@@ -162,7 +162,9 @@ fn check_buffer<S: ndarray::RawData, D: ndarray::Dimension>(
 /// [B, T, S]` and what backward needs into `cache: [T, B, cache_row_width]`
 /// (time first, so that a step's rows are contiguous; [`Dims::cache_row_width`]:
 /// the cell's cache, then the step's operands `[x_t, 1, h_{t-1}]`), both
-/// standard layout.
+/// standard layout. For inference, where the run [`Dims::joins_input`], the
+/// cache may be a single step's `[1, B, cache_row_width]`, reused by every
+/// step: nothing is kept for backward.
 ///
 /// # Panics
 /// If the shapes do not fit (see [`check_shapes`]) or a buffer has the wrong
@@ -188,7 +190,15 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         mut state,
         mut weights,
     } = scratch;
-    check_buffer(name, "cache", &cache, &[t, b, rw]);
+    // The step operands' projection shares the cache's pre-activations: a
+    // single step's cache serves only a run whose input is joined.
+    let joined = d.joins_input::<C>();
+    let slots = if joined && cache.len_of(Axis(0)) == 1 {
+        1
+    } else {
+        t
+    };
+    check_buffer(name, "cache", &cache, &[slots, b, rw]);
     check_buffer(name, "states", &states, &[b, t, sw]);
     check_buffer(name, "hidden projection", &hp, &[b, gh]);
     check_buffer(name, "state", &state, &[b, sw]);
@@ -206,7 +216,6 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
     // [b, W_hh]ᵀ` is added to it, or for a split gradient is the separate
     // hidden projection. The bias column `b` is what the step's product adds
     // through the operands' 1: both biases, or b_hh alone when split.
-    let joined = d.joins_input::<C>();
     join_weights::<T, C>(run, joined, weights.view_mut());
     if !joined {
         project_inputs::<T, C>(run, cache.view_mut());
@@ -234,9 +243,10 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
             let n = r.len();
             for k in 0..t {
                 let ti = run.time(k, t);
+                let slot = if slots == 1 { 0 } else { ti };
                 // SAFETY: as above: this part's rows of the step.
                 let cache =
-                    unsafe { shared[0].slice((ti * b + r.start) * rw..(ti * b + r.end) * rw) };
+                    unsafe { shared[0].slice((slot * b + r.start) * rw..(slot * b + r.end) * rw) };
                 // The previous state: the initial one, or the last step's
                 // row of `states` (a whole sequence apart from row to row).
                 let prev_time = (k > 0).then(|| run.time(k - 1, t));

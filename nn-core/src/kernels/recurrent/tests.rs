@@ -301,6 +301,85 @@ fn an_absent_initial_state_gives_the_bits_of_zeros() {
     }
 }
 
+/// Inference's cache of a single step, reused by every step, gives the
+/// states of the whole cache, for a batch split between threads and both
+/// directions; a run that projects its input first refuses it by name.
+#[test]
+fn a_single_step_cache_gives_the_states_of_the_whole() {
+    let (b, t, i, h) = (70, 5, 28, 128);
+    let x: Array3<f64> = filled(&[b, t, i], 31).into_dimensionality().unwrap();
+    let w_ih: Array2<f64> = filled(&[4 * h, i], 32).into_dimensionality().unwrap();
+    let w_hh: Array2<f64> = filled(&[4 * h, h], 33).into_dimensionality().unwrap() * 0.1;
+    let bias: Array1<f64> = filled(&[4 * h], 34).into_dimensionality().unwrap();
+    for reverse in [false, true] {
+        let run = Run {
+            x: x.view(),
+            w_ih: w_ih.view(),
+            w_hh: w_hh.view(),
+            b_ih: bias.view(),
+            b_hh: bias.view(),
+            h0: None,
+            c0: None,
+            reverse,
+        };
+        let d = run.dims(&LstmCell);
+        assert!(d.joins_input::<LstmCell>());
+        let mut cache = Array3::zeros((1, b, d.cache_row_width::<LstmCell>()));
+        let mut states = Array3::zeros((b, t, 2 * h));
+        let (mut hp, mut state) = (Array2::zeros((b, 4 * h)), Array2::zeros((b, 2 * h)));
+        let mut weights = Array2::zeros(d.joined_weights::<LstmCell>());
+        recurrent_forward_into(
+            &LstmCell,
+            &run,
+            cache.view_mut(),
+            states.view_mut(),
+            ForwardScratch {
+                hidden: hp.view_mut(),
+                state: state.view_mut(),
+                weights: weights.view_mut(),
+            },
+        );
+        let whole = recurrent_forward(&LstmCell, &run);
+        assert_eq!(states, whole.states, "reverse {reverse}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "LSTM: the cache buffer must be a standard-layout array of shape [3")]
+fn a_single_step_cache_for_a_projected_input_is_refused() {
+    let (b, t, i, h) = (2, 3, 250, 160);
+    let x = Array3::<f64>::zeros((b, t, i));
+    let (w_ih, w_hh) = (Array2::zeros((4 * h, i)), Array2::zeros((4 * h, h)));
+    let bias = Array1::zeros(4 * h);
+    let run = Run {
+        x: x.view(),
+        w_ih: w_ih.view(),
+        w_hh: w_hh.view(),
+        b_ih: bias.view(),
+        b_hh: bias.view(),
+        h0: None,
+        c0: None,
+        reverse: false,
+    };
+    let d = run.dims(&LstmCell);
+    assert!(!d.joins_input::<LstmCell>());
+    let mut cache = Array3::zeros((1, b, d.cache_row_width::<LstmCell>()));
+    let mut states = Array3::zeros((b, t, 2 * h));
+    let (mut hp, mut state) = (Array2::zeros((b, 4 * h)), Array2::zeros((b, 2 * h)));
+    let mut weights = Array2::zeros(d.joined_weights::<LstmCell>());
+    recurrent_forward_into(
+        &LstmCell,
+        &run,
+        cache.view_mut(),
+        states.view_mut(),
+        ForwardScratch {
+            hidden: hp.view_mut(),
+            state: state.view_mut(),
+            weights: weights.view_mut(),
+        },
+    );
+}
+
 /// The arrays of a two-step run checked against a formula: `x: [b, 2, i]`,
 /// the weights of `gates` blocks per hidden unit scaled by 0.1 (away from
 /// the activations' flat tails), the biases; values from `seed` on.

@@ -66,7 +66,7 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
         let mut rng = self.rng.borrow_mut();
         let rng: Option<&mut dyn rand::RngCore> = drop.then_some(&mut *rng);
         self.buf
-            .forward(&self.cell, &self.config, &self.params, x, rng);
+            .forward(&self.cell, &self.config, &self.params, x, rng, true);
         self.buf.output(&self.config)
     }
 
@@ -99,12 +99,20 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
         )
     }
 
-    /// Runs the static forward in buffers of its own, dropped on return.
+    /// Runs the static forward in inference buffers of its own, kept for
+    /// the next call (an evaluation's batches), which keep nothing for
+    /// backward.
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         self.check_batch(x.shape());
         let x = x.into_dimensionality::<Ix3>().expect("checked 3-D");
-        let mut buf = Buffers::default();
-        buf.forward(&self.cell, &self.config, &self.params, x, None);
+        let mut fresh = Buffers::default();
+        let mut kept = self.inference.try_borrow_mut();
+        let buf = match &mut kept {
+            Ok(kept) => &mut **kept,
+            // Called again from inside a call: nothing to share.
+            Err(_) => &mut fresh,
+        };
+        buf.forward(&self.cell, &self.config, &self.params, x, None, false);
         buf.output(&self.config).to_owned()
     }
 

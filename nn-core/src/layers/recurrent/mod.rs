@@ -74,6 +74,8 @@ pub struct Recurrent<T: Float, C: Cell> {
     names: Vec<[String; 4]>,
     /// The static path's caches and gradients.
     buf: Buffers<T>,
+    /// `predict`'s buffers, reused from call to call.
+    inference: std::cell::RefCell<Buffers<T>>,
     /// Whether dropout between layers is active.
     training: bool,
     /// Draws the static path's dropout masks.
@@ -136,6 +138,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             params,
             names,
             buf: Buffers::default(),
+            inference: Default::default(),
             training: true,
             rng: std::cell::RefCell::new(rand::SeedableRng::seed_from_u64(rng.random())),
         }
@@ -166,6 +169,7 @@ impl<T: Float, C: Cell> Share for Recurrent<T, C> {
             params: self.params.clone(),
             names: self.names.clone(),
             buf: Buffers::default(),
+            inference: Default::default(),
             training: self.training,
             rng: std::cell::RefCell::new(rand::SeedableRng::seed_from_u64(
                 self.rng.borrow_mut().random(),

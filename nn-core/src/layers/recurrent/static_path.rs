@@ -142,8 +142,10 @@ fn run<'a, T: Float>(
 }
 
 impl<T: Float> Buffers<T> {
-    /// Sizes the forward's buffers for a batch of `b` sequences of `t` steps.
-    fn size_forward<C: Cell>(&mut self, cfg: &RecurrentConfig, b: usize, t: usize) {
+    /// Sizes the forward's buffers for a batch of `b` sequences of `t` steps
+    /// (the caches of a single step where nothing is kept for backward and
+    /// the kernel allows it).
+    fn size_forward<C: Cell>(&mut self, cfg: &RecurrentConfig, b: usize, t: usize, keep: bool) {
         let (h, dirs) = (cfg.hidden_size, cfg.directions());
         let runs = cfg.num_layers * dirs;
         self.runs.resize_with(runs, || RunBuffers {
@@ -152,7 +154,8 @@ impl<T: Float> Buffers<T> {
         });
         for (k, r) in self.runs.iter_mut().enumerate() {
             let d = layer_dims(cfg, k / dirs, b, t);
-            ensure(&mut r.cache, Ix3(t, b, d.cache_row_width::<C>()));
+            let slots = if keep || !d.joins_input::<C>() { t } else { 1 };
+            ensure(&mut r.cache, Ix3(slots, b, d.cache_row_width::<C>()));
             ensure(&mut r.states, Ix3(b, t, C::state_width(h)));
         }
         let kept = cfg.num_layers - usize::from(!cfg.return_sequences);
@@ -169,8 +172,9 @@ impl<T: Float> Buffers<T> {
     }
 
     /// Runs every layer and direction on `x: [B, T, input_size]` (checked
-    /// by the caller), keeping what backward needs; with `rng`, drops the
-    /// outputs of every layer but the last (`cfg.dropout`), masks drawn from it.
+    /// by the caller), keeping what backward needs when `keep`; with `rng`,
+    /// drops the outputs of every layer but the last (`cfg.dropout`), masks
+    /// drawn from it.
     pub(super) fn forward<C: Cell>(
         &mut self,
         cell: &C,
@@ -178,10 +182,11 @@ impl<T: Float> Buffers<T> {
         params: &[[Param<T>; 4]],
         x: ArrayView3<'_, T>,
         mut rng: Option<&mut dyn rand::RngCore>,
+        keep: bool,
     ) {
         let (b, t, _) = x.dim();
         let (h, dirs) = (cfg.hidden_size, cfg.directions());
-        self.size_forward::<C>(cfg, b, t);
+        self.size_forward::<C>(cfg, b, t, keep);
         self.dropped = rng.is_some() && cfg.num_layers > 1;
         if self.dropped {
             self.masks
