@@ -12,9 +12,10 @@ use ndarray::{ArrayViewD, ArrayViewMutD};
 use crate::Float;
 pub use nn_spec::shapes::{patch_grid, patches_shape};
 
-/// Calls `f(image_offset, patch_offset)` for every element of one sample: the
-/// one map both directions walk.
-fn for_each_element(grid: [usize; 3], p: usize, mut f: impl FnMut(usize, usize)) {
+/// Calls `f(image_offset, patch_offset)` for every run of `p` elements of
+/// one sample contiguous on both sides (a patch row): the one map both
+/// directions walk, a slice copy per call.
+fn for_each_row(grid: [usize; 3], p: usize, mut f: impl FnMut(usize, usize)) {
     let [c, h, w] = grid;
     let (rows, cols) = (h / p, w / p);
     let width = c * p * p;
@@ -24,10 +25,7 @@ fn for_each_element(grid: [usize; 3], p: usize, mut f: impl FnMut(usize, usize))
             for ch in 0..c {
                 for i in 0..p {
                     let src = ch * h * w + (pr * p + i) * w + pc * p;
-                    let dst = token + (ch * p + i) * p;
-                    for j in 0..p {
-                        f(src + j, dst + j);
-                    }
+                    f(src, token + (ch * p + i) * p);
                 }
             }
         }
@@ -60,7 +58,9 @@ pub fn patches_into<T: Float>(x: ArrayViewD<'_, T>, size: usize, mut y: ArrayVie
         .as_slice_mut()
         .expect("patches: the output buffer is contiguous");
     for (xs, ys) in x.chunks_exact(per).zip(y.chunks_exact_mut(per)) {
-        for_each_element(grid, size, |s, d| ys[d] = xs[s]);
+        for_each_row(grid, size, |s, d| {
+            ys[d..d + size].copy_from_slice(&xs[s..s + size])
+        });
     }
 }
 
@@ -77,7 +77,9 @@ pub fn patches_backward_into<T: Float>(
         .as_slice_mut()
         .expect("patches backward: the gradient buffer is contiguous");
     for (gs, ds) in dy.chunks_exact(per).zip(dx.chunks_exact_mut(per)) {
-        for_each_element(grid, size, |s, d| ds[s] = gs[d]);
+        for_each_row(grid, size, |s, d| {
+            ds[s..s + size].copy_from_slice(&gs[d..d + size])
+        });
     }
 }
 
@@ -100,6 +102,32 @@ mod tests {
         assert_eq!(y.as_slice().unwrap(), want);
         let mut back = ArrayD::zeros(IxDyn(&[1, 4, 4]));
         patches_backward_into(y.view(), 2, back.view_mut());
+        assert_eq!(back, x);
+    }
+
+    /// Two samples of two channels, 6×6 in 3×3 patches, against PyTorch's
+    /// `reshape(B, C, H/p, p, W/p, p).permute(0, 2, 4, 1, 3, 5)` spelled
+    /// out with ndarray; the backward puts every value back.
+    #[test]
+    fn channels_follow_the_reshape_permute_too() {
+        let (b, c, h, p) = (2, 2, 6, 3);
+        let n = b * c * h * h;
+        let x = ArrayD::from_shape_vec(IxDyn(&[b, c, h, h]), (0..n).map(|v| v as f32).collect())
+            .unwrap();
+        let want = x
+            .clone()
+            .into_shape_with_order(IxDyn(&[b, c, h / p, p, h / p, p]))
+            .unwrap()
+            .permuted_axes(IxDyn(&[0, 2, 4, 1, 3, 5]))
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&[b, 4, c * p * p]))
+            .unwrap();
+        let mut y = ArrayD::zeros(IxDyn(&[b, 4, c * p * p]));
+        patches_into(x.view(), p, y.view_mut());
+        assert_eq!(y, want);
+        let mut back = ArrayD::zeros(IxDyn(&[b, c, h, h]));
+        patches_backward_into(y.view(), p, back.view_mut());
         assert_eq!(back, x);
     }
 

@@ -451,6 +451,17 @@ pub fn global_avg_pool1d_into<T: Float>(x: ArrayViewD<'_, T>, mut y: ArrayViewMu
         x.shape()
     );
     let scale = T::one() / T::lit(t as f64);
+    if let (Some(xs), Some(ys), true) = (x.as_slice(), y.as_slice_mut(), d > 0) {
+        // Row slices: per-row views of dynamic rank cost more than the sums.
+        for (out, seq) in ys.chunks_exact_mut(d).zip(xs.chunks_exact(t * d)) {
+            out.fill(T::zero());
+            for step in seq.chunks_exact(d) {
+                out.iter_mut().zip(step).for_each(|(o, &v)| *o += v);
+            }
+            out.iter_mut().for_each(|o| *o *= scale);
+        }
+        return;
+    }
     for (mut out, seq) in y.outer_iter_mut().zip(x.outer_iter()) {
         out.fill(T::zero());
         for step in seq.outer_iter() {
@@ -466,8 +477,22 @@ pub fn global_avg_pool1d_backward_into<T: Float>(
     dy: ArrayViewD<'_, T>,
     mut dx: ArrayViewMutD<'_, T>,
 ) {
-    let [_, t, _] = ntd("global_avg_pool1d backward", dx.shape());
+    let [n, t, d] = ntd("global_avg_pool1d backward", dx.shape());
+    assert!(
+        dy.shape() == [n, d],
+        "global_avg_pool1d backward: gradient {:?} for input {:?}",
+        dy.shape(),
+        dx.shape()
+    );
     let scale = T::one() / T::lit(t as f64);
+    if let (Some(gs), Some(dxs), true) = (dy.as_slice(), dx.as_slice_mut(), d > 0) {
+        for (seq, g) in dxs.chunks_exact_mut(t * d).zip(gs.chunks_exact(d)) {
+            for step in seq.chunks_exact_mut(d) {
+                step.iter_mut().zip(g).for_each(|(o, &g)| *o = g * scale);
+            }
+        }
+        return;
+    }
     for (mut seq, g) in dx.outer_iter_mut().zip(dy.outer_iter()) {
         for mut step in seq.outer_iter_mut() {
             step.zip_mut_with(&g, |d, &g| *d = g * scale);
