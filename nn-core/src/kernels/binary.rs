@@ -178,6 +178,30 @@ pub fn forward_into<T: Float, B: Binary>(
         .for_each(|o, &x, &y| *o = op.f(x, y));
 }
 
+/// `acc += g` for arrays of one shape, split over the cores when large (a
+/// residual's gradient): the same values as ndarray's `+=`, which ran on
+/// one thread.
+///
+/// # Panics
+/// If the shapes differ, naming them.
+pub fn add_assign_into<T: Float>(mut acc: ArrayViewMutD<'_, T>, g: ArrayViewD<'_, T>) {
+    check_same("add_assign", &[acc.shape(), g.shape()]);
+    if let (Some(gs), Some(os)) = (g.as_slice(), acc.as_slice_mut()) {
+        let os = Shared::new(os);
+        return for_each_range(gs.len(), 2 * gs.len(), &|r| {
+            // SAFETY: the parts' ranges are disjoint.
+            let os = unsafe { os.slice(r.clone()) };
+            let gs = &gs[r];
+            widest(|| {
+                for (o, &g) in os.iter_mut().zip(gs) {
+                    *o += g;
+                }
+            })
+        });
+    }
+    acc += &g;
+}
+
 /// [`backward`] for operands of one shape, into buffers: `da = dy · ∂f/∂a`
 /// and `db = dy · ∂f/∂b`, each written only when given (the same products as
 /// [`backward`], so both paths round alike).
@@ -316,5 +340,36 @@ mod tests {
                 "mul, {n}"
             );
         }
+    }
+
+    #[test]
+    fn add_assign_into_adds_every_element_once_split_or_strided() {
+        // Below and above the split (two arrays touched), and a transposed
+        // gradient (the fallback); each sum is one addition, exact to compare.
+        let split = crate::parallel::PARALLEL_ELEMENTS / 2;
+        for n in [5, split + 7, 4 * split + 3] {
+            let g = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 89) as f32 * -0.53 + 4.0);
+            let start = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 97) as f32 * 0.37);
+            let mut acc = start.clone();
+            add_assign_into(acc.view_mut(), g.view());
+            assert!(
+                acc.iter()
+                    .zip(&start)
+                    .zip(&g)
+                    .all(|((&o, &a), &b)| o == a + b),
+                "{n}"
+            );
+        }
+        let g = ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| (i[0] * 4 + i[1]) as f64);
+        let mut acc = ArrayD::from_elem(IxDyn(&[4, 3]), 0.5);
+        add_assign_into(acc.view_mut(), g.t());
+        assert_eq!(acc, g.t().mapv(|v| v + 0.5));
+    }
+
+    #[test]
+    #[should_panic(expected = "add_assign: operands, output and gradients must have one shape")]
+    fn add_assign_into_refuses_another_shape() {
+        let mut acc = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
+        add_assign_into(acc.view_mut(), ArrayD::zeros(IxDyn(&[3, 2])).view());
     }
 }

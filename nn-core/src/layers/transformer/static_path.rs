@@ -12,6 +12,8 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Zip}
 use super::super::dense::linear_grads;
 use super::super::{ensure_shape, trainable_grad_buffer, GradBuffer};
 use super::{FeedForwardActivation, WeightBias};
+use crate::kernels::arith::Add;
+use crate::kernels::binary::{add_assign_into, forward_into};
 use crate::kernels::dropout::fill_mask_from;
 use crate::kernels::matmul::linear_into;
 use crate::kernels::norm::{layer_norm_backward_into, layer_norm_into, NormGrads};
@@ -66,10 +68,14 @@ pub(super) struct Cache<T: Float> {
 
 /// A contiguous `[.., c]` buffer as rows `[N, c]`.
 fn flat<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
+    rows(a.view()).expect("own buffers are contiguous")
+}
+
+/// A standard-layout `[.., c]` view as rows `[N, c]`; `None` for other layouts.
+fn rows<T>(a: ArrayViewD<'_, T>) -> Option<ArrayView2<'_, T>> {
     let c = *a.shape().last().expect("at least 1-D");
-    a.view()
-        .into_shape_with_order((a.len() / c.max(1), c))
-        .expect("own buffers are contiguous")
+    let n = a.len() / c.max(1);
+    a.into_shape_with_order((n, c)).ok()
 }
 
 fn flat_mut<T>(a: &mut ArrayD<T>) -> ArrayViewMut2<'_, T> {
@@ -96,7 +102,7 @@ fn linear<T: Float>(l: &WeightBias<T>, x: ArrayView2<'_, T>, y: ArrayViewMut2<'_
     );
 }
 
-/// `out = a + b ⊙ m` (or `a + b` without a mask).
+/// `out = a + b ⊙ m` (or `a + b` without a mask, split over the cores).
 fn residual<T: Float>(
     a: ArrayViewD<'_, T>,
     b: ArrayViewD<'_, T>,
@@ -109,10 +115,7 @@ fn residual<T: Float>(
             .and(&b)
             .and(m)
             .for_each(|o, &a, &b, &m| *o = a + b * m),
-        None => Zip::from(out)
-            .and(&a)
-            .and(&b)
-            .for_each(|o, &a, &b| *o = a + b),
+        None => forward_into(&Add, a, b, out),
     }
 }
 
@@ -278,18 +281,21 @@ impl<T: Float> Cache<T> {
             );
             self.dr2.view()
         };
-        masked(
-            dres.view(),
-            if_dropping(self.dropping, &self.m2),
-            &mut self.dz2,
-        );
+        // Without dropout the block's output gradient is `dres` itself.
+        let dz2 = match rows(dres.view()).filter(|_| !dropping) {
+            Some(dz2) => dz2,
+            None => {
+                masked(dres.view(), if_dropping(dropping, &self.m2), &mut self.dz2);
+                flat(&self.dz2)
+            }
+        };
         ensure_shape(&mut self.dgd, self.z1.shape());
         let gd = if dropping { &self.gd } else { &self.g };
         linear_grads(
             &p.linear2.weight,
             Some(&p.linear2.bias),
             flat(gd),
-            flat(&self.dz2),
+            dz2,
             Some(flat_mut(&mut self.dgd)),
         );
         if dropping {
@@ -321,10 +327,10 @@ impl<T: Float> Cache<T> {
                 self.dr1.view_mut(),
                 &mut self.spare,
             );
-            self.dr1 += &dy;
+            add_assign_into(self.dr1.view_mut(), dy.view());
         } else {
             // ff_in feeds the block and, through the residual, norm2.
-            self.dff += &dres;
+            add_assign_into(self.dff.view_mut(), dres.view());
             layer_norm_grads(
                 p.norm1,
                 p.eps,
@@ -370,11 +376,8 @@ impl<T: Float> Cache<T> {
         } else {
             dsa_in
         };
-        if let Some(mut dx) = dx {
-            Zip::from(&mut dx)
-                .and(&self.dr1)
-                .and(&through_attention)
-                .for_each(|d, &r, &a| *d = r + a);
+        if let Some(dx) = dx {
+            forward_into(&Add, self.dr1.view(), through_attention, dx);
         }
     }
 }
