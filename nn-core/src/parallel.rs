@@ -444,28 +444,6 @@ impl<T> Shared<T> {
         Shared(data.as_mut_ptr(), data.len())
     }
 
-    /// Shares `len` elements at `ptr`, which may not be initialized yet:
-    /// parts then write them only through [`Shared::copy_to`].
-    ///
-    /// # Safety
-    /// `ptr` is valid for writes of `len` elements for the duration of the loop.
-    pub(crate) unsafe fn from_raw(ptr: *mut T, len: usize) -> Self {
-        Shared(ptr, len)
-    }
-
-    /// Copies `src` to elements `at..at + src.len()` through raw pointers
-    /// (so they need not hold values before).
-    ///
-    /// # Safety
-    /// No other part reads or writes those elements meanwhile; `src` lies elsewhere.
-    pub(crate) unsafe fn copy_to(&self, at: usize, src: &[T])
-    where
-        T: Copy,
-    {
-        assert!(at + src.len() <= self.1);
-        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(at), src.len());
-    }
-
     /// Elements `range` of the slice.
     ///
     /// # Safety

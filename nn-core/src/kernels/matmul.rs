@@ -13,9 +13,8 @@ use ndarray::{
 use smallvec::{smallvec, SmallVec};
 
 use super::broadcast::sum_to_shape;
-use super::gemm::gemm_raw;
+use super::gemm::{gemm_bias_raw, gemm_raw};
 use super::owned::owned_written;
-use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
 /// How the operands of `a @ b` line up: both promoted to at least 2-D
@@ -411,8 +410,8 @@ pub fn linear_into<T: Float>(
 }
 
 /// [`linear_into`] into a raw view, once the shapes are checked: `y` may
-/// be memory not yet initialized, since every element is written (the bias,
-/// or the product with `beta = 0`) before any is read.
+/// be memory not yet initialized, since the product writes every element
+/// without reading any (the bias is read in its place).
 ///
 /// # Safety
 /// As [`gemm_raw`] for `y`; the shapes fit.
@@ -423,42 +422,8 @@ unsafe fn linear_raw<T: Float>(
     y: RawArrayViewMut<T, Ix2>,
 ) {
     match b {
-        Some(b) => {
-            fill_rows(y, b);
-            gemm_raw(T::one(), &x, &w.t(), T::one(), y);
-        }
+        Some(b) => gemm_bias_raw(&x, &w.t(), b, y),
         None => gemm_raw(T::one(), &x, &w.t(), T::zero(), y),
-    }
-}
-
-/// Every row of `y` set to `b`, through raw pointers (`y` may not be
-/// initialized yet): row copies, split over the threads for large outputs
-/// (ndarray's broadcasting `assign` ran on one thread, element by element,
-/// and was 4 % of a small transformer's epoch).
-///
-/// # Safety
-/// As [`gemm_raw`] for `y`, whose rows are `b.len()` long.
-unsafe fn fill_rows<T: Float>(y: RawArrayViewMut<T, Ix2>, b: ArrayView1<'_, T>) {
-    let (rows, width) = y.dim();
-    let (rs, cs) = (y.strides()[0], y.strides()[1]);
-    let base = y.as_ptr() as *mut T;
-    match b.as_slice() {
-        Some(bs) if cs == 1 && rs == width as isize => {
-            let ys = Shared::from_raw(base, rows * width);
-            for_each_range(rows, rows * width, &|r| {
-                for i in r {
-                    // SAFETY: the parts' rows are disjoint and inside `y`.
-                    unsafe { ys.copy_to(i * width, bs) }
-                }
-            });
-        }
-        _ => {
-            for i in 0..rows {
-                for (j, &v) in b.iter().enumerate() {
-                    base.offset(i as isize * rs + j as isize * cs).write(v);
-                }
-            }
-        }
     }
 }
 

@@ -74,17 +74,21 @@ macro_rules! avx2_tile {
                     let c0 = t.c.offset(i as isize * t.rsc);
                     let c1 = c0.wrapping_add($lanes);
                     let (mut v0, mut v1) = ($mul(alpha, lo[i]), $mul(alpha, hi[i]));
+                    let (s0, s1) = {
+                        let s0 = t.src.offset(i as isize * t.src_rs);
+                        (s0, s0.wrapping_add($lanes))
+                    };
                     if full {
                         if t.beta != 0.0 {
-                            v0 = $fma(beta, $loadu(c0), v0);
-                            v1 = $fma(beta, $loadu(c1), v1);
+                            v0 = $fma(beta, $loadu(s0), v0);
+                            v1 = $fma(beta, $loadu(s1), v1);
                         }
                         $storeu(c0, v0);
                         $storeu(c1, v1);
                     } else {
                         if t.beta != 0.0 {
-                            v0 = $fma(beta, $maskload(c0, m0), v0);
-                            v1 = $fma(beta, $maskload(c1, m1), v1);
+                            v0 = $fma(beta, $maskload(s0, m0), v0);
+                            v1 = $fma(beta, $maskload(s1, m1), v1);
                         }
                         $maskstore(c0, m0, v0);
                         $maskstore(c1, m1, v1);

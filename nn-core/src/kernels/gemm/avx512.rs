@@ -45,8 +45,9 @@ macro_rules! avx512_tile {
                     let c1 = c0.wrapping_add($lanes);
                     let (mut v0, mut v1) = ($mul(alpha, lo[i]), $mul(alpha, hi[i]));
                     if t.beta != 0.0 {
-                        v0 = $fma(beta, $load(m0, c0), v0);
-                        v1 = $fma(beta, $load(m1, c1), v1);
+                        let s0 = t.src.offset(i as isize * t.src_rs);
+                        v0 = $fma(beta, $load(m0, s0), v0);
+                        v1 = $fma(beta, $load(m1, s0.wrapping_add($lanes)), v1);
                     }
                     $store(c0, m0, v0);
                     $store(c1, m1, v1);

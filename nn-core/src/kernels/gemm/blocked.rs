@@ -258,7 +258,7 @@ pub unsafe fn pack_whole_b<T: Float>(ks: &Kernels<T>, b: Mat<T>, out: *mut T) {
 /// `a` is `m × k`, `b` is `k × n` and `c` is `m × n`, all valid for their
 /// strides; `c` does not overlap `a` or `b`, and no other thread writes `c`.
 pub unsafe fn gemm<T: Float>(ks: &Kernels<T>, alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
-    gemm_piece(ks, alpha, a, b, beta, c, takes_dot(alpha, &a, &b))
+    gemm_piece(ks, alpha, a, b, beta, c, takes_dot(alpha, &a, &b), None)
 }
 
 /// Whether [`gemm`] takes the dot-product kernel for this product. (`suits`
@@ -271,11 +271,14 @@ pub fn takes_dot<T: Float>(alpha: T, a: &Mat<T>, b: &Mat<T>) -> bool {
 /// [`gemm`] on one piece of a product split over threads: the dot-product
 /// kernel where the whole product takes it (`whole_takes_dot`), not by the
 /// piece's own shape, so that every element is summed the same way on any
-/// number of threads.
+/// number of threads. With a `row` (`n` contiguous values), `beta` scales it
+/// in place of `c`: `c = alpha · a · b + beta · row` on every row.
 ///
 /// # Safety
 /// As [`gemm`]; with `whole_takes_dot`, the piece is a block of rows or
-/// columns of a product that [`super::dot::suits`].
+/// columns of a product that [`super::dot::suits`], and there is no `row`;
+/// `row` holds `n` values.
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_piece<T: Float>(
     ks: &Kernels<T>,
     alpha: T,
@@ -284,11 +287,13 @@ pub unsafe fn gemm_piece<T: Float>(
     beta: T,
     c: Mat<T>,
     whole_takes_dot: bool,
+    row: Option<Mat<T>>,
 ) {
     if whole_takes_dot {
+        debug_assert!(row.is_none(), "gemm: the dot kernel reads no row");
         super::dot::gemm(alpha, a, b, beta, c)
     } else {
-        product(ks, alpha, a, b, None, beta, c)
+        product(ks, alpha, a, b, None, (beta, row), c)
     }
 }
 
@@ -311,17 +316,18 @@ pub unsafe fn gemm_prepacked<T: Float>(
         rs: 0,
         cs: 0,
     };
-    product(ks, alpha, a, b, Some(packed), beta, c)
+    product(ks, alpha, a, b, Some(packed), (beta, None), c)
 }
 
-/// The loop nest of [`gemm`]; `packed` is `b` already packed (its `ptr` then unused).
+/// The loop nest of [`gemm`]; `packed` is `b` already packed (its `ptr` then
+/// unused); `beta` scales `c`, or the `row` in its place (see [`gemm_piece`]).
 unsafe fn product<T: Float>(
     ks: &Kernels<T>,
     alpha: T,
     a: Mat<T>,
     b: Mat<T>,
     packed: Option<*const T>,
-    beta: T,
+    (beta, row): (T, Option<Mat<T>>),
     c: Mat<T>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -329,7 +335,16 @@ unsafe fn product<T: Float>(
         return;
     }
     if k == 0 || alpha == T::zero() {
-        scale(beta, c);
+        match row {
+            Some(row) => {
+                for i in 0..m {
+                    for j in 0..n {
+                        *c.at(i, j) = beta * *row.at(0, j);
+                    }
+                }
+            }
+            None => scale(beta, c),
+        }
         return;
     }
     // Packing pays for itself by reuse. A panel of `b` is swept once per row
@@ -394,6 +409,14 @@ unsafe fn product<T: Float>(
                                 } else {
                                     (a_buf.add(ir * kb) as *const T, 1, rows as isize)
                                 };
+                                let at = c.at(ic + ir, jc + jr);
+                                // The row stands in for `c` in the first
+                                // panel's `beta` term only: later panels add
+                                // to what the first wrote.
+                                let (src, src_rs, src_cs) = match row {
+                                    Some(row) if pc == 0 => (row.at(0, jc + jr) as *const T, 0, 1),
+                                    _ => (at as *const T, c.rs, c.cs),
+                                };
                                 let args = TileArgs {
                                     k: kb,
                                     a: a_strip,
@@ -401,9 +424,12 @@ unsafe fn product<T: Float>(
                                     a_cs,
                                     b: b_strip,
                                     ldb,
-                                    c: c.at(ic + ir, jc + jr),
+                                    c: at,
                                     rsc: c.rs,
                                     csc: c.cs,
+                                    src,
+                                    src_rs,
+                                    src_cs,
                                     cols: ks.nr.min(nb - jr),
                                     alpha,
                                     beta,

@@ -22,10 +22,11 @@ unsafe fn body<T: Float, const R: usize, const NR: usize>(t: &TileArgs<T>) {
     for (i, row) in acc.iter().enumerate() {
         for (j, &v) in row.iter().enumerate().take(t.cols) {
             let c = t.c.offset(i as isize * t.rsc + j as isize * t.csc);
+            let src = t.src.offset(i as isize * t.src_rs + j as isize * t.src_cs);
             *c = if t.beta == T::zero() {
                 t.alpha * v
             } else {
-                t.beta * *c + t.alpha * v
+                t.beta * *src + t.alpha * v
             };
         }
     }

@@ -15,6 +15,13 @@ pub struct TileArgs<T> {
     pub c: *mut T,
     pub rsc: isize,
     pub csc: isize,
+    /// Where `beta · c` reads `c`: `c` itself (`src_rs = rsc`, `src_cs =
+    /// csc`), or a row repeated down the tile (`src_rs = 0`, `src_cs = 1`: a
+    /// dense layer's bias, added without being copied into `c` first). Its
+    /// columns are contiguous wherever `csc = 1`.
+    pub src: *const T,
+    pub src_rs: isize,
+    pub src_cs: isize,
     /// Valid columns, `1..=nr`; the rest of the tile is neither read nor written.
     pub cols: usize,
     pub alpha: T,
@@ -58,11 +65,14 @@ impl<T: crate::Float> TileArgs<T> {
         for (i, row) in tile.iter().enumerate() {
             for (j, &v) in row.iter().enumerate().take(self.cols) {
                 let c = self.c.offset(i as isize * self.rsc + j as isize * self.csc);
+                let src = self
+                    .src
+                    .offset(i as isize * self.src_rs + j as isize * self.src_cs);
                 // One rounding, as the vector write-back's fused multiply-add.
                 *c = if self.beta == T::zero() {
                     v
                 } else {
-                    self.beta.mul_add(*c, v)
+                    self.beta.mul_add(*src, v)
                 };
             }
         }
