@@ -9,7 +9,10 @@
 //! planes on the tape took 26 560 minor faults and 97 ms per batch of 128,
 //! against 58 faults and 66 ms with the memory kept (medians of five
 //! alternating runs, Intel Xeon, two threads; the probe is in
-//! `benches/HISTORY.md`). So the first tape raises glibc's thresholds:
+//! `benches/HISTORY.md`), and a static model's evaluation allocates every
+//! layer's output afresh for every batch (a small vision transformer's
+//! evaluation spent 40 % of its time in page faults). So the first tape, or
+//! the first `evaluate` or `predict` of the facade, raises glibc's thresholds:
 //! blocks up to [`MMAP_THRESHOLD`] come from the heap, and the heap keeps up
 //! to [`TRIM_THRESHOLD`] of free memory at its top, for the next step's
 //! tensors. The process then holds on to what its busiest step needed.
@@ -25,7 +28,8 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 pub const TRIM_THRESHOLD: usize = 1 << 30;
 
 /// Raises the allocator's thresholds once per process (see the module
-/// docs), unless `NN_KEEP_FREED_MEMORY=0`. Called by [`crate::Tape::new`].
+/// docs), unless `NN_KEEP_FREED_MEMORY=0`. Called by [`crate::Tape::new`]
+/// and the facade's evaluation loops.
 ///
 /// # Panics
 /// If `NN_KEEP_FREED_MEMORY` is set to anything but 0 or 1 (each call, so a

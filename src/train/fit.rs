@@ -414,6 +414,8 @@ fn evaluate_into<T: Float, M: Fit<T>>(
 ) -> (f64, Vec<(String, f64)>) {
     // Not a loss of 0 and an accuracy of 0, which read as results.
     assert!(!data.is_empty(), "evaluate: the data holds no samples");
+    // Every batch's outputs are new arrays: keep the freed ones' pages.
+    nn_core::memory::keep_freed_memory();
     let was_training = model.is_training();
     model.set_training(false);
     metrics.iter_mut().for_each(|m| m.reset());
@@ -441,6 +443,8 @@ pub fn predict<T: Float, M: Fit<T>>(
     inputs: ArrayViewD<'_, T>,
     batch_size: usize,
 ) -> ArrayD<T> {
+    // Every batch's outputs are new arrays: keep the freed ones' pages.
+    nn_core::memory::keep_freed_memory();
     let was_training = model.is_training();
     model.set_training(false);
     let n = inputs.shape()[0];
