@@ -115,6 +115,55 @@ pub fn gemm<T, S1, S2, S3>(
     unsafe { checked_product(alpha, a, b, (beta, None), c) }
 }
 
+/// [`gemm`] on this thread through the tiles alone, never the dot kernel
+/// nor a split inner dimension (which [`gemm`] chooses by shape): every
+/// element summed in the order a [`PackedRhs::gemm`] sums it, whatever the
+/// number of rows.
+///
+/// # Panics
+/// As [`gemm`].
+pub(crate) fn gemm_tiles<T, S1, S2, S3>(
+    alpha: T,
+    a: &ArrayBase<S1, Ix2>,
+    b: &ArrayBase<S2, Ix2>,
+    beta: T,
+    c: &mut ArrayBase<S3, Ix2>,
+) where
+    T: Float,
+    S1: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    S3: DataMut<Elem = T>,
+{
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if b.nrows() != k || c.dim() != (m, n) {
+        panic!(
+            "gemm: shapes {:?} @ {:?} -> {:?} do not line up",
+            a.shape(),
+            b.shape(),
+            c.shape()
+        );
+    }
+    count_flops(m, k, n);
+    let c = Mat {
+        ptr: c.as_mut_ptr(),
+        ..mat(c)
+    };
+    // SAFETY: the shapes were checked; `c` is borrowed mutably, so it is
+    // valid, holds values and overlaps neither input.
+    unsafe {
+        blocked::gemm_piece(
+            T::gemm_kernels(),
+            alpha,
+            mat(a),
+            mat(b),
+            beta,
+            c,
+            false,
+            None,
+        )
+    }
+}
+
 /// [`gemm`] into a raw view: with `beta = 0` the product writes every
 /// element of `c` and reads none, so `c` may be memory not yet initialized
 /// (a new output need not be zero-filled first; see

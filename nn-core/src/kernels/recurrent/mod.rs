@@ -41,4 +41,4 @@ pub use sequence::{
     recurrent_backward_into, recurrent_forward_into, BackwardScratch, ForwardScratch, Grads, Run,
     StateGrads,
 };
-pub use shapes::{check_shapes, Dims, Shapes};
+pub use shapes::{check_shapes, CacheFor, Dims, Shapes};

@@ -20,7 +20,7 @@ pub struct Recorded<T> {
 pub fn recurrent_forward<T: Float, C: Cell>(cell: &C, run: &Run<'_, T>) -> Recorded<T> {
     let d = run.dims(cell);
     let (b, t, h) = (d.batch, d.steps, d.hidden);
-    let mut cache = Array3::zeros((t, b, d.cache_row_width::<C>()));
+    let mut cache = Array3::zeros(d.cache_shape::<C>(CacheFor::Backward));
     let mut states = Array3::zeros((b, t, C::state_width(h)));
     let (mut hp, mut state) = (
         Array2::zeros((b, C::GATES * h)),

@@ -7,10 +7,10 @@ use ndarray::{ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 use super::operands::{
     add_block_sums, add_operand_products, join_weights, project_inputs, stage_operands,
 };
-use super::shapes::check_shapes;
+use super::shapes::{check_shapes, CacheFor};
 use super::step::StepRows;
 use super::{Cell, Dims, Shapes};
-use crate::kernels::gemm::{gemm, with_packed_rhs};
+use crate::kernels::gemm::{gemm, gemm_tiles, with_packed_rhs};
 use crate::parallel::{for_each_part, parts_for, Shared};
 use crate::Float;
 
@@ -162,9 +162,10 @@ fn check_buffer<S: ndarray::RawData, D: ndarray::Dimension>(
 /// [B, T, S]` and what backward needs into `cache: [T, B, cache_row_width]`
 /// (time first, so that a step's rows are contiguous; [`Dims::cache_row_width`]:
 /// the cell's cache, then the step's operands `[x_t, 1, h_{t-1}]`), both
-/// standard layout. For inference, where the run [`Dims::joins_input`], the
-/// cache may be a single step's `[1, B, cache_row_width]`, reused by every
-/// step: nothing is kept for backward.
+/// standard layout. For inference the cache may have
+/// [`Dims::cache_shape`]'s shape for [`CacheFor::Inference`]: where the run
+/// joins its input, a single step's `[1, B, cache_row_width]`, reused by
+/// every step, so nothing is kept for backward.
 ///
 /// # Panics
 /// If the shapes do not fit (see [`check_shapes`]) or a buffer has the wrong
@@ -190,15 +191,15 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
         mut state,
         mut weights,
     } = scratch;
-    // The step operands' projection shares the cache's pre-activations: a
-    // single step's cache serves only a run whose input is joined.
     let joined = d.joins_input::<C>();
-    let slots = if joined && cache.len_of(Axis(0)) == 1 {
-        1
+    let inference = d.cache_shape::<C>(CacheFor::Inference);
+    let cache_shape = if cache.shape() == inference {
+        inference
     } else {
-        t
+        d.cache_shape::<C>(CacheFor::Backward)
     };
-    check_buffer(name, "cache", &cache, &[slots, b, rw]);
+    check_buffer(name, "cache", &cache, &cache_shape);
+    let slots = cache_shape[0];
     check_buffer(name, "states", &states, &[b, t, sw]);
     check_buffer(name, "hidden projection", &hp, &[b, gh]);
     check_buffer(name, "state", &state, &[b, sw]);
@@ -266,25 +267,28 @@ pub fn recurrent_forward_into<T: Float, C: Cell>(
                         ArrayViewMut2::from_shape((n, rw), &mut *cache).expect("sized above");
                     let (mut pre, ops) = rows.split_at(Axis(1), cw);
                     let ops = ops.slice(s![.., first..]);
-                    let mut hp2;
+                    let mut hidden_proj;
                     let (mut out, beta) = if joined {
                         (pre.slice_mut(s![.., ..gh]), T::zero())
                     } else if C::SPLIT_GRAD {
-                        hp2 = ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
-                        (hp2.view_mut(), T::zero())
+                        hidden_proj =
+                            ArrayViewMut2::from_shape((n, gh), &mut *hp).expect("sized above");
+                        (hidden_proj.view_mut(), T::zero())
                     } else {
                         (pre.slice_mut(s![.., ..gh]), T::one())
                     };
                     if k == 0 && run.h0.is_none() {
                         // h_{-1} is zero: the first step's product takes only
                         // the operands before it (`[x_0, 1]` joined, the 1
-                        // otherwise). The terms left out are zeros, so the
-                        // sums are the same bits.
-                        let known = i + 1 - first;
-                        let w0 = weights.slice(s![.., first..first + known]);
-                        gemm(
+                        // otherwise). The terms left out are zeros, and the
+                        // tiles sum the rest as the packed product would, so
+                        // the sums are the same bits (for finite `W_hh`: a
+                        // zero times an infinity was NaN).
+                        let nonzero = i + 1 - first;
+                        let w0 = weights.slice(s![.., first..first + nonzero]);
+                        gemm_tiles(
                             T::one(),
-                            &ops.slice(s![.., ..known]),
+                            &ops.slice(s![.., ..nonzero]),
                             &w0.t(),
                             beta,
                             &mut out,
@@ -341,7 +345,12 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
         mut initial,
         mut block_grads,
     } = scratch;
-    check_buffer(name, "cache", &cache, &[t, b, rw]);
+    check_buffer(
+        name,
+        "cache",
+        &cache,
+        &d.cache_shape::<C>(CacheFor::Backward),
+    );
     check_buffer(name, "states", &states, &[b, t, sw]);
     check_buffer(name, "gate gradient", &dgates, &[t, b, gw]);
     check_buffer(name, "carry", &carry, &[b, sw]);
@@ -458,7 +467,7 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                     let beta = if k == t - 1 { T::zero() } else { T::one() };
                     // A zero h_{-1} adds nothing to W_hh's sums (unless this
                     // step is also the first summed, whose beta of 0 writes them).
-                    let known = if k == 0 && k != t - 1 && run.h0.is_none() {
+                    let nonzero = if k == 0 && k != t - 1 && run.h0.is_none() {
                         i + 1
                     } else {
                         ow
@@ -467,9 +476,9 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
                         let rows = j * block..((j + 1) * block).min(n);
                         let (dg, ops) = (
                             step_dg.slice(s![rows.clone(), ..]),
-                            ops.slice(s![rows, ..known]),
+                            ops.slice(s![rows, ..nonzero]),
                         );
-                        let acc = acc.slice_mut(s![.., ..known]);
+                        let acc = acc.slice_mut(s![.., ..nonzero]);
                         add_operand_products::<T, C>(dg, ops, i, beta, acc);
                     }
                 }

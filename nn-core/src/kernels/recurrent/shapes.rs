@@ -34,6 +34,15 @@ pub struct Dims {
     pub hidden: usize,
 }
 
+/// What a forward's cache is for (see [`Dims::cache_shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheFor {
+    /// Backward reads every step's rows.
+    Backward,
+    /// Nothing reads it after its step.
+    Inference,
+}
+
 impl Dims {
     /// Width of a step's operand row `[x_t, 1, h_{t-1}]`: the left operand
     /// of the step's product with the joined weights, and of the weight
@@ -47,6 +56,19 @@ impl Dims {
     /// `[x_t, 1, h_{t-1}]` (the inputs of the parameter gradients).
     pub fn cache_row_width<C: Cell>(&self) -> usize {
         C::cache_width(self.hidden) + self.operand_width()
+    }
+
+    /// Shape of the forward's cache `[slots, B, cache_row_width]`: a slot
+    /// per step when backward will read it ([`CacheFor::Backward`]); for
+    /// inference one slot that every step reuses, where the run
+    /// [`Dims::joins_input`] (a projected input fills every step's slot
+    /// before the loop, so it keeps one per step).
+    pub fn cache_shape<C: Cell>(&self, cache_for: CacheFor) -> [usize; 3] {
+        let slots = match cache_for {
+            CacheFor::Inference if self.joins_input::<C>() => 1,
+            _ => self.steps,
+        };
+        [slots, self.batch, self.cache_row_width::<C>()]
     }
 
     /// Shape of the forward's joined weights `[W_ih, bias, W_hh]`.

@@ -239,7 +239,10 @@ fn per_step_block_sums_match_the_sequences_summed() {
 /// `h_{-1}`, and backward the initial state's unread gradient: the same bits
 /// as a run given zeros, for every cell, both directions, the input joined
 /// or projected first, the parameters' sums per step (70 rows) or after the
-/// loop (3), and for a single step.
+/// loop (3), and for a single step; and a row alone gives its bits in the
+/// batch. `RNN(1024, 32)` joins a long input to a narrow output: by shape
+/// alone its first product would take the dot kernel (3 rows) or split its
+/// inner dimension (35 rows a part).
 #[test]
 fn an_absent_initial_state_gives_the_bits_of_zeros() {
     fn check<C: Cell>(cell: C, (i, h): (usize, usize), reverse: bool) {
@@ -285,6 +288,26 @@ fn an_absent_initial_state_gives_the_bits_of_zeros() {
                 cell.name()
             );
             assert_eq!(absent.0, given.0, "{what}: states");
+            // A row alone (another kernel's shape for the first step's
+            // product, were it chosen by shape) gives its bits in the batch.
+            for r in [0, b - 1] {
+                let run = Run {
+                    x: x.slice(s![r..r + 1, .., ..]),
+                    w_ih: w_ih.view(),
+                    w_hh: w_hh.view(),
+                    b_ih: b_ih.view(),
+                    b_hh: b_hh.view(),
+                    h0: None,
+                    c0: None,
+                    reverse,
+                };
+                let alone = recurrent_forward(&cell, &run).states;
+                assert_eq!(
+                    absent.0.slice(s![r..r + 1, .., ..]),
+                    alone,
+                    "{what}: row {r}"
+                );
+            }
             let (a, z) = (absent.1, given.1);
             assert_eq!(a.x, z.x, "{what}: x");
             assert_eq!(a.w_ih, z.w_ih, "{what}: weight_ih");
@@ -294,6 +317,7 @@ fn an_absent_initial_state_gives_the_bits_of_zeros() {
         }
     }
     for reverse in [false, true] {
+        check(RnnCell::Tanh, (1024, 32), reverse);
         check(RnnCell::Relu, (250, 160), reverse);
         check(LstmCell, (28, 128), reverse);
         check(LstmCell, (250, 160), reverse);

@@ -9,16 +9,18 @@ use ndarray::{ArrayD, Dimension, Ix1, Ix2, Ix3, IxDyn};
 use super::{Cell, RecurrentConfig};
 use crate::kernels::dropout::fill_mask;
 use crate::kernels::recurrent::{
-    recurrent_backward_into, recurrent_forward_into, BackwardScratch, Dims, ForwardScratch, Grads,
-    Run, StateGrads,
+    recurrent_backward_into, recurrent_forward_into, BackwardScratch, CacheFor, Dims,
+    ForwardScratch, Grads, Run, StateGrads,
 };
 use crate::layers::{no_input_grad, trainable_grad_buffer};
 use crate::tape::Param;
 use crate::Float;
 
-/// What one run (a layer's direction) keeps for backward.
+/// What one run (a layer's direction) keeps for backward, or for inference
+/// only the states.
 struct RunBuffers<T> {
-    /// `[T, B, cache_row_width]` ([`Dims::cache_row_width`]).
+    /// [`Dims::cache_shape`]: `[T, B, cache_row_width]` for backward, one
+    /// step's rows for inference where the kernel allows it.
     cache: Array3<T>,
     /// Every step's state: `[B, T, S]`.
     states: Array3<T>,
@@ -142,10 +144,14 @@ fn run<'a, T: Float>(
 }
 
 impl<T: Float> Buffers<T> {
-    /// Sizes the forward's buffers for a batch of `b` sequences of `t` steps
-    /// (the caches of a single step where nothing is kept for backward and
-    /// the kernel allows it).
-    fn size_forward<C: Cell>(&mut self, cfg: &RecurrentConfig, b: usize, t: usize, keep: bool) {
+    /// Sizes the forward's buffers for a batch of `b` sequences of `t` steps,
+    /// the caches for `cache_for`.
+    fn size_forward<C: Cell>(
+        &mut self,
+        cfg: &RecurrentConfig,
+        (b, t): (usize, usize),
+        cache_for: CacheFor,
+    ) {
         let (h, dirs) = (cfg.hidden_size, cfg.directions());
         let runs = cfg.num_layers * dirs;
         self.runs.resize_with(runs, || RunBuffers {
@@ -154,8 +160,7 @@ impl<T: Float> Buffers<T> {
         });
         for (k, r) in self.runs.iter_mut().enumerate() {
             let d = layer_dims(cfg, k / dirs, b, t);
-            let slots = if keep || !d.joins_input::<C>() { t } else { 1 };
-            ensure(&mut r.cache, Ix3(slots, b, d.cache_row_width::<C>()));
+            ensure(&mut r.cache, ndarray::Dim(d.cache_shape::<C>(cache_for)));
             ensure(&mut r.states, Ix3(b, t, C::state_width(h)));
         }
         let kept = cfg.num_layers - usize::from(!cfg.return_sequences);
@@ -172,9 +177,9 @@ impl<T: Float> Buffers<T> {
     }
 
     /// Runs every layer and direction on `x: [B, T, input_size]` (checked
-    /// by the caller), keeping what backward needs when `keep`; with `rng`,
-    /// drops the outputs of every layer but the last (`cfg.dropout`), masks
-    /// drawn from it.
+    /// by the caller), keeping what backward needs unless `cache_for` is
+    /// inference; with `rng`, drops the outputs of every layer but the last
+    /// (`cfg.dropout`), masks drawn from it.
     pub(super) fn forward<C: Cell>(
         &mut self,
         cell: &C,
@@ -182,11 +187,11 @@ impl<T: Float> Buffers<T> {
         params: &[[Param<T>; 4]],
         x: ArrayView3<'_, T>,
         mut rng: Option<&mut dyn rand::RngCore>,
-        keep: bool,
+        cache_for: CacheFor,
     ) {
         let (b, t, _) = x.dim();
         let (h, dirs) = (cfg.hidden_size, cfg.directions());
-        self.size_forward::<C>(cfg, b, t, keep);
+        self.size_forward::<C>(cfg, (b, t), cache_for);
         self.dropped = rng.is_some() && cfg.num_layers > 1;
         if self.dropped {
             self.masks
@@ -237,6 +242,27 @@ impl<T: Float> Buffers<T> {
                     .assign(&self.runs[top + d].states.slice(s![.., at, ..h]));
             }
         }
+    }
+
+    /// The bytes the buffers hold.
+    pub(super) fn bytes(&self) -> usize {
+        let arrays = self.runs.iter().map(|r| r.cache.len() + r.states.len());
+        let lists = [&self.outputs, &self.masks, &self.input_grads];
+        let elements = arrays.sum::<usize>()
+            + lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|a| a.len())
+                .sum::<usize>()
+            + self.last.len()
+            + self.hidden.len()
+            + self.state.len()
+            + self.weights.len()
+            + self.dgates.len()
+            + self.carry.len()
+            + self.initial.len()
+            + self.block_grads.len();
+        elements * size_of::<T>()
     }
 
     /// The output of the last [`Buffers::forward`].
