@@ -372,10 +372,13 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
 }
 
 /// Mean loss and Keras's accuracy of `model` on `data`, in evaluation mode
-/// (for other metrics, [`evaluate_metrics`]).
+/// (for other metrics, [`evaluate_metrics`]). Every batch's outputs are new
+/// arrays, so it keeps freed memory for reuse as a tape does
+/// ([`nn_core::memory::keep_freed_memory`]).
 ///
 /// # Panics
-/// If `data` holds no samples: there is no mean to report (Keras raises).
+/// If `data` holds no samples: there is no mean to report (Keras raises);
+/// if `NN_KEEP_FREED_MEMORY` is set to anything but 0 or 1.
 #[track_caller]
 pub fn evaluate<T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
@@ -389,10 +392,11 @@ pub fn evaluate<T: Float, M: Fit<T>, D: Data<T>>(
 }
 
 /// Mean loss and `metrics` of `model` on `data`, in evaluation mode, as
-/// Keras's `evaluate` returns them: the metrics under their names.
+/// Keras's `evaluate` returns them: the metrics under their names (freed
+/// memory kept, as [`evaluate`]).
 ///
 /// # Panics
-/// If `data` holds no samples.
+/// If `data` holds no samples, or as [`evaluate`].
 #[track_caller]
 pub fn evaluate_metrics<'a, T: Float, M: Fit<T>, D: Data<T>>(
     model: &mut M,
@@ -436,8 +440,11 @@ fn evaluate_into<T: Float, M: Fit<T>>(
 }
 
 /// Outputs of `model` for every sample of `inputs` (`[n, …]`), in batches, in
-/// evaluation mode (the model's own mode restored after). No samples give
-/// the outputs' shape with no rows, `[0, …]`.
+/// evaluation mode (the model's own mode restored after; freed memory kept,
+/// as [`evaluate`]). No samples give the outputs' shape with no rows, `[0, …]`.
+///
+/// # Panics
+/// If `NN_KEEP_FREED_MEMORY` is set to anything but 0 or 1.
 pub fn predict<T: Float, M: Fit<T>>(
     model: &mut M,
     inputs: ArrayViewD<'_, T>,

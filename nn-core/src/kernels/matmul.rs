@@ -411,7 +411,7 @@ pub fn linear_into<T: Float>(
 
 /// [`linear_into`] into a raw view, once the shapes are checked: `y` may
 /// be memory not yet initialized, since the product writes every element
-/// without reading any (the bias is read in its place).
+/// before reading any (the tiles read the bias in its place).
 ///
 /// # Safety
 /// As [`gemm_raw`] for `y`; the shapes fit.

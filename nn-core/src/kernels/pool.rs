@@ -528,6 +528,46 @@ fn window_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The mean over time of `[2, 3, 4]` (the formula, summed in step
+    /// order), through the row slices and through a transposed view (the
+    /// per-row fallback), and its gradient spread evenly back.
+    #[test]
+    fn sequence_means_over_slices_and_strided_views_agree() {
+        let x = ndarray::Array3::from_shape_fn((2, 3, 4), |(n, t, d)| {
+            (n * 12 + t * 4 + d) as f32 * 0.7 - 3.0
+        });
+        let want = ndarray::Array2::from_shape_fn((2, 4), |(n, d)| {
+            (0..3).fold(0.0, |s, t| s + x[[n, t, d]]) * (1.0 / 3.0)
+        });
+        let xt = x
+            .view()
+            .permuted_axes([2, 1, 0])
+            .as_standard_layout()
+            .into_owned();
+        let strided = xt.view().permuted_axes([2, 1, 0]);
+        assert!(!strided.is_standard_layout());
+        for input in [x.view(), strided] {
+            let mut y = ndarray::Array2::from_elem((2, 4), f32::NAN);
+            global_avg_pool1d_into(input.into_dyn(), y.view_mut().into_dyn());
+            assert_eq!(y, want);
+        }
+        let dy = ndarray::Array2::from_shape_fn((2, 4), |(n, d)| (n * 4 + d) as f32);
+        let mut dx = ndarray::Array3::from_elem((2, 3, 4), f32::NAN);
+        global_avg_pool1d_backward_into(dy.view().into_dyn(), dx.view_mut().into_dyn());
+        assert_eq!(
+            dx,
+            ndarray::Array3::from_shape_fn((2, 3, 4), |(n, _, d)| dy[[n, d]] * (1.0 / 3.0))
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "global_avg_pool1d backward: gradient [2, 5] for input [2, 3, 4]")]
+    fn a_sequence_mean_gradient_of_another_shape_is_refused() {
+        let mut dx = ndarray::Array3::<f32>::zeros((2, 3, 4));
+        let dy = ndarray::Array2::<f32>::zeros((2, 5));
+        global_avg_pool1d_backward_into(dy.view().into_dyn(), dx.view_mut().into_dyn());
+    }
     use ndarray::Array4;
 
     /// The 2 × 2 window's vector kernel gives the scalar loop's maxima and

@@ -413,6 +413,7 @@ unsafe fn product<T: Float>(
                                 // The row stands in for `c` in the first
                                 // panel's `beta` term only: later panels add
                                 // to what the first wrote.
+                                debug_assert!(row.is_none_or(|r| r.cs == 1));
                                 let (src, src_rs, src_cs) = match row {
                                     Some(row) if pc == 0 => (row.at(0, jc + jr) as *const T, 0, 1),
                                     _ => (at as *const T, c.rs, c.cs),

@@ -359,7 +359,10 @@ unsafe fn split<T: Float>(
     let dot = blocked::takes_dot(alpha, &a, &b);
     let whole = parts == 0 || ((m >= 64 || n >= 64) && parts < 2);
     if let (Some(r), true) = (row, dot || (!whole && m < 64 && n < 64)) {
-        // The dot kernel and a split inner dimension read `c` itself.
+        // The dot kernel and a split inner dimension read `c` itself. (A row
+        // comes with `beta = 1` alone, `gemm_bias_raw`'s: `beta · row` then
+        // adds no rounding.)
+        debug_assert!(beta == T::one(), "gemm: a row scaled by beta {beta:?}");
         for i in 0..m {
             for j in 0..n {
                 *c.at(i, j) = beta * *r.at(0, j);
@@ -635,7 +638,9 @@ mod tests {
 
     /// [`gemm_bias_raw`] gives the bits of the bias copied into every row
     /// and then added with `beta = 1`, on every path: split by rows, by
-    /// columns, by the inner dimension, the dot kernel, and one core.
+    /// columns, by the inner dimension, the dot kernel, and one core, each
+    /// also driven in 0–3 parts whatever this machine's thread count; with
+    /// no inner dimension, the bias alone.
     #[test]
     fn a_bias_row_gives_the_bits_of_its_copy() {
         let value = |i: usize| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 1.7;
@@ -655,7 +660,41 @@ mod tests {
             let mut got = Array2::from_elem((m, n), f32::NAN);
             unsafe { gemm_bias_raw(&a, &w.t(), bias.view(), got.raw_view_mut()) };
             assert_eq!(got, want, "{m}x{k}x{n}");
+            // Every split, whatever this machine's thread count (0: whole),
+            // against the copy split alike.
+            let wt = w.t();
+            let row = Mat {
+                ptr: bias.as_ptr() as *mut f32,
+                rows: 1,
+                cols: n,
+                rs: 0,
+                cs: 1,
+            };
+            for parts in 0..4 {
+                let ks = f32::gemm_kernels();
+                let mut copied = Array2::from_shape_fn((m, n), |(_, j)| bias[j]);
+                let mut got = Array2::from_elem((m, n), f32::NAN);
+                unsafe {
+                    let cm = Mat {
+                        ptr: copied.as_mut_ptr(),
+                        ..mat(&copied)
+                    };
+                    split(ks, parts, 1.0, mat(&a), mat(&wt), (1.0, None), cm);
+                    let cm = Mat {
+                        ptr: got.as_mut_ptr(),
+                        ..mat(&got)
+                    };
+                    split(ks, parts, 1.0, mat(&a), mat(&wt), (1.0, Some(row)), cm);
+                }
+                assert_eq!(got, copied, "{m}x{k}x{n} in {parts} parts");
+            }
         }
+        // No inner dimension: the bias alone.
+        let (a, b) = (Array2::<f32>::zeros((3, 0)), Array2::<f32>::zeros((0, 5)));
+        let bias = ndarray::Array1::from_shape_fn(5, |j| j as f32 - 1.5);
+        let mut got = Array2::from_elem((3, 5), f32::NAN);
+        unsafe { gemm_bias_raw(&a, &b, bias.view(), got.raw_view_mut()) };
+        assert_eq!(got, Array2::from_shape_fn((3, 5), |(_, j)| bias[j]));
     }
 
     #[test]

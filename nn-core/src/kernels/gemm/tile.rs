@@ -1,5 +1,6 @@
 //! The micro-kernel interface: one call computes a `rows × cols` tile of
-//! `c = alpha · a · b + beta · c` from a packed strip of `a` and `k` rows of `b`.
+//! `c = alpha · a · b + beta · src` from a packed strip of `a` and `k` rows
+//! of `b`, where `src` is `c` itself or a row repeated down the tile.
 
 /// Arguments of one tile call. Element `(i, p)` of the strip of `a` is at
 /// `a + i · a_rs + p · a_cs` (a packed strip: `a_rs = 1`, `a_cs = rows`); `b`

@@ -68,11 +68,11 @@ pub(super) struct Cache<T: Float> {
 
 /// A contiguous `[.., c]` buffer as rows `[N, c]`.
 fn flat<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
-    rows(a.view()).expect("own buffers are contiguous")
+    as_rows(a.view()).expect("own buffers are contiguous")
 }
 
 /// A standard-layout `[.., c]` view as rows `[N, c]`; `None` for other layouts.
-fn rows<T>(a: ArrayViewD<'_, T>) -> Option<ArrayView2<'_, T>> {
+fn as_rows<T>(a: ArrayViewD<'_, T>) -> Option<ArrayView2<'_, T>> {
     let c = *a.shape().last().expect("at least 1-D");
     let n = a.len() / c.max(1);
     a.into_shape_with_order((n, c)).ok()
@@ -282,7 +282,7 @@ impl<T: Float> Cache<T> {
             self.dr2.view()
         };
         // Without dropout the block's output gradient is `dres` itself.
-        let dz2 = match rows(dres.view()).filter(|_| !dropping) {
+        let dz2 = match as_rows(dres.view()).filter(|_| !dropping) {
             Some(dz2) => dz2,
             None => {
                 masked(dres.view(), if_dropping(dropping, &self.m2), &mut self.dz2);
