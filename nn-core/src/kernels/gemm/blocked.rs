@@ -31,6 +31,18 @@ impl<T> Mat<T> {
             .wrapping_offset(i as isize * self.rs + j as isize * self.cs)
     }
 
+    /// `values` as one row repeated down every row (row stride 0): the
+    /// `row` a product reads in place of `c` (see [`gemm_piece`]). Only read.
+    pub fn row(values: &[T]) -> Self {
+        Mat {
+            ptr: values.as_ptr().cast_mut(),
+            rows: 1,
+            cols: values.len(),
+            rs: 0,
+            cs: 1,
+        }
+    }
+
     /// Rows `r0..r0 + rows` and columns `c0..c0 + cols`.
     pub fn block(&self, r0: usize, rows: usize, c0: usize, cols: usize) -> Self {
         Mat {

@@ -27,7 +27,9 @@ mod tile;
 
 use std::cell::RefCell;
 
-use ndarray::{ArrayBase, ArrayView1, Data, DataMut, Ix2, RawArrayViewMut};
+use ndarray::{
+    ArrayBase, ArrayView1, ArrayView2, ArrayViewMut2, Data, DataMut, Ix2, RawArrayViewMut,
+};
 
 use crate::Float;
 use blocked::Mat;
@@ -122,34 +124,20 @@ pub fn gemm<T, S1, S2, S3>(
 ///
 /// # Panics
 /// As [`gemm`].
-pub(crate) fn gemm_tiles<T, S1, S2, S3>(
+pub(crate) fn gemm_tiles<T: Float>(
     alpha: T,
-    a: &ArrayBase<S1, Ix2>,
-    b: &ArrayBase<S2, Ix2>,
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
     beta: T,
-    c: &mut ArrayBase<S3, Ix2>,
-) where
-    T: Float,
-    S1: Data<Elem = T>,
-    S2: Data<Elem = T>,
-    S3: DataMut<Elem = T>,
-{
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if b.nrows() != k || c.dim() != (m, n) {
-        panic!(
-            "gemm: shapes {:?} @ {:?} -> {:?} do not line up",
-            a.shape(),
-            b.shape(),
-            c.shape()
-        );
-    }
-    count_flops(m, k, n);
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    line_up(a.shape(), b.shape(), [c.nrows(), c.ncols()]);
     let c = Mat {
         ptr: c.as_mut_ptr(),
         ..mat(c)
     };
-    // SAFETY: the shapes were checked; `c` is borrowed mutably, so it is
-    // valid, holds values and overlaps neither input.
+    // SAFETY: the shapes line up; `c` is borrowed mutably, so it is valid,
+    // holds values and overlaps neither input.
     unsafe {
         blocked::gemm_piece(
             T::gemm_kernels(),
@@ -162,6 +150,16 @@ pub(crate) fn gemm_tiles<T, S1, S2, S3>(
             None,
         )
     }
+}
+
+/// Checks that `a · b` fits `c`'s shape, naming all three, and counts the
+/// product's FLOPs.
+fn line_up(a: &[usize], b: &[usize], c: [usize; 2]) {
+    let (m, k, n) = (a[0], a[1], b[1]);
+    if b[0] != k || c != [m, n] {
+        panic!("gemm: shapes {a:?} @ {b:?} -> {c:?} do not line up");
+    }
+    count_flops(m, k, n);
 }
 
 /// [`gemm`] into a raw view: with `beta = 0` the product writes every
@@ -219,13 +217,7 @@ pub unsafe fn gemm_bias_raw<T, S1, S2>(
         c.shape()
     );
     let bias = bias.as_standard_layout();
-    let row = Mat {
-        ptr: bias.as_ptr() as *mut T,
-        rows: 1,
-        cols: bias.len(),
-        rs: 0,
-        cs: 1,
-    };
+    let row = Mat::row(bias.as_slice().expect("standard layout"));
     checked_product(T::one(), a, b, (T::one(), Some(row)), raw_mat(c))
 }
 
@@ -257,16 +249,8 @@ unsafe fn checked_product<T, S1, S2>(
     S1: Data<Elem = T>,
     S2: Data<Elem = T>,
 {
+    line_up(a.shape(), b.shape(), [c.rows, c.cols]);
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if b.nrows() != k || (c.rows, c.cols) != (m, n) {
-        panic!(
-            "gemm: shapes {:?} @ {:?} -> {:?} do not line up",
-            a.shape(),
-            b.shape(),
-            [c.rows, c.cols]
-        );
-    }
-    count_flops(m, k, n);
     let (a, b) = (mat(a), mat(b));
     let parts = if worth_splitting(m, k, n) {
         crate::threads()
@@ -558,6 +542,26 @@ mod tests {
         }
     }
 
+    /// `c = a · b + bias` on every row of `c`, through `ks`'s tiles alone.
+    ///
+    /// # Safety
+    /// The shapes fit: `a: m × k`, `b: k × n`, `c: m × n`, `n` biases.
+    unsafe fn with_bias_row<T: Float>(
+        ks: &Kernels<T>,
+        a: &Array2<T>,
+        b: &Array2<T>,
+        bias: &[T],
+        c: &mut Array2<T>,
+    ) {
+        let row = Mat::row(bias);
+        let cm = Mat {
+            ptr: c.as_mut_ptr(),
+            ..mat(c)
+        };
+        let one = T::one();
+        blocked::gemm_piece(ks, one, mat(a), mat(b), one, cm, false, Some(row));
+    }
+
     /// A bias row in place of `c`, through every kernel set, row- and
     /// column-major `c` (NaN before: never read), one panel and several
     /// (`k` past `kc`), full and masked tails: `a · b + bias` on every row,
@@ -582,51 +586,10 @@ mod tests {
                         b.mapv(|v| v as f32),
                         bias.mapv(|v| v as f32),
                     );
-                    let row = |p: *const f64| Mat {
-                        ptr: p as *mut f64,
-                        rows: 1,
-                        cols: n,
-                        rs: 0,
-                        cs: 1,
-                    };
-                    let row32 = |p: *const f32| Mat {
-                        ptr: p as *mut f32,
-                        rows: 1,
-                        cols: n,
-                        rs: 0,
-                        cs: 1,
-                    };
+                    // SAFETY: the operands are owned here and their shapes fit.
                     unsafe {
-                        let cm = Mat {
-                            ptr: c.as_mut_ptr(),
-                            ..mat(&c)
-                        };
-                        let (ma, mb) = (mat(&a), mat(&b));
-                        blocked::gemm_piece(
-                            k64,
-                            1.0,
-                            ma,
-                            mb,
-                            1.0,
-                            cm,
-                            false,
-                            Some(row(bias.as_ptr())),
-                        );
-                        let cm = Mat {
-                            ptr: c32.as_mut_ptr(),
-                            ..mat(&c32)
-                        };
-                        let (ma, mb) = (mat(&a32), mat(&b32));
-                        blocked::gemm_piece(
-                            k32,
-                            1.0,
-                            ma,
-                            mb,
-                            1.0,
-                            cm,
-                            false,
-                            Some(row32(bias32.as_ptr())),
-                        );
+                        with_bias_row(k64, &a, &b, bias.as_slice().unwrap(), &mut c);
+                        with_bias_row(k32, &a32, &b32, bias32.as_slice().unwrap(), &mut c32);
                     }
                     let what = format!("{} {m}x{k}x{n} column-major {column_major}", k64.name);
                     assert_eq!(c, want, "f64 {what}");
@@ -663,29 +626,22 @@ mod tests {
             // Every split, whatever this machine's thread count (0: whole),
             // against the copy split alike.
             let wt = w.t();
-            let row = Mat {
-                ptr: bias.as_ptr() as *mut f32,
-                rows: 1,
-                cols: n,
-                rs: 0,
-                cs: 1,
-            };
-            for parts in 0..4 {
-                let ks = f32::gemm_kernels();
-                let mut copied = Array2::from_shape_fn((m, n), |(_, j)| bias[j]);
-                let mut got = Array2::from_elem((m, n), f32::NAN);
+            let row = Mat::row(bias.as_slice().unwrap());
+            let in_parts = |parts, mut c: Array2<f32>, row| {
+                // SAFETY: `c` is owned here, shaped `m × n`; `row` holds `n` values.
                 unsafe {
                     let cm = Mat {
-                        ptr: copied.as_mut_ptr(),
-                        ..mat(&copied)
+                        ptr: c.as_mut_ptr(),
+                        ..mat(&c)
                     };
-                    split(ks, parts, 1.0, mat(&a), mat(&wt), (1.0, None), cm);
-                    let cm = Mat {
-                        ptr: got.as_mut_ptr(),
-                        ..mat(&got)
-                    };
-                    split(ks, parts, 1.0, mat(&a), mat(&wt), (1.0, Some(row)), cm);
+                    let ks = f32::gemm_kernels();
+                    split(ks, parts, 1.0, mat(&a), mat(&wt), (1.0, row), cm);
                 }
+                c
+            };
+            for parts in 0..4 {
+                let copied = in_parts(parts, Array2::from_shape_fn((m, n), |(_, j)| bias[j]), None);
+                let got = in_parts(parts, Array2::from_elem((m, n), f32::NAN), Some(row));
                 assert_eq!(got, copied, "{m}x{k}x{n} in {parts} parts");
             }
         }

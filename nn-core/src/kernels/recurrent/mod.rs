@@ -36,7 +36,9 @@ mod step;
 mod tests;
 
 pub use cells::{Cell, GruCell, LstmCell, RnnCell};
-pub use owned::{recurrent_backward, recurrent_forward, OwnedGrads, Recorded};
+pub use owned::{
+    recurrent_backward, recurrent_forward, recurrent_forward_for, OwnedGrads, Recorded,
+};
 pub use sequence::{
     recurrent_backward_into, recurrent_forward_into, BackwardScratch, ForwardScratch, Grads, Run,
     StateGrads,

@@ -9,7 +9,7 @@ use crate::Float;
 /// step's state.
 #[derive(Clone, Debug)]
 pub struct Recorded<T> {
-    /// `[T, B, cache_row_width]` ([`Dims::cache_row_width`]).
+    /// [`Dims::cache_shape`]: `[T, B, cache_row_width]` for backward.
     pub cache: Array3<T>,
     /// `[B, T, S]`.
     pub states: Array3<T>,
@@ -18,9 +18,20 @@ pub struct Recorded<T> {
 /// [`recurrent_forward_into`] into new arrays.
 #[track_caller]
 pub fn recurrent_forward<T: Float, C: Cell>(cell: &C, run: &Run<'_, T>) -> Recorded<T> {
+    recurrent_forward_for(cell, run, CacheFor::Backward)
+}
+
+/// [`recurrent_forward`] with the cache [`Dims::cache_shape`] gives for
+/// `cache_for` (for inference, possibly one step's rows).
+#[track_caller]
+pub fn recurrent_forward_for<T: Float, C: Cell>(
+    cell: &C,
+    run: &Run<'_, T>,
+    cache_for: CacheFor,
+) -> Recorded<T> {
     let d = run.dims(cell);
     let (b, t, h) = (d.batch, d.steps, d.hidden);
-    let mut cache = Array3::zeros(d.cache_shape::<C>(CacheFor::Backward));
+    let mut cache = Array3::zeros(d.cache_shape::<C>(cache_for));
     let mut states = Array3::zeros((b, t, C::state_width(h)));
     let (mut hp, mut state) = (
         Array2::zeros((b, C::GATES * h)),

@@ -247,39 +247,19 @@ fn per_step_block_sums_match_the_sequences_summed() {
 fn an_absent_initial_state_gives_the_bits_of_zeros() {
     fn check<C: Cell>(cell: C, (i, h): (usize, usize), reverse: bool) {
         for (b, t) in [(70, 3), (3, 4), (70, 1)] {
-            let g = C::GATES * h;
-            let x: Array3<f64> = filled(&[b, t, i], 21).into_dimensionality().unwrap();
-            let w_ih: Array2<f64> = filled(&[g, i], 22).into_dimensionality().unwrap();
-            let w_hh: Array2<f64> = filled(&[g, h], 23).into_dimensionality().unwrap() * 0.1;
-            let b_ih: Array1<f64> = filled(&[g], 24).into_dimensionality().unwrap();
-            let b_hh: Array1<f64> = filled(&[g], 25).into_dimensionality().unwrap();
+            let p = Operands::new((b, t), i, h, C::GATES, 21);
             let dh: Array3<f64> = filled(&[b, t, h], 26).into_dimensionality().unwrap();
             let zeros = Array2::zeros((b, h));
             let go = |h0| {
-                let run = Run {
-                    x: x.view(),
-                    w_ih: w_ih.view(),
-                    w_hh: w_hh.view(),
-                    b_ih: b_ih.view(),
-                    b_hh: b_hh.view(),
-                    h0,
-                    c0: None,
-                    reverse,
-                };
+                let run = p.run(h0, None, reverse);
                 let rec = recurrent_forward(&cell, &run);
                 let dout = StateGrads {
                     h: Some(dh.view()),
                     ..StateGrads::default()
                 };
                 let need = [true, true, true, true, true, false, false];
-                let g = recurrent_backward(
-                    &cell,
-                    &run,
-                    rec.cache.view(),
-                    rec.states.view(),
-                    dout,
-                    need,
-                );
+                let (cache, states) = (rec.cache.view(), rec.states.view());
+                let g = recurrent_backward(&cell, &run, cache, states, dout, need);
                 (rec.states, g)
             };
             let (absent, given) = (go(None), go(Some(zeros.view())));
@@ -292,21 +272,12 @@ fn an_absent_initial_state_gives_the_bits_of_zeros() {
             // product, were it chosen by shape) gives its bits in the batch.
             for r in [0, b - 1] {
                 let run = Run {
-                    x: x.slice(s![r..r + 1, .., ..]),
-                    w_ih: w_ih.view(),
-                    w_hh: w_hh.view(),
-                    b_ih: b_ih.view(),
-                    b_hh: b_hh.view(),
-                    h0: None,
-                    c0: None,
-                    reverse,
+                    x: p.x.slice(s![r..r + 1, .., ..]),
+                    ..p.run(None, None, reverse)
                 };
                 let alone = recurrent_forward(&cell, &run).states;
-                assert_eq!(
-                    absent.0.slice(s![r..r + 1, .., ..]),
-                    alone,
-                    "{what}: row {r}"
-                );
+                let batched = absent.0.slice(s![r..r + 1, .., ..]);
+                assert_eq!(batched, alone, "{what}: row {r}");
             }
             let (a, z) = (absent.1, given.1);
             assert_eq!(a.x, z.x, "{what}: x");
@@ -325,89 +296,65 @@ fn an_absent_initial_state_gives_the_bits_of_zeros() {
     }
 }
 
+/// An LSTM run of `p` without initial states with inference's cache, its
+/// states checked against the whole cache's: the inference cache's slots.
+fn inference_cache_slots(p: &Operands, reverse: bool) -> usize {
+    let run = p.run(None, None, reverse);
+    let inference = recurrent_forward_for(&LstmCell, &run, CacheFor::Inference);
+    let whole = recurrent_forward(&LstmCell, &run);
+    assert_eq!(inference.states, whole.states, "reverse {reverse}");
+    inference.cache.dim().0
+}
+
 /// Inference's cache of a single step, reused by every step, gives the
 /// states of the whole cache, for a batch split between threads and both
-/// directions; a run that projects its input first refuses it by name.
+/// directions (`LSTM(28, 128)` joins its input); a run that projects its
+/// input first (`LSTM(250, 160)`) keeps a slot per step, which it fills
+/// before the loop.
 #[test]
 fn a_single_step_cache_gives_the_states_of_the_whole() {
-    let (b, t, i, h) = (70, 5, 28, 128);
-    let x: Array3<f64> = filled(&[b, t, i], 31).into_dimensionality().unwrap();
-    let w_ih: Array2<f64> = filled(&[4 * h, i], 32).into_dimensionality().unwrap();
-    let w_hh: Array2<f64> = filled(&[4 * h, h], 33).into_dimensionality().unwrap() * 0.1;
-    let bias: Array1<f64> = filled(&[4 * h], 34).into_dimensionality().unwrap();
+    let joined = Operands::new((70, 5), 28, 128, 4, 31);
     for reverse in [false, true] {
-        let run = Run {
-            x: x.view(),
-            w_ih: w_ih.view(),
-            w_hh: w_hh.view(),
-            b_ih: bias.view(),
-            b_hh: bias.view(),
-            h0: None,
-            c0: None,
-            reverse,
-        };
-        let d = run.dims(&LstmCell);
-        assert!(d.joins_input::<LstmCell>());
-        let mut cache = Array3::zeros((1, b, d.cache_row_width::<LstmCell>()));
-        let mut states = Array3::zeros((b, t, 2 * h));
-        let (mut hp, mut state) = (Array2::zeros((b, 4 * h)), Array2::zeros((b, 2 * h)));
-        let mut weights = Array2::zeros(d.joined_weights::<LstmCell>());
-        recurrent_forward_into(
-            &LstmCell,
-            &run,
-            cache.view_mut(),
-            states.view_mut(),
-            ForwardScratch {
-                hidden: hp.view_mut(),
-                state: state.view_mut(),
-                weights: weights.view_mut(),
-            },
-        );
-        let whole = recurrent_forward(&LstmCell, &run);
-        assert_eq!(states, whole.states, "reverse {reverse}");
+        assert_eq!(inference_cache_slots(&joined, reverse), 1);
     }
+    let projected = Operands::new((2, 3), 250, 160, 4, 35);
+    assert_eq!(inference_cache_slots(&projected, false), 3);
 }
 
 #[test]
-#[should_panic(expected = "LSTM: the cache buffer must be a standard-layout array of shape [3")]
+#[should_panic(
+    expected = "LSTM: the cache buffer must be a standard-layout array of shape [3, 2, 1051]"
+)]
 fn a_single_step_cache_for_a_projected_input_is_refused() {
-    let (b, t, i, h) = (2, 3, 250, 160);
-    let x = Array3::<f64>::zeros((b, t, i));
-    let (w_ih, w_hh) = (Array2::zeros((4 * h, i)), Array2::zeros((4 * h, h)));
-    let bias = Array1::zeros(4 * h);
-    let run = Run {
-        x: x.view(),
-        w_ih: w_ih.view(),
-        w_hh: w_hh.view(),
-        b_ih: bias.view(),
-        b_hh: bias.view(),
-        h0: None,
-        c0: None,
-        reverse: false,
-    };
+    let p = Operands::new((2, 3), 250, 160, 4, 0);
+    let run = p.run(None, None, false);
     let d = run.dims(&LstmCell);
-    assert!(!d.joins_input::<LstmCell>());
-    let mut cache = Array3::zeros((1, b, d.cache_row_width::<LstmCell>()));
-    let mut states = Array3::zeros((b, t, 2 * h));
-    let (mut hp, mut state) = (Array2::zeros((b, 4 * h)), Array2::zeros((b, 2 * h)));
+    let (mut states, mut hp, mut state) = (
+        Array3::zeros((2, 3, 320)),
+        Array2::zeros((2, 640)),
+        Array2::zeros((2, 320)),
+    );
     let mut weights = Array2::zeros(d.joined_weights::<LstmCell>());
+    let scratch = ForwardScratch {
+        hidden: hp.view_mut(),
+        state: state.view_mut(),
+        weights: weights.view_mut(),
+    };
+    let mut one_slot = Array3::zeros((1, 2, d.cache_row_width::<LstmCell>()));
     recurrent_forward_into(
         &LstmCell,
         &run,
-        cache.view_mut(),
+        one_slot.view_mut(),
         states.view_mut(),
-        ForwardScratch {
-            hidden: hp.view_mut(),
-            state: state.view_mut(),
-            weights: weights.view_mut(),
-        },
+        scratch,
     );
 }
 
-/// The arrays of a two-step run checked against a formula: `x: [b, 2, i]`,
-/// the weights of `gates` blocks per hidden unit scaled by 0.1 (away from
-/// the activations' flat tails), the biases; values from `seed` on.
-struct TwoSteps {
+/// The arrays of a run checked against a formula or another run: `x: [b,
+/// t, i]`, the weights of `gates` blocks per hidden unit scaled by 0.1
+/// (away from the activations' flat tails), the biases; values from `seed`
+/// on.
+struct Operands {
     x: Array3<f64>,
     w_ih: Array2<f64>,
     w_hh: Array2<f64>,
@@ -415,12 +362,12 @@ struct TwoSteps {
     b_hh: Array1<f64>,
 }
 
-impl TwoSteps {
-    fn new(b: usize, i: usize, h: usize, gates: usize, seed: usize) -> Self {
+impl Operands {
+    fn new((b, t): (usize, usize), i: usize, h: usize, gates: usize, seed: usize) -> Self {
         let g = gates * h;
         let array = |shape: &[usize], k: usize| filled(shape, seed + k);
-        TwoSteps {
-            x: array(&[b, 2, i], 0).into_dimensionality().unwrap(),
+        Operands {
+            x: array(&[b, t, i], 0).into_dimensionality().unwrap(),
             w_ih: array(&[g, i], 1).into_dimensionality().unwrap() * 0.1,
             w_hh: array(&[g, h], 2).into_dimensionality().unwrap() * 0.1,
             b_ih: array(&[g], 3).into_dimensionality().unwrap(),
@@ -473,7 +420,7 @@ fn two_steps(batch: usize, input: usize, hidden: usize) -> Dims {
 fn a_large_lstm_run_backwards_gives_the_formula() {
     let (b, i, h) = (2, 250, 160);
     assert!(!two_steps(b, i, h).joins_input::<LstmCell>());
-    let p = TwoSteps::new(b, i, h, 4, 31);
+    let p = Operands::new((b, 2), i, h, 4, 31);
     let h0: Array2<f64> = filled(&[b, h], 36).into_dimensionality().unwrap();
     let c0: Array2<f64> = filled(&[b, h], 37).into_dimensionality().unwrap();
     let run = p.run(Some(h0.view()), Some(c0.view()), true);
@@ -510,7 +457,7 @@ fn a_large_lstm_run_backwards_gives_the_formula() {
 fn a_large_layer_projects_its_input_first_and_gives_the_formula() {
     let (b, i, h) = (3, 500, 200);
     assert!(!two_steps(b, i, h).joins_input::<RnnCell>());
-    let p = TwoSteps::new(b, i, h, 1, 21);
+    let p = Operands::new((b, 2), i, h, 1, 21);
     let run = p.run(None, None, false);
     let rec = recurrent_forward(&RnnCell::Tanh, &run);
     let h1 = p.pre(0, &Array2::zeros((b, h))).mapv(f64::tanh);
