@@ -481,6 +481,14 @@ unsafe fn linear_backward_raw<T: Float>(
     dw: Option<(RawArrayViewMut<T, Ix2>, T)>,
     db: Option<(ArrayViewMut1<'_, T>, T)>,
 ) {
+    // The bias gradient's column sums: beside the weight gradient's product
+    // when the two products run side by side, else after them.
+    let mut db = db;
+    let mut sum_bias = || {
+        if let Some((db, beta)) = db.take() {
+            column_sums_into(dy, db, beta);
+        }
+    };
     match (dx, dw) {
         // The two products have the same multiply-adds: one on each core
         // balances them, and each packs its operands once where splitting
@@ -492,7 +500,10 @@ unsafe fn linear_backward_raw<T: Float>(
         {
             let (dx, dw) = (ProductOutput(dx), ProductOutput(dw));
             crate::parallel::join(
-                || gemm_raw(T::one(), &dy, &w, T::zero(), dx.into_raw()),
+                || {
+                    gemm_raw(T::one(), &dy, &w, T::zero(), dx.into_raw());
+                    sum_bias();
+                },
                 || gemm_raw(T::one(), &dy.t(), &x, beta, dw.into_raw()),
             );
         }
@@ -505,32 +516,35 @@ unsafe fn linear_backward_raw<T: Float>(
             }
         }
     }
-    if let Some((mut db, beta)) = db {
-        assert_eq!(
-            dy.ncols(),
-            db.len(),
-            "linear_backward: bias gradient of {} for an output {} wide",
-            db.len(),
-            dy.ncols()
-        );
-        if beta == T::zero() {
-            db.fill(T::zero());
-        } else if beta != T::one() {
-            db.mapv_inplace(|v| v * beta);
-        }
-        let width = db.len();
-        match (dy.as_slice(), db.as_slice_mut()) {
-            (Some(dy), Some(db)) if width > 0 => {
-                for row in dy.chunks_exact(width) {
-                    for (d, &g) in db.iter_mut().zip(row) {
-                        *d += g;
-                    }
+    sum_bias();
+}
+
+/// `db = Σ_rows dy + beta · db`, row after row.
+fn column_sums_into<T: Float>(dy: ArrayView2<'_, T>, mut db: ArrayViewMut1<'_, T>, beta: T) {
+    assert_eq!(
+        dy.ncols(),
+        db.len(),
+        "linear_backward: bias gradient of {} for an output {} wide",
+        db.len(),
+        dy.ncols()
+    );
+    if beta == T::zero() {
+        db.fill(T::zero());
+    } else if beta != T::one() {
+        db.mapv_inplace(|v| v * beta);
+    }
+    let width = db.len();
+    match (dy.as_slice(), db.as_slice_mut()) {
+        (Some(dy), Some(db)) if width > 0 => {
+            for row in dy.chunks_exact(width) {
+                for (d, &g) in db.iter_mut().zip(row) {
+                    *d += g;
                 }
             }
-            _ => {
-                for row in dy.rows() {
-                    db.zip_mut_with(&row, |d, &g| *d += g);
-                }
+        }
+        _ => {
+            for row in dy.rows() {
+                db.zip_mut_with(&row, |d, &g| *d += g);
             }
         }
     }
