@@ -117,10 +117,11 @@ pub fn gemm<T, S1, S2, S3>(
     unsafe { checked_product(alpha, a, b, (beta, None), c) }
 }
 
-/// [`gemm`] on this thread through the tiles alone, never the dot kernel
-/// nor a split inner dimension (which [`gemm`] chooses by shape): every
-/// element summed in the order a [`PackedRhs::gemm`] sums it, whatever the
-/// number of rows.
+/// [`gemm`] through the tiles alone, never the dot kernel nor a split inner
+/// dimension (which [`gemm`] chooses by shape), split by rows over the
+/// cores when large: every element summed in the order a
+/// [`PackedRhs::gemm`] sums it, whatever the number of rows (a batch's rows
+/// give the bits they give alone).
 ///
 /// # Panics
 /// As [`gemm`].
@@ -132,23 +133,33 @@ pub(crate) fn gemm_tiles<T: Float>(
     c: &mut ArrayViewMut2<'_, T>,
 ) {
     line_up(a.shape(), b.shape(), [c.nrows(), c.ncols()]);
+    let ks = T::gemm_kernels();
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let (a, b) = (mat(a), mat(b));
     let c = Mat {
         ptr: c.as_mut_ptr(),
         ..mat(c)
     };
-    // SAFETY: the shapes line up; `c` is borrowed mutably, so it is valid,
-    // holds values and overlaps neither input.
+    let parts = if worth_splitting(m, k, n) && m >= 2 * ks.mr {
+        crate::threads()
+    } else {
+        1
+    };
+    // SAFETY: the shapes line up; `c` was borrowed mutably, so it is valid,
+    // holds values and overlaps neither input; each part writes its own rows.
     unsafe {
-        blocked::gemm_piece(
-            T::gemm_kernels(),
-            alpha,
-            mat(a),
-            mat(b),
-            beta,
-            c,
-            false,
-            None,
-        )
+        if parts <= 1 {
+            return blocked::gemm_piece(ks, alpha, a, b, beta, c, false, None);
+        }
+        let rows = piece(m, parts, ks.mr);
+        crate::parallel::for_each_part(parts, &|p| {
+            let r0 = (p * rows).min(m);
+            let r = rows.min(m - r0);
+            if r > 0 {
+                let (a, c) = (a.block(r0, r, 0, k), c.block(r0, r, 0, n));
+                blocked::gemm_piece(ks, alpha, a, b, beta, c, false, None);
+            }
+        });
     }
 }
 

@@ -6,7 +6,7 @@
 use ndarray::{s, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis, Zip};
 
 use super::{Cell, Run};
-use crate::kernels::gemm::gemm;
+use crate::kernels::gemm::{gemm, gemm_tiles};
 use crate::Float;
 
 /// Fills the joined weights `[W_ih, b, W_hh]` (`W_ih` only where `joined`
@@ -46,7 +46,9 @@ pub(super) fn project_inputs<T: Float, C: Cell>(run: &Run<'_, T>, mut cache: Arr
             T::zero()
         };
         let x = run.x.index_axis(Axis(1), ti);
-        gemm(T::one(), &x, &run.w_ih.t(), beta, &mut xp);
+        // On the tiles alone: a row's projection is the same bits alone or
+        // batched (by shape, `gemm` could take the dot kernel for one row).
+        gemm_tiles(T::one(), &x, &run.w_ih.t(), beta, &mut xp);
     }
 }
 

@@ -10,7 +10,7 @@ use super::operands::{
 use super::shapes::{check_shapes, CacheFor};
 use super::step::StepRows;
 use super::{Cell, Dims, Shapes};
-use crate::kernels::gemm::{gemm, gemm_tiles, with_packed_rhs};
+use crate::kernels::gemm::{gemm_tiles, with_packed_rhs};
 use crate::parallel::{for_each_part, parts_for, Shared};
 use crate::Float;
 
@@ -513,10 +513,12 @@ pub fn recurrent_backward_into<T: Float, C: Cell>(
     }
     add_block_sums::<T, C>(block_grads.view(), i, [dw_ih, dw_hh], [db_ih, db_hh]);
     if let Some(mut dx) = dx {
-        // Each step's input gradient.
+        // Each step's input gradient, on the tiles alone: a row's is the
+        // same bits alone or batched (by shape, `gemm` could split the inner
+        // dimension of a batch's product).
         for (ti, dg) in dgates.outer_iter().enumerate() {
             let mut dx = dx.index_axis_mut(Axis(1), ti);
-            gemm(
+            gemm_tiles(
                 T::one(),
                 &dg.slice(s![.., ..gh]),
                 &run.w_ih,

@@ -467,3 +467,43 @@ fn a_large_layer_projects_its_input_first_and_gives_the_formula() {
         assert!(max_diff(got.view(), want.view()) < 1e-13, "step {t}");
     }
 }
+
+/// A row alone gives its bits in the batch where `gemm`, choosing by shape,
+/// would have summed it otherwise: the input projection of `GRU(2048, 16)`
+/// (one row: the dot kernel) and the input gradient of `LSTM(60, 128)` at a
+/// batch of 40 (the batch: a split inner dimension).
+#[test]
+fn a_row_alone_gives_its_bits_in_the_batch_whatever_the_shapes() {
+    fn check<C: Cell>(cell: C, p: &Operands, h: usize) {
+        let (b, t, _) = p.x.dim();
+        let dh: Array3<f64> = filled(&[b, t, h], 43).into_dimensionality().unwrap();
+        let go = |rows: std::ops::Range<usize>| {
+            let run = Run {
+                x: p.x.slice(s![rows.clone(), .., ..]),
+                ..p.run(None, None, false)
+            };
+            let rec = recurrent_forward(&cell, &run);
+            let dout = StateGrads {
+                h: Some(dh.slice(s![rows, .., ..])),
+                ..StateGrads::default()
+            };
+            let need = [true, false, false, false, false, false, false];
+            let (cache, states) = (rec.cache.view(), rec.states.view());
+            let g = recurrent_backward(&cell, &run, cache, states, dout, need);
+            (rec.states, g.x.expect("asked for"))
+        };
+        let (states, dx) = go(0..b);
+        for r in [0, b - 1] {
+            let (one_states, one_dx) = go(r..r + 1);
+            let name = cell.name();
+            assert_eq!(
+                states.slice(s![r..r + 1, .., ..]),
+                one_states,
+                "{name} row {r}"
+            );
+            assert_eq!(dx.slice(s![r..r + 1, .., ..]), one_dx, "{name} dx row {r}");
+        }
+    }
+    check(GruCell, &Operands::new((70, 2), 2048, 16, 3, 41), 16);
+    check(LstmCell, &Operands::new((40, 3), 60, 128, 4, 42), 128);
+}
