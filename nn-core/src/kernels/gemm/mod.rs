@@ -134,33 +134,54 @@ pub(crate) fn gemm_tiles<T: Float>(
 ) {
     line_up(a.shape(), b.shape(), [c.nrows(), c.ncols()]);
     let ks = T::gemm_kernels();
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let k = a.ncols();
     let (a, b) = (mat(a), mat(b));
     let c = Mat {
         ptr: c.as_mut_ptr(),
         ..mat(c)
     };
+    // SAFETY: the shapes line up; `c` was borrowed mutably, so it is valid,
+    // holds values and overlaps neither input.
+    unsafe {
+        by_row_blocks(ks, (a, c), k, &|a, c| {
+            blocked::gemm_piece(ks, alpha, a, b, beta, c, false, None)
+        })
+    }
+}
+
+/// Runs `product(a_rows, c_rows)` on blocks of whole tiles' rows of `a: m ×
+/// k` and `c: m × n`, one per core where the product is large and has two
+/// tiles of rows, else once on the whole: the split of the products that
+/// keep their kernel whatever the shape ([`gemm_tiles`], [`PackedRhs::gemm`]).
+///
+/// # Safety
+/// `product` is safe to call on any block of rows of `a` and `c`, which no
+/// other thread writes meanwhile.
+unsafe fn by_row_blocks<T>(
+    ks: &Kernels<T>,
+    (a, c): (Mat<T>, Mat<T>),
+    k: usize,
+    product: &(dyn Fn(Mat<T>, Mat<T>) + Sync),
+) where
+    T: Sync,
+{
+    let (m, n) = (c.rows, c.cols);
     let parts = if worth_splitting(m, k, n) && m >= 2 * ks.mr {
         crate::threads()
     } else {
         1
     };
-    // SAFETY: the shapes line up; `c` was borrowed mutably, so it is valid,
-    // holds values and overlaps neither input; each part writes its own rows.
-    unsafe {
-        if parts <= 1 {
-            return blocked::gemm_piece(ks, alpha, a, b, beta, c, false, None);
-        }
-        let rows = piece(m, parts, ks.mr);
-        crate::parallel::for_each_part(parts, &|p| {
-            let r0 = (p * rows).min(m);
-            let r = rows.min(m - r0);
-            if r > 0 {
-                let (a, c) = (a.block(r0, r, 0, k), c.block(r0, r, 0, n));
-                blocked::gemm_piece(ks, alpha, a, b, beta, c, false, None);
-            }
-        });
+    if parts <= 1 {
+        return product(a, c);
     }
+    let rows = piece(m, parts, ks.mr);
+    crate::parallel::for_each_part(parts, &|p| {
+        let r0 = (p * rows).min(m);
+        let r = rows.min(m - r0);
+        if r > 0 {
+            product(a.block(r0, r, 0, k), c.block(r0, r, 0, n));
+        }
+    });
 }
 
 /// Checks that `a · b` fits `c`'s shape, naming all three, and counts the

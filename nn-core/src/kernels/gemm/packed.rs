@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use ndarray::{ArrayBase, Data, DataMut, Ix2};
 
 use super::blocked::{self, Line, Mat};
-use super::{count_flops, mat, Kernels, PARALLEL_MACS};
+use super::{by_row_blocks, count_flops, mat, Kernels};
 use crate::Float;
 
 thread_local! {
@@ -103,32 +103,12 @@ impl<T: Float> PackedRhs<'_, T> {
             ptr: c.as_mut_ptr(),
             ..mat(c)
         };
-        let parts = if m * n * k >= PARALLEL_MACS && m >= 2 * self.ks.mr {
-            crate::threads()
-        } else {
-            1
-        };
         // SAFETY: shapes checked; `c` is borrowed mutably (no overlap with
-        // `a` or the packed buffer); each part writes its own rows of `c`.
+        // `a` or the packed buffer); each block writes its own rows of `c`.
         unsafe {
-            if parts <= 1 {
-                return blocked::gemm_prepacked(self.ks, alpha, a, (k, n, self.ptr), beta, c);
-            }
-            let rows = m.div_ceil(parts).next_multiple_of(self.ks.mr);
-            crate::parallel::for_each_part(parts, &|p| {
-                let r0 = (p * rows).min(m);
-                let r = rows.min(m - r0);
-                if r > 0 {
-                    blocked::gemm_prepacked(
-                        self.ks,
-                        alpha,
-                        a.block(r0, r, 0, k),
-                        (k, n, self.ptr),
-                        beta,
-                        c.block(r0, r, 0, n),
-                    );
-                }
-            });
+            by_row_blocks(self.ks, (a, c), k, &|a, c| {
+                blocked::gemm_prepacked(self.ks, alpha, a, (k, n, self.ptr), beta, c)
+            })
         }
     }
 }
