@@ -16,6 +16,7 @@ pub mod embedding;
 pub mod erf;
 pub mod gemm;
 pub mod glu;
+mod lanes;
 pub mod loss;
 pub mod math;
 pub mod matmul;

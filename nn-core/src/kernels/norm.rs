@@ -9,6 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use std::cell::RefCell;
 
+use super::lanes::{add_lane_sums, fold_lanes, lane_sums, LANES};
 use super::owned::owned;
 use crate::parallel::{for_each_range, parts_for, Shared};
 use crate::Float;
@@ -55,36 +56,17 @@ fn rows<T: Float>(op: &str, x: &ArrayViewD<'_, T>, normalized: usize) -> (usize,
     (x.len() / m.max(1), m)
 }
 
-/// Partial sums kept apart in a row's reductions: summing element `j` into
-/// accumulator `j % LANES` is a loop LLVM vectorizes (one chain of dependent
-/// additions, the naive order, does not, and was most of a layer norm's time).
-const LANES: usize = 16;
-
 /// `Σ f(x)` over `xs`, in [`LANES`] partial sums.
 #[inline(always)]
 fn lane_sum<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::zero(); LANES];
     let chunks = xs.chunks_exact(LANES);
     let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += f(x);
-        }
-    }
+    let [acc] = lane_sums(
+        chunks,
+        #[inline(always)]
+        |c| [std::array::from_fn(|l| f(c[l]))],
+    );
     rest.iter().fold(fold_lanes(acc), |s, &x| s + f(x))
-}
-
-/// The sum of the partial sums, pairwise.
-#[inline(always)]
-fn fold_lanes<T: Float>(mut acc: [T; LANES]) -> T {
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for l in 0..width {
-            acc[l] += acc[l + width];
-        }
-    }
-    acc[0]
 }
 
 /// A row's mean and `1 / √(biased variance + ε)`.
@@ -149,19 +131,19 @@ fn layer_norm_backward_rows<T: Float>(
             *dg += dy * xhat;
             *db += dy;
         }
-        let (mut sum_d, mut sum_dx) = ([T::zero(); LANES], [T::zero(); LANES]);
+        let full = m - m % LANES;
         let chunks = grow
             .chunks_exact(LANES)
             .zip(g.chunks_exact(LANES))
             .zip(drow.chunks_exact(LANES));
-        let full = m - m % LANES;
-        for ((dy, g), xhat) in chunks {
-            for l in 0..LANES {
-                let d = dy[l] * g[l];
-                sum_d[l] += d;
-                sum_dx[l] += d * xhat[l];
-            }
-        }
+        let [sum_d, sum_dx] = lane_sums(
+            chunks,
+            #[inline(always)]
+            |((dy, g), xhat)| {
+                let d: [T; LANES] = std::array::from_fn(|l| dy[l] * g[l]);
+                [d, std::array::from_fn(|l| d[l] * xhat[l])]
+            },
+        );
         let (mut sd, mut sdx) = (fold_lanes(sum_d), fold_lanes(sum_dx));
         for j in full..m {
             let d = grow[j] * g[j];

@@ -19,7 +19,7 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use smallvec::SmallVec;
 
-use super::{fold_lanes, fresh_grads, inv_std, NormGrads, LANES};
+use super::{add_lane_sums, fold_lanes, fresh_grads, inv_std, NormGrads, LANES};
 use crate::kernels::activation::PlainRelu;
 use crate::kernels::owned::owned;
 use crate::kernels::pointwise::Pointwise;
@@ -62,18 +62,20 @@ pub(crate) fn channel_sum<T: Float>(
     ci: usize,
     f: impl Fn(T) -> T,
 ) -> T {
-    let (mut acc, mut rest) = ([T::zero(); LANES], T::zero());
+    let (mut acc, mut rest) = ([[T::zero(); LANES]], T::zero());
     for start in (ci * s..xs.len()).step_by(c * s) {
         let chunks = xs[start..start + s].chunks_exact(LANES);
         for &e in chunks.remainder() {
             rest += f(e);
         }
-        for chunk in chunks {
-            for (a, &e) in acc.iter_mut().zip(chunk) {
-                *a += f(e);
-            }
-        }
+        add_lane_sums(
+            &mut acc,
+            chunks,
+            #[inline(always)]
+            |c| [std::array::from_fn(|l| f(c[l]))],
+        );
     }
+    let [acc] = acc;
     fold_lanes(acc) + rest
 }
 
@@ -448,7 +450,7 @@ fn channel_grad_sums<T: Float>(
     mu: T,
     dy: impl Fn(T, T) -> T,
 ) -> [T; 2] {
-    let (mut ag, mut agx) = ([T::zero(); LANES], [T::zero(); LANES]);
+    let mut acc = [[T::zero(); LANES]; 2];
     let (mut rg, mut rgx) = (T::zero(), T::zero());
     for start in (ci * s..xs.len()).step_by(c * s) {
         let (xc, gc) = (
@@ -460,14 +462,17 @@ fn channel_grad_sums<T: Float>(
             rg += g;
             rgx += g * (x - mu);
         }
-        for (x, g) in xc.zip(gc) {
-            for l in 0..LANES {
-                let g = dy(g[l], x[l]);
-                ag[l] += g;
-                agx[l] += g * (x[l] - mu);
-            }
-        }
+        add_lane_sums(
+            &mut acc,
+            xc.zip(gc),
+            #[inline(always)]
+            |(x, g)| {
+                let g: [T; LANES] = std::array::from_fn(|l| dy(g[l], x[l]));
+                [g, std::array::from_fn(|l| g[l] * (x[l] - mu))]
+            },
+        );
     }
+    let [ag, agx] = acc;
     [fold_lanes(ag) + rg, fold_lanes(agx) + rgx]
 }
 

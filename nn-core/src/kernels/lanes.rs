@@ -1,0 +1,148 @@
+//! Sums kept in [`LANES`] partial sums, held in vector registers.
+//!
+//! A reduction summed in one chain of dependent additions (the naive order)
+//! never vectorizes; summing element `j` into partial sum `j % LANES` does,
+//! and its order depends on the length alone. LLVM vectorizes the terms
+//! (a fresh `[T; LANES]` per chunk) but keeps the partial sums two lanes to a
+//! register across the loop, which made a layer norm's statistics most of
+//! its time; so on AVX-512 the sums are added with explicit instructions.
+//! Both forms add the same values in the same order: the same bits.
+
+use std::any::TypeId;
+
+use crate::Float;
+
+/// Partial sums per reduction: one AVX-512 register of `f32`, two of `f64`.
+pub(crate) const LANES: usize = 16;
+
+/// The `K` sums of `term(item)` over `items`, in [`LANES`] partial sums each
+/// (`term` gives each sum's [`LANES`] terms of one item, usually a chunk).
+#[inline(always)]
+pub(crate) fn lane_sums<T: Float, I: Iterator, const K: usize>(
+    items: I,
+    term: impl Fn(I::Item) -> [[T; LANES]; K],
+) -> [[T; LANES]; K] {
+    let mut acc = [[T::zero(); LANES]; K];
+    add_lane_sums(&mut acc, items, term);
+    acc
+}
+
+/// [`lane_sums`] added to partial sums `acc` (a sum over several runs).
+#[inline(always)]
+pub(crate) fn add_lane_sums<T: Float, I: Iterator, const K: usize>(
+    acc: &mut [[T; LANES]; K],
+    items: I,
+    term: impl Fn(I::Item) -> [[T; LANES]; K],
+) {
+    if avx512() {
+        for item in items {
+            let v = term(item);
+            for (a, v) in acc.iter_mut().zip(&v) {
+                // SAFETY: the CPU has AVX-512F (checked above).
+                unsafe { add_avx512(a, v) };
+            }
+        }
+    } else {
+        for item in items {
+            let v = term(item);
+            for (a, v) in acc.iter_mut().zip(&v) {
+                for (a, &v) in a.iter_mut().zip(v) {
+                    *a += v;
+                }
+            }
+        }
+    }
+}
+
+/// The sum of the partial sums, pairwise (lane `l` plus lane `l + 8`, then
+/// `l + 4`, …): how they fold in registers.
+#[inline(always)]
+pub(crate) fn fold_lanes<T: Float>(mut acc: [T; LANES]) -> T {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0]
+}
+
+/// Whether [`lane_sums`] adds with AVX-512 (a cached check: once per sum).
+#[inline(always)]
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `acc += v` lane by lane, in AVX-512 registers for `f32` and `f64`.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[inline]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn add_avx512<T: Float>(acc: &mut [T; LANES], v: &[T; LANES]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            let (a, b) = (a.cast::<f32>(), b.cast::<f32>());
+            _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b)));
+            return;
+        }
+        if TypeId::of::<T>() == TypeId::of::<f64>() {
+            let (a, b) = (a.cast::<f64>(), b.cast::<f64>());
+            for half in [0, 8] {
+                let (a, b) = (a.add(half), b.add(half));
+                _mm512_storeu_pd(a, _mm512_add_pd(_mm512_loadu_pd(a), _mm512_loadu_pd(b)));
+            }
+            return;
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(v) {
+        *a += v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each lane's sum in the naive order, folded pairwise: what the
+    /// registers must reproduce bit for bit.
+    fn by_hand<T: Float>(xs: &[T]) -> T {
+        let mut acc = [T::zero(); LANES];
+        for (j, &x) in xs.iter().enumerate() {
+            acc[j % LANES] += x;
+        }
+        fold_lanes(acc)
+    }
+
+    fn sums<T: Float>(xs: &[T]) -> [T; 2] {
+        let [a, b] = lane_sums(xs.chunks_exact(LANES), |c| {
+            let mut v = [[T::zero(); LANES]; 2];
+            for l in 0..LANES {
+                v[0][l] = c[l];
+                v[1][l] = c[l] * c[l];
+            }
+            v
+        });
+        [fold_lanes(a), fold_lanes(b)]
+    }
+
+    #[test]
+    fn the_registers_add_as_the_lanes_do() {
+        // Values of many magnitudes, so any other order rounds differently.
+        let xs: Vec<f64> = (0..16 * 37)
+            .map(|i| ((i as f64) * 0.731).sin() * 10f64.powi(i % 7 - 3))
+            .collect();
+        let squares: Vec<f64> = xs.iter().map(|x| x * x).collect();
+        assert_eq!(sums(&xs), [by_hand(&xs), by_hand(&squares)]);
+        let xs: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+        let squares: Vec<f32> = xs.iter().map(|x| x * x).collect();
+        assert_eq!(sums(&xs), [by_hand(&xs), by_hand(&squares)]);
+    }
+}
