@@ -864,11 +864,14 @@ pub fn conv2d_backward_into<T: Float>(
             if need_db {
                 // In the widest vectors: the sums' registers (`lanes`).
                 let db = &mut s.db;
-                super::simd::widest(#[inline(always)] || {
-                    for (o, d) in db.iter_mut().enumerate() {
-                        *d += channel_sum(dys, [oc, plane], o, |g| g);
-                    }
-                });
+                super::simd::widest(
+                    #[inline(always)]
+                    || {
+                        for (o, d) in db.iter_mut().enumerate() {
+                            *d += channel_sum(dys, [oc, plane], o, |g| g);
+                        }
+                    },
+                );
             }
             // dy of these samples, NCHW → [oc, samples·oh·ow], for the GEMMs
             // that read it (not the flipped-kernel input gradient).

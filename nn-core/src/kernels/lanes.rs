@@ -54,6 +54,17 @@ pub(crate) fn add_lane_sums<T: Float, I: Iterator, const K: usize>(
     }
 }
 
+/// `[f(0), …, f(LANES − 1)]`: one chunk's terms. (A plain loop:
+/// `std::array::from_fn` was left a call, its array in memory.)
+#[inline(always)]
+pub(crate) fn lanes<T: Float>(f: impl Fn(usize) -> T) -> [T; LANES] {
+    let mut v = [T::zero(); LANES];
+    for (l, v) in v.iter_mut().enumerate() {
+        *v = f(l);
+    }
+    v
+}
+
 /// The sum of the partial sums, pairwise (lane `l` plus lane `l + 8`, then
 /// `l + 4`, …): how they fold in registers.
 #[inline(always)]

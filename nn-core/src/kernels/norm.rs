@@ -9,7 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use std::cell::RefCell;
 
-use super::lanes::{add_lane_sums, fold_lanes, lane_sums, LANES};
+use super::lanes::{add_lane_sums, fold_lanes, lane_sums, lanes, LANES};
 use super::owned::owned;
 use crate::parallel::{for_each_range, parts_for, Shared};
 use crate::Float;
@@ -64,7 +64,7 @@ fn lane_sum<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
     let [acc] = lane_sums(
         chunks,
         #[inline(always)]
-        |c| [std::array::from_fn(|l| f(c[l]))],
+        |c| [lanes(|l| f(c[l]))],
     );
     rest.iter().fold(fold_lanes(acc), |s, &x| s + f(x))
 }
@@ -140,8 +140,8 @@ fn layer_norm_backward_rows<T: Float>(
             chunks,
             #[inline(always)]
             |((dy, g), xhat)| {
-                let d: [T; LANES] = std::array::from_fn(|l| dy[l] * g[l]);
-                [d, std::array::from_fn(|l| d[l] * xhat[l])]
+                let d: [T; LANES] = lanes(|l| dy[l] * g[l]);
+                [d, lanes(|l| d[l] * xhat[l])]
             },
         );
         let (mut sd, mut sdx) = (fold_lanes(sum_d), fold_lanes(sum_dx));

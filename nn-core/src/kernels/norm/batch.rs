@@ -19,7 +19,7 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use smallvec::SmallVec;
 
-use super::{add_lane_sums, fold_lanes, fresh_grads, inv_std, NormGrads, LANES};
+use super::{add_lane_sums, fold_lanes, fresh_grads, inv_std, lanes, NormGrads, LANES};
 use crate::kernels::activation::PlainRelu;
 use crate::kernels::owned::owned;
 use crate::kernels::pointwise::Pointwise;
@@ -72,7 +72,7 @@ pub(crate) fn channel_sum<T: Float>(
             &mut acc,
             chunks,
             #[inline(always)]
-            |c| [std::array::from_fn(|l| f(c[l]))],
+            |c| [lanes(|l| f(c[l]))],
         );
     }
     let [acc] = acc;
@@ -467,8 +467,8 @@ fn channel_grad_sums<T: Float>(
             xc.zip(gc),
             #[inline(always)]
             |(x, g)| {
-                let g: [T; LANES] = std::array::from_fn(|l| dy(g[l], x[l]));
-                [g, std::array::from_fn(|l| g[l] * (x[l] - mu))]
+                let g: [T; LANES] = lanes(|l| dy(g[l], x[l]));
+                [g, lanes(|l| g[l] * (x[l] - mu))]
             },
         );
     }
