@@ -129,30 +129,52 @@ pub fn model(plan: &Plan) -> TokenStream {
         quote!(let y = ::nn::layers::Layer::<#t>::predict(&self.#f, #x);)
     });
     // Backward, last layer first; each layer gets its own input (the previous
-    // layer's output, or the chain's input) and computes its input's gradient
-    // except the first, which does when asked.
+    // layer's output, or the chain's input). A layer's input needs its
+    // gradient when the caller asks for the chain's or a layer before it has
+    // trainable parameters (`__nn_need[i]`); a layer runs only when its own
+    // input or parameters need gradients (`__nn_need[i + 1]`): nothing runs
+    // before the first trainable layer (patches cut from the image) or
+    // through a frozen prefix (PyTorch's `requires_grad`).
     let n = layers.len();
+    let need_flags = layers.iter().enumerate().map(|(i, l)| {
+        let f = &l.field;
+        quote! {
+            __nn_need[#i + 1] =
+                __nn_need[#i] || ::nn::layers::Layer::<#t>::param_count(&self.#f) > 0;
+        }
+    });
     let backward = layers.iter().enumerate().rev().map(|(i, l)| {
         let f = &l.field;
-        let (x, need) = if i == 0 {
-            (quote!(x), quote!(need_input_grad))
+        let x = if i == 0 {
+            quote!(x)
         } else {
             let p = &layers[i - 1].field;
-            (
-                quote!(::nn::layers::Layer::<#t>::output(&self.#p)),
-                quote!(true),
-            )
+            quote!(::nn::layers::Layer::<#t>::output(&self.#p))
         };
-        let step = if i == n - 1 {
+        let need = quote!(__nn_need[#i]);
+        let run = if i == n - 1 {
             quote! {
-                let g = if from_logits {
+                if from_logits {
                     ::nn::layers::Layer::<#t>::backward_from_logits(&mut self.#f, #x, g, #need)
                 } else {
                     ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need)
-                };
+                }
             }
         } else {
-            quote!(let g = ::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need);)
+            quote!(::nn::layers::Layer::<#t>::backward(&mut self.#f, #x, g, #need))
+        };
+        // Skipped, a layer passes on what it was given; the last one (when
+        // nothing runs) an empty view of its own output.
+        let skipped = if i == n - 1 {
+            quote! {
+                ::nn::layers::Layer::<#t>::output(&self.#f)
+                    .slice_axis_move(::nn::ndarray::Axis(0), (0..0).into())
+            }
+        } else {
+            quote!(g)
+        };
+        let step = quote! {
+            let g = if __nn_need[#i + 1] { #run } else { #skipped };
         };
         watched(t, f, step)
     });
@@ -289,8 +311,15 @@ pub fn model(plan: &Plan) -> TokenStream {
                 need_input_grad: bool,
                 report: bool,
             ) -> ::nn::ndarray::ArrayViewD<'__a, #t> {
+                let mut __nn_need = [need_input_grad; #n + 1];
+                #(#need_flags)*
                 #(#backward)*
-                g
+                if need_input_grad {
+                    g
+                } else {
+                    // A layer that did not run left the gradient it was given.
+                    g.slice_axis_move(::nn::ndarray::Axis(0), (0..0).into())
+                }
             }
         }
 

@@ -462,3 +462,122 @@ fn freezing_drops_the_gradient_and_unfreezing_takes_new_ones() {
     (&v * &v).sum().backward();
     assert_eq!(p.grad().as_ref().unwrap()[[0]], 4.0);
 }
+
+/// A user layer without parameters that passes its input through and
+/// records each backward call's `need_input_grad`.
+pub struct Probe {
+    y: ArrayD<f32>,
+    dx: ArrayD<f32>,
+    pub calls: Vec<bool>,
+}
+
+impl Probe {
+    pub fn new() -> Self {
+        Probe {
+            y: ArrayD::zeros(IxDyn(&[0])),
+            dx: ArrayD::zeros(IxDyn(&[0])),
+            calls: Vec::new(),
+        }
+    }
+}
+
+impl Layer<f32> for Probe {
+    fn type_name(&self) -> &'static str {
+        "Probe"
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        Ok(input.to_vec())
+    }
+    fn forward(&self, x: &Var<f32>) -> Var<f32> {
+        x.clone()
+    }
+    fn forward_train(
+        &mut self,
+        x: nn::ndarray::ArrayViewD<'_, f32>,
+    ) -> nn::ndarray::ArrayViewD<'_, f32> {
+        self.y = x.to_owned();
+        self.y.view()
+    }
+    fn output(&self) -> nn::ndarray::ArrayViewD<'_, f32> {
+        self.y.view()
+    }
+    fn backward(
+        &mut self,
+        _x: nn::ndarray::ArrayViewD<'_, f32>,
+        dy: nn::ndarray::ArrayViewD<'_, f32>,
+        need: bool,
+    ) -> nn::ndarray::ArrayViewD<'_, f32> {
+        self.calls.push(need);
+        if !need {
+            return nn::layers::no_input_grad(&self.dx);
+        }
+        self.dx = dy.to_owned();
+        self.dx.view()
+    }
+    fn predict(&self, x: nn::ndarray::ArrayViewD<'_, f32>) -> ArrayD<f32> {
+        x.to_owned()
+    }
+}
+
+sequential! {
+    /// Parameter-free layers before, between and after two dense layers.
+    pub struct Probed: input(6) {
+        before: Probe(),
+        hidden: Dense(10, activation = relu),
+        between: Probe(),
+        out: Dense(4),
+        after: Probe(),
+    }
+}
+
+/// One static backward of `model` from a fixed output gradient, asking for
+/// the input's gradient or not; returns the input gradient's shape (empty,
+/// a zero among its axes, when not asked for).
+fn probe_step(model: &mut Probed, need_input_grad: bool) -> Vec<usize> {
+    let (x, _) = batch(0);
+    let x = x.into_dyn();
+    model.forward_train(x.view());
+    let dy = ArrayD::from_elem(IxDyn(&[8, 4]), 0.25f32);
+    Layer::backward(model, x.view(), dy.view(), need_input_grad)
+        .shape()
+        .to_vec()
+}
+
+#[test]
+fn layers_before_the_first_trainable_one_run_no_backward() {
+    // As PyTorch's autograd: an input needs a gradient only when something
+    // before it trains (or the caller asks for the model's input gradient).
+    let mut model = Probed::with_seed(7);
+    assert!(probe_step(&mut model, false).contains(&0));
+    assert_eq!(
+        model.before.calls,
+        [] as [bool; 0],
+        "before the first trainable layer"
+    );
+    assert_eq!(model.between.calls, [true]);
+    assert_eq!(model.after.calls, [true]);
+    let trained = model.out.weight.grad().clone().unwrap();
+
+    // Frozen, `hidden` no longer makes `between` need its input's gradient:
+    // neither runs; `out` runs and gets the same gradient.
+    let mut frozen = Probed::with_seed(7);
+    freeze_layer(&frozen.hidden);
+    assert!(probe_step(&mut frozen, false).contains(&0));
+    assert_eq!(frozen.between.calls, [] as [bool; 0]);
+    assert_eq!(frozen.after.calls, [true]);
+    assert!(frozen.hidden.weight.grad().is_none());
+    assert_eq!(frozen.out.weight.grad().clone().unwrap(), trained);
+
+    // Everything frozen: nothing runs, and the input gradient is empty.
+    let mut all = Probed::with_seed(7);
+    freeze(&all);
+    assert!(probe_step(&mut all, false).contains(&0));
+    assert_eq!(all.after.calls, [] as [bool; 0]);
+
+    // Asked for the input's gradient, every layer runs and passes it on.
+    let mut asked = Probed::with_seed(7);
+    freeze(&asked);
+    assert_eq!(probe_step(&mut asked, true), [8, 6]);
+    assert_eq!(asked.before.calls, [true]);
+    assert_eq!(asked.between.calls, [true]);
+}
