@@ -54,6 +54,34 @@ pub(crate) fn add_lane_sums<T: Float, I: Iterator, const K: usize>(
     }
 }
 
+/// `Σ f(x)` over `xs`: [`LANES`] partial sums over the whole chunks, folded
+/// pairwise, then the rest in order.
+#[inline(always)]
+pub(crate) fn lane_sum<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    let [acc] = lane_sums(
+        chunks,
+        #[inline(always)]
+        |c| [lanes(|l| f(c[l]))],
+    );
+    rest.iter().fold(fold_lanes(acc), |s, &x| s + f(x))
+}
+
+/// `Σ a·b` over two slices of one length, as [`lane_sum`].
+#[inline(always)]
+pub(crate) fn lane_dot<T: Float>(a: &[T], b: &[T]) -> T {
+    assert_eq!(a.len(), b.len(), "lane_dot: lengths");
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let rest = ca.remainder().iter().zip(cb.remainder());
+    let [acc] = lane_sums(
+        ca.zip(cb),
+        #[inline(always)]
+        |(a, b)| [lanes(|l| a[l] * b[l])],
+    );
+    rest.fold(fold_lanes(acc), |s, (&a, &b)| s + a * b)
+}
+
 /// `[f(0), …, f(LANES − 1)]`: one chunk's terms. (A plain loop:
 /// `std::array::from_fn` was left a call, its array in memory.)
 #[inline(always)]

@@ -9,7 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use std::cell::RefCell;
 
-use super::lanes::{add_lane_sums, fold_lanes, lane_sums, lanes, LANES};
+use super::lanes::{add_lane_sums, fold_lanes, lane_sum, lane_sums, lanes, LANES};
 use super::owned::owned;
 use crate::parallel::{for_each_range, parts_for, Shared};
 use crate::Float;
@@ -54,19 +54,6 @@ fn rows<T: Float>(op: &str, x: &ArrayViewD<'_, T>, normalized: usize) -> (usize,
     );
     let m: usize = x.shape()[x.ndim() - normalized..].iter().product();
     (x.len() / m.max(1), m)
-}
-
-/// `Σ f(x)` over `xs`, in [`LANES`] partial sums.
-#[inline(always)]
-fn lane_sum<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> T {
-    let chunks = xs.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    let [acc] = lane_sums(
-        chunks,
-        #[inline(always)]
-        |c| [lanes(|l| f(c[l]))],
-    );
-    rest.iter().fold(fold_lanes(acc), |s, &x| s + f(x))
 }
 
 /// A row's mean and `1 / √(biased variance + ε)`.

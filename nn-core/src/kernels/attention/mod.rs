@@ -32,6 +32,7 @@ use ndarray::{
 };
 
 use super::gemm::gemm;
+use super::lanes::{lane_dot, lane_sum};
 use crate::parallel::{for_each_part, parts_for};
 use crate::run_widest;
 use crate::Float;
@@ -283,7 +284,8 @@ fn check_buffers<T: Float>(
 }
 
 /// Softmax of one unmasked, contiguous row of scores in place, in loops of
-/// one operation each so each vectorizes.
+/// one operation each so each vectorizes (the sum in lanes: one chain of
+/// additions was half of the forward's own time).
 #[inline(always)]
 fn softmax_slice<T: Float>(row: &mut [T]) {
     let max = row.iter().fold(T::neg_infinity(), |m, &s| m.max(s));
@@ -295,7 +297,13 @@ fn softmax_slice<T: Float>(row: &mut [T]) {
     for x in row.iter_mut() {
         *x = (*x - max).exp_fast();
     }
-    let inv = row.iter().fold(T::zero(), |s, &x| s + x).recip();
+    normalize(row);
+}
+
+/// Divides a row of exponentials by their sum (in lanes).
+#[inline(always)]
+fn normalize<T: Float>(row: &mut [T]) {
+    let inv = lane_sum(row, |x| x).recip();
     for x in row.iter_mut() {
         *x *= inv;
     }
@@ -315,17 +323,22 @@ fn softmax_row<T: Float>(mut row: ndarray::ArrayViewMut1<'_, T>, masked: impl Fn
         row.fill(T::zero());
         return;
     }
-    let mut sum = T::zero();
     for (j, x) in row.iter_mut().enumerate() {
         *x = if masked(j) {
             T::zero()
         } else {
             (*x - max).exp_fast()
         };
-        sum += *x;
     }
-    let inv = sum.recip();
-    row.mapv_inplace(|x| x * inv);
+    // Summed as an unmasked row is (masked terms are zeros), so no mask and
+    // an empty one give the same bits.
+    match row.as_slice_mut() {
+        Some(row) => normalize(row),
+        None => {
+            let inv = row.iter().fold(T::zero(), |s, &x| s + x).recip();
+            row.mapv_inplace(|x| x * inv);
+        }
+    }
 }
 
 /// `out = p ⊙ mask`.
@@ -496,10 +509,10 @@ impl<T: Float> Backward<'_, '_, T> {
     }
 }
 
-/// `g = p ⊙ (g − Σ g ⊙ p)` on one contiguous row.
+/// `g = p ⊙ (g − Σ g ⊙ p)` on one contiguous row (the sum in lanes).
 #[inline(always)]
 fn softmax_grad_slice<T: Float>(g: &mut [T], p: &[T]) {
-    let dot = g.iter().zip(p).fold(T::zero(), |s, (&g, &p)| s + g * p);
+    let dot = lane_dot(g, p);
     for (g, &p) in g.iter_mut().zip(p) {
         *g = p * (*g - dot);
     }
