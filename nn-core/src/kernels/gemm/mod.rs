@@ -574,6 +574,46 @@ mod tests {
         }
     }
 
+    /// A tile of one vector of columns (16 `f32`) skips the second vector's
+    /// multiply-adds: its columns must be the bits they are in a wider
+    /// product, for every row count and across panels (`k` past `kc`).
+    #[test]
+    fn narrow_tiles_give_the_bits_of_wide_ones() {
+        let values = |rows: usize, cols: usize, seed: usize| {
+            Array2::from_shape_fn((rows, cols), |(i, j)| {
+                (((i * 31 + j * 17 + seed) as f32) * 0.379).sin()
+            })
+        };
+        for (ks, _) in kernel_sets() {
+            for (m, k) in [(1, 3), (12, 40), (25, 300)] {
+                let (a, b) = (values(m, k, 1), values(k, 40, 2));
+                let c0 = values(m, 40, 3);
+                let product = |n: usize| {
+                    let mut c = c0.slice(s![.., ..n]).to_owned();
+                    let bn = b.slice(s![.., ..n]);
+                    let cm = Mat {
+                        ptr: c.as_mut_ptr(),
+                        ..mat(&c)
+                    };
+                    // SAFETY: the shapes fit; `c` is owned here.
+                    unsafe { blocked::gemm(ks, 1.5, mat(&a), mat(&bn), 0.5, cm) };
+                    c
+                };
+                let wide = product(40);
+                for n in [1, 10, 16] {
+                    let narrow = product(n);
+                    let bits = |c: ndarray::ArrayView2<'_, f32>| c.mapv(f32::to_bits);
+                    assert_eq!(
+                        bits(narrow.view()),
+                        bits(wide.slice(s![.., ..n])),
+                        "{} {m}x{k}x{n}",
+                        ks.name
+                    );
+                }
+            }
+        }
+    }
+
     /// `c = a · b + bias` on every row of `c`, through `ks`'s tiles alone.
     ///
     /// # Safety
