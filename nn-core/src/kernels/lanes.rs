@@ -82,6 +82,61 @@ pub(crate) fn lane_dot<T: Float>(a: &[T], b: &[T]) -> T {
     rest.fold(fold_lanes(acc), |s, (&a, &b)| s + a * b)
 }
 
+/// The largest of `xs` ignoring NaN (`f32::max`'s fold from `-∞`; of two
+/// zeros either may come back), in [`LANES`] running maxima.
+#[inline(always)]
+pub(crate) fn lane_max<T: Float>(xs: &[T]) -> T {
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    let mut acc = [T::neg_infinity(); LANES];
+    if avx512() {
+        for c in chunks {
+            // SAFETY: the CPU has AVX-512F (checked above); `c` holds LANES.
+            unsafe { max_avx512(&mut acc, c) };
+        }
+    } else {
+        for c in chunks {
+            for (a, &x) in acc.iter_mut().zip(c) {
+                *a = a.max(x);
+            }
+        }
+    }
+    acc.iter()
+        .chain(rest)
+        .fold(T::neg_infinity(), |m, &x| m.max(x))
+}
+
+/// `acc = max(acc, v)` lane by lane, a NaN in `v` ignored (`vmaxps` returns
+/// its second operand, `acc`, when either is NaN, and `acc` never is).
+///
+/// # Safety
+/// The CPU supports AVX-512F; `v` holds [`LANES`] values.
+#[inline]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn max_avx512<T: Float>(acc: &mut [T; LANES], v: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            let (a, b) = (a.cast::<f32>(), b.cast::<f32>());
+            _mm512_storeu_ps(a, _mm512_max_ps(_mm512_loadu_ps(b), _mm512_loadu_ps(a)));
+            return;
+        }
+        if TypeId::of::<T>() == TypeId::of::<f64>() {
+            let (a, b) = (a.cast::<f64>(), b.cast::<f64>());
+            for half in [0, 8] {
+                let (a, b) = (a.add(half), b.add(half));
+                _mm512_storeu_pd(a, _mm512_max_pd(_mm512_loadu_pd(b), _mm512_loadu_pd(a)));
+            }
+            return;
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(v) {
+        *a = a.max(x);
+    }
+}
+
 /// `[f(0), …, f(LANES − 1)]`: one chunk's terms. (A plain loop:
 /// `std::array::from_fn` was left a call, its array in memory.)
 #[inline(always)]
@@ -170,6 +225,20 @@ mod tests {
             v
         });
         [fold_lanes(a), fold_lanes(b)]
+    }
+
+    #[test]
+    fn the_lane_maximum_is_the_maximum_ignoring_nan() {
+        let mut xs: Vec<f32> = (0..16 * 5 + 7).map(|i| ((i as f32) * 0.61).sin()).collect();
+        let want = xs.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        xs[3] = f32::NAN;
+        xs[40] = f32::NAN;
+        assert_eq!(lane_max(&xs), want);
+        let nans = [f32::NAN; 20];
+        assert_eq!(lane_max(&nans), f32::NEG_INFINITY);
+        assert_eq!(lane_max::<f64>(&[]), f64::NEG_INFINITY);
+        let big: Vec<f64> = (0..40).map(|i| i as f64).collect();
+        assert_eq!(lane_max(&big), 39.0);
     }
 
     #[test]

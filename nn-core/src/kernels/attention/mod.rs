@@ -32,7 +32,7 @@ use ndarray::{
 };
 
 use super::gemm::gemm;
-use super::lanes::{lane_dot, lane_sum};
+use super::lanes::{lane_dot, lane_max, lane_sum};
 use crate::parallel::{for_each_part, parts_for};
 use crate::run_widest;
 use crate::Float;
@@ -288,7 +288,7 @@ fn check_buffers<T: Float>(
 /// additions was half of the forward's own time).
 #[inline(always)]
 fn softmax_slice<T: Float>(row: &mut [T]) {
-    let max = row.iter().fold(T::neg_infinity(), |m, &s| m.max(s));
+    let max = lane_max(row);
     if max == T::neg_infinity() {
         // Every score -inf (or the row empty): as a masked row, nothing.
         row.fill(T::zero());
