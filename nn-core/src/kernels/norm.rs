@@ -77,34 +77,43 @@ macro_rules! widest_rows {
 mod batch;
 pub use batch::*;
 
-/// Forward rows: `y = (x − μ) σ̂ γ + β` on rows of `γ`'s length.
+/// Forward rows: `y = (x − μ) σ̂ γ + β` on rows of `γ`'s length; each row's
+/// `[μ, σ̂]` into `stats` unless it is empty.
 #[inline(always)]
-fn layer_norm_rows<T: Float>(xs: &[T], g: &[T], b: &[T], eps: f64, y: &mut [T]) {
+fn layer_norm_rows<T: Float>(xs: &[T], g: &[T], b: &[T], eps: f64, y: &mut [T], stats: &mut [T]) {
     let m = g.len();
-    for (row, out) in xs.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
+    for (r, (row, out)) in xs.chunks_exact(m).zip(y.chunks_exact_mut(m)).enumerate() {
         let (mean, inv) = row_stats(row, eps);
+        if let Some(s) = stats.get_mut(2 * r..2 * r + 2) {
+            s.copy_from_slice(&[mean, inv]);
+        }
         for (((o, &x), &g), &b) in out.iter_mut().zip(row).zip(g).zip(b) {
             *o = (x - mean) * inv * g + b;
         }
     }
 }
 
-/// Backward rows: `dx`, and `dγ`, `dβ` added to.
+/// Backward rows: `dx`, and `dγ`, `dβ` added to; each row's `[μ, σ̂]` from
+/// `stats` (the forward's), or recomputed where it is empty.
 #[inline(always)]
 fn layer_norm_backward_rows<T: Float>(
-    [xs, gs, g]: [&[T]; 3],
+    [xs, gs, g, stats]: [&[T]; 4],
     eps: f64,
     dx: &mut [T],
     [dgamma, dbeta]: [&mut [T]; 2],
 ) {
     let m = g.len();
     let mf = T::lit(m as f64);
-    for ((row, grow), drow) in xs
+    for (r, ((row, grow), drow)) in xs
         .chunks_exact(m)
         .zip(gs.chunks_exact(m))
         .zip(dx.chunks_exact_mut(m))
+        .enumerate()
     {
-        let (mean, inv) = row_stats(row, eps);
+        let (mean, inv) = match stats.get(2 * r..2 * r + 2) {
+            Some(&[mean, inv]) => (mean, inv),
+            _ => row_stats(row, eps),
+        };
         // x̂ into dx for now (one operation per loop, so each vectorizes).
         for (d, &x) in drow.iter_mut().zip(row) {
             *d = (x - mean) * inv;
@@ -170,15 +179,34 @@ pub fn layer_norm_into<T: Float>(
     beta: ArrayViewD<'_, T>,
     normalized: usize,
     eps: f64,
+    y: ArrayViewMutD<'_, T>,
+) {
+    layer_norm_stats_into(x, gamma, beta, normalized, eps, y, &mut []);
+}
+
+/// [`layer_norm_into`] keeping each row's mean and `1 / √(σ² + ε)` in
+/// `stats` (`[μ, σ̂]` per row, or empty for none) for
+/// [`layer_norm_backward_stats_into`], which then need not recompute them.
+pub fn layer_norm_stats_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    normalized: usize,
+    eps: f64,
     mut y: ArrayViewMutD<'_, T>,
+    stats: &mut [T],
 ) {
     let (n, m) = rows("layer_norm", &x, normalized);
     assert!(
-        gamma.len() == m && beta.len() == m && y.shape() == x.shape(),
-        "layer_norm: weight {:?} does not match the last {normalized} axes of {:?} (output {:?})",
+        gamma.len() == m
+            && beta.len() == m
+            && y.shape() == x.shape()
+            && (stats.is_empty() || stats.len() == 2 * n),
+        "layer_norm: weight {:?} does not match the last {normalized} axes of {:?} (output {:?}, {} statistics)",
         gamma.shape(),
         x.shape(),
-        y.shape()
+        y.shape(),
+        stats.len()
     );
     let xs = x.as_standard_layout();
     let xs = xs.as_slice().expect("standard layout");
@@ -192,12 +220,28 @@ pub fn layer_norm_into<T: Float>(
     }
     let y = y.as_slice_mut().expect("standard-layout output");
     let y = Shared::new(y);
+    let keep = !stats.is_empty();
+    let stats = Shared::new(stats);
     for_each_range(n, n * m, &|rows| {
         let r = rows.start * m..rows.end * m;
         let xs = &xs[r.clone()];
         // SAFETY: the parts' row ranges are disjoint.
-        let y = unsafe { y.slice(r) };
-        widest_rows!(layer_norm_rows(xs: &[T], g: &[T], b: &[T], eps: f64, y: &mut [T]));
+        let (y, stats) = unsafe {
+            let s = if keep {
+                2 * rows.start..2 * rows.end
+            } else {
+                0..0
+            };
+            (y.slice(r), stats.slice(s))
+        };
+        widest_rows!(layer_norm_rows(
+            xs: &[T],
+            g: &[T],
+            b: &[T],
+            eps: f64,
+            y: &mut [T],
+            stats: &mut [T]
+        ));
     });
 }
 
@@ -224,14 +268,30 @@ pub fn layer_norm_backward_into<T: Float>(
     eps: f64,
     grads: NormGrads<'_, T>,
 ) {
+    layer_norm_backward_stats_into(x, gamma, dy, normalized, eps, &[], grads);
+}
+
+/// [`layer_norm_backward_into`] given the forward's `stats` (see
+/// [`layer_norm_stats_into`]; empty: recomputed). The same bits either way.
+pub fn layer_norm_backward_stats_into<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    normalized: usize,
+    eps: f64,
+    stats: &[T],
+    grads: NormGrads<'_, T>,
+) {
     let (n, m) = rows("layer_norm", &x, normalized);
     assert!(
         gamma.len() == m && dy.shape() == x.shape() && grads.dx.shape() == x.shape()
-            && grads.dgamma.len() == m && grads.dbeta.len() == m,
-        "layer_norm backward: weight {:?}, gradient {:?}, input gradient {:?} for input {:?} normalized over its last {normalized} axes",
+            && grads.dgamma.len() == m && grads.dbeta.len() == m
+            && (stats.is_empty() || stats.len() == 2 * n),
+        "layer_norm backward: weight {:?}, gradient {:?}, input gradient {:?}, {} statistics for input {:?} normalized over its last {normalized} axes",
         gamma.shape(),
         dy.shape(),
         grads.dx.shape(),
+        stats.len(),
         x.shape()
     );
     if n == 0 || m == 0 {
@@ -264,12 +324,17 @@ pub fn layer_norm_backward_into<T: Float>(
     let dx = Shared::new(dx);
     // Rows `chunk · step ..`, their dγ, dβ added into `params`.
     let rows = |chunk: usize, params: [&mut [T]; 2]| {
-        let r = (chunk * step).min(n) * m..((chunk + 1) * step).min(n) * m;
-        let inputs = [&xs[r.clone()], &gs[r.clone()], g];
+        let rows = (chunk * step).min(n)..((chunk + 1) * step).min(n);
+        let r = rows.start * m..rows.end * m;
+        let stats = match stats.is_empty() {
+            true => stats,
+            false => &stats[2 * rows.start..2 * rows.end],
+        };
+        let inputs = [&xs[r.clone()], &gs[r.clone()], g, stats];
         // SAFETY: the chunks' row ranges are disjoint.
         let dx = unsafe { dx.slice(r) };
         widest_rows!(layer_norm_backward_rows(
-            inputs: [&[T]; 3],
+            inputs: [&[T]; 4],
             eps: f64,
             dx: &mut [T],
             params: [&mut [T]; 2]
@@ -391,7 +456,55 @@ mod tests {
                     dbeta: db.view_mut(),
                 },
             );
-            assert_all_close(&format!("{n} × {m}"), [y, dx, dg - 1.0, db - 2.0], &want);
+            assert_all_close(
+                &format!("{n} × {m}"),
+                [y.clone(), dx.clone(), &dg - 1.0, &db - 2.0],
+                &want,
+            );
+
+            // With the forward's statistics kept, the same bits both ways.
+            let mut stats = vec![f64::NAN; 2 * n];
+            let mut y_kept = ArrayD::from_elem(x.shape(), f64::NAN);
+            let (g, b) = (gamma.view().into_dyn(), beta.view().into_dyn());
+            let xd = x.view().into_dyn();
+            layer_norm_stats_into(
+                xd.view(),
+                g.view(),
+                b,
+                1,
+                eps,
+                y_kept.view_mut(),
+                &mut stats,
+            );
+            assert_eq!(y_kept, y, "{n} × {m}: y");
+            let mut dx_kept = ArrayD::from_elem(x.shape(), f64::NAN);
+            let (mut dg_kept, mut db_kept) = (
+                ArrayD::from_elem(vec![m], 1.0),
+                ArrayD::from_elem(vec![m], 2.0),
+            );
+            let grads = NormGrads {
+                dx: dx_kept.view_mut(),
+                dgamma: dg_kept.view_mut(),
+                dbeta: db_kept.view_mut(),
+            };
+            let dyd = dy.view().into_dyn();
+            layer_norm_backward_stats_into(xd.view(), g.view(), dyd.view(), 1, eps, &stats, grads);
+            assert_eq!(
+                [&dx_kept, &dg_kept, &db_kept],
+                [&dx, &dg, &db],
+                "{n} × {m}: gradients"
+            );
+            // And they are what the backward reads: another mean moves row 0.
+            stats[0] += 1.0;
+            let mut dx_moved = ArrayD::from_elem(x.shape(), f64::NAN);
+            let grads = NormGrads {
+                dx: dx_moved.view_mut(),
+                dgamma: dg_kept.view_mut(),
+                dbeta: db_kept.view_mut(),
+            };
+            layer_norm_backward_stats_into(xd, g, dyd, 1, eps, &stats, grads);
+            let row0 = |a: &ArrayD<f64>| a.index_axis(ndarray::Axis(0), 0).to_owned();
+            assert_ne!(row0(&dx_moved), row0(&dx), "{n} × {m}: stats not read");
         }
     }
 

@@ -16,7 +16,7 @@ use crate::kernels::arith::Add;
 use crate::kernels::binary::{add_assign_into, forward_into};
 use crate::kernels::dropout::fill_mask_from;
 use crate::kernels::matmul::linear_into;
-use crate::kernels::norm::{layer_norm_backward_into, layer_norm_into, NormGrads};
+use crate::kernels::norm::{layer_norm_backward_stats_into, layer_norm_stats_into, NormGrads};
 use crate::Float;
 
 /// The layer's parameters and settings, borrowed apart from its buffers.
@@ -53,6 +53,11 @@ pub(super) struct Cache<T: Float> {
     mf: ArrayD<T>,
     m2: ArrayD<T>,
     dropping: bool,
+    /// Each layer norm's row statistics `[μ, σ̂]` (for its backward): of
+    /// pre-norm's `norm1(x)`, of the norm giving `ff_in`, of post-norm's output.
+    s1: Vec<T>,
+    s_ff: Vec<T>,
+    s_out: Vec<T>,
     // Gradients.
     dr2: ArrayD<T>,
     dz2: ArrayD<T>,
@@ -131,17 +136,25 @@ fn masked<T: Float>(g: ArrayViewD<'_, T>, m: Option<&ArrayD<T>>, out: &mut Array
     }
 }
 
-fn layer_norm<T: Float>(n: &WeightBias<T>, eps: f64, x: ArrayViewD<'_, T>, y: &mut ArrayD<T>) {
+/// `norm(x)` into `y`, keeping its row statistics in `stats`.
+fn layer_norm<T: Float>(
+    n: &WeightBias<T>,
+    eps: f64,
+    x: ArrayViewD<'_, T>,
+    y: &mut ArrayD<T>,
+    stats: &mut Vec<T>,
+) {
     ensure_shape(y, x.shape());
     let (g, b) = (n.weight.value(), n.bias.value());
-    layer_norm_into(x, g.view(), b.view(), 1, eps, y.view_mut());
+    stats.resize(2 * x.len() / x.shape()[x.ndim() - 1].max(1), T::zero());
+    layer_norm_stats_into(x, g.view(), b.view(), 1, eps, y.view_mut(), stats);
 }
 
 /// The layer norm's backward: the input's gradient into `dx`, the trainable
 /// scale's and shift's added into their gradients (a frozen one's into `spare`).
 fn layer_norm_grads<T: Float>(
     n: &WeightBias<T>,
-    eps: f64,
+    (eps, stats): (f64, &[T]),
     x: ArrayViewD<'_, T>,
     dy: ArrayViewD<'_, T>,
     dx: ArrayViewMutD<'_, T>,
@@ -157,7 +170,8 @@ fn layer_norm_grads<T: Float>(
     ensure_shape(sb, &width);
     let (dgamma, dbeta) = (grad_view(&mut dg, sg), grad_view(&mut db, sb));
     let gamma = n.weight.value();
-    layer_norm_backward_into(x, gamma.view(), dy, 1, eps, NormGrads { dx, dgamma, dbeta });
+    let grads = NormGrads { dx, dgamma, dbeta };
+    layer_norm_backward_stats_into(x, gamma.view(), dy, 1, eps, stats, grads);
 }
 
 /// A parameter's gradient buffer, or the spare for a frozen one.
@@ -180,7 +194,7 @@ impl<T: Float> Cache<T> {
     /// Pre-norm: `norm1(x)` into the attention's input buffer.
     pub fn before_attention(&mut self, p: &Blocks<'_, T>, x: ArrayViewD<'_, T>) {
         if p.norm_first {
-            layer_norm(p.norm1, p.eps, x, &mut self.n1);
+            layer_norm(p.norm1, p.eps, x, &mut self.n1, &mut self.s1);
         }
     }
 
@@ -227,7 +241,7 @@ impl<T: Float> Cache<T> {
             self.r1.view_mut(),
         );
         let norm = if p.norm_first { p.norm2 } else { p.norm1 };
-        layer_norm(norm, p.eps, self.r1.view(), &mut self.ff_in);
+        layer_norm(norm, p.eps, self.r1.view(), &mut self.ff_in, &mut self.s_ff);
         let hidden = widened(x.shape(), width);
         for b in [&mut self.z1, &mut self.g] {
             ensure_shape(b, &hidden);
@@ -256,7 +270,10 @@ impl<T: Float> Cache<T> {
                 self.r2.view_mut(),
             );
             let (g, b) = (p.norm2.weight.value(), p.norm2.bias.value());
-            layer_norm_into(self.r2.view(), g.view(), b.view(), 1, p.eps, y);
+            let rows = self.r2.len() / self.r2.shape()[self.r2.ndim() - 1].max(1);
+            self.s_out.resize(2 * rows, T::zero());
+            let stats = &mut self.s_out;
+            layer_norm_stats_into(self.r2.view(), g.view(), b.view(), 1, p.eps, y, stats);
         }
     }
 
@@ -273,7 +290,7 @@ impl<T: Float> Cache<T> {
             ensure_shape(&mut self.dr2, dy.shape());
             layer_norm_grads(
                 p.norm2,
-                p.eps,
+                (p.eps, &self.s_out),
                 self.r2.view(),
                 dy.view(),
                 self.dr2.view_mut(),
@@ -321,7 +338,7 @@ impl<T: Float> Cache<T> {
             // r1 feeds norm2 and, through the residual, the output.
             layer_norm_grads(
                 p.norm2,
-                p.eps,
+                (p.eps, &self.s_ff),
                 self.r1.view(),
                 self.dff.view(),
                 self.dr1.view_mut(),
@@ -333,7 +350,7 @@ impl<T: Float> Cache<T> {
             add_assign_into(self.dff.view_mut(), dres.view());
             layer_norm_grads(
                 p.norm1,
-                p.eps,
+                (p.eps, &self.s_ff),
                 self.r1.view(),
                 self.dff.view(),
                 self.dr1.view_mut(),
@@ -366,7 +383,7 @@ impl<T: Float> Cache<T> {
             ensure_shape(&mut self.dxn, x.shape());
             layer_norm_grads(
                 p.norm1,
-                p.eps,
+                (p.eps, &self.s1),
                 x,
                 dsa_in,
                 self.dxn.view_mut(),
