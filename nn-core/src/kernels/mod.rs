@@ -14,6 +14,7 @@ pub(crate) mod direct_conv;
 pub mod dropout;
 pub mod embedding;
 pub mod erf;
+pub mod gelu;
 pub mod gemm;
 pub mod glu;
 mod lanes;

@@ -4,6 +4,7 @@
 use ndarray::{ArrayViewD, ArrayViewMutD};
 
 use crate::activation::{gelu, relu, ActivationFn};
+use crate::kernels::gelu::{gelu_keep_into, gelu_kept_backward_into};
 use crate::tape::Var;
 use crate::Float;
 
@@ -31,6 +32,37 @@ impl FeedForwardActivation {
         match self {
             FeedForwardActivation::Relu => relu.forward_into(z, y),
             FeedForwardActivation::Gelu => gelu.forward_into(z, y),
+        }
+    }
+
+    /// [`Self::forward_into`], keeping in `kept` what
+    /// [`Self::backward_kept_into`] reads (for GELU, `1 + erf(z / √2)`:
+    /// its backward then needs no `erf`; nothing for ReLU).
+    pub(crate) fn forward_keep_into<T: Float>(
+        self,
+        z: ArrayViewD<'_, T>,
+        y: ArrayViewMutD<'_, T>,
+        kept: &mut ndarray::ArrayD<T>,
+    ) {
+        match self {
+            FeedForwardActivation::Relu => relu.forward_into(z, y),
+            FeedForwardActivation::Gelu => {
+                crate::layers::ensure_shape(kept, z.shape());
+                gelu_keep_into(z, y, kept.view_mut())
+            }
+        }
+    }
+
+    /// [`Self::backward_into`] given what [`Self::forward_keep_into`] kept.
+    pub(crate) fn backward_kept_into<T: Float>(
+        self,
+        [z, y, kept]: [ArrayViewD<'_, T>; 3],
+        dy: ArrayViewD<'_, T>,
+        dz: ArrayViewMutD<'_, T>,
+    ) {
+        match self {
+            FeedForwardActivation::Relu => relu.backward_into(z, y, dy, dz),
+            FeedForwardActivation::Gelu => gelu_kept_backward_into(z, kept, dy, dz),
         }
     }
 

@@ -40,9 +40,11 @@ pub(super) struct Cache<T: Float> {
     r1: ArrayD<T>,
     /// The feed-forward block's input: `norm1(r1)` (post-norm) or `norm2(r1)`.
     ff_in: ArrayD<T>,
-    /// `linear1(ff_in)`, its activation, and that after dropout.
+    /// `linear1(ff_in)`, its activation, what the activation's backward
+    /// reads besides (GELU's `1 + erf`), and the activation after dropout.
     z1: ArrayD<T>,
     g: ArrayD<T>,
+    kept: ArrayD<T>,
     gd: ArrayD<T>,
     /// `linear2(gd)`.
     z2: ArrayD<T>,
@@ -247,7 +249,8 @@ impl<T: Float> Cache<T> {
             ensure_shape(b, &hidden);
         }
         linear(p.linear1, flat(&self.ff_in), flat_mut(&mut self.z1));
-        p.activation.forward_into(self.z1.view(), self.g.view_mut());
+        let (z1, g) = (self.z1.view(), self.g.view_mut());
+        p.activation.forward_keep_into(z1, g, &mut self.kept);
         if self.dropping {
             masked(self.g.view(), Some(&self.mf), &mut self.gd);
         }
@@ -319,9 +322,8 @@ impl<T: Float> Cache<T> {
             self.dgd.zip_mut_with(&self.mf, |g, &m| *g *= m);
         }
         ensure_shape(&mut self.dz1, self.z1.shape());
-        p.activation.backward_into(
-            self.z1.view(),
-            self.g.view(),
+        p.activation.backward_kept_into(
+            [self.z1.view(), self.g.view(), self.kept.view()],
             self.dgd.view(),
             self.dz1.view_mut(),
         );
