@@ -19,8 +19,8 @@
 //! h_{t-1}] [b, W_hh]ᵀ` per step. Backward runs the cells and `dh_{t-1} +=
 //! dg_t W_hh` per step; the parameter gradients are `Σ dg_tᵀ [x_t, 1,
 //! h_{t-1}]` (the operands' 1 gives the biases' sums), added per step into
-//! blocks of 32 or 64 batch rows while the step's rows are still in cache
-//! where that pays ([`Dims::grad_block`]: a batch of 64 and a large enough
+//! blocks of 32 batch rows while the step's rows are still in cache where
+//! that pays ([`Dims::grad_block`]: a batch of 64 and a large enough
 //! gradient), otherwise in one product over every step after the loop. The
 //! blocks are fixed by the sizes and summed in order, so the gradients are
 //! the same bits on any number of threads. The cache and the gate gradients

@@ -87,18 +87,14 @@ impl Dims {
 
     /// Rows per block of the batch whose parameter-gradient sums the
     /// backward adds at every step, while the step's rows are in cache:
-    /// blocks of 32 (the last shorter) from a batch of 64 on, of 64 from a
-    /// batch of 128 (each block's product reads and writes the whole
-    /// gradient: 64 rows halve that traffic per row, and still leave two
-    /// blocks for two cores), where each block's product is large enough to
-    /// pay for its call (64 Ki gradient elements); otherwise `None`, and the
-    /// sums are one product over every step after the recurrence. Either
-    /// way the order of the sums depends on the sizes alone, not on the
-    /// number of threads.
+    /// blocks of 32 (the last shorter) from a batch of 64 on, where each
+    /// block's product is large enough to pay for its call (64 Ki gradient
+    /// elements); otherwise `None`, and the sums are one product over every
+    /// step after the recurrence. Either way the order of the sums depends
+    /// on the sizes alone, not on the number of threads.
     pub fn grad_block<C: Cell>(&self) -> Option<usize> {
         let elements = C::grad_width(self.hidden) * self.operand_width();
-        let rows = if self.batch >= 128 { 64 } else { 32 };
-        (self.batch >= 64 && elements >= 1 << 16).then_some(rows)
+        (self.batch >= 64 && elements >= 1 << 16).then_some(32)
     }
 
     /// Shape of the backward's parameter-gradient scratch: per block of
