@@ -140,7 +140,7 @@ pub fn model(plan: &Plan) -> TokenStream {
         let f = &l.field;
         quote! {
             __nn_need[#i + 1] =
-                __nn_need[#i] || ::nn::layers::Layer::<#t>::param_count(&self.#f) > 0;
+                __nn_need[#i] || ::nn::layers::has_trainable::<#t, _>(&self.#f);
         }
     });
     let backward = layers.iter().enumerate().rev().map(|(i, l)| {
@@ -317,7 +317,8 @@ pub fn model(plan: &Plan) -> TokenStream {
                 if need_input_grad {
                     g
                 } else {
-                    // A layer that did not run left the gradient it was given.
+                    // Empty already, unless a layer computed the gradient
+                    // it was told was not needed.
                     g.slice_axis_move(::nn::ndarray::Axis(0), (0..0).into())
                 }
             }

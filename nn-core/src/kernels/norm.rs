@@ -326,9 +326,10 @@ pub fn layer_norm_backward_stats_into<T: Float>(
     let rows = |chunk: usize, params: [&mut [T]; 2]| {
         let rows = (chunk * step).min(n)..((chunk + 1) * step).min(n);
         let r = rows.start * m..rows.end * m;
-        let stats = match stats.is_empty() {
-            true => stats,
-            false => &stats[2 * rows.start..2 * rows.end],
+        let stats = if stats.is_empty() {
+            stats
+        } else {
+            &stats[2 * rows.start..2 * rows.end]
         };
         let inputs = [&xs[r.clone()], &gs[r.clone()], g, stats];
         // SAFETY: the chunks' row ranges are disjoint.

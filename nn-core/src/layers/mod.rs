@@ -99,7 +99,8 @@ pub trait Layer<T: Float> {
     /// The static path's backward. `x` is the input of the last
     /// `forward_train` and `dy` the gradient of its output. Adds parameter
     /// gradients into the parameters and, when `need_input_grad`, returns the
-    /// input's gradient (otherwise an empty view).
+    /// input's gradient (otherwise an empty view). A model runs it only where
+    /// gradients are needed ([`has_trainable`]): keep no other effect here.
     fn backward(
         &mut self,
         x: ArrayViewD<'_, T>,
@@ -179,6 +180,16 @@ pub fn ensure_shape<T: Float>(buf: &mut ArrayD<T>, shape: &[usize]) {
     if buf.shape() != shape {
         *buf = ArrayD::zeros(IxDyn(shape));
     }
+}
+
+/// Whether `layer` holds a trainable parameter, from
+/// [`Layer::visit_params`] (whatever [`Layer::param_count`] is made to say):
+/// `sequential!` runs a layer's backward only where it, or a layer before
+/// it, does (or the caller wants the model's input gradient).
+pub fn has_trainable<T: Float, L: Layer<T> + ?Sized>(layer: &L) -> bool {
+    let mut any = false;
+    layer.visit_params(&mut |_, p| any |= p.is_trainable());
+    any
 }
 
 /// What [`Layer::backward`] returns when the input's gradient was not asked

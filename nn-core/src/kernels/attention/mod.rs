@@ -284,8 +284,7 @@ fn check_buffers<T: Float>(
 }
 
 /// Softmax of one unmasked, contiguous row of scores in place, in loops of
-/// one operation each so each vectorizes (the sum in lanes: one chain of
-/// additions was half of the forward's own time).
+/// one operation each so each vectorizes (the maximum and sum in lanes).
 #[inline(always)]
 fn softmax_slice<T: Float>(row: &mut [T]) {
     let max = lane_max(row);
@@ -297,12 +296,12 @@ fn softmax_slice<T: Float>(row: &mut [T]) {
     for x in row.iter_mut() {
         *x = (*x - max).exp_fast();
     }
-    normalize(row);
+    divide_by_sum(row);
 }
 
 /// Divides a row of exponentials by their sum (in lanes).
 #[inline(always)]
-fn normalize<T: Float>(row: &mut [T]) {
+fn divide_by_sum<T: Float>(row: &mut [T]) {
     let inv = lane_sum(row, |x| x).recip();
     for x in row.iter_mut() {
         *x *= inv;
@@ -333,7 +332,7 @@ fn softmax_row<T: Float>(mut row: ndarray::ArrayViewMut1<'_, T>, masked: impl Fn
     // Summed as an unmasked row is (masked terms are zeros), so no mask and
     // an empty one give the same bits.
     match row.as_slice_mut() {
-        Some(row) => normalize(row),
+        Some(row) => divide_by_sum(row),
         None => {
             let inv = row.iter().fold(T::zero(), |s, &x| s + x).recip();
             row.mapv_inplace(|x| x * inv);

@@ -128,3 +128,28 @@ fn a_fully_masked_row_attends_to_nothing() {
     assert!(out.slice(s![0, 0, 0, ..]).iter().all(|&x| x == 0.0));
     assert!(out.slice(s![0, 0, 1, ..]).iter().all(|x| x.is_finite()));
 }
+
+#[test]
+fn a_mask_that_masks_nothing_gives_the_unmasked_bits() {
+    // Rows of 37 keys: two whole chunks of lane sums and a rest. The masked
+    // path sums its exponentials as the unmasked path sums them.
+    let f32s = |a: Array4<f64>| a.mapv(|x| (x * 4.0) as f32);
+    let (q, k, v) = (
+        f32s(ramp((2, 3, 5, 8), 0.7)),
+        f32s(ramp((2, 3, 37, 8), 1.3)),
+        f32s(ramp((2, 3, 37, 4), 0.4)),
+    );
+    let qkv = Qkv {
+        q: q.view(),
+        k: k.view(),
+        v: v.view(),
+    };
+    let nothing = AttentionMask {
+        key_padding_mask: Some(ndarray::Array2::from_elem((2, 37), false).into_dyn()),
+        ..Default::default()
+    };
+    let (out, p) = attention(&qkv, &AttentionMask::default(), None);
+    let (out_masked, p_masked) = attention(&qkv, &nothing, None);
+    assert_eq!(p_masked, p);
+    assert_eq!(out_masked, out);
+}

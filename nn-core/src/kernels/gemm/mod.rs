@@ -574,43 +574,56 @@ mod tests {
         }
     }
 
-    /// A tile of one vector of columns (16 `f32`) skips the second vector's
-    /// multiply-adds: its columns must be the bits they are in a wider
-    /// product, for every row count and across panels (`k` past `kc`).
+    /// A tile of one vector of columns (16 `f32`, 8 `f64`) skips the second
+    /// vector's multiply-adds: its columns must be the bits they are in a
+    /// wider product, for every tile height, across panels (`k` past `kc`),
+    /// and into a column-major `c`. (Without AVX-512, of the other kernels.)
     #[test]
     fn narrow_tiles_give_the_bits_of_wide_ones() {
-        let values = |rows: usize, cols: usize, seed: usize| {
-            Array2::from_shape_fn((rows, cols), |(i, j)| {
-                (((i * 31 + j * 17 + seed) as f32) * 0.379).sin()
-            })
-        };
-        for (ks, _) in kernel_sets() {
-            for (m, k) in [(1, 3), (12, 40), (25, 300)] {
+        fn check<T: Float>(ks: &Kernels<T>, lanes: usize) {
+            let values = |rows: usize, cols: usize, seed: usize| {
+                Array2::from_shape_fn((rows, cols), |(i, j)| {
+                    T::lit((((i * 31 + j * 17 + seed) as f64) * 0.379).sin())
+                })
+            };
+            let shapes = (1..=13).map(|m| (m, 40)).chain([(1, 3), (25, 300)]);
+            for (m, k) in shapes {
                 let (a, b) = (values(m, k, 1), values(k, 40, 2));
                 let c0 = values(m, 40, 3);
-                let product = |n: usize| {
-                    let mut c = c0.slice(s![.., ..n]).to_owned();
-                    let bn = b.slice(s![.., ..n]);
+                let product = |n: usize, column_major: bool| {
+                    let start = c0.slice(s![.., ..n]);
+                    let mut c = if column_major {
+                        start.t().to_owned().reversed_axes()
+                    } else {
+                        start.to_owned()
+                    };
                     let cm = Mat {
                         ptr: c.as_mut_ptr(),
                         ..mat(&c)
                     };
+                    let (alpha, beta) = (T::lit(1.5), T::lit(0.5));
                     // SAFETY: the shapes fit; `c` is owned here.
-                    unsafe { blocked::gemm(ks, 1.5, mat(&a), mat(&bn), 0.5, cm) };
-                    c
+                    unsafe {
+                        blocked::gemm(ks, alpha, mat(&a), mat(&b.slice(s![.., ..n])), beta, cm)
+                    };
+                    c.mapv(|v| v.as_f64().to_bits())
                 };
-                let wide = product(40);
-                for n in [1, 10, 16] {
-                    let narrow = product(n);
-                    let bits = |c: ndarray::ArrayView2<'_, f32>| c.mapv(f32::to_bits);
-                    assert_eq!(
-                        bits(narrow.view()),
-                        bits(wide.slice(s![.., ..n])),
-                        "{} {m}x{k}x{n}",
-                        ks.name
-                    );
+                let wide = product(40, false);
+                for n in [1, lanes / 2 + 2, lanes] {
+                    for column_major in [false, true] {
+                        assert_eq!(
+                            product(n, column_major),
+                            wide.slice(s![.., ..n]),
+                            "{} {m}x{k}x{n} column-major {column_major}",
+                            ks.name
+                        );
+                    }
                 }
             }
+        }
+        for (k32, k64) in kernel_sets() {
+            check(k32, 16);
+            check(k64, 8);
         }
     }
 

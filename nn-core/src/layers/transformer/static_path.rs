@@ -55,10 +55,12 @@ pub(super) struct Cache<T: Float> {
     mf: ArrayD<T>,
     m2: ArrayD<T>,
     dropping: bool,
-    /// Each layer norm's row statistics `[μ, σ̂]` (for its backward): of
-    /// pre-norm's `norm1(x)`, of the norm giving `ff_in`, of post-norm's output.
+    /// Row statistics `[μ, σ̂]` kept for the layer norms' backward: of
+    /// pre-norm's `norm1(x)`,
     s1: Vec<T>,
+    /// of the norm giving `ff_in`,
     s_ff: Vec<T>,
+    /// and of post-norm's output norm.
     s_out: Vec<T>,
     // Gradients.
     dr2: ArrayD<T>,
@@ -147,9 +149,20 @@ fn layer_norm<T: Float>(
     stats: &mut Vec<T>,
 ) {
     ensure_shape(y, x.shape());
+    norm_into(n, eps, x, y.view_mut(), stats);
+}
+
+/// `norm(x)` into `y`, keeping its row statistics in `stats`.
+fn norm_into<T: Float>(
+    n: &WeightBias<T>,
+    eps: f64,
+    x: ArrayViewD<'_, T>,
+    y: ArrayViewMutD<'_, T>,
+    stats: &mut Vec<T>,
+) {
     let (g, b) = (n.weight.value(), n.bias.value());
     stats.resize(2 * x.len() / x.shape()[x.ndim() - 1].max(1), T::zero());
-    layer_norm_stats_into(x, g.view(), b.view(), 1, eps, y.view_mut(), stats);
+    layer_norm_stats_into(x, g.view(), b.view(), 1, eps, y, stats);
 }
 
 /// The layer norm's backward: the input's gradient into `dx`, the trainable
@@ -272,11 +285,7 @@ impl<T: Float> Cache<T> {
                 if_dropping(self.dropping, &self.m2),
                 self.r2.view_mut(),
             );
-            let (g, b) = (p.norm2.weight.value(), p.norm2.bias.value());
-            let rows = self.r2.len() / self.r2.shape()[self.r2.ndim() - 1].max(1);
-            self.s_out.resize(2 * rows, T::zero());
-            let stats = &mut self.s_out;
-            layer_norm_stats_into(self.r2.view(), g.view(), b.view(), 1, p.eps, y, stats);
+            norm_into(p.norm2, p.eps, self.r2.view(), y, &mut self.s_out);
         }
     }
 
