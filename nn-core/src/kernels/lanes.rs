@@ -41,7 +41,7 @@ pub(crate) fn add_lane_sums<T: Float, I: Iterator, const K: usize>(
             let v = term(item);
             for (a, v) in acc.iter_mut().zip(&v) {
                 // SAFETY: the CPU has AVX-512F (checked above).
-                unsafe { add_avx512(a, v) };
+                unsafe { combine_avx512(Combine::Add, a, v) };
             }
         }
     } else {
@@ -94,7 +94,7 @@ pub(crate) fn lane_max<T: Float>(xs: &[T]) -> T {
     if avx512() {
         for c in chunks {
             // SAFETY: the CPU has AVX-512F (checked above); `c` holds LANES.
-            unsafe { max_avx512(&mut acc, c) };
+            unsafe { combine_avx512(Combine::Max, &mut acc, c) };
         }
     } else {
         for c in chunks {
@@ -108,34 +108,58 @@ pub(crate) fn lane_max<T: Float>(xs: &[T]) -> T {
         .fold(T::neg_infinity(), |m, &x| m.max(x))
 }
 
-/// `acc = max(acc, v)` lane by lane, a NaN in `v` ignored (`vmaxps` returns
-/// its second operand, `acc`, when either is NaN, and `acc` never is).
+/// How [`combine_avx512`] folds a chunk into the running lanes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    /// `acc + v`.
+    Add,
+    /// `max(acc, v)`, a NaN in `v` ignored (`vmaxps` returns its second
+    /// operand, `acc`, when either is NaN, and `acc` never is).
+    Max,
+}
+
+/// `acc = op(acc, v)` lane by lane, in AVX-512 registers for `f32` and
+/// `f64` (one or two per [`LANES`]).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `v` holds [`LANES`] values.
 #[inline]
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
-unsafe fn max_avx512<T: Float>(acc: &mut [T; LANES], v: &[T]) {
+unsafe fn combine_avx512<T: Float>(op: Combine, acc: &mut [T; LANES], v: &[T]) {
+    debug_assert_eq!(v.len(), LANES);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
         let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
         if TypeId::of::<T>() == TypeId::of::<f32>() {
             let (a, b) = (a.cast::<f32>(), b.cast::<f32>());
-            _mm512_storeu_ps(a, _mm512_max_ps(_mm512_loadu_ps(b), _mm512_loadu_ps(a)));
+            let (x, y) = (_mm512_loadu_ps(b), _mm512_loadu_ps(a));
+            let r = match op {
+                Combine::Add => _mm512_add_ps(y, x),
+                Combine::Max => _mm512_max_ps(x, y),
+            };
+            _mm512_storeu_ps(a, r);
             return;
         }
         if TypeId::of::<T>() == TypeId::of::<f64>() {
             let (a, b) = (a.cast::<f64>(), b.cast::<f64>());
             for half in [0, 8] {
                 let (a, b) = (a.add(half), b.add(half));
-                _mm512_storeu_pd(a, _mm512_max_pd(_mm512_loadu_pd(b), _mm512_loadu_pd(a)));
+                let (x, y) = (_mm512_loadu_pd(b), _mm512_loadu_pd(a));
+                let r = match op {
+                    Combine::Add => _mm512_add_pd(y, x),
+                    Combine::Max => _mm512_max_pd(x, y),
+                };
+                _mm512_storeu_pd(a, r);
             }
             return;
         }
     }
     for (a, &x) in acc.iter_mut().zip(v) {
-        *a = a.max(x);
+        *a = match op {
+            Combine::Add => *a + x,
+            Combine::Max => a.max(x),
+        };
     }
 }
 
@@ -171,36 +195,6 @@ fn avx512() -> bool {
     return is_x86_feature_detected!("avx512f");
     #[cfg(not(target_arch = "x86_64"))]
     false
-}
-
-/// `acc += v` lane by lane, in AVX-512 registers for `f32` and `f64`.
-///
-/// # Safety
-/// The CPU supports AVX-512F.
-#[inline]
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
-unsafe fn add_avx512<T: Float>(acc: &mut [T; LANES], v: &[T; LANES]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
-        if TypeId::of::<T>() == TypeId::of::<f32>() {
-            let (a, b) = (a.cast::<f32>(), b.cast::<f32>());
-            _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b)));
-            return;
-        }
-        if TypeId::of::<T>() == TypeId::of::<f64>() {
-            let (a, b) = (a.cast::<f64>(), b.cast::<f64>());
-            for half in [0, 8] {
-                let (a, b) = (a.add(half), b.add(half));
-                _mm512_storeu_pd(a, _mm512_add_pd(_mm512_loadu_pd(a), _mm512_loadu_pd(b)));
-            }
-            return;
-        }
-    }
-    for (a, &v) in acc.iter_mut().zip(v) {
-        *a += v;
-    }
 }
 
 #[cfg(test)]
