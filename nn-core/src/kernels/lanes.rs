@@ -3,12 +3,12 @@
 //! A reduction summed in one chain of dependent additions (the naive order)
 //! never vectorizes; summing the whole chunks' element `j` into partial sum
 //! `j % LANES` does (the rest after them, in order), and its order depends on
-//! the length alone. On machines without AVX-512 the tests below check the
-//! portable loop alone. LLVM vectorizes the terms
-//! (a fresh `[T; LANES]` per chunk) but keeps the partial sums two lanes to a
-//! register across the loop, which made a layer norm's statistics most of
-//! its time; so on AVX-512 the sums are added with explicit instructions.
-//! Both forms add the same values in the same order: the same bits.
+//! the length alone. LLVM vectorizes the terms (a fresh `[T; LANES]` per
+//! chunk) but keeps the partial sums two lanes to a register across the
+//! loop, which made a layer norm's statistics most of its time; so on
+//! AVX-512 the sums are added with explicit instructions. Both forms add the
+//! same values in the same order: the same bits. (On machines without
+//! AVX-512 the tests below check the portable loop alone.)
 
 use std::any::TypeId;
 
