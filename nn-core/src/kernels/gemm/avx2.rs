@@ -60,10 +60,21 @@ macro_rules! avx2_tile {
                     }
                 };
             }
-            // Two copies of the loop: masked loads cost more than plain ones,
-            // and most tiles are full.
+            // Copies of the loop: masked loads cost more than plain ones,
+            // and most tiles are full; a tile of one vector of columns skips
+            // the second's multiply-adds (the same sums).
             if full {
                 k_loop!(row => ($loadu(row), $loadu(row.add($lanes))));
+            } else if t.cols <= $lanes {
+                for _ in 0..t.k {
+                    let b0 = $maskload(b, m0);
+                    for i in 0..R {
+                        let ai = $set1(*a.offset(i as isize * t.a_rs));
+                        lo[i] = $fma(ai, b0, lo[i]);
+                    }
+                    a = a.wrapping_offset(t.a_cs);
+                    b = b.wrapping_offset(t.ldb);
+                }
             } else {
                 k_loop!(row => ($maskload(row, m0), $maskload(row.wrapping_add($lanes), m1)));
             }
