@@ -8,6 +8,7 @@ use std::f64::consts::{FRAC_2_SQRT_PI, SQRT_2};
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 
+use super::gelu;
 use super::pointwise::{self, Pointwise};
 use crate::activation::ActivationFn;
 use crate::activation::*;
@@ -381,7 +382,7 @@ formula!(
             let u = T::lit(GELU_K) * (x + T::lit(GELU_TANH_C) * x * x * x);
             half * x * (T::one() + u.tanh_fast())
         } else {
-            half * x * (T::one() + (x / T::lit(SQRT_2)).erf())
+            gelu::gelu_of(x, gelu::twice_cdf(x))
         }
     },
     |s, x, y| {
@@ -393,10 +394,7 @@ formula!(
             let du = k * (T::one() + T::lit(3.0) * c * x * x);
             half * (T::one() + t) + half * x * (T::one() - t * t) * du
         } else {
-            let cdf = half * (T::one() + (x / T::lit(SQRT_2)).erf());
-            // φ(x) = exp(-x²/2) / √(2π)
-            let pdf = (-half * x * x).exp_fast() * T::lit(FRAC_2_SQRT_PI / (2.0 * SQRT_2));
-            cdf + x * pdf
+            gelu::gelu_slope(x, gelu::twice_cdf(x))
         }
     }
 );

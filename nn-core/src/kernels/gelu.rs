@@ -1,13 +1,14 @@
 //! The exact GELU keeping `1 + erf(x / √2)` (twice its CDF) from the forward
 //! for the backward, which then needs only `exp` for the density: the
-//! error function was half of a transformer's GELU backward. The same
-//! operations as [`Gelu`](crate::activation::Gelu)'s `f` and `df` in the
-//! same order, so the same bits.
+//! error function was half of a transformer's GELU backward. The formulas
+//! below are [`Gelu`](crate::activation::Gelu)'s own `f` and `df`, so the
+//! same bits.
 
 use std::f64::consts::{FRAC_2_SQRT_PI, SQRT_2};
 
 use ndarray::{ArrayViewD, ArrayViewMutD};
 
+use super::pointwise::check_same;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
@@ -21,7 +22,7 @@ pub fn gelu_keep_into<T: Float>(
     mut y: ArrayViewMutD<'_, T>,
     mut kept: ArrayViewMutD<'_, T>,
 ) {
-    check("gelu", &[x.shape(), y.shape(), kept.shape()]);
+    check("gelu", x.shape(), &[y.shape(), kept.shape()]);
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let ys = Shared::new(y.as_slice_mut().expect("gelu: a standard-layout output"));
@@ -47,7 +48,8 @@ pub fn gelu_kept_backward_into<T: Float>(
 ) {
     check(
         "gelu backward",
-        &[x.shape(), kept.shape(), dy.shape(), dx.shape()],
+        x.shape(),
+        &[kept.shape(), dy.shape(), dx.shape()],
     );
     let inputs = [x, kept, dy];
     let [x, kept, dy] = inputs.each_ref().map(|a| a.as_standard_layout());
@@ -62,31 +64,47 @@ pub fn gelu_kept_backward_into<T: Float>(
     });
 }
 
-fn check(op: &str, shapes: &[&[usize]]) {
-    assert!(
-        shapes.iter().all(|s| *s == shapes[0]),
-        "{op}: buffers of shapes {shapes:?} must all be the input's"
-    );
+/// Each buffer of the input's shape (the element-wise kernels' check).
+fn check(op: &str, input: &[usize], buffers: &[&[usize]]) {
+    for b in buffers {
+        check_same(op, input, b);
+    }
+}
+
+/// `1 + erf(x / √2)`, twice the normal CDF `Φ(x)`.
+#[inline(always)]
+pub(crate) fn twice_cdf<T: Float>(x: T) -> T {
+    T::one() + (x / T::lit(SQRT_2)).erf()
+}
+
+/// The exact GELU `x Φ(x)` from `s = `[`twice_cdf`]`(x)`.
+#[inline(always)]
+pub(crate) fn gelu_of<T: Float>(x: T, s: T) -> T {
+    T::lit(0.5) * x * s
+}
+
+/// Its derivative `Φ(x) + x φ(x)` from `s = `[`twice_cdf`]`(x)`.
+#[inline(always)]
+pub(crate) fn gelu_slope<T: Float>(x: T, s: T) -> T {
+    let half = T::lit(0.5);
+    // φ(x) = exp(-x²/2) / √(2π)
+    let pdf = (-half * x * x).exp_fast() * T::lit(FRAC_2_SQRT_PI / (2.0 * SQRT_2));
+    half * s + x * pdf
 }
 
 #[inline(always)]
 fn forward<T: Float>(xs: &[T], ys: &mut [T], ks: &mut [T]) {
-    let half = T::lit(0.5);
     for ((y, k), &x) in ys.iter_mut().zip(ks.iter_mut()).zip(xs) {
-        let s = T::one() + (x / T::lit(SQRT_2)).erf();
+        let s = twice_cdf(x);
         *k = s;
-        *y = half * x * s;
+        *y = gelu_of(x, s);
     }
 }
 
 #[inline(always)]
 fn backward<T: Float>([xs, ks, gs]: [&[T]; 3], ds: &mut [T]) {
-    let half = T::lit(0.5);
     for (((d, &x), &s), &g) in ds.iter_mut().zip(xs).zip(ks).zip(gs) {
-        let cdf = half * s;
-        // φ(x) = exp(-x²/2) / √(2π)
-        let pdf = (-half * x * x).exp_fast() * T::lit(FRAC_2_SQRT_PI / (2.0 * SQRT_2));
-        *d = g * (cdf + x * pdf);
+        *d = g * gelu_slope(x, s);
     }
 }
 
@@ -116,7 +134,9 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "gelu backward: buffers of shapes")]
+    #[should_panic(
+        expected = "gelu backward: gradient or output buffer of shape [3, 2] does not match input shape [2, 3]"
+    )]
     fn mismatched_buffers_name_the_shapes() {
         let x = ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 3]));
         let kept = ArrayD::<f64>::zeros(ndarray::IxDyn(&[3, 2]));

@@ -216,7 +216,7 @@ fn one_slice<'a, T>(a: &'a CowArray<'_, T, IxDyn>) -> &'a [T] {
     a.as_slice().expect("a standard-layout array is one slice")
 }
 
-fn check_same(op: &str, a: &[usize], b: &[usize]) {
+pub(crate) fn check_same(op: &str, a: &[usize], b: &[usize]) {
     assert!(
         a == b,
         "{op}: gradient or output buffer of shape {b:?} does not match input shape {a:?}"
