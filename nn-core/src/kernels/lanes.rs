@@ -48,9 +48,7 @@ pub(crate) fn add_lane_sums<T: Float, I: Iterator, const K: usize>(
         for item in items {
             let v = term(item);
             for (a, v) in acc.iter_mut().zip(&v) {
-                for (a, &v) in a.iter_mut().zip(v) {
-                    *a += v;
-                }
+                combine(Combine::Add, a, v);
             }
         }
     }
@@ -98,9 +96,7 @@ pub(crate) fn lane_max<T: Float>(xs: &[T]) -> T {
         }
     } else {
         for c in chunks {
-            for (a, &x) in acc.iter_mut().zip(c) {
-                *a = a.max(x);
-            }
+            combine(Combine::Max, &mut acc, c);
         }
     }
     acc.iter()
@@ -155,6 +151,13 @@ unsafe fn combine_avx512<T: Float>(op: Combine, acc: &mut [T; LANES], v: &[T]) {
             return;
         }
     }
+    combine(op, acc, v)
+}
+
+/// `acc = op(acc, v)` lane by lane, in plain code: what
+/// [`combine_avx512`] computes.
+#[inline(always)]
+fn combine<T: Float>(op: Combine, acc: &mut [T; LANES], v: &[T]) {
     for (a, &x) in acc.iter_mut().zip(v) {
         *a = match op {
             Combine::Add => *a + x,
