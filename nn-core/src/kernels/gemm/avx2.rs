@@ -244,6 +244,7 @@ pub static F32: Kernels<f32> = Kernels {
     direct_b: true,
     tiles: tiles_1_to_6!(tile_f32),
     pack_columns: Some(pack_columns_f32::<16>),
+    pack_rows: None,
 };
 
 /// `f64` kernels; use only where AVX2 and FMA are detected.
@@ -257,4 +258,5 @@ pub static F64: Kernels<f64> = Kernels {
     direct_b: true,
     tiles: tiles_1_to_6!(tile_f64),
     pack_columns: None,
+    pack_rows: None,
 };

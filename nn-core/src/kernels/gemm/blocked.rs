@@ -110,13 +110,17 @@ fn with_packing<T, R>(a_len: usize, b_len: usize, f: impl FnOnce(*mut T, *mut T)
 
 /// Packs rows `0..a.rows` of `a` (all `k = a.cols` columns) into strips of
 /// `mr` rows: strip `s` starts at `s · mr · k` and holds, for each column `p`,
-/// that column's `rows` values (the last strip may be shorter).
-unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, out: *mut T) {
+/// that column's `rows` values (the last strip may be shorter). `packer`
+/// packs a full strip of a row-contiguous `a`, where the kernel set has a
+/// vectorized way to.
+unsafe fn pack_a<T: Float>(a: Mat<T>, mr: usize, packer: Option<PackFn<T>>, out: *mut T) {
     let k = a.cols;
     for r0 in (0..a.rows).step_by(mr) {
         let rows = mr.min(a.rows - r0);
         let strip = out.add(r0 * k);
-        if a.cs == 1 {
+        if let (1, true, Some(pack)) = (a.cs, rows == mr, packer) {
+            pack(a.block(r0, rows, 0, k), strip);
+        } else if a.cs == 1 {
             for i in 0..rows {
                 let src = a.at(r0 + i, 0);
                 for p in 0..k {
@@ -406,7 +410,7 @@ unsafe fn product<T: Float>(
                     for ic in (0..m).step_by(mc) {
                         let mb = mc.min(m - ic);
                         if !direct_a {
-                            pack_a(a.block(ic, mb, pc, kb), ks.mr, a_buf);
+                            pack_a(a.block(ic, mb, pc, kb), ks.mr, ks.pack_rows, a_buf);
                         }
                         for jr in (0..nb).step_by(ks.nr) {
                             let (b_strip, ldb) = if direct_b {

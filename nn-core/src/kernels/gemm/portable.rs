@@ -52,6 +52,7 @@ macro_rules! kernel_set {
             direct_b: false,
             tiles: tiles_1_to_6!($tiles),
             pack_columns: None,
+            pack_rows: None,
         }
     };
 }

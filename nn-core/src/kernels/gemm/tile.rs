@@ -83,9 +83,11 @@ impl<T: crate::Float> TileArgs<T> {
 /// A micro-kernel for a fixed number of rows.
 pub type TileFn<T> = unsafe fn(&TileArgs<T>);
 
-/// Packs one strip (at most `nr` columns, zero-padded to `nr`) of a `b` whose
-/// columns are contiguous (`rs = 1`, a transposed operand such as a dense
-/// layer's `Wᵀ`): a transpose.
+/// Packs one strip of an operand into the tiles' layout: for
+/// [`Kernels::pack_columns`], at most `nr` columns (zero-padded to `nr`) of a
+/// `b` whose columns are contiguous (`rs = 1`, a transposed operand such as a
+/// dense layer's `Wᵀ`); for [`Kernels::pack_rows`], `mr` rows of an `a` whose
+/// rows are contiguous. Both are transposes.
 pub type PackFn<T> = unsafe fn(super::blocked::Mat<T>, *mut T);
 
 /// One instruction set's micro-kernels and the block sizes that suit them.
@@ -108,6 +110,9 @@ pub struct Kernels<T: 'static> {
     pub tiles: &'static [TileFn<T>],
     /// A vectorized [`PackFn`], if this instruction set has one.
     pub pack_columns: Option<PackFn<T>>,
+    /// Packs a full strip (`mr` rows) of an `a` whose rows are contiguous,
+    /// vectorized, if this instruction set has a way to.
+    pub pack_rows: Option<PackFn<T>>,
 }
 
 /// Instantiates a micro-kernel for each row count `1..=12`.
