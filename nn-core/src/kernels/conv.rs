@@ -663,10 +663,11 @@ fn conv2d_then<T: Float>(
             // SAFETY: part p alone uses scratch p.
             let part = unsafe { &mut parts.slice(p..p + 1)[0] };
             // The buffer the weight gradient stages a chunk in: it keeps
-            // that size, and one sample is its first row.
-            grow_rows(&mut part.cols, 1, g.staged_len());
+            // that size, and one sample (and room to align it) is its first
+            // two rows.
+            grow_rows(&mut part.cols, 2, g.staged_len());
             let staged = f32s_mut(part.cols.as_slice_mut().expect("standard layout"));
-            let staged = &mut staged[..g.staged_len()];
+            let staged = g.staged_in(staged, 1);
             for ni in chunks.of_group(p).flatten() {
                 // SAFETY: each part writes its own samples' outputs.
                 let yi = f32s_mut(unsafe { ys.slice(ni * oc * plane..(ni + 1) * oc * plane) });
@@ -840,9 +841,9 @@ pub fn conv2d_backward_into<T: Float>(
             let dys = &gs[samples.start * oc * plane..samples.end * oc * plane];
             if let Some(g) = direct.filter(|_| need_dw) {
                 // The samples' staged inputs, one after another.
-                grow_rows(&mut s.cols, samples.len(), g.staged_len());
+                grow_rows(&mut s.cols, samples.len() + 1, g.staged_len());
                 let staged = f32s_mut(s.cols.as_slice_mut().expect("standard layout"));
-                let staged = &mut staged[..samples.len() * g.staged_len()];
+                let staged = g.staged_in(staged, samples.len());
                 let xs = f32s(x.as_slice().expect("standard layout"));
                 for (ni, out) in samples.clone().zip(staged.chunks_exact_mut(g.staged_len())) {
                     g.stage(&xs[ni * sample..][..sample], out);
@@ -851,8 +852,9 @@ pub fn conv2d_backward_into<T: Float>(
                 g.weight_grad(samples.len(), staged, f32s(dys), dw);
             }
             if let (Some(g), Some(dxs)) = (direct_dx, &dxs) {
-                grow_rows(&mut s.dcols, 1, g.staged_len());
+                grow_rows(&mut s.dcols, 2, g.staged_len());
                 let staged = f32s_mut(s.dcols.as_slice_mut().expect("standard layout"));
+                let staged = g.staged_in(staged, 1);
                 let ws = f32s(flipped.as_slice().expect("standard layout"));
                 for ni in samples.clone() {
                     g.stage(f32s(&gs[ni * oc * plane..(ni + 1) * oc * plane]), staged);
