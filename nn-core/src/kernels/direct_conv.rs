@@ -70,10 +70,16 @@ impl Geometry {
             top: window.padding.top,
             left: window.padding.left,
         };
+        let (hp, wp) = g.staged_hw();
         let fits = window.stride == (1, 1)
             && window.dilation == (1, 1)
             && (1..=MAX_WIDTH).contains(&ow)
             && c * h * w * oc * oh * g.kh * g.kw > 0
+            // The input with its padding is the staged plane (as the
+            // output's size implies for stride 1), so staging writes
+            // inside it.
+            && g.top + h <= hp
+            && g.left + w <= wp
             && g.staged_len() <= MAX_STAGED;
         (is_f32 && fits && avx512()).then_some(g)
     }
@@ -92,13 +98,21 @@ impl Geometry {
     }
 
     /// The part of `buf` that holds `samples` staged samples, from its first
-    /// 64-byte boundary, so that rows as wide as a vector (a 14-wide plane
-    /// with its border) each lie on one cache line: a load split across two
-    /// lines cost the forward kernel a fifth of its time. `buf` holds one
-    /// sample more than `samples`, room for the shift.
+    /// 64-byte boundary: each sample, and each row as wide as a vector (a
+    /// 14-wide plane with its border), then starts on a cache line, and the
+    /// kernels' loads at a row's first column stop splitting across two
+    /// lines. `buf` holds one sample more than `samples`, room for the shift.
     pub fn staged_in<'a>(&self, buf: &'a mut [f32], samples: usize) -> &'a mut [f32] {
-        let skip = buf.as_ptr().align_offset(4 * LINE);
-        &mut buf[skip..][..samples * self.staged_len()]
+        let (skip, len) = (
+            buf.as_ptr().align_offset(4 * LINE),
+            samples * self.staged_len(),
+        );
+        assert!(
+            buf.len() >= skip + len,
+            "conv2d (direct): a staging buffer of {} values for {samples} samples of {self:?}",
+            buf.len()
+        );
+        &mut buf[skip..][..len]
     }
 
     /// Taps of the kernel: `c · kh · kw`, a weight row's length.
@@ -106,8 +120,8 @@ impl Geometry {
         self.c * self.kh * self.kw
     }
 
-    /// Writes `x` (`[c, h, w]`) into `staged` (`staged_len` values) with its
-    /// zero border.
+    /// Writes `x` (`[c, h, w]`) into `staged` with its zero border: the
+    /// first `c · hp · wp` of its `staged_len` values.
     pub fn stage(&self, x: &[f32], staged: &mut [f32]) {
         assert!(
             x.len() >= self.c * self.h * self.w && staged.len() >= self.staged_len(),
@@ -115,7 +129,9 @@ impl Geometry {
         );
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("no direct geometry off x86-64");
-        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
+        // SAFETY: AVX-512F was detected in `direct`, which also checked that
+        // the input fits in the staged plane; the buffers' sizes were
+        // asserted.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             self.stage_rows(x.as_ptr(), staged.as_mut_ptr())
@@ -130,13 +146,6 @@ impl Geometry {
     #[target_feature(enable = "avx512f")]
     unsafe fn stage_rows(&self, x: *const f32, staged: *mut f32) {
         let (hp, wp) = self.staged_hw();
-        let lanes = |n: usize| {
-            if n >= 16 {
-                u16::MAX
-            } else {
-                ((1u32 << n) - 1) as u16
-            }
-        };
         let zero = _mm512_setzero_ps();
         for ci in 0..self.c {
             for sy in 0..hp {
@@ -226,7 +235,8 @@ impl Geometry {
     }
 
     /// [`Geometry::forward`] in blocks of `RB` output rows by `OB` output
-    /// channels, `NV` vectors per row.
+    /// channels, `NV` vectors per row: [`Geometry::forward_taps`] for this
+    /// kernel size.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn forward_rows<const OB: usize, const RB: usize, const NV: usize>(
@@ -247,8 +257,8 @@ impl Geometry {
         }
     }
 
-    /// [`Geometry::forward_rows`] for a `K × K` kernel, or any kernel with
-    /// `K = 0`.
+    /// [`Geometry::forward_rows`] for a `K × K` kernel (its taps' loops
+    /// unrolled), or for any kernel with `K = 0`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn forward_taps<const OB: usize, const RB: usize, const NV: usize, const K: usize>(
@@ -407,14 +417,17 @@ impl Geometry {
 /// Masks of the lanes of a row of `width` values, per vector.
 #[cfg(target_arch = "x86_64")]
 fn row_masks(width: usize) -> [__mmask16; 2] {
-    let lanes = |n: usize| {
-        if n >= 16 {
-            u16::MAX
-        } else {
-            ((1u32 << n) - 1) as u16
-        }
-    };
     [lanes(width), lanes(width.saturating_sub(16))]
+}
+
+/// The mask of the first `n` of 16 lanes.
+#[cfg(target_arch = "x86_64")]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= 16 {
+        u16::MAX
+    } else {
+        ((1u32 << n) - 1) as u16
+    }
 }
 
 /// Whether this CPU runs the kernels.
@@ -436,16 +449,21 @@ mod tests {
     /// after another, in a buffer with one sample's room to spare.
     #[test]
     fn staged_samples_start_on_cache_lines() {
-        if !avx512() {
-            eprintln!("skipped: this CPU has no AVX-512, so no direct geometry exists");
-            return;
-        }
-        let window = Window2d {
-            padding: Padding2d::uniform(1),
-            ..Window2d::new((3, 3))
+        // 3 planes of 7 × 7 staged as 9 × 9 (a 3 × 3 kernel, padding 1):
+        // 243 values, not whole lines. Pure arithmetic: built directly, so
+        // this runs on any CPU.
+        let g = Geometry {
+            c: 3,
+            h: 7,
+            w: 7,
+            oc: 2,
+            oh: 7,
+            ow: 7,
+            kh: 3,
+            kw: 3,
+            top: 1,
+            left: 1,
         };
-        // 3 planes of 7 × 7 staged as 9 × 9: 243 values, not whole lines.
-        let g = Geometry::direct(true, &window, (3, 7, 7), (2, 7, 7)).expect("direct");
         assert_eq!(g.staged_len(), 256);
         let mut buf = vec![0f32; 4 * g.staged_len()];
         for start in 0..16 {
@@ -454,6 +472,25 @@ mod tests {
             assert_eq!(staged.as_ptr() as usize % 64, 0, "from element {start}");
             assert_eq!(staged.len(), 2 * g.staged_len());
         }
+    }
+
+    /// An output too small for its input (a caller's slip: stride 1 fixes
+    /// it) gets no direct geometry, whose staging would write past the
+    /// staged plane.
+    #[test]
+    fn an_input_larger_than_the_staged_plane_takes_no_direct_kernel() {
+        let window = Window2d {
+            padding: Padding2d::uniform(1),
+            ..Window2d::new((3, 3))
+        };
+        assert_eq!(
+            Geometry::direct(true, &window, (2, 14, 14), (4, 10, 14)),
+            None
+        );
+        assert_eq!(
+            Geometry::direct(true, &window, (2, 14, 14), (4, 14, 10)),
+            None
+        );
     }
 
     #[test]

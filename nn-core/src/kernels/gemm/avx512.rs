@@ -131,9 +131,14 @@ avx512_tile!(
 /// The CPU supports AVX-512F; `a` is 12 rows of `a.cols` valid values with
 /// `cs = 1`; `strip` holds `12 · a.cols` values.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
+unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
     const ROWS: usize = 12;
-    debug_assert!(a.rows == ROWS && a.cs == 1);
+    assert!(
+        a.rows == ROWS && a.cs == 1,
+        "gemm: a row strip of {} rows, column stride {}",
+        a.rows,
+        a.cs
+    );
     let k = a.cols;
     let whole = k / 16 * 16;
     for g in 0..ROWS / 4 {
