@@ -211,22 +211,35 @@ impl Geometry {
             let (_, block, rows) = if six.0 < four.0 { six } else { four };
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+            // A 3 × 3 kernel (most CNNs') gets its own copy with the taps'
+            // loops unrolled: three taps a loop left the loops' own work
+            // beside every 3 · OB · RB multiply-adds.
+            let k3 = (self.kh, self.kw) == (3, 3);
+            macro_rules! by_kernel {
+                ($ob:literal, $rb:literal, $nv:literal) => {
+                    if k3 {
+                        self.forward_rows::<$ob, $rb, $nv, 3>(s, w, bias, relu, y)
+                    } else {
+                        self.forward_rows::<$ob, $rb, $nv, 0>(s, w, bias, relu, y)
+                    }
+                };
+            }
             match (block, rows, two) {
-                (4, 1, false) => self.forward_rows::<4, 1, 1>(s, w, bias, relu, y),
-                (4, 2, false) => self.forward_rows::<4, 2, 1>(s, w, bias, relu, y),
-                (4, 3, false) => self.forward_rows::<4, 3, 1>(s, w, bias, relu, y),
-                (4, 4, false) => self.forward_rows::<4, 4, 1>(s, w, bias, relu, y),
-                (4, 5, false) => self.forward_rows::<4, 5, 1>(s, w, bias, relu, y),
-                (4, 6, false) => self.forward_rows::<4, 6, 1>(s, w, bias, relu, y),
-                (4, 1, true) => self.forward_rows::<4, 1, 2>(s, w, bias, relu, y),
-                (4, 2, true) => self.forward_rows::<4, 2, 2>(s, w, bias, relu, y),
-                (4, 3, true) => self.forward_rows::<4, 3, 2>(s, w, bias, relu, y),
-                (6, 1, false) => self.forward_rows::<6, 1, 1>(s, w, bias, relu, y),
-                (6, 2, false) => self.forward_rows::<6, 2, 1>(s, w, bias, relu, y),
-                (6, 3, false) => self.forward_rows::<6, 3, 1>(s, w, bias, relu, y),
-                (6, 4, false) => self.forward_rows::<6, 4, 1>(s, w, bias, relu, y),
-                (6, 1, true) => self.forward_rows::<6, 1, 2>(s, w, bias, relu, y),
-                (6, 2, true) => self.forward_rows::<6, 2, 2>(s, w, bias, relu, y),
+                (4, 1, false) => by_kernel!(4, 1, 1),
+                (4, 2, false) => by_kernel!(4, 2, 1),
+                (4, 3, false) => by_kernel!(4, 3, 1),
+                (4, 4, false) => by_kernel!(4, 4, 1),
+                (4, 5, false) => by_kernel!(4, 5, 1),
+                (4, 6, false) => by_kernel!(4, 6, 1),
+                (4, 1, true) => by_kernel!(4, 1, 2),
+                (4, 2, true) => by_kernel!(4, 2, 2),
+                (4, 3, true) => by_kernel!(4, 3, 2),
+                (6, 1, false) => by_kernel!(6, 1, 1),
+                (6, 2, false) => by_kernel!(6, 2, 1),
+                (6, 3, false) => by_kernel!(6, 3, 1),
+                (6, 4, false) => by_kernel!(6, 4, 1),
+                (6, 1, true) => by_kernel!(6, 1, 2),
+                (6, 2, true) => by_kernel!(6, 2, 2),
                 _ => {
                     unreachable!("blocks of 4 channels by 6 rows or 6 by 4, half with two vectors")
                 }
@@ -235,33 +248,11 @@ impl Geometry {
     }
 
     /// [`Geometry::forward`] in blocks of `RB` output rows by `OB` output
-    /// channels, `NV` vectors per row: [`Geometry::forward_taps`] for this
-    /// kernel size.
+    /// channels, `NV` vectors per row, for a `K × K` kernel (its taps'
+    /// loops unrolled), or for any kernel with `K = 0`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn forward_rows<const OB: usize, const RB: usize, const NV: usize>(
-        &self,
-        staged: *const f32,
-        w: *const f32,
-        bias: *const f32,
-        relu: bool,
-        y: *mut f32,
-    ) {
-        // A 3 × 3 kernel (most CNNs') gets its own copy with the taps'
-        // loops unrolled: three taps a loop left the loops' own work beside
-        // every 3 · OB · RB multiply-adds.
-        if (self.kh, self.kw) == (3, 3) {
-            self.forward_taps::<OB, RB, NV, 3>(staged, w, bias, relu, y)
-        } else {
-            self.forward_taps::<OB, RB, NV, 0>(staged, w, bias, relu, y)
-        }
-    }
-
-    /// [`Geometry::forward_rows`] for a `K × K` kernel (its taps' loops
-    /// unrolled), or for any kernel with `K = 0`.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn forward_taps<const OB: usize, const RB: usize, const NV: usize, const K: usize>(
+    unsafe fn forward_rows<const OB: usize, const RB: usize, const NV: usize, const K: usize>(
         &self,
         staged: *const f32,
         w: *const f32,
