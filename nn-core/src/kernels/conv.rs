@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW, weights `[out, in, kh, kw]` as in PyTorch),
 //! forward beside backward: by im2col and the GEMM, or, for stride-1 `f32`
 //! convolutions on a CPU with AVX-512, by the direct kernels of
-//! `direct_conv.rs`, which read the input planes themselves.
+//! `direct_conv/`, which read the input planes themselves.
 
 use std::ops::Range;
 
@@ -414,7 +414,8 @@ fn grow_rows<T: Float>(buf: &mut Array2<T>, rows: usize, cols: usize) {
 /// One thread's intermediates: the im2col matrix of a chunk of samples (or,
 /// for the direct kernels, their staged inputs), the chunk's output gradient
 /// in GEMM layout, the im2col matrix's gradient (or the staged output
-/// gradient of one sample), and partial weight and bias gradients.
+/// gradient of one sample), partial weight and bias gradients, and the
+/// direct weight gradient's scratch.
 #[derive(Clone, Debug)]
 struct PartScratch<T> {
     cols: Array2<T>,
@@ -422,6 +423,9 @@ struct PartScratch<T> {
     dcols: Array2<T>,
     dw: Array2<T>,
     db: Vec<T>,
+    /// The direct weight gradient's own (a sample's transposed output
+    /// gradient and partial sums).
+    direct_dw: Vec<f32>,
 }
 
 impl<T: Float> Default for PartScratch<T> {
@@ -432,6 +436,7 @@ impl<T: Float> Default for PartScratch<T> {
             dcols: Array2::zeros((0, 0)),
             dw: Array2::zeros((0, 0)),
             db: Vec::new(),
+            direct_dw: Vec::new(),
         }
     }
 }
@@ -849,7 +854,7 @@ pub fn conv2d_backward_into<T: Float>(
                     g.stage(&xs[ni * sample..][..sample], out);
                 }
                 let dw = f32s_mut(s.dw.as_slice_mut().expect("standard layout"));
-                g.weight_grad(samples.len(), staged, f32s(dys), dw);
+                g.weight_grad(samples.len(), staged, f32s(dys), dw, &mut s.direct_dw);
             }
             if let (Some(g), Some(dxs)) = (direct_dx, &dxs) {
                 grow_rows(&mut s.dcols, 2, g.staged_len());

@@ -11,13 +11,15 @@
 //! [`conv2d_backward_into`](super::conv::conv2d_backward_into) take these
 //! kernels where [`Geometry::direct`] says so: the forward, the input
 //! gradient (the forward's kernel on the output gradient with the flipped
-//! weight) and the weight gradient.
+//! weight) and the weight gradient (its own two kernels, in `weight_grad`).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use super::conv::Window2d;
 use super::gemm::count_flops;
+
+mod weight_grad;
 
 /// Output rows at most this wide (two vectors of `f32`).
 const MAX_WIDTH: usize = 32;
@@ -310,94 +312,6 @@ impl Geometry {
                             };
                             _mm512_mask_storeu_ps(out.add(16 * v), masks[v], a);
                         }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `dw += Σ dy ⊗ patches` over `samples` samples: `staged` holds their
-    /// staged inputs one after another (`staged_len` each), `dy` their
-    /// output gradients `[samples, oc, oh, ow]`, `dw` is `[oc, taps]`.
-    /// Each weight's sum runs over the samples, rows and lanes in a fixed
-    /// order.
-    pub fn weight_grad(&self, samples: usize, staged: &[f32], dy: &[f32], dw: &mut [f32]) {
-        assert!(
-            staged.len() >= samples * self.staged_len()
-                && dy.len() == samples * self.oc * self.oh * self.ow
-                && dw.len() == self.oc * self.taps(),
-            "conv2d (direct): gradient buffers do not fit {self:?} × {samples}"
-        );
-        count_flops(self.oc, samples * self.oh * self.ow, self.taps());
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("no direct geometry off x86-64");
-        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
-            // Blocks that fit the 32 vector registers with the loads the
-            // compiler hoists: accumulators, a row of gradients per channel
-            // and one per tap (6 taps spilled accumulators to the stack).
-            if self.ow > 16 {
-                self.weight_grad_blocks::<2, 4, 2>(samples, s, g, d)
-            } else {
-                self.weight_grad_blocks::<4, 4, 1>(samples, s, g, d)
-            }
-        }
-    }
-
-    /// [`Geometry::weight_grad`] in blocks of `OB` output channels by `TB`
-    /// taps, `NV` vectors per row.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn weight_grad_blocks<const OB: usize, const TB: usize, const NV: usize>(
-        &self,
-        samples: usize,
-        staged: *const f32,
-        dy: *const f32,
-        dw: *mut f32,
-    ) {
-        let (hp, wp) = self.staged_hw();
-        let (taps, masks) = (self.taps(), row_masks(self.ow));
-        let (per_sample, out_plane) = (self.staged_len(), self.oh * self.ow);
-        for o0 in (0..self.oc).step_by(OB) {
-            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
-            for k0 in (0..taps).step_by(TB) {
-                // Where each tap reads in a staged sample, relative to the
-                // output row (past the last tap: the last one again).
-                let reads: [usize; TB] = std::array::from_fn(|t| {
-                    let k = (k0 + t).min(taps - 1);
-                    let (ci, ky, kx) =
-                        (k / (self.kh * self.kw), k / self.kw % self.kh, k % self.kw);
-                    (ci * hp + ky) * wp + kx
-                });
-                let mut acc = [[[_mm512_setzero_ps(); NV]; TB]; OB];
-                for s in 0..samples {
-                    let (x, g) = (staged.add(s * per_sample), dy.add(s * self.oc * out_plane));
-                    for oy in 0..self.oh {
-                        // Masked loads on both sides: lanes past the row
-                        // are zeros, never 0 · ∞.
-                        let grads: [[__m512; NV]; OB] = std::array::from_fn(|j| {
-                            std::array::from_fn(|v| {
-                                let at = g.add(outs[j] * out_plane + oy * self.ow + 16 * v);
-                                _mm512_maskz_loadu_ps(masks[v], at)
-                            })
-                        });
-                        for t in 0..TB {
-                            let src = x.add(reads[t] + oy * wp);
-                            for v in 0..NV {
-                                let xv = _mm512_maskz_loadu_ps(masks[v], src.add(16 * v));
-                                for j in 0..OB {
-                                    acc[j][t][v] = _mm512_fmadd_ps(grads[j][v], xv, acc[j][t][v]);
-                                }
-                            }
-                        }
-                    }
-                }
-                for (j, acc) in acc.iter().enumerate().take(self.oc - o0) {
-                    for (t, acc) in acc.iter().enumerate().take(taps - k0) {
-                        let sum = acc[1..].iter().fold(acc[0], |s, &a| _mm512_add_ps(s, a));
-                        *dw.add((o0 + j) * taps + k0 + t) += _mm512_reduce_add_ps(sum);
                     }
                 }
             }
