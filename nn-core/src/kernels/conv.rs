@@ -460,6 +460,9 @@ pub struct ConvScratch<T> {
     /// The weight flipped and transposed for [`transposed_window`]'s input
     /// gradient: `[in, out·kh·kw]`.
     flipped: Array2<T>,
+    /// The weights as the direct forward kernel reads them (see
+    /// `Geometry::forward_weights`).
+    direct_w: Vec<f32>,
 }
 
 /// The samples of a batch are processed in chunks whose im2col matrix stays
@@ -511,6 +514,7 @@ impl<T: Float> Default for ConvScratch<T> {
             kept: Vec::new(),
             kept_for: None,
             flipped: Array2::zeros((0, 0)),
+            direct_w: Vec::new(),
         }
     }
 }
@@ -663,6 +667,8 @@ fn conv2d_then<T: Float>(
             f32s(w.as_slice().expect("standard layout")),
         );
         let bias = b.and_then(|b| b.to_slice()).map(f32s);
+        let mut prepared = std::mem::take(&mut scratch.direct_w);
+        let weights = g.forward_weights(ws, &mut prepared);
         let parts = scratch.parts(chunks.groups);
         for_each_chunk(chunks.groups, chunks.threads, &|p| {
             // SAFETY: part p alone uses scratch p.
@@ -677,9 +683,10 @@ fn conv2d_then<T: Float>(
                 // SAFETY: each part writes its own samples' outputs.
                 let yi = f32s_mut(unsafe { ys.slice(ni * oc * plane..(ni + 1) * oc * plane) });
                 g.stage(&xs[ni * c * h * w_in..][..c * h * w_in], staged);
-                g.forward(staged, ws, bias, relu, yi);
+                g.forward(staged, weights, bias, relu, yi);
             }
         });
+        scratch.direct_w = prepared;
         return;
     }
     // Chunk after chunk, each chunk's matrix contiguous: [rows, samples·oh·ow],
@@ -834,6 +841,13 @@ pub fn conv2d_backward_into<T: Float>(
     let kept = Shared::new(&mut scratch.kept[..]);
     let parts = scratch.parts(chunks.groups);
     let flipped = scratch.flipped.view();
+    let mut prepared = std::mem::take(&mut scratch.direct_w);
+    let dx_weights = direct_dx.map(|g| {
+        g.forward_weights(
+            f32s(flipped.as_slice().expect("standard layout")),
+            &mut prepared,
+        )
+    });
     for_each_chunk(chunks.groups, chunks.threads, &|p| {
         // SAFETY: part p alone uses scratch p and writes its own samples' dx.
         let s = unsafe { &mut parts.slice(p..p + 1)[0] };
@@ -856,11 +870,10 @@ pub fn conv2d_backward_into<T: Float>(
                 let dw = f32s_mut(s.dw.as_slice_mut().expect("standard layout"));
                 g.weight_grad(samples.len(), staged, f32s(dys), dw, &mut s.direct_dw);
             }
-            if let (Some(g), Some(dxs)) = (direct_dx, &dxs) {
+            if let (Some(g), Some(ws), Some(dxs)) = (direct_dx, dx_weights, &dxs) {
                 grow_rows(&mut s.dcols, 2, g.staged_len());
                 let staged = f32s_mut(s.dcols.as_slice_mut().expect("standard layout"));
                 let staged = g.staged_in(staged, 1);
-                let ws = f32s(flipped.as_slice().expect("standard layout"));
                 for ni in samples.clone() {
                     g.stage(f32s(&gs[ni * oc * plane..(ni + 1) * oc * plane]), staged);
                     // SAFETY: each part writes its own samples' dx.
@@ -934,6 +947,7 @@ pub fn conv2d_backward_into<T: Float>(
             }
         }
     });
+    scratch.direct_w = prepared;
     // Partial sums added in group order: the result does not depend on the
     // number of threads.
     let used = &scratch.parts[..chunks.groups];

@@ -7,9 +7,10 @@
 //!   broadcast from the staged plane, to that tap's accumulator. Every lane
 //!   is a weight, so there is nothing to reduce across lanes, and 16 or 32
 //!   channels fill whole vectors where a 14-wide row leaves two lanes of
-//!   sixteen idle. One core, 16 → 16 channels of 14 × 14, 128 samples: 130
-//!   GFLOP/s against 73 for the other kernel (`perf`: its masked loads and
-//!   address arithmetic, not the cache, held it back);
+//!   sixteen idle. One core, 16 → 16 channels of 14 × 14, 128 samples:
+//!   116–130 GFLOP/s against 70–75 for the other kernel (`perf`: its masked
+//!   loads and address arithmetic, not the cache, held it back: chunks of
+//!   one sample, all in L1, ran no faster);
 //! - **output rows in the lanes** (any kernel, and where the channels fill
 //!   the lanes worse than the rows do: LeNet-5's 6 channels of 28-wide
 //!   rows): a block of channels by taps accumulates products of gradient

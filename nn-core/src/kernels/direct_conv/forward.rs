@@ -1,0 +1,479 @@
+//! The forward kernels of a direct convolution (and of its input gradient,
+//! the same convolution of the output gradient with the flipped weight), by
+//! one of two layouts:
+//!
+//! - **output channels in the lanes** (3 × 3 and 5 × 5 kernels over at
+//!   least 32 taps, rows a multiple of 7, 8 or 10 wide, where channels fill
+//!   the lanes at least as well as rows do): a block of output positions,
+//!   two rows of 7 or 8 or one of 10, each a vector of 16 channels, adds the
+//!   weights of each tap (transposed once per batch to `[tap, channel]`)
+//!   times the tap's input value, broadcast from the staged plane; the
+//!   block is transposed in registers to rows of each channel before it is
+//!   stored;
+//! - **output rows in the lanes** (everything else): a block of channels by
+//!   rows, each row one or two vectors, adds each tap's weight, broadcast,
+//!   times the staged row.
+//!
+//! Both add the bias first and then the taps in the same order, so they
+//! give the same bits.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::Geometry;
+#[cfg(target_arch = "x86_64")]
+use super::{lanes, row_masks};
+use crate::kernels::gemm::count_flops;
+
+/// A convolution's weights as [`Geometry::forward`] reads them, made by
+/// [`Geometry::forward_weights`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weights<'a>(&'a [f32]);
+
+impl Geometry {
+    /// The weights `w` (`[oc, taps]`) as [`Geometry::forward`] reads them:
+    /// `w` itself, or, where its kernel puts channels in the lanes, their
+    /// transpose `[taps, channels padded to 16]`, written into `buf` (grown
+    /// as needed and kept for the next call).
+    pub fn forward_weights<'a>(&self, w: &'a [f32], buf: &'a mut Vec<f32>) -> Weights<'a> {
+        let taps = self.taps();
+        assert_eq!(
+            w.len(),
+            self.oc * taps,
+            "conv2d (direct): weights do not fit {self:?}"
+        );
+        if self.forward_blocks().is_none() {
+            return Weights(w);
+        }
+        let wide = self.oc.next_multiple_of(16);
+        buf.clear();
+        buf.resize(taps * wide, 0.0);
+        for (o, row) in w.chunks_exact(taps).enumerate() {
+            for (t, &v) in row.iter().enumerate() {
+                buf[t * wide + o] = v;
+            }
+        }
+        Weights(buf)
+    }
+
+    /// The length of [`Geometry::forward_weights`]'s result.
+    fn forward_weights_len(&self) -> usize {
+        let channels = match self.forward_blocks() {
+            Some(_) => self.oc.next_multiple_of(16),
+            None => self.oc,
+        };
+        channels * self.taps()
+    }
+
+    /// `(positions per row block, kernel size)` when the forward puts
+    /// output channels in the lanes. Below 32 taps (a one-channel stem)
+    /// the transposes of the output would cost more than the taps do.
+    fn forward_blocks(&self) -> Option<(usize, usize)> {
+        let k = self.kh;
+        let fill = |n: usize| n as f64 / n.next_multiple_of(16) as f64;
+        let positions = [7, 8, 10]
+            .into_iter()
+            .find(|&p| self.ow.is_multiple_of(p))?;
+        (self.kw == k && matches!(k, 3 | 5) && self.taps() >= 32 && fill(self.oc) >= fill(self.ow))
+            .then_some((positions, k))
+    }
+
+    /// `y = w ⋆ staged + b` for one sample: `w` from
+    /// [`Geometry::forward_weights`], `y: [oc, oh, ow]` (overwritten); with
+    /// `relu`, `max(·, 0)` of it as plain `relu` gives it (NaN and `-0.0`
+    /// kept), applied before the store.
+    pub fn forward(
+        &self,
+        staged: &[f32],
+        w: Weights<'_>,
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [f32],
+    ) {
+        let Weights(w) = w;
+        assert!(
+            staged.len() >= self.staged_len()
+                && w.len() == self.forward_weights_len()
+                && y.len() == self.oc * self.oh * self.ow
+                && bias.is_none_or(|b| b.len() == self.oc),
+            "conv2d (direct): buffers do not fit {self:?}"
+        );
+        count_flops(self.oc, self.taps(), self.oh * self.ow);
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no direct geometry off x86-64 ({bias:?}, {w:?})");
+        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
+            let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+            match self.forward_blocks() {
+                Some((7, 3)) => return self.forward_lanes::<7, 2, 3>(s, w, bias, relu, y),
+                Some((8, 3)) => return self.forward_lanes::<8, 2, 3>(s, w, bias, relu, y),
+                Some((10, 3)) => return self.forward_lanes::<10, 1, 3>(s, w, bias, relu, y),
+                Some((7, _)) => return self.forward_lanes::<7, 2, 5>(s, w, bias, relu, y),
+                Some((8, _)) => return self.forward_lanes::<8, 2, 5>(s, w, bias, relu, y),
+                Some(_) => return self.forward_lanes::<10, 1, 5>(s, w, bias, relu, y),
+                None => {}
+            }
+            // 4 channels by up to 6 rows of one vector (3 of two), or 6
+            // channels by up to 4 rows (2 of two), are 24 accumulators, what
+            // the 32 vector registers hold beside the weights and a row. The
+            // rows are cut as evenly as that allows (14 rows as 5, 5 and 4);
+            // of the two shapes the one computing fewer padding channels and
+            // rows wins (6 channels, as LeNet-5 has, fill no block of 4).
+            let two = self.ow > 16;
+            let plan = |block: usize, most: usize| {
+                let rows = self.oh.div_ceil(self.oh.div_ceil(most));
+                let work = self.oc.div_ceil(block) * block * self.oh.div_ceil(rows) * rows;
+                (work, block, rows)
+            };
+            let (four, six) = (
+                plan(4, if two { 3 } else { 6 }),
+                plan(6, if two { 2 } else { 4 }),
+            );
+            let (_, block, rows) = if six.0 < four.0 { six } else { four };
+            // A 3 × 3 kernel (most CNNs') gets its own copy with the taps'
+            // loops unrolled: three taps a loop left the loops' own work
+            // beside every 3 · OB · RB multiply-adds.
+            let k3 = (self.kh, self.kw) == (3, 3);
+            macro_rules! by_kernel {
+                ($ob:literal, $rb:literal, $nv:literal) => {
+                    if k3 {
+                        self.forward_rows::<$ob, $rb, $nv, 3>(s, w, bias, relu, y)
+                    } else {
+                        self.forward_rows::<$ob, $rb, $nv, 0>(s, w, bias, relu, y)
+                    }
+                };
+            }
+            match (block, rows, two) {
+                (4, 1, false) => by_kernel!(4, 1, 1),
+                (4, 2, false) => by_kernel!(4, 2, 1),
+                (4, 3, false) => by_kernel!(4, 3, 1),
+                (4, 4, false) => by_kernel!(4, 4, 1),
+                (4, 5, false) => by_kernel!(4, 5, 1),
+                (4, 6, false) => by_kernel!(4, 6, 1),
+                (4, 1, true) => by_kernel!(4, 1, 2),
+                (4, 2, true) => by_kernel!(4, 2, 2),
+                (4, 3, true) => by_kernel!(4, 3, 2),
+                (6, 1, false) => by_kernel!(6, 1, 1),
+                (6, 2, false) => by_kernel!(6, 2, 1),
+                (6, 3, false) => by_kernel!(6, 3, 1),
+                (6, 4, false) => by_kernel!(6, 4, 1),
+                (6, 1, true) => by_kernel!(6, 1, 2),
+                (6, 2, true) => by_kernel!(6, 2, 2),
+                _ => {
+                    unreachable!("blocks of 4 channels by 6 rows or 6 by 4, half with two vectors")
+                }
+            }
+        }
+    }
+
+    /// [`Geometry::forward`] with output channels in the lanes: blocks of
+    /// `RB` rows by `PB` positions (at most 16 vectors, one transpose), 16
+    /// channels at a time, for a `K × K` kernel; `w` is `[taps, channels
+    /// padded to 16]`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_lanes<const PB: usize, const RB: usize, const K: usize>(
+        &self,
+        staged: *const f32,
+        w: *const f32,
+        bias: *const f32,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        let (hp, wp) = self.staged_hw();
+        let (wide, plane) = (self.oc.next_multiple_of(16), self.oh * self.ow);
+        let zero = _mm512_setzero_ps();
+        for o0 in (0..wide).step_by(16) {
+            let present = lanes(self.oc - o0);
+            let start = if bias.is_null() {
+                zero
+            } else {
+                _mm512_maskz_loadu_ps(present, bias.add(o0))
+            };
+            for r0 in (0..self.oh).step_by(RB) {
+                // A row past the last is the last again (computed, not
+                // stored), so every block runs at full size.
+                let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
+                for x0 in (0..self.ow).step_by(PB) {
+                    let mut acc = [[start; PB]; RB];
+                    for ci in 0..self.c {
+                        for ky in 0..K {
+                            let src: [*const f32; RB] = std::array::from_fn(|r| {
+                                staged.add((ci * hp + rows[r] + ky) * wp + x0)
+                            });
+                            for kx in 0..K {
+                                let wv =
+                                    _mm512_loadu_ps(w.add(((ci * K + ky) * K + kx) * wide + o0));
+                                for (acc, src) in acc.iter_mut().zip(&src) {
+                                    for (p, acc) in acc.iter_mut().enumerate() {
+                                        let xv = _mm512_set1_ps(*src.add(p + kx));
+                                        *acc = _mm512_fmadd_ps(wv, xv, *acc);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    // Vector `r · PB + p` is position `p` of row `r`; after
+                    // the transpose, vector `o` holds channel `o`'s positions.
+                    let mut block = [zero; 16];
+                    for (r, acc) in acc.iter().enumerate() {
+                        for (p, &a) in acc.iter().enumerate() {
+                            block[r * PB + p] = if relu {
+                                // Negatives to +0; NaN and -0.0 compare false.
+                                _mm512_mask_mov_ps(
+                                    a,
+                                    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, zero),
+                                    zero,
+                                )
+                            } else {
+                                a
+                            };
+                        }
+                    }
+                    let by_channel = transpose16(block);
+                    for (o, &values) in by_channel.iter().enumerate().take(self.oc - o0) {
+                        for r in 0..RB.min(self.oh - r0) {
+                            // Lanes `r · PB ..` go to row `r`: the store
+                            // starts `r · PB` values before it, masked to them.
+                            let row = y.add((o0 + o) * plane + (r0 + r) * self.ow + x0);
+                            let mask = lanes(PB) << (r * PB);
+                            _mm512_mask_storeu_ps(row.wrapping_sub(r * PB), mask, values);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Geometry::forward`] with output rows in the lanes, in blocks of
+    /// `RB` output rows by `OB` output channels, `NV` vectors per row, for a
+    /// `K × K` kernel (its taps' loops unrolled), or for any kernel with
+    /// `K = 0`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_rows<const OB: usize, const RB: usize, const NV: usize, const K: usize>(
+        &self,
+        staged: *const f32,
+        w: *const f32,
+        bias: *const f32,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        let (kh, kw) = if K == 0 { (self.kh, self.kw) } else { (K, K) };
+        let (hp, wp) = self.staged_hw();
+        let (taps, masks) = (self.taps(), row_masks(self.ow));
+        for o0 in (0..self.oc).step_by(OB) {
+            // A block past the last channel or row repeats the last one
+            // (computed, not stored), so every block runs at full size.
+            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            for r0 in (0..self.oh).step_by(RB) {
+                let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
+                let mut acc = [[[_mm512_setzero_ps(); NV]; RB]; OB];
+                if !bias.is_null() {
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        *acc = [[_mm512_set1_ps(*bias.add(outs[j])); NV]; RB];
+                    }
+                }
+                for ci in 0..self.c {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let k = (ci * kh + ky) * kw + kx;
+                            let wk: [__m512; OB] =
+                                std::array::from_fn(|j| _mm512_set1_ps(*w.add(outs[j] * taps + k)));
+                            for r in 0..RB {
+                                let src = staged.add((ci * hp + rows[r] + ky) * wp + kx);
+                                for v in 0..NV {
+                                    let x = _mm512_maskz_loadu_ps(masks[v], src.add(16 * v));
+                                    for j in 0..OB {
+                                        acc[j][r][v] = _mm512_fmadd_ps(wk[j], x, acc[j][r][v]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate().take(self.oc - o0) {
+                    for (r, acc) in acc.iter().enumerate().take(self.oh - r0) {
+                        let out = y.add(((o0 + j) * self.oh + r0 + r) * self.ow);
+                        for (v, &a) in acc.iter().enumerate() {
+                            let a = if relu {
+                                // Negatives to +0; NaN and -0.0 compare false.
+                                let zero = _mm512_setzero_ps();
+                                _mm512_mask_mov_ps(
+                                    a,
+                                    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, zero),
+                                    zero,
+                                )
+                            } else {
+                                a
+                            };
+                            _mm512_mask_storeu_ps(out.add(16 * v), masks[v], a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 16 × 16 transpose of `rows`: lane `j` of vector `i` becomes lane `i`
+/// of vector `j` (four rounds of 16 shuffles).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
+    let (pd, ps) = (_mm512_castps_pd, _mm512_castpd_ps);
+    // Pairs of rows interleaved by 32-bit lanes, then by 64-bit lanes: each
+    // 128-bit quarter then holds 4 rows' values of one column group.
+    let a: [__m512; 16] = std::array::from_fn(|i| {
+        let (x, y) = (rows[i / 2 * 2], rows[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(x, y)
+        } else {
+            _mm512_unpackhi_ps(x, y)
+        }
+    });
+    let b: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, k) = (i / 4 * 4, i % 4);
+        let (x, y) = (pd(a[g + k / 2]), pd(a[g + k / 2 + 2]));
+        ps(if k % 2 == 0 {
+            _mm512_unpacklo_pd(x, y)
+        } else {
+            _mm512_unpackhi_pd(x, y)
+        })
+    });
+    // Then the 128-bit quarters: even and odd quarters of groups 4 apart,
+    // and again of groups 8 apart.
+    let c: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, k) = (i / 8 * 8, i % 8);
+        let (x, y) = (b[g + k % 4], b[g + k % 4 + 4]);
+        if k < 4 {
+            _mm512_shuffle_f32x4::<0x88>(x, y)
+        } else {
+            _mm512_shuffle_f32x4::<0xdd>(x, y)
+        }
+    });
+    std::array::from_fn(|i| {
+        let (x, y) = (c[i % 8], c[i % 8 + 8]);
+        if i < 8 {
+            _mm512_shuffle_f32x4::<0x88>(x, y)
+        } else {
+            _mm512_shuffle_f32x4::<0xdd>(x, y)
+        }
+    })
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::{Padding2d, Window2d};
+
+    /// Where the channels are in the lanes: the same bits as the row
+    /// kernel (the same multiply-adds in the same order), and the
+    /// definition summed in `f64` within `f32` rounding (1e-5 of the
+    /// largest value), with a bias and with `relu`. Blocks of 7 positions
+    /// over an odd number of rows, of 8 by a 5 × 5 kernel, of 10 with 24
+    /// channels (a group of 16 and one of 8).
+    #[test]
+    fn channels_in_lanes_give_the_row_kernels_bits() {
+        if !is_x86_feature_detected!("avx512f") {
+            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+            return;
+        }
+        let value = |i: usize| ((i * 7919) % 97) as f32 / 97.0 - 0.5;
+        // c, oc, (h, w), kernel, padding
+        for (c, oc, (h, w), k, pad) in [
+            (16, 16, (14, 14), 3, 1),
+            (16, 16, (7, 7), 3, 1),
+            (6, 16, (12, 12), 5, 0),
+            (4, 24, (10, 10), 3, 1),
+        ] {
+            let window = Window2d {
+                padding: Padding2d {
+                    top: pad,
+                    bottom: pad,
+                    left: pad,
+                    right: pad,
+                },
+                ..Window2d::new((k, k))
+            };
+            let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+            let g = Geometry::direct(true, &window, (c, h, w), (oc, oh, ow)).expect("direct");
+            assert!(g.forward_blocks().is_some(), "{g:?} puts rows in the lanes");
+            let x: Vec<f32> = (0..c * h * w).map(value).collect();
+            let wt: Vec<f32> = (0..oc * c * k * k).map(|i| value(i + 5)).collect();
+            let bias: Vec<f32> = (0..oc).map(|i| value(i + 11)).collect();
+            let mut buf = vec![0f32; 2 * g.staged_len()];
+            let staged = g.staged_in(&mut buf, 1);
+            g.stage(&x, staged);
+            for relu in [false, true] {
+                let mut lanes_y = vec![0f32; oc * oh * ow];
+                let mut prepared = Vec::new();
+                let weights = g.forward_weights(&wt, &mut prepared);
+                g.forward(staged, weights, Some(&bias), relu, &mut lanes_y);
+                let mut rows_y = vec![0f32; oc * oh * ow];
+                // SAFETY: AVX-512F was detected; the buffers fit the geometry.
+                unsafe {
+                    g.forward_rows::<4, 2, 1, 0>(
+                        staged.as_ptr(),
+                        wt.as_ptr(),
+                        bias.as_ptr(),
+                        relu,
+                        rows_y.as_mut_ptr(),
+                    )
+                };
+                for (i, (a, b)) in lanes_y.iter().zip(&rows_y).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{g:?}, relu {relu}: output {i}");
+                }
+                let scale = lanes_y.iter().fold(1.0f64, |m, &v| m.max(v.abs() as f64));
+                for o in 0..oc {
+                    for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
+                        let mut want = bias[o] as f64;
+                        for (ci, ky, kx) in (0..c).flat_map(|ci| {
+                            (0..k).flat_map(move |ky| (0..k).map(move |kx| (ci, ky, kx)))
+                        }) {
+                            let (iy, ix) =
+                                ((oy + ky).wrapping_sub(pad), (ox + kx).wrapping_sub(pad));
+                            if iy < h && ix < w {
+                                want += wt[((o * c + ci) * k + ky) * k + kx] as f64
+                                    * x[(ci * h + iy) * w + ix] as f64;
+                            }
+                        }
+                        if relu {
+                            want = want.max(0.0);
+                        }
+                        let got = lanes_y[(o * oh + oy) * ow + ox] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-5 * scale,
+                            "{g:?}, relu {relu}: channel {o} at ({oy}, {ox}): {got} against {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transpose16_swaps_rows_and_columns() {
+        if !is_x86_feature_detected!("avx512f") {
+            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+            return;
+        }
+        let values: Vec<f32> = (0..256).map(|i| i as f32).collect();
+        // SAFETY: AVX-512F was detected; every load reads 16 of 256 values.
+        let out = unsafe {
+            transpose16(std::array::from_fn(|i| {
+                _mm512_loadu_ps(values[16 * i..].as_ptr())
+            }))
+        };
+        for (j, v) in out.iter().enumerate() {
+            let mut lane = [0f32; 16];
+            // SAFETY: as above; 16 values stored.
+            unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), *v) };
+            for (i, &got) in lane.iter().enumerate() {
+                assert_eq!(got, (16 * i + j) as f32, "vector {j}, lane {i}");
+            }
+        }
+    }
+}
