@@ -22,13 +22,16 @@ use std::arch::x86_64::*;
 
 use super::Geometry;
 #[cfg(target_arch = "x86_64")]
-use super::{lanes, row_masks};
+use super::{lanes, relu_lanes, row_masks, transpose::transpose16};
 use crate::kernels::gemm::count_flops;
 
 /// A convolution's weights as [`Geometry::forward`] reads them, made by
-/// [`Geometry::forward_weights`].
+/// [`Geometry::forward_weights`] for one geometry (whose layout they follow).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Weights<'a>(&'a [f32]);
+pub(crate) struct Weights<'a> {
+    values: &'a [f32],
+    geometry: Geometry,
+}
 
 impl Geometry {
     /// The weights `w` (`[oc, taps]`) as [`Geometry::forward`] reads them:
@@ -42,8 +45,11 @@ impl Geometry {
             self.oc * taps,
             "conv2d (direct): weights do not fit {self:?}"
         );
-        if self.forward_blocks().is_none() {
-            return Weights(w);
+        if self.forward_channel_blocks().is_none() {
+            return Weights {
+                values: w,
+                geometry: *self,
+            };
         }
         let wide = self.oc.next_multiple_of(16);
         buf.clear();
@@ -53,12 +59,15 @@ impl Geometry {
                 buf[t * wide + o] = v;
             }
         }
-        Weights(buf)
+        Weights {
+            values: buf,
+            geometry: *self,
+        }
     }
 
     /// The length of [`Geometry::forward_weights`]'s result.
     fn forward_weights_len(&self) -> usize {
-        let channels = match self.forward_blocks() {
+        let channels = match self.forward_channel_blocks() {
             Some(_) => self.oc.next_multiple_of(16),
             None => self.oc,
         };
@@ -66,16 +75,16 @@ impl Geometry {
     }
 
     /// `(positions per row block, kernel size)` when the forward puts
-    /// output channels in the lanes. Below 32 taps (a one-channel stem)
-    /// the transposes of the output would cost more than the taps do.
-    fn forward_blocks(&self) -> Option<(usize, usize)> {
-        let k = self.kh;
-        let fill = |n: usize| n as f64 / n.next_multiple_of(16) as f64;
+    /// output channels in the lanes: where the weight gradient does, the
+    /// rows a multiple of a block's 7, 8 or 10 positions wide, and the
+    /// kernel at least 32 taps (below that, a one-channel stem's, the
+    /// transposes of the output would cost more than the taps do).
+    fn forward_channel_blocks(&self) -> Option<(usize, usize)> {
+        let k = self.channel_lanes()?;
         let positions = [7, 8, 10]
             .into_iter()
             .find(|&p| self.ow.is_multiple_of(p))?;
-        (self.kw == k && matches!(k, 3 | 5) && self.taps() >= 32 && fill(self.oc) >= fill(self.ow))
-            .then_some((positions, k))
+        (self.taps() >= 32).then_some((positions, k))
     }
 
     /// `y = w ⋆ staged + b` for one sample: `w` from
@@ -90,9 +99,13 @@ impl Geometry {
         relu: bool,
         y: &mut [f32],
     ) {
-        let Weights(w) = w;
+        let Weights {
+            values: w,
+            geometry,
+        } = w;
         assert!(
-            staged.len() >= self.staged_len()
+            geometry == *self
+                && staged.len() >= self.staged_len()
                 && w.len() == self.forward_weights_len()
                 && y.len() == self.oc * self.oh * self.ow
                 && bias.is_none_or(|b| b.len() == self.oc),
@@ -106,7 +119,7 @@ impl Geometry {
         unsafe {
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
-            match self.forward_blocks() {
+            match self.forward_channel_blocks() {
                 Some((7, 3)) => return self.forward_lanes::<7, 2, 3>(s, w, bias, relu, y),
                 Some((8, 3)) => return self.forward_lanes::<8, 2, 3>(s, w, bias, relu, y),
                 Some((10, 3)) => return self.forward_lanes::<10, 1, 3>(s, w, bias, relu, y),
@@ -220,16 +233,7 @@ impl Geometry {
                     let mut block = [zero; 16];
                     for (r, acc) in acc.iter().enumerate() {
                         for (p, &a) in acc.iter().enumerate() {
-                            block[r * PB + p] = if relu {
-                                // Negatives to +0; NaN and -0.0 compare false.
-                                _mm512_mask_mov_ps(
-                                    a,
-                                    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, zero),
-                                    zero,
-                                )
-                            } else {
-                                a
-                            };
+                            block[r * PB + p] = if relu { relu_lanes(a) } else { a };
                         }
                     }
                     let by_channel = transpose16(block);
@@ -298,17 +302,7 @@ impl Geometry {
                     for (r, acc) in acc.iter().enumerate().take(self.oh - r0) {
                         let out = y.add(((o0 + j) * self.oh + r0 + r) * self.ow);
                         for (v, &a) in acc.iter().enumerate() {
-                            let a = if relu {
-                                // Negatives to +0; NaN and -0.0 compare false.
-                                let zero = _mm512_setzero_ps();
-                                _mm512_mask_mov_ps(
-                                    a,
-                                    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, zero),
-                                    zero,
-                                )
-                            } else {
-                                a
-                            };
+                            let a = if relu { relu_lanes(a) } else { a };
                             _mm512_mask_storeu_ps(out.add(16 * v), masks[v], a);
                         }
                     }
@@ -316,52 +310,6 @@ impl Geometry {
             }
         }
     }
-}
-
-/// The 16 × 16 transpose of `rows`: lane `j` of vector `i` becomes lane `i`
-/// of vector `j` (four rounds of 16 shuffles).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
-    let (pd, ps) = (_mm512_castps_pd, _mm512_castpd_ps);
-    // Pairs of rows interleaved by 32-bit lanes, then by 64-bit lanes: each
-    // 128-bit quarter then holds 4 rows' values of one column group.
-    let a: [__m512; 16] = std::array::from_fn(|i| {
-        let (x, y) = (rows[i / 2 * 2], rows[i / 2 * 2 + 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_ps(x, y)
-        } else {
-            _mm512_unpackhi_ps(x, y)
-        }
-    });
-    let b: [__m512; 16] = std::array::from_fn(|i| {
-        let (g, k) = (i / 4 * 4, i % 4);
-        let (x, y) = (pd(a[g + k / 2]), pd(a[g + k / 2 + 2]));
-        ps(if k % 2 == 0 {
-            _mm512_unpacklo_pd(x, y)
-        } else {
-            _mm512_unpackhi_pd(x, y)
-        })
-    });
-    // Then the 128-bit quarters: even and odd quarters of groups 4 apart,
-    // and again of groups 8 apart.
-    let c: [__m512; 16] = std::array::from_fn(|i| {
-        let (g, k) = (i / 8 * 8, i % 8);
-        let (x, y) = (b[g + k % 4], b[g + k % 4 + 4]);
-        if k < 4 {
-            _mm512_shuffle_f32x4::<0x88>(x, y)
-        } else {
-            _mm512_shuffle_f32x4::<0xdd>(x, y)
-        }
-    });
-    std::array::from_fn(|i| {
-        let (x, y) = (c[i % 8], c[i % 8 + 8]);
-        if i < 8 {
-            _mm512_shuffle_f32x4::<0x88>(x, y)
-        } else {
-            _mm512_shuffle_f32x4::<0xdd>(x, y)
-        }
-    })
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -372,9 +320,10 @@ mod tests {
     /// Where the channels are in the lanes: the same bits as the row
     /// kernel (the same multiply-adds in the same order), and the
     /// definition summed in `f64` within `f32` rounding (1e-5 of the
-    /// largest value), with a bias and with `relu`. Blocks of 7 positions
-    /// over an odd number of rows, of 8 by a 5 × 5 kernel, of 10 with 24
-    /// channels (a group of 16 and one of 8).
+    /// largest value), with a bias and without, with `relu` and without.
+    /// Every block shape (7, 8 or 10 positions by a 3 × 3 and a 5 × 5
+    /// kernel), blocks past a row's start, an odd number of rows, rows
+    /// wider than tall, 24 channels (a group of 16 and one of 8) and 12.
     #[test]
     fn channels_in_lanes_give_the_row_kernels_bits() {
         if !is_x86_feature_detected!("avx512f") {
@@ -382,12 +331,17 @@ mod tests {
             return;
         }
         let value = |i: usize| ((i * 7919) % 97) as f32 / 97.0 - 0.5;
-        // c, oc, (h, w), kernel, padding
-        for (c, oc, (h, w), k, pad) in [
-            (16, 16, (14, 14), 3, 1),
-            (16, 16, (7, 7), 3, 1),
-            (6, 16, (12, 12), 5, 0),
-            (4, 24, (10, 10), 3, 1),
+        // c, oc, (h, w), kernel, padding, the block's positions
+        for (c, oc, (h, w), k, pad, positions) in [
+            (16, 16, (14, 14), 3, 1, 7),
+            (16, 16, (7, 7), 3, 1, 7),
+            (16, 16, (16, 16), 3, 1, 8),
+            (4, 24, (10, 10), 3, 1, 10),
+            (4, 16, (10, 20), 3, 1, 10),
+            (8, 12, (7, 7), 3, 1, 7),
+            (4, 16, (14, 14), 5, 2, 7),
+            (6, 16, (12, 12), 5, 0, 8),
+            (6, 16, (14, 14), 5, 0, 10),
         ] {
             let window = Window2d {
                 padding: Padding2d {
@@ -400,36 +354,39 @@ mod tests {
             };
             let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
             let g = Geometry::direct(true, &window, (c, h, w), (oc, oh, ow)).expect("direct");
-            assert!(g.forward_blocks().is_some(), "{g:?} puts rows in the lanes");
+            assert_eq!(g.forward_channel_blocks(), Some((positions, k)), "{g:?}");
             let x: Vec<f32> = (0..c * h * w).map(value).collect();
             let wt: Vec<f32> = (0..oc * c * k * k).map(|i| value(i + 5)).collect();
             let bias: Vec<f32> = (0..oc).map(|i| value(i + 11)).collect();
             let mut buf = vec![0f32; 2 * g.staged_len()];
             let staged = g.staged_in(&mut buf, 1);
             g.stage(&x, staged);
-            for relu in [false, true] {
+            let mut prepared = Vec::new();
+            let weights = g.forward_weights(&wt, &mut prepared);
+            for (relu, with_bias) in [(false, true), (true, true), (false, false)] {
+                let b = with_bias.then_some(&bias[..]);
                 let mut lanes_y = vec![0f32; oc * oh * ow];
-                let mut prepared = Vec::new();
-                let weights = g.forward_weights(&wt, &mut prepared);
-                g.forward(staged, weights, Some(&bias), relu, &mut lanes_y);
+                g.forward(staged, weights, b, relu, &mut lanes_y);
                 let mut rows_y = vec![0f32; oc * oh * ow];
-                // SAFETY: AVX-512F was detected; the buffers fit the geometry.
+                // SAFETY: AVX-512F was detected; the buffers fit the geometry
+                // (two vectors a row hold any direct geometry's rows).
                 unsafe {
-                    g.forward_rows::<4, 2, 1, 0>(
+                    g.forward_rows::<4, 2, 2, 0>(
                         staged.as_ptr(),
                         wt.as_ptr(),
-                        bias.as_ptr(),
+                        b.map_or(std::ptr::null(), |b| b.as_ptr()),
                         relu,
                         rows_y.as_mut_ptr(),
                     )
                 };
+                let case = format!("{g:?}, relu {relu}, bias {with_bias}");
                 for (i, (a, b)) in lanes_y.iter().zip(&rows_y).enumerate() {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{g:?}, relu {relu}: output {i}");
+                    assert_eq!(a.to_bits(), b.to_bits(), "{case}: output {i}");
                 }
                 let scale = lanes_y.iter().fold(1.0f64, |m, &v| m.max(v.abs() as f64));
                 for o in 0..oc {
                     for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
-                        let mut want = bias[o] as f64;
+                        let mut want = if with_bias { bias[o] as f64 } else { 0.0 };
                         for (ci, ky, kx) in (0..c).flat_map(|ci| {
                             (0..k).flat_map(move |ky| (0..k).map(move |kx| (ci, ky, kx)))
                         }) {
@@ -446,7 +403,7 @@ mod tests {
                         let got = lanes_y[(o * oh + oy) * ow + ox] as f64;
                         assert!(
                             (got - want).abs() <= 1e-5 * scale,
-                            "{g:?}, relu {relu}: channel {o} at ({oy}, {ox}): {got} against {want}"
+                            "{case}: channel {o} at ({oy}, {ox}): {got} against {want}"
                         );
                     }
                 }
@@ -454,26 +411,43 @@ mod tests {
         }
     }
 
+    /// Weights prepared for one geometry are refused by another whose
+    /// weights have as many values (225 taps both: 25 channels by 3 × 3,
+    /// 9 by 5 × 5), where they would be read in the wrong layout.
     #[test]
-    fn transpose16_swaps_rows_and_columns() {
+    fn weights_prepared_for_another_geometry_are_refused() {
         if !is_x86_feature_detected!("avx512f") {
             eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
             return;
         }
-        let values: Vec<f32> = (0..256).map(|i| i as f32).collect();
-        // SAFETY: AVX-512F was detected; every load reads 16 of 256 values.
-        let out = unsafe {
-            transpose16(std::array::from_fn(|i| {
-                _mm512_loadu_ps(values[16 * i..].as_ptr())
-            }))
+        let geometry = |c: usize, k: usize| {
+            let window = Window2d {
+                padding: Padding2d {
+                    top: k / 2,
+                    bottom: k / 2,
+                    left: k / 2,
+                    right: k / 2,
+                },
+                ..Window2d::new((k, k))
+            };
+            Geometry::direct(true, &window, (c, 14, 14), (16, 14, 14)).expect("direct")
         };
-        for (j, v) in out.iter().enumerate() {
-            let mut lane = [0f32; 16];
-            // SAFETY: as above; 16 values stored.
-            unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), *v) };
-            for (i, &got) in lane.iter().enumerate() {
-                assert_eq!(got, (16 * i + j) as f32, "vector {j}, lane {i}");
-            }
-        }
+        let (three, five) = (geometry(25, 3), geometry(9, 5));
+        let w = vec![0.5f32; 16 * 225];
+        let mut prepared = Vec::new();
+        let weights = three.forward_weights(&w, &mut prepared);
+        let mut buf = vec![0f32; 2 * five.staged_len()];
+        let staged = five.staged_in(&mut buf, 1);
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            five.forward(staged, weights, None, false, &mut [0f32; 16 * 14 * 14]);
+        }))
+        .expect_err("weights of another geometry");
+        let message = refused
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            message.starts_with("conv2d (direct): buffers do not fit"),
+            "{message}"
+        );
     }
 }

@@ -4,14 +4,15 @@
 //! then reads back, and a GEMM only 16 rows tall fills its 12-row tiles
 //! badly: together they ran at a fifth of the machine's rate. Here each
 //! sample's planes are staged once with their zero border (a few KiB, in
-//! the first-level cache) and a tile of output rows is accumulated in
-//! registers, one vector per output row, tap after tap.
+//! the first-level cache), and outputs are accumulated in registers tap
+//! after tap, with either output channels or output rows in the vector
+//! lanes (see `forward` and `weight_grad`).
 //!
 //! [`conv2d_into`](super::conv::conv2d_into) and
 //! [`conv2d_backward_into`](super::conv::conv2d_backward_into) take these
 //! kernels where [`Geometry::direct`] says so: the forward, the input
 //! gradient (the forward's kernel on the output gradient with the flipped
-//! weight) and the weight gradient (its own two kernels, in `weight_grad`).
+//! weight) and the weight gradient.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -19,6 +20,8 @@ use std::arch::x86_64::*;
 use super::conv::Window2d;
 
 mod forward;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 mod weight_grad;
 
 /// Output rows at most this wide (two vectors of `f32`).
@@ -122,6 +125,16 @@ impl Geometry {
         self.c * self.kh * self.kw
     }
 
+    /// The kernel size when the kernels put output channels in the lanes:
+    /// a square 3 × 3 or 5 × 5 kernel (those they are built for) whose
+    /// output channels fill their vectors at least as well as the output
+    /// rows fill theirs.
+    fn channel_lanes(&self) -> Option<usize> {
+        let fill = |n: usize| n as f64 / n.next_multiple_of(16) as f64;
+        let k = self.kh;
+        (self.kw == k && matches!(k, 3 | 5) && fill(self.oc) >= fill(self.ow)).then_some(k)
+    }
+
     /// Writes `x` (`[c, h, w]`) into `staged` with its zero border: the
     /// first `c · hp · wp` of its `staged_len` values.
     pub fn stage(&self, x: &[f32], staged: &mut [f32]) {
@@ -169,6 +182,16 @@ impl Geometry {
             }
         }
     }
+}
+
+/// `max(a, 0)` in each lane as plain `relu` gives it: negatives to +0, NaN
+/// and -0.0 kept (they compare false).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn relu_lanes(a: __m512) -> __m512 {
+    let zero = _mm512_setzero_ps();
+    _mm512_mask_mov_ps(a, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, zero), zero)
 }
 
 /// Masks of the lanes of a row of `width` values, per vector.

@@ -74,15 +74,6 @@ impl Geometry {
         }
     }
 
-    /// The kernel size when the weight gradient puts output channels in the
-    /// lanes: a square 3 × 3 or 5 × 5 kernel whose output channels fill
-    /// their vectors at least as well as the output rows fill theirs.
-    fn channel_lanes(&self) -> Option<usize> {
-        let fill = |n: usize| n as f64 / n.next_multiple_of(16) as f64;
-        let k = self.kh;
-        (self.kw == k && matches!(k, 3 | 5) && fill(self.oc) >= fill(self.ow)).then_some(k)
-    }
-
     /// [`Geometry::weight_grad`] with output channels in the lanes, `OV`
     /// vectors of them at a time, for `CB` input channels of a `K × K`
     /// kernel at a time. `scratch` holds one sample's output gradient as
@@ -112,7 +103,8 @@ impl Geometry {
         let partial = &mut partial[..tap_rows * wide];
         partial.fill(0.0);
         let (dyt, partial) = (dyt.as_mut_ptr(), partial.as_mut_ptr());
-        // Lane `o` of a gathered vector reads channel `o`'s plane.
+        // Lane `o` of a gathered vector reads channel `o`'s plane: offsets
+        // below 16 planes, which `MAX_STAGED` keeps within an `i32`.
         let across = _mm512_mullo_epi32(
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
             _mm512_set1_epi32(plane as i32),
@@ -120,8 +112,15 @@ impl Geometry {
         for s in 0..samples {
             let g = dy.add(s * self.oc * plane);
             for v in 0..wide / 16 {
-                let (present, from) =
-                    (lanes(self.oc.saturating_sub(16 * v)), g.add(16 * v * plane));
+                if 16 * v >= self.oc {
+                    // A vector past the last channel (a group of 32 with
+                    // only 16 in it): zeros.
+                    for p in 0..plane {
+                        _mm512_storeu_ps(dyt.add(p * wide + 16 * v), _mm512_setzero_ps());
+                    }
+                    continue;
+                }
+                let (present, from) = (lanes(self.oc - 16 * v), g.add(16 * v * plane));
                 for p in 0..plane {
                     let column = _mm512_mask_i32gather_ps::<4>(
                         _mm512_setzero_ps(),
@@ -258,8 +257,8 @@ mod tests {
     /// gradient already holding values: within `f32` rounding of sums of at
     /// most 1 568 terms (1e-5 of the largest value). Channel counts that
     /// fill no block (3 input channels by twos, 24 and 40 output channels
-    /// by 32), one input channel, 5 × 5, and a kernel only the row kernel
-    /// takes.
+    /// by 32, the last group of 40 with a vector past the last channel), one
+    /// input channel, 5 × 5, and a kernel only the row kernel takes.
     #[test]
     fn both_kernels_give_the_definition() {
         if !is_x86_feature_detected!("avx512f") {
@@ -269,6 +268,7 @@ mod tests {
         let cases = [
             // samples, c, oc, (h, w), kernel, padding
             (3, 16, 16, (14, 14), (3, 3), 1),
+            (2, 3, 16, (9, 9), (3, 3), 1),
             (2, 3, 24, (9, 9), (3, 3), 1),
             (2, 2, 40, (7, 7), (3, 3), 1),
             (2, 1, 16, (28, 28), (3, 3), 1),
