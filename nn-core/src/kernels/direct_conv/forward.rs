@@ -314,8 +314,8 @@ impl Geometry {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    use super::super::test_support::{padded, runs_here};
     use super::*;
-    use crate::kernels::conv::{Padding2d, Window2d};
 
     /// Where the channels are in the lanes: the same bits as the row
     /// kernel (the same multiply-adds in the same order), and the
@@ -326,8 +326,7 @@ mod tests {
     /// wider than tall, 24 channels (a group of 16 and one of 8) and 12.
     #[test]
     fn channels_in_lanes_give_the_row_kernels_bits() {
-        if !is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+        if !runs_here() {
             return;
         }
         let value = |i: usize| ((i * 7919) % 97) as f32 / 97.0 - 0.5;
@@ -343,15 +342,7 @@ mod tests {
             (6, 16, (12, 12), 5, 0, 8),
             (6, 16, (14, 14), 5, 0, 10),
         ] {
-            let window = Window2d {
-                padding: Padding2d {
-                    top: pad,
-                    bottom: pad,
-                    left: pad,
-                    right: pad,
-                },
-                ..Window2d::new((k, k))
-            };
+            let window = padded((k, k), pad);
             let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
             let g = Geometry::direct(true, &window, (c, h, w), (oc, oh, ow)).expect("direct");
             assert_eq!(g.forward_channel_blocks(), Some((positions, k)), "{g:?}");
@@ -416,21 +407,12 @@ mod tests {
     /// 9 by 5 × 5), where they would be read in the wrong layout.
     #[test]
     fn weights_prepared_for_another_geometry_are_refused() {
-        if !is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+        if !runs_here() {
             return;
         }
         let geometry = |c: usize, k: usize| {
-            let window = Window2d {
-                padding: Padding2d {
-                    top: k / 2,
-                    bottom: k / 2,
-                    left: k / 2,
-                    right: k / 2,
-                },
-                ..Window2d::new((k, k))
-            };
-            Geometry::direct(true, &window, (c, 14, 14), (16, 14, 14)).expect("direct")
+            Geometry::direct(true, &padded((k, k), k / 2), (c, 14, 14), (16, 14, 14))
+                .expect("direct")
         };
         let (three, five) = (geometry(25, 3), geometry(9, 5));
         let w = vec![0.5f32; 16 * 225];

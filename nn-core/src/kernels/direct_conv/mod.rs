@@ -220,6 +220,35 @@ fn avx512() -> bool {
     false
 }
 
+/// What the kernels' tests share.
+#[cfg(all(test, target_arch = "x86_64"))]
+mod test_support {
+    use crate::kernels::conv::{Padding2d, Window2d};
+
+    /// Whether this CPU runs the direct kernels; says so when it does not
+    /// (the test then checks nothing and returns).
+    pub(super) fn runs_here() -> bool {
+        let runs = super::avx512();
+        if !runs {
+            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+        }
+        runs
+    }
+
+    /// A stride-1 window of `kernel` padded by `pad` on every side.
+    pub(super) fn padded(kernel: (usize, usize), pad: usize) -> Window2d {
+        Window2d {
+            padding: Padding2d {
+                top: pad,
+                bottom: pad,
+                left: pad,
+                right: pad,
+            },
+            ..Window2d::new(kernel)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::conv::{Padding2d, Window2d};

@@ -55,8 +55,7 @@ mod tests {
 
     #[test]
     fn transpose16_swaps_rows_and_columns() {
-        if !is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+        if !super::super::test_support::runs_here() {
             return;
         }
         let values: Vec<f32> = (0..256).map(|i| i as f32).collect();

@@ -250,8 +250,8 @@ impl Geometry {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    use super::super::test_support::{padded, runs_here};
     use super::*;
-    use crate::kernels::conv::{Padding2d, Window2d};
 
     /// Both kernels against the definition summed in `f64`, added to a
     /// gradient already holding values: within `f32` rounding of sums of at
@@ -261,8 +261,7 @@ mod tests {
     /// input channel, 5 × 5, and a kernel only the row kernel takes.
     #[test]
     fn both_kernels_give_the_definition() {
-        if !is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+        if !runs_here() {
             return;
         }
         let cases = [
@@ -277,15 +276,7 @@ mod tests {
         ];
         let value = |i: usize| ((i * 7919) % 97) as f64 / 97.0 - 0.5;
         for (n, c, oc, (h, w), (kh, kw), pad) in cases {
-            let window = Window2d {
-                padding: Padding2d {
-                    top: pad,
-                    bottom: pad,
-                    left: pad,
-                    right: pad,
-                },
-                ..Window2d::new((kh, kw))
-            };
+            let window = padded((kh, kw), pad);
             let (oh, ow) = (h + 2 * pad + 1 - kh, w + 2 * pad + 1 - kw);
             let g = Geometry::direct(true, &window, (c, h, w), (oc, oh, ow)).expect("direct");
             let x: Vec<f64> = (0..n * c * h * w).map(value).collect();
