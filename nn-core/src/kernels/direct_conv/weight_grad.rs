@@ -109,17 +109,16 @@ impl Geometry {
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
             _mm512_set1_epi32(plane as i32),
         );
+        // A vector past the last channel (a group of 32 with only 16 in
+        // it) is zeros for every sample: written once.
+        for v in self.oc.div_ceil(16)..wide / 16 {
+            for p in 0..plane {
+                _mm512_storeu_ps(dyt.add(p * wide + 16 * v), _mm512_setzero_ps());
+            }
+        }
         for s in 0..samples {
             let g = dy.add(s * self.oc * plane);
-            for v in 0..wide / 16 {
-                if 16 * v >= self.oc {
-                    // A vector past the last channel (a group of 32 with
-                    // only 16 in it): zeros.
-                    for p in 0..plane {
-                        _mm512_storeu_ps(dyt.add(p * wide + 16 * v), _mm512_setzero_ps());
-                    }
-                    continue;
-                }
+            for v in 0..self.oc.div_ceil(16) {
                 let (present, from) = (lanes(self.oc - 16 * v), g.add(16 * v * plane));
                 for p in 0..plane {
                     let column = _mm512_mask_i32gather_ps::<4>(
