@@ -140,7 +140,9 @@ impl<T: Float> Layer<T> for Pool2d<T> {
     ) -> ArrayViewD<'_, T> {
         self.buf
             .input_grad(need_input_grad, x.shape(), |dx| match self.kind {
-                PoolKind::Max => pool::max_pool2d_backward_into(dy, self.index.view(), dx),
+                PoolKind::Max => {
+                    pool::max_pool2d_backward_into(dy, self.index.view(), &self.window, dx)
+                }
                 PoolKind::Avg => pool::avg_pool2d_backward_into(dy, &self.window, dx),
             })
     }

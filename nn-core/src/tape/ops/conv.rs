@@ -46,10 +46,11 @@ impl<T: Float> Op<T> for Conv2d<T> {
 
 struct MaxPool {
     index: ArrayD<usize>,
+    window: Window2d,
 }
 
 unary_op!(MaxPool, |op| "max_pool2d", |x, _y, dy| {
-    pool::max_pool2d_backward(dy.view(), op.index.view(), x.shape())
+    pool::max_pool2d_backward(dy.view(), op.index.view(), x.shape(), &op.window)
 });
 
 struct AvgPool(Window2d);
@@ -106,7 +107,7 @@ impl<T: Float> Var<T> {
         checked(self.with_value(|x| pool_fits("max_pool2d", x.shape(), Some(&window))));
         self.tape().record(&[self], |v| {
             let (y, index) = pool::max_pool2d(v[0].view(), &window);
-            (y, MaxPool { index })
+            (y, MaxPool { index, window })
         })
     }
 

@@ -4,9 +4,13 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use super::conv::{Padding2d, Window2d};
+use super::lanes::lane_sum;
 use super::owned::owned;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
+
+#[cfg(target_arch = "x86_64")]
+mod two_by_two;
 
 fn nchw<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> [usize; 4] {
     match x.shape() {
@@ -82,7 +86,7 @@ fn max_pool_plane_dispatch<T: Float>(
     ip: &mut [usize],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if two_by_two_avx512(plane, hw, out, window, yp, ip) {
+    if two_by_two::forward(plane, hw, out, window, yp, ip) {
         return;
     }
     crate::run_widest!(<T: Float> (
@@ -93,100 +97,6 @@ fn max_pool_plane_dispatch<T: Float>(
         yp: &mut [T] = yp,
         ip: &mut [usize] = ip,
     ) => max_pool_plane(plane, hw, out, window, yp, ip))
-}
-
-/// The common 2 × 2, stride-2 window in `f32` on an AVX-512 CPU, 16
-/// outputs at a time: the comparisons of [`max_pool_plane`]'s loop in the
-/// same order, so the same maxima and indices. That loop vectorizes only
-/// whole groups of 8 outputs, and LeNet-5's rows of 14 and 5 ran mostly in
-/// its scalar tail (7 % of `cnn`'s epoch). Whether it ran.
-#[cfg(target_arch = "x86_64")]
-fn two_by_two_avx512<T: Float>(
-    plane: &[T],
-    (h, w): (usize, usize),
-    out: (usize, usize),
-    window: &Window2d,
-    yp: &mut [T],
-    ip: &mut [usize],
-) -> bool {
-    let fits = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && window.padding == Padding2d::default()
-        && window.dilation == (1, 1)
-        && window.kernel == (2, 2)
-        && window.stride == (2, 2)
-        && h * w <= i32::MAX as usize
-        && is_x86_feature_detected!("avx512f");
-    if fits {
-        // SAFETY: `T` is `f32` (checked); AVX-512F was detected.
-        unsafe {
-            let plane = std::slice::from_raw_parts(plane.as_ptr().cast::<f32>(), plane.len());
-            let yp = std::slice::from_raw_parts_mut(yp.as_mut_ptr().cast::<f32>(), yp.len());
-            max_pool_2x2_f32(plane, w, out, yp, ip);
-        }
-    }
-    fits
-}
-
-/// [`two_by_two_avx512`]'s kernel.
-///
-/// # Safety
-/// The CPU has AVX-512F; `plane` holds `2·oh` rows of `w ≥ 2·ow` values
-/// (fewer than 2³¹); `yp` and `ip` hold `oh · ow` outputs.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn max_pool_2x2_f32(
-    plane: &[f32],
-    w: usize,
-    (oh, ow): (usize, usize),
-    yp: &mut [f32],
-    ip: &mut [usize],
-) {
-    use std::arch::x86_64::*;
-    assert!(plane.len() >= 2 * oh * w && w >= 2 * ow && yp.len() >= oh * ow && ip.len() >= oh * ow);
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    let bits = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
-    for oy in 0..oh {
-        let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
-        for ox in (0..ow).step_by(16) {
-            let n = (ow - ox).min(16);
-            let (lo, hi) = (bits(2 * n), bits((2 * n).saturating_sub(16)));
-            // A row's 2n values, split into the windows' left and right taps
-            // (masked loads touch no memory past them).
-            let taps = |start: usize| {
-                let at = plane.as_ptr().add(start + 2 * ox);
-                let (a, b) = (
-                    _mm512_maskz_loadu_ps(lo, at),
-                    _mm512_maskz_loadu_ps(hi, at.wrapping_add(16)),
-                );
-                (
-                    _mm512_permutex2var_ps(a, even, b),
-                    _mm512_permutex2var_ps(a, odd, b),
-                )
-            };
-            let ((t0, t1), (b0, b1)) = (taps(r0), taps(r1));
-            let first = _mm512_add_epi32(_mm512_set1_epi32((r0 + 2 * ox) as i32), even);
-            let (mut best, mut at) = (t0, first);
-            for (v, offset) in [(t1, 1), (b0, w as i32), (b1, w as i32 + 1)] {
-                // As the scalar loop: `v > best || v.is_nan()`.
-                let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-                    | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-                best = _mm512_mask_mov_ps(best, take, v);
-                let index = _mm512_add_epi32(first, _mm512_set1_epi32(offset));
-                at = _mm512_mask_mov_epi32(at, take, index);
-            }
-            let keep = bits(n);
-            let o = oy * ow + ox;
-            _mm512_mask_storeu_ps(yp.as_mut_ptr().add(o), keep, best);
-            let ips = ip.as_mut_ptr().add(o).cast::<i64>();
-            let (low, high) = (
-                _mm512_cvtepu32_epi64(_mm512_castsi512_si256(at)),
-                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(at)),
-            );
-            _mm512_mask_storeu_epi64(ips, keep as u8, low);
-            _mm512_mask_storeu_epi64(ips.wrapping_add(8), (keep >> 8) as u8, high);
-        }
-    }
 }
 
 /// Max pooling of one `h × w` plane into the `oh × ow` outputs `yp` and their
@@ -275,24 +185,28 @@ fn max_pool_plane<T: Float>(
     }
 }
 
-/// Gradient of [`max_pool2d`]: each output's gradient goes to its maximum.
+/// Gradient of [`max_pool2d`] with `window`: each output's gradient goes to
+/// its maximum.
 pub fn max_pool2d_backward<T: Float>(
     dy: ArrayViewD<'_, T>,
     idx: ArrayViewD<'_, usize>,
     x_shape: &[usize],
+    window: &Window2d,
 ) -> ArrayD<T> {
-    owned(x_shape, |dx| max_pool2d_backward_into(dy, idx, dx))
+    owned(x_shape, |dx| max_pool2d_backward_into(dy, idx, window, dx))
 }
 
 /// [`max_pool2d_backward`] into a preallocated `dx` of the input's shape.
 pub fn max_pool2d_backward_into<T: Float>(
     dy: ArrayViewD<'_, T>,
     idx: ArrayViewD<'_, usize>,
+    window: &Window2d,
     mut dx: ArrayViewMutD<'_, T>,
 ) {
     let x_shape = nchw("max_pool2d backward", &dx.view());
-    let plane_in = x_shape[2] * x_shape[3];
-    let plane_out = dy.shape()[2] * dy.shape()[3];
+    let (h, w) = (x_shape[2], x_shape[3]);
+    let out = (dy.shape()[2], dy.shape()[3]);
+    let (plane_in, plane_out) = (h * w, out.0 * out.1);
     let (dy, idx) = (dy.as_standard_layout(), idx.as_standard_layout());
     let (gs, is) = (
         dy.as_slice().expect("standard"),
@@ -302,18 +216,30 @@ pub fn max_pool2d_backward_into<T: Float>(
     if dx.is_empty() {
         return;
     }
-    // Planes are independent: each part clears and fills its own, while
-    // they are in cache (one memset of the whole gradient, then the
-    // scatter, on one thread, were a tenth of LeNet-5's epoch).
+    // Planes are independent: each part fills its own while they are in
+    // cache (one memset of the whole gradient, then the scatter, on one
+    // thread, were a tenth of LeNet-5's epoch).
     let planes = dx.len() / plane_in;
     let work = dx.len() + gs.len();
     let dx = Shared::new(dx);
     for_each_range(planes, work, &|r| {
         // SAFETY: the parts' plane ranges are disjoint.
         let part = unsafe { dx.slice(r.start * plane_in..r.end * plane_in) };
-        part.fill(T::zero());
         for (p, plane) in r.zip(part.chunks_mut(plane_in)) {
-            for k in p * plane_out..(p + 1) * plane_out {
+            let outputs = p * plane_out..(p + 1) * plane_out;
+            #[cfg(target_arch = "x86_64")]
+            if two_by_two::backward(
+                window,
+                (h, w),
+                out,
+                &gs[outputs.clone()],
+                &is[outputs.clone()],
+                plane,
+            ) {
+                continue;
+            }
+            plane.fill(T::zero());
+            for k in outputs {
                 if is[k] != usize::MAX {
                     plane[is[k]] += gs[k];
                 }
@@ -414,12 +340,24 @@ pub fn global_avg_pool_into<T: Float>(x: ArrayViewD<'_, T>, mut y: ArrayViewMutD
         "global_avg_pool: output buffer {:?} for input {s:?}",
         y.shape()
     );
-    let area = T::lit((s[2] * s[3]) as f64);
+    let plane = s[2] * s[3];
+    let area = T::lit(plane as f64);
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
-    for (o, plane) in y.iter_mut().zip(xs.chunks(s[2] * s[3])) {
-        *o = plane.iter().copied().sum::<T>() / area;
+    let y = y.as_slice_mut().expect("standard-layout output");
+    if plane == 0 {
+        return y.fill(T::nan());
     }
+    // Planes split over the threads and summed in vector lanes: summed in
+    // one chain on one thread, this was 2 % of a 16-channel CNN's epoch.
+    let shared = Shared::new(y);
+    for_each_range(y.len(), xs.len(), &|r| {
+        // SAFETY: the parts' output ranges are disjoint.
+        let out = unsafe { shared.slice(r.clone()) };
+        for (o, p) in out.iter_mut().zip(r) {
+            *o = lane_sum(&xs[p * plane..(p + 1) * plane], |v| v) / area;
+        }
+    });
 }
 
 /// Gradient of [`global_avg_pool`].
@@ -433,11 +371,27 @@ pub fn global_avg_pool_backward_into<T: Float>(
     mut dx: ArrayViewMutD<'_, T>,
 ) {
     let s = nchw("global_avg_pool backward", &dx.view());
-    let area = T::lit((s[2] * s[3]) as f64);
+    let plane = s[2] * s[3];
+    let area = T::lit(plane as f64);
+    let dy = dy.as_standard_layout();
+    let gs = dy.as_slice().expect("standard layout");
+    assert!(
+        gs.len() == s[0] * s[1],
+        "global_avg_pool backward: gradient {:?} for input {s:?}",
+        dy.shape()
+    );
     let dx = dx.as_slice_mut().expect("standard-layout gradient");
-    for (plane, &g) in dx.chunks_mut(s[2] * s[3]).zip(dy.iter()) {
-        plane.fill(g / area);
+    if plane == 0 {
+        return;
     }
+    let shared = Shared::new(dx);
+    for_each_range(gs.len(), gs.len() * plane, &|r| {
+        // SAFETY: the parts' plane ranges are disjoint.
+        let part = unsafe { shared.slice(r.start * plane..r.end * plane) };
+        for (out, &g) in part.chunks_mut(plane).zip(&gs[r]) {
+            out.fill(g / area);
+        }
+    });
 }
 
 /// Mean over the time axis of a sequence batch: `[n, t, d]` → `[n, d]`
@@ -603,6 +557,101 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&y), bits(&y_ref), "width {w}");
             assert_eq!(i, i_ref, "width {w}");
+        }
+    }
+
+    /// The general loop's gradient: zeros, then each output's gradient
+    /// added at its index.
+    fn scattered(h: usize, w: usize, gs: &[f32], is: &[usize]) -> Vec<u32> {
+        let mut dx = vec![0.0f32; h * w];
+        for (&g, &i) in gs.iter().zip(is) {
+            if i != usize::MAX {
+                dx[i] += g;
+            }
+        }
+        dx.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The 2 × 2 window's backward gives the general loop's bits (signed
+    /// zeros and NaN among the gradients) over planes of every width from 2
+    /// to 41 and odd heights, whichever path this CPU takes; an index outside
+    /// its window (not one the forward gives) takes the general loop.
+    #[test]
+    fn two_by_two_pooling_backward_is_the_general_loop() {
+        let window = Window2d {
+            stride: (2, 2),
+            ..Window2d::new((2, 2))
+        };
+        let grads = [1.5f32, -0.0, 0.0, -2.0, f32::NAN, 3.25, f32::INFINITY];
+        for w in 2..42 {
+            let h = 2 + w % 5;
+            let (oh, ow) = (h / 2, w / 2);
+            let plane: Vec<f32> = (0..h * w).map(|i| ((i * 37 + w) % 11) as f32).collect();
+            let (mut y, mut is) = (vec![0.0f32; oh * ow], vec![0usize; oh * ow]);
+            max_pool_plane(&plane, (h, w), (oh, ow), &window, &mut y, &mut is);
+            let gs: Vec<f32> = (0..oh * ow).map(|k| grads[(k * 5 + w) % 7]).collect();
+            let x = Array4::from_shape_vec((1, 1, h, w), plane).unwrap();
+            let dy = Array4::from_shape_vec((1, 1, oh, ow), gs.clone()).unwrap();
+            let idx = Array4::from_shape_vec((1, 1, oh, ow), is.clone()).unwrap();
+            let mut dx = Array4::from_elem((1, 1, h, w), f32::NAN);
+            let run = |idx: &Array4<usize>, dx: &mut Array4<f32>| {
+                max_pool2d_backward_into(
+                    dy.view().into_dyn(),
+                    idx.view().into_dyn(),
+                    &window,
+                    dx.view_mut().into_dyn(),
+                );
+                dx.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(run(&idx, &mut dx), scattered(h, w, &gs, &is), "width {w}");
+            assert_eq!(x.shape(), dx.shape());
+            // The last output's gradient sent to the first input instead.
+            let mut moved = is.clone();
+            *moved.last_mut().unwrap() = 0;
+            let idx = Array4::from_shape_vec((1, 1, oh, ow), moved.clone()).unwrap();
+            let mut dx = Array4::from_elem((1, 1, h, w), f32::NAN);
+            assert_eq!(
+                run(&idx, &mut dx),
+                scattered(h, w, &gs, &moved),
+                "moved, width {w}"
+            );
+        }
+    }
+
+    /// Global average pooling split over planes and summed in lanes: each
+    /// output is its plane's mean (the formula in `f64`, to `f32` rounding),
+    /// and the gradient spreads evenly back.
+    #[test]
+    fn global_average_pooling_over_many_planes_is_the_mean() {
+        let x = Array4::from_shape_fn((16, 16, 17, 19), |(n, c, h, w)| {
+            ((n * 31 + c * 17 + h * 7 + w * 3) % 101) as f32 * 0.37 - 9.0
+        });
+        let y = global_avg_pool(x.view().into_dyn());
+        for ((n, c), &got) in y
+            .clone()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .indexed_iter()
+        {
+            let mean = x
+                .slice(ndarray::s![n, c, .., ..])
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / (17.0 * 19.0);
+            assert!(
+                (got as f64 - mean).abs() <= 1e-5 * mean.abs().max(1.0),
+                "{n}, {c}: {got} vs {mean}"
+            );
+        }
+        let dy = y.mapv(|v| v * 2.0);
+        let dx = global_avg_pool_backward(dy.view(), x.shape());
+        for ((n, c, _, _), &got) in dx
+            .into_dimensionality::<ndarray::Ix4>()
+            .unwrap()
+            .indexed_iter()
+        {
+            assert_eq!(got, dy[[n, c]] / (17.0 * 19.0));
         }
     }
 
