@@ -64,16 +64,14 @@ sequential! {
     /// blocks, global average pooling.
     pub struct ResNet: input(1, 28, 28) {
         Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu), MaxPool2d(2),
-        Residual {
+        Residual(activation = relu) {
             Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
             Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm,
         },
-        ReLU,
-        Residual {
+        Residual(activation = relu) {
             Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm(activation = relu),
             Conv2d(16, kernel = 3, padding = 1, kernel_init = torch_default, bias_init = torch_default), BatchNorm,
         },
-        ReLU,
         GlobalAvgPool,
         Dense(10, kernel_init = torch_default, bias_init = torch_default),
     }

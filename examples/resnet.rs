@@ -33,13 +33,13 @@ MNIST is read from $MNIST_DIR, data/mnist or ../shared/data/mnist.";
 
 sequential! {
     /// Two 3×3 convolutions with batch norm, and the skip around them
-    /// (`BatchNorm(activation = relu)` is `BatchNorm, ReLU` in one pass).
+    /// (`BatchNorm(activation = relu)` is `BatchNorm, ReLU` in one pass, and
+    /// `Residual(activation = relu)` the block followed by `ReLU`).
     pub struct Block: input(16, 14, 14) {
-        Residual {
+        Residual(activation = relu) {
             Conv2d(16, kernel = 3, padding = 1), BatchNorm(activation = relu),
             Conv2d(16, kernel = 3, padding = 1), BatchNorm,
         },
-        ReLU,
     }
 }
 

@@ -52,7 +52,8 @@
 //!   of layers checked like a model's; a body that changes the shape is a
 //!   compile error suggesting a projection. `Residual(shortcut = Conv2d(..))`
 //!   (one layer) or `Residual(shortcut = { Conv2d(..), BatchNorm })` (a chain)
-//!   computes `y = shortcut(x) + f(x)`. Each chain becomes a hidden struct
+//!   computes `y = shortcut(x) + f(x)`; `activation = relu` (any activation)
+//!   applies it to the sum, `y = relu(x + f(x))`. Each chain becomes a hidden struct
 //!   (`Net__down`, `Net__down__shortcut`) inside `nn::layers::Residual`. The
 //!   body's parameters are named directly under the block (`down.dense.weight`,
 //!   as torchvision's `BasicBlock` holds `conv1`, `bn1`), the shortcut's under

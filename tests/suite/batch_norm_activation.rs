@@ -6,10 +6,9 @@
 
 use crate::common;
 
-use nn::ndarray::ArrayD;
 use nn::prelude::*;
 
-use common::paths::{grads, input, paths_agree};
+use common::paths::paths_agree;
 
 sequential! {
     #[dtype(f64)]
@@ -88,52 +87,9 @@ sequential! {
     }
 }
 
-/// `to`'s parameters set to `from`'s, in order (the names differ by the
-/// layers' positions; the running statistics start alike).
-fn copy_state<A: Model<f64>, B: Model<f64>>(from: &A, to: &B) {
-    let (src, dst) = (from.named_params(), to.named_params());
-    assert_eq!(src.len(), dst.len());
-    for ((_, s), (_, d)) in src.iter().zip(&dst) {
-        d.value_mut().assign(&*s.value());
-    }
-}
-
-/// Training and evaluation steps of both models on the same batch: every
-/// output, input gradient, parameter gradient and running statistic equal.
-fn same_bits<A: Model<f64> + Layer<f64>, B: Model<f64> + Layer<f64>>(mut fused: A, mut split: B) {
-    copy_state(&split, &fused);
-    let x = input::<f64>(&[8, 3, 6, 6]);
-    for training in [true, false] {
-        if !training {
-            Model::eval(&mut fused);
-            Model::eval(&mut split);
-        }
-        let y = Layer::forward_train(&mut fused, x.view()).to_owned();
-        let want = Layer::forward_train(&mut split, x.view()).to_owned();
-        assert_eq!(y, want, "output (training: {training})");
-        let cot = input::<f64>(y.shape()).mapv(|v| v + 0.3);
-        let dx = Layer::backward(&mut fused, x.view(), cot.view(), true).to_owned();
-        let want_dx = Layer::backward(&mut split, x.view(), cot.view(), true).to_owned();
-        assert_eq!(dx, want_dx, "input gradient (training: {training})");
-        let (a, b) = (grads(&fused), grads(&split));
-        for (ga, gb) in a.values().zip(b.values()) {
-            assert_eq!(ga, gb, "parameter gradients (training: {training})");
-        }
-        let buffers = |m: Vec<(String, Param<f64>)>| -> Vec<ArrayD<f64>> {
-            m.iter().map(|(_, p)| p.value().clone()).collect()
-        };
-        assert_eq!(
-            buffers(fused.named_buffers()),
-            buffers(split.named_buffers()),
-            "running statistics"
-        );
-        fused.zero_grad();
-        split.zero_grad();
-    }
-    assert_eq!(
-        Model::predict(&fused, x.view()),
-        Model::predict(&split, x.view())
-    );
+/// Both models' steps on one batch give the same bits.
+fn same_bits<A: Model<f64> + Layer<f64>, B: Model<f64> + Layer<f64>>(fused: A, split: B) {
+    common::paths::same_bits(fused, split, &[8, 3, 6, 6]);
 }
 
 #[test]

@@ -27,6 +27,7 @@ mod functional_summary;
 mod functional_training;
 mod hygienic_names;
 mod optim_training;
+mod residual_activation;
 mod send_models;
 mod sequence_models;
 mod sequence_torch;

@@ -154,9 +154,43 @@ pub fn forward_into<T: Float, B: Binary>(
     op: &B,
     a: ArrayViewD<'_, T>,
     b: ArrayViewD<'_, T>,
-    mut out: ArrayViewMutD<'_, T>,
+    out: ArrayViewMutD<'_, T>,
 ) {
-    check_same(op.name(), &[a.shape(), b.shape(), out.shape()]);
+    map_into(op.name(), a, b, out, |x, y| op.f(x, y));
+}
+
+/// `out = relu(f(a, b))` for operands of one shape, in one pass: a residual
+/// block's `relu(x + f(x))` without a second visit to the sum. Negative sums
+/// become +0, and NaN and -0.0 stay, as [`crate::activation::relu`] gives them.
+///
+/// # Panics
+/// If the shapes differ, naming the op and the shapes.
+pub fn forward_relu_into<T: Float, B: Binary>(
+    op: &B,
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+    out: ArrayViewMutD<'_, T>,
+) {
+    map_into(op.name(), a, b, out, |x, y| {
+        let v = op.f(x, y);
+        if v < T::zero() {
+            T::zero()
+        } else {
+            v
+        }
+    });
+}
+
+/// `out = f(a, b)` element by element, for operands of one shape.
+#[inline(always)]
+fn map_into<T: Float>(
+    name: &str,
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+    f: impl Fn(T, T) -> T + Sync,
+) {
+    check_same(name, &[a.shape(), b.shape(), out.shape()]);
     if let (Some(xs), Some(ys), Some(os)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
         // Split over the cores when large (a residual block's megabytes of
         // activations): element-wise, so the same values on any split.
@@ -167,7 +201,7 @@ pub fn forward_into<T: Float, B: Binary>(
             let (xs, ys) = (&xs[r.clone()], &ys[r]);
             widest(|| {
                 for ((o, &x), &y) in os.iter_mut().zip(xs).zip(ys) {
-                    *o = op.f(x, y);
+                    *o = f(x, y);
                 }
             })
         });
@@ -175,7 +209,7 @@ pub fn forward_into<T: Float, B: Binary>(
     Zip::from(out)
         .and(&a)
         .and(&b)
-        .for_each(|o, &x, &y| *o = op.f(x, y));
+        .for_each(|o, &x, &y| *o = f(x, y));
 }
 
 /// `acc += g` for arrays of one shape, split over the cores when large (a

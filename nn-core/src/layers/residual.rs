@@ -18,12 +18,13 @@
 
 use std::sync::OnceLock;
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use rand::Rng;
 
-use super::{Layer, Share, Workspace};
+use super::{activate, activated_shape, Layer, Share, Workspace};
+use crate::activation::{ActivationFn, Linear};
 use crate::kernels::arith::Add;
-use crate::kernels::binary::forward_into;
+use crate::kernels::binary::{forward_into, forward_relu_into};
 use crate::summary::SummaryRow;
 use crate::tape::{Param, Var};
 use crate::Float;
@@ -127,11 +128,16 @@ impl<T: Float> Layer<T> for Identity<T> {
 }
 
 /// A skip connection: `y = f(x) + x`, or `y = f(x) + shortcut(x)` with a
-/// projection shortcut (a 1×1 convolution, say) where `f` changes the shape.
+/// projection shortcut (a 1×1 convolution, say) where `f` changes the shape,
+/// optionally followed by an activation, `y = relu(f(x) + x)` as in
+/// torchvision's `BasicBlock` ([`Residual::with_activation`];
+/// `Residual(activation = relu) { .. }` in `sequential!`).
 ///
 /// Both paths: the tape records `f(x) + x`; the static path adds into its own
 /// buffers (allocation-free once warm), and its backward gives the input the
-/// sum of the gradients through the body and through the shortcut.
+/// sum of the gradients through the body and through the shortcut. Plain
+/// `relu` is applied in the addition's own pass, with the bits of a separate
+/// `ReLU` layer.
 ///
 /// ```
 /// use nn_core::activation::{tanh, Tanh};
@@ -149,12 +155,18 @@ impl<T: Float> Layer<T> for Identity<T> {
 /// let fx = res.body.predict(x.view());
 /// assert_eq!(res.forward_train(x.view()), &fx + &x);
 /// assert_eq!(res.predict(x.view()), &fx + &x);
+///
+/// let mut res = res.with_activation(nn_core::activation::relu);
+/// let relu = (&fx + &x).mapv(|v: f64| v.max(0.0));
+/// assert_eq!(res.forward_train(x.view()), relu);
 /// ```
-pub struct Residual<T: Float, B, S = Identity<T>> {
+pub struct Residual<T: Float, B, S = Identity<T>, A = Linear> {
     /// `f`, the residual branch.
     pub body: B,
     /// The projection, if any (`None`: the identity).
     pub shortcut: Option<S>,
+    /// Applied to the sum (the identity, [`Linear`], by default).
+    pub activation: A,
     buf: Workspace<T>,
     /// `shortcut.`-prefixed names, built on the first visit so later ones
     /// allocate nothing.
@@ -179,9 +191,24 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Residual<T, B, S> {
         Residual {
             body,
             shortcut,
+            activation: Linear,
             buf: Workspace::new(),
             param_names: OnceLock::new(),
             buffer_names: OnceLock::new(),
+        }
+    }
+}
+
+impl<T: Float, B: Layer<T>, S: Layer<T>, A: ActivationFn> Residual<T, B, S, A> {
+    /// The same block followed by `activation`: `y = activation(f(x) + x)`.
+    pub fn with_activation<A2: ActivationFn>(self, activation: A2) -> Residual<T, B, S, A2> {
+        Residual {
+            body: self.body,
+            shortcut: self.shortcut,
+            activation,
+            buf: Workspace::new(),
+            param_names: self.param_names,
+            buffer_names: self.buffer_names,
         }
     }
 
@@ -209,13 +236,14 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Residual<T, B, S> {
     }
 }
 
-impl<T: Float, B: Share, S: Share> Share for Residual<T, B, S> {
+impl<T: Float, B: Share, S: Share, A: ActivationFn> Share for Residual<T, B, S, A> {
     /// Shares the body's and the shortcut's parameters and buffers (through
     /// their own [`Share`]).
     fn share(&self) -> Self {
         Residual {
             body: self.body.share(),
             shortcut: self.shortcut.as_ref().map(Share::share),
+            activation: self.activation.clone(),
             buf: Workspace::new(),
             param_names: OnceLock::new(),
             buffer_names: OnceLock::new(),
@@ -239,7 +267,7 @@ fn check_branches(body: &[usize], other: &[usize], shortcut: bool) {
     );
 }
 
-impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
+impl<T: Float, B: Layer<T>, S: Layer<T>, A: ActivationFn> Layer<T> for Residual<T, B, S, A> {
     fn type_name(&self) -> &'static str {
         "Residual"
     }
@@ -251,7 +279,7 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
             None => input.to_vec(),
         };
         if body == other {
-            Ok(body)
+            activated_shape(&self.activation, &body)
         } else {
             Err(format!(
                 "Residual: the body maps {input:?} to {body:?} but the shortcut to {other:?}"
@@ -266,7 +294,12 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
             None => x.clone(),
         };
         check_branches(&fx.shape(), &sx.shape(), self.shortcut.is_some());
-        &fx + &sx
+        let sum = &fx + &sx;
+        if self.activation.is_identity() {
+            sum
+        } else {
+            self.activation.apply(&sum)
+        }
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
@@ -277,8 +310,13 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
             None => x.view(),
         };
         check_branches(fx.shape(), sx.shape(), projected);
-        forward_into(&Add, fx, sx.view(), self.buf.output_mut(sx.shape()));
-        self.buf.output()
+        if self.activation.is_plain_relu() {
+            forward_relu_into(&Add, fx, sx.view(), self.buf.output_mut(sx.shape()));
+            return self.buf.output();
+        }
+        let sum = self.buf.pre_activation_mut(&self.activation, sx.shape());
+        forward_into(&Add, fx, sx.view(), sum);
+        self.buf.activate(&self.activation)
     }
 
     fn output(&self) -> ArrayViewD<'_, T> {
@@ -291,14 +329,26 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
         dy: ArrayViewD<'_, T>,
         need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
-        let dfx = self.body.backward(x.view(), dy.view(), need_input_grad);
-        let dsx = match &mut self.shortcut {
-            Some(s) => s.backward(x.view(), dy.view(), need_input_grad),
-            None => dy,
+        let (body, shortcut) = (&mut self.body, &mut self.shortcut);
+        // `dz`, the sum's gradient, goes back through both branches.
+        let branches = |dz: ArrayViewD<'_, T>, dx: Option<ArrayViewMutD<'_, T>>| {
+            let dfx = body.backward(x.view(), dz.view(), need_input_grad);
+            let dsx = match shortcut {
+                Some(s) => s.backward(x.view(), dz.view(), need_input_grad),
+                None => dz,
+            };
+            if let Some(dx) = dx {
+                forward_into(&Add, dfx, dsx, dx);
+            }
         };
-        self.buf.input_grad(need_input_grad, x.shape(), |dx| {
-            forward_into(&Add, dfx, dsx, dx)
-        })
+        let (activation, shape) = (&self.activation, x.shape());
+        if activation.is_plain_relu() {
+            self.buf
+                .relu_output_input_grad(activation, dy, need_input_grad, shape, branches)
+        } else {
+            self.buf
+                .activated_input_grad(activation, dy, need_input_grad, shape, branches)
+        }
     }
 
     fn predict(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
@@ -314,7 +364,7 @@ impl<T: Float, B: Layer<T>, S: Layer<T>> Layer<T> for Residual<T, B, S> {
                 y += &x;
             }
         }
-        y
+        activate(&self.activation, y)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<T>)) {

@@ -2,7 +2,8 @@
 //! body's chain; `Residual(shortcut = Conv2d(32, kernel = 1, stride = 2)) { .. }`
 //! (one layer) or `Residual(shortcut = { Conv2d(..), BatchNorm }) { .. }`
 //! (a chain) projects the input where the body changes its shape:
-//! `y = shortcut(x) + f(x)`.
+//! `y = shortcut(x) + f(x)`. `activation = relu` applies a function to the
+//! sum, `y = relu(x + f(x))`, as torchvision's `BasicBlock` ends.
 //!
 //! The body and the shortcut are chains like a model's, validated by the
 //! same rules; each becomes a hidden `sequential!`-style struct (named after
@@ -18,6 +19,7 @@ use syn::parse::Parser;
 use syn::{Expr, Ident};
 
 use super::{LayerCx, Parts, Resolved};
+use crate::activation_fn;
 use crate::args::{source, Args};
 use crate::errors::{Errors, Mistake};
 use crate::parse::{layer_list, LayerDef};
@@ -31,6 +33,7 @@ const RESERVED: &[(&str, &str)] = &[(
 
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let shortcut = args.take_named("shortcut");
+    let activation = activation_fn::named_argument(args, cx.span, errors)?;
     let body = match cx.body() {
         Some(b) if !b.layers.is_empty() => b,
         other => {
@@ -96,14 +99,15 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
     let mut params = body.params.clone();
     let mut items = expand(cx, &body);
     let rows_out = quote!(&[#(#output),*]);
+    let (act, act_value) = (&activation.ty, &activation.value);
     let (ty, ctor, shortcut_rows) = match &shortcut {
         Some(s) => {
             params.add(s.params.clone());
             items.extend(expand(cx, s));
             let name = &s.name;
             (
-                quote_spanned!(span=> ::nn::layers::Residual<#t, #body_name, #name>),
-                quote_spanned!(span=> ::nn::layers::Residual::with_shortcut(#body_name::new(rng), #name::new(rng))),
+                quote_spanned!(span=> ::nn::layers::Residual<#t, #body_name, #name, #act>),
+                quote_spanned!(span=> ::nn::layers::Residual::with_shortcut(#body_name::new(rng), #name::new(rng)).with_activation(#act_value)),
                 quote! {
                     if let ::core::option::Option::Some(s) = &__nn_layer.shortcut {
                         rows.push(::nn::summary::SummaryRow {
@@ -120,8 +124,8 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
             )
         }
         None => (
-            quote_spanned!(span=> ::nn::layers::Residual<#t, #body_name, ::nn::layers::Identity<#t>>),
-            quote_spanned!(span=> ::nn::layers::Residual::new(#body_name::new(rng))),
+            quote_spanned!(span=> ::nn::layers::Residual<#t, #body_name, ::nn::layers::Identity<#t>, #act>),
+            quote_spanned!(span=> ::nn::layers::Residual::new(#body_name::new(rng)).with_activation(#act_value)),
             TokenStream::new(),
         ),
     };
@@ -131,6 +135,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         rows
     }};
     let own = (!params.unknown).then_some(params.known);
+    let output = activation.output(&output, errors)?;
     Some(Resolved {
         output,
         params: own,

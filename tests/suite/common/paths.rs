@@ -108,3 +108,57 @@ pub fn paths_agree<T: Float, M: Model<T> + Layer<T>>(
     let taped = Model::forward(&tape_model, &Tape::<T>::new().constant(x.clone())).value();
     close("predict vs tape forward (eval)", &predicted, &taped, tol);
 }
+
+/// `to`'s parameters set to `from`'s, in order (the names may differ by the
+/// layers' positions; the running statistics start alike).
+pub fn copy_state<T: Float, A: Model<T>, B: Model<T>>(from: &A, to: &B) {
+    let (src, dst) = (from.named_params(), to.named_params());
+    assert_eq!(src.len(), dst.len());
+    for ((_, s), (_, d)) in src.iter().zip(&dst) {
+        d.value_mut().assign(&*s.value());
+    }
+}
+
+/// A model with a fused layer and the same model written with separate
+/// layers (`split`), its parameters copied in: training and evaluation steps
+/// on one batch of `in_shape` give equal outputs, input gradients, parameter
+/// gradients and running statistics, and `predict` the same bits.
+pub fn same_bits<T: Float, A: Model<T> + Layer<T>, B: Model<T> + Layer<T>>(
+    mut fused: A,
+    mut split: B,
+    in_shape: &[usize],
+) {
+    copy_state(&split, &fused);
+    let x = input::<T>(in_shape);
+    for training in [true, false] {
+        if !training {
+            Model::eval(&mut fused);
+            Model::eval(&mut split);
+        }
+        let y = Layer::forward_train(&mut fused, x.view()).to_owned();
+        let want = Layer::forward_train(&mut split, x.view()).to_owned();
+        assert_eq!(y, want, "output (training: {training})");
+        let cot = input::<T>(y.shape()).mapv(|v| v + T::lit(0.3));
+        let dx = Layer::backward(&mut fused, x.view(), cot.view(), true).to_owned();
+        let want_dx = Layer::backward(&mut split, x.view(), cot.view(), true).to_owned();
+        assert_eq!(dx, want_dx, "input gradient (training: {training})");
+        let (a, b) = (grads(&fused), grads(&split));
+        for (ga, gb) in a.values().zip(b.values()) {
+            assert_eq!(ga, gb, "parameter gradients (training: {training})");
+        }
+        let buffers = |m: Vec<(String, Param<T>)>| -> Vec<ArrayD<T>> {
+            m.iter().map(|(_, p)| p.value().clone()).collect()
+        };
+        assert_eq!(
+            buffers(fused.named_buffers()),
+            buffers(split.named_buffers()),
+            "running statistics"
+        );
+        fused.zero_grad();
+        split.zero_grad();
+    }
+    assert_eq!(
+        Model::predict(&fused, x.view()),
+        Model::predict(&split, x.view())
+    );
+}
