@@ -74,18 +74,18 @@ sequential! {
 }
 
 sequential! {
-    /// A small ResNet: identity and projection shortcuts, a nested block.
+    /// A small ResNet: identity and projection shortcuts, a nested block,
+    /// a block ending in its own `relu`.
     pub struct ResNet: input(1, 28, 28) {
         Conv2d(8, kernel = 3, stride = 2, padding = 1, activation = relu),
         ResBlock,
-        Residual(shortcut = { Conv2d(16, kernel = 1, stride = 2), BatchNorm }) {
+        Residual(shortcut = { Conv2d(16, kernel = 1, stride = 2), BatchNorm }, activation = relu) {
             Conv2d(16, kernel = 3, stride = 2, padding = 1),
             BatchNorm,
             ReLU,
             Conv2d(16, kernel = 3, padding = "same"),
             BatchNorm,
         },
-        ReLU,
         GlobalAvgPool,
         Dense(10, activation = softmax),
     }

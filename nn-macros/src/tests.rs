@@ -258,6 +258,24 @@ fn every_mistake_has_a_ui_case() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// A block's bad activation and its missing body are reported together.
+#[test]
+fn a_residual_reports_its_activation_and_its_body_at_once() {
+    let tokens: TokenStream = quote::quote! {
+        pub struct Net: input(8) {
+            Residual(activation = rleu),
+            Dense(10),
+        }
+    };
+    let def: ModelDef = syn::parse2(tokens).unwrap();
+    let mut errors = Errors::default();
+    crate::validate::check(&def, &mut errors);
+    assert_eq!(
+        format!("{:?}", errors.seen),
+        "[UnknownActivation, ResidualWithoutBody]"
+    );
+}
+
 /// Runs each case under `dir` (its one `name!` invocation) through `check`,
 /// recording the one mistake it makes in `covered`, or a problem.
 fn read_cases(

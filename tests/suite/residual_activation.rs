@@ -46,12 +46,13 @@ sequential! {
 }
 
 sequential! {
-    /// Other activations: through the generic path (`glu` halves the last
-    /// axis, 8 features to 4).
+    /// Other activations: through the generic path (a capped `relu` is not
+    /// plain `relu`; `glu` halves the last axis, 8 features to 4).
     #[dtype(f64)]
     pub struct Others: input(8) {
         Dense(8, activation = tanh),
         Residual(activation = tanh) { Dense(8, activation = elu), Dense(8) },
+        Residual(activation = relu(max_value = 0.5)) { Dense(8) },
         Residual(activation = glu) { Dense(8, activation = softplus) },
         Dense(3),
     }
@@ -64,6 +65,8 @@ sequential! {
         Dense(8, activation = tanh),
         Residual { Dense(8, activation = elu), Dense(8) },
         Activation("tanh"),
+        Residual { Dense(8) },
+        Activation(relu(max_value = 0.5)),
         Residual { Dense(8, activation = softplus) },
         Activation("glu"),
         Dense(3),

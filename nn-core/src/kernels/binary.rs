@@ -376,6 +376,46 @@ mod tests {
         }
     }
 
+    /// `relu(a + b)` in one pass is the sum then plain `relu` (the
+    /// activation's own kernel), bit for bit: negative sums to +0, -0.0 and
+    /// NaN kept, on both sides of the split and in the strided fallback.
+    #[test]
+    fn forward_relu_into_is_the_sum_then_relu() {
+        use crate::activation::{relu, ActivationFn};
+        let split = crate::parallel::PARALLEL_ELEMENTS / 3;
+        let specials = [
+            f32::NAN,
+            -0.0,
+            0.0,
+            -1.0,
+            2.0,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+        ];
+        for n in [7, split + 13] {
+            let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| match i[0] % 11 {
+                k if k < specials.len() => specials[k],
+                k => k as f32 * 0.37 - 2.0,
+            });
+            let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| if i[0] % 13 < 5 { -0.0 } else { -1.5 });
+            let mut sum = ArrayD::from_elem(IxDyn(&[n]), f32::NAN);
+            forward_into(&Add, a.view(), b.view(), sum.view_mut());
+            let want = relu.forward(sum.view());
+            let mut out = ArrayD::from_elem(IxDyn(&[n]), f32::NAN);
+            forward_relu_into(&Add, a.view(), b.view(), out.view_mut());
+            let bits = |v: &ArrayD<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&want), "{n}");
+            // Reversed views have no slice: the element-wise fallback.
+            fn reversed(v: &ArrayD<f32>) -> ArrayViewD<'_, f32> {
+                v.slice(ndarray::s![..;-1]).into_dyn()
+            }
+            let mut out = ArrayD::from_elem(IxDyn(&[n]), f32::NAN);
+            forward_relu_into(&Add, reversed(&a), reversed(&b), out.view_mut());
+            let want = reversed(&want).to_owned();
+            assert_eq!(bits(&out), bits(&want), "strided, {n}");
+        }
+    }
+
     #[test]
     fn add_assign_into_adds_every_element_once_split_or_strided() {
         // Below and above the split (two arrays touched), and a transposed

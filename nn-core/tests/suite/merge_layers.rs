@@ -707,4 +707,13 @@ fn a_shared_residual_shares_its_body_and_shortcut() {
     let copy = plain.share();
     assert!(copy.shortcut.is_none());
     assert_shares("Residual without shortcut", &plain, &copy);
+    // The activation comes along: the copy gives the same outputs.
+    let activated =
+        Residual::new(LayerNorm::<f64, 3>::default()).with_activation(nn_core::activation::relu);
+    let copy = activated.share();
+    assert_shares("Residual with an activation", &activated, &copy);
+    let x = uniform(&mut r, &[4, 3]);
+    let y = activated.predict(x.view());
+    assert_eq!(copy.predict(x.view()), y);
+    assert!(y.iter().all(|&v| v >= 0.0) && y.iter().any(|&v| v == 0.0));
 }

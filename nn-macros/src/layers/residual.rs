@@ -33,7 +33,8 @@ const RESERVED: &[(&str, &str)] = &[(
 
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let shortcut = args.take_named("shortcut");
-    let activation = activation_fn::named_argument(args, cx.span, errors)?;
+    // Checked before the body so that both mistakes are reported at once.
+    let activation = activation_fn::named_argument(args, cx.span, errors);
     let body = match cx.body() {
         Some(b) if !b.layers.is_empty() => b,
         other => {
@@ -96,6 +97,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         }
     };
 
+    let activation = activation?;
     let mut params = body.params.clone();
     let mut items = expand(cx, &body);
     let rows_out = quote!(&[#(#output),*]);

@@ -196,16 +196,30 @@ pub fn max_pool2d_backward<T: Float>(
     owned(x_shape, |dx| max_pool2d_backward_into(dy, idx, window, dx))
 }
 
-/// [`max_pool2d_backward`] into a preallocated `dx` of the input's shape.
+/// [`max_pool2d_backward`] into a preallocated `dx` of the input's shape:
+/// `dy` and `idx` (the forward's indices) have the output's shape under
+/// `window`.
+///
+/// # Panics
+/// If `dx` is not NCHW, or `dy` or `idx` is not the output's shape, naming
+/// the op and the shapes.
 pub fn max_pool2d_backward_into<T: Float>(
     dy: ArrayViewD<'_, T>,
     idx: ArrayViewD<'_, usize>,
     window: &Window2d,
     mut dx: ArrayViewMutD<'_, T>,
 ) {
-    let x_shape = nchw("max_pool2d backward", &dx.view());
+    const OP: &str = "max_pool2d backward";
+    let x_shape = nchw(OP, &dx.view());
+    let out = out_size(OP, x_shape, window);
+    let want = [x_shape[0], x_shape[1], out.0, out.1];
+    assert!(
+        dy.shape() == want && idx.shape() == want,
+        "{OP}: gradient {:?} and indices {:?} for input {x_shape:?}, whose output is {want:?}",
+        dy.shape(),
+        idx.shape()
+    );
     let (h, w) = (x_shape[2], x_shape[3]);
-    let out = (dy.shape()[2], dy.shape()[3]);
     let (plane_in, plane_out) = (h * w, out.0 * out.1);
     let (dy, idx) = (dy.as_standard_layout(), idx.as_standard_layout());
     let (gs, is) = (
@@ -346,7 +360,9 @@ pub fn global_avg_pool_into<T: Float>(x: ArrayViewD<'_, T>, mut y: ArrayViewMutD
     let xs = x.as_slice().expect("standard layout");
     let y = y.as_slice_mut().expect("standard-layout output");
     if plane == 0 {
-        return y.fill(T::nan());
+        // The mean of nothing, as PyTorch gives it.
+        y.fill(T::nan());
+        return;
     }
     // Planes split over the threads and summed in vector lanes: summed in
     // one chain on one thread, this was 2 % of a 16-channel CNN's epoch.
@@ -480,201 +496,4 @@ fn window_source(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The mean over time of `[2, 3, 4]` (the formula, summed in step
-    /// order), through the row slices and through a transposed view (the
-    /// per-row fallback), and its gradient spread evenly back.
-    #[test]
-    fn sequence_means_over_slices_and_strided_views_agree() {
-        let x = ndarray::Array3::from_shape_fn((2, 3, 4), |(n, t, d)| {
-            (n * 12 + t * 4 + d) as f32 * 0.7 - 3.0
-        });
-        let want = ndarray::Array2::from_shape_fn((2, 4), |(n, d)| {
-            (0..3).fold(0.0, |s, t| s + x[[n, t, d]]) * (1.0 / 3.0)
-        });
-        let xt = x
-            .view()
-            .permuted_axes([2, 1, 0])
-            .as_standard_layout()
-            .into_owned();
-        let strided = xt.view().permuted_axes([2, 1, 0]);
-        assert!(!strided.is_standard_layout());
-        for input in [x.view(), strided] {
-            let mut y = ndarray::Array2::from_elem((2, 4), f32::NAN);
-            global_avg_pool1d_into(input.into_dyn(), y.view_mut().into_dyn());
-            assert_eq!(y, want);
-        }
-        let dy = ndarray::Array2::from_shape_fn((2, 4), |(n, d)| (n * 4 + d) as f32);
-        let mut dx = ndarray::Array3::from_elem((2, 3, 4), f32::NAN);
-        global_avg_pool1d_backward_into(dy.view().into_dyn(), dx.view_mut().into_dyn());
-        assert_eq!(
-            dx,
-            ndarray::Array3::from_shape_fn((2, 3, 4), |(n, _, d)| dy[[n, d]] * (1.0 / 3.0))
-        );
-    }
-
-    #[test]
-    #[should_panic(expected = "global_avg_pool1d backward: gradient [2, 5] for input [2, 3, 4]")]
-    fn a_sequence_mean_gradient_of_another_shape_is_refused() {
-        let mut dx = ndarray::Array3::<f32>::zeros((2, 3, 4));
-        let dy = ndarray::Array2::<f32>::zeros((2, 5));
-        global_avg_pool1d_backward_into(dy.view().into_dyn(), dx.view_mut().into_dyn());
-    }
-    use ndarray::Array4;
-
-    /// The 2 × 2 window's vector kernel gives the scalar loop's maxima and
-    /// indices bit for bit, over planes of every width from 2 to 41 (odd
-    /// ones leave a column out) with ties, signed zeros, infinities and
-    /// NaN, whichever path this CPU takes.
-    #[test]
-    fn two_by_two_pooling_is_the_scalar_loop() {
-        let window = Window2d {
-            stride: (2, 2),
-            ..Window2d::new((2, 2))
-        };
-        let values = [
-            1.0f32,
-            -1.0,
-            0.0,
-            -0.0,
-            2.5,
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-        ];
-        for w in 2..42 {
-            let h = 2 + w % 5;
-            let (oh, ow) = (h / 2, w / 2);
-            let plane: Vec<f32> = (0..h * w)
-                .map(|i| values[(i * 7 + i / 3 + w) % 8])
-                .collect();
-            let (mut y, mut i) = (vec![0.0f32; oh * ow], vec![0usize; oh * ow]);
-            let (mut y_ref, mut i_ref) = (vec![0.0f32; oh * ow], vec![0usize; oh * ow]);
-            max_pool_plane_dispatch(&plane, (h, w), (oh, ow), &window, &mut y, &mut i);
-            max_pool_plane(&plane, (h, w), (oh, ow), &window, &mut y_ref, &mut i_ref);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&y), bits(&y_ref), "width {w}");
-            assert_eq!(i, i_ref, "width {w}");
-        }
-    }
-
-    /// The general loop's gradient: zeros, then each output's gradient
-    /// added at its index.
-    fn scattered(h: usize, w: usize, gs: &[f32], is: &[usize]) -> Vec<u32> {
-        let mut dx = vec![0.0f32; h * w];
-        for (&g, &i) in gs.iter().zip(is) {
-            if i != usize::MAX {
-                dx[i] += g;
-            }
-        }
-        dx.iter().map(|v| v.to_bits()).collect()
-    }
-
-    /// The 2 × 2 window's backward gives the general loop's bits (signed
-    /// zeros and NaN among the gradients) over planes of every width from 2
-    /// to 41 and odd heights, whichever path this CPU takes; an index outside
-    /// its window (not one the forward gives) takes the general loop.
-    #[test]
-    fn two_by_two_pooling_backward_is_the_general_loop() {
-        let window = Window2d {
-            stride: (2, 2),
-            ..Window2d::new((2, 2))
-        };
-        let grads = [1.5f32, -0.0, 0.0, -2.0, f32::NAN, 3.25, f32::INFINITY];
-        for w in 2..42 {
-            let h = 2 + w % 5;
-            let (oh, ow) = (h / 2, w / 2);
-            let plane: Vec<f32> = (0..h * w).map(|i| ((i * 37 + w) % 11) as f32).collect();
-            let (mut y, mut is) = (vec![0.0f32; oh * ow], vec![0usize; oh * ow]);
-            max_pool_plane(&plane, (h, w), (oh, ow), &window, &mut y, &mut is);
-            let gs: Vec<f32> = (0..oh * ow).map(|k| grads[(k * 5 + w) % 7]).collect();
-            let x = Array4::from_shape_vec((1, 1, h, w), plane).unwrap();
-            let dy = Array4::from_shape_vec((1, 1, oh, ow), gs.clone()).unwrap();
-            let idx = Array4::from_shape_vec((1, 1, oh, ow), is.clone()).unwrap();
-            let mut dx = Array4::from_elem((1, 1, h, w), f32::NAN);
-            let run = |idx: &Array4<usize>, dx: &mut Array4<f32>| {
-                max_pool2d_backward_into(
-                    dy.view().into_dyn(),
-                    idx.view().into_dyn(),
-                    &window,
-                    dx.view_mut().into_dyn(),
-                );
-                dx.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
-            assert_eq!(run(&idx, &mut dx), scattered(h, w, &gs, &is), "width {w}");
-            assert_eq!(x.shape(), dx.shape());
-            // The last output's gradient sent to the first input instead.
-            let mut moved = is.clone();
-            *moved.last_mut().unwrap() = 0;
-            let idx = Array4::from_shape_vec((1, 1, oh, ow), moved.clone()).unwrap();
-            let mut dx = Array4::from_elem((1, 1, h, w), f32::NAN);
-            assert_eq!(
-                run(&idx, &mut dx),
-                scattered(h, w, &gs, &moved),
-                "moved, width {w}"
-            );
-        }
-    }
-
-    /// Global average pooling split over planes and summed in lanes: each
-    /// output is its plane's mean (the formula in `f64`, to `f32` rounding),
-    /// and the gradient spreads evenly back.
-    #[test]
-    fn global_average_pooling_over_many_planes_is_the_mean() {
-        let x = Array4::from_shape_fn((16, 16, 17, 19), |(n, c, h, w)| {
-            ((n * 31 + c * 17 + h * 7 + w * 3) % 101) as f32 * 0.37 - 9.0
-        });
-        let y = global_avg_pool(x.view().into_dyn());
-        for ((n, c), &got) in y
-            .clone()
-            .into_dimensionality::<ndarray::Ix2>()
-            .unwrap()
-            .indexed_iter()
-        {
-            let mean = x
-                .slice(ndarray::s![n, c, .., ..])
-                .iter()
-                .map(|&v| v as f64)
-                .sum::<f64>()
-                / (17.0 * 19.0);
-            assert!(
-                (got as f64 - mean).abs() <= 1e-5 * mean.abs().max(1.0),
-                "{n}, {c}: {got} vs {mean}"
-            );
-        }
-        let dy = y.mapv(|v| v * 2.0);
-        let dx = global_avg_pool_backward(dy.view(), x.shape());
-        for ((n, c, _, _), &got) in dx
-            .into_dimensionality::<ndarray::Ix4>()
-            .unwrap()
-            .indexed_iter()
-        {
-            assert_eq!(got, dy[[n, c]] / (17.0 * 19.0));
-        }
-    }
-
-    #[test]
-    fn max_pool_on_many_planes_matches_the_definition() {
-        // 1,024 planes, checked against the definition at a few windows.
-        let x = Array4::from_shape_fn((128, 8, 32, 32), |(n, c, h, w)| {
-            ((n * 31 + c * 17 + h * 7 + w * 3) % 101) as f32
-        });
-        let window = Window2d::new((2, 2));
-        let window = Window2d {
-            stride: (2, 2),
-            ..window
-        };
-        let (y, idx) = max_pool2d(x.view().into_dyn(), &window);
-        for &(n, c, oy, ox) in &[(0, 0, 0, 0), (127, 7, 15, 15), (63, 3, 8, 2)] {
-            let window_max = (0..2)
-                .flat_map(|ky| (0..2).map(move |kx| (ky, kx)))
-                .map(|(ky, kx)| x[[n, c, 2 * oy + ky, 2 * ox + kx]])
-                .fold(f32::NEG_INFINITY, f32::max);
-            assert_eq!(y[[n, c, oy, ox]], window_max);
-            let i = idx[[n, c, oy, ox]];
-            assert_eq!(x[[n, c, i / 32, i % 32]], window_max);
-        }
-    }
-}
+mod tests;

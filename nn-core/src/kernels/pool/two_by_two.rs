@@ -18,7 +18,7 @@ fn fits<T: Float>(window: &Window2d, (h, w): (usize, usize)) -> bool {
 }
 
 /// The mask of the first `n` of 16 lanes.
-fn bits(n: usize) -> u16 {
+fn first_lanes(n: usize) -> u16 {
     if n >= 16 {
         u16::MAX
     } else {
@@ -26,11 +26,11 @@ fn bits(n: usize) -> u16 {
     }
 }
 
-/// One plane's forward, when the window [`fits`]: the comparisons of
-/// `max_pool_plane`'s loop in the same order, so the same maxima and
-/// indices. That loop vectorizes only whole groups of 8 outputs, and
-/// LeNet-5's rows of 14 and 5 ran mostly in its scalar tail (7 % of `cnn`'s
-/// epoch). Whether it ran.
+/// One plane's forward, when the window [`fits`] (returns whether it did):
+/// the comparisons of `max_pool_plane`'s loop in the same order, so the same
+/// maxima and indices. That loop vectorizes only whole groups of 8 outputs,
+/// and LeNet-5's rows of 14 and 5 ran mostly in its scalar tail (7 % of
+/// `cnn`'s epoch).
 pub(super) fn forward<T: Float>(
     plane: &[T],
     (h, w): (usize, usize),
@@ -71,7 +71,7 @@ unsafe fn forward_f32(
         let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
         for ox in (0..ow).step_by(16) {
             let n = (ow - ox).min(16);
-            let (lo, hi) = (bits(2 * n), bits((2 * n).saturating_sub(16)));
+            let (lo, hi) = (first_lanes(2 * n), first_lanes((2 * n).saturating_sub(16)));
             // A row's 2n values, split into the windows' left and right taps
             // (masked loads touch no memory past them).
             let taps = |start: usize| {
@@ -96,7 +96,7 @@ unsafe fn forward_f32(
                 let index = _mm512_add_epi32(first, _mm512_set1_epi32(offset));
                 at = _mm512_mask_mov_epi32(at, take, index);
             }
-            let keep = bits(n);
+            let keep = first_lanes(n);
             let o = oy * ow + ox;
             _mm512_mask_storeu_ps(yp.as_mut_ptr().add(o), keep, best);
             let ips = ip.as_mut_ptr().add(o).cast::<i64>();
@@ -111,12 +111,12 @@ unsafe fn forward_f32(
 }
 
 /// One plane's backward, when the window [`fits`] and every index is one of
-/// its own window's four: each input gets its window's gradient where it
-/// was the maximum and zero elsewhere, written in whole rows, where the
-/// general loop zeroes the plane and adds each gradient at its index (a
-/// third of the pooling's time in a 16-channel CNN). The values are the
-/// general loop's, `0 + g`. Whether it ran; when it did not, `dx` holds
-/// partial values.
+/// its own window's four (returns whether it did; when not, `dx` holds
+/// partial values): each input gets its window's gradient where it was the
+/// maximum and zero elsewhere, written in whole rows, where the general
+/// loop zeroes the plane and adds each gradient at its index (a third of
+/// the pooling's time in a 16-channel CNN). The values are the general
+/// loop's, `0 + g`.
 pub(super) fn backward<T: Float>(
     window: &Window2d,
     (h, w): (usize, usize),
@@ -132,7 +132,8 @@ pub(super) fn backward<T: Float>(
         && is.len() == oh * ow
         && dx.len() == h * w;
     // SAFETY: `T` is `f32` and AVX-512F was detected (`fits`); the lengths
-    // are checked just above.
+    // and `2·oh ≤ h`, `2·ow ≤ w` are checked just above; every index is
+    // compared with its window's four before its gradient is written.
     fits && unsafe {
         let gs = std::slice::from_raw_parts(gs.as_ptr().cast::<f32>(), gs.len());
         let dx = std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len());
@@ -160,12 +161,11 @@ unsafe fn backward_f32(
     // Two vectors of 16 outputs, interleaved into a row's 32 values.
     let front = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     let back = _mm512_add_epi32(front, _mm512_set1_epi32(8));
-    let out = dx.as_mut_ptr();
     for oy in 0..oh {
         let r0 = 2 * oy * w;
         for ox in (0..ow).step_by(16) {
             let n = (ow - ox).min(16);
-            let keep = bits(n);
+            let keep = first_lanes(n);
             let o = oy * ow + ox;
             let g = _mm512_maskz_loadu_ps(keep, gs.as_ptr().add(o));
             // Each index relative to its window's top-left input, in 64
@@ -188,9 +188,9 @@ unsafe fn backward_f32(
                 return false;
             }
             let value = tap.map(|m| _mm512_add_ps(_mm512_maskz_mov_ps(m, g), zero));
-            let (lo, hi) = (bits(2 * n), bits((2 * n).saturating_sub(16)));
+            let (lo, hi) = (first_lanes(2 * n), first_lanes((2 * n).saturating_sub(16)));
             for (row, left, right) in [(r0, value[0], value[1]), (r0 + w, value[2], value[3])] {
-                let at = out.add(row + 2 * ox);
+                let at = dx.as_mut_ptr().add(row + 2 * ox);
                 _mm512_mask_storeu_ps(at, lo, _mm512_permutex2var_ps(left, front, right));
                 _mm512_mask_storeu_ps(
                     at.wrapping_add(16),
