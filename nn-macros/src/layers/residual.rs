@@ -34,11 +34,23 @@ const RESERVED: &[(&str, &str)] = &[(
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let shortcut = args.take_named("shortcut");
     // Checked before the body so that both mistakes are reported at once.
-    let activation = activation_fn::named_argument(args, cx.span, errors);
+    let activation_arg = args.take_named("activation");
+    let activation = match activation_arg {
+        Some(e) => activation_fn::resolve(e, errors),
+        None => Some(activation_fn::linear(cx.span)),
+    };
+    // The suggestions below keep the activation written.
+    let then = activation_arg
+        .map(|e| format!(", activation = {}", source(e)))
+        .unwrap_or_default();
     let body = match cx.body() {
         Some(b) if !b.layers.is_empty() => b,
         other => {
-            let msg = "`Residual` needs a body of layers, `Residual { Dense(64, activation = relu), Dense(64) }`: it computes `y = x + f(x)`, `f` its body";
+            let head = match activation_arg {
+                Some(e) => format!("Residual(activation = {})", source(e)),
+                None => String::from("Residual"),
+            };
+            let msg = format!("`Residual` needs a body of layers, `{head} {{ Dense(64, activation = relu), Dense(64) }}`: it computes `y = x + f(x)`, `f` its body");
             match other {
                 Some(b) => errors.push_at(Mistake::ResidualWithoutBody, b.span(), msg),
                 None => errors.push(Mistake::ResidualWithoutBody, cx.kind, msg),
@@ -85,7 +97,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
                     Mistake::ResidualShapeChange,
                     cx.kind,
                     format!(
-                        "`Residual` adds its input {} to its body's output {}, but their shapes differ; project the input with a shortcut: `Residual(shortcut = {}) {{ .. }}`",
+                        "`Residual` adds its input {} to its body's output {}, but their shapes differ; project the input with a shortcut: `Residual(shortcut = {}{then}) {{ .. }}`",
                         shape_text(cx.input),
                         shape_text(&output),
                         projection(cx.input, &output)
@@ -241,21 +253,34 @@ fn shortcut_layers(e: &Expr, errors: &mut Errors) -> Option<Vec<LayerDef>> {
     }
 }
 
-/// A projection from `input` to `output` to suggest: a 1×1 convolution for
-/// images (strided if the size shrinks by a whole factor), `Dense` for
-/// features.
+/// A projection from `input` to `output` to suggest: for images the
+/// smallest unpadded convolution (kernel 1 to 3, one stride for both axes)
+/// that gives the output's size, for features `Dense`.
 fn projection(input: &[usize], output: &[usize]) -> String {
     match (input, output) {
-        ([_, h, w], [c, oh, ow]) if *oh > 0 && *ow > 0 => {
-            let s = h / oh;
-            if s > 1 && h % oh == 0 && w % ow == 0 && w / ow == s {
-                format!("Conv2d({c}, kernel = 1, stride = {s})")
-            } else {
-                format!("Conv2d({c}, kernel = 1)")
+        ([_, h, w], [c, oh, ow]) => {
+            // An unpadded convolution's size: `(in − k) / s + 1`, rounded down.
+            let fits = |k: usize, s: usize, i: usize, o: usize| i >= k && (i - k) / s + 1 == o;
+            let found = (1..=3).find_map(|k| {
+                (1..=(*h).max(*w))
+                    .find_map(|s| (fits(k, s, *h, *oh) && fits(k, s, *w, *ow)).then_some((k, s)))
+            });
+            match found {
+                Some((k, 1)) => format!("Conv2d({c}, kernel = {k})"),
+                Some((k, s)) => format!("Conv2d({c}, kernel = {k}, stride = {s})"),
+                None => format!(
+                    "<a layer from {} to {}>",
+                    shape_text(input),
+                    shape_text(output)
+                ),
             }
         }
         (_, [n]) => format!("Dense({n})"),
-        _ => String::from("<a layer to that shape>"),
+        _ => format!(
+            "<a layer from {} to {}>",
+            shape_text(input),
+            shape_text(output)
+        ),
     }
 }
 
@@ -263,6 +288,7 @@ fn projection(input: &[usize], output: &[usize]) -> String {
 mod tests {
     use super::projection;
 
+    /// Each suggestion gives the output's size (`(in − k) / s + 1`).
     #[test]
     fn suggested_projections_fit_the_shapes() {
         assert_eq!(
@@ -272,6 +298,28 @@ mod tests {
         assert_eq!(
             projection(&[16, 8, 8], &[32, 8, 8]),
             "Conv2d(32, kernel = 1)"
+        );
+        // 7 → 4: (7 − 1) / 2 + 1, where 7 / 4 is no whole factor.
+        assert_eq!(
+            projection(&[32, 7, 7], &[64, 4, 4]),
+            "Conv2d(64, kernel = 1, stride = 2)"
+        );
+        // 15 → 7: no stride of a 1 × 1 kernel gives 7 ((15 − 1) / 2 + 1 =
+        // 8); a 2 × 2 one does, (15 − 2) / 2 + 1.
+        assert_eq!(
+            projection(&[8, 15, 15], &[8, 7, 7]),
+            "Conv2d(8, kernel = 2, stride = 2)"
+        );
+        // 14 × 7 → 7 × 3: stride 2 both ways, (14 − 1) / 2 + 1 = 7 and
+        // (7 − 2) / 2 + 1 = 3 need a kernel of 2 (1 gives 4 columns).
+        assert_eq!(
+            projection(&[8, 14, 7], &[8, 7, 3]),
+            "Conv2d(8, kernel = 2, stride = 2)"
+        );
+        // Growing: no convolution.
+        assert_eq!(
+            projection(&[8, 4, 4], &[8, 8, 8]),
+            "<a layer from (None, 8, 4, 4) to (None, 8, 8, 8)>"
         );
         assert_eq!(projection(&[64], &[32]), "Dense(32)");
     }
