@@ -241,11 +241,7 @@ impl<
         let tape = x.tape();
         let bias = self.bias.as_ref().map(|b| tape.param(b));
         let z = x.conv2d(&tape.param(&self.weight), bias.as_ref(), self.window(hw));
-        if self.activation.is_identity() {
-            z
-        } else {
-            self.activation.apply(&z)
-        }
+        super::activate_var(&self.activation, z)
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {

@@ -91,10 +91,6 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Dense<T, IN, 
             buf: Workspace::new(),
         }
     }
-
-    fn is_identity(&self) -> bool {
-        self.activation.is_identity()
-    }
 }
 
 impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Share for Dense<T, IN, OUT, A> {
@@ -217,11 +213,7 @@ impl<T: Float, const IN: usize, const OUT: usize, A: ActivationFn> Layer<T>
         let tape = x.tape();
         let bias = self.bias.as_ref().map(|b| tape.param(b));
         let z = x.linear(&tape.param(&self.weight), bias.as_ref());
-        if self.is_identity() {
-            z
-        } else {
-            self.activation.apply(&z)
-        }
+        super::activate_var(&self.activation, z)
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {

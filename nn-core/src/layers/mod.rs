@@ -244,6 +244,20 @@ pub(crate) fn activate<T: Float, A: crate::activation::ActivationFn>(
     }
 }
 
+/// [`activate`] on the tape: `z` itself for the identity, else the
+/// activation recorded on `z`'s tape.
+#[track_caller]
+pub(crate) fn activate_var<T: Float, A: crate::activation::ActivationFn>(
+    activation: &A,
+    z: Var<T>,
+) -> Var<T> {
+    if activation.is_identity() {
+        z
+    } else {
+        activation.apply(&z)
+    }
+}
+
 /// [`Layer::visit_params`] of a layer with a `weight` and an optional `bias`.
 pub(crate) fn visit_weight_bias<T: Float>(
     weight: &Param<T>,

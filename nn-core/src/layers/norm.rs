@@ -223,11 +223,7 @@ impl<T: Float, const C: usize, A: ActivationFn> Layer<T> for BatchNorm<T, C, A> 
             let (mean, var) = self.running();
             x.batch_norm_eval(&g, &b, &mean, &var, self.eps)
         };
-        if self.activation.is_identity() {
-            z
-        } else {
-            self.activation.apply(&z)
-        }
+        super::activate_var(&self.activation, z)
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use rand::Rng;
 
-use super::{activate, activated_shape, Layer, Share, Workspace};
+use super::{activate, activate_var, activated_shape, Layer, Share, Workspace};
 use crate::activation::{ActivationFn, Linear};
 use crate::kernels::arith::Add;
 use crate::kernels::binary::{forward_into, forward_relu_into};
@@ -133,7 +133,7 @@ impl<T: Float> Layer<T> for Identity<T> {
 /// torchvision's `BasicBlock` ([`Residual::with_activation`];
 /// `Residual(activation = relu) { .. }` in `sequential!`).
 ///
-/// Both paths: the tape records `f(x) + x`; the static path adds into its own
+/// Both paths: the tape records `f(x) + x` (and the activation); the static path adds into its own
 /// buffers (allocation-free once warm), and its backward gives the input the
 /// sum of the gradients through the body and through the shortcut. Plain
 /// `relu` is applied in the addition's own pass, with the bits of a separate
@@ -294,12 +294,7 @@ impl<T: Float, B: Layer<T>, S: Layer<T>, A: ActivationFn> Layer<T> for Residual<
             None => x.clone(),
         };
         check_branches(&fx.shape(), &sx.shape(), self.shortcut.is_some());
-        let sum = &fx + &sx;
-        if self.activation.is_identity() {
-            sum
-        } else {
-            self.activation.apply(&sum)
-        }
+        activate_var(&self.activation, &fx + &sx)
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
