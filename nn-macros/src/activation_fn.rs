@@ -206,7 +206,7 @@ impl Value {
 
 /// A layer's `activation = ..` argument (taken from `args`), or the identity
 /// (`linear`) when there is none: `Dense`, `Conv2d` and `BatchNorm` read it
-/// alike.
+/// alike (`Residual` resolves its own, to quote it in its suggestions).
 pub(crate) fn named_argument(
     args: &crate::args::Args<'_>,
     span: Span,
