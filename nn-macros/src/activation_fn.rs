@@ -104,7 +104,7 @@ fn example(arg: &ArgSpec) -> &'static str {
 }
 
 /// Every name and alias of the built-ins, for suggestions.
-fn all_names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn all_names() -> impl Iterator<Item = &'static str> {
     ACTIVATIONS.iter().flat_map(|a| a.names())
 }
 
@@ -336,6 +336,14 @@ fn lookup(name: &str, at: &impl ToTokens, errors: &mut Errors) -> Option<&'stati
     found
 }
 
+/// The activation layer a one-segment path names (`ReLU`), with its function.
+fn layer_named(path: &Path) -> Option<(&'static str, &'static str)> {
+    let ident = path.get_ident()?;
+    crate::layers::activation::FUNCTION_OF_LAYER
+        .into_iter()
+        .find(|(layer, _)| ident == layer)
+}
+
 fn starts_lowercase(path: &Path) -> bool {
     last_segment(path)
         .chars()
@@ -374,6 +382,15 @@ pub(crate) fn resolve(e: &Expr, errors: &mut Errors) -> Option<Func> {
                 let name = last_segment(path);
                 let spec = lookup(&name, path, errors)?;
                 builtin(spec, &name, &[], e.to_token_stream(), span, errors)
+            } else if let Some((layer, function)) = layer_named(path) {
+                errors.push(
+                    Mistake::LayerAsActivation,
+                    e,
+                    format!(
+                        "`{layer}` is the layer; as an argument the activation is the function, `activation = {function}` (your own activation type named `{layer}`: write its path, `self::{layer}`)"
+                    ),
+                );
+                None
             } else {
                 Some(Func {
                     ty: quote_spanned!(span=> #path),

@@ -98,6 +98,8 @@ mistakes! {
     NotAnActivation,
     /// `activation = MySwish(2.0)`.
     OwnActivationCalled,
+    /// `activation = ReLU`: the layer's name where the function's goes.
+    LayerAsActivation,
     /// `leaky_relu(0.1)`.
     PositionalActivationArgument,
     /// `relu(max_val = 6.0)`.

@@ -258,6 +258,20 @@ fn every_mistake_has_a_ui_case() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Each activation layer's function is a built-in activation, and each
+/// layer a built-in layer: the hint for `activation = ReLU` names both.
+#[test]
+fn activation_layers_name_their_functions() {
+    let layers: Vec<&str> = crate::layers::BUILTINS.iter().map(|(n, _)| *n).collect();
+    for (layer, function) in crate::layers::activation::FUNCTION_OF_LAYER {
+        assert!(layers.contains(&layer), "{layer} is not a built-in layer");
+        assert!(
+            crate::activation_fn::all_names().any(|n| n == function),
+            "{function} is not a built-in activation"
+        );
+    }
+}
+
 /// A block's bad activation and its missing body are reported together.
 #[test]
 fn a_residual_reports_its_activation_and_its_body_at_once() {

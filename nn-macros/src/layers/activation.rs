@@ -109,6 +109,15 @@ pub(crate) fn relu(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
     )
 }
 
+/// The activation layers and the function each applies: what an argument
+/// `activation = ReLU` meant (see `activation_fn::resolve`).
+pub(crate) const FUNCTION_OF_LAYER: [(&str, &str); 4] = [
+    ("ReLU", "relu"),
+    ("Softmax", "softmax"),
+    ("LeakyReLU", "leaky_relu"),
+    ("ELU", "elu"),
+];
+
 /// `Softmax`, `Softmax(axis = 1)`.
 pub(crate) fn softmax(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     keras_layer(cx, args, errors, "softmax", &["axis"], &[])

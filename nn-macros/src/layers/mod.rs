@@ -14,7 +14,7 @@
 //! constructor, `MyLayer(64)` (`user`), or without parentheses a nested
 //! `sequential!` model, `Block` (`nested`).
 
-mod activation;
+pub(crate) mod activation;
 mod attention;
 mod conv2d;
 mod dense;
