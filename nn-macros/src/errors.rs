@@ -126,6 +126,8 @@ mistakes! {
     DropoutRateOutOfRange,
     /// `Dropout`.
     DropoutWithoutRate,
+    /// `BatchNorm(momentum = 1.5)`.
+    MomentumOutOfRange,
     /// `Dense`.
     DenseWithoutUnits,
     /// `Dense(0)`.

@@ -112,6 +112,9 @@ pub struct BatchNorm<T: Float, const C: usize, A: ActivationFn = Linear> {
 
 impl<T: Float, const C: usize> BatchNorm<T, C> {
     /// γ = 1, β = 0, running mean 0 and variance 1.
+    ///
+    /// # Panics
+    /// As [`BatchNorm::with_activation`].
     pub fn new(momentum: f64, eps: f64) -> Self {
         Self::with_activation(Linear, momentum, eps)
     }
@@ -119,7 +122,18 @@ impl<T: Float, const C: usize> BatchNorm<T, C> {
 
 impl<T: Float, const C: usize, A: ActivationFn> BatchNorm<T, C, A> {
     /// [`BatchNorm::new`] followed by `activation`.
+    ///
+    /// # Panics
+    /// If `momentum` is outside `[0, 1]` or `eps` is negative or not finite.
     pub fn with_activation(activation: A, momentum: f64, eps: f64) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&momentum),
+            "BatchNorm: momentum {momentum} is outside [0, 1] (PyTorch's convention, the new batch's weight: Keras's 0.99 is 0.01 here)"
+        );
+        assert!(
+            eps >= 0.0 && eps.is_finite(),
+            "BatchNorm: eps {eps} must be a non-negative finite number"
+        );
         let ones = || Param::new(ArrayD::ones(IxDyn(&[C])));
         let zeros = || Param::new(ArrayD::zeros(IxDyn(&[C])));
         BatchNorm {

@@ -78,3 +78,9 @@ fn slice_out_of_bounds() {
     let tape = Tape::new();
     let _ = var(&tape, &[2, 3]).slice(1, 2..5);
 }
+
+#[test]
+#[should_panic(expected = "BatchNorm: momentum 1.5 is outside [0, 1]")]
+fn batch_norm_momentum_past_one() {
+    let _ = nn_core::layers::BatchNorm::<f32, 4>::new(1.5, 1e-5);
+}

@@ -6,8 +6,10 @@ use quote::quote_spanned;
 
 use super::{LayerCx, Resolved};
 use crate::activation_fn;
-use crate::args::{float_lit, Args};
-use crate::errors::Errors;
+use syn::Expr;
+
+use crate::args::{float_lit, signed_float_lit, source, Args};
+use crate::errors::{Errors, Mistake};
 
 /// PyTorch's defaults (Keras's momentum 0.99 is PyTorch's 0.01 the other way round).
 const MOMENTUM: f64 = 0.1;
@@ -19,7 +21,7 @@ pub(crate) fn batch_norm(
     errors: &mut Errors,
 ) -> Option<Resolved> {
     let momentum = match args.take_named("momentum") {
-        Some(e) => float_lit(e, errors)?,
+        Some(e) => momentum(e, errors)?,
         None => MOMENTUM,
     };
     let eps = match args.take_named("eps") {
@@ -39,6 +41,23 @@ pub(crate) fn batch_norm(
         check_shape: false,
         parts: None,
     })
+}
+
+/// A momentum in PyTorch's convention, the new batch's weight: in `[0, 1]`.
+fn momentum(e: &Expr, errors: &mut Errors) -> Option<f64> {
+    let m = signed_float_lit(e, errors)?;
+    if !(0.0..=1.0).contains(&m) {
+        errors.push(
+            Mistake::MomentumOutOfRange,
+            e,
+            format!(
+                "BatchNorm's momentum is the new batch's weight (PyTorch's convention), in [0, 1]; got {}",
+                source(e)
+            ),
+        );
+        return None;
+    }
+    Some(m)
 }
 
 pub(crate) fn layer_norm(
