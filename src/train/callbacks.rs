@@ -98,6 +98,12 @@ pub trait Callback<T: Float> {
         Vec::new()
     }
 
+    /// Whether it sets the optimizer's learning rate: `fit` refuses to start
+    /// it beside a per-step `lr_schedule`, which would overwrite its rate.
+    fn sets_learning_rate(&self) -> bool {
+        false
+    }
+
     /// What the callback must remember when a run resumes (a best value,
     /// epochs waited), saved in each checkpoint; `None` when nothing.
     fn state(&self) -> Option<serde_json::Value> {
@@ -146,6 +152,9 @@ pub(crate) struct Muted<'a, T: Float>(pub Box<dyn Callback<T> + 'a>);
 impl<T: Float> Callback<T> for Muted<'_, T> {
     fn monitors(&self) -> Vec<&str> {
         self.0.monitors()
+    }
+    fn sets_learning_rate(&self) -> bool {
+        self.0.sets_learning_rate()
     }
     fn state(&self) -> Option<serde_json::Value> {
         self.0.state()
@@ -390,6 +399,10 @@ impl<S: Schedule> ScheduleEachEpoch<S> {
 }
 
 impl<T: Float, S: Schedule> Callback<T> for ScheduleEachEpoch<S> {
+    fn sets_learning_rate(&self) -> bool {
+        true
+    }
+
     fn on_train_begin(&mut self, ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
         // A resumed run keeps its base; the optimizer already has its rate.
         if self.base.is_none() {
@@ -440,6 +453,10 @@ impl PlateauOnMetric {
 impl<T: Float> Callback<T> for PlateauOnMetric {
     fn monitors(&self) -> Vec<&str> {
         vec![&self.metric]
+    }
+
+    fn sets_learning_rate(&self) -> bool {
+        true
     }
 
     fn state(&self) -> Option<serde_json::Value> {

@@ -2,7 +2,8 @@
 //! and the validation data, not mid-epoch: empty data, a batch size of 0,
 //! samples the model does not take, a loss that cannot take the data's
 //! targets or the model's outputs, outputs that do not fit the targets,
-//! unusable clipping bounds, a monitored metric that will never be logged.
+//! unusable clipping bounds, a monitored metric that will never be logged,
+//! two schedules setting the learning rate.
 
 use nn_core::data::{Batches, Data, TargetKind};
 use nn_core::loss::Loss;
@@ -265,6 +266,21 @@ pub(crate) fn takes_the_outputs<T: Float>(
         )),
         None => Ok(()),
     }
+}
+
+/// No callback sets the learning rate beside a per-step schedule, which
+/// would overwrite the callback's rate at the next step.
+pub(crate) fn check_schedules<T: Float>(
+    per_step_schedule: bool,
+    callbacks: &[Box<dyn Callback<T> + '_>],
+) -> Result<(), TrainError> {
+    if per_step_schedule && callbacks.iter().any(|cb| cb.sets_learning_rate()) {
+        return Err(config(
+            "`lr_schedule` sets the learning rate at every step, so a callback that sets it              (ScheduleEachEpoch, PlateauOnMetric) would be overwritten: use one of the two"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Every metric a callback monitors is among `logged`; else an error with the

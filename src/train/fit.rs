@@ -69,6 +69,8 @@ pub struct FitOptions<'a, T: Float> {
     /// A per-step learning-rate schedule: step `s` (counted from 0 over the
     /// whole run) trains at `schedule.lr(base, s)`, `base` the optimizer's rate
     /// when `fit` starts — as [`nn_optim::LrScheduler`] stepped once per batch.
+    /// Not beside a callback that sets the rate ([`super::ScheduleEachEpoch`],
+    /// [`super::PlateauOnMetric`]): `fit` refuses the two together.
     pub lr_schedule: Option<Box<dyn Schedule + 'a>>,
     /// Save a [`Checkpoint`](super::Checkpoint) into this directory after
     /// every epoch (one file, replaced atomically).
@@ -345,6 +347,7 @@ pub fn fit<T: Float, M: Fit<T>, D: Data<T>>(
         }
     }
     checks::check_clipping(options.clip_grad_norm, options.clip_grad_value)?;
+    checks::check_schedules(options.lr_schedule.is_some(), &options.callbacks)?;
     data_parallel::check_shardable(options.shard_optimizer, optimizer, model.parameters())?;
     checks::check_model_and_loss(model, data, &options.loss, "training")?;
     if let Some(val) = options.validation {

@@ -14,7 +14,8 @@ use nn::optim::{
 };
 use nn::prelude::*;
 use nn::train::{
-    fit_custom, BatchLogs, Callback, Context, EarlyStopping, ModelCheckpoint, TrainError, TrainStep,
+    fit_custom, BatchLogs, Callback, Context, EarlyStopping, ModelCheckpoint, ScheduleEachEpoch,
+    TrainError, TrainStep,
 };
 
 sequential! {
@@ -252,6 +253,22 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         },
     );
     assert!(e.contains("`val_loss`, which this run never logs"), "{e}");
+
+    // A per-step schedule would overwrite an epoch schedule's rate.
+    let e = run(
+        &train,
+        FitOptions {
+            lr_schedule: Some(Box::new(ExponentialLr { gamma: 0.9 })),
+            callbacks: vec![Box::new(ScheduleEachEpoch::new(ExponentialLr {
+                gamma: 0.5,
+            }))],
+            ..quiet()
+        },
+    );
+    assert!(
+        e.contains("`lr_schedule` sets the learning rate at every step"),
+        "{e}"
+    );
 
     let e = run(&train.slice(0..0), quiet());
     assert_eq!(e, "fit: the training data holds no samples");
