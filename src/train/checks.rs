@@ -240,10 +240,15 @@ pub(crate) fn check_graph<T: Float, M: GraphModel<T>>(
 /// A loss that takes probabilities gets outputs in `[0, 1]` (give or take
 /// rounding): logits (a model without its final softmax or sigmoid) would
 /// train on the log of negative numbers, or on clipped ones, without a word.
+/// And `CrossEntropy`, which applies its own softmax, does not get rows that
+/// are already a distribution: a softmax twice trains, slowly, without a word.
 pub(crate) fn takes_the_outputs<T: Float>(
     loss: Loss,
     outputs: ArrayViewD<'_, T>,
 ) -> Result<(), String> {
+    if loss == Loss::CrossEntropy {
+        return takes_logits(loss, outputs);
+    }
     let remedy = match loss {
         Loss::SparseCategoricalCrossEntropy | Loss::CategoricalCrossEntropy | Loss::KlDivergence => {
             "end the model with a softmax, or train on logits with Loss::CrossEntropy"
@@ -266,6 +271,34 @@ pub(crate) fn takes_the_outputs<T: Float>(
         )),
         None => Ok(()),
     }
+}
+
+/// Outputs of two or more classes whose every row is a distribution (each
+/// value in `[0, 1]`, the row summing to 1) are a softmax's, not logits:
+/// logits land there only by design.
+fn takes_logits<T: Float>(loss: Loss, outputs: ArrayViewD<'_, T>) -> Result<(), String> {
+    const SLACK: f64 = 1e-4;
+    let width = outputs.shape().last().copied().unwrap_or(0);
+    if outputs.ndim() < 2 || width < 2 || outputs.is_empty() {
+        return Ok(());
+    }
+    let distribution = |row: ArrayViewD<'_, T>| {
+        let values: Vec<f64> = row.iter().map(|v| v.as_f64()).collect();
+        values.iter().all(|v| (0.0..=1.0).contains(v))
+            && (values.iter().sum::<f64>() - 1.0).abs() <= SLACK
+    };
+    let last = Axis(outputs.ndim() - 1);
+    if outputs
+        .lanes(last)
+        .into_iter()
+        .all(|row| distribution(row.into_dyn()))
+    {
+        return Err(format!(
+            "the loss {} takes logits (it applies its own softmax), but the model's outputs              for the first sample sum to 1 (a softmax already?): end the model without its              softmax, or train on probabilities with Loss::SparseCategoricalCrossEntropy              (labels) or Loss::CategoricalCrossEntropy (one-hot rows)",
+            loss.name()
+        ));
+    }
+    Ok(())
 }
 
 /// No callback sets the learning rate beside a per-step schedule, which

@@ -22,6 +22,10 @@ sequential! {
     struct Net: input(4) { Dense(16, activation = relu), Dense(3) }
 }
 
+sequential! {
+    struct SoftmaxNet: input(4) { Dense(16, activation = relu), Dense(3, activation = softmax) }
+}
+
 fn data(n: usize) -> Dataset<f32> {
     let x = ArrayD::from_shape_fn(IxDyn(&[n, 4]), |i| {
         (((i[0] * 4 + i[1]) * 7919) % 97) as f32 / 24.0 - 2.0
@@ -253,6 +257,23 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         },
     );
     assert!(e.contains("`val_loss`, which this run never logs"), "{e}");
+
+    // A softmax before a loss that applies its own.
+    let mut model = SoftmaxNet::with_seed(0);
+    let e = fit(&mut model, &mut adam(), &train, quiet())
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("takes logits (it applies its own softmax)")
+            && e.contains("Loss::SparseCategoricalCrossEntropy"),
+        "{e}"
+    );
+    let fine = FitOptions {
+        loss: Loss::SparseCategoricalCrossEntropy.into(),
+        epochs: 1,
+        ..quiet()
+    };
+    assert!(fit(&mut model, &mut adam(), &train, fine).is_ok());
 
     // A per-step schedule would overwrite an epoch schedule's rate.
     let e = run(
