@@ -256,17 +256,20 @@ pub(crate) fn run_epochs<T: Float>(
             };
             if let Some(val) = settings.validation {
                 if let Some((loss, metrics)) = trainer.validate(val, settings.batch_size.max(256)) {
-                    if !loss.is_finite() {
-                        let reason = non_finite_validation(epoch, loss, val);
-                        progress.abandon(&reason);
-                        history.stopped = Some(reason);
-                        break 'epochs;
-                    }
                     logs.val_loss = Some(loss);
                     logs.val_metrics = metrics
                         .into_iter()
                         .map(|(n, v)| (format!("val_{n}"), v))
                         .collect();
+                    if !loss.is_finite() {
+                        // The epoch trained: its logs stay in the History,
+                        // the validation loss as it came out.
+                        let reason = non_finite_validation(epoch, loss, val);
+                        progress.abandon(&reason);
+                        history.epochs.push(logs);
+                        history.stopped = Some(reason);
+                        break 'epochs;
+                    }
                 }
             }
             progress.finish(&logs);

@@ -593,6 +593,11 @@ fn a_nan_in_the_data_stops_fit_naming_the_sample() {
         ),
         "{reason}"
     );
+    // The epoch trained, so its logs stay: the training loss finite, the
+    // validation loss as it came out.
+    assert_eq!(history.epochs.len(), 1);
+    assert!(history.epochs[0].loss.is_finite());
+    assert!(history.epochs[0].val_loss.is_some_and(f64::is_nan));
 
     // Finite data and a rate far too large: the training's fault, said so.
     let mut huge = Sgd::new(SgdConfig {
