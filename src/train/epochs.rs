@@ -149,7 +149,9 @@ pub(crate) fn run_epochs<T: Float>(
                 // And the masks a tape model draws from its tapes' sources.
                 nn_core::tape::reseed_new_tapes(epoch_seed);
             }
-            let seed = settings.shuffle_seed.map(|s| s.wrapping_add(epoch as u64));
+            let seed = settings
+                .shuffle_seed
+                .map(|s| nn_core::data::epoch_seed(s, epoch));
             let mut batches = Batches::new(data, settings.batch_size, seed, settings.drop_last);
             if let Some(g) = group {
                 batches = batches.sharded(g.rank(), g.size());

@@ -48,9 +48,10 @@ pub struct FitOptions<'a, T: Float> {
     /// means Keras's `accuracy` for classification losses and none for
     /// regression losses (MSE, MAE, Huber).
     pub metrics: Vec<Box<dyn Metric<T> + 'a>>,
-    /// Shuffle each epoch, from this seed (epoch `e` uses `seed + e`), and
-    /// reseed the model's dropout from it at each epoch; `None` keeps the
-    /// order and the model's own random streams.
+    /// Shuffle each epoch, from this seed (epoch `e` shuffles with
+    /// [`nn_core::data::epoch_seed`]`(seed, e)`: no two seeds share an
+    /// epoch's order), and reseed the model's dropout from it at each epoch;
+    /// `None` keeps the order and the model's own random streams.
     pub shuffle_seed: Option<u64>,
     /// Skip a final partial batch.
     pub drop_last: bool,

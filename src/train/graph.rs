@@ -214,7 +214,8 @@ pub struct GraphFitOptions<'a, T: Float> {
     pub losses: Vec<Loss>,
     /// Each output's weight in the total loss; empty means 1 each.
     pub loss_weights: Vec<f64>,
-    /// Shuffle each epoch, from this seed (epoch `e` uses `seed + e`); `None` keeps the order.
+    /// Shuffle each epoch, from this seed (epoch `e` shuffles with
+    /// [`nn_core::data::epoch_seed`]`(seed, e)`); `None` keeps the order.
     pub shuffle_seed: Option<u64>,
     /// Data evaluated after each epoch.
     pub validation: Option<&'a GraphData<T>>,
@@ -469,7 +470,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             }
             model.reseed(epoch_seed);
             order.shuffle(&mut nn_core::rand::rngs::StdRng::seed_from_u64(
-                seed.wrapping_add(epoch as u64),
+                nn_core::data::epoch_seed(seed, epoch),
             ));
         }
         let batches = order

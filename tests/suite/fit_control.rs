@@ -83,7 +83,8 @@ fn clipping_and_a_warmup_schedule_in_fit_match_a_hand_written_loop_bit_for_bit()
     let mut scheduler = LrScheduler::new(schedule(), &mut opt2);
     let mut hand_lrs = Vec::new();
     for epoch in 0..epochs {
-        let mut batches = train.batches(batch, Some(epoch as u64), false);
+        let seed = nn::data::epoch_seed(0, epoch);
+        let mut batches = train.batches(batch, Some(seed), false);
         while let Some((x, y)) = batches.next_batch() {
             hand_lrs.push(opt2.learning_rate());
             hand.forward_train(x);

@@ -12,6 +12,6 @@ mod targets;
 mod targets_as;
 
 pub use dataset::{Dataset, DatasetError};
-pub use source::{share, Batches, Data, TargetSlot, TargetSlots};
+pub use source::{epoch_seed, share, Batches, Data, TargetSlot, TargetSlots};
 pub use targets::{TargetKind, Targets};
 pub use targets_as::TargetsAs;

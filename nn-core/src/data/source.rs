@@ -143,6 +143,21 @@ pub(crate) fn check_batch<T: Float, D: Data<T> + ?Sized>(
     (per, per_y)
 }
 
+/// The seed epoch `epoch` (from 0) of a run seeded with `seed` shuffles
+/// with: the first epoch `seed` itself, each later one a SplitMix64 mix of
+/// the two. Two runs with neighbouring seeds then share no epoch's order
+/// (with `seed + epoch`, seed 1's first epoch would be seed 0's second), and
+/// the mix is a stream apart from the dropout masks' ([`crate::layers::mix_seed`]
+/// of the seed and the epoch).
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    // "SHUFFLE" in ASCII: not a rank, which the masks' seeds mix in.
+    const SHUFFLE: u64 = 0x0053_4855_4646_4C45;
+    match epoch {
+        0 => seed,
+        e => crate::layers::mix_seed(crate::layers::mix_seed(seed, e as u64), SHUFFLE),
+    }
+}
+
 /// Mini-batches of a [`Data`], in order or shuffled by a seed.
 pub struct Batches<'a, T: Float> {
     data: &'a dyn Data<T>,
@@ -325,6 +340,29 @@ pub fn share(whole: usize, rank: usize, ranks: usize) -> Option<std::ops::Range<
 mod tests {
     use super::*;
     use std::cell::RefCell;
+
+    /// The first epoch shuffles with the seed itself; no two of seeds 0–99
+    /// share a seed over epochs 0–99 (they did as `seed + epoch`), nor does
+    /// an epoch's shuffle share one with its dropout masks.
+    #[test]
+    fn neighbouring_seeds_share_no_epoch() {
+        assert_eq!(epoch_seed(7, 0), 7);
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..100u64 {
+            for epoch in 0..100 {
+                assert!(
+                    seen.insert(epoch_seed(seed, epoch)),
+                    "seed {seed} epoch {epoch}"
+                );
+                if epoch > 0 {
+                    assert_ne!(
+                        epoch_seed(seed, epoch),
+                        crate::layers::mix_seed(seed, epoch as u64)
+                    );
+                }
+            }
+        }
+    }
 
     /// Records the samples filled.
     struct Recorder {
