@@ -9,6 +9,7 @@ use nn_core::io::{collect_state, save_params};
 use nn_core::{Float, Parameters};
 use nn_optim::{Optimizer, ReduceLrOnPlateau, Schedule};
 
+use super::file_template;
 use super::history::EpochLogs;
 use super::TrainError;
 
@@ -215,6 +216,12 @@ impl Monitor {
 /// `<name>.optim.safetensors`) after each epoch, or only when the monitored
 /// metric improves. Files are written atomically (temporary file, then
 /// rename), into a directory made when training starts if missing.
+///
+/// As in Keras, the file name may hold the epoch and the logged metrics in
+/// Python's format: `"w.{epoch:02d}-{val_loss:.2f}.safetensors"` writes
+/// `w.03-0.12.safetensors` after the third epoch (a file per epoch, or per
+/// improvement); specs are `[0][width][.precision][d|f|e]`, `{{` a brace.
+/// `fit` refuses a name it cannot fill before training.
 pub struct ModelCheckpoint {
     path: PathBuf,
     monitor: Monitor,
@@ -243,15 +250,31 @@ impl ModelCheckpoint {
         }
     }
 
-    /// Where the optimizer's state goes.
-    pub fn optimizer_path(&self) -> PathBuf {
-        let stem = self
-            .path
+    /// Where the optimizer's state goes, beside the weights' file `path`
+    /// (the file name as filled for an epoch, or as given).
+    pub fn optimizer_path_of(path: &std::path::Path) -> PathBuf {
+        let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.path
-            .with_file_name(format!("{stem}.optim.safetensors"))
+        path.with_file_name(format!("{stem}.optim.safetensors"))
+    }
+
+    /// Where the optimizer's state goes, for a file name without fields.
+    pub fn optimizer_path(&self) -> PathBuf {
+        Self::optimizer_path_of(&self.path)
+    }
+
+    /// The file name as text, for filling its fields.
+    fn template(&self) -> std::borrow::Cow<'_, str> {
+        self.path.to_string_lossy()
+    }
+
+    /// The weights' file after the epoch of `logs`.
+    fn path_for(&self, logs: &EpochLogs) -> Result<PathBuf, TrainError> {
+        file_template::fill(&self.template(), logs)
+            .map(PathBuf::from)
+            .map_err(TrainError::Config)
     }
 }
 
@@ -260,17 +283,23 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
         true
     }
 
+    /// The monitored metric, and those the file name reads.
     fn monitors(&self) -> Vec<&str> {
-        if self.save_best_only {
-            vec![&self.monitor.metric]
-        } else {
-            Vec::new()
+        let mut read: Vec<&str> = match self.save_best_only {
+            true => vec![&self.monitor.metric],
+            false => Vec::new(),
+        };
+        if let std::borrow::Cow::Borrowed(template) = self.template() {
+            read.extend(file_template::metrics_named(template).unwrap_or_default());
         }
+        read
     }
 
     /// Makes the file's directory (as Keras does) before the first epoch,
-    /// so that a path that cannot be written fails before any training.
+    /// so that a path that cannot be written fails before any training, and
+    /// refuses a file name whose fields cannot be filled.
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        file_template::metrics_named(&self.template()).map_err(TrainError::Config)?;
         match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             Some(dir) => nn_core::io::create_dir_all(dir).map_err(|source| TrainError::File {
                 path: dir.to_path_buf(),
@@ -301,8 +330,16 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
             if self.save_best_only {
                 self.best = value;
             }
-            save_params(&self.path, &collect_state(ctx.params))?;
-            ctx.optimizer.state().save(self.optimizer_path())?;
+            let path = self.path_for(logs)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // A field in the directory's name makes a directory per file.
+                nn_core::io::create_dir_all(dir).map_err(|source| TrainError::File {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            save_params(&path, &collect_state(ctx.params))?;
+            ctx.optimizer.state().save(Self::optimizer_path_of(&path))?;
         }
         Ok(Control::Continue)
     }

@@ -12,6 +12,7 @@ mod checks;
 mod custom;
 mod data_parallel;
 mod epochs;
+mod file_template;
 mod fit;
 mod graph;
 mod history;

@@ -374,3 +374,58 @@ fn predict_batches_and_keeps_order() {
     let batched = predict(&mut model, x.view(), 3);
     assert_eq!(whole, batched);
 }
+
+/// Keras's `ModelCheckpoint("w.{epoch:02d}-{val_loss:.2f}")`: a file per
+/// epoch, named from the epoch's logs (expected names formatted by hand from
+/// the History, as Python's `str.format` writes them); a name the run cannot
+/// fill is refused before training.
+#[test]
+fn checkpoint_file_names_hold_the_epoch_and_metrics() {
+    let dir = scratch("checkpoint_names");
+    let data = xor();
+    let template = dir.join("w.{epoch:02d}-{val_loss:.3f}.safetensors");
+    let options = FitOptions {
+        epochs: 3,
+        batch_size: 4,
+        validation: Some(&data),
+        callbacks: vec![Box::new(ModelCheckpoint::every_epoch(&template))],
+        ..silent()
+    };
+    let mut model = WithRelu::with_seed(2);
+    let mut opt = Adam::new(AdamConfig::default()).unwrap();
+    let history = fit(&mut model, &mut opt, &data, options).unwrap();
+    for e in &history.epochs {
+        let name = format!("w.{:02}-{:.3}", e.epoch, e.val_loss.unwrap());
+        assert!(dir.join(format!("{name}.safetensors")).is_file(), "{name}");
+        assert!(
+            dir.join(format!("{name}.optim.safetensors")).is_file(),
+            "{name}"
+        );
+    }
+    // The last epoch's file holds the final weights.
+    let last = history.epochs.last().unwrap();
+    let mut restored = WithRelu::with_seed(99);
+    restored
+        .load(dir.join(format!("w.03-{:.3}.safetensors", last.val_loss.unwrap())))
+        .unwrap();
+    let x = array![[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]].into_dyn();
+    assert_eq!(restored.predict(x.view()), model.predict(x.view()));
+
+    // `val_mae` is never logged; `{epoch:x}` is no format.
+    for (bad, says) in [
+        ("w{val_mae}.safetensors", "monitors `val_mae`"),
+        ("w{epoch:x}.safetensors", "the format is not"),
+    ] {
+        let options = FitOptions {
+            epochs: 1,
+            validation: Some(&data),
+            callbacks: vec![Box::new(ModelCheckpoint::every_epoch(dir.join(bad)))],
+            ..silent()
+        };
+        let mut opt = Adam::new(AdamConfig::default()).unwrap();
+        let e = fit(&mut WithRelu::with_seed(2), &mut opt, &data, options)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
