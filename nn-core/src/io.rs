@@ -32,21 +32,26 @@ pub enum IoError {
         /// What the parser said.
         message: String,
     },
-    /// A parameter of the model has no tensor in the file.
+    /// Loading by position: the tensor in a parameter's place has another
+    /// leaf name (`weight` where `bias` is due).
     #[error("{path}: missing tensor `{key}`")]
     MissingKey {
         /// The file.
         path: PathBuf,
-        /// The parameter's name.
+        /// The parameter's name, and what the file has in its place.
         key: String,
     },
-    /// The file holds a tensor the model has no parameter for.
-    #[error("{path}: unexpected tensor `{key}`: the model has no parameter of that name")]
-    UnexpectedKey {
+    /// Loading by name: the file's tensors are not the model's parameters.
+    /// Every name on either side is listed, as PyTorch's strict
+    /// `load_state_dict` does.
+    #[error("{path}: {}", keys_mismatch(missing, unexpected))]
+    KeysMismatch {
         /// The file.
         path: PathBuf,
-        /// The tensor's name.
-        key: String,
+        /// The model's parameters the file has no tensor for.
+        missing: Vec<String>,
+        /// The file's tensors the model has no parameter for.
+        unexpected: Vec<String>,
     },
     /// A tensor's shape differs from its parameter's.
     #[error("{path}: tensor `{key}` has shape {found:?}, but the model expects {expected:?}")]
@@ -91,6 +96,40 @@ pub enum IoError {
         /// The file's count.
         found: usize,
     },
+}
+
+/// [`IoError::KeysMismatch`]'s message: the names on both sides, and what
+/// to do with a training checkpoint, whose tensors lie under `model/` and
+/// `optim/`.
+fn keys_mismatch(missing: &[String], unexpected: &[String]) -> String {
+    let list = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing tensors {}", list(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!(
+            "unexpected tensors {} (the model has no parameter of that name)",
+            list(unexpected)
+        ));
+    }
+    let checkpoint = !unexpected.is_empty()
+        && unexpected
+            .iter()
+            .all(|n| n.starts_with("model/") || n.starts_with("optim/"));
+    let hint = if checkpoint {
+        "; this is a training checkpoint (`fit`'s `checkpoint_dir`), not a weights file: \
+         `nn::train::Checkpoint::load(dir)` reads it, and its `model` holds the weights"
+    } else {
+        ""
+    };
+    format!("{}{hint}", parts.join("; "))
 }
 
 fn dtype_of<T: Float>() -> Dtype {
@@ -402,28 +441,33 @@ fn assign<T: Float>(params: &[(String, Param<T>)], arrays: Vec<ArrayD<T>>) {
 pub fn load_params<T: Float>(path: &Path, params: &[(String, Param<T>)]) -> Result<(), IoError> {
     let bytes = read(path)?;
     let file = parse(path, &bytes)?;
-    let mut arrays = Vec::with_capacity(params.len());
-    for (name, p) in params {
-        let view = file.tensor(name).map_err(|_| IoError::MissingKey {
-            path: path.to_path_buf(),
-            key: name.clone(),
-        })?;
-        arrays.push(decode(path, name, &view, p)?);
-    }
     let mut names: Vec<&str> = file
         .names()
         .into_iter()
         .filter(|n| !pytorch_only(n))
         .collect();
     names.sort();
-    if let Some(extra) = names
+    let missing: Vec<String> = params
+        .iter()
+        .filter(|(name, _)| file.tensor(name).is_err())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let unexpected: Vec<String> = names
         .into_iter()
-        .find(|n| !params.iter().any(|(name, _)| name == n))
-    {
-        return Err(IoError::UnexpectedKey {
+        .filter(|n| !params.iter().any(|(name, _)| name == n))
+        .map(str::to_string)
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        return Err(IoError::KeysMismatch {
             path: path.to_path_buf(),
-            key: extra.to_string(),
+            missing,
+            unexpected,
         });
+    }
+    let mut arrays = Vec::with_capacity(params.len());
+    for (name, p) in params {
+        let view = file.tensor(name).expect("checked above");
+        arrays.push(decode(path, name, &view, p)?);
     }
     assign(params, arrays);
     Ok(())

@@ -86,7 +86,8 @@ fn a_missing_key_is_named_and_nothing_is_loaded() {
         ("dense.weight", &w2),
     ]);
     assert!(
-        matches!(&err, IoError::MissingKey { key, .. } if key == "dense.bias"),
+        matches!(&err, IoError::KeysMismatch { missing, unexpected, .. }
+            if missing == &["dense.bias"] && unexpected.is_empty()),
         "{err}"
     );
     assert!(
@@ -128,7 +129,8 @@ fn an_unexpected_key_is_an_error() {
         ("other", &extra),
     ]);
     assert!(
-        matches!(&err, IoError::UnexpectedKey { key, .. } if key == "other"),
+        matches!(&err, IoError::KeysMismatch { missing, unexpected, .. }
+            if missing.is_empty() && unexpected == &["other"]),
         "{err}"
     );
     assert!(unchanged);
@@ -162,4 +164,35 @@ fn missing_and_corrupt_files_are_errors_naming_the_file() {
         matches!(err, IoError::Format { .. }) && err.to_string().contains("bad.safetensors"),
         "{err}"
     );
+}
+
+/// Every name on either side is listed, as PyTorch's strict
+/// `load_state_dict` does, and a training checkpoint (its tensors under
+/// `model/` and `optim/`) is named for what it is.
+#[test]
+fn a_checkpoint_loaded_as_weights_is_named_with_every_key() {
+    let (w, b, w2, b2, s) = (z(&[5, 6]), z(&[5]), z(&[3, 5]), z(&[3]), z(&[1]));
+    let (err, unchanged) = load_err(&[
+        ("model/hidden.weight", &w),
+        ("model/hidden.bias", &b),
+        ("model/dense.weight", &w2),
+        ("model/dense.bias", &b2),
+        ("optim/step", &s),
+        ("optim/lr", &s),
+    ]);
+    let text = err.to_string();
+    assert!(
+        matches!(&err, IoError::KeysMismatch { missing, unexpected, .. }
+            if missing.len() == 4 && unexpected.len() == 6),
+        "{err}"
+    );
+    assert!(
+        text.contains(
+            "missing tensors `hidden.weight`, `hidden.bias`, `dense.weight`, `dense.bias`"
+        ) && text.contains("`model/dense.bias`")
+            && text.contains("this is a training checkpoint")
+            && text.contains("Checkpoint::load"),
+        "{text}"
+    );
+    assert!(unchanged);
 }
