@@ -57,6 +57,30 @@ impl<'a> Args<'a> {
             .or_else(|| self.positional.borrow_mut().pop_front())
     }
 
+    /// Where a required argument is missing: a named argument left over that
+    /// misspells one of its `names` (`kernal = 3`) is reported at the
+    /// misspelling, as [`Args::finish`] reports an unknown name, so the
+    /// message points at the typo rather than at a missing argument. `true`
+    /// if there was one.
+    pub(crate) fn report_misspelling(&self, names: &[&'static str], errors: &mut Errors) -> bool {
+        let named = self.named.borrow();
+        let Some((name, hint)) = named
+            .iter()
+            .find_map(|(n, _)| closest(&n.to_string(), names.iter().copied()).map(|s| (*n, s)))
+        else {
+            return false;
+        };
+        errors.push(
+            Mistake::UnknownArgument,
+            name,
+            format!(
+                "{} does not take an argument `{name}`; did you mean `{hint}`?",
+                self.layer
+            ),
+        );
+        true
+    }
+
     /// Reports anything left over: a positional argument too many, a name given
     /// twice, or a name the layer does not take. `false` if there was any.
     pub(crate) fn finish(self, errors: &mut Errors) -> bool {

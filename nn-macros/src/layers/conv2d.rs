@@ -60,6 +60,9 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         .or_else(|| args.take_named("kernel_size"))
         .or_else(|| args.take_positional_or_named("kernel"));
     let Some(kernel_expr) = kernel_expr else {
+        if args.report_misspelling(&["kernel", "kernel_size"], errors) {
+            return None;
+        }
         errors.push(
             Mistake::ConvWithoutKernel,
             cx.kind,

@@ -16,11 +16,23 @@ pub(crate) fn image(cx: &LayerCx<'_>, errors: &mut Errors) -> Option<[usize; 3]>
     match cx.input {
         &[c, h, w] => Some([c, h, w]),
         _ => {
+            // First, the fix is the model's input; after a flat layer, the
+            // order of the layers.
+            let (what, fix) = match cx.index {
+                0 => (
+                    "its input is",
+                    "declare an image input, e.g. `input(1, 28, 28)`",
+                ),
+                _ => (
+                    "the previous layer outputs",
+                    "image layers go before `Flatten` and `Dense`",
+                ),
+            };
             errors.push(
                 Mistake::NotAnImage,
                 cx.kind,
                 format!(
-                    "{} expects an image input (channels, height, width), but the previous layer outputs {}; declare e.g. `input(1, 28, 28)`",
+                    "{} expects an image input (channels, height, width), but {what} {}; {fix}",
                     cx.name,
                     shape_text(cx.input)
                 ),
