@@ -629,6 +629,10 @@ pub(crate) fn model_api(
             }
 
             fn backward_lent(&mut self, x: ::nn::ndarray::ArrayViewD<'_, #t>, grad_output: ::nn::ndarray::ArrayViewD<'_, #t>) {
+                {
+                    let out = #output;
+                    ::nn::layers::check_grad_output(#model_name, out.shape(), grad_output.shape());
+                }
                 self.__nn_backward(x, grad_output, false, false, true);
             }
 

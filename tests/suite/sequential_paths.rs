@@ -411,3 +411,22 @@ fn the_macro_knows_every_initializer_name() {
         );
     }
 }
+
+#[test]
+#[should_panic(
+    expected = "classifier: backward with a gradient of shape [2, 3] before any forward_train"
+)]
+fn backward_before_any_forward_names_the_model() {
+    let mut m = Classifier::with_seed(0);
+    m.backward(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 3])).view());
+}
+
+#[test]
+#[should_panic(
+    expected = "classifier: backward: the gradient has shape [3, 3], but the last forward_train output [2, 3]"
+)]
+fn backward_of_another_batch_names_both_shapes() {
+    let mut m = Classifier::with_seed(0);
+    m.forward_train(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 4])).view());
+    m.backward(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[3, 3])).view());
+}

@@ -299,6 +299,27 @@ pub fn check_input(layer: &str, x: &[usize], expected: &[usize]) {
     );
 }
 
+/// Checks that a model's backward pass gets a gradient of its last
+/// `forward_train`'s output shape, naming the model: without a forward
+/// pass first, or for another batch, the layers' own kernels would fail
+/// with shapes that name none of them.
+#[track_caller]
+pub fn check_grad_output(model: &str, output: &[usize], grad: &[usize]) {
+    if output == grad {
+        return;
+    }
+    if output.iter().product::<usize>() == 0 {
+        panic!(
+            "{model}: backward with a gradient of shape {grad:?} before any forward_train: \
+             run forward_train on the batch first"
+        );
+    }
+    panic!(
+        "{model}: backward: the gradient has shape {grad:?}, but the last forward_train \
+         output {output:?}"
+    );
+}
+
 /// `p`'s gradient buffer, allocated (zeroed) on first use, for a layer's
 /// static backward to add into; holds `p`'s gradient lock until dropped.
 ///
