@@ -337,6 +337,9 @@ pub fn model(plan: &Plan) -> TokenStream {
             }
 
             fn forward(&self, x: &::nn::Var<#t>) -> ::nn::Var<#t> {
+                // The declared input, as the static path checks it: a layer
+                // deep inside would name neither the model nor its input.
+                x.with_value(|v| ::nn::layers::check_input(#check_label, v.shape(), Self::INPUT_SHAPE));
                 let x = x.clone();
                 #(#tape_forward)*
                 x

@@ -430,3 +430,11 @@ fn backward_of_another_batch_names_both_shapes() {
     m.forward_train(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 4])).view());
     m.backward(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[3, 3])).view());
 }
+
+#[test]
+#[should_panic(expected = "classifier: expected input of shape [batch, 4], got [2, 5]")]
+fn the_tape_path_checks_the_declared_input_as_the_static_path_does() {
+    let m = Classifier::with_seed(0);
+    let tape = nn::Tape::new();
+    let _ = m.forward(&tape.var(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 5]))));
+}
