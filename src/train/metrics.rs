@@ -1,5 +1,5 @@
 //! Metrics: what [`fit`](super::fit) reports beside the loss, batch by batch
-//! and per epoch, under Keras's names ([`Accuracy`], [`TopKAccuracy`],
+//! and per epoch, under Keras's names ([`Accuracy`], [`BinaryAccuracy`], [`TopKAccuracy`],
 //! [`MeanAbsoluteError`], [`MeanSquaredError`], [`RootMeanSquaredError`]) —
 //! and your own, by implementing [`Metric`].
 
@@ -104,7 +104,10 @@ pub fn count_correct<T: Float>(
 /// Keras's `accuracy`: the share of samples whose arg-max class is the
 /// label (or the one-hot row's); for one output per sample, whether the
 /// output is above the threshold (0.5 for probabilities, 0 for logits) as
-/// the target is above 0.5.
+/// the target is above 0.5. As in Keras 3, several outputs against rows of
+/// values are compared by arg-max even under a binary cross-entropy: for
+/// multi-label targets, where several outputs may be on, use
+/// [`BinaryAccuracy`].
 #[derive(Clone, Debug)]
 pub struct Accuracy {
     threshold: f64,
@@ -159,6 +162,96 @@ impl<T: Float> Metric<T> for Accuracy {
             Target::Values(t) if pred.shape()[pred.ndim() - 1] == 1 => t.len(),
             _ => pred.len() / pred.shape()[pred.ndim() - 1].max(1),
         };
+    }
+    fn result(&self) -> f64 {
+        self.correct as f64 / self.seen.max(1) as f64
+    }
+    fn totals(&self) -> Vec<f64> {
+        vec![self.correct as f64, self.seen as f64]
+    }
+    fn set_totals(&mut self, totals: &[f64]) {
+        (self.correct, self.seen) = (totals[0] as usize, totals[1] as usize);
+    }
+}
+
+/// Keras's `binary_accuracy`: the share of outputs on the same side of the
+/// threshold (0.5 for probabilities, 0 for logits) as their targets are of
+/// 0.5, every output counted on its own — the accuracy of multi-label
+/// outputs. Against integer labels, a single output per sample is compared
+/// with label 1.
+#[derive(Clone, Debug)]
+pub struct BinaryAccuracy {
+    threshold: f64,
+    correct: usize,
+    seen: usize,
+}
+
+impl Default for BinaryAccuracy {
+    fn default() -> Self {
+        BinaryAccuracy::new()
+    }
+}
+
+impl BinaryAccuracy {
+    /// On probabilities (threshold 0.5).
+    pub fn new() -> Self {
+        BinaryAccuracy {
+            threshold: 0.5,
+            correct: 0,
+            seen: 0,
+        }
+    }
+
+    /// On logits (threshold 0).
+    pub fn from_logits() -> Self {
+        BinaryAccuracy {
+            threshold: 0.0,
+            ..BinaryAccuracy::new()
+        }
+    }
+}
+
+impl<T: Float> Metric<T> for BinaryAccuracy {
+    fn name(&self) -> &str {
+        "binary_accuracy"
+    }
+    fn reset(&mut self) {
+        (self.correct, self.seen) = (0, 0);
+    }
+    fn update(&mut self, pred: ArrayViewD<'_, T>, target: &Target<'_, T>) {
+        let cut = T::lit(self.threshold);
+        match target {
+            Target::Values(t) => {
+                assert_eq!(
+                    pred.shape(),
+                    t.shape(),
+                    "binary_accuracy: outputs {:?} against targets {:?}",
+                    pred.shape(),
+                    t.shape()
+                );
+                self.correct += pred
+                    .iter()
+                    .zip(t.iter())
+                    .filter(|(&p, &y)| (p > cut) == (y > T::lit(0.5)))
+                    .count();
+                self.seen += pred.len();
+            }
+            Target::Labels(labels) => {
+                assert!(
+                    pred.len() == labels.len(),
+                    "binary_accuracy: {} outputs for {} labels (one output per sample, \
+                     compared with label 1; for classes, use Accuracy)",
+                    pred.len(),
+                    labels.len()
+                );
+                self.correct += pred
+                    .iter()
+                    .zip(labels.iter())
+                    .filter(|(&p, &l)| (p > cut) == (l == 1))
+                    .count();
+                self.seen += labels.len();
+            }
+        }
     }
     fn result(&self) -> f64 {
         self.correct as f64 / self.seen.max(1) as f64
@@ -333,6 +426,26 @@ mod tests {
         let mut acc = Accuracy::new();
         acc.update(probs.view(), &Target::Values(t.view()));
         assert!((Metric::<f64>::result(&acc) - 2.0 / 3.0).abs() < 1e-15);
+    }
+
+    /// Multi-label rows: Keras 3's `accuracy` compares arg-maxes (1 of 2
+    /// rows here), `binary_accuracy` every output (5 of 6), counted by hand.
+    #[test]
+    fn binary_accuracy_counts_every_output() {
+        let probs = array![[0.9, 0.8, 0.2], [0.3, 0.6, 0.7]].into_dyn();
+        let t = values(array![[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]].into_dyn());
+        let mut arg_max = Accuracy::new();
+        arg_max.update(probs.view(), &Target::Values(t.view()));
+        assert_eq!(Metric::<f64>::result(&arg_max), 0.5);
+        let mut binary = BinaryAccuracy::new();
+        binary.update(probs.view(), &Target::Values(t.view()));
+        assert!((Metric::<f64>::result(&binary) - 5.0 / 6.0).abs() < 1e-15);
+        // Logits: the threshold is 0; one output per sample against labels.
+        let logits = array![[1.5], [-0.2], [0.3]].into_dyn();
+        let mut binary = BinaryAccuracy::from_logits();
+        Metric::<f64>::update(&mut binary, logits.view(), &Target::Labels(&[1, 0, 0]));
+        assert!((Metric::<f64>::result(&binary) - 2.0 / 3.0).abs() < 1e-15);
+        assert_eq!(Metric::<f64>::name(&binary), "binary_accuracy");
     }
 
     #[test]

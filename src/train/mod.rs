@@ -35,8 +35,8 @@ pub use graph::{
 };
 pub use history::{EpochLogs, History};
 pub use metrics::{
-    count_correct, Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, RootMeanSquaredError,
-    TopKAccuracy,
+    count_correct, Accuracy, BinaryAccuracy, MeanAbsoluteError, MeanSquaredError, Metric,
+    RootMeanSquaredError, TopKAccuracy,
 };
 pub use model::{static_train_batch, Fit, OnTape, TapeModel, Taped};
 pub use nn_core::data::Targets;
