@@ -277,8 +277,16 @@ fn broken_gzip_is_an_error_naming_the_file() {
     gz[crc] ^= 1;
     write_with(&dir, &name, &gz);
     assert_io(&dir, &name, "not valid gzip data");
+    // Not gzip at all, long or shorter than gzip's header: said so, not
+    // read as a truncated stream.
     write_with(&dir, &name, b"not gzip at all");
-    assert_io(&dir, &name, "not valid gzip data (invalid gzip header)");
+    assert_corrupt(
+        &dir,
+        &name,
+        "not a gzip file: it starts with bytes [6e, 6f, 74, 20], not gzip's 1f 8b",
+    );
+    write_with(&dir, &name, b"hello\n");
+    assert_corrupt(&dir, &name, "not a gzip file");
 }
 
 #[test]

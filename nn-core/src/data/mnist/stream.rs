@@ -53,8 +53,21 @@ impl Stream {
         };
         let file = File::open(path).map_err(io)?;
         let stored = file.metadata().map_err(io)?.len();
-        let file = BufReader::new(file);
+        let mut file = BufReader::new(file);
         let inner = if path.extension().is_some_and(|e| e == "gz") {
+            // Not gzip at all (a text file, an uncompressed copy named
+            // `.gz`) is said so, not read as a truncated stream.
+            let head = file.fill_buf().map_err(io)?;
+            if !head.is_empty() && !head.starts_with(&[0x1f, 0x8b]) {
+                return Err(MnistError::Corrupt {
+                    path: path.to_path_buf(),
+                    problem: format!(
+                        "not a gzip file: it starts with bytes {:02x?}, not gzip's 1f 8b \
+                         (an uncompressed IDX file is read without the .gz)",
+                        &head[..head.len().min(4)]
+                    ),
+                });
+            }
             Inner::Gzip(Box::new(GzDecoder::new(file)))
         } else {
             Inner::Plain(file)
