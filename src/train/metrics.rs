@@ -101,6 +101,33 @@ pub fn count_correct<T: Float>(
     }
 }
 
+/// Right answers out of those seen: what the accuracies add up, batch by
+/// batch and over the ranks of a data-parallel run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    correct: usize,
+    seen: usize,
+}
+
+impl Tally {
+    fn add(&mut self, correct: usize, seen: usize) {
+        self.correct += correct;
+        self.seen += seen;
+    }
+    fn result(&self) -> f64 {
+        self.correct as f64 / self.seen.max(1) as f64
+    }
+    fn totals(&self) -> Vec<f64> {
+        vec![self.correct as f64, self.seen as f64]
+    }
+    fn from_totals(totals: &[f64]) -> Self {
+        Tally {
+            correct: totals[0] as usize,
+            seen: totals[1] as usize,
+        }
+    }
+}
+
 /// Keras's `accuracy`: the share of samples whose arg-max class is the
 /// label (or the one-hot row's); for one output per sample, whether the
 /// output is above the threshold (0.5 for probabilities, 0 for logits) as
@@ -111,8 +138,7 @@ pub fn count_correct<T: Float>(
 #[derive(Clone, Debug)]
 pub struct Accuracy {
     threshold: f64,
-    correct: usize,
-    seen: usize,
+    tally: Tally,
 }
 
 impl Default for Accuracy {
@@ -126,8 +152,7 @@ impl Accuracy {
     pub fn new() -> Self {
         Accuracy {
             threshold: 0.5,
-            correct: 0,
-            seen: 0,
+            tally: Tally::default(),
         }
     }
 
@@ -154,23 +179,24 @@ impl<T: Float> Metric<T> for Accuracy {
         "accuracy"
     }
     fn reset(&mut self) {
-        (self.correct, self.seen) = (0, 0);
+        self.tally = Tally::default();
     }
     fn update(&mut self, pred: ArrayViewD<'_, T>, target: &Target<'_, T>) {
-        self.correct += count_correct(pred.view(), target, self.threshold);
-        self.seen += match target {
+        let seen = match target {
             Target::Values(t) if pred.shape()[pred.ndim() - 1] == 1 => t.len(),
             _ => pred.len() / pred.shape()[pred.ndim() - 1].max(1),
         };
+        self.tally
+            .add(count_correct(pred.view(), target, self.threshold), seen);
     }
     fn result(&self) -> f64 {
-        self.correct as f64 / self.seen.max(1) as f64
+        self.tally.result()
     }
     fn totals(&self) -> Vec<f64> {
-        vec![self.correct as f64, self.seen as f64]
+        self.tally.totals()
     }
     fn set_totals(&mut self, totals: &[f64]) {
-        (self.correct, self.seen) = (totals[0] as usize, totals[1] as usize);
+        self.tally = Tally::from_totals(totals);
     }
 }
 
@@ -182,8 +208,7 @@ impl<T: Float> Metric<T> for Accuracy {
 #[derive(Clone, Debug)]
 pub struct BinaryAccuracy {
     threshold: f64,
-    correct: usize,
-    seen: usize,
+    tally: Tally,
 }
 
 impl Default for BinaryAccuracy {
@@ -197,8 +222,7 @@ impl BinaryAccuracy {
     pub fn new() -> Self {
         BinaryAccuracy {
             threshold: 0.5,
-            correct: 0,
-            seen: 0,
+            tally: Tally::default(),
         }
     }
 
@@ -216,7 +240,7 @@ impl<T: Float> Metric<T> for BinaryAccuracy {
         "binary_accuracy"
     }
     fn reset(&mut self) {
-        (self.correct, self.seen) = (0, 0);
+        self.tally = Tally::default();
     }
     fn update(&mut self, pred: ArrayViewD<'_, T>, target: &Target<'_, T>) {
         let cut = T::lit(self.threshold);
@@ -229,12 +253,12 @@ impl<T: Float> Metric<T> for BinaryAccuracy {
                     pred.shape(),
                     t.shape()
                 );
-                self.correct += pred
+                let correct = pred
                     .iter()
                     .zip(t.iter())
                     .filter(|(&p, &y)| (p > cut) == (y > T::lit(0.5)))
                     .count();
-                self.seen += pred.len();
+                self.tally.add(correct, pred.len());
             }
             Target::Labels(labels) => {
                 assert!(
@@ -244,23 +268,23 @@ impl<T: Float> Metric<T> for BinaryAccuracy {
                     pred.len(),
                     labels.len()
                 );
-                self.correct += pred
+                let correct = pred
                     .iter()
                     .zip(labels.iter())
                     .filter(|(&p, &l)| (p > cut) == (l == 1))
                     .count();
-                self.seen += labels.len();
+                self.tally.add(correct, labels.len());
             }
         }
     }
     fn result(&self) -> f64 {
-        self.correct as f64 / self.seen.max(1) as f64
+        self.tally.result()
     }
     fn totals(&self) -> Vec<f64> {
-        vec![self.correct as f64, self.seen as f64]
+        self.tally.totals()
     }
     fn set_totals(&mut self, totals: &[f64]) {
-        (self.correct, self.seen) = (totals[0] as usize, totals[1] as usize);
+        self.tally = Tally::from_totals(totals);
     }
 }
 
@@ -271,8 +295,7 @@ impl<T: Float> Metric<T> for BinaryAccuracy {
 pub struct TopKAccuracy {
     k: usize,
     name: String,
-    correct: usize,
-    seen: usize,
+    tally: Tally,
 }
 
 impl TopKAccuracy {
@@ -282,8 +305,7 @@ impl TopKAccuracy {
         TopKAccuracy {
             k,
             name: format!("top_{k}_accuracy"),
-            correct: 0,
-            seen: 0,
+            tally: Tally::default(),
         }
     }
 }
@@ -293,7 +315,7 @@ impl<T: Float> Metric<T> for TopKAccuracy {
         &self.name
     }
     fn reset(&mut self) {
-        (self.correct, self.seen) = (0, 0);
+        self.tally = Tally::default();
     }
     fn update(&mut self, pred: ArrayViewD<'_, T>, target: &Target<'_, T>) {
         let last = Axis(pred.ndim() - 1);
@@ -302,28 +324,27 @@ impl<T: Float> Metric<T> for TopKAccuracy {
             row.iter().filter(|&&v| v > score).count() < self.k
         };
         let rows = pred.lanes(last).into_iter();
-        match target {
-            Target::Labels(labels) => {
-                for (row, &class) in rows.zip(labels.iter()) {
-                    self.correct += usize::from(in_top_k(row, class));
-                }
-            }
-            Target::Values(t) => {
-                for (row, t_row) in rows.zip(t.lanes(last)) {
-                    self.correct += usize::from(in_top_k(row, argmax(t_row)));
-                }
-            }
-        }
-        self.seen += pred.len() / pred.shape()[pred.ndim() - 1].max(1);
+        let correct = match target {
+            Target::Labels(labels) => rows
+                .zip(labels.iter())
+                .filter(|(row, &class)| in_top_k(row.view(), class))
+                .count(),
+            Target::Values(t) => rows
+                .zip(t.lanes(last))
+                .filter(|(row, t_row)| in_top_k(row.view(), argmax(t_row.view())))
+                .count(),
+        };
+        self.tally
+            .add(correct, pred.len() / pred.shape()[pred.ndim() - 1].max(1));
     }
     fn result(&self) -> f64 {
-        self.correct as f64 / self.seen.max(1) as f64
+        self.tally.result()
     }
     fn totals(&self) -> Vec<f64> {
-        vec![self.correct as f64, self.seen as f64]
+        self.tally.totals()
     }
     fn set_totals(&mut self, totals: &[f64]) {
-        (self.correct, self.seen) = (totals[0] as usize, totals[1] as usize);
+        self.tally = Tally::from_totals(totals);
     }
 }
 
