@@ -68,6 +68,13 @@ pub fn flops_so_far() -> u64 {
             .sum::<u64>()
 }
 
+/// Registers this thread's count now (an allocation), so that a thread's
+/// first product, which may come long after a training step warmed up on
+/// other threads, allocates nothing.
+pub(crate) fn register_this_thread() {
+    let _ = MINE.try_with(|_| ());
+}
+
 /// Adds an `m × k` by `k × n` product to [`flops_so_far`].
 pub(crate) fn count_flops(m: usize, k: usize, n: usize) {
     let flops = 2 * m as u64 * n as u64 * k as u64;

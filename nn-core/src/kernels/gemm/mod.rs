@@ -304,13 +304,15 @@ thread_local! {
 const MOST_PARTIAL_WORDS: usize = (crate::parallel::REDUCTION_CHUNKS - 1) * 63 * 63;
 
 /// Grows this thread's product scratch (packing buffers, split partial
-/// sums) to the most any `f32` or `f64` product can ask for. Which thread
+/// sums, its FLOP counter's entry) to the most any `f32` or `f64` product
+/// can ask for. Which thread
 /// runs which part of a parallel loop changes from call to call, so scratch
 /// grown by request could meet a larger piece, and allocate, long after a
 /// training step has warmed up: every thread that takes parts calls this
 /// first (workers as they start, callers as they split work).
 pub(crate) fn reserve_scratch() {
     blocked::reserve_packing();
+    flops::register_this_thread();
     PARTIALS.with(|cell| {
         // Borrowed: a split on this thread holds it, and reserved it first.
         if let Ok(mut buf) = cell.try_borrow_mut() {
