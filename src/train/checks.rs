@@ -294,7 +294,10 @@ fn takes_logits<T: Float>(loss: Loss, outputs: ArrayViewD<'_, T>) -> Result<(), 
         .all(|row| distribution(row.into_dyn()))
     {
         return Err(format!(
-            "the loss {} takes logits (it applies its own softmax), but the model's outputs              for the first sample sum to 1 (a softmax already?): end the model without its              softmax, or train on probabilities with Loss::SparseCategoricalCrossEntropy              (labels) or Loss::CategoricalCrossEntropy (one-hot rows)",
+            "the loss {} takes logits (it applies its own softmax), but the model's outputs \
+             for the first sample sum to 1 (a softmax already?): end the model without its \
+             softmax, or train on probabilities with Loss::SparseCategoricalCrossEntropy \
+             (labels) or Loss::CategoricalCrossEntropy (one-hot rows)",
             loss.name()
         ));
     }
@@ -309,7 +312,8 @@ pub(crate) fn check_schedules<T: Float>(
 ) -> Result<(), TrainError> {
     if per_step_schedule && callbacks.iter().any(|cb| cb.sets_learning_rate()) {
         return Err(config(
-            "`lr_schedule` sets the learning rate at every step, so a callback that sets it              (ScheduleEachEpoch, PlateauOnMetric) would be overwritten: use one of the two"
+            "`lr_schedule` sets the learning rate at every step, so a callback that sets it \
+             (ScheduleEachEpoch, PlateauOnMetric) would be overwritten: use one of the two"
                 .into(),
         ));
     }

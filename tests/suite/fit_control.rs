@@ -265,8 +265,8 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         .expect_err("refused")
         .to_string();
     assert!(
-        e.contains("takes logits (it applies its own softmax)")
-            && e.contains("Loss::SparseCategoricalCrossEntropy"),
+        e.contains("takes logits (it applies its own softmax), but the model's outputs for the first sample sum to 1")
+            && e.contains("Loss::SparseCategoricalCrossEntropy (labels)"),
         "{e}"
     );
     let fine = FitOptions {
@@ -288,7 +288,9 @@ fn misconfiguration_is_an_error_when_fit_starts() {
         },
     );
     assert!(
-        e.contains("`lr_schedule` sets the learning rate at every step"),
+        e.contains(
+            "`lr_schedule` sets the learning rate at every step, so a callback that sets it (ScheduleEachEpoch"
+        ),
         "{e}"
     );
 

@@ -183,10 +183,22 @@ fn mismatched_counts_and_bad_labels_are_errors() {
 #[test]
 fn corrupt_gzip_is_an_io_error_naming_the_file() {
     let dir = scratch("badgz");
-    std::fs::write(dir.join("x.gz"), b"definitely not gzip").unwrap();
+    // gzip's header (magic, deflate, no flags, time, flags, OS), then a
+    // deflate block of the reserved type 3: the decompressor refuses it.
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    bytes.extend_from_slice(&[0xff; 16]);
+    std::fs::write(dir.join("x.gz"), &bytes).unwrap();
     let err = read_idx(&dir.join("x.gz"), 1).unwrap_err();
     assert!(
         matches!(err, MnistError::Io { .. }) && err.to_string().contains("x.gz"),
+        "{err}"
+    );
+    // Not gzip at all: said so.
+    std::fs::write(dir.join("x.gz"), b"definitely not gzip").unwrap();
+    let err = read_idx(&dir.join("x.gz"), 1).unwrap_err();
+    assert!(
+        matches!(err, MnistError::Corrupt { .. })
+            && err.to_string().contains("x.gz: not a gzip file"),
         "{err}"
     );
 }
