@@ -252,3 +252,13 @@ fn a_one_input_graph_is_a_layer_and_nests_both_ways() {
         close(name, g, &t[name], 1e-12);
     }
 }
+
+/// The tape path checks each declared input, as the static path does, and
+/// names it (an input of the wrong shape otherwise fails inside a layer).
+#[test]
+#[should_panic(expected = "skip: input `x`: expected input of shape [batch, 4], got [2, 3]")]
+fn the_tape_path_checks_the_declared_inputs() {
+    let tape = nn::Tape::new();
+    let x = tape.var(ArrayD::<f64>::zeros(IxDyn(&[2, 3])));
+    let _ = Skip::with_seed(0).forward(&x);
+}

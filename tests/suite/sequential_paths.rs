@@ -418,7 +418,7 @@ fn the_macro_knows_every_initializer_name() {
 )]
 fn backward_before_any_forward_names_the_model() {
     let mut m = Classifier::with_seed(0);
-    m.backward(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 3])).view());
+    m.backward(ArrayD::<f64>::zeros(IxDyn(&[2, 3])).view());
 }
 
 #[test]
@@ -427,8 +427,8 @@ fn backward_before_any_forward_names_the_model() {
 )]
 fn backward_of_another_batch_names_both_shapes() {
     let mut m = Classifier::with_seed(0);
-    m.forward_train(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 4])).view());
-    m.backward(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[3, 3])).view());
+    m.forward_train(ArrayD::<f64>::zeros(IxDyn(&[2, 4])).view());
+    m.backward(ArrayD::<f64>::zeros(IxDyn(&[3, 3])).view());
 }
 
 #[test]
@@ -436,5 +436,5 @@ fn backward_of_another_batch_names_both_shapes() {
 fn the_tape_path_checks_the_declared_input_as_the_static_path_does() {
     let m = Classifier::with_seed(0);
     let tape = nn::Tape::new();
-    let _ = m.forward(&tape.var(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[2, 5]))));
+    let _ = m.forward(&tape.var(ArrayD::<f64>::zeros(IxDyn(&[2, 5]))));
 }

@@ -492,6 +492,10 @@ pub fn graph(g: &Graph) -> TokenStream {
 
             /// The tape path: records the graph on the inputs' tape.
             fn __nn_tape(&self, xs: [&::nn::Var<#t>; #n_in]) -> [::nn::Var<#t>; #n_out] {
+                // The declared inputs, as the static path checks them.
+                #(
+                    xs[#in_idx].with_value(|v| ::nn::layers::check_input(#labels_in, v.shape(), Self::INPUT_SHAPES[#in_idx]));
+                )*
                 #(#tape)*
                 [#(#taped),*]
             }
