@@ -584,6 +584,22 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 .into_iter()
                 .map(|(name, v)| (format!("val_{name}"), v))
                 .collect();
+            if !m.loss.is_finite() {
+                // As `fit`: the epoch that trained stays in the History. Every
+                // rank validates the same weights on the same data, so every
+                // rank stops here.
+                let reason = format!(
+                    "validation loss became {} at epoch {}: stopping (check the validation \
+                     data for values that are not finite; if they are finite, the model's \
+                     outputs overflow)",
+                    m.loss,
+                    epoch + 1
+                );
+                progress.abandon(&reason);
+                history.epochs.push(logs);
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
         }
         progress.finish(&logs);
         history.epochs.push(logs.clone());

@@ -416,3 +416,44 @@ fn fit_graph_refuses_misconfiguration_before_the_first_batch() {
         "{e}"
     );
 }
+
+/// A validation loss that is not finite stops `fit_graph` as it stops `fit`:
+/// after the epoch that trained, which stays in the History.
+#[test]
+fn a_nan_validation_loss_stops_fit_graph_after_its_epoch() {
+    let n = 6;
+    let train = two_head_data(n);
+    let mut inputs = values(&[n, 3], 0);
+    inputs[[4, 1]] = f64::NAN;
+    let poisoned = GraphData::new(
+        vec![inputs, values(&[n, 2], 1)],
+        vec![
+            Targets::Labels((0..n).map(|i| (i * 7) % 3).collect()),
+            Targets::Values(values(&[n, 1], 2)),
+        ],
+    )
+    .unwrap();
+    let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+    let history = fit_graph(
+        &mut TwoHeads::with_seed(4),
+        &mut sgd,
+        &train,
+        GraphFitOptions {
+            epochs: 3,
+            batch_size: 4,
+            losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+            validation: Some(&poisoned),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let reason = history.stopped.as_deref().expect("stopped");
+    assert!(
+        reason.starts_with("validation loss became NaN at epoch 1"),
+        "{reason}"
+    );
+    assert_eq!(history.epochs.len(), 1);
+    assert!(history.epochs[0].loss.is_finite());
+    assert!(history.epochs[0].val_loss.is_some_and(f64::is_nan));
+}
