@@ -300,7 +300,12 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
     /// refuses a file name whose fields cannot be filled.
     fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
         file_template::metrics_named(&self.template()).map_err(TrainError::Config)?;
-        match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // A directory named by fields is made when its file is saved.
+        let fixed = |d: &&std::path::Path| !d.to_string_lossy().contains(['{', '}']);
+        match (self.path.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+            .filter(fixed)
+        {
             Some(dir) => nn_core::io::create_dir_all(dir).map_err(|source| TrainError::File {
                 path: dir.to_path_buf(),
                 source,

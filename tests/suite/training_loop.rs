@@ -411,6 +411,20 @@ fn checkpoint_file_names_hold_the_epoch_and_metrics() {
     let x = array![[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]].into_dyn();
     assert_eq!(restored.predict(x.view()), model.predict(x.view()));
 
+    // A field in a directory's name: a directory per epoch, none named
+    // after the field.
+    let options = FitOptions {
+        epochs: 2,
+        callbacks: vec![Box::new(ModelCheckpoint::every_epoch(
+            dir.join("run{epoch}").join("w.safetensors"),
+        ))],
+        ..silent()
+    };
+    let mut opt = Adam::new(AdamConfig::default()).unwrap();
+    fit(&mut WithRelu::with_seed(2), &mut opt, &data, options).unwrap();
+    assert!(dir.join("run1/w.safetensors").is_file() && dir.join("run2/w.safetensors").is_file());
+    assert!(!dir.join("run{epoch}").exists());
+
     // `val_mae` is never logged; `{epoch:x}` is no format.
     for (bad, says) in [
         ("w{val_mae}.safetensors", "monitors `val_mae`"),
