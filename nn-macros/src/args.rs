@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::fmt::Display;
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
@@ -57,28 +58,32 @@ impl<'a> Args<'a> {
             .or_else(|| self.positional.borrow_mut().pop_front())
     }
 
-    /// Where a required argument is missing: a named argument left over that
-    /// misspells one of its `names` (`kernal = 3`) is reported at the
-    /// misspelling, as [`Args::finish`] reports an unknown name, so the
-    /// message points at the typo rather than at a missing argument. `true`
-    /// if there was one.
-    pub(crate) fn report_misspelling(&self, names: &[&'static str], errors: &mut Errors) -> bool {
+    /// Reports a required argument missing: `mistake` and `message` at the
+    /// layer (`at`), unless a named argument left over misspells one of its
+    /// `names` (`kernal = 3`), which is then reported at the misspelling, as
+    /// [`Args::finish`] reports an unknown name: the typo is the mistake.
+    pub(crate) fn missing(
+        &self,
+        names: &[&'static str],
+        (mistake, at): (Mistake, &impl ToTokens),
+        message: impl Display,
+        errors: &mut Errors,
+    ) {
         let named = self.named.borrow();
-        let Some((name, hint)) = named
+        match named
             .iter()
             .find_map(|(n, _)| closest(&n.to_string(), names.iter().copied()).map(|s| (*n, s)))
-        else {
-            return false;
-        };
-        errors.push(
-            Mistake::UnknownArgument,
-            name,
-            format!(
-                "{} does not take an argument `{name}`; did you mean `{hint}`?",
-                self.layer
+        {
+            Some((name, hint)) => errors.push(
+                Mistake::UnknownArgument,
+                name,
+                format!(
+                    "{} does not take an argument `{name}`; did you mean `{hint}`?",
+                    self.layer
+                ),
             ),
-        );
-        true
+            None => errors.push(mistake, at, message),
+        }
     }
 
     /// Reports anything left over: a positional argument too many, a name given

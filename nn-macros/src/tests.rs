@@ -362,3 +362,37 @@ fn layer_names_are_unique() {
     names.dedup();
     assert_eq!(before, names.len());
 }
+
+/// A required argument spelt wrong is reported at the misspelling, with the
+/// name to write, for every layer whose required argument can be named; a
+/// required argument simply left out is still reported as missing.
+#[test]
+fn a_misspelt_required_argument_is_named_at_the_typo() {
+    let message = |layer: &str| {
+        let tokens: TokenStream =
+            format!("struct Net: input(1, 28, 28) {{ {layer}, Flatten, Dense(10) }}")
+                .parse()
+                .unwrap();
+        let def: ModelDef = syn::parse2(tokens).unwrap();
+        let mut errors = Errors::default();
+        crate::validate::check(&def, &mut errors);
+        let seen = errors.seen.clone();
+        (seen, errors.finish(()).unwrap_err().to_string())
+    };
+    for (layer, says) in [
+        (
+            "Conv2d(8, kernal = 3)",
+            "Conv2d does not take an argument `kernal`; did you mean `kernel`?",
+        ),
+        ("Conv2d(fliters = 8, kernel = 3)", "did you mean `filters`?"),
+        ("MaxPool2d(pool_siz = 2)", "did you mean `pool_size`?"),
+        ("Patches(sise = 7)", "did you mean `size`?"),
+        ("Dropout(rat = 0.5)", "did you mean `rate`?"),
+    ] {
+        let (seen, text) = message(layer);
+        assert_eq!(seen, [Mistake::UnknownArgument], "{layer}: {text}");
+        assert!(text.contains(says), "{layer}: {text}");
+    }
+    let (seen, _) = message("Conv2d(8)");
+    assert_eq!(seen, [Mistake::ConvWithoutKernel]);
+}

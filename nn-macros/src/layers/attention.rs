@@ -29,13 +29,11 @@ fn heads(cx: &LayerCx<'_>, args: &Args<'_>, width: usize, errors: &mut Errors) -
         .or_else(|| args.take_named("num_heads"))
         .or_else(|| args.take_named("nhead"))
     else {
-        if args.report_misspelling(&["heads", "num_heads", "nhead"], errors) {
-            return None;
-        }
-        errors.push(
-            Mistake::AttentionWithoutHeads,
-            cx.kind,
+        args.missing(
+            &["heads", "num_heads", "nhead"],
+            (Mistake::AttentionWithoutHeads, cx.kind),
             format!("{name} needs a number of heads, e.g. `{name}(heads = 4)`"),
+            errors,
         );
         return None;
     };

@@ -39,10 +39,11 @@ fn padding(e: &Expr, errors: &mut Errors) -> Option<Padding> {
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let span = cx.span;
     let Some(filters_expr) = args.take_positional_or_named("filters") else {
-        errors.push(
-            Mistake::ConvWithoutFilters,
-            cx.kind,
+        args.missing(
+            &["filters"],
+            (Mistake::ConvWithoutFilters, cx.kind),
             "Conv2d needs a number of filters and a kernel, e.g. `Conv2d(32, kernel = 3)`",
+            errors,
         );
         return None;
     };
@@ -60,13 +61,11 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         .or_else(|| args.take_named("kernel_size"))
         .or_else(|| args.take_positional_or_named("kernel"));
     let Some(kernel_expr) = kernel_expr else {
-        if args.report_misspelling(&["kernel", "kernel_size"], errors) {
-            return None;
-        }
-        errors.push(
-            Mistake::ConvWithoutKernel,
-            cx.kind,
+        args.missing(
+            &["kernel", "kernel_size"],
+            (Mistake::ConvWithoutKernel, cx.kind),
             "Conv2d needs a kernel size, e.g. `Conv2d(32, kernel = 3)`",
+            errors,
         );
         return None;
     };

@@ -13,10 +13,11 @@ use crate::validate::shape_text;
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let span = cx.span;
     let Some(units_expr) = args.take_positional_or_named("units") else {
-        errors.push(
-            Mistake::DenseWithoutUnits,
-            cx.kind,
+        args.missing(
+            &["units"],
+            (Mistake::DenseWithoutUnits, cx.kind),
             "Dense needs a number of units, e.g. `Dense(128)`",
+            errors,
         );
         return None;
     };

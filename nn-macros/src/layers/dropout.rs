@@ -24,10 +24,11 @@ pub(crate) fn rate(e: &Expr, what: &str, errors: &mut Errors) -> Option<f64> {
 
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let Some(e) = args.take_positional_or_named("rate") else {
-        errors.push(
-            Mistake::DropoutWithoutRate,
-            cx.kind,
+        args.missing(
+            &["rate"],
+            (Mistake::DropoutWithoutRate, cx.kind),
             "Dropout needs a rate, e.g. `Dropout(0.2)`",
+            errors,
         );
         return None;
     };

@@ -10,10 +10,11 @@ use crate::validate::shape_text;
 
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let Some(size_expr) = args.take_positional_or_named("size") else {
-        errors.push(
-            Mistake::PatchesWithoutSize,
-            cx.kind,
+        args.missing(
+            &["size"],
+            (Mistake::PatchesWithoutSize, cx.kind),
             "Patches needs a patch size, e.g. `Patches(7)` for 16 patches of a 28×28 image",
+            errors,
         );
         return None;
     };

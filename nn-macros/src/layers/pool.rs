@@ -15,10 +15,11 @@ fn pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors, max: bool) -> Op
         .take_positional_or_named("kernel")
         .or_else(|| args.take_named("pool_size"));
     let Some(kernel_expr) = kernel_expr else {
-        errors.push(
-            Mistake::PoolWithoutWindow,
-            cx.kind,
+        args.missing(
+            &["kernel", "pool_size"],
+            (Mistake::PoolWithoutWindow, cx.kind),
             format!("{name} needs a window size, e.g. `{name}(2)`"),
+            errors,
         );
         return None;
     };

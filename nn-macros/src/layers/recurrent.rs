@@ -138,10 +138,11 @@ fn recurrent(
 ) -> Option<Resolved> {
     let name = kind.name;
     let Some(units_expr) = args.take_positional_or_named("units") else {
-        errors.push(
-            Mistake::RecurrentWithoutUnits,
-            cx.kind,
+        args.missing(
+            &["units"],
+            (Mistake::RecurrentWithoutUnits, cx.kind),
             format!("{name} needs a number of units, e.g. `{name}(128)`"),
+            errors,
         );
         return None;
     };
