@@ -59,7 +59,7 @@ pub use float::Float;
 pub use freeze::{freeze, freeze_layer, unfreeze, unfreeze_layer};
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use graph::GraphModel;
-pub use model::{Model, Parameters};
+pub use model::{visit_distinct_params, Model, Parameters};
 pub use tape::{Param, Tape, Var};
 
 /// Re-exported for seeding models (`Model::new(&mut rng)`).

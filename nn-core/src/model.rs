@@ -38,6 +38,38 @@ impl<T: Float, S: AsRef<str>> Parameters<T> for Vec<(S, Param<T>)> {
     }
 }
 
+/// Calls `f` once per distinct parameter of `params`, under the first name
+/// it is reached by: a parameter held twice (a layer shared with
+/// [`crate::layers::Share`], one `Param` in two fields) is one parameter, as
+/// PyTorch's `parameters()` leaves out duplicates. Optimizers and gradient
+/// clipping visit through it, so a shared weight is stepped, and counted in
+/// a norm, once.
+pub fn visit_distinct_params<T: Float>(
+    params: &dyn Parameters<T>,
+    f: &mut dyn FnMut(&str, &Param<T>),
+) {
+    thread_local! {
+        // The addresses visited in this call, reused from step to step.
+        static SEEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut visit = |seen: &mut Vec<usize>| {
+        seen.clear();
+        params.visit_params(&mut |name, p| {
+            let address = p.storage_address();
+            if !seen.contains(&address) {
+                seen.push(address);
+                f(name, p);
+            }
+        });
+        seen.clear();
+    };
+    SEEN.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut seen) => visit(&mut seen),
+        // Called from inside another visit on this thread.
+        Err(_) => visit(&mut Vec::new()),
+    });
+}
+
 /// A trainable model with both execution paths. `sequential!` implements it.
 pub trait Model<T: Float>: Parameters<T> {
     /// The tape path: records the whole model on `x`'s tape.

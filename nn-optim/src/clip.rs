@@ -4,9 +4,10 @@ use nn_core::{Float, Param, Parameters};
 
 /// Scales all gradients together so their global L2 norm is at most `max_norm`;
 /// returns the norm before clipping. Like PyTorch, the scale is
-/// `max_norm / (norm + 1e-6)`, applied only when it is below 1. Frozen
+/// `max_norm / (norm + 1e-6)`, applied when it is below 1 or NaN (a NaN
+/// norm makes every gradient NaN, as PyTorch's does). Frozen
 /// parameters ([`Param::set_trainable`](nn_core::Param::set_trainable)) are
-/// left out of the norm and left alone.
+/// left out of the norm and left alone; a shared one counts once.
 pub fn clip_grad_norm<T: Float>(params: &dyn Parameters<T>, max_norm: f64) -> f64 {
     let mut sum = 0.0;
     visit_trainable(params, &mut |p| {
@@ -22,10 +23,11 @@ pub fn clip_grad_norm<T: Float>(params: &dyn Parameters<T>, max_norm: f64) -> f6
 /// The scaling of [`clip_grad_norm`] for gradients whose global norm is
 /// `norm`, found elsewhere (summed over the ranks of a data-parallel run):
 /// every trainable gradient times `max_norm / (norm + 1e-6)` when that is
-/// below 1.
+/// below 1 (or NaN).
 pub fn clip_to_norm<T: Float>(params: &dyn Parameters<T>, norm: f64, max_norm: f64) {
     let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
+    // A NaN norm scales by NaN, as PyTorch's clamp keeps it.
+    if coef < 1.0 || coef.is_nan() {
         let c = T::lit(coef);
         visit_trainable(params, &mut |p| {
             if let Some(g) = p.grad_mut().as_mut() {
@@ -35,19 +37,21 @@ pub fn clip_to_norm<T: Float>(params: &dyn Parameters<T>, norm: f64, max_norm: f
     }
 }
 
-/// Clamps every gradient element of the trainable parameters to `[-clip, clip]`.
+/// Clamps every gradient element of the trainable parameters to `[-clip, clip]`;
+/// NaN stays NaN, as in PyTorch's `clamp`.
 pub fn clip_grad_value<T: Float>(params: &dyn Parameters<T>, clip: f64) {
     let (lo, hi) = (T::lit(-clip), T::lit(clip));
     visit_trainable(params, &mut |p| {
         if let Some(g) = p.grad_mut().as_mut() {
-            g.mapv_inplace(|v| v.max(lo).min(hi));
+            // `max`/`min` would return the bound for NaN.
+            g.mapv_inplace(|v| if v.is_nan() { v } else { v.max(lo).min(hi) });
         }
     });
 }
 
-/// Calls `f` with every parameter that is not frozen.
+/// Calls `f` with every distinct parameter that is not frozen.
 fn visit_trainable<T: Float>(params: &dyn Parameters<T>, f: &mut dyn FnMut(&Param<T>)) {
-    params.visit_params(&mut |_, p| {
+    nn_core::visit_distinct_params(params, &mut |_, p| {
         if p.is_trainable() {
             f(p)
         }

@@ -99,7 +99,8 @@ impl<T: Float> States<T> {
         share: Share,
         mut update: impl FnMut(ArrayViewMutD<'_, T>, ArrayViewD<'_, T>, &mut ParamState<T>, &Part),
     ) {
-        params.visit_params(&mut |name, p: &Param<T>| {
+        // A parameter held twice (a shared layer) is stepped once.
+        nn_core::visit_distinct_params(params, &mut |name, p: &Param<T>| {
             if !p.is_trainable() {
                 return;
             }

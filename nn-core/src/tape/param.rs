@@ -218,6 +218,12 @@ impl<T: Float> Param<T> {
     pub fn same_as(&self, other: &Param<T>) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
+
+    /// The storage's address: equal for two handles exactly when
+    /// [`Param::same_as`] is true, while both live.
+    pub(crate) fn storage_address(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
+    }
 }
 
 /// A read lock that ignores poisoning: a panic elsewhere leaves the array

@@ -178,3 +178,54 @@ fn parameters_without_gradient_are_skipped() {
     );
     assert_eq!(opt.state().params.keys().collect::<Vec<_>>(), vec!["a"]);
 }
+
+/// A parameter held under two names (a shared layer) is one parameter, as
+/// PyTorch's `parameters()` leaves out duplicates: stepped once, counted
+/// once in a norm. Expected values by hand: SGD moves [1, 2] by −lr·g =
+/// −0.1·[2, 2]; the norm of [2, 2] and [3] is √17.
+#[test]
+fn a_shared_parameter_is_stepped_and_counted_once() {
+    let (w, b) = (
+        Param::new(ndarray::array![1.0f64, 2.0].into_dyn()),
+        Param::new(ndarray::array![0.0f64].into_dyn()),
+    );
+    let params = vec![
+        ("left.w", w.clone()),
+        ("right.w", w.clone()),
+        ("b", b.clone()),
+    ];
+    *w.grad_mut() = Some(ndarray::array![2.0, 2.0].into_dyn());
+    *b.grad_mut() = Some(ndarray::array![3.0].into_dyn());
+    assert_eq!(clip_grad_norm(&params, 100.0), 17f64.sqrt());
+    let mut sgd = Sgd::<f64>::new(SgdConfig {
+        lr: 0.1,
+        ..Default::default()
+    })
+    .unwrap();
+    sgd.step(&params);
+    assert_eq!(*w.value(), ndarray::array![1.0 - 0.2, 2.0 - 0.2].into_dyn());
+    assert_eq!(
+        sgd.state().params.keys().collect::<Vec<_>>(),
+        ["b", "left.w"]
+    );
+}
+
+/// NaN gradients stay NaN, as PyTorch's `clip_grad_value_` (a clamp) and
+/// `clip_grad_norm_` (a NaN norm scales every gradient by NaN) leave them.
+#[test]
+fn clipping_keeps_nan_gradients_nan() {
+    let (a, b) = (
+        Param::new(ndarray::array![0.0f64, 0.0, 0.0].into_dyn()),
+        Param::new(ndarray::array![0.0f64, 0.0].into_dyn()),
+    );
+    let params = vec![("a", a.clone()), ("b", b.clone())];
+    *a.grad_mut() = Some(ndarray::array![f64::NAN, -4.0, 1.0].into_dyn());
+    *b.grad_mut() = Some(ndarray::array![2.0, 0.5].into_dyn());
+    clip_grad_value(&params, 1.5);
+    let g = a.grad().clone().unwrap();
+    assert!(g[[0]].is_nan());
+    assert_eq!((g[[1]], g[[2]]), (-1.5, 1.0));
+    assert!(clip_grad_norm(&params, 1.0).is_nan());
+    assert!(a.grad().as_ref().unwrap().iter().all(|v| v.is_nan()));
+    assert!(b.grad().as_ref().unwrap().iter().all(|v| v.is_nan()));
+}
