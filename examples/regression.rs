@@ -62,7 +62,11 @@ fn points(n: usize, rng: &mut StdRng) -> (ArrayD<f32>, ArrayD<f32>, Vec<f32>) {
 
 fn main() {
     let args = cli::Args::parse(USAGE);
-    let epochs: usize = args.get("epochs", 60);
+    let epochs = args.positive(
+        "epochs",
+        60,
+        "the learning rate is cosine-annealed over the steps",
+    );
     let seed: u64 = args.get("seed", 7);
 
     let mut rng = StdRng::seed_from_u64(seed);

@@ -159,7 +159,7 @@ fn smoothed_cross_entropy(logits: &Var<f32>, labels: &[usize], eps: f32) -> Var<
 
 fn main() {
     let args = cli::Args::parse(USAGE);
-    let samples: usize = args.get("samples", 20_000);
+    let samples = args.positive("samples", 20_000, "training needs data");
     let epochs: usize = args.get("epochs", 2);
     let mnist = Mnist::load_default().unwrap_or_else(|e| {
         eprintln!("error: {e}");

@@ -3,8 +3,17 @@
 //!
 //! Run: `cargo run --release --example tape_basics`
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use nn::ndarray::{Array1, Array2};
 use nn::prelude::*;
+
+const USAGE: &str = "\
+Fit y = sin(x) with a small MLP on the tape by plain gradient descent, then
+gradcheck a function of your own. Takes no flags.
+
+Usage: cargo run --release --example tape_basics";
 
 fn param(rows: usize, cols: usize, seed: u64) -> Param<f32> {
     // Glorot-uniform from a tiny LCG, so the example needs no extra crates.
@@ -19,6 +28,7 @@ fn param(rows: usize, cols: usize, seed: u64) -> Param<f32> {
 }
 
 fn main() {
+    cli::Args::parse(USAGE);
     let n = 64;
     let x = Array2::from_shape_fn((n, 1), |(i, _)| -3.0 + 6.0 * i as f32 / (n - 1) as f32);
     let y = x.mapv(f32::sin);

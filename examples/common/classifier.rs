@@ -47,7 +47,11 @@ pub fn train<M: Fit<f32> + Model<f32>>(usage: &str, run: Run<'_>, make: impl FnO
         eprintln!("error: {e}");
         std::process::exit(2)
     });
-    let epochs = args.get("epochs", run.epochs);
+    let epochs = args.positive(
+        "epochs",
+        run.epochs,
+        "the learning rate is cosine-annealed over the epochs",
+    );
     let schedule = CosineAnnealing::new(epochs, 0.0).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(2)

@@ -60,6 +60,17 @@ impl Args {
         }
     }
 
+    /// The flag's whole number, or `default`; 0 is refused with `why` (what
+    /// needs at least one).
+    pub fn positive(&self, name: &str, default: usize, why: &str) -> usize {
+        let n = self.get(name, default);
+        if n == 0 {
+            eprintln!("error: --{name} must be at least 1 ({why})");
+            std::process::exit(2)
+        }
+        n
+    }
+
     /// Whether a switch (a flag without a value, `--distributed`) was given.
     pub fn switch(&self, name: &str) -> bool {
         self.values.contains_key(name)
