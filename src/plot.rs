@@ -99,6 +99,20 @@ pub fn svg<E: Display>(
     write_atomic(path, text.as_bytes())
 }
 
+/// Whether a chart at `path` is drawn as SVG (`.svg`) or PNG (`.png`), by
+/// the extension, case aside; any other name is refused rather than given
+/// PNG bytes it does not announce.
+pub(crate) fn is_svg(path: &Path) -> Result<bool, TrainError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(true),
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(false),
+        _ => Err(plot_error(
+            path,
+            "a chart is written as PNG or SVG: name the file .png or .svg",
+        )),
+    }
+}
+
 /// A drawing's failure at `path`.
 pub(crate) fn plot_error(path: &Path, e: impl Display) -> TrainError {
     TrainError::Plot {

@@ -131,10 +131,7 @@ impl<'a> Comparison<'a> {
     // Not generic: the drawing is compiled once, here (see `History::plot`).
     fn draw_at(&self, path: &Path) -> Result<(), TrainError> {
         let lines = self.lines().map_err(|e| crate::plot::plot_error(path, e))?;
-        let svg = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-        if svg {
+        if crate::plot::is_svg(path)? {
             crate::plot::svg(path, self.size, |root| self.render(root, &lines))
         } else {
             crate::plot::png(path, self.size, |root| self.render(root, &lines))

@@ -155,8 +155,9 @@ impl History {
 
     /// Draws the loss and the first metric (accuracy for a classifier) per
     /// epoch, training and validation, side by side,
-    /// as PNG or SVG by the file's extension. Text uses an embedded font, so no
-    /// system font libraries are needed.
+    /// as PNG or SVG by the file's extension (`.png` or `.svg`; another is an
+    /// error). Text uses an embedded font, so no system font libraries are
+    /// needed.
     pub fn plot(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
         self.plot_at(path.as_ref())
     }
@@ -164,11 +165,8 @@ impl History {
     // Not generic, so the drawing (thousands of plotters instantiations) is
     // compiled once, here, instead of in every crate that plots.
     fn plot_at(&self, path: &Path) -> Result<(), TrainError> {
-        let svg = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
         let size = (1000, 420);
-        if svg {
+        if crate::plot::is_svg(path)? {
             crate::plot::svg(path, size, |root| self.draw(root))
         } else {
             crate::plot::png(path, size, |root| self.draw(root))

@@ -294,6 +294,12 @@ fn history_saves_as_csv_json_png_and_svg() {
     history.save_json(dir.join("h.json")).unwrap();
     history.plot(dir.join("h.png")).unwrap();
     history.plot(dir.join("h.svg")).unwrap();
+    // Another name would get PNG bytes it does not announce: refused.
+    for name in ["h.jpg", "h"] {
+        let e = history.plot(dir.join(name)).unwrap_err().to_string();
+        assert!(e.contains("name the file .png or .svg"), "{name}: {e}");
+        assert!(!dir.join(name).exists());
+    }
     assert_eq!(
         std::fs::read_to_string(dir.join("h.csv"))
             .unwrap()
