@@ -59,15 +59,10 @@ pub trait GraphModel<T: Float>: Parameters<T> {
     /// Keras's `model.summary()` with its "Connected to" column.
     fn summary(&self) -> Summary;
 
-    /// Number of trainable scalars (frozen parameters are not).
+    /// Number of trainable scalars (frozen parameters are not; a shared
+    /// weight counts once).
     fn param_count(&self) -> usize {
-        let mut n = 0;
-        self.visit_params(&mut |_, p| {
-            if p.is_trainable() {
-                n += p.len()
-            }
-        });
-        n
+        crate::model::count_distinct(&mut |f| self.visit_params(f), true)
     }
 
     /// Parameters and buffers by name, as PyTorch's `state_dict`.

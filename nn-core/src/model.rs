@@ -48,13 +48,25 @@ pub fn visit_distinct_params<T: Float>(
     params: &dyn Parameters<T>,
     f: &mut dyn FnMut(&str, &Param<T>),
 ) {
+    visit_distinct(&mut |g| params.visit_params(g), f)
+}
+
+/// What a visit of parameters calls with each name and parameter.
+pub(crate) type Visitor<'a, T> = dyn FnMut(&str, &Param<T>) + 'a;
+
+/// [`visit_distinct_params`] over any visit of parameters (a layer's or a
+/// graph's, which are not [`Parameters`] themselves).
+pub(crate) fn visit_distinct<T: Float>(
+    visit_all: &mut dyn FnMut(&mut Visitor<'_, T>),
+    f: &mut dyn FnMut(&str, &Param<T>),
+) {
     thread_local! {
         // The addresses visited in this call, reused from step to step.
         static SEEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let mut visit = |seen: &mut Vec<usize>| {
         seen.clear();
-        params.visit_params(&mut |name, p| {
+        visit_all(&mut |name, p| {
             let address = p.storage_address();
             if !seen.contains(&address) {
                 seen.push(address);
@@ -68,6 +80,23 @@ pub fn visit_distinct_params<T: Float>(
         // Called from inside another visit on this thread.
         Err(_) => visit(&mut Vec::new()),
     });
+}
+
+/// The scalars of the distinct parameters `visit_all` reaches that are
+/// trainable (`trainable`) or frozen (`!trainable`): a weight two layers
+/// share counts once, as in Keras's `count_params()` and PyTorch's
+/// `sum(p.numel() for p in model.parameters())`.
+pub(crate) fn count_distinct<T: Float>(
+    visit_all: &mut dyn FnMut(&mut Visitor<'_, T>),
+    trainable: bool,
+) -> usize {
+    let mut n = 0;
+    visit_distinct(visit_all, &mut |_, p| {
+        if p.is_trainable() == trainable {
+            n += p.len()
+        }
+    });
+    n
 }
 
 /// A trainable model with both execution paths. `sequential!` implements it.
@@ -141,15 +170,10 @@ pub trait Model<T: Float>: Parameters<T> {
         self.set_training(false);
     }
 
-    /// Number of trainable scalars (frozen parameters are not).
+    /// Number of trainable scalars (frozen parameters are not; a shared
+    /// weight counts once).
     fn param_count(&self) -> usize {
-        let mut n = 0;
-        self.visit_params(&mut |_, p| {
-            if p.is_trainable() {
-                n += p.len()
-            }
-        });
-        n
+        count_distinct(&mut |f| self.visit_params(f), true)
     }
 
     /// Zeroes every parameter's gradient (keeping the buffers).

@@ -93,17 +93,18 @@ impl<'g, T: Float> Buckets<'g, T> {
         extras: usize,
         sharded: bool,
     ) -> Self {
-        let mut params: Vec<Param<T>> = Vec::new();
-        model.visit_params(&mut |_, p| {
+        // A parameter two layers share is summed once (twice, its sum would
+        // move twice the bytes), but its gradient is final only after the
+        // last layer's backward: reports are then not to be trusted.
+        let (mut params, mut visits): (Vec<Param<T>>, usize) = (Vec::new(), 0);
+        model.visit_params(&mut |_, p| visits += usize::from(p.is_trainable()));
+        nn_core::visit_distinct_params(model, &mut |_, p| {
             if p.is_trainable() {
                 params.push(p.clone())
             }
         });
         params.reverse();
-        let shared = params
-            .iter()
-            .enumerate()
-            .any(|(i, p)| params[..i].iter().any(|q| q.same_as(p)));
+        let shared = visits > params.len();
         let mut offsets = Vec::with_capacity(params.len());
         let mut bounds = vec![0];
         let (mut at, mut bucket_start) = (0, 0);
@@ -437,8 +438,9 @@ mod tests {
         sums.ready(&model[1].1);
         assert!(group.started.borrow().is_empty());
         sums.finish(&mut [], |_| 1.0);
-        // Buckets of one parameter each, every one started by `finish`.
-        assert_eq!(*group.started.borrow(), [16, 16, 16]);
+        // Buckets of one parameter each, every one started by `finish`, and
+        // `w` sent once: two parameters, not three.
+        assert_eq!(*group.started.borrow(), [16, 16]);
     }
 
     #[test]

@@ -26,9 +26,9 @@ pub fn share_of(group: &dyn Collective) -> Share {
 /// If a trainable parameter is not laid out row-major.
 pub fn gather_parameters<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
     let mut params: Vec<Param<T>> = Vec::new();
-    model.visit_params(&mut |_, p| {
-        // A parameter two layers share is gathered once.
-        if p.is_trainable() && !params.iter().any(|q| q.same_as(p)) {
+    // A parameter two layers share is gathered once.
+    nn_core::visit_distinct_params(model, &mut |_, p| {
+        if p.is_trainable() {
             params.push(p.clone());
         }
     });
@@ -104,7 +104,8 @@ pub fn clip_grad_norm_shares<T: Float>(
 ) -> f64 {
     let share = share_of(group);
     let mut sum = [0.0f64];
-    model.visit_params(&mut |_, p| {
+    // A parameter two layers share is counted once, as `clip_grad_norm` does.
+    nn_core::visit_distinct_params(model, &mut |_, p| {
         if let (true, Some(g)) = (p.is_trainable(), p.grad().as_ref()) {
             let g = g.as_slice().expect("gradients are row-major");
             sum[0] += g[share.range(g.len())]

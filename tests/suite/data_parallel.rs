@@ -12,7 +12,7 @@
 
 use crate::common::parallel;
 
-use nn::distributed::ThreadGroup;
+use nn::distributed::{Collective, ThreadGroup};
 use nn::ndarray::{ArrayD, IxDyn};
 use nn::prelude::*;
 use parallel::{check_parity, data, rank_run, Cnn, Mlp};
@@ -627,6 +627,46 @@ fn a_sharded_optimizer_clips_by_the_norm_of_the_whole_gradient() {
     // The norm's squares are added in another order: its last bits differ.
     let d = parallel::largest_difference(&run(true), &run(false));
     assert!(d <= 1e-6, "{d:e}");
+}
+
+/// One parameter under two names (a shared layer's weight): averaged once
+/// and counted once in the norm, sharded or not.
+#[test]
+fn a_shared_parameter_is_averaged_and_clipped_once_over_the_ranks() {
+    for sharded in [false, true] {
+        let got = ThreadGroup::run(2, |g| {
+            let w = nn::Param::new(ArrayD::<f32>::zeros(IxDyn(&[2])));
+            let params = vec![("a.weight", w.clone()), ("b.weight", w.clone())];
+            // Rank 0's gradient (3, 0), rank 1's (3, 8): the average (3, 4),
+            // whose norm is 5 (not √50, were it counted under both names).
+            let mine = if g.rank() == 0 {
+                [3.0, 0.0]
+            } else {
+                [3.0, 8.0]
+            };
+            *w.grad_mut() = Some(ArrayD::from_shape_vec(IxDyn(&[2]), mine.to_vec()).unwrap());
+            let norm = if sharded {
+                nn::distributed::average_gradient_shares(g, &params);
+                nn::distributed::clip_grad_norm_shares(g, &params, 10.0)
+            } else {
+                nn::distributed::average_gradients(g, &params);
+                nn::optim::clip_grad_norm(&params, 10.0)
+            };
+            let share = nn::distributed::share_of(g).range(2);
+            let own = if sharded { share } else { 0..2 };
+            let grad = w.grad().clone().unwrap();
+            (norm, own.map(|i| grad[i]).collect::<Vec<f32>>(), g.rank())
+        });
+        for (norm, grad, rank) in got {
+            assert!((norm - 5.0).abs() < 1e-6, "sharded {sharded}: norm {norm}");
+            let want: &[f32] = match (sharded, rank) {
+                (false, _) => &[3.0, 4.0],
+                (true, 0) => &[3.0],
+                (true, _) => &[4.0],
+            };
+            assert_eq!(grad, want, "sharded {sharded}, rank {rank}");
+        }
+    }
 }
 
 /// SGD that does not say it is element-wise (as LAMB or LARS would not be).

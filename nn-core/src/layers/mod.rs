@@ -119,15 +119,9 @@ pub trait Layer<T: Float> {
     fn visit_buffers(&self, _f: &mut dyn FnMut(&str, &Param<T>)) {}
 
     /// Number of trainable scalars: those of the parameters not frozen (see
-    /// [`Param::set_trainable`]).
+    /// [`Param::set_trainable`]), a weight shared by two parts counted once.
     fn param_count(&self) -> usize {
-        let mut n = 0;
-        self.visit_params(&mut |_, p| {
-            if p.is_trainable() {
-                n += p.len()
-            }
-        });
-        n
+        crate::model::count_distinct(&mut |f| self.visit_params(f), true)
     }
 
     /// Number of non-trainable scalars: the buffers' (running statistics,
@@ -135,12 +129,7 @@ pub trait Layer<T: Float> {
     fn non_trainable_count(&self) -> usize {
         let mut n = 0;
         self.visit_buffers(&mut |_, b| n += b.len());
-        self.visit_params(&mut |_, p| {
-            if !p.is_trainable() {
-                n += p.len()
-            }
-        });
-        n
+        n + crate::model::count_distinct(&mut |f| self.visit_params(f), false)
     }
 
     /// Switches between training (dropout active) and evaluation.

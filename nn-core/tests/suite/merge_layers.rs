@@ -442,6 +442,38 @@ fn assert_shares<L: Layer<f64>>(label: &str, a: &L, b: &L) {
     }
 }
 
+/// Two shared layers side by side, as a tape layer: `a(x) + b(x)` with `b =
+/// a.share()`.
+struct Twice {
+    a: Dense<f64, 3, 2>,
+    b: Dense<f64, 3, 2>,
+}
+
+impl nn_core::layers::TapeLayer<f64> for Twice {
+    fn output_shape(&self, _input: &[usize]) -> Result<Vec<usize>, String> {
+        Ok(vec![2])
+    }
+    fn forward(&self, x: &Var<f64>) -> Var<f64> {
+        &self.a.forward(x) + &self.b.forward(x)
+    }
+    fn visit_params(&self, f: &mut dyn FnMut(&str, &Param<f64>)) {
+        Layer::visit_params(&self.a, &mut |n, p| f(&format!("a.{n}"), p));
+        Layer::visit_params(&self.b, &mut |n, p| f(&format!("b.{n}"), p));
+    }
+}
+
+#[test]
+fn a_shared_weight_is_counted_once() {
+    // Keras's `count_params()` and PyTorch's `sum(p.numel() for p in
+    // m.parameters())` count a shared weight once: 3 · 2 + 2 here, not 16.
+    let a: Dense<f64, 3, 2> = Dense::init(&mut rng());
+    let b = a.share();
+    let layer = nn_core::layers::TapeOnly::new(Twice { a, b });
+    assert_eq!(layer.param_count(), 8);
+    nn_core::freeze_layer(&layer.inner.a);
+    assert_eq!((layer.param_count(), layer.non_trainable_count()), (0, 8));
+}
+
 #[test]
 fn a_shared_dense_trains_one_weight_like_the_tape_applying_it_twice() {
     let mut r = rng();

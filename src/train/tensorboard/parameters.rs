@@ -10,10 +10,11 @@ use super::histogram::Histogram;
 /// `write_grads` named them.
 pub(crate) const GRADIENT_SUFFIX: &str = "_grad";
 
-/// A histogram of every parameter's value, tagged with its name (`dense.weight`).
+/// A histogram of every parameter's value, tagged with its name (`dense.weight`;
+/// a shared one once, under its first name).
 pub(crate) fn weight_histograms<T: Float>(params: &dyn Parameters<T>) -> Vec<SummaryValue> {
     let mut out = Vec::new();
-    params.visit_params(&mut |name, p| {
+    nn_core::visit_distinct_params(params, &mut |name, p| {
         let value = p.value();
         push_histogram(&mut out, name.to_string(), value.iter().map(|v| v.as_f64()));
     });
@@ -26,7 +27,7 @@ pub(crate) fn gradient_histograms<T: Float>(
     params: &dyn Parameters<T>,
     out: &mut Vec<SummaryValue>,
 ) {
-    params.visit_params(&mut |name, p| {
+    nn_core::visit_distinct_params(params, &mut |name, p| {
         if let Some(grad) = p.grad().as_ref() {
             let tag = format!("{name}{GRADIENT_SUFFIX}");
             push_histogram(out, tag, grad.iter().map(|v| v.as_f64()));
