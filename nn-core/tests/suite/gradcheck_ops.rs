@@ -130,6 +130,16 @@ fn shape_ops() {
     check("concat", &[x.clone(), y.clone(), x.clone()], |v| {
         Var::concat(&[&v[0], &v[1], &v[2]], 1)
     });
+    for axis in 0..=3 {
+        check(
+            &format!("stack at {axis}"),
+            &[x.clone(), x.mapv(|e| e * 0.5)],
+            |v| Var::stack(&[&v[0], &v[1], &v[0]], axis),
+        );
+    }
+    check("unsqueeze, squeeze", std::slice::from_ref(&y), |v| {
+        v[0].unsqueeze(3).squeeze(1).exp()
+    });
     check("slice", std::slice::from_ref(&x), |v| v[0].slice(2, 1..3));
     check("index_select", std::slice::from_ref(&x), |v| {
         v[0].index_select(1, &[2, 0, 2])

@@ -479,6 +479,23 @@ fn panic_site(f: impl FnOnce()) -> Option<(String, u32)> {
     result.err().and(site)
 }
 
+#[test]
+fn stack_joins_along_a_new_axis_as_torch_stack() {
+    // torch.stack([a, b], dim) by its definition: out.select(dim, i) is
+    // the i-th input.
+    let tape = Tape::<f64>::new();
+    let a = tape.var(array![[1.0, 2.0], [3.0, 4.0]].into_dyn());
+    let b = tape.var(array![[5.0, 6.0], [7.0, 8.0]].into_dyn());
+    let at0 = array![[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]].into_dyn();
+    let at1 = array![[[1.0, 2.0], [5.0, 6.0]], [[3.0, 4.0], [7.0, 8.0]]].into_dyn();
+    let at2 = array![[[1.0, 5.0], [2.0, 6.0]], [[3.0, 7.0], [4.0, 8.0]]].into_dyn();
+    for (axis, want) in [(0, at0), (1, at1), (2, at2)] {
+        assert_eq!(Var::stack(&[&a, &b], axis).value(), want, "axis {axis}");
+    }
+    assert_eq!(a.unsqueeze(0).shape(), [1, 2, 2]);
+    assert_eq!(a.unsqueeze(2).squeeze(2).value(), a.value());
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.
@@ -518,6 +535,10 @@ fn misuse_panics_are_reported_at_the_callers_line() {
         ("permute", panics_at!(a.permute(&[0, 0]))),
         ("transpose", panics_at!(a.transpose(0, 2))),
         ("concat", panics_at!(Var::concat(&[&a, &v(&[3, 3])], 1))),
+        ("stack", panics_at!(Var::stack(&[&a, &b], 0))),
+        ("stack axis", panics_at!(Var::stack(&[&a], 3))),
+        ("unsqueeze", panics_at!(a.unsqueeze(3))),
+        ("squeeze", panics_at!(a.squeeze(0))),
         ("slice", panics_at!(a.slice(1, 2..5))),
         ("index_select", panics_at!(a.index_select(0, &[2]))),
         ("sum_axis", panics_at!(a.sum_axis(2, false))),

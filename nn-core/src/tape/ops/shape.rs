@@ -1,5 +1,6 @@
 //! Ops that rearrange elements: reshape, transpose/permute, concat, slice,
-//! index_select, gather, where.
+//! index_select, gather, where; unsqueeze, squeeze and stack, made of
+//! reshape and concat.
 
 use std::ops::Range;
 
@@ -211,6 +212,64 @@ impl<T: Float> Var<T> {
                 },
             )
         })
+    }
+
+    /// A new axis of length 1 at `axis` (`0..=ndim`), as PyTorch's
+    /// `unsqueeze`: `[2, 3]` at 1 is `[2, 1, 3]`.
+    ///
+    /// # Panics
+    /// If `axis` is past `ndim` (at the caller's line).
+    #[track_caller]
+    pub fn unsqueeze(&self, axis: usize) -> Var<T> {
+        let mut shape = self.shape();
+        assert!(
+            axis <= shape.len(),
+            "unsqueeze: axis {axis} is out of range for shape {shape:?} (0 to {} allowed)",
+            shape.len()
+        );
+        shape.insert(axis, 1);
+        self.reshape(&shape)
+    }
+
+    /// Removes `axis`, which must have length 1 (PyTorch's `squeeze(dim)`
+    /// leaves other lengths alone; here they are a mistake).
+    ///
+    /// # Panics
+    /// If `axis` is out of range or its length is not 1 (at the caller's line).
+    #[track_caller]
+    pub fn squeeze(&self, axis: usize) -> Var<T> {
+        let mut shape = self.shape();
+        checked(axis_of("squeeze", &shape, axis));
+        assert!(
+            shape[axis] == 1,
+            "squeeze: axis {axis} of shape {shape:?} has length {}, not 1",
+            shape[axis]
+        );
+        shape.remove(axis);
+        self.reshape(&shape)
+    }
+
+    /// Joins variables of one shape along a new axis at `axis` (`0..=ndim`),
+    /// as `torch.stack`: three `[2, 4]` at 1 give `[2, 3, 4]`. (The gradient
+    /// of each input is its slice of the output's.)
+    ///
+    /// # Panics
+    /// If `vars` is empty, the shapes differ or `axis` is past `ndim`, naming
+    /// `stack` and the shapes (at the caller's line).
+    #[track_caller]
+    pub fn stack(vars: &[&Var<T>], axis: usize) -> Var<T> {
+        assert!(!vars.is_empty(), "stack: no inputs");
+        let first = vars[0].shape();
+        assert!(
+            axis <= first.len(),
+            "stack: axis {axis} is out of range for inputs of shape {first:?} (0 to {} allowed)",
+            first.len()
+        );
+        if let Some(other) = vars.iter().map(|v| v.shape()).find(|s| *s != first) {
+            panic!("stack: inputs of shapes {first:?} and {other:?}; all must have one shape");
+        }
+        let lifted: Vec<Var<T>> = vars.iter().map(|v| v.unsqueeze(axis)).collect();
+        Var::concat(&lifted.iter().collect::<Vec<_>>(), axis)
     }
 
     /// The elements `range` along `axis`.
