@@ -297,12 +297,32 @@ fn epoch_scalars_equal_the_history_at_epoch_steps() {
 #[test]
 fn batch_scalars_are_logged_every_second_step() {
     let run = run();
+    // Keras's running mean over the epoch's batches so far (all of 2
+    // samples here, so the plain mean), which the epoch's last batch ends
+    // at the epoch's loss.
+    let running: Vec<f64> = run
+        .seen
+        .batches
+        .chunks(STEPS_PER_EPOCH)
+        .flat_map(|epoch| {
+            (1..=epoch.len()).map(|n| epoch[..n].iter().map(|b| b.1).sum::<f64>() / n as f64)
+        })
+        .collect();
+    for (epoch, logs) in run.history.epochs.iter().enumerate() {
+        let last = running[(epoch + 1) * STEPS_PER_EPOCH - 1];
+        assert!(
+            (last - logs.loss).abs() <= 1e-6 * logs.loss.abs(),
+            "epoch {epoch}: {last} against {}",
+            logs.loss
+        );
+    }
     let expected: Vec<(i64, f32)> = run
         .seen
         .batches
         .iter()
-        .filter(|(step, _, _)| step.is_multiple_of(BATCH_PERIOD))
-        .map(|&(step, loss, _)| (step as i64, loss as f32))
+        .zip(&running)
+        .filter(|((step, _, _), _)| step.is_multiple_of(BATCH_PERIOD))
+        .map(|(&(step, _, _), &mean)| (step as i64, mean as f32))
         .collect();
     let steps: Vec<i64> = expected.iter().map(|(s, _)| *s).collect();
     assert_eq!(steps, [0, 2, 4, 6, 8, 10]);

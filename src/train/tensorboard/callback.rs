@@ -18,8 +18,8 @@ use crate::train::TrainError;
 /// - `DIR/train/events.out.tfevents.…`: each epoch's loss and metrics
 ///   (`epoch_loss`, `epoch_accuracy`, …) and learning rate
 ///   (`epoch_learning_rate`) at step `epoch − 1` (epochs count from 0, as in
-///   Keras); every [`TensorBoard::update_freq_batches`] batches the batch's
-///   loss and learning rate (`batch_loss`, `batch_learning_rate`) at the
+///   Keras); every [`TensorBoard::update_freq_batches`] batches the epoch's
+///   running loss and the learning rate (`batch_loss`, `batch_learning_rate`) at the
 ///   optimizer step (from 0, over the whole run); every
 ///   [`TensorBoard::histogram_freq`] epochs a histogram of each parameter,
 ///   tagged with its name (`dense.weight`), and of its gradient in the
@@ -89,6 +89,9 @@ pub struct TensorBoard {
     /// histograms: `fit` clears gradients after each step, so the epoch's end
     /// cannot read them.
     latest_gradients: Vec<SummaryValue>,
+    /// The epoch's losses so far, each times its batch's size, and the
+    /// samples: `batch_loss` is their mean, as Keras's.
+    epoch_loss: (f64, usize),
 }
 
 impl TensorBoard {
@@ -108,14 +111,16 @@ impl TensorBoard {
             train: None,
             validation: None,
             latest_gradients: Vec::new(),
+            epoch_loss: (0.0, 0),
         }
     }
 
     /// Also logs the loss and learning rate of every `n`-th batch
     /// (`batch_loss` and `batch_learning_rate` at steps 0, n, 2n, … counted
-    /// over the whole run; Keras's `update_freq=n`). The loss is the batch's
-    /// own, not Keras's running mean over the epoch. `fit` refuses to start
-    /// when `n` is 0.
+    /// over the whole run; Keras's `update_freq=n`). The loss is Keras's
+    /// running mean over the epoch's batches so far (each weighted by its
+    /// samples), so the epoch's last batch logs the epoch's loss. `fit`
+    /// refuses to start when `n` is 0.
     ///
     /// ```no_run
     /// let callback = nn::train::TensorBoard::new("logs/run1").update_freq_batches(100);
@@ -257,10 +262,17 @@ impl<T: Float> Callback<T> for TensorBoard {
         batch: &BatchLogs,
         _ctx: &mut Context<'_, T>,
     ) -> Result<Control, TrainError> {
+        if batch.batch == 0 {
+            self.epoch_loss = (0.0, 0);
+        }
+        let (sum, samples) = &mut self.epoch_loss;
+        *sum += batch.loss * batch.size as f64;
+        *samples += batch.size;
+        let running_mean = *sum / *samples as f64;
         if let Some(period) = self.batch_period {
             if batch.step.is_multiple_of(period) {
                 let values = vec![
-                    scalar("batch_loss", batch.loss),
+                    scalar("batch_loss", running_mean),
                     scalar("batch_learning_rate", batch.lr),
                 ];
                 self.train_writer()
