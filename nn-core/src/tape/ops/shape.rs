@@ -384,4 +384,7 @@ fn gather_fits(shape: &[usize], axis: usize, index: &ArrayD<usize>) -> Result<()
     }
 }
 
-crate::instances!(Var: reshape, permute, transpose, t, concat, slice, index_select, gather, where_);
+crate::instances!(
+    Var: reshape, permute, transpose, t, concat, unsqueeze, squeeze, stack, slice, index_select,
+    gather, where_
+);
