@@ -89,7 +89,7 @@ pub(crate) struct States<T: Float> {
 
 impl<T: Float> States<T> {
     /// Calls `update(value, grad, state, part)` for every trainable parameter
-    /// with a gradient, with the elements of its `share` of value and
+    /// with a gradient ([`Param::has_grad`]), with the elements of its `share` of value and
     /// gradient (`part` gives the same elements of its buffers); its step is
     /// counted whole. A frozen one ([`Param::set_trainable`]) is neither
     /// updated nor given state.
@@ -101,7 +101,8 @@ impl<T: Float> States<T> {
     ) {
         // A parameter held twice (a shared layer) is stepped once.
         nn_core::visit_distinct_params(params, &mut |name, p: &Param<T>| {
-            if !p.is_trainable() {
+            // Not reached by a backward since `zero_grad`: PyTorch's `None`.
+            if !p.is_trainable() || !p.has_grad() {
                 return;
             }
             let grad = p.grad();

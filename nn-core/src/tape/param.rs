@@ -68,7 +68,7 @@ impl<T: Float> fmt::Debug for Param<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Param")
             .field("shape", &self.shape())
-            .field("has_grad", &self.grad().is_some())
+            .field("has_grad", &self.has_grad())
             .field("trainable", &self.is_trainable())
             .finish()
     }
@@ -127,6 +127,16 @@ impl<T: Float> Param<T> {
         }
     }
 
+    /// Whether a backward pass has written a gradient since the last
+    /// [`Param::zero_grad`] or [`Param::clear_grad`]: PyTorch's `p.grad is not
+    /// None` under its default `zero_grad(set_to_none=True)`. Optimizers step
+    /// only such parameters, so one that a step's backward did not reach is
+    /// left alone (no momentum, no weight decay), as in PyTorch.
+    pub fn has_grad(&self) -> bool {
+        let guard = read(&self.inner.grad);
+        guard.is_some() && !self.inner.stale.load(Ordering::Acquire)
+    }
+
     /// Borrows the gradient mutably (gradient clipping, custom updates).
     pub fn grad_mut(&self) -> RwLockWriteGuard<'_, Option<ArrayD<T>>> {
         let (mut guard, stale) = self.grad_mut_for_overwrite();
@@ -150,7 +160,8 @@ impl<T: Float> Param<T> {
     /// Sets the gradient to zero, keeping its buffer (no allocation next
     /// step). The buffer is cleared when next used; a tape's backward, or a
     /// layer's product that writes all of it, replaces it instead of adding
-    /// to zeros.
+    /// to zeros. Until then the parameter counts as having no gradient
+    /// ([`Param::has_grad`]), as after PyTorch's `zero_grad()`.
     pub fn zero_grad(&self) {
         let guard = write(&self.inner.grad);
         if guard.is_some() {

@@ -179,6 +179,44 @@ fn parameters_without_gradient_are_skipped() {
     assert_eq!(opt.state().params.keys().collect::<Vec<_>>(), vec!["a"]);
 }
 
+/// After `zero_grad`, a parameter no backward reaches is skipped, as PyTorch
+/// 2's default `zero_grad(set_to_none=True)` leaves its `grad` None: AdamW's
+/// momentum and weight decay do not move it. (Expected: `b` keeps the value
+/// its one step gave it; `a`, stepped every time, keeps moving.)
+#[test]
+fn a_parameter_no_backward_reached_since_zero_grad_is_skipped() {
+    let (a, b) = (
+        Param::new(ndarray::array![1.0f64]),
+        Param::new(ndarray::array![2.0f64]),
+    );
+    let params = vec![("a", a.clone()), ("b", b.clone())];
+    let mut opt = AdamW::new::<f64>(AdamWConfig {
+        lr: 0.1,
+        weight_decay: 0.1,
+        ..Default::default()
+    })
+    .unwrap();
+    *a.grad_mut() = Some(ndarray::array![0.5].into_dyn());
+    *b.grad_mut() = Some(ndarray::array![-0.5].into_dyn());
+    opt.step(&params);
+    let b_after_one = b.value()[[0]];
+    assert_ne!(b_after_one, 2.0);
+    for _ in 0..2 {
+        let a_before = a.value()[[0]];
+        opt.zero_grad(&params);
+        assert!(!a.has_grad() && !b.has_grad());
+        // Only `a` is reached (written as a backward pass writes it).
+        a.accumulate_grad(ndarray::array![0.5].into_dyn());
+        assert!(a.has_grad() && !b.has_grad());
+        opt.step(&params);
+        assert_ne!(a.value()[[0]], a_before);
+        assert_eq!(b.value()[[0]], b_after_one, "b moved without a gradient");
+    }
+    // Its state counts the one step it took.
+    assert_eq!(opt.state().params["b"].step, 1);
+    assert_eq!(opt.state().params["a"].step, 3);
+}
+
 /// A parameter held under two names (a shared layer) is one parameter, as
 /// PyTorch's `parameters()` leaves out duplicates: stepped once, counted
 /// once in a norm. Expected values by hand: SGD moves [1, 2] by −lr·g =
