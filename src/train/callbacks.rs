@@ -2,11 +2,13 @@
 //! batch (with the gradients before the optimizer's step) and after each
 //! epoch — checkpoints, early stopping, learning-rate schedules, CSV logging.
 
+use std::any::Any;
 use std::io::Write;
 use std::path::PathBuf;
 
 use nn_core::io::{collect_state, save_params};
-use nn_core::{Float, Parameters};
+use nn_core::ndarray::ArrayD;
+use nn_core::{Float, Param, Parameters};
 use nn_optim::{Optimizer, ReduceLrOnPlateau, Schedule};
 
 use super::file_template;
@@ -93,6 +95,13 @@ pub trait Callback<T: Float> {
         Ok(Control::Continue)
     }
 
+    /// When training ends, after the last epoch's hooks: whether the epochs
+    /// ran out or training was stopped (Keras's `on_train_end`); not after
+    /// an error.
+    fn on_train_end(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        Ok(())
+    }
+
     /// The metrics this callback reads from the epoch's logs: `fit` refuses to
     /// start when one of them will never be logged.
     fn monitors(&self) -> Vec<&str> {
@@ -143,6 +152,14 @@ pub(crate) fn epoch_end_hooks<T: Float>(
         }
     }
     (stop, Ok(()))
+}
+
+/// Every callback's `on_train_end`, in order, until one fails.
+pub(crate) fn train_end_hooks<T: Float>(
+    callbacks: &mut [Box<dyn Callback<T> + '_>],
+    ctx: &mut Context<'_, T>,
+) -> Result<(), TrainError> {
+    callbacks.iter_mut().try_for_each(|cb| cb.on_train_end(ctx))
 }
 
 /// A root-only callback on another rank of a data-parallel run: it keeps
@@ -351,13 +368,19 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
 }
 
 /// Stops when the monitored metric has not improved by more than `min_delta`
-/// for `patience` epochs (Keras's `EarlyStopping`).
+/// for `patience` epochs (Keras's `EarlyStopping`); with
+/// [`EarlyStopping::restore_best_weights`], the model ends with the weights
+/// of its best epoch.
 pub struct EarlyStopping {
     monitor: Monitor,
     patience: usize,
     min_delta: f64,
     best: Option<f64>,
     waited: usize,
+    /// The weights and buffers at the end of the best epoch so far (a
+    /// `Vec<ArrayD<T>>`), and that epoch, when restoring.
+    best_weights: Option<(Box<dyn Any>, usize)>,
+    restore_best_weights: bool,
 }
 
 impl EarlyStopping {
@@ -369,6 +392,8 @@ impl EarlyStopping {
             min_delta: 0.0,
             best: None,
             waited: 0,
+            best_weights: None,
+            restore_best_weights: false,
         }
     }
 
@@ -377,6 +402,42 @@ impl EarlyStopping {
         self.min_delta = min_delta;
         self
     }
+
+    /// When training ends, stopped or not, puts back the parameters and
+    /// buffers (BatchNorm's running statistics) of the epoch with the best
+    /// value of the metric (Keras's `restore_best_weights=True`). They are
+    /// copied at each improvement; a run resumed from a checkpoint restores
+    /// only an epoch it trained itself, and the checkpoint `fit` writes
+    /// holds the last epoch's weights.
+    ///
+    /// ```
+    /// let stop = nn::train::EarlyStopping::new("val_loss", 5).restore_best_weights();
+    /// ```
+    pub fn restore_best_weights(mut self) -> Self {
+        self.restore_best_weights = true;
+        self
+    }
+}
+
+/// Copies of every distinct parameter's value and every buffer, in visit order.
+fn weights_of<T: Float>(params: &dyn Parameters<T>) -> Vec<ArrayD<T>> {
+    let mut all = Vec::new();
+    nn_core::visit_distinct_params(params, &mut |_, p| all.push(p.value().clone()));
+    params.visit_buffers(&mut |_, b| all.push(b.value().clone()));
+    all
+}
+
+/// Writes [`weights_of`]'s copies back, in the same order.
+fn put_back<T: Float>(params: &dyn Parameters<T>, saved: &[ArrayD<T>]) {
+    let mut saved = saved.iter();
+    let mut next = |p: &Param<T>| {
+        let v = saved
+            .next()
+            .expect("the model's parameters changed since the copy");
+        p.value_mut().assign(v);
+    };
+    nn_core::visit_distinct_params(params, &mut |_, p| next(p));
+    params.visit_buffers(&mut |_, b| next(b));
 }
 
 impl<T: Float> Callback<T> for EarlyStopping {
@@ -397,29 +458,55 @@ impl<T: Float> Callback<T> for EarlyStopping {
         Ok(())
     }
 
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        // Another `fit` with the same callback starts without old weights.
+        self.best_weights = None;
+        Ok(())
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochLogs,
-        _ctx: &mut Context<'_, T>,
+        ctx: &mut Context<'_, T>,
     ) -> Result<Control, TrainError> {
         let Some(v) = self.monitor.value(logs) else {
             return Ok(Control::Continue);
         };
-        if self.monitor.improves(v, self.best, self.min_delta) {
+        let improves = self.monitor.improves(v, self.best, self.min_delta);
+        // As Keras: the first epoch with a value is the best so far.
+        if self.restore_best_weights && (improves || self.best_weights.is_none()) {
+            let copy: Box<dyn Any> = Box::new(weights_of(ctx.params));
+            self.best_weights = Some((copy, logs.epoch));
+        }
+        if improves {
             self.best = Some(v);
             self.waited = 0;
             return Ok(Control::Continue);
         }
         self.waited += 1;
         if self.waited >= self.patience {
+            let restoring = match &self.best_weights {
+                Some((_, epoch)) => format!("; restoring the weights of epoch {epoch}"),
+                None => String::new(),
+            };
             return Ok(Control::Stop(format!(
-                "early stopping: {} did not improve for {} epochs (best {:.4})",
+                "early stopping: {} did not improve for {} epochs (best {:.4}){restoring}",
                 self.monitor.metric,
                 self.patience,
                 self.best.unwrap_or(f64::NAN)
             )));
         }
         Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, ctx: &mut Context<'_, T>) -> Result<(), TrainError> {
+        if let Some((copy, _)) = self.best_weights.take() {
+            let saved = copy
+                .downcast::<Vec<ArrayD<T>>>()
+                .expect("EarlyStopping: the weights were copied from this element type");
+            put_back(ctx.params, &saved);
+        }
+        Ok(())
     }
 }
 

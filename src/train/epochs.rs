@@ -9,7 +9,7 @@ use nn_core::loss::Target;
 use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
-use super::callbacks::{epoch_end_hooks, BatchLogs, Callback, Context, Control};
+use super::callbacks::{epoch_end_hooks, train_end_hooks, BatchLogs, Callback, Context, Control};
 use super::checkpoint::run;
 use super::checks;
 use super::data_parallel;
@@ -306,6 +306,8 @@ pub(crate) fn run_epochs<T: Float>(
                 break 'epochs;
             }
         }
+        let ended = train_end_hooks(&mut callbacks, &mut trainer.context());
+        data_parallel::agree(group, ended)?;
         trainer.gather_optimizer_state()?;
         Ok(history)
     };

@@ -15,7 +15,7 @@ use nn_core::rand::SeedableRng;
 use nn_core::{Float, GraphModel};
 use nn_optim::Optimizer;
 
-use super::callbacks::{epoch_end_hooks, Callback, Context};
+use super::callbacks::{epoch_end_hooks, train_end_hooks, Callback, Context};
 use super::checkpoint::run;
 use super::checks;
 use super::data_parallel;
@@ -634,6 +634,14 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             break 'epochs;
         }
     }
+    let ended = train_end_hooks(
+        &mut callbacks,
+        &mut Context {
+            params: &*model,
+            optimizer: &mut *optimizer,
+        },
+    );
+    data_parallel::agree(group, ended)?;
     data_parallel::gather_optimizer_state(&mut *optimizer, shards)?;
     Ok(history)
 }

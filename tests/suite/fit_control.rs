@@ -34,7 +34,7 @@ fn data(n: usize) -> Dataset<f32> {
     Dataset::new(x, labels)
 }
 
-fn params<P: Parameters<f32>>(m: &P) -> BTreeMap<String, ArrayD<f32>> {
+fn params<P: Parameters<f32> + ?Sized>(m: &P) -> BTreeMap<String, ArrayD<f32>> {
     let mut out = BTreeMap::new();
     m.visit_params(&mut |n, p| {
         out.insert(n.to_string(), p.value().clone());
@@ -625,4 +625,92 @@ fn a_nan_in_the_data_stops_fit_naming_the_sample() {
         reason.contains("inputs and targets are finite, so the model made it (training diverged"),
         "{reason}"
     );
+}
+
+/// The weights at the end of each epoch so far.
+type EpochWeights = Rc<RefCell<Vec<BTreeMap<String, ArrayD<f32>>>>>;
+
+/// Reports `values[e]` in epoch `e` (from 0), the epoch read from `done`,
+/// which [`Snapshots`] advances after each epoch.
+struct Scripted {
+    values: Vec<f64>,
+    done: EpochWeights,
+}
+
+impl nn::train::Metric<f32> for Scripted {
+    fn name(&self) -> &str {
+        "scripted_loss"
+    }
+    fn reset(&mut self) {}
+    fn update(&mut self, _: nn::ndarray::ArrayViewD<'_, f32>, _: &nn::loss::Target<'_, f32>) {}
+    fn result(&self) -> f64 {
+        self.values[self.done.borrow().len()]
+    }
+}
+
+/// Keeps the weights at the end of every epoch.
+struct Snapshots(EpochWeights);
+
+impl Callback<f32> for Snapshots {
+    fn on_epoch_end(
+        &mut self,
+        _: &nn::train::EpochLogs,
+        ctx: &mut Context<'_, f32>,
+    ) -> Result<nn::train::Control, TrainError> {
+        self.0.borrow_mut().push(params(ctx.params));
+        Ok(nn::train::Control::Continue)
+    }
+}
+
+/// Keras's `EarlyStopping(restore_best_weights=True)`: the weights of the
+/// epoch with the best value, whether a stop ended training or the epochs
+/// ran out; without it, the last epoch's.
+#[test]
+fn early_stopping_restores_the_best_epochs_weights_when_asked() {
+    let train = data(24);
+    let run = |values: &[f64], epochs: usize, restore: bool| {
+        let done = Rc::new(RefCell::new(Vec::new()));
+        let mut stop = EarlyStopping::new("scripted_loss", 2);
+        if restore {
+            stop = stop.restore_best_weights();
+        }
+        let mut model = Net::with_seed(0);
+        let history = fit(
+            &mut model,
+            &mut adam(),
+            &train,
+            FitOptions {
+                epochs,
+                batch_size: 8,
+                loss: Loss::CrossEntropy.into(),
+                metrics: vec![Box::new(Scripted {
+                    values: values.to_vec(),
+                    done: done.clone(),
+                })],
+                callbacks: vec![Box::new(stop), Box::new(Snapshots(done.clone()))],
+                verbosity: Verbosity::Silent,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let snapshots = done.borrow().clone();
+        (history, params(&model), snapshots)
+    };
+    // Best in epoch 2 (0.3); two epochs without improvement stop after epoch 4.
+    let falls_then_rises = [0.5, 0.3, 0.4, 0.45, 0.5, 0.6];
+    let (history, weights, epochs) = run(&falls_then_rises, 6, true);
+    assert_eq!(history.epochs.len(), 4);
+    let reason = history.stopped.unwrap();
+    assert!(
+        reason.ends_with("restoring the weights of epoch 2"),
+        "{reason}"
+    );
+    assert_eq!(weights, epochs[1]);
+    assert_ne!(epochs[1], epochs[3]);
+    let (_, weights, epochs) = run(&falls_then_rises, 6, false);
+    assert_eq!(weights, epochs[3], "without restoring: the last epoch's");
+    // The epochs run out before the patience does: still the best epoch's.
+    let (history, weights, epochs) = run(&[0.5, 0.3, 0.4], 3, true);
+    assert_eq!((history.epochs.len(), history.stopped), (3, None));
+    assert_eq!(weights, epochs[1]);
 }
