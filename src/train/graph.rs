@@ -134,10 +134,14 @@ impl<T: Float> GraphData<T> {
         }
     }
 
-    /// The first `1 - fraction` of the samples and the last `fraction`
-    /// (Keras's `validation_split`).
+    /// The first `⌊len · (1 − fraction)⌋` samples and the rest, as Keras's
+    /// `validation_split` cuts them.
+    ///
+    /// # Panics
+    /// If `fraction` is not in `[0, 1)`.
+    #[track_caller]
     pub fn split(&self, fraction: f64) -> (Self, Self) {
-        let cut = ((self.len() as f64) * (1.0 - fraction)).round() as usize;
+        let cut = nn_core::data::split_point("GraphData::split", self.len(), fraction);
         (self.slice(0..cut), self.slice(cut..self.len()))
     }
 }

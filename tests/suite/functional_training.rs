@@ -278,6 +278,23 @@ fn a_graph_checkpoint_round_trips_by_name() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Keras's `validation_split` rows, `floor(n · (1 − f))` training (by hand:
+/// 10 · 0.75 = 7.5), as `Dataset::split`; a fraction outside [0, 1) is
+/// refused by name.
+#[test]
+fn graph_data_splits_where_keras_does() {
+    let (train, val) = two_head_data(10).split(0.25);
+    assert_eq!((train.len(), val.len()), (7, 3));
+    for bad in [-0.5, 1.0] {
+        let e = std::panic::catch_unwind(|| two_head_data(4).split(bad)).unwrap_err();
+        let e = e.downcast_ref::<String>().unwrap();
+        assert!(
+            e.starts_with("GraphData::split: the validation fraction"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn data_of_unequal_lengths_is_refused() {
     let err = GraphData::new(

@@ -238,18 +238,14 @@ impl<T: Float> Dataset<T> {
     }
 
     /// Splits off the last `fraction` of the samples for validation, as Keras's
-    /// `validation_split` does (no shuffling: use [`Dataset::shuffled`] first
-    /// if the order matters).
+    /// `validation_split` does: the first `⌊len · (1 − fraction)⌋` train (no
+    /// shuffling: use [`Dataset::shuffled`] first if the order matters).
     ///
     /// # Panics
     /// If `fraction` is not in `[0, 1)`.
+    #[track_caller]
     pub fn split(&self, fraction: f64) -> (Self, Self) {
-        assert!(
-            (0.0..1.0).contains(&fraction),
-            "Dataset::split: fraction must be in [0, 1), got {fraction}"
-        );
-        let n_val = (self.len() as f64 * fraction).round() as usize;
-        let cut = self.len() - n_val;
+        let cut = split_point("Dataset::split", self.len(), fraction);
         let first: Vec<usize> = (0..cut).collect();
         let rest: Vec<usize> = (cut..self.len()).collect();
         (self.select(&first), self.select(&rest))
@@ -363,6 +359,22 @@ fn standard<T: Float>(a: ArrayD<T>) -> ArrayD<T> {
     } else {
         a.as_standard_layout().into_owned()
     }
+}
+
+/// Where Keras's `validation_split` cuts `len` samples: the first
+/// `⌊len · (1 − fraction)⌋` train and the rest validate (Keras's
+/// `split_at = int(math.floor(n * (1.0 - validation_split)))`, in the same
+/// `f64` arithmetic). `what` names the caller in the panic.
+///
+/// # Panics
+/// If `fraction` is not in `[0, 1)`.
+#[track_caller]
+pub fn split_point(what: &str, len: usize, fraction: f64) -> usize {
+    assert!(
+        (0.0..1.0).contains(&fraction),
+        "{what}: the validation fraction must be in [0, 1), got {fraction}"
+    );
+    (len as f64 * (1.0 - fraction)).floor() as usize
 }
 
 #[cfg(test)]
@@ -511,6 +523,12 @@ mod tests {
         let (train, val) = toy(10).split(0.2);
         assert_eq!(train.labels(), &[0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(val.labels(), &[8, 9]);
+        // Keras's floor(n · (1 − f)) training rows, worked out by hand:
+        // 10 · 0.75 = 7.5, 5 · 0.7 = 3.5, 1997 · 0.75 = 1497.75.
+        for (n, f, train) in [(10, 0.25, 7), (5, 0.3, 3), (1997, 0.25, 1497), (7, 0.0, 7)] {
+            assert_eq!(split_point("split", n, f), train, "{n} samples, {f}");
+            assert_eq!(toy(n).split(f).0.len(), train);
+        }
     }
 
     #[test]

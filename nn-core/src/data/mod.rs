@@ -11,7 +11,7 @@ mod source;
 mod targets;
 mod targets_as;
 
-pub use dataset::{Dataset, DatasetError};
+pub use dataset::{split_point, Dataset, DatasetError};
 pub use source::{epoch_seed, share, Batches, Data, TargetSlot, TargetSlots};
 pub use targets::{TargetKind, Targets};
 pub use targets_as::TargetsAs;
