@@ -186,5 +186,6 @@ fn main() {
     assert!(by_argument == by_layer && by_argument == by_function);
 
     let metrics = evaluate_graph(&mut model, &test, 1000, &losses, &[]);
-    println!("test accuracy: {:.4}", metrics.accuracies[0]);
+    let accuracy = metrics.accuracies[0].expect("a classifier's output");
+    println!("test accuracy: {accuracy:.4}");
 }

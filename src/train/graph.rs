@@ -282,8 +282,10 @@ pub struct GraphMetrics {
     pub loss: f64,
     /// Each output's mean loss.
     pub losses: Vec<f64>,
-    /// Each output's accuracy (as [`count_correct`] counts).
-    pub accuracies: Vec<f64>,
+    /// Each output's accuracy (as [`count_correct`] counts) where it
+    /// classifies (its loss a cross-entropy), `None` for a regression output
+    /// (Keras reports none there either).
+    pub accuracies: Vec<Option<f64>>,
 }
 
 /// Trains `model` on `data`: each batch through the static path, the loss
@@ -581,8 +583,9 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         if let Some(val) = options.validation {
             let m = evaluate_graph(model, val, options.batch_size.max(256), losses, weights);
             logs.val_loss = Some(m.loss);
+            // Accuracies are read only for the outputs that classify.
             let per_output: Vec<(f64, f64)> = (m.losses.iter().copied())
-                .zip(m.accuracies.iter().copied())
+                .zip(m.accuracies.iter().map(|a| a.unwrap_or(f64::NAN)))
                 .collect();
             logs.val_metrics = epoch_metrics(&names, &classifies, &per_output)
                 .into_iter()
@@ -736,10 +739,13 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
     }
     model.set_training(was_training);
     let n = data.len().max(1) as f64;
+    let accuracies = (sums.iter().zip(losses))
+        .map(|((_, c), loss)| loss.is_classification().then_some(*c as f64 / n))
+        .collect();
     let losses: Vec<f64> = sums.iter().map(|(l, _)| l / n).collect();
     GraphMetrics {
         loss: losses.iter().zip(&weights).map(|(l, w)| l * w).sum(),
-        accuracies: sums.iter().map(|(_, c)| *c as f64 / n).collect(),
+        accuracies,
         losses,
     }
 }
