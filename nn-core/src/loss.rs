@@ -205,6 +205,8 @@ unary_op!(CrossEntropy, |op| "cross_entropy", |x, _y, dy| {
 /// If there is not one label per row, or a label is not a valid class.
 #[track_caller]
 pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Reduction) -> Var<T> {
+    // Here, so that a misuse is reported at the caller's line.
+    k::check_labels("cross_entropy", &logits.shape(), labels);
     let labels = labels.to_vec();
     let losses = logits.tape().record(&[logits], |v| {
         (k::cross_entropy(v[0].view(), &labels), CrossEntropy(labels))
@@ -229,6 +231,7 @@ pub fn sparse_categorical_cross_entropy<T: Float>(
     labels: &[usize],
     reduction: Reduction,
 ) -> Var<T> {
+    k::check_labels("sparse_categorical_cross_entropy", &pred.shape(), labels);
     let labels = labels.to_vec();
     let losses = pred.tape().record(&[pred], |v| {
         (

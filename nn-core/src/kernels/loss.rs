@@ -308,10 +308,17 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
     elementwise_backward(logits, target, dl, binary_cross_entropy_with_logits_elem)
 }
 
-fn check_labels(op: &str, logits: &[usize], labels: &[usize]) {
+/// Checks a `[batch, classes]` prediction against one class label per row.
+#[track_caller]
+pub(crate) fn check_labels(op: &str, logits: &[usize], labels: &[usize]) {
     assert!(
-        logits.len() == 2 && logits[0] == labels.len(),
-        "{op}: logits of shape {logits:?} need one label per row, got {} labels",
+        logits.len() == 2,
+        "{op}: the predictions must be 2-D [batch, classes], got shape {logits:?} \
+         (for a sequence, reshape to [batch · steps, classes] and flatten the labels)"
+    );
+    assert!(
+        logits[0] == labels.len(),
+        "{op}: {} labels for predictions of shape {logits:?}; one label per row",
         labels.len()
     );
     if let Some(&bad) = labels.iter().find(|&&l| l >= logits[1]) {
@@ -625,6 +632,21 @@ mod tests {
             }
         }
         (total / n, grad)
+    }
+
+    #[test]
+    fn labels_that_do_not_fit_the_predictions_say_why() {
+        let message = |shape: &[usize], labels: &'static [usize]| {
+            let z = ndarray::ArrayD::<f64>::zeros(IxDyn(shape));
+            let e = std::panic::catch_unwind(|| cross_entropy(z.view(), labels)).unwrap_err();
+            e.downcast_ref::<String>().cloned().unwrap()
+        };
+        let e = message(&[2, 3, 4], &[0, 1]);
+        assert!(e.contains("must be 2-D [batch, classes], got shape [2, 3, 4]"), "{e}");
+        let e = message(&[3, 4], &[0, 1]);
+        assert!(e.contains("2 labels for predictions of shape [3, 4]"), "{e}");
+        let e = message(&[2, 4], &[0, 4]);
+        assert!(e.contains("label 4 is out of range for 4 classes"), "{e}");
     }
 
     #[test]

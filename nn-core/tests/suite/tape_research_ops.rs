@@ -535,6 +535,14 @@ fn misuse_panics_are_reported_at_the_callers_line() {
         ("permute", panics_at!(a.permute(&[0, 0]))),
         ("transpose", panics_at!(a.transpose(0, 2))),
         ("concat", panics_at!(Var::concat(&[&a, &v(&[3, 3])], 1))),
+        (
+            "cross_entropy",
+            panics_at!(nn_core::loss::cross_entropy(
+                &a3,
+                &[0, 1],
+                nn_core::loss::Reduction::None
+            )),
+        ),
         ("stack", panics_at!(Var::stack(&[&a, &b], 0))),
         ("stack axis", panics_at!(Var::stack(&[&a], 3))),
         ("unsqueeze", panics_at!(a.unsqueeze(3))),
