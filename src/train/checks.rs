@@ -350,20 +350,22 @@ pub(crate) fn check_monitors<T: Float>(
 /// The logged name a user most likely meant: Keras's short names spelled
 /// out (`val_acc` → `val_accuracy`), else the nearest by edit distance.
 pub(crate) fn suggest<'a>(wanted: &str, logged: &'a [String]) -> Option<&'a str> {
-    let (prefix, base) = wanted
-        .strip_prefix("val_")
-        .map_or(("", wanted), |b| ("val_", b));
-    let long = match base {
-        "acc" => Some("accuracy"),
-        "mean_absolute_error" => Some("mae"),
-        "mean_squared_error" => Some("mse"),
-        "root_mean_squared_error" => Some("rmse"),
-        _ => None,
-    };
-    if let Some(long) = long {
-        let full = format!("{prefix}{long}");
-        if let Some(l) = logged.iter().find(|l| **l == full) {
-            return Some(l);
+    // Keras's other spellings, alone or after an output's name (`cls_acc`).
+    const SPELLINGS: [(&str, &str); 4] = [
+        ("acc", "accuracy"),
+        ("mean_absolute_error", "mae"),
+        ("mean_squared_error", "mse"),
+        ("root_mean_squared_error", "rmse"),
+    ];
+    for (other, ours) in SPELLINGS {
+        let Some(head) = wanted.strip_suffix(other) else {
+            continue;
+        };
+        if head.is_empty() || head.ends_with('_') {
+            let full = format!("{head}{ours}");
+            if let Some(l) = logged.iter().find(|l| **l == full) {
+                return Some(l);
+            }
         }
     }
     logged
@@ -425,6 +427,14 @@ mod tests {
         assert_eq!(suggest("val_los", &logged), Some("val_loss"));
         assert_eq!(suggest("acc", &logged), Some("accuracy"));
         assert_eq!(suggest("perplexity", &logged), None);
+        // After an output's name, as a graph logs them.
+        let logged = names(&["loss", "val_cls_accuracy", "val_reg_mae", "val_reg_rmse"]);
+        assert_eq!(suggest("val_cls_acc", &logged), Some("val_cls_accuracy"));
+        let spelled = "val_reg_mean_absolute_error";
+        assert_eq!(suggest(spelled, &logged), Some("val_reg_mae"));
+        let spelled = "val_reg_root_mean_squared_error";
+        assert_eq!(suggest(spelled, &logged), Some("val_reg_rmse"));
+        assert_eq!(suggest("val_clsacc", &logged), None);
     }
 
     #[test]

@@ -98,8 +98,15 @@ impl<'a, T: Float> TrainLoss<'a, T> {
             "(for one-hot or probability targets use CategoricalCrossEntropy)"
         } else if matches!(loss, Loss::CategoricalCrossEntropy | Loss::KlDivergence) {
             "(for integer labels use SparseCategoricalCrossEntropy, or Dataset::one_hot)"
+        } else if matches!(
+            loss,
+            Loss::BinaryCrossEntropy | Loss::BinaryCrossEntropyWithLogits
+        ) {
+            "(give 0/1 labels as the values 0.0 and 1.0: Dataset::with_values, or \
+             Targets::Values for an output of GraphData)"
         } else {
-            "(build the dataset with Dataset::with_values)"
+            "(give them as values: Dataset::with_values, or Targets::Values for an output \
+             of GraphData)"
         };
         Err(format!(
             "the loss {} needs {needs}, but the data holds {kind} {hint}",

@@ -398,7 +398,13 @@ fn fit_graph_refuses_misconfiguration_before_the_first_batch() {
     );
     let e = run(&good, None, vec![Loss::Mse, Loss::Mse]);
     assert!(
-        e.contains("output `label`: the loss mse needs target values"),
+        e.contains("output `label`: the loss mse needs target values")
+            && e.contains("Targets::Values for an output of GraphData"),
+        "{e}"
+    );
+    let e = run(&good, None, vec![Loss::BinaryCrossEntropy, Loss::Mse]);
+    assert!(
+        e.contains("give 0/1 labels as the values 0.0 and 1.0"),
         "{e}"
     );
     let wide = data(vec![labels.clone(), Targets::Values(values(&[n, 3], 2))]);

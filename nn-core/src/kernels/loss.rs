@@ -642,9 +642,15 @@ mod tests {
             e.downcast_ref::<String>().cloned().unwrap()
         };
         let e = message(&[2, 3, 4], &[0, 1]);
-        assert!(e.contains("must be 2-D [batch, classes], got shape [2, 3, 4]"), "{e}");
+        assert!(
+            e.contains("must be 2-D [batch, classes], got shape [2, 3, 4]"),
+            "{e}"
+        );
         let e = message(&[3, 4], &[0, 1]);
-        assert!(e.contains("2 labels for predictions of shape [3, 4]"), "{e}");
+        assert!(
+            e.contains("2 labels for predictions of shape [3, 4]"),
+            "{e}"
+        );
         let e = message(&[2, 4], &[0, 4]);
         assert!(e.contains("label 4 is out of range for 4 classes"), "{e}");
     }
