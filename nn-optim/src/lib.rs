@@ -46,7 +46,8 @@ pub use error::OptimError;
 pub use plateau::{PlateauMode, PlateauState, ReduceLrOnPlateau};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use schedule::{
-    CosineAnnealing, ExponentialLr, LinearLr, LrScheduler, MultiStepLr, Schedule, StepLr, Warmup,
+    CosineAnnealing, ExponentialLr, LinearLr, LrScheduler, MultiStepLr, Schedule, SchedulerState,
+    StepLr, Warmup,
 };
 pub use sgd::{Sgd, SgdConfig};
 pub use state::{OptimizerState, ParamState};

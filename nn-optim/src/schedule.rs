@@ -216,6 +216,17 @@ impl<S: Schedule> Schedule for Warmup<S> {
     }
 }
 
+/// Where an [`LrScheduler`] is (PyTorch's `scheduler.state_dict()`): its base
+/// rate and the steps taken. Save the two numbers beside a checkpoint and
+/// give them to [`LrScheduler::resume`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SchedulerState {
+    /// The rate the schedule scales (the optimizer's when the run began).
+    pub base: f64,
+    /// Steps taken.
+    pub steps: usize,
+}
+
 /// Drives a [`Schedule`]: remembers the base rate and the step count, and sets
 /// the optimizer's learning rate at each [`LrScheduler::step`].
 pub struct LrScheduler<S> {
@@ -233,6 +244,45 @@ impl<S: Schedule> LrScheduler<S> {
             schedule,
             base,
             t: 0,
+        }
+    }
+
+    /// Continues a run from [`LrScheduler::state`]: the base rate and step
+    /// count come from `state`, and the optimizer's rate is set to that
+    /// step's. ([`LrScheduler::new`] after loading an optimizer's state would
+    /// take the loaded, already scheduled rate as the base.)
+    ///
+    /// ```
+    /// use nn_optim::{CosineAnnealing, LrScheduler, Optimizer, Sgd, SgdConfig};
+    ///
+    /// let config = SgdConfig { lr: 0.1, ..Default::default() };
+    /// let mut sgd = Sgd::<f32>::new(config.clone()).unwrap();
+    /// let mut schedule = LrScheduler::new(CosineAnnealing::new(10, 0.0).unwrap(), &mut sgd);
+    /// (0..4).for_each(|_| schedule.step(&mut sgd));
+    /// let saved = schedule.state();
+    ///
+    /// let mut again = Sgd::<f32>::new(config).unwrap();
+    /// let resumed = LrScheduler::resume(CosineAnnealing::new(10, 0.0).unwrap(), saved, &mut again);
+    /// assert_eq!((resumed.steps(), again.learning_rate()), (4, sgd.learning_rate()));
+    /// ```
+    pub fn resume<T: Float>(
+        schedule: S,
+        state: SchedulerState,
+        optimizer: &mut dyn Optimizer<T>,
+    ) -> Self {
+        optimizer.set_learning_rate(schedule.lr(state.base, state.steps));
+        LrScheduler {
+            schedule,
+            base: state.base,
+            t: state.steps,
+        }
+    }
+
+    /// The base rate and the steps taken, for [`LrScheduler::resume`].
+    pub fn state(&self) -> SchedulerState {
+        SchedulerState {
+            base: self.base,
+            steps: self.t,
         }
     }
 

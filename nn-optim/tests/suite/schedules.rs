@@ -267,3 +267,35 @@ fn clipping_keeps_nan_gradients_nan() {
     assert!(a.grad().as_ref().unwrap().iter().all(|v| v.is_nan()));
     assert!(b.grad().as_ref().unwrap().iter().all(|v| v.is_nan()));
 }
+
+/// A schedule resumed from its state rates every later step as the run that
+/// was never interrupted, even after the optimizer's own state (holding the
+/// scheduled rate, not the base) was loaded.
+#[test]
+fn a_resumed_schedule_continues_the_uninterrupted_one() {
+    let make = || Warmup::new(3, 0.1, CosineAnnealing::new(12, 0.001).unwrap()).unwrap();
+    let sgd = || {
+        Sgd::<f64>::new(SgdConfig {
+            lr: 0.5,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (mut whole, mut first) = (sgd(), sgd());
+    let mut uninterrupted = LrScheduler::new(make(), &mut whole);
+    let mut interrupted = LrScheduler::new(make(), &mut first);
+    let mut rates = Vec::new();
+    for _ in 0..12 {
+        uninterrupted.step(&mut whole);
+        rates.push(whole.learning_rate());
+    }
+    (0..5).for_each(|_| interrupted.step(&mut first));
+    let mut second = sgd();
+    second.load_state(first.state()).unwrap();
+    let mut resumed = LrScheduler::resume(make(), interrupted.state(), &mut second);
+    assert_eq!(second.learning_rate(), rates[4]);
+    for want in &rates[5..] {
+        resumed.step(&mut second);
+        assert_eq!(second.learning_rate(), *want);
+    }
+}
