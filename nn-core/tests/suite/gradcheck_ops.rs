@@ -137,6 +137,14 @@ fn shape_ops() {
             |v| Var::stack(&[&v[0], &v[1], &v[0]], axis),
         );
     }
+    check("split", std::slice::from_ref(&x), |v| {
+        let parts = v[0].split(&[1, 2], 1);
+        &parts[0].exp() + &parts[1].sum_axis(1, true)
+    });
+    check("chunk", std::slice::from_ref(&x), |v| {
+        let parts = v[0].chunk(3, 2);
+        Var::concat(&[&parts[1].exp(), &parts[0]], 2)
+    });
     check("unsqueeze, squeeze", std::slice::from_ref(&y), |v| {
         v[0].unsqueeze(3).squeeze(1).exp()
     });

@@ -496,6 +496,44 @@ fn stack_joins_along_a_new_axis_as_torch_stack() {
     assert_eq!(a.unsqueeze(2).squeeze(2).value(), a.value());
 }
 
+#[test]
+fn split_and_chunk_cut_as_torch_split_and_chunk() {
+    // torch.split(x, [1, 2], 1) and torch.chunk(x, n, 0) by their
+    // definitions: consecutive slices; chunk sizes ⌈len / n⌉ but the last
+    // (shapes checked against torch.chunk: 5 in 4 → 2, 2, 1; 6 in 4 → 2, 2, 2;
+    // 0 in 3 → three empty).
+    let tape = Tape::<f64>::new();
+    let x = tape.var(Array::from_shape_fn((5, 3), |(i, j)| (i * 3 + j) as f64).into_dyn());
+    let parts = x.split(&[1, 2], 1);
+    assert_eq!(
+        parts[0].value(),
+        x.value()
+            .slice(ndarray::s![.., 0..1])
+            .into_owned()
+            .into_dyn()
+    );
+    assert_eq!(
+        parts[1].value(),
+        x.value()
+            .slice(ndarray::s![.., 1..3])
+            .into_owned()
+            .into_dyn()
+    );
+    let rows = |n: usize, chunks: usize| {
+        let v = tape.var(ArrayD::zeros(IxDyn(&[n, 2])));
+        v.chunk(chunks, 0)
+            .iter()
+            .map(|c| c.shape()[0])
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(5, 4), [2, 2, 1]);
+    assert_eq!(rows(6, 4), [2, 2, 2]);
+    assert_eq!(rows(0, 3), [0, 0, 0]);
+    assert_eq!(rows(2, 5), [1, 1]);
+    let joined = Var::concat(&x.chunk(2, 0).iter().collect::<Vec<_>>(), 0);
+    assert_eq!(joined.value(), x.value());
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.
@@ -543,6 +581,8 @@ fn misuse_panics_are_reported_at_the_callers_line() {
                 nn_core::loss::Reduction::None
             )),
         ),
+        ("split", panics_at!(a.split(&[1, 1], 1))),
+        ("chunk", panics_at!(a.chunk(0, 1))),
         ("stack", panics_at!(Var::stack(&[&a, &b], 0))),
         ("stack axis", panics_at!(Var::stack(&[&a], 3))),
         ("unsqueeze", panics_at!(a.unsqueeze(3))),

@@ -1,6 +1,6 @@
 //! Ops that rearrange elements: reshape, transpose/permute, concat, slice,
 //! index_select, gather, where; unsqueeze, squeeze and stack, made of
-//! reshape and concat.
+//! reshape and concat; split and chunk, made of slice.
 
 use std::ops::Range;
 
@@ -272,6 +272,62 @@ impl<T: Float> Var<T> {
         Var::concat(&lifted.iter().collect::<Vec<_>>(), axis)
     }
 
+    /// Pieces of `sizes[i]` elements along `axis`, in order (PyTorch's
+    /// `torch.split` with a list of sizes): `[6, 4]` into `[1, 2, 3]` along 0
+    /// gives `[1, 4]`, `[2, 4]` and `[3, 4]`.
+    ///
+    /// # Panics
+    /// If `axis` is out of range or the sizes do not add up to its length
+    /// (at the caller's line).
+    #[track_caller]
+    pub fn split(&self, sizes: &[usize], axis: usize) -> Vec<Var<T>> {
+        let shape = self.shape();
+        checked(axis_of("split", &shape, axis));
+        let total: usize = sizes.iter().sum();
+        assert!(
+            total == shape[axis],
+            "split: sizes {sizes:?} add up to {total}, but axis {axis} of shape {shape:?} has {}",
+            shape[axis]
+        );
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&n| {
+                start += n;
+                self.slice(axis, start - n..start)
+            })
+            .collect()
+    }
+
+    /// `chunks` pieces along `axis`, each of `⌈len / chunks⌉` elements but
+    /// the last (PyTorch's `torch.chunk`: possibly fewer pieces when the
+    /// length does not fill them, as 5 in 4 chunks gives 2, 2, 1; an empty
+    /// axis gives `chunks` empty pieces).
+    ///
+    /// # Panics
+    /// If `chunks` is 0 or `axis` is out of range (at the caller's line).
+    #[track_caller]
+    pub fn chunk(&self, chunks: usize, axis: usize) -> Vec<Var<T>> {
+        let shape = self.shape();
+        checked(axis_of("chunk", &shape, axis));
+        assert!(
+            chunks > 0,
+            "chunk: 0 chunks of axis {axis} of shape {shape:?}"
+        );
+        let len = shape[axis];
+        let sizes: Vec<usize> = if len == 0 {
+            // PyTorch: every chunk of an empty axis, empty.
+            vec![0; chunks]
+        } else {
+            let each = len.div_ceil(chunks);
+            (0..len)
+                .step_by(each)
+                .map(|start| each.min(len - start))
+                .collect()
+        };
+        self.split(&sizes, axis)
+    }
+
     /// The elements `range` along `axis`.
     ///
     /// # Panics
@@ -385,6 +441,6 @@ fn gather_fits(shape: &[usize], axis: usize, index: &ArrayD<usize>) -> Result<()
 }
 
 crate::instances!(
-    Var: reshape, permute, transpose, t, concat, unsqueeze, squeeze, stack, slice, index_select,
-    gather, where_
+    Var: reshape, permute, transpose, t, concat, unsqueeze, squeeze, stack, split, chunk, slice,
+    index_select, gather, where_
 );
