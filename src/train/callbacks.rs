@@ -230,7 +230,8 @@ impl Monitor {
 }
 
 /// Saves the model's weights (and the optimizer's state beside them, as
-/// `<name>.optim.safetensors`) after each epoch, or only when the monitored
+/// `<name>.optim.safetensors`, unless [`ModelCheckpoint::weights_only`])
+/// after each epoch, or only when the monitored
 /// metric improves. Files are written atomically (temporary file, then
 /// rename), into a directory made when training starts if missing.
 ///
@@ -244,6 +245,8 @@ pub struct ModelCheckpoint {
     monitor: Monitor,
     save_best_only: bool,
     best: Option<f64>,
+    /// Leave out the optimizer's state (Keras's `save_weights_only=True`).
+    weights_only: bool,
 }
 
 impl ModelCheckpoint {
@@ -254,6 +257,7 @@ impl ModelCheckpoint {
             monitor: Monitor::new(metric),
             save_best_only: true,
             best: None,
+            weights_only: false,
         }
     }
 
@@ -264,7 +268,20 @@ impl ModelCheckpoint {
             monitor: Monitor::new("loss"),
             save_best_only: false,
             best: None,
+            weights_only: false,
         }
+    }
+
+    /// Writes the weights alone, without the optimizer's state beside them
+    /// (Keras's `save_weights_only=True`): smaller files, for inference or
+    /// for picking the best epoch, not for resuming training.
+    ///
+    /// ```
+    /// let best = nn::train::ModelCheckpoint::best("best.safetensors", "val_loss").weights_only();
+    /// ```
+    pub fn weights_only(mut self) -> Self {
+        self.weights_only = true;
+        self
     }
 
     /// Where the optimizer's state goes, beside the weights' file `path`
@@ -361,7 +378,9 @@ impl<T: Float> Callback<T> for ModelCheckpoint {
                 })?;
             }
             save_params(&path, &collect_state(ctx.params))?;
-            ctx.optimizer.state().save(Self::optimizer_path_of(&path))?;
+            if !self.weights_only {
+                ctx.optimizer.state().save(Self::optimizer_path_of(&path))?;
+            }
         }
         Ok(Control::Continue)
     }

@@ -417,6 +417,26 @@ fn checkpoint_file_names_hold_the_epoch_and_metrics() {
     let x = array![[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]].into_dyn();
     assert_eq!(restored.predict(x.view()), model.predict(x.view()));
 
+    // Weights only (Keras's save_weights_only): no optimizer file beside.
+    let lean = dir.join("lean");
+    let options = FitOptions {
+        epochs: 1,
+        batch_size: 4,
+        callbacks: vec![Box::new(
+            ModelCheckpoint::every_epoch(lean.join("w.safetensors")).weights_only(),
+        )],
+        ..silent()
+    };
+    fit(
+        &mut WithRelu::with_seed(2),
+        &mut Adam::new(AdamConfig::default()).unwrap(),
+        &data,
+        options,
+    )
+    .unwrap();
+    assert!(lean.join("w.safetensors").is_file());
+    assert!(!lean.join("w.optim.safetensors").exists());
+
     // A field in a directory's name: a directory per epoch, none named
     // after the field.
     let options = FitOptions {
