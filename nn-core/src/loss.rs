@@ -214,6 +214,53 @@ pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Red
     reduce(losses, reduction)
 }
 
+/// [`cross_entropy`] over the rows whose label is not `ignore_index`
+/// (PyTorch's `F.cross_entropy(..., ignore_index=i)`: padding in a batch of
+/// sequences). Ignored rows add 0 and no gradient; `Reduction::Mean`
+/// averages over the rows kept, and is NaN when every row is ignored, as in
+/// PyTorch. `ignore_index` need not be a valid class (`usize::MAX` works).
+///
+/// ```
+/// use nn_core::loss::{cross_entropy, cross_entropy_ignoring, Reduction};
+/// use nn_core::tape::Tape;
+/// use ndarray::array;
+///
+/// let tape = Tape::<f64>::new();
+/// let logits = tape.var(array![[2.0, 0.5], [0.1, 0.2], [1.0, -1.0]].into_dyn());
+/// let padded = cross_entropy_ignoring(&logits, &[0, 9, 1], 9, Reduction::Mean);
+/// let kept = tape.var(array![[2.0, 0.5], [1.0, -1.0]].into_dyn());
+/// let want = cross_entropy(&kept, &[0, 1], Reduction::Mean);
+/// assert!((padded.item() - want.item()).abs() < 1e-15);
+/// ```
+///
+/// # Panics
+/// As [`cross_entropy`], for the labels kept.
+#[track_caller]
+pub fn cross_entropy_ignoring<T: Float>(
+    logits: &Var<T>,
+    labels: &[usize],
+    ignore_index: usize,
+    reduction: Reduction,
+) -> Var<T> {
+    // Ignored rows are scored against class 0 and then multiplied by 0.
+    let kept: Vec<bool> = labels.iter().map(|&l| l != ignore_index).collect();
+    let safe: Vec<usize> = (labels.iter().zip(&kept))
+        .map(|(&l, &keep)| if keep { l } else { 0 })
+        .collect();
+    let mask =
+        ndarray::Array1::from_iter(kept.iter().map(|&k| if k { T::one() } else { T::zero() }));
+    let losses =
+        cross_entropy(logits, &safe, Reduction::None) * logits.tape().constant(mask.into_dyn());
+    match reduction {
+        Reduction::None => losses,
+        Reduction::Sum => losses.sum(),
+        Reduction::Mean => {
+            let count = kept.iter().filter(|&&k| k).count();
+            losses.sum() * T::lit(1.0 / count as f64)
+        }
+    }
+}
+
 struct SparseCategoricalCrossEntropy(Vec<usize>);
 
 unary_op!(

@@ -176,6 +176,14 @@ fn losses() {
             loss::cross_entropy(&v[0], &labels, red)
         });
     }
+    // Rows 1 and 3 are padding (PyTorch's ignore_index).
+    for red in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+        check(
+            "cross_entropy_ignoring",
+            std::slice::from_ref(&logits),
+            |v| loss::cross_entropy_ignoring(&v[0], &[4, 7, 2, 7], 7, red),
+        );
+    }
     let target_logits = uniform(&mut r, &[4, 5], -1.0, 1.0);
     // Probabilities via softmax so both arguments stay on the simplex.
     check(

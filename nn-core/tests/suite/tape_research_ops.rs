@@ -534,6 +534,46 @@ fn split_and_chunk_cut_as_torch_split_and_chunk() {
     assert_eq!(joined.value(), x.value());
 }
 
+#[test]
+fn cross_entropy_ignoring_padding_gives_pytorchs_values() {
+    // PyTorch 2.15 (float64): z = [[2, .5, -1], [.1, .2, 3], [1, -1, .3]],
+    // y = [0, -100, 2]; F.cross_entropy(z, y, ignore_index=-100) and its
+    // gradient, and reduction='none'. Every row ignored: NaN.
+    let tape = Tape::<f64>::new();
+    let z = tape.var(array![[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [1.0, -1.0, 0.3]].into_dyn());
+    let loss = nn_core::loss::cross_entropy_ignoring(&z, &[0, 9, 2], 9, Default::default());
+    assert!((loss.item() - 0.7155344460529203).abs() < 1e-15);
+    loss.backward();
+    let want = array![
+        [
+            -0.10720148270536206,
+            0.08764519607001835,
+            0.019556286635343725
+        ],
+        [0.0, 0.0, 0.0],
+        [
+            0.30638745780551535,
+            0.04146503338225514,
+            -0.3478524911877705
+        ]
+    ];
+    let got = z.grad().unwrap();
+    assert!(
+        got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-15),
+        "{got}"
+    );
+    let none =
+        nn_core::loss::cross_entropy_ignoring(&z, &[0, 9, 2], 9, nn_core::loss::Reduction::None);
+    let want = [0.24131129665715703, 0.0, 1.1897575954486834];
+    assert!(none
+        .value()
+        .iter()
+        .zip(want)
+        .all(|(g, w)| (g - w).abs() < 1e-15));
+    let all = nn_core::loss::cross_entropy_ignoring(&z, &[9, 9, 9], 9, Default::default());
+    assert!(all.item().is_nan());
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.
