@@ -12,6 +12,8 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::tape::Param;
 use crate::Float;
 
+mod float_dtypes;
+
 /// Why a weights file could not be written or read. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
@@ -65,7 +67,8 @@ pub enum IoError {
         /// The tensor's shape.
         found: Vec<usize>,
     },
-    /// A tensor's dtype differs from the model's element type.
+    /// A tensor's dtype is not the model's element type, nor (for loading
+    /// parameters) a float that converts to it.
     #[error("{path}: tensor `{key}` has dtype {found}, but the model expects {expected}")]
     DtypeMismatch {
         /// The file.
@@ -397,21 +400,14 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, IoError> {
     })
 }
 
-/// Checks one tensor against its parameter and decodes it.
+/// Checks one tensor against its parameter and decodes it: a floating-point
+/// tensor of another width is converted (see [`float_dtypes`]).
 fn decode<T: Float>(
     path: &Path,
     key: &str,
     view: &TensorView<'_>,
     param: &Param<T>,
 ) -> Result<ArrayD<T>, IoError> {
-    if view.dtype() != dtype_of::<T>() {
-        return Err(IoError::DtypeMismatch {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            expected: T::DTYPE.to_string(),
-            found: format!("{:?}", view.dtype()),
-        });
-    }
     let expected = param.shape();
     if view.shape() != expected.as_slice() {
         return Err(IoError::ShapeMismatch {
@@ -421,8 +417,17 @@ fn decode<T: Float>(
             found: view.shape().to_vec(),
         });
     }
-    let width = std::mem::size_of::<T>();
-    let data: Vec<T> = view.data().chunks_exact(width).map(T::from_le).collect();
+    let data: Vec<T> = if view.dtype() == dtype_of::<T>() {
+        let width = std::mem::size_of::<T>();
+        view.data().chunks_exact(width).map(T::from_le).collect()
+    } else {
+        float_dtypes::values_as(view).ok_or_else(|| IoError::DtypeMismatch {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            expected: format!("{} (or another float: F16, BF16, F32, F64)", T::DTYPE),
+            found: format!("{:?}", view.dtype()),
+        })?
+    };
     ArrayD::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| IoError::Format {
         path: path.to_path_buf(),
         message: format!("tensor `{key}` of shape {:?}: {e}", view.shape()),

@@ -211,7 +211,8 @@ pub trait Model<T: Float>: Parameters<T> {
     }
 
     /// Loads parameters and buffers saved by [`Model::save`], checking every
-    /// name, shape and dtype first; on error nothing is changed.
+    /// name, shape and dtype first (a float of another width is converted, as
+    /// PyTorch's `load_state_dict` does); on error nothing is changed.
     fn load(&mut self, path: impl AsRef<Path>) -> Result<(), IoError>
     where
         Self: Sized,

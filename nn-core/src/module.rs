@@ -72,7 +72,8 @@ pub trait Module<T: Float> {
 
     /// Loads what [`Module::save`] wrote (or a PyTorch `state_dict` saved with
     /// `safetensors.torch.save_file`) by name, checking every name, shape and
-    /// dtype first; on error nothing is changed.
+    /// dtype first (a float of another width is converted, as PyTorch's
+    /// `load_state_dict` does); on error nothing is changed.
     fn load(&mut self, path: impl AsRef<Path>) -> Result<(), IoError>
     where
         Self: Sized,

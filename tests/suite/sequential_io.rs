@@ -137,14 +137,78 @@ fn an_unexpected_key_is_an_error() {
 }
 
 #[test]
-fn a_dtype_mismatch_is_named() {
-    let path = scratch("io_dtype").join("f32.safetensors");
-    Small::with_seed(1).save(&path).unwrap();
-    let err = Small64::with_seed(1).load(&path).unwrap_err();
+fn floats_of_another_width_are_converted_as_pytorch_loads_them() {
+    let dir = scratch("io_dtype");
+    let values = |named: Vec<(String, nn::Param<f64>)>| -> Vec<f64> {
+        named
+            .iter()
+            .flat_map(|(_, p)| p.value().iter().copied().collect::<Vec<_>>())
+            .collect()
+    };
+    let values32 = |named: Vec<(String, nn::Param<f32>)>| -> Vec<f32> {
+        named
+            .iter()
+            .flat_map(|(_, p)| p.value().iter().copied().collect::<Vec<_>>())
+            .collect()
+    };
+    // f32 into f64: widened exactly. f64 into f32: rounded to nearest, as
+    // `tensor.to(torch.float32)` (Rust's `as f32`).
+    let (small, small64) = (Small::with_seed(1), Small64::with_seed(2));
+    small.save(dir.join("f32.safetensors")).unwrap();
+    small64.save(dir.join("f64.safetensors")).unwrap();
+    let mut wide = Small64::with_seed(3);
+    wide.load(dir.join("f32.safetensors")).unwrap();
+    let widened: Vec<f64> = values32(small.named_params())
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    assert_eq!(values(wide.named_params()), widened);
+    let mut narrow = Small::with_seed(3);
+    narrow.load(dir.join("f64.safetensors")).unwrap();
+    let rounded: Vec<f32> = values(small64.named_params())
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    assert_eq!(values32(narrow.named_params()), rounded);
+
+    // Half precision, from IEEE 754 encodings: 1, −2.5 and 2⁻²⁴ (F16's
+    // smallest subnormal); 1, −2.5 and 0 (BF16).
+    let write = |name: &str, dtype, halves: [u16; 3]| {
+        let bytes: Vec<u8> = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(dtype, vec![3], &bytes).unwrap();
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            safetensors::tensor::serialize([("w", view)], None).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    let w = nn::Param::new(ArrayD::<f32>::zeros(IxDyn(&[3])));
+    let params = vec![("w".to_string(), w.clone())];
+    let f16 = write(
+        "f16.safetensors",
+        safetensors::Dtype::F16,
+        [0x3C00, 0xC100, 0x0001],
+    );
+    nn::io::load_params(&f16, &params).unwrap();
+    assert_eq!(w.value().as_slice().unwrap(), [1.0, -2.5, 2f32.powi(-24)]);
+    let bf16 = write(
+        "bf16.safetensors",
+        safetensors::Dtype::BF16,
+        [0x3F80, 0xC020, 0x0000],
+    );
+    nn::io::load_params(&bf16, &params).unwrap();
+    assert_eq!(w.value().as_slice().unwrap(), [1.0, -2.5, 0.0]);
+
+    // Integers are not weights: refused by name, nothing changed.
+    let ints = write("i16.safetensors", safetensors::Dtype::I16, [1, 2, 3]);
+    let err = nn::io::load_params(&ints, &params).unwrap_err();
     assert!(
-        matches!(&err, IoError::DtypeMismatch { expected, found, .. } if expected == "F64" && found == "F32"),
+        matches!(&err, IoError::DtypeMismatch { found, .. } if found == "I16"),
         "{err}"
     );
+    assert_eq!(w.value().as_slice().unwrap(), [1.0, -2.5, 0.0]);
 }
 
 #[test]
