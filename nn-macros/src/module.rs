@@ -330,6 +330,43 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
 
+        /// `Module`'s methods, inherent: callable without importing the
+        /// trait, and never ambiguous with `Parameters`' or `TapeModel`'s of
+        /// the same name.
+        impl #impl_g #ident #ty_g #where_g {
+            /// Calls `f` with every parameter and its name (`blocks.0.up.weight`).
+            pub fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                ::nn::module::Module::<#t>::visit_params(self, f)
+            }
+            /// Calls `f` with every buffer (running statistics) and its name.
+            pub fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                ::nn::module::Module::<#t>::visit_buffers(self, f)
+            }
+            /// Switches every part between training and evaluation.
+            pub fn set_training(&mut self, training: bool) {
+                ::nn::module::Module::<#t>::set_training(self, training)
+            }
+            /// Parameters and buffers by name, as PyTorch's `state_dict`.
+            pub fn named_state(&self) -> ::std::vec::Vec<(::std::string::String, ::nn::Param<#t>)> {
+                ::nn::module::Module::<#t>::named_state(self)
+            }
+            /// Saves [`Self::named_state`] as safetensors, atomically.
+            pub fn save(
+                &self,
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+            ) -> ::core::result::Result<(), ::nn::io::IoError> {
+                ::nn::module::Module::<#t>::save(self, path)
+            }
+            /// Loads what [`Self::save`] (or PyTorch) wrote, by name; on
+            /// error nothing changes.
+            pub fn load(
+                &mut self,
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+            ) -> ::core::result::Result<(), ::nn::io::IoError> {
+                ::nn::module::Module::<#t>::load(self, path)
+            }
+        }
+
         #tape_model
     };
     Ok(match param {

@@ -145,10 +145,10 @@ fn train_and_eval_reach_every_part() {
         let tape = Tape::new();
         net.forward(&tape.constant(x.clone())).value()
     };
-    nn::module::Module::set_training(&mut net, false);
+    net.set_training(false);
     // Evaluation: dropout off, running statistics: deterministic.
     assert_eq!(run(&net), run(&net));
-    nn::module::Module::set_training(&mut net, true);
+    net.set_training(true);
     // Training: dropout draws a new mask each pass.
     assert_ne!(run(&net), run(&net));
 }
@@ -193,7 +193,7 @@ fn trains_with_fit_as_it_is() {
 
 #[test]
 fn saves_and_loads_by_name() {
-    use nn::module::Module as _;
+    // No trait imported: `save`, `load` and `named_state` are inherent.
     let trained = Net::new(3);
     let dir = std::env::temp_dir().join(format!("nn-derive-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -214,6 +214,27 @@ fn saves_and_loads_by_name() {
         assert_eq!(*a.value(), *b.value(), "{name}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With `Module` imported beside the prelude's `Parameters` and
+/// `TapeModel`, the shared method names still resolve (to the inherent
+/// ones): a new user's E0034 "multiple applicable items".
+#[test]
+fn module_methods_are_not_ambiguous_with_every_trait_in_scope() {
+    #[allow(unused_imports)]
+    use nn::module::Module;
+    #[allow(unused_imports)]
+    use nn::train::TapeModel;
+    let mut net = Net::new(5);
+    let mut count = 0;
+    net.visit_params(&mut |_, _| count += 1);
+    net.visit_buffers(&mut |_, _| count += 1);
+    assert_eq!(count, net.named_state().len());
+    // Evaluation: dropout off, so two passes agree.
+    net.set_training(false);
+    let x = ArrayD::from_elem(IxDyn(&[4, 4]), 0.5);
+    let run = |net: &Net| net.forward(&Tape::new().constant(x.clone())).value();
+    assert_eq!(run(&net), run(&net));
 }
 
 sequential! {
