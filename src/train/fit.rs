@@ -5,9 +5,7 @@ use nn_core::data::{Batches, Data, TargetKind};
 use nn_core::loss::{Loss, Target};
 use nn_core::ndarray::{ArrayD, ArrayViewD, Axis};
 use nn_core::Float;
-use nn_optim::{clip_grad_norm, clip_grad_value, Optimizer, Schedule};
-
-use crate::distributed;
+use nn_optim::{Optimizer, Schedule};
 
 use super::callbacks::{BatchLogs, Callback, Context};
 use super::checks;
@@ -17,6 +15,7 @@ use super::history::History;
 use super::metrics::{Accuracy, Metric};
 use super::model::Fit;
 use super::objective::TrainLoss;
+use super::step::{finish_step, Clipping};
 use super::TrainError;
 use crate::distributed::Collective;
 
@@ -250,32 +249,20 @@ impl<T: Float, M: Fit<T>> Trainer<T> for Standard<'_, '_, T, M> {
                 })
             }
         };
-        let mut hooked = Ok(());
-        for cb in callbacks.iter_mut() {
-            hooked = cb.on_before_optimizer_step(logs, &mut self.context());
-            if hooked.is_err() {
-                break;
-            }
-        }
-        // A sharded step talks to the other ranks: a rank whose hook failed
-        // (a root-only callback fails on one rank alone) still takes it with
-        // them, and returns the error after it.
-        if let (None, Err(_)) = (self.shards, &hooked) {
-            return hooked.map(|()| None);
-        }
+        let clipping = Clipping {
+            norm: self.clip_norm,
+            value: self.clip_value,
+        };
         let params = self.model.parameters();
-        if let Some(max) = self.clip_norm {
-            match self.shards {
-                None => clip_grad_norm(params, max),
-                Some(g) => distributed::clip_grad_norm_shares(g, params, max),
-            };
-        }
-        if let Some(v) = self.clip_value {
-            clip_grad_value(params, v);
-        }
-        data_parallel::optimizer_step(&mut *self.optimizer, params, self.shards);
-        self.optimizer.zero_grad(params);
-        hooked.map(|()| Some(logs.loss))
+        finish_step(
+            params,
+            &mut *self.optimizer,
+            logs,
+            callbacks,
+            clipping,
+            self.shards,
+        )
+        .map(|()| Some(logs.loss))
     }
 
     fn gather_optimizer_state(&mut self) -> Result<(), TrainError> {

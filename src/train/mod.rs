@@ -20,6 +20,7 @@ mod metrics;
 mod model;
 mod objective;
 mod progress;
+mod step;
 mod tensorboard;
 
 pub use callbacks::{
