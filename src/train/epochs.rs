@@ -319,7 +319,7 @@ pub(crate) fn run_epochs<T: Float>(
 
 /// `result`, or in a data-parallel run (`parallel`) its error kept in
 /// `failure` (the first kept) and `R`'s default in its place.
-fn defer<R: Default>(
+pub(crate) fn defer<R: Default>(
     parallel: bool,
     failure: &mut Option<TrainError>,
     result: Result<R, TrainError>,

@@ -13,15 +13,17 @@ use nn_core::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use nn_core::rand::seq::SliceRandom;
 use nn_core::rand::SeedableRng;
 use nn_core::{Float, GraphModel};
-use nn_optim::Optimizer;
+use nn_optim::{Optimizer, Schedule};
 
-use super::callbacks::{epoch_end_hooks, train_end_hooks, Callback, Context};
+use super::callbacks::{epoch_end_hooks, train_end_hooks, BatchLogs, Callback, Context, Control};
 use super::checkpoint::run;
 use super::checks;
 use super::data_parallel;
+use super::epochs::defer;
 use super::history::{EpochLogs, History};
 use super::metrics::count_correct;
 use super::progress::Progress;
+use super::step::{finish_step, Clipping};
 use super::{TrainError, Verbosity};
 use crate::distributed::{self, Collective};
 
@@ -225,8 +227,19 @@ pub struct GraphFitOptions<'a, T: Float> {
     pub validation: Option<&'a GraphData<T>>,
     /// Progress display.
     pub verbosity: Verbosity,
-    /// Called after each epoch, in order.
+    /// Called at the start, around each batch and after each epoch, in
+    /// order (as in [`super::fit`]).
     pub callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+    /// Rescale the gradients before each step so their global norm is at
+    /// most this (as [`super::FitOptions::clip_grad_norm`]).
+    pub clip_grad_norm: Option<f64>,
+    /// Clamp every gradient element to `[-v, v]` before each step (as
+    /// [`super::FitOptions::clip_grad_value`]).
+    pub clip_grad_value: Option<f64>,
+    /// A per-step learning-rate schedule (as
+    /// [`super::FitOptions::lr_schedule`]): step `s` trains at
+    /// `schedule.lr(base, s)`, `base` the optimizer's rate when the run began.
+    pub lr_schedule: Option<Box<dyn Schedule + 'a>>,
     /// Write a checkpoint here after every epoch (as
     /// [`super::FitOptions::checkpoint_dir`]).
     pub checkpoint_dir: Option<PathBuf>,
@@ -264,6 +277,9 @@ impl<T: Float> Default for GraphFitOptions<'_, T> {
             validation: None,
             verbosity: Verbosity::Auto,
             callbacks: Vec::new(),
+            clip_grad_norm: None,
+            clip_grad_value: None,
+            lr_schedule: None,
             checkpoint_dir: None,
             resume_from: None,
             distributed: None,
@@ -305,6 +321,8 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     mut options: GraphFitOptions<'_, T>,
 ) -> Result<History, TrainError> {
     let weights = checks::check_graph(model, &options, data, "training")?;
+    checks::check_clipping(options.clip_grad_norm, options.clip_grad_value)?;
+    checks::check_schedules(options.lr_schedule.is_some(), &options.callbacks)?;
     data_parallel::check_shardable(options.shard_optimizer, optimizer, &*model)?;
     if let Some(val) = options.validation {
         checks::check_graph(model, &options, val, "validation")?;
@@ -433,9 +451,19 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         }
         None => Ok(None),
     };
+    // The rate a per-step schedule scales: the optimizer's at the start of
+    // the run, not its scheduled rate at a resumed epoch.
+    let mut lr_base = optimizer.learning_rate();
     let (mut history, start_epoch, mut steps) = match data_parallel::agree(group, resumed)? {
-        Some(r) => (r.history, r.epoch, r.step),
+        Some(r) => {
+            lr_base = r.lr_base;
+            (r.history, r.epoch, r.step)
+        }
         None => (History::default(), 0, 0),
+    };
+    let clipping = Clipping {
+        norm: options.clip_grad_norm,
+        value: options.clip_grad_value,
     };
     data_parallel::check_resumed_alike(group, start_epoch, steps, &history)?;
     if history.stopped.is_some() {
@@ -494,6 +522,32 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         let mut shown = 0.0f64;
         for (b, (whole, mine)) in batches.enumerate() {
             let idx = &whole[mine];
+            if let Some(schedule) = &options.lr_schedule {
+                optimizer.set_learning_rate(schedule.lr(lr_base, steps));
+            }
+            let mut logs = BatchLogs {
+                epoch: epoch + 1,
+                batch: b,
+                step: steps,
+                size: idx.len(),
+                loss: f64::NAN,
+                lr: optimizer.learning_rate(),
+            };
+            // As in `fit`: one process stops at an error at once; a rank
+            // keeps it until the batch's end, where every rank learns of it.
+            let mut failure = None;
+            for cb in callbacks.iter_mut() {
+                if failure.is_none() {
+                    let begun = cb.on_train_batch_begin(
+                        &logs,
+                        &mut Context {
+                            params: &*model,
+                            optimizer: &mut *optimizer,
+                        },
+                    );
+                    defer(group.is_some(), &mut failure, begun)?;
+                }
+            }
             batch.fill(data, idx);
             let views: Vec<ArrayViewD<'_, T>> = batch.inputs.iter().map(|x| x.view()).collect();
             model.forward_train(&views);
@@ -529,7 +583,11 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 Some(buckets) => data_parallel::averaged_step(buckets, idx.len(), backward),
                 None => backward(),
             };
+            logs.loss = loss;
             if !loss.is_finite() {
+                if let Some(e) = failure {
+                    return Err(e);
+                }
                 let reason = format!(
                     "loss became {loss} at epoch {}, batch {} (samples {:?}…): stopping (check \
                      those samples for values that are not finite; if they are finite, a \
@@ -544,12 +602,38 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 history.stopped = Some(reason);
                 break 'epochs;
             }
-            data_parallel::optimizer_step(&mut *optimizer, &*model, shards);
-            optimizer.zero_grad(&*model);
+            let stepped = finish_step(
+                &*model,
+                &mut *optimizer,
+                &logs,
+                &mut callbacks,
+                clipping,
+                shards,
+            );
+            defer(group.is_some(), &mut failure, stepped)?;
             steps += 1;
             sums.seen += idx.len();
             shown += loss * idx.len() as f64;
             let (running, accuracy) = (shown / sums.seen as f64, sums.accuracy());
+            let mut stop = None;
+            for cb in callbacks.iter_mut() {
+                if failure.is_some() {
+                    break;
+                }
+                let ended = cb.on_train_batch_end(
+                    &logs,
+                    &mut Context {
+                        params: &*model,
+                        optimizer: &mut *optimizer,
+                    },
+                );
+                if let Some(Control::Stop(reason)) =
+                    defer(group.is_some(), &mut failure, ended.map(Some))?
+                {
+                    stop.get_or_insert(reason);
+                }
+            }
+            let stop = data_parallel::agree_on_batch(group, failure, stop)?;
             progress.batch(sums.seen, start.elapsed().as_secs_f64(), &mut || {
                 let mut shown = vec![("loss".into(), running)];
                 if classifies[0] {
@@ -557,6 +641,11 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 }
                 shown
             });
+            if let Some(reason) = stop {
+                progress.abandon(&reason);
+                history.stopped = Some(reason);
+                break 'epochs;
+            }
         }
         let sums = sums.over_ranks(group);
         if let Some(g) = group {
@@ -625,12 +714,16 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         {
             let mut saved = history.clone();
             saved.stopped = stop.clone();
-            let lr_base = optimizer.learning_rate();
+            // As `fit`: the schedule's base, or without one the current rate.
+            let base = match options.lr_schedule {
+                Some(_) => lr_base,
+                None => optimizer.learning_rate(),
+            };
             let ctx = Context {
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            ended = run::save(ctx, dir, (epoch + 1, steps), lr_base, saved, &callbacks);
+            ended = run::save(ctx, dir, (epoch + 1, steps), base, saved, &callbacks);
         }
         data_parallel::agree(group, ended)?;
         if let Some(reason) = stop {

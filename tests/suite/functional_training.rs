@@ -253,6 +253,127 @@ fn a_one_input_graph_trains_with_fit() {
     }
 }
 
+/// Calls of each batch hook, and the rates the first was shown.
+#[derive(Default)]
+struct HookCalls {
+    begin: usize,
+    before_step: usize,
+    end: usize,
+    rates: Vec<f64>,
+}
+
+/// Counts the batch hooks `fit_graph` calls.
+#[derive(Default)]
+struct Hooks(std::rc::Rc<std::cell::RefCell<HookCalls>>);
+
+impl nn::train::Callback<f64> for Hooks {
+    fn on_train_batch_begin(
+        &mut self,
+        logs: &nn::train::BatchLogs,
+        _: &mut nn::train::Context<'_, f64>,
+    ) -> Result<(), nn::train::TrainError> {
+        let mut seen = self.0.borrow_mut();
+        seen.begin += 1;
+        seen.rates.push(logs.lr);
+        Ok(())
+    }
+    fn on_before_optimizer_step(
+        &mut self,
+        _: &nn::train::BatchLogs,
+        _: &mut nn::train::Context<'_, f64>,
+    ) -> Result<(), nn::train::TrainError> {
+        self.0.borrow_mut().before_step += 1;
+        Ok(())
+    }
+    fn on_train_batch_end(
+        &mut self,
+        _: &nn::train::BatchLogs,
+        _: &mut nn::train::Context<'_, f64>,
+    ) -> Result<nn::train::Control, nn::train::TrainError> {
+        self.0.borrow_mut().end += 1;
+        Ok(nn::train::Control::Continue)
+    }
+}
+
+/// `fit_graph` clips, schedules per step and calls the batch hooks as `fit`
+/// does. Expected: the same steps by hand on the tape's gradient of the
+/// weighted loss, in PyTorch's order (rate, forward, backward, clip the norm,
+/// clamp, step).
+#[test]
+fn fit_graph_clips_schedules_and_hooks_each_batch_as_fit_does() {
+    let (n, batch, epochs) = (12, 4, 2);
+    let (a, b) = (values(&[n, 3], 0), values(&[n, 2], 1));
+    let labels: Vec<usize> = (0..n).map(|i| (i * 7) % 3).collect();
+    let target = values(&[n, 1], 2);
+    let schedule = || nn::optim::StepLr::new(2, 0.5).unwrap();
+    let sgd = || {
+        Sgd::new(SgdConfig {
+            lr: 0.5,
+            momentum: 0.9,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (clip_norm, clip_value) = (0.3, 0.05);
+
+    let reference = TwoHeads::with_seed(4);
+    let mut opt = sgd();
+    let mut rates = Vec::new();
+    for step in 0..epochs * n / batch {
+        let rows = (step * batch) % n..(step * batch) % n + batch;
+        opt.set_learning_rate(nn::optim::Schedule::lr(&schedule(), 0.5, step));
+        rates.push(opt.learning_rate());
+        let tape = Tape::<f64>::new();
+        let part = |x: &ArrayD<f64>| {
+            x.slice_axis(nn::ndarray::Axis(0), rows.clone().into())
+                .to_owned()
+        };
+        let [p, v] = reference.forward([&tape.constant(part(&a)), &tape.constant(part(&b))]);
+        let loss = sparse_categorical_cross_entropy(&p, &labels[rows.clone()], Reduction::Mean)
+            + mse(&v, &tape.constant(part(&target)), Reduction::Mean);
+        loss.backward();
+        nn::optim::clip_grad_norm(&reference, clip_norm);
+        nn::optim::clip_grad_value(&reference, clip_value);
+        opt.step(&reference);
+        opt.zero_grad(&reference);
+    }
+
+    let hooks = Hooks::default();
+    let seen = hooks.0.clone();
+    let mut model = TwoHeads::with_seed(4);
+    let data = GraphData::new(
+        vec![a, b],
+        vec![Targets::Labels(labels), Targets::Values(target)],
+    )
+    .unwrap();
+    let options = GraphFitOptions {
+        epochs,
+        batch_size: batch,
+        losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+        shuffle_seed: None,
+        clip_grad_norm: Some(clip_norm),
+        clip_grad_value: Some(clip_value),
+        lr_schedule: Some(Box::new(schedule())),
+        callbacks: vec![Box::new(hooks)],
+        verbosity: Verbosity::Silent,
+        ..Default::default()
+    };
+    fit_graph(&mut model, &mut sgd(), &data, options).unwrap();
+    let expected = params(&reference);
+    for (name, value) in params(&model) {
+        close(&name, &value, &expected[&name]);
+    }
+    let seen = seen.borrow();
+    assert_eq!(
+        (seen.begin, seen.before_step, seen.end),
+        (6, 6, 6),
+        "three batches an epoch, two epochs"
+    );
+    // StepLr(2, 0.5) from 0.5, one step per batch.
+    assert_eq!(seen.rates, [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]);
+    assert_eq!(seen.rates, rates);
+}
+
 #[test]
 fn a_graph_checkpoint_round_trips_by_name() {
     let dir = std::env::temp_dir().join(format!("nn-functional-{}", std::process::id()));
