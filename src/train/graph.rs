@@ -21,7 +21,7 @@ use super::checks;
 use super::data_parallel;
 use super::epochs::defer;
 use super::history::{EpochLogs, History};
-use super::metrics::count_correct;
+use super::metrics::{count_correct, Metric};
 use super::progress::Progress;
 use super::step::{finish_step, Clipping};
 use super::{TrainError, Verbosity};
@@ -220,6 +220,10 @@ pub struct GraphFitOptions<'a, T: Float> {
     pub losses: Vec<Loss>,
     /// Each output's weight in the total loss; empty means 1 each.
     pub loss_weights: Vec<f64>,
+    /// Metrics of single outputs, by the output's name (Keras's
+    /// `metrics={"value": ["mae"]}`), logged as `value_mae` and
+    /// `val_value_mae`, beside each output's loss and accuracy.
+    pub metrics: Vec<(&'a str, Box<dyn Metric<T> + 'a>)>,
     /// Shuffle each epoch, from this seed (epoch `e` shuffles with
     /// [`nn_core::data::epoch_seed`]`(seed, e)`); `None` keeps the order.
     pub shuffle_seed: Option<u64>,
@@ -273,6 +277,7 @@ impl<T: Float> Default for GraphFitOptions<'_, T> {
             batch_size: 32,
             losses: Vec::new(),
             loss_weights: Vec::new(),
+            metrics: Vec::new(),
             shuffle_seed: Some(0),
             validation: None,
             verbosity: Verbosity::Auto,
@@ -356,6 +361,11 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     for_each_metric(&output_names::<T, M>(), &classifies, |name, _, _| {
         metrics.push(name)
     });
+    let output_metrics = OutputMetrics::new(
+        std::mem::take(&mut options.metrics),
+        &output_names::<T, M>(),
+    )?;
+    metrics.extend(output_metrics.names.iter().cloned());
     let logged = super::fit::logged_names(metrics.into_iter(), options.validation.is_some());
     checks::check_monitors(&options.callbacks, &logged)?;
     let callbacks = std::mem::take(&mut options.callbacks);
@@ -370,7 +380,15 @@ pub fn fit_graph<T: Float, M: GraphModel<T>>(
     // Training-mode batch norm sums its statistics over the ranks until the
     // run ends (evaluation uses running statistics and sums nothing).
     let synced = group.filter(|_| options.sync_batch_norm);
-    let train = || train_epochs(model, optimizer, data, &options, &weights, callbacks);
+    let train = || {
+        let epochs = Epochs {
+            options: &options,
+            weights: &weights,
+            callbacks,
+            output_metrics,
+        };
+        train_epochs(model, optimizer, data, epochs)
+    };
     match synced {
         Some(g) => distributed::with_sync_batch_norm(g, train),
         None => train(),
@@ -424,15 +442,88 @@ impl EpochSums {
     }
 }
 
+/// What [`train_epochs`] runs with, besides the model, optimizer and data.
+struct Epochs<'o, 'a, T: Float> {
+    options: &'o GraphFitOptions<'a, T>,
+    weights: &'o [f64],
+    callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+    output_metrics: OutputMetrics<'a, T>,
+}
+
+/// [`GraphFitOptions::metrics`]: each metric, the output it reads, and the
+/// name it is logged under (`value_mae`).
+struct OutputMetrics<'a, T: Float> {
+    outputs: Vec<usize>,
+    metrics: Vec<Box<dyn Metric<T> + 'a>>,
+    names: Vec<String>,
+}
+
+impl<'a, T: Float> OutputMetrics<'a, T> {
+    /// Finds each metric's output among `outputs` (the model's names).
+    fn new(
+        metrics: Vec<(&str, Box<dyn Metric<T> + 'a>)>,
+        outputs: &[String],
+    ) -> Result<Self, TrainError> {
+        let mut out = OutputMetrics {
+            outputs: Vec::new(),
+            metrics: Vec::new(),
+            names: Vec::new(),
+        };
+        for (output, metric) in metrics {
+            let Some(i) = outputs.iter().position(|o| o == output) else {
+                return Err(TrainError::Config(format!(
+                    "metrics: `{output}` is not an output of the model (its outputs: {})",
+                    outputs.join(", ")
+                )));
+            };
+            out.names.push(format!("{output}_{}", metric.name()));
+            out.outputs.push(i);
+            out.metrics.push(metric);
+        }
+        Ok(out)
+    }
+
+    fn reset(&mut self) {
+        self.metrics.iter_mut().for_each(|m| m.reset());
+    }
+
+    /// Shows output `output` of a batch, and its target, to its metrics.
+    fn update(&mut self, output: usize, out: ArrayViewD<'_, T>, target: &Target<'_, T>) {
+        for (m, _) in (self.metrics.iter_mut().zip(&self.outputs)).filter(|(_, &o)| o == output) {
+            m.update(out.view(), target);
+        }
+    }
+
+    /// Each metric's value under its name.
+    fn results(&self) -> Vec<(String, f64)> {
+        (self.names.iter().cloned())
+            .zip(self.metrics.iter().map(|m| m.result()))
+            .collect()
+    }
+
+    /// [`OutputMetrics::results`] over every rank of `group` (`samples`:
+    /// this rank's), as `fit`'s metrics are.
+    fn over_ranks(&mut self, group: &dyn Collective, samples: usize) -> Vec<(String, f64)> {
+        let values = data_parallel::reduce_metrics(group, &mut self.metrics, samples);
+        (self.names.iter().cloned())
+            .zip(values.into_iter().map(|(_, v)| v))
+            .collect()
+    }
+}
+
 /// [`fit_graph`]'s epochs, once the ranks agree on the run.
 fn train_epochs<T: Float, M: GraphModel<T>>(
     model: &mut M,
     optimizer: &mut dyn Optimizer<T>,
     data: &GraphData<T>,
-    options: &GraphFitOptions<'_, T>,
-    weights: &[f64],
-    mut callbacks: Vec<Box<dyn Callback<T> + '_>>,
+    run: Epochs<'_, '_, T>,
 ) -> Result<History, TrainError> {
+    let Epochs {
+        options,
+        weights,
+        mut callbacks,
+        mut output_metrics,
+    } = run;
     let losses = &options.losses;
     let names = output_names::<T, M>();
     // Accuracy is logged for the outputs that classify, as `fit` logs it.
@@ -518,6 +609,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         );
         let start = Instant::now();
         let mut sums = EpochSums::new(M::OUTPUTS);
+        output_metrics.reset();
         // This rank's running `Σ batch loss · its samples`, for the progress line.
         let mut shown = 0.0f64;
         for (b, (whole, mine)) in batches.enumerate() {
@@ -562,6 +654,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 } else {
                     losses[i].value_and_grad_into(out.view(), &target, &mut grads[i])
                 };
+                output_metrics.update(i, out.view(), &target);
                 let correct = count_correct(out, &target, threshold(losses[i]));
                 grads[i].mapv_inplace(|g| g * T::lit(weights[i]));
                 let v = value.as_f64();
@@ -647,7 +740,12 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 break 'epochs;
             }
         }
+        let local_seen = sums.seen;
         let sums = sums.over_ranks(group);
+        let metrics_of_outputs = match group {
+            None => output_metrics.results(),
+            Some(g) => output_metrics.over_ranks(g, local_seen),
+        };
         if let Some(g) = group {
             // Validation and checkpoints with rank 0's buffers (batch
             // norm's statistics).
@@ -663,23 +761,36 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         let mut logs = EpochLogs {
             epoch: epoch + 1,
             loss: sums.total(weights),
-            metrics: epoch_metrics(&names, &classifies, &per_output),
+            metrics: [
+                epoch_metrics(&names, &classifies, &per_output),
+                metrics_of_outputs,
+            ]
+            .concat(),
             lr: optimizer.learning_rate(),
             seconds,
             samples_per_sec: sums.seen as f64 / seconds.max(1e-9),
             ..EpochLogs::default()
         };
         if let Some(val) = options.validation {
-            let m = evaluate_graph(model, val, options.batch_size.max(256), losses, weights);
+            output_metrics.reset();
+            let mut observe = |i: usize, out: ArrayViewD<'_, T>, target: &Target<'_, T>| {
+                output_metrics.update(i, out, target)
+            };
+            let batch_size = options.batch_size.max(256);
+            let m = evaluate_observing(model, val, batch_size, losses, weights, &mut observe);
             logs.val_loss = Some(m.loss);
             // Accuracies are read only for the outputs that classify.
             let per_output: Vec<(f64, f64)> = (m.losses.iter().copied())
                 .zip(m.accuracies.iter().map(|a| a.unwrap_or(f64::NAN)))
                 .collect();
-            logs.val_metrics = epoch_metrics(&names, &classifies, &per_output)
-                .into_iter()
-                .map(|(name, v)| (format!("val_{name}"), v))
-                .collect();
+            logs.val_metrics = [
+                epoch_metrics(&names, &classifies, &per_output),
+                output_metrics.results(),
+            ]
+            .concat()
+            .into_iter()
+            .map(|(name, v)| (format!("val_{name}"), v))
+            .collect();
             if !m.loss.is_finite() {
                 // As `fit`: the epoch that trained stays in the History. Every
                 // rank validates the same weights on the same data, so every
@@ -814,6 +925,22 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
         !data.is_empty(),
         "evaluate_graph: the data holds no samples"
     );
+    evaluate_observing(model, data, batch_size, losses, &weights, &mut |_, _, _| {})
+}
+
+/// What sees each batch's output `i` and its target during an evaluation.
+type Observer<'a, T> = dyn FnMut(usize, ArrayViewD<'_, T>, &Target<'_, T>) + 'a;
+
+/// [`evaluate_graph`] once its arguments were checked, showing `observe`
+/// each batch's output `i` and its target (for per-output metrics).
+fn evaluate_observing<T: Float, M: GraphModel<T>>(
+    model: &mut M,
+    data: &GraphData<T>,
+    batch_size: usize,
+    losses: &[Loss],
+    weights: &[f64],
+    observe: &mut Observer<'_, T>,
+) -> GraphMetrics {
     let was_training = model.is_training();
     model.set_training(false);
     let mut batch = Batch::new(data);
@@ -825,6 +952,7 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
         let outs = model.predict(&views);
         for (i, out) in outs.iter().enumerate() {
             let target = batch.target(data, i);
+            observe(i, out.view(), &target);
             let (l, _) = losses[i].value_and_grad(out.view(), &target);
             sums[i].0 += l.as_f64() * idx.len() as f64;
             sums[i].1 += count_correct(out.view(), &target, threshold(losses[i]));
@@ -837,7 +965,7 @@ pub fn evaluate_graph<T: Float, M: GraphModel<T>>(
         .collect();
     let losses: Vec<f64> = sums.iter().map(|(l, _)| l / n).collect();
     GraphMetrics {
-        loss: losses.iter().zip(&weights).map(|(l, w)| l * w).sum(),
+        loss: losses.iter().zip(weights).map(|(l, w)| l * w).sum(),
         accuracies,
         losses,
     }

@@ -149,6 +149,8 @@ fn train_with<M: nn::GraphModel<f64> + Parameters<f64>>(
             batch_size: 16 / ranks,
             losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
             loss_weights: vec![1.0, 0.5],
+            // A metric of one output, summed over the ranks by its totals.
+            metrics: vec![("value", Box::new(nn::train::MeanAbsoluteError::default()))],
             shuffle_seed: Some(4),
             validation: Some(&val),
             verbosity: Verbosity::Silent,
@@ -203,8 +205,10 @@ fn a_graph_trained_on_two_ranks_matches_one_process() {
     assert!(d <= 1e-12, "weights: {d:e}");
     let (two, one) = (logged(&ranks[0].history), logged(&alone.history));
     assert_eq!(two.len(), one.len());
-    // Every output's loss and accuracy, on the training and validation data.
+    // Every output's loss and accuracy, and the value's MAE, on the
+    // training and validation data.
     assert!(two.len() >= 2 * 10, "{two:?}");
+    assert!(two.iter().any(|(n, _)| n == "val_value_mae"), "{two:?}");
     for ((name, x), (other, y)) in two.iter().zip(&one) {
         assert_eq!(name, other);
         assert!(

@@ -374,6 +374,79 @@ fn fit_graph_clips_schedules_and_hooks_each_batch_as_fit_does() {
     assert_eq!(seen.rates, rates);
 }
 
+/// Keras's `metrics={"value": ["mae"]}`: a metric of one output, logged
+/// under the output's name for training and validation. Expected: the mean
+/// absolute error by its definition, from the model's own predictions (one
+/// batch per epoch, so training's is the prediction before the step).
+#[test]
+fn fit_graph_logs_metrics_of_single_outputs() {
+    let n = 8;
+    let (a, b) = (values(&[n, 3], 3), values(&[n, 2], 4));
+    let target = values(&[n, 1], 5);
+    let data = GraphData::new(
+        vec![a.clone(), b.clone()],
+        vec![
+            Targets::Labels((0..n).map(|i| i % 3).collect()),
+            Targets::Values(target.clone()),
+        ],
+    )
+    .unwrap();
+    let mae = |model: &mut TwoHeads| {
+        let [_, v] = model.predict([a.view(), b.view()]);
+        (&v - &target).mapv(f64::abs).mean().unwrap()
+    };
+    let mut model = TwoHeads::with_seed(6);
+    let before = mae(&mut model);
+    let options = GraphFitOptions {
+        epochs: 1,
+        batch_size: n,
+        losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+        metrics: vec![("value", Box::new(nn::train::MeanAbsoluteError::default()))],
+        validation: Some(&data),
+        callbacks: vec![Box::new(nn::train::EarlyStopping::new("val_value_mae", 3))],
+        shuffle_seed: None,
+        verbosity: Verbosity::Silent,
+        ..Default::default()
+    };
+    let history = fit_graph(
+        &mut model,
+        &mut Sgd::new(SgdConfig::default()).unwrap(),
+        &data,
+        options,
+    )
+    .unwrap();
+    let logs = &history.epochs[0];
+    let after = mae(&mut model);
+    let got = (
+        logs.get("value_mae").unwrap(),
+        logs.get("val_value_mae").unwrap(),
+    );
+    assert!(
+        (got.0 - before).abs() < 1e-12 && (got.1 - after).abs() < 1e-12,
+        "{got:?} vs {before}, {after}"
+    );
+    assert_ne!(before, after);
+
+    let options = GraphFitOptions {
+        losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+        metrics: vec![("values", Box::new(nn::train::MeanAbsoluteError::default()))],
+        verbosity: Verbosity::Silent,
+        ..Default::default()
+    };
+    let e = fit_graph(
+        &mut model,
+        &mut Sgd::new(SgdConfig::default()).unwrap(),
+        &data,
+        options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`values` is not an output of the model (its outputs: label, value)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_graph_checkpoint_round_trips_by_name() {
     let dir = std::env::temp_dir().join(format!("nn-functional-{}", std::process::id()));
