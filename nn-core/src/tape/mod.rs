@@ -18,6 +18,7 @@
 
 mod anomaly;
 mod backward;
+mod dim;
 mod display;
 pub mod ops;
 mod param;
@@ -36,6 +37,7 @@ use smallvec::SmallVec;
 
 use crate::Float;
 pub use anomaly::{anomaly_mode, detect_anomaly, AnomalyGuard};
+pub use dim::Dim;
 pub use ops::ActivationOp;
 pub use param::Param;
 pub use var::Var;

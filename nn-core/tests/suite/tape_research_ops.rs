@@ -574,6 +574,33 @@ fn cross_entropy_ignoring_padding_gives_pytorchs_values() {
     assert!(all.item().is_nan());
 }
 
+#[test]
+fn negative_axes_count_from_the_back_as_pytorchs_dim() {
+    // PyTorch's rule: dim −k is dim ndim − k (ndim + 1 − k where an op
+    // inserts an axis: unsqueeze, stack).
+    let tape = Tape::<f64>::new();
+    let x = tape
+        .var(Array::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 12 + j * 4 + k) as f64).into_dyn());
+    let same = |a: Var<f64>, b: Var<f64>| assert_eq!(a.value(), b.value());
+    same(x.sum_axis(-1, true), x.sum_axis(2usize, true));
+    same(x.mean_axis(-3, false), x.mean_axis(0usize, false));
+    same(x.max_axis(-2, false), x.max_axis(1usize, false));
+    same(x.min_axis(-1, false), x.min_axis(2usize, false));
+    same(x.transpose(-1, -2), x.transpose(2usize, 1usize));
+    same(Var::concat(&[&x, &x], -1), Var::concat(&[&x, &x], 2usize));
+    same(Var::stack(&[&x, &x], -1), Var::stack(&[&x, &x], 3usize));
+    same(x.unsqueeze(-1), x.unsqueeze(3usize));
+    same(x.unsqueeze(-4), x.unsqueeze(0usize));
+    same(x.slice(-1, 1..3), x.slice(2usize, 1..3));
+    same(x.index_select(-2, &[2, 0]), x.index_select(1usize, &[2, 0]));
+    same(x.unsqueeze(0).squeeze(-4), x.clone());
+    let index = ArrayD::from_elem(IxDyn(&[2, 3, 1]), 3usize);
+    same(x.gather(-1, index.clone()), x.gather(2usize, index));
+    let (a, b) = (x.split(&[1, 3], -1), x.chunk(2, -1));
+    same(a[1].clone(), x.slice(2usize, 1..4));
+    same(b[0].clone(), x.slice(2usize, 0..2));
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.
@@ -627,6 +654,7 @@ fn misuse_panics_are_reported_at_the_callers_line() {
         ("stack axis", panics_at!(Var::stack(&[&a], 3))),
         ("unsqueeze", panics_at!(a.unsqueeze(3))),
         ("squeeze", panics_at!(a.squeeze(0))),
+        ("negative axis", panics_at!(a.sum_axis(-3, false))),
         ("slice", panics_at!(a.slice(1, 2..5))),
         ("index_select", panics_at!(a.index_select(0, &[2]))),
         ("sum_axis", panics_at!(a.sum_axis(2, false))),

@@ -3,6 +3,7 @@
 use ndarray::{arr0, ArrayD};
 
 use crate::kernels::reduce::{self as k, Extreme};
+use crate::tape::dim::{self, Dim};
 use crate::tape::var::checked;
 use crate::tape::{Op, Var};
 use crate::Float;
@@ -121,12 +122,14 @@ impl<T: Float> Var<T> {
         })
     }
 
-    /// Sum along `axis`; `keepdim` keeps it with size 1.
+    /// Sum along `axis` (negative: from the back, `-1` the last); `keepdim`
+    /// keeps it with size 1.
     ///
     /// # Panics
     /// If `axis` is out of range, naming `sum` and the shape (at the caller's line).
     #[track_caller]
-    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+    pub fn sum_axis(&self, axis: impl Dim, keepdim: bool) -> Var<T> {
+        let axis = dim::axis("sum", axis, &self.shape());
         checked(self.with_value(|v| axis_of("sum", v.shape(), axis)));
         self.tape().record(&[self], |v| {
             (
@@ -139,12 +142,14 @@ impl<T: Float> Var<T> {
         })
     }
 
-    /// Mean along `axis`; `keepdim` keeps it with size 1.
+    /// Mean along `axis` (negative: from the back); `keepdim` keeps it with
+    /// size 1.
     ///
     /// # Panics
     /// If `axis` is out of range, naming `mean` and the shape (at the caller's line).
     #[track_caller]
-    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+    pub fn mean_axis(&self, axis: impl Dim, keepdim: bool) -> Var<T> {
+        let axis = dim::axis("mean", axis, &self.shape());
         checked(self.with_value(|v| axis_of("mean", v.shape(), axis)));
         self.tape().record(&[self], |v| {
             (
@@ -175,23 +180,27 @@ impl<T: Float> Var<T> {
         self.extreme_all(Extreme::Min, "min")
     }
 
-    /// Largest element along `axis` (the gradient flows to the first maximum).
+    /// Largest element along `axis` (negative: from the back; the gradient
+    /// flows to the first maximum).
     ///
     /// # Panics
     /// If `axis` is out of range or empty, naming `max` and the shape (at the
     /// caller's line).
     #[track_caller]
-    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+    pub fn max_axis(&self, axis: impl Dim, keepdim: bool) -> Var<T> {
+        let axis = dim::axis("max", axis, &self.shape());
         self.extreme_axis(axis, keepdim, Extreme::Max, "max")
     }
 
-    /// Smallest element along `axis` (the gradient flows to the first minimum).
+    /// Smallest element along `axis` (negative: from the back; the gradient
+    /// flows to the first minimum).
     ///
     /// # Panics
     /// If `axis` is out of range or empty, naming `min` and the shape (at the
     /// caller's line).
     #[track_caller]
-    pub fn min_axis(&self, axis: usize, keepdim: bool) -> Var<T> {
+    pub fn min_axis(&self, axis: impl Dim, keepdim: bool) -> Var<T> {
+        let axis = dim::axis("min", axis, &self.shape());
         self.extreme_axis(axis, keepdim, Extreme::Min, "min")
     }
 
@@ -233,4 +242,4 @@ impl<T: Float> Var<T> {
     }
 }
 
-crate::instances!(Var: sum, mean, sum_axis, mean_axis, max, min, max_axis, min_axis);
+crate::instances!(Var: sum, mean, max, min);

@@ -1,6 +1,7 @@
 //! Ops that rearrange elements: reshape, transpose/permute, concat, slice,
 //! index_select, gather, where; unsqueeze, squeeze and stack, made of
-//! reshape and concat; split and chunk, made of slice.
+//! reshape and concat; split and chunk, made of slice. Axes may be given
+//! from the back, negative as PyTorch's `dim=-1` (see [`Dim`]).
 
 use std::ops::Range;
 
@@ -9,6 +10,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use super::binary::broadcast_shape;
 use super::reduce::axis_of;
 use crate::kernels::shape as k;
+use crate::tape::dim::{self, Dim};
 use crate::tape::var::checked;
 use crate::tape::{Op, Var};
 use crate::Float;
@@ -149,12 +151,11 @@ impl<T: Float> Var<T> {
     /// # Panics
     /// If either axis is out of range (at the caller's line).
     #[track_caller]
-    pub fn transpose(&self, a: usize, b: usize) -> Var<T> {
-        let n = self.ndim();
-        assert!(
-            a < n && b < n,
-            "transpose: axes ({a}, {b}) out of range for shape {:?}",
-            self.shape()
+    pub fn transpose(&self, a: impl Dim, b: impl Dim) -> Var<T> {
+        let (n, shape) = (self.ndim(), self.shape());
+        let (a, b) = (
+            dim::axis("transpose", a, &shape),
+            dim::axis("transpose", b, &shape),
         );
         let mut axes: Vec<usize> = (0..n).collect();
         axes.swap(a, b);
@@ -181,9 +182,10 @@ impl<T: Float> Var<T> {
     /// If `vars` is empty, `axis` is out of range or the shapes differ outside
     /// it, naming `concat` and the shapes (at the caller's line).
     #[track_caller]
-    pub fn concat(vars: &[&Var<T>], axis: usize) -> Var<T> {
+    pub fn concat(vars: &[&Var<T>], axis: impl Dim) -> Var<T> {
         assert!(!vars.is_empty(), "concat: no inputs");
         let first = vars[0].shape();
+        let axis = dim::axis("concat", axis, &first);
         checked(axis_of("concat", &first, axis));
         for x in &vars[1..] {
             let same = x.with_value(|x| {
@@ -220,13 +222,10 @@ impl<T: Float> Var<T> {
     /// # Panics
     /// If `axis` is past `ndim` (at the caller's line).
     #[track_caller]
-    pub fn unsqueeze(&self, axis: usize) -> Var<T> {
+    pub fn unsqueeze(&self, axis: impl Dim) -> Var<T> {
         let mut shape = self.shape();
-        assert!(
-            axis <= shape.len(),
-            "unsqueeze: axis {axis} is out of range for shape {shape:?} (0 to {} allowed)",
-            shape.len()
-        );
+        // One more place than axes: `-1` appends, as PyTorch's.
+        let axis = dim::place("unsqueeze", axis, &shape, shape.len() + 1);
         shape.insert(axis, 1);
         self.reshape(&shape)
     }
@@ -237,9 +236,9 @@ impl<T: Float> Var<T> {
     /// # Panics
     /// If `axis` is out of range or its length is not 1 (at the caller's line).
     #[track_caller]
-    pub fn squeeze(&self, axis: usize) -> Var<T> {
+    pub fn squeeze(&self, axis: impl Dim) -> Var<T> {
         let mut shape = self.shape();
-        checked(axis_of("squeeze", &shape, axis));
+        let axis = dim::axis("squeeze", axis, &shape);
         assert!(
             shape[axis] == 1,
             "squeeze: axis {axis} of shape {shape:?} has length {}, not 1",
@@ -257,14 +256,10 @@ impl<T: Float> Var<T> {
     /// If `vars` is empty, the shapes differ or `axis` is past `ndim`, naming
     /// `stack` and the shapes (at the caller's line).
     #[track_caller]
-    pub fn stack(vars: &[&Var<T>], axis: usize) -> Var<T> {
+    pub fn stack(vars: &[&Var<T>], axis: impl Dim) -> Var<T> {
         assert!(!vars.is_empty(), "stack: no inputs");
         let first = vars[0].shape();
-        assert!(
-            axis <= first.len(),
-            "stack: axis {axis} is out of range for inputs of shape {first:?} (0 to {} allowed)",
-            first.len()
-        );
+        let axis = dim::place("stack", axis, &first, first.len() + 1);
         if let Some(other) = vars.iter().map(|v| v.shape()).find(|s| *s != first) {
             panic!("stack: inputs of shapes {first:?} and {other:?}; all must have one shape");
         }
@@ -280,9 +275,9 @@ impl<T: Float> Var<T> {
     /// If `axis` is out of range or the sizes do not add up to its length
     /// (at the caller's line).
     #[track_caller]
-    pub fn split(&self, sizes: &[usize], axis: usize) -> Vec<Var<T>> {
+    pub fn split(&self, sizes: &[usize], axis: impl Dim) -> Vec<Var<T>> {
         let shape = self.shape();
-        checked(axis_of("split", &shape, axis));
+        let axis = dim::axis("split", axis, &shape);
         let total: usize = sizes.iter().sum();
         assert!(
             total == shape[axis],
@@ -307,9 +302,9 @@ impl<T: Float> Var<T> {
     /// # Panics
     /// If `chunks` is 0 or `axis` is out of range (at the caller's line).
     #[track_caller]
-    pub fn chunk(&self, chunks: usize, axis: usize) -> Vec<Var<T>> {
+    pub fn chunk(&self, chunks: usize, axis: impl Dim) -> Vec<Var<T>> {
         let shape = self.shape();
-        checked(axis_of("chunk", &shape, axis));
+        let axis = dim::axis("chunk", axis, &shape);
         assert!(
             chunks > 0,
             "chunk: 0 chunks of axis {axis} of shape {shape:?}"
@@ -334,7 +329,8 @@ impl<T: Float> Var<T> {
     /// If `axis` is out of range or `range` out of bounds, naming `slice` and
     /// the shape (at the caller's line).
     #[track_caller]
-    pub fn slice(&self, axis: usize, range: Range<usize>) -> Var<T> {
+    pub fn slice(&self, axis: impl Dim, range: Range<usize>) -> Var<T> {
+        let axis = dim::axis("slice", axis, &self.shape());
         checked(self.with_value(|v| {
             axis_of("slice", v.shape(), axis)?;
             if range.start <= range.end && range.end <= v.shape()[axis] {
@@ -360,7 +356,8 @@ impl<T: Float> Var<T> {
     /// If `axis` is out of range or an index is past its end (at the
     /// caller's line).
     #[track_caller]
-    pub fn index_select(&self, axis: usize, indices: &[usize]) -> Var<T> {
+    pub fn index_select(&self, axis: impl Dim, indices: &[usize]) -> Var<T> {
+        let axis = dim::axis("index_select", axis, &self.shape());
         checked(self.with_value(|v| {
             axis_of("index_select", v.shape(), axis)?;
             match indices.iter().find(|&&i| i >= v.shape()[axis]) {
@@ -387,7 +384,8 @@ impl<T: Float> Var<T> {
     /// If `axis` is out of range, `index` does not fit the input or holds an
     /// index past the axis's end (at the caller's line).
     #[track_caller]
-    pub fn gather(&self, axis: usize, index: ArrayD<usize>) -> Var<T> {
+    pub fn gather(&self, axis: impl Dim, index: ArrayD<usize>) -> Var<T> {
+        let axis = dim::axis("gather", axis, &self.shape());
         checked(self.with_value(|v| gather_fits(v.shape(), axis, &index)));
         self.tape().record(&[self], |v| {
             (
@@ -440,7 +438,4 @@ fn gather_fits(shape: &[usize], axis: usize, index: &ArrayD<usize>) -> Result<()
     }
 }
 
-crate::instances!(
-    Var: reshape, permute, transpose, t, concat, unsqueeze, squeeze, stack, split, chunk, slice,
-    index_select, gather, where_
-);
+crate::instances!(Var: reshape, permute, t, where_);
