@@ -154,6 +154,8 @@ mistakes! {
     BadPaddingString,
     /// `MaxPool2d`.
     PoolWithoutWindow,
+    /// `MaxPool2d(2, padding = 2)`: a window could lie in the padding alone.
+    PoolPaddingOverHalfWindow,
     /// `Embedding(1000)`.
     EmbeddingWithoutSizes,
     /// `Embedding` after another layer.

@@ -672,6 +672,13 @@ fn misuse_panics_are_reported_at_the_callers_line() {
         ("conv2d", panics_at!(nchw.conv2d(&kernel, None, window))),
         ("max_pool2d", panics_at!(a.max_pool2d(window))),
         (
+            "max_pool2d padding",
+            panics_at!(v(&[1, 1, 4, 4]).max_pool2d(Window2d {
+                padding: nn_core::kernels::conv::Padding2d::uniform(2),
+                ..Window2d::new((2, 2))
+            })),
+        ),
+        (
             "avg_pool2d",
             panics_at!(v(&[1, 1, 2, 2]).avg_pool2d(window)),
         ),

@@ -26,7 +26,24 @@ fn pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors, max: bool) -> Op
     let kernel = positive_pair(cx, Some(kernel_expr), "kernel", (1, 1), errors)?;
     let stride = positive_pair(cx, args.take_named("stride"), "stride", kernel, errors)?;
     let (ph, pw) = match args.take_named("padding") {
-        Some(e) => pair(e, "padding", errors)?,
+        Some(e) => {
+            let (ph, pw) = pair(e, "padding", errors)?;
+            // PyTorch's rule: a window lying in the padding alone would be
+            // −∞ (max) or 0 (average), from no input at all.
+            if 2 * ph > kernel.0 || 2 * pw > kernel.1 {
+                errors.push(
+                    Mistake::PoolPaddingOverHalfWindow,
+                    e,
+                    format!(
+                        "{name}: padding {:?} is more than half the window {kernel:?}, so some \
+                         windows would cover padding alone (PyTorch refuses it too)",
+                        (ph, pw)
+                    ),
+                );
+                return None;
+            }
+            (ph, pw)
+        }
         None => (0, 0),
     };
     let [c, h, w] = image(cx, errors)?;

@@ -19,13 +19,39 @@ fn nchw<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> [usize; 4] {
     }
 }
 
+/// What is wrong with pooling the NCHW input of shape `x` over `window`,
+/// if anything.
+pub(crate) fn window_problem(op: &str, x: [usize; 4], window: &Window2d) -> Option<String> {
+    let (k, s, p, d) = (
+        window.kernel,
+        window.stride,
+        window.padding,
+        window.dilation,
+    );
+    if s.0 == 0 || s.1 == 0 {
+        return Some(format!(
+            "{op}: the stride {s:?} must be positive in both directions"
+        ));
+    }
+    // PyTorch's rule: at most half the (dilated) window, or a window could
+    // lie in the padding alone.
+    let (eh, ew) = (d.0 * (k.0.max(1) - 1) + 1, d.1 * (k.1.max(1) - 1) + 1);
+    if 2 * p.top.max(p.bottom) > eh || 2 * p.left.max(p.right) > ew {
+        return Some(format!(
+            "{op}: padding {p:?} is more than half the window {k:?} (dilation {d:?})"
+        ));
+    }
+    window
+        .output_size((x[2], x[3]))
+        .is_none()
+        .then(|| format!("{op}: window {k:?} does not fit input {x:?} with padding {p:?}"))
+}
+
 fn out_size(op: &str, x: [usize; 4], window: &Window2d) -> (usize, usize) {
-    window.output_size((x[2], x[3])).unwrap_or_else(|| {
-        panic!(
-            "{op}: window {:?} does not fit input {x:?} with padding {:?}",
-            window.kernel, window.padding
-        )
-    })
+    if let Some(problem) = window_problem(op, x, window) {
+        panic!("{problem}");
+    }
+    window.output_size((x[2], x[3])).expect("checked above")
 }
 
 /// Max pooling (padding counts as -∞), with the flat `h·w` index of each

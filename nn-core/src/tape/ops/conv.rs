@@ -175,17 +175,14 @@ fn conv2d_fits(
 
 /// Whether a pooling input is NCHW and (when given) the window fits it.
 fn pool_fits(op: &str, x: &[usize], window: Option<&Window2d>) -> Result<(), String> {
-    let &[_, _, h, w] = x else {
+    let &[n, c, h, w] = x else {
         return Err(format!(
             "{op}: expected an NCHW input [batch, channels, height, width], got {x:?}"
         ));
     };
-    match window {
-        Some(window) if window.output_size((h, w)).is_none() => Err(format!(
-            "{op}: window {:?} does not fit input {x:?} with padding {:?}",
-            window.kernel, window.padding
-        )),
-        _ => Ok(()),
+    match window.and_then(|window| pool::window_problem(op, [n, c, h, w], window)) {
+        Some(problem) => Err(problem),
+        None => Ok(()),
     }
 }
 
