@@ -270,6 +270,28 @@ fn convolution_pooling_with_other_strides_paddings_and_dilations() {
 }
 
 #[test]
+fn image_ops_made_of_others() {
+    let mut r = rng();
+    let x = uniform(&mut r, &[2, 4, 3, 5], -2.0, 2.0);
+    let (g, b) = (
+        uniform(&mut r, &[4], 0.5, 1.5),
+        uniform(&mut r, &[4], -0.5, 0.5),
+    );
+    check("group_norm", &[x.clone(), g, b], |v| {
+        v[0].group_norm(2, &v[1], &v[2], 1e-5)
+    });
+    check("upsample_nearest2d", std::slice::from_ref(&x), |v| {
+        v[0].upsample_nearest2d((2, 3))
+    });
+    check("pad2d", std::slice::from_ref(&x), |v| {
+        v[0].pad2d((1, 0, 2, 1)).exp()
+    });
+    check("adaptive_avg_pool2d", std::slice::from_ref(&x), |v| {
+        v[0].adaptive_avg_pool2d((2, 4))
+    });
+}
+
+#[test]
 fn normalization_and_embedding() {
     let mut r = rng();
     let x2 = uniform(&mut r, &[5, 3], -2.0, 2.0);

@@ -601,6 +601,67 @@ fn negative_axes_count_from_the_back_as_pytorchs_dim() {
     same(b[0].clone(), x.slice(2usize, 0..2));
 }
 
+#[test]
+fn image_ops_made_of_others_follow_their_definitions() {
+    let tape = Tape::<f64>::new();
+    let x = Array::from_shape_fn((2, 4, 3, 5), |(n, c, i, j)| {
+        ((n * 60 + c * 15 + i * 5 + j) as f64 * 0.37).sin() * 2.0
+    })
+    .into_dyn();
+    let v = tape.var(x.clone());
+
+    // GroupNorm (PyTorch's definition): per sample and group of 2 channels,
+    // (x − mean) / sqrt(biased var + eps) over the group's 2·3·5 values,
+    // then γ[c]·… + β[c].
+    let (gamma, beta) = (array![0.5, -1.0, 2.0, 1.5], array![0.1, 0.2, -0.3, 0.0]);
+    let y = v.group_norm(
+        2,
+        &tape.var(gamma.clone().into_dyn()),
+        &tape.var(beta.clone().into_dyn()),
+        1e-5,
+    );
+    for n in 0..2 {
+        for g in 0..2 {
+            let group = x.slice(ndarray::s![n, 2 * g..2 * g + 2, .., ..]);
+            let mean = group.mean().unwrap();
+            let var = group.mapv(|e| (e - mean).powi(2)).mean().unwrap();
+            for c in 2 * g..2 * g + 2 {
+                for (i, j) in [(0, 0), (2, 4), (1, 3)] {
+                    let want = (x[[n, c, i, j]] - mean) / (var + 1e-5).sqrt() * gamma[c] + beta[c];
+                    assert!((y.value()[[n, c, i, j]] - want).abs() < 1e-12);
+                }
+            }
+        }
+    }
+
+    // Nearest upsampling: y[.., i, j] = x[.., i / 2, j / 3].
+    let up = v.upsample_nearest2d((2, 3)).value();
+    assert_eq!(up.shape(), [2, 4, 6, 15]);
+    assert!(ndarray::indices(up.shape())
+        .into_iter()
+        .all(|ix| up[&ix] == x[[ix[0], ix[1], ix[2] / 2, ix[3] / 3]]));
+
+    // Zero padding (top 1, bottom 0, left 2, right 1).
+    let padded = v.pad2d((1, 0, 2, 1)).value();
+    assert_eq!(padded.shape(), [2, 4, 4, 8]);
+    assert_eq!(
+        padded.slice(ndarray::s![.., .., 1.., 2..7]).into_dyn(),
+        x.view()
+    );
+    let zeros = |a: &ArrayD<f64>| a.iter().filter(|&&e| e == 0.0).count();
+    assert_eq!(zeros(&padded), padded.len() - x.len() + zeros(&x));
+
+    // Adaptive average pooling to (2, 2) from 3 × 5: rows 0..2 and 1..3,
+    // columns 0..3 and 2..5 (⌊i·len/out⌋ .. ⌈(i+1)·len/out⌉).
+    let pooled = v.adaptive_avg_pool2d((2, 2)).value();
+    let want = |n: usize, c: usize, r: std::ops::Range<usize>, q: std::ops::Range<usize>| {
+        x.slice(ndarray::s![n, c, r, q]).mean().unwrap()
+    };
+    assert!((pooled[[1, 3, 0, 0]] - want(1, 3, 0..2, 0..3)).abs() < 1e-15);
+    assert!((pooled[[0, 2, 1, 1]] - want(0, 2, 1..3, 2..5)).abs() < 1e-15);
+    assert!((pooled[[1, 0, 1, 0]] - want(1, 0, 1..3, 0..3)).abs() < 1e-15);
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.

@@ -13,5 +13,6 @@ mod pointwise;
 mod recurrent;
 mod reduce;
 mod shape;
+mod vision;
 
 pub use pointwise::ActivationOp;
