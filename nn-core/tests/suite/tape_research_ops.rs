@@ -662,6 +662,35 @@ fn image_ops_made_of_others_follow_their_definitions() {
     assert!((pooled[[1, 0, 1, 0]] - want(1, 0, 1..3, 0..3)).abs() < 1e-15);
 }
 
+#[test]
+fn channel_dropout_zeroes_whole_channels_and_passes_their_mask_back() {
+    // PyTorch's Dropout2d: per sample and channel, 0 or 1 / (1 − p), the
+    // gradient dy times the same factor; about p of 2000 channels zeroed.
+    let tape = Tape::<f64>::with_seed(11);
+    let x = tape.var(ArrayD::from_elem(IxDyn(&[20, 100, 2, 3]), 1.0));
+    let y = x.dropout2d(0.25, true);
+    let dy = ArrayD::from_shape_fn(IxDyn(&[20, 100, 2, 3]), |i| (i[2] * 3 + i[3]) as f64);
+    (&y * &tape.constant(dy.clone())).sum().backward();
+    let (y, g) = (y.value(), x.grad().unwrap());
+    let mut zeroed = 0;
+    for n in 0..20 {
+        for c in 0..100 {
+            let factor = y[[n, c, 0, 0]];
+            assert!(factor == 0.0 || (factor - 1.0 / 0.75).abs() < 1e-15);
+            zeroed += usize::from(factor == 0.0);
+            for (i, j) in [(0, 0), (1, 2), (0, 1)] {
+                assert_eq!(y[[n, c, i, j]], factor);
+                assert_eq!(g[[n, c, i, j]], dy[[n, c, i, j]] * factor);
+            }
+        }
+    }
+    assert!(
+        (400..600).contains(&zeroed),
+        "{zeroed} of 2000 channels zeroed"
+    );
+    assert_eq!(x.dropout2d(0.25, false).value(), x.value());
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.
@@ -728,6 +757,7 @@ fn misuse_panics_are_reported_at_the_callers_line() {
         ("max", panics_at!(empty.max())),
         ("min_axis", panics_at!(empty.min_axis(1, false))),
         ("dropout", panics_at!(a.dropout(1.5, true))),
+        ("dropout2d", panics_at!(a.dropout2d(0.5, true))),
         ("item", panics_at!(a.item())),
         ("backward", panics_at!(a.backward())),
         ("conv2d", panics_at!(nchw.conv2d(&kernel, None, window))),

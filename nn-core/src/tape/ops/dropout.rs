@@ -61,6 +61,48 @@ impl<T: Float> Var<T> {
             (k::apply_mask(v[0].view(), mask.view()), Dropout(mask))
         })
     }
+
+    /// Channel dropout on an NCHW input (PyTorch's `Dropout2d`, Keras's
+    /// `SpatialDropout2D`): in training each sample's channel is zeroed
+    /// whole with probability `p`, the others scaled by `1 / (1 - p)`;
+    /// neighbouring pixels are too alike for element-wise dropout to
+    /// regularize a convolution. The identity otherwise.
+    ///
+    /// ```
+    /// use nn_core::Tape;
+    /// use ndarray::{Array4, Axis};
+    ///
+    /// let tape = Tape::<f64>::with_seed(3);
+    /// let x = tape.var(Array4::from_elem((4, 8, 3, 3), 1.0).into_dyn());
+    /// let y = x.dropout2d(0.5, true).value();
+    /// // Every channel all zeros or all twos.
+    /// for sample in y.axis_iter(Axis(0)) {
+    ///     for channel in sample.axis_iter(Axis(0)) {
+    ///         assert!(channel.iter().all(|&v| v == 0.0) || channel.iter().all(|&v| v == 2.0));
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// If the input is not NCHW or `p` is not in `[0, 1)` (at the caller's
+    /// line).
+    #[track_caller]
+    pub fn dropout2d(&self, p: f64, training: bool) -> Var<T> {
+        k::check_probability("dropout2d", p);
+        let shape = self.shape();
+        let &[n, c, _, _] = shape.as_slice() else {
+            panic!(
+                "dropout2d: expected an NCHW input [batch, channels, height, width], got {shape:?}"
+            );
+        };
+        if !training || p == 0.0 {
+            return self.clone();
+        }
+        // One draw per sample and channel, broadcast over the pixels.
+        let ones = ArrayD::from_elem(ndarray::IxDyn(&[n, c, 1, 1]), T::one());
+        let mask = self.tape().constant(ones).dropout(p, true);
+        self * &mask
+    }
 }
 
-crate::instances!(Var: dropout);
+crate::instances!(Var: dropout, dropout2d);
