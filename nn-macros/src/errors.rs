@@ -160,6 +160,8 @@ mistakes! {
     EmbeddingWithoutSizes,
     /// `Embedding` after another layer.
     EmbeddingNotFirst,
+    /// `Embedding(100, 8, padding_idx = 100)`.
+    PaddingIdxOutOfRange,
     /// `Tape` without a constructor call of the layer it wraps.
     TapeWithoutLayer,
     /// `Dense(10) { .. }`.

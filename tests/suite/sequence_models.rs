@@ -49,6 +49,62 @@ sequential! {
     }
 }
 
+sequential! {
+    /// Token 0 pads (PyTorch's `padding_idx`).
+    #[dtype(f64)]
+    pub struct Padded: input(5) {
+        Embedding(7, 3, padding_idx = 0),
+        Flatten,
+        Dense(2),
+    }
+}
+
+/// PyTorch's `nn.Embedding(padding_idx=0)`: the padding row starts at zero
+/// and gets no gradient, on the static path and the tape alike; the other
+/// rows get theirs.
+#[test]
+fn the_padding_tokens_row_is_zero_and_gets_no_gradient() {
+    let x = nn::ndarray::array![[0.0, 3.0, 0.0, 5.0, 1.0], [2.0, 0.0, 0.0, 6.0, 3.0]].into_dyn();
+    let (tape_model, mut static_model) = (Padded::with_seed(2), Padded::with_seed(2));
+    let row = |m: &Padded, r: usize| -> Vec<f64> {
+        let state = m.named_params();
+        let table = state[0].1.value();
+        table
+            .index_axis(nn::ndarray::Axis(0), r)
+            .iter()
+            .copied()
+            .collect()
+    };
+    assert_eq!(row(&static_model, 0), [0.0; 3]);
+    let out = tape_model.forward(&Tape::new().constant(x.clone()));
+    let cot = common::paths::input::<f64>(&out.shape());
+    out.backward_with(cot.clone());
+    static_model.forward_train(x.view());
+    static_model.backward(cot.view());
+    for model in [&tape_model, &static_model] {
+        let grad = model.named_params()[0].1.grad().clone().unwrap();
+        let grad = grad.into_dimensionality::<nn::ndarray::Ix2>().unwrap();
+        assert!(grad.row(0).iter().all(|&g| g == 0.0), "{grad}");
+        for used in [1, 2, 3, 5, 6] {
+            assert!(
+                grad.row(used).iter().any(|&g| g != 0.0),
+                "row {used}: {grad}"
+            );
+        }
+        assert!(
+            grad.row(4).iter().all(|&g| g == 0.0),
+            "token 4 is not in the batch"
+        );
+    }
+    let (a, b) = (
+        common::paths::grads(&static_model),
+        common::paths::grads(&tape_model),
+    );
+    for (name, g) in &a {
+        common::paths::close(name, g, &b[name], 1e-12);
+    }
+}
+
 #[test]
 fn recurrent_layers_agree_between_paths() {
     paths_agree(|| Recurrent::with_seed(5), &[2, 5, 3], 1e-12);

@@ -46,14 +46,16 @@ pub fn embedding_into<T: Float>(
 }
 
 /// Gradient of [`embedding`] for the table: each output row's gradient added
-/// to the row it came from (indices may repeat).
+/// to the row it came from (indices may repeat), except rows looked up at
+/// `padding` (PyTorch's `padding_idx`), which get none.
 pub fn embedding_backward<T: Float>(
     dy: ArrayViewD<'_, T>,
     index: ArrayViewD<'_, usize>,
     table_shape: &[usize],
+    padding: Option<usize>,
 ) -> ArrayD<T> {
     owned(IxDyn(table_shape), |dt| {
-        embedding_backward_into(dy, index, dt)
+        embedding_backward_into(dy, index, dt, padding)
     })
 }
 
@@ -62,11 +64,15 @@ pub fn embedding_backward_into<T: Float>(
     dy: ArrayViewD<'_, T>,
     index: ArrayViewD<'_, usize>,
     mut dt: ArrayViewMutD<'_, T>,
+    padding: Option<usize>,
 ) {
     let dim = dt.shape()[1];
     let g = dy.as_standard_layout();
     let g = g.as_slice().expect("standard layout");
     for (k, &i) in index.iter().enumerate() {
+        if Some(i) == padding {
+            continue;
+        }
         let mut row = dt.index_axis_mut(Axis(0), i);
         for (d, &v) in row.iter_mut().zip(&g[k * dim..(k + 1) * dim]) {
             *d += v;

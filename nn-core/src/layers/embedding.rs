@@ -16,6 +16,8 @@ use crate::Float;
 pub struct Embedding<T: Float, const V: usize, const D: usize> {
     /// `[V, D]`.
     pub weight: Param<T>,
+    /// The padding token, whose row starts at zero and gets no gradient.
+    padding_idx: Option<usize>,
     /// The indices of the last training batch.
     index: ArrayD<usize>,
     buf: Workspace<T>,
@@ -26,8 +28,30 @@ impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
     pub fn new<R: Rng + ?Sized>(init: Initializer, rng: &mut R) -> Self {
         Embedding {
             weight: Param::new(init.init::<T, R>(&[V, D], rng)),
+            padding_idx: None,
             index: ArrayD::zeros(IxDyn(&[0])),
             buf: Workspace::new(),
+        }
+    }
+
+    /// Makes index `padding` the padding token (PyTorch's `padding_idx`): its
+    /// row is set to zeros and gets no gradient from this layer, so padded
+    /// positions read zeros however long training runs.
+    ///
+    /// # Panics
+    /// If `padding` is not below `V`.
+    pub fn padding_idx(self, padding: usize) -> Self {
+        assert!(
+            padding < V,
+            "Embedding: padding_idx {padding} is not an index below {V}"
+        );
+        self.weight
+            .value_mut()
+            .index_axis_mut(ndarray::Axis(0), padding)
+            .fill(T::zero());
+        Embedding {
+            padding_idx: Some(padding),
+            ..self
         }
     }
 
@@ -49,6 +73,7 @@ impl<T: Float, const V: usize, const D: usize> Share for Embedding<T, V, D> {
     fn share(&self) -> Self {
         Embedding {
             weight: self.weight.clone(),
+            padding_idx: self.padding_idx,
             index: ArrayD::zeros(IxDyn(&[0])),
             buf: Workspace::new(),
         }
@@ -68,7 +93,9 @@ impl<T: Float, const V: usize, const D: usize> Layer<T> for Embedding<T, V, D> {
 
     fn forward(&self, x: &Var<T>) -> Var<T> {
         let index = x.with_value(|v| Self::indices(v.view()));
-        x.tape().param(&self.weight).embedding(&index)
+        x.tape()
+            .param(&self.weight)
+            .embedding_padded(&index, self.padding_idx)
     }
 
     fn forward_train(&mut self, x: ArrayViewD<'_, T>) -> ArrayViewD<'_, T> {
@@ -95,7 +122,7 @@ impl<T: Float, const V: usize, const D: usize> Layer<T> for Embedding<T, V, D> {
         _need_input_grad: bool,
     ) -> ArrayViewD<'_, T> {
         if let Some(mut dw) = trainable_grad_buffer(&self.weight) {
-            emb::embedding_backward_into(dy, self.index.view(), dw.view_mut());
+            emb::embedding_backward_into(dy, self.index.view(), dw.view_mut(), self.padding_idx);
         }
         // Indices have no gradient (the macro keeps Embedding first).
         self.buf.no_input_grad()

@@ -1,5 +1,5 @@
-//! `Embedding(input_dim, output_dim)`: token indices to learned vectors; the
-//! model's first layer.
+//! `Embedding(input_dim, output_dim, padding_idx = p)`: token indices to
+//! learned vectors; the model's first layer.
 
 use quote::quote_spanned;
 
@@ -27,6 +27,22 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
             return None;
         }
     };
+    // PyTorch's `padding_idx`: the padding token's row, zeros without gradient.
+    let padding = match args.take_named("padding_idx") {
+        Some(e) => {
+            let padding = int_lit(e, errors)?;
+            if padding >= vocab {
+                errors.push(
+                    Mistake::PaddingIdxOutOfRange,
+                    e,
+                    format!("Embedding: padding_idx {padding} is not an index below the vocabulary of {vocab}"),
+                );
+                return None;
+            }
+            Some(padding)
+        }
+        None => None,
+    };
     if cx.index > 0 {
         errors.push(
             Mistake::EmbeddingNotFirst,
@@ -41,9 +57,15 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
         output,
         params: Some(vocab.saturating_mul(dim)),
         ty: quote_spanned!(span=> ::nn::layers::Embedding<#t, #vocab, #dim>),
-        ctor: quote_spanned!(span=>
-            ::nn::layers::Embedding::new(::nn::init::Initializer::RandomUniform { min: -0.05, max: 0.05 }, rng)
-        ),
+        ctor: match padding {
+            None => quote_spanned!(span=>
+                ::nn::layers::Embedding::new(::nn::init::Initializer::RandomUniform { min: -0.05, max: 0.05 }, rng)
+            ),
+            Some(p) => quote_spanned!(span=>
+                ::nn::layers::Embedding::new(::nn::init::Initializer::RandomUniform { min: -0.05, max: 0.05 }, rng)
+                    .padding_idx(#p)
+            ),
+        },
         check_shape: false,
         parts: None,
     })

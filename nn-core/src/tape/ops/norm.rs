@@ -71,10 +71,11 @@ impl<T: Float> Op<T> for LayerNorm {
     }
 }
 
-struct Embedding(ArrayD<usize>);
+/// The indices looked up, and the padding index whose row gets no gradient.
+struct Embedding(ArrayD<usize>, Option<usize>);
 
 unary_op!(Embedding, |op| "embedding", |x, _y, dy| {
-    emb::embedding_backward(dy.view(), op.0.view(), x.shape())
+    emb::embedding_backward(dy.view(), op.0.view(), x.shape(), op.1)
 });
 
 impl<T: Float> Var<T> {
@@ -185,6 +186,16 @@ impl<T: Float> Var<T> {
     /// If the table is not 2-D or an index is past its end (at the caller's line).
     #[track_caller]
     pub fn embedding(&self, index: &ArrayD<usize>) -> Var<T> {
+        self.embedding_padded(index, None)
+    }
+
+    /// [`Var::embedding`] whose row `padding` (PyTorch's `padding_idx`, the
+    /// padding token) gets no gradient from this lookup.
+    ///
+    /// # Panics
+    /// As [`Var::embedding`].
+    #[track_caller]
+    pub fn embedding_padded(&self, index: &ArrayD<usize>, padding: Option<usize>) -> Var<T> {
         checked(self.with_value(|table| match table.shape() {
             &[vocab, _] => match index.iter().find(|&&i| i >= vocab) {
                 Some(bad) => Err(format!(
@@ -199,7 +210,7 @@ impl<T: Float> Var<T> {
         self.tape().record(&[self], |v| {
             (
                 emb::embedding(v[0].view(), index.view()),
-                Embedding(index.clone()),
+                Embedding(index.clone(), padding),
             )
         })
     }
@@ -232,4 +243,4 @@ fn batch_norm_fits<T: Float>(
     Ok(())
 }
 
-crate::instances!(Var: batch_norm_train, batch_norm_eval, layer_norm, embedding);
+crate::instances!(Var: batch_norm_train, batch_norm_eval, layer_norm, embedding, embedding_padded);
