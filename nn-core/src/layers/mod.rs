@@ -28,6 +28,7 @@ mod recurrent;
 mod residual;
 mod sequence_pool;
 mod share;
+mod sinusoidal;
 mod tape_only;
 mod transformer;
 mod workspace;
@@ -53,6 +54,7 @@ pub use residual::{
 };
 pub use sequence_pool::GlobalAvgPool1d;
 pub use share::Share;
+pub use sinusoidal::sinusoidal_positions;
 pub use tape_only::{TapeLayer, TapeOnly};
 pub use transformer::{
     FeedForwardActivation, TransformerConfig, TransformerEncoderLayer, WeightBias,
