@@ -289,6 +289,32 @@ fn image_ops_made_of_others() {
     check("adaptive_avg_pool2d", std::slice::from_ref(&x), |v| {
         v[0].adaptive_avg_pool2d((2, 4))
     });
+    let seq = uniform(&mut r, &[2, 3, 8], -2.0, 2.0);
+    let (w, b) = (
+        uniform(&mut r, &[4, 3, 3], -1.0, 1.0),
+        uniform(&mut r, &[4], -0.5, 0.5),
+    );
+    let window = nn_core::tape::ops::Window1d {
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        dilation: 2,
+    };
+    check("conv1d", &[seq.clone(), w, b], |v| {
+        v[0].conv1d(&v[1], Some(&v[2]), window)
+    });
+    let window = nn_core::tape::ops::Window1d {
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+    };
+    check("avg_pool1d", std::slice::from_ref(&seq), |v| {
+        v[0].avg_pool1d(window)
+    });
+    check("max_pool1d", std::slice::from_ref(&seq), |v| {
+        v[0].max_pool1d(window)
+    });
 }
 
 #[test]

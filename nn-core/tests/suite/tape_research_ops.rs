@@ -691,6 +691,70 @@ fn channel_dropout_zeroes_whole_channels_and_passes_their_mask_back() {
     assert_eq!(x.dropout2d(0.25, false).value(), x.value());
 }
 
+#[test]
+fn one_dimensional_convolution_and_pooling_follow_pytorchs_definitions() {
+    use nn_core::tape::ops::Window1d;
+    // F.conv1d: y[n, o, t] = b[o] + Σ_i Σ_k w[o, i, k] · x[n, i, t·s + k·d − p]
+    // (zero outside), stride 2, padding 2, dilation 2.
+    let tape = Tape::<f64>::new();
+    let x = Array::from_shape_fn((2, 3, 9), |(n, c, t)| {
+        ((n * 27 + c * 9 + t) as f64 * 0.61).cos()
+    })
+    .into_dyn();
+    let w = Array::from_shape_fn((4, 3, 3), |(o, i, k)| {
+        ((o * 9 + i * 3 + k) as f64 * 0.29).sin()
+    })
+    .into_dyn();
+    let b = array![0.1, -0.2, 0.3, 0.0].into_dyn();
+    let window = Window1d {
+        kernel: 3,
+        stride: 2,
+        padding: 2,
+        dilation: 2,
+    };
+    let y = tape
+        .var(x.clone())
+        .conv1d(&tape.var(w.clone()), Some(&tape.var(b.clone())), window)
+        .value();
+    // (9 + 2·2 − 2·(3 − 1) − 1) / 2 + 1 = 5 outputs.
+    assert_eq!(y.shape(), [2, 4, 5]);
+    for (n, o, t) in [(0, 0, 0), (1, 3, 4), (0, 2, 2), (1, 1, 3)] {
+        let mut want = b[[o]];
+        for i in 0..3 {
+            for k in 0..3 {
+                let at = (t * 2 + k * 2) as isize - 2;
+                if (0..9).contains(&at) {
+                    want += w[[o, i, k]] * x[[n, i, at as usize]];
+                }
+            }
+        }
+        assert!((y[[n, o, t]] - want).abs() < 1e-14, "({n}, {o}, {t})");
+    }
+    // F.max_pool1d / F.avg_pool1d, kernel 3, stride 2, padding 1: window t
+    // covers positions 2t − 1 .. 2t + 1 (−∞ or 0 outside; avg divides by 3).
+    let v = tape.var(x.clone());
+    let window = Window1d {
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+    };
+    let (mx, av) = (v.max_pool1d(window).value(), v.avg_pool1d(window).value());
+    assert_eq!(mx.shape(), [2, 3, 5]);
+    for (n, c, t) in [(0, 0, 0), (1, 2, 4), (0, 1, 2)] {
+        let taps: Vec<f64> = (0..3)
+            .map(|k| (2 * t + k) as isize - 1)
+            .filter(|p| (0..9).contains(p))
+            .map(|p| x[[n, c, p as usize]])
+            .collect();
+        assert_eq!(
+            mx[[n, c, t]],
+            taps.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        );
+        assert!((av[[n, c, t]] - taps.iter().sum::<f64>() / 3.0).abs() < 1e-15);
+    }
+}
+
 fn consume<R>(_: R) {}
 
 /// `(line of the call, where its panic was reported)`.

@@ -6,6 +6,7 @@ mod arith;
 mod attention;
 pub mod binary;
 mod conv;
+mod conv1d;
 mod dropout;
 mod matmul;
 mod norm;
@@ -15,4 +16,5 @@ mod reduce;
 mod shape;
 mod vision;
 
+pub use conv1d::Window1d;
 pub use pointwise::ActivationOp;
