@@ -89,10 +89,11 @@ pub trait Optimizer<T: Float> {
         self.step(params);
     }
 
-    /// Zeroes every parameter's gradient, keeping the buffers, and marks it
-    /// unset as PyTorch's `zero_grad()` (`set_to_none=True`) does: a parameter
-    /// that no backward pass reaches before the next [`Optimizer::step`] is
-    /// not stepped (no momentum, no weight decay).
+    /// Sets every parameter's gradient to `None`, as PyTorch's `zero_grad()`
+    /// (`set_to_none=True`), keeping the buffers for the next backward to
+    /// write into ([`Param::zero_grad`](nn_core::Param::zero_grad)): a
+    /// parameter that no backward pass reaches before the next
+    /// [`Optimizer::step`] is not stepped (no momentum, no weight decay).
     fn zero_grad(&self, params: &dyn Parameters<T>) {
         params.visit_params(&mut |_, p| p.zero_grad());
     }

@@ -307,8 +307,9 @@ impl<'g, T: Float> Buckets<'g, T> {
         extras.copy_from_slice(&recv[self.total - extras.len()..]);
         let s = T::lit(scale(extras));
         let unpack = |p: &Param<T>, range: std::ops::Range<usize>, src: &[T]| {
-            let mut grad = p.grad_mut();
-            let g = grad.get_or_insert_with(|| nn_core::ndarray::ArrayD::zeros(p.shape()));
+            // A parameter this rank's backward did not reach gets the sum
+            // too (in the buffer `zero_grad` kept, or a new one).
+            let mut g = nn_core::layers::grad_buffer(p);
             match g.as_slice_mut() {
                 Some(g) => g[range].iter_mut().zip(src).for_each(|(d, &v)| *d = v * s),
                 None => g

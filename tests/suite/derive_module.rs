@@ -418,3 +418,111 @@ fn a_where_clause_bound_derives_for_both_floats_too() {
     let y = double.forward(&tape.constant(ArrayD::zeros(IxDyn(&[1, 2]))));
     assert_eq!(y.shape(), [1, 2]);
 }
+
+/// A second head used until `both` is switched off (after the first step),
+/// so that afterwards its weights hold a gradient buffer but get no gradient.
+#[derive(Module)]
+#[module(dtype = f64)]
+pub struct TwoHeads {
+    used: Dense<f64, 4, 3>,
+    unused: Dense<f64, 4, 3>,
+    #[module(skip)]
+    both: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl TwoHeads {
+    fn forward(&self, x: &Var<f64>) -> Var<f64> {
+        match self.both.get() {
+            true => &self.used.forward(x) + &self.unused.forward(x),
+            false => self.used.forward(x),
+        }
+    }
+}
+
+/// After the first step: keeps the second head's weight, and stops its use.
+struct AfterFirstStep {
+    weight: std::rc::Rc<std::cell::RefCell<Option<ArrayD<f64>>>>,
+    both: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl nn::train::Callback<f64> for AfterFirstStep {
+    fn on_train_batch_end(
+        &mut self,
+        logs: &nn::train::BatchLogs,
+        ctx: &mut nn::train::Context<'_, f64>,
+    ) -> Result<nn::train::Control, nn::train::TrainError> {
+        if logs.step == 0 {
+            ctx.params.visit_params(&mut |name, p| {
+                if name == "unused.weight" {
+                    *self.weight.borrow_mut() = Some(p.value().clone());
+                }
+            });
+            self.both.set(false);
+        }
+        Ok(nn::train::Control::Continue)
+    }
+}
+
+/// PyTorch's rule inside `fit`: a parameter no backward reached is not
+/// stepped, even with AdamW's weight decay, gradient clipping and
+/// TensorBoard's gradient histograms reading every gradient.
+#[test]
+fn fit_leaves_a_parameter_no_backward_reaches_alone() {
+    let mut rng = nn::rand::rngs::StdRng::seed_from_u64(0);
+    let mut dense = || {
+        Dense::new(
+            Default::default(),
+            true,
+            Initializer::GlorotUniform,
+            Initializer::Zeros,
+            &mut rng,
+        )
+    };
+    let mut model = TwoHeads {
+        used: dense(),
+        unused: dense(),
+        both: std::rc::Rc::new(std::cell::Cell::new(true)),
+    };
+    let before = (
+        model.used.weight.value().clone(),
+        model.unused.weight.value().clone(),
+    );
+    let first = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let both = model.both.clone();
+    let x = ArrayD::from_shape_fn(IxDyn(&[16, 4]), |i| ((i[0] * 4 + i[1]) % 7) as f64 - 3.0);
+    let data = Dataset::new(x, (0..16).map(|i| i % 3).collect());
+    let dir = std::env::temp_dir().join(format!("nn-unreached-{}", std::process::id()));
+    let mut opt = nn::optim::AdamW::new::<f64>(nn::optim::AdamWConfig {
+        lr: 0.01,
+        weight_decay: 0.5,
+        ..Default::default()
+    })
+    .unwrap();
+    fit(
+        &mut model,
+        &mut opt,
+        &data,
+        FitOptions {
+            epochs: 2,
+            batch_size: 4,
+            loss: Loss::CrossEntropy.into(),
+            clip_grad_norm: Some(0.1),
+            clip_grad_value: Some(0.05),
+            callbacks: vec![
+                Box::new(nn::train::TensorBoard::new(&dir).histogram_freq(1)),
+                Box::new(AfterFirstStep {
+                    weight: first.clone(),
+                    both,
+                }),
+            ],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(*model.used.weight.value(), before.0);
+    let first = first.borrow().clone().unwrap();
+    assert_ne!(first, before.1, "the first step moved the second head");
+    assert_eq!(*model.unused.weight.value(), first, "later steps did not");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

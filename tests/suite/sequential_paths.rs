@@ -306,12 +306,14 @@ fn gradients_accumulate_until_zero_grad() {
         close(&name, &g, &(&once[&name] * 2.0), 1e-12);
     }
     m.zero_grad();
-    m.visit_params(&mut |n, p| {
-        assert!(p.grad().as_ref().unwrap().iter().all(|&v| v == 0.0), "{n}")
-    });
-    // After zero_grad, a backward writes each gradient afresh (the weight
-    // products overwrite instead of adding to zeros): nothing of the old
-    // contents, not even NaN, reaches the new gradient.
+    // PyTorch's zero_grad: no gradient at all until the next backward.
+    m.visit_params(&mut |n, p| assert!(p.grad().is_none(), "{n}"));
+    // After zero_grad, a backward writes each gradient afresh into the
+    // buffer zero_grad kept (the weight products overwrite instead of adding
+    // to zeros): nothing of its old contents, not even NaN, reaches the new
+    // gradient.
+    m.forward_train(x.view());
+    m.backward(cot.view());
     m.visit_params(&mut |_, p| p.grad_mut().as_mut().unwrap().fill(f64::NAN));
     m.zero_grad();
     m.forward_train(x.view());

@@ -317,7 +317,8 @@ pub fn check_grad_output(model: &str, output: &[usize], grad: &[usize]) {
 /// It allocates even for a frozen parameter: layers call
 /// [`trainable_grad_buffer`] to skip those.
 pub fn grad_buffer<T: Float>(p: &Param<T>) -> GradBuffer<'_, T> {
-    let mut slot = p.grad_mut();
+    // After `zero_grad`, the kept buffer, zero-filled.
+    let (mut slot, _) = p.grad_slot(false);
     allocate_grad(p, &mut slot);
     GradBuffer { slot }
 }
@@ -340,19 +341,19 @@ pub fn trainable_grad_buffer<T: Float>(p: &Param<T>) -> Option<GradBuffer<'_, T>
 }
 
 /// [`trainable_grad_buffer`] for a backward that writes every element of the
-/// gradient, with the `beta` to write it with: `0` when the gradient was
-/// cleared since the last backward (its buffer is then not zero-filled first:
-/// a product with `beta = 0` overwrites it), `1` when this gradient adds to
-/// one already there (a parameter shared by two layers). Taking it clears
-/// the gradient's "zeroed" flag, so the caller must write every element:
-/// crate-private, for kernels that do (a weight product).
+/// gradient, with the `beta` to write it with: `0` when there was no
+/// gradient (the buffer [`Param::zero_grad`] kept is then not zero-filled
+/// first: a product with `beta = 0` overwrites it), `1` when this gradient
+/// adds to one already there (a parameter shared by two layers). The caller
+/// must write every element: crate-private, for kernels that do (a weight
+/// product).
 pub(crate) fn trainable_grad_output<T: Float>(p: &Param<T>) -> Option<(GradBuffer<'_, T>, T)> {
     if !p.is_trainable() {
         return None;
     }
-    let (mut slot, stale) = p.grad_mut_for_overwrite();
+    let (mut slot, reused) = p.grad_slot(true);
     let fresh = allocate_grad(p, &mut slot);
-    let beta = if stale || fresh { T::zero() } else { T::one() };
+    let beta = if reused || fresh { T::zero() } else { T::one() };
     Some((GradBuffer { slot }, beta))
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ndarray::{ArrayD, Dimension};
 
@@ -47,12 +47,10 @@ pub struct Param<T: Float = f32> {
 struct ParamInner<T> {
     value: RwLock<ArrayD<T>>,
     grad: RwLock<Option<ArrayD<T>>>,
-    /// Set by [`Param::zero_grad`] (under the gradient's write lock): the
-    /// gradient is zero and its buffer not yet cleared. Every accessor clears
-    /// it first, except a tape's backward, which moves its fresh gradient in
-    /// instead of adding it to zeros, and a static backward that overwrites
-    /// every element ([`Param::grad_mut_for_overwrite`]).
-    stale: AtomicBool,
+    /// The buffer [`Param::zero_grad`] took from `grad` (which it leaves
+    /// `None`, as PyTorch does), for the next static backward to write into
+    /// instead of allocating. Locked only while `grad`'s write lock is held.
+    spare: Mutex<Option<ArrayD<T>>>,
     trainable: AtomicBool,
 }
 
@@ -81,7 +79,7 @@ impl<T: Float> Param<T> {
             inner: Arc::new(ParamInner {
                 value: RwLock::new(value.into_dyn()),
                 grad: RwLock::new(None),
-                stale: AtomicBool::new(false),
+                spare: Mutex::new(None),
                 trainable: AtomicBool::new(true),
             }),
         }
@@ -113,85 +111,83 @@ impl<T: Float> Param<T> {
     }
 
     /// Borrows the accumulated gradient; `None` until a backward pass reaches
-    /// it, and always `None` for a frozen parameter that nothing wrote to.
+    /// it (again after [`Param::zero_grad`]), and always `None` for a frozen
+    /// parameter that nothing wrote to.
     pub fn grad(&self) -> RwLockReadGuard<'_, Option<ArrayD<T>>> {
-        loop {
-            let guard = read(&self.inner.grad);
-            // `zero_grad` sets the flag only under the write lock, so under
-            // this read lock it cannot change.
-            if !self.inner.stale.load(Ordering::Acquire) {
-                return guard;
-            }
-            drop(guard);
-            drop(self.grad_mut());
-        }
+        read(&self.inner.grad)
     }
 
     /// Whether a backward pass has written a gradient since the last
-    /// [`Param::zero_grad`] or [`Param::clear_grad`]: PyTorch's `p.grad is not
-    /// None` under its default `zero_grad(set_to_none=True)`. Optimizers step
-    /// only such parameters, so one that a step's backward did not reach is
-    /// left alone (no momentum, no weight decay), as in PyTorch.
+    /// [`Param::zero_grad`] or [`Param::clear_grad`]: `grad().is_some()`,
+    /// PyTorch's `p.grad is not None`. Optimizers step only such parameters,
+    /// so one that a step's backward did not reach is left alone (no
+    /// momentum, no weight decay), as in PyTorch.
     pub fn has_grad(&self) -> bool {
-        let guard = read(&self.inner.grad);
-        guard.is_some() && !self.inner.stale.load(Ordering::Acquire)
+        read(&self.inner.grad).is_some()
     }
 
     /// Borrows the gradient mutably (gradient clipping, custom updates).
     pub fn grad_mut(&self) -> RwLockWriteGuard<'_, Option<ArrayD<T>>> {
-        let (mut guard, stale) = self.grad_mut_for_overwrite();
-        if stale {
-            if let Some(g) = guard.as_mut() {
-                g.fill(T::zero());
+        write(&self.inner.grad)
+    }
+
+    /// The gradient's slot for a static backward, given the buffer
+    /// [`Param::zero_grad`] kept when it is empty: zero-filled for a writer
+    /// that adds into it, left as it was for one that overwrites every
+    /// element (`overwrite`). Whether the buffer was the kept one.
+    pub(crate) fn grad_slot(
+        &self,
+        overwrite: bool,
+    ) -> (RwLockWriteGuard<'_, Option<ArrayD<T>>>, bool) {
+        let mut slot = write(&self.inner.grad);
+        let mut reused = false;
+        if slot.is_none() {
+            let mut spare = self
+                .inner
+                .spare
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(mut buffer) = spare.take() {
+                if !overwrite {
+                    buffer.fill(T::zero());
+                }
+                *slot = Some(buffer);
+                reused = true;
             }
         }
-        guard
+        (slot, reused)
     }
 
-    /// [`Param::grad_mut`] for a writer that overwrites every element: a
-    /// gradient cleared by [`Param::zero_grad`] is not zero-filled first,
-    /// and the flag says so (`true`: overwrite; `false`: add to it).
-    pub(crate) fn grad_mut_for_overwrite(&self) -> (RwLockWriteGuard<'_, Option<ArrayD<T>>>, bool) {
-        let guard = write(&self.inner.grad);
-        let stale = self.inner.stale.swap(false, Ordering::AcqRel);
-        (guard, stale)
-    }
-
-    /// Sets the gradient to zero, keeping its buffer (no allocation next
-    /// step). The buffer is cleared when next used; a tape's backward, or a
-    /// layer's product that writes all of it, replaces it instead of adding
-    /// to zeros. Until then the parameter counts as having no gradient
-    /// ([`Param::has_grad`]), as after PyTorch's `zero_grad()`.
+    /// Sets the gradient to none, as PyTorch's `zero_grad()` does
+    /// (`set_to_none=True`), keeping its buffer for the next static backward
+    /// (no allocation next step). Until a backward reaches the parameter
+    /// again, [`Param::grad`] is `None` and optimizers skip it.
     pub fn zero_grad(&self) {
-        let guard = write(&self.inner.grad);
-        if guard.is_some() {
-            self.inner.stale.store(true, Ordering::Release);
+        let mut slot = write(&self.inner.grad);
+        if let Some(buffer) = slot.take() {
+            *self
+                .inner
+                .spare
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(buffer);
         }
     }
 
-    /// Drops the gradient (PyTorch's `set_to_none=True`): optimizers skip the
-    /// parameter until a backward pass reaches it again.
+    /// Drops the gradient and its buffer: optimizers skip the parameter
+    /// until a backward pass reaches it again.
     pub fn clear_grad(&self) {
-        let mut guard = write(&self.inner.grad);
-        self.inner.stale.store(false, Ordering::Release);
-        *guard = None;
+        let mut slot = write(&self.inner.grad);
+        *self
+            .inner
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *slot = None;
     }
 
-    /// Adds `g` into the gradient (allocating it on first use; after
-    /// [`Param::zero_grad`], taking `g` as it is).
+    /// Adds `g` into the gradient (taking it as it is when there is none).
     pub fn accumulate_grad(&self, g: ArrayD<T>) {
         let mut slot = write(&self.inner.grad);
-        if self.inner.stale.swap(false, Ordering::AcqRel) {
-            match slot.as_mut() {
-                // The buffer is logically zero, so `g` is the sum.
-                Some(acc) if acc.shape() == g.shape() => {
-                    *acc = g;
-                    return;
-                }
-                Some(acc) => acc.fill(T::zero()),
-                None => {}
-            }
-        }
         super::accumulate(&mut slot, g, "param");
     }
 

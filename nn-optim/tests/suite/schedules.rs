@@ -208,6 +208,10 @@ fn a_parameter_no_backward_reached_since_zero_grad_is_skipped() {
         // Only `a` is reached (written as a backward pass writes it).
         a.accumulate_grad(ndarray::array![0.5].into_dyn());
         assert!(a.has_grad() && !b.has_grad());
+        // Clipping reads and rescales gradients: `b` still has none after.
+        clip_grad_norm(&params, 0.4);
+        clip_grad_value(&params, 0.3);
+        assert!(b.grad().is_none());
         opt.step(&params);
         assert_ne!(a.value()[[0]], a_before);
         assert_eq!(b.value()[[0]], b_after_one, "b moved without a gradient");
