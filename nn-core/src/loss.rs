@@ -216,9 +216,10 @@ pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Red
 
 /// [`cross_entropy`] over the rows whose label is not `ignore_index`
 /// (PyTorch's `F.cross_entropy(..., ignore_index=i)`: padding in a batch of
-/// sequences). Ignored rows add 0 and no gradient; `Reduction::Mean`
-/// averages over the rows kept, and is NaN when every row is ignored, as in
-/// PyTorch. `ignore_index` need not be a valid class (`usize::MAX` works).
+/// sequences). Ignored rows add 0 and no gradient, whatever their logits;
+/// `Reduction::Mean` averages over the rows kept, and is NaN (with no
+/// gradient) when every row is ignored, as in PyTorch. `ignore_index` need
+/// not be a valid class (`usize::MAX` works).
 ///
 /// ```
 /// use nn_core::loss::{cross_entropy, cross_entropy_ignoring, Reduction};
@@ -242,21 +243,55 @@ pub fn cross_entropy_ignoring<T: Float>(
     ignore_index: usize,
     reduction: Reduction,
 ) -> Var<T> {
-    // Ignored rows are scored against class 0 and then multiplied by 0.
-    let kept: Vec<bool> = labels.iter().map(|&l| l != ignore_index).collect();
-    let safe: Vec<usize> = (labels.iter().zip(&kept))
-        .map(|(&l, &keep)| if keep { l } else { 0 })
+    let shape = logits.shape();
+    assert!(
+        shape.len() == 2 && shape[0] == labels.len(),
+        "cross_entropy_ignoring: {} labels for predictions of shape {shape:?}; the predictions \
+         must be [batch, classes], one label per row",
+        labels.len()
+    );
+    // The rows kept, scored alone: an ignored row never enters the sums
+    // (its logits may be anything, −∞ included).
+    let kept: Vec<usize> = (0..labels.len())
+        .filter(|&r| labels[r] != ignore_index)
         .collect();
-    let mask =
-        ndarray::Array1::from_iter(kept.iter().map(|&k| if k { T::one() } else { T::zero() }));
-    let losses =
-        cross_entropy(logits, &safe, Reduction::None) * logits.tape().constant(mask.into_dyn());
+    let tape = logits.tape();
+    if kept.is_empty() {
+        // PyTorch: every row 0, a sum of 0, a NaN mean; no gradient.
+        let nothing = logits.slice(0usize, 0..0).sum();
+        return match reduction {
+            Reduction::None => {
+                &tape.constant(ArrayD::zeros(ndarray::IxDyn(&[labels.len()]))) + &nothing
+            }
+            Reduction::Sum => nothing,
+            Reduction::Mean => nothing * T::lit(f64::NAN),
+        };
+    }
+    let kept_labels: Vec<usize> = kept.iter().map(|&r| labels[r]).collect();
+    let losses = cross_entropy(
+        &logits.index_select(0usize, &kept),
+        &kept_labels,
+        Reduction::None,
+    );
     match reduction {
-        Reduction::None => losses,
         Reduction::Sum => losses.sum(),
-        Reduction::Mean => {
-            let count = kept.iter().filter(|&&k| k).count();
-            losses.sum() * T::lit(1.0 / count as f64)
+        Reduction::Mean => losses.mean(),
+        Reduction::None => {
+            // Back in place, 0 for an ignored row: each row picks its loss,
+            // or the 0 appended after them.
+            let zero = tape.constant(ArrayD::zeros(ndarray::IxDyn(&[1])));
+            let mut next = 0;
+            let place: Vec<usize> = labels
+                .iter()
+                .map(|&l| match l == ignore_index {
+                    true => kept.len(),
+                    false => {
+                        next += 1;
+                        next - 1
+                    }
+                })
+                .collect();
+            Var::concat(&[&losses, &zero], 0usize).index_select(0usize, &place)
         }
     }
 }

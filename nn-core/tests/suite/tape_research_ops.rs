@@ -570,8 +570,30 @@ fn cross_entropy_ignoring_padding_gives_pytorchs_values() {
         .iter()
         .zip(want)
         .all(|(g, w)| (g - w).abs() < 1e-15));
-    let all = nn_core::loss::cross_entropy_ignoring(&z, &[9, 9, 9], 9, Default::default());
+    // Every row ignored: a NaN mean, a sum of 0, and zero gradients
+    // (PyTorch 2.15 gives the same).
+    let tape = Tape::<f64>::new();
+    let z = tape.var(array![[2.0, 0.5], [0.1, 0.2]].into_dyn());
+    let all = nn_core::loss::cross_entropy_ignoring(&z, &[9, 9], 9, Default::default());
     assert!(all.item().is_nan());
+    all.backward();
+    assert_eq!(z.grad().unwrap(), ArrayD::<f64>::zeros(IxDyn(&[2, 2])));
+    let sum = nn_core::loss::cross_entropy_ignoring(&z, &[9, 9], 9, nn_core::loss::Reduction::Sum);
+    assert_eq!(sum.item(), 0.0);
+    // An ignored row's logits do not matter, −∞ included (PyTorch: 0.6444
+    // for y = [ignored, 1]; by definition ln(e^0.1 + e^0.2) − 0.2, and the
+    // kept row's gradient softmax − onehot).
+    let tape = Tape::<f64>::new();
+    let z = tape.var(array![[f64::NEG_INFINITY, 0.5], [0.1, 0.2]].into_dyn());
+    let loss = nn_core::loss::cross_entropy_ignoring(&z, &[9, 1], 9, Default::default());
+    let want = (0.1f64.exp() + 0.2f64.exp()).ln() - 0.2;
+    assert!((loss.item() - want).abs() < 1e-15 && (loss.item() - 0.6443966600735709).abs() < 1e-15);
+    loss.backward();
+    let g = z.grad().unwrap();
+    let p0 = 0.1f64.exp() / (0.1f64.exp() + 0.2f64.exp());
+    assert_eq!((g[[0, 0]], g[[0, 1]]), (0.0, 0.0));
+    // Row 1: (p₀, p₁) − (0, 1) with p₁ = 1 − p₀.
+    assert!((g[[1, 0]] - p0).abs() < 1e-15 && (g[[1, 1]] + p0).abs() < 1e-15);
 }
 
 #[test]
