@@ -134,6 +134,7 @@ pub(crate) fn run_epochs<T: Float>(
             }
         }
         data_parallel::agree(group, begun)?;
+        let mut deferred = None;
         'epochs: for epoch in start_epoch..settings.epochs {
             trainer.set_training(true);
             trainer.begin_epoch();
@@ -186,8 +187,10 @@ pub(crate) fn run_epochs<T: Float>(
                 let loss = defer(parallel, &mut failure, loss)?;
                 if let Some(l) = loss.filter(|l| !l.is_finite()) {
                     // Every rank has the whole batch's loss: all stop here.
+                    // A rank's deferred error waits for the agreement after
+                    // the epochs, which every rank reaches.
                     if let Some(e) = failure {
-                        return Err(e);
+                        deferred = Some(e);
                     }
                     not_finite = Some((batch, l, first_not_finite(x.view(), &y)));
                     break;
@@ -306,7 +309,10 @@ pub(crate) fn run_epochs<T: Float>(
                 break 'epochs;
             }
         }
-        let ended = train_end_hooks(&mut callbacks, &mut trainer.context());
+        let ended = match deferred {
+            Some(e) => Err(e),
+            None => train_end_hooks(&mut callbacks, &mut trainer.context()),
+        };
         data_parallel::agree(group, ended)?;
         trainer.gather_optimizer_state()?;
         Ok(history)

@@ -584,6 +584,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     // Each step shares `batch_size × ranks` samples out over the ranks (a
     // last batch too small to give every rank a sample is skipped).
     let global = options.batch_size.max(1) * ranks;
+    let mut deferred = None;
     'epochs: for epoch in start_epoch..options.epochs {
         model.set_training(true);
         order.sort_unstable();
@@ -678,8 +679,10 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             };
             logs.loss = loss;
             if !loss.is_finite() {
+                // A rank's deferred error waits for the agreement after
+                // the epochs, which every rank reaches.
                 if let Some(e) = failure {
-                    return Err(e);
+                    deferred = Some(e);
                 }
                 let reason = format!(
                     "loss became {loss} at epoch {}, batch {} (samples {:?}…): stopping (check \
@@ -845,13 +848,16 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             break 'epochs;
         }
     }
-    let ended = train_end_hooks(
-        &mut callbacks,
-        &mut Context {
-            params: &*model,
-            optimizer: &mut *optimizer,
-        },
-    );
+    let ended = match deferred {
+        Some(e) => Err(e),
+        None => train_end_hooks(
+            &mut callbacks,
+            &mut Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            },
+        ),
+    };
     data_parallel::agree(group, ended)?;
     data_parallel::gather_optimizer_state(&mut *optimizer, shards)?;
     Ok(history)

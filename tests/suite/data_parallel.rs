@@ -229,6 +229,60 @@ fn ranks_holding_different_data_get_the_same_error_instead_of_hanging() {
     }
 }
 
+/// At the first batch: makes every weight NaN, and on rank 0 alone fails.
+struct NanThenFail {
+    rank: usize,
+}
+
+impl nn::train::Callback<f32> for NanThenFail {
+    fn on_train_batch_begin(
+        &mut self,
+        logs: &nn::train::BatchLogs,
+        ctx: &mut nn::train::Context<'_, f32>,
+    ) -> Result<(), nn::train::TrainError> {
+        if logs.step > 0 {
+            return Ok(());
+        }
+        ctx.params
+            .visit_params(&mut |_, p| p.value_mut().fill(f32::NAN));
+        match self.rank {
+            0 => Err(nn::train::TrainError::Config("rank 0's hook failed".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One rank's hook fails in the batch whose loss is not finite: every rank
+/// returns that error (before, rank 0 returned at once and the others
+/// waited for it at the end of the run forever).
+#[test]
+fn a_hook_failing_in_a_non_finite_batch_ends_every_rank() {
+    let data = data();
+    let errors = ThreadGroup::run(2, |group| {
+        fit(
+            &mut parallel::Mlp::with_seed(0),
+            &mut Sgd::new(SgdConfig::default()).unwrap(),
+            &data,
+            FitOptions {
+                batch_size: 64,
+                loss: Loss::CrossEntropy.into(),
+                callbacks: vec![Box::new(NanThenFail { rank: group.rank() })],
+                verbosity: Verbosity::Silent,
+                distributed: Some(group),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    });
+    assert!(errors[0].contains("rank 0's hook failed"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("stopped with an error") && errors[1].contains("rank 1 stops with them"),
+        "{}",
+        errors[1]
+    );
+}
+
 nn::sequential! {
     /// Batch norm after a convolution and after a dense layer.
     pub struct BnCnn: input(1, 12, 12) {
