@@ -856,6 +856,16 @@ fn misuse_panics_are_reported_at_the_callers_line() {
             })),
         ),
         (
+            // PyTorch refuses it too: the rule is on the taps, not the
+            // dilated span (2·2 > 3 taps, though 4 ≤ 5).
+            "max_pool2d padding, dilated",
+            panics_at!(v(&[1, 1, 9, 9]).max_pool2d(Window2d {
+                padding: nn_core::kernels::conv::Padding2d::uniform(2),
+                dilation: (2, 2),
+                ..Window2d::new((3, 3))
+            })),
+        ),
+        (
             "avg_pool2d",
             panics_at!(v(&[1, 1, 2, 2]).avg_pool2d(window)),
         ),

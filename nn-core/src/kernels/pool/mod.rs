@@ -22,23 +22,17 @@ fn nchw<T: Float>(op: &str, x: &ArrayViewD<'_, T>) -> [usize; 4] {
 /// What is wrong with pooling the NCHW input of shape `x` over `window`,
 /// if anything.
 pub(crate) fn window_problem(op: &str, x: [usize; 4], window: &Window2d) -> Option<String> {
-    let (k, s, p, d) = (
-        window.kernel,
-        window.stride,
-        window.padding,
-        window.dilation,
-    );
+    let (k, s, p) = (window.kernel, window.stride, window.padding);
     if s.0 == 0 || s.1 == 0 {
         return Some(format!(
             "{op}: the stride {s:?} must be positive in both directions"
         ));
     }
-    // PyTorch's rule: at most half the (dilated) window, or a window could
-    // lie in the padding alone.
-    let (eh, ew) = (d.0 * (k.0.max(1) - 1) + 1, d.1 * (k.1.max(1) - 1) + 1);
-    if 2 * p.top.max(p.bottom) > eh || 2 * p.left.max(p.right) > ew {
+    // PyTorch's rule, on the window's taps whatever the dilation: at most
+    // half of them, or a window could lie in the padding alone.
+    if 2 * p.top.max(p.bottom) > k.0 || 2 * p.left.max(p.right) > k.1 {
         return Some(format!(
-            "{op}: padding {p:?} is more than half the window {k:?} (dilation {d:?})"
+            "{op}: padding {p:?} is more than half the window {k:?}"
         ));
     }
     window
