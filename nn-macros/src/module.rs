@@ -94,7 +94,7 @@ fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut found = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("module")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("no_forward") {
+            if meta.path.is_ident("no_forward") || meta.path.is_ident("no_inherent") {
                 Ok(())
             } else if meta.path.is_ident("dtype") {
                 let ty: Ident = meta.value()?.parse()?;
@@ -107,7 +107,7 @@ fn dtype(input: &DeriveInput) -> syn::Result<TokenStream> {
                 found = Some(quote!(#ty));
                 Ok(())
             } else {
-                Err(meta.error("unknown `module` option on a struct; the options are `#[module(dtype = f64)]` (the default is the struct's `Float` type parameter, else the float its fields name, else `f32`) and `#[module(no_forward)]` (a container of parts, not trained by itself)"))
+                Err(meta.error("unknown `module` option on a struct; the options are `#[module(dtype = f64)]` (the default is the struct's `Float` type parameter, else the float its fields name, else `f32`), `#[module(no_forward)]` (a container of parts, not trained by itself) and `#[module(no_inherent)]` (no inherent `save`, `load`, `visit_params`, … beside the traits', for a struct with methods of those names)"))
             }
         })?;
     }
@@ -195,6 +195,11 @@ fn reseed(p: &Part, access: TokenStream, t: &TokenStream, index: u64) -> TokenSt
 /// Whether the struct says `#[module(no_forward)]`: a container of parts,
 /// with no `forward` of its own, so no `TapeModel`.
 fn no_forward(input: &DeriveInput) -> bool {
+    says(input, "no_forward")
+}
+
+/// Whether the struct says `#[module(option)]`.
+fn says(input: &DeriveInput, option: &str) -> bool {
     input
         .attrs
         .iter()
@@ -202,7 +207,7 @@ fn no_forward(input: &DeriveInput) -> bool {
         .any(|attr| {
             let mut found = false;
             let _ = attr.parse_nested_meta(|meta| {
-                found |= meta.path.is_ident("no_forward");
+                found |= meta.path.is_ident(option);
                 if meta.input.peek(syn::Token![=]) {
                     let _: syn::Expr = meta.value()?.parse()?;
                 }
@@ -301,35 +306,10 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     });
-    let impls = quote! {
-        impl #impl_g ::nn::module::Module<#t> for #ident #ty_g #where_g {
-            #[allow(unused_variables)]
-            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
-                #(#params)*
-            }
-            #[allow(unused_variables)]
-            fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
-                #(#buffers)*
-            }
-            #[allow(unused_variables)]
-            fn set_training(&mut self, training: bool) {
-                #(#modes)*
-            }
-            #[allow(unused_variables)]
-            fn reseed(&self, seed: u64) {
-                #(#seeds)*
-            }
-        }
-
-        impl #impl_g ::nn::Parameters<#t> for #ident #ty_g #where_g {
-            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
-                ::nn::module::Module::<#t>::visit_params(self, f)
-            }
-            fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
-                ::nn::module::Module::<#t>::visit_buffers(self, f)
-            }
-        }
-
+    // `#[module(no_inherent)]` leaves them out, for a struct that has
+    // methods of those names itself.
+    let inherent = (!says(input, "no_inherent")).then(|| {
+        quote! {
         /// `Module`'s methods, inherent: callable without importing the
         /// trait, and never ambiguous with `Parameters`' or `TapeModel`'s of
         /// the same name.
@@ -366,6 +346,38 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                 ::nn::module::Module::<#t>::load(self, path)
             }
         }
+        }
+    });
+    let impls = quote! {
+        impl #impl_g ::nn::module::Module<#t> for #ident #ty_g #where_g {
+            #[allow(unused_variables)]
+            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                #(#params)*
+            }
+            #[allow(unused_variables)]
+            fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                #(#buffers)*
+            }
+            #[allow(unused_variables)]
+            fn set_training(&mut self, training: bool) {
+                #(#modes)*
+            }
+            #[allow(unused_variables)]
+            fn reseed(&self, seed: u64) {
+                #(#seeds)*
+            }
+        }
+
+        impl #impl_g ::nn::Parameters<#t> for #ident #ty_g #where_g {
+            fn visit_params(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                ::nn::module::Module::<#t>::visit_params(self, f)
+            }
+            fn visit_buffers(&self, f: &mut dyn FnMut(&str, &::nn::Param<#t>)) {
+                ::nn::module::Module::<#t>::visit_buffers(self, f)
+            }
+        }
+
+        #inherent
 
         #tape_model
     };

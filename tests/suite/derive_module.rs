@@ -526,3 +526,37 @@ fn fit_leaves_a_parameter_no_backward_reaches_alone() {
     assert_eq!(*model.unused.weight.value(), first, "later steps did not");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A struct with a `save` of its own keeps it with
+/// `#[module(no_inherent)]` (the trait's is still there).
+#[derive(Module)]
+#[module(dtype = f64, no_inherent, no_forward)]
+pub struct Archive {
+    table: Dense<f64, 2, 2>,
+}
+
+impl Archive {
+    fn save(&self) -> usize {
+        7
+    }
+}
+
+#[test]
+fn no_inherent_leaves_the_structs_own_methods() {
+    let mut rng = nn::rand::rngs::StdRng::seed_from_u64(0);
+    let archive = Archive {
+        table: Dense::new(
+            Default::default(),
+            true,
+            Initializer::GlorotUniform,
+            Initializer::Zeros,
+            &mut rng,
+        ),
+    };
+    assert_eq!(archive.save(), 7);
+    let names: Vec<String> = nn::module::Module::named_state(&archive)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["table.weight", "table.bias"]);
+}
