@@ -426,8 +426,9 @@ impl EarlyStopping {
     /// buffers (BatchNorm's running statistics) of the epoch with the best
     /// value of the metric (Keras's `restore_best_weights=True`). They are
     /// copied at each improvement; a run resumed from a checkpoint restores
-    /// only an epoch it trained itself, and the checkpoint `fit` writes
-    /// holds the last epoch's weights.
+    /// only an epoch it trained itself that beat the best before the resume
+    /// (else it keeps the last epoch's), and the checkpoint `fit` writes holds
+    /// the last epoch's weights.
     ///
     /// ```
     /// let stop = nn::train::EarlyStopping::new("val_loss", 5).restore_best_weights();
@@ -492,8 +493,9 @@ impl<T: Float> Callback<T> for EarlyStopping {
             return Ok(Control::Continue);
         };
         let improves = self.monitor.improves(v, self.best, self.min_delta);
-        // As Keras: the first epoch with a value is the best so far.
-        if self.restore_best_weights && (improves || self.best_weights.is_none()) {
+        // The first epoch with a value improves on nothing, so it is copied;
+        // after a resume, only an epoch better than the best before it.
+        if self.restore_best_weights && improves {
             let copy: Box<dyn Any> = Box::new(weights_of(ctx.params));
             self.best_weights = Some((copy, logs.epoch));
         }

@@ -26,6 +26,20 @@ sequential! {
     struct SoftmaxNet: input(4) { Dense(16, activation = relu), Dense(3, activation = softmax) }
 }
 
+sequential! {
+    /// With BatchNorm's running statistics: buffers besides the weights.
+    struct BnNet: input(4) { Dense(16), bn: BatchNorm, ReLU, Dense(3) }
+}
+
+/// Parameters and buffers by name.
+fn state<P: Parameters<f32> + ?Sized>(m: &P) -> BTreeMap<String, ArrayD<f32>> {
+    let mut out = params(m);
+    m.visit_buffers(&mut |n, b| {
+        out.insert(format!("buffer {n}"), b.value().clone());
+    });
+    out
+}
+
 fn data(n: usize) -> Dataset<f32> {
     let x = ArrayD::from_shape_fn(IxDyn(&[n, 4]), |i| {
         (((i[0] * 4 + i[1]) * 7919) % 97) as f32 / 24.0 - 2.0
@@ -648,7 +662,7 @@ impl nn::train::Metric<f32> for Scripted {
     }
 }
 
-/// Keeps the weights at the end of every epoch.
+/// Keeps the weights and buffers at the end of every epoch.
 struct Snapshots(EpochWeights);
 
 impl Callback<f32> for Snapshots {
@@ -657,7 +671,7 @@ impl Callback<f32> for Snapshots {
         _: &nn::train::EpochLogs,
         ctx: &mut Context<'_, f32>,
     ) -> Result<nn::train::Control, TrainError> {
-        self.0.borrow_mut().push(params(ctx.params));
+        self.0.borrow_mut().push(state(ctx.params));
         Ok(nn::train::Control::Continue)
     }
 }
@@ -674,7 +688,7 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
         if restore {
             stop = stop.restore_best_weights();
         }
-        let mut model = Net::with_seed(0);
+        let mut model = BnNet::with_seed(0);
         let history = fit(
             &mut model,
             &mut adam(),
@@ -694,7 +708,7 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
         )
         .unwrap();
         let snapshots = done.borrow().clone();
-        (history, params(&model), snapshots)
+        (history, state(&model), snapshots)
     };
     // Best in epoch 2 (0.3); two epochs without improvement stop after epoch 4.
     let falls_then_rises = [0.5, 0.3, 0.4, 0.45, 0.5, 0.6];
@@ -707,6 +721,13 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
     );
     assert_eq!(weights, epochs[1]);
     assert_ne!(epochs[1], epochs[3]);
+    // The running statistics come back too, as Keras's get_weights holds them.
+    let (best, last) = (
+        &epochs[1]["buffer bn.running_mean"],
+        &epochs[3]["buffer bn.running_mean"],
+    );
+    assert_ne!(best, last);
+    assert_eq!(&weights["buffer bn.running_mean"], best);
     let (_, weights, epochs) = run(&falls_then_rises, 6, false);
     assert_eq!(weights, epochs[3], "without restoring: the last epoch's");
     // The epochs run out before the patience does: still the best epoch's.
