@@ -202,7 +202,8 @@ unary_op!(CrossEntropy, |op| "cross_entropy", |x, _y, dy| {
 /// Keras's `sparse_categorical_crossentropy(from_logits=True)`).
 ///
 /// # Panics
-/// If there is not one label per row, or a label is not a valid class.
+/// If the logits are not 2-D `[batch, classes]`, there is not one label per
+/// row, or a label is not a valid class (at the caller's line).
 #[track_caller]
 pub fn cross_entropy<T: Float>(logits: &Var<T>, labels: &[usize], reduction: Reduction) -> Var<T> {
     // Here, so that a misuse is reported at the caller's line.

@@ -304,8 +304,8 @@ pub struct GraphMetrics {
     /// Each output's mean loss.
     pub losses: Vec<f64>,
     /// Each output's accuracy (as [`count_correct`] counts) where it
-    /// classifies (its loss a cross-entropy), `None` for a regression output
-    /// (Keras reports none there either).
+    /// classifies (its loss a cross-entropy or KL divergence), `None` for a
+    /// regression output (Keras reports none there either).
     pub accuracies: Vec<Option<f64>>,
 }
 

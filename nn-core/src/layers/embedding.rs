@@ -39,7 +39,8 @@ impl<T: Float, const V: usize, const D: usize> Embedding<T, V, D> {
     /// positions read zeros however long training runs.
     ///
     /// # Panics
-    /// If `padding` is not below `V`.
+    /// If `padding` is not below `V` (at the caller's line).
+    #[track_caller]
     pub fn padding_idx(self, padding: usize) -> Self {
         assert!(
             padding < V,

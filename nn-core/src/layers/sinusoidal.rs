@@ -16,6 +16,8 @@ use crate::Float;
 /// assert_eq!(table.shape(), [50, 16]);
 /// assert_eq!((table[[0, 0]], table[[0, 1]]), (0.0, 1.0)); // sin 0, cos 0
 /// assert!((table[[3, 2]] - (3.0 / 10_000f64.powf(2.0 / 16.0)).sin()).abs() < 1e-15);
+/// assert!((table[[3, 3]] - (3.0 / 10_000f64.powf(2.0 / 16.0)).cos()).abs() < 1e-15);
+/// assert!((table[[7, 15]] - (7.0 / 10_000f64.powf(14.0 / 16.0)).cos()).abs() < 1e-15);
 /// ```
 pub fn sinusoidal_positions<T: Float>(steps: usize, dim: usize) -> ArrayD<T> {
     Array2::from_shape_fn((steps, dim), |(p, j)| {

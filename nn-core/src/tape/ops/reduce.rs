@@ -130,16 +130,7 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn sum_axis(&self, axis: impl Dim, keepdim: bool) -> Var<T> {
         let axis = dim::axis("sum", axis, &self.shape());
-        checked(self.with_value(|v| axis_of("sum", v.shape(), axis)));
-        self.tape().record(&[self], |v| {
-            (
-                k::sum_axis(v[0].view(), axis, keepdim),
-                Spread {
-                    axis: Some(axis),
-                    mean: false,
-                },
-            )
-        })
+        self.spread_axis(axis, keepdim, false)
     }
 
     /// Mean along `axis` (negative: from the back); `keepdim` keeps it with
@@ -150,13 +141,24 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn mean_axis(&self, axis: impl Dim, keepdim: bool) -> Var<T> {
         let axis = dim::axis("mean", axis, &self.shape());
-        checked(self.with_value(|v| axis_of("mean", v.shape(), axis)));
+        self.spread_axis(axis, keepdim, true)
+    }
+
+    /// Sum or mean along an axis already checked (not generic over the
+    /// axis's type, so compiled once: see `instances!`).
+    #[track_caller]
+    fn spread_axis(&self, axis: usize, keepdim: bool, mean: bool) -> Var<T> {
         self.tape().record(&[self], |v| {
+            let view = v[0].view();
+            let y = match mean {
+                true => k::mean_axis(view, axis, keepdim),
+                false => k::sum_axis(view, axis, keepdim),
+            };
             (
-                k::mean_axis(v[0].view(), axis, keepdim),
+                y,
                 Spread {
                     axis: Some(axis),
-                    mean: true,
+                    mean,
                 },
             )
         })
@@ -242,4 +244,4 @@ impl<T: Float> Var<T> {
     }
 }
 
-crate::instances!(Var: sum, mean, max, min);
+crate::instances!(Var: sum, mean, max, min, spread_axis, extreme_axis);

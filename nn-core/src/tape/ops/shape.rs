@@ -186,6 +186,13 @@ impl<T: Float> Var<T> {
         assert!(!vars.is_empty(), "concat: no inputs");
         let first = vars[0].shape();
         let axis = dim::axis("concat", axis, &first);
+        Self::concat_at(vars, first, axis)
+    }
+
+    /// [`Var::concat`] once the axis is resolved (compiled once: see
+    /// `instances!`).
+    #[track_caller]
+    fn concat_at(vars: &[&Var<T>], first: Vec<usize>, axis: usize) -> Var<T> {
         checked(axis_of("concat", &first, axis));
         for x in &vars[1..] {
             let same = x.with_value(|x| {
@@ -331,6 +338,13 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn slice(&self, axis: impl Dim, range: Range<usize>) -> Var<T> {
         let axis = dim::axis("slice", axis, &self.shape());
+        Self::slice_at(self, axis, range)
+    }
+
+    /// [`Var::slice`] once the axis is resolved (compiled once: see
+    /// `instances!`).
+    #[track_caller]
+    fn slice_at(&self, axis: usize, range: Range<usize>) -> Var<T> {
         checked(self.with_value(|v| {
             axis_of("slice", v.shape(), axis)?;
             if range.start <= range.end && range.end <= v.shape()[axis] {
@@ -358,6 +372,13 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn index_select(&self, axis: impl Dim, indices: &[usize]) -> Var<T> {
         let axis = dim::axis("index_select", axis, &self.shape());
+        Self::index_select_at(self, axis, indices)
+    }
+
+    /// [`Var::index_select`] once the axis is resolved (compiled once: see
+    /// `instances!`).
+    #[track_caller]
+    fn index_select_at(&self, axis: usize, indices: &[usize]) -> Var<T> {
         checked(self.with_value(|v| {
             axis_of("index_select", v.shape(), axis)?;
             match indices.iter().find(|&&i| i >= v.shape()[axis]) {
@@ -386,6 +407,13 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn gather(&self, axis: impl Dim, index: ArrayD<usize>) -> Var<T> {
         let axis = dim::axis("gather", axis, &self.shape());
+        Self::gather_at(self, axis, index)
+    }
+
+    /// [`Var::gather`] once the axis is resolved (compiled once: see
+    /// `instances!`).
+    #[track_caller]
+    fn gather_at(&self, axis: usize, index: ArrayD<usize>) -> Var<T> {
         checked(self.with_value(|v| gather_fits(v.shape(), axis, &index)));
         self.tape().record(&[self], |v| {
             (
@@ -438,4 +466,6 @@ fn gather_fits(shape: &[usize], axis: usize, index: &ArrayD<usize>) -> Result<()
     }
 }
 
-crate::instances!(Var: reshape, permute, t, where_);
+crate::instances!(
+    Var: reshape, permute, t, where_, concat_at, slice_at, index_select_at, gather_at
+);
