@@ -9,13 +9,14 @@ use nn_core::loss::Target;
 use nn_core::ndarray::ArrayViewD;
 use nn_core::Float;
 
-use super::callbacks::{epoch_end_hooks, train_end_hooks, BatchLogs, Callback, Context, Control};
+use super::callbacks::{epoch_end_hooks, train_end_hooks, BatchLogs, Callback, Context};
 use super::checkpoint::run;
 use super::checks;
 use super::data_parallel;
 use super::fit::{FitOptions, Verbosity};
 use super::history::{EpochLogs, History};
 use super::progress::Progress;
+use super::step::{batch_begin_hooks, batch_end_hooks, defer};
 use super::TrainError;
 use crate::distributed::{self, Collective};
 
@@ -177,12 +178,8 @@ pub(crate) fn run_epochs<T: Float>(
                 // every rank learns of it (the others would wait for its sums).
                 let parallel = group.is_some();
                 let mut failure = None;
-                for cb in callbacks.iter_mut() {
-                    if failure.is_none() {
-                        let begun = cb.on_train_batch_begin(&logs, &mut trainer.context());
-                        defer(parallel, &mut failure, begun)?;
-                    }
-                }
+                let ctx = &mut trainer.context();
+                batch_begin_hooks(&mut callbacks, &logs, ctx, parallel, &mut failure)?;
                 let loss = trainer.batch(x.view(), &y, &mut logs, &mut callbacks);
                 let loss = defer(parallel, &mut failure, loss)?;
                 if let Some(l) = loss.filter(|l| !l.is_finite()) {
@@ -205,18 +202,8 @@ pub(crate) fn run_epochs<T: Float>(
                 seen += logs.size;
                 step += 1;
                 batch += 1;
-                let mut stop = None;
-                for cb in callbacks.iter_mut() {
-                    if failure.is_some() {
-                        break;
-                    }
-                    let ended = cb.on_train_batch_end(&logs, &mut trainer.context());
-                    if let Some(Control::Stop(reason)) =
-                        defer(parallel, &mut failure, ended.map(Some))?
-                    {
-                        stop.get_or_insert(reason);
-                    }
-                }
+                let ctx = &mut trainer.context();
+                let stop = batch_end_hooks(&mut callbacks, &logs, ctx, parallel, &mut failure)?;
                 let stop = data_parallel::agree_on_batch(group, failure, stop)?;
                 progress.batch(seen, start.elapsed().as_secs_f64(), &mut || {
                     let mut shown = vec![("loss".to_string(), loss_sum / seen as f64)];
@@ -320,22 +307,6 @@ pub(crate) fn run_epochs<T: Float>(
     match synced {
         Some(g) => distributed::with_sync_batch_norm(g, train),
         None => train(),
-    }
-}
-
-/// `result`, or in a data-parallel run (`parallel`) its error kept in
-/// `failure` (the first kept) and `R`'s default in its place.
-pub(crate) fn defer<R: Default>(
-    parallel: bool,
-    failure: &mut Option<TrainError>,
-    result: Result<R, TrainError>,
-) -> Result<R, TrainError> {
-    match result {
-        Err(e) if parallel => {
-            failure.get_or_insert(e);
-            Ok(R::default())
-        }
-        other => other,
     }
 }
 

@@ -15,17 +15,19 @@ use nn_core::rand::SeedableRng;
 use nn_core::{Float, GraphModel};
 use nn_optim::{Optimizer, Schedule};
 
-use super::callbacks::{epoch_end_hooks, train_end_hooks, BatchLogs, Callback, Context, Control};
+use super::callbacks::{epoch_end_hooks, train_end_hooks, BatchLogs, Callback, Context};
 use super::checkpoint::run;
 use super::checks;
 use super::data_parallel;
-use super::epochs::defer;
 use super::history::{EpochLogs, History};
 use super::metrics::{count_correct, Metric};
 use super::progress::Progress;
-use super::step::{finish_step, Clipping};
+use super::step::{batch_begin_hooks, batch_end_hooks, defer, finish_step, Clipping};
 use super::{TrainError, Verbosity};
 use crate::distributed::{self, Collective};
+use output_metrics::OutputMetrics;
+
+mod output_metrics;
 
 /// Why [`GraphData::new`] refused its arrays.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -450,67 +452,6 @@ struct Epochs<'o, 'a, T: Float> {
     output_metrics: OutputMetrics<'a, T>,
 }
 
-/// [`GraphFitOptions::metrics`]: each metric, the output it reads, and the
-/// name it is logged under (`value_mae`).
-struct OutputMetrics<'a, T: Float> {
-    outputs: Vec<usize>,
-    metrics: Vec<Box<dyn Metric<T> + 'a>>,
-    names: Vec<String>,
-}
-
-impl<'a, T: Float> OutputMetrics<'a, T> {
-    /// Finds each metric's output among `outputs` (the model's names).
-    fn new(
-        metrics: Vec<(&str, Box<dyn Metric<T> + 'a>)>,
-        outputs: &[String],
-    ) -> Result<Self, TrainError> {
-        let mut out = OutputMetrics {
-            outputs: Vec::new(),
-            metrics: Vec::new(),
-            names: Vec::new(),
-        };
-        for (output, metric) in metrics {
-            let Some(i) = outputs.iter().position(|o| o == output) else {
-                return Err(TrainError::Config(format!(
-                    "metrics: `{output}` is not an output of the model (its outputs: {})",
-                    outputs.join(", ")
-                )));
-            };
-            out.names.push(format!("{output}_{}", metric.name()));
-            out.outputs.push(i);
-            out.metrics.push(metric);
-        }
-        Ok(out)
-    }
-
-    fn reset(&mut self) {
-        self.metrics.iter_mut().for_each(|m| m.reset());
-    }
-
-    /// Shows output `output` of a batch, and its target, to its metrics.
-    fn update(&mut self, output: usize, out: ArrayViewD<'_, T>, target: &Target<'_, T>) {
-        for (m, _) in (self.metrics.iter_mut().zip(&self.outputs)).filter(|(_, &o)| o == output) {
-            m.update(out.view(), target);
-        }
-    }
-
-    /// Each metric's value under its name.
-    fn results(&self) -> Vec<(String, f64)> {
-        (self.names.iter().cloned())
-            .zip(self.metrics.iter().map(|m| m.result()))
-            .collect()
-    }
-
-    /// [`OutputMetrics::results`] over every rank of `group` (`samples`:
-    /// this rank's), as `fit`'s metrics are.
-    fn over_ranks(&mut self, group: &dyn Collective, samples: usize) -> Vec<(String, f64)> {
-        let values = data_parallel::reduce_metrics(group, &mut self.metrics, samples);
-        (self.names.iter().cloned())
-            .zip(values.into_iter().map(|(_, v)| v))
-            .collect()
-    }
-}
-
 /// [`fit_graph`]'s epochs, once the ranks agree on the run.
 fn train_epochs<T: Float, M: GraphModel<T>>(
     model: &mut M,
@@ -532,6 +473,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     let shards = data_parallel::sharding(group, options.shard_optimizer);
     let root = group.is_none_or(|g| g.is_root());
     let (rank, ranks) = group.map_or((0, 1), |g| (g.rank(), g.size()));
+    let parallel = group.is_some();
     let resumed = match &options.resume_from {
         Some(dir) => {
             let ctx = Context {
@@ -629,18 +571,11 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
             // As in `fit`: one process stops at an error at once; a rank
             // keeps it until the batch's end, where every rank learns of it.
             let mut failure = None;
-            for cb in callbacks.iter_mut() {
-                if failure.is_none() {
-                    let begun = cb.on_train_batch_begin(
-                        &logs,
-                        &mut Context {
-                            params: &*model,
-                            optimizer: &mut *optimizer,
-                        },
-                    );
-                    defer(group.is_some(), &mut failure, begun)?;
-                }
-            }
+            let ctx = &mut Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            };
+            batch_begin_hooks(&mut callbacks, &logs, ctx, parallel, &mut failure)?;
             batch.fill(data, idx);
             let views: Vec<ArrayViewD<'_, T>> = batch.inputs.iter().map(|x| x.view()).collect();
             model.forward_train(&views);
@@ -706,29 +641,16 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 clipping,
                 shards,
             );
-            defer(group.is_some(), &mut failure, stepped)?;
+            defer(parallel, &mut failure, stepped)?;
             steps += 1;
             sums.seen += idx.len();
             shown += loss * idx.len() as f64;
             let (running, accuracy) = (shown / sums.seen as f64, sums.accuracy());
-            let mut stop = None;
-            for cb in callbacks.iter_mut() {
-                if failure.is_some() {
-                    break;
-                }
-                let ended = cb.on_train_batch_end(
-                    &logs,
-                    &mut Context {
-                        params: &*model,
-                        optimizer: &mut *optimizer,
-                    },
-                );
-                if let Some(Control::Stop(reason)) =
-                    defer(group.is_some(), &mut failure, ended.map(Some))?
-                {
-                    stop.get_or_insert(reason);
-                }
-            }
+            let ctx = &mut Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            };
+            let stop = batch_end_hooks(&mut callbacks, &logs, ctx, parallel, &mut failure)?;
             let stop = data_parallel::agree_on_batch(group, failure, stop)?;
             progress.batch(sums.seen, start.elapsed().as_secs_f64(), &mut || {
                 let mut shown = vec![("loss".into(), running)];
