@@ -294,6 +294,44 @@ fn epoch_scalars_equal_the_history_at_epoch_steps() {
     );
 }
 
+/// With a short last batch (8 samples in batches of 3: 3, 3, 2), each
+/// batch's loss counts by its samples in the running mean, as in Keras's
+/// loss tracker: the third step logs (3·l₀ + 3·l₁ + 2·l₂) / 8, the epoch's
+/// loss.
+#[test]
+fn the_running_batch_loss_weights_each_batch_by_its_samples() {
+    let log_dir = scratch("tensorboard_uneven");
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let history = fit(
+        &mut Net::with_seed(1),
+        &mut Adam::new(AdamConfig::default()).unwrap(),
+        &training_data(),
+        FitOptions {
+            batch_size: 3,
+            loss: Loss::CrossEntropy.into(),
+            callbacks: vec![
+                Box::new(Recorder(seen.clone())),
+                Box::new(TensorBoard::new(&log_dir).update_freq_batches(1)),
+            ],
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let losses: Vec<f64> = seen.borrow().batches.iter().map(|b| b.1).collect();
+    assert_eq!(losses.len(), 3);
+    let want = [
+        losses[0],
+        (losses[0] + losses[1]) / 2.0,
+        (3.0 * losses[0] + 3.0 * losses[1] + 2.0 * losses[2]) / 8.0,
+    ];
+    let (_, events) = only_event_file(&log_dir.join("train"));
+    let logged: Vec<f32> = series(&events, "batch_loss").iter().map(|e| e.1).collect();
+    let want32: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+    assert_eq!(logged, want32);
+    assert!((want[2] - history.epochs[0].loss).abs() <= 1e-6 * want[2]);
+}
+
 #[test]
 fn batch_scalars_are_logged_every_second_step() {
     let run = run();
