@@ -41,7 +41,9 @@ pub(crate) struct Buckets<'g, T: Float> {
     /// then summed by a reduce-scatter, its values laid out rank by rank,
     /// and the extras by a sum of their own.
     share: Share,
-    /// Gradient values (`params`' total) and then `extras` values.
+    /// Gradient values (`params`' total) and then `extras` values: the
+    /// caller's, then one per parameter, 1 where this rank's backward
+    /// reached it (summed, 0 means no rank's did).
     total: usize,
     extras: usize,
     /// The values sent and the sums received, as `f64` words holding `total`
@@ -118,6 +120,7 @@ impl<'g, T: Float> Buckets<'g, T> {
         }
         bounds.push(params.len());
         super::check_element::<T>();
+        let extras = extras + params.len();
         let (mut send, mut recv) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let (send_at, recv_at) = (
             room_for(&mut send, at + extras),
@@ -290,8 +293,9 @@ impl<'g, T: Float> Buckets<'g, T> {
     /// summed. A parameter without a gradient counts as zeros, so ranks whose
     /// batch left one untouched still agree.
     pub(crate) fn finish(mut self, extras: &mut [T], scale: impl FnOnce(&[T]) -> f64) {
+        let n = self.params.len();
         assert_eq!(
-            extras.len(),
+            extras.len() + n,
             self.extras,
             "Buckets::finish: planned for other extras"
         );
@@ -299,12 +303,24 @@ impl<'g, T: Float> Buckets<'g, T> {
         while self.started < last {
             self.start(self.started, &[]);
         }
-        self.start(last, extras);
+        let reached = self.params.iter().map(|p| match p.has_grad() {
+            true => T::one(),
+            false => T::zero(),
+        });
+        let tail: Vec<T> = extras.iter().copied().chain(reached).collect();
+        self.start(last, &tail);
         self.group.wait_sums();
         self.started = 0;
         // SAFETY: every sum is done; the whole receive buffer is ours again.
         let recv = unsafe { span_mut(self.recv_at, 0..self.total) };
-        extras.copy_from_slice(&recv[self.total - extras.len()..]);
+        let tail = &recv[self.total - self.extras..];
+        extras.copy_from_slice(&tail[..extras.len()]);
+        // A parameter no rank's backward reached keeps no gradient, as in
+        // one process (the optimizers skip it).
+        let reached: Vec<bool> = tail[extras.len()..]
+            .iter()
+            .map(|&r| r != T::zero())
+            .collect();
         let s = T::lit(scale(extras));
         let unpack = |p: &Param<T>, range: std::ops::Range<usize>, src: &[T]| {
             // A parameter this rank's backward did not reach gets the sum
@@ -322,7 +338,7 @@ impl<'g, T: Float> Buckets<'g, T> {
         let me = self.share.rank();
         for k in 0..self.bounds.len() - 1 {
             self.blocks(k, |rank, i, range, at| {
-                if rank == me {
+                if rank == me && reached[i] {
                     let n = range.len();
                     unpack(&self.params[i], range, &recv[at..at + n]);
                 }
@@ -415,7 +431,8 @@ mod tests {
         );
         let mut extras = [4.0, 8.0];
         sums.finish(&mut extras, |e| 1.0 / e[0] as f64);
-        assert_eq!(*group.started.borrow(), [12, 30, 4]);
+        // The last: a's 2 values, the 2 extras, a reached flag per parameter.
+        assert_eq!(*group.started.borrow(), [12, 30, 8]);
         assert_eq!(*group.waits.borrow(), 1);
         // One rank: each gradient times the weight 0.5, times 1 / 4.
         for (i, (_, p)) in model.iter().enumerate() {
@@ -440,8 +457,9 @@ mod tests {
         assert!(group.started.borrow().is_empty());
         sums.finish(&mut [], |_| 1.0);
         // Buckets of one parameter each, every one started by `finish`, and
-        // `w` sent once: two parameters, not three.
-        assert_eq!(*group.started.borrow(), [16, 16]);
+        // `w` sent once: two parameters, not three (the last with their two
+        // reached flags).
+        assert_eq!(*group.started.borrow(), [16, 18]);
     }
 
     #[test]
@@ -450,6 +468,7 @@ mod tests {
         let group = Recorder::default();
         let sums = Buckets::new(&group, &model, 1.0, f64::INFINITY, 1, false);
         sums.finish(&mut [1.0], |_| 1.0);
-        assert_eq!(*group.started.borrow(), [9]);
+        // 3 + 5 values, the extra, two reached flags.
+        assert_eq!(*group.started.borrow(), [11]);
     }
 }

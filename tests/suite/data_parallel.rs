@@ -229,6 +229,102 @@ fn ranks_holding_different_data_get_the_same_error_instead_of_hanging() {
     }
 }
 
+/// A second head used until `both` is switched off after the first step.
+#[derive(nn::Module)]
+pub struct SecondHeadOnce {
+    used: nn::layers::Dense<f32, 144, 10>,
+    unused: nn::layers::Dense<f32, 144, 10>,
+    #[module(skip)]
+    both: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl SecondHeadOnce {
+    fn new() -> Self {
+        use nn::rand::SeedableRng;
+        let mut rng = nn::rand::rngs::StdRng::seed_from_u64(3);
+        SecondHeadOnce {
+            used: nn::layers::Dense::init(&mut rng),
+            unused: nn::layers::Dense::init(&mut rng),
+            both: std::rc::Rc::new(std::cell::Cell::new(true)),
+        }
+    }
+
+    fn forward(&self, x: &nn::Var<f32>) -> nn::Var<f32> {
+        let x = x.reshape(&[x.shape()[0], 144]);
+        match self.both.get() {
+            true => &self.used.forward(&x) + &self.unused.forward(&x),
+            false => self.used.forward(&x),
+        }
+    }
+}
+
+/// Switches the second head off after the first step, keeping its weight.
+struct OffAfterFirstStep {
+    both: std::rc::Rc<std::cell::Cell<bool>>,
+    weight: std::rc::Rc<std::cell::RefCell<Option<ArrayD<f32>>>>,
+}
+
+impl nn::train::Callback<f32> for OffAfterFirstStep {
+    fn on_train_batch_end(
+        &mut self,
+        logs: &nn::train::BatchLogs,
+        ctx: &mut nn::train::Context<'_, f32>,
+    ) -> Result<nn::train::Control, nn::train::TrainError> {
+        if logs.step == 0 {
+            ctx.params.visit_params(&mut |name, p| {
+                if name == "unused.weight" {
+                    *self.weight.borrow_mut() = Some(p.value().clone());
+                }
+            });
+            self.both.set(false);
+        }
+        Ok(nn::train::Control::Continue)
+    }
+}
+
+/// A parameter no rank's backward reached keeps no gradient and is not
+/// stepped, as in one process: on two ranks the second head, used in the
+/// first step only, stays where that step left it under AdamW's decay.
+#[test]
+fn a_parameter_no_rank_reached_is_not_stepped() {
+    let data = data();
+    let unused_moves = ThreadGroup::run(2, |group| {
+        let mut model = SecondHeadOnce::new();
+        let first = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let callback = OffAfterFirstStep {
+            both: model.both.clone(),
+            weight: first.clone(),
+        };
+        let mut opt = nn::optim::AdamW::new::<f32>(nn::optim::AdamWConfig {
+            lr: 0.01,
+            weight_decay: 0.5,
+            ..Default::default()
+        })
+        .unwrap();
+        let small = data.select(&(0..256).collect::<Vec<_>>());
+        fit(
+            &mut model,
+            &mut opt,
+            &small,
+            FitOptions {
+                batch_size: 32,
+                loss: Loss::CrossEntropy.into(),
+                callbacks: vec![Box::new(callback)],
+                verbosity: Verbosity::Silent,
+                distributed: Some(group),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let first = first.borrow().clone().unwrap();
+        let last = model.unused.weight.value().clone();
+        (first, last)
+    });
+    for (first, last) in unused_moves {
+        assert_eq!(first, last, "the second head moved after its last use");
+    }
+}
+
 /// At the first batch: makes every weight NaN, and on rank 0 alone fails.
 struct NanThenFail {
     rank: usize,
