@@ -291,7 +291,8 @@ impl<'g, T: Float> Buckets<'g, T> {
     /// Starts what is left, waits for every sum, and writes each gradient as
     /// `scale(extras summed) · Σ_ranks weight · grad`; `extras` comes back
     /// summed. A parameter without a gradient counts as zeros, so ranks whose
-    /// batch left one untouched still agree.
+    /// batch left one untouched still agree; one that no rank's backward
+    /// reached keeps no gradient, as in one process.
     pub(crate) fn finish(mut self, extras: &mut [T], scale: impl FnOnce(&[T]) -> f64) {
         let n = self.params.len();
         assert_eq!(

@@ -148,7 +148,8 @@ fn broadcast_values<T: Float>(group: &dyn Collective, params: &[Param<T>]) {
 /// backward (`fit` starts buckets while backward runs, see
 /// [`FitOptions::bucket_mb`](crate::train::FitOptions::bucket_mb)). A
 /// parameter without a gradient counts as zeros, so ranks whose batch left
-/// one untouched still agree.
+/// one untouched still agree; one that no rank's backward reached keeps no
+/// gradient (the optimizers skip it, as in one process).
 pub fn average_gradients<T: Float>(group: &dyn Collective, model: &dyn Parameters<T>) {
     let weight = 1.0 / group.size() as f64;
     Buckets::new(group, model, weight, f64::INFINITY, 0, false).finish(&mut [], |_| 1.0);
