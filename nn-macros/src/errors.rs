@@ -156,6 +156,8 @@ mistakes! {
     PoolWithoutWindow,
     /// `MaxPool2d(2, padding = 2)`: a window could lie in the padding alone.
     PoolPaddingOverHalfWindow,
+    /// `AvgPool2d(2, padding = "same")`: Keras leaves the padding out of the mean.
+    AvgPoolSamePadding,
     /// `Embedding(1000)`.
     EmbeddingWithoutSizes,
     /// `Embedding` after another layer.

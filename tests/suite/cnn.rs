@@ -97,6 +97,46 @@ fn paths_agree<M: Model<f64>>(make: impl Fn() -> M, x: ArrayD<f64>) {
     }
 }
 
+sequential! {
+    /// Keras's MaxPooling2D(3, strides=2, padding="same") on 7 × 6.
+    #[dtype(f64)]
+    pub struct SamePool: input(1, 7, 6) {
+        MaxPool2d(3, stride = 2, padding = "same"),
+    }
+}
+
+/// TensorFlow's "same": ceil(7 / 2) = 4 rows and ceil(6 / 2) = 3 columns;
+/// total padding (4 − 1)·2 + 3 − 7 = 2 rows (1 above, 1 below) and
+/// (3 − 1)·2 + 3 − 6 = 1 column (0 left, 1 right); each output the maximum
+/// of its window's inputs, the padding never chosen. The tape and the
+/// static path give the same.
+#[test]
+fn max_pooling_with_same_padding_is_kerass() {
+    let x = input(&[2, 1, 7, 6], 5);
+    let y = SamePool::with_seed(0).predict(x.view());
+    assert_eq!(y.shape(), [2, 1, 4, 3]);
+    for n in 0..2 {
+        for i in 0..4 {
+            for j in 0..3 {
+                let mut want = f64::NEG_INFINITY;
+                for a in 0..3 {
+                    for b in 0..3 {
+                        let (r, c) = ((2 * i + a) as isize - 1, (2 * j + b) as isize);
+                        if (0..7).contains(&r) && (0..6).contains(&c) {
+                            want = want.max(x[[n, 0, r as usize, c as usize]]);
+                        }
+                    }
+                }
+                assert_eq!(y[[n, 0, i, j]], want, "({n}, {i}, {j})");
+            }
+        }
+    }
+    let mut model = SamePool::with_seed(0);
+    let tape = Model::forward(&model, &Tape::new().constant(x.clone())).value();
+    assert_eq!(tape, y);
+    assert_eq!(model.forward_train(x.view()).to_owned(), y);
+}
+
 #[test]
 fn static_and_tape_paths_agree_on_every_image_layer() {
     paths_agree(|| EveryImageLayer::with_seed(3), input(&[3, 2, 9, 8], 1));

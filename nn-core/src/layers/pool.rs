@@ -56,6 +56,22 @@ impl<T: Float> Pool2d<T> {
         }
     }
 
+    /// Pooling with Keras's `padding="same"` for an input of `(height,
+    /// width)`: `ceil(input / stride)` outputs, an odd total padding's extra
+    /// row and column at the bottom and right. (Max pooling: the padding is
+    /// −∞; for an average it would count in the divisor, where Keras's
+    /// leaves it out, so `sequential!` offers it for `MaxPool2d` only.)
+    pub fn same(
+        kind: PoolKind,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        input: (usize, usize),
+    ) -> Self {
+        let mut pool = Pool2d::new(kind, kernel, stride, (0, 0));
+        pool.window.padding = Padding2d::same(input, kernel, stride, (1, 1));
+        pool
+    }
+
     fn run(&self, x: ArrayViewD<'_, T>) -> (ArrayD<T>, Option<ArrayD<usize>>) {
         match self.kind {
             PoolKind::Max => {

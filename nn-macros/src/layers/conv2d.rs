@@ -3,38 +3,12 @@
 //! convolution over a `(channels, height, width)` input.
 
 use quote::{quote, quote_spanned};
-use syn::{Expr, ExprLit, Lit};
 
-use super::window::{self, image, pair, positive_pair, Padding, Window};
+use super::window::{self, image, positive_pair, Padding, Window};
 use super::{product, LayerCx, Resolved};
 use crate::activation_fn;
 use crate::args::{bool_lit, initializer, int_lit, Args};
 use crate::errors::{Errors, Mistake};
-
-/// `"same"`, `"valid"`, `1` or `(1, 2)`.
-fn padding(e: &Expr, errors: &mut Errors) -> Option<Padding> {
-    match e {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => match s.value().as_str() {
-            "same" => Some(Padding::Same),
-            "valid" => Some(Padding::Valid),
-            other => {
-                errors.push(
-                    Mistake::BadPaddingString,
-                    s,
-                    format!("padding must be \"same\", \"valid\" or a number, got \"{other}\""),
-                );
-                None
-            }
-        },
-        Expr::Group(g) => padding(&g.expr, errors),
-        _ => {
-            let (r, c) = pair(e, "padding", errors)?;
-            Some(Padding::Explicit(r, c))
-        }
-    }
-}
 
 pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Option<Resolved> {
     let span = cx.span;
@@ -74,7 +48,7 @@ pub(crate) fn rule(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors) -> Op
     let dilation = positive_pair(cx, args.take_named("dilation"), "dilation", (1, 1), errors)?;
     let padding = match args.take_named("padding") {
         None => Padding::Valid,
-        Some(e) => padding(e, errors)?,
+        Some(e) => window::padding(e, errors)?,
     };
     let activation = activation_fn::named_argument(args, span, errors)?;
     let use_bias = match args.take_named("use_bias") {

@@ -1,10 +1,11 @@
-//! `MaxPool2d(kernel, stride = .., padding = ..)`, `AvgPool2d(..)` (the stride
-//! defaults to the kernel, as in Keras and PyTorch) and `GlobalAvgPool`, over
-//! a `(channels, height, width)` input.
+//! `MaxPool2d(kernel, stride = .., padding = ..)` (a number, a pair,
+//! `"valid"` or Keras's `"same"`), `AvgPool2d(..)` (the stride defaults to the
+//! kernel, as in Keras and PyTorch) and `GlobalAvgPool`, over a `(channels,
+//! height, width)` input.
 
 use quote::{quote, quote_spanned};
 
-use super::window::{self, image, pair, positive_pair, Padding, Window};
+use super::window::{self, image, positive_pair, Padding, Window};
 use super::{LayerCx, Resolved};
 use crate::args::Args;
 use crate::errors::{Errors, Mistake};
@@ -25,33 +26,50 @@ fn pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors, max: bool) -> Op
     };
     let kernel = positive_pair(cx, Some(kernel_expr), "kernel", (1, 1), errors)?;
     let stride = positive_pair(cx, args.take_named("stride"), "stride", kernel, errors)?;
-    let (ph, pw) = match args.take_named("padding") {
+    let padding = match args.take_named("padding") {
         Some(e) => {
-            let (ph, pw) = pair(e, "padding", errors)?;
-            // PyTorch's rule: a window lying in the padding alone would be
-            // −∞ (max) or 0 (average), from no input at all.
-            if 2 * ph > kernel.0 || 2 * pw > kernel.1 {
-                errors.push(
-                    Mistake::PoolPaddingOverHalfWindow,
-                    e,
-                    format!(
-                        "{name}: padding {:?} is more than half the window {kernel:?}, so some \
-                         windows would cover padding alone (PyTorch refuses it too)",
-                        (ph, pw)
-                    ),
-                );
-                return None;
+            let padding = window::padding(e, errors)?;
+            match padding {
+                // PyTorch's rule: a window lying in the padding alone would
+                // be −∞ (max) or 0 (average), from no input at all.
+                Padding::Explicit(ph, pw) if 2 * ph > kernel.0 || 2 * pw > kernel.1 => {
+                    errors.push(
+                        Mistake::PoolPaddingOverHalfWindow,
+                        e,
+                        format!(
+                            "{name}: padding {:?} is more than half the window {kernel:?}, so some \
+                             windows would cover padding alone (PyTorch refuses it too)",
+                            (ph, pw)
+                        ),
+                    );
+                    return None;
+                }
+                // Keras's average leaves the padding out of the divisor;
+                // this one counts it (PyTorch's default): refuse rather than
+                // differ.
+                Padding::Same if !max => {
+                    errors.push(
+                        Mistake::AvgPoolSamePadding,
+                        e,
+                        format!(
+                            "{name}: padding = \"same\" would count the padding in each mean, where \
+                             Keras's AveragePooling2D leaves it out; use \"valid\" or a number \
+                             (padding counted, as PyTorch's count_include_pad)"
+                        ),
+                    );
+                    return None;
+                }
+                other => other,
             }
-            (ph, pw)
         }
-        None => (0, 0),
+        None => Padding::Valid,
     };
     let [c, h, w] = image(cx, errors)?;
     let geometry = Window {
         kernel,
         stride,
         dilation: (1, 1),
-        padding: Padding::Explicit(ph, pw),
+        padding,
     };
     let (oh, ow) = window::output(cx, (h, w), &geometry, errors)?;
 
@@ -63,7 +81,19 @@ fn pool(cx: &LayerCx<'_>, args: &Args<'_>, errors: &mut Errors, max: bool) -> Op
         output: vec![c, oh, ow],
         params: Some(0),
         ty: quote_spanned!(span=> ::nn::layers::Pool2d<#t>),
-        ctor: quote_spanned!(span=> ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#ph, #pw))),
+        ctor: match padding {
+            // Keras's "same" (an odd total's extra row and column at the
+            // bottom and right), from the input's size.
+            Padding::Same => quote_spanned!(span=>
+                ::nn::layers::Pool2d::same(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#h, #w))
+            ),
+            Padding::Valid => quote_spanned!(span=>
+                ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (0, 0))
+            ),
+            Padding::Explicit(ph, pw) => quote_spanned!(span=>
+                ::nn::layers::Pool2d::new(::nn::layers::PoolKind::#kind, (#kh, #kw), (#sh, #sw), (#ph, #pw))
+            ),
+        },
         check_shape: false,
         parts: None,
     })

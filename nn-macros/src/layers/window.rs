@@ -1,8 +1,8 @@
 //! What the image layers (`Conv2d`, the pools) share: the image input check,
-//! `3`-or-`(3, 5)` arguments, and the window's output size, computed by
+//! `3`-or-`(3, 5)` arguments, the `padding` argument, and the window's output size, computed by
 //! `nn_spec::shapes` as the kernels compute it at run time.
 
-use syn::Expr;
+use syn::{Expr, ExprLit, Lit};
 
 use nn_spec::shapes::{same_padding_total, window_output_len};
 
@@ -184,4 +184,29 @@ pub(crate) fn output(
         );
     }
     out
+}
+
+/// `"same"`, `"valid"`, `1` or `(1, 2)`.
+pub(crate) fn padding(e: &Expr, errors: &mut Errors) -> Option<Padding> {
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => match s.value().as_str() {
+            "same" => Some(Padding::Same),
+            "valid" => Some(Padding::Valid),
+            other => {
+                errors.push(
+                    Mistake::BadPaddingString,
+                    s,
+                    format!("padding must be \"same\", \"valid\" or a number, got \"{other}\""),
+                );
+                None
+            }
+        },
+        Expr::Group(g) => padding(&g.expr, errors),
+        _ => {
+            let (r, c) = pair(e, "padding", errors)?;
+            Some(Padding::Explicit(r, c))
+        }
+    }
 }
