@@ -258,30 +258,6 @@ impl SecondHeadOnce {
     }
 }
 
-/// Switches the second head off after the first step, keeping its weight.
-struct OffAfterFirstStep {
-    both: std::rc::Rc<std::cell::Cell<bool>>,
-    weight: std::rc::Rc<std::cell::RefCell<Option<ArrayD<f32>>>>,
-}
-
-impl nn::train::Callback<f32> for OffAfterFirstStep {
-    fn on_train_batch_end(
-        &mut self,
-        logs: &nn::train::BatchLogs,
-        ctx: &mut nn::train::Context<'_, f32>,
-    ) -> Result<nn::train::Control, nn::train::TrainError> {
-        if logs.step == 0 {
-            ctx.params.visit_params(&mut |name, p| {
-                if name == "unused.weight" {
-                    *self.weight.borrow_mut() = Some(p.value().clone());
-                }
-            });
-            self.both.set(false);
-        }
-        Ok(nn::train::Control::Continue)
-    }
-}
-
 /// A parameter no rank's backward reached keeps no gradient and is not
 /// stepped, as in one process: on two ranks the second head, used in the
 /// first step only, stays where that step left it under AdamW's decay.
@@ -291,9 +267,10 @@ fn a_parameter_no_rank_reached_is_not_stepped() {
     let unused_moves = ThreadGroup::run(2, |group| {
         let mut model = SecondHeadOnce::new();
         let first = std::rc::Rc::new(std::cell::RefCell::new(None));
-        let callback = OffAfterFirstStep {
-            both: model.both.clone(),
+        let callback = crate::common::first_step::OffAfterFirstStep {
+            name: "unused.weight",
             weight: first.clone(),
+            in_use: model.both.clone(),
         };
         let mut opt = nn::optim::AdamW::new::<f32>(nn::optim::AdamWConfig {
             lr: 0.01,

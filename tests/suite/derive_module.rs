@@ -439,30 +439,6 @@ impl TwoHeads {
     }
 }
 
-/// After the first step: keeps the second head's weight, and stops its use.
-struct AfterFirstStep {
-    weight: std::rc::Rc<std::cell::RefCell<Option<ArrayD<f64>>>>,
-    both: std::rc::Rc<std::cell::Cell<bool>>,
-}
-
-impl nn::train::Callback<f64> for AfterFirstStep {
-    fn on_train_batch_end(
-        &mut self,
-        logs: &nn::train::BatchLogs,
-        ctx: &mut nn::train::Context<'_, f64>,
-    ) -> Result<nn::train::Control, nn::train::TrainError> {
-        if logs.step == 0 {
-            ctx.params.visit_params(&mut |name, p| {
-                if name == "unused.weight" {
-                    *self.weight.borrow_mut() = Some(p.value().clone());
-                }
-            });
-            self.both.set(false);
-        }
-        Ok(nn::train::Control::Continue)
-    }
-}
-
 /// PyTorch's rule inside `fit`: a parameter no backward reached is not
 /// stepped, even with AdamW's weight decay, gradient clipping and
 /// TensorBoard's gradient histograms reading every gradient.
@@ -510,9 +486,10 @@ fn fit_leaves_a_parameter_no_backward_reaches_alone() {
             clip_grad_value: Some(0.05),
             callbacks: vec![
                 Box::new(nn::train::TensorBoard::new(&dir).histogram_freq(1)),
-                Box::new(AfterFirstStep {
+                Box::new(crate::common::first_step::OffAfterFirstStep {
+                    name: "unused.weight",
                     weight: first.clone(),
-                    both,
+                    in_use: both,
                 }),
             ],
             verbosity: Verbosity::Silent,

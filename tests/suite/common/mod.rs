@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod first_step;
 pub mod graphs;
 pub mod parallel;
 pub mod paths;
