@@ -88,10 +88,7 @@ impl<T: Float> Var<T> {
     /// fit it (at the caller's line).
     #[track_caller]
     pub fn max_pool1d(&self, window: Window1d) -> Var<T> {
-        let [n, c, l] = ncl("max_pool1d", self);
-        let y = self.reshape(&[n, c, 1, l]).max_pool2d(window.as_2d());
-        let out = y.shape()[3];
-        y.reshape(&[n, c, out])
+        self.pool1d("max_pool1d", window, true)
     }
 
     /// 1-D average pooling (PyTorch's `F.avg_pool1d`, padding counted in
@@ -102,11 +99,21 @@ impl<T: Float> Var<T> {
     /// fit it (at the caller's line).
     #[track_caller]
     pub fn avg_pool1d(&self, window: Window1d) -> Var<T> {
-        let [n, c, l] = ncl("avg_pool1d", self);
-        let y = self.reshape(&[n, c, 1, l]).avg_pool2d(window.as_2d());
+        self.pool1d("avg_pool1d", window, false)
+    }
+
+    /// Max (`max`) or average pooling as the 2-D op on a one-row image.
+    #[track_caller]
+    fn pool1d(&self, op: &str, window: Window1d, max: bool) -> Var<T> {
+        let [n, c, l] = ncl(op, self);
+        let image = self.reshape(&[n, c, 1, l]);
+        let y = match max {
+            true => image.max_pool2d(window.as_2d()),
+            false => image.avg_pool2d(window.as_2d()),
+        };
         let out = y.shape()[3];
         y.reshape(&[n, c, out])
     }
 }
 
-crate::instances!(Var: conv1d, max_pool1d, avg_pool1d);
+crate::instances!(Var: conv1d, max_pool1d, avg_pool1d, pool1d);
