@@ -188,6 +188,15 @@ impl<T: Float> Param<T> {
     /// Adds `g` into the gradient (taking it as it is when there is none).
     pub fn accumulate_grad(&self, g: ArrayD<T>) {
         let mut slot = write(&self.inner.grad);
+        if slot.is_none() {
+            // A tape brings its own buffer: the kept one would only double
+            // the gradients' memory.
+            self.inner
+                .spare
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+        }
         super::accumulate(&mut slot, g, "param");
     }
 
