@@ -427,8 +427,9 @@ impl EarlyStopping {
     /// value of the metric (Keras's `restore_best_weights=True`). They are
     /// copied at each improvement; a run resumed from a checkpoint restores
     /// only an epoch it trained itself that beat the best before the resume
-    /// (else it keeps the last epoch's), and the checkpoint `fit` writes holds
-    /// the last epoch's weights.
+    /// (else it keeps the last epoch's). When the run ends, `fit` writes its
+    /// checkpoint once more with the restored weights, so running the
+    /// finished run again gives them.
     ///
     /// ```
     /// let stop = nn::train::EarlyStopping::new("val_loss", 5).restore_best_weights();

@@ -136,6 +136,7 @@ pub(crate) fn run_epochs<T: Float>(
         }
         data_parallel::agree(group, begun)?;
         let mut deferred = None;
+        let mut last_saved = None;
         'epochs: for epoch in start_epoch..settings.epochs {
             trainer.set_training(true);
             trainer.begin_epoch();
@@ -283,9 +284,14 @@ pub(crate) fn run_epochs<T: Float>(
                     dir,
                     (epoch + 1, step),
                     lr_base,
-                    saved,
+                    saved.clone(),
                     &callbacks,
                 );
+                last_saved = Some(run::Saved {
+                    at: (epoch + 1, step),
+                    lr_base,
+                    history: saved,
+                });
             }
             data_parallel::agree(group, ended)?;
             if let Some(reason) = stop {
@@ -302,6 +308,21 @@ pub(crate) fn run_epochs<T: Float>(
         };
         data_parallel::agree(group, ended)?;
         trainer.gather_optimizer_state()?;
+        // The last checkpoint again, with the weights the run ends with
+        // (EarlyStopping's restored best): running the finished run again
+        // then leaves the model as this run leaves it.
+        let rewritten = match (settings.checkpoint_dir.as_ref(), last_saved) {
+            (Some(dir), Some(s)) if root => run::save(
+                trainer.context(),
+                dir,
+                s.at,
+                s.lr_base,
+                s.history,
+                &callbacks,
+            ),
+            _ => Ok(()),
+        };
+        data_parallel::agree(group, rewritten)?;
         Ok(history)
     };
     match synced {

@@ -527,6 +527,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     // last batch too small to give every rank a sample is skipped).
     let global = options.batch_size.max(1) * ranks;
     let mut deferred = None;
+    let mut last_saved = None;
     'epochs: for epoch in start_epoch..options.epochs {
         model.set_training(true);
         order.sort_unstable();
@@ -759,7 +760,19 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            ended = run::save(ctx, dir, (epoch + 1, steps), base, saved, &callbacks);
+            ended = run::save(
+                ctx,
+                dir,
+                (epoch + 1, steps),
+                base,
+                saved.clone(),
+                &callbacks,
+            );
+            last_saved = Some(run::Saved {
+                at: (epoch + 1, steps),
+                lr_base: base,
+                history: saved,
+            });
         }
         data_parallel::agree(group, ended)?;
         if let Some(reason) = stop {
@@ -782,6 +795,18 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     };
     data_parallel::agree(group, ended)?;
     data_parallel::gather_optimizer_state(&mut *optimizer, shards)?;
+    // As `fit`: the last checkpoint again, with the weights the run ends with.
+    let rewritten = match (options.checkpoint_dir.as_ref(), last_saved) {
+        (Some(dir), Some(s)) if root => {
+            let ctx = Context {
+                params: &*model,
+                optimizer: &mut *optimizer,
+            };
+            run::save(ctx, dir, s.at, s.lr_base, s.history, &callbacks)
+        }
+        _ => Ok(()),
+    };
+    data_parallel::agree(group, rewritten)?;
     Ok(history)
 }
 

@@ -735,3 +735,64 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
     assert_eq!((history.epochs.len(), history.stopped), (3, None));
     assert_eq!(weights, epochs[1]);
 }
+
+/// Running a finished run again (`resume_from` its own checkpoints) trains
+/// nothing and leaves the model as the first run left it: with
+/// EarlyStopping's restored best, not the last epoch's weights that epoch's
+/// checkpoint held; after a stop and after the epochs ran out alike.
+#[test]
+fn running_a_finished_run_again_gives_its_restored_weights() {
+    let train = data(24);
+    for (tag, values, epochs, trained) in [
+        ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4),
+        ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3),
+    ] {
+        let dir = std::env::temp_dir().join(format!("nn_rerun_{tag}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = || {
+            let done = Rc::new(RefCell::new(Vec::new()));
+            let mut model = BnNet::with_seed(0);
+            let history = fit(
+                &mut model,
+                &mut adam(),
+                &train,
+                FitOptions {
+                    epochs,
+                    batch_size: 8,
+                    loss: Loss::CrossEntropy.into(),
+                    metrics: vec![Box::new(Scripted {
+                        values: values.to_vec(),
+                        done: done.clone(),
+                    })],
+                    callbacks: vec![
+                        Box::new(EarlyStopping::new("scripted_loss", 2).restore_best_weights()),
+                        Box::new(Snapshots(done.clone())),
+                    ],
+                    checkpoint_dir: Some(dir.clone()),
+                    resume_from: Some(dir.clone()),
+                    verbosity: Verbosity::Silent,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let snapshots = done.borrow().clone();
+            (history, state(&model), snapshots)
+        };
+        let (first, weights, snapshots) = run();
+        assert_eq!(first.epochs.len(), trained, "{tag}");
+        assert_eq!(weights, snapshots[1], "{tag}: the best epoch's");
+        assert_ne!(snapshots[1], snapshots[trained - 1], "{tag}");
+        let (again, rerun, rerun_snapshots) = run();
+        assert!(rerun_snapshots.is_empty(), "{tag}: trained again");
+        assert_eq!(
+            (again.epochs.len(), &again.stopped),
+            (trained, &first.stopped),
+            "{tag}"
+        );
+        assert_eq!(
+            rerun, snapshots[1],
+            "{tag}: the restored best, not the last epoch's"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -88,3 +88,14 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
 }
 
 nn_core::instances!(fn resume, save);
+
+/// What the last checkpoint of this process's epochs held besides the
+/// weights, the optimizer and the callbacks: where the run stood.
+pub(crate) struct Saved {
+    /// Epochs and steps done.
+    pub at: (usize, usize),
+    /// The rate a per-step schedule is relative to.
+    pub lr_base: f64,
+    /// The epochs so far, with the reason to stop where there was one.
+    pub history: History,
+}
