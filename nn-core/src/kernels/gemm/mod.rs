@@ -336,8 +336,9 @@ fn piece(len: usize, parts: usize, align: usize) -> usize {
 /// packs the columns of `b` it reads, all of them when the rows are split,
 /// at about [`PACKING_MACS`] multiply-adds' time per packed value.
 ///
-/// (Packing `a` is left out: its blocks are mostly read in place, see
-/// `blocked::product`.)
+/// (Packing `a` is left out: a piece of columns packs all of `a`'s rows
+/// where `blocked::product` packs them, by vector transposes, which for a
+/// dense layer's shapes, 128 × 784 × 512, leaves the columns' split ahead.)
 fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, m: usize, n: usize) -> bool {
     // The largest piece, in whole tiles.
     let rows = piece(m, parts, ks.mr).min(m.next_multiple_of(ks.mr));
@@ -526,9 +527,10 @@ mod tests {
             (25, 300, 65),
             (150, 257, 40),
             (7, 600, 1100),
-            // A row-major `a` whose rows lie a multiple of 4 KiB apart is
-            // packed (its rows would share cache sets); others are read in
-            // place, as (7, 600, 1100) is.
+            // A row-major `a` is packed where the kernels pack rows
+            // vectorized (AVX-512 `f32`), elsewhere where its rows lie a
+            // multiple of 4 KiB apart (they would share cache sets); other
+            // sets read it in place, as (7, 600, 1100).
             (13, 1024, 300),
             // Small outputs, long sums: the dot-product path when both
             // operands are contiguous along k (a plain, b transposed), up
