@@ -115,7 +115,8 @@ pub trait Callback<T: Float> {
     }
 
     /// What the callback must remember when a run resumes (a best value,
-    /// epochs waited), saved in each checkpoint; `None` when nothing.
+    /// epochs waited), saved in each checkpoint (after a stop, as it stands
+    /// after `on_train_end`); `None` when nothing.
     fn state(&self) -> Option<serde_json::Value> {
         None
     }
@@ -427,9 +428,11 @@ impl EarlyStopping {
     /// value of the metric (Keras's `restore_best_weights=True`). They are
     /// copied at each improvement; a run resumed from a checkpoint restores
     /// only an epoch it trained itself that beat the best before the resume
-    /// (else it keeps the last epoch's). When the run ends, `fit` writes its
+    /// (else it keeps the last epoch's). After a stop, `fit` writes its
     /// checkpoint once more with the restored weights, so running the
-    /// finished run again gives them.
+    /// stopped run again gives them; a run whose epochs ran out keeps the last
+    /// epoch's weights in its checkpoint, so that resuming it with more
+    /// epochs goes on exactly.
     ///
     /// ```
     /// let stop = nn::train::EarlyStopping::new("val_loss", 5).restore_best_weights();

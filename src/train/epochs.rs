@@ -136,7 +136,7 @@ pub(crate) fn run_epochs<T: Float>(
         }
         data_parallel::agree(group, begun)?;
         let mut deferred = None;
-        let mut last_saved = None;
+        let mut stopped_at = None;
         'epochs: for epoch in start_epoch..settings.epochs {
             trainer.set_training(true);
             trainer.begin_epoch();
@@ -278,20 +278,15 @@ pub(crate) fn run_epochs<T: Float>(
             {
                 let mut saved = history.clone();
                 saved.stopped = stop.clone();
-                let lr_base = trainer.lr_base();
-                ended = run::save(
-                    trainer.context(),
-                    dir,
-                    (epoch + 1, step),
-                    lr_base,
-                    saved.clone(),
-                    &callbacks,
-                );
-                last_saved = Some(run::Saved {
-                    at: (epoch + 1, step),
-                    lr_base,
+                let state = run::RunState {
                     history: saved,
-                });
+                    epoch: epoch + 1,
+                    step,
+                    lr_base: trainer.lr_base(),
+                };
+                ended = run::save(trainer.context(), dir, &state, &callbacks);
+                // Stopping here: the loop ends after this save.
+                stopped_at = stop.is_some().then_some(state);
             }
             data_parallel::agree(group, ended)?;
             if let Some(reason) = stop {
@@ -308,20 +303,8 @@ pub(crate) fn run_epochs<T: Float>(
         };
         data_parallel::agree(group, ended)?;
         trainer.gather_optimizer_state()?;
-        // The last checkpoint again, with the weights the run ends with
-        // (EarlyStopping's restored best): running the finished run again
-        // then leaves the model as this run leaves it.
-        let rewritten = match (settings.checkpoint_dir.as_ref(), last_saved) {
-            (Some(dir), Some(s)) if root => run::save(
-                trainer.context(),
-                dir,
-                s.at,
-                s.lr_base,
-                s.history,
-                &callbacks,
-            ),
-            _ => Ok(()),
-        };
+        let dir = settings.checkpoint_dir.as_deref();
+        let rewritten = run::save_stopped(trainer.context(), dir, stopped_at, &callbacks);
         data_parallel::agree(group, rewritten)?;
         Ok(history)
     };

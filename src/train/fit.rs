@@ -73,9 +73,10 @@ pub struct FitOptions<'a, T: Float> {
     /// [`super::PlateauOnMetric`]): `fit` refuses the two together.
     pub lr_schedule: Option<Box<dyn Schedule + 'a>>,
     /// Save a [`Checkpoint`](super::Checkpoint) into this directory after
-    /// every epoch (one file, replaced atomically), and once more when the
-    /// run ends, with the weights it ends with (a restoring
-    /// [`super::EarlyStopping`]'s best).
+    /// every epoch (one file, replaced atomically); when a callback stops
+    /// the run at an epoch's end, once more after the train-end hooks, with
+    /// the weights the run ends with (a restoring [`super::EarlyStopping`]'s
+    /// best).
     pub checkpoint_dir: Option<std::path::PathBuf>,
     /// Continue the run checkpointed in this directory, up to `epochs`
     /// (Keras's `BackupAndRestore`): the model, optimizer, epoch, History and

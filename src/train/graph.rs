@@ -527,7 +527,7 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     // last batch too small to give every rank a sample is skipped).
     let global = options.batch_size.max(1) * ranks;
     let mut deferred = None;
-    let mut last_saved = None;
+    let mut stopped_at = None;
     'epochs: for epoch in start_epoch..options.epochs {
         model.set_training(true);
         order.sort_unstable();
@@ -751,28 +751,23 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
         {
             let mut saved = history.clone();
             saved.stopped = stop.clone();
-            // As `fit`: the schedule's base, or without one the current rate.
-            let base = match options.lr_schedule {
-                Some(_) => lr_base,
-                None => optimizer.learning_rate(),
+            let state = run::RunState {
+                history: saved,
+                epoch: epoch + 1,
+                step: steps,
+                // As `fit`: the schedule's base, or without one the current rate.
+                lr_base: match options.lr_schedule {
+                    Some(_) => lr_base,
+                    None => optimizer.learning_rate(),
+                },
             };
             let ctx = Context {
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            ended = run::save(
-                ctx,
-                dir,
-                (epoch + 1, steps),
-                base,
-                saved.clone(),
-                &callbacks,
-            );
-            last_saved = Some(run::Saved {
-                at: (epoch + 1, steps),
-                lr_base: base,
-                history: saved,
-            });
+            ended = run::save(ctx, dir, &state, &callbacks);
+            // Stopping here: the loop ends after this save.
+            stopped_at = stop.is_some().then_some(state);
         }
         data_parallel::agree(group, ended)?;
         if let Some(reason) = stop {
@@ -795,17 +790,12 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
     };
     data_parallel::agree(group, ended)?;
     data_parallel::gather_optimizer_state(&mut *optimizer, shards)?;
-    // As `fit`: the last checkpoint again, with the weights the run ends with.
-    let rewritten = match (options.checkpoint_dir.as_ref(), last_saved) {
-        (Some(dir), Some(s)) if root => {
-            let ctx = Context {
-                params: &*model,
-                optimizer: &mut *optimizer,
-            };
-            run::save(ctx, dir, s.at, s.lr_base, s.history, &callbacks)
-        }
-        _ => Ok(()),
+    let ctx = Context {
+        params: &*model,
+        optimizer: &mut *optimizer,
     };
+    let dir = options.checkpoint_dir.as_deref();
+    let rewritten = run::save_stopped(ctx, dir, stopped_at, &callbacks);
     data_parallel::agree(group, rewritten)?;
     Ok(history)
 }

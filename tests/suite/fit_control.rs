@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::common::scripted::{state, Scripted, Snapshots};
 use nn::ndarray::{ArrayD, IxDyn};
 use nn::optim::{
     clip_grad_norm, clip_grad_value, CosineAnnealing, ExponentialLr, LrScheduler, Warmup,
@@ -29,15 +30,6 @@ sequential! {
 sequential! {
     /// With BatchNorm's running statistics: buffers besides the weights.
     struct BnNet: input(4) { Dense(16), bn: BatchNorm, ReLU, Dense(3) }
-}
-
-/// Parameters and buffers by name.
-fn state<P: Parameters<f32> + ?Sized>(m: &P) -> BTreeMap<String, ArrayD<f32>> {
-    let mut out = params(m);
-    m.visit_buffers(&mut |n, b| {
-        out.insert(format!("buffer {n}"), b.value().clone());
-    });
-    out
 }
 
 fn data(n: usize) -> Dataset<f32> {
@@ -641,41 +633,6 @@ fn a_nan_in_the_data_stops_fit_naming_the_sample() {
     );
 }
 
-/// The weights at the end of each epoch so far.
-type EpochWeights = Rc<RefCell<Vec<BTreeMap<String, ArrayD<f32>>>>>;
-
-/// Reports `values[e]` in epoch `e` (from 0), the epoch read from `done`,
-/// which [`Snapshots`] advances after each epoch.
-struct Scripted {
-    values: Vec<f64>,
-    done: EpochWeights,
-}
-
-impl nn::train::Metric<f32> for Scripted {
-    fn name(&self) -> &str {
-        "scripted_loss"
-    }
-    fn reset(&mut self) {}
-    fn update(&mut self, _: nn::ndarray::ArrayViewD<'_, f32>, _: &nn::loss::Target<'_, f32>) {}
-    fn result(&self) -> f64 {
-        self.values[self.done.borrow().len()]
-    }
-}
-
-/// Keeps the weights and buffers at the end of every epoch.
-struct Snapshots(EpochWeights);
-
-impl Callback<f32> for Snapshots {
-    fn on_epoch_end(
-        &mut self,
-        _: &nn::train::EpochLogs,
-        ctx: &mut Context<'_, f32>,
-    ) -> Result<nn::train::Control, TrainError> {
-        self.0.borrow_mut().push(state(ctx.params));
-        Ok(nn::train::Control::Continue)
-    }
-}
-
 /// Keras's `EarlyStopping(restore_best_weights=True)`: the weights of the
 /// epoch with the best value, whether a stop ended training or the epochs
 /// ran out; without it, the last epoch's.
@@ -737,15 +694,17 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
 }
 
 /// Running a finished run again (`resume_from` its own checkpoints) trains
-/// nothing and leaves the model as the first run left it: with
-/// EarlyStopping's restored best, not the last epoch's weights that epoch's
-/// checkpoint held; after a stop and after the epochs ran out alike.
+/// nothing. After an early stop it leaves the model as the first run left
+/// it, with EarlyStopping's restored best, not the last epoch's weights
+/// that epoch's checkpoint held. A run whose epochs ran out keeps its last
+/// epoch's weights in the checkpoint, so that resuming it with more epochs
+/// goes on exactly; running it again with the same epochs gives those.
 #[test]
-fn running_a_finished_run_again_gives_its_restored_weights() {
+fn running_a_finished_run_again_gives_its_restored_weights_after_a_stop() {
     let train = data(24);
-    for (tag, values, epochs, trained) in [
-        ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4),
-        ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3),
+    for (tag, values, epochs, trained, kept) in [
+        ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4, 1),
+        ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3, 2),
     ] {
         let dir = std::env::temp_dir().join(format!("nn_rerun_{tag}_{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -789,10 +748,66 @@ fn running_a_finished_run_again_gives_its_restored_weights() {
             (trained, &first.stopped),
             "{tag}"
         );
-        assert_eq!(
-            rerun, snapshots[1],
-            "{tag}: the restored best, not the last epoch's"
-        );
+        assert_eq!(rerun, snapshots[kept], "{tag}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// A stop asked for inside an epoch leaves the checkpoint of the epoch
+/// before it as it was: the run's end writes none over it with the weights
+/// the unfinished epoch trained.
+#[test]
+fn a_stop_inside_an_epoch_keeps_the_last_epochs_checkpoint() {
+    struct StopAtStep(usize);
+    impl Callback<f32> for StopAtStep {
+        fn on_train_batch_end(
+            &mut self,
+            logs: &BatchLogs,
+            _: &mut Context<'_, f32>,
+        ) -> Result<nn::train::Control, TrainError> {
+            Ok(match logs.step == self.0 {
+                true => nn::train::Control::Stop("asked".into()),
+                false => nn::train::Control::Continue,
+            })
+        }
+    }
+    let train = data(24);
+    let dir = std::env::temp_dir().join(format!("nn_stop_inside_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let done = Rc::new(RefCell::new(Vec::new()));
+    let mut model = BnNet::with_seed(0);
+    // Three batches an epoch: step 4 is the second of epoch 2.
+    let history = fit(
+        &mut model,
+        &mut adam(),
+        &train,
+        FitOptions {
+            epochs: 3,
+            batch_size: 8,
+            loss: Loss::CrossEntropy.into(),
+            callbacks: vec![Box::new(Snapshots(done.clone())), Box::new(StopAtStep(4))],
+            checkpoint_dir: Some(dir.clone()),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(history.stopped.as_deref(), Some("asked"));
+    let snapshots = done.borrow().clone();
+    assert_eq!(snapshots.len(), 1);
+    let checkpoint = nn::train::Checkpoint::<f32>::load(&dir)
+        .unwrap()
+        .expect("written");
+    assert_eq!((checkpoint.epoch, checkpoint.step), (1, 3));
+    assert_eq!(checkpoint.history.stopped, None);
+    // Epoch 1's weights and buffers, every one of them.
+    assert_eq!(checkpoint.model.len(), snapshots[0].len());
+    for (name, value) in &checkpoint.model {
+        let kept = (snapshots[0].get(name))
+            .or_else(|| snapshots[0].get(&format!("buffer {name}")))
+            .unwrap_or_else(|| panic!("no `{name}` in the snapshot"));
+        assert_eq!(value, kept, "{name}");
+    }
+    assert_ne!(state(&model), snapshots[0], "the model trained on after it");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,6 +14,7 @@ use nn::ndarray::{ArrayD, IxDyn};
 use nn::prelude::*;
 
 use crate::common::graphs::{values, TwoHeads};
+use crate::common::scripted::{state, EpochWeights, Scripted, Snapshots};
 use nn::train::{
     evaluate_graph, fit_graph, predict_graph, GraphData, GraphDataError, GraphFitOptions, Targets,
 };
@@ -678,53 +679,15 @@ fn a_nan_validation_loss_stops_fit_graph_after_its_epoch() {
     assert!(history.epochs[0].val_loss.is_some_and(f64::is_nan));
 }
 
-/// Reports `values[e]` in epoch `e` (from 0), the epoch being how many
-/// snapshots [`Snapshots`] has taken.
-struct Scripted {
-    values: Vec<f64>,
-    done: Snaps,
-}
-
-impl nn::train::Metric<f64> for Scripted {
-    fn name(&self) -> &str {
-        "scripted"
-    }
-    fn reset(&mut self) {}
-    fn update(&mut self, _: nn::ndarray::ArrayViewD<'_, f64>, _: &nn::loss::Target<'_, f64>) {}
-    fn result(&self) -> f64 {
-        self.values[self.done.borrow().len()]
-    }
-}
-
-/// The parameters at the end of every epoch.
-type Snaps = std::rc::Rc<std::cell::RefCell<Vec<BTreeMap<String, ArrayD<f64>>>>>;
-
-struct Snapshots(Snaps);
-
-impl nn::train::Callback<f64> for Snapshots {
-    fn on_epoch_end(
-        &mut self,
-        _: &nn::train::EpochLogs,
-        ctx: &mut nn::train::Context<'_, f64>,
-    ) -> Result<nn::train::Control, nn::train::TrainError> {
-        let mut p = BTreeMap::new();
-        ctx.params.visit_params(&mut |n, v| {
-            p.insert(n.to_string(), v.value().clone());
-        });
-        self.0.borrow_mut().push(p);
-        Ok(nn::train::Control::Continue)
-    }
-}
-
-/// As `fit`'s: a finished `fit_graph` run, run again from its checkpoints,
-/// leaves the model with EarlyStopping's restored best.
+/// As `fit`'s: a `fit_graph` run that stopped early, run again from its
+/// checkpoints, leaves the model with EarlyStopping's restored best.
 #[test]
-fn fit_graph_run_again_after_it_finished_gives_its_restored_weights() {
+fn fit_graph_run_again_after_a_stop_gives_its_restored_weights() {
     let data = two_head_data(16);
     let dir = std::env::temp_dir().join(format!("nn_graph_rerun_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let run = || {
-        let done = Snaps::default();
+        let done = EpochWeights::default();
         let mut model = TwoHeads::with_seed(2);
         let history = fit_graph(
             &mut model,
@@ -743,7 +706,8 @@ fn fit_graph_run_again_after_it_finished_gives_its_restored_weights() {
                 )],
                 callbacks: vec![
                     Box::new(
-                        nn::train::EarlyStopping::new("value_scripted", 2).restore_best_weights(),
+                        nn::train::EarlyStopping::new("value_scripted_loss", 2)
+                            .restore_best_weights(),
                     ),
                     Box::new(Snapshots(done.clone())),
                 ],
@@ -755,7 +719,7 @@ fn fit_graph_run_again_after_it_finished_gives_its_restored_weights() {
         )
         .unwrap();
         let snapshots = done.borrow().clone();
-        (history, params(&model), snapshots)
+        (history, state(&model), snapshots)
     };
     let (first, weights, snapshots) = run();
     assert_eq!(first.epochs.len(), 4);
@@ -763,7 +727,7 @@ fn fit_graph_run_again_after_it_finished_gives_its_restored_weights() {
     assert_ne!(snapshots[1], snapshots[3]);
     let (again, rerun, rerun_snapshots) = run();
     assert!(rerun_snapshots.is_empty(), "trained again");
-    assert_eq!(again.stopped, first.stopped);
+    assert_eq!((again.epochs.len(), &again.stopped), (4, &first.stopped));
     assert_eq!(
         rerun, snapshots[1],
         "the restored best, not the last epoch's"

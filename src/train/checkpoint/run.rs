@@ -1,5 +1,6 @@
-//! Saving a run after an epoch and picking it up again: what `fit`,
-//! `fit_custom` and `fit_graph` share around a [`Checkpoint`].
+//! Saving a run after an epoch (and once more when it stops there) and
+//! picking it up again: what `fit`, `fit_custom` and `fit_graph` share
+//! around a [`Checkpoint`].
 
 use std::path::Path;
 
@@ -10,11 +11,12 @@ use crate::train::callbacks::{Callback, Context};
 use crate::train::history::History;
 use crate::train::TrainError;
 
-/// Where a resumed run stands.
-pub(crate) struct Resumed {
+/// Where a run stands, besides its weights, optimizer and callbacks: what a
+/// checkpoint records and a resumed run starts from.
+pub(crate) struct RunState {
     /// The epochs so far.
     pub history: History,
-    /// The epoch to start at.
+    /// Epochs done: the epoch a resumed run starts at.
     pub epoch: usize,
     /// Optimizer steps taken.
     pub step: usize,
@@ -29,7 +31,7 @@ pub(crate) fn resume<T: Float>(
     ctx: Context<'_, T>,
     dir: &Path,
     callbacks: &mut [Box<dyn Callback<T> + '_>],
-) -> Result<Option<Resumed>, TrainError> {
+) -> Result<Option<RunState>, TrainError> {
     let Some(checkpoint) = Checkpoint::<T>::load(dir)? else {
         return Ok(None);
     };
@@ -53,7 +55,7 @@ pub(crate) fn resume<T: Float>(
         }
     }
     checkpoint.restore(&path, ctx.params, ctx.optimizer)?;
-    Ok(Some(Resumed {
+    Ok(Some(RunState {
         history: checkpoint.history,
         epoch: checkpoint.epoch,
         step: checkpoint.step,
@@ -61,22 +63,43 @@ pub(crate) fn resume<T: Float>(
     }))
 }
 
-/// Writes the run's checkpoint into `dir` after `epoch` epochs and `step`
-/// steps.
+/// Writes the run's checkpoint into `dir`: the model's weights, the
+/// optimizer's and the callbacks' state, and where the run stands.
 pub(crate) fn save<T: Float>(
     ctx: Context<'_, T>,
     dir: &Path,
-    at: (usize, usize),
-    lr_base: f64,
-    history: History,
+    state: &RunState,
     callbacks: &[Box<dyn Callback<T> + '_>],
 ) -> Result<(), TrainError> {
-    let (epoch, step) = at;
-    let mut checkpoint = Checkpoint::capture(ctx.params, &*ctx.optimizer, epoch, step, lr_base);
-    checkpoint.history = history;
+    let mut checkpoint = Checkpoint::capture(
+        ctx.params,
+        &*ctx.optimizer,
+        state.epoch,
+        state.step,
+        state.lr_base,
+    );
+    checkpoint.history = state.history.clone();
     checkpoint.callbacks = callbacks.iter().map(|cb| cb.state()).collect();
     checkpoint.save(dir)?;
     Ok(())
+}
+
+/// After the train-end hooks of a run that stopped at an epoch's end
+/// (`stopped`, its last checkpoint's state): that checkpoint written again
+/// with the weights the run ends with, EarlyStopping's restored best. A
+/// stopped run resumed returns at once, so running it again then leaves the
+/// model as this run leaves it. (A run whose epochs ran out keeps its last
+/// epoch's weights: resumed with more epochs, it goes on exactly.)
+pub(crate) fn save_stopped<T: Float>(
+    ctx: Context<'_, T>,
+    dir: Option<&Path>,
+    stopped: Option<RunState>,
+    callbacks: &[Box<dyn Callback<T> + '_>],
+) -> Result<(), TrainError> {
+    match (dir, stopped) {
+        (Some(dir), Some(state)) => save(ctx, dir, &state, callbacks),
+        _ => Ok(()),
+    }
 }
 
 /// Makes the checkpoint directory now, not after an epoch of work.
@@ -87,15 +110,4 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<(), TrainError> {
     })
 }
 
-nn_core::instances!(fn resume, save);
-
-/// What the last checkpoint of this process's epochs held besides the
-/// weights, the optimizer and the callbacks: where the run stood.
-pub(crate) struct Saved {
-    /// Epochs and steps done.
-    pub at: (usize, usize),
-    /// The rate a per-step schedule is relative to.
-    pub lr_base: f64,
-    /// The epochs so far, with the reason to stop where there was one.
-    pub history: History,
-}
+nn_core::instances!(fn resume, save, save_stopped);

@@ -6,6 +6,7 @@ pub mod first_step;
 pub mod graphs;
 pub mod parallel;
 pub mod paths;
+pub mod scripted;
 
 use std::path::PathBuf;
 
