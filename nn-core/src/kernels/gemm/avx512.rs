@@ -124,8 +124,8 @@ avx512_tile!(
 /// Packs a full strip of 12 rows of an `a` whose rows are contiguous (`cs =
 /// 1`) as `pack_a` lays it out, each column's 12 values together: four rows
 /// by 16 columns at a time, transposed in registers rather than scattered
-/// element by element (one core: 1024³ +3 %, 2048³ +10 %, whose rows lie a
-/// multiple of 4 KiB apart and so are packed).
+/// element by element (one core: 1024³ +3 %, 2048³ +10 %). Because it
+/// exists, `blocked::product` packs every row-major `a` of a strip or more.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `a` is 12 rows of `a.cols` valid values with

@@ -367,18 +367,19 @@ unsafe fn product<T: Float>(
     // strip: with few strips, or when all of `b` fits in L1, read it in place
     // (the tiles need contiguous rows for that). A block of `a` is swept once
     // per column strip: with few, read it in place. Rows contiguous (a batch
-    // of inputs) are packed too where the kernels pack them vectorized, their
-    // 12 streams becoming one: on the Intel Xeon of the README's tables, one
-    // core, 512³ ran 8 % faster and 128 × 512 × 512 5 % (alternating runs,
-    // 2026-12-05), where an earlier machine had run them 2-5 % faster read
-    // in place. Without that packer they are read in place, unless they lie
-    // a multiple of 4 KiB apart and so compete for the same L1 sets (1024³
-    // and 2048³ lost 10-15 % read in place).
+    // of inputs) are packed too where the kernels pack whole strips of them
+    // vectorized, a strip's `mr` streams becoming one: on the Intel Xeon of
+    // the README's tables, one core, 512³ ran 8 % faster and 128 × 512 × 512
+    // 5 % (alternating runs, 2026-12-05), where an earlier machine had run
+    // them 2-5 % faster read in place. Without that packer, or with fewer
+    // rows than a strip, they are read in place, unless they lie a multiple
+    // of 4 KiB apart and so compete for the same L1 sets (1024³ and 2048³
+    // lost 10-15 % read in place).
     let direct_b =
         packed.is_none() && ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
     let direct_a = n <= 4 * ks.nr
         || (a.cs == 1
-            && ks.pack_rows.is_none()
+            && (ks.pack_rows.is_none() || m < ks.mr)
             && !(a.rs.unsigned_abs() * size_of::<T>()).is_multiple_of(4096));
     let kc = ks.kc.min(k);
     let mc = ks.mc.min(m);

@@ -336,9 +336,8 @@ fn piece(len: usize, parts: usize, align: usize) -> usize {
 /// packs the columns of `b` it reads, all of them when the rows are split,
 /// at about [`PACKING_MACS`] multiply-adds' time per packed value.
 ///
-/// (Packing `a` is left out: a piece of columns packs all of `a`'s rows
-/// where `blocked::product` packs them, by vector transposes, which for a
-/// dense layer's shapes, 128 × 784 × 512, leaves the columns' split ahead.)
+/// (Packing `a` is left out of the count, though a piece of columns packs
+/// all of `a`'s rows where `blocked::product` packs them.)
 fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, m: usize, n: usize) -> bool {
     // The largest piece, in whole tiles.
     let rows = piece(m, parts, ks.mr).min(m.next_multiple_of(ks.mr));
@@ -527,10 +526,11 @@ mod tests {
             (25, 300, 65),
             (150, 257, 40),
             (7, 600, 1100),
-            // A row-major `a` is packed where the kernels pack rows
-            // vectorized (AVX-512 `f32`), elsewhere where its rows lie a
-            // multiple of 4 KiB apart (they would share cache sets); other
-            // sets read it in place, as (7, 600, 1100).
+            // A row-major `a` of a whole strip of rows or more is packed
+            // where the kernels pack rows vectorized (AVX-512 `f32`); other
+            // sets, and fewer rows, pack it where its rows lie a multiple of
+            // 4 KiB apart (they would share cache sets) and read it in
+            // place otherwise, as (7, 600, 1100).
             (13, 1024, 300),
             // Small outputs, long sums: the dot-product path when both
             // operands are contiguous along k (a plain, b transposed), up
