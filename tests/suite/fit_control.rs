@@ -633,40 +633,56 @@ fn a_nan_in_the_data_stops_fit_naming_the_sample() {
     );
 }
 
+/// The weights and buffers by name.
+type State = BTreeMap<String, ArrayD<f32>>;
+
+/// `fit` of a fresh [`BnNet`] on 24 samples, watched by EarlyStopping
+/// (patience 2, restoring the best weights when `restore`) on a metric that
+/// reports `values[e]` in epoch `e`; checkpointing to and resuming from `dir`
+/// when given. The History, the state it ends with and each epoch's.
+fn scripted_fit(
+    values: &[f64],
+    epochs: usize,
+    restore: bool,
+    dir: Option<&std::path::Path>,
+) -> (nn::train::History, State, Vec<State>) {
+    let done = Rc::new(RefCell::new(Vec::new()));
+    let mut stop = EarlyStopping::new("scripted_loss", 2);
+    if restore {
+        stop = stop.restore_best_weights();
+    }
+    let mut model = BnNet::with_seed(0);
+    let history = fit(
+        &mut model,
+        &mut adam(),
+        &data(24),
+        FitOptions {
+            epochs,
+            batch_size: 8,
+            loss: Loss::CrossEntropy.into(),
+            metrics: vec![Box::new(Scripted {
+                values: values.to_vec(),
+                done: done.clone(),
+            })],
+            callbacks: vec![Box::new(stop), Box::new(Snapshots(done.clone()))],
+            checkpoint_dir: dir.map(|d| d.to_path_buf()),
+            resume_from: dir.map(|d| d.to_path_buf()),
+            verbosity: Verbosity::Silent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let snapshots = done.borrow().clone();
+    (history, state(&model), snapshots)
+}
+
 /// Keras's `EarlyStopping(restore_best_weights=True)`: the weights of the
 /// epoch with the best value, whether a stop ended training or the epochs
 /// ran out; without it, the last epoch's.
 #[test]
 fn early_stopping_restores_the_best_epochs_weights_when_asked() {
-    let train = data(24);
-    let run = |values: &[f64], epochs: usize, restore: bool| {
-        let done = Rc::new(RefCell::new(Vec::new()));
-        let mut stop = EarlyStopping::new("scripted_loss", 2);
-        if restore {
-            stop = stop.restore_best_weights();
-        }
-        let mut model = BnNet::with_seed(0);
-        let history = fit(
-            &mut model,
-            &mut adam(),
-            &train,
-            FitOptions {
-                epochs,
-                batch_size: 8,
-                loss: Loss::CrossEntropy.into(),
-                metrics: vec![Box::new(Scripted {
-                    values: values.to_vec(),
-                    done: done.clone(),
-                })],
-                callbacks: vec![Box::new(stop), Box::new(Snapshots(done.clone()))],
-                verbosity: Verbosity::Silent,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let snapshots = done.borrow().clone();
-        (history, state(&model), snapshots)
-    };
+    let run =
+        |values: &[f64], epochs: usize, restore: bool| scripted_fit(values, epochs, restore, None);
     // Best in epoch 2 (0.3); two epochs without improvement stop after epoch 4.
     let falls_then_rises = [0.5, 0.3, 0.4, 0.45, 0.5, 0.6];
     let (history, weights, epochs) = run(&falls_then_rises, 6, true);
@@ -701,42 +717,13 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
 /// goes on exactly; running it again with the same epochs gives those.
 #[test]
 fn running_a_finished_run_again_gives_its_restored_weights_after_a_stop() {
-    let train = data(24);
     for (tag, values, epochs, trained, kept) in [
         ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4, 1),
         ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3, 2),
     ] {
         let dir = std::env::temp_dir().join(format!("nn_rerun_{tag}_{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let run = || {
-            let done = Rc::new(RefCell::new(Vec::new()));
-            let mut model = BnNet::with_seed(0);
-            let history = fit(
-                &mut model,
-                &mut adam(),
-                &train,
-                FitOptions {
-                    epochs,
-                    batch_size: 8,
-                    loss: Loss::CrossEntropy.into(),
-                    metrics: vec![Box::new(Scripted {
-                        values: values.to_vec(),
-                        done: done.clone(),
-                    })],
-                    callbacks: vec![
-                        Box::new(EarlyStopping::new("scripted_loss", 2).restore_best_weights()),
-                        Box::new(Snapshots(done.clone())),
-                    ],
-                    checkpoint_dir: Some(dir.clone()),
-                    resume_from: Some(dir.clone()),
-                    verbosity: Verbosity::Silent,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            let snapshots = done.borrow().clone();
-            (history, state(&model), snapshots)
-        };
+        let run = || scripted_fit(values, epochs, true, Some(&dir));
         let (first, weights, snapshots) = run();
         assert_eq!(first.epochs.len(), trained, "{tag}");
         assert_eq!(weights, snapshots[1], "{tag}: the best epoch's");
