@@ -284,9 +284,9 @@ pub(crate) fn run_epochs<T: Float>(
                     step,
                     lr_base: trainer.lr_base(),
                 };
-                ended = run::save(trainer.context(), dir, &state, &callbacks);
                 // Stopping here: the loop ends after this save.
-                stopped_at = stop.is_some().then_some(state);
+                stopped_at = stop.is_some().then(|| state.clone());
+                ended = run::save(trainer.context(), dir, state, &callbacks);
             }
             data_parallel::agree(group, ended)?;
             if let Some(reason) = stop {

@@ -765,9 +765,9 @@ fn train_epochs<T: Float, M: GraphModel<T>>(
                 params: &*model,
                 optimizer: &mut *optimizer,
             };
-            ended = run::save(ctx, dir, &state, &callbacks);
             // Stopping here: the loop ends after this save.
-            stopped_at = stop.is_some().then_some(state);
+            stopped_at = stop.is_some().then(|| state.clone());
+            ended = run::save(ctx, dir, state, &callbacks);
         }
         data_parallel::agree(group, ended)?;
         if let Some(reason) = stop {

@@ -13,6 +13,7 @@ use crate::train::TrainError;
 
 /// Where a run stands, besides its weights, optimizer and callbacks: what a
 /// checkpoint records and a resumed run starts from.
+#[derive(Clone)]
 pub(crate) struct RunState {
     /// The epochs so far.
     pub history: History,
@@ -68,7 +69,7 @@ pub(crate) fn resume<T: Float>(
 pub(crate) fn save<T: Float>(
     ctx: Context<'_, T>,
     dir: &Path,
-    state: &RunState,
+    state: RunState,
     callbacks: &[Box<dyn Callback<T> + '_>],
 ) -> Result<(), TrainError> {
     let mut checkpoint = Checkpoint::capture(
@@ -78,7 +79,7 @@ pub(crate) fn save<T: Float>(
         state.step,
         state.lr_base,
     );
-    checkpoint.history = state.history.clone();
+    checkpoint.history = state.history;
     checkpoint.callbacks = callbacks.iter().map(|cb| cb.state()).collect();
     checkpoint.save(dir)?;
     Ok(())
@@ -97,7 +98,7 @@ pub(crate) fn save_stopped<T: Float>(
     callbacks: &[Box<dyn Callback<T> + '_>],
 ) -> Result<(), TrainError> {
     match (dir, stopped) {
-        (Some(dir), Some(state)) => save(ctx, dir, &state, callbacks),
+        (Some(dir), Some(state)) => save(ctx, dir, state, callbacks),
         _ => Ok(()),
     }
 }
