@@ -115,8 +115,8 @@ pub trait Callback<T: Float> {
     }
 
     /// What the callback must remember when a run resumes (a best value,
-    /// epochs waited), saved in each checkpoint (after a stop, as it stands
-    /// after `on_train_end`); `None` when nothing.
+    /// epochs waited), saved in each checkpoint (after a stop at an epoch's
+    /// end, as it stands after `on_train_end`); `None` when nothing.
     fn state(&self) -> Option<serde_json::Value> {
         None
     }
@@ -428,11 +428,12 @@ impl EarlyStopping {
     /// value of the metric (Keras's `restore_best_weights=True`). They are
     /// copied at each improvement; a run resumed from a checkpoint restores
     /// only an epoch it trained itself that beat the best before the resume
-    /// (else it keeps the last epoch's). After a stop, `fit` writes its
-    /// checkpoint once more with the restored weights, so running the
-    /// stopped run again gives them; a run whose epochs ran out keeps the last
-    /// epoch's weights in its checkpoint, so that resuming it with more
-    /// epochs goes on exactly.
+    /// (else it keeps the last epoch's). After a stop at an epoch's end,
+    /// `fit` (and `fit_custom`, `fit_graph`) writes its checkpoint once more
+    /// with the restored weights, so running the stopped run again gives
+    /// them; a run whose epochs ran out, or that stopped inside an epoch,
+    /// keeps its last epoch's checkpoint as it was, so that resuming it goes
+    /// on exactly.
     ///
     /// ```
     /// let stop = nn::train::EarlyStopping::new("val_loss", 5).restore_best_weights();

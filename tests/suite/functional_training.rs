@@ -679,58 +679,65 @@ fn a_nan_validation_loss_stops_fit_graph_after_its_epoch() {
     assert!(history.epochs[0].val_loss.is_some_and(f64::is_nan));
 }
 
-/// As `fit`'s: a `fit_graph` run that stopped early, run again from its
-/// checkpoints, leaves the model with EarlyStopping's restored best.
+/// As `fit`'s: a `fit_graph` run that stopped at an epoch's end, run again
+/// from its checkpoints, leaves the model with EarlyStopping's restored
+/// best; one whose epochs ran out keeps its last epoch's weights there.
 #[test]
 fn fit_graph_run_again_after_a_stop_gives_its_restored_weights() {
     let data = two_head_data(16);
-    let dir = std::env::temp_dir().join(format!("nn_graph_rerun_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let run = || {
-        let done = EpochWeights::default();
-        let mut model = TwoHeads::with_seed(2);
-        let history = fit_graph(
-            &mut model,
-            &mut Adam::new(AdamConfig::default()).unwrap(),
-            &data,
-            GraphFitOptions {
-                epochs: 6,
-                batch_size: 8,
-                losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
-                metrics: vec![(
-                    "value",
-                    Box::new(Scripted {
-                        values: vec![0.5, 0.3, 0.4, 0.45, 0.5, 0.6],
-                        done: done.clone(),
-                    }),
-                )],
-                callbacks: vec![
-                    Box::new(
-                        nn::train::EarlyStopping::new("value_scripted_loss", 2)
-                            .restore_best_weights(),
-                    ),
-                    Box::new(Snapshots(done.clone())),
-                ],
-                checkpoint_dir: Some(dir.clone()),
-                resume_from: Some(dir.clone()),
-                verbosity: Verbosity::Silent,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let snapshots = done.borrow().clone();
-        (history, state(&model), snapshots)
-    };
-    let (first, weights, snapshots) = run();
-    assert_eq!(first.epochs.len(), 4);
-    assert_eq!(weights, snapshots[1], "the best epoch's");
-    assert_ne!(snapshots[1], snapshots[3]);
-    let (again, rerun, rerun_snapshots) = run();
-    assert!(rerun_snapshots.is_empty(), "trained again");
-    assert_eq!((again.epochs.len(), &again.stopped), (4, &first.stopped));
-    assert_eq!(
-        rerun, snapshots[1],
-        "the restored best, not the last epoch's"
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    for (tag, values, epochs, trained, kept) in [
+        ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4, 1),
+        ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3, 2),
+    ] {
+        let dir = std::env::temp_dir().join(format!("nn_graph_rerun_{tag}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = || {
+            let done = EpochWeights::default();
+            let mut model = TwoHeads::with_seed(2);
+            let history = fit_graph(
+                &mut model,
+                &mut Adam::new(AdamConfig::default()).unwrap(),
+                &data,
+                GraphFitOptions {
+                    epochs,
+                    batch_size: 8,
+                    losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+                    metrics: vec![(
+                        "value",
+                        Box::new(Scripted {
+                            values: values.to_vec(),
+                            done: done.clone(),
+                        }),
+                    )],
+                    callbacks: vec![
+                        Box::new(
+                            nn::train::EarlyStopping::new("value_scripted_loss", 2)
+                                .restore_best_weights(),
+                        ),
+                        Box::new(Snapshots(done.clone())),
+                    ],
+                    checkpoint_dir: Some(dir.clone()),
+                    resume_from: Some(dir.clone()),
+                    verbosity: Verbosity::Silent,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let snapshots = done.borrow().clone();
+            (history, state(&model), snapshots)
+        };
+        let (first, weights, snapshots) = run();
+        assert_eq!(first.epochs.len(), trained, "{tag}");
+        assert_eq!(weights, snapshots[1], "{tag}: the best epoch's");
+        assert_ne!(snapshots[1], snapshots[trained - 1], "{tag}");
+        let (again, rerun, rerun_snapshots) = run();
+        assert!(rerun_snapshots.is_empty(), "{tag}: trained again");
+        assert_eq!(
+            (again.epochs.len(), &again.stopped),
+            (trained, &first.stopped),
+            "{tag}"
+        );
+        assert_eq!(rerun, snapshots[kept], "{tag}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
