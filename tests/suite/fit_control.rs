@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::common::scripted::{state, Scripted, Snapshots};
+use crate::common::scripted::{check_rerun, state, Scripted, Snapshots, State};
 use nn::ndarray::{ArrayD, IxDyn};
 use nn::optim::{
     clip_grad_norm, clip_grad_value, CosineAnnealing, ExponentialLr, LrScheduler, Warmup,
@@ -633,9 +633,6 @@ fn a_nan_in_the_data_stops_fit_naming_the_sample() {
     );
 }
 
-/// The weights and buffers by name.
-type State = BTreeMap<String, ArrayD<f32>>;
-
 /// `fit` of a fresh [`BnNet`] on 24 samples, watched by EarlyStopping
 /// (patience 2, restoring the best weights when `restore`) on a metric that
 /// reports `values[e]` in epoch `e`; checkpointing to and resuming from `dir`
@@ -645,7 +642,7 @@ fn scripted_fit(
     epochs: usize,
     restore: bool,
     dir: Option<&std::path::Path>,
-) -> (nn::train::History, State, Vec<State>) {
+) -> (nn::train::History, State<f32>, Vec<State<f32>>) {
     let done = Rc::new(RefCell::new(Vec::new()));
     let mut stop = EarlyStopping::new("scripted_loss", 2);
     if restore {
@@ -717,27 +714,9 @@ fn early_stopping_restores_the_best_epochs_weights_when_asked() {
 /// goes on exactly; running it again with the same epochs gives those.
 #[test]
 fn running_a_finished_run_again_gives_its_restored_weights_after_a_stop() {
-    for (tag, values, epochs, trained, kept) in [
-        ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4, 1),
-        ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3, 2),
-    ] {
-        let dir = std::env::temp_dir().join(format!("nn_rerun_{tag}_{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let run = || scripted_fit(values, epochs, true, Some(&dir));
-        let (first, weights, snapshots) = run();
-        assert_eq!(first.epochs.len(), trained, "{tag}");
-        assert_eq!(weights, snapshots[1], "{tag}: the best epoch's");
-        assert_ne!(snapshots[1], snapshots[trained - 1], "{tag}");
-        let (again, rerun, rerun_snapshots) = run();
-        assert!(rerun_snapshots.is_empty(), "{tag}: trained again");
-        assert_eq!(
-            (again.epochs.len(), &again.stopped),
-            (trained, &first.stopped),
-            "{tag}"
-        );
-        assert_eq!(rerun, snapshots[kept], "{tag}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    check_rerun("fit_rerun", |values, epochs, dir| {
+        scripted_fit(values, epochs, true, Some(dir))
+    });
 }
 
 /// A stop asked for inside an epoch leaves the checkpoint of the epoch

@@ -14,7 +14,7 @@ use nn::ndarray::{ArrayD, IxDyn};
 use nn::prelude::*;
 
 use crate::common::graphs::{values, TwoHeads};
-use crate::common::scripted::{state, EpochWeights, Scripted, Snapshots};
+use crate::common::scripted::{check_rerun, state, EpochWeights, Scripted, Snapshots};
 use nn::train::{
     evaluate_graph, fit_graph, predict_graph, GraphData, GraphDataError, GraphFitOptions, Targets,
 };
@@ -685,59 +685,39 @@ fn a_nan_validation_loss_stops_fit_graph_after_its_epoch() {
 #[test]
 fn fit_graph_run_again_after_a_stop_gives_its_restored_weights() {
     let data = two_head_data(16);
-    for (tag, values, epochs, trained, kept) in [
-        ("stopped", &[0.5, 0.3, 0.4, 0.45, 0.5, 0.6][..], 6, 4, 1),
-        ("ran_out", &[0.5, 0.3, 0.4][..], 3, 3, 2),
-    ] {
-        let dir = std::env::temp_dir().join(format!("nn_graph_rerun_{tag}_{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let run = || {
-            let done = EpochWeights::default();
-            let mut model = TwoHeads::with_seed(2);
-            let history = fit_graph(
-                &mut model,
-                &mut Adam::new(AdamConfig::default()).unwrap(),
-                &data,
-                GraphFitOptions {
-                    epochs,
-                    batch_size: 8,
-                    losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
-                    metrics: vec![(
-                        "value",
-                        Box::new(Scripted {
-                            values: values.to_vec(),
-                            done: done.clone(),
-                        }),
-                    )],
-                    callbacks: vec![
-                        Box::new(
-                            nn::train::EarlyStopping::new("value_scripted_loss", 2)
-                                .restore_best_weights(),
-                        ),
-                        Box::new(Snapshots(done.clone())),
-                    ],
-                    checkpoint_dir: Some(dir.clone()),
-                    resume_from: Some(dir.clone()),
-                    verbosity: Verbosity::Silent,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            let snapshots = done.borrow().clone();
-            (history, state(&model), snapshots)
-        };
-        let (first, weights, snapshots) = run();
-        assert_eq!(first.epochs.len(), trained, "{tag}");
-        assert_eq!(weights, snapshots[1], "{tag}: the best epoch's");
-        assert_ne!(snapshots[1], snapshots[trained - 1], "{tag}");
-        let (again, rerun, rerun_snapshots) = run();
-        assert!(rerun_snapshots.is_empty(), "{tag}: trained again");
-        assert_eq!(
-            (again.epochs.len(), &again.stopped),
-            (trained, &first.stopped),
-            "{tag}"
-        );
-        assert_eq!(rerun, snapshots[kept], "{tag}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    check_rerun("graph_rerun", |values, epochs, dir| {
+        let done = EpochWeights::default();
+        let mut model = TwoHeads::with_seed(2);
+        let history = fit_graph(
+            &mut model,
+            &mut Adam::new(AdamConfig::default()).unwrap(),
+            &data,
+            GraphFitOptions {
+                epochs,
+                batch_size: 8,
+                losses: vec![Loss::SparseCategoricalCrossEntropy, Loss::Mse],
+                metrics: vec![(
+                    "value",
+                    Box::new(Scripted {
+                        values: values.to_vec(),
+                        done: done.clone(),
+                    }),
+                )],
+                callbacks: vec![
+                    Box::new(
+                        nn::train::EarlyStopping::new("value_scripted_loss", 2)
+                            .restore_best_weights(),
+                    ),
+                    Box::new(Snapshots(done.clone())),
+                ],
+                checkpoint_dir: Some(dir.to_path_buf()),
+                resume_from: Some(dir.to_path_buf()),
+                verbosity: Verbosity::Silent,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let snapshots = done.borrow().clone();
+        (history, state(&model), snapshots)
+    });
 }
