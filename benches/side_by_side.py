@@ -2,7 +2,7 @@
 
 Usage (from the repository root, with a Python that has torch and numpy):
     cargo build --profile dist --example bench
-    python3 benches/side_by_side.py [--rounds N] [--only W,W,...] [--anchor PATH]
+    python3 benches/side_by_side.py [--rounds N] [--only W,W,...] [--anchor PATH] [--isa avx2]
 
 Alternates the two frameworks for N rounds (default 3), so both see the same
 machine conditions, and prints a Markdown table of medians and ratios
@@ -13,7 +13,9 @@ medians' ratio. `--only` runs some of the workloads (names as below, plus
 `gemm` and `rss`), for more rounds in the same time. Beside each workload, the share of the machine's
 limit reached: `bench`'s GEMM FLOPs of an epoch (or step) divided by the
 GEMM rate it measured in the same run, over the time taken. PyTorch's GEMM is `torch.mm` on `torch.rand(n, n)`,
-timed exactly as `bench`'s `gemm` times ours.
+timed exactly as `bench`'s `gemm` times ours. `--isa avx2` limits both
+frameworks to AVX2 (each through its own switches, set in the environment),
+to time on an AVX-512 machine the paths an AVX2 one takes.
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -25,6 +27,15 @@ SIZES = [256, 512, 1024, 2048]
 # the composition issue's (residual_tape) and the sequence-layer issue's (lstm, vit).
 TARGETS = {"mlp": 0.35, "mlp_big": 0.45, "cnn": 0.45, "small_batch": 0.03, "convnet": 0.6,
            "resnet": 0.6, "residual_tape": 0.3, "lstm": 0.7, "vit": 0.7, "gemm": 1.0, "rss": 0.25}
+
+# What `--isa` sets: both frameworks' own switches for their kernels (PyTorch's
+# element-wise code, its MKL products and its oneDNN convolutions).
+ISA = {
+    "avx2": {"NN_CPU_CAPABILITY": "avx2", "ATEN_CPU_CAPABILITY": "avx2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "avx512": {"NN_CPU_CAPABILITY": "avx512", "ATEN_CPU_CAPABILITY": "avx512",
+               "MKL_ENABLE_INSTRUCTIONS": "AVX512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+}
 
 TORCH_GEMM = r"""
 import json, time, torch
@@ -59,7 +70,12 @@ def main():
     ap.add_argument("--only", default=",".join(WORKLOADS + ["gemm", "rss"]),
                     help="comma-separated workloads (and gemm, rss); default: all")
     ap.add_argument("--anchor", default=os.path.join(ROOT, "..", "shared", "bench", "torch_anchor.py"))
+    ap.add_argument("--isa", choices=sorted(ISA), default=None,
+                    help="limit both to one instruction set: NN_CPU_CAPABILITY for ours; "
+                         "ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA for PyTorch")
     args = ap.parse_args()
+    if args.isa:
+        os.environ.update(ISA[args.isa])
     only = args.only.split(",")
     unknown = [w for w in only if w not in WORKLOADS + ["gemm", "rss"]]
     if unknown:
@@ -128,7 +144,8 @@ def main():
     version = subprocess.run([py, "-c", "import torch; print(torch.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"Measured {stamp}, {args.rounds} alternating rounds, PyTorch {version}.\n")
+    isa = f", both limited to {args.isa} (`--isa`)" if args.isa else ""
+    print(f"Measured {stamp}, {args.rounds} alternating rounds, PyTorch {version}{isa}.\n")
     print("| measure | nn | PyTorch | ratio | target | met | nn, of limit | PyTorch, of limit |")
     print("| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |")
     for name, o, t, ratio, target, ok, lim_o, lim_t in rows:

@@ -1142,7 +1142,7 @@ mod tests {
             let f32s = |a: &ArrayD<f64>| a.mapv(|v| v as f32);
             let (x32, w32, dy32, b32) = (f32s(&x), f32s(&wt), f32s(&dy), b.mapv(|v| v as f32));
             let (oh, ow) = (shape[2], shape[3]);
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if crate::kernels::cpu::avx512() {
                 assert!(Geometry::direct(true, &window, (c, h, w), (o, oh, ow)).is_some());
                 let flipped = transposed_window(&window).expect("stride 1, padding in reach");
                 assert!(Geometry::direct(true, &flipped, (o, oh, ow), (c, h, w)).is_some());

@@ -36,7 +36,7 @@ pub(crate) fn add_lane_sums<T: Float, I: Iterator, const K: usize>(
     items: I,
     term: impl Fn(I::Item) -> [[T; LANES]; K],
 ) {
-    if avx512() {
+    if super::cpu::avx512() {
         for item in items {
             let v = term(item);
             for (a, v) in acc.iter_mut().zip(&v) {
@@ -89,7 +89,7 @@ pub(crate) fn lane_max<T: Float>(xs: &[T]) -> T {
     let chunks = xs.chunks_exact(LANES);
     let rest = chunks.remainder();
     let mut acc = [T::neg_infinity(); LANES];
-    if avx512() {
+    if super::cpu::avx512() {
         for c in chunks {
             // SAFETY: the CPU has AVX-512F (checked above); `c` holds LANES.
             unsafe { combine_avx512(Combine::Max, &mut acc, c) };
@@ -189,15 +189,6 @@ pub(crate) fn fold_lanes<T: Float>(mut acc: [T; LANES]) -> T {
         }
     }
     acc[0]
-}
-
-/// Whether [`lane_sums`] adds with AVX-512 (a cached check: once per sum).
-#[inline(always)]
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 #[cfg(test)]

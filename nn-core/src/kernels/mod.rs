@@ -10,6 +10,7 @@ pub mod attention;
 pub mod binary;
 pub mod broadcast;
 pub mod conv;
+pub mod cpu;
 pub(crate) mod direct_conv;
 pub mod dropout;
 pub mod embedding;

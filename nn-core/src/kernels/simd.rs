@@ -17,16 +17,16 @@ pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
         unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected just above.
+        if super::cpu::avx512() {
+            // SAFETY: the kernels use AVX-512 only where the CPU has it.
             return unsafe { avx512(f) };
         }
         #[target_feature(enable = "avx2,fma")]
         unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the features were detected just above.
+        if super::cpu::avx2() {
+            // SAFETY: the kernels use AVX2 and FMA only where the CPU has them.
             return unsafe { avx2(f) };
         }
     }
@@ -59,11 +59,13 @@ macro_rules! run_widest {
             unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) {
                 $body
             }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected just above.
+            use $crate::kernels::cpu::{capability, Capability};
+            let chosen = capability();
+            if chosen >= Capability::Avx512 {
+                // SAFETY: the kernels use AVX-512 only where the CPU has it.
                 unsafe { avx512($($val),*) }
-            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the features were detected just above.
+            } else if chosen >= Capability::Avx2 {
+                // SAFETY: the kernels use AVX2 and FMA only where the CPU has them.
                 unsafe { avx2($($val),*) }
             } else {
                 plain($($val),*)

@@ -14,6 +14,7 @@ mod anomaly;
 mod attention_paths;
 mod binary_ops;
 mod broadcast_props;
+mod cpu_capability;
 mod data_files;
 mod gradcheck_activations;
 mod gradcheck_itself;

@@ -86,7 +86,7 @@ impl Geometry {
             && g.top + h <= hp
             && g.left + w <= wp
             && g.staged_len() <= MAX_STAGED;
-        (is_f32 && fits && avx512()).then_some(g)
+        (is_f32 && fits && crate::kernels::cpu::avx512()).then_some(g)
     }
 
     /// Rows and columns of a staged (zero-bordered) plane: every position
@@ -210,27 +210,20 @@ fn lanes(n: usize) -> __mmask16 {
     }
 }
 
-/// Whether this CPU runs the kernels.
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// What the kernels' tests share.
 #[cfg(all(test, target_arch = "x86_64"))]
 mod test_support {
     use crate::kernels::conv::{Padding2d, Window2d};
 
-    /// Whether this CPU runs the direct kernels; says so when it does not
+    /// Whether the direct kernels run here (AVX-512, not lowered by
+    /// `NN_CPU_CAPABILITY`); says so when they do not
     /// (the test then checks nothing and returns).
     pub(super) fn runs_here() -> bool {
-        let runs = super::avx512();
+        let runs = crate::kernels::cpu::avx512();
         if !runs {
-            eprintln!("skipped: this CPU has no AVX-512, which the direct kernels need");
+            eprintln!(
+                "skipped: the kernels do not use AVX-512 here, which the direct kernels need"
+            );
         }
         runs
     }
@@ -309,8 +302,8 @@ mod tests {
         // both sides of a vector (16) and padding that moves the input across
         // the vector boundary; the buffer starts full of NaN, so every value
         // must be written.
-        if !avx512() {
-            eprintln!("skipped: this CPU has no AVX-512, so no direct geometry exists");
+        if !crate::kernels::cpu::avx512() {
+            eprintln!("skipped: the kernels do not use AVX-512 here, so no direct geometry exists");
             return;
         }
         for (c, h, w, (kh, kw), (top, bottom, left, right)) in [

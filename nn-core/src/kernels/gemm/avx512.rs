@@ -175,7 +175,7 @@ unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
     }
 }
 
-/// `f32` kernels; use only where `is_x86_feature_detected!("avx512f")`.
+/// `f32` kernels; use only where the CPU has AVX-512F.
 pub static F32: Kernels<f32> = Kernels {
     name: "avx512",
     mr: 12,
@@ -191,7 +191,7 @@ pub static F32: Kernels<f32> = Kernels {
     pack_rows: Some(pack_rows_f32),
 };
 
-/// `f64` kernels; use only where `is_x86_feature_detected!("avx512f")`.
+/// `f64` kernels; use only where the CPU has AVX-512F.
 pub static F64: Kernels<f64> = Kernels {
     name: "avx512",
     mr: 12,

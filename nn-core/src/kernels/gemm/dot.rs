@@ -32,10 +32,10 @@ pub fn suits<T>(a: &Mat<T>, b: &Mat<T>) -> bool {
 pub unsafe fn gemm<T: Float>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: Mat<T>) {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
+        if crate::kernels::cpu::avx512() {
             return tiles_avx512(alpha, a, b, beta, c);
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if crate::kernels::cpu::avx2() {
             return tiles_avx2(alpha, a, b, beta, c);
         }
     }

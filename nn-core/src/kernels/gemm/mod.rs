@@ -56,10 +56,10 @@ pub(crate) fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
 pub(crate) fn select_f32() -> &'static Kernels<f32> {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
+        if crate::kernels::cpu::avx512() {
             return &avx512::F32;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if crate::kernels::cpu::avx2() {
             return &avx2::F32;
         }
     }
@@ -70,10 +70,10 @@ pub(crate) fn select_f32() -> &'static Kernels<f32> {
 pub(crate) fn select_f64() -> &'static Kernels<f64> {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
+        if crate::kernels::cpu::avx512() {
             return &avx512::F64;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if crate::kernels::cpu::avx2() {
             return &avx2::F64;
         }
     }

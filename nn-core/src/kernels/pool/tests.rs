@@ -125,7 +125,7 @@ fn two_by_two_pooling_backward_is_the_general_loop() {
         assert_eq!(run(&idx, &mut dx), scattered(h, w, &gs, &is), "width {w}");
         assert_eq!(x.shape(), dx.shape());
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx512f") {
+        if crate::kernels::cpu::avx512() {
             // Here the vector kernel is what ran.
             let mut plane = vec![f32::NAN; h * w];
             assert!(two_by_two::backward(

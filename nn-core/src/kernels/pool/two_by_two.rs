@@ -14,7 +14,7 @@ fn fits<T: Float>(window: &Window2d, (h, w): (usize, usize)) -> bool {
         && window.kernel == (2, 2)
         && window.stride == (2, 2)
         && h * w <= i32::MAX as usize
-        && is_x86_feature_detected!("avx512f")
+        && crate::kernels::cpu::avx512()
 }
 
 /// The mask of the first `n` of 16 lanes.
