@@ -114,11 +114,15 @@ impl Geometry {
         count_flops(self.oc, self.taps(), self.oh * self.ow);
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("no direct geometry off x86-64 ({bias:?}, {w:?})");
-        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
+        // SAFETY: `direct` chose the kernels for this CPU; the sizes were
+        // asserted.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+            if !self.avx512 {
+                return self.forward_avx2(s, w, bias, relu, y);
+            }
             match self.forward_channel_blocks() {
                 Some((7, 3)) => return self.forward_lanes::<7, 2, 3>(s, w, bias, relu, y),
                 Some((8, 3)) => return self.forward_lanes::<8, 2, 3>(s, w, bias, relu, y),
@@ -257,7 +261,12 @@ impl Geometry {
     /// `K = 0`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn forward_rows<const OB: usize, const RB: usize, const NV: usize, const K: usize>(
+    pub(super) unsafe fn forward_rows<
+        const OB: usize,
+        const RB: usize,
+        const NV: usize,
+        const K: usize,
+    >(
         &self,
         staged: *const f32,
         w: *const f32,

@@ -1,5 +1,5 @@
 //! Stride-1 convolutions of `f32` computed straight from the input planes on
-//! AVX-512, without an im2col matrix. At the widths research CNNs use (16
+//! AVX-512 (or AVX2 + FMA: `avx2.rs`), without an im2col matrix. At the widths research CNNs use (16
 //! channels of 14 × 14) im2col writes nine copies of the input that the GEMM
 //! then reads back, and a GEMM only 16 rows tall fills its 12-row tiles
 //! badly: together they ran at a fifth of the machine's rate. Here each
@@ -19,6 +19,8 @@ use std::arch::x86_64::*;
 
 use super::conv::Window2d;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod forward;
 #[cfg(target_arch = "x86_64")]
 mod transpose;
@@ -35,11 +37,13 @@ const LINE: usize = 16;
 
 /// The shape of a stride-1, undilated convolution of one sample: `c`
 /// planes of `h × w` in, `oc` of `oh × ow` out, a `kh × kw` kernel and the
-/// padding above and on the left (the rest follows from the sizes). Made
-/// only by [`Geometry::direct`], which checks the CPU: the kernels behind
-/// its methods need AVX-512.
+/// padding above and on the left (the rest follows from the sizes), and
+/// which kernels run it. Made only by [`Geometry::direct`], which checks the
+/// CPU: the kernels behind its methods need AVX-512, or AVX2 and FMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Geometry {
+    /// The AVX-512 kernels (else the AVX2 ones).
+    avx512: bool,
     c: usize,
     h: usize,
     w: usize,
@@ -54,7 +58,8 @@ pub(crate) struct Geometry {
 
 impl Geometry {
     /// The geometry of `window` from `c × (h, w)` to `oc × (oh, ow)`, when the
-    /// direct kernels take it: `f32` (`is_f32`) on a CPU with AVX-512,
+    /// direct kernels take it: `f32` (`is_f32`) where the kernels use
+    /// AVX-512 or AVX2 (see [`crate::kernels::cpu`]),
     /// stride and dilation 1, output rows of at most 32 values, one
     /// sample's staged planes of at most 256 KiB.
     pub fn direct(
@@ -64,6 +69,7 @@ impl Geometry {
         (oc, oh, ow): (usize, usize, usize),
     ) -> Option<Self> {
         let g = Geometry {
+            avx512: crate::kernels::cpu::avx512(),
             c,
             h,
             w,
@@ -86,7 +92,7 @@ impl Geometry {
             && g.top + h <= hp
             && g.left + w <= wp
             && g.staged_len() <= MAX_STAGED;
-        (is_f32 && fits && crate::kernels::cpu::avx512()).then_some(g)
+        (is_f32 && fits && crate::kernels::cpu::avx2()).then_some(g)
     }
 
     /// Rows and columns of a staged (zero-bordered) plane: every position
@@ -128,11 +134,12 @@ impl Geometry {
     /// The kernel size when the kernels put output channels in the lanes:
     /// a square 3 × 3 or 5 × 5 kernel (those they are built for) whose
     /// output channels fill their vectors at least as well as the output
-    /// rows fill theirs.
+    /// rows fill theirs. AVX-512 only.
     fn channel_lanes(&self) -> Option<usize> {
         let fill = |n: usize| n as f64 / n.next_multiple_of(16) as f64;
         let k = self.kh;
-        (self.kw == k && matches!(k, 3 | 5) && fill(self.oc) >= fill(self.ow)).then_some(k)
+        let square = self.kw == k && matches!(k, 3 | 5);
+        (self.avx512 && square && fill(self.oc) >= fill(self.ow)).then_some(k)
     }
 
     /// Writes `x` (`[c, h, w]`) into `staged` with its zero border: the
@@ -144,12 +151,16 @@ impl Geometry {
         );
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("no direct geometry off x86-64");
-        // SAFETY: AVX-512F was detected in `direct`, which also checked that
+        // SAFETY: `direct` chose the kernels for this CPU and checked that
         // the input fits in the staged plane; the buffers' sizes were
         // asserted.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            self.stage_rows(x.as_ptr(), staged.as_mut_ptr())
+            if self.avx512 {
+                self.stage_rows(x.as_ptr(), staged.as_mut_ptr())
+            } else {
+                self.stage_rows_avx2(x.as_ptr(), staged.as_mut_ptr())
+            }
         }
     }
 
@@ -255,6 +266,7 @@ mod tests {
         // 243 values, not whole lines. Pure arithmetic: built directly, so
         // this runs on any CPU.
         let g = Geometry {
+            avx512: false,
             c: 3,
             h: 7,
             w: 7,

@@ -48,10 +48,14 @@ impl Geometry {
         count_flops(self.oc, samples * self.oh * self.ow, self.taps());
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("no direct geometry off x86-64 ({scratch:?})");
-        // SAFETY: AVX-512F was detected in `direct`; the sizes were asserted.
+        // SAFETY: `direct` chose the kernels for this CPU; the sizes were
+        // asserted.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
+            if !self.avx512 {
+                return self.weight_grad_avx2(samples, s, g, d);
+            }
             // Accumulators for up to 25 taps, what the 32 vector registers
             // hold beside the gradient vectors: a 3 × 3 kernel's taps of two
             // input channels by 16 output channels, or of one by 32.
