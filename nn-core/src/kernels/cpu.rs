@@ -18,6 +18,9 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability, narrowest first.
+    pub const ALL: [Capability; 3] = [Capability::Baseline, Capability::Avx2, Capability::Avx512];
+
     /// The name `NN_CPU_CAPABILITY` takes for it: `default`, `avx2`, `avx512`
     /// (PyTorch's names).
     pub fn name(self) -> &'static str {
@@ -28,18 +31,34 @@ impl Capability {
         }
     }
 
+    /// The capability `name` names (any case), if any.
+    pub fn from_name(name: &str) -> Option<Capability> {
+        Capability::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
     /// The widest capability this CPU has.
     pub fn detected() -> Capability {
         #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                return Capability::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return Capability::Avx2;
-            }
-        }
+        return Capability::of_features(
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            is_x86_feature_detected!("avx512f"),
+        );
+        #[cfg(not(target_arch = "x86_64"))]
         Capability::Baseline
+    }
+
+    /// The capability of a CPU with (or without) AVX2 and FMA, and
+    /// AVX-512F. AVX-512 kernels run beside AVX2 ones (the element-wise
+    /// loops' dispatch takes either), so they need both: a virtual machine
+    /// may show AVX-512F and hide FMA.
+    fn of_features(avx2_fma: bool, avx512f: bool) -> Capability {
+        match (avx2_fma, avx512f) {
+            (false, _) => Capability::Baseline,
+            (true, false) => Capability::Avx2,
+            (true, true) => Capability::Avx512,
+        }
     }
 }
 
@@ -50,8 +69,8 @@ impl Capability {
 ///
 /// # Panics
 /// If `NN_CPU_CAPABILITY` is set to anything but `default`, `avx2` or
-/// `avx512`: a setting that was asked for and cannot be honoured is not
-/// ignored.
+/// `avx512` (blank included, as for `NN_NUM_THREADS`): a setting that was
+/// asked for and cannot be honoured is not ignored.
 ///
 /// ```
 /// use nn_core::kernels::cpu::{capability, Capability};
@@ -77,19 +96,19 @@ pub(crate) fn avx2() -> bool {
     capability() >= Capability::Avx2
 }
 
-/// The capability for a `requested` name (unset or blank: no limit) on a
-/// CPU with `detected`, or why the name is not one.
+/// The capability for a `requested` name (unset: no limit) on a CPU with
+/// `detected`, or why the name is not one.
 fn choose(detected: Capability, requested: Option<&str>) -> Result<Capability, String> {
-    let Some(name) = requested.map(str::trim).filter(|n| !n.is_empty()) else {
+    let Some(requested) = requested else {
         return Ok(detected);
     };
-    [Capability::Baseline, Capability::Avx2, Capability::Avx512]
-        .into_iter()
-        .find(|c| c.name().eq_ignore_ascii_case(name))
+    Capability::from_name(requested.trim())
         .map(|c| c.min(detected))
         .ok_or_else(|| {
+            let names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
             format!(
-                "NN_CPU_CAPABILITY={name:?} is not one of default, avx2, avx512; unset it or set e.g. NN_CPU_CAPABILITY=avx2"
+                "NN_CPU_CAPABILITY={requested:?} is not one of {}; unset it or set e.g. NN_CPU_CAPABILITY=avx2",
+                names.join(", ")
             )
         })
 }
@@ -102,16 +121,35 @@ mod tests {
     #[test]
     fn a_request_lowers_the_capability_and_never_raises_it() {
         assert_eq!(choose(Avx512, None), Ok(Avx512));
-        assert_eq!(choose(Avx512, Some(" ")), Ok(Avx512));
         assert_eq!(choose(Avx512, Some("avx2")), Ok(Avx2));
         assert_eq!(choose(Avx512, Some("AVX2")), Ok(Avx2));
         assert_eq!(choose(Avx2, Some("default")), Ok(Baseline));
         assert_eq!(choose(Avx2, Some("avx512")), Ok(Avx2));
         assert_eq!(choose(Baseline, Some("avx2")), Ok(Baseline));
-        assert_eq!(
-            choose(Avx512, Some("sse9")),
-            Err("NN_CPU_CAPABILITY=\"sse9\" is not one of default, avx2, avx512; unset it or set e.g. NN_CPU_CAPABILITY=avx2".to_string())
-        );
+        assert_eq!(choose(Avx512, Some(" avx2 ")), Ok(Avx2));
+        for bad in ["sse9", "", "avx"] {
+            assert_eq!(
+                choose(Avx512, Some(bad)),
+                Err(format!("NN_CPU_CAPABILITY={bad:?} is not one of default, avx2, avx512; unset it or set e.g. NN_CPU_CAPABILITY=avx2"))
+            );
+        }
+    }
+
+    #[test]
+    fn avx512_kernels_need_avx2_and_fma_too() {
+        assert_eq!(Capability::of_features(false, false), Baseline);
+        assert_eq!(Capability::of_features(false, true), Baseline);
+        assert_eq!(Capability::of_features(true, false), Avx2);
+        assert_eq!(Capability::of_features(true, true), Avx512);
+    }
+
+    #[test]
+    fn every_name_names_its_capability() {
+        for c in Capability::ALL {
+            assert_eq!(Capability::from_name(c.name()), Some(c));
+            assert_eq!(Capability::from_name(&c.name().to_uppercase()), Some(c));
+        }
+        assert_eq!(Capability::from_name("avx"), None);
     }
 
     #[test]

@@ -59,12 +59,11 @@ macro_rules! run_widest {
             unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) {
                 $body
             }
-            use $crate::kernels::cpu::{capability, Capability};
-            let chosen = capability();
-            if chosen >= Capability::Avx512 {
+            let chosen = $crate::kernels::cpu::capability();
+            if chosen >= $crate::kernels::cpu::Capability::Avx512 {
                 // SAFETY: the kernels use AVX-512 only where the CPU has it.
                 unsafe { avx512($($val),*) }
-            } else if chosen >= Capability::Avx2 {
+            } else if chosen >= $crate::kernels::cpu::Capability::Avx2 {
                 // SAFETY: the kernels use AVX2 and FMA only where the CPU has them.
                 unsafe { avx2($($val),*) }
             } else {
