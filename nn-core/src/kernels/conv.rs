@@ -1101,10 +1101,10 @@ mod tests {
     #[test]
     fn direct_kernels_match_the_gemm_path() {
         // f32 through the direct kernels (where the kernels use AVX-512 or
-        // AVX2: CI runs this with both) against the
-        // same convolution in f64 through im2col and the GEMM: y, dx, dw,
-        // db within f32 rounding of sums of at most 1 600 terms (1e-5 of the
-        // largest value). One row vector (14 and 8 wide) and two (28, 17),
+        // AVX2: CI runs this with both) against the same convolution in f64
+        // through im2col and the GEMM: y, dx, dw, db within f32 rounding of
+        // sums of at most 1 600 terms (1e-5 of the largest value). Rows of
+        // 14, 8, 28 and 17 (on AVX-512 one vector or two; on AVX2 one to four),
         // channel and tap counts that do not fill a block, padding on one
         // side, a valid convolution (its dx over dy bordered by the kernel's
         // reach, where the f64 GEMM path scatters by col2im) and a bias-free

@@ -14,6 +14,9 @@
 //!   rows, each row one or two vectors, adds each tap's weight, broadcast,
 //!   times the staged row.
 //!
+//! These are the AVX-512 kernels; where the kernels use AVX2, the second
+//! layout's copy in `avx2.rs` runs instead (rows of up to four vectors of 8).
+//!
 //! Both add the bias first and then the taps in the same order, so they
 //! give the same bits.
 
@@ -121,6 +124,8 @@ impl Geometry {
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
             if !self.avx512 {
+                // AVX2: rows in the lanes only (`forward_weights` left `w`
+                // as it was, since `channel_lanes` is AVX-512's).
                 return self.forward_avx2(s, w, bias, relu, y);
             }
             match self.forward_channel_blocks() {

@@ -1,6 +1,6 @@
 //! Stride-1 convolutions of `f32` computed straight from the input planes on
-//! AVX-512 (or AVX2 + FMA: `avx2.rs`), without an im2col matrix. At the widths research CNNs use (16
-//! channels of 14 × 14) im2col writes nine copies of the input that the GEMM
+//! AVX-512 (or AVX2 + FMA: `avx2.rs`), without an im2col matrix. At the
+//! widths research CNNs use (16 channels of 14 × 14) im2col writes nine copies of the input that the GEMM
 //! then reads back, and a GEMM only 16 rows tall fills its 12-row tiles
 //! badly: together they ran at a fifth of the machine's rate. Here each
 //! sample's planes are staged once with their zero border (a few KiB, in
@@ -26,7 +26,8 @@ mod forward;
 mod transpose;
 mod weight_grad;
 
-/// Output rows at most this wide (two vectors of `f32`).
+/// Output rows at most this wide (two AVX-512 vectors of `f32`, four AVX2
+/// ones).
 const MAX_WIDTH: usize = 32;
 
 /// One sample's staged planes at most this many values (256 KiB).
@@ -313,9 +314,10 @@ mod tests {
         // input[c][y − top][x − left] inside the input, 0 outside. Widths on
         // both sides of a vector (16) and padding that moves the input across
         // the vector boundary; the buffer starts full of NaN, so every value
-        // must be written.
-        if !crate::kernels::cpu::avx512() {
-            eprintln!("skipped: the kernels do not use AVX-512 here, so no direct geometry exists");
+        // must be written. Both instruction sets' staging where the kernels
+        // use AVX-512 (the AVX2 one runs on such a CPU too).
+        if !crate::kernels::cpu::avx2() {
+            eprintln!("skipped: the kernels use neither AVX-512 nor AVX2 here, so no direct geometry exists");
             return;
         }
         for (c, h, w, (kh, kw), (top, bottom, left, right)) in [
@@ -335,25 +337,32 @@ mod tests {
                 ..Window2d::new((kh, kw))
             };
             let (oh, ow) = (h + top + bottom - kh + 1, w + left + right - kw + 1);
-            let g = Geometry::direct(true, &window, (c, h, w), (1, oh, ow)).expect("direct");
-            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
-            let mut staged = vec![f32::NAN; g.staged_len()];
-            g.stage(&x, &mut staged);
-            let (hp, wp) = g.staged_hw();
-            for ci in 0..c {
-                for sy in 0..hp {
-                    for sx in 0..wp {
-                        let (iy, ix) = (sy.wrapping_sub(top), sx.wrapping_sub(left));
-                        let want = if iy < h && ix < w {
-                            x[(ci * h + iy) * w + ix]
-                        } else {
-                            0.0
-                        };
-                        let got = staged[(ci * hp + sy) * wp + sx];
-                        assert!(
-                            got == want,
-                            "{c}×{h}×{w} at ({ci}, {sy}, {sx}): {got} ≠ {want}"
-                        );
+            let chosen = Geometry::direct(true, &window, (c, h, w), (1, oh, ow)).expect("direct");
+            let avx2 = Geometry {
+                avx512: false,
+                ..chosen
+            };
+            for g in [chosen, avx2] {
+                let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+                let mut staged = vec![f32::NAN; g.staged_len()];
+                g.stage(&x, &mut staged);
+                let (hp, wp) = g.staged_hw();
+                for ci in 0..c {
+                    for sy in 0..hp {
+                        for sx in 0..wp {
+                            let (iy, ix) = (sy.wrapping_sub(top), sx.wrapping_sub(left));
+                            let want = if iy < h && ix < w {
+                                x[(ci * h + iy) * w + ix]
+                            } else {
+                                0.0
+                            };
+                            let got = staged[(ci * hp + sy) * wp + sx];
+                            assert!(
+                                got == want,
+                                "{c}×{h}×{w}, AVX-512 {}, at ({ci}, {sy}, {sx}): {got} ≠ {want}",
+                                g.avx512
+                            );
+                        }
                     }
                 }
             }

@@ -15,6 +15,9 @@
 //!   the lanes worse than the rows do: LeNet-5's 6 channels of 28-wide
 //!   rows): a block of channels by taps accumulates products of gradient
 //!   rows and input rows, reduced across the lanes at the end.
+//!
+//! These are the AVX-512 kernels; where the kernels use AVX2, the second
+//! one's copy in `avx2.rs` runs instead.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -54,6 +57,7 @@ impl Geometry {
         unsafe {
             let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
             if !self.avx512 {
+                // AVX2: rows in the lanes only.
                 return self.weight_grad_avx2(samples, s, g, d);
             }
             // Accumulators for up to 25 taps, what the 32 vector registers
