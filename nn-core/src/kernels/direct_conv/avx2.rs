@@ -258,11 +258,32 @@ impl Geometry {
         }
     }
 
-    /// Picks [`Geometry::weight_grad_rows_avx2`]'s blocks for this geometry.
+    /// The AVX2 weight gradient: output channels in the lanes where
+    /// [`Geometry::channel_lanes_avx2`] says so, else
+    /// [`Geometry::weight_grad_rows_avx2`] with blocks for this geometry.
     ///
     /// # Safety
     /// As [`Geometry::weight_grad_rows_avx2`], whatever the width.
     pub(super) unsafe fn weight_grad_avx2(
+        &self,
+        samples: usize,
+        staged: *const f32,
+        dy: *const f32,
+        dw: *mut f32,
+        scratch: &mut Vec<f32>,
+    ) {
+        if self.channel_lanes_avx2() {
+            self.weight_grad_lanes_avx2(samples, staged, dy, dw, scratch)
+        } else {
+            self.weight_grad_rows_by_width(samples, staged, dy, dw)
+        }
+    }
+
+    /// [`Geometry::weight_grad_rows_avx2`] with the blocks for this width.
+    ///
+    /// # Safety
+    /// As [`Geometry::weight_grad_rows_avx2`], whatever the width.
+    pub(super) unsafe fn weight_grad_rows_by_width(
         &self,
         samples: usize,
         staged: *const f32,
@@ -286,3 +307,4 @@ impl Geometry {
 
 #[cfg(test)]
 mod tests;
+mod weight_lanes;

@@ -58,7 +58,7 @@ impl Geometry {
             let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
             if !self.avx512 {
                 // AVX2: rows in the lanes only.
-                return self.weight_grad_avx2(samples, s, g, d);
+                return self.weight_grad_avx2(samples, s, g, d, scratch);
             }
             // Accumulators for up to 25 taps, what the 32 vector registers
             // hold beside the gradient vectors: a 3 × 3 kernel's taps of two

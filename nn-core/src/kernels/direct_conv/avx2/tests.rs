@@ -8,10 +8,12 @@ use super::*;
 /// `relu` on and off, with the staging buffer starting full of NaN (every
 /// value it is read for must be written) and NaN just past the output and
 /// the output gradient (nothing may be stored past the one or read past
-/// the other): the forward gives the AVX-512 row kernel's bits (where the
-/// CPU has AVX-512) and both give the definition summed in `f64` within
-/// `f32` rounding (1e-5 of the largest value), the weight gradient added
-/// to one already holding values. A 16-channel 14 × 14 case beside them.
+/// the other): the forward gives the AVX-512 row kernel's bits and the
+/// channels-in-lanes weight gradient the AVX-512 one's (where the CPU has
+/// AVX-512 and it takes that layout), and every kernel gives the
+/// definition summed in `f64` within `f32` rounding (1e-5 of the largest
+/// value), the weight gradient added to one already holding values. A
+/// 16-channel 14 × 14 case beside them.
 #[test]
 fn the_avx2_kernels_give_the_definition_at_every_width() {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
@@ -143,21 +145,40 @@ fn check(
     }
     let mut dy_guarded = f32s(&dy);
     dy_guarded.extend([f32::NAN; 16]);
-    let mut got = f32s(&before);
-    avx2.weight_grad(
-        n,
-        staged,
-        &dy_guarded[..dy.len()],
-        &mut got,
-        &mut Vec::new(),
-    );
+    let dy32 = &dy_guarded[..dy.len()];
+    let (sp, gp) = (staged.as_ptr(), dy32.as_ptr());
+    let mut kernels = Vec::new();
+    let mut rows = f32s(&before);
+    // SAFETY: the CPU has AVX2 and FMA (checked by the caller); the buffers
+    // fit the geometry.
+    unsafe { avx2.weight_grad_rows_by_width(n, sp, gp, rows.as_mut_ptr()) };
+    kernels.push(("rows", rows));
+    if (kh, kw) == (3, 3) {
+        let mut lanes = f32s(&before);
+        // SAFETY: as above; the kernel is 3 × 3.
+        unsafe { avx2.weight_grad_lanes_avx2(n, sp, gp, lanes.as_mut_ptr(), &mut Vec::new()) };
+        if g.channel_lanes() == Some(3) {
+            // AVX-512 puts the channels in the lanes too: the same chains.
+            let mut wide = f32s(&before);
+            g.weight_grad(n, staged, dy32, &mut wide, &mut Vec::new());
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&lanes),
+                bits(&wide),
+                "{case}: the AVX-512 channel kernel's bits"
+            );
+        }
+        kernels.push(("channel lanes", lanes));
+    }
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    let worst = want
-        .iter()
-        .zip(&got)
-        .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
-    assert!(
-        worst <= 1e-5 * scale,
-        "{case}: weight gradient off by {worst:e}"
-    );
+    for (name, got) in kernels {
+        let worst = want
+            .iter()
+            .zip(&got)
+            .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
+        assert!(
+            worst <= 1e-5 * scale,
+            "{case}: the {name} weight gradient off by {worst:e}"
+        );
+    }
 }
