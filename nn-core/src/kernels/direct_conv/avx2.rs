@@ -4,11 +4,14 @@
 //! `weight_grad_rows`) with blocks sized for 16 vector registers instead
 //! of 32; the forward adds the bias and the taps in the same order, so it
 //! gives the AVX-512 kernels' bits. The channels-in-lanes layouts are
-//! AVX-512 only (their transposes are 16 × 16).
+//! AVX-512 only (the forward's transposes are 16 × 16), but for a 3 × 3
+//! weight gradient (`avx2/weight_lanes.rs`).
 
 use std::arch::x86_64::*;
 
 use super::Geometry;
+
+mod weight_lanes;
 
 /// The masks (all bits set = on) of the lanes of a row of `width` values,
 /// per vector of 8 (`row_masks` of `mod.rs` is AVX-512's, 16 lanes).
@@ -307,4 +310,3 @@ impl Geometry {
 
 #[cfg(test)]
 mod tests;
-mod weight_lanes;

@@ -137,10 +137,16 @@ impl Geometry {
     /// output channels fill their vectors at least as well as the output
     /// rows fill theirs. AVX-512 only.
     fn channel_lanes(&self) -> Option<usize> {
-        let fill = |n: usize| n as f64 / n.next_multiple_of(16) as f64;
         let k = self.kh;
         let square = self.kw == k && matches!(k, 3 | 5);
-        (self.avx512 && square && fill(self.oc) >= fill(self.ow)).then_some(k)
+        (self.avx512 && square && self.channels_fill(16)).then_some(k)
+    }
+
+    /// Whether the output channels fill vectors of `lanes` at least as well
+    /// as the output rows do (the share of lanes holding a value).
+    fn channels_fill(&self, lanes: usize) -> bool {
+        let fill = |n: usize| n as f64 / n.next_multiple_of(lanes) as f64;
+        fill(self.oc) >= fill(self.ow)
     }
 
     /// Writes `x` (`[c, h, w]`) into `staged` with its zero border: the

@@ -16,8 +16,9 @@
 //!   rows): a block of channels by taps accumulates products of gradient
 //!   rows and input rows, reduced across the lanes at the end.
 //!
-//! These are the AVX-512 kernels; where the kernels use AVX2, the second
-//! one's copy in `avx2.rs` runs instead.
+//! These are the AVX-512 kernels; where the kernels use AVX2, their copies
+//! run instead: the second's in `avx2.rs`, the first's for 3 × 3 kernels in
+//! `avx2/weight_lanes.rs`.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -57,7 +58,7 @@ impl Geometry {
         unsafe {
             let (s, g, d) = (staged.as_ptr(), dy.as_ptr(), dw.as_mut_ptr());
             if !self.avx512 {
-                // AVX2: rows in the lanes only.
+                // AVX2: its own choice of layout.
                 return self.weight_grad_avx2(samples, s, g, d, scratch);
             }
             // Accumulators for up to 25 taps, what the 32 vector registers
@@ -87,7 +88,8 @@ impl Geometry {
     /// kernel at a time. `scratch` holds one sample's output gradient as
     /// `[position, channel]` (its rows padded to whole groups of `OV`
     /// vectors with zeros), then a vector of partial sums per tap and
-    /// channel, kept there between samples.
+    /// channel, kept there between samples. AVX2's `weight_grad_lanes_avx2`
+    /// keeps this order of sums (and so its bits): change both.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn weight_grad_lanes<const OV: usize, const CB: usize, const K: usize>(

@@ -1,7 +1,7 @@
 use super::super::test_support::padded;
 use super::*;
 
-/// Both AVX2 kernels on every row width a direct geometry takes (1 to 32:
+/// The AVX2 kernels (the forward, both weight gradients) on every row width a direct geometry takes (1 to 32:
 /// every tail mask, one to four vectors), odd row counts (a forward block
 /// of two rows cut short), channel and tap counts that fill no block, a
 /// 3 × 3 kernel (its own unrolled copy) and 5 × 5, 1 × 3 and 2 × 2 ones,
@@ -20,7 +20,7 @@ fn the_avx2_kernels_give_the_definition_at_every_width() {
         eprintln!("skipped: no AVX2 and FMA on this CPU");
         return;
     }
-    let mut cases = vec![(16, 16, 14, 14, (3, 3), 1)];
+    let mut cases = vec![(16, 16, 14, 14, (3, 3), 1), (1, 16, 28, 28, (3, 3), 1)];
     for ow in 1..=32 {
         // c, oc, oh, kernel, padding
         for (c, oc, oh, kernel, pad) in [
@@ -29,6 +29,9 @@ fn the_avx2_kernels_give_the_definition_at_every_width() {
             (3, 7, 3, (1, 3), 1),
             (1, 3, 1, (2, 2), 0),
             (2, 9, 3, (5, 5), 2),
+            // A whole vector of channels, then part of one.
+            (1, 12, 3, (3, 3), 1),
+            (2, 20, 3, (3, 3), 1),
         ] {
             cases.push((c, oc, oh, ow, kernel, pad));
         }

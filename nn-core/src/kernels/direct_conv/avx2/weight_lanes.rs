@@ -5,7 +5,9 @@
 //! tap's input value, broadcast, to that tap's accumulator. Nine
 //! accumulators, the gradient and a broadcast fill 11 of the 16 registers
 //! (16 channels at a time would need 21). One chain per weight over the
-//! samples, rows and columns in order: AVX-512's bits.
+//! samples, rows and columns in order, as `weight_grad_lanes` sums (keep
+//! the two in step): its bits, where AVX-512 takes that layout too
+//! (`channel_lanes` measures the fill against 16 lanes, this against 8).
 
 use std::arch::x86_64::*;
 
@@ -18,9 +20,8 @@ impl Geometry {
     /// Whether the AVX2 weight gradient puts output channels in the lanes: a
     /// 3 × 3 kernel whose output channels fill vectors of 8 at least as
     /// well as the output rows do.
-    pub(in super::super) fn channel_lanes_avx2(&self) -> bool {
-        let fill = |n: usize| n as f64 / n.next_multiple_of(8) as f64;
-        (self.kh, self.kw) == (K, K) && fill(self.oc) >= fill(self.ow)
+    pub(super) fn channel_lanes_avx2(&self) -> bool {
+        (self.kh, self.kw) == (K, K) && self.channels_fill(8)
     }
 
     /// [`Geometry::weight_grad`] on AVX2 with output channels in the lanes
@@ -32,7 +33,7 @@ impl Geometry {
     /// The CPU has AVX2 and FMA; the buffers fit the geometry (as
     /// [`Geometry::weight_grad`] asserts); the kernel is 3 × 3.
     #[target_feature(enable = "avx2,fma")]
-    pub(in super::super) unsafe fn weight_grad_lanes_avx2(
+    pub(super) unsafe fn weight_grad_lanes_avx2(
         &self,
         samples: usize,
         staged: *const f32,
@@ -40,9 +41,10 @@ impl Geometry {
         dw: *mut f32,
         scratch: &mut Vec<f32>,
     ) {
-        debug_assert!(
+        // Another kernel size would read past the staged planes.
+        assert!(
             (self.kh, self.kw) == (K, K),
-            "conv2d (direct, AVX2): a 3 × 3 kernel"
+            "conv2d (direct, AVX2): channels in the lanes need a 3 × 3 kernel, got {self:?}"
         );
         let (hp, wp) = self.staged_hw();
         let (plane, taps) = (self.oh * self.ow, self.taps());
