@@ -233,6 +233,18 @@ fn lanes(n: usize) -> __mmask16 {
 mod test_support {
     use crate::kernels::conv::{Padding2d, Window2d};
 
+    /// Asserts that `got` is `want` (a weight gradient summed in `f64`)
+    /// within `f32` rounding: 1e-5 of the largest value, as sums of up to a
+    /// few thousand terms allow. `what` names the case.
+    pub(super) fn assert_within_rounding(want: &[f64], got: &[f32], what: &str) {
+        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let worst = want
+            .iter()
+            .zip(got)
+            .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
+        assert!(worst <= 1e-5 * scale, "{what}: off by {worst:e}");
+    }
+
     /// Whether the direct kernels run here (AVX-512, not lowered by
     /// `NN_CPU_CAPABILITY`); says so when they do not
     /// (the test then checks nothing and returns).

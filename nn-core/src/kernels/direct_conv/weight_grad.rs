@@ -259,7 +259,7 @@ impl Geometry {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::test_support::{padded, runs_here};
+    use super::super::test_support::{assert_within_rounding, padded, runs_here};
     use super::*;
 
     /// Both kernels against the definition summed in `f64`, added to a
@@ -325,15 +325,8 @@ mod tests {
                 kernels.push(("channel lanes", chosen));
             }
             for (name, got) in kernels {
-                let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-                let worst = want
-                    .iter()
-                    .zip(&got)
-                    .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
-                assert!(
-                    worst <= 1e-5 * scale,
-                    "{name}: {n}x{c}x{h}x{w} to {oc} by {kh}x{kw}: off by {worst:e}"
-                );
+                let what = format!("{name}: {n}x{c}x{h}x{w} to {oc} by {kh}x{kw}");
+                assert_within_rounding(&want, &got, &what);
             }
         }
     }

@@ -1,4 +1,4 @@
-use super::super::test_support::padded;
+use super::super::test_support::{assert_within_rounding, padded};
 use super::*;
 
 /// The AVX2 kernels (the forward, both weight gradients) on every row width a direct geometry takes (1 to 32:
@@ -173,15 +173,7 @@ fn check(
         }
         kernels.push(("channel lanes", lanes));
     }
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     for (name, got) in kernels {
-        let worst = want
-            .iter()
-            .zip(&got)
-            .fold(0.0f64, |m, (&a, &b)| m.max((a - b as f64).abs()));
-        assert!(
-            worst <= 1e-5 * scale,
-            "{case}: the {name} weight gradient off by {worst:e}"
-        );
+        assert_within_rounding(&want, &got, &format!("{case}: the {name} weight gradient"));
     }
 }
