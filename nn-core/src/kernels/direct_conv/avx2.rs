@@ -4,8 +4,8 @@
 //! `weight_grad_rows`) with blocks sized for 16 vector registers instead
 //! of 32; the forward adds the bias and the taps in the same order, so it
 //! gives the AVX-512 kernels' bits. The channels-in-lanes layouts are
-//! AVX-512 only (the forward's transposes are 16 × 16), but for a 3 × 3
-//! weight gradient (`avx2/weight_lanes.rs`).
+//! AVX-512 only (the forward's transposes are 16 × 16), but for a 3 × 3 or
+//! 5 × 5 weight gradient (`avx2/weight_lanes.rs`).
 
 use std::arch::x86_64::*;
 

@@ -17,8 +17,8 @@
 //!   rows and input rows, reduced across the lanes at the end.
 //!
 //! These are the AVX-512 kernels; where the kernels use AVX2, their copies
-//! run instead: the second's in `avx2.rs`, the first's for 3 × 3 kernels in
-//! `avx2/weight_lanes.rs`.
+//! run instead: the second's in `avx2.rs`, the first's for 3 × 3 and 5 × 5
+//! kernels in `avx2/weight_lanes.rs`.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;

@@ -13,14 +13,19 @@ use super::*;
 /// AVX-512 and it takes that layout), and every kernel gives the
 /// definition summed in `f64` within `f32` rounding (1e-5 of the largest
 /// value), the weight gradient added to one already holding values. A
-/// 16-channel 14 × 14 case beside them.
+/// 16-channel 14 × 14 case, a stem and LeNet-5's second layer beside them.
 #[test]
 fn the_avx2_kernels_give_the_definition_at_every_width() {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
         eprintln!("skipped: no AVX2 and FMA on this CPU");
         return;
     }
-    let mut cases = vec![(16, 16, 14, 14, (3, 3), 1), (1, 16, 28, 28, (3, 3), 1)];
+    // convnet's 16-channel layer, a 16-channel stem, LeNet-5's second layer.
+    let mut cases = vec![
+        (16, 16, 14, 14, (3, 3), 1),
+        (1, 16, 28, 28, (3, 3), 1),
+        (6, 16, 10, 10, (5, 5), 0),
+    ];
     for ow in 1..=32 {
         // c, oc, oh, kernel, padding
         for (c, oc, oh, kernel, pad) in [
@@ -156,11 +161,11 @@ fn check(
     // fit the geometry.
     unsafe { avx2.weight_grad_rows_by_width(n, sp, gp, rows.as_mut_ptr()) };
     kernels.push(("rows", rows));
-    if (kh, kw) == (3, 3) {
+    if kh == kw && matches!(kh, 3 | 5) {
         let mut lanes = f32s(&before);
-        // SAFETY: as above; the kernel is 3 × 3.
+        // SAFETY: as above; the kernel is 3 × 3 or 5 × 5.
         unsafe { avx2.weight_grad_lanes_avx2(n, sp, gp, lanes.as_mut_ptr(), &mut Vec::new()) };
-        if g.channel_lanes() == Some(3) {
+        if g.channel_lanes() == Some(kh) {
             // AVX-512 puts the channels in the lanes too: the same chains.
             let mut wide = f32s(&before);
             g.weight_grad(n, staged, dy32, &mut wide, &mut Vec::new());

@@ -1,27 +1,26 @@
-//! The weight gradient of a 3 × 3 convolution on AVX2 with output channels
-//! in the lanes, as AVX-512's `weight_grad_lanes` with vectors of 8
-//! channels: each sample's output gradient transposed to `[position,
+//! The weight gradient of a 3 × 3 or 5 × 5 convolution on AVX2 with output
+//! channels in the lanes, as AVX-512's `weight_grad_lanes` with vectors of
+//! 8 channels: each sample's output gradient transposed to `[position,
 //! channel]`, and every position adding its gradient vector times each
-//! tap's input value, broadcast, to that tap's accumulator. Nine
-//! accumulators, the gradient and a broadcast fill 11 of the 16 registers
-//! (16 channels at a time would need 21). One chain per weight over the
-//! samples, rows and columns in order, as `weight_grad_lanes` sums (keep
-//! the two in step): its bits, where AVX-512 takes that layout too
-//! (`channel_lanes` measures the fill against 16 lanes, this against 8).
+//! tap's input value, broadcast, to that tap's accumulator. A 3 × 3
+//! kernel's nine accumulators, the gradient and a broadcast fill 11 of the
+//! 16 registers (16 channels at a time would need 21); a 5 × 5 kernel's 25
+//! taps go in two passes over the positions, 13 and 12 taps (15 and 14
+//! registers). One chain per weight over the samples, rows and columns in
+//! order, as `weight_grad_lanes` sums (keep the two in step): its bits,
+//! where AVX-512 takes that layout too (`channel_lanes` measures the fill
+//! against 16 lanes, this against 8).
 
 use std::arch::x86_64::*;
 
 use super::super::Geometry;
 
-/// The kernel's size.
-const K: usize = 3;
-
 impl Geometry {
     /// Whether the AVX2 weight gradient puts output channels in the lanes: a
-    /// 3 × 3 kernel whose output channels fill vectors of 8 at least as
-    /// well as the output rows do.
+    /// 3 × 3 or 5 × 5 kernel whose output channels fill vectors of 8 at
+    /// least as well as the output rows do.
     pub(super) fn channel_lanes_avx2(&self) -> bool {
-        (self.kh, self.kw) == (K, K) && self.channels_fill(8)
+        self.kw == self.kh && matches!(self.kh, 3 | 5) && self.channels_fill(8)
     }
 
     /// [`Geometry::weight_grad`] on AVX2 with output channels in the lanes
@@ -31,7 +30,7 @@ impl Geometry {
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA; the buffers fit the geometry (as
-    /// [`Geometry::weight_grad`] asserts); the kernel is 3 × 3.
+    /// [`Geometry::weight_grad`] asserts); the kernel is 3 × 3 or 5 × 5.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn weight_grad_lanes_avx2(
         &self,
@@ -43,10 +42,9 @@ impl Geometry {
     ) {
         // Another kernel size would read past the staged planes.
         assert!(
-            (self.kh, self.kw) == (K, K),
-            "conv2d (direct, AVX2): channels in the lanes need a 3 × 3 kernel, got {self:?}"
+            self.kw == self.kh && matches!(self.kh, 3 | 5),
+            "conv2d (direct, AVX2): channels in the lanes need a 3 × 3 or 5 × 5 kernel, got {self:?}"
         );
-        let (hp, wp) = self.staged_hw();
         let (plane, taps) = (self.oh * self.ow, self.taps());
         let wide = self.oc.next_multiple_of(8);
         if scratch.len() < (plane + taps) * wide {
@@ -68,26 +66,13 @@ impl Geometry {
             let x = staged.add(s * self.staged_len());
             for o0 in (0..wide).step_by(8) {
                 for ci in 0..self.c {
-                    let sums = |t: usize| partial.add((ci * K * K + t) * wide + o0);
-                    let mut acc: [__m256; K * K] =
-                        std::array::from_fn(|t| _mm256_loadu_ps(sums(t)));
-                    for oy in 0..self.oh {
-                        let rows: [*const f32; K] =
-                            std::array::from_fn(|ky| x.add((ci * hp + oy + ky) * wp));
-                        let grads = dyt.add(oy * self.ow * wide + o0);
-                        for ox in 0..self.ow {
-                            let d = _mm256_loadu_ps(grads.add(ox * wide));
-                            for (ky, row) in rows.iter().enumerate() {
-                                for kx in 0..K {
-                                    let xv = _mm256_set1_ps(*row.add(ox + kx));
-                                    let t = ky * K + kx;
-                                    acc[t] = _mm256_fmadd_ps(d, xv, acc[t]);
-                                }
-                            }
-                        }
-                    }
-                    for (t, &acc) in acc.iter().enumerate() {
-                        _mm256_storeu_ps(sums(t), acc);
+                    let sums = partial.add(ci * self.kh * self.kw * wide + o0);
+                    let (x, grads) = (x, dyt.add(o0));
+                    if self.kh == 3 {
+                        self.taps_pass::<3, 0, 9>(x, ci, grads, wide, sums);
+                    } else {
+                        self.taps_pass::<5, 0, 13>(x, ci, grads, wide, sums);
+                        self.taps_pass::<5, 13, 12>(x, ci, grads, wide, sums);
                     }
                 }
             }
@@ -96,6 +81,45 @@ impl Geometry {
             for t in 0..taps {
                 *dw.add(o * taps + t) += *partial.add(t * wide + o);
             }
+        }
+    }
+
+    /// Taps `T0..T0 + N` of a `K × K` kernel (tap `t` at row `t / K`,
+    /// column `t % K`) for input channel `ci` of one sample's staged planes
+    /// `x` and 8 output channels: their partial sums (`wide` apart from
+    /// `sums`) loaded, every position's gradient vector (`wide` apart from
+    /// `grads`) times the tap's input value added in order, and stored.
+    ///
+    /// # Safety
+    /// As [`Geometry::weight_grad_lanes_avx2`], with this geometry's kernel
+    /// `K × K` and `T0 + N ≤ K · K`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn taps_pass<const K: usize, const T0: usize, const N: usize>(
+        &self,
+        x: *const f32,
+        ci: usize,
+        grads: *const f32,
+        wide: usize,
+        sums: *mut f32,
+    ) {
+        let (hp, wp) = self.staged_hw();
+        let mut acc: [__m256; N] =
+            std::array::from_fn(|i| _mm256_loadu_ps(sums.add((T0 + i) * wide)));
+        for oy in 0..self.oh {
+            let rows: [*const f32; K] = std::array::from_fn(|ky| x.add((ci * hp + oy + ky) * wp));
+            let grads = grads.add(oy * self.ow * wide);
+            for ox in 0..self.ow {
+                let d = _mm256_loadu_ps(grads.add(ox * wide));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let t = T0 + i;
+                    let xv = _mm256_set1_ps(*rows[t / K].add(ox + t % K));
+                    *acc = _mm256_fmadd_ps(d, xv, *acc);
+                }
+            }
+        }
+        for (i, &acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(sums.add((T0 + i) * wide), acc);
         }
     }
 }
