@@ -3,7 +3,8 @@
 //! gradient. They follow the AVX-512 row kernels (`forward_rows`,
 //! `weight_grad_rows`) with blocks sized for 16 vector registers instead
 //! of 32; the forward adds the bias and the taps in the same order, so it
-//! gives the AVX-512 kernels' bits. The channels-in-lanes layouts are
+//! gives the AVX-512 kernels' bits (see `Geometry::live_kernel_rows` for
+//! the kernel rows it skips). The channels-in-lanes layouts are
 //! AVX-512 only (the forward's transposes are 16 × 16), but for a 3 × 3 or
 //! 5 × 5 weight gradient (`avx2/weight_lanes.rs`).
 
@@ -117,8 +118,12 @@ impl Geometry {
                         *acc = [[_mm256_set1_ps(*bias.add(outs[j])); NV]; RB];
                     }
                 }
+                let (live, end) = self.live_kernel_rows(rows[0], rows[RB - 1], kh);
                 for ci in 0..self.c {
                     for ky in 0..kh {
+                        if ky < live || ky >= end {
+                            continue;
+                        }
                         for kx in 0..kw {
                             let k = (ci * kh + ky) * kw + kx;
                             let wk: [__m256; OB] =

@@ -18,7 +18,8 @@
 //! layout's copy in `avx2.rs` runs instead (rows of up to four vectors of 8).
 //!
 //! Both add the bias first and then the taps in the same order, so they
-//! give the same bits.
+//! give the same bits; both skip the kernel rows that read only the zero
+//! border for every row of a block (see `Geometry::live_kernel_rows`).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -220,8 +221,12 @@ impl Geometry {
                 let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
                 for x0 in (0..self.ow).step_by(PB) {
                     let mut acc = [[start; PB]; RB];
+                    let (live, end) = self.live_kernel_rows(rows[0], rows[RB - 1], K);
                     for ci in 0..self.c {
                         for ky in 0..K {
+                            if ky < live || ky >= end {
+                                continue;
+                            }
                             let src: [*const f32; RB] = std::array::from_fn(|r| {
                                 staged.add((ci * hp + rows[r] + ky) * wp + x0)
                             });
@@ -294,8 +299,12 @@ impl Geometry {
                         *acc = [[_mm512_set1_ps(*bias.add(outs[j])); NV]; RB];
                     }
                 }
+                let (live, end) = self.live_kernel_rows(rows[0], rows[RB - 1], kh);
                 for ci in 0..self.c {
                     for ky in 0..kh {
+                        if ky < live || ky >= end {
+                            continue;
+                        }
                         for kx in 0..kw {
                             let k = (ci * kh + ky) * kw + kx;
                             let wk: [__m512; OB] =
