@@ -4,14 +4,15 @@
 //! `weight_grad_rows`) with blocks sized for 16 vector registers instead
 //! of 32; the forward adds the bias and the taps in the same order, so it
 //! gives the AVX-512 kernels' bits (see `Geometry::live_kernel_rows` for
-//! the kernel rows it skips). The channels-in-lanes layouts are
-//! AVX-512 only (the forward's transposes are 16 × 16), but for a 3 × 3 or
-//! 5 × 5 weight gradient (`avx2/weight_lanes.rs`).
+//! the kernel rows it skips). For 3 × 3 and 5 × 5 kernels both passes also
+//! have the channels-in-lanes layout (`avx2/forward_lanes.rs`,
+//! `avx2/weight_lanes.rs`).
 
 use std::arch::x86_64::*;
 
 use super::Geometry;
 
+mod forward_lanes;
 mod weight_lanes;
 
 /// The masks (all bits set = on) of the lanes of a row of `width` values,
@@ -157,10 +158,13 @@ impl Geometry {
         }
     }
 
-    /// Picks [`Geometry::forward_rows_avx2`]'s blocks for this geometry.
+    /// The AVX2 forward: output channels in the lanes where
+    /// [`Geometry::forward_channel_lanes_avx2`] says so, else
+    /// [`Geometry::forward_rows_avx2`] with blocks for this geometry.
     ///
     /// # Safety
-    /// As [`Geometry::forward_rows_avx2`], whatever the width.
+    /// As [`Geometry::forward_rows_avx2`], whatever the width; `w` as
+    /// [`Geometry::forward_weights`] lays it out.
     pub(super) unsafe fn forward_avx2(
         &self,
         staged: *const f32,
@@ -170,6 +174,21 @@ impl Geometry {
         y: *mut f32,
     ) {
         let k3 = (self.kh, self.kw) == (3, 3);
+        // Channels in the lanes: 6 positions by two vectors of channels (12
+        // accumulators, two weight vectors and a broadcast), or 8 by one.
+        match (k3, self.forward_lane_width()) {
+            (true, Some(16)) => {
+                return self.forward_lanes_avx2::<3, 6, 2>(staged, w, bias, relu, y)
+            }
+            (true, Some(_)) => return self.forward_lanes_avx2::<3, 8, 1>(staged, w, bias, relu, y),
+            (false, Some(16)) => {
+                return self.forward_lanes_avx2::<5, 6, 2>(staged, w, bias, relu, y)
+            }
+            (false, Some(_)) => {
+                return self.forward_lanes_avx2::<5, 8, 1>(staged, w, bias, relu, y)
+            }
+            (_, None) => {}
+        }
         macro_rules! run {
             ($ob:literal, $rb:literal, $nv:literal) => {
                 if k3 {

@@ -14,8 +14,10 @@
 //!   rows, each row one or two vectors, adds each tap's weight, broadcast,
 //!   times the staged row.
 //!
-//! These are the AVX-512 kernels; where the kernels use AVX2, the second
-//! layout's copy in `avx2.rs` runs instead (rows of up to four vectors of 8).
+//! These are the AVX-512 kernels; where the kernels use AVX2, their copies
+//! run instead: the second's in `avx2.rs` (rows of up to four vectors of
+//! 8), the first's in `avx2/forward_lanes.rs` (blocks of consecutive
+//! positions, any row width).
 //!
 //! Both add the bias first and then the taps in the same order, so they
 //! give the same bits; both skip the kernel rows that read only the zero
@@ -49,13 +51,13 @@ impl Geometry {
             self.oc * taps,
             "conv2d (direct): weights do not fit {self:?}"
         );
-        if self.forward_channel_blocks().is_none() {
+        let Some(lanes) = self.forward_lane_width() else {
             return Weights {
                 values: w,
                 geometry: *self,
             };
-        }
-        let wide = self.oc.next_multiple_of(16);
+        };
+        let wide = self.oc.next_multiple_of(lanes);
         buf.clear();
         buf.resize(taps * wide, 0.0);
         for (o, row) in w.chunks_exact(taps).enumerate() {
@@ -71,11 +73,24 @@ impl Geometry {
 
     /// The length of [`Geometry::forward_weights`]'s result.
     fn forward_weights_len(&self) -> usize {
-        let channels = match self.forward_channel_blocks() {
-            Some(_) => self.oc.next_multiple_of(16),
+        let channels = match self.forward_lane_width() {
+            Some(lanes) => self.oc.next_multiple_of(lanes),
             None => self.oc,
         };
         channels * self.taps()
+    }
+
+    /// Where the forward puts output channels in the lanes, the channels a
+    /// block computes at once, to which the transposed weights are padded:
+    /// a vector of 16 on AVX-512, on AVX2 one vector of 8 or, past 8
+    /// channels, two.
+    pub(super) fn forward_lane_width(&self) -> Option<usize> {
+        if self.avx512 {
+            self.forward_channel_blocks().map(|_| 16)
+        } else {
+            let vectors = if self.oc > 8 { 2 } else { 1 };
+            self.forward_channel_lanes_avx2().then_some(8 * vectors)
+        }
     }
 
     /// `(positions per row block, kernel size)` when the forward puts
@@ -89,6 +104,18 @@ impl Geometry {
             .into_iter()
             .find(|&p| self.ow.is_multiple_of(p))?;
         (self.taps() >= 32).then_some((positions, k))
+    }
+
+    /// Whether the AVX2 forward puts output channels in the lanes: a 3 × 3
+    /// or 5 × 5 kernel of at least 32 taps, as on AVX-512, whose output
+    /// channels fill vectors of 8 at least as well as the output rows do.
+    /// (Its blocks are 8 positions in row-major order, any row width.)
+    pub(super) fn forward_channel_lanes_avx2(&self) -> bool {
+        !self.avx512
+            && self.kw == self.kh
+            && matches!(self.kh, 3 | 5)
+            && self.taps() >= 32
+            && self.channels_fill(8)
     }
 
     /// `y = w ⋆ staged + b` for one sample: `w` from
@@ -125,8 +152,6 @@ impl Geometry {
             let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
             let (s, w, y) = (staged.as_ptr(), w.as_ptr(), y.as_mut_ptr());
             if !self.avx512 {
-                // AVX2: rows in the lanes only (`forward_weights` left `w`
-                // as it was, since `channel_lanes` is AVX-512's).
                 return self.forward_avx2(s, w, bias, relu, y);
             }
             match self.forward_channel_blocks() {

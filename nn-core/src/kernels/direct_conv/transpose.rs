@@ -1,6 +1,6 @@
-//! A 16 × 16 transpose in AVX-512 registers: the forward with channels in
-//! the lanes computes a block of positions, each a vector of channels, and
-//! stores each channel's positions as a row.
+//! 16 × 16 and 8 × 8 transposes in AVX-512 and AVX registers: the forward
+//! with channels in the lanes computes a block of positions, each a vector
+//! of channels, and stores each channel's positions as a row.
 
 use std::arch::x86_64::*;
 
@@ -49,9 +49,65 @@ pub(super) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
     })
 }
 
+/// The 8 × 8 transpose of `rows`: lane `j` of vector `i` becomes lane `i`
+/// of vector `j` (pairs interleaved, then quadruples, then 128-bit halves).
+#[target_feature(enable = "avx")]
+pub(super) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
+    // Lanes 0, 1 and 4, 5 (`lo`) or 2, 3 and 6, 7 (`hi`) of two rows, interleaved.
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (x, y) = (rows[i / 2 * 2], rows[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(x, y)
+        } else {
+            _mm256_unpackhi_ps(x, y)
+        }
+    });
+    // Four rows' values of columns `c` and `c + 4`, for `c` = `i % 4`.
+    let u: [__m256; 8] = std::array::from_fn(|i| {
+        let (g, c) = (i / 4 * 4, i % 4);
+        let (x, y) = (t[g + c / 2], t[g + c / 2 + 2]);
+        if c % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(x, y)
+        } else {
+            _mm256_shuffle_ps::<0xee>(x, y)
+        }
+    });
+    std::array::from_fn(|j| {
+        let (x, y) = (u[j % 4], u[j % 4 + 4]);
+        if j < 4 {
+            _mm256_permute2f128_ps::<0x20>(x, y)
+        } else {
+            _mm256_permute2f128_ps::<0x31>(x, y)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transpose8_swaps_rows_and_columns() {
+        if !crate::kernels::cpu::avx2() {
+            eprintln!("skipped: the kernels use no AVX2 here");
+            return;
+        }
+        let values: Vec<f32> = (0..64).map(|i| i as f32).collect();
+        // SAFETY: AVX2 (so AVX) was detected; every load reads 8 of 64 values.
+        let out = unsafe {
+            transpose8(std::array::from_fn(|i| {
+                _mm256_loadu_ps(values[8 * i..].as_ptr())
+            }))
+        };
+        for (j, v) in out.iter().enumerate() {
+            let mut lane = [0f32; 8];
+            // SAFETY: as above; 8 values stored.
+            unsafe { _mm256_storeu_ps(lane.as_mut_ptr(), *v) };
+            for (i, &got) in lane.iter().enumerate() {
+                assert_eq!(got, (8 * i + j) as f32, "vector {j}, lane {i}");
+            }
+        }
+    }
 
     #[test]
     fn transpose16_swaps_rows_and_columns() {

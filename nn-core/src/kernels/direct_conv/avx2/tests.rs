@@ -37,6 +37,10 @@ fn the_avx2_kernels_give_the_definition_at_every_width() {
             // A whole vector of channels, then part of one.
             (1, 12, 3, (3, 3), 1),
             (2, 20, 3, (3, 3), 1),
+            // 36 taps: the forward puts these channels in the lanes (two
+            // vectors, one) where the rows fill their vectors less.
+            (4, 12, 3, (3, 3), 1),
+            (4, 6, 3, (3, 3), 1),
         ] {
             cases.push((c, oc, oh, ow, kernel, pad));
         }

@@ -1,0 +1,112 @@
+//! The forward of a 3 × 3 or 5 × 5 convolution (and of its input gradient)
+//! on AVX2 with output channels in the lanes, where
+//! [`Geometry::forward_channel_lanes_avx2`] says so: a block of output
+//! positions, consecutive in row-major order across row ends, each one or
+//! two vectors of 8 channels, adds each tap's weights (transposed once per
+//! batch to `[tap, channel]`) times the tap's input value, broadcast from
+//! the staged plane; the block is transposed in registers and each
+//! channel's positions stored at once. Unlike AVX-512's `forward_lanes`,
+//! whose blocks are whole rows of 7, 8 or 10, any row width fills the
+//! blocks: LeNet-5's 10-wide rows filled 10 of 16 lanes in the rows
+//! layout, a 3-wide map of a deep layer would fill 3 of 8. It adds the bias
+//! and then the taps in the rows kernels' order: their bits (but as
+//! `Geometry::live_kernel_rows` says).
+
+use std::arch::x86_64::*;
+
+use super::super::transpose::transpose8;
+use super::super::Geometry;
+use super::relu8;
+
+impl Geometry {
+    /// [`Geometry::forward`] on AVX2 with output channels in the lanes (see
+    /// the module), for a `K × K` kernel, in blocks of `PB` positions by
+    /// `OV` vectors of 8 channels; `w` is `[taps, channels padded to
+    /// 8 · OV]`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; the buffers fit the geometry (as
+    /// [`Geometry::forward`] asserts), `w` as
+    /// [`Geometry::forward_weights`] lays it out; the kernel is `K × K`;
+    /// `PB ≤ 8`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn forward_lanes_avx2<const K: usize, const PB: usize, const OV: usize>(
+        &self,
+        staged: *const f32,
+        w: *const f32,
+        bias: *const f32,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        debug_assert_eq!((self.kh, self.kw), (K, K), "conv2d (direct, AVX2)");
+        let (hp, wp) = self.staged_hw();
+        let (wide, plane) = (self.oc.next_multiple_of(8 * OV), self.oh * self.ow);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let first = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lane);
+        for o0 in (0..wide).step_by(8 * OV) {
+            let start: [__m256; OV] = std::array::from_fn(|v| {
+                let at = o0 + 8 * v;
+                if bias.is_null() || at >= self.oc {
+                    _mm256_setzero_ps()
+                } else {
+                    _mm256_maskload_ps(bias.add(at), first(self.oc - at))
+                }
+            });
+            for p0 in (0..plane).step_by(PB) {
+                // A position past the last is the last again (computed, not
+                // stored), so every block runs at full size.
+                let at: [usize; PB] = std::array::from_fn(|p| {
+                    let q = (p0 + p).min(plane - 1);
+                    q / self.ow * wp + q % self.ow
+                });
+                let rows = (p0 / self.ow, (p0 + PB - 1).min(plane - 1) / self.ow);
+                let (live, end) = self.live_kernel_rows(rows.0, rows.1, K);
+                let mut acc = [start; PB];
+                for ci in 0..self.c {
+                    let plane_in = staged.add(ci * hp * wp);
+                    for ky in 0..K {
+                        if ky < live || ky >= end {
+                            continue;
+                        }
+                        for kx in 0..K {
+                            let from = w.add(((ci * K + ky) * K + kx) * wide + o0);
+                            let wv: [__m256; OV] =
+                                std::array::from_fn(|v| _mm256_loadu_ps(from.add(8 * v)));
+                            let tap = plane_in.add(ky * wp + kx);
+                            for (acc, &at) in acc.iter_mut().zip(&at) {
+                                let xv = _mm256_set1_ps(*tap.add(at));
+                                for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                                    *acc = _mm256_fmadd_ps(wv, xv, *acc);
+                                }
+                            }
+                        }
+                    }
+                }
+                // Per vector of channels, its positions (lanes past `PB`
+                // unused), then by the transpose each channel's positions.
+                let blocks: [[__m256; 8]; OV] = std::array::from_fn(|v| {
+                    std::array::from_fn(|p| {
+                        let a = acc[p.min(PB - 1)][v];
+                        if relu {
+                            relu8(a)
+                        } else {
+                            a
+                        }
+                    })
+                });
+                let stored = first((plane - p0).min(PB));
+                for (v, block) in blocks.into_iter().enumerate() {
+                    let channels = (o0 + 8 * v..self.oc).take(8);
+                    for (values, o) in transpose8(block).into_iter().zip(channels) {
+                        let out = y.add(o * plane + p0);
+                        if PB == 8 && p0 + 8 <= plane {
+                            _mm256_storeu_ps(out, values);
+                        } else {
+                            _mm256_maskstore_ps(out, stored, values);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
