@@ -159,7 +159,7 @@ impl Geometry {
     }
 
     /// The AVX2 forward: output channels in the lanes where
-    /// [`Geometry::forward_channel_lanes_avx2`] says so, else
+    /// [`Geometry::forward_lane_width`] says so, else
     /// [`Geometry::forward_rows_avx2`] with blocks for this geometry.
     ///
     /// # Safety
@@ -176,17 +176,13 @@ impl Geometry {
         let k3 = (self.kh, self.kw) == (3, 3);
         // Channels in the lanes: 6 positions by two vectors of channels (12
         // accumulators, two weight vectors and a broadcast), or 8 by one.
+        let (s, b) = (staged, bias);
         match (k3, self.forward_lane_width()) {
-            (true, Some(16)) => {
-                return self.forward_lanes_avx2::<3, 6, 2>(staged, w, bias, relu, y)
-            }
-            (true, Some(_)) => return self.forward_lanes_avx2::<3, 8, 1>(staged, w, bias, relu, y),
-            (false, Some(16)) => {
-                return self.forward_lanes_avx2::<5, 6, 2>(staged, w, bias, relu, y)
-            }
-            (false, Some(_)) => {
-                return self.forward_lanes_avx2::<5, 8, 1>(staged, w, bias, relu, y)
-            }
+            (true, Some(16)) => return self.forward_lanes_avx2::<3, 6, 2>(s, w, b, relu, y),
+            (true, Some(8)) => return self.forward_lanes_avx2::<3, 8, 1>(s, w, b, relu, y),
+            (false, Some(16)) => return self.forward_lanes_avx2::<5, 6, 2>(s, w, b, relu, y),
+            (false, Some(8)) => return self.forward_lanes_avx2::<5, 8, 1>(s, w, b, relu, y),
+            (_, Some(block)) => unreachable!("conv2d (direct, AVX2): blocks of {block} channels"),
             (_, None) => {}
         }
         macro_rules! run {

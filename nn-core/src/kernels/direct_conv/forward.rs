@@ -42,8 +42,9 @@ pub(crate) struct Weights<'a> {
 impl Geometry {
     /// The weights `w` (`[oc, taps]`) as [`Geometry::forward`] reads them:
     /// `w` itself, or, where its kernel puts channels in the lanes, their
-    /// transpose `[taps, channels padded to 16]`, written into `buf` (grown
-    /// as needed and kept for the next call).
+    /// transpose `[taps, channels padded to a block]` (see
+    /// [`Geometry::forward_lane_width`]), written into `buf` (grown as
+    /// needed and kept for the next call).
     pub fn forward_weights<'a>(&self, w: &'a [f32], buf: &'a mut Vec<f32>) -> Weights<'a> {
         let taps = self.taps();
         assert_eq!(
@@ -88,8 +89,7 @@ impl Geometry {
         if self.avx512 {
             self.forward_channel_blocks().map(|_| 16)
         } else {
-            let vectors = if self.oc > 8 { 2 } else { 1 };
-            self.forward_channel_lanes_avx2().then_some(8 * vectors)
+            self.forward_channel_lanes_avx2()
         }
     }
 
@@ -106,16 +106,19 @@ impl Geometry {
         (self.taps() >= 32).then_some((positions, k))
     }
 
-    /// Whether the AVX2 forward puts output channels in the lanes: a 3 × 3
-    /// or 5 × 5 kernel of at least 32 taps, as on AVX-512, whose output
-    /// channels fill vectors of 8 at least as well as the output rows do.
-    /// (Its blocks are 8 positions in row-major order, any row width.)
-    pub(super) fn forward_channel_lanes_avx2(&self) -> bool {
-        !self.avx512
+    /// The channels of a block where the AVX2 forward puts output channels
+    /// in the lanes (one vector of 8, or two past 8 channels): a 3 × 3 or
+    /// 5 × 5 kernel of at least 32 taps, as on AVX-512, whose output
+    /// channels fill those blocks at least as well as the output rows fill
+    /// vectors of 8. (Its blocks run across row ends: any row width.)
+    fn forward_channel_lanes_avx2(&self) -> Option<usize> {
+        let block = if self.oc > 8 { 16 } else { 8 };
+        let takes = !self.avx512
             && self.kw == self.kh
             && matches!(self.kh, 3 | 5)
             && self.taps() >= 32
-            && self.channels_fill(8)
+            && self.channels_fill(block, 8);
+        takes.then_some(block)
     }
 
     /// `y = w ⋆ staged + b` for one sample: `w` from

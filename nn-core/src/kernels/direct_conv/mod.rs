@@ -133,9 +133,9 @@ impl Geometry {
     /// staged plane, the output gradient padded by the kernel's size less
     /// one, is mostly border: LeNet-5's second layer multiplied zeros in 29 %
     /// of its taps.) Skipping an exact zero product changes a sum only
-    /// where the sum is `-0.0` (a bias of `-0.0`, nothing added yet) or a
-    /// weight is not finite, so kernels whose blocks cover other rows give
-    /// the same bits but there.
+    /// where the sum is `-0.0` (a bias of `-0.0` and only `-0.0` products
+    /// added so far) or a weight is not finite, so kernels whose blocks
+    /// cover other rows give the same bits but there.
     fn live_kernel_rows(&self, first: usize, last: usize, kh: usize) -> (usize, usize) {
         (
             self.top.saturating_sub(last),
@@ -148,21 +148,23 @@ impl Geometry {
         self.c * self.kh * self.kw
     }
 
-    /// The kernel size when the kernels put output channels in the lanes:
-    /// a square 3 × 3 or 5 × 5 kernel (those they are built for) whose
-    /// output channels fill their vectors at least as well as the output
-    /// rows fill theirs. AVX-512 only.
+    /// The kernel size when the AVX-512 kernels put output channels in the
+    /// lanes: a square 3 × 3 or 5 × 5 kernel (those they are built for)
+    /// whose output channels fill their vectors at least as well as the
+    /// output rows fill theirs. (AVX2 asks `channel_lanes_avx2` and
+    /// `forward_channel_lanes_avx2`.)
     fn channel_lanes(&self) -> Option<usize> {
         let k = self.kh;
         let square = self.kw == k && matches!(k, 3 | 5);
-        (self.avx512 && square && self.channels_fill(16)).then_some(k)
+        (self.avx512 && square && self.channels_fill(16, 16)).then_some(k)
     }
 
-    /// Whether the output channels fill vectors of `lanes` at least as well
-    /// as the output rows do (the share of lanes holding a value).
-    fn channels_fill(&self, lanes: usize) -> bool {
-        let fill = |n: usize| n as f64 / n.next_multiple_of(lanes) as f64;
-        fill(self.oc) >= fill(self.ow)
+    /// Whether the output channels fill blocks of `channel_lanes` at least
+    /// as well as the output rows fill vectors of `row_lanes` (the share of
+    /// lanes holding a value).
+    fn channels_fill(&self, channel_lanes: usize, row_lanes: usize) -> bool {
+        let fill = |n: usize, lanes: usize| n as f64 / n.next_multiple_of(lanes) as f64;
+        fill(self.oc, channel_lanes) >= fill(self.ow, row_lanes)
     }
 
     /// Writes `x` (`[c, h, w]`) into `staged` with its zero border: the
@@ -326,11 +328,12 @@ mod tests {
     /// The kernel rows the forward kernels keep are those reading an input
     /// row for some output row of the block, by brute force over blocks of
     /// an input gradient's geometry (LeNet-5's second layer: 10 rows of
-    /// output gradient padded by 4 above and below) and of a plain padded
-    /// one.
+    /// output gradient padded by 4 above and below), a plain padded one and
+    /// one whose padding leaves some blocks nothing to read.
     #[test]
     fn live_kernel_rows_are_those_reading_the_input() {
-        for (h, oh, k, top) in [(10, 14, 5, 4), (14, 14, 3, 1), (3, 1, 3, 0)] {
+        // The last: rows reading no input at all (padding past the kernel).
+        for (h, oh, k, top) in [(10, 14, 5, 4), (14, 14, 3, 1), (3, 1, 3, 0), (1, 5, 3, 3)] {
             let g = Geometry {
                 avx512: false,
                 c: 1,

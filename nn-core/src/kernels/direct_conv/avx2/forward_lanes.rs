@@ -1,6 +1,6 @@
 //! The forward of a 3 × 3 or 5 × 5 convolution (and of its input gradient)
 //! on AVX2 with output channels in the lanes, where
-//! [`Geometry::forward_channel_lanes_avx2`] says so: a block of output
+//! [`Geometry::forward_lane_width`] says so: a block of output
 //! positions, consecutive in row-major order across row ends, each one or
 //! two vectors of 8 channels, adds each tap's weights (transposed once per
 //! batch to `[tap, channel]`) times the tap's input value, broadcast from
@@ -45,17 +45,18 @@ impl Geometry {
         let first = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lane);
         for o0 in (0..wide).step_by(8 * OV) {
             let start: [__m256; OV] = std::array::from_fn(|v| {
-                let at = o0 + 8 * v;
-                if bias.is_null() || at >= self.oc {
+                let channel = o0 + 8 * v;
+                if bias.is_null() || channel >= self.oc {
                     _mm256_setzero_ps()
                 } else {
-                    _mm256_maskload_ps(bias.add(at), first(self.oc - at))
+                    _mm256_maskload_ps(bias.add(channel), first(self.oc - channel))
                 }
             });
             for p0 in (0..plane).step_by(PB) {
                 // A position past the last is the last again (computed, not
                 // stored), so every block runs at full size.
-                let at: [usize; PB] = std::array::from_fn(|p| {
+                // Each position's offset in a staged plane.
+                let offsets: [usize; PB] = std::array::from_fn(|p| {
                     let q = (p0 + p).min(plane - 1);
                     q / self.ow * wp + q % self.ow
                 });
@@ -64,6 +65,8 @@ impl Geometry {
                 let mut acc = [start; PB];
                 for ci in 0..self.c {
                     let plane_in = staged.add(ci * hp * wp);
+                    // A skip inside `0..K`, not a loop over `live..end`:
+                    // the loops over the taps stay unrolled.
                     for ky in 0..K {
                         if ky < live || ky >= end {
                             continue;
@@ -73,8 +76,8 @@ impl Geometry {
                             let wv: [__m256; OV] =
                                 std::array::from_fn(|v| _mm256_loadu_ps(from.add(8 * v)));
                             let tap = plane_in.add(ky * wp + kx);
-                            for (acc, &at) in acc.iter_mut().zip(&at) {
-                                let xv = _mm256_set1_ps(*tap.add(at));
+                            for (acc, &offset) in acc.iter_mut().zip(&offsets) {
+                                let xv = _mm256_set1_ps(*tap.add(offset));
                                 for (acc, &wv) in acc.iter_mut().zip(&wv) {
                                     *acc = _mm256_fmadd_ps(wv, xv, *acc);
                                 }

@@ -37,10 +37,14 @@ fn the_avx2_kernels_give_the_definition_at_every_width() {
             // A whole vector of channels, then part of one.
             (1, 12, 3, (3, 3), 1),
             (2, 20, 3, (3, 3), 1),
-            // 36 taps: the forward puts these channels in the lanes (two
-            // vectors, one) where the rows fill their vectors less.
+            // 36 and 50 taps: the forward puts these channels in the lanes
+            // (three blocks of two vectors, the last with one empty; one
+            // of two; one of one, 3 × 3 and 5 × 5) where the rows fill
+            // their vectors less.
+            (4, 40, 3, (3, 3), 1),
             (4, 12, 3, (3, 3), 1),
             (4, 6, 3, (3, 3), 1),
+            (2, 4, 3, (5, 5), 2),
         ] {
             cases.push((c, oc, oh, ow, kernel, pad));
         }

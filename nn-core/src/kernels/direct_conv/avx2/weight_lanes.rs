@@ -20,7 +20,7 @@ impl Geometry {
     /// 3 × 3 or 5 × 5 kernel whose output channels fill vectors of 8 at
     /// least as well as the output rows do.
     pub(super) fn channel_lanes_avx2(&self) -> bool {
-        self.kw == self.kh && matches!(self.kh, 3 | 5) && self.channels_fill(8)
+        self.kw == self.kh && matches!(self.kh, 3 | 5) && self.channels_fill(8, 8)
     }
 
     /// [`Geometry::weight_grad`] on AVX2 with output channels in the lanes
@@ -67,7 +67,7 @@ impl Geometry {
             for o0 in (0..wide).step_by(8) {
                 for ci in 0..self.c {
                     let sums = partial.add(ci * self.kh * self.kw * wide + o0);
-                    let (x, grads) = (x, dyt.add(o0));
+                    let grads = dyt.add(o0);
                     if self.kh == 3 {
                         self.taps_pass::<3, 0, 9>(x, ci, grads, wide, sums);
                     } else {
