@@ -3,11 +3,12 @@
 use std::cell::RefCell;
 
 use crate::kernels::dropout::MaskRng;
-use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand::{Rng, SeedableRng};
 
 use super::{ensure_shape, Layer, Share, Workspace};
-use crate::kernels::dropout;
+use crate::kernels::arith::Mul;
+use crate::kernels::{binary, dropout};
 use crate::tape::Var;
 use crate::Float;
 
@@ -105,10 +106,10 @@ impl<T: Float> Layer<T> for Dropout<T> {
         let mut mask = std::mem::take(&mut self.mask);
         self.draw_mask(&mut mask);
         self.mask = mask;
-        Zip::from(self.buf.output_mut(x.shape()))
-            .and(&x)
-            .and(&self.mask)
-            .for_each(|y, &v, &m| *y = v * m);
+        // Split over the cores and in wide vectors: one thread's scalar loop
+        // was 0.9 % of an `mlp_big` epoch while the other core waited.
+        let out = self.buf.output_mut(x.shape());
+        binary::forward_into(&Mul, x, self.mask.view(), out);
         self.buf.output()
     }
 
@@ -125,10 +126,7 @@ impl<T: Float> Layer<T> for Dropout<T> {
         let (active, mask) = (self.active(), &self.mask);
         self.buf.input_grad(need_input_grad, x.shape(), |mut dx| {
             if active {
-                Zip::from(dx)
-                    .and(&dy)
-                    .and(mask)
-                    .for_each(|d, &g, &m| *d = g * m);
+                binary::forward_into(&Mul, dy, mask.view(), dx);
             } else {
                 dx.assign(&dy);
             }
