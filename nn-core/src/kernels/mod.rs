@@ -34,5 +34,7 @@ mod simd;
 pub mod softmax;
 pub mod sparsemax;
 pub mod tanh;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 #[cfg(test)]
 mod ulps;

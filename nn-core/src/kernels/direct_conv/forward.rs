@@ -28,8 +28,10 @@ use std::arch::x86_64::*;
 
 use super::Geometry;
 #[cfg(target_arch = "x86_64")]
-use super::{lanes, relu_lanes, row_masks, transpose::transpose16};
+use super::{lanes, relu_lanes, row_masks};
 use crate::kernels::gemm::count_flops;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::transpose::transpose16;
 
 /// A convolution's weights as [`Geometry::forward`] reads them, made by
 /// [`Geometry::forward_weights`] for one geometry (whose layout they follow).

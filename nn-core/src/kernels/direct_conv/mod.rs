@@ -22,8 +22,6 @@ use super::conv::Window2d;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod forward;
-#[cfg(target_arch = "x86_64")]
-mod transpose;
 mod weight_grad;
 
 /// Output rows at most this wide (two AVX-512 vectors of `f32`, four AVX2

@@ -9,6 +9,7 @@ use std::arch::x86_64::*;
 
 use super::blocked::Mat;
 use super::tile::{tiles_1_to_6, Kernels, TileArgs};
+use crate::kernels::transpose::transpose8;
 
 /// A mask of the first `n` of eight 32-bit lanes (all bits set = on).
 #[target_feature(enable = "avx2")]
@@ -43,15 +44,16 @@ macro_rules! avx2_tile {
             let mut lo: [$vec; R] = [$zero(); R];
             let mut hi: [$vec; R] = [$zero(); R];
             t.prefetch_c(R);
-            let (mut a, mut b) = (t.a, t.b);
-            // The k loop; `$row` reads the row of `b` at `$at` as two vectors.
+            // The k loop, reading row `i` of the strip of `a` at `i · $a_rs`;
+            // `$row` reads the row of `b` at `$at` as two vectors.
             macro_rules! k_loop {
-                ($at:ident => $row:expr) => {
+                ($a_rs:expr, $at:ident => $row:expr) => {
+                    let (mut a, mut b) = (t.a, t.b);
                     for _ in 0..t.k {
                         let $at = b;
                         let (b0, b1) = $row;
                         for i in 0..R {
-                            let ai = $set1(*a.offset(i as isize * t.a_rs));
+                            let ai = $set1(*a.offset(i as isize * $a_rs));
                             lo[i] = $fma(ai, b0, lo[i]);
                             hi[i] = $fma(ai, b1, hi[i]);
                         }
@@ -62,10 +64,15 @@ macro_rules! avx2_tile {
             }
             // Copies of the loop: masked loads cost more than plain ones,
             // and most tiles are full; a tile of one vector of columns skips
-            // the second's multiply-adds (the same sums).
-            if full {
-                k_loop!(row => ($loadu(row), $loadu(row.add($lanes))));
+            // the second's multiply-adds (the same sums). A full tile over a
+            // packed strip (`a_rs = 1`) has its own copy with constant row
+            // offsets, as AVX-512's has.
+            if full && t.a_rs == 1 {
+                k_loop!(1, row => ($loadu(row), $loadu(row.add($lanes))));
+            } else if full {
+                k_loop!(t.a_rs, row => ($loadu(row), $loadu(row.add($lanes))));
             } else if t.cols <= $lanes {
+                let (mut a, mut b) = (t.a, t.b);
                 for _ in 0..t.k {
                     let b0 = $maskload(b, m0);
                     for i in 0..R {
@@ -76,7 +83,7 @@ macro_rules! avx2_tile {
                     b = b.wrapping_offset(t.ldb);
                 }
             } else {
-                k_loop!(row => ($maskload(row, m0), $maskload(row.wrapping_add($lanes), m1)));
+                k_loop!(t.a_rs, row => ($maskload(row, m0), $maskload(row.wrapping_add($lanes), m1)));
             }
             let alpha = $set1(t.alpha);
             if t.csc == 1 {
@@ -177,7 +184,7 @@ pub(super) unsafe fn pack_columns_f32<const NR: usize>(b: Mat<f32>, strip: *mut 
                 }
             });
             // Row pb + q of the packed strip: element q of each column.
-            for (q, row) in transpose_8x8(r).into_iter().enumerate() {
+            for (q, row) in transpose8(r).into_iter().enumerate() {
                 _mm256_storeu_ps(strip.add((pb + q) * NR + jb), row);
             }
         }
@@ -194,43 +201,47 @@ pub(super) unsafe fn pack_columns_f32<const NR: usize>(b: Mat<f32>, strip: *mut 
     }
 }
 
-/// The transpose of the 8 × 8 block whose rows are `r`.
+/// Packs a full strip of 6 rows of an `a` whose rows are contiguous (`cs =
+/// 1`) as `pack_a` lays it out, each column's 6 values together: 8 columns
+/// at a time, the rows (the last repeated to make 8) transposed in
+/// registers, each column stored as a whole vector whose last two lanes the
+/// next column's store overwrites (the strip's last column by a masked
+/// store, which writes nothing past the strip). As the AVX-512 row packer,
+/// it lets `blocked::product` pack every row-major `a` of a strip or more.
 ///
 /// # Safety
-/// The CPU supports AVX2.
+/// The CPU supports AVX2; `a` is 6 rows of `a.cols` valid values with `cs =
+/// 1`; `strip` holds `6 · a.cols` values.
 #[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
-    let t: [__m256; 8] = [
-        _mm256_unpacklo_ps(r[0], r[1]),
-        _mm256_unpackhi_ps(r[0], r[1]),
-        _mm256_unpacklo_ps(r[2], r[3]),
-        _mm256_unpackhi_ps(r[2], r[3]),
-        _mm256_unpacklo_ps(r[4], r[5]),
-        _mm256_unpackhi_ps(r[4], r[5]),
-        _mm256_unpacklo_ps(r[6], r[7]),
-        _mm256_unpackhi_ps(r[6], r[7]),
-    ];
-    let u: [__m256; 8] = [
-        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
-        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
-        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
-        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
-        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
-        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
-        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
-        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
-    ];
-    [
-        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
-        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
-        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
-        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
-        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
-        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
-        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
-        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
-    ]
+unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
+    const ROWS: usize = 6;
+    assert!(
+        a.rows == ROWS && a.cs == 1,
+        "gemm: a row strip of {} rows, column stride {}",
+        a.rows,
+        a.cs
+    );
+    let k = a.cols;
+    let whole = k / 8 * 8;
+    let rows: [*const f32; ROWS] = std::array::from_fn(|i| a.at(i, 0).cast_const());
+    let six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for p0 in (0..whole).step_by(8) {
+        let r: [__m256; 8] =
+            std::array::from_fn(|i| _mm256_loadu_ps(rows[i.min(ROWS - 1)].add(p0)));
+        for (c, column) in transpose8(r).into_iter().enumerate() {
+            let out = strip.add((p0 + c) * ROWS);
+            if p0 + c + 1 < k {
+                _mm256_storeu_ps(out, column);
+            } else {
+                _mm256_maskstore_ps(out, six, column);
+            }
+        }
+    }
+    for p in whole..k {
+        for (i, row) in rows.iter().enumerate() {
+            *strip.add(p * ROWS + i) = *row.add(p);
+        }
+    }
 }
 
 /// `f32` kernels; use only where AVX2 and FMA are detected.
@@ -244,7 +255,7 @@ pub static F32: Kernels<f32> = Kernels {
     direct_b: true,
     tiles: tiles_1_to_6!(tile_f32),
     pack_columns: Some(pack_columns_f32::<16>),
-    pack_rows: None,
+    pack_rows: Some(pack_rows_f32),
 };
 
 /// `f64` kernels; use only where AVX2 and FMA are detected.
@@ -260,3 +271,48 @@ pub static F64: Kernels<f64> = Kernels {
     pack_columns: None,
     pack_rows: None,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row packer lays each column's 6 values together, as the scalar
+    /// `pack_a` does, for column counts around its 8-wide blocks, and
+    /// writes nothing past the strip (its overlapping stores end in a
+    /// masked one). Checked where the kernels use AVX2 or more.
+    #[test]
+    fn row_packer_gives_the_strip_layout() {
+        if !crate::kernels::cpu::avx2() {
+            eprintln!("skipped: the kernels use no AVX2 here");
+            return;
+        }
+        for k in [1, 7, 8, 9, 15, 16, 17, 40, 256] {
+            let stride = k + 5;
+            let a: Vec<f32> = (0..6 * stride).map(|v| v as f32).collect();
+            let mut strip = vec![f32::NAN; 6 * k + 8];
+            let rows = Mat {
+                ptr: a.as_ptr().cast_mut(),
+                rows: 6,
+                cols: k,
+                rs: stride as isize,
+                cs: 1,
+            };
+            // SAFETY: AVX2 is present; `rows` lies inside `a`, `strip` holds
+            // 6 · k values and more.
+            unsafe { pack_rows_f32(rows, strip.as_mut_ptr()) };
+            for p in 0..k {
+                for i in 0..6 {
+                    assert_eq!(
+                        strip[p * 6 + i],
+                        a[i * stride + p],
+                        "k {k} column {p} row {i}"
+                    );
+                }
+            }
+            assert!(
+                strip[6 * k..].iter().all(|v| v.is_nan()),
+                "k {k}: written past the strip"
+            );
+        }
+    }
+}

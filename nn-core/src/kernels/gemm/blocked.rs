@@ -371,10 +371,11 @@ unsafe fn product<T: Float>(
     // vectorized, a strip's `mr` streams becoming one: on the Intel Xeon of
     // the README's tables, one core, 512³ ran 8 % faster and 128 × 512 × 512
     // 5 % (alternating runs, 2026-12-05), where an earlier machine had run
-    // them 2-5 % faster read in place. Without that packer, or with fewer
-    // rows than a strip, they are read in place, unless they lie a multiple
-    // of 4 KiB apart and so compete for the same L1 sets (1024³ and 2048³
-    // lost 10-15 % read in place).
+    // them 2-5 % faster read in place; with AVX2's `f32` kernels, 256³ 6 %
+    // and 512³ 8 % faster. Without that packer (`f64`, the portable tile),
+    // or with fewer rows than a strip, they are read in place, unless they
+    // lie a multiple of 4 KiB apart and so compete for the same L1 sets
+    // (1024³ and 2048³ lost 10-15 % read in place).
     let direct_b =
         packed.is_none() && ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
     let direct_a = n <= 4 * ks.nr

@@ -14,9 +14,9 @@
 
 use std::arch::x86_64::*;
 
-use super::super::transpose::transpose8;
 use super::super::Geometry;
 use super::relu8;
+use crate::kernels::transpose::transpose8;
 
 impl Geometry {
     /// [`Geometry::forward`] on AVX2 with output channels in the lanes (see

@@ -1,13 +1,15 @@
-//! 16 × 16 and 8 × 8 transposes in AVX-512 and AVX registers: the forward
-//! with channels in the lanes computes a block of positions, each a vector
-//! of channels, and stores each channel's positions as a row.
+//! 16 × 16 and 8 × 8 transposes in AVX-512 and AVX registers: the direct
+//! convolutions' forward with channels in the lanes computes a block of
+//! positions, each a vector of channels, and stores each channel's
+//! positions as a row; the GEMM's AVX2 packers turn rows into columns.
 
 use std::arch::x86_64::*;
 
 /// The 16 × 16 transpose of `rows`: lane `j` of vector `i` becomes lane `i`
 /// of vector `j` (four rounds of 16 shuffles).
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
+#[inline]
+pub(crate) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
     let (pd, ps) = (_mm512_castps_pd, _mm512_castpd_ps);
     // Pairs of rows interleaved by 32-bit lanes, then by 64-bit lanes: each
     // 128-bit quarter then holds 4 rows' values of one column group.
@@ -52,7 +54,8 @@ pub(super) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
 /// The 8 × 8 transpose of `rows`: lane `j` of vector `i` becomes lane `i`
 /// of vector `j` (pairs interleaved, then quadruples, then 128-bit halves).
 #[target_feature(enable = "avx")]
-pub(super) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
+#[inline]
+pub(crate) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
     // Lanes 0, 1 and 4, 5 (`lo`) or 2, 3 and 6, 7 (`hi`) of two rows, interleaved.
     let t: [__m256; 8] = std::array::from_fn(|i| {
         let (x, y) = (rows[i / 2 * 2], rows[i / 2 * 2 + 1]);
@@ -111,7 +114,8 @@ mod tests {
 
     #[test]
     fn transpose16_swaps_rows_and_columns() {
-        if !super::super::test_support::runs_here() {
+        if !crate::kernels::cpu::avx512() {
+            eprintln!("skipped: the kernels use no AVX-512 here");
             return;
         }
         let values: Vec<f32> = (0..256).map(|i| i as f32).collect();
