@@ -527,10 +527,11 @@ mod tests {
             (150, 257, 40),
             (7, 600, 1100),
             // A row-major `a` of a whole strip of rows or more is packed
-            // where the kernels pack rows vectorized (AVX-512 `f32`); other
-            // sets, and fewer rows, pack it where its rows lie a multiple of
-            // 4 KiB apart (they would share cache sets) and read it in
-            // place otherwise, as (7, 600, 1100).
+            // where the kernels pack rows vectorized (`f32` on AVX-512, 12
+            // rows a strip, and on AVX2, 6); other sets, and fewer rows,
+            // pack it where its rows lie a multiple of 4 KiB apart (they
+            // would share cache sets) and read it in place otherwise, as
+            // AVX-512 reads (7, 600, 1100).
             (13, 1024, 300),
             // Small outputs, long sums: the dot-product path when both
             // operands are contiguous along k (a plain, b transposed), up
