@@ -89,6 +89,16 @@ pub(crate) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
 mod tests {
     use super::*;
 
+    /// Asserts that `out[j][i]` is element `(i, j)` of the `n × n` matrix
+    /// `0, 1, 2, …` in row-major order, the input's rows.
+    fn assert_transposed(n: usize, out: &[Vec<f32>]) {
+        for (j, lanes) in out.iter().enumerate() {
+            for (i, &got) in lanes.iter().enumerate() {
+                assert_eq!(got, (n * i + j) as f32, "vector {j}, lane {i}");
+            }
+        }
+    }
+
     #[test]
     fn transpose8_swaps_rows_and_columns() {
         if !crate::kernels::cpu::avx2() {
@@ -96,20 +106,19 @@ mod tests {
             return;
         }
         let values: Vec<f32> = (0..64).map(|i| i as f32).collect();
-        // SAFETY: AVX2 (so AVX) was detected; every load reads 8 of 64 values.
+        // SAFETY: AVX2 (so AVX) was detected; every load reads 8 of 64
+        // values, every store writes 8.
         let out = unsafe {
             transpose8(std::array::from_fn(|i| {
                 _mm256_loadu_ps(values[8 * i..].as_ptr())
             }))
+            .map(|v| {
+                let mut lanes = vec![0f32; 8];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                lanes
+            })
         };
-        for (j, v) in out.iter().enumerate() {
-            let mut lane = [0f32; 8];
-            // SAFETY: as above; 8 values stored.
-            unsafe { _mm256_storeu_ps(lane.as_mut_ptr(), *v) };
-            for (i, &got) in lane.iter().enumerate() {
-                assert_eq!(got, (8 * i + j) as f32, "vector {j}, lane {i}");
-            }
-        }
+        assert_transposed(8, &out);
     }
 
     #[test]
@@ -119,19 +128,18 @@ mod tests {
             return;
         }
         let values: Vec<f32> = (0..256).map(|i| i as f32).collect();
-        // SAFETY: AVX-512F was detected; every load reads 16 of 256 values.
+        // SAFETY: AVX-512F was detected; every load reads 16 of 256 values,
+        // every store writes 16.
         let out = unsafe {
             transpose16(std::array::from_fn(|i| {
                 _mm512_loadu_ps(values[16 * i..].as_ptr())
             }))
+            .map(|v| {
+                let mut lanes = vec![0f32; 16];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), v);
+                lanes
+            })
         };
-        for (j, v) in out.iter().enumerate() {
-            let mut lane = [0f32; 16];
-            // SAFETY: as above; 16 values stored.
-            unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), *v) };
-            for (i, &got) in lane.iter().enumerate() {
-                assert_eq!(got, (16 * i + j) as f32, "vector {j}, lane {i}");
-            }
-        }
+        assert_transposed(16, &out);
     }
 }

@@ -215,12 +215,7 @@ pub(super) unsafe fn pack_columns_f32<const NR: usize>(b: Mat<f32>, strip: *mut 
 #[target_feature(enable = "avx2")]
 unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
     const ROWS: usize = 6;
-    assert!(
-        a.rows == ROWS && a.cs == 1,
-        "gemm: a row strip of {} rows, column stride {}",
-        a.rows,
-        a.cs
-    );
+    a.assert_row_strip(ROWS);
     let k = a.cols;
     let whole = k / 8 * 8;
     let rows: [*const f32; ROWS] = std::array::from_fn(|i| a.at(i, 0).cast_const());
@@ -277,42 +272,16 @@ mod tests {
     use super::*;
 
     /// The row packer lays each column's 6 values together, as the scalar
-    /// `pack_a` does, for column counts around its 8-wide blocks, and
-    /// writes nothing past the strip (its overlapping stores end in a
-    /// masked one). Checked where the kernels use AVX2 or more.
+    /// `pack_a` does, and writes nothing past the strip (its overlapping
+    /// stores end in a masked one). Checked where the kernels use AVX2 or
+    /// more.
     #[test]
     fn row_packer_gives_the_strip_layout() {
         if !crate::kernels::cpu::avx2() {
             eprintln!("skipped: the kernels use no AVX2 here");
             return;
         }
-        for k in [1, 7, 8, 9, 15, 16, 17, 40, 256] {
-            let stride = k + 5;
-            let a: Vec<f32> = (0..6 * stride).map(|v| v as f32).collect();
-            let mut strip = vec![f32::NAN; 6 * k + 8];
-            let rows = Mat {
-                ptr: a.as_ptr().cast_mut(),
-                rows: 6,
-                cols: k,
-                rs: stride as isize,
-                cs: 1,
-            };
-            // SAFETY: AVX2 is present; `rows` lies inside `a`, `strip` holds
-            // 6 · k values and more.
-            unsafe { pack_rows_f32(rows, strip.as_mut_ptr()) };
-            for p in 0..k {
-                for i in 0..6 {
-                    assert_eq!(
-                        strip[p * 6 + i],
-                        a[i * stride + p],
-                        "k {k} column {p} row {i}"
-                    );
-                }
-            }
-            assert!(
-                strip[6 * k..].iter().all(|v| v.is_nan()),
-                "k {k}: written past the strip"
-            );
-        }
+        // SAFETY: AVX2 is present.
+        unsafe { super::super::blocked::check_row_packer(6, pack_rows_f32) };
     }
 }

@@ -133,12 +133,7 @@ avx512_tile!(
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
     const ROWS: usize = 12;
-    assert!(
-        a.rows == ROWS && a.cs == 1,
-        "gemm: a row strip of {} rows, column stride {}",
-        a.rows,
-        a.cs
-    );
+    a.assert_row_strip(ROWS);
     let k = a.cols;
     let whole = k / 16 * 16;
     for g in 0..ROWS / 4 {
@@ -210,37 +205,15 @@ mod tests {
     use super::*;
 
     /// The row packer lays each column's 12 values together, as the scalar
-    /// `pack_a` does, for column counts around its 16-wide blocks. (Checked
-    /// only where the CPU has AVX-512; elsewhere nothing calls it.)
+    /// `pack_a` does. (Checked only where the CPU has AVX-512; elsewhere
+    /// nothing calls it.)
     #[test]
     fn row_packer_gives_the_strip_layout() {
         if !is_x86_feature_detected!("avx512f") {
             eprintln!("skipped: no AVX-512 on this CPU");
             return;
         }
-        for k in [1, 15, 16, 17, 40, 256] {
-            let stride = k + 5;
-            let a: Vec<f32> = (0..12 * stride).map(|v| v as f32).collect();
-            let mut strip = vec![f32::NAN; 12 * k];
-            let rows = Mat {
-                ptr: a.as_ptr().cast_mut(),
-                rows: 12,
-                cols: k,
-                rs: stride as isize,
-                cs: 1,
-            };
-            // SAFETY: AVX-512F is present; `rows` lies inside `a`, `strip`
-            // holds 12 · k values.
-            unsafe { pack_rows_f32(rows, strip.as_mut_ptr()) };
-            for p in 0..k {
-                for i in 0..12 {
-                    assert_eq!(
-                        strip[p * 12 + i],
-                        a[i * stride + p],
-                        "k {k} column {p} row {i}"
-                    );
-                }
-            }
-        }
+        // SAFETY: AVX-512F is present.
+        unsafe { super::super::blocked::check_row_packer(12, pack_rows_f32) };
     }
 }

@@ -43,6 +43,17 @@ impl<T> Mat<T> {
         }
     }
 
+    /// Asserts that this is what a row packer ([`Kernels::pack_rows`])
+    /// takes: a strip of `rows` rows, each contiguous.
+    pub fn assert_row_strip(&self, rows: usize) {
+        assert!(
+            self.rows == rows && self.cs == 1,
+            "gemm: a row strip of {} rows, column stride {}",
+            self.rows,
+            self.cs
+        );
+    }
+
     /// Rows `r0..r0 + rows` and columns `c0..c0 + cols`.
     pub fn block(&self, r0: usize, rows: usize, c0: usize, cols: usize) -> Self {
         Mat {
@@ -466,4 +477,43 @@ unsafe fn product<T: Float>(
             }
         },
     );
+}
+
+/// Checks a vectorized row packer ([`Kernels::pack_rows`]) against the
+/// layout [`pack_a`] gives a strip of `rows` rows, for column counts around
+/// 8- and 16-wide blocks, rows `k + 5` apart, and that it writes nothing
+/// past the strip (16 slots of NaN after it).
+///
+/// # Safety
+/// The CPU runs `pack`.
+#[cfg(test)]
+pub(super) unsafe fn check_row_packer(rows: usize, pack: PackFn<f32>) {
+    for k in [1, 7, 8, 9, 15, 16, 17, 40, 256] {
+        let stride = k + 5;
+        let a: Vec<f32> = (0..rows * stride).map(|v| v as f32).collect();
+        let mut strip = vec![f32::NAN; rows * k + 16];
+        let strip_of = Mat {
+            ptr: a.as_ptr().cast_mut(),
+            rows,
+            cols: k,
+            rs: stride as isize,
+            cs: 1,
+        };
+        // SAFETY: `strip_of` lies inside `a`; `strip` holds `rows · k`
+        // values and more; the caller vouches for the CPU.
+        unsafe { pack(strip_of, strip.as_mut_ptr()) };
+        for p in 0..k {
+            for i in 0..rows {
+                assert_eq!(
+                    strip[p * rows + i],
+                    a[i * stride + p],
+                    "k {k} column {p} row {i}"
+                );
+            }
+        }
+        assert!(
+            strip[rows * k..].iter().all(|v| v.is_nan()),
+            "k {k}: written past the strip"
+        );
+    }
 }
