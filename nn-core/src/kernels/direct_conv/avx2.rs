@@ -119,10 +119,10 @@ impl Geometry {
                         *acc = [[_mm256_set1_ps(*bias.add(outs[j])); NV]; RB];
                     }
                 }
-                let (live, end) = self.live_kernel_rows(rows[0], rows[RB - 1], kh);
+                let live = self.live_kernel_rows(rows[0], rows[RB - 1], kh);
                 for ci in 0..self.c {
                     for ky in 0..kh {
-                        if ky < live || ky >= end {
+                        if !live.contains(&ky) {
                             continue;
                         }
                         for kx in 0..kw {

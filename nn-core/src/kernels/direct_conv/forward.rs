@@ -251,10 +251,10 @@ impl Geometry {
                 let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
                 for x0 in (0..self.ow).step_by(PB) {
                     let mut acc = [[start; PB]; RB];
-                    let (live, end) = self.live_kernel_rows(rows[0], rows[RB - 1], K);
+                    let live = self.live_kernel_rows(rows[0], rows[RB - 1], K);
                     for ci in 0..self.c {
                         for ky in 0..K {
-                            if ky < live || ky >= end {
+                            if !live.contains(&ky) {
                                 continue;
                             }
                             let src: [*const f32; RB] = std::array::from_fn(|r| {
@@ -329,10 +329,10 @@ impl Geometry {
                         *acc = [[_mm512_set1_ps(*bias.add(outs[j])); NV]; RB];
                     }
                 }
-                let (live, end) = self.live_kernel_rows(rows[0], rows[RB - 1], kh);
+                let live = self.live_kernel_rows(rows[0], rows[RB - 1], kh);
                 for ci in 0..self.c {
                     for ky in 0..kh {
-                        if ky < live || ky >= end {
+                        if !live.contains(&ky) {
                             continue;
                         }
                         for kx in 0..kw {

@@ -17,6 +17,8 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use std::ops::Range;
+
 use super::conv::Window2d;
 
 #[cfg(target_arch = "x86_64")]
@@ -125,7 +127,7 @@ impl Geometry {
         &mut buf[skip..][..len]
     }
 
-    /// The kernel rows `lo..hi` that read an input row, not only the zero
+    /// The kernel rows that read an input row, not only the zero
     /// border, for some output row of `first..=last`; the forward kernels
     /// skip the others, whose products are zeros. (The input gradient's
     /// staged plane, the output gradient padded by the kernel's size less
@@ -134,11 +136,8 @@ impl Geometry {
     /// where the sum is `-0.0` (a bias of `-0.0` and only `-0.0` products
     /// added so far) or a weight is not finite, so kernels whose blocks
     /// cover other rows give the same bits but there.
-    fn live_kernel_rows(&self, first: usize, last: usize, kh: usize) -> (usize, usize) {
-        (
-            self.top.saturating_sub(last),
-            (self.top + self.h).saturating_sub(first).min(kh),
-        )
+    fn live_kernel_rows(&self, first: usize, last: usize, kh: usize) -> Range<usize> {
+        self.top.saturating_sub(last)..(self.top + self.h).saturating_sub(first).min(kh)
     }
 
     /// Taps of the kernel: `c · kh · kw`, a weight row's length.
@@ -347,11 +346,11 @@ mod tests {
             };
             for first in 0..oh {
                 for last in first..oh {
-                    let (live, end) = g.live_kernel_rows(first, last, k);
+                    let live = g.live_kernel_rows(first, last, k);
                     for ky in 0..k {
                         let reads = (first..=last).any(|r| (top..top + h).contains(&(r + ky)));
                         assert_eq!(
-                            (live..end).contains(&ky),
+                            live.contains(&ky),
                             reads,
                             "h {h}, top {top}, rows {first}..={last}, kernel row {ky}"
                         );

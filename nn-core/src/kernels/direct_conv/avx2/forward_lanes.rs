@@ -61,14 +61,14 @@ impl Geometry {
                     q / self.ow * wp + q % self.ow
                 });
                 let rows = (p0 / self.ow, (p0 + PB - 1).min(plane - 1) / self.ow);
-                let (live, end) = self.live_kernel_rows(rows.0, rows.1, K);
+                let live = self.live_kernel_rows(rows.0, rows.1, K);
                 let mut acc = [start; PB];
                 for ci in 0..self.c {
                     let plane_in = staged.add(ci * hp * wp);
                     // A skip inside `0..K`, not a loop over `live..end`:
                     // the loops over the taps stay unrolled.
                     for ky in 0..K {
-                        if ky < live || ky >= end {
+                        if !live.contains(&ky) {
                             continue;
                         }
                         for kx in 0..K {
