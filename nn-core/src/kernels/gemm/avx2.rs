@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 
 use super::blocked::Mat;
-use super::tile::{tiles_1_to_6, Kernels, TileArgs};
+use super::tile::{tiles_1_to_6, Kernels, Sweep, TileArgs};
 use crate::kernels::transpose::transpose8;
 
 /// A mask of the first `n` of eight 32-bit lanes (all bits set = on).
@@ -247,6 +247,7 @@ pub static F32: Kernels<f32> = Kernels {
     kc: 256,
     mc: 144,
     nc: 1024,
+    sweep: Sweep::RowsOfA,
     direct_b: true,
     tiles: tiles_1_to_6!(tile_f32),
     pack_columns: Some(pack_columns_f32::<16>),
@@ -261,6 +262,7 @@ pub static F64: Kernels<f64> = Kernels {
     kc: 256,
     mc: 96,
     nc: 512,
+    sweep: Sweep::RowsOfA,
     direct_b: true,
     tiles: tiles_1_to_6!(tile_f64),
     pack_columns: None,

@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::blocked::Mat;
-use super::tile::{tiles_1_to_12, Kernels, TileArgs};
+use super::tile::{tiles_1_to_12, Kernels, Sweep, TileArgs};
 
 macro_rules! avx512_tile {
     ($name:ident, $t:ty, $lanes:literal, $mask:ty, $zero:ident, $set1:ident, $load:ident,
@@ -178,6 +178,7 @@ pub static F32: Kernels<f32> = Kernels {
     kc: 256,
     mc: 144,
     nc: 1024,
+    sweep: Sweep::ColumnsOfB,
     direct_b: true,
     tiles: tiles_1_to_12!(tile_f32),
     // AVX-512F implies AVX2 (rustc enables it with `avx512f`; every such CPU
@@ -194,6 +195,7 @@ pub static F64: Kernels<f64> = Kernels {
     kc: 256,
     mc: 96,
     nc: 512,
+    sweep: Sweep::ColumnsOfB,
     direct_b: true,
     tiles: tiles_1_to_12!(tile_f64),
     pack_columns: None,

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::tile::{Kernels, PackFn, TileArgs};
+use super::tile::{Kernels, PackFn, Sweep, TileArgs};
 use crate::Float;
 
 /// A strided matrix, addressed by raw pointer so parts of one product can be
@@ -430,46 +430,63 @@ unsafe fn product<T: Float>(
                         if !direct_a {
                             pack_a(a.block(ic, mb, pc, kb), ks.mr, ks.pack_rows, a_buf);
                         }
-                        for jr in (0..nb).step_by(ks.nr) {
+                        // One tile: rows `ir..` of the block by columns
+                        // `jr..` of the panel.
+                        let tile = |ir: usize, jr: usize| {
+                            let rows = ks.mr.min(mb - ir);
+                            let (a_strip, a_rs, a_cs) = if direct_a {
+                                (a.at(ic + ir, pc) as *const T, a.rs, a.cs)
+                            } else {
+                                (a_buf.add(ir * kb) as *const T, 1, rows as isize)
+                            };
                             let (b_strip, ldb) = if direct_b {
                                 (panel.at(0, jr) as *const T, b.rs)
                             } else {
                                 (b_buf.add(jr * kb) as *const T, ks.nr as isize)
                             };
-                            for ir in (0..mb).step_by(ks.mr) {
-                                let rows = ks.mr.min(mb - ir);
-                                let (a_strip, a_rs, a_cs) = if direct_a {
-                                    (a.at(ic + ir, pc) as *const T, a.rs, a.cs)
-                                } else {
-                                    (a_buf.add(ir * kb) as *const T, 1, rows as isize)
-                                };
-                                let at = c.at(ic + ir, jc + jr);
-                                // The row stands in for `c` in the first
-                                // panel's `beta` term only: later panels add
-                                // to what the first wrote.
-                                debug_assert!(row.is_none_or(|r| r.cs == 1));
-                                let (src, src_rs, src_cs) = match row {
-                                    Some(row) if pc == 0 => (row.at(0, jc + jr) as *const T, 0, 1),
-                                    _ => (at as *const T, c.rs, c.cs),
-                                };
-                                let args = TileArgs {
-                                    k: kb,
-                                    a: a_strip,
-                                    a_rs,
-                                    a_cs,
-                                    b: b_strip,
-                                    ldb,
-                                    c: at,
-                                    rsc: c.rs,
-                                    csc: c.cs,
-                                    src,
-                                    src_rs,
-                                    src_cs,
-                                    cols: ks.nr.min(nb - jr),
-                                    alpha,
-                                    beta,
-                                };
-                                (ks.tiles[rows - 1])(&args);
+                            let at = c.at(ic + ir, jc + jr);
+                            // The row stands in for `c` in the first panel's
+                            // `beta` term only: later panels add to what the
+                            // first wrote.
+                            debug_assert!(row.is_none_or(|r| r.cs == 1));
+                            let (src, src_rs, src_cs) = match row {
+                                Some(row) if pc == 0 => (row.at(0, jc + jr) as *const T, 0, 1),
+                                _ => (at as *const T, c.rs, c.cs),
+                            };
+                            let args = TileArgs {
+                                k: kb,
+                                a: a_strip,
+                                a_rs,
+                                a_cs,
+                                b: b_strip,
+                                ldb,
+                                c: at,
+                                rsc: c.rs,
+                                csc: c.cs,
+                                src,
+                                src_rs,
+                                src_cs,
+                                cols: ks.nr.min(nb - jr),
+                                alpha,
+                                beta,
+                            };
+                            (ks.tiles[rows - 1])(&args);
+                        };
+                        // Every tile sums the same way in either order.
+                        match ks.sweep {
+                            Sweep::RowsOfA => {
+                                for jr in (0..nb).step_by(ks.nr) {
+                                    for ir in (0..mb).step_by(ks.mr) {
+                                        tile(ir, jr);
+                                    }
+                                }
+                            }
+                            Sweep::ColumnsOfB => {
+                                for ir in (0..mb).step_by(ks.mr) {
+                                    for jr in (0..nb).step_by(ks.nr) {
+                                        tile(ir, jr);
+                                    }
+                                }
                             }
                         }
                     }

@@ -3,7 +3,7 @@
 //! 6 rows by 16 `f32` (24 registers of four: NEON's 32 hold it).
 //! They read `b` only from packed panels, which are padded to full width.
 
-use super::tile::{tiles_1_to_6, Kernels, TileArgs};
+use super::tile::{tiles_1_to_6, Kernels, Sweep, TileArgs};
 use crate::Float;
 
 #[inline(always)]
@@ -49,6 +49,7 @@ macro_rules! kernel_set {
             kc: 256,
             mc: $mc,
             nc: 1024,
+            sweep: Sweep::RowsOfA,
             direct_b: false,
             tiles: tiles_1_to_6!($tiles),
             pack_columns: None,

@@ -90,6 +90,25 @@ pub type TileFn<T> = unsafe fn(&TileArgs<T>);
 /// rows are contiguous. Both are transposes.
 pub type PackFn<T> = unsafe fn(super::blocked::Mat<T>, *mut T);
 
+/// The order of the tiles of one packed block of `a` by one panel of `b`:
+/// which operand's strip stays in L1 while the tiles sweep the other's
+/// (every tile sums the same way in either order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// A strip of `b` (`kc × nr`) stays; the tiles walk down the block of
+    /// `a` (in L2), and down `c`, a row of `c` per page in a large product.
+    RowsOfA,
+    /// A strip of `a` (`mr × kc`) stays; the tiles walk along the panel of
+    /// `b` (in L2), and along the same rows of `c`. For kernels whose strip
+    /// of `b` would fill most of L1 (AVX-512's `f32`: 32 KiB of a core's
+    /// 48): on the Intel Xeon of the README's tables, one core, 2048³ ran
+    /// at 176–183 GFLOP/s this way against 159–165, 1024³ at 177–192
+    /// against 160–177, and its `f64` 2048³ at 74–78 against 67–75
+    /// (alternating runs, 2026-12-05). AVX2's `f32` tiles, whose strip of
+    /// `b` is 16 KiB, ran 5–10 % slower this way.
+    ColumnsOfB,
+}
+
 /// One instruction set's micro-kernels and the block sizes that suit them.
 #[doc(hidden)]
 pub struct Kernels<T: 'static> {
@@ -98,12 +117,15 @@ pub struct Kernels<T: 'static> {
     pub mr: usize,
     /// Columns of a full tile.
     pub nr: usize,
-    /// Depth of one packed panel (chosen so a `kc × nr` strip of `b` stays in L1).
+    /// Depth of one packed panel (chosen so the strip [`Kernels::sweep`]
+    /// keeps stays in L1).
     pub kc: usize,
     /// Rows of `a` packed at once (L2).
     pub mc: usize,
     /// Columns of `b` packed at once.
     pub nc: usize,
+    /// Which strip stays in L1 while the tiles sweep the other operand.
+    pub sweep: Sweep,
     /// Whether the tiles can read `b` in place when its rows are contiguous
     /// (masked loads never touch memory past `cols`).
     pub direct_b: bool,
