@@ -10,7 +10,7 @@ use super::tile::{tiles_1_to_12, Kernels, Sweep, TileArgs};
 
 macro_rules! avx512_tile {
     ($name:ident, $t:ty, $lanes:literal, $mask:ty, $zero:ident, $set1:ident, $load:ident,
-     $fma:ident, $mul:ident, $store:ident, $storeu:ident) => {
+     $loadu:ident, $fma:ident, $mul:ident, $store:ident, $storeu:ident) => {
         /// # Safety
         /// The CPU supports AVX-512F; `t` describes valid memory (see [`TileArgs`]).
         #[target_feature(enable = "avx512f")]
@@ -39,6 +39,23 @@ macro_rules! avx512_tile {
                             for i in 0..R {
                                 let ai = $set1(*a.offset(i as isize * $a_rs));
                                 lo[i] = $fma(ai, b0, lo[i]);
+                            }
+                            a = a.wrapping_offset(t.a_cs);
+                            b = b.wrapping_offset(t.ldb);
+                        }
+                    } else if t.cols == 2 * $lanes {
+                        // A whole tile (most of them) reads `b` by plain
+                        // loads: masked ones cost more even with every lane
+                        // on (one core, 512³ 166 → 179 GFLOP/s, 2048³ 166 →
+                        // 175, alternating runs on the Intel Xeon of the
+                        // README's tables, 2026-12-05).
+                        for _ in 0..t.k {
+                            let b0 = $loadu(b);
+                            let b1 = $loadu(b.wrapping_add($lanes));
+                            for i in 0..R {
+                                let ai = $set1(*a.offset(i as isize * $a_rs));
+                                lo[i] = $fma(ai, b0, lo[i]);
+                                hi[i] = $fma(ai, b1, hi[i]);
                             }
                             a = a.wrapping_offset(t.a_cs);
                             b = b.wrapping_offset(t.ldb);
@@ -102,6 +119,7 @@ avx512_tile!(
     _mm512_setzero_ps,
     _mm512_set1_ps,
     _mm512_maskz_loadu_ps,
+    _mm512_loadu_ps,
     _mm512_fmadd_ps,
     _mm512_mul_ps,
     _mm512_mask_storeu_ps,
@@ -115,6 +133,7 @@ avx512_tile!(
     _mm512_setzero_pd,
     _mm512_set1_pd,
     _mm512_maskz_loadu_pd,
+    _mm512_loadu_pd,
     _mm512_fmadd_pd,
     _mm512_mul_pd,
     _mm512_mask_storeu_pd,
