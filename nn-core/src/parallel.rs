@@ -65,6 +65,11 @@ struct Slot {
     job: Option<Job>,
     finished: bool,
     panic: Option<Payload>,
+    /// The worker is blocked on `job_ready`, the caller on `job_done`: only
+    /// then is there anyone to wake (a wake-up is a system call, and both
+    /// usually poll instead).
+    worker_blocked: bool,
+    caller_blocked: bool,
 }
 
 struct Worker {
@@ -198,7 +203,9 @@ impl Worker {
                         seen = posted;
                         break None;
                     }
+                    slot.worker_blocked = true;
                     slot = self.job_ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+                    slot.worker_blocked = false;
                 }
             };
             let Some(Job(claims)) = job else { continue };
@@ -209,7 +216,9 @@ impl Worker {
             slot.finished = true;
             slot.panic = panic;
             self.done.store(seen, Ordering::Release);
-            self.job_done.notify_one();
+            if slot.caller_blocked {
+                self.job_done.notify_one();
+            }
         }
     }
 
@@ -226,7 +235,9 @@ impl Worker {
         slot.finished = false;
         slot.job = Some(Job(claims));
         self.posted.fetch_add(1, Ordering::Release);
-        self.job_ready.notify_one();
+        if slot.worker_blocked {
+            self.job_ready.notify_one();
+        }
         true
     }
 
@@ -247,7 +258,9 @@ impl Worker {
         spin_until(|| self.done.load(Ordering::Acquire) == mine);
         let mut slot = self.lock();
         while !slot.finished {
+            slot.caller_blocked = true;
             slot = self.job_done.wait(slot).unwrap_or_else(|e| e.into_inner());
+            slot.caller_blocked = false;
         }
         slot.claimed = false;
         let shared_core =
