@@ -346,6 +346,36 @@ pub unsafe fn gemm_prepacked<T: Float>(
     product(ks, alpha, a, b, Some(packed), (beta, None), c)
 }
 
+/// Which operands a product reads in place rather than packing: `(a, b)`;
+/// `prepacked`: `b` comes packed already.
+pub(super) fn reads_in_place<T>(
+    ks: &Kernels<T>,
+    a: &Mat<T>,
+    b: &Mat<T>,
+    prepacked: bool,
+) -> (bool, bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // Packing pays for itself by reuse. A panel of `b` is swept once per row
+    // strip: with few strips, or when all of `b` fits in L1, read it in place
+    // (the tiles need contiguous rows for that). A block of `a` is swept once
+    // per column strip: with few, read it in place. Rows contiguous (a batch
+    // of inputs) are packed too where the kernels pack whole strips of them
+    // vectorized, a strip's `mr` streams becoming one: on the Intel Xeon of
+    // the README's tables, one core, 512³ ran 8 % faster and 128 × 512 × 512
+    // 5 % (alternating runs, 2026-12-05), where an earlier machine had run
+    // them 2-5 % faster read in place; with AVX2's `f32` kernels, 256³ 6 %
+    // and 512³ 8 % faster. Without that packer (`f64`, the portable tile),
+    // or with fewer rows than a strip, they are read in place, unless they
+    // lie a multiple of 4 KiB apart and so compete for the same L1 sets
+    // (1024³ and 2048³ lost 10-15 % read in place).
+    let direct_b = !prepacked && ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
+    let direct_a = n <= 4 * ks.nr
+        || (a.cs == 1
+            && (ks.pack_rows.is_none() || m < ks.mr)
+            && !(a.rs.unsigned_abs() * size_of::<T>()).is_multiple_of(4096));
+    (direct_a, direct_b)
+}
+
 /// The loop nest of [`gemm`]; `packed` is `b` already packed (its `ptr` then
 /// unused); `beta` scales `c`, or the `row` in its place (see [`gemm_piece`]).
 unsafe fn product<T: Float>(
@@ -374,25 +404,7 @@ unsafe fn product<T: Float>(
         }
         return;
     }
-    // Packing pays for itself by reuse. A panel of `b` is swept once per row
-    // strip: with few strips, or when all of `b` fits in L1, read it in place
-    // (the tiles need contiguous rows for that). A block of `a` is swept once
-    // per column strip: with few, read it in place. Rows contiguous (a batch
-    // of inputs) are packed too where the kernels pack whole strips of them
-    // vectorized, a strip's `mr` streams becoming one: on the Intel Xeon of
-    // the README's tables, one core, 512³ ran 8 % faster and 128 × 512 × 512
-    // 5 % (alternating runs, 2026-12-05), where an earlier machine had run
-    // them 2-5 % faster read in place; with AVX2's `f32` kernels, 256³ 6 %
-    // and 512³ 8 % faster. Without that packer (`f64`, the portable tile),
-    // or with fewer rows than a strip, they are read in place, unless they
-    // lie a multiple of 4 KiB apart and so compete for the same L1 sets
-    // (1024³ and 2048³ lost 10-15 % read in place).
-    let direct_b =
-        packed.is_none() && ks.direct_b && b.cs == 1 && (m <= 2 * ks.mr || k * n <= 8192);
-    let direct_a = n <= 4 * ks.nr
-        || (a.cs == 1
-            && (ks.pack_rows.is_none() || m < ks.mr)
-            && !(a.rs.unsigned_abs() * size_of::<T>()).is_multiple_of(4096));
+    let (direct_a, direct_b) = reads_in_place(ks, &a, &b, packed.is_some());
     let kc = ks.kc.min(k);
     let mc = ks.mc.min(m);
     let nc = ks.nc.min(n.next_multiple_of(ks.nr));

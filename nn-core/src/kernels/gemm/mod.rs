@@ -333,24 +333,47 @@ fn piece(len: usize, parts: usize, align: usize) -> usize {
 /// splitting the columns. Pieces are whole tiles, so an even split can
 /// still be lopsided: 128 rows over two threads are 72 and 56 (tiles of 12
 /// rows) where 128 columns are 64 and 64 (tiles of 32). And each piece
-/// packs the columns of `b` it reads, all of them when the rows are split,
-/// at about [`PACKING_MACS`] multiply-adds' time per packed value.
-///
-/// (Packing `a` is left out of the count, though a piece of columns packs
-/// all of `a`'s rows where `blocked::product` packs them.)
-fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, m: usize, n: usize) -> bool {
+/// packs what it reads (where `blocked::product` packs at all): a piece of
+/// rows all of `b`'s columns, a piece of columns all of `a`'s rows.
+fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, a: &Mat<T>, b: &Mat<T>) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     // The largest piece, in whole tiles.
     let rows = piece(m, parts, ks.mr).min(m.next_multiple_of(ks.mr));
     let cols = piece(n, parts, ks.nr).min(n.next_multiple_of(ks.nr));
-    let by_rows = (rows + PACKING_MACS) * n.next_multiple_of(ks.nr);
-    let by_cols = (m.next_multiple_of(ks.mr) + PACKING_MACS) * cols;
-    by_rows < by_cols
+    // A piece's multiply-adds and packing, per unit of `k`.
+    let work = |a: &Mat<T>, b: &Mat<T>| {
+        let (direct_a, direct_b) = blocked::reads_in_place(ks, a, b, false);
+        let tiles = a.rows.next_multiple_of(ks.mr) * b.cols.next_multiple_of(ks.nr);
+        let pack_a = if direct_a {
+            0
+        } else {
+            packing_macs(a.rs == 1 && a.cs != 1) * a.rows
+        };
+        let pack_b = if direct_b {
+            0
+        } else {
+            packing_macs(b.cs == 1) * b.cols.next_multiple_of(ks.nr)
+        };
+        tiles + pack_a + pack_b
+    };
+    work(&a.block(0, rows.min(m), 0, k), b) < work(a, &b.block(0, k, 0, cols.min(n)))
 }
 
-/// The time to pack one value of `b`, in multiply-adds of the tiles (a
-/// transposed `b`, a dense layer's `Wᵀ`, is a gather; 12 × 32 tiles do 32
-/// multiply-adds a cycle).
-const PACKING_MACS: usize = 4;
+/// The time to pack one value, in multiply-adds of the tiles (12 × 32
+/// tiles do 32 a cycle): a copy where the packed layout keeps the
+/// operand's contiguous direction, else a transpose. Measured on the Intel
+/// Xeon of the README's tables (two cores, 2026-12-05): packing the whole
+/// of `a` on each core took 7 % of a 512³ product split by columns, about
+/// 19 multiply-adds a value; split by rows instead (each core packing its
+/// own rows of `a`, and all of `b` by copies) 384³ ran 8 % faster, 512³
+/// 4 %, 1024³ 6 %, where the tiles alone chose columns.
+fn packing_macs(copy: bool) -> usize {
+    if copy {
+        1
+    } else {
+        16
+    }
+}
 
 /// Runs the product on `parts` threads (0: too small to split): parts of
 /// the rows or of the columns, whichever leaves the largest piece less
@@ -391,7 +414,7 @@ unsafe fn split<T: Float>(
     if whole {
         return blocked::gemm_piece(ks, alpha, a, b, beta, c, dot, row);
     }
-    if m >= 64 && (n < 64 || rows_balance_better(ks, parts, m, n)) {
+    if m >= 64 && (n < 64 || rows_balance_better(ks, parts, &a, &b)) {
         let rows = piece(m, parts, ks.mr);
         crate::parallel::for_each_part(parts, &|p| {
             let r0 = (p * rows).min(m);
@@ -863,16 +886,51 @@ mod tests {
     }
 
     /// Two threads split a 128 × 128 output by columns (64 and 64, where
-    /// rows would be 72 and 56 in tiles of 12), and `mlp_big`'s 512 × 784
-    /// weight gradient by rows (264 and 248, where columns would be 416
-    /// and 368 in tiles of 32).
-    /// (The choice reads only the tile sizes, so any CPU can check it.)
+    /// rows would be 72 and 56 in tiles of 12), as `mlp_big`'s forward
+    /// product `x · W₁ᵀ`, and `mlp_big`'s 512 × 784 weight gradient by rows
+    /// (264 and 248, where columns would be 416 and 368 in tiles of 32).
+    /// A 1024³ product goes by rows although its tiles alone would go by
+    /// columns (516 and 508 rows against 512 and 512 columns): a piece of
+    /// columns would pack all of `a`.
+    /// (The choice reads only shapes, strides and tile sizes, so any CPU can
+    /// check it.)
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_split_follows_the_larger_piece() {
         let ks = &avx512::F32;
-        assert!(!rows_balance_better(ks, 2, 128, 128));
-        assert!(rows_balance_better(ks, 2, 512, 784));
+        let mat = |rows, cols, rs, cs| Mat::<f32> {
+            ptr: std::ptr::null_mut(),
+            rows,
+            cols,
+            rs,
+            cs,
+        };
+        let plain = |rows, cols| mat(rows, cols, cols as isize, 1);
+        let transposed = |rows, cols| mat(rows, cols, 1, rows as isize);
+        assert!(!rows_balance_better(
+            ks,
+            2,
+            &plain(128, 128),
+            &plain(128, 128)
+        ));
+        assert!(!rows_balance_better(
+            ks,
+            2,
+            &plain(128, 784),
+            &transposed(784, 512)
+        ));
+        assert!(rows_balance_better(
+            ks,
+            2,
+            &transposed(512, 128),
+            &plain(128, 784)
+        ));
+        assert!(rows_balance_better(
+            ks,
+            2,
+            &plain(1024, 1024),
+            &plain(1024, 1024)
+        ));
     }
 
     #[test]
