@@ -6,7 +6,7 @@ const LINE: usize = 64;
 /// Starts fetching every cache line of `data` into the caches without
 /// waiting for it (a hint: nothing happens where the CPU has no such
 /// instruction). For rows read next from scattered places: the next
-/// sequence's row of a recurrent step.
+/// sequence's row of a recurrent step, a batch's next sample.
 pub(crate) fn prefetch_lines<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {

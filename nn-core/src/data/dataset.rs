@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use super::source::{check_batch, Batches, Data, TargetSlot, TargetSlots};
 use super::targets::{TargetKind, Targets};
 use crate::parallel::{for_each_range, Shared};
+use crate::prefetch::prefetch_lines;
 use crate::Float;
 
 /// Why a [`Dataset`] could not be built.
@@ -327,7 +328,15 @@ impl<T: Float> Data<T> for Dataset<T> {
         // element-wise work `for_each_range` weighs: counted four times, a
         // batch of 64 MNIST images is split too.
         for_each_range(n, 4 * n * per, &|part| {
+            let end = part.end;
             for k in part {
+                // Each row's first lines would miss at full latency before
+                // the hardware's prefetch caught up with the copy: fetch
+                // the row after next meanwhile (`mlp`'s epochs 0.154 → 0.146 s,
+                // medians of 15 alternating, 2026-12-05).
+                if let Some(&ahead) = indices[..end].get(k + 2) {
+                    prefetch_lines(&src[ahead * per..(ahead + 1) * per]);
+                }
                 let i = indices[k];
                 // SAFETY: the parts' ranges of rows are disjoint.
                 let row = unsafe { rows.slice(k * per..(k + 1) * per) };
