@@ -26,14 +26,31 @@ macro_rules! avx512_tile {
             let mut lo = [$zero(); R];
             let mut hi = [$zero(); R];
             t.prefetch_c(R);
-            // The loop over `k`, reading row `i` of the strip of `a` at
-            // `i · $a_rs`.
+            // The loop over `k` for two vectors of columns, reading row `i`
+            // of the strip of `a` at `i · $a_rs`; `$row` reads the row of
+            // `b` at `$at` as two vectors.
+            macro_rules! two_vectors {
+                ($a_rs:expr, $at:ident => $row:expr) => {
+                    let (mut a, mut b) = (t.a, t.b);
+                    for _ in 0..t.k {
+                        let $at = b;
+                        let (b0, b1) = $row;
+                        for i in 0..R {
+                            let ai = $set1(*a.offset(i as isize * $a_rs));
+                            lo[i] = $fma(ai, b0, lo[i]);
+                            hi[i] = $fma(ai, b1, hi[i]);
+                        }
+                        a = a.wrapping_offset(t.a_cs);
+                        b = b.wrapping_offset(t.ldb);
+                    }
+                };
+            }
             macro_rules! k_loop {
                 ($a_rs:expr) => {
-                    let (mut a, mut b) = (t.a, t.b);
                     if t.cols <= $lanes {
                         // One vector of columns (an attention head's 16 × 16, a
                         // 10-class output): half the multiply-adds, the same sums.
+                        let (mut a, mut b) = (t.a, t.b);
                         for _ in 0..t.k {
                             let b0 = $load(m0, b);
                             for i in 0..R {
@@ -49,29 +66,9 @@ macro_rules! avx512_tile {
                         // on (one core, 512³ 166 → 179 GFLOP/s, 2048³ 166 →
                         // 175, alternating runs on the Intel Xeon of the
                         // README's tables, 2026-12-05).
-                        for _ in 0..t.k {
-                            let b0 = $loadu(b);
-                            let b1 = $loadu(b.wrapping_add($lanes));
-                            for i in 0..R {
-                                let ai = $set1(*a.offset(i as isize * $a_rs));
-                                lo[i] = $fma(ai, b0, lo[i]);
-                                hi[i] = $fma(ai, b1, hi[i]);
-                            }
-                            a = a.wrapping_offset(t.a_cs);
-                            b = b.wrapping_offset(t.ldb);
-                        }
+                        two_vectors!($a_rs, row => ($loadu(row), $loadu(row.wrapping_add($lanes))));
                     } else {
-                        for _ in 0..t.k {
-                            let b0 = $load(m0, b);
-                            let b1 = $load(m1, b.wrapping_add($lanes));
-                            for i in 0..R {
-                                let ai = $set1(*a.offset(i as isize * $a_rs));
-                                lo[i] = $fma(ai, b0, lo[i]);
-                                hi[i] = $fma(ai, b1, hi[i]);
-                            }
-                            a = a.wrapping_offset(t.a_cs);
-                            b = b.wrapping_offset(t.ldb);
-                        }
+                        two_vectors!($a_rs, row => ($load(m0, row), $load(m1, row.wrapping_add($lanes))));
                     }
                 };
             }
