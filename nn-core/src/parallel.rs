@@ -65,10 +65,11 @@ struct Slot {
     job: Option<Job>,
     finished: bool,
     panic: Option<Payload>,
-    /// The worker is blocked on `job_ready`, the caller on `job_done`: only
-    /// then is there anyone to wake (a wake-up is a system call, and both
-    /// usually poll instead).
+    /// The worker is blocked on `job_ready`: only then does a new job wake
+    /// it (a wake-up is a system call, and the worker usually polls).
     worker_blocked: bool,
+    /// The caller is blocked on `job_done`: only then does the worker wake
+    /// it with the result (the caller usually polls).
     caller_blocked: bool,
 }
 

@@ -413,7 +413,8 @@ unsafe fn product<T: Float>(
     } else {
         kc * nc
     };
-    // Where the next prepacked panel starts: they lie in sweep order.
+    // Where the next prepacked panel starts: they lie in the order of the
+    // loops over `jc` and `pc`.
     let mut next_panel = packed;
     with_packing(
         if direct_a { 0 } else { mc * kc },

@@ -334,7 +334,8 @@ fn piece(len: usize, parts: usize, align: usize) -> usize {
 /// still be lopsided: 128 rows over two threads are 72 and 56 (tiles of 12
 /// rows) where 128 columns are 64 and 64 (tiles of 32). And each piece
 /// packs what it reads (where `blocked::product` packs at all): a piece of
-/// rows all of `b`'s columns, a piece of columns all of `a`'s rows.
+/// rows all of `b`'s columns, a piece of columns all of `a`'s rows, once
+/// per `nc`-wide panel of its columns.
 fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, a: &Mat<T>, b: &Mat<T>) -> bool {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     // The largest piece, in whole tiles.
@@ -344,40 +345,48 @@ fn rows_balance_better<T>(ks: &Kernels<T>, parts: usize, a: &Mat<T>, b: &Mat<T>)
     let work = |a: &Mat<T>, b: &Mat<T>| {
         let (direct_a, direct_b) = blocked::reads_in_place(ks, a, b, false);
         let tiles = a.rows.next_multiple_of(ks.mr) * b.cols.next_multiple_of(ks.nr);
+        // The packed layout keeps `a`'s columns and `b`'s rows together:
+        // copies where the operand is contiguous that way.
         let pack_a = if direct_a {
             0
         } else {
-            packing_macs(a.rs == 1 && a.cs != 1) * a.rows
+            let per_value = if a.rs == 1 && a.cs != 1 {
+                COPY_MACS
+            } else {
+                TRANSPOSE_MACS
+            };
+            per_value * a.rows * b.cols.div_ceil(ks.nc)
         };
         let pack_b = if direct_b {
             0
         } else {
-            packing_macs(b.cs == 1) * b.cols.next_multiple_of(ks.nr)
+            let per_value = if b.cs == 1 { COPY_MACS } else { TRANSPOSE_MACS };
+            per_value * b.cols.next_multiple_of(ks.nr)
         };
         tiles + pack_a + pack_b
     };
     work(&a.block(0, rows.min(m), 0, k), b) < work(a, &b.block(0, k, 0, cols.min(n)))
 }
 
-/// The time to pack one value, in multiply-adds of the tiles (12 × 32
-/// tiles do 32 a cycle): a copy where the packed layout keeps the
-/// operand's contiguous direction, else a transpose. Measured on the Intel
-/// Xeon of the README's tables (two cores, 2026-12-05): packing the whole
-/// of `a` on each core took 7 % of a 512³ product split by columns, about
-/// 19 multiply-adds a value; split by rows instead (each core packing its
-/// own rows of `a`, and all of `b` by copies) 384³ ran 8 % faster, 512³
-/// 4 %, 1024³ 6 %, where the tiles alone chose columns.
-fn packing_macs(copy: bool) -> usize {
-    if copy {
-        1
-    } else {
-        16
-    }
-}
+/// The time to transpose one value while packing, in multiply-adds of the
+/// tiles (12 × 32 tiles do 32 a cycle). Measured on the Intel Xeon of the
+/// README's tables (two cores, 2026-12-05): packing the whole of `a` on
+/// each core took 7 % of a 512³ product split by columns, about 19
+/// multiply-adds a value; rounded down, as an operand already in cache
+/// packs faster. Split by rows (each core packing its own rows of `a`, and
+/// all of `b` by copies) 384³ then ran 8 % faster, 512³ 4 %, 1024³ 6 %,
+/// where the tiles alone tied or chose columns.
+const TRANSPOSE_MACS: usize = 16;
+
+/// The time to copy one value while packing: an estimate (a vector of 16
+/// values moved in about the time the tiles do 32 multiply-adds), small
+/// beside a transpose.
+const COPY_MACS: usize = 1;
 
 /// Runs the product on `parts` threads (0: too small to split): parts of
 /// the rows or of the columns, whichever leaves the largest piece less
-/// tile work, when the output has 64 of either (each
+/// work, its tiles and its packing ([`rows_balance_better`]), when the
+/// output has 64 of either (each
 /// output element still summed in one order), otherwise of the inner
 /// dimension (a convolution's weight gradient: small output, long sum) in a
 /// number of chunks that depends on `k` alone, their partial products added
@@ -506,6 +515,7 @@ unsafe fn split<T: Float>(
 
 #[cfg(test)]
 mod tests {
+    use super::tile::Sweep;
     use super::*;
     use ndarray::{s, Array2};
 
@@ -523,6 +533,8 @@ mod tests {
         })
     }
 
+    /// Every kernel set this CPU runs, each also with its tiles in the other
+    /// order ([`Sweep`]), so both orders are checked on any machine.
     fn kernel_sets() -> Vec<(&'static Kernels<f32>, &'static Kernels<f64>)> {
         let mut sets = vec![(&portable::F32, &portable::F64)];
         #[cfg(target_arch = "x86_64")]
@@ -534,6 +546,20 @@ mod tests {
                 sets.push((&avx512::F32, &avx512::F64));
             }
         }
+        fn swept<T>(ks: &'static Kernels<T>) -> &'static Kernels<T> {
+            let sweep = match ks.sweep {
+                Sweep::RowsOfA => Sweep::ColumnsOfB,
+                Sweep::ColumnsOfB => Sweep::RowsOfA,
+            };
+            let name = format!("{} ({sweep:?})", ks.name);
+            Box::leak(Box::new(Kernels {
+                name: Box::leak(name.into_boxed_str()),
+                sweep,
+                ..*ks
+            }))
+        }
+        let other: Vec<_> = sets.iter().map(|&(a, b)| (swept(a), swept(b))).collect();
+        sets.extend(other);
         sets
     }
 
@@ -889,9 +915,15 @@ mod tests {
     /// rows would be 72 and 56 in tiles of 12), as `mlp_big`'s forward
     /// product `x · W₁ᵀ`, and `mlp_big`'s 512 × 784 weight gradient by rows
     /// (264 and 248, where columns would be 416 and 368 in tiles of 32).
-    /// A 1024³ product goes by rows although its tiles alone would go by
-    /// columns (516 and 508 rows against 512 and 512 columns): a piece of
-    /// columns would pack all of `a`.
+    /// A 1024³ product goes by rows where its tiles alone tie (516 and 508
+    /// rows against 512 and 512 columns, 516 · 1024 = 1032 · 512 tile
+    /// multiply-adds per unit of `k`): a piece of columns would pack all of
+    /// `a` (16 · 1024 against 16 · 516 for the rows, with `b` copied, 1024
+    /// against 512). `mlp_big`'s forward `x · W₁ᵀ` goes by columns: its
+    /// pieces pack all of `x` (16 · 128) and half of `W₁ᵀ` (16 · 256) beside
+    /// 132 · 256 tile multiply-adds, against 16 · 72, 16 · 512 and 72 · 512
+    /// by rows. A 1024 × k × 4096 product goes by columns: `a` is packed
+    /// again for each 1024-wide panel of `b`, by either piece.
     /// (The choice reads only shapes, strides and tile sizes, so any CPU can
     /// check it.)
     #[cfg(target_arch = "x86_64")]
@@ -930,6 +962,12 @@ mod tests {
             2,
             &plain(1024, 1024),
             &plain(1024, 1024)
+        ));
+        assert!(!rows_balance_better(
+            ks,
+            2,
+            &plain(1024, 256),
+            &plain(256, 4096)
         ));
     }
 

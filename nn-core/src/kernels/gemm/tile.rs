@@ -90,7 +90,7 @@ pub type TileFn<T> = unsafe fn(&TileArgs<T>);
 /// rows are contiguous. Both are transposes.
 pub type PackFn<T> = unsafe fn(super::blocked::Mat<T>, *mut T);
 
-/// The order of the tiles of one packed block of `a` by one panel of `b`:
+/// The order of the tiles of one block of `a` by one panel of `b`:
 /// which operand's strip stays in L1 while the tiles sweep the other's
 /// (every tile sums the same way in either order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,12 +117,16 @@ pub struct Kernels<T: 'static> {
     pub mr: usize,
     /// Columns of a full tile.
     pub nr: usize,
-    /// Depth of one packed panel (chosen so the strip [`Kernels::sweep`]
-    /// keeps stays in L1).
+    /// Depth of one packed panel (chosen so a `kc × nr` strip of `b` fits in
+    /// L1; a `mr × kc` strip of `a` is smaller).
     pub kc: usize,
-    /// Rows of `a` packed at once (L2).
+    /// Rows of `a` packed at once (with [`Sweep::RowsOfA`], the block the
+    /// tiles walk down, in L2).
     pub mc: usize,
-    /// Columns of `b` packed at once.
+    /// Columns of `b` packed at once (with [`Sweep::ColumnsOfB`], the
+    /// `kc × nc` panel the tiles walk along, in L2: 1 MiB for AVX-512's
+    /// sets, half of the Intel Xeon's L2; on CPUs with 1 MiB of L2, such
+    /// as AMD's Zen 4, it would not stay there, which is not measured).
     pub nc: usize,
     /// Which strip stays in L1 while the tiles sweep the other operand.
     pub sweep: Sweep,
