@@ -699,36 +699,12 @@ mod tests {
         };
         let plain = |rows, cols| mat(rows, cols, cols as isize, 1);
         let transposed = |rows, cols| mat(rows, cols, 1, rows as isize);
-        assert!(!rows_balance_better(
-            ks,
-            2,
-            &plain(128, 128),
-            &plain(128, 128)
-        ));
-        assert!(!rows_balance_better(
-            ks,
-            2,
-            &plain(128, 784),
-            &transposed(784, 512)
-        ));
-        assert!(rows_balance_better(
-            ks,
-            2,
-            &transposed(512, 128),
-            &plain(128, 784)
-        ));
-        assert!(rows_balance_better(
-            ks,
-            2,
-            &plain(1024, 1024),
-            &plain(1024, 1024)
-        ));
-        assert!(!rows_balance_better(
-            ks,
-            2,
-            &plain(1024, 256),
-            &plain(256, 4096)
-        ));
+        let by_rows = |a: Mat<f32>, b: Mat<f32>| rows_balance_better(ks, 2, &a, &b);
+        assert!(!by_rows(plain(128, 128), plain(128, 128)));
+        assert!(!by_rows(plain(128, 784), transposed(784, 512)));
+        assert!(by_rows(transposed(512, 128), plain(128, 784)));
+        assert!(by_rows(plain(1024, 1024), plain(1024, 1024)));
+        assert!(!by_rows(plain(1024, 256), plain(256, 4096)));
     }
 
     #[test]
