@@ -1,11 +1,13 @@
 //! The tape's own cost: recording an op on a one-element tensor (almost no
 //! arithmetic), and one training step of a small MLP (64-64-64-10, batch 16),
-//! the workload where per-op overhead dominates.
+//! the workload where per-op overhead dominates; and dropout on a
+//! transformer block's activations beside a product of two tensors of that
+//! size (drawing the mask is its own cost).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use nn_core::loss::{cross_entropy, Reduction};
 use nn_core::{Param, Tape};
 
@@ -76,5 +78,28 @@ fn small_mlp_step(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, per_op_overhead, small_mlp_step);
+fn dropout(c: &mut Criterion) {
+    // Batch 128, 16 positions, 128 features: 262,144 values.
+    let x = ArrayD::from_shape_fn(IxDyn(&[128, 16, 128]), |i| i[2] as f32 * 0.01);
+    let mut g = c.benchmark_group("tape_dropout_128x16x128");
+    g.bench_function("dropout_forward_backward", |b| {
+        b.iter(|| {
+            let tape = Tape::<f32>::with_seed(1);
+            let v = tape.var(x.clone());
+            v.dropout(0.1, true).sum().backward();
+            black_box(v.grad())
+        })
+    });
+    g.bench_function("product_forward_backward", |b| {
+        b.iter(|| {
+            let tape = Tape::<f32>::with_seed(1);
+            let (v, m) = (tape.var(x.clone()), tape.constant(x.clone()));
+            (&v * &m).sum().backward();
+            black_box(v.grad())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, per_op_overhead, small_mlp_step, dropout);
 criterion_main!(benches);

@@ -31,10 +31,10 @@ use std::ops::Deref;
 use std::rc::Rc;
 
 use ndarray::{ArrayD, Dimension};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
 use smallvec::SmallVec;
 
+use crate::kernels::dropout::MaskRng;
 use crate::Float;
 pub use anomaly::{anomaly_mode, detect_anomaly, AnomalyGuard};
 pub use dim::Dim;
@@ -116,7 +116,7 @@ struct TapeInner<T: Float> {
     /// The random source of ops that draw (dropout's masks), made from `seed`
     /// on first use (and boxed) so that a tape that never draws costs nothing
     /// more.
-    rng: RefCell<Option<Box<StdRng>>>,
+    rng: RefCell<Option<Box<MaskRng>>>,
     seed: u64,
     /// The ops a backward pass has gone through, and whether another pass
     /// may go through them again (PyTorch's `retain_graph`): it would add
@@ -239,11 +239,25 @@ impl<T: Float> Tape<T> {
     /// Calls `f` with the tape's random source, for ops of your own that draw
     /// (noise, masks), so they are reproducible with [`Tape::with_seed`].
     ///
+    /// The source is ChaCha12, the generator behind rand's `StdRng`, which
+    /// gives the same numbers from the same seed; this one can also seek, so
+    /// a large dropout mask is drawn on every core.
+    ///
+    /// ```
+    /// use nn_core::Tape;
+    /// use rand::rngs::StdRng;
+    /// use rand::{Rng, SeedableRng};
+    ///
+    /// let tape = Tape::<f32>::with_seed(5);
+    /// let draws: [u32; 3] = tape.with_rng(|rng| rng.random());
+    /// assert_eq!(draws, StdRng::seed_from_u64(5).random::<[u32; 3]>());
+    /// ```
+    ///
     /// # Panics
     /// If called again from inside `f`.
-    pub fn with_rng<R>(&self, f: impl FnOnce(&mut StdRng) -> R) -> R {
+    pub fn with_rng<R>(&self, f: impl FnOnce(&mut MaskRng) -> R) -> R {
         let mut rng = self.inner.rng.borrow_mut();
-        f(rng.get_or_insert_with(|| Box::new(StdRng::seed_from_u64(self.inner.seed))))
+        f(rng.get_or_insert_with(|| Box::new(MaskRng::seed_from_u64(self.inner.seed))))
     }
 
     /// Number of recorded nodes.

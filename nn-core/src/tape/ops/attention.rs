@@ -183,7 +183,7 @@ impl<T: Float> Var<T> {
         let drop = (p > 0.0).then(|| {
             let shape = k::probabilities_shape(&q, &kshape);
             self.tape()
-                .with_rng(|rng| dropout::mask::<T, _>(&shape, p, rng))
+                .with_rng(|rng| dropout::mask_from::<T>(&shape, p, rng))
         });
         let (output, probabilities) = self.with_value(|q| {
             key.with_value(|k| {

@@ -55,10 +55,10 @@ impl<T: Float> Var<T> {
         if !training || p == 0.0 {
             return self.clone();
         }
-        let shape = self.shape();
-        let mask = self.tape().with_rng(|rng| k::mask::<T, _>(&shape, p, rng));
-        self.tape().record(&[self], |v| {
-            (k::apply_mask(v[0].view(), mask.view()), Dropout(mask))
+        let tape = self.tape();
+        tape.record(&[self], |v| {
+            let (y, mask) = tape.with_rng(|rng| k::dropout_from(v[0].view(), p, rng));
+            (y, Dropout(mask))
         })
     }
 
