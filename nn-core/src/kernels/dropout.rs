@@ -4,7 +4,6 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rand::Rng;
 
-use super::owned::owned_written;
 use super::simd::widest;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
@@ -136,9 +135,9 @@ pub fn mask_from<T: Float>(shape: &[usize], p: f64, rng: &mut MaskRng) -> ArrayD
 /// mask [`fill_mask_from`]'s (the generator left where it leaves it), both
 /// written in one pass on every core from each block of draws. The tape's
 /// dropout, which drew its mask on one thread and then multiplied, took
-/// 917 µs forward and backward on 262,144 `f32` against 687 µs this way
-/// (a product of two such tensors: 551; `cargo bench -p nn-core --bench
-/// tape -- dropout`, two cores).
+/// 894 µs forward and backward on 262,144 `f32` against 600–630 µs this
+/// way (a product of two such tensors: 429; `cargo bench -p nn-core
+/// --bench tape -- dropout`, two cores).
 ///
 /// # Panics
 /// If `p` is not in `[0, 1)`.
@@ -152,45 +151,31 @@ pub fn dropout_from<T: Float>(
     let xs = x.as_slice().expect("standard layout");
     let (threshold, keep) = mask_constants::<T>(p);
     let (start, len) = (rng.get_word_pos(), xs.len());
+    let (mut y, mut mask) = (ArrayD::uninit(x.raw_dim()), ArrayD::uninit(x.raw_dim()));
+    let ys = Shared::new(y.as_slice_mut().expect("a new array is one slice"));
+    let ms = Shared::new(mask.as_slice_mut().expect("a new array is one slice"));
     let from = &*rng;
-    let mut y = None;
-    // SAFETY: the parts together write every element of both arrays, each
-    // through a raw pointer, before anything reads them.
-    let mask = unsafe {
-        owned_written(x.raw_dim(), |mut mask| {
-            y = Some(owned_written(x.raw_dim(), |mut y| {
-                let outs: Outputs<T> = Outputs([mask.as_mut_ptr(), y.as_mut_ptr()]);
-                let outs = &outs;
-                for_each_range(len, 4 * len, &|range| {
-                    let mut part = from.clone();
-                    part.set_word_pos(start + range.start as u128);
-                    let [mask, y]: [*mut T; 2] = outs.0;
-                    let xs = &xs[range.clone()];
-                    let (mask, y) = (mask.add(range.start), y.add(range.start));
-                    draw_blocks(
-                        xs.len(),
-                        threshold,
-                        keep,
-                        |d| part.fill(d),
-                        |i, m| {
-                            mask.add(i).write(m);
-                            y.add(i).write(xs[i] * m);
-                        },
-                    );
-                });
-            }))
-        })
-    };
+    for_each_range(len, 4 * len, &|range| {
+        let mut part = from.clone();
+        part.set_word_pos(start + range.start as u128);
+        // SAFETY: the parts' ranges are disjoint.
+        let (ys, ms) = unsafe { (ys.slice(range.clone()), ms.slice(range.clone())) };
+        let xs = &xs[range];
+        draw_blocks(
+            xs.len(),
+            threshold,
+            keep,
+            |d| part.fill(d),
+            |i, m| {
+                ms[i].write(m);
+                ys[i].write(xs[i] * m);
+            },
+        );
+    });
     rng.set_word_pos(start + len as u128);
-    (y.expect("written with the mask"), mask)
+    // SAFETY: the parts wrote every element of both.
+    unsafe { (y.assume_init(), mask.assume_init()) }
 }
-
-/// The two outputs' first elements, shared with the parts that write
-/// disjoint ranges of them.
-struct Outputs<T>([*mut T; 2]);
-
-// SAFETY: each part writes its own range of the outputs.
-unsafe impl<T: Send> Sync for Outputs<T> {}
 
 /// `x * mask` element by element: the forward of dropout with a drawn mask,
 /// and also its backward (`dx = dy * mask`), on every core when both are
@@ -208,19 +193,20 @@ pub fn apply_mask<T: Float>(x: ArrayViewD<'_, T>, mask: ArrayViewD<'_, T>) -> Ar
     let (Some(xs), Some(ms)) = (x.as_slice(), mask.as_slice()) else {
         return Zip::from(&x).and(&mask).map_collect(|&v, &m| v * m);
     };
-    let mut out = ArrayD::zeros(x.raw_dim());
-    let shared = Shared::new(out.as_slice_mut().expect("a new array is contiguous"));
-    for_each_range(xs.len(), xs.len(), &|range| {
+    let mut out = ArrayD::uninit(x.raw_dim());
+    let os = Shared::new(out.as_slice_mut().expect("a new array is one slice"));
+    for_each_range(xs.len(), 3 * xs.len(), &|range| {
         // SAFETY: the parts' ranges are disjoint.
-        let out = unsafe { shared.slice(range.clone()) };
+        let os = unsafe { os.slice(range.clone()) };
         let (xs, ms) = (&xs[range.clone()], &ms[range]);
         widest(|| {
-            for ((o, &v), &m) in out.iter_mut().zip(xs).zip(ms) {
-                *o = v * m;
+            for ((o, &v), &m) in os.iter_mut().zip(xs).zip(ms) {
+                o.write(v * m);
             }
         });
     });
-    out
+    // SAFETY: the parts wrote every element.
+    unsafe { out.assume_init() }
 }
 
 #[cfg(test)]
