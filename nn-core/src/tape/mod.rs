@@ -445,7 +445,7 @@ pub(crate) fn accumulate<T: Float>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>, w
                 g.shape(),
                 acc.shape()
             );
-            *acc += &g;
+            crate::kernels::binary::add_assign_into(acc.view_mut(), g.view());
         }
         None => *slot = Some(g),
     }
