@@ -79,7 +79,7 @@ pub fn forward<T: Float, B: Binary>(
         // SAFETY: the operands are as long as the output, so the loop
         // writes every element of each range.
         return unsafe {
-            written(a.raw_dim(), 3 * xs.len(), |r, os| {
+            filled(a.raw_dim(), |r, os| {
                 let (xs, ys) = (&xs[r.clone()], &ys[r]);
                 widest(|| {
                     for ((o, &x), &y) in os.iter_mut().zip(xs).zip(ys) {
@@ -146,7 +146,7 @@ fn local<T: Float>(
         // SAFETY: the operands are as long as the output, so the loop
         // writes every element of each range.
         return unsafe {
-            written(dy.raw_dim(), 5 * gv.len(), |r, os| {
+            filled(dy.raw_dim(), |r, os| {
                 let (av, bv, yv, gv) = (&av[r.clone()], &bv[r.clone()], &yv[r.clone()], &gv[r]);
                 widest(|| {
                     for ((((o, &a), &b), &y), &g) in os.iter_mut().zip(av).zip(bv).zip(yv).zip(gv) {
@@ -165,29 +165,29 @@ fn local<T: Float>(
     s.restore(out)
 }
 
-/// The fewest elements for which [`written`] splits its loop over the
-/// cores. An op on the tape often runs alone between serial work long
-/// enough for the worker to have gone to sleep, and waking it costs tens
-/// of microseconds on a virtual machine: split, a product of 262,144
-/// values in a forward and backward took 489 µs against 429 (`cargo
-/// bench -p nn-core --bench tape -- dropout`), where a residual CNN's sums
-/// of 1.6 million values split made its tape step 12 % shorter.
-const ALONE_SPLIT_ELEMENTS: usize = 1 << 20;
+/// The fewest elements for which [`filled`] splits its loop over the
+/// cores. An op on the tape often runs alone after serial work long
+/// enough for the worker to have gone to sleep, and waking it costs more
+/// than splitting saves below this: on the two cores of the Intel Xeon of
+/// `benches/HISTORY.md` (thirteenth session), a product of 262,144 values
+/// split took 489 µs forward and backward against 429 (`cargo bench -p
+/// nn-core --bench tape -- dropout`), while two residual blocks of a
+/// 16-channel CNN on the tape (sums of 1.6 million values) took 24.2–26.1
+/// ms a step against 27.5–29.0 with this change as a whole.
+pub(crate) const ALONE_SPLIT_ELEMENTS: usize = 1 << 20;
 
 /// A new array of `shape` (standard layout), its elements written by
-/// `fill(range, out)` for each range of the flat order, the ranges split
-/// over the cores when the array is large and `work` (elements touched)
-/// repays it: element-wise,
-/// so the same values on any split. (`fill` runs its loop in
-/// [`widest`] itself: a closure called from inside `widest`'s was not
-/// inlined there, and stayed in the baseline's vectors.)
+/// `fill(range, out)` for each range of the flat order, split over the
+/// cores from [`ALONE_SPLIT_ELEMENTS`] elements: element-wise, so the same
+/// values on any split. (`fill` runs its loop in [`widest`] itself: a
+/// closure called from inside `widest`'s function was not inlined there,
+/// and stayed in the baseline's vectors.)
 ///
 /// # Safety
 /// `fill` writes every element of the `out` it is given.
 #[inline(always)]
-unsafe fn written<T: Float>(
+unsafe fn filled<T: Float>(
     shape: IxDyn,
-    work: usize,
     fill: impl Fn(Range<usize>, &mut [MaybeUninit<T>]) + Sync,
 ) -> ArrayD<T> {
     let mut out = ArrayD::uninit(shape);
@@ -197,7 +197,8 @@ unsafe fn written<T: Float>(
         fill(0..len, slots);
     } else {
         let os = Shared::new(slots);
-        for_each_range(len, work, &|r| {
+        // The length alone decides: any such array is work enough.
+        for_each_range(len, len, &|r| {
             // SAFETY: the parts' ranges are disjoint.
             let os = unsafe { os.slice(r.clone()) };
             fill(r, os)
@@ -435,18 +436,16 @@ mod tests {
         }
     }
 
-    /// `relu(a + b)` in one pass is the sum then plain `relu` (the
-    /// activation's own kernel), bit for bit: negative sums to +0, -0.0 and
-    /// NaN kept, on both sides of the split and in the strided fallback.
     #[test]
     fn allocating_forms_split_large_operands_without_changing_a_value() {
-        // Below and above `ALONE_SPLIT_ELEMENTS`; each value is its own op of
-        // its elements, so the definition is exact.
-        for n in [ALONE_SPLIT_ELEMENTS - 1, ALONE_SPLIT_ELEMENTS + 13] {
-            let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 97) as f32 * 0.37 - 9.0);
-            let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 89) as f32 * 0.11 + 0.5);
+        // Empty, at and around `ALONE_SPLIT_ELEMENTS` (split over the cores
+        // where the machine has two or more), in `f32` and `f64`; each value
+        // is its own op of its elements, so the definition is exact.
+        fn check<T: Float>(n: usize) {
+            let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| T::lit((i[0] % 97) as f64 * 0.37 - 9.0));
+            let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| T::lit((i[0] % 89) as f64 * 0.11 + 0.5));
             let y = forward(&Mul, a.view(), b.view());
-            let dy = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 7) as f32 - 3.0);
+            let dy = ArrayD::from_shape_fn(IxDyn(&[n]), |i| T::lit((i[0] % 7) as f64 - 3.0));
             assert_eq!(
                 y,
                 Zip::from(&a).and(&b).map_collect(|&x, &z| x * z),
@@ -456,8 +455,20 @@ mod tests {
             assert_eq!(da.unwrap(), &dy * &b, "n {n}");
             assert_eq!(db.unwrap(), &dy * &a, "n {n}");
         }
+        for n in [
+            0,
+            ALONE_SPLIT_ELEMENTS - 1,
+            ALONE_SPLIT_ELEMENTS,
+            ALONE_SPLIT_ELEMENTS + 13,
+        ] {
+            check::<f32>(n);
+        }
+        check::<f64>(ALONE_SPLIT_ELEMENTS + 13);
     }
 
+    /// `relu(a + b)` in one pass is the sum then plain `relu` (the
+    /// activation's own kernel), bit for bit: negative sums to +0, -0.0 and
+    /// NaN kept, on both sides of the split and in the strided fallback.
     #[test]
     fn forward_relu_into_is_the_sum_then_relu() {
         use crate::activation::{relu, ActivationFn};

@@ -38,9 +38,10 @@ pub fn fill_mask<T: Float, R: Rng + ?Sized>(mut mask: ArrayViewMutD<'_, T>, p: f
     }
 }
 
-/// The generator of the layers' dropout masks: the ChaCha12 stream behind
-/// rand's `StdRng` (the same numbers from the same seed), which can also
-/// seek, so [`fill_mask_from`] draws a large mask in parallel.
+/// The generator of the layers' dropout masks and the tape's random source
+/// ([`Tape::with_rng`](crate::Tape::with_rng)): the ChaCha12 stream behind
+/// rand 0.9's `StdRng` (the same numbers from the same seed), which can
+/// also seek, so [`fill_mask_from`] draws a large mask in parallel.
 pub type MaskRng = rand_chacha::ChaCha12Rng;
 
 /// [`fill_mask`] from a [`MaskRng`]: the same mask, and the generator left
@@ -95,7 +96,7 @@ fn draw_blocks<T: Float>(
     mut emit: impl FnMut(usize, T),
 ) {
     // The draws in blocks, then the selection in a loop of its own: a loop
-    // that only compares and stores vectorizes, one that also draws does not.
+    // that also draws does not vectorize.
     const BLOCK: usize = 256;
     let mut draws = [0u32; BLOCK];
     for start in (0..len).step_by(BLOCK) {
@@ -133,11 +134,8 @@ pub fn mask_from<T: Float>(shape: &[usize], p: f64, rng: &mut MaskRng) -> ArrayD
 
 /// Dropout of `x` with a mask drawn from `rng`: `(x * mask, mask)`, the
 /// mask [`fill_mask_from`]'s (the generator left where it leaves it), both
-/// written in one pass on every core from each block of draws. The tape's
-/// dropout, which drew its mask on one thread and then multiplied, took
-/// 894 µs forward and backward on 262,144 `f32` against 600–630 µs this
-/// way (a product of two such tensors: 429; `cargo bench -p nn-core
-/// --bench tape -- dropout`, two cores).
+/// written in one pass on every core from each block of draws (the tape's
+/// dropout; its measurements are in `benches/HISTORY.md`).
 ///
 /// # Panics
 /// If `p` is not in `[0, 1)`.
@@ -155,6 +153,9 @@ pub fn dropout_from<T: Float>(
     let ys = Shared::new(y.as_slice_mut().expect("a new array is one slice"));
     let ms = Shared::new(mask.as_slice_mut().expect("a new array is one slice"));
     let from = &*rng;
+    // As `fill_mask_from`: each draw is worth a few elements of plain work.
+    // Not in `simd::widest`: ChaCha's own choice of vectors inside an
+    // AVX-512 function made the draws slower (200 → 350 µs at 262,144).
     for_each_range(len, 4 * len, &|range| {
         let mut part = from.clone();
         part.set_word_pos(start + range.start as u128);
@@ -195,6 +196,10 @@ pub fn apply_mask<T: Float>(x: ArrayViewD<'_, T>, mask: ArrayViewD<'_, T>) -> Ar
     };
     let mut out = ArrayD::uninit(x.raw_dim());
     let os = Shared::new(out.as_slice_mut().expect("a new array is one slice"));
+    // Split at the usual threshold, not the tape's binary ops' million
+    // values: on the tape it runs in dropout's backward, and splitting only
+    // from a million made the tape benchmark's dropout slower (598–629 µs
+    // against 650–670 at 262,144 values).
     for_each_range(xs.len(), 3 * xs.len(), &|range| {
         // SAFETY: the parts' ranges are disjoint.
         let os = unsafe { os.slice(range.clone()) };
@@ -312,15 +317,21 @@ mod tests {
                 "len {len}: the stream goes on alike"
             );
         }
+        // Transposed, in f64: the mask in the standard order of the view.
         let x = ndarray::Array2::from_shape_fn((300, 400), |(i, j)| (i * 400 + j) as f64);
-        let (y, m) = dropout_from(x.t().into_dyn(), 0.5, &mut MaskRng::seed_from_u64(9));
-        assert_eq!(m.shape(), &[400, 300]);
+        let mut par = MaskRng::seed_from_u64(9);
+        let mut seq = StdRng::seed_from_u64(9);
+        let (y, m) = dropout_from(x.t().into_dyn(), 0.5, &mut par);
+        assert_eq!(m, mask::<f64, _>(&[400, 300], 0.5, &mut seq));
         assert_eq!(y, &x.t().into_dyn() * &m);
+        assert_eq!(par.next_u32(), seq.next_u32(), "the stream goes on alike");
     }
 
     #[test]
     fn applying_a_mask_multiplies_element_by_element() {
-        // Contiguous operands above the parallel split, and a transposed one.
+        // Contiguous operands above the parallel split (split where the
+        // machine has two cores or more), a transposed one, an empty one
+        // and `f64`.
         let x = ndarray::Array2::from_shape_fn((500, 300), |(i, j)| (i * 300 + j) as f32);
         let m: ArrayD<f32> = mask(&[500, 300], 0.3, &mut StdRng::seed_from_u64(1));
         let want = Zip::from(&x.view().into_dyn())
@@ -333,5 +344,10 @@ mod tests {
             .and(&mt)
             .map_collect(|&v, &m| v * m);
         assert_eq!(apply_mask(x.t().into_dyn(), mt.view()), want);
+        let empty = ArrayD::<f32>::zeros(IxDyn(&[0, 3]));
+        assert_eq!(apply_mask(empty.view(), empty.view()).shape(), &[0, 3]);
+        let x = ArrayD::from_shape_fn(IxDyn(&[70_001]), |i| i[0] as f64 * 0.5);
+        let m: ArrayD<f64> = mask(&[70_001], 0.2, &mut StdRng::seed_from_u64(4));
+        assert_eq!(apply_mask(x.view(), m.view()), &x * &m);
     }
 }
