@@ -4,12 +4,11 @@
 //! [`super::arith`].
 
 use std::fmt::Debug;
-use std::mem::MaybeUninit;
-use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Zip};
 
 use super::broadcast::broadcast_shape;
+use super::owned::filled;
 use super::simd::widest;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
@@ -79,7 +78,7 @@ pub fn forward<T: Float, B: Binary>(
         // SAFETY: the operands are as long as the output, so the loop
         // writes every element of each range.
         return unsafe {
-            filled(a.raw_dim(), |r, os| {
+            filled(a.raw_dim(), ALONE_SPLIT_ELEMENTS, |r, os| {
                 let (xs, ys) = (&xs[r.clone()], &ys[r]);
                 widest(|| {
                     for ((o, &x), &y) in os.iter_mut().zip(xs).zip(ys) {
@@ -146,7 +145,7 @@ fn local<T: Float>(
         // SAFETY: the operands are as long as the output, so the loop
         // writes every element of each range.
         return unsafe {
-            filled(dy.raw_dim(), |r, os| {
+            filled(dy.raw_dim(), ALONE_SPLIT_ELEMENTS, |r, os| {
                 let (av, bv, yv, gv) = (&av[r.clone()], &bv[r.clone()], &yv[r.clone()], &gv[r]);
                 widest(|| {
                     for ((((o, &a), &b), &y), &g) in os.iter_mut().zip(av).zip(bv).zip(yv).zip(gv) {
@@ -165,8 +164,8 @@ fn local<T: Float>(
     s.restore(out)
 }
 
-/// The fewest elements for which [`filled`] splits its loop over the
-/// cores. An op on the tape often runs alone after serial work long
+/// The fewest elements for which the allocating forms split their loops
+/// over the cores. An op on the tape often runs alone after serial work long
 /// enough for the worker to have gone to sleep, and waking it costs more
 /// than splitting saves below this: on the two cores of the Intel Xeon of
 /// `benches/HISTORY.md` (thirteenth session), a product of 262,144 values
@@ -175,39 +174,6 @@ fn local<T: Float>(
 /// 16-channel CNN on the tape (sums of 1.6 million values) took 24.2–26.1
 /// ms a step against 27.5–29.0 with this change as a whole.
 pub(crate) const ALONE_SPLIT_ELEMENTS: usize = 1 << 20;
-
-/// A new array of `shape` (standard layout), its elements written by
-/// `fill(range, out)` for each range of the flat order, split over the
-/// cores from [`ALONE_SPLIT_ELEMENTS`] elements: element-wise, so the same
-/// values on any split. (`fill` runs its loop in [`widest`] itself: a
-/// closure called from inside `widest`'s function was not inlined there,
-/// and stayed in the baseline's vectors.)
-///
-/// # Safety
-/// `fill` writes every element of the `out` it is given.
-#[inline(always)]
-unsafe fn filled<T: Float>(
-    shape: IxDyn,
-    fill: impl Fn(Range<usize>, &mut [MaybeUninit<T>]) + Sync,
-) -> ArrayD<T> {
-    let mut out = ArrayD::uninit(shape);
-    let slots = out.as_slice_mut().expect("a new array is one slice");
-    let len = slots.len();
-    if len < ALONE_SPLIT_ELEMENTS {
-        fill(0..len, slots);
-    } else {
-        let os = Shared::new(slots);
-        // The length alone decides: any such array is work enough.
-        for_each_range(len, len, &|r| {
-            // SAFETY: the parts' ranges are disjoint.
-            let os = unsafe { os.slice(r.clone()) };
-            fill(r, os)
-        });
-    }
-    // SAFETY: the ranges cover every element, and `fill` wrote each of its
-    // own (the caller's promise).
-    unsafe { out.assume_init() }
-}
 
 /// `out = f(a, b)` for operands of one shape (no broadcasting): the
 /// allocation-free form of [`forward`], for the static path.

@@ -4,6 +4,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use rand::Rng;
 
+use super::owned::filled;
 use super::simd::widest;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
@@ -194,24 +195,24 @@ pub fn apply_mask<T: Float>(x: ArrayViewD<'_, T>, mask: ArrayViewD<'_, T>) -> Ar
     let (Some(xs), Some(ms)) = (x.as_slice(), mask.as_slice()) else {
         return Zip::from(&x).and(&mask).map_collect(|&v, &m| v * m);
     };
-    let mut out = ArrayD::uninit(x.raw_dim());
-    let os = Shared::new(out.as_slice_mut().expect("a new array is one slice"));
-    // Split at the usual threshold, not the tape's binary ops' million
-    // values: on the tape it runs in dropout's backward, and splitting only
-    // from a million made the tape benchmark's dropout slower (598–629 µs
-    // against 650–670 at 262,144 values).
-    for_each_range(xs.len(), 3 * xs.len(), &|range| {
-        // SAFETY: the parts' ranges are disjoint.
-        let os = unsafe { os.slice(range.clone()) };
-        let (xs, ms) = (&xs[range.clone()], &ms[range]);
-        widest(|| {
-            for ((o, &v), &m) in os.iter_mut().zip(xs).zip(ms) {
-                o.write(v * m);
-            }
-        });
-    });
-    // SAFETY: the parts wrote every element.
-    unsafe { out.assume_init() }
+    // Split at the usual threshold (three arrays touched per element), not
+    // the tape's binary ops' million values: on the tape it runs in
+    // dropout's backward, and splitting only from a million made the tape
+    // benchmark's dropout slower (598–629 µs against 650–670 at 262,144
+    // values).
+    let split_from = crate::parallel::PARALLEL_ELEMENTS.div_ceil(3);
+    // SAFETY: the operands are as long as the output, so the loop writes
+    // every element of each range.
+    unsafe {
+        filled(x.raw_dim(), split_from, |r, os| {
+            let (xs, ms) = (&xs[r.clone()], &ms[r]);
+            widest(|| {
+                for ((o, &v), &m) in os.iter_mut().zip(xs).zip(ms) {
+                    o.write(v * m);
+                }
+            })
+        })
+    }
 }
 
 #[cfg(test)]
