@@ -78,9 +78,23 @@ pub trait ActivationFn: Clone + Debug + Send + Sync + 'static {
         let shape = self
             .output_shape(x.shape())
             .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
-        let mut y = ArrayD::zeros(IxDyn(&shape));
+        let mut y = crate::kernels::owned::zeros(IxDyn(&shape));
         self.forward_into(x, y.view_mut());
         y
+    }
+
+    /// `dx` into a new array: [`ActivationFn::backward_into`] on zeros,
+    /// unless the function writes every element itself (element-wise
+    /// functions do, into memory not filled first).
+    fn backward<T: Float>(
+        &self,
+        x: ArrayViewD<'_, T>,
+        y: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+    ) -> ArrayD<T> {
+        let mut dx = crate::kernels::owned::zeros(x.raw_dim());
+        self.backward_into(x, y, dy, dx.view_mut());
+        dx
     }
 
     /// Whether this is the identity (`linear`), which layers skip.
@@ -132,6 +146,14 @@ impl<P: Pointwise> ActivationFn for P {
     }
     fn forward<T: Float>(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
         pointwise::forward(self, x)
+    }
+    fn backward<T: Float>(
+        &self,
+        x: ArrayViewD<'_, T>,
+        y: ArrayViewD<'_, T>,
+        dy: ArrayViewD<'_, T>,
+    ) -> ArrayD<T> {
+        pointwise::backward(self, x, y, dy)
     }
     fn is_identity(&self) -> bool {
         Pointwise::is_identity(self)
@@ -440,6 +462,37 @@ mod tests {
                 spec.name,
                 y[[0, 0]]
             );
+        }
+    }
+
+    #[test]
+    fn allocating_forms_match_the_into_forms_bit_for_bit() {
+        // `forward` and `backward` write fresh arrays (element-wise functions
+        // without filling them first); each must give what `_into` gives
+        // into zeros, for every built-in, directly and through `Builtin`.
+        let (n, c) = (3, 8);
+        let wave = |k: usize| {
+            ndarray::Array::from_shape_fn(IxDyn(&[n, c]), |ix| {
+                ((ix[0] * c + ix[1] + k) as f64 * 0.37).sin() * 2.0
+            })
+        };
+        let (x, dy) = (wave(0), wave(5));
+        for (spec, b) in each_builtin() {
+            let shape = b.output_shape(x.shape()).expect("a shape every row takes");
+            let mut y = ndarray::ArrayD::zeros(IxDyn(&shape));
+            b.forward_into(x.view(), y.view_mut());
+            let dy = dy.slice_each_axis(|ax| ndarray::Slice::from(0..shape[ax.axis.index()]));
+            let mut dx = ndarray::ArrayD::zeros(x.raw_dim());
+            b.backward_into(x.view(), y.view(), dy.view(), dx.view_mut());
+            let bits = |a: &ndarray::ArrayD<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&b.forward(x.view())),
+                bits(&y),
+                "{} forward",
+                spec.name
+            );
+            let back = b.backward(x.view(), y.view(), dy.view());
+            assert_eq!(bits(&back), bits(&dx), "{} backward", spec.name);
         }
     }
 

@@ -82,6 +82,19 @@ macro_rules! declare_builtin {
             ) {
                 match self { $(Builtin::$ty(a) => a.backward_into(x, y, dy, dx),)* }
             }
+            // The allocating forms too: element-wise functions write fresh
+            // arrays without filling them first.
+            fn forward<T: Float>(&self, x: ArrayViewD<'_, T>) -> ArrayD<T> {
+                match self { $(Builtin::$ty(a) => a.forward(x),)* }
+            }
+            fn backward<T: Float>(
+                &self,
+                x: ArrayViewD<'_, T>,
+                y: ArrayViewD<'_, T>,
+                dy: ArrayViewD<'_, T>,
+            ) -> ArrayD<T> {
+                match self { $(Builtin::$ty(a) => a.backward(x, y, dy),)* }
+            }
         }
 
         $(

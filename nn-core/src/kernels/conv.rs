@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::direct_conv::Geometry;
 use super::gemm::gemm;
 use super::norm::channel_sum;
-use super::owned::owned;
+use super::owned::{owned, Output};
 use ndarray::{
     Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, Ix2,
     IxDyn,
@@ -595,7 +595,11 @@ pub fn conv2d<T: Float>(
     scratch: &mut ConvScratch<T>,
 ) -> ArrayD<T> {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
-    owned(&shape[..], |y| conv2d_into(x, w, b, window, scratch, y))
+    let mut y = ArrayD::uninit(IxDyn(&shape));
+    let slots = y.as_slice_mut().expect("a new array is one slice");
+    conv2d_slots(x, w, b, window, scratch, false, Output::fresh(slots));
+    // SAFETY: `conv2d_slots` takes every sample's range of the output once.
+    unsafe { y.assume_init() }
 }
 
 /// [`conv2d`] into a preallocated `y`, with intermediates in `scratch`.
@@ -635,12 +639,27 @@ fn conv2d_then<T: Float>(
     mut y: ArrayViewMutD<'_, T>,
 ) {
     let shape = conv2d_shape(x.shape(), w.shape(), window);
-    let [n, oc, oh, ow] = shape;
     assert!(
         y.shape() == shape,
         "conv2d: output buffer {:?}, the output is {shape:?}",
         y.shape()
     );
+    let ys = Output::initialized(y.as_slice_mut().expect("standard-layout output"));
+    conv2d_slots(x, w, b, window, scratch, relu, ys)
+}
+
+/// [`conv2d_then`] into `ys`, the output's elements in standard order,
+/// taking each sample's range once.
+fn conv2d_slots<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayViewD<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
+    window: &Window2d,
+    scratch: &mut ConvScratch<T>,
+    relu: bool,
+    ys: Output<T>,
+) {
+    let [n, oc, oh, ow] = conv2d_shape(x.shape(), w.shape(), window);
     if let Some(b) = b {
         assert!(
             b.len() == oc,
@@ -653,7 +672,6 @@ fn conv2d_then<T: Float>(
     let w = w.as_standard_layout();
     let wm = weight_matrix(&w);
     let chunks = Chunks::new(n, rows * plane, n * oc * plane * rows);
-    let ys = Shared::new(y.as_slice_mut().expect("standard-layout output"));
     let (c, h, w_in) = (x.shape()[1], x.shape()[2], x.shape()[3]);
     let contiguous_bias = b.is_none_or(|b| b.to_slice().is_some());
     let direct = Geometry::direct(is_f32::<T>(), window, (c, h, w_in), (oc, oh, ow))
@@ -747,21 +765,22 @@ pub fn conv2d_backward<T: Float>(
     scratch: &mut ConvScratch<T>,
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
-    let mut dx = need[0].then(|| ArrayD::zeros(x.raw_dim()));
+    let mut dx = need[0].then(|| ArrayD::uninit(x.raw_dim()));
     let mut dw = need[1].then(|| ArrayD::zeros(w.raw_dim()));
     let mut db = need[2].then(|| ArrayD::zeros(IxDyn(&[w.shape()[0]])));
-    conv2d_backward_into(
+    backward_slots(
         x,
         w,
         dy,
         window,
         scratch,
-        ConvGrads {
-            dx: dx.as_mut().map(|d| d.view_mut()),
-            dw: dw.as_mut().map(|d| d.view_mut()),
-            db: db.as_mut().map(|d| d.view_mut()),
-        },
+        dx.as_mut()
+            .map(|d| Output::fresh(d.as_slice_mut().expect("a new array is one slice"))),
+        dw.as_mut().map(|d| d.view_mut()),
+        db.as_mut().map(|d| d.view_mut()),
     );
+    // SAFETY: `backward_slots` takes every sample's range of `dx` once.
+    let dx = dx.map(|d| unsafe { d.assume_init() });
     [dx, dw, db]
 }
 
@@ -790,6 +809,27 @@ pub fn conv2d_backward_into<T: Float>(
     scratch: &mut ConvScratch<T>,
     grads: ConvGrads<'_, T>,
 ) {
+    let ConvGrads { dx, dw, db } = grads;
+    let mut dx = dx;
+    let dxs = dx
+        .as_mut()
+        .map(|d| Output::initialized(d.as_slice_mut().expect("standard-layout gradient")));
+    backward_slots(x, w, dy, window, scratch, dxs, dw, db)
+}
+
+/// [`conv2d_backward_into`] with the input gradient's elements, in standard
+/// order, in `dxs`, taking each sample's range once.
+#[allow(clippy::too_many_arguments)]
+fn backward_slots<T: Float>(
+    x: ArrayViewD<'_, T>,
+    w: ArrayViewD<'_, T>,
+    dy: ArrayViewD<'_, T>,
+    window: &Window2d,
+    scratch: &mut ConvScratch<T>,
+    dxs: Option<Output<T>>,
+    dw: Option<ArrayViewMutD<'_, T>>,
+    db: Option<ArrayViewMutD<'_, T>>,
+) {
     let (n, oc, oh, ow) = dims4("conv2d backward", &dy);
     let (c, h, w_in) = (x.shape()[1], x.shape()[2], x.shape()[3]);
     let plane = oh * ow;
@@ -798,13 +838,8 @@ pub fn conv2d_backward_into<T: Float>(
     let wm = weight_matrix(&w);
     let dy = dy.as_standard_layout();
     let gs = dy.as_slice().expect("standard layout");
-    let ConvGrads { dx, dw, db } = grads;
     let (need_dw, need_db) = (dw.is_some(), db.is_some());
-    let mut dx = dx;
-    let dxs = dx
-        .as_mut()
-        .map(|d| Shared::new(d.as_slice_mut().expect("standard-layout gradient")));
-    let transposed = transposed_window(window).filter(|_| dx.is_some() && n * c * h * w_in > 0);
+    let transposed = transposed_window(window).filter(|_| dxs.is_some() && n * c * h * w_in > 0);
     // The direct kernel for the input gradient (the flipped weight over dy)
     // where it takes the shapes; otherwise the transposed form only where
     // the GEMM gains by it.
@@ -834,7 +869,7 @@ pub fn conv2d_backward_into<T: Float>(
     let direct = Geometry::direct(is_f32::<T>(), window, (c, h, w_in), (oc, oh, ow));
     let (gemm_dw, gemm_dx) = (
         need_dw && direct.is_none(),
-        dx.is_some() && direct_dx.is_none(),
+        dxs.is_some() && direct_dx.is_none(),
     );
     let x = x.as_standard_layout();
     let sample = c * h * w_in;
@@ -1018,6 +1053,66 @@ mod tests {
         let worst = (got - want).iter().fold(0.0f64, |m, d| m.max(d.abs()));
         let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         assert!(worst <= 1e-12 * scale, "off by {worst:e}");
+    }
+
+    /// Allocates and frees `bytes` of NaN, so that the next fresh arrays are
+    /// likely to be carved from memory holding NaN rather than zeros.
+    fn leave_nan_behind(bytes: usize) {
+        for _ in 0..4 {
+            std::hint::black_box(vec![f64::NAN; bytes / 8]);
+        }
+    }
+
+    #[test]
+    fn fresh_outputs_match_the_into_forms_over_stale_memory() {
+        // The allocating forms write arrays that are not filled first: every
+        // element must still be written, in the direct kernels (f32) and the
+        // GEMM path (f64), with the work split over the cores (n = 128).
+        fn check<T: Float>(x: ArrayD<T>, w: ArrayD<T>, dy: ArrayD<T>, window: Window2d) {
+            let bits = |a: &ArrayD<T>| a.iter().map(|v| v.as_f64().to_bits()).collect::<Vec<_>>();
+            let mut y = ArrayD::zeros(dy.raw_dim());
+            let mut scratch = ConvScratch::default();
+            conv2d_into(
+                x.view(),
+                w.view(),
+                None,
+                &window,
+                &mut scratch,
+                y.view_mut(),
+            );
+            let mut dx = ArrayD::zeros(x.raw_dim());
+            let grads = ConvGrads {
+                dx: Some(dx.view_mut()),
+                dw: None,
+                db: None,
+            };
+            let mut scratch = ConvScratch::default();
+            conv2d_backward_into(x.view(), w.view(), dy.view(), &window, &mut scratch, grads);
+            leave_nan_behind(8 * y.len() * size_of::<T>());
+            let fresh = conv2d(
+                x.view(),
+                w.view(),
+                None,
+                &window,
+                &mut ConvScratch::default(),
+            );
+            assert_eq!(bits(&fresh), bits(&y));
+            leave_nan_behind(8 * dx.len() * size_of::<T>());
+            let mut scratch = ConvScratch::default();
+            let [fresh_dx, _, _] = conv2d_backward(
+                x.view(),
+                w.view(),
+                dy.view(),
+                &window,
+                &mut scratch,
+                [true, false, false],
+            );
+            assert_eq!(bits(&fresh_dx.expect("asked for")), bits(&dx));
+        }
+        let (x, w, dy, window) = same_3x3(128, 16, 16, 12);
+        check(x.clone(), w.clone(), dy.clone(), window);
+        let f32s = |a: &ArrayD<f64>| a.mapv(|v| v as f32);
+        check(f32s(&x), f32s(&w), f32s(&dy), window);
     }
 
     #[test]

@@ -121,14 +121,14 @@ fn select<T: Float>(drop: bool, keep: T) -> T {
 
 /// A new mask of `shape` (see [`fill_mask`]).
 pub fn mask<T: Float, R: Rng + ?Sized>(shape: &[usize], p: f64, rng: &mut R) -> ArrayD<T> {
-    let mut m = ArrayD::zeros(IxDyn(shape));
+    let mut m = super::owned::zeros(IxDyn(shape));
     fill_mask(m.view_mut(), p, rng);
     m
 }
 
 /// A new mask of `shape` drawn on every core (see [`fill_mask_from`]).
 pub fn mask_from<T: Float>(shape: &[usize], p: f64, rng: &mut MaskRng) -> ArrayD<T> {
-    let mut m = ArrayD::zeros(IxDyn(shape));
+    let mut m = super::owned::zeros(IxDyn(shape));
     fill_mask_from(m.view_mut(), p, rng);
     m
 }

@@ -25,7 +25,7 @@ fn fresh_grads<T: Float>(
     param_dim: IxDyn,
     backward: impl FnOnce(NormGrads<'_, T>),
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
-    let mut dx = ArrayD::zeros(dx_dim);
+    let mut dx = super::owned::zeros(dx_dim);
     let (mut dgamma, mut dbeta) = (ArrayD::zeros(param_dim.clone()), ArrayD::zeros(param_dim));
     backward(NormGrads {
         dx: dx.view_mut(),

@@ -6,6 +6,7 @@ use std::ops::Range;
 use ndarray::{Array, ArrayD, ArrayViewMut, IxDyn, RawArrayViewMut, ShapeBuilder};
 use num_traits::Zero;
 
+use super::binary::ALONE_SPLIT_ELEMENTS;
 use crate::parallel::{for_each_range, Shared};
 
 /// A new zero-filled array of `shape`, written by `fill`: the allocating twin
@@ -20,13 +21,29 @@ use crate::parallel::{for_each_range, Shared};
 /// let p = owned(x.raw_dim(), |out| softmax_into(x.view(), Axis(1), out));
 /// assert_eq!(p, arr2(&[[0.5, 0.5], [0.5, 0.5]]).into_dyn());
 /// ```
-pub fn owned<A: Clone + Zero, Sh: ShapeBuilder>(
+pub fn owned<A: Copy + Zero + Send, Sh: ShapeBuilder>(
     shape: Sh,
     fill: impl FnOnce(ArrayViewMut<'_, A, Sh::Dim>),
 ) -> Array<A, Sh::Dim> {
-    let mut out = Array::zeros(shape);
+    let mut out = zeros(shape);
     fill(out.view_mut());
     out
+}
+
+/// A new zero-filled array, filled over the cores from
+/// [`ALONE_SPLIT_ELEMENTS`] elements: a tape allocates its ops' outputs and
+/// gradients afresh, and filling each on one thread was a tenth of the
+/// samples of a 16-channel CNN's step on the tape (`benches/HISTORY.md`).
+pub fn zeros<A: Copy + Zero + Send, Sh: ShapeBuilder>(shape: Sh) -> Array<A, Sh::Dim> {
+    let mut out = Array::<A, _>::uninit(shape);
+    let slots = out
+        .as_slice_memory_order_mut()
+        .expect("a new array is contiguous");
+    fill_over_cores(slots, ALONE_SPLIT_ELEMENTS, |_, part| {
+        part.fill(MaybeUninit::new(A::zero()))
+    });
+    // SAFETY: every part was filled.
+    unsafe { out.assume_init() }
 }
 
 /// [`owned`] for kernels that write every element before reading any, such
@@ -65,7 +82,79 @@ pub(crate) unsafe fn filled<T: Send>(
     fill: impl Fn(Range<usize>, &mut [MaybeUninit<T>]) + Sync,
 ) -> ArrayD<T> {
     let mut out = ArrayD::uninit(shape);
-    let slots = out.as_slice_mut().expect("a new array is one slice");
+    fill_over_cores(
+        out.as_slice_mut().expect("a new array is one slice"),
+        split_from,
+        fill,
+    );
+    // SAFETY: the ranges cover every element, and `fill` wrote each of its
+    // own (the caller's promise).
+    unsafe { out.assume_init() }
+}
+
+/// `s` as slots to write: the same memory.
+///
+/// # Safety
+/// Only whole values of `T` are written through the result, so `s` stays
+/// initialized.
+pub(crate) unsafe fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout; the caller writes only
+    // values of `T`.
+    unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+/// The output of a kernel whose parts write disjoint ranges of it: an
+/// initialized array's memory, or a fresh array's, not yet written, that
+/// each part zero-fills range by range just before writing there (in the
+/// core's cache, where filling the whole array first went through memory).
+pub(crate) struct Output<T> {
+    slots: Shared<MaybeUninit<T>>,
+    fresh: bool,
+}
+
+impl<T: Copy + Zero> Output<T> {
+    /// The memory of an initialized array.
+    pub(crate) fn initialized(values: &mut [T]) -> Self {
+        Output {
+            // SAFETY: only values of `T` are written through it.
+            slots: Shared::new(unsafe { as_uninit(values) }),
+            fresh: false,
+        }
+    }
+
+    /// The memory of a new array, to be initialized by the parts' slices.
+    pub(crate) fn fresh(slots: &mut [MaybeUninit<T>]) -> Self {
+        Output {
+            slots: Shared::new(slots),
+            fresh: true,
+        }
+    }
+
+    /// Elements `range`, zero-filled first in a fresh array.
+    ///
+    /// # Safety
+    /// No other slice of these elements is in use, and in a fresh array
+    /// each range is taken once (a second take would zero it again).
+    #[allow(clippy::mut_from_ref)] // disjoint ranges, as `Shared::slice`
+    pub(crate) unsafe fn slice(&self, range: Range<usize>) -> &mut [T] {
+        // SAFETY: the caller's promise.
+        let part = unsafe { self.slots.slice(range) };
+        if self.fresh {
+            part.fill(MaybeUninit::new(T::zero()));
+        }
+        // SAFETY: initialized, by its array or just above.
+        unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) }
+    }
+}
+
+/// Runs `fill(range, &mut slots[range])` over ranges covering `slots`,
+/// split over the cores from `split_from` elements.
+#[inline(always)]
+fn fill_over_cores<T: Send>(
+    slots: &mut [MaybeUninit<T>],
+    split_from: usize,
+    fill: impl Fn(Range<usize>, &mut [MaybeUninit<T>]) + Sync,
+) {
     let len = slots.len();
     if len < split_from {
         fill(0..len, slots);
@@ -78,7 +167,31 @@ pub(crate) unsafe fn filled<T: Send>(
             fill(r, os)
         });
     }
-    // SAFETY: the ranges cover every element, and `fill` wrote each of its
-    // own (the caller's promise).
-    unsafe { out.assume_init() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_are_zero_at_every_size_and_layout() {
+        // Empty, and around the size from which the fill splits over the cores.
+        for len in [
+            0,
+            7,
+            ALONE_SPLIT_ELEMENTS - 1,
+            ALONE_SPLIT_ELEMENTS,
+            ALONE_SPLIT_ELEMENTS + 13,
+        ] {
+            let z: ndarray::Array1<f32> = zeros(len);
+            assert_eq!(z.len(), len);
+            assert!(z.iter().all(|&v| v.to_bits() == 0), "length {len}");
+        }
+        // A column-major shape past the split, in f64.
+        let rows = ALONE_SPLIT_ELEMENTS / 4 + 3;
+        let z: ndarray::Array2<f64> = zeros((rows, 4).f());
+        assert_eq!(z.dim(), (rows, 4));
+        assert!(!z.is_standard_layout());
+        assert!(z.iter().all(|&v| v.to_bits() == 0));
+    }
 }

@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, CowArray, IxDyn};
 
+use super::owned::as_uninit;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
 
@@ -159,17 +160,6 @@ fn write_backward<T: Float, P: Pointwise>(
         // SAFETY: the ranges of the parts are disjoint.
         backward_slices(p, inputs, unsafe { ds.slice(r) })
     });
-}
-
-/// `s` as slots to write: the same memory.
-///
-/// # Safety
-/// Only whole values of `T` are written through the result, so `s` stays
-/// initialized.
-unsafe fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
-    // SAFETY: `MaybeUninit<T>` has `T`'s layout; the caller writes only
-    // values of `T`.
-    unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 
 // The slice loops below have wide twins of their own (`run_widest!`) rather

@@ -94,8 +94,8 @@ pub fn extreme_axis<T: Float>(
         x.shape()
     );
     let out_shape = reduced_shape(x.shape(), axis, false);
-    let mut vals = ArrayD::zeros(IxDyn(&out_shape));
-    let mut idx = ArrayD::zeros(IxDyn(&out_shape));
+    let mut vals = super::owned::zeros(IxDyn(&out_shape));
+    let mut idx = super::owned::zeros(IxDyn(&out_shape));
     Zip::from(x.lanes(ax))
         .and(&mut vals)
         .and(&mut idx)
@@ -124,7 +124,7 @@ pub fn extreme_axis_backward<T: Float>(
     input_shape: &[usize],
     axis: usize,
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(input_shape));
+    let mut dx = super::owned::zeros(IxDyn(input_shape));
     let (dy, idx) = if dy.ndim() < input_shape.len() {
         (dy.insert_axis(Axis(axis)), idx.insert_axis(Axis(axis)))
     } else {

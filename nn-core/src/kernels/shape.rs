@@ -98,7 +98,7 @@ pub fn concat_backward<T: Float>(
         .map(|&n| {
             let mut shape = dy.raw_dim();
             shape[axis] = n;
-            ArrayD::zeros(shape)
+            super::owned::zeros(shape)
         })
         .collect();
     concat_backward_into(dy, axis, pieces.iter_mut().map(|p| p.view_mut()));
@@ -154,7 +154,7 @@ pub fn slice_backward<T: Float>(
     axis: usize,
     range: Range<usize>,
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(input_shape));
+    let mut dx = super::owned::zeros(IxDyn(input_shape));
     dx.slice_axis_mut(Axis(axis), Slice::from(range))
         .assign(&dy);
     dx
@@ -180,7 +180,7 @@ pub fn index_select_backward<T: Float>(
     axis: usize,
     indices: &[usize],
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(input_shape));
+    let mut dx = super::owned::zeros(IxDyn(input_shape));
     for (j, &i) in indices.iter().enumerate() {
         let mut row = dx.index_axis_mut(Axis(axis), i);
         row += &dy.index_axis(Axis(axis), j);
@@ -215,7 +215,7 @@ pub fn gather<T: Float>(
     index: ArrayViewD<'_, usize>,
 ) -> ArrayD<T> {
     check_gather("gather", x.shape(), axis, &index);
-    let mut out = ArrayD::zeros(index.raw_dim());
+    let mut out = super::owned::zeros(index.raw_dim());
     let mut src = vec![0; x.ndim()];
     for (pos, &i) in index.indexed_iter() {
         src.copy_from_slice(pos.slice());
@@ -232,7 +232,7 @@ pub fn gather_backward<T: Float>(
     axis: usize,
     index: ArrayViewD<'_, usize>,
 ) -> ArrayD<T> {
-    let mut dx = ArrayD::zeros(IxDyn(input_shape));
+    let mut dx = super::owned::zeros(IxDyn(input_shape));
     let mut dst = vec![0; input_shape.len()];
     for (pos, &i) in index.indexed_iter() {
         dst.copy_from_slice(pos.slice());
@@ -251,7 +251,7 @@ pub fn where_<T: Float>(
     let ab = broadcast_shape("where", a.shape(), b.shape());
     let shape = broadcast_shape("where", mask.shape(), &ab);
     let sh = IxDyn(&shape);
-    let mut out = ArrayD::zeros(sh.clone());
+    let mut out = super::owned::zeros(sh.clone());
     Zip::from(&mut out)
         .and(mask.broadcast(sh.clone()).expect("checked"))
         .and(a.broadcast(sh.clone()).expect("checked"))

@@ -559,9 +559,9 @@ pub fn attention<T: Float>(
         panic!("{e}");
     }
     let ps = probabilities_shape(q, k);
-    let mut p = ArrayD::zeros(IxDyn(&ps));
-    let mut out = ArrayD::zeros(IxDyn(&[q[0], q[1], q[2], v[3]]));
-    let mut scratch = ndarray::Array3::zeros(scratch_shape(q, k));
+    let mut p = crate::kernels::owned::zeros(IxDyn(&ps));
+    let mut out = crate::kernels::owned::zeros(IxDyn(&[q[0], q[1], q[2], v[3]]));
+    let mut scratch = crate::kernels::owned::zeros(scratch_shape(q, k));
     attention_into(
         qkv,
         mask,
@@ -583,11 +583,12 @@ pub fn attention_backward<T: Float>(
     dweights: Option<ArrayView3<'_, T>>,
     need: [bool; 3],
 ) -> [Option<ArrayD<T>>; 3] {
-    let fresh = |want: bool, shape: &[usize]| want.then(|| ArrayD::zeros(IxDyn(shape)));
+    let fresh =
+        |want: bool, shape: &[usize]| want.then(|| crate::kernels::owned::zeros(IxDyn(shape)));
     let mut dq = fresh(need[0], qkv.q.shape());
     let mut dk = fresh(need[1], qkv.k.shape());
     let mut dv = fresh(need[2], qkv.v.shape());
-    let mut scratch = ndarray::Array3::zeros(scratch_shape(qkv.q.shape(), qkv.k.shape()));
+    let mut scratch = crate::kernels::owned::zeros(scratch_shape(qkv.q.shape(), qkv.k.shape()));
     attention_backward_into(
         qkv,
         p,

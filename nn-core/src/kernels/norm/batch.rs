@@ -14,6 +14,7 @@
 //! The `_into` functions allocate nothing on standard-layout input for up to
 //! [`INLINE_CHANNELS`] channels, without [`crate::distributed::with_sync_batch_norm`].
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
@@ -21,7 +22,7 @@ use smallvec::SmallVec;
 
 use super::{add_lane_sums, fold_lanes, fresh_grads, inv_std, lanes, NormGrads, LANES};
 use crate::kernels::activation::PlainRelu;
-use crate::kernels::owned::owned;
+use crate::kernels::owned::as_uninit;
 use crate::kernels::pointwise::Pointwise;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
@@ -224,9 +225,11 @@ pub fn batch_norm<T: Float>(
     var: &[T],
     eps: f64,
 ) -> ArrayD<T> {
-    owned(x.raw_dim(), |y| {
-        batch_norm_into(x, gamma, beta, mean, var, eps, y)
-    })
+    let mut y = ArrayD::uninit(x.raw_dim());
+    let slots = y.as_slice_mut().expect("a new array is one slice");
+    normalize_slots(x, gamma, beta, [mean, var], eps, false, slots);
+    // SAFETY: `normalize_slots` wrote every element.
+    unsafe { y.assume_init() }
 }
 
 /// `relu(z)`: the `relu` activation's own formula, so the fused layer
@@ -253,18 +256,18 @@ fn normalize_planes<T: Float>(
     [mean, var, gamma, beta]: [&[T]; 4],
     eps: f64,
     relu_after: bool,
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
 ) {
     for (k, (xp, yp)) in xs.chunks_exact(s).zip(y.chunks_exact_mut(s)).enumerate() {
         let ci = (first + k) % c;
         let (m, a, b) = (mean[ci], inv_std(var[ci], eps) * gamma[ci], beta[ci]);
         if relu_after {
             for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = relu((v - m) * a + b);
+                o.write(relu((v - m) * a + b));
             }
         } else {
             for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = (v - m) * a + b;
+                o.write((v - m) * a + b);
             }
         }
     }
@@ -277,17 +280,23 @@ fn normalize_rows<T: Float>(
     [mean, var, gamma, beta]: [&[T]; 4],
     eps: f64,
     relu_after: bool,
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
 ) {
     // One loop per case, so the plain one carries no per-element test.
     #[inline(always)]
-    fn each<T: Float>(xs: &[T], ch: [&[T]; 4], eps: f64, y: &mut [T], f: impl Fn(T) -> T) {
+    fn each<T: Float>(
+        xs: &[T],
+        ch: [&[T]; 4],
+        eps: f64,
+        y: &mut [MaybeUninit<T>],
+        f: impl Fn(T) -> T,
+    ) {
         let [mean, var, gamma, beta] = ch;
         let c = mean.len();
         for (xr, yr) in xs.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
             let channel = mean.iter().zip(var).zip(gamma).zip(beta);
             for ((o, &v), (((&m, &va), &g), &b)) in yr.iter_mut().zip(xr).zip(channel) {
-                *o = f((v - m) * (inv_std(va, eps) * g) + b);
+                o.write(f((v - m) * (inv_std(va, eps) * g) + b));
             }
         }
     }
@@ -333,10 +342,34 @@ fn normalize_into<T: Float>(
     x: ArrayViewD<'_, T>,
     gamma: ArrayViewD<'_, T>,
     beta: ArrayViewD<'_, T>,
-    [mean, var]: [&[T]; 2],
+    stats: [&[T]; 2],
     eps: f64,
     relu_after: bool,
     mut y: ArrayViewMutD<'_, T>,
+) {
+    assert!(
+        y.shape() == x.shape(),
+        "batch_norm: output {:?} for an input {:?}",
+        y.shape(),
+        x.shape()
+    );
+    let ys = y.as_slice_mut().expect("standard-layout output");
+    // SAFETY: only values of `T` are written.
+    normalize_slots(x, gamma, beta, stats, eps, relu_after, unsafe {
+        as_uninit(ys)
+    })
+}
+
+/// [`normalize_into`] into every element of `y`, `x`'s elements in
+/// standard order (a fresh array is not filled first).
+fn normalize_slots<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    beta: ArrayViewD<'_, T>,
+    [mean, var]: [&[T]; 2],
+    eps: f64,
+    relu_after: bool,
+    y: &mut [MaybeUninit<T>],
 ) {
     let c = x.shape()[1];
     assert!(
@@ -344,13 +377,14 @@ fn normalize_into<T: Float>(
             && beta.len() == c
             && mean.len() == c
             && var.len() == c
-            && y.shape() == x.shape(),
-        "batch_norm: {c} channels but weight {:?}, bias {:?}, {} means, {} variances, output {:?}",
+            && y.len() == x.len(),
+        "batch_norm: {c} channels but weight {:?}, bias {:?}, {} means, {} variances, {} outputs for {:?}",
         gamma.shape(),
         beta.shape(),
         mean.len(),
         var.len(),
-        y.shape()
+        y.len(),
+        x.shape()
     );
     let (c, s) = geometry(x.shape());
     if s == 0 {
@@ -362,7 +396,7 @@ fn normalize_into<T: Float>(
         beta.as_standard_layout(),
     );
     let (xs, gamma, beta) = (contiguous(&x), contiguous(&gamma), contiguous(&beta));
-    let y = Shared::new(y.as_slice_mut().expect("standard-layout output"));
+    let y = Shared::new(y);
     let (cs, channel) = ([c, s], [mean, var, gamma, beta]);
     for_each_piece(xs.len(), if s == 1 { c } else { s }, &|r, first| {
         let xs = &xs[r.clone()];
@@ -374,7 +408,7 @@ fn normalize_into<T: Float>(
                 channel: [&[T]; 4],
                 eps: f64,
                 relu_after: bool,
-                y: &mut [T]
+                y: &mut [MaybeUninit<T>]
             ));
         } else {
             widest_rows!(normalize_planes(
@@ -384,7 +418,7 @@ fn normalize_into<T: Float>(
                 channel: [&[T]; 4],
                 eps: f64,
                 relu_after: bool,
-                y: &mut [T]
+                y: &mut [MaybeUninit<T>]
             ));
         }
     });
@@ -922,6 +956,41 @@ pub fn batch_norm_eval_backward<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fresh_output_matches_the_into_form_over_stale_memory() {
+        use ndarray::Dimension;
+        // `batch_norm` writes an array that is not filled first: every
+        // element must be written, planes ([n, c, h, w]) and rows ([n, c]),
+        // split over the cores (1.6 million values) or not.
+        for shape in [&[128usize, 16, 28, 28][..], &[64, 10]] {
+            let x = ArrayD::from_shape_fn(IxDyn(shape), |i| {
+                ((0..i.ndim()).map(|a| i[a] * (2 * a + 3)).sum::<usize>() % 13) as f32 / 13.0
+            });
+            let c = shape[1];
+            let (gamma, beta) = (
+                ArrayD::from_elem(IxDyn(&[c]), 1.5f32),
+                ArrayD::from_elem(IxDyn(&[c]), -0.25f32),
+            );
+            let (mean, var) = (vec![0.4f32; c], vec![0.09f32; c]);
+            let mut y = ArrayD::zeros(x.raw_dim());
+            batch_norm_into(
+                x.view(),
+                gamma.view(),
+                beta.view(),
+                &mean,
+                &var,
+                1e-5,
+                y.view_mut(),
+            );
+            for _ in 0..4 {
+                std::hint::black_box(vec![f32::NAN; 2 * x.len()]);
+            }
+            let fresh = batch_norm(x.view(), gamma.view(), beta.view(), &mean, &var, 1e-5);
+            let bits = |a: &ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fresh), bits(&y), "{shape:?}");
+        }
+    }
 
     /// Batch norm of `x` (`[n, c, s]`) and its gradients from the formulas in
     /// the docs, in `f64` one element at a time: `(y, dx, dγ, dβ)`.

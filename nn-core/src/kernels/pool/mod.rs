@@ -54,7 +54,7 @@ pub fn max_pool2d<T: Float>(x: ArrayViewD<'_, T>, window: &Window2d) -> (ArrayD<
     let s = nchw("max_pool2d", &x);
     let (oh, ow) = out_size("max_pool2d", s, window);
     let shape = IxDyn(&[s[0], s[1], oh, ow]);
-    let mut idx = ArrayD::zeros(shape.clone());
+    let mut idx = crate::kernels::owned::zeros(shape.clone());
     let y = owned(shape, |y| max_pool2d_into(x, window, y, idx.view_mut()));
     (y, idx)
 }

@@ -3,6 +3,7 @@
 use ndarray::{Array1, Array2, Array3, ArrayView3};
 
 use super::*;
+use crate::kernels::owned::zeros;
 use crate::Float;
 
 /// What [`recurrent_forward`] returns: the cache backward needs and every
@@ -31,13 +32,10 @@ pub fn recurrent_forward_for<T: Float, C: Cell>(
 ) -> Recorded<T> {
     let d = run.dims(cell);
     let (b, t, h) = (d.batch, d.steps, d.hidden);
-    let mut cache = Array3::zeros(d.cache_shape::<C>(cache_for));
-    let mut states = Array3::zeros((b, t, C::state_width(h)));
-    let (mut hp, mut state) = (
-        Array2::zeros((b, C::GATES * h)),
-        Array2::zeros((b, C::state_width(h))),
-    );
-    let mut weights = Array2::zeros(d.joined_weights::<C>());
+    let mut cache = zeros(d.cache_shape::<C>(cache_for));
+    let mut states = zeros((b, t, C::state_width(h)));
+    let (mut hp, mut state) = (zeros((b, C::GATES * h)), zeros((b, C::state_width(h))));
+    let mut weights = zeros(d.joined_weights::<C>());
     recurrent_forward_into(
         cell,
         run,
@@ -85,22 +83,19 @@ pub fn recurrent_backward<T: Float, C: Cell>(
 ) -> OwnedGrads<T> {
     let d = run.dims(cell);
     let (b, t, h, gh) = (d.batch, d.steps, d.hidden, C::GATES * d.hidden);
-    let zeros2 = |on: bool, r, c| on.then(|| Array2::zeros((r, c)));
+    let zeros2 = |on: bool, r, c| on.then(|| zeros((r, c)));
     let mut g = OwnedGrads {
-        x: need[0].then(|| Array3::zeros((b, t, d.input))),
+        x: need[0].then(|| zeros((b, t, d.input))),
         w_ih: zeros2(need[1], gh, d.input),
         w_hh: zeros2(need[2], gh, h),
-        b_ih: need[3].then(|| Array1::zeros(gh)),
-        b_hh: need[4].then(|| Array1::zeros(gh)),
+        b_ih: need[3].then(|| zeros(gh)),
+        b_hh: need[4].then(|| zeros(gh)),
         h0: zeros2(need[5], b, h),
         c0: zeros2(need[6] && C::CELL_STATE, b, h),
     };
-    let mut dgates = Array3::zeros((t, b, C::grad_width(h)));
-    let mut block_grads = Array3::zeros(d.block_grads::<C>());
-    let (mut carry, mut initial) = (
-        Array2::zeros((b, C::state_width(h))),
-        Array2::zeros((b, C::state_width(h))),
-    );
+    let mut dgates = zeros((t, b, C::grad_width(h)));
+    let mut block_grads = zeros(d.block_grads::<C>());
+    let (mut carry, mut initial) = (zeros((b, C::state_width(h))), zeros((b, C::state_width(h))));
     recurrent_backward_into(
         cell,
         run,

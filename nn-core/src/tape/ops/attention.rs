@@ -151,7 +151,7 @@ impl<T: Float> Var<T> {
         let (kept, output) = self.attention_forward(key, value, mask, dropout);
         let p = four(&kept.p, "attention");
         let (b, _, tq, tk) = p.dim();
-        let mut weights = ArrayD::zeros(ndarray::IxDyn(&[b, tq, tk]));
+        let mut weights = crate::kernels::owned::zeros(ndarray::IxDyn(&[b, tq, tk]));
         k::average_heads_into(
             p,
             kept.dropout.as_ref().map(|m| four(m, "attention dropout")),

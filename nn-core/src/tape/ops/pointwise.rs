@@ -25,10 +25,7 @@ impl<T: Float, A: ActivationFn> Op<T> for ActivationOp<A> {
         dy: &ArrayD<T>,
         _need: &[bool],
     ) -> Vec<Option<ArrayD<T>>> {
-        let mut dx = ArrayD::zeros(x[0].raw_dim());
-        self.0
-            .backward_into(x[0].view(), y.view(), dy.view(), dx.view_mut());
-        vec![Some(dx)]
+        vec![Some(self.0.backward(x[0].view(), y.view(), dy.view()))]
     }
 }
 
