@@ -83,9 +83,10 @@ pub trait ActivationFn: Clone + Debug + Send + Sync + 'static {
         y
     }
 
-    /// `dx` into a new array: [`ActivationFn::backward_into`] on zeros,
-    /// unless the function writes every element itself (element-wise
-    /// functions do, into memory not filled first).
+    /// `dx` into a new array: by default [`ActivationFn::backward_into`] on
+    /// zeros. Element-wise functions override it to write a new array
+    /// without filling it first; a function whose `backward_into` writes
+    /// every element may do the same.
     fn backward<T: Float>(
         &self,
         x: ArrayViewD<'_, T>,
@@ -469,7 +470,7 @@ mod tests {
     fn allocating_forms_match_the_into_forms_bit_for_bit() {
         // `forward` and `backward` write fresh arrays (element-wise functions
         // without filling them first); each must give what `_into` gives
-        // into zeros, for every built-in, directly and through `Builtin`.
+        // into zeros, for every built-in (through `Builtin`'s dispatch).
         let (n, c) = (3, 8);
         let wave = |k: usize| {
             ndarray::Array::from_shape_fn(IxDyn(&[n, c]), |ix| {

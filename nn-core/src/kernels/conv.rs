@@ -830,6 +830,24 @@ fn backward_slots<T: Float>(
     dw: Option<ArrayViewMutD<'_, T>>,
     db: Option<ArrayViewMutD<'_, T>>,
 ) {
+    // `dxs` is cut into samples by `dy`'s count and `x`'s size: both must
+    // be this convolution's, or part of a fresh `dx` would go unwritten.
+    let expected = conv2d_shape(x.shape(), w.shape(), window);
+    assert!(
+        dy.shape() == expected,
+        "conv2d backward: output gradient {:?} for input {:?}, weight {:?}: the output is {expected:?}",
+        dy.shape(),
+        x.shape(),
+        w.shape()
+    );
+    if let Some(dxs) = &dxs {
+        assert!(
+            dxs.len() == x.len(),
+            "conv2d backward: input gradient of {} values for input {:?}",
+            dxs.len(),
+            x.shape()
+        );
+    }
     let (n, oc, oh, ow) = dims4("conv2d backward", &dy);
     let (c, h, w_in) = (x.shape()[1], x.shape()[2], x.shape()[3]);
     let plane = oh * ow;
@@ -1006,7 +1024,7 @@ fn backward_slots<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array4;
+    use ndarray::{Array1, Array4};
 
     /// A batch of 128 four-channel images, padded "same".
     fn big() -> (Array4<f64>, Window2d, (usize, usize)) {
@@ -1055,31 +1073,49 @@ mod tests {
         assert!(worst <= 1e-12 * scale, "off by {worst:e}");
     }
 
-    /// Allocates and frees `bytes` of NaN, so that the next fresh arrays are
-    /// likely to be carved from memory holding NaN rather than zeros.
-    fn leave_nan_behind(bytes: usize) {
-        for _ in 0..4 {
-            std::hint::black_box(vec![f64::NAN; bytes / 8]);
-        }
+    /// `len` slots holding NaN: memory a fresh array could have been given.
+    fn stale<T: Float>(len: usize) -> Vec<std::mem::MaybeUninit<T>> {
+        vec![std::mem::MaybeUninit::new(T::nan()); len]
     }
 
     #[test]
     fn fresh_outputs_match_the_into_forms_over_stale_memory() {
         // The allocating forms write arrays that are not filled first: every
-        // element must still be written, in the direct kernels (f32) and the
-        // GEMM path (f64), with the work split over the cores (n = 128).
-        fn check<T: Float>(x: ArrayD<T>, w: ArrayD<T>, dy: ArrayD<T>, window: Window2d) {
-            let bits = |a: &ArrayD<T>| a.iter().map(|v| v.as_f64().to_bits()).collect::<Vec<_>>();
-            let mut y = ArrayD::zeros(dy.raw_dim());
-            let mut scratch = ConvScratch::default();
+        // element must still be written, in the direct kernels (f32 on
+        // AVX-512) and the GEMM paths (f64; a stride of 2 takes col2im for
+        // the input gradient), with and without a bias, split over the cores.
+        fn check<T: Float>(x: ArrayD<T>, w: ArrayD<T>, b: Option<Array1<T>>, window: Window2d) {
+            let bits = |a: &[T]| a.iter().map(|v| v.as_f64().to_bits()).collect::<Vec<_>>();
+            let b = b.as_ref().map(|b| b.view());
+            let shape = conv2d_shape(x.shape(), w.shape(), &window);
+            let mut y = ArrayD::zeros(IxDyn(&shape));
             conv2d_into(
                 x.view(),
                 w.view(),
-                None,
+                b,
                 &window,
-                &mut scratch,
+                &mut ConvScratch::default(),
                 y.view_mut(),
             );
+            let mut fresh = stale::<T>(y.len());
+            let out = Output::fresh(&mut fresh);
+            conv2d_slots(
+                x.view(),
+                w.view(),
+                b,
+                &window,
+                &mut ConvScratch::default(),
+                false,
+                out,
+            );
+            // SAFETY: checked just below against every element of `y`.
+            let fresh: Vec<T> = fresh.iter().map(|v| unsafe { v.assume_init() }).collect();
+            assert_eq!(
+                bits(&fresh),
+                bits(y.as_slice().unwrap()),
+                "forward {shape:?}"
+            );
+            let dy = y.mapv(|v| v * T::lit(0.5) - T::lit(0.25));
             let mut dx = ArrayD::zeros(x.raw_dim());
             let grads = ConvGrads {
                 dx: Some(dx.view_mut()),
@@ -1088,31 +1124,59 @@ mod tests {
             };
             let mut scratch = ConvScratch::default();
             conv2d_backward_into(x.view(), w.view(), dy.view(), &window, &mut scratch, grads);
-            leave_nan_behind(8 * y.len() * size_of::<T>());
-            let fresh = conv2d(
-                x.view(),
-                w.view(),
-                None,
-                &window,
-                &mut ConvScratch::default(),
-            );
-            assert_eq!(bits(&fresh), bits(&y));
-            leave_nan_behind(8 * dx.len() * size_of::<T>());
+            let mut fresh = stale::<T>(dx.len());
+            let out = Some(Output::fresh(&mut fresh));
             let mut scratch = ConvScratch::default();
-            let [fresh_dx, _, _] = conv2d_backward(
+            backward_slots(
                 x.view(),
                 w.view(),
                 dy.view(),
                 &window,
                 &mut scratch,
-                [true, false, false],
+                out,
+                None,
+                None,
             );
-            assert_eq!(bits(&fresh_dx.expect("asked for")), bits(&dx));
+            // SAFETY: as above.
+            let fresh: Vec<T> = fresh.iter().map(|v| unsafe { v.assume_init() }).collect();
+            assert_eq!(
+                bits(&fresh),
+                bits(dx.as_slice().unwrap()),
+                "input gradient {shape:?}"
+            );
         }
-        let (x, w, dy, window) = same_3x3(128, 16, 16, 12);
-        check(x.clone(), w.clone(), dy.clone(), window);
+        let (x, w, _, same) = same_3x3(128, 16, 16, 12);
+        let strided = Window2d {
+            stride: (2, 2),
+            ..same
+        };
+        let bias = Array1::from_shape_fn(16, |o| o as f64 / 8.0 - 1.0);
         let f32s = |a: &ArrayD<f64>| a.mapv(|v| v as f32);
-        check(f32s(&x), f32s(&w), f32s(&dy), window);
+        for window in [same, strided] {
+            for b in [None, Some(bias.clone())] {
+                check(x.clone(), w.clone(), b.clone(), window);
+                check(f32s(&x), f32s(&w), b.map(|b| b.mapv(|v| v as f32)), window);
+            }
+        }
+    }
+
+    #[test]
+    fn backward_rejects_an_output_gradient_of_another_shape() {
+        let (x, w, dy, window) = same_3x3(4, 2, 3, 6);
+        let short = dy.slice_axis(Axis(0), (0..3).into());
+        let caught = std::panic::catch_unwind(|| {
+            let mut scratch = ConvScratch::default();
+            conv2d_backward(x.view(), w.view(), short, &window, &mut scratch, [true; 3])
+        });
+        let message = caught.expect_err("a short output gradient");
+        let message = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            message
+                .contains("conv2d backward: output gradient [3, 3, 6, 6] for input [4, 2, 6, 6]"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::parallel::{for_each_range, Shared};
 /// let p = owned(x.raw_dim(), |out| softmax_into(x.view(), Axis(1), out));
 /// assert_eq!(p, arr2(&[[0.5, 0.5], [0.5, 0.5]]).into_dyn());
 /// ```
-pub fn owned<A: Copy + Zero + Send, Sh: ShapeBuilder>(
+pub fn owned<A: Clone + Zero + Send, Sh: ShapeBuilder>(
     shape: Sh,
     fill: impl FnOnce(ArrayViewMut<'_, A, Sh::Dim>),
 ) -> Array<A, Sh::Dim> {
@@ -34,14 +34,12 @@ pub fn owned<A: Copy + Zero + Send, Sh: ShapeBuilder>(
 /// [`ALONE_SPLIT_ELEMENTS`] elements: a tape allocates its ops' outputs and
 /// gradients afresh, and filling each on one thread was a tenth of the
 /// samples of a 16-channel CNN's step on the tape (`benches/HISTORY.md`).
-pub fn zeros<A: Copy + Zero + Send, Sh: ShapeBuilder>(shape: Sh) -> Array<A, Sh::Dim> {
+pub fn zeros<A: Zero + Send, Sh: ShapeBuilder>(shape: Sh) -> Array<A, Sh::Dim> {
     let mut out = Array::<A, _>::uninit(shape);
     let slots = out
         .as_slice_memory_order_mut()
         .expect("a new array is contiguous");
-    fill_over_cores(slots, ALONE_SPLIT_ELEMENTS, |_, part| {
-        part.fill(MaybeUninit::new(A::zero()))
-    });
+    fill_over_cores(slots, ALONE_SPLIT_ELEMENTS, |_, part| write_zeros(part));
     // SAFETY: every part was filled.
     unsafe { out.assume_init() }
 }
@@ -109,13 +107,15 @@ pub(crate) unsafe fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
 /// core's cache, where filling the whole array first went through memory).
 pub(crate) struct Output<T> {
     slots: Shared<MaybeUninit<T>>,
+    len: usize,
     fresh: bool,
 }
 
-impl<T: Copy + Zero> Output<T> {
+impl<T: Zero> Output<T> {
     /// The memory of an initialized array.
     pub(crate) fn initialized(values: &mut [T]) -> Self {
         Output {
+            len: values.len(),
             // SAFETY: only values of `T` are written through it.
             slots: Shared::new(unsafe { as_uninit(values) }),
             fresh: false,
@@ -125,9 +125,15 @@ impl<T: Copy + Zero> Output<T> {
     /// The memory of a new array, to be initialized by the parts' slices.
     pub(crate) fn fresh(slots: &mut [MaybeUninit<T>]) -> Self {
         Output {
+            len: slots.len(),
             slots: Shared::new(slots),
             fresh: true,
         }
+    }
+
+    /// How many elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Elements `range`, zero-filled first in a fresh array.
@@ -140,10 +146,18 @@ impl<T: Copy + Zero> Output<T> {
         // SAFETY: the caller's promise.
         let part = unsafe { self.slots.slice(range) };
         if self.fresh {
-            part.fill(MaybeUninit::new(T::zero()));
+            write_zeros(part);
         }
         // SAFETY: initialized, by its array or just above.
         unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) }
+    }
+}
+
+/// Writes zero into every slot.
+#[inline(always)]
+fn write_zeros<A: Zero>(slots: &mut [MaybeUninit<A>]) {
+    for s in slots {
+        s.write(A::zero());
     }
 }
 
@@ -187,6 +201,15 @@ mod tests {
             assert_eq!(z.len(), len);
             assert!(z.iter().all(|&v| v.to_bits() == 0), "length {len}");
         }
+        // The split covers every slot of memory that held NaN.
+        let mut slots = vec![MaybeUninit::new(f32::NAN); ALONE_SPLIT_ELEMENTS + 13];
+        fill_over_cores(&mut slots, ALONE_SPLIT_ELEMENTS, |_, part| {
+            write_zeros(part)
+        });
+        // SAFETY: every slot held a value before and after.
+        assert!(slots
+            .iter()
+            .all(|v| unsafe { v.assume_init() }.to_bits() == 0));
         // A column-major shape past the split, in f64.
         let rows = ALONE_SPLIT_ELEMENTS / 4 + 3;
         let z: ndarray::Array2<f64> = zeros((rows, 4).f());
