@@ -30,10 +30,16 @@ pub fn owned<A: Clone + Zero + Send, Sh: ShapeBuilder>(
     out
 }
 
-/// A new zero-filled array, filled over the cores from
-/// [`ALONE_SPLIT_ELEMENTS`] elements: a tape allocates its ops' outputs and
-/// gradients afresh, and filling each on one thread was a tenth of the
-/// samples of a 16-channel CNN's step on the tape (`benches/HISTORY.md`).
+/// A new zero-filled array, filled over the cores from 2^20 elements (the
+/// tape's binary ops split from the same size): a tape allocates its ops'
+/// outputs and gradients afresh, and filling each on one thread was a tenth
+/// of the samples of a 16-channel CNN's step on the tape
+/// (`benches/HISTORY.md`).
+///
+/// ```
+/// let z: nn_core::ndarray::Array2<f32> = nn_core::kernels::owned::zeros((2, 3));
+/// assert!(z.iter().all(|&v| v == 0.0));
+/// ```
 pub fn zeros<A: Zero + Send, Sh: ShapeBuilder>(shape: Sh) -> Array<A, Sh::Dim> {
     let mut out = Array::<A, _>::uninit(shape);
     let slots = out
