@@ -20,9 +20,9 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use smallvec::SmallVec;
 
-use super::{add_lane_sums, fold_lanes, fresh_grads, inv_std, lanes, NormGrads, LANES};
+use super::{add_lane_sums, fold_lanes, inv_std, lanes, NormGrads, LANES};
 use crate::kernels::activation::PlainRelu;
-use crate::kernels::owned::as_uninit;
+use crate::kernels::owned::{as_uninit, Output};
 use crate::kernels::pointwise::Pointwise;
 use crate::parallel::{for_each_range, Shared};
 use crate::Float;
@@ -434,10 +434,26 @@ pub fn batch_norm_backward<T: Float>(
     var: &[T],
     eps: f64,
 ) -> (ArrayD<T>, ArrayD<T>, ArrayD<T>) {
-    let (dx_dim, param_dim) = (x.raw_dim(), gamma.raw_dim());
-    fresh_grads(dx_dim, param_dim, |g| {
-        batch_norm_backward_into(x, gamma, dy, mean, var, eps, g)
-    })
+    let mut dx = ArrayD::uninit(x.raw_dim());
+    let (mut dgamma, mut dbeta) = (
+        ArrayD::zeros(gamma.raw_dim()),
+        ArrayD::zeros(gamma.raw_dim()),
+    );
+    let out = Output::fresh(dx.as_slice_mut().expect("a new array is one slice"));
+    let params = [dgamma.view_mut(), dbeta.view_mut()];
+    backward_slots(
+        x,
+        gamma,
+        None,
+        dy,
+        [mean, var],
+        eps,
+        out,
+        params,
+        Passes::Chosen,
+    );
+    // SAFETY: `backward_slots` took every range of `dx` once.
+    (unsafe { dx.assume_init() }, dgamma, dbeta)
 }
 
 /// The output gradient `g` of element `x` of a channel, taken back through
@@ -633,7 +649,7 @@ fn channel_backward<T: Float>(
     mf: T,
     relu: Option<[T; 2]>,
     sum: &mut [T; 2],
-    dx: &Shared<T>,
+    dx: &Output<T>,
 ) {
     *sum = match relu {
         Some(r) => channel_grad_sums([xs, gs], [c, s], ci, mu, |g, x| dy_of(g, x, mu, Some(r))),
@@ -742,9 +758,44 @@ fn backward_impl<T: Float>(
 ) {
     let NormGrads {
         mut dx,
-        mut dgamma,
-        mut dbeta,
+        dgamma,
+        dbeta,
     } = grads;
+    assert!(
+        dx.shape() == x.shape(),
+        "batch_norm backward: input gradient {:?} for input {:?}",
+        dx.shape(),
+        x.shape()
+    );
+    let dx = Output::initialized(dx.as_slice_mut().expect("standard-layout gradient"));
+    let stats = [mean, var];
+    backward_slots(
+        x,
+        gamma,
+        relu_beta,
+        dy,
+        stats,
+        eps,
+        dx,
+        [dgamma, dbeta],
+        passes,
+    )
+}
+
+/// [`backward_impl`] with the input gradient's elements, in standard order,
+/// in `dx` (each range taken once).
+#[allow(clippy::too_many_arguments)]
+fn backward_slots<T: Float>(
+    x: ArrayViewD<'_, T>,
+    gamma: ArrayViewD<'_, T>,
+    relu_beta: Option<ArrayViewD<'_, T>>,
+    dy: ArrayViewD<'_, T>,
+    [mean, var]: [&[T]; 2],
+    eps: f64,
+    dx: Output<T>,
+    [mut dgamma, mut dbeta]: [ArrayViewMutD<'_, T>; 2],
+    passes: Passes,
+) {
     let c = x.shape()[1];
     assert!(
         gamma.len() == c
@@ -753,11 +804,11 @@ fn backward_impl<T: Float>(
             && mean.len() == c
             && var.len() == c
             && dy.shape() == x.shape()
-            && dx.shape() == x.shape(),
-        "batch_norm backward: weight {:?}, gradient {:?}, input gradient {:?} for input {:?}",
+            && dx.len() == x.len(),
+        "batch_norm backward: weight {:?}, gradient {:?}, {} input gradients for input {:?}",
         gamma.shape(),
         dy.shape(),
-        dx.shape(),
+        dx.len(),
         x.shape()
     );
     let (c, s) = geometry(x.shape());
@@ -802,7 +853,6 @@ fn backward_impl<T: Float>(
         // Channel by channel: the sums read a channel's input and gradient,
         // and its input gradient reads them again while they are still in
         // the core's cache (a channel of 128 planes of 28 × 28 is 800 KB).
-        let dx = Shared::new(dx.as_slice_mut().expect("standard-layout gradient"));
         let shared = Shared::new(&mut sums);
         let cs = [c, s];
         for_each_range(c, 3 * xs.len(), &|channels| {
@@ -822,7 +872,7 @@ fn backward_impl<T: Float>(
                     mf: T,
                     relu: Option<[T; 2]>,
                     sum: &mut [T; 2],
-                    dx: &Shared<T>
+                    dx: &Output<T>
                 ));
             }
         });
@@ -882,7 +932,7 @@ fn backward_impl<T: Float>(
         })
         .collect();
     let cs = [c, s];
-    let dx = Shared::new(dx.as_slice_mut().expect("standard-layout gradient"));
+    let dx = &dx;
     for_each_piece(xs.len(), if s == 1 { c } else { s }, &|r, first| {
         let inputs = [&xs[r.clone()], &gs[r.clone()]];
         let coef = &coef[..];
@@ -1001,6 +1051,50 @@ mod tests {
                 .collect();
             let want: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
             assert_eq!(fresh, want, "{shape:?}");
+            // The input gradient, by channel visits and by two passes (the
+            // rows take the passes either way), with and without the relu.
+            let dy = y.mapv(|v| v * 0.5 - 0.125);
+            for (passes, relu) in [(Passes::PerChannel, None), (Passes::Two, Some(beta.view()))] {
+                let mut dx = ArrayD::zeros(x.raw_dim());
+                let (mut dg, mut db) = (ArrayD::zeros(vec![c]), ArrayD::zeros(vec![c]));
+                let grads = NormGrads {
+                    dx: dx.view_mut(),
+                    dgamma: dg.view_mut(),
+                    dbeta: db.view_mut(),
+                };
+                backward_impl(
+                    x.view(),
+                    gamma.view(),
+                    relu.clone(),
+                    dy.view(),
+                    stats,
+                    1e-5,
+                    grads,
+                    passes,
+                );
+                let mut fresh = vec![MaybeUninit::new(f32::NAN); x.len()];
+                let (mut dg, mut db) = (ArrayD::zeros(vec![c]), ArrayD::zeros(vec![c]));
+                let params = [dg.view_mut(), db.view_mut()];
+                let out = Output::fresh(&mut fresh);
+                backward_slots(
+                    x.view(),
+                    gamma.view(),
+                    relu,
+                    dy.view(),
+                    stats,
+                    1e-5,
+                    out,
+                    params,
+                    passes,
+                );
+                // SAFETY: every slot held a value before and after.
+                let fresh: Vec<u32> = fresh
+                    .iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect();
+                let want: Vec<u32> = dx.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(fresh, want, "dx of {shape:?}, {passes:?}");
+            }
         }
     }
 
