@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 
+use super::binary::ALONE_SPLIT_ELEMENTS;
 use crate::Float;
 
 /// Checks `axis` against `x`'s rank, naming the op on failure.
@@ -50,6 +51,19 @@ pub fn expand_grad<T: Float>(
     axis: Option<usize>,
     scale: T,
 ) -> ArrayD<T> {
+    if let (None, 1, Some(&g)) = (axis, dy.len(), dy.first()) {
+        // One value everywhere: written over the cores when large, where
+        // the broadcast below runs element by element on one thread.
+        let value = g * scale;
+        // SAFETY: `fill` writes every slot it is given.
+        return unsafe {
+            super::owned::filled(IxDyn(input_shape), ALONE_SPLIT_ELEMENTS, |_, part| {
+                for slot in part {
+                    slot.write(value);
+                }
+            })
+        };
+    }
     let dy = match axis {
         Some(a) if dy.ndim() < input_shape.len() => dy.insert_axis(Axis(a)),
         _ => dy,
@@ -158,4 +172,32 @@ pub fn extreme_all_backward<T: Float>(x: ArrayViewD<'_, T>, value: T, dy: T) -> 
     let ties = x.iter().filter(|&&e| e == value).count().max(1);
     let share = dy / T::lit(ties as f64);
     x.mapv(|e| if e == value { share } else { T::zero() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_sums_gradient_is_dy_times_the_scale_everywhere() {
+        // d(scale · Σx)/dx = scale · dy for every element: empty, small, and
+        // around the size from which the fill splits over the cores.
+        for len in [0, 12, ALONE_SPLIT_ELEMENTS - 1, ALONE_SPLIT_ELEMENTS + 13] {
+            let dy = ndarray::arr0(3.0f32).into_dyn();
+            let scale = 1.0 / 7.0;
+            let g = expand_grad(dy.view(), &[len], None, scale);
+            assert_eq!(g.shape(), &[len]);
+            assert!(g.iter().all(|&v| v == 3.0 * scale), "length {len}");
+        }
+        let dy = ndarray::arr0(-0.5f64).into_dyn();
+        let g = expand_grad(dy.view(), &[2, 3, 4], None, 0.25);
+        assert_eq!(g, ArrayD::from_elem(IxDyn(&[2, 3, 4]), -0.125));
+        // Along an axis, each reduced lane gets its own dy.
+        let dy = ndarray::arr1(&[1.0f64, 2.0]).into_dyn();
+        let g = expand_grad(dy.view(), &[2, 3], Some(1), 1.0);
+        assert_eq!(
+            g,
+            ndarray::arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]).into_dyn()
+        );
+    }
 }
