@@ -1,4 +1,6 @@
-//! [`owned`]: the allocating form of any `_into` kernel, in one line.
+//! New arrays for kernels to write: [`owned`], the allocating form of any
+//! `_into` kernel in one line, and the forms that fill over the cores or
+//! leave the filling to the kernel's own parts.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
