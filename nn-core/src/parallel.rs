@@ -417,6 +417,18 @@ pub(crate) fn join(first: impl FnOnce() + Send, second: impl FnOnce() + Send) {
     });
 }
 
+/// The fewest elements for which the allocating kernels (the tape's binary
+/// ops, fills of fresh arrays) split their loops over the cores. An op on
+/// the tape often runs alone after serial work long
+/// enough for the worker to have gone to sleep, and waking it costs more
+/// than splitting saves below this: on the two cores of the Intel Xeon of
+/// `benches/HISTORY.md` (thirteenth session), a product of 262,144 values
+/// split took 489 µs forward and backward against 429 (`cargo bench -p
+/// nn-core --bench tape -- dropout`), while two residual blocks of a
+/// 16-channel CNN on the tape (sums of 1.6 million values) took 24.2–26.1
+/// ms a step against 27.5–29.0 with the tape's binary ops split from here.
+pub(crate) const ALONE_SPLIT_ELEMENTS: usize = 1 << 20;
+
 /// Below this many elements of work a loop is not worth splitting.
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 16;
 

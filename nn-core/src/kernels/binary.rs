@@ -10,7 +10,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Zip};
 use super::broadcast::broadcast_shape;
 use super::owned::filled;
 use super::simd::widest;
-use crate::parallel::{for_each_range, Shared};
+use crate::parallel::{for_each_range, Shared, ALONE_SPLIT_ELEMENTS};
 use crate::Float;
 
 /// A scalar function of two arguments, with both partial derivatives.
@@ -163,17 +163,6 @@ fn local<T: Float>(
         .map_collect(|&a, &b, &y, &g| g * df(a, b, y));
     s.restore(out)
 }
-
-/// The fewest elements for which the allocating forms split their loops
-/// over the cores. An op on the tape often runs alone after serial work long
-/// enough for the worker to have gone to sleep, and waking it costs more
-/// than splitting saves below this: on the two cores of the Intel Xeon of
-/// `benches/HISTORY.md` (thirteenth session), a product of 262,144 values
-/// split took 489 µs forward and backward against 429 (`cargo bench -p
-/// nn-core --bench tape -- dropout`), while two residual blocks of a
-/// 16-channel CNN on the tape (sums of 1.6 million values) took 24.2–26.1
-/// ms a step against 27.5–29.0 with this change as a whole.
-pub(crate) const ALONE_SPLIT_ELEMENTS: usize = 1 << 20;
 
 /// `out = f(a, b)` for operands of one shape (no broadcasting): the
 /// allocation-free form of [`forward`], for the static path.

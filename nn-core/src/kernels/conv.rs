@@ -809,8 +809,7 @@ pub fn conv2d_backward_into<T: Float>(
     scratch: &mut ConvScratch<T>,
     grads: ConvGrads<'_, T>,
 ) {
-    let ConvGrads { dx, dw, db } = grads;
-    let mut dx = dx;
+    let ConvGrads { mut dx, dw, db } = grads;
     let dxs = dx
         .as_mut()
         .map(|d| Output::initialized(d.as_slice_mut().expect("standard-layout gradient")));

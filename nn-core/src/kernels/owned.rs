@@ -8,8 +8,7 @@ use std::ops::Range;
 use ndarray::{Array, ArrayD, ArrayViewMut, IxDyn, RawArrayViewMut, ShapeBuilder};
 use num_traits::Zero;
 
-use super::binary::ALONE_SPLIT_ELEMENTS;
-use crate::parallel::{for_each_range, Shared};
+use crate::parallel::{for_each_range, Shared, ALONE_SPLIT_ELEMENTS};
 
 /// A new zero-filled array of `shape`, written by `fill`: the allocating twin
 /// of an `_into` kernel is `owned(shape, |out| kernel_into(…, out))`.

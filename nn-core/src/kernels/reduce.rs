@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 
-use super::binary::ALONE_SPLIT_ELEMENTS;
+use crate::parallel::ALONE_SPLIT_ELEMENTS;
 use crate::Float;
 
 /// Checks `axis` against `x`'s rank, naming the op on failure.

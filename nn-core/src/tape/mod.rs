@@ -449,7 +449,7 @@ pub(crate) fn accumulate<T: Float>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>, w
             // (see `ALONE_SPLIT_ELEMENTS`), where it was measured: a scratch
             // probe's `(x * m) + x` forward and backward at 1.6 million
             // values, 2.63 → 2.45 ms (benches/HISTORY.md).
-            if g.len() >= crate::kernels::binary::ALONE_SPLIT_ELEMENTS {
+            if g.len() >= crate::parallel::ALONE_SPLIT_ELEMENTS {
                 crate::kernels::binary::add_assign_into(acc.view_mut(), g.view());
             } else {
                 *acc += &g;

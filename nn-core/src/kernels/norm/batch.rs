@@ -751,7 +751,7 @@ fn backward_impl<T: Float>(
     gamma: ArrayViewD<'_, T>,
     relu_beta: Option<ArrayViewD<'_, T>>,
     dy: ArrayViewD<'_, T>,
-    [mean, var]: [&[T]; 2],
+    stats: [&[T]; 2],
     eps: f64,
     grads: NormGrads<'_, T>,
     passes: Passes,
@@ -768,7 +768,6 @@ fn backward_impl<T: Float>(
         x.shape()
     );
     let dx = Output::initialized(dx.as_slice_mut().expect("standard-layout gradient"));
-    let stats = [mean, var];
     backward_slots(
         x,
         gamma,
