@@ -84,7 +84,8 @@ impl Geometry {
     /// # Safety
     /// The CPU has AVX2 and FMA; the buffers fit the geometry (as
     /// [`Geometry::forward`] asserts); `NV == ow.div_ceil(8)`: all but a
-    /// row's last vector are loaded and stored whole.
+    /// row's last vector are loaded whole, and stored whole (the last too
+    /// where it stays inside the plane).
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn forward_rows_avx2<
         const OB: usize,
@@ -144,9 +145,14 @@ impl Geometry {
                 for (j, acc) in acc.iter().enumerate().take(self.oc - o0) {
                     for (r, acc) in acc.iter().enumerate().take(self.oh - r0) {
                         let out = y.add(((o0 + j) * self.oh + r0 + r) * self.ow);
+                        // A row's last vector is stored whole where that
+                        // stays inside the plane: its lanes past the row
+                        // fall on the next rows, which are stored later.
+                        // Masked stores are microcoded on AMD's Zen.
+                        let whole = (r0 + r) * self.ow + 8 * NV <= self.oh * self.ow;
                         for (v, &a) in acc.iter().enumerate() {
                             let a = if relu { relu8(a) } else { a };
-                            if v + 1 < NV {
+                            if v + 1 < NV || whole {
                                 _mm256_storeu_ps(out.add(8 * v), a);
                             } else {
                                 _mm256_maskstore_ps(out.add(8 * v), masks[v], a);
