@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod arith;
+mod array;
 pub mod attention;
 pub mod binary;
 pub mod broadcast;

@@ -3,6 +3,7 @@
 //! positions, each a vector of channels, and stores each channel's
 //! positions as a row; the GEMM's AVX2 packers turn rows into columns.
 
+use crate::kernels::array::array;
 use std::arch::x86_64::*;
 
 /// The 16 × 16 transpose of `rows`: lane `j` of vector `i` becomes lane `i`
@@ -13,7 +14,7 @@ pub(crate) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
     let (pd, ps) = (_mm512_castps_pd, _mm512_castpd_ps);
     // Pairs of rows interleaved by 32-bit lanes, then by 64-bit lanes: each
     // 128-bit quarter then holds 4 rows' values of one column group.
-    let a: [__m512; 16] = std::array::from_fn(|i| {
+    let a: [__m512; 16] = array(|i| {
         let (x, y) = (rows[i / 2 * 2], rows[i / 2 * 2 + 1]);
         if i % 2 == 0 {
             _mm512_unpacklo_ps(x, y)
@@ -21,7 +22,7 @@ pub(crate) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
             _mm512_unpackhi_ps(x, y)
         }
     });
-    let b: [__m512; 16] = std::array::from_fn(|i| {
+    let b: [__m512; 16] = array(|i| {
         let (g, k) = (i / 4 * 4, i % 4);
         let (x, y) = (pd(a[g + k / 2]), pd(a[g + k / 2 + 2]));
         ps(if k % 2 == 0 {
@@ -32,7 +33,7 @@ pub(crate) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
     });
     // Then the 128-bit quarters: even and odd quarters of groups 4 apart,
     // and again of groups 8 apart.
-    let c: [__m512; 16] = std::array::from_fn(|i| {
+    let c: [__m512; 16] = array(|i| {
         let (g, k) = (i / 8 * 8, i % 8);
         let (x, y) = (b[g + k % 4], b[g + k % 4 + 4]);
         if k < 4 {
@@ -41,7 +42,7 @@ pub(crate) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
             _mm512_shuffle_f32x4::<0xdd>(x, y)
         }
     });
-    std::array::from_fn(|i| {
+    array(|i| {
         let (x, y) = (c[i % 8], c[i % 8 + 8]);
         if i < 8 {
             _mm512_shuffle_f32x4::<0x88>(x, y)
@@ -57,7 +58,7 @@ pub(crate) unsafe fn transpose16(rows: [__m512; 16]) -> [__m512; 16] {
 #[inline]
 pub(crate) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
     // Lanes 0, 1 and 4, 5 (`lo`) or 2, 3 and 6, 7 (`hi`) of two rows, interleaved.
-    let t: [__m256; 8] = std::array::from_fn(|i| {
+    let t: [__m256; 8] = array(|i| {
         let (x, y) = (rows[i / 2 * 2], rows[i / 2 * 2 + 1]);
         if i % 2 == 0 {
             _mm256_unpacklo_ps(x, y)
@@ -66,7 +67,7 @@ pub(crate) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
         }
     });
     // Four rows' values of columns `c` and `c + 4`, for `c` = `i % 4`.
-    let u: [__m256; 8] = std::array::from_fn(|i| {
+    let u: [__m256; 8] = array(|i| {
         let (g, c) = (i / 4 * 4, i % 4);
         let (x, y) = (t[g + c / 2], t[g + c / 2 + 2]);
         if c % 2 == 0 {
@@ -75,7 +76,7 @@ pub(crate) unsafe fn transpose8(rows: [__m256; 8]) -> [__m256; 8] {
             _mm256_shuffle_ps::<0xee>(x, y)
         }
     });
-    std::array::from_fn(|j| {
+    array(|j| {
         let (x, y) = (u[j % 4], u[j % 4 + 4]);
         if j < 4 {
             _mm256_permute2f128_ps::<0x20>(x, y)
@@ -109,10 +110,7 @@ mod tests {
         // SAFETY: AVX2 (so AVX) was detected; every load reads 8 of 64
         // values, every store writes 8.
         let out = unsafe {
-            transpose8(std::array::from_fn(|i| {
-                _mm256_loadu_ps(values[8 * i..].as_ptr())
-            }))
-            .map(|v| {
+            transpose8(array(|i| _mm256_loadu_ps(values[8 * i..].as_ptr()))).map(|v| {
                 let mut lanes = vec![0f32; 8];
                 _mm256_storeu_ps(lanes.as_mut_ptr(), v);
                 lanes
@@ -131,10 +129,7 @@ mod tests {
         // SAFETY: AVX-512F was detected; every load reads 16 of 256 values,
         // every store writes 16.
         let out = unsafe {
-            transpose16(std::array::from_fn(|i| {
-                _mm512_loadu_ps(values[16 * i..].as_ptr())
-            }))
-            .map(|v| {
+            transpose16(array(|i| _mm512_loadu_ps(values[16 * i..].as_ptr()))).map(|v| {
                 let mut lanes = vec![0f32; 16];
                 _mm512_storeu_ps(lanes.as_mut_ptr(), v);
                 lanes

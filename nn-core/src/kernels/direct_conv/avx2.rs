@@ -8,6 +8,7 @@
 //! have the channels-in-lanes layout (`avx2/forward_lanes.rs`,
 //! `avx2/weight_lanes.rs`).
 
+use crate::kernels::array::array;
 use std::arch::x86_64::*;
 
 use super::Geometry;
@@ -20,7 +21,7 @@ mod weight_lanes;
 #[target_feature(enable = "avx2")]
 fn row_masks8(width: usize) -> [__m256i; 4] {
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    std::array::from_fn(|v| {
+    array(|v| {
         let n = width.saturating_sub(8 * v).min(8) as i32;
         _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)
     })
@@ -111,9 +112,9 @@ impl Geometry {
         for o0 in (0..self.oc).step_by(OB) {
             // A block past the last channel or row repeats the last one
             // (computed, not stored), so every block runs at full size.
-            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            let outs: [usize; OB] = array(|j| (o0 + j).min(self.oc - 1));
             for r0 in (0..self.oh).step_by(RB) {
-                let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
+                let rows: [usize; RB] = array(|r| (r0 + r).min(self.oh - 1));
                 let mut acc = [[[_mm256_setzero_ps(); NV]; RB]; OB];
                 if !bias.is_null() {
                     for (j, acc) in acc.iter_mut().enumerate() {
@@ -129,7 +130,7 @@ impl Geometry {
                         for kx in 0..kw {
                             let k = (ci * kh + ky) * kw + kx;
                             let wk: [__m256; OB] =
-                                std::array::from_fn(|j| _mm256_set1_ps(*w.add(outs[j] * taps + k)));
+                                array(|j| _mm256_set1_ps(*w.add(outs[j] * taps + k)));
                             for r in 0..RB {
                                 let src = staged.add((ci * hp + rows[r] + ky) * wp + kx);
                                 for v in 0..NV {
@@ -239,11 +240,11 @@ impl Geometry {
         let (taps, masks) = (self.taps(), row_masks8(self.ow));
         let (per_sample, out_plane) = (self.staged_len(), self.oh * self.ow);
         for o0 in (0..self.oc).step_by(OB) {
-            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            let outs: [usize; OB] = array(|j| (o0 + j).min(self.oc - 1));
             for k0 in (0..taps).step_by(TB) {
                 // Where each tap reads in a staged sample, relative to the
                 // output row (past the last tap: the last one again).
-                let reads: [usize; TB] = std::array::from_fn(|t| {
+                let reads: [usize; TB] = array(|t| {
                     let k = (k0 + t).min(taps - 1);
                     let (ci, ky, kx) =
                         (k / (self.kh * self.kw), k / self.kw % self.kh, k % self.kw);
@@ -255,8 +256,8 @@ impl Geometry {
                     for oy in 0..self.oh {
                         // A row's last vector masked on both sides: lanes
                         // past the row are zeros, never 0 · ∞.
-                        let grads: [[__m256; NV]; OB] = std::array::from_fn(|j| {
-                            std::array::from_fn(|v| {
+                        let grads: [[__m256; NV]; OB] = array(|j| {
+                            array(|v| {
                                 let at = g.add(outs[j] * out_plane + oy * self.ow + 8 * v);
                                 row_vector(at, v + 1 == NV, masks[v])
                             })
@@ -278,7 +279,7 @@ impl Geometry {
                         let mut lanes = [0f32; 8];
                         _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
                         // Pairwise, as a vector reduction would.
-                        let quads: [f32; 4] = std::array::from_fn(|i| lanes[i] + lanes[i + 4]);
+                        let quads: [f32; 4] = array(|i| lanes[i] + lanes[i + 4]);
                         let total = (quads[0] + quads[2]) + (quads[1] + quads[3]);
                         *dw.add((o0 + j) * taps + k0 + t) += total;
                     }

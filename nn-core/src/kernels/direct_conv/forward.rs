@@ -23,6 +23,7 @@
 //! give the same bits; both skip the kernel rows that read only the zero
 //! border for every row of a block (see `Geometry::live_kernel_rows`).
 
+use crate::kernels::array::array;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -248,7 +249,7 @@ impl Geometry {
             for r0 in (0..self.oh).step_by(RB) {
                 // A row past the last is the last again (computed, not
                 // stored), so every block runs at full size.
-                let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
+                let rows: [usize; RB] = array(|r| (r0 + r).min(self.oh - 1));
                 for x0 in (0..self.ow).step_by(PB) {
                     let mut acc = [[start; PB]; RB];
                     let live = self.live_kernel_rows(rows[0], rows[RB - 1], K);
@@ -257,9 +258,8 @@ impl Geometry {
                             if !live.contains(&ky) {
                                 continue;
                             }
-                            let src: [*const f32; RB] = std::array::from_fn(|r| {
-                                staged.add((ci * hp + rows[r] + ky) * wp + x0)
-                            });
+                            let src: [*const f32; RB] =
+                                array(|r| staged.add((ci * hp + rows[r] + ky) * wp + x0));
                             for kx in 0..K {
                                 let wv =
                                     _mm512_loadu_ps(w.add(((ci * K + ky) * K + kx) * wide + o0));
@@ -320,9 +320,9 @@ impl Geometry {
         for o0 in (0..self.oc).step_by(OB) {
             // A block past the last channel or row repeats the last one
             // (computed, not stored), so every block runs at full size.
-            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            let outs: [usize; OB] = array(|j| (o0 + j).min(self.oc - 1));
             for r0 in (0..self.oh).step_by(RB) {
-                let rows: [usize; RB] = std::array::from_fn(|r| (r0 + r).min(self.oh - 1));
+                let rows: [usize; RB] = array(|r| (r0 + r).min(self.oh - 1));
                 let mut acc = [[[_mm512_setzero_ps(); NV]; RB]; OB];
                 if !bias.is_null() {
                     for (j, acc) in acc.iter_mut().enumerate() {
@@ -338,7 +338,7 @@ impl Geometry {
                         for kx in 0..kw {
                             let k = (ci * kh + ky) * kw + kx;
                             let wk: [__m512; OB] =
-                                std::array::from_fn(|j| _mm512_set1_ps(*w.add(outs[j] * taps + k)));
+                                array(|j| _mm512_set1_ps(*w.add(outs[j] * taps + k)));
                             for r in 0..RB {
                                 let src = staged.add((ci * hp + rows[r] + ky) * wp + kx);
                                 for v in 0..NV {

@@ -20,6 +20,7 @@
 //! run instead: the second's in `avx2.rs`, the first's for 3 × 3 and 5 × 5
 //! kernels in `avx2/weight_lanes.rs`.
 
+use crate::kernels::array::array;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -144,7 +145,7 @@ impl Geometry {
             for o0 in (0..wide).step_by(16 * OV) {
                 for c0 in (0..self.c).step_by(CB) {
                     // Past the last input channel: the last one again.
-                    let chans: [usize; CB] = std::array::from_fn(|b| (c0 + b).min(self.c - 1));
+                    let chans: [usize; CB] = array(|b| (c0 + b).min(self.c - 1));
                     let sums = |b: usize, ky: usize, kx: usize, v: usize| {
                         partial.add((((c0 + b) * K + ky) * K + kx) * wide + o0 + 16 * v)
                     };
@@ -159,14 +160,12 @@ impl Geometry {
                         }
                     }
                     for oy in 0..self.oh {
-                        let rows: [[*const f32; K]; CB] = std::array::from_fn(|b| {
-                            std::array::from_fn(|ky| x.add((chans[b] * hp + oy + ky) * wp))
-                        });
+                        let rows: [[*const f32; K]; CB] =
+                            array(|b| array(|ky| x.add((chans[b] * hp + oy + ky) * wp)));
                         let grads = dyt.add(oy * self.ow * wide + o0);
                         for ox in 0..self.ow {
-                            let d: [__m512; OV] = std::array::from_fn(|v| {
-                                _mm512_loadu_ps(grads.add(ox * wide + 16 * v))
-                            });
+                            let d: [__m512; OV] =
+                                array(|v| _mm512_loadu_ps(grads.add(ox * wide + 16 * v)));
                             for (acc, rows) in acc.iter_mut().zip(&rows) {
                                 for (acc, row) in acc.iter_mut().zip(rows) {
                                     for (kx, acc) in acc.iter_mut().enumerate() {
@@ -213,11 +212,11 @@ impl Geometry {
         let (taps, masks) = (self.taps(), row_masks(self.ow));
         let (per_sample, out_plane) = (self.staged_len(), self.oh * self.ow);
         for o0 in (0..self.oc).step_by(OB) {
-            let outs: [usize; OB] = std::array::from_fn(|j| (o0 + j).min(self.oc - 1));
+            let outs: [usize; OB] = array(|j| (o0 + j).min(self.oc - 1));
             for k0 in (0..taps).step_by(TB) {
                 // Where each tap reads in a staged sample, relative to the
                 // output row (past the last tap: the last one again).
-                let reads: [usize; TB] = std::array::from_fn(|t| {
+                let reads: [usize; TB] = array(|t| {
                     let k = (k0 + t).min(taps - 1);
                     let (ci, ky, kx) =
                         (k / (self.kh * self.kw), k / self.kw % self.kh, k % self.kw);
@@ -229,8 +228,8 @@ impl Geometry {
                     for oy in 0..self.oh {
                         // Masked loads on both sides: lanes past the row
                         // are zeros, never 0 · ∞.
-                        let grads: [[__m512; NV]; OB] = std::array::from_fn(|j| {
-                            std::array::from_fn(|v| {
+                        let grads: [[__m512; NV]; OB] = array(|j| {
+                            array(|v| {
                                 let at = g.add(outs[j] * out_plane + oy * self.ow + 16 * v);
                                 _mm512_maskz_loadu_ps(masks[v], at)
                             })

@@ -5,6 +5,7 @@
 //! spilled: 16 GFLOP/s a core.) Column tails use masked loads and stores,
 //! which do not touch memory past the mask, so `b` can be read in place.
 
+use crate::kernels::array::array;
 use std::arch::x86_64::*;
 
 use super::blocked::Mat;
@@ -176,7 +177,7 @@ pub(super) unsafe fn pack_columns_f32<const NR: usize>(b: Mat<f32>, strip: *mut 
         let width = 8.min(cols - jb);
         for pb in (0..k8).step_by(8) {
             // r[j]: 8 consecutive elements of column jb + j, from row pb.
-            let r: [__m256; 8] = std::array::from_fn(|j| {
+            let r: [__m256; 8] = array(|j| {
                 if j < width {
                     _mm256_loadu_ps(b.at(pb, jb + j))
                 } else {
@@ -218,11 +219,10 @@ unsafe fn pack_rows_f32(a: Mat<f32>, strip: *mut f32) {
     a.assert_row_strip(ROWS);
     let k = a.cols;
     let whole = k / 8 * 8;
-    let rows: [*const f32; ROWS] = std::array::from_fn(|i| a.at(i, 0).cast_const());
+    let rows: [*const f32; ROWS] = array(|i| a.at(i, 0).cast_const());
     let six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     for p0 in (0..whole).step_by(8) {
-        let r: [__m256; 8] =
-            std::array::from_fn(|i| _mm256_loadu_ps(rows[i.min(ROWS - 1)].add(p0)));
+        let r: [__m256; 8] = array(|i| _mm256_loadu_ps(rows[i.min(ROWS - 1)].add(p0)));
         for (c, column) in transpose8(r).into_iter().enumerate() {
             let out = strip.add((p0 + c) * ROWS);
             if p0 + c + 1 < k {

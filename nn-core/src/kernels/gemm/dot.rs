@@ -5,6 +5,7 @@
 //! more than the arithmetic.
 
 use super::blocked::Mat;
+use crate::kernels::array::array;
 use crate::Float;
 
 /// Rows and columns of `c` computed together: 16 vector accumulators.
@@ -84,10 +85,8 @@ unsafe fn tiles<T: Float, const FMA: bool, const LANES: usize>(
         for i0 in (0..m).step_by(TILE) {
             for j0 in (0..n).step_by(TILE) {
                 // Past the edge, repeat the last row or column (read, never stored).
-                let rows: [*const T; TILE] =
-                    std::array::from_fn(|i| a.at((i0 + i).min(m - 1), p0) as *const T);
-                let cols: [*const T; TILE] =
-                    std::array::from_fn(|j| b.at(p0, (j0 + j).min(n - 1)) as *const T);
+                let rows: [*const T; TILE] = array(|i| a.at((i0 + i).min(m - 1), p0) as *const T);
+                let cols: [*const T; TILE] = array(|j| b.at(p0, (j0 + j).min(n - 1)) as *const T);
                 let tile = dot_tile::<T, FMA, LANES>(&rows, &cols, depth);
                 for (i, row) in tile.iter().enumerate().take(m - i0) {
                     for (j, &s) in row.iter().enumerate().take(n - j0) {
@@ -121,10 +120,8 @@ unsafe fn dot_tile<T: Float, const FMA: bool, const LANES: usize>(
     for p in (0..whole).step_by(LANES) {
         // All eight vectors loaded first, then 16 independent accumulations:
         // 24 registers, nothing spilled.
-        let av: [[T; LANES]; TILE] =
-            std::array::from_fn(|i| std::array::from_fn(|l| *rows[i].add(p + l)));
-        let bv: [[T; LANES]; TILE] =
-            std::array::from_fn(|j| std::array::from_fn(|l| *cols[j].add(p + l)));
+        let av: [[T; LANES]; TILE] = array(|i| array(|l| *rows[i].add(p + l)));
+        let bv: [[T; LANES]; TILE] = array(|j| array(|l| *cols[j].add(p + l)));
         for i in 0..TILE {
             for j in 0..TILE {
                 for l in 0..LANES {

@@ -4,6 +4,7 @@
 //! They read `b` only from packed panels, which are padded to full width.
 
 use super::tile::{tiles_1_to_6, Kernels, Sweep, TileArgs};
+use crate::kernels::array::array;
 use crate::Float;
 
 #[inline(always)]
@@ -11,7 +12,7 @@ unsafe fn body<T: Float, const R: usize, const NR: usize>(t: &TileArgs<T>) {
     let mut acc = [[T::zero(); NR]; R];
     for p in 0..t.k {
         let a = t.a.offset(p as isize * t.a_cs);
-        let b: [T; NR] = std::array::from_fn(|j| *t.b.offset(p as isize * t.ldb + j as isize));
+        let b: [T; NR] = array(|j| *t.b.offset(p as isize * t.ldb + j as isize));
         for (i, row) in acc.iter_mut().enumerate() {
             let ai = *a.offset(i as isize * t.a_rs);
             for (r, &bj) in row.iter_mut().zip(&b) {

@@ -16,6 +16,7 @@ use std::arch::x86_64::*;
 
 use super::super::Geometry;
 use super::relu8;
+use crate::kernels::array::array;
 use crate::kernels::transpose::transpose8;
 
 impl Geometry {
@@ -44,7 +45,7 @@ impl Geometry {
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let first = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lane);
         for o0 in (0..wide).step_by(8 * OV) {
-            let start: [__m256; OV] = std::array::from_fn(|v| {
+            let start: [__m256; OV] = array(|v| {
                 let channel = o0 + 8 * v;
                 if bias.is_null() || channel >= self.oc {
                     _mm256_setzero_ps()
@@ -56,7 +57,7 @@ impl Geometry {
                 // A position past the last is the last again (computed, not
                 // stored), so every block runs at full size.
                 // Each position's offset in a staged plane.
-                let offsets: [usize; PB] = std::array::from_fn(|p| {
+                let offsets: [usize; PB] = array(|p| {
                     let q = (p0 + p).min(plane - 1);
                     q / self.ow * wp + q % self.ow
                 });
@@ -73,8 +74,7 @@ impl Geometry {
                         }
                         for kx in 0..K {
                             let from = w.add(((ci * K + ky) * K + kx) * wide + o0);
-                            let wv: [__m256; OV] =
-                                std::array::from_fn(|v| _mm256_loadu_ps(from.add(8 * v)));
+                            let wv: [__m256; OV] = array(|v| _mm256_loadu_ps(from.add(8 * v)));
                             let tap = plane_in.add(ky * wp + kx);
                             for (acc, &offset) in acc.iter_mut().zip(&offsets) {
                                 let xv = _mm256_set1_ps(*tap.add(offset));
@@ -87,8 +87,8 @@ impl Geometry {
                 }
                 // Per vector of channels, its positions (lanes past `PB`
                 // unused), then by the transpose each channel's positions.
-                let blocks: [[__m256; 8]; OV] = std::array::from_fn(|v| {
-                    std::array::from_fn(|p| {
+                let blocks: [[__m256; 8]; OV] = array(|v| {
+                    array(|p| {
                         let a = acc[p.min(PB - 1)][v];
                         if relu {
                             relu8(a)

@@ -14,6 +14,7 @@
 //! where AVX-512 takes that layout too (`channel_lanes` measures the fill
 //! against 16 lanes, this against 8).
 
+use crate::kernels::array::array;
 use std::arch::x86_64::*;
 
 use super::super::Geometry;
@@ -120,15 +121,13 @@ impl Geometry {
         sums: *mut f32,
     ) {
         let (hp, wp) = self.staged_hw();
-        let mut acc: [[__m256; OV]; N] = std::array::from_fn(|i| {
-            std::array::from_fn(|v| _mm256_loadu_ps(sums.add((T0 + i) * wide + 8 * v)))
-        });
+        let mut acc: [[__m256; OV]; N] =
+            array(|i| array(|v| _mm256_loadu_ps(sums.add((T0 + i) * wide + 8 * v))));
         for oy in 0..self.oh {
-            let rows: [*const f32; K] = std::array::from_fn(|ky| x.add((ci * hp + oy + ky) * wp));
+            let rows: [*const f32; K] = array(|ky| x.add((ci * hp + oy + ky) * wp));
             let grads = grads.add(oy * self.ow * wide);
             for ox in 0..self.ow {
-                let d: [__m256; OV] =
-                    std::array::from_fn(|v| _mm256_loadu_ps(grads.add(ox * wide + 8 * v)));
+                let d: [__m256; OV] = array(|v| _mm256_loadu_ps(grads.add(ox * wide + 8 * v)));
                 for (i, acc) in acc.iter_mut().enumerate() {
                     let t = T0 + i;
                     let xv = _mm256_set1_ps(*rows[t / K].add(ox + t % K));
