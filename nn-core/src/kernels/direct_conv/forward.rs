@@ -23,6 +23,7 @@
 //! give the same bits; both skip the kernel rows that read only the zero
 //! border for every row of a block (see `Geometry::live_kernel_rows`).
 
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::array::array;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;

@@ -20,6 +20,7 @@
 //! run instead: the second's in `avx2.rs`, the first's for 3 × 3 and 5 × 5
 //! kernels in `avx2/weight_lanes.rs`.
 
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::array::array;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;

@@ -8,11 +8,12 @@
 //! and 4 taps, 5 × 5 as five of 5), so that each broadcast feeds two
 //! multiply-adds: on a Zen 3 EPYC, one core, 15 % faster than the nine taps
 //! of 8 channels in one pass (11 registers) for 16 channels at 14 × 14,
-//! 10 % for LeNet-5's second layer against two passes of 13 and 12 taps
-//! (15 and 14 registers). A last 8 channels take those. One chain per weight over the samples, rows and columns in
-//! order, as `weight_grad_lanes` sums (keep the two in step): its bits,
-//! where AVX-512 takes that layout too (`channel_lanes` measures the fill
-//! against 16 lanes, this against 8).
+//! 10–16 % for LeNet-5's second layer against two passes of 13 and 12
+//! taps (15 and 14 registers). A last 8 channels (of 8 or 24, say) take
+//! those 8-channel passes. One chain per weight over the samples, rows and
+//! columns in order, as `weight_grad_lanes` sums (keep the two in step):
+//! its bits, where AVX-512 takes that layout too (`channel_lanes` measures
+//! the fill against 16 lanes, this against 8).
 
 use crate::kernels::array::array;
 use std::arch::x86_64::*;
