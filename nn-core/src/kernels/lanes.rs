@@ -166,15 +166,12 @@ fn combine<T: Float>(op: Combine, acc: &mut [T; LANES], v: &[T]) {
     }
 }
 
-/// `[f(0), …, f(LANES − 1)]`: one chunk's terms. (A plain loop:
-/// `std::array::from_fn` was left a call, its array in memory.)
+/// `[f(0), …, f(LANES − 1)]`: one chunk's terms, built by
+/// [`array`](super::array::array) (`std::array::from_fn` was left a call,
+/// its array in memory).
 #[inline(always)]
 pub(crate) fn lanes<T: Float>(f: impl Fn(usize) -> T) -> [T; LANES] {
-    let mut v = [T::zero(); LANES];
-    for (l, v) in v.iter_mut().enumerate() {
-        *v = f(l);
-    }
-    v
+    super::array::array(f)
 }
 
 /// The sum of the partial sums, pairwise (lane `l` plus lane `l + 8`, then
