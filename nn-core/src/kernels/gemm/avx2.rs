@@ -42,6 +42,11 @@ macro_rules! avx2_tile {
             let m0 = $mask(t.cols);
             let m1 = $mask(t.cols.saturating_sub($lanes));
             let full = t.cols == 2 * $lanes;
+            // Two vectors of `b` read whole: a full tile, or a partial one
+            // over a zero-padded packed strip (a 10-class output layer's
+            // `x · Wᵀ`), which would otherwise take masked loads, and with
+            // the two masks besides, one register more than the file holds.
+            let whole_rows = full || (t.b_whole && t.cols > $lanes);
             let mut lo: [$vec; R] = [$zero(); R];
             let mut hi: [$vec; R] = [$zero(); R];
             t.prefetch_c(R);
@@ -65,12 +70,12 @@ macro_rules! avx2_tile {
             }
             // Copies of the loop: masked loads cost more than plain ones,
             // and most tiles are full; a tile of one vector of columns skips
-            // the second's multiply-adds (the same sums). A full tile over a
-            // packed strip (`a_rs = 1`) has its own copy with constant row
-            // offsets, as AVX-512's has.
-            if full && t.a_rs == 1 {
+            // the second's multiply-adds (the same sums). Whole rows over a
+            // packed strip of `a` (`a_rs = 1`) have their own copy with
+            // constant row offsets, as AVX-512's has.
+            if whole_rows && t.a_rs == 1 {
                 k_loop!(1, row => ($loadu(row), $loadu(row.add($lanes))));
-            } else if full {
+            } else if whole_rows {
                 k_loop!(t.a_rs, row => ($loadu(row), $loadu(row.add($lanes))));
             } else if t.cols <= $lanes {
                 let (mut a, mut b) = (t.a, t.b);
@@ -105,12 +110,25 @@ macro_rules! avx2_tile {
                         $storeu(c0, v0);
                         $storeu(c1, v1);
                     } else {
+                        // Masked stores are microcoded on AMD's Zen: only
+                        // the vector that is partial takes one (the same
+                        // bits in every valid column).
+                        let first_whole = t.cols >= $lanes;
                         if t.beta != 0.0 {
-                            v0 = $fma(beta, $maskload(s0, m0), v0);
-                            v1 = $fma(beta, $maskload(s1, m1), v1);
+                            let s0 = if first_whole { $loadu(s0) } else { $maskload(s0, m0) };
+                            v0 = $fma(beta, s0, v0);
+                            if t.cols > $lanes {
+                                v1 = $fma(beta, $maskload(s1, m1), v1);
+                            }
                         }
-                        $maskstore(c0, m0, v0);
-                        $maskstore(c1, m1, v1);
+                        if first_whole {
+                            $storeu(c0, v0);
+                        } else {
+                            $maskstore(c0, m0, v0);
+                        }
+                        if t.cols > $lanes {
+                            $maskstore(c1, m1, v1);
+                        }
                     }
                 }
             } else {

@@ -473,6 +473,7 @@ unsafe fn product<T: Float>(
                                 a_cs,
                                 b: b_strip,
                                 ldb,
+                                b_whole: !direct_b,
                                 c: at,
                                 rsc: c.rs,
                                 csc: c.cs,

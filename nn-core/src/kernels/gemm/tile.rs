@@ -13,6 +13,10 @@ pub struct TileArgs<T> {
     pub a_cs: isize,
     pub b: *const T,
     pub ldb: isize,
+    /// Whether each row of `b` holds `nr` readable values, zeros past
+    /// `cols` (a packed strip): a tile with fewer valid columns may then
+    /// load the rows whole, as a full tile does.
+    pub b_whole: bool,
     pub c: *mut T,
     pub rsc: isize,
     pub csc: isize,
