@@ -8,6 +8,8 @@ pub mod activation;
 pub mod arith;
 mod array;
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+mod barrier;
 pub mod binary;
 pub mod broadcast;
 pub mod conv;

@@ -11,6 +11,7 @@
 use crate::kernels::array::array;
 use std::arch::x86_64::*;
 
+use super::forward::positions_5x5_avx2;
 use super::Geometry;
 
 mod forward_lanes;
@@ -182,13 +183,21 @@ impl Geometry {
     ) {
         let k3 = (self.kh, self.kw) == (3, 3);
         // Channels in the lanes: 6 positions by two vectors of channels (12
-        // accumulators, two weight vectors and a broadcast), or 8 by one.
+        // accumulators, two weight vectors and a broadcast), or 8 by one; a
+        // 5 × 5 kernel 5 positions of a row by two vectors (see
+        // `forward_lanes_avx2`).
         let (s, b) = (staged, bias);
         match (k3, self.forward_lane_width()) {
             (true, Some(16)) => return self.forward_lanes_avx2::<3, 6, 2>(s, w, b, relu, y),
             (true, Some(8)) => return self.forward_lanes_avx2::<3, 8, 1>(s, w, b, relu, y),
-            (false, Some(16)) => return self.forward_lanes_avx2::<5, 6, 2>(s, w, b, relu, y),
-            (false, Some(8)) => return self.forward_lanes_avx2::<5, 8, 1>(s, w, b, relu, y),
+            (false, Some(16)) => {
+                const PB: usize = positions_5x5_avx2(16);
+                return self.forward_lanes_avx2::<5, PB, 2>(s, w, b, relu, y);
+            }
+            (false, Some(8)) => {
+                const PB: usize = positions_5x5_avx2(8);
+                return self.forward_lanes_avx2::<5, PB, 1>(s, w, b, relu, y);
+            }
             (_, Some(block)) => unreachable!("conv2d (direct, AVX2): blocks of {block} channels"),
             (_, None) => {}
         }
@@ -196,15 +205,22 @@ impl Geometry {
             ($ob:literal, $rb:literal, $nv:literal) => {
                 if k3 {
                     self.forward_rows_avx2::<$ob, $rb, $nv, 3>(staged, w, bias, relu, y)
+                } else if (self.kh, self.kw) == (5, 5) {
+                    self.forward_rows_avx2::<$ob, $rb, $nv, 5>(staged, w, bias, relu, y)
                 } else {
                     self.forward_rows_avx2::<$ob, $rb, $nv, 0>(staged, w, bias, relu, y)
                 }
             };
         }
         // Eight or nine accumulators; twelve (3 channels by 2 rows, 2 by 3,
-        // 6 by 1) ran slower on 14-wide rows (`convnet` on AVX2).
+        // 6 by 1) ran slower on 14-wide rows (`convnet` on AVX2). Channels
+        // that blocks of 4 do not divide go 2 by 2 rows: LeNet-5's input
+        // gradient into 6 channels of 14 × 14 computed 8 channels by 1 row,
+        // 23-24 GFLOP/s against 33-44 so (one core of the Zen 3 EPYC,
+        // alternating runs).
         match self.ow.div_ceil(8) {
             1 => run!(4, 2, 1),
+            2 if !self.oc.is_multiple_of(4) => run!(2, 2, 2),
             2 => run!(4, 1, 2),
             3 => run!(3, 1, 3),
             _ => run!(2, 1, 4),

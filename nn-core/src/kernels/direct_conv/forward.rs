@@ -114,12 +114,13 @@ impl Geometry {
     /// in the lanes (one vector of 8, or two past 8 channels): a 3 × 3 or
     /// 5 × 5 kernel of at least 32 taps, as on AVX-512, whose output
     /// channels fill those blocks at least as well as the output rows fill
-    /// vectors of 8. (Its blocks run across row ends: any row width.)
+    /// vectors of 8. (A 3 × 3 kernel's blocks run across row ends, any row
+    /// width; a 5 × 5 kernel's lie within a row, which must hold one.)
     fn forward_channel_lanes_avx2(&self) -> Option<usize> {
         let block = if self.oc > 8 { 16 } else { 8 };
         let takes = !self.avx512
             && self.kw == self.kh
-            && matches!(self.kh, 3 | 5)
+            && (self.kh == 3 || (self.kh == 5 && self.ow >= positions_5x5_avx2(block)))
             && self.taps() >= 32
             && self.channels_fill(block, 8);
         takes.then_some(block)
@@ -485,5 +486,16 @@ mod tests {
             message.starts_with("conv2d (direct): buffers do not fit"),
             "{message}"
         );
+    }
+}
+
+/// Output positions in a block of the AVX2 forward's 5 × 5 kernels with
+/// channels in the lanes, by channels per block: 5 by two vectors of 8
+/// channels (10 accumulators), 8 by one.
+pub(super) const fn positions_5x5_avx2(channels: usize) -> usize {
+    if channels == 16 {
+        5
+    } else {
+        8
     }
 }
