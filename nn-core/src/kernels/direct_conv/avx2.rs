@@ -217,7 +217,7 @@ impl Geometry {
         // that blocks of 4 do not divide go 2 by 2 rows: LeNet-5's input
         // gradient into 6 channels of 14 × 14 computed 8 channels by 1 row,
         // 23-24 GFLOP/s against 33-44 so (one core of the Zen 3 EPYC,
-        // alternating runs).
+        // alternating runs, both with the taps unrolled).
         match self.ow.div_ceil(8) {
             1 => run!(4, 2, 1),
             2 if !self.oc.is_multiple_of(4) => run!(2, 2, 2),

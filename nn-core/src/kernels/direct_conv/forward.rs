@@ -17,7 +17,7 @@
 //! These are the AVX-512 kernels; where the kernels use AVX2, their copies
 //! run instead: the second's in `avx2.rs` (rows of up to four vectors of
 //! 8), the first's in `avx2/forward_lanes.rs` (blocks of consecutive
-//! positions, any row width).
+//! positions: any row width for 3 × 3 kernels, within a row for 5 × 5).
 //!
 //! Both add the bias first and then the taps in the same order, so they
 //! give the same bits; both skip the kernel rows that read only the zero
@@ -41,6 +41,17 @@ use crate::kernels::transpose::transpose16;
 pub(crate) struct Weights<'a> {
     values: &'a [f32],
     geometry: Geometry,
+}
+
+/// Output positions in a block of the AVX2 forward's 5 × 5 kernels with
+/// channels in the lanes, by channels per block: 5 by two vectors of 8
+/// channels (10 accumulators), 8 by one.
+pub(super) const fn positions_5x5_avx2(channels: usize) -> usize {
+    if channels == 16 {
+        5
+    } else {
+        8
+    }
 }
 
 impl Geometry {
@@ -486,16 +497,5 @@ mod tests {
             message.starts_with("conv2d (direct): buffers do not fit"),
             "{message}"
         );
-    }
-}
-
-/// Output positions in a block of the AVX2 forward's 5 × 5 kernels with
-/// channels in the lanes, by channels per block: 5 by two vectors of 8
-/// channels (10 accumulators), 8 by one.
-pub(super) const fn positions_5x5_avx2(channels: usize) -> usize {
-    if channels == 16 {
-        5
-    } else {
-        8
     }
 }

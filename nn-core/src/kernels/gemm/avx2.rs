@@ -2,8 +2,10 @@
 //! or 8 `f64` columns), 12 accumulators — with the two rows of `b` and the
 //! broadcast of `a`, 15 of the 16 vector registers. (Before these, AVX2
 //! machines ran a compiler-vectorized 12-row tile that needed 24 and
-//! spilled: 16 GFLOP/s a core.) Column tails use masked loads and stores,
-//! which do not touch memory past the mask, so `b` can be read in place.
+//! spilled: 16 GFLOP/s a core.) Column tails of a `b` read in place use
+//! masked loads, which do not touch memory past the mask; over a packed,
+//! zero-padded strip they load whole rows. Only a tail's partial vector is
+//! stored masked.
 
 use crate::kernels::array::array;
 use std::arch::x86_64::*;

@@ -391,7 +391,9 @@ mod tests {
     /// A tile of one vector of columns (AVX-512: 16 `f32`, 8 `f64`; AVX2:
     /// 8 and 4) skips the second vector's multiply-adds: its columns must be
     /// the bits they are in a wider product, for every tile height, across
-    /// panels (`k` past `kc`), and into a column-major `c`.
+    /// panels (`k` past `kc`), and into a column-major `c`; so must a
+    /// partial tile of more than one vector over a packed strip (`b`
+    /// transposed), which loads the strip's rows whole.
     #[test]
     fn narrow_tiles_give_the_bits_of_wide_ones() {
         fn check<T: Float>(ks: &Kernels<T>, lanes: usize) {
@@ -403,8 +405,11 @@ mod tests {
             let shapes = (1..=13).map(|m| (m, 40)).chain([(1, 3), (25, 300)]);
             for (m, k) in shapes {
                 let (a, b) = (values(m, k, 1), values(k, 40, 2));
+                // The same values with each column contiguous: packed.
+                let bt_owned = b.t().to_owned();
+                let b_transposed = bt_owned.t();
                 let c0 = values(m, 40, 3);
-                let product = |n: usize, column_major: bool| {
+                let product = |n: usize, column_major: bool, packed: bool| {
                     let start = c0.slice(s![.., ..n]);
                     let mut c = if column_major {
                         start.t().to_owned().reversed_axes()
@@ -417,18 +422,19 @@ mod tests {
                     };
                     let (alpha, beta) = (T::lit(1.5), T::lit(0.5));
                     // SAFETY: the shapes fit; `c` is owned here.
+                    let b = if packed { b_transposed } else { b.view() };
                     unsafe {
                         blocked::gemm(ks, alpha, mat(&a), mat(&b.slice(s![.., ..n])), beta, cm)
                     };
                     c.mapv(|v| v.as_f64().to_bits())
                 };
-                let wide = product(40, false);
-                for n in [1, lanes / 2 + 2, lanes] {
-                    for column_major in [false, true] {
+                let wide = product(40, false, false);
+                for n in [1, lanes / 2 + 2, lanes, lanes + 2] {
+                    for (column_major, packed) in [(false, false), (true, false), (false, true)] {
                         assert_eq!(
-                            product(n, column_major),
+                            product(n, column_major, packed),
                             wide.slice(s![.., ..n]),
-                            "{} {m}x{k}x{n} column-major {column_major}",
+                            "{} {m}x{k}x{n} column-major {column_major} packed {packed}",
                             ks.name
                         );
                     }
@@ -513,6 +519,10 @@ mod tests {
             (20, 4000, 20),
             (6, 1100, 25),
             (3, 5, 7),
+            // A 10-class layer at batch 16: partial tiles over packed
+            // strips, a whole first vector and a masked second.
+            (16, 64, 10),
+            (16, 64, 26),
         ] {
             let a = Array2::from_shape_fn((m, k), |(i, j)| value(i * k + j));
             // `Wᵀ` of a row-major `W`, as a dense layer reads it.
@@ -573,42 +583,51 @@ mod tests {
         assert_eq!(c, Array2::from_elem((13, 35), 2.0));
     }
 
-    /// Every kernel set, full and masked column tails, row- and
-    /// column-major `c`: with `beta = 0` the NaN already in `c` never leaks.
+    /// Every kernel set, full and masked column tails (3 columns, and 10:
+    /// a whole first vector), `b` read in place and packed (transposed),
+    /// row- and column-major `c`: with `beta = 0` the NaN already in `c`
+    /// never leaks.
     #[test]
     fn every_kernel_ignores_nan_in_c_when_beta_is_zero() {
-        let (a, b) = (ints(13, 9, 0), ints(9, 35, 1));
-        let want = naive(&a, &b);
-        let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
-        for (k32, k64) in kernel_sets() {
-            for column_major in [false, true] {
-                // Column-major: a transposed standard array, reversed back.
-                let dims = if column_major { (35, 13) } else { (13, 35) };
-                let mut c = Array2::from_elem(dims, f64::NAN);
-                let mut c32 = Array2::from_elem(dims, f32::NAN);
-                if column_major {
-                    c = c.reversed_axes();
-                    c32 = c32.reversed_axes();
+        for (n, b_transposed) in [(35, false), (35, true), (26, false), (26, true)] {
+            let (a, b) = (ints(13, 9, 0), ints(9, n, 1));
+            let want = naive(&a, &b);
+            let bt = b.t().to_owned();
+            let b = if b_transposed { bt.t() } else { b.view() };
+            let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+            let b32 = if b_transposed {
+                b32.t().as_standard_layout().to_owned().reversed_axes()
+            } else {
+                b32
+            };
+            for (k32, k64) in kernel_sets() {
+                for column_major in [false, true] {
+                    // Column-major: a transposed standard array, reversed back.
+                    let dims = if column_major { (n, 13) } else { (13, n) };
+                    let mut c = Array2::from_elem(dims, f64::NAN);
+                    let mut c32 = Array2::from_elem(dims, f32::NAN);
+                    if column_major {
+                        c = c.reversed_axes();
+                        c32 = c32.reversed_axes();
+                    }
+                    unsafe {
+                        let cm = Mat {
+                            ptr: c.as_mut_ptr(),
+                            ..mat(&c)
+                        };
+                        blocked::gemm(k64, 1.0, mat(&a), mat(&b), 0.0, cm);
+                        let cm = Mat {
+                            ptr: c32.as_mut_ptr(),
+                            ..mat(&c32)
+                        };
+                        blocked::gemm(k32, 1.0, mat(&a32), mat(&b32), 0.0, cm);
+                    }
+                    let case = format!(
+                        "{n} columns, b transposed {b_transposed}, column-major {column_major}"
+                    );
+                    assert_eq!(c, want, "{} f64, {case}", k64.name);
+                    assert_eq!(c32.mapv(|v| v as f64), want, "{} f32, {case}", k32.name);
                 }
-                unsafe {
-                    let cm = Mat {
-                        ptr: c.as_mut_ptr(),
-                        ..mat(&c)
-                    };
-                    blocked::gemm(k64, 1.0, mat(&a), mat(&b), 0.0, cm);
-                    let cm = Mat {
-                        ptr: c32.as_mut_ptr(),
-                        ..mat(&c32)
-                    };
-                    blocked::gemm(k32, 1.0, mat(&a32), mat(&b32), 0.0, cm);
-                }
-                assert_eq!(c, want, "{} f64, column-major {column_major}", k64.name);
-                assert_eq!(
-                    c32.mapv(|v| v as f64),
-                    want,
-                    "{} f32, column-major {column_major}",
-                    k32.name
-                );
             }
         }
     }

@@ -27,7 +27,8 @@ pub struct TileArgs<T> {
     pub src: *const T,
     pub src_rs: isize,
     pub src_cs: isize,
-    /// Valid columns, `1..=nr`; the rest of the tile is neither read nor written.
+    /// Valid columns, `1..=nr`; the rest of the tile of `c` is neither read
+    /// nor written.
     pub cols: usize,
     pub alpha: T,
     /// `0` means `c` is overwritten without being read (it may hold NaN).

@@ -1,16 +1,17 @@
 //! The forward of a 3 × 3 or 5 × 5 convolution (and of its input gradient)
 //! on AVX2 with output channels in the lanes, where
 //! [`Geometry::forward_lane_width`] says so: a block of output
-//! positions, consecutive in row-major order across row ends, each one or
-//! two vectors of 8 channels, adds each tap's weights (transposed once per
-//! batch to `[tap, channel]`) times the tap's input value, broadcast from
-//! the staged plane; the block is transposed in registers and each
-//! channel's positions stored at once. Unlike AVX-512's `forward_lanes`,
-//! whose blocks are whole rows of 7, 8 or 10, any row width fills the
-//! blocks: LeNet-5's 10-wide rows filled 10 of 16 lanes in the rows
-//! layout, a 3-wide map of a deep layer would fill 3 of 8. It adds the bias
-//! and then the taps in the rows kernels' order: their bits (but as
-//! `Geometry::live_kernel_rows` says).
+//! positions, each one or two vectors of 8 channels, adds each tap's
+//! weights (transposed once per batch to `[tap, channel]`) times the tap's
+//! input value, broadcast from the staged plane; the block is transposed in
+//! registers and each channel's positions stored at once. A 3 × 3 kernel's
+//! blocks are positions consecutive in row-major order across row ends, so
+//! any row width fills them (unlike AVX-512's `forward_lanes`, whose blocks
+//! are whole rows of 7, 8 or 10: LeNet-5's 10-wide rows filled 10 of 16
+//! lanes in the rows layout, a 3-wide map of a deep layer would fill 3 of
+//! 8). A 5 × 5 kernel's blocks lie within a row, which must hold one. It
+//! adds the bias and then the taps in the rows kernels' order: their bits
+//! (but as `Geometry::live_kernel_rows` says).
 
 use std::arch::x86_64::*;
 
@@ -30,7 +31,7 @@ impl Geometry {
     /// The CPU has AVX2 and FMA; the buffers fit the geometry (as
     /// [`Geometry::forward`] asserts), `w` as
     /// [`Geometry::forward_weights`] lays it out; the kernel is `K × K`;
-    /// `PB ≤ 8`.
+    /// `PB ≤ 8`; for `K = 5`, rows hold a block: `ow ≥ PB` (asserted).
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn forward_lanes_avx2<const K: usize, const PB: usize, const OV: usize>(
         &self,
@@ -58,14 +59,15 @@ impl Geometry {
             // block moved back to end at the row's end, its first positions
             // computed twice, the same bits): one pointer then addresses the
             // block's inputs. Across row ends, each position's own offset
-            // took registers the 5 × 5 taps needed (spills, and LeNet-5's
-            // second layer at 38 GFLOP/s on one core of the Zen 3 EPYC
-            // against 85 so). 3 × 3 kernels, whose unrolled taps keep their
+            // took registers the 5 × 5 taps needed: their accumulators
+            // spilled (LeNet-5's second layer at 33 GFLOP/s on one core of
+            // the Zen 3 EPYC against 58 with in-row blocks and the barrier
+            // below). 3 × 3 kernels, whose unrolled taps keep their
             // registers, fill every block across row ends.
             let in_rows = K == 5;
-            debug_assert!(
+            assert!(
                 !in_rows || self.ow >= PB,
-                "conv2d (direct, AVX2): rows of {}",
+                "conv2d (direct, AVX2): rows of {} hold no block of {PB}",
                 self.ow
             );
             let mut next = 0;
@@ -100,8 +102,8 @@ impl Geometry {
                                     continue;
                                 }
                                 for kx in 0..K {
-                                    // One tap's loads after the last tap's
-                                    // multiply-adds (see `loads_after`).
+                                    // One tap's loads after the previous
+                                    // tap's multiply-adds (see `loads_after`).
                                     loads_after();
                                     let from = w.add(((ci * K + ky) * K + kx) * wide + o0);
                                     let wv: [__m256; OV] =
@@ -119,8 +121,8 @@ impl Geometry {
                     };
                 }
                 if in_rows {
-                    let first = offsets[0];
-                    taps!(|p: usize| first + p);
+                    let base = offsets[0];
+                    taps!(|p: usize| base + p);
                 } else {
                     taps!(|p: usize| offsets[p]);
                 }

@@ -47,6 +47,11 @@ fn the_avx2_kernels_give_the_definition_at_every_width() {
             (4, 12, 3, (3, 3), 1),
             (4, 6, 3, (3, 3), 1),
             (2, 4, 3, (5, 5), 2),
+            // 5 × 5 in the lanes at every width that holds a block (16
+            // channels: 5 positions, 8: 8; a row's last block moved back
+            // where the blocks do not divide it), the rows below that.
+            (2, 16, 3, (5, 5), 2),
+            (2, 8, 3, (5, 5), 2),
         ] {
             cases.push((c, oc, oh, ow, kernel, pad));
         }
@@ -73,6 +78,16 @@ fn check(
         panic!("{case}: no direct geometry where the kernels use AVX2 or AVX-512");
     };
     let avx2 = Geometry { avx512: false, ..g };
+    if (kh, kw) == (5, 5) && matches!(oc, 8 | 16) && c * kh * kw >= 32 {
+        // Channels that fill their block: the lanes wherever a row holds
+        // one (so the cases above reach both 5 × 5 lane kernels).
+        let holds = ow >= super::super::forward::positions_5x5_avx2(oc);
+        assert_eq!(
+            avx2.forward_lane_width(),
+            holds.then_some(oc),
+            "{case}: the layout"
+        );
+    }
     let value = |i: usize| ((i * 7919) % 97) as f64 / 97.0 - 0.5;
     let taps = c * kh * kw;
     let x: Vec<f64> = (0..n * c * h * w).map(value).collect();
