@@ -1,20 +1,38 @@
 //! Max pooling's common window, 2 × 2 with stride 2 and no padding, in `f32`
-//! on an AVX-512 CPU: 16 outputs at a time, forward and backward.
+//! on an AVX-512 CPU (16 outputs at a time), forward and backward, and its
+//! forward on an AVX2 one (8, in `two_by_two/avx2.rs`).
 
 use std::arch::x86_64::*;
 
 use super::super::conv::{Padding2d, Window2d};
 use crate::Float;
 
-/// Whether `window` over `h × w` planes of `T` takes these kernels.
-fn fits<T: Float>(window: &Window2d, (h, w): (usize, usize)) -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+mod avx2;
+
+/// The instruction set that runs a window, where one does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+}
+
+/// Which kernels `window` over `h × w` planes of `T` takes, if any.
+fn fits<T: Float>(window: &Window2d, (h, w): (usize, usize)) -> Option<Isa> {
+    let takes = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && window.padding == Padding2d::default()
         && window.dilation == (1, 1)
         && window.kernel == (2, 2)
         && window.stride == (2, 2)
-        && h * w <= i32::MAX as usize
-        && crate::kernels::cpu::avx512()
+        && h * w <= i32::MAX as usize;
+    if !takes {
+        None
+    } else if crate::kernels::cpu::avx512() {
+        Some(Isa::Avx512)
+    } else if crate::kernels::cpu::avx2() {
+        Some(Isa::Avx2)
+    } else {
+        None
+    }
 }
 
 /// The mask of the first `n` of 16 lanes.
@@ -39,16 +57,19 @@ pub(super) fn forward<T: Float>(
     yp: &mut [T],
     ip: &mut [usize],
 ) -> bool {
-    let fits = fits::<T>(window, (h, w));
-    if fits {
-        // SAFETY: `T` is `f32` (checked); AVX-512F was detected.
+    let isa = fits::<T>(window, (h, w));
+    if let Some(isa) = isa {
+        // SAFETY: `T` is `f32` (checked); `isa` was detected.
         unsafe {
             let plane = std::slice::from_raw_parts(plane.as_ptr().cast::<f32>(), plane.len());
             let yp = std::slice::from_raw_parts_mut(yp.as_mut_ptr().cast::<f32>(), yp.len());
-            forward_f32(plane, w, out, yp, ip);
+            match isa {
+                Isa::Avx512 => forward_f32(plane, w, out, yp, ip),
+                Isa::Avx2 => avx2::forward_f32(plane, w, out, yp, ip),
+            }
         }
     }
-    fits
+    isa.is_some()
 }
 
 /// [`forward`]'s kernel.
@@ -110,7 +131,7 @@ unsafe fn forward_f32(
     }
 }
 
-/// One plane's backward, when the window [`fits`] and every index is one of
+/// One plane's backward on an AVX-512 CPU, when the window [`fits`] and every index is one of
 /// its own window's four (returns whether it did; when not, `dx` holds
 /// partial values): each input gets its window's gradient where it was the
 /// maximum and zero elsewhere, written in whole rows, where the general
@@ -125,16 +146,18 @@ pub(super) fn backward<T: Float>(
     is: &[usize],
     dx: &mut [T],
 ) -> bool {
-    let fits = fits::<T>(window, (h, w))
-        && 2 * oh <= h
+    let shapes_fit = 2 * oh <= h
         && 2 * ow <= w
         && gs.len() == oh * ow
         && is.len() == oh * ow
         && dx.len() == h * w;
+    if !shapes_fit || fits::<T>(window, (h, w)) != Some(Isa::Avx512) {
+        return false;
+    }
     // SAFETY: `T` is `f32` and AVX-512F was detected (`fits`); the lengths
     // and `2·oh ≤ h`, `2·ow ≤ w` are checked just above; every index is
     // compared with its window's four before its gradient is written.
-    fits && unsafe {
+    unsafe {
         let gs = std::slice::from_raw_parts(gs.as_ptr().cast::<f32>(), gs.len());
         let dx = std::slice::from_raw_parts_mut(dx.as_mut_ptr().cast::<f32>(), dx.len());
         backward_f32(w, (oh, ow), gs, is, dx)
