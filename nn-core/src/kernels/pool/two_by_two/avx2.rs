@@ -4,7 +4,7 @@
 //! stored later (the next row's), masked only at a plane's end: masked
 //! stores are microcoded on AMD's Zen, and a copy of the tail was a
 //! library call. (The backward stays the general loop here: an AVX2 copy
-//! of AVX-512's ran 1.3–2.7 times slower than it on a Zen 3 EPYC.)
+//! of AVX-512's ran 1.3–2.8 times slower than it on a Zen 3 EPYC.)
 
 use std::arch::x86_64::*;
 
