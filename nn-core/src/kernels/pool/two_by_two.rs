@@ -59,7 +59,13 @@ pub(super) fn forward<T: Float>(
 ) -> bool {
     let isa = fits::<T>(window, (h, w));
     if let Some(isa) = isa {
-        // SAFETY: `T` is `f32` (checked); `isa` was detected.
+        let (oh, ow) = out;
+        // The kernels' precondition, checked once for both.
+        assert!(
+            plane.len() >= 2 * oh * w && w >= 2 * ow && yp.len() >= oh * ow && ip.len() >= oh * ow
+        );
+        // SAFETY: `T` is `f32` (checked); `isa` was detected; the sizes
+        // were asserted just above.
         unsafe {
             let plane = std::slice::from_raw_parts(plane.as_ptr().cast::<f32>(), plane.len());
             let yp = std::slice::from_raw_parts_mut(yp.as_mut_ptr().cast::<f32>(), yp.len());
@@ -76,7 +82,8 @@ pub(super) fn forward<T: Float>(
 ///
 /// # Safety
 /// The CPU has AVX-512F; `plane` holds `2·oh` rows of `w ≥ 2·ow` values
-/// (fewer than 2³¹); `yp` and `ip` hold `oh · ow` outputs.
+/// (fewer than 2³¹); `yp` and `ip` hold `oh · ow` outputs (as [`forward`]
+/// asserts).
 #[target_feature(enable = "avx512f")]
 unsafe fn forward_f32(
     plane: &[f32],
@@ -85,7 +92,6 @@ unsafe fn forward_f32(
     yp: &mut [f32],
     ip: &mut [usize],
 ) {
-    assert!(plane.len() >= 2 * oh * w && w >= 2 * ow && yp.len() >= oh * ow && ip.len() >= oh * ow);
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for oy in 0..oh {
