@@ -23,6 +23,8 @@ pub mod gemm;
 pub mod glu;
 mod lanes;
 pub mod loss;
+#[cfg(target_arch = "x86_64")]
+mod masks;
 pub mod math;
 pub mod matmul;
 pub mod norm;

@@ -12,27 +12,8 @@ use std::arch::x86_64::*;
 
 use super::blocked::Mat;
 use super::tile::{tiles_1_to_6, Kernels, Sweep, TileArgs};
+use crate::kernels::masks::{first_of_4, first_of_8};
 use crate::kernels::transpose::transpose8;
-
-/// A mask of the first `n` of eight 32-bit lanes (all bits set = on).
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn mask_f32(n: usize) -> __m256i {
-    _mm256_cmpgt_epi32(
-        _mm256_set1_epi32(n.min(8) as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    )
-}
-
-/// A mask of the first `n` of four 64-bit lanes.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn mask_f64(n: usize) -> __m256i {
-    _mm256_cmpgt_epi64(
-        _mm256_set1_epi64x(n.min(4) as i64),
-        _mm256_setr_epi64x(0, 1, 2, 3),
-    )
-}
 
 macro_rules! avx2_tile {
     ($name:ident, $t:ty, $lanes:literal, $mask:ident, $vec:ty, $zero:ident, $set1:ident,
@@ -149,7 +130,7 @@ avx2_tile!(
     tile_f32,
     f32,
     8,
-    mask_f32,
+    first_of_8,
     __m256,
     _mm256_setzero_ps,
     _mm256_set1_ps,
@@ -164,7 +145,7 @@ avx2_tile!(
     tile_f64,
     f64,
     4,
-    mask_f64,
+    first_of_4,
     __m256d,
     _mm256_setzero_pd,
     _mm256_set1_pd,

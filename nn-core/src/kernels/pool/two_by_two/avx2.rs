@@ -8,19 +8,7 @@
 
 use std::arch::x86_64::*;
 
-/// A mask of the first `n` of eight 32-bit lanes (all bits set = on).
-#[target_feature(enable = "avx2")]
-fn first8(n: usize) -> __m256i {
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lane)
-}
-
-/// A mask of the first `n` of four 64-bit lanes.
-#[target_feature(enable = "avx2")]
-fn first4(n: usize) -> __m256i {
-    let lane = _mm256_setr_epi64x(0, 1, 2, 3);
-    _mm256_cmpgt_epi64(_mm256_set1_epi64x(n.min(4) as i64), lane)
-}
+use crate::kernels::masks::{first_of_4, first_of_8};
 
 /// The `2n` values at `at` (`n ≤ 8`) as the windows' left taps (even
 /// columns) and right taps (odd), lanes past `n` zero.
@@ -33,8 +21,8 @@ unsafe fn taps(at: *const f32, n: usize) -> (__m256, __m256) {
         (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
     } else {
         (
-            _mm256_maskload_ps(at, first8(2 * n)),
-            _mm256_maskload_ps(at.wrapping_add(8), first8((2 * n).saturating_sub(8))),
+            _mm256_maskload_ps(at, first_of_8(2 * n)),
+            _mm256_maskload_ps(at.wrapping_add(8), first_of_8((2 * n).saturating_sub(8))),
         )
     };
     // Per 128-bit half a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit pairs
@@ -94,9 +82,13 @@ pub(super) unsafe fn forward_f32(
                 _mm256_storeu_si256(io.add(4).cast(), indices[1]);
             } else {
                 // The plane's end: nothing past it is this call's.
-                _mm256_maskstore_ps(yo, first8(n), best);
-                _mm256_maskstore_epi64(io, first4(n), indices[0]);
-                _mm256_maskstore_epi64(io.wrapping_add(4), first4(n.saturating_sub(4)), indices[1]);
+                _mm256_maskstore_ps(yo, first_of_8(n), best);
+                _mm256_maskstore_epi64(io, first_of_4(n), indices[0]);
+                _mm256_maskstore_epi64(
+                    io.wrapping_add(4),
+                    first_of_4(n.saturating_sub(4)),
+                    indices[1],
+                );
             }
         }
     }
