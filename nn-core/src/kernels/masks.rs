@@ -1,5 +1,6 @@
 //! AVX2 lane masks (all bits set = on) for the kernels' masked loads and
-//! stores: one definition for the GEMM tiles and the pooling kernels.
+//! stores: one definition for the GEMM tiles, the convolutions and the
+//! pooling kernel.
 
 use std::arch::x86_64::*;
 

@@ -9,6 +9,7 @@
 //! `avx2/weight_lanes.rs`).
 
 use crate::kernels::array::array;
+use crate::kernels::masks::first_of_8;
 use std::arch::x86_64::*;
 
 use super::forward::positions_5x5_avx2;
@@ -21,11 +22,7 @@ mod weight_lanes;
 /// per vector of 8 (`row_masks` of `mod.rs` is AVX-512's, 16 lanes).
 #[target_feature(enable = "avx2")]
 fn row_masks8(width: usize) -> [__m256i; 4] {
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    array(|v| {
-        let n = width.saturating_sub(8 * v).min(8) as i32;
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)
-    })
+    array(|v| first_of_8(width.saturating_sub(8 * v)))
 }
 
 /// A vector of a row at `at`: a plain load, but for the row's `last`,

@@ -19,6 +19,7 @@ use super::super::Geometry;
 use super::relu8;
 use crate::kernels::array::array;
 use crate::kernels::barrier::loads_after;
+use crate::kernels::masks::first_of_8;
 use crate::kernels::transpose::transpose8;
 
 impl Geometry {
@@ -44,15 +45,13 @@ impl Geometry {
         debug_assert_eq!((self.kh, self.kw), (K, K), "conv2d (direct, AVX2)");
         let (hp, wp) = self.staged_hw();
         let (wide, plane) = (self.oc.next_multiple_of(8 * OV), self.oh * self.ow);
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let first = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lane);
         for o0 in (0..wide).step_by(8 * OV) {
             let start: [__m256; OV] = array(|v| {
                 let channel = o0 + 8 * v;
                 if bias.is_null() || channel >= self.oc {
                     _mm256_setzero_ps()
                 } else {
-                    _mm256_maskload_ps(bias.add(channel), first(self.oc - channel))
+                    _mm256_maskload_ps(bias.add(channel), first_of_8(self.oc - channel))
                 }
             });
             // 5 × 5 kernels take their blocks within a row (a row's last
@@ -138,7 +137,7 @@ impl Geometry {
                         }
                     })
                 });
-                let stored = first((plane - p0).min(PB));
+                let stored = first_of_8((plane - p0).min(PB));
                 // Where 8 positions fit the plane, all 8 lanes are stored:
                 // those past `PB` are the next block's positions, which it
                 // stores later. Masked stores are microcoded on AMD's Zen
